@@ -1,0 +1,183 @@
+# outpost — one non-recursive GNU Makefile.
+#
+#   make                 build/$(ARCH)/outpost and outpost-edge (static musl), stripped copies
+#   make test            unit (ASan+UBSan), integration, fuzz smoke, size, reproducibility
+#   make run             local edge + connector + demo upstream, end to end
+#   make O=dir V=1 ARCH=x86_64
+#
+# Local overrides go in config.mak (not tracked).
+
+-include config.mak
+
+ARCH	?= x86_64
+O	?= build
+V	?= 0
+B	:= $(O)/$(ARCH)
+H	:= $(O)/host
+F	:= $(O)/fuzz
+DEPS	:= $(O)/deps/$(ARCH)
+
+ifeq ($(V),0)
+Q	:= @
+say	= @printf '  %-7s %s\n' $(1) $(2);
+else
+Q	:=
+say	=
+endif
+
+SHELL		:= /bin/bash
+PYTHON		?= /usr/bin/python3
+VERSION		:= $(shell cat VERSION)
+REVISION	:= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+export SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
+
+TC	= $(shell . scripts/toolchain.sh && toolchain_setup $(ARCH) && echo $$$(1))
+CC	:= $(call TC,CC)
+HOSTCC	?= gcc
+FUZZCC	?= clang
+STRIP	:= $(call TC,STRIP)
+
+WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
+	   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla \
+	   -Wundef -Wno-unused-parameter
+DEFS	:= -D_GNU_SOURCE -DOUTPOST_VERSION='"$(VERSION)"' \
+	   -DOUTPOST_REVISION='"$(REVISION)"'
+INC	= -Isrc -I$(1)/gen
+COMMON	:= -std=c11 $(WARN) $(DEFS) -MMD -MP -ffile-prefix-map=$(CURDIR)/=
+CFLAGS	:= $(COMMON) $(call INC,$(B)) -I$(DEPS)/include -Os -DNDEBUG \
+	   -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
+	   -ffile-prefix-map=$(B)/= -fno-ident
+LDFLAGS	:= -static -Wl,--gc-sections -Wl,--build-id=none -Wl,-O1
+LDLIBS	:= -L$(DEPS)/lib -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl
+HOSTCFLAGS := $(COMMON) $(call INC,$(H)) -g -O1 -fno-omit-frame-pointer \
+	   -fsanitize=address,undefined -fno-sanitize-recover=all
+HOSTLIBS := -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl -lcmocka
+FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	   -DOUTPOST_FUZZ
+
+# Every module under src/ except the binaries' main files and the edge.
+MODS	:= lib rx net cfg http tls h2 grpc connector init
+CORE	:= $(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c)))
+EDGE	:= $(sort $(wildcard src/edge/*.c))
+PROTOS	:= $(shell find src/proto -name '*.proto' 2>/dev/null | sort)
+PBC	= $(patsubst src/proto/%.proto,$(1)/gen/%.pb-c.c,$(PROTOS))
+
+obj	= $(patsubst %.c,$(1)/obj/%.o,$(2))
+
+all: $(B)/outpost $(B)/outpost-edge
+
+# --- static binaries --------------------------------------------------------
+
+$(B)/libcore.a: $(call obj,$(B),$(CORE) $(call PBC,$(B)))
+	$(call say,AR,$@)rm -f $@ && ar rcsD $@ $^
+
+$(B)/outpost.unstripped: $(call obj,$(B),src/cmd/outpost.c) $(B)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/outpost-edge.unstripped: $(call obj,$(B),src/cmd/outpost-edge.c $(EDGE)) $(B)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+$(B)/%: $(B)/%.unstripped
+	$(call say,STRIP,$@)$(STRIP) -o $@ $<
+
+$(B)/obj/%.o: %.c | $(DEPS)/SOURCES
+	@mkdir -p $(@D)
+	$(call say,CC,$@)$(CC) $(CFLAGS) -c -o $@ $<
+
+$(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh
+	$(call say,DEPS,$(ARCH))scripts/deps.sh $(ARCH)
+
+# Generated protobuf-c code (never committed); objects depend on the headers.
+define proto_rules
+$(1)/gen/%.pb-c.c $(1)/gen/%.pb-c.h: src/proto/%.proto
+	@mkdir -p $$(@D)
+	$$(call say,PROTOC,$$<)protoc-c --proto_path=src/proto --c_out=$(1)/gen $$<
+$(call obj,$(1),$(CORE) $(EDGE) src/cmd/outpost.c src/cmd/outpost-edge.c): \
+	$(patsubst %.c,%.h,$(call PBC,$(1)))
+endef
+$(foreach d,$(B) $(H) $(F),$(eval $(call proto_rules,$(d))))
+
+size: $(B)/outpost
+	@s=$$(stat -c %s $<); printf 'outpost %s: %d bytes stripped (%d KiB)\n' \
+		$(ARCH) $$s $$((s / 1024)); \
+	if [ $$s -gt 2097152 ]; then echo 'size: over the 2 MiB limit' >&2; exit 1; fi
+
+# --- host build: unit tests with ASan + UBSan -------------------------------
+
+UNIT	:= $(sort $(wildcard tests/unit/test_*.c))
+UNITBIN	:= $(patsubst tests/unit/%.c,$(H)/%,$(UNIT))
+
+$(H)/libcore.a: $(call obj,$(H),$(CORE) $(call PBC,$(H)))
+	$(call say,AR,$@)rm -f $@ && ar rcsD $@ $^
+
+$(H)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,HOSTCC,$@)$(HOSTCC) $(HOSTCFLAGS) -c -o $@ $<
+
+$(H)/test_%: $(H)/obj/tests/unit/test_%.o $(H)/libcore.a
+	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
+
+unit: setup $(UNITBIN)
+	$(Q)for t in $(UNITBIN); do echo "== $$t"; $$t || exit 1; done
+
+# --- fuzz targets (clang + libFuzzer) ---------------------------------------
+
+FUZZ	:= $(sort $(wildcard tests/fuzz/fuzz_*.c))
+FUZZBIN	:= $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ))
+FUZZ_SECONDS ?= 20
+
+$(F)/libcore.a: $(call obj,$(F),$(CORE) $(EDGE) $(call PBC,$(F)))
+	$(call say,AR,$@)rm -f $@ && ar rcsD $@ $^
+
+$(F)/obj/%.o: %.c
+	@mkdir -p $(@D)
+	$(call say,FUZZCC,$@)$(FUZZCC) $(FUZZCFLAGS) -c -o $@ $<
+
+$(F)/fuzz_%: $(F)/obj/tests/fuzz/fuzz_%.o $(F)/libcore.a
+	$(call say,LD,$@)$(FUZZCC) -fsanitize=fuzzer,address,undefined -o $@ $^ \
+		$(filter-out -lcmocka,$(HOSTLIBS))
+
+fuzz-build: setup $(FUZZBIN)
+
+fuzz-smoke: fuzz-build
+	$(Q)for f in $(FUZZBIN); do n=$${f##*/fuzz_}; \
+		echo "== fuzz $$n ($(FUZZ_SECONDS)s)"; \
+		mkdir -p $(F)/new/$$n; \
+		$$f -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=1024 \
+			-print_final_stats=1 $(F)/new/$$n tests/fuzz/corpus/$$n \
+			2>$(F)/$$n.log || { tail -40 $(F)/$$n.log; exit 1; }; \
+		grep -E 'stat::number_of_executed_units' $(F)/$$n.log; done
+
+# --- integration ------------------------------------------------------------
+
+integration: setup all
+	$(Q)OUTPOST_BIN=$(CURDIR)/$(B)/outpost OUTPOST_EDGE_BIN=$(CURDIR)/$(B)/outpost-edge \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+
+# --- reproducibility, style, setup --------------------------------------------
+
+repro: setup
+	$(Q)rm -rf $(O)/repro && $(MAKE) -s O=$(O)/repro/a all && $(MAKE) -s O=$(O)/repro/b all
+	$(Q)for b in outpost outpost-edge; do cmp $(O)/repro/a/$(ARCH)/$$b $(O)/repro/b/$(ARCH)/$$b || exit 1; \
+		echo "repro: $$b byte-identical ($$(sha256sum < $(O)/repro/a/$(ARCH)/$$b | cut -c1-16))"; done
+
+format-check:
+	$(Q)clang-format --dry-run -Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')
+
+SETUP_STAMP := $(O)/.setup-$(shell cat scripts/setup.sh | sha256sum | cut -c1-12)
+setup: $(SETUP_STAMP)
+$(SETUP_STAMP): scripts/setup.sh
+	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
+
+test: setup all size unit integration fuzz-smoke repro format-check
+
+run: setup all
+	$(Q)scripts/run.sh $(B)
+
+clean:
+	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
+
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check setup test run clean
+.DELETE_ON_ERROR:
+
+-include $(shell find $(O) -name '*.d' 2>/dev/null)

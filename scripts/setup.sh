@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# Install the Debian packages that building and testing outpost need.
+# Idempotent and quick when everything is present; the Makefile runs it once
+# per change of this file.  One line per area keeps merges easy.
+set -euo pipefail
+
+PKGS=(
+	# build
+	make gcc clang musl-tools cmake dpkg-dev xz-utils protobuf-c-compiler git
+	# unit tests (host libraries of the same Debian versions as the static deps)
+	libcmocka-dev libbearssl-dev libnghttp2-dev libc-ares-dev libpcre2-dev libprotobuf-c-dev
+	# integration tests
+	python3 python3-pytest python3-prometheus-client nginx-light openssl curl
+	# style
+	clang-format
+)
+
+missing=()
+for p in "${PKGS[@]}"; do
+	dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'ok installed' ||
+		missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+	echo "setup: installing ${missing[*]}" >&2
+	apt-get update -qq >/dev/null
+	DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends \
+		"${missing[@]}" >/dev/null
+fi

@@ -1,0 +1,39 @@
+/*
+ * outpost — the connector.  One binary, several roles chosen by argv[1]
+ * (or by being PID 1).
+ */
+#include <stdio.h>
+#include <string.h>
+
+static int
+cmd_version(int argc, char **argv)
+{
+	printf("outpost %s (%s)\n", OUTPOST_VERSION, OUTPOST_REVISION);
+	return 0;
+}
+
+static int
+cmd_help(int argc, char **argv)
+{
+	printf("usage: outpost [run|version|help]\n");
+	return 0;
+}
+
+static const struct command {
+	const char *name;
+	int (*fn)(int, char **);
+} commands[] = {
+	{"version", cmd_version},
+	{"help", cmd_help},
+};
+
+int
+main(int argc, char **argv)
+{
+	size_t i;
+
+	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
+		if (argc > 1 && strcmp(argv[1], commands[i].name) == 0)
+			return commands[i].fn(argc - 1, argv + 1);
+	return cmd_help(argc, argv);
+}

@@ -1,0 +1,81 @@
+#include <stdarg.h>
+#include <stdio.h>
+#include <strings.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "lib/buf.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+static enum log_level log_min = LOG_INFO;
+static int log_fd = 2;
+
+static const char *const level_names[] = {"debug", "info", "warn", "error"};
+
+/* see log.h */
+bool
+log_level_parse(const char *s, enum log_level *out)
+{
+	size_t i;
+
+	for (i = 0; i < nitems(level_names); i++) {
+		if (strcasecmp(s, level_names[i]) == 0) {
+			*out = (enum log_level)i;
+			return true;
+		}
+	}
+	if (strcasecmp(s, "warning") == 0) {
+		*out = LOG_WARN;
+		return true;
+	}
+	return false;
+}
+
+/* see log.h */
+void
+log_set_level(enum log_level level)
+{
+	log_min = level;
+}
+
+/* see log.h */
+void
+log_set_fd(int fd)
+{
+	log_fd = fd;
+}
+
+/* see log.h */
+void
+log_msg(enum log_level level, const char *fmt, ...)
+{
+	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX * 2 + 96];
+	struct buf b;
+	struct tm tm;
+	int64_t now;
+	time_t sec;
+	va_list ap;
+	int n;
+
+	if (level < log_min)
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(msg, sizeof(msg), fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	now = util_wall_ms();
+	sec = (time_t)(now / 1000);
+	gmtime_r(&sec, &tm);
+	buf_init(&b, line, sizeof(line) - 1);
+	buf_printf(&b, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
+	    tm.tm_min, tm.tm_sec, (int)(now % 1000));
+	buf_printf(&b, "\"level\":\"%s\",\"msg\":", level_names[level]);
+	json_str(&b, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	buf_adds(&b, "}");
+	b.p[b.len++] = '\n';
+	(void)!write(log_fd, b.p, b.len);
+}

@@ -1,0 +1,38 @@
+/*
+ * util.h — small helpers shared by every module: container_of, array
+ * length, the monotonic and wall clocks, and secret hygiene.
+ */
+#ifndef LIB_UTIL_H
+#define LIB_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdbool.h>
+
+#define container_of(p, type, member)                                          \
+	((type *)(void *)((char *)(p) - offsetof(type, member)))
+#define nitems(a) (sizeof(a) / sizeof((a)[0]))
+#ifndef MIN
+#define MIN(a, b) ((a) < (b) ? (a) : (b))
+#define MAX(a, b) ((a) > (b) ? (a) : (b))
+#endif
+
+/* Milliseconds of CLOCK_MONOTONIC: for deadlines, never for display. */
+int64_t util_mono_ms(void);
+
+/* Milliseconds since the Unix epoch (CLOCK_REALTIME): for display and wire. */
+int64_t util_wall_ms(void);
+
+/* Zero a secret so the compiler cannot elide the store. */
+void util_wipe(void *p, size_t n);
+
+/* Constant-time equality of two buffers of the same length n. */
+bool util_ct_eq(const void *a, const void *b, size_t n);
+
+/*
+ * Fill p with n bytes from getrandom(2).  Returns 0 or -errno; it never
+ * falls back to a weaker source.
+ */
+int util_random(void *p, size_t n);
+
+#endif

@@ -1,0 +1,165 @@
+/* The POSIX backend of the socket shim. */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <stdio.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "net/net.h"
+
+static int
+ret(int r)
+{
+	return r < 0 ? -errno : r;
+}
+
+/* see net.h */
+int
+net_socket(int family, int type)
+{
+	return ret(socket(family, type | SOCK_NONBLOCK | SOCK_CLOEXEC, 0));
+}
+
+/* see net.h */
+int
+net_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int r;
+
+	do
+		r = connect(fd, sa, len);
+	while (r < 0 && errno == EINTR);
+	return ret(r);
+}
+
+/* see net.h */
+int
+net_connect_result(int fd)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	return -err;
+}
+
+/* see net.h */
+int
+net_listen(const struct sockaddr *sa, socklen_t len, int backlog)
+{
+	int fd, one = 1;
+
+	fd = net_socket(sa->sa_family, SOCK_STREAM);
+	if (fd < 0)
+		return fd;
+	setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		setsockopt(fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (bind(fd, sa, len) < 0 || listen(fd, backlog) < 0) {
+		int e = -errno;
+		close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* see net.h */
+int
+net_accept(int lfd, struct sockaddr_storage *peer)
+{
+	socklen_t len = sizeof(*peer);
+
+	return ret(accept4(lfd, (struct sockaddr *)peer, &len,
+	    SOCK_NONBLOCK | SOCK_CLOEXEC));
+}
+
+/* see net.h */
+ssize_t
+net_read(int fd, void *p, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = recv(fd, p, n, 0);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/* see net.h */
+ssize_t
+net_write(int fd, const void *p, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = send(fd, p, n, MSG_NOSIGNAL);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/* see net.h */
+int
+net_shutdown_write(int fd)
+{
+	return ret(shutdown(fd, SHUT_WR));
+}
+
+/* see net.h */
+int
+net_close(int fd)
+{
+	return ret(close(fd));
+}
+
+/* see net.h */
+int
+net_set_opt(int fd, enum net_opt opt, bool on)
+{
+	int v = on;
+
+	switch (opt) {
+	case NET_NODELAY:
+		return ret(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)));
+	case NET_KEEPALIVE:
+		return ret(setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)));
+	}
+	return -EINVAL;
+}
+
+/* see net.h */
+int
+net_local_addr(int fd, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof(*ss);
+
+	return ret(getsockname(fd, (struct sockaddr *)ss, &len));
+}
+
+/* see net.h */
+int
+net_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	return ret(poll(fds, n, timeout_ms));
+}
+
+/* see net.h */
+void
+net_addr_str(const struct sockaddr *sa, char *out, size_t n)
+{
+	char host[INET6_ADDRSTRLEN] = "?";
+	const struct sockaddr_in *v4 = (const void *)sa;
+	const struct sockaddr_in6 *v6 = (const void *)sa;
+
+	if (sa->sa_family == AF_INET) {
+		inet_ntop(AF_INET, &v4->sin_addr, host, sizeof(host));
+		snprintf(out, n, "%s:%u", host, ntohs(v4->sin_port));
+	} else if (sa->sa_family == AF_INET6) {
+		inet_ntop(AF_INET6, &v6->sin6_addr, host, sizeof(host));
+		snprintf(out, n, "[%s]:%u", host, ntohs(v6->sin6_port));
+	} else {
+		snprintf(out, n, "?");
+	}
+}

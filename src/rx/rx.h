@@ -1,0 +1,120 @@
+/*
+ * rx.h — the reactor: one thread, one loop, epoll underneath.
+ *
+ * Watchers and timers are embedded in their owners (recover the owner with
+ * container_of) and never allocated by the reactor.  Interest is
+ * declarative: rx_watch_set() records what a watcher wants and the epoll_ctl
+ * changes are applied in one batch before the next wait.  Write interest
+ * should be held only while output is queued.
+ *
+ * Closing is deferred: rx_watch_close() stops delivery at once (events for
+ * it later in the same batch are dropped) and the fd is closed, and the
+ * watcher's close callback runs, at the end of the current iteration.  Any
+ * callback may therefore close any watcher, itself included, and free its
+ * owner from the close callback.
+ *
+ * Time is CLOCK_MONOTONIC in milliseconds, read once per iteration
+ * (rx_now()).  Timers live in a min-heap whose capacity is fixed at
+ * rx_init(); each wait is bounded by the earliest timer.
+ *
+ * Signals arrive through a signalfd as ordinary callbacks, never inside a
+ * handler.  Errors: >= 0 or -errno.  Nothing here may be called from
+ * another thread or from a signal handler.
+ */
+#ifndef RX_RX_H
+#define RX_RX_H
+
+#include <signal.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define RX_READ 0x1u
+#define RX_WRITE 0x2u
+
+struct rx_loop;
+struct rx_watch;
+struct rx_timer;
+
+/* events: RX_READ and/or RX_WRITE; errors and hangups are folded into both
+ * wanted directions so that the I/O call itself reports them. */
+typedef void rx_io_fn(struct rx_loop *, struct rx_watch *, unsigned events);
+typedef void rx_close_fn(struct rx_loop *, struct rx_watch *);
+typedef void rx_timer_fn(struct rx_loop *, struct rx_timer *);
+typedef void rx_signal_fn(struct rx_loop *, int signo);
+
+struct rx_watch {
+	int fd;
+	unsigned want;		/* what the owner asked for */
+	unsigned armed;		/* what epoll has */
+	bool registered;	/* fd added to epoll */
+	bool pending;		/* on the change list */
+	bool closing;
+	rx_io_fn *io;
+	rx_close_fn *on_close;	/* may be NULL */
+	struct rx_watch *next;	/* change list or close list */
+};
+
+struct rx_timer {
+	int64_t deadline;
+	size_t slot;		/* index in the heap + 1; 0 when stopped */
+	uint64_t seq;		/* arming order, see rx_timer_expire() */
+	rx_timer_fn *fire;
+};
+
+struct rx_loop {
+	int epfd;
+	int sigfd;
+	bool stop;
+	int64_t now;
+	struct rx_watch *changes;
+	struct rx_watch *closing;
+	struct rx_timer **heap;
+	size_t nheap, capheap;
+	uint64_t timer_seq;
+	struct rx_watch sigwatch;
+	rx_signal_fn *on_signal;
+	uint64_t iterations;
+};
+
+/* Create the loop with room for max_timers active timers. 0 or -errno. */
+int rx_init(struct rx_loop *l, size_t max_timers);
+
+/* Release the loop; every watcher must have been closed. */
+void rx_free(struct rx_loop *l);
+
+/* Run until rx_stop(); returns 0 or -errno from epoll_wait. */
+int rx_run(struct rx_loop *l);
+
+/* One iteration waiting at most max_wait_ms (-1: until a timer or event). */
+int rx_run_once(struct rx_loop *l, int max_wait_ms);
+
+/* Make rx_run() return after the current iteration. */
+void rx_stop(struct rx_loop *l);
+
+/* The loop's clock, refreshed once per iteration. */
+int64_t rx_now(const struct rx_loop *l);
+
+/* Attach fd (owned by the watcher from now on) with its callbacks. */
+void rx_watch_init(struct rx_watch *w, int fd, rx_io_fn *io, rx_close_fn *on_close);
+
+/* Declare interest (RX_READ | RX_WRITE, or 0). Applied before the next wait. */
+void rx_watch_set(struct rx_loop *l, struct rx_watch *w, unsigned want);
+
+/* Deferred close of the watcher and its fd; idempotent. */
+void rx_watch_close(struct rx_loop *l, struct rx_watch *w);
+
+void rx_timer_init(struct rx_timer *t, rx_timer_fn *fire);
+
+/* (Re)arm t to fire after ms; 0, or -ENOSPC when the heap is full. */
+int rx_timer_start(struct rx_loop *l, struct rx_timer *t, int64_t ms);
+
+/* Disarm t; harmless when it is not armed. */
+void rx_timer_stop(struct rx_loop *l, struct rx_timer *t);
+
+bool rx_timer_active(const struct rx_timer *t);
+
+/* Block the signals in set and deliver them to fn through a signalfd. */
+int rx_signal_start(struct rx_loop *l, const sigset_t *set, rx_signal_fn *fn);
+
+#endif

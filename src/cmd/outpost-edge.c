@@ -23,8 +23,8 @@ static const struct command {
 	const char *name;
 	int (*fn)(int, char **);
 } commands[] = {
-	{"version", cmd_version},
-	{"help", cmd_help},
+    {"version", cmd_version},
+    {"help", cmd_help},
 };
 
 int

@@ -17,7 +17,8 @@ json_str(struct buf *b, const char *s, size_t n)
 			buf_add(b, "\\", 1);
 			buf_add(b, &s[i], 1);
 		} else if (c < 0x20 || c == 0x7f) {
-			char esc[6] = {'\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
+			char esc[6] = {
+			    '\\', 'u', '0', '0', hex[c >> 4], hex[c & 15]};
 			buf_add(b, esc, sizeof(esc));
 		} else {
 			buf_add(b, &s[i], 1);

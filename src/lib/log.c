@@ -71,10 +71,11 @@ log_msg(enum log_level level, const char *fmt, ...)
 	gmtime_r(&sec, &tm);
 	buf_init(&b, line, sizeof(line) - 1);
 	buf_printf(&b, "{\"ts\":\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\",",
-	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour,
-	    tm.tm_min, tm.tm_sec, (int)(now % 1000));
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (int)(now % 1000));
 	buf_printf(&b, "\"level\":\"%s\",\"msg\":", level_names[level]);
-	json_str(&b, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	json_str(
+	    &b, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
 	buf_adds(&b, "}");
 	b.p[b.len++] = '\n';
 	(void)!write(log_fd, b.p, b.len);

@@ -57,8 +57,7 @@ host_char_ok(char c)
 }
 
 static bool
-parse_authority(const char *p, const char *end, struct url *u,
-    const char **why)
+parse_authority(const char *p, const char *end, struct url *u, const char **why)
 {
 	const char *at, *hend, *q;
 
@@ -77,7 +76,8 @@ parse_authority(const char *p, const char *end, struct url *u,
 		u->ipv6 = true;
 		for (q = u->host; q < hend; q++)
 			if (!(host_char_ok(*q) || *q == ':'))
-				return fail(why, "bad character in IPv6 literal");
+				return fail(
+				    why, "bad character in IPv6 literal");
 		q = hend + 1;
 	} else {
 		for (q = p; q < end && *q != ':'; q++)

@@ -19,16 +19,16 @@
 #define URL_MAX 8192
 
 struct url {
-	bool tls;		/* https */
-	const char *host;	/* without brackets for IPv6 literals */
+	bool tls; /* https */
+	const char *host; /* without brackets for IPv6 literals */
 	size_t hostlen;
-	bool ipv6;		/* host was a [literal] */
-	uint16_t port;		/* explicit or the scheme's default */
+	bool ipv6; /* host was a [literal] */
+	uint16_t port; /* explicit or the scheme's default */
 	bool port_given;
-	const char *userinfo;	/* NULL when absent; secret-bearing */
+	const char *userinfo; /* NULL when absent; secret-bearing */
 	size_t userinfolen;
-	const char *path;	/* "/" when the URL has none */
-	size_t pathlen;		/* path and query */
+	const char *path; /* "/" when the URL has none */
+	size_t pathlen; /* path and query */
 };
 
 /* Parse s[0..n).  Returns true, or false with *why naming the defect. */

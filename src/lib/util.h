@@ -9,8 +9,8 @@
 #include <stdint.h>
 #include <stdbool.h>
 
-#define container_of(p, type, member)                                          \
-	((type *)(void *)((char *)(p) - offsetof(type, member)))
+#define container_of(p, type, member) \
+	((type *)(void *)((char *)(p)-offsetof(type, member)))
 #define nitems(a) (sizeof(a) / sizeof((a)[0]))
 #ifndef MIN
 #define MIN(a, b) ((a) < (b) ? (a) : (b))

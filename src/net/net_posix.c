@@ -72,8 +72,8 @@ net_accept(int lfd, struct sockaddr_storage *peer)
 {
 	socklen_t len = sizeof(*peer);
 
-	return ret(accept4(lfd, (struct sockaddr *)peer, &len,
-	    SOCK_NONBLOCK | SOCK_CLOEXEC));
+	return ret(accept4(
+	    lfd, (struct sockaddr *)peer, &len, SOCK_NONBLOCK | SOCK_CLOEXEC));
 }
 
 /* see net.h */
@@ -122,9 +122,11 @@ net_set_opt(int fd, enum net_opt opt, bool on)
 
 	switch (opt) {
 	case NET_NODELAY:
-		return ret(setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)));
+		return ret(
+		    setsockopt(fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)));
 	case NET_KEEPALIVE:
-		return ret(setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)));
+		return ret(
+		    setsockopt(fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)));
 	}
 	return -EINVAL;
 }

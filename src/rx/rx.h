@@ -45,20 +45,20 @@ typedef void rx_signal_fn(struct rx_loop *, int signo);
 
 struct rx_watch {
 	int fd;
-	unsigned want;		/* what the owner asked for */
-	unsigned armed;		/* what epoll has */
-	bool registered;	/* fd added to epoll */
-	bool pending;		/* on the change list */
+	unsigned want; /* what the owner asked for */
+	unsigned armed; /* what epoll has */
+	bool registered; /* fd added to epoll */
+	bool pending; /* on the change list */
 	bool closing;
 	rx_io_fn *io;
-	rx_close_fn *on_close;	/* may be NULL */
-	struct rx_watch *next;	/* change list or close list */
+	rx_close_fn *on_close; /* may be NULL */
+	struct rx_watch *next; /* change list or close list */
 };
 
 struct rx_timer {
 	int64_t deadline;
-	size_t slot;		/* index in the heap + 1; 0 when stopped */
-	uint64_t seq;		/* arming order, see rx_timer_expire() */
+	size_t slot; /* index in the heap + 1; 0 when stopped */
+	uint64_t seq; /* arming order, see rx_timer_expire() */
 	rx_timer_fn *fire;
 };
 
@@ -96,7 +96,8 @@ void rx_stop(struct rx_loop *l);
 int64_t rx_now(const struct rx_loop *l);
 
 /* Attach fd (owned by the watcher from now on) with its callbacks. */
-void rx_watch_init(struct rx_watch *w, int fd, rx_io_fn *io, rx_close_fn *on_close);
+void rx_watch_init(
+    struct rx_watch *w, int fd, rx_io_fn *io, rx_close_fn *on_close);
 
 /* Declare interest (RX_READ | RX_WRITE, or 0). Applied before the next wait. */
 void rx_watch_set(struct rx_loop *l, struct rx_watch *w, unsigned want);

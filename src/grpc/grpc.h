@@ -1,0 +1,138 @@
+/*
+ * grpc.h — gRPC message framing and status trailers, sans-I/O.
+ *
+ * A gRPC message on an HTTP/2 stream is a 5-byte prefix (1 byte compressed
+ * flag, 4 bytes big-endian length) and the message bytes.  The prefix and
+ * the message may be split across DATA frames at any byte; struct
+ * grpc_reader reassembles them incrementally.
+ *
+ * struct grpc_reader is caller-allocated and embedded; it holds no heap
+ * memory.  The caller attaches a buffer whose size is the maximum message
+ * size it accepts (derived from the body limits plus overhead).  A message
+ * longer than that, or one with the compressed flag set (outpost never
+ * negotiates compression), sets a sticky error that only grpc_reader_reset()
+ * clears; the caller then closes the stream.  Nothing here allocates, logs or
+ * blocks; every function may be called from any callback.
+ */
+#ifndef GRPC_GRPC_H
+#define GRPC_GRPC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#define GRPC_PREFIX_LEN 5
+
+/* The content type of a gRPC call. */
+#define GRPC_CONTENT_TYPE "application/grpc"
+
+/* Status codes (grpc/doc/statuscodes.md). */
+enum grpc_status {
+	GRPC_STATUS_OK = 0,
+	GRPC_STATUS_CANCELLED = 1,
+	GRPC_STATUS_UNKNOWN = 2,
+	GRPC_STATUS_INVALID_ARGUMENT = 3,
+	GRPC_STATUS_DEADLINE_EXCEEDED = 4,
+	GRPC_STATUS_NOT_FOUND = 5,
+	GRPC_STATUS_ALREADY_EXISTS = 6,
+	GRPC_STATUS_PERMISSION_DENIED = 7,
+	GRPC_STATUS_RESOURCE_EXHAUSTED = 8,
+	GRPC_STATUS_FAILED_PRECONDITION = 9,
+	GRPC_STATUS_ABORTED = 10,
+	GRPC_STATUS_OUT_OF_RANGE = 11,
+	GRPC_STATUS_UNIMPLEMENTED = 12,
+	GRPC_STATUS_INTERNAL = 13,
+	GRPC_STATUS_UNAVAILABLE = 14,
+	GRPC_STATUS_DATA_LOSS = 15,
+	GRPC_STATUS_UNAUTHENTICATED = 16,
+};
+
+/* Sticky reader errors. */
+enum grpc_error {
+	GRPC_ERR_NONE = 0,
+	GRPC_ERR_COMPRESSED, /* compressed flag != 0 */
+	GRPC_ERR_TOO_LARGE, /* length above the caller's maximum */
+};
+
+/* Results of grpc_reader_feed(). */
+#define GRPC_PARTIAL 0 /* all input consumed, no complete message yet */
+#define GRPC_MSG 1 /* one message complete */
+#define GRPC_ERROR (-1) /* sticky error, see grpc_reader_error() */
+
+struct grpc_reader {
+	uint8_t *buf; /* caller memory for one message */
+	size_t max; /* its size: the largest message accepted */
+	uint8_t hdr[GRPC_PREFIX_LEN];
+	size_t hlen; /* prefix bytes seen */
+	size_t need; /* message length from the prefix */
+	size_t have; /* message bytes copied into buf */
+	enum grpc_error err;
+};
+
+/*
+ * Attach buf (max bytes, owned by the caller and outliving the reader).
+ * max may be 0 when only empty messages are acceptable.
+ */
+void grpc_reader_init(struct grpc_reader *r, void *buf, size_t max);
+
+/* Forget any partial message and clear the error; keeps the buffer. */
+void grpc_reader_reset(struct grpc_reader *r);
+
+/*
+ * Feed n bytes of the stream's DATA.  Sets *used to the bytes consumed.
+ * Returns GRPC_MSG when a message completed: consumption stops right after
+ * it and *msg / *len give its bytes, valid until the next feed or reset
+ * (they point into the caller's buffer or into p itself, so the caller must
+ * keep p alive while it uses *msg).  Call again with the rest of the input.
+ * Returns GRPC_PARTIAL when all n bytes were consumed without completing a
+ * message, GRPC_ERROR on a sticky error (then *used is meaningless).
+ */
+int grpc_reader_feed(struct grpc_reader *r, const void *p, size_t n,
+    size_t *used, const uint8_t **msg, size_t *len);
+
+/* True when no partial message is pending: where a stream may end. */
+bool grpc_reader_idle(const struct grpc_reader *r);
+
+enum grpc_error grpc_reader_error(const struct grpc_reader *r);
+
+/* "compressed", "too_large" or "none": for logs. */
+const char *grpc_error_name(enum grpc_error e);
+
+/*
+ * Write the 5-byte prefix of an uncompressed message of len bytes into out.
+ * Returns false (writing nothing) when len does not fit in 32 bits.
+ */
+bool grpc_prefix_write(uint8_t out[GRPC_PREFIX_LEN], size_t len);
+
+/*
+ * Percent-encode msg into out (cap bytes) as a grpc-message value: bytes
+ * outside 0x20..0x7e and '%' become "%XX".  The result is NUL-terminated and
+ * truncated on a whole-character boundary when it does not fit; returns its
+ * length.  cap must be >= 1.
+ */
+size_t grpc_message_encode(char *out, size_t cap, const char *msg);
+
+/*
+ * Decode a grpc-message value of n bytes into out (cap >= 1, NUL-terminated,
+ * truncated to fit).  Malformed "%" sequences are kept literally, as the gRPC
+ * spec asks.  Returns the decoded length.
+ */
+size_t grpc_message_decode(char *out, size_t cap, const void *in, size_t n);
+
+/*
+ * Parse a grpc-status value (ASCII decimal, no sign).  Returns the code
+ * (values above 16 are returned as they are), or -1 when it is not a
+ * non-negative decimal number below 1000.
+ */
+int grpc_status_parse(const void *v, size_t n);
+
+/* Canonical name of a status code ("OK", "INTERNAL", ...) or "UNKNOWN". */
+const char *grpc_status_name(int code);
+
+/*
+ * True when a content-type value names gRPC: exactly "application/grpc", or
+ * followed by '+' (a subtype, e.g. "+proto") or ';' (parameters).
+ */
+bool grpc_content_type_ok(const void *v, size_t n);
+
+#endif

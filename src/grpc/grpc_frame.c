@@ -1,0 +1,139 @@
+/*
+ * grpc_frame.c — the 5-byte message prefix: incremental decoder, encoder.
+ */
+#include <string.h>
+
+#include "grpc/grpc.h"
+#include "lib/util.h"
+
+/* see grpc.h */
+void
+grpc_reader_init(struct grpc_reader *r, void *buf, size_t max)
+{
+	r->buf = buf;
+	r->max = max;
+	grpc_reader_reset(r);
+}
+
+/* see grpc.h */
+void
+grpc_reader_reset(struct grpc_reader *r)
+{
+	r->hlen = 0;
+	r->need = 0;
+	r->have = 0;
+	r->err = GRPC_ERR_NONE;
+}
+
+/* Validate a complete prefix and record the message length. */
+static int
+reader_parse_prefix(struct grpc_reader *r)
+{
+	const uint8_t *h = r->hdr;
+	uint32_t len;
+
+	len = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 |
+	    (uint32_t)h[3] << 8 | (uint32_t)h[4];
+	if (h[0] != 0)
+		r->err = GRPC_ERR_COMPRESSED;
+	else if (len > r->max)
+		r->err = GRPC_ERR_TOO_LARGE;
+	if (r->err != GRPC_ERR_NONE)
+		return GRPC_ERROR;
+	r->need = len;
+	r->have = 0;
+	return GRPC_PARTIAL;
+}
+
+/* Hand out the complete message and get ready for the next prefix. */
+static int
+reader_finish(
+    struct grpc_reader *r, const uint8_t *m, const uint8_t **msg, size_t *len)
+{
+	*msg = m;
+	*len = r->need;
+	r->hlen = 0;
+	r->need = 0;
+	r->have = 0;
+	return GRPC_MSG;
+}
+
+/* see grpc.h */
+int
+grpc_reader_feed(struct grpc_reader *r, const void *p, size_t n, size_t *used,
+    const uint8_t **msg, size_t *len)
+{
+	const uint8_t *in = p;
+	size_t off = 0, k;
+
+	*used = 0;
+	if (r->err != GRPC_ERR_NONE)
+		return GRPC_ERROR;
+	if (r->hlen < GRPC_PREFIX_LEN) {
+		k = MIN(GRPC_PREFIX_LEN - r->hlen, n);
+		memcpy(r->hdr + r->hlen, in, k);
+		r->hlen += k;
+		off = k;
+		*used = off;
+		if (r->hlen < GRPC_PREFIX_LEN)
+			return GRPC_PARTIAL;
+		if (reader_parse_prefix(r) == GRPC_ERROR)
+			return GRPC_ERROR;
+	}
+	/* Zero-copy when the whole message is in this input. */
+	if (r->have == 0 && n - off >= r->need) {
+		*used = off + r->need;
+		return reader_finish(r, in + off, msg, len);
+	}
+	k = MIN(r->need - r->have, n - off);
+	if (k > 0)
+		memcpy(r->buf + r->have, in + off, k);
+	r->have += k;
+	*used = off + k;
+	if (r->have < r->need)
+		return GRPC_PARTIAL;
+	return reader_finish(r, r->buf, msg, len);
+}
+
+/* see grpc.h */
+bool
+grpc_reader_idle(const struct grpc_reader *r)
+{
+	return r->hlen == 0 && r->err == GRPC_ERR_NONE;
+}
+
+/* see grpc.h */
+enum grpc_error
+grpc_reader_error(const struct grpc_reader *r)
+{
+	return r->err;
+}
+
+/* see grpc.h */
+const char *
+grpc_error_name(enum grpc_error e)
+{
+	switch (e) {
+	case GRPC_ERR_NONE:
+		return "none";
+	case GRPC_ERR_COMPRESSED:
+		return "compressed";
+	case GRPC_ERR_TOO_LARGE:
+		return "too_large";
+	}
+	return "unknown";
+}
+
+/* see grpc.h */
+bool
+grpc_prefix_write(uint8_t out[GRPC_PREFIX_LEN], size_t len)
+{
+	if (len > UINT32_MAX)
+		return false;
+	out[0] = 0;
+	out[1] = (uint8_t)(len >> 24);
+	out[2] = (uint8_t)(len >> 16);
+	out[3] = (uint8_t)(len >> 8);
+	out[4] = (uint8_t)len;
+	return true;
+}

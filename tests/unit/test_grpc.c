@@ -1,0 +1,287 @@
+/*
+ * Unit tests: gRPC message framing, trailer values, and the connector.v1
+ * messages through protobuf-c.  Usage: test_grpc [name-filter]
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "connector/v1/connector.pb-c.h"
+#include "grpc/grpc.h"
+
+#define MAXMSG 256
+
+/* Three framed messages: "hello", "" and 200 x 'z'. */
+static size_t
+make_stream(uint8_t *out)
+{
+	size_t n = 0;
+
+	assert_true(grpc_prefix_write(out + n, 5));
+	memcpy(out + n + 5, "hello", 5);
+	n += 10;
+	assert_true(grpc_prefix_write(out + n, 0));
+	n += 5;
+	assert_true(grpc_prefix_write(out + n, 200));
+	memset(out + n + 5, 'z', 200);
+	n += 205;
+	return n;
+}
+
+/* Feed the stream in chunks of step bytes; check the three messages. */
+static void
+feed_in_steps(const uint8_t *in, size_t n, size_t step)
+{
+	uint8_t mem[MAXMSG];
+	struct grpc_reader r;
+	const uint8_t *msg;
+	size_t off = 0, used, len, got = 0, lens[3] = {5, 0, 200};
+	int rc;
+
+	grpc_reader_init(&r, mem, sizeof(mem));
+	while (off < n) {
+		size_t k = step < n - off ? step : n - off;
+
+		rc = grpc_reader_feed(&r, in + off, k, &used, &msg, &len);
+		assert_int_not_equal(rc, GRPC_ERROR);
+		assert_true(used <= k);
+		off += used;
+		if (rc == GRPC_MSG) {
+			assert_true(got < 3);
+			assert_int_equal(len, lens[got]);
+			if (got == 0)
+				assert_memory_equal(msg, "hello", 5);
+			if (got == 2)
+				assert_true(msg[0] == 'z' && msg[199] == 'z');
+			got++;
+		} else {
+			assert_int_equal(used, k);
+		}
+	}
+	assert_int_equal(got, 3);
+	assert_true(grpc_reader_idle(&r));
+}
+
+static void
+frame_all_at_once(void **state)
+{
+	uint8_t in[512];
+
+	feed_in_steps(in, make_stream(in), sizeof(in));
+}
+
+static void
+frame_byte_at_a_time(void **state)
+{
+	uint8_t in[512];
+	size_t n = make_stream(in), step;
+
+	for (step = 1; step < 12; step++)
+		feed_in_steps(in, n, step);
+}
+
+/* The input ends at a guard page: a reader that over-reads faults. */
+static void
+frame_guard_page(void **state)
+{
+	long pg = sysconf(_SC_PAGESIZE);
+	uint8_t tmp[512], *map, *in;
+	size_t n = make_stream(tmp);
+
+	map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED);
+	assert_int_equal(mprotect(map + pg, pg, PROT_NONE), 0);
+	in = map + pg - n;
+	memcpy(in, tmp, n);
+	feed_in_steps(in, n, n);
+	feed_in_steps(in, n, 1);
+	munmap(map, 2 * pg);
+}
+
+static void
+frame_partial_is_not_idle(void **state)
+{
+	uint8_t mem[16], in[8];
+	struct grpc_reader r;
+	const uint8_t *msg;
+	size_t used, len;
+
+	grpc_reader_init(&r, mem, sizeof(mem));
+	assert_true(grpc_reader_idle(&r));
+	grpc_prefix_write(in, 3);
+	assert_int_equal(
+	    grpc_reader_feed(&r, in, 2, &used, &msg, &len), GRPC_PARTIAL);
+	assert_false(grpc_reader_idle(&r));
+	assert_int_equal(
+	    grpc_reader_feed(&r, in + 2, 3, &used, &msg, &len), GRPC_PARTIAL);
+	assert_false(grpc_reader_idle(&r));
+	grpc_reader_reset(&r);
+	assert_true(grpc_reader_idle(&r));
+}
+
+static void
+frame_compressed_rejected(void **state)
+{
+	uint8_t mem[16], in[8] = {1, 0, 0, 0, 1, 'x'};
+	struct grpc_reader r;
+	const uint8_t *msg;
+	size_t used, len;
+
+	grpc_reader_init(&r, mem, sizeof(mem));
+	assert_int_equal(
+	    grpc_reader_feed(&r, in, 6, &used, &msg, &len), GRPC_ERROR);
+	assert_int_equal(grpc_reader_error(&r), GRPC_ERR_COMPRESSED);
+	/* Sticky until reset. */
+	grpc_prefix_write(in, 1);
+	assert_int_equal(
+	    grpc_reader_feed(&r, in, 6, &used, &msg, &len), GRPC_ERROR);
+	grpc_reader_reset(&r);
+	assert_int_equal(
+	    grpc_reader_feed(&r, in, 6, &used, &msg, &len), GRPC_MSG);
+	assert_string_equal(grpc_error_name(GRPC_ERR_COMPRESSED), "compressed");
+}
+
+static void
+frame_too_large_rejected(void **state)
+{
+	uint8_t mem[16], in[8];
+	struct grpc_reader r;
+	const uint8_t *msg;
+	size_t used, len;
+
+	grpc_reader_init(&r, mem, sizeof(mem));
+	grpc_prefix_write(in, 16);
+	assert_int_equal(
+	    grpc_reader_feed(&r, in, 5, &used, &msg, &len), GRPC_PARTIAL);
+	grpc_reader_reset(&r);
+	grpc_prefix_write(in, 17);
+	/* Rejected from the prefix alone, before any body byte arrives. */
+	assert_int_equal(
+	    grpc_reader_feed(&r, in, 5, &used, &msg, &len), GRPC_ERROR);
+	assert_int_equal(grpc_reader_error(&r), GRPC_ERR_TOO_LARGE);
+	grpc_reader_reset(&r);
+	in[1] = 0xff;
+	assert_int_equal(
+	    grpc_reader_feed(&r, in, 5, &used, &msg, &len), GRPC_ERROR);
+}
+
+static void
+status_values(void **state)
+{
+	assert_int_equal(grpc_status_parse("0", 1), 0);
+	assert_int_equal(grpc_status_parse("13", 2), 13);
+	assert_int_equal(grpc_status_parse("99", 2), 99);
+	assert_int_equal(grpc_status_parse("", 0), -1);
+	assert_int_equal(grpc_status_parse("-1", 2), -1);
+	assert_int_equal(grpc_status_parse("1x", 2), -1);
+	assert_int_equal(grpc_status_parse("1000", 4), -1);
+	assert_string_equal(grpc_status_name(14), "UNAVAILABLE");
+	assert_string_equal(grpc_status_name(0), "OK");
+	assert_string_equal(grpc_status_name(17), "UNKNOWN");
+	assert_string_equal(grpc_status_name(-3), "UNKNOWN");
+}
+
+static void
+message_percent_encoding(void **state)
+{
+	char enc[64], dec[64];
+	size_t n;
+
+	n = grpc_message_encode(enc, sizeof(enc), "50% off\n\xc3\xa9t\xc3\xa9");
+	assert_string_equal(enc, "50%25 off%0A%C3%A9t%C3%A9");
+	assert_int_equal(n, strlen(enc));
+	n = grpc_message_decode(dec, sizeof(dec), enc, strlen(enc));
+	assert_string_equal(dec, "50% off\n\xc3\xa9t\xc3\xa9");
+	assert_int_equal(n, strlen(dec));
+	/* Truncation never splits an escape. */
+	n = grpc_message_encode(enc, 5, "ab\ncd");
+	assert_string_equal(enc, "ab");
+	n = grpc_message_encode(enc, 6, "ab\ncd");
+	assert_string_equal(enc, "ab%0A");
+	/* Malformed escapes stay literal; decoding never fails. */
+	grpc_message_decode(dec, sizeof(dec), "%zz%4", 5);
+	assert_string_equal(dec, "%zz%4");
+	grpc_message_decode(dec, sizeof(dec), "a%41", 4);
+	assert_string_equal(dec, "aA");
+	grpc_message_decode(dec, 3, "abcdef", 6);
+	assert_string_equal(dec, "ab");
+}
+
+static void
+content_type(void **state)
+{
+	assert_true(grpc_content_type_ok("application/grpc", 16));
+	assert_true(grpc_content_type_ok("application/grpc+proto", 22));
+	assert_true(grpc_content_type_ok("application/grpc;x=1", 20));
+	assert_false(grpc_content_type_ok("application/grpcx", 17));
+	assert_false(grpc_content_type_ok("application/json", 16));
+	assert_false(grpc_content_type_ok("application/grp", 15));
+}
+
+/* A ConnectorMessage packed, framed, reassembled byte by byte, unpacked. */
+static void
+proto_round_trip(void **state)
+{
+	Connector__V1__ConnectorMessage m =
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
+	Connector__V1__ErrorResponse e = CONNECTOR__V1__ERROR_RESPONSE__INIT;
+	Connector__V1__ConnectorMessage *out;
+	uint8_t wire[256], mem[256];
+	const uint8_t *msg = NULL;
+	struct grpc_reader r;
+	size_t n, i, used, len = 0;
+
+	m.request_id = "r-1";
+	m.message_case =
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_ERROR_RESPONSE;
+	m.error_response = &e;
+	e.code = "UPSTREAM_ERROR";
+	e.message = "[dns] no such host";
+	e.reason = "dns";
+	n = connector__v1__connector_message__get_packed_size(&m);
+	assert_true(n + 5 <= sizeof(wire));
+	grpc_prefix_write(wire, n);
+	connector__v1__connector_message__pack(&m, wire + 5);
+	grpc_reader_init(&r, mem, sizeof(mem));
+	for (i = 0; i < n + 5; i++) {
+		int rc = grpc_reader_feed(&r, wire + i, 1, &used, &msg, &len);
+
+		assert_int_equal(rc, i == n + 4 ? GRPC_MSG : GRPC_PARTIAL);
+	}
+	out = connector__v1__connector_message__unpack(NULL, len, msg);
+	assert_non_null(out);
+	assert_string_equal(out->request_id, "r-1");
+	assert_int_equal(out->message_case,
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_ERROR_RESPONSE);
+	assert_string_equal(out->error_response->reason, "dns");
+	assert_string_equal(out->error_response->code, "UPSTREAM_ERROR");
+	connector__v1__connector_message__free_unpacked(out, NULL);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(frame_all_at_once),
+	    cmocka_unit_test(frame_byte_at_a_time),
+	    cmocka_unit_test(frame_guard_page),
+	    cmocka_unit_test(frame_partial_is_not_idle),
+	    cmocka_unit_test(frame_compressed_rejected),
+	    cmocka_unit_test(frame_too_large_rejected),
+	    cmocka_unit_test(status_values),
+	    cmocka_unit_test(message_percent_encoding),
+	    cmocka_unit_test(content_type),
+	    cmocka_unit_test(proto_round_trip),
+	};
+
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -44,7 +44,7 @@ DEFS	:= -D_GNU_SOURCE -DOUTPOST_VERSION='"$(VERSION)"' \
 	   -DOUTPOST_REVISION='"$(REVISION)"'
 INC	= -Isrc -I$(1)/gen
 COMMON	:= -std=c11 $(WARN) $(DEFS) -MMD -MP -ffile-prefix-map=$(CURDIR)/=
-CFLAGS	:= $(COMMON) $(call INC,$(B)) -I$(DEPS)/include -Os -DNDEBUG \
+CFLAGS	:= $(COMMON) $(call INC,$(B)) -isystem $(DEPS)/include -Os -DNDEBUG \
 	   -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
 	   -ffile-prefix-map=$(B)/= -fno-ident
 LDFLAGS	:= -static -Wl,--gc-sections -Wl,--build-id=none -Wl,-O1

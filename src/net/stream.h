@@ -1,0 +1,96 @@
+/*
+ * stream.h — a byte stream on the reactor: a socket, optionally through a
+ * BearSSL engine (client or server, already configured and reset by the
+ * caller).  This is the only place where TLS records meet the socket, in
+ * the manner of BearSSL's tools/sslio.c, but driven by the reactor.
+ *
+ * The owner reads and writes plaintext ("application data") through the
+ * peek/consume and reserve/commit pairs below; the stream moves bytes
+ * between those buffers, the engine and the socket, and recomputes its
+ * reactor interest after every step.  Plaintext mode uses the caller's two
+ * buffers; TLS mode uses the engine's own buffers (the caller's are unused
+ * and may be NULL).
+ *
+ * The owner's callback runs after the stream made progress: bytes to read,
+ * room to write, the handshake finished, or the stream failed or hit EOF.
+ * From the callback the owner may read, write, and close the stream.  The
+ * owner must call stream_update() after reading or writing outside the
+ * callback (from a timer, or another stream's callback).
+ *
+ * Errors are sticky: stream_error() is 0, a -errno from the socket, or
+ * STREAM_ERR_TLS with the engine's code in tls_err.  struct stream is
+ * embedded in its owner; stream_close() is deferred through the reactor
+ * and the owner's on_close runs once the fd is gone.
+ */
+#ifndef NET_STREAM_H
+#define NET_STREAM_H
+
+#include <bearssl.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+#include "rx/rx.h"
+
+#define STREAM_ERR_TLS (-10000)
+
+struct stream;
+typedef void stream_fn(struct stream *);
+typedef void stream_close_fn(struct stream *);
+
+struct stream {
+	struct rx_watch w;
+	struct rx_loop *loop;
+	br_ssl_engine_context *eng; /* NULL: plaintext */
+	struct buf in, out; /* plaintext mode only */
+	bool eof; /* peer closed (plaintext) or TLS closed */
+	bool closing;
+	bool wclosed; /* shutdown(SHUT_WR) sent */
+	int err;
+	int tls_err;
+	uint64_t bytes_in, bytes_out; /* socket bytes */
+	stream_fn *on_event;
+	stream_close_fn *on_close;
+};
+
+/*
+ * Take ownership of fd.  eng: a reset BearSSL engine or NULL; in/out:
+ * plaintext buffers (ignored with eng).  The first callback comes from the
+ * reactor, never from stream_start() itself.
+ */
+void stream_start(struct stream *s, struct rx_loop *l, int fd,
+    br_ssl_engine_context *eng, void *in, size_t incap, void *out,
+    size_t outcap, stream_fn *on_event, stream_close_fn *on_close);
+
+/* True once application data can flow (TLS: the handshake is done). */
+bool stream_ready(const struct stream *s);
+
+/* Plaintext bytes available to read; NULL with *n = 0 when none. */
+const uint8_t *stream_peek(struct stream *s, size_t *n);
+void stream_consume(struct stream *s, size_t n);
+
+/* Room for plaintext output; NULL with *n = 0 when full (wait for a callback). */
+uint8_t *stream_reserve(struct stream *s, size_t *n);
+void stream_commit(struct stream *s, size_t n);
+
+/* Copy up to n bytes; returns how many were taken. */
+size_t stream_write(struct stream *s, const void *p, size_t n);
+
+/* Push buffered output now (TLS: close the current record). */
+void stream_flush(struct stream *s);
+
+/* Bytes of plaintext output not yet handed to the socket or the engine. */
+bool stream_output_pending(const struct stream *s);
+
+/* Re-run the pump and interest after the owner read or wrote. */
+void stream_update(struct stream *s);
+
+/* True when the stream failed or reached EOF with nothing left to read. */
+bool stream_dead(const struct stream *s);
+int stream_error(const struct stream *s);
+
+/* Deferred close; on_close runs at the end of the reactor iteration. */
+void stream_close(struct stream *s);
+
+#endif

@@ -104,6 +104,27 @@ rx_watch_close(struct rx_loop *l, struct rx_watch *w)
 	}
 }
 
+/* see rx.h */
+int
+rx_watch_release(struct rx_loop *l, struct rx_watch *w)
+{
+	struct rx_watch **pp;
+	int fd = w->fd;
+
+	if (w->closing || fd < 0)
+		return -EBADF;
+	if (w->registered)
+		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+	for (pp = &l->changes; w->pending && *pp != NULL; pp = &(*pp)->next) {
+		if (*pp == w) {
+			*pp = w->next;
+			break;
+		}
+	}
+	*w = (struct rx_watch){.fd = -1};
+	return fd;
+}
+
 static void
 apply_changes(struct rx_loop *l)
 {

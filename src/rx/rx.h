@@ -105,6 +105,14 @@ void rx_watch_set(struct rx_loop *l, struct rx_watch *w, unsigned want);
 /* Deferred close of the watcher and its fd; idempotent. */
 void rx_watch_close(struct rx_loop *l, struct rx_watch *w);
 
+/*
+ * Stop watching w at once and hand its fd back to the caller, unclosed (a
+ * dialer passing a connected socket to its owner).  Pending events for w
+ * in this iteration are dropped; w is left inert and may be re-initialised.
+ * Returns the fd, or -EBADF if w has no fd or is closing.
+ */
+int rx_watch_release(struct rx_loop *l, struct rx_watch *w);
+
 void rx_timer_init(struct rx_timer *t, rx_timer_fn *fire);
 
 /* (Re)arm t to fire after ms; 0, or -ENOSPC when the heap is full. */

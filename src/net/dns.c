@@ -1,0 +1,362 @@
+/*
+ * The resolver: a c-ares channel on the reactor, a fixed pool of query
+ * slots, and per-query deadlines.  Results are always delivered from a
+ * reactor timer callback, so a caller is never re-entered from
+ * dns_resolve() nor from inside c-ares.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "lib/util.h"
+#include "net/dns_int.h"
+
+/* c-ares retries inside our deadline: each try gets a quarter of it. */
+#define DNS_TRIES 2
+#define DNS_TRY_MIN_MS 100
+
+static void
+channel_fire(struct rx_loop *l, struct rx_timer *t)
+{
+	struct dns_resolver *r = container_of(t, struct dns_resolver, timer);
+
+	ares_process_fd(r->ch, ARES_SOCKET_BAD, ARES_SOCKET_BAD);
+	dns_timer_update(r);
+}
+
+/* see dns_int.h */
+void
+dns_timer_update(struct dns_resolver *r)
+{
+	struct timeval tv;
+
+	if (ares_timeout(r->ch, NULL, &tv) == NULL) {
+		rx_timer_stop(r->loop, &r->timer);
+		return;
+	}
+	/* Should the reactor's timer heap be full, retransmissions wait for
+	 * the next socket event; each query's own deadline still holds. */
+	rx_timer_start(r->loop, &r->timer,
+	    (int64_t)tv.tv_sec * 1000 + (tv.tv_usec + 999) / 1000);
+}
+
+static int
+channel_init(struct dns_resolver *r, const struct dns_config *c, char *err,
+    size_t errlen)
+{
+	struct ares_options o = {0};
+	int mask = ARES_OPT_SOCK_STATE_CB | ARES_OPT_TIMEOUTMS | ARES_OPT_TRIES;
+	int rc;
+
+	o.sock_state_cb = dns_sock_state;
+	o.sock_state_cb_data = r;
+	o.timeout = (int)MAX(r->timeout_ms / 4, DNS_TRY_MIN_MS);
+	o.tries = DNS_TRIES;
+	if (c->lookups != NULL) {
+		o.lookups = (char *)c->lookups;
+		mask |= ARES_OPT_LOOKUPS;
+	}
+	if (c->resolvconf != NULL) {
+		o.resolvconf_path = (char *)c->resolvconf;
+		mask |= ARES_OPT_RESOLVCONF;
+	}
+	if ((rc = ares_init_options(&r->ch, &o, mask)) != ARES_SUCCESS) {
+		snprintf(err, errlen, "dns: %s", ares_strerror(rc));
+		return rc == ARES_ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	dns_sock_setup(r);
+	if (c->servers != NULL && c->servers[0] != '\0' &&
+	    (rc = ares_set_servers_ports_csv(r->ch, c->servers)) !=
+		ARES_SUCCESS) {
+		snprintf(err, errlen, "DNS_SERVERS: %s", ares_strerror(rc));
+		ares_destroy(r->ch);
+		return -EINVAL;
+	}
+	return 0;
+}
+
+/* see dns.h */
+int
+dns_new(struct dns_resolver **out, struct rx_loop *l,
+    const struct dns_config *c, char *err, size_t errlen)
+{
+	static bool lib_ready;
+	struct dns_resolver *r;
+	int rc;
+
+	if (!lib_ready &&
+	    ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+		snprintf(err, errlen, "dns: c-ares library init failed");
+		return -ENOMEM;
+	}
+	lib_ready = true;
+	if ((r = calloc(1, sizeof(*r))) == NULL)
+		return -ENOMEM;
+	r->loop = l;
+	r->hosts_env = c->hosts_env;
+	r->timeout_ms =
+	    c->timeout_ms > 0 ? c->timeout_ms : DNS_DEFAULT_TIMEOUT_MS;
+	r->nslots = c->max_queries > 0 ? c->max_queries : DNS_DEFAULT_QUERIES;
+	r->slots = calloc(r->nslots, sizeof(*r->slots));
+	rx_timer_init(&r->timer, channel_fire);
+	if (r->slots == NULL) {
+		free(r);
+		return -ENOMEM;
+	}
+	if ((rc = channel_init(r, c, err, errlen)) < 0) {
+		free(r->slots);
+		free(r);
+		return rc;
+	}
+	*out = r;
+	return 0;
+}
+
+/* see dns.h */
+void
+dns_free(struct dns_resolver *r)
+{
+	unsigned i;
+
+	if (r == NULL)
+		return;
+	for (i = 0; i < r->nslots; i++)
+		if (r->slots[i].q != NULL)
+			dns_query_cancel(r->slots[i].q);
+	/* Calls back every c-ares query (slots now detached) and closes every
+	 * socket through sock_close(). */
+	ares_destroy(r->ch);
+	rx_timer_stop(r->loop, &r->timer);
+	free(r->slots);
+	free(r);
+}
+
+/* see dns.h */
+const char *
+dns_error_str(enum dns_error err)
+{
+	switch (err) {
+	case DNS_OK:
+		return "ok";
+	case DNS_NXDOMAIN:
+		return "nxdomain";
+	case DNS_TIMEOUT:
+		return "dns_timeout";
+	case DNS_FAIL:
+		break;
+	}
+	return "dns";
+}
+
+static void
+query_fire(struct rx_loop *l, struct rx_timer *t)
+{
+	struct dns_query *q = container_of(t, struct dns_query, timer);
+
+	if (!q->ready) {
+		/* The deadline: c-ares keeps the slot until its own retries
+		 * end, but the slot no longer points here. */
+		q->slot->q = NULL;
+		q->slot = NULL;
+		q->err = DNS_TIMEOUT;
+		q->detail = "deadline";
+	}
+	q->active = false;
+	q->done(q, q->err, &q->res);
+}
+
+/* see dns.h */
+void
+dns_query_init(struct dns_query *q, dns_done_fn *done)
+{
+	*q = (struct dns_query){.done = done};
+	rx_timer_init(&q->timer, query_fire);
+}
+
+/* see dns.h */
+void
+dns_query_cancel(struct dns_query *q)
+{
+	if (!q->active)
+		return;
+	if (q->slot != NULL) {
+		q->slot->q = NULL;
+		q->slot = NULL;
+	}
+	rx_timer_stop(q->r->loop, &q->timer);
+	q->active = false;
+}
+
+static enum dns_error
+map_status(int status)
+{
+	switch (status) {
+	case ARES_SUCCESS:
+		return DNS_OK;
+	case ARES_ENOTFOUND:
+	case ARES_ENODATA:
+	case ARES_ENONAME:
+		return DNS_NXDOMAIN;
+	case ARES_ETIMEOUT:
+		return DNS_TIMEOUT;
+	default:
+		return DNS_FAIL;
+	}
+}
+
+static bool
+have_addr(const struct dns_result *res, const struct sockaddr *sa)
+{
+	size_t i, len;
+
+	len = sa->sa_family == AF_INET ? sizeof(struct sockaddr_in)
+				       : sizeof(struct sockaddr_in6);
+	for (i = 0; i < res->n; i++)
+		if (memcmp(&res->addr[i], sa, len) == 0)
+			return true;
+	return false;
+}
+
+/* Collect up to DNS_MAX_ADDRS unique addresses of family into res. */
+static void
+collect(struct dns_result *res, const struct ares_addrinfo *ai, int family)
+{
+	const struct ares_addrinfo_node *n;
+	union dns_sockaddr a;
+
+	for (n = ai->nodes; n != NULL && res->n < DNS_MAX_ADDRS;
+	     n = n->ai_next) {
+		if (n->ai_family != family || n->ai_addrlen > sizeof(a))
+			continue;
+		memset(&a, 0, sizeof(a));
+		memcpy(&a, n->ai_addr, n->ai_addrlen);
+		if (family == AF_INET)
+			a.in.sin_port = 0;
+		else
+			a.in6.sin6_port = 0;
+		if (!have_addr(res, &a.sa))
+			res->addr[res->n++] = a;
+	}
+}
+
+/* Interleave the families so that a dead one costs one attempt, not all. */
+static void
+fill_result(struct dns_result *res, const struct ares_addrinfo *ai)
+{
+	struct dns_result v4 = {0}, v6 = {0};
+	struct dns_result *first = &v4, *second = &v6;
+	size_t i;
+
+	collect(&v4, ai, AF_INET);
+	collect(&v6, ai, AF_INET6);
+	if (ai->nodes != NULL && ai->nodes->ai_family == AF_INET6) {
+		first = &v6;
+		second = &v4;
+	}
+	res->n = 0;
+	for (i = 0; i < DNS_MAX_ADDRS && res->n < DNS_MAX_ADDRS; i++) {
+		if (i < first->n)
+			res->addr[res->n++] = first->addr[i];
+		if (i < second->n && res->n < DNS_MAX_ADDRS)
+			res->addr[res->n++] = second->addr[i];
+	}
+}
+
+static void
+on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
+{
+	struct dns_slot *slot = arg;
+	struct dns_query *q = slot->q;
+
+	slot->busy = false;
+	slot->q = NULL;
+	if (q != NULL) {
+		q->slot = NULL;
+		q->err = map_status(status);
+		q->detail = ares_strerror(status);
+		if (q->err == DNS_OK && ai != NULL)
+			fill_result(&q->res, ai);
+		if (q->err == DNS_OK && q->res.n == 0)
+			q->err = DNS_NXDOMAIN;
+		q->ready = true;
+		/* Re-arming the query's own timer cannot fail. */
+		rx_timer_start(slot->r->loop, &q->timer, 0);
+	}
+	if (ai != NULL)
+		ares_freeaddrinfo(ai);
+}
+
+static bool
+name_ok(const char *name)
+{
+	size_t n = strnlen(name, DNS_NAME_MAX + 1);
+	size_t i;
+
+	if (n == 0 || n > DNS_NAME_MAX || name[0] == '.')
+		return false;
+	for (i = 0; i < n; i++)
+		if ((unsigned char)name[i] <= ' ' ||
+		    (unsigned char)name[i] >= 0x7f)
+			return false;
+	return true;
+}
+
+static struct dns_slot *
+slot_get(struct dns_resolver *r)
+{
+	unsigned i;
+
+	for (i = 0; i < r->nslots; i++)
+		if (!r->slots[i].busy)
+			return &r->slots[i];
+	return NULL;
+}
+
+static int
+ask_cares(struct dns_resolver *r, struct dns_query *q, const char *name)
+{
+	struct ares_addrinfo_hints h = {.ai_family = AF_UNSPEC};
+	struct dns_slot *slot;
+	int rc;
+
+	if ((slot = slot_get(r)) == NULL)
+		return -EBUSY;
+	if ((rc = rx_timer_start(r->loop, &q->timer, r->timeout_ms)) < 0)
+		return rc;
+	*slot = (struct dns_slot){.r = r, .q = q, .busy = true};
+	q->slot = slot;
+	q->active = true;
+	/* No RFC 6724 sorting: c-ares would need getsockname(), outside the
+	 * shim.  fill_result() interleaves the families instead. */
+	h.ai_flags = ARES_AI_NOSORT | (r->hosts_env ? ARES_AI_ENVHOSTS : 0);
+	ares_getaddrinfo(r->ch, name, NULL, &h, on_addrinfo, slot);
+	dns_timer_update(r);
+	return 0;
+}
+
+/* see dns.h */
+int
+dns_resolve(struct dns_resolver *r, struct dns_query *q, const char *name)
+{
+	int rc;
+
+	if (q->active)
+		return -EALREADY;
+	if (!name_ok(name))
+		return -EINVAL;
+	q->r = r;
+	q->ready = false;
+	q->err = DNS_FAIL;
+	q->detail = NULL;
+	q->res.n = 0;
+	if (!dns_resolve_local(name, &q->res))
+		return ask_cares(r, q, name);
+	if ((rc = rx_timer_start(r->loop, &q->timer, 0)) < 0)
+		return rc;
+	q->err = DNS_OK;
+	q->detail = "local";
+	q->ready = true;
+	q->active = true;
+	return 0;
+}

@@ -1,0 +1,53 @@
+/* dns_int.h — declarations shared by the resolver's own files. */
+#ifndef NET_DNS_INT_H
+#define NET_DNS_INT_H
+
+#include <ares.h>
+
+#include "net/dns.h"
+#include "rx/rx.h"
+
+/* c-ares keeps at most a UDP and a TCP socket per server; this bounds the
+ * servers we accept times two, with room to spare. */
+#define DNS_MAX_SOCKS 16
+#define DNS_MAX_SERVERS 6
+
+/* One c-ares socket: the reactor watch and the peer it was connected to
+ * (a connected datagram socket only receives from that peer, so this is
+ * what recvfrom() would report). */
+struct dns_sock {
+	struct dns_resolver *r;
+	struct rx_watch w;
+	bool used;
+	union dns_sockaddr peer;
+	socklen_t peerlen;
+};
+
+/* c-ares' handle on a query: the owner may go away before c-ares lets go,
+ * so c-ares points at a slot, and the slot at the query while it cares. */
+struct dns_slot {
+	struct dns_resolver *r;
+	struct dns_query *q;
+	bool busy;
+};
+
+struct dns_resolver {
+	struct rx_loop *loop;
+	ares_channel ch;
+	struct rx_timer timer; /* ares_timeout() */
+	bool hosts_env;
+	int64_t timeout_ms;
+	unsigned nslots;
+	struct dns_slot *slots;
+	struct dns_sock socks[DNS_MAX_SOCKS];
+};
+
+/* Install the shim-backed socket functions and the socket-state callback
+ * target on r->ch (dns_sock.c). */
+void dns_sock_setup(struct dns_resolver *r);
+void dns_sock_state(void *arg, ares_socket_t fd, int readable, int writable);
+
+/* Re-arm the c-ares timer from ares_timeout() (dns.c). */
+void dns_timer_update(struct dns_resolver *r);
+
+#endif

@@ -1,0 +1,117 @@
+/*
+ * cfg.h — outpost's configuration: one table (settings.def), three sources.
+ *
+ * Sources, lowest precedence first:
+ *   1. the config file named by OUTPOST_CONFIG (environment only; default
+ *      /config/outpost.conf, which may be missing; a named file may not);
+ *   2. ENV_FILE (same KEY=VALUE syntax), named in the environment or the
+ *      config file;
+ *   3. the process environment (only known keys are read).
+ * An empty value means "unset" at that level (the default applies).
+ * Files are strict: an unknown key is an error (with a did-you-mean).
+ * Secret settings (the *_BASE64 keys) are refused in the config file, and
+ * their values never appear in any message or print-out.
+ *
+ * Lifetime: struct cfg is a heap object built once at startup by
+ * cfg_load() and released with cfg_free(); strings returned by the
+ * getters live as long as it.  Not thread-safe; not for hot paths (the
+ * getters are cheap, but callers should copy what they need at start).
+ */
+#ifndef CFG_CFG_H
+#define CFG_CFG_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+struct cfg;
+
+enum cfg_key {
+#define CFG_SETTING(name, type, def, min, max, flags, alias, doc) CFG_##name,
+#include "cfg/settings.def"
+#undef CFG_SETTING
+	CFG__COUNT
+};
+
+/*
+ * Messages collected while loading: every error is reported, not just
+ * the first.  Caller-allocated (about 20 KiB: keep it off small stacks
+ * if needed); cfg_load() initialises it.  A message names the source
+ * ("path:line" or "environment") and the key, never a secret value.
+ * Warnings (a setting that is not implemented yet, a misspelt
+ * environment variable) do not make cfg_load() fail.
+ */
+#define CFG_ERRORS_MAX 64
+#define CFG_ERROR_LEN 320
+
+struct cfg_errors {
+	unsigned n_errors; /* errors seen, including dropped ones */
+	unsigned n_warnings; /* warnings seen, including dropped ones */
+	unsigned n; /* messages stored in msg[] */
+	struct cfg_msg {
+		bool warning;
+		char text[CFG_ERROR_LEN];
+	} msg[CFG_ERRORS_MAX];
+};
+
+/*
+ * Load and validate every source.  envp is the process environment
+ * (NULL-terminated "KEY=VALUE" strings, not copied beyond the call).
+ * Returns the configuration, or NULL when at least one error was found
+ * (all of them are in errs; errno-style failures such as ENOMEM are
+ * reported there too).  On success errs may still hold warnings, and
+ * the log level is set from ENV_LEVEL (log_set_level).
+ */
+struct cfg *cfg_load(char *const *envp, struct cfg_errors *errs);
+
+/*
+ * Write each message as one line, "error: ..." or "warning: ...", then a
+ * count of dropped messages if the list overflowed.  Returns nothing;
+ * write errors are ignored.
+ */
+void cfg_errors_print(const struct cfg_errors *errs, int fd);
+
+/* Log each message through log.h (errors at error, warnings at warn). */
+void cfg_errors_log(const struct cfg_errors *errs);
+
+/* The value as given (or the default), NUL-terminated; NULL when unset. */
+const char *cfg_str(const struct cfg *c, enum cfg_key k);
+
+/*
+ * Numeric value: INT and PORT as given, SIZE in bytes, DUR in
+ * milliseconds, BOOL 0/1, LEVEL an enum log_level.  0 when unset or
+ * not numeric.
+ */
+int64_t cfg_int(const struct cfg *c, enum cfg_key k);
+
+/* BOOL settings; false when unset. */
+bool cfg_bool(const struct cfg *c, enum cfg_key k);
+
+/* True when a source set the key (via its name or alias); false for defaults. */
+bool cfg_is_set(const struct cfg *c, enum cfg_key k);
+
+/*
+ * Secret bytes for the pair X_BASE64 / X_FILE, named by its base64 key
+ * (e.g. CFG_TLS_KEY_BASE64): the decoded base64 value, or the contents
+ * of the file (read now, at most CFG_SECRET_MAX bytes).  On success *out
+ * is heap memory the caller must util_wipe() and free().  Returns 0,
+ * -ENOENT when neither is set, -EINVAL when k is not a base64 key, or
+ * another -errno from reading the file.
+ */
+#define CFG_SECRET_MAX (1024 * 1024)
+int cfg_secret(
+    const struct cfg *c, enum cfg_key base64_key, uint8_t **out, size_t *len);
+
+/* Wipe secret values and free.  NULL is allowed. */
+void cfg_free(struct cfg *c);
+
+/* The key's name ("HTTP_PORT"); NULL when k is out of range. */
+const char *cfg_key_name(enum cfg_key k);
+
+/*
+ * `outpost check-config [--print|--markdown]`: returns the process exit
+ * code (0 valid, 100 invalid or bad usage).  Writes to stdout/stderr.
+ */
+int cfg_check_main(int argc, char **argv, char *const *envp);
+
+#endif

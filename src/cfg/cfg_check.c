@@ -1,0 +1,286 @@
+/*
+ * cfg_check.c — checks that span settings or touch the file system, run
+ * once every source is in, and cfg_secret() which hands secrets out.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "cfg/cfg_int.h"
+#include "lib/base64.h"
+#include "lib/url.h"
+#include "lib/util.h"
+
+#define WHERE_MAX 300
+
+static bool
+is_set(const struct cfg *c, enum cfg_key k)
+{
+	return c->slot[k].set;
+}
+
+/* X_BASE64 and X_FILE both set: which one was meant is unknowable. */
+static void
+check_pairs(const struct cfg *c, struct cfg_errors *errs)
+{
+	char w1[WHERE_MAX], w2[WHERE_MAX];
+	int k, f;
+
+	for (k = 0; k < CFG__COUNT; k++) {
+		if (cfg_defs[k].type != CFG_T_B64 || (f = cfg_pair(k)) < 0)
+			continue;
+		if (!is_set(c, k) || !is_set(c, f))
+			continue;
+		cfg_source_fmt(c, k, w1, sizeof(w1));
+		cfg_source_fmt(c, f, w2, sizeof(w2));
+		cfg_err(errs, false,
+		    "%s: %s: conflicts with %s (%s); set only one", w1,
+		    cfg_defs[k].name, cfg_defs[f].name, w2);
+	}
+}
+
+/* A client certificate without its key (or the reverse) is useless. */
+static void
+check_identity(const struct cfg *c, struct cfg_errors *errs)
+{
+	bool cert =
+	    is_set(c, CFG_TLS_CERT_BASE64) || is_set(c, CFG_TLS_CERT_FILE);
+	bool key = is_set(c, CFG_TLS_KEY_BASE64) || is_set(c, CFG_TLS_KEY_FILE);
+	enum cfg_key k;
+	char w[WHERE_MAX];
+
+	if (cert == key)
+		return;
+	if (cert)
+		k = is_set(c, CFG_TLS_CERT_BASE64) ? CFG_TLS_CERT_BASE64
+						   : CFG_TLS_CERT_FILE;
+	else
+		k = is_set(c, CFG_TLS_KEY_BASE64) ? CFG_TLS_KEY_BASE64
+						  : CFG_TLS_KEY_FILE;
+	cfg_source_fmt(c, k, w, sizeof(w));
+	cfg_err(errs, false, "%s: %s: needs %s as well", w, cfg_defs[k].name,
+	    cert ? "TLS_KEY_BASE64 or TLS_KEY_FILE"
+		 : "TLS_CERT_BASE64 or TLS_CERT_FILE");
+}
+
+static void
+check_backoff(const struct cfg *c, struct cfg_errors *errs)
+{
+	char w[WHERE_MAX];
+
+	if (c->slot[CFG_MAX_BACKOFF_DELAY].num >=
+	    c->slot[CFG_RECONNECT_INTERVAL].num)
+		return;
+	cfg_source_fmt(c, CFG_MAX_BACKOFF_DELAY, w, sizeof(w));
+	cfg_err(errs, false,
+	    "%s: MAX_BACKOFF_DELAY: %s is shorter than RECONNECT_INTERVAL (%s)",
+	    w, c->slot[CFG_MAX_BACKOFF_DELAY].str,
+	    c->slot[CFG_RECONNECT_INTERVAL].str);
+}
+
+static bool
+is_loopback(const struct url *u)
+{
+	size_t i;
+
+	if (u->ipv6)
+		return u->hostlen == 3 && memcmp(u->host, "::1", 3) == 0;
+	if ((u->hostlen == 9 || u->hostlen == 10) &&
+	    strncasecmp(u->host, "localhost.", u->hostlen) == 0)
+		return true;
+	if (u->hostlen < 4 || memcmp(u->host, "127.", 4) != 0)
+		return false;
+	for (i = 4; i < u->hostlen; i++)
+		if (u->host[i] != '.' && (u->host[i] < '0' || u->host[i] > '9'))
+			return false;
+	return true;
+}
+
+/* Plain-text (h2c) tunnels leave loopback only when asked for by name. */
+static void
+check_controller(const struct cfg *c, struct cfg_errors *errs)
+{
+	const char *s = c->slot[CFG_TRAVERSAL_CONTROLLER_URL].str, *why;
+	char w[WHERE_MAX];
+	struct url u;
+
+	if (s == NULL) {
+		/* Not worth a warning when the URL was refused as invalid. */
+		if (errs->n_errors > 0)
+			return;
+		cfg_err(errs, true,
+		    "TRAVERSAL_CONTROLLER_URL: not set; no tunnel will be opened");
+		return;
+	}
+	if (!url_parse(s, strlen(s), &u, &why) || u.tls || is_loopback(&u) ||
+	    c->slot[CFG_ALLOW_INSECURE_CONTROLLER].num)
+		return;
+	cfg_source_fmt(c, CFG_TRAVERSAL_CONTROLLER_URL, w, sizeof(w));
+	cfg_err(errs, false,
+	    "%s: TRAVERSAL_CONTROLLER_URL: http:// (no TLS) is allowed only "
+	    "for a loopback host unless ALLOW_INSECURE_CONTROLLER=true",
+	    w);
+}
+
+/* Open a secret file: regular, not empty, at most CFG_SECRET_MAX bytes. */
+static int
+secret_open(const char *path, size_t *size)
+{
+	struct stat st;
+	int fd, e;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+		return -errno;
+	if (fstat(fd, &st) < 0) {
+		e = -errno;
+		close(fd);
+		return e;
+	}
+	if (!S_ISREG(st.st_mode) || st.st_size == 0 ||
+	    st.st_size > CFG_SECRET_MAX) {
+		close(fd);
+		return !S_ISREG(st.st_mode) ? -EINVAL
+		    : st.st_size == 0	    ? -ENODATA
+					    : -EFBIG;
+	}
+	*size = (size_t)st.st_size;
+	return fd;
+}
+
+static const char *
+secret_strerror(int e)
+{
+	switch (e) {
+	case -EINVAL:
+		return "not a regular file";
+	case -ENODATA:
+		return "is empty";
+	case -EFBIG:
+		return "larger than 1 MiB";
+	default:
+		return strerror(-e);
+	}
+}
+
+/* Secret files are checked now so that check-config catches them. */
+static void
+check_secret_files(const struct cfg *c, struct cfg_errors *errs)
+{
+	char w[WHERE_MAX];
+	size_t size;
+	int k, fd;
+
+	for (k = 0; k < CFG__COUNT; k++) {
+		if (!(cfg_defs[k].flags & CFG_F_SECRET_FILE) || !is_set(c, k))
+			continue;
+		fd = secret_open(c->slot[k].str, &size);
+		if (fd >= 0) {
+			close(fd);
+			continue;
+		}
+		cfg_source_fmt(c, k, w, sizeof(w));
+		cfg_err(errs, false, "%s: %s: %s: %s", w, cfg_defs[k].name,
+		    c->slot[k].str, secret_strerror(fd));
+	}
+}
+
+static void
+check_nyi(const struct cfg *c, struct cfg_errors *errs)
+{
+	char w[WHERE_MAX];
+	int k;
+
+	for (k = 0; k < CFG__COUNT; k++) {
+		if (!(cfg_defs[k].flags & CFG_F_NYI) || !is_set(c, k))
+			continue;
+		cfg_source_fmt(c, k, w, sizeof(w));
+		cfg_err(errs, true, "%s: %s: not implemented yet; ignored", w,
+		    cfg_defs[k].name);
+	}
+}
+
+/* see cfg_int.h */
+void
+cfg_check_all(const struct cfg *c, struct cfg_errors *errs)
+{
+	check_pairs(c, errs);
+	check_identity(c, errs);
+	check_backoff(c, errs);
+	check_controller(c, errs);
+	check_secret_files(c, errs);
+	check_nyi(c, errs);
+}
+
+static int
+secret_decode(const char *v, uint8_t **out, size_t *len)
+{
+	size_t n = strlen(v), cap = BASE64_DECODED_MAX(n);
+	uint8_t *p = malloc(cap);
+	ssize_t r;
+
+	if (p == NULL)
+		return -ENOMEM;
+	if ((r = base64_decode(p, cap, v, n)) < 0) {
+		util_wipe(p, cap);
+		free(p);
+		return (int)r;
+	}
+	*out = p;
+	*len = (size_t)r;
+	return 0;
+}
+
+static int
+secret_read(const char *path, uint8_t **out, size_t *len)
+{
+	size_t size, got = 0;
+	uint8_t *p;
+	ssize_t n;
+	int fd;
+
+	if ((fd = secret_open(path, &size)) < 0)
+		return fd;
+	if ((p = malloc(size)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (got < size && (n = read(fd, p + got, size - got)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0)
+			break;
+		got += (size_t)n;
+	}
+	close(fd);
+	if (got != size) {
+		/* A short or failed read: never hand out part of a key. */
+		util_wipe(p, size);
+		free(p);
+		return -EIO;
+	}
+	*out = p;
+	*len = got;
+	return 0;
+}
+
+/* see cfg.h */
+int
+cfg_secret(const struct cfg *c, enum cfg_key k, uint8_t **out, size_t *len)
+{
+	int f;
+
+	*out = NULL;
+	*len = 0;
+	if ((unsigned)k >= CFG__COUNT || cfg_defs[k].type != CFG_T_B64)
+		return -EINVAL;
+	if (c->slot[k].str != NULL)
+		return secret_decode(c->slot[k].str, out, len);
+	f = cfg_pair(k);
+	if (f >= 0 && c->slot[f].str != NULL)
+		return secret_read(c->slot[f].str, out, len);
+	return -ENOENT;
+}

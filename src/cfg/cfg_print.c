@@ -1,0 +1,173 @@
+/*
+ * cfg_print.c — everything the module writes for people: the error list,
+ * `outpost check-config [--print|--markdown]`.  Secret values are shown
+ * only as <set>/<unset>; a URL's userinfo is masked.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg/cfg_int.h"
+#include "lib/log.h"
+#include "lib/url.h"
+
+#define EXIT_CONFIG 100
+
+/* see cfg.h */
+void
+cfg_errors_print(const struct cfg_errors *errs, int fd)
+{
+	unsigned i, dropped;
+
+	for (i = 0; i < errs->n; i++)
+		dprintf(fd, "%s: %s\n",
+		    errs->msg[i].warning ? "warning" : "error",
+		    errs->msg[i].text);
+	dropped = errs->n_errors + errs->n_warnings - errs->n;
+	if (dropped > 0)
+		dprintf(fd, "error: %u more messages not shown\n", dropped);
+}
+
+/* see cfg.h */
+void
+cfg_errors_log(const struct cfg_errors *errs)
+{
+	unsigned i;
+
+	for (i = 0; i < errs->n; i++) {
+		if (errs->msg[i].warning)
+			log_warn("config: %s", errs->msg[i].text);
+		else
+			log_error("config: %s", errs->msg[i].text);
+	}
+}
+
+/* Print a URL with any user:password replaced by "***". */
+static void
+print_url(FILE *f, const char *s)
+{
+	const char *why;
+	struct url u;
+
+	if (!url_parse(s, strlen(s), &u, &why) || u.userinfo == NULL) {
+		fputs(s, f);
+		return;
+	}
+	fprintf(f, "%.*s***%s", (int)(u.userinfo - s), s,
+	    u.userinfo + u.userinfolen);
+}
+
+static void
+print_value(FILE *f, const struct cfg *c, int k)
+{
+	const char *v = c->slot[k].str;
+
+	if (cfg_defs[k].flags & CFG_F_SECRET)
+		fputs(v != NULL ? "<set>" : "<unset>", f);
+	else if (v == NULL)
+		fputs("<unset>", f);
+	else if (cfg_defs[k].type == CFG_T_URL)
+		print_url(f, v);
+	else
+		fputs(v, f);
+}
+
+static void
+print_settings(FILE *f, const struct cfg *c)
+{
+	char where[300];
+	int k;
+
+	for (k = 0; k < CFG__COUNT; k++) {
+		cfg_source_fmt(c, k, where, sizeof(where));
+		fprintf(f, "%s=", cfg_defs[k].name);
+		print_value(f, c, k);
+		fprintf(f, "  # %s%s%s%s\n", where,
+		    c->slot[k].via_alias ? ", as " : "",
+		    c->slot[k].via_alias ? cfg_defs[k].alias : "",
+		    cfg_defs[k].flags & CFG_F_NYI ? ", not implemented yet"
+						  : "");
+	}
+}
+
+static void
+markdown_row(FILE *f, const struct cfg_def *d)
+{
+	char lo[32], hi[32];
+
+	fprintf(f, "| `%s` | %s | %s%s%s | ", d->name, cfg_type_name(d->type),
+	    d->def ? "`" : "", d->def ? d->def : "", d->def ? "`" : "");
+	if (d->min != 0 || d->max != 0) {
+		cfg_bound_fmt(d, lo, sizeof(lo), d->min);
+		cfg_bound_fmt(d, hi, sizeof(hi), d->max);
+		fprintf(f, "%s..%s", lo, hi);
+	}
+	fprintf(f, " | %s", d->doc);
+	if (d->alias)
+		fprintf(f, " Alias: `%s`.", d->alias);
+	if (d->flags & CFG_F_SECRET)
+		fputs(
+		    " **Secret**: never shown, refused in the config file.", f);
+	if (d->flags & CFG_F_SECRET_FILE)
+		fputs(" The file's contents are secret.", f);
+	if (d->flags & CFG_F_ENV_ONLY)
+		fputs(" Environment only.", f);
+	if (d->flags & CFG_F_NYI)
+		fputs(
+		    " *Not implemented yet* (accepted, reported by check-config).",
+		    f);
+	fputs(" |\n", f);
+}
+
+static void
+print_markdown(FILE *f)
+{
+	int k;
+
+	fputs("| Setting | Type | Default | Range | Description |\n", f);
+	fputs("|---|---|---|---|---|\n", f);
+	for (k = 0; k < CFG__COUNT; k++)
+		markdown_row(f, &cfg_defs[k]);
+}
+
+static int
+check_usage(void)
+{
+	fputs("usage: outpost check-config [--print | --markdown]\n", stderr);
+	return EXIT_CONFIG;
+}
+
+/* see cfg.h */
+int
+cfg_check_main(int argc, char **argv, char *const *envp)
+{
+	struct cfg_errors *errs;
+	struct cfg *c;
+	bool print = false;
+
+	if (argc > 2)
+		return check_usage();
+	if (argc == 2 && strcmp(argv[1], "--markdown") == 0) {
+		print_markdown(stdout);
+		return fflush(stdout) == 0 ? 0 : EXIT_CONFIG;
+	}
+	if (argc == 2 && strcmp(argv[1], "--print") != 0)
+		return check_usage();
+	print = argc == 2;
+	if ((errs = malloc(sizeof(*errs))) == NULL)
+		return EXIT_CONFIG;
+	c = cfg_load(envp, errs);
+	cfg_errors_print(errs, 2);
+	if (c == NULL) {
+		fprintf(stderr, "config invalid: %u error%s\n", errs->n_errors,
+		    errs->n_errors == 1 ? "" : "s");
+		free(errs);
+		return EXIT_CONFIG;
+	}
+	if (print)
+		print_settings(stdout, c);
+	printf("config ok\n");
+	cfg_free(c);
+	free(errs);
+	return fflush(stdout) == 0 ? 0 : EXIT_CONFIG;
+}

@@ -1,0 +1,253 @@
+/*
+ * cfg_value.c — typed values: text to number, with the bounds of the
+ * table.  Messages quote the offending value only for types that cannot
+ * carry a secret (never base64, never URLs, which may hold a password).
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "cfg/cfg_int.h"
+#include "lib/base64.h"
+#include "lib/log.h"
+#include "lib/url.h"
+#include "lib/util.h"
+
+#define MB (1024 * 1024)
+
+/* Copy at most 40 printable bytes of v into out, for a message. */
+static void
+quote_value(char *out, size_t cap, const char *v)
+{
+	size_t i, o = 0;
+
+	for (i = 0; v[i] != '\0' && o + 4 < cap && i < 40; i++)
+		out[o++] = (v[i] >= 0x20 && v[i] < 0x7f) ? v[i] : '?';
+	if (v[i] != '\0' && o + 4 < cap) {
+		memcpy(out + o, "...", 3);
+		o += 3;
+	}
+	out[o] = '\0';
+}
+
+/* Parse a decimal integer with an optional sign; false on junk/overflow. */
+static bool
+parse_i64(const char *s, int64_t *out)
+{
+	char *end;
+	long long v;
+
+	if (*s == '\0' || *s == ' ' || *s == '\t')
+		return false;
+	errno = 0;
+	v = strtoll(s, &end, 10);
+	if (errno != 0 || *end != '\0')
+		return false;
+	*out = v;
+	return true;
+}
+
+static int64_t
+unit_ms(const char *u, size_t n)
+{
+	if (n == 2 && memcmp(u, "ms", 2) == 0)
+		return 1;
+	if (n == 1 && u[0] == 's')
+		return 1000;
+	if (n == 1 && u[0] == 'm')
+		return 60 * 1000;
+	if (n == 1 && u[0] == 'h')
+		return 3600 * 1000;
+	return 0;
+}
+
+/* see cfg_int.h */
+bool
+cfg_duration_parse(const char *s, int64_t *ms)
+{
+	int64_t total = 0, n, mul;
+	const char *u;
+	int digits;
+
+	if (parse_i64(s, &n) && s[0] != '-' && s[0] != '+') {
+		if (n > INT64_MAX / 1000)
+			return false;
+		*ms = n * 1000; /* a plain integer means seconds */
+		return true;
+	}
+	if (*s == '\0')
+		return false;
+	while (*s != '\0') {
+		for (n = 0, digits = 0; *s >= '0' && *s <= '9'; s++, digits++) {
+			if (n > (INT64_MAX - 9) / 10)
+				return false;
+			n = n * 10 + (*s - '0');
+		}
+		for (u = s; (*s >= 'a' && *s <= 'z'); s++)
+			;
+		mul = unit_ms(u, (size_t)(s - u));
+		if (digits == 0 || mul == 0 || n > (INT64_MAX - total) / mul)
+			return false;
+		total += n * mul;
+	}
+	*ms = total;
+	return true;
+}
+
+/* Write a duration the way a user would ("100ms", "5s", "2m", "24h"). */
+static void
+fmt_duration(char *out, size_t cap, int64_t ms)
+{
+	if (ms != 0 && ms % (3600 * 1000) == 0)
+		snprintf(out, cap, "%" PRId64 "h", ms / (3600 * 1000));
+	else if (ms != 0 && ms % (60 * 1000) == 0)
+		snprintf(out, cap, "%" PRId64 "m", ms / (60 * 1000));
+	else if (ms % 1000 == 0)
+		snprintf(out, cap, "%" PRId64 "s", ms / 1000);
+	else
+		snprintf(out, cap, "%" PRId64 "ms", ms);
+}
+
+/* see cfg_int.h */
+void
+cfg_bound_fmt(const struct cfg_def *d, char *out, size_t cap, int64_t v)
+{
+	if (d->type == CFG_T_DUR)
+		fmt_duration(out, cap, v);
+	else
+		snprintf(out, cap, "%" PRId64, v);
+}
+
+/* v is in table units (MB for sizes); false with a message when outside. */
+static bool
+check_range(const struct cfg_def *d, int64_t v, char *why, size_t whylen)
+{
+	char lo[32], hi[32];
+
+	if (d->min == 0 && d->max == 0)
+		return true;
+	if (v >= d->min && v <= d->max)
+		return true;
+	cfg_bound_fmt(d, lo, sizeof(lo), d->min);
+	cfg_bound_fmt(d, hi, sizeof(hi), d->max);
+	snprintf(why, whylen, "out of range (%s..%s)", lo, hi);
+	return false;
+}
+
+static bool
+parse_bool(const char *v, int64_t *num)
+{
+	if (strcasecmp(v, "true") == 0 || strcmp(v, "1") == 0)
+		*num = 1;
+	else if (strcasecmp(v, "false") == 0 || strcmp(v, "0") == 0)
+		*num = 0;
+	else
+		return false;
+	return true;
+}
+
+static bool
+check_base64(const char *v)
+{
+	size_t n = strlen(v), cap = BASE64_DECODED_MAX(n);
+	uint8_t *tmp = malloc(cap);
+	ssize_t r;
+
+	if (tmp == NULL)
+		return false;
+	r = base64_decode(tmp, cap, v, n);
+	util_wipe(tmp, cap);
+	free(tmp);
+	return r > 0;
+}
+
+static bool
+parse_number(const struct cfg_def *d, const char *v, int64_t *num, char *why,
+    size_t whylen)
+{
+	char q[48];
+
+	quote_value(q, sizeof(q), v);
+	if (d->type == CFG_T_DUR) {
+		if (!cfg_duration_parse(v, num)) {
+			snprintf(why, whylen,
+			    "invalid duration \"%s\" (use e.g. 500ms, 5s, 2m, 1h)",
+			    q);
+			return false;
+		}
+		return check_range(d, *num, why, whylen);
+	}
+	if (!parse_i64(v, num)) {
+		snprintf(why, whylen, "invalid integer \"%s\"", q);
+		return false;
+	}
+	if (!check_range(d, *num, why, whylen))
+		return false;
+	if (d->type == CFG_T_SIZE) {
+		if (*num > INT64_MAX / MB || *num < 0) {
+			snprintf(why, whylen, "size too large");
+			return false;
+		}
+		*num *= MB;
+	}
+	return true;
+}
+
+/* see cfg_int.h */
+bool
+cfg_value_parse(const struct cfg_def *d, const char *v, int64_t *num, char *why,
+    size_t whylen)
+{
+	enum log_level lvl;
+	struct url u;
+	const char *uwhy = NULL;
+	char q[48];
+
+	*num = 0;
+	quote_value(q, sizeof(q), v);
+	switch (d->type) {
+	case CFG_T_INT:
+	case CFG_T_PORT:
+	case CFG_T_SIZE:
+	case CFG_T_DUR:
+		return parse_number(d, v, num, why, whylen);
+	case CFG_T_BOOL:
+		if (parse_bool(v, num))
+			return true;
+		snprintf(
+		    why, whylen, "invalid bool \"%s\" (use true/false/1/0)", q);
+		return false;
+	case CFG_T_LEVEL:
+		if (log_level_parse(v, &lvl)) {
+			*num = lvl;
+			return true;
+		}
+		snprintf(why, whylen,
+		    "invalid level \"%s\" (use debug, info, warn or error)", q);
+		return false;
+	case CFG_T_URL:
+		if (url_parse(v, strlen(v), &u, &uwhy))
+			return true;
+		snprintf(
+		    why, whylen, "invalid URL: %s", uwhy ? uwhy : "malformed");
+		return false;
+	case CFG_T_B64:
+		if (check_base64(v))
+			return true;
+		snprintf(why, whylen, "not valid base64 (value not shown)");
+		return false;
+	case CFG_T_PATH:
+		if (strlen(v) < PATH_MAX)
+			return true;
+		snprintf(why, whylen, "path too long");
+		return false;
+	case CFG_T_STR:
+		return true;
+	}
+	snprintf(why, whylen, "unknown type");
+	return false;
+}

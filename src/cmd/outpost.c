@@ -4,12 +4,21 @@
  */
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
+
+#include "cfg/cfg.h"
 
 static int
 cmd_version(int argc, char **argv)
 {
 	printf("outpost %s (%s)\n", OUTPOST_VERSION, OUTPOST_REVISION);
 	return 0;
+}
+
+static int
+cmd_check_config(int argc, char **argv)
+{
+	return cfg_check_main(argc, argv, environ);
 }
 
 static int
@@ -24,6 +33,7 @@ static const struct command {
 	int (*fn)(int, char **);
 } commands[] = {
 	{"version", cmd_version},
+	{"check-config", cmd_check_config},
 	{"help", cmd_help},
 };
 

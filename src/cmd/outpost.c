@@ -7,6 +7,7 @@
 #include <unistd.h>
 
 #include "cfg/cfg.h"
+#include "init/init.h"
 
 static int
 cmd_version(int argc, char **argv)
@@ -32,9 +33,10 @@ static const struct command {
 	const char *name;
 	int (*fn)(int, char **);
 } commands[] = {
-	{"version", cmd_version},
-	{"check-config", cmd_check_config},
-	{"help", cmd_help},
+    {"version", cmd_version},
+    {"check-config", cmd_check_config},
+    {"init", init_main},
+    {"help", cmd_help},
 };
 
 int
@@ -42,6 +44,8 @@ main(int argc, char **argv)
 {
 	size_t i;
 
+	if (getpid() == 1) /* the appliance: we are /sbin/init */
+		return init_main(argc, argv);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (argc > 1 && strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);

@@ -1,0 +1,49 @@
+/*
+ * The few settings init needs (network, health port), through the same
+ * loader the worker uses.  A bad configuration never stops init: the
+ * errors go to the console, the defaults apply, and the worker reports
+ * them on /readyz.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "cfg/cfg.h"
+#include "init/init_int.h"
+#include "lib/log.h"
+
+extern char **environ;
+
+static void
+copy_str(const struct cfg *c, enum cfg_key k, char *out, size_t n)
+{
+	const char *v = cfg_str(c, k);
+
+	snprintf(out, n, "%s", v ? v : "");
+}
+
+/* see init_int.h */
+void
+init_conf_read(struct init *in)
+{
+	struct cfg_errors *errs = calloc(1, sizeof(*errs));
+	struct cfg *c;
+
+	in->http_port = 8080;
+	if (errs == NULL)
+		return;
+	c = cfg_load(environ, errs);
+	in->config_errors = errs->n_errors;
+	if (c == NULL) {
+		init_console(
+		    "outpost: configuration has %u error(s):", errs->n_errors);
+		cfg_errors_print(errs, 2);
+		free(errs);
+		return;
+	}
+	in->http_port = (int)cfg_int(c, CFG_HTTP_PORT);
+	copy_str(c, CFG_NET_ADDRESS, in->net_address, sizeof(in->net_address));
+	copy_str(c, CFG_NET_GATEWAY, in->net_gateway, sizeof(in->net_gateway));
+	copy_str(c, CFG_NET_DNS, in->net_dns, sizeof(in->net_dns));
+	cfg_free(c);
+	free(errs);
+}

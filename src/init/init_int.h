@@ -1,0 +1,123 @@
+/*
+ * init_int.h — declarations shared by the files of src/init/.
+ * Nothing here is used outside the module except by its unit tests.
+ */
+#ifndef INIT_INIT_INT_H
+#define INIT_INIT_INT_H
+
+#include <limits.h>
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "init/dhcp.h"
+#include "rx/rx.h"
+
+#define INIT_EXIT_PERMANENT 100 /* s6 convention: do not retry soon */
+#define INIT_EXIT_TEMPORARY 111 /* s6 convention: retry with backoff */
+
+#define INIT_WORKER_UID 999 /* "outpost" in rootfs/etc/passwd */
+#define INIT_WORKER_GID 999
+#define INIT_GRACE_MS 5000 /* SIGTERM to SIGKILL at shutdown */
+#define INIT_POWER_MAX 4 /* evdev devices with KEY_POWER we watch */
+#define INIT_RUN_DIR "/run/outpost"
+
+/* --- restart policy (policy.c): pure arithmetic, unit-tested ---------- */
+
+#define INIT_FAST_MS 500 /* first restart after a temporary failure */
+#define INIT_FAST_MAX_MS 30000 /* cap of the doubling */
+#define INIT_SLOW_MS 60000 /* after exit 100: the config needs a human */
+#define INIT_STABLE_MS 60000 /* a run this long resets the streak */
+
+struct init_policy {
+	unsigned streak; /* consecutive failures without a stable run */
+};
+
+/*
+ * Milliseconds to wait before restarting a worker that ended with wait(2)
+ * status wstatus after running ran_ms.  rnd supplies the jitter.  Exit 100
+ * waits INIT_SLOW_MS; anything else (111, 0, other codes, signals) doubles
+ * from INIT_FAST_MS up to INIT_FAST_MAX_MS with "equal jitter": a delay in
+ * [d/2, d].  Exit 0 is treated as temporary: the worker never exits on its
+ * own, so an exit is a fault to recover from.
+ */
+int64_t init_policy_delay(
+    struct init_policy *p, int wstatus, int64_t ran_ms, uint32_t rnd);
+
+/* --- partitions (part.c) ----------------------------------------------- */
+
+/*
+ * Find the block device whose GPT partition name is name by reading
+ * <sysfs>/class/block/<dev>/uevent (PARTNAME=, DEVNAME=): no udev, no blkid.
+ * Writes "/dev/<DEVNAME>" into out.  0, -ENOENT, or -errno.
+ */
+int init_part_find(const char *sysfs, const char *name, char *out, size_t n);
+
+/* --- the running init ---------------------------------------------------- */
+
+struct init_net {
+	char ifname[16];
+	uint8_t mac[6];
+	int ifindex;
+	struct dhcp dhcp;
+	struct rx_watch sock;
+	struct rx_timer timer;
+	bool active;
+	bool is_static;
+	char addr[40]; /* "a.b.c.d/len" for the banner, "" until bound */
+};
+
+struct init {
+	struct rx_loop loop;
+	bool test;
+	char exe[PATH_MAX]; /* worker executable */
+	pid_t worker; /* 0 when not running */
+	int64_t worker_started;
+	struct init_policy policy;
+	struct rx_timer restart;
+	struct rx_timer grace;
+	bool stopping;
+	struct rx_watch power[INIT_POWER_MAX];
+	size_t npower;
+	struct init_net net;
+	bool data_ok; /* /data is the data partition, not tmpfs */
+	bool config_ok; /* /config is the config partition */
+	int http_port;
+	unsigned config_errors; /* from cfg_load(), shown in the banner */
+	char net_address[40]; /* static "a.b.c.d/len", "" for DHCP */
+	char net_gateway[40];
+	char net_dns[128];
+};
+
+/* conf.c: what init itself reads from the configuration. */
+void init_conf_read(struct init *in);
+
+/* mount.c: the early mounts; /config and /data with fallbacks. */
+int init_mount_base(void);
+void init_mount_disks(struct init *in);
+void init_unmount_disks(void);
+
+/* super.c: the worker and every other child. */
+void init_worker_start(struct init *in);
+void init_reap(struct init *in);
+void init_shutdown_begin(struct init *in, const char *why);
+
+/* power.c: the ACPI power button through evdev. */
+void init_power_start(struct init *in);
+
+/* netif.c and netdhcp.c: loopback, first Ethernet, DHCP or static. */
+int init_net_start(struct init *in);
+int init_netif_up(const char *ifname);
+int init_netif_addr(
+    const char *ifname, uint32_t addr, uint32_t mask, uint32_t gw);
+int init_netif_first_ether(const char *sysfs, char *name, size_t n);
+int init_netif_mac(const char *ifname, uint8_t mac[6], int *ifindex);
+void init_net_write_resolv(const uint32_t *dns, size_t n);
+int init_dhcp_start(struct init *in);
+
+/* banner.c: console lines for the operator. */
+void init_banner(const struct init *in);
+void init_console(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
+
+#endif

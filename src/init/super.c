@@ -1,0 +1,148 @@
+/* Supervision: the worker, every other child, and the shutdown sequence. */
+#include <errno.h>
+#include <grp.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/prctl.h>
+#include <sys/reboot.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "init/init_int.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+extern char **environ;
+
+/* In the child: drop to the worker's ids in a fixed order, then exec. */
+static void
+worker_exec(const struct init *in)
+{
+	char *argv[] = {"outpost", "run", NULL};
+	sigset_t all;
+
+	sigemptyset(&all);
+	sigprocmask(SIG_SETMASK, &all, NULL);
+	if (setsid() < 0 || setgroups(0, NULL) < 0 ||
+	    setresgid(INIT_WORKER_GID, INIT_WORKER_GID, INIT_WORKER_GID) < 0 ||
+	    setresuid(INIT_WORKER_UID, INIT_WORKER_UID, INIT_WORKER_UID) < 0 ||
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+		_exit(INIT_EXIT_TEMPORARY);
+	if (chdir("/") < 0)
+		_exit(INIT_EXIT_TEMPORARY);
+	execve(in->exe, argv, environ);
+	_exit(INIT_EXIT_TEMPORARY);
+}
+
+/* see init_int.h */
+void
+init_worker_start(struct init *in)
+{
+	pid_t pid;
+
+	if (in->stopping || in->worker > 0)
+		return;
+	pid = fork();
+	if (pid < 0) {
+		log_error("init: fork: %s", strerror(errno));
+		rx_timer_start(&in->loop, &in->restart, INIT_FAST_MS);
+		return;
+	}
+	if (pid == 0)
+		worker_exec(in);
+	in->worker = pid;
+	in->worker_started = util_mono_ms();
+	log_info("init: worker started pid=%d", (int)pid);
+}
+
+static void
+worker_exited(struct init *in, int st)
+{
+	int64_t ran = util_mono_ms() - in->worker_started, delay;
+	uint32_t rnd = 0;
+
+	in->worker = 0;
+	if (in->stopping)
+		return;
+	(void)util_random(&rnd, sizeof(rnd));
+	delay = init_policy_delay(&in->policy, st, ran, rnd);
+	if (WIFEXITED(st))
+		log_info(
+		    "init: worker exited code=%d ran_ms=%lld restart_in_ms=%lld",
+		    WEXITSTATUS(st), (long long)ran, (long long)delay);
+	else
+		log_info(
+		    "init: worker killed signal=%d ran_ms=%lld restart_in_ms=%lld",
+		    WTERMSIG(st), (long long)ran, (long long)delay);
+	if (WIFEXITED(st) && WEXITSTATUS(st) == INIT_EXIT_PERMANENT)
+		init_console("outpost: worker refuses to run (exit 100: "
+			     "fix the configuration); retrying in %lld s",
+		    (long long)delay / 1000);
+	rx_timer_start(&in->loop, &in->restart, delay);
+}
+
+static void
+shutdown_finish(struct init *in)
+{
+	rx_timer_stop(&in->loop, &in->grace);
+	log_info("init: all processes gone, syncing");
+	sync();
+	if (in->test) {
+		log_info("init: poweroff (test mode: exit)");
+		exit(0);
+	}
+	init_unmount_disks();
+	init_console("outpost: powering off");
+	reboot(RB_POWER_OFF);
+	for (;;)
+		pause(); /* PID 1 must not exit, even if reboot() failed */
+}
+
+/* see init_int.h */
+void
+init_reap(struct init *in)
+{
+	pid_t pid;
+	int st, n;
+
+	/* Bounded: at most this many zombies per wakeup; SIGCHLD comes again. */
+	for (n = 0; n < 1024; n++) {
+		pid = waitpid(-1, &st, WNOHANG);
+		if (pid <= 0)
+			break;
+		if (pid == in->worker)
+			worker_exited(in, st);
+	}
+	if (in->stopping && pid < 0 && errno == ECHILD)
+		shutdown_finish(in);
+}
+
+static void
+grace_over(struct rx_loop *l, struct rx_timer *t)
+{
+	struct init *in = container_of(t, struct init, grace);
+
+	log_warn("init: grace period over, killing what is left");
+	kill(-1, SIGKILL);
+	init_reap(in);
+}
+
+/* see init_int.h */
+void
+init_shutdown_begin(struct init *in, const char *why)
+{
+	if (in->stopping)
+		return;
+	in->stopping = true;
+	init_console("outpost: shutdown (%s)", why);
+	rx_timer_stop(&in->loop, &in->restart);
+	rx_timer_init(&in->grace, grace_over);
+	rx_timer_start(&in->loop, &in->grace, INIT_GRACE_MS);
+	if (in->worker > 0)
+		kill(in->worker, SIGTERM);
+	/* Everything else too (PID 1's kill(-1) spares itself). */
+	kill(-1, SIGTERM);
+	kill(-1, SIGCONT);
+	init_reap(in);
+}

@@ -154,6 +154,22 @@ integration: setup all
 	$(Q)OUTPOST_BIN=$(CURDIR)/$(B)/outpost OUTPOST_EDGE_BIN=$(CURDIR)/$(B)/outpost-edge \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 
+# --- container image: OCI layout + docker-load archive (image/oci.sh) --------
+
+OCI_ARCHS ?= x86_64 aarch64 armhf
+OCI_ENV	= O=$(O) VERSION=$(VERSION) REVISION=$(REVISION)
+
+oci: $(B)/outpost
+	$(Q)$(OCI_ENV) image/oci.sh image $(ARCH)
+
+oci-multi:
+	$(Q)for a in $(OCI_ARCHS); do $(MAKE) -s ARCH=$$a $(O)/$$a/outpost || exit 1; done
+	$(Q)$(OCI_ENV) image/oci.sh multi $(OCI_ARCHS)
+
+oci-test: setup oci
+	$(Q)OCI_DIR=$(CURDIR)/$(O)/oci OCI_ARCH=$(ARCH) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/oci
+
 # --- reproducibility, style, setup --------------------------------------------
 
 repro: setup
@@ -177,6 +193,7 @@ run: setup all
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 
+.PHONY: oci oci-multi oci-test
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check setup test run clean
 .DELETE_ON_ERROR:
 

@@ -163,6 +163,17 @@ lease_end(const struct dhcp *d)
 	return d->bound_at + (int64_t)d->lease.lease_s * 1000;
 }
 
+/* RFC 2131 4.4.5: retry after half the time left, at least 60 s. */
+static void
+renew_due(struct dhcp *d, int64_t now)
+{
+	int64_t half = (lease_end(d) - now) / 2;
+
+	d->due = now + (half > 60000 ? half : 60000);
+	if (d->due > lease_end(d))
+		d->due = lease_end(d);
+}
+
 /* see dhcp.h */
 enum dhcp_event
 dhcp_tick(struct dhcp *d, int64_t now, int64_t *wait_ms)
@@ -191,11 +202,11 @@ dhcp_tick(struct dhcp *d, int64_t now, int64_t *wait_ms)
 			d->tries = 0;
 			d->xid = rnd_next(d);
 			send_request(d, now);
+			renew_due(d, now);
 			break;
 		case DHCP_RENEWING:
 			send_request(d, now);
-			if (d->state == DHCP_RENEWING && d->due > lease_end(d))
-				d->due = lease_end(d);
+			renew_due(d, now);
 			break;
 		}
 	}

@@ -1,0 +1,188 @@
+/*
+ * h2_stream.c — one gRPC call: open or answer, send from the ring, end,
+ * receive into the ring with consumption-driven flow control.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "grpc/grpc.h"
+#include "h2/h2_int.h"
+#include "lib/util.h"
+
+#ifndef OUTPOST_VERSION
+#define OUTPOST_VERSION "0"
+#endif
+
+#define NV(n, v) \
+	{ \
+		(uint8_t *)(n), (uint8_t *)(v), strlen(n), strlen(v), \
+		    NGHTTP2_NV_FLAG_NONE \
+	}
+
+/* see h2.h */
+void
+h2_stream_init(
+    struct h2_stream *st, void *rxmem, size_t rxcap, void *txmem, size_t txcap)
+{
+	memset(st, 0, sizeof(*st));
+	h2_ring_init(&st->rx, rxmem, rxcap);
+	h2_ring_init(&st->tx, txmem, txcap);
+	st->grpc_status = -1;
+}
+
+/* see h2_int.h */
+void
+h2_stream_attach(struct h2_session *s, struct h2_stream *st, int32_t id)
+{
+	st->sess = s;
+	st->id = id;
+	st->prev = NULL;
+	st->next = s->live;
+	if (s->live != NULL)
+		s->live->prev = st;
+	s->live = st;
+}
+
+/* see h2_int.h */
+void
+h2_stream_mark_closed(struct h2_stream *st, uint32_t code)
+{
+	struct h2_session *s = st->sess;
+
+	if (st->closed)
+		return;
+	st->closed = true;
+	st->tx_end = st->tx_done = true;
+	st->reset_code = code;
+	if (st->prev != NULL)
+		st->prev->next = st->next;
+	else
+		s->live = st->next;
+	if (st->next != NULL)
+		st->next->prev = st->prev;
+	/* Bytes still unread would hold the connection window forever. */
+	if (st->rx.len > 0)
+		nghttp2_session_consume_connection(s->ng, st->rx.len);
+	h2_stream_post(st, H2_EV_READ | H2_EV_CLOSE);
+}
+
+/* see h2_int.h */
+void
+h2_stream_fail(struct h2_stream *st, enum h2_stream_error e, uint32_t code)
+{
+	if (st->err == H2_SERR_NONE)
+		st->err = e;
+	st->tx_end = true;
+	if (!st->closed)
+		nghttp2_submit_rst_stream(
+		    st->sess->ng, NGHTTP2_FLAG_NONE, st->id, code);
+}
+
+/* Server: the trailers that end the call, submitted from the data source. */
+static void
+stream_trailers(struct h2_stream *st)
+{
+	char code[12];
+	nghttp2_nv nv[2] = {
+	    NV("grpc-status", code), NV("grpc-message", st->message)};
+
+	snprintf(code, sizeof(code), "%d", st->grpc_status);
+	nv[0].valuelen = strlen(code);
+	nghttp2_submit_trailer(
+	    st->sess->ng, st->id, nv, st->message[0] != '\0' ? 2 : 1);
+}
+
+/* see h2_int.h */
+ssize_t
+h2_stream_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
+    uint32_t *flags, nghttp2_data_source *src, void *arg)
+{
+	struct h2_stream *st = src->ptr;
+	const uint8_t *p;
+	size_t n;
+
+	p = h2_ring_peek(&st->tx, &n);
+	n = n < len ? n : len;
+	if (n > 0) {
+		memcpy(buf, p, n);
+		h2_ring_drop(&st->tx, n);
+		h2_stream_post(st, H2_EV_WRITE);
+	}
+	if (st->tx.len == 0 && st->tx_end) {
+		*flags |= NGHTTP2_DATA_FLAG_EOF;
+		if (st->sess->role == H2_SERVER) {
+			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
+			stream_trailers(st);
+		}
+		st->tx_done = true;
+		return (ssize_t)n;
+	}
+	if (n == 0) {
+		st->deferred = true;
+		return NGHTTP2_ERR_DEFERRED;
+	}
+	return (ssize_t)n;
+}
+
+/* see h2.h */
+int
+h2_stream_open(struct h2_session *s, struct h2_stream *st, const char *scheme,
+    const char *authority, const char *path)
+{
+	nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", scheme),
+	    NV(":path", path), NV(":authority", authority),
+	    NV("content-type", GRPC_CONTENT_TYPE), NV("te", "trailers"),
+	    NV("user-agent", "outpost/" OUTPOST_VERSION)};
+	nghttp2_data_provider prd;
+	int32_t id;
+
+	if (s->role != H2_CLIENT || st->rx.cap < s->conf.window ||
+	    st->tx.cap == 0 || strlen(authority) >= H2_AUTHORITY_MAX)
+		return -EINVAL;
+	if (s->goaway_recv || s->err != H2_ERR_NONE)
+		return -EAGAIN;
+	prd.source.ptr = st;
+	prd.read_callback = h2_stream_read_cb;
+	id = nghttp2_submit_request(s->ng, NULL, nv, nitems(nv), &prd, st);
+	if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE)
+		return -EAGAIN;
+	if (id < 0)
+		return -ENOMEM;
+	h2_stream_attach(s, st, id);
+	return 0;
+}
+
+/* see h2_int.h */
+int
+h2_stream_submit_response(struct h2_stream *st)
+{
+	nghttp2_nv nv[] = {
+	    NV(":status", "200"), NV("content-type", GRPC_CONTENT_TYPE)};
+	nghttp2_data_provider prd;
+
+	prd.source.ptr = st;
+	prd.read_callback = h2_stream_read_cb;
+	if (nghttp2_submit_response(st->sess->ng, st->id, nv, 2, &prd) != 0)
+		return -ENOMEM;
+	st->responded = true;
+	return 0;
+}
+
+/* see h2.h */
+int
+h2_stream_respond(struct h2_stream *st)
+{
+	if (st->sess->role != H2_SERVER || !st->headers_ok || st->responded)
+		return -EINVAL;
+	if (st->closed || st->tx_end)
+		return -EPIPE;
+	return h2_stream_submit_response(st);
+}
+
+/* see h2.h */
+const char *
+h2_stream_path(const struct h2_stream *st)
+{
+	return st->path;
+}

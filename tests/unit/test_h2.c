@@ -1,0 +1,483 @@
+/*
+ * Unit tests: the h2 module, a client session talking to a server session
+ * of the same module in memory.  Usage: test_h2 [name-filter]
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "h2/h2.h"
+#include "lib/util.h"
+
+#define PATH "/connector.v1.ConnectorService/Tunnel"
+#define WINDOW 4096
+#define TXCAP 2048
+#define NSRV 4
+
+struct tstream {
+	struct h2_stream st;
+	uint8_t rx[WINDOW], tx[TXCAP];
+	unsigned seen;
+	int closes;
+};
+
+struct pair {
+	struct h2_session cli, srv;
+	struct tstream c, s[NSRV];
+	int naccepted;
+	bool refuse;
+	size_t chunk; /* max bytes moved per step, 0: all */
+};
+
+static const struct h2_conf conf = {
+    .window = WINDOW,
+    .conn_window = 2 * WINDOW,
+    .max_frame = 16384,
+    .max_streams = NSRV,
+    .ping_interval_ms = 1000,
+    .ping_timeout_ms = 500,
+};
+
+static void
+on_event(struct h2_stream *st, unsigned ev, void *arg)
+{
+	struct tstream *t = container_of(st, struct tstream, st);
+
+	t->seen |= ev;
+	if (ev & H2_EV_CLOSE)
+		t->closes++;
+}
+
+static struct h2_stream *
+on_accept(struct h2_session *s, void *arg)
+{
+	struct pair *p = arg;
+	struct tstream *t;
+
+	if (p->refuse || p->naccepted == NSRV)
+		return NULL;
+	t = &p->s[p->naccepted++];
+	h2_stream_init(&t->st, t->rx, sizeof(t->rx), t->tx, sizeof(t->tx));
+	return &t->st;
+}
+
+/* Move pending output from a to b; returns bytes moved. */
+static size_t
+move(struct h2_session *a, struct h2_session *b, size_t chunk)
+{
+	const uint8_t *p;
+	size_t n;
+
+	p = h2_session_take(a, &n);
+	if (n == 0)
+		return 0;
+	if (chunk != 0 && n > chunk)
+		n = chunk;
+	h2_session_feed(b, p, n);
+	h2_session_ack(a, n);
+	return n;
+}
+
+/* Exchange bytes until both sides are quiet (bounded). */
+static void
+pump(struct pair *p)
+{
+	int i;
+
+	for (i = 0; i < 10000; i++)
+		if (move(&p->cli, &p->srv, p->chunk) +
+			move(&p->srv, &p->cli, p->chunk) ==
+		    0)
+			return;
+	fail_msg("pump did not settle");
+}
+
+static int
+setup(void **state)
+{
+	struct pair *p = calloc(1, sizeof(*p));
+
+	assert_int_equal(
+	    h2_session_init(&p->cli, H2_CLIENT, &conf, on_event, NULL, p, 0),
+	    0);
+	assert_int_equal(h2_session_init(&p->srv, H2_SERVER, &conf, on_event,
+			     on_accept, p, 0),
+	    0);
+	h2_stream_init(
+	    &p->c.st, p->c.rx, sizeof(p->c.rx), p->c.tx, sizeof(p->c.tx));
+	*state = p;
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	struct pair *p = *state;
+
+	h2_session_free(&p->cli);
+	h2_session_free(&p->srv);
+	free(p);
+	return 0;
+}
+
+/* Open the call and answer it; returns the server's stream. */
+static struct tstream *
+open_call(struct pair *p)
+{
+	struct tstream *s = &p->s[0];
+
+	assert_int_equal(
+	    h2_stream_open(&p->cli, &p->c.st, "https", "edge.test:443", PATH),
+	    0);
+	pump(p);
+	assert_int_equal(p->naccepted, 1);
+	assert_true(s->seen & H2_EV_HEADERS);
+	assert_string_equal(h2_stream_path(&s->st), PATH);
+	assert_int_equal(h2_stream_respond(&s->st), 0);
+	pump(p);
+	assert_true(p->c.seen & H2_EV_HEADERS);
+	return s;
+}
+
+/* Take every received byte of t into out (cap bytes); returns the count. */
+static size_t
+drain(struct tstream *t, uint8_t *out, size_t cap)
+{
+	const uint8_t *q;
+	size_t n, got = 0;
+
+	while ((q = h2_stream_take(&t->st, &n)) != NULL) {
+		assert_true(got + n <= cap);
+		memcpy(out + got, q, n);
+		got += n;
+		h2_stream_ack(&t->st, n);
+	}
+	return got;
+}
+
+static void
+call_both_ways(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+	uint8_t buf[64];
+	char msg[32];
+
+	assert_int_equal(h2_stream_send(&p->c.st, "ping!", 5), 5);
+	pump(p);
+	assert_true(s->seen & H2_EV_READ);
+	assert_int_equal(drain(s, buf, sizeof(buf)), 5);
+	assert_memory_equal(buf, "ping!", 5);
+	assert_int_equal(h2_stream_send(&s->st, "pong", 4), 4);
+	pump(p);
+	assert_int_equal(drain(&p->c, buf, sizeof(buf)), 4);
+	assert_memory_equal(buf, "pong", 4);
+	assert_false(h2_stream_eof(&p->c.st));
+	/* The server ends the call with OK trailers. */
+	assert_int_equal(h2_stream_end_status(&s->st, 0, NULL), 0);
+	pump(p);
+	assert_true(h2_stream_eof(&p->c.st));
+	assert_int_equal(h2_stream_grpc_status(&p->c.st, msg, sizeof(msg)), 0);
+	assert_int_equal(h2_stream_error(&p->c.st), H2_SERR_NONE);
+	assert_int_equal(p->c.closes, 1);
+	assert_int_equal(s->closes, 1);
+	assert_int_equal(h2_stream_error(&s->st), H2_SERR_NONE);
+	assert_int_equal(h2_session_error(&p->cli), H2_ERR_NONE);
+	assert_int_equal(h2_session_error(&p->srv), H2_ERR_NONE);
+}
+
+/*
+ * 64 KiB each way through a 4 KiB window: the receiver holds at most its
+ * window until it acknowledges, and every byte arrives in order.
+ */
+static void
+flow_control_bounded(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+	static uint8_t src[65536], dst[65536];
+	size_t sent = 0, got = 0, i, n;
+	const uint8_t *q;
+	long k;
+
+	for (i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 7 + i / 251);
+	p->chunk = 1000;
+	for (i = 0; i < 1000 && got < sizeof(src); i++) {
+		k = h2_stream_send(&p->c.st, src + sent, sizeof(src) - sent);
+		assert_true(k >= 0);
+		sent += (size_t)k;
+		pump(p);
+		/* Never more than the window is buffered on the server. */
+		assert_true(s->st.rx.len <= WINDOW);
+		if (i % 3 != 0)
+			continue; /* let the window run dry sometimes */
+		q = h2_stream_take(&s->st, &n);
+		if (q == NULL)
+			continue;
+		memcpy(dst + got, q, n);
+		got += n;
+		h2_stream_ack(&s->st, n);
+	}
+	assert_int_equal(got, sizeof(src));
+	assert_memory_equal(src, dst, sizeof(src));
+	/* And the other way, draining eagerly. */
+	sent = got = 0;
+	for (i = 0; i < 1000 && got < sizeof(src); i++) {
+		k = h2_stream_send(&s->st, src + sent, sizeof(src) - sent);
+		sent += (size_t)k;
+		pump(p);
+		got += drain(&p->c, dst + got, sizeof(dst) - got);
+	}
+	assert_int_equal(got, sizeof(src));
+	assert_memory_equal(src, dst, sizeof(src));
+}
+
+/* With no ack the sender stalls once window + send ring are full. */
+static void
+flow_control_stalls(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+	static uint8_t src[65536];
+	size_t sent = 0;
+	int i;
+
+	for (i = 0; i < 100; i++) {
+		long k = h2_stream_send(&p->c.st, src, sizeof(src));
+
+		sent += (size_t)k;
+		pump(p);
+	}
+	assert_int_equal(s->st.rx.len, WINDOW);
+	assert_int_equal(sent, WINDOW + TXCAP);
+	assert_int_equal(h2_stream_send_room(&p->c.st), 0);
+	/* Acknowledging reopens the window and the ring drains. */
+	h2_stream_ack(&s->st, WINDOW);
+	pump(p);
+	assert_true(h2_stream_send_room(&p->c.st) > 0);
+	assert_true(p->c.seen & H2_EV_WRITE);
+}
+
+static void
+trailers_error_status(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+	char msg[64];
+
+	assert_int_equal(h2_stream_send(&s->st, "x", 1), 1);
+	assert_int_equal(h2_stream_end_status(&s->st, 13, "100% broken\n"), 0);
+	assert_int_equal(h2_stream_send(&s->st, "y", 1), -EPIPE);
+	pump(p);
+	assert_int_equal(h2_stream_grpc_status(&p->c.st, msg, sizeof(msg)), 13);
+	assert_string_equal(msg, "100% broken\n");
+	assert_int_equal(h2_stream_error(&p->c.st), H2_SERR_GRPC_STATUS);
+	assert_string_equal(
+	    h2_stream_error_name(H2_SERR_GRPC_STATUS), "grpc_status");
+	assert_int_equal(p->c.closes, 1);
+}
+
+/* end_status before respond: one HEADERS frame carrying the status. */
+static void
+trailers_only(void **state)
+{
+	struct pair *p = *state;
+	char msg[64];
+
+	assert_int_equal(
+	    h2_stream_open(&p->cli, &p->c.st, "http", "127.0.0.1", "/nope"), 0);
+	pump(p);
+	assert_string_equal(h2_stream_path(&p->s[0].st), "/nope");
+	assert_int_equal(h2_stream_end_status(&p->s[0].st, 12, "unknown"), 0);
+	pump(p);
+	assert_int_equal(h2_stream_grpc_status(&p->c.st, msg, sizeof(msg)), 12);
+	assert_string_equal(msg, "unknown");
+	assert_true(h2_stream_eof(&p->c.st));
+	assert_int_equal(p->c.closes, 1);
+	assert_int_equal(p->s[0].closes, 1);
+}
+
+static void
+client_end_and_cancel(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+
+	assert_int_equal(h2_stream_send(&p->c.st, "abc", 3), 3);
+	assert_int_equal(h2_stream_end(&p->c.st), 0);
+	pump(p);
+	assert_true(h2_stream_eof(&s->st) == false);
+	assert_int_equal(s->st.rx.len, 3);
+	h2_stream_ack(&s->st, 3);
+	assert_true(h2_stream_eof(&s->st));
+	/* Half-closed: the server may still send, then the client cancels. */
+	assert_int_equal(h2_stream_send(&s->st, "late", 4), 4);
+	pump(p);
+	h2_stream_cancel(&p->c.st, 8);
+	pump(p);
+	assert_int_equal(p->c.closes, 1);
+	assert_int_equal(s->closes, 1);
+	assert_int_equal(h2_stream_error(&s->st), H2_SERR_RESET);
+	assert_int_equal(h2_stream_reset_code(&s->st), 8);
+}
+
+static void
+refused_stream(void **state)
+{
+	struct pair *p = *state;
+
+	p->refuse = true;
+	assert_int_equal(
+	    h2_stream_open(&p->cli, &p->c.st, "https", "e", PATH), 0);
+	pump(p);
+	assert_int_equal(p->c.closes, 1);
+	assert_int_equal(h2_stream_error(&p->c.st), H2_SERR_RESET);
+	assert_int_equal(h2_stream_reset_code(&p->c.st), 7);
+	assert_int_equal(h2_session_error(&p->cli), H2_ERR_NONE);
+}
+
+static void
+ping_keepalive_and_deadline(void **state)
+{
+	struct pair *p = *state;
+
+	pump(p); /* SETTINGS exchanged and acknowledged */
+	assert_int_equal(h2_session_deadline(&p->cli), 1000);
+	assert_int_equal(h2_session_tick(&p->cli, 1000), 0);
+	assert_int_equal(h2_session_deadline(&p->cli), 1500);
+	pump(p); /* the server acknowledges the PING */
+	assert_int_equal(h2_session_deadline(&p->cli), 2000);
+	assert_int_equal(h2_session_tick(&p->cli, 1600), 0);
+	/* Now the peer goes silent: the next PING is never acknowledged. */
+	assert_int_equal(h2_session_tick(&p->cli, 2000), 0);
+	assert_int_equal(h2_session_tick(&p->cli, 2499), 0);
+	assert_int_equal(h2_session_tick(&p->cli, 2500), -1);
+	assert_int_equal(h2_session_error(&p->cli), H2_ERR_PING_TIMEOUT);
+	assert_string_equal(h2_error_name(H2_ERR_PING_TIMEOUT), "ping_timeout");
+}
+
+static void
+settings_deadline(void **state)
+{
+	struct pair *p = *state;
+
+	/* No byte is exchanged: our SETTINGS are never acknowledged. */
+	assert_int_equal(h2_session_deadline(&p->cli), 500);
+	assert_int_equal(h2_session_tick(&p->cli, 499), 0);
+	assert_int_equal(h2_session_tick(&p->cli, 500), -1);
+	assert_int_equal(h2_session_error(&p->cli), H2_ERR_SETTINGS_TIMEOUT);
+}
+
+/* Graceful GOAWAY: the open call finishes, no new call may start. */
+static void
+goaway_graceful(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p), c2;
+	uint32_t code = 99;
+
+	assert_int_equal(h2_session_shutdown(&p->srv), 0);
+	pump(p);
+	assert_true(h2_session_goaway(&p->cli, &code));
+	assert_int_equal(code, 0);
+	assert_int_equal(h2_session_error(&p->cli), H2_ERR_NONE);
+	h2_stream_init(&c2.st, c2.rx, sizeof(c2.rx), c2.tx, sizeof(c2.tx));
+	assert_int_equal(
+	    h2_stream_open(&p->cli, &c2.st, "https", "e", PATH), -EAGAIN);
+	assert_int_equal(h2_stream_send(&p->c.st, "still", 5), 5);
+	pump(p);
+	assert_int_equal(s->st.rx.len, 5);
+	assert_int_equal(h2_stream_end_status(&s->st, 0, NULL), 0);
+	pump(p);
+	assert_int_equal(p->c.closes, 1);
+	assert_int_equal(h2_stream_error(&p->c.st), H2_SERR_NONE);
+	assert_false(
+	    h2_session_want_read(&p->srv) && h2_session_want_write(&p->srv));
+}
+
+/* Garbage from the peer: protocol error, GOAWAY to the other side. */
+static void
+goaway_protocol_error(void **state)
+{
+	struct pair *p = *state;
+	static const uint8_t junk[] = "\0\0\x04\x08\0\0\0\0\0\0\0\0\0";
+	uint32_t code = 0;
+
+	open_call(p);
+	/* A WINDOW_UPDATE with increment 0 on the connection. */
+	h2_session_feed(&p->srv, junk, 13);
+	pump(p);
+	assert_int_equal(h2_session_error(&p->srv), H2_ERR_PROTOCOL);
+	assert_true(h2_session_goaway(&p->cli, &code));
+	assert_int_equal(code, 1);
+	assert_int_equal(h2_session_error(&p->cli), H2_ERR_PEER_GOAWAY);
+	assert_int_equal(h2_stream_error(&p->c.st), H2_SERR_NONE);
+	assert_int_equal(h2_session_feed(&p->cli, "x", 1), -1);
+}
+
+/* Freeing the sessions closes the streams still open. */
+static void
+free_closes_streams(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+
+	h2_session_free(&p->cli);
+	assert_int_equal(p->c.closes, 1);
+	assert_int_equal(h2_stream_error(&p->c.st), H2_SERR_SESSION);
+	h2_session_free(&p->srv);
+	assert_int_equal(s->closes, 1);
+}
+
+static void
+bad_conf(void **state)
+{
+	struct h2_session s;
+	struct h2_conf c = conf;
+
+	c.conn_window = c.window - 1;
+	assert_int_equal(
+	    h2_session_init(&s, H2_CLIENT, &c, on_event, NULL, NULL, 0),
+	    -EINVAL);
+	c = conf;
+	assert_int_equal(
+	    h2_session_init(&s, H2_SERVER, &c, on_event, NULL, NULL, 0),
+	    -EINVAL);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(call_both_ways, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		flow_control_bounded, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		flow_control_stalls, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		trailers_error_status, setup, teardown),
+	    cmocka_unit_test_setup_teardown(trailers_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		client_end_and_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(refused_stream, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		ping_keepalive_and_deadline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(settings_deadline, setup, teardown),
+	    cmocka_unit_test_setup_teardown(goaway_graceful, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		goaway_protocol_error, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		free_closes_streams, setup, teardown),
+	    cmocka_unit_test(bad_conf),
+	};
+
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

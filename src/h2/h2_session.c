@@ -13,9 +13,9 @@ conf_valid(const struct h2_conf *c)
 	return c->window >= 1 && c->window <= NGHTTP2_MAX_WINDOW_SIZE &&
 	    c->conn_window >= c->window &&
 	    c->conn_window <= NGHTTP2_MAX_WINDOW_SIZE &&
-	    c->max_frame >= 16384u &&
-	    c->max_frame <= 16777215u && c->max_streams >= 1 &&
-	    c->ping_timeout_ms > 0 && c->ping_interval_ms >= 0;
+	    c->max_frame >= 16384u && c->max_frame <= 16777215u &&
+	    c->max_streams >= 1 && c->ping_timeout_ms > 0 &&
+	    c->ping_interval_ms >= 0;
 }
 
 /* Create the nghttp2 session: no automatic WINDOW_UPDATE (we consume). */

@@ -1,0 +1,399 @@
+/*
+ * The dialer's state machine: resolving → connecting (address after
+ * address) → [proxy: sending CONNECT → reading the answer] → done.  One
+ * reactor timer holds the nearer of the attempt and total deadlines.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "http/http.h"
+#include "lib/util.h"
+#include "net/dial_int.h"
+#include "net/net.h"
+
+enum {
+	ST_IDLE,
+	ST_RESOLVING,
+	ST_CONNECTING,
+	ST_PROXY_SEND,
+	ST_PROXY_RECV,
+};
+
+static void attempt_next(struct dial *d);
+
+/* see dial.h */
+const char *
+dial_error_str(enum dial_error err)
+{
+	static const char *const names[] = {
+	    "ok", "dns", "refused", "unreachable", "timeout", "reset", "proxy"};
+
+	return (size_t)err < nitems(names) ? names[err] : "dial";
+}
+
+/* see dial.h */
+bool
+dial_active(const struct dial *d)
+{
+	return d->state != ST_IDLE;
+}
+
+/* Detach the attempt's socket from the reactor and close it now. */
+static void
+sock_drop(struct dial *d)
+{
+	int fd;
+
+	if (d->w.fd < 0)
+		return;
+	if ((fd = rx_watch_release(d->loop, &d->w)) >= 0)
+		net_close(fd);
+}
+
+static void
+finish(struct dial *d, int fd)
+{
+	rx_timer_stop(d->loop, &d->timer);
+	dns_query_cancel(&d->q);
+	if (fd < 0)
+		sock_drop(d);
+	util_wipe(d->pbuf, d->plen);
+	d->plen = 0;
+	d->state = ST_IDLE;
+	d->done(d, fd, &d->res);
+}
+
+static void fail(struct dial *d, enum dial_error err, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static void
+fail(struct dial *d, enum dial_error err, const char *fmt, ...)
+{
+	va_list ap;
+
+	d->res.err = err;
+	va_start(ap, fmt);
+	vsnprintf(d->res.detail, sizeof(d->res.detail), fmt, ap);
+	va_end(ap);
+	finish(d, -1);
+}
+
+static void
+succeed(struct dial *d, const uint8_t *early, size_t n)
+{
+	d->res.err = DIAL_OK;
+	d->res.early = early;
+	d->res.early_len = n;
+	finish(d, rx_watch_release(d->loop, &d->w));
+}
+
+static enum dial_error
+classify(int e)
+{
+	switch (-e) {
+	case ECONNREFUSED:
+		return DIAL_REFUSED;
+	case ETIMEDOUT:
+		return DIAL_TIMEOUT;
+	case ECONNRESET:
+	case ECONNABORTED:
+	case EPIPE:
+		return DIAL_RESET;
+	default:
+		return DIAL_UNREACHABLE;
+	}
+}
+
+/* Keep the most telling failure over all attempts: a host that refused
+ * says more than one that timed out, which says more than no route. */
+static void
+note(struct dial *d, int e)
+{
+	static const int rank[] = {[DIAL_UNREACHABLE] = 1,
+	    [DIAL_TIMEOUT] = 2,
+	    [DIAL_RESET] = 3,
+	    [DIAL_REFUSED] = 4};
+	enum dial_error err = classify(e);
+
+	if (d->res.sys == 0 || rank[err] >= rank[classify(d->res.sys)])
+		d->res.sys = e;
+}
+
+static void
+out_of_addresses(struct dial *d)
+{
+	char peer[NET_ADDR_STRLEN];
+	int e = d->res.sys != 0 ? d->res.sys : -ENETUNREACH;
+
+	net_addr_str(&d->res.peer.sa, peer, sizeof(peer));
+	if (d->o.proxy != NULL)
+		fail(d, DIAL_PROXY, "proxy %s: %s", peer, strerror(-e));
+	else
+		fail(d, classify(e), "%s: %s", peer, strerror(-e));
+}
+
+static void
+on_connected(struct dial *d)
+{
+	int r = net_connect_result(d->w.fd);
+
+	if (r < 0) {
+		note(d, r);
+		sock_drop(d);
+		attempt_next(d);
+		return;
+	}
+	/* Connected: only the total deadline applies from here. */
+	rx_timer_start(d->loop, &d->timer, d->deadline - rx_now(d->loop));
+	if (d->o.proxy == NULL) {
+		succeed(d, NULL, 0);
+		return;
+	}
+	if (dial_proxy_request(d) < 0) {
+		fail(d, DIAL_PROXY, "CONNECT request too long");
+		return;
+	}
+	d->state = ST_PROXY_SEND;
+	rx_watch_set(d->loop, &d->w, RX_WRITE);
+}
+
+static void
+proxy_send(struct dial *d)
+{
+	ssize_t n;
+
+	while (d->poff < d->plen) {
+		n = net_write(d->w.fd, d->pbuf + d->poff, d->plen - d->poff);
+		if (n == -EAGAIN)
+			return;
+		if (n < 0) {
+			d->res.sys = (int)n;
+			fail(d, DIAL_PROXY, "sending CONNECT: %s",
+			    strerror((int)-n));
+			return;
+		}
+		d->poff += (size_t)n;
+	}
+	/* The request may carry credentials. */
+	util_wipe(d->pbuf, d->plen);
+	d->plen = 0;
+	d->state = ST_PROXY_RECV;
+	rx_watch_set(d->loop, &d->w, RX_READ);
+}
+
+static void
+proxy_recv(struct dial *d)
+{
+	ssize_t n;
+	int r, status = 0;
+
+	n = net_read(d->w.fd, d->pbuf + d->plen, sizeof(d->pbuf) - d->plen);
+	if (n == -EAGAIN)
+		return;
+	if (n <= 0) {
+		d->res.sys = (int)n;
+		fail(d, DIAL_PROXY, "proxy closed before answering: %s",
+		    n == 0 ? "eof" : strerror((int)-n));
+		return;
+	}
+	d->plen += (size_t)n;
+	r = dial_proxy_answer(d, &status);
+	if (r == HTTP_PARTIAL && d->plen < sizeof(d->pbuf))
+		return;
+	if (r < 0) {
+		fail(d, DIAL_PROXY, "malformed or oversized proxy answer");
+		return;
+	}
+	d->res.proxy_status = status;
+	if (status < 200 || status > 299) {
+		fail(d, DIAL_PROXY, "proxy answered %d", status);
+		return;
+	}
+	succeed(d, d->pbuf + r, d->plen - (size_t)r);
+}
+
+static void
+dial_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
+{
+	struct dial *d = container_of(w, struct dial, w);
+
+	/* Collected before this socket was registered: it was for a socket
+	 * this dialer has dropped since, within this iteration. */
+	if (l->iterations == d->born)
+		return;
+	if (d->state == ST_CONNECTING)
+		on_connected(d);
+	else if (d->state == ST_PROXY_SEND)
+		proxy_send(d);
+	else if (d->state == ST_PROXY_RECV)
+		proxy_recv(d);
+}
+
+static int
+attempt(struct dial *d, const union dns_sockaddr *a)
+{
+	union dns_sockaddr sa = *a;
+	uint16_t port = d->o.proxy != NULL ? d->o.proxy->port : d->port;
+	socklen_t len;
+	int64_t now = rx_now(d->loop);
+	int fd, r;
+
+	if (sa.sa.sa_family == AF_INET) {
+		sa.in.sin_port = htons(port);
+		len = sizeof(sa.in);
+	} else {
+		sa.in6.sin6_port = htons(port);
+		len = sizeof(sa.in6);
+	}
+	d->res.peer = sa;
+	d->res.attempts++;
+	if ((fd = net_socket(sa.sa.sa_family, SOCK_STREAM)) < 0)
+		return fd;
+	r = net_connect(fd, &sa.sa, len);
+	if (r < 0 && r != -EINPROGRESS) {
+		net_close(fd);
+		return r;
+	}
+	rx_watch_init(&d->w, fd, dial_io, NULL);
+	rx_watch_set(d->loop, &d->w, RX_WRITE);
+	d->born = d->loop->iterations;
+	d->state = ST_CONNECTING;
+	d->attempt_deadline = MIN(now + d->o.attempt_ms, d->deadline);
+	rx_timer_start(d->loop, &d->timer, d->attempt_deadline - now);
+	return 0;
+}
+
+static void
+attempt_next(struct dial *d)
+{
+	int r;
+
+	while (d->next < d->addrs.n) {
+		r = attempt(d, &d->addrs.addr[d->next++]);
+		if (r == 0)
+			return;
+		note(d, r);
+	}
+	out_of_addresses(d);
+}
+
+static void
+on_dns(struct dns_query *q, enum dns_error err, const struct dns_result *res)
+{
+	struct dial *d = container_of(q, struct dial, q);
+
+	d->res.dns = err;
+	if (err != DNS_OK && d->o.proxy != NULL) {
+		fail(d, DIAL_PROXY, "proxy name %s: %s", d->o.proxy->host,
+		    dns_error_str(err));
+		return;
+	}
+	if (err != DNS_OK) {
+		fail(d, DIAL_DNS, "%s (%s)", dns_error_str(err),
+		    dns_query_detail(q));
+		return;
+	}
+	d->addrs = *res;
+	d->next = 0;
+	attempt_next(d);
+}
+
+static void
+on_timer(struct rx_loop *l, struct rx_timer *t)
+{
+	struct dial *d = container_of(t, struct dial, timer);
+
+	if (d->state == ST_RESOLVING) {
+		/* The resolver's own deadline is longer than ours. */
+		d->res.dns = DNS_TIMEOUT;
+		fail(d, d->o.proxy != NULL ? DIAL_PROXY : DIAL_DNS,
+		    "dns_timeout (dial deadline)");
+	} else if (rx_now(l) >= d->deadline) {
+		d->res.sys = -ETIMEDOUT;
+		fail(d, DIAL_TIMEOUT, "dial deadline (%lld ms) passed%s",
+		    (long long)d->o.total_ms,
+		    d->state >= ST_PROXY_SEND ? " waiting for the proxy" : "");
+	} else {
+		note(d, -ETIMEDOUT);
+		sock_drop(d);
+		attempt_next(d);
+	}
+}
+
+/* see dial.h */
+void
+dial_init(struct dial *d, struct rx_loop *l, struct dns_resolver *dns,
+    dial_done_fn *done)
+{
+	memset(d, 0, sizeof(*d));
+	d->loop = l;
+	d->dns = dns;
+	d->done = done;
+	rx_watch_init(&d->w, -1, NULL, NULL);
+	rx_timer_init(&d->timer, on_timer);
+	dns_query_init(&d->q, on_dns);
+}
+
+static int
+set_host(struct dial *d, const char *host)
+{
+	size_t n = strlen(host);
+
+	if (n >= 2 && host[0] == '[' && host[n - 1] == ']') {
+		host++;
+		n -= 2;
+	}
+	if (n == 0 || n >= sizeof(d->host))
+		return -EINVAL;
+	memcpy(d->host, host, n);
+	d->host[n] = '\0';
+	return 0;
+}
+
+/* see dial.h */
+int
+dial_start(
+    struct dial *d, const char *host, uint16_t port, const struct dial_opts *o)
+{
+	int rc;
+
+	if (d->state != ST_IDLE)
+		return -EALREADY;
+	if (port == 0 || set_host(d, host) < 0)
+		return -EINVAL;
+	d->o = o != NULL ? *o : (struct dial_opts){0};
+	if (d->o.attempt_ms <= 0)
+		d->o.attempt_ms = DIAL_DEFAULT_ATTEMPT_MS;
+	if (d->o.total_ms <= 0)
+		d->o.total_ms = DIAL_DEFAULT_TOTAL_MS;
+	d->port = port;
+	d->res = (struct dial_result){0};
+	d->addrs.n = d->next = 0;
+	d->deadline = rx_now(d->loop) + d->o.total_ms;
+	if ((rc = rx_timer_start(d->loop, &d->timer, d->o.total_ms)) < 0)
+		return rc;
+	rc = dns_resolve(
+	    d->dns, &d->q, d->o.proxy != NULL ? d->o.proxy->host : d->host);
+	if (rc < 0) {
+		rx_timer_stop(d->loop, &d->timer);
+		return rc;
+	}
+	d->state = ST_RESOLVING;
+	return 0;
+}
+
+/* see dial.h */
+void
+dial_cancel(struct dial *d)
+{
+	if (d->state == ST_IDLE)
+		return;
+	rx_timer_stop(d->loop, &d->timer);
+	dns_query_cancel(&d->q);
+	sock_drop(d);
+	util_wipe(d->pbuf, d->plen);
+	d->plen = 0;
+	d->state = ST_IDLE;
+}

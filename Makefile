@@ -180,12 +180,19 @@ repro: setup
 format-check:
 	$(Q)clang-format --dry-run -Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')
 
+# The README settings table is generated from src/cfg/settings.def.
+readme-settings: $(B)/outpost
+	$(Q)$(PYTHON) scripts/readme-settings.py $(B)/outpost README.md
+
+readme-check: $(B)/outpost
+	$(Q)$(PYTHON) scripts/readme-settings.py --check $(B)/outpost README.md
+
 SETUP_STAMP := $(O)/.setup-$(shell cat scripts/setup.sh | sha256sum | cut -c1-12)
 setup: $(SETUP_STAMP)
 $(SETUP_STAMP): scripts/setup.sh
 	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
 
-test: setup all size unit integration fuzz-smoke repro format-check
+test: setup all size readme-check unit integration fuzz-smoke repro format-check
 
 run: setup all
 	$(Q)scripts/run.sh $(B)
@@ -194,6 +201,7 @@ clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 
 .PHONY: oci oci-multi oci-test
+.PHONY: readme-settings readme-check
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check setup test run clean
 .DELETE_ON_ERROR:
 

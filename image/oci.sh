@@ -17,7 +17,7 @@
 # DATA_DIR volume.  Every timestamp is SOURCE_DATE_EPOCH, tar entries are
 # sorted with numeric owners, gzip -n: the same inputs give the same digests.
 #
-# Environment: O (build dir, default build), VERSION, REVISION,
+# Environment: O (build dir, default build), OCI_OUT (default $O/oci), VERSION, REVISION,
 # SOURCE_DATE_EPOCH, OCI_SOURCE (annotation; default: git remote), OCI_CA,
 # OCI_UID (default 65532).  Prints one summary line per image on stdout.
 set -euo pipefail
@@ -25,7 +25,7 @@ set -euo pipefail
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
 O=${O:-build}
-OUT=$O/oci
+OUT=${OCI_OUT:-$O/oci}
 VERSION=${VERSION:-$(cat VERSION)}
 REVISION=${REVISION:-$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)}
 SDE=${SOURCE_DATE_EPOCH:-$(git log -1 --format=%ct 2>/dev/null || echo 0)}

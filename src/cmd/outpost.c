@@ -42,12 +42,20 @@ static const struct command {
 int
 main(int argc, char **argv)
 {
+	const struct command *cmd = NULL;
 	size_t i;
 
-	if (getpid() == 1) /* the appliance: we are /sbin/init */
-		return init_main(argc, argv);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
 		if (argc > 1 && strcmp(argv[1], commands[i].name) == 0)
-			return commands[i].fn(argc - 1, argv + 1);
+			cmd = &commands[i];
+	/*
+	 * PID 1 without a command is the appliance's /sbin/init (the kernel
+	 * may pass stray cmdline words).  In a container PID 1 is what the
+	 * runtime was told to run: the image's CMD ("run") or the user's.
+	 */
+	if (getpid() == 1 && cmd == NULL)
+		return init_main(argc, argv);
+	if (cmd != NULL)
+		return cmd->fn(argc - 1, argv + 1);
 	return cmd_help(argc, argv);
 }

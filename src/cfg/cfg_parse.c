@@ -212,6 +212,8 @@ report_overlong(struct cfg_parser *p)
 static void
 end_line(struct cfg_parser *p)
 {
+	size_t skip;
+
 	if (p->overlong) {
 		/* Reported when the overflow happened. */
 	} else if (p->has_nul) {
@@ -220,7 +222,11 @@ end_line(struct cfg_parser *p)
 		if (p->len > 0 && p->line[p->len - 1] == '\r')
 			p->len--;
 		p->line[p->len] = '\0';
-		cfg_line_parse(p->line, p->lineno, p->fn, p->arg);
+		/* Editors on other systems may start the file with a BOM. */
+		skip = 0;
+		if (p->lineno == 1 && strncmp(p->line, "\xef\xbb\xbf", 3) == 0)
+			skip = 3;
+		cfg_line_parse(p->line + skip, p->lineno, p->fn, p->arg);
 	}
 	p->len = 0;
 	p->overlong = false;

@@ -406,6 +406,8 @@ cfg_unterminated_quote(void **state)
 	    "ENV_NAME=\"a\\qb\"\n", NULL, "ENV_NAME: unknown escape", NULL);
 	expect_one_error(
 	    "just words\n", NULL, "outpost.conf:1: just", "expected '='");
+	expect_one_error("ENV_NAME=x\n\xef\xbb\xbfHTTP_PORT=1\n", NULL,
+	    "outpost.conf:2: expected KEY=VALUE", NULL);
 }
 
 static void
@@ -595,7 +597,7 @@ rec_entry(void *arg, const struct cfg_entry *e)
 	    e->value ? e->value : "-", e->error ? e->error : "-");
 }
 
-static const char parse_input[] = "# comment\n"
+static const char parse_input[] = "\xef\xbb\xbf# comment after a BOM\n"
 				  "\n"
 				  "   \t\n"
 				  "A=plain value   # trailing comment\n"

@@ -42,6 +42,20 @@ cfg_errors_log(const struct cfg_errors *errs)
 	}
 }
 
+/* One value per line: control bytes are written as \xNN. */
+static void
+print_escaped(FILE *f, const char *s, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n && s[i] != '\0'; i++) {
+		if ((unsigned char)s[i] < 0x20 || s[i] == 0x7f)
+			fprintf(f, "\\x%02x", (unsigned char)s[i]);
+		else
+			fputc(s[i], f);
+	}
+}
+
 /* Print a URL with any user:password replaced by "***". */
 static void
 print_url(FILE *f, const char *s)
@@ -50,11 +64,12 @@ print_url(FILE *f, const char *s)
 	struct url u;
 
 	if (!url_parse(s, strlen(s), &u, &why) || u.userinfo == NULL) {
-		fputs(s, f);
+		print_escaped(f, s, strlen(s));
 		return;
 	}
-	fprintf(f, "%.*s***%s", (int)(u.userinfo - s), s,
-	    u.userinfo + u.userinfolen);
+	print_escaped(f, s, (size_t)(u.userinfo - s));
+	fputs("***", f);
+	print_escaped(f, u.userinfo + u.userinfolen, strlen(s));
 }
 
 static void
@@ -69,7 +84,7 @@ print_value(FILE *f, const struct cfg *c, int k)
 	else if (cfg_defs[k].type == CFG_T_URL)
 		print_url(f, v);
 	else
-		fputs(v, f);
+		print_escaped(f, v, strlen(v));
 }
 
 static void

@@ -79,7 +79,7 @@ def test_print_hides_secrets(outpost_bin, tmp_path):
     conf.write_text("# comment\nHTTP_PORT=9001\n")
     r = check(outpost_bin, "--print",
               env=base_env(OUTPOST_CONFIG=conf, TLS_KEY_BASE64=SECRET_B64,
-                           TLS_CERT_BASE64=CERT_B64,
+                           TLS_CERT_BASE64=CERT_B64, ENV_NAME="two\nlines",
                            EGRESS_PROXY_URL="http://user:hunter2@proxy.internal:3128"))
     assert r.returncode == 0, r
     lines = r.stdout.splitlines()
@@ -87,6 +87,7 @@ def test_print_hides_secrets(outpost_bin, tmp_path):
     assert "TLS_CA_BASE64=<unset>  # default" in lines
     assert f"HTTP_PORT=9001  # {conf}:2" in lines
     assert "MAX_TUNNELS_ALLOWED=2  # default" in lines
+    assert "ENV_NAME=two\\x0alines  # environment" in lines
     assert "EGRESS_PROXY_URL=http://***@proxy.internal:3128  # environment" in lines
     assert "hunter2" not in r.stdout + r.stderr
     assert CERT_B64 not in r.stdout

@@ -75,14 +75,20 @@ worker_path(struct init *in)
 	return 0;
 }
 
-/* The appliance-only part of setup: mounts, config, network, console. */
+/* Before anything else: /proc, /dev and the console. */
 static void
-setup_appliance(struct init *in)
+setup_early(void)
 {
 	if (init_mount_base() < 0)
 		init_console("outpost: early mounts failed");
 	console_open();
 	reboot(RB_DISABLE_CAD); /* Ctrl-Alt-Del becomes SIGINT */
+}
+
+/* The rest of the appliance's setup: disks, config, network, button. */
+static void
+setup_appliance(struct init *in)
+{
 	init_mount_disks(in);
 	init_conf_read(in);
 	setenv("OUTPOST_DATA_STATE", in->data_ok ? "ok" : "needs_recovery", 1);
@@ -97,6 +103,8 @@ setup(struct init *in)
 	sigset_t set;
 	int r;
 
+	if (!in->test)
+		setup_early();
 	if ((r = rx_init(&in->loop, 8)) < 0)
 		return r;
 	sigemptyset(&set);

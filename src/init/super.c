@@ -27,11 +27,12 @@ worker_exec(const struct init *in)
 	if (setsid() < 0 || setgroups(0, NULL) < 0 ||
 	    setresgid(INIT_WORKER_GID, INIT_WORKER_GID, INIT_WORKER_GID) < 0 ||
 	    setresuid(INIT_WORKER_UID, INIT_WORKER_UID, INIT_WORKER_UID) < 0 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0)
+	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || chdir("/") < 0) {
+		log_error("init: worker credentials: %s", strerror(errno));
 		_exit(INIT_EXIT_TEMPORARY);
-	if (chdir("/") < 0)
-		_exit(INIT_EXIT_TEMPORARY);
+	}
 	execve(in->exe, argv, environ);
+	log_error("init: exec %s: %s", in->exe, strerror(errno));
 	_exit(INIT_EXIT_TEMPORARY);
 }
 

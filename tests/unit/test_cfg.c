@@ -10,6 +10,7 @@
 #include <cmocka.h>
 
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -174,6 +175,24 @@ cfg_table_sane(void **state)
 	}
 }
 
+/* Does a debug line reach the log?  (cfg_load applies ENV_LEVEL.) */
+static bool
+logs_debug(void)
+{
+	char out[256];
+	int fds[2];
+	ssize_t n;
+
+	assert_int_equal(pipe2(fds, O_NONBLOCK), 0);
+	log_set_fd(fds[1]);
+	log_debug("probe");
+	log_set_fd(2);
+	n = read(fds[0], out, sizeof(out));
+	close(fds[0]);
+	close(fds[1]);
+	return n > 0;
+}
+
 static void
 cfg_getters_typed(void **state)
 {
@@ -193,6 +212,11 @@ cfg_getters_typed(void **state)
 	assert_false(cfg_bool(c, CFG_UPSTREAM_TLS_VERIFY));
 	assert_int_equal(cfg_int(c, CFG_HANDSHAKE_TIMEOUT), 500);
 	assert_int_equal(cfg_int(c, CFG_CONNECT_TIMEOUT), 7000);
+	cfg_free(c);
+	assert_true(logs_debug());
+	c = load("ENV_LEVEL=warn\n", NULL, NULL, NULL);
+	assert_non_null(c);
+	assert_false(logs_debug());
 	cfg_free(c);
 	log_set_level(LOG_INFO);
 }

@@ -41,7 +41,8 @@ parse_i64(const char *s, int64_t *out)
 	char *end;
 	long long v;
 
-	if (*s == '\0' || *s == ' ' || *s == '\t')
+	/* strtoll() would skip leading white space of any kind. */
+	if (!((*s >= '0' && *s <= '9') || *s == '-' || *s == '+'))
 		return false;
 	errno = 0;
 	v = strtoll(s, &end, 10);

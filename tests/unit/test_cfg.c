@@ -246,6 +246,10 @@ cfg_bad_int(void **state)
 	    NULL, "HTTP_PORT=80x", "environment: HTTP_PORT", "invalid integer");
 	expect_one_error(NULL, "DIAL_BUDGET=99999999999999999999",
 	    "DIAL_BUDGET: invalid integer", NULL);
+	expect_one_error(
+	    NULL, "DIAL_BUDGET=\n5", "DIAL_BUDGET: invalid integer", NULL);
+	expect_one_error(
+	    NULL, "DIAL_BUDGET=5 ", "DIAL_BUDGET: invalid integer", NULL);
 }
 
 static void

@@ -89,9 +89,10 @@ stage() {
 	rm -rf "$root"
 	mkdir -p "$root/licenses" "$root/data"
 	install -m 0755 "$O/$arch/outpost" "$root/outpost"
-	# lwIP is only linked into a test build, not into /outpost.
+	# lwIP and cmocka are only linked into test builds, not into /outpost.
 	for f in "$lic"/*; do
-		[ "${f##*/}" = lwip ] || install -m 0644 "$f" "$root/licenses/${f##*/}"
+		case ${f##*/} in lwip | cmocka) continue ;; esac
+		install -m 0644 "$f" "$root/licenses/${f##*/}"
 	done
 	install -m 0644 "$(musl_copyright "$arch")" "$root/licenses/musl"
 	[ ! -f LICENSE ] || install -m 0644 LICENSE "$root/licenses/outpost"

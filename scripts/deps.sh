@@ -128,6 +128,15 @@ build_protobuf_c() {
 	cp protobuf-c/protobuf-c.h "$1/include/protobuf-c/"
 }
 
+# cmocka only for the cross unit tests (run under qemu-user; the host unit
+# tests use Debian's libcmocka-dev).  musl's stdint.h has uintptr_t already.
+build_cmocka() {
+	cmake_build "$1" -DWITH_STATIC_LIB=ON -DWITH_EXAMPLES=OFF -DUNIT_TESTING=OFF \
+		-DCMAKE_C_FLAGS=-D_UINTPTR_T_DEFINED
+	mv "$1/lib/libcmocka-static.a" "$1/lib/libcmocka.a"
+	rm -f "$1"/lib/libcmocka.so*
+}
+
 # lwIP is only used by the shim test build; its source is kept unpacked.
 build_lwip() {
 	mkdir -p "$1/src"
@@ -140,13 +149,18 @@ main() {
 	key=$( (cat "$LOCK" "$TOP/scripts/deps.sh" "$TOP/scripts/toolchain.sh"
 		echo "$ARCH"; "$CC" --version 2>/dev/null | head -1) | sha256sum | cut -c1-16)
 	dir=$CACHE_ROOT/$ARCH-$key
+	# Concurrent builds (several make runs at once) wait for each other.
+	mkdir -p "$CACHE_ROOT"
+	exec 9>"$CACHE_ROOT/.lock-$ARCH"
+	flock 9
 	if [ ! -f "$dir/done" ]; then
 		enable_deb_src
 		log "building $ARCH dependencies into $dir"
 		rm -rf "$dir"
 		stage=$dir/out
 		mkdir -p "$stage/include" "$stage/lib"
-		for name in bearssl nghttp2 protobuf-c c-ares pcre2 lwip; do
+		for name in bearssl nghttp2 protobuf-c c-ares pcre2 lwip \
+			$([ "$ARCH" = x86_64 ] || echo cmocka); do
 			log "  $name $(lock_field "$name" 2)"
 			fetch "$name" "$dir"
 			mkdir -p "$stage/licenses"

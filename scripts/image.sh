@@ -105,18 +105,27 @@ signing_key() {
 	fi
 }
 
-# The PE header's TimeDateStamp (objcopy writes the current time there).
+# The PE header's TimeDateStamp (objcopy writes the current time there)
+# and the checksum that covers it.
 pe_pin_time() {
 	/usr/bin/python3 - "$1" "$EPOCH" <<'EOF'
 import struct, sys
 p, t = sys.argv[1], int(sys.argv[2]) & 0xffffffff
-with open(p, "r+b") as f:
-    f.seek(0x3c)
-    pe = struct.unpack("<I", f.read(4))[0]
-    f.seek(pe)
-    assert f.read(4) == b"PE\0\0", "not a PE file"
-    f.seek(pe + 8)
-    f.write(struct.pack("<I", t))
+b = bytearray(open(p, "rb").read())
+pe = struct.unpack_from("<I", b, 0x3c)[0]
+assert b[pe:pe + 4] == b"PE\0\0", "not a PE file"
+struct.pack_into("<I", b, pe + 8, t)
+# The optional header's CheckSum covered the old time: recompute it.
+ck = pe + 24 + 64
+struct.pack_into("<I", b, ck, 0)
+b += b"\0" * (len(b) & 1)
+s = 0
+for (w,) in struct.iter_unpack("<H", b):
+    s += w
+    s = (s & 0xffff) + (s >> 16)
+n = len(open(p, "rb").read())
+struct.pack_into("<I", b, ck, ((s & 0xffff) + n) & 0xffffffff)
+open(p, "wb").write(b[:n])
 EOF
 }
 
@@ -129,7 +138,9 @@ make_uki() {
 		--add-section .linux="$KERNEL" --change-section-vma .linux=0x2000000 \
 		"$STUB" "$W/uki.unsigned.efi"
 	pe_pin_time "$W/uki.unsigned.efi"
-	sbsign --key "$KEY" --cert "$CERT" --output "$W/uki.efi" \
+	# sbsign puts the signing time into the signature: freeze the clock.
+	faketime -f "$(date -u -d "@$EPOCH" '+%Y-%m-%d %H:%M:%S')" \
+		sbsign --key "$KEY" --cert "$CERT" --output "$W/uki.efi" \
 		"$W/uki.unsigned.efi" 2>/dev/null
 }
 

@@ -114,7 +114,11 @@ $(H)/obj/%.o: %.c
 	@mkdir -p $(@D)
 	$(call say,HOSTCC,$@)$(HOSTCC) $(HOSTCFLAGS) -c -o $@ $<
 
-$(H)/test_%: $(H)/obj/tests/unit/test_%.o $(H)/libcore.a
+# Helpers every unit test links (tests/unit/*.c other than test_*.c, e.g.
+# the wrapfd fault injector).
+UNITAUX	:= $(patsubst %.c,$(H)/obj/%.o,$(filter-out $(UNIT),$(wildcard tests/unit/*.c)))
+
+$(H)/test_%: $(H)/obj/tests/unit/test_%.o $(UNITAUX) $(H)/libcore.a
 	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
 
 unit: setup $(UNITBIN)

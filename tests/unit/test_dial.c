@@ -26,6 +26,7 @@
 #include "net/dns.h"
 #include "net/net.h"
 #include "rx/rx.h"
+#include "wrapfd.h"
 
 #define BANNER "HELLO from the far end\n"
 
@@ -37,6 +38,23 @@ struct server {
 	int conns[16];
 	size_t nconns;
 };
+
+/* Small writes on a fresh socket only fail when wrapfd says so. */
+static void
+write_all(int fd, const char *p, size_t n)
+{
+	ssize_t r;
+	int i;
+
+	for (i = 0; i < 1000 && n > 0; i++) {
+		r = net_write(fd, p, n);
+		if (r > 0) {
+			p += r;
+			n -= (size_t)r;
+		}
+	}
+	assert_int_equal(n, 0);
+}
 
 static void
 server_io(struct rx_loop *l, struct rx_watch *w, unsigned ev)
@@ -51,8 +69,7 @@ server_io(struct rx_loop *l, struct rx_watch *w, unsigned ev)
 			continue;
 		}
 		s->conns[s->nconns++] = fd;
-		assert_int_equal(net_write(fd, BANNER, strlen(BANNER)),
-		    (ssize_t)strlen(BANNER));
+		write_all(fd, BANNER, strlen(BANNER));
 	}
 }
 
@@ -654,6 +671,51 @@ proxy_unreachable(void **state)
 	assert_int_equal(sq->f->res.proxy_status, 0);
 }
 
+static void
+proxy_faulty_network(void **state)
+{
+	const struct wrapfd_plan p = {.faults = WRAPFD_SHORT_READ |
+		WRAPFD_SHORT_WRITE | WRAPFD_EINTR | WRAPFD_EAGAIN,
+	    .percent = 60,
+	    .reset_after = -1};
+	struct squid *sq = *state;
+	const struct wrapfd_stats *st = wrapfd_stats();
+	int i;
+
+	/* Every send/recv of this process may be cut short or interrupted:
+	 * the CONNECT exchange and the banner after it still come through. */
+	wrapfd_clear();
+	for (i = 0; i < 5; i++) {
+		wrapfd_seed(1000 + i);
+		wrapfd_set(WRAPFD_ALL, &p);
+		proxy_dial(sq, "u1:p%40ss%3Aw@", sq->authed.port);
+		assert_int_equal(sq->f->res.err, DIAL_OK);
+		expect_banner(sq->f, &sq->authed);
+		wrapfd_set(WRAPFD_ALL, NULL);
+		net_close(sq->f->fd);
+		sq->f->fd = -1;
+	}
+	assert_true(st->short_reads > 0 && st->short_writes > 0);
+	assert_true(st->eintr > 0 && st->eagain > 0);
+	wrapfd_clear();
+}
+
+static void
+proxy_reset(void **state)
+{
+	const struct wrapfd_plan p = {.reset_after = 12};
+	struct squid *sq = *state;
+
+	/* The proxy connection resets in the middle of the CONNECT. */
+	wrapfd_clear();
+	wrapfd_set(WRAPFD_ALL, &p);
+	proxy_dial(sq, "", sq->open.port);
+	wrapfd_clear();
+	assert_int_equal(sq->f->res.err, DIAL_PROXY);
+	assert_int_equal(sq->f->res.sys, -ECONNRESET);
+	assert_int_equal(sq->f->fd, -1);
+}
+
 int
 main(void)
 {
@@ -673,6 +735,8 @@ main(void)
 	    cmocka_unit_test(proxy_forbidden),
 	    cmocka_unit_test(proxy_auth),
 	    cmocka_unit_test(proxy_unreachable),
+	    cmocka_unit_test(proxy_faulty_network),
+	    cmocka_unit_test(proxy_reset),
 	};
 	int failed;
 

@@ -174,6 +174,26 @@ oci-test: setup oci
 	$(Q)OCI_DIR=$(CURDIR)/$(O)/oci OCI_ARCH=$(ARCH) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/oci
 
+# --- appliance: kernel, signed disk image, OVA, boot tests ------------------
+
+IMG	:= $(O)/image
+IMGNAME	:= outpost-$(VERSION)-$(ARCH)
+# The essential boots; image-test-full runs every boot path and device set.
+IMAGE_TESTS ?= tests/image -m 'not full'
+
+image: setup $(B)/outpost
+	$(Q)k=$$(scripts/kernel.sh $(ARCH)) && scripts/image.sh $(B)/outpost "$$k" $(IMG)
+	$(Q)for f in $(IMG)/$(IMGNAME).img $(IMG)/$(IMGNAME).img.bmap $(IMG)/$(IMGNAME).ova; do \
+		printf '  %-44s %10d bytes (%s allocated)\n' $$f $$(stat -c %s $$f) $$(du -h $$f | cut -f1); done
+
+image-test: image
+	$(Q)OUTPOST_BIN=$(CURDIR)/$(B)/outpost OUTPOST_IMAGE_DIR=$(CURDIR)/$(IMG) \
+		OUTPOST_KERNEL=$$(scripts/kernel.sh $(ARCH)) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider $(IMAGE_TESTS)
+
+image-test-full:
+	$(Q)$(MAKE) --no-print-directory image-test IMAGE_TESTS=tests/image
+
 # --- reproducibility, style, setup --------------------------------------------
 
 repro: setup
@@ -206,7 +226,7 @@ clean:
 
 .PHONY: oci oci-multi oci-test
 .PHONY: readme-settings readme-check
-.PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check setup test run clean
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check setup test run clean image image-test image-test-full
 .DELETE_ON_ERROR:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -14,7 +14,7 @@
 # The same key signs the OVA manifest.
 set -euo pipefail
 
-BIN=$1 KERNEL=$2 OUT=$3
+BIN=$1 KERNEL=$2 OUT=$(mkdir -p "$3" && cd "$3" && pwd)
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 VERSION=$(cat "$TOP/VERSION")
 NAME=${4:-outpost-$VERSION-x86_64}

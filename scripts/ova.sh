@@ -8,7 +8,7 @@
 #   scripts/ova.sh DISK.img OUT.ova VERSION KEY CERT WORKDIR
 set -euo pipefail
 
-IMG=$1 OVA=$2 VERSION=$3 KEY=$4 CERT=$5 W=$6
+IMG=$1 OVA=$(realpath -m "$2") VERSION=$3 KEY=$4 CERT=$5 W=$6
 EPOCH=${SOURCE_DATE_EPOCH:-0}
 base=$(basename "$OVA" .ova)
 ovf=$base.ovf mf=$base.mf cert=$base.cert vmdk=$base-disk1.vmdk

@@ -1,0 +1,198 @@
+/*
+ * exec.h — the HTTP executor: runs one tunnel HttpRequest against an
+ * internal service over HTTP/1.1 (optionally TLS) on the reactor, and
+ * hands back an HttpResponse or a typed failure reason.
+ *
+ * Objects and ownership:
+ *   struct exec      startup object (exec_new/exec_free).  Owns the keep-
+ *                    alive pool and the upstream TLS trust anchors.
+ *   struct exec_job  hot object embedded in the caller's request object;
+ *                    its size is published, its fields are private.
+ *   connections      heap objects owned by the executor (one per upstream
+ *                    socket, bounded by the jobs in flight plus the pool).
+ *
+ * Flow: exec_submit() validates the request (method exactly one of GET
+ * POST PUT DELETE PATCH HEAD OPTIONS, absolute http/https URL with a host,
+ * header names tokens and values without control bytes, body within
+ * max_request_body), takes an idle pooled connection for the origin
+ * (scheme, host, port) or dials one (c-ares, each address in turn with
+ * connect_timeout_ms, then the BearSSL handshake for https), streams the
+ * request head and the borrowed body through the stream's bounded buffer,
+ * reads the response (head bounded by max_response_head; body by
+ * Content-Length, chunked or close, bounded by max_response_body) and
+ * calls done exactly once.  request_timeout_ms is one deadline over all of
+ * it.  Redirects are returned as they are.  A pooled connection found dead
+ * before any response byte is retried once on a fresh connection for the
+ * idempotent methods (GET HEAD PUT DELETE OPTIONS).
+ *
+ * Headers: request headers are forwarded in order without hop-by-hop
+ * fields (hop.h) nor Host/Content-Length, which the executor sets itself;
+ * response fields are handed back one Header per field line, in order,
+ * hop-by-hop fields removed, never joined.  Userinfo in the URL is never
+ * sent.
+ *
+ * TLS upstream: SNI is the URL host unless it is an IP literal (BearSSL
+ * then checks no name: an IP-literal https URL is verified against the CA
+ * only).  With upstream_tls_verify false the chain is not checked at all.
+ *
+ * Resources: each job in flight uses one reactor timer, its DNS query one
+ * more, and every connection one (connect deadline, then idle timer).
+ * Size rx_init()'s max_timers for jobs * 3 + pool_total plus the
+ * resolver's own; a job that finds no timer fails as "overloaded".
+ * Everything here runs on the reactor's thread; done may call anything in
+ * this module, including exec_submit() and (for other jobs) exec_cancel().
+ */
+#ifndef CONNECTOR_EXEC_H
+#define CONNECTOR_EXEC_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "connector/v1/connector.pb-c.h"
+#include "http/http.h"
+#include "lib/url.h"
+#include "rx/rx.h"
+
+struct dns_resolver;
+
+/* Defaults for fields left zero in struct exec_config. */
+#define EXEC_DEFAULT_REQUEST_TIMEOUT_MS 30000
+#define EXEC_DEFAULT_CONNECT_TIMEOUT_MS 10000
+#define EXEC_DEFAULT_MAX_RESPONSE_HEAD 65536
+#define EXEC_DEFAULT_POOL_PER_ORIGIN 8
+#define EXEC_DEFAULT_POOL_TOTAL 64
+#define EXEC_DEFAULT_POOL_IDLE_MS 60000
+#define EXEC_MAX_RESPONSE_HEADERS 256
+
+/*
+ * Settings, copied by exec_new() (the CA bytes too).  Zero means the
+ * default above for timeouts, head and pool sizes; max_request_body and
+ * max_response_body are taken as given (0: no body allowed).
+ */
+struct exec_config {
+	int64_t request_timeout_ms; /* total: dial + TLS + send + receive */
+	int64_t connect_timeout_ms; /* per address */
+	size_t max_request_body;
+	size_t max_response_body;
+	size_t max_response_head; /* status line and header fields */
+	bool upstream_tls_verify;
+	const uint8_t *upstream_ca_pem; /* PEM bytes, or NULL: system bundle */
+	size_t upstream_ca_len;
+	unsigned pool_per_origin; /* idle connections kept per origin */
+	unsigned pool_total; /* idle connections kept in all */
+	int64_t pool_idle_ms; /* an idle connection is closed after this */
+};
+
+struct exec;
+
+enum exec_reason {
+	EXEC_OK,
+	EXEC_DNS,
+	EXEC_REFUSED,
+	EXEC_RESET,
+	EXEC_UNREACHABLE,
+	EXEC_TLS,
+	EXEC_TIMEOUT,
+	EXEC_TOO_LARGE,
+	EXEC_BAD_REQUEST,
+	EXEC_BAD_RESPONSE,
+	EXEC_OVERLOADED,
+	EXEC_CANCELLED,
+};
+
+/* "ok", "dns", "refused", "reset", "unreachable", "tls", "timeout",
+ * "too_large", "bad_request", "bad_response", "overloaded", "cancelled". */
+const char *exec_reason_name(enum exec_reason r);
+
+struct exec_job;
+struct exec_conn;
+
+/*
+ * The job's outcome.  On success reason is EXEC_OK and resp points at the
+ * response, which (with all its strings and bytes) is valid only during
+ * the call.  On failure resp is NULL and detail is static text saying why
+ * (never a secret, never request data).  The job is finished when done
+ * runs: the callback may free it or submit it again.
+ */
+typedef void exec_done_fn(struct exec_job *job, enum exec_reason reason,
+    const char *detail, const Connector__V1__HttpResponse *resp);
+
+/* Embedded in the caller's object; every field is private to exec*.c. */
+struct exec_job {
+	struct exec *e;
+	const Connector__V1__HttpRequest *req;
+	exec_done_fn *done;
+	struct exec_conn *conn;
+	struct exec_job *prev, *next; /* the executor's active jobs */
+	struct rx_timer timer; /* the deadline */
+	bool active; /* between submit and done/cancel */
+	bool pending; /* to be started (or failed) by the executor's kick */
+	bool retried; /* the one stale-connection retry was used */
+	bool idempotent;
+	enum exec_reason fail; /* the prompt failure to report */
+	const char *fail_detail;
+	struct url url; /* slices of req->url */
+	char host[URL_HOST_MAX + 1];
+	/* Request output: the head (heap), then the borrowed body. */
+	char *head;
+	size_t head_len, head_off, body_off;
+	/* Response input: head buffer and parsed fields (one heap block). */
+	char *rbuf;
+	size_t rlen;
+	size_t rhead; /* bytes of the final response head, 0 until parsed */
+	int status;
+	size_t nfields;
+	struct http_header *fields; /* in the same block as rbuf */
+	enum http_body_kind body_kind;
+	bool keep_alive;
+	uint64_t body_left; /* Content-Length bytes still to come */
+	struct http_chunked chunked;
+	uint8_t *body;
+	size_t body_len, body_cap;
+	uint64_t resp_bytes; /* any response byte seen on this attempt */
+};
+
+/*
+ * Create an executor on loop l resolving through r (both borrowed; they
+ * must outlive it).  Loads the trust anchors (the given PEM, or the system
+ * bundle) unless verification is off.  Returns 0, or -errno with a
+ * message in err.  Setup phase only.
+ */
+int exec_new(struct exec **out, struct rx_loop *l, struct dns_resolver *r,
+    const struct exec_config *c, char *err, size_t errlen);
+
+/*
+ * Destroy e: jobs still in flight are cancelled (no callbacks), pooled
+ * connections closed.  Closes are deferred by the reactor: run one more
+ * loop iteration (rx_run_once(l, 0)) before rx_free() so their memory is
+ * released.
+ */
+void exec_free(struct exec *e);
+
+/*
+ * Start executing req, which is borrowed: it must stay alive and unchanged
+ * until done runs or the job is cancelled.  job must not be active.  done
+ * is called exactly once, never from inside exec_submit() (an immediate
+ * failure is reported from a 0 ms timer).
+ */
+void exec_submit(struct exec *e, struct exec_job *job,
+    const Connector__V1__HttpRequest *req, exec_done_fn *done);
+
+/*
+ * Cancel a job in flight: no callback afterwards; its upstream connection
+ * is closed, not pooled.  Harmless on a job that is not active.
+ */
+void exec_cancel(struct exec_job *job);
+
+/* Counters, for tests and metrics. */
+struct exec_stats {
+	uint64_t dials; /* connections opened (TCP connects started) */
+	uint64_t reused; /* requests sent on a pooled connection */
+	uint64_t retries; /* stale pooled connections retried */
+	unsigned idle; /* connections in the pool now */
+	unsigned conns; /* connections open now (idle or busy) */
+};
+void exec_stats(const struct exec *e, struct exec_stats *st);
+
+#endif

@@ -1,0 +1,313 @@
+/*
+ * Upstream connections: dialled through net/dial.h, wrapped in a stream
+ * (with a BearSSL client engine for https), and kept in a bounded
+ * keep-alive pool per origin afterwards.
+ */
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "connector/exec_int.h"
+#include "lib/util.h"
+
+static void conn_event(struct stream *s);
+
+/* Free memory of a connection whose stream has closed (deferred). */
+static void
+conn_closed(struct stream *s)
+{
+	struct exec_conn *c = container_of(s, struct exec_conn, s);
+
+	if (c->t != NULL) {
+		util_wipe(c->t, sizeof(*c->t));
+		free(c->t);
+	}
+	free(c);
+}
+
+static void
+pool_unlink(struct exec_conn *c)
+{
+	struct exec *e = c->e;
+
+	if (c->prev != NULL)
+		c->prev->next = c->next;
+	else
+		e->idle = c->next;
+	if (c->next != NULL)
+		c->next->prev = c->prev;
+	c->prev = c->next = NULL;
+	e->nidle--;
+}
+
+/* see exec_int.h */
+void
+exec_conn_close(struct exec_conn *c)
+{
+	struct exec *e = c->e;
+
+	switch (c->state) {
+	case CONN_CLOSED:
+		return;
+	case CONN_DIALING:
+		/* The dialer must stay valid until this iteration ends. */
+		dial_cancel(&c->d);
+		c->next = e->grave;
+		e->grave = c;
+		rx_timer_start(e->loop, &e->kick, 0);
+		break;
+	case CONN_IDLE:
+		pool_unlink(c);
+		/* FALLTHROUGH */
+	case CONN_OPEN:
+		rx_timer_stop(e->loop, &c->timer);
+		stream_close(&c->s);
+		break;
+	}
+	c->state = CONN_CLOSED;
+	e->nconns--;
+}
+
+/* see exec_int.h */
+void
+exec_conn_bury(struct exec *e)
+{
+	struct exec_conn *c;
+
+	while ((c = e->grave) != NULL) {
+		e->grave = c->next;
+		free(c->t);
+		free(c);
+	}
+}
+
+static void
+idle_expired(struct rx_loop *l, struct rx_timer *t)
+{
+	exec_conn_close(container_of(t, struct exec_conn, timer));
+}
+
+/* The least recently used idle connection (the list's tail). */
+static struct exec_conn *
+pool_oldest(struct exec *e)
+{
+	struct exec_conn *c = e->idle;
+
+	while (c != NULL && c->next != NULL)
+		c = c->next;
+	return c;
+}
+
+static unsigned
+pool_count(struct exec *e, const struct exec_conn *o)
+{
+	struct exec_conn *c;
+	unsigned n = 0;
+
+	for (c = e->idle; c != NULL; c = c->next)
+		if (c->tls == o->tls && c->port == o->port &&
+		    strcasecmp(c->host, o->host) == 0)
+			n++;
+	return n;
+}
+
+/* see exec_int.h */
+void
+exec_conn_release(struct exec_conn *c, bool keep)
+{
+	struct exec *e = c->e;
+
+	if (!keep || c->state != CONN_OPEN ||
+	    pool_count(e, c) >= e->c.pool_per_origin ||
+	    rx_timer_start(e->loop, &c->timer, e->c.pool_idle_ms) < 0) {
+		exec_conn_close(c);
+		return;
+	}
+	if (e->nidle >= e->c.pool_total)
+		exec_conn_close(pool_oldest(e));
+	c->state = CONN_IDLE;
+	c->reused = true;
+	c->prev = NULL;
+	c->next = e->idle;
+	if (e->idle != NULL)
+		e->idle->prev = c;
+	e->idle = c;
+	e->nidle++;
+	/* Keep reading: the peer closing an idle connection is noticed. */
+	stream_update(&c->s);
+}
+
+/* An idle connection for the job's origin that still looks alive. */
+static struct exec_conn *
+pool_take(struct exec *e, const struct exec_job *job)
+{
+	struct exec_conn *c;
+
+	for (c = e->idle; c != NULL; c = c->next) {
+		if (c->tls != job->url.tls || c->port != job->url.port ||
+		    strcasecmp(c->host, job->host) != 0 || stream_dead(&c->s))
+			continue;
+		pool_unlink(c);
+		rx_timer_stop(e->loop, &c->timer);
+		return c;
+	}
+	return NULL;
+}
+
+static void
+dialed(struct dial *d, int fd, const struct dial_result *res)
+{
+	struct exec_conn *c = container_of(d, struct exec_conn, d);
+	static const struct {
+		enum exec_reason r;
+		const char *detail;
+	} map[] = {
+	    [DIAL_OK] = {EXEC_OK, NULL},
+	    [DIAL_DNS] = {EXEC_DNS, "name not resolved"},
+	    [DIAL_REFUSED] = {EXEC_REFUSED, "connection refused"},
+	    [DIAL_UNREACHABLE] = {EXEC_UNREACHABLE, "host unreachable"},
+	    [DIAL_TIMEOUT] = {EXEC_TIMEOUT, "connect timed out"},
+	    [DIAL_RESET] = {EXEC_RESET, "reset while connecting"},
+	    [DIAL_PROXY] = {EXEC_UNREACHABLE, "proxy failed"},
+	};
+	struct exec *e = c->e;
+	size_t i = (size_t)res->err;
+
+	if (fd < 0) {
+		if (i >= nitems(map) || i == DIAL_OK)
+			i = DIAL_UNREACHABLE;
+		/* Moves c to the graveyard through the job's teardown. */
+		exec_job_conn_failed(c->job, map[i].r, map[i].detail);
+		return;
+	}
+	c->state = CONN_OPEN;
+	if (c->tls)
+		exec_tls_setup(e, c);
+	stream_start(&c->s, e->loop, fd, c->tls ? &c->t->sc.eng : NULL, c->in,
+	    sizeof(c->in), c->out, sizeof(c->out), conn_event, conn_closed);
+}
+
+/* see exec_int.h */
+int
+exec_conn_get(struct exec *e, struct exec_job *job, bool fresh)
+{
+	struct dial_opts o = {.attempt_ms = e->c.connect_timeout_ms,
+	    .total_ms = e->c.request_timeout_ms};
+	struct exec_conn *c;
+	int rc;
+
+	if (!fresh && (c = pool_take(e, job)) != NULL) {
+		c->state = CONN_OPEN;
+		e->st.reused++;
+		goto attach;
+	}
+	if ((c = calloc(1, sizeof(*c))) == NULL)
+		return -ENOMEM;
+	if (job->url.tls && (c->t = malloc(sizeof(*c->t))) == NULL) {
+		free(c);
+		return -ENOMEM;
+	}
+	c->e = e;
+	c->tls = job->url.tls;
+	c->port = job->url.port;
+	memcpy(c->host, job->host, sizeof(c->host));
+	c->state = CONN_DIALING;
+	rx_timer_init(&c->timer, idle_expired);
+	dial_init(&c->d, e->loop, e->dns, dialed);
+	if ((rc = dial_start(&c->d, c->host, c->port, &o)) < 0) {
+		free(c->t);
+		free(c);
+		return rc;
+	}
+	e->nconns++;
+	e->st.dials++;
+attach:
+	c->job = job;
+	job->conn = c;
+	return 0;
+}
+
+static void
+conn_event(struct stream *s)
+{
+	struct exec_conn *c = container_of(s, struct exec_conn, s);
+	size_t n = 0;
+
+	if (!c->handshaken && c->tls && stream_ready(s))
+		c->handshaken = true;
+	if (c->job != NULL) {
+		exec_job_io(c->job);
+		return;
+	}
+	/* Idle: unsolicited bytes or the peer's close end it. */
+	stream_peek(s, &n);
+	if (c->state == CONN_IDLE && (n > 0 || stream_dead(s)))
+		exec_conn_close(c);
+}
+
+/* see exec_int.h */
+void
+exec_pool_clear(struct exec *e)
+{
+	while (e->idle != NULL)
+		exec_conn_close(e->idle);
+	exec_conn_bury(e);
+}
+
+/* Static text for the BearSSL errors an operator can act on. */
+static const char *
+tls_detail(int err)
+{
+	switch (err) {
+	case BR_ERR_X509_NOT_TRUSTED:
+		return "tls: certificate not trusted";
+	case BR_ERR_X509_BAD_SERVER_NAME:
+		return "tls: certificate does not match the host name";
+	case BR_ERR_X509_EXPIRED:
+		return "tls: certificate expired or not yet valid";
+	case BR_ERR_BAD_VERSION:
+	case BR_ERR_BAD_CIPHER_SUITE:
+	case BR_ERR_UNSUPPORTED_VERSION:
+		return "tls: no common protocol version or cipher suite";
+	default:
+		if (err >= BR_ERR_RECV_FATAL_ALERT)
+			return "tls: the server sent a fatal alert";
+		return "tls: handshake or record error";
+	}
+}
+
+/* see exec_int.h */
+enum exec_reason
+exec_conn_reason(const struct exec_conn *c, const char **detail)
+{
+	int err = stream_error(&c->s);
+
+	if (err == STREAM_ERR_TLS) {
+		*detail = tls_detail(c->s.tls_err);
+		return EXEC_TLS;
+	}
+	if (c->tls && !c->handshaken) {
+		*detail = "tls: connection lost during the handshake";
+		return EXEC_TLS;
+	}
+	switch (err) {
+	case -ECONNREFUSED:
+		*detail = "connection refused";
+		return EXEC_REFUSED;
+	case -EHOSTUNREACH:
+	case -ENETUNREACH:
+	case -ENETDOWN:
+		*detail = "host unreachable";
+		return EXEC_UNREACHABLE;
+	case -ETIMEDOUT:
+		*detail = "connection timed out";
+		return EXEC_TIMEOUT;
+	case -EPIPE:
+		*detail = "broken pipe";
+		return EXEC_RESET;
+	default:
+		*detail = "connection reset";
+		return EXEC_RESET;
+	}
+}

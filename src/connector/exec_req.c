@@ -1,0 +1,214 @@
+/*
+ * The request side: validation of the tunnel's HttpRequest against the
+ * spec, the HTTP/1.1 request head, and streaming head and body out.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "connector/exec_int.h"
+#include "connector/hop.h"
+
+static const struct {
+	const char *name;
+	bool idempotent;
+} methods[] = {
+    {"GET", true},
+    {"POST", false},
+    {"PUT", true},
+    {"DELETE", true},
+    {"PATCH", false},
+    {"HEAD", true},
+    {"OPTIONS", true},
+};
+
+/* RFC 9110 tchar. */
+static bool
+is_tchar(unsigned char c)
+{
+	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
+	    (c >= 'A' && c <= 'Z'))
+		return true;
+	return c != '\0' && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+}
+
+static bool
+header_ok(const Connector__V1__Header *h)
+{
+	const unsigned char *p;
+
+	if (h == NULL || h->key == NULL || h->key[0] == '\0' ||
+	    h->value == NULL)
+		return false;
+	for (p = (const unsigned char *)h->key; *p != '\0'; p++)
+		if (!is_tchar(*p))
+			return false;
+	/* No CR, LF or other control byte: nothing can be smuggled. */
+	for (p = (const unsigned char *)h->value; *p != '\0'; p++)
+		if ((*p < 0x20 && *p != '\t') || *p == 0x7f)
+			return false;
+	return true;
+}
+
+static bool
+method_ok(struct exec_job *job, const char *m)
+{
+	size_t i;
+
+	for (i = 0; m != NULL && i < sizeof(methods) / sizeof(methods[0]); i++)
+		if (strcmp(m, methods[i].name) == 0) {
+			job->idempotent = methods[i].idempotent;
+			return true;
+		}
+	return false;
+}
+
+static bool
+reject(enum exec_reason *r, const char **detail, enum exec_reason why,
+    const char *text)
+{
+	*r = why;
+	*detail = text;
+	return false;
+}
+
+/* see exec_int.h */
+bool
+exec_req_check(struct exec *e, struct exec_job *job, enum exec_reason *r,
+    const char **detail)
+{
+	const Connector__V1__HttpRequest *req = job->req;
+	const char *why = NULL;
+	size_t i;
+
+	if (req == NULL)
+		return reject(r, detail, EXEC_BAD_REQUEST, "no request");
+	if (!method_ok(job, req->method))
+		return reject(
+		    r, detail, EXEC_BAD_REQUEST, "unsupported method");
+	if (req->url == NULL ||
+	    !url_parse(req->url, strlen(req->url), &job->url, &why))
+		return reject(
+		    r, detail, EXEC_BAD_REQUEST, why != NULL ? why : "bad URL");
+	memcpy(job->host, job->url.host, job->url.hostlen);
+	job->host[job->url.hostlen] = '\0';
+	for (i = 0; i < req->n_headers; i++)
+		if (!header_ok(req->headers[i]))
+			return reject(
+			    r, detail, EXEC_BAD_REQUEST, "malformed header");
+	if (req->body.len > e->c.max_request_body)
+		return reject(r, detail, EXEC_TOO_LARGE,
+		    "request body over MAX_REQUEST_BODY_SIZE");
+	return true;
+}
+
+static bool
+header_kept(const struct hop_filter *f, const Connector__V1__Header *h)
+{
+	size_t n = strlen(h->key);
+
+	if (hop_drop(f, h->key, n))
+		return false;
+	return strcasecmp(h->key, "host") != 0 &&
+	    strcasecmp(h->key, "content-length") != 0;
+}
+
+static bool
+needs_length(const struct exec_job *job)
+{
+	const char *m = job->req->method;
+
+	return job->req->body.len > 0 || strcmp(m, "POST") == 0 ||
+	    strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
+}
+
+/* Write the head into out (NULL: only count); returns its length. */
+static size_t
+head_format(struct exec_job *job, const struct hop_filter *f, char *out)
+{
+	const Connector__V1__HttpRequest *req = job->req;
+	const struct url *u = &job->url;
+	bool dflt = u->port == (u->tls ? 443 : 80);
+	char port[8] = "", clen[32] = "";
+	size_t n = 0, i;
+
+#define PUT(p, len) \
+	do { \
+		if (out != NULL) \
+			memcpy(out + n, (p), (len)); \
+		n += (len); \
+	} while (0)
+#define PUTS(s) PUT((s), strlen(s))
+	PUTS(req->method);
+	PUTS(" ");
+	PUT(u->path, u->pathlen);
+	PUTS(" HTTP/1.1\r\nHost: ");
+	PUTS(u->ipv6 ? "[" : "");
+	PUT(u->host, u->hostlen);
+	PUTS(u->ipv6 ? "]" : "");
+	if (!dflt)
+		snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
+	PUTS(port);
+	PUTS("\r\n");
+	for (i = 0; i < req->n_headers; i++) {
+		if (!header_kept(f, req->headers[i]))
+			continue;
+		PUTS(req->headers[i]->key);
+		PUTS(": ");
+		PUTS(req->headers[i]->value);
+		PUTS("\r\n");
+	}
+	if (needs_length(job))
+		snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n",
+		    req->body.len);
+	PUTS(clen);
+	PUTS("\r\n");
+#undef PUTS
+#undef PUT
+	return n;
+}
+
+/* see exec_int.h */
+bool
+exec_req_build(struct exec_job *job)
+{
+	const Connector__V1__HttpRequest *req = job->req;
+	struct hop_filter f;
+	size_t i, n;
+
+	hop_init(&f);
+	for (i = 0; i < req->n_headers; i++)
+		hop_note(&f, req->headers[i]->key, strlen(req->headers[i]->key),
+		    req->headers[i]->value, strlen(req->headers[i]->value));
+	n = head_format(job, &f, NULL);
+	if ((job->head = malloc(n)) == NULL)
+		return false;
+	job->head_len = head_format(job, &f, job->head);
+	job->head_off = job->body_off = 0;
+	return true;
+}
+
+/* see exec_int.h */
+bool
+exec_req_send(struct exec_job *job, struct stream *s)
+{
+	const ProtobufCBinaryData *b = &job->req->body;
+	size_t before = job->head_off + job->body_off;
+
+	if (job->head_off < job->head_len)
+		job->head_off += stream_write(s, job->head + job->head_off,
+		    job->head_len - job->head_off);
+	if (job->head_off == job->head_len && job->body_off < b->len)
+		job->body_off += stream_write(
+		    s, b->data + job->body_off, b->len - job->body_off);
+	return job->head_off + job->body_off != before;
+}
+
+/* see exec_int.h */
+bool
+exec_req_sent(const struct exec_job *job)
+{
+	return job->head_off == job->head_len &&
+	    job->body_off == job->req->body.len;
+}

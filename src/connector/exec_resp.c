@@ -1,0 +1,335 @@
+/*
+ * The response side: the head is gathered into one bounded buffer and
+ * parsed (interim 1xx answers skipped), the body accumulated up to the
+ * limit by Content-Length, chunked coding or connection close, and the
+ * HttpResponse handed to the job's owner.
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector/exec_int.h"
+#include "connector/hop.h"
+#include "lib/util.h"
+
+static enum exec_resp_state
+fail(enum exec_reason *r, const char **detail, enum exec_reason why,
+    const char *text)
+{
+	*r = why;
+	*detail = text;
+	return RESP_FAIL;
+}
+
+/* see exec_int.h */
+void
+exec_resp_reset(struct exec_job *job)
+{
+	free(job->rbuf);
+	free(job->body);
+	job->rbuf = NULL;
+	job->fields = NULL;
+	job->body = NULL;
+	job->rlen = job->rhead = job->nfields = 0;
+	job->body_len = job->body_cap = 0;
+	job->body_left = job->resp_bytes = 0;
+	job->status = 0;
+	job->keep_alive = false;
+	job->body_kind = HTTP_BODY_NONE;
+}
+
+/* Append decoded body bytes, growing geometrically up to the limit. */
+static bool
+body_add(struct exec_job *job, const uint8_t *p, size_t n)
+{
+	size_t max = job->e->c.max_response_body, cap;
+	uint8_t *nb;
+
+	if (n == 0)
+		return true;
+	if (n > max - job->body_len)
+		return false;
+	if (job->body_len + n > job->body_cap) {
+		cap = job->body_cap > 0 ? job->body_cap : EXEC_BODY_FIRST;
+		while (cap < job->body_len + n && cap < max / 2)
+			cap *= 2;
+		if (cap < job->body_len + n)
+			cap = max;
+		if ((nb = realloc(job->body, cap)) == NULL)
+			return false;
+		job->body = nb;
+		job->body_cap = cap;
+	}
+	memcpy(job->body + job->body_len, p, n);
+	job->body_len += n;
+	return true;
+}
+
+static enum exec_resp_state
+chunked_feed(struct exec_job *job, const uint8_t *p, size_t n, size_t *used,
+    enum exec_reason *r, const char **detail)
+{
+	struct http_chunked *c = &job->chunked;
+	const uint8_t *data;
+	size_t dlen;
+	long k;
+
+	*used = 0;
+	while (*used < n && !http_chunked_done(c)) {
+		k = http_chunked_feed(c, p + *used, n - *used, &data, &dlen);
+		if (k == HTTP_ERROR_TOO_LARGE && c->remaining > 0)
+			return fail(r, detail, EXEC_TOO_LARGE,
+			    "response body over MAX_RESPONSE_BODY_SIZE");
+		if (k < 0)
+			return fail(r, detail, EXEC_BAD_RESPONSE,
+			    "malformed chunked body");
+		*used += (size_t)k;
+		if (!body_add(job, data, dlen))
+			return fail(r, detail, EXEC_TOO_LARGE,
+			    "response body over MAX_RESPONSE_BODY_SIZE");
+	}
+	return http_chunked_done(c) ? RESP_DONE : RESP_MORE;
+}
+
+/* Body bytes p[0..n); *used says how many belonged to this response. */
+static enum exec_resp_state
+body_feed(struct exec_job *job, const uint8_t *p, size_t n, size_t *used,
+    enum exec_reason *r, const char **detail)
+{
+	size_t k;
+
+	switch (job->body_kind) {
+	case HTTP_BODY_LENGTH:
+		k = n < job->body_left ? n : (size_t)job->body_left;
+		*used = k;
+		if (!body_add(job, p, k))
+			return fail(r, detail, EXEC_TOO_LARGE,
+			    "response body over MAX_RESPONSE_BODY_SIZE");
+		job->body_left -= k;
+		return job->body_left == 0 ? RESP_DONE : RESP_MORE;
+	case HTTP_BODY_CHUNKED:
+		return chunked_feed(job, p, n, used, r, detail);
+	case HTTP_BODY_CLOSE:
+		*used = n;
+		if (!body_add(job, p, n))
+			return fail(r, detail, EXEC_TOO_LARGE,
+			    "response body over MAX_RESPONSE_BODY_SIZE");
+		return RESP_MORE;
+	default:
+		*used = 0;
+		return RESP_DONE;
+	}
+}
+
+/* Framing of the final head; prepares the body. */
+static enum exec_resp_state
+head_done(struct exec_job *job, const struct http_response *resp,
+    enum exec_reason *r, const char **detail)
+{
+	const char *m = job->req->method;
+	size_t max = job->e->c.max_response_body;
+	struct http_framing f;
+
+	if (http_response_framing(resp, m, strlen(m), &f) < 0)
+		return fail(r, detail, EXEC_BAD_RESPONSE, "ambiguous framing");
+	job->status = resp->status;
+	job->nfields = resp->nheaders;
+	job->keep_alive = f.keep_alive && resp->status != 101;
+	job->body_kind = resp->status == 101 ? HTTP_BODY_NONE : f.kind;
+	if (job->body_kind == HTTP_BODY_LENGTH) {
+		if (f.length > max)
+			return fail(r, detail, EXEC_TOO_LARGE,
+			    "response body over MAX_RESPONSE_BODY_SIZE");
+		job->body_left = f.length;
+		if ((job->body = malloc((size_t)f.length)) == NULL)
+			return fail(
+			    r, detail, EXEC_OVERLOADED, "out of memory");
+		job->body_cap = (size_t)f.length;
+	} else if (job->body_kind == HTTP_BODY_CHUNKED) {
+		http_chunked_init(&job->chunked, EXEC_CHUNK_LINE, max);
+	}
+	return RESP_MORE;
+}
+
+static void
+head_limits(const struct exec *e, struct http_limits *lim)
+{
+	size_t max = e->c.max_response_head;
+
+	lim->max_line = max < 8192 ? max : 8192;
+	lim->max_headers = EXEC_MAX_RESPONSE_HEADERS;
+	lim->max_header_bytes = max;
+	lim->max_total = max;
+}
+
+/* Parse rbuf; skip interim answers; on the final head, prepare the body. */
+static enum exec_resp_state
+head_parse(struct exec_job *job, enum exec_reason *r, const char **detail)
+{
+	struct http_response resp;
+	struct http_limits lim;
+	int n;
+
+	head_limits(job->e, &lim);
+	for (;;) {
+		resp = (struct http_response){.headers = job->fields,
+		    .nheaders = EXEC_MAX_RESPONSE_HEADERS};
+		n = http_parse_response(job->rbuf, job->rlen, &resp, &lim);
+		if (n == HTTP_PARTIAL)
+			return RESP_MORE;
+		if (n == HTTP_ERROR_TOO_LARGE || n == HTTP_ERROR_LINE)
+			return fail(r, detail, EXEC_TOO_LARGE,
+			    "response head over limit");
+		if (n < 0)
+			return fail(r, detail, EXEC_BAD_RESPONSE,
+			    "malformed response head");
+		if (resp.status >= 200 || resp.status == 101) {
+			job->rhead = (size_t)n;
+			return head_done(job, &resp, r, detail);
+		}
+		memmove(job->rbuf, job->rbuf + n, job->rlen - (size_t)n);
+		job->rlen -= (size_t)n;
+	}
+}
+
+/* Move stream bytes into the head buffer; then parse what is there. */
+static enum exec_resp_state
+head_feed(struct exec_job *job, struct stream *s, enum exec_reason *r,
+    const char **detail)
+{
+	size_t max = job->e->c.max_response_head, n, k, used;
+	enum exec_resp_state st;
+	const uint8_t *p;
+
+	if (job->rbuf == NULL) {
+		job->rbuf = malloc(max +
+		    sizeof(struct http_header) * EXEC_MAX_RESPONSE_HEADERS);
+		if (job->rbuf == NULL)
+			return fail(
+			    r, detail, EXEC_OVERLOADED, "out of memory");
+		job->fields = (struct http_header *)(void *)(job->rbuf + max);
+	}
+	p = stream_peek(s, &n);
+	k = n < max - job->rlen ? n : max - job->rlen;
+	memcpy(job->rbuf + job->rlen, p, k);
+	job->rlen += k;
+	stream_consume(s, k);
+	if ((st = head_parse(job, r, detail)) != RESP_MORE || job->rhead == 0)
+		return st;
+	/* Bytes after the head are the body's first. */
+	st = body_feed(job, (uint8_t *)job->rbuf + job->rhead,
+	    job->rlen - job->rhead, &used, r, detail);
+	if (st == RESP_DONE && used < job->rlen - job->rhead)
+		job->keep_alive = false; /* extra bytes: not reusable */
+	return st;
+}
+
+/* see exec_int.h */
+enum exec_resp_state
+exec_resp_feed(struct exec_job *job, struct stream *s, enum exec_reason *r,
+    const char **detail)
+{
+	enum exec_resp_state st = RESP_MORE;
+	const uint8_t *p;
+	size_t n, used;
+
+	while (st == RESP_MORE && (p = stream_peek(s, &n)) != NULL && n > 0) {
+		job->resp_bytes += n;
+		if (job->rhead == 0) {
+			if (job->rlen == job->e->c.max_response_head)
+				return fail(r, detail, EXEC_TOO_LARGE,
+				    "response head over limit");
+			st = head_feed(job, s, r, detail);
+			continue;
+		}
+		st = body_feed(job, p, n, &used, r, detail);
+		stream_consume(s, used);
+	}
+	return st;
+}
+
+/* see exec_int.h */
+enum exec_resp_state
+exec_resp_eof(struct exec_job *job, enum exec_reason *r, const char **detail)
+{
+	if (job->rhead == 0 && job->resp_bytes == 0)
+		return fail(r, detail, EXEC_RESET,
+		    "connection closed before a response");
+	if (job->rhead == 0)
+		return fail(r, detail, EXEC_BAD_RESPONSE,
+		    "connection closed inside the response head");
+	if (job->body_kind == HTTP_BODY_CLOSE) {
+		job->keep_alive = false;
+		return RESP_DONE;
+	}
+	return fail(
+	    r, detail, EXEC_BAD_RESPONSE, "connection closed inside the body");
+}
+
+/*
+ * The kept fields as protobuf Headers: the strings are the head buffer's
+ * own bytes, NUL-terminated in place (each name is followed by ':' and
+ * each value by CR or whitespace, so nothing is overwritten).
+ */
+static Connector__V1__Header **
+headers_build(struct exec_job *job, size_t *count)
+{
+	struct http_header *h = job->fields;
+	Connector__V1__Header *hs, **ptrs;
+	struct hop_filter f;
+	size_t i, n = 0;
+
+	hop_init(&f);
+	for (i = 0; i < job->nfields; i++)
+		hop_note(
+		    &f, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
+	ptrs = malloc(job->nfields * (sizeof(*ptrs) + sizeof(*hs)) + 1);
+	if (ptrs == NULL)
+		return NULL;
+	hs = (Connector__V1__Header *)(void *)(ptrs + job->nfields);
+	for (i = 0; i < job->nfields; i++) {
+		if (hop_drop(&f, h[i].name, h[i].name_len))
+			continue;
+		connector__v1__header__init(&hs[n]);
+		hs[n].key = (char *)h[i].name;
+		hs[n].value = (char *)h[i].value;
+		ptrs[n] = &hs[n];
+		n++;
+	}
+	for (i = 0; i < job->nfields; i++) {
+		((char *)h[i].name)[h[i].name_len] = '\0';
+		((char *)h[i].value)[h[i].value_len] = '\0';
+	}
+	*count = n;
+	return ptrs;
+}
+
+/* see exec_int.h */
+void
+exec_resp_deliver(struct exec_job *job)
+{
+	Connector__V1__HttpResponse resp = CONNECTOR__V1__HTTP_RESPONSE__INIT;
+	Connector__V1__Header **hs;
+	exec_done_fn *done = job->done;
+	char *rbuf = job->rbuf;
+	uint8_t *body = job->body;
+	size_t n = 0;
+
+	if ((hs = headers_build(job, &n)) == NULL) {
+		exec_resp_reset(job);
+		done(job, EXEC_OVERLOADED, "out of memory", NULL);
+		return;
+	}
+	resp.http_status = job->status;
+	resp.n_headers = n;
+	resp.headers = hs;
+	resp.body.len = job->body_len;
+	resp.body.data = job->body_len > 0 ? body : NULL;
+	/* The job is finished before its owner sees it (it may be reused). */
+	job->rbuf = NULL;
+	job->body = NULL;
+	exec_resp_reset(job);
+	done(job, EXEC_OK, NULL, &resp);
+	free(hs);
+	free(body);
+	free(rbuf);
+}

@@ -1,0 +1,1160 @@
+/*
+ * Unit tests: the HTTP executor on the real reactor, against a scripted
+ * HTTP/1.1 server on a loopback listening socket driven by the same loop,
+ * the real resolver and real sockets.  No mocks.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "connector/exec.h"
+#include "http/http.h"
+#include "lib/util.h"
+#include "net/dns.h"
+#include "rx/rx.h"
+
+#define MiB (1024 * 1024)
+#define SRV_IN_CAP (3 * MiB)
+#define SRV_CONNS 32
+
+/* --- a scripted HTTP/1.1 server ---------------------------------------- */
+
+enum smode {
+	S_RESPOND, /* send srv->resp after each complete request */
+	S_ECHO, /* 200 with the request body as the response body */
+	S_HANG, /* read, never answer */
+	S_ENDLESS, /* send srv->resp, then body bytes for ever */
+	S_DROP_SECOND, /* answer the first request, close on the second */
+};
+
+struct srv;
+
+struct sconn {
+	struct rx_watch w;
+	struct srv *srv;
+	uint8_t *in;
+	size_t len;
+	uint8_t *out;
+	size_t olen, ooff;
+	bool endless, close_after, closed;
+	unsigned nreq;
+};
+
+struct srv {
+	struct rx_loop *l;
+	struct rx_watch lw;
+	uint16_t port;
+	enum smode mode;
+	const char *resp;
+	size_t resp_len;
+	bool close_after;
+	unsigned accepts, requests, closed;
+	char head[16384]; /* the last request head, NUL-terminated */
+	uint8_t *body; /* the last request body */
+	size_t body_len;
+	uint64_t endless_sent;
+	struct sconn *conns[SRV_CONNS];
+};
+
+static void
+sconn_close(struct sconn *c)
+{
+	if (c->closed)
+		return;
+	c->closed = true;
+	c->srv->closed++;
+	rx_watch_close(c->srv->l, &c->w);
+}
+
+static void
+sconn_freed(struct rx_loop *l, struct rx_watch *w)
+{
+	struct sconn *c = container_of(w, struct sconn, w);
+	size_t i;
+
+	for (i = 0; i < SRV_CONNS; i++)
+		if (c->srv->conns[i] == c)
+			c->srv->conns[i] = NULL;
+	free(c->in);
+	free(c->out);
+	free(c);
+}
+
+static void
+sconn_queue(struct sconn *c, const void *p, size_t n)
+{
+	c->out = realloc(c->out, c->olen + n);
+	assert_non_null(c->out);
+	memcpy(c->out + c->olen, p, n);
+	c->olen += n;
+}
+
+static void
+srv_answer(struct sconn *c, const uint8_t *body, size_t blen)
+{
+	struct srv *s = c->srv;
+	char head[128];
+	int n;
+
+	switch (s->mode) {
+	case S_HANG:
+		return;
+	case S_DROP_SECOND:
+		if (c->nreq >= 2) {
+			sconn_close(c);
+			return;
+		}
+		/* FALLTHROUGH */
+	case S_RESPOND:
+		sconn_queue(c, s->resp, s->resp_len);
+		c->close_after = s->close_after;
+		return;
+	case S_ECHO:
+		n = snprintf(head, sizeof(head),
+		    "HTTP/1.1 200 OK\r\nContent-Length: %zu\r\n\r\n", blen);
+		sconn_queue(c, head, (size_t)n);
+		sconn_queue(c, body, blen);
+		return;
+	case S_ENDLESS:
+		sconn_queue(c, s->resp, s->resp_len);
+		c->endless = true;
+		return;
+	}
+}
+
+/* Take complete requests off the input; false when the conn closed. */
+static void
+srv_requests(struct sconn *c)
+{
+	struct srv *s = c->srv;
+	struct http_header hs[64];
+	struct http_request req;
+	struct http_limits lim = HTTP_LIMITS_DEFAULT;
+	struct http_framing f;
+	int n;
+
+	while (!c->closed) {
+		req = (struct http_request){.headers = hs, .nheaders = 64};
+		n = http_parse_request((char *)c->in, c->len, &req, &lim);
+		if (n == HTTP_PARTIAL)
+			return;
+		assert_true(n > 0);
+		assert_int_equal(http_request_framing(&req, &f), 0);
+		if (c->len < (size_t)n + f.length)
+			return;
+		assert_true((size_t)n < sizeof(s->head));
+		memcpy(s->head, c->in, (size_t)n);
+		s->head[n] = '\0';
+		free(s->body);
+		s->body_len = (size_t)f.length;
+		s->body = malloc(s->body_len + 1);
+		memcpy(s->body, c->in + n, s->body_len);
+		c->nreq++;
+		s->requests++;
+		srv_answer(c, s->body, s->body_len);
+		memmove(c->in, c->in + n + f.length, c->len - n - f.length);
+		c->len -= n + f.length;
+	}
+}
+
+static void
+srv_write(struct sconn *c)
+{
+	static uint8_t pattern[65536];
+	ssize_t n;
+
+	while (!c->closed && c->ooff < c->olen) {
+		n = write(c->w.fd, c->out + c->ooff, c->olen - c->ooff);
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN)
+				sconn_close(c);
+			return;
+		}
+		c->ooff += (size_t)n;
+	}
+	if (!c->closed && c->ooff == c->olen && c->close_after)
+		sconn_close(c);
+	while (!c->closed && c->endless) {
+		memset(pattern, 'x', sizeof(pattern));
+		n = send(c->w.fd, pattern, sizeof(pattern), MSG_NOSIGNAL);
+		if (n <= 0) {
+			if (n < 0 && errno != EAGAIN)
+				sconn_close(c);
+			return;
+		}
+		c->srv->endless_sent += (uint64_t)n;
+	}
+}
+
+static void
+sconn_io(struct rx_loop *l, struct rx_watch *w, unsigned ev)
+{
+	struct sconn *c = container_of(w, struct sconn, w);
+	ssize_t n;
+
+	if (ev & RX_READ) {
+		n = read(w->fd, c->in + c->len, SRV_IN_CAP - c->len);
+		if (n == 0 || (n < 0 && errno != EAGAIN)) {
+			sconn_close(c);
+			return;
+		}
+		if (n > 0)
+			c->len += (size_t)n;
+		srv_requests(c);
+	}
+	srv_write(c);
+	if (!c->closed)
+		rx_watch_set(l, w,
+		    RX_READ | (c->ooff < c->olen || c->endless ? RX_WRITE : 0));
+}
+
+static void
+srv_accept(struct rx_loop *l, struct rx_watch *w, unsigned ev)
+{
+	struct srv *s = container_of(w, struct srv, lw);
+	struct sconn *c;
+	size_t i;
+	int fd;
+
+	while ((fd = accept4(
+		    w->fd, NULL, NULL, SOCK_NONBLOCK | SOCK_CLOEXEC)) >= 0) {
+		c = calloc(1, sizeof(*c));
+		assert_non_null(c);
+		c->srv = s;
+		c->in = malloc(SRV_IN_CAP);
+		assert_non_null(c->in);
+		for (i = 0; i < SRV_CONNS && s->conns[i] != NULL; i++)
+			;
+		assert_true(i < SRV_CONNS);
+		s->conns[i] = c;
+		s->accepts++;
+		rx_watch_init(&c->w, fd, sconn_io, sconn_freed);
+		rx_watch_set(l, &c->w, RX_READ);
+	}
+}
+
+static void
+srv_start(struct rx_loop *l, struct srv *s, int family)
+{
+	struct sockaddr_storage ss = {0};
+	struct sockaddr_in *in = (struct sockaddr_in *)&ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)&ss;
+	socklen_t len = family == AF_INET ? sizeof(*in) : sizeof(*in6);
+	int fd;
+
+	memset(s, 0, sizeof(*s));
+	s->l = l;
+	ss.ss_family = (sa_family_t)family;
+	if (family == AF_INET)
+		in->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	else
+		in6->sin6_addr = in6addr_loopback;
+	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
+	assert_true(fd >= 0);
+	assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
+	assert_int_equal(listen(fd, 64), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
+	s->port = ntohs(family == AF_INET ? in->sin_port : in6->sin6_port);
+	rx_watch_init(&s->lw, fd, srv_accept, NULL);
+	rx_watch_set(l, &s->lw, RX_READ);
+}
+
+static void
+srv_stop(struct srv *s)
+{
+	size_t i;
+
+	for (i = 0; i < SRV_CONNS; i++)
+		if (s->conns[i] != NULL)
+			sconn_close(s->conns[i]);
+	rx_watch_close(s->l, &s->lw);
+}
+
+static void
+srv_script(struct srv *s, enum smode mode, const char *resp)
+{
+	s->mode = mode;
+	s->resp = resp;
+	s->resp_len = resp != NULL ? strlen(resp) : 0;
+}
+
+/* --- fixture -------------------------------------------------------------- */
+
+struct fx {
+	struct rx_loop loop;
+	struct dns_resolver *dns;
+	struct exec *e;
+	struct srv srv;
+	char resolvconf[64];
+	char dnsservers[64];
+};
+
+#define MAX_HDRS 32
+
+struct call {
+	struct exec_job job;
+	Connector__V1__HttpRequest req;
+	Connector__V1__Header h[MAX_HDRS], *hp[MAX_HDRS];
+	char url[512];
+	int calls;
+	enum exec_reason r;
+	int status;
+	uint8_t *body;
+	size_t body_len;
+	size_t nh;
+	char hk[MAX_HDRS][64], hv[MAX_HDRS][256];
+};
+
+static void
+on_done(struct exec_job *job, enum exec_reason r, const char *detail,
+    const Connector__V1__HttpResponse *resp)
+{
+	struct call *c = container_of(job, struct call, job);
+	size_t i;
+
+	c->calls++;
+	c->r = r;
+	if (r != EXEC_OK) {
+		assert_null(resp);
+		assert_non_null(detail);
+		return;
+	}
+	assert_non_null(resp);
+	c->status = resp->http_status;
+	c->body_len = resp->body.len;
+	c->body = malloc(resp->body.len + 1);
+	if (resp->body.len > 0)
+		memcpy(c->body, resp->body.data, resp->body.len);
+	c->body[resp->body.len] = '\0';
+	c->nh = resp->n_headers < MAX_HDRS ? resp->n_headers : MAX_HDRS;
+	for (i = 0; i < c->nh; i++) {
+		snprintf(
+		    c->hk[i], sizeof(c->hk[i]), "%s", resp->headers[i]->key);
+		snprintf(
+		    c->hv[i], sizeof(c->hv[i]), "%s", resp->headers[i]->value);
+	}
+}
+
+static void
+tmpfile_with(char *path, size_t n, const char *text)
+{
+	int fd;
+
+	snprintf(path, n, "/tmp/outpost-exec-XXXXXX");
+	fd = mkstemp(path);
+	assert_true(fd >= 0);
+	assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+	close(fd);
+}
+
+/* A UDP port with nothing behind it: DNS queries there are refused. */
+static uint16_t
+dead_udp_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_DGRAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, len), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static struct exec_config
+config_default(void)
+{
+	return (struct exec_config){.request_timeout_ms = 3000,
+	    .connect_timeout_ms = 1000,
+	    .max_request_body = 4 * MiB,
+	    .max_response_body = 2 * MiB,
+	    .max_response_head = 16384,
+	    .upstream_tls_verify = false,
+	    .pool_per_origin = 4,
+	    .pool_total = 8,
+	    .pool_idle_ms = 5000};
+}
+
+static struct fx *
+fx_new_with(const struct exec_config *ec)
+{
+	struct fx *f = calloc(1, sizeof(*f));
+	struct dns_config dc = {0};
+	char err[160] = "";
+
+	assert_non_null(f);
+	assert_int_equal(rx_init(&f->loop, 256), 0);
+	tmpfile_with(f->resolvconf, sizeof(f->resolvconf), "options ndots:1\n");
+	snprintf(f->dnsservers, sizeof(f->dnsservers), "127.0.0.1:%u",
+	    dead_udp_port());
+	dc.servers = f->dnsservers;
+	dc.resolvconf = f->resolvconf;
+	dc.lookups = "b";
+	dc.timeout_ms = 1000;
+	assert_int_equal(dns_new(&f->dns, &f->loop, &dc, err, sizeof(err)), 0);
+	assert_int_equal(
+	    exec_new(&f->e, &f->loop, f->dns, ec, err, sizeof(err)), 0);
+	srv_start(&f->loop, &f->srv, AF_INET);
+	return f;
+}
+
+static struct fx *
+fx_new(void)
+{
+	struct exec_config ec = config_default();
+
+	return fx_new_with(&ec);
+}
+
+static void
+fx_free(struct fx *f)
+{
+	exec_free(f->e);
+	dns_free(f->dns);
+	srv_stop(&f->srv);
+	rx_run_once(&f->loop, 0);
+	rx_run_once(&f->loop, 0);
+	rx_free(&f->loop);
+	free(f->srv.body);
+	unlink(f->resolvconf);
+	free(f);
+}
+
+static void
+run_ms(struct fx *f, int64_t ms)
+{
+	int64_t end = util_mono_ms() + ms;
+
+	while (util_mono_ms() < end)
+		rx_run_once(&f->loop, 10);
+}
+
+static void
+run_until(struct fx *f, struct call *c, int64_t ms)
+{
+	int64_t end = util_mono_ms() + ms;
+
+	while (c->calls == 0 && util_mono_ms() < end)
+		rx_run_once(&f->loop, 20);
+}
+
+static void
+call_init(struct call *c, const char *method, const char *url)
+{
+	free(c->body);
+	memset(c, 0, sizeof(*c));
+	connector__v1__http_request__init(&c->req);
+	snprintf(c->url, sizeof(c->url), "%s", url);
+	c->req.method = (char *)method;
+	c->req.url = c->url;
+	c->req.headers = c->hp;
+}
+
+static void
+call_header(struct call *c, const char *k, const char *v)
+{
+	size_t i = c->req.n_headers++;
+
+	connector__v1__header__init(&c->h[i]);
+	c->h[i].key = (char *)k;
+	c->h[i].value = (char *)v;
+	c->hp[i] = &c->h[i];
+}
+
+static void
+call_url(struct call *c, struct fx *f, const char *path)
+{
+	snprintf(
+	    c->url, sizeof(c->url), "http://127.0.0.1:%u%s", f->srv.port, path);
+}
+
+/* Submit, check that done is never called from inside, run to the end. */
+static void
+call_run(struct fx *f, struct call *c)
+{
+	c->calls = 0;
+	exec_submit(f->e, &c->job, &c->req, on_done);
+	assert_int_equal(c->calls, 0);
+	run_until(f, c, 8000);
+	assert_int_equal(c->calls, 1);
+}
+
+static void
+call_free(struct call *c)
+{
+	free(c->body);
+	c->body = NULL;
+}
+
+static const char *
+resp_header(const struct call *c, const char *k, unsigned nth)
+{
+	size_t i;
+
+	for (i = 0; i < c->nh; i++)
+		if (strcasecmp(c->hk[i], k) == 0 && nth-- == 0)
+			return c->hv[i];
+	return NULL;
+}
+
+static const char RESP_HELLO[] = "HTTP/1.1 200 OK\r\n"
+				 "Content-Type: text/plain\r\n"
+				 "Content-Length: 5\r\n"
+				 "\r\n"
+				 "hello";
+
+/* --- cases ------------------------------------------------------------------ */
+
+static void
+exec_get(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+
+	srv_script(&f->srv, S_RESPOND, RESP_HELLO);
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/a/b?x=1&y=%20");
+	call_header(&c, "Accept", "text/plain");
+	call_header(&c, "X-Trace", "abc");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_int_equal(c.status, 200);
+	assert_string_equal((char *)c.body, "hello");
+	assert_string_equal(resp_header(&c, "content-type", 0), "text/plain");
+	assert_non_null(strstr(f->srv.head, "GET /a/b?x=1&y=%20 HTTP/1.1\r\n"));
+	assert_non_null(strstr(f->srv.head,
+	    "\r\nAccept: text/plain\r\n"
+	    "X-Trace: abc\r\n"));
+	/* No body, not POST/PUT/PATCH: no Content-Length. */
+	assert_null(strstr(f->srv.head, "Content-Length"));
+	call_free(&c);
+	fx_free(f);
+}
+
+static void
+exec_post_binary(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+	uint8_t *body = malloc(MiB);
+	char want[64];
+	size_t i;
+
+	for (i = 0; i < MiB; i++)
+		body[i] = (uint8_t)(i * 131 + (i >> 8) * 7);
+	body[10] = 0;
+	body[11] = '\r';
+	body[12] = '\n';
+	srv_script(&f->srv, S_ECHO, NULL);
+	call_init(&c, "POST", "");
+	call_url(&c, f, "/upload");
+	call_header(&c, "Content-Type", "application/octet-stream");
+	c.req.body.data = body;
+	c.req.body.len = MiB;
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_int_equal(c.status, 200);
+	assert_int_equal(f->srv.body_len, MiB);
+	assert_memory_equal(f->srv.body, body, MiB);
+	assert_int_equal(c.body_len, MiB);
+	assert_memory_equal(c.body, body, MiB);
+	snprintf(want, sizeof(want), "\r\nContent-Length: %d\r\n", MiB);
+	assert_non_null(strstr(f->srv.head, want));
+	/* An empty POST still says Content-Length: 0. */
+	call_free(&c);
+	call_init(&c, "POST", "");
+	call_url(&c, f, "/empty");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_non_null(strstr(f->srv.head, "\r\nContent-Length: 0\r\n"));
+	call_free(&c);
+	free(body);
+	fx_free(f);
+}
+
+static void
+exec_chunked(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 200 OK\r\n"
+	    "Transfer-Encoding: chunked\r\n"
+	    "X-After: 1\r\n"
+	    "\r\n"
+	    "5\r\nhello\r\n"
+	    "1;ext=1\r\n,\r\n"
+	    "6\r\n world\r\n"
+	    "0\r\nX-Trailer: t\r\n\r\n");
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/chunked");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_string_equal((char *)c.body, "hello, world");
+	assert_null(resp_header(&c, "transfer-encoding", 0));
+	assert_string_equal(resp_header(&c, "x-after", 0), "1");
+	call_free(&c);
+	/* Same connection afterwards: the chunked end was found exactly. */
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/again");
+	call_run(f, &c);
+	assert_string_equal((char *)c.body, "hello, world");
+	assert_int_equal(f->srv.accepts, 1);
+	call_free(&c);
+	fx_free(f);
+}
+
+static void
+exec_close_delimited(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+	struct exec_stats st;
+
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 200 OK\r\nConnection: close\r\n\r\nuntil the end");
+	f->srv.close_after = true;
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/close");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_string_equal((char *)c.body, "until the end");
+	assert_null(resp_header(&c, "connection", 0));
+	exec_stats(f->e, &st);
+	assert_int_equal(st.idle, 0); /* not pooled */
+	call_free(&c);
+	/* HTTP/1.0 without a length: close-delimited too. */
+	srv_script(&f->srv, S_RESPOND, "HTTP/1.0 200 OK\r\n\r\nold");
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/old");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_string_equal((char *)c.body, "old");
+	call_free(&c);
+	fx_free(f);
+}
+
+static void
+exec_head_and_204(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 200 OK\r\nContent-Length: 1000\r\n\r\n");
+	call_init(&c, "HEAD", "");
+	call_url(&c, f, "/head");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_int_equal(c.status, 200);
+	assert_int_equal(c.body_len, 0);
+	assert_string_equal(resp_header(&c, "content-length", 0), "1000");
+	call_free(&c);
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 100 Continue\r\n\r\n"
+	    "HTTP/1.1 204 No Content\r\nX-A: b\r\n\r\n");
+	call_init(&c, "DELETE", "");
+	call_url(&c, f, "/item");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_int_equal(c.status, 204);
+	assert_int_equal(c.body_len, 0);
+	assert_string_equal(resp_header(&c, "x-a", 0), "b");
+	call_free(&c);
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 304 Not Modified\r\nETag: \"x\"\r\n\r\n");
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/cached");
+	call_run(f, &c);
+	assert_int_equal(c.status, 304);
+	assert_int_equal(c.body_len, 0);
+	/* One connection served all three: no body was waited for. */
+	assert_int_equal(f->srv.accepts, 1);
+	call_free(&c);
+	fx_free(f);
+}
+
+static void
+exec_set_cookie_order(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 302 Found\r\n"
+	    "Set-Cookie: a=1; Path=/\r\n"
+	    "Location: /elsewhere\r\n"
+	    "Set-Cookie: b=2, c=3\r\n"
+	    "set-cookie: d=4\r\n"
+	    "Content-Length: 0\r\n"
+	    "\r\n");
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/login");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_int_equal(c.status, 302); /* redirects are not followed */
+	assert_int_equal(f->srv.requests, 1);
+	assert_int_equal(c.nh, 5);
+	assert_string_equal(c.hk[0], "Set-Cookie");
+	assert_string_equal(c.hv[0], "a=1; Path=/");
+	assert_string_equal(c.hk[1], "Location");
+	assert_string_equal(c.hv[2], "b=2, c=3");
+	assert_string_equal(c.hk[3], "set-cookie");
+	assert_string_equal(c.hv[3], "d=4");
+	assert_string_equal(c.hk[4], "Content-Length");
+	call_free(&c);
+	fx_free(f);
+}
+
+static void
+exec_hop_by_hop(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 200 OK\r\n"
+	    "Connection: X-Resp-Private, keep-alive\r\n"
+	    "Keep-Alive: timeout=5\r\n"
+	    "X-Resp-Private: secret\r\n"
+	    "Proxy-Authenticate: Basic\r\n"
+	    "Upgrade: h2c\r\n"
+	    "Trailer: X-T\r\n"
+	    "X-Resp-Kept: yes\r\n"
+	    "Content-Length: 2\r\n"
+	    "\r\nok");
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/hop");
+	call_header(&c, "Connection", "X-Private");
+	call_header(&c, "X-Private", "drop me");
+	call_header(&c, "Keep-Alive", "300");
+	call_header(&c, "TE", "trailers");
+	call_header(&c, "Upgrade", "websocket");
+	call_header(&c, "Proxy-Authorization", "Basic Zm9vOmJhcg==");
+	call_header(&c, "Proxy-Connection", "keep-alive");
+	call_header(&c, "Transfer-Encoding", "chunked");
+	call_header(&c, "X-Kept", "yes");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_non_null(strstr(f->srv.head, "\r\nX-Kept: yes\r\n"));
+	assert_null(strstr(f->srv.head, "X-Private"));
+	assert_null(strstr(f->srv.head, "Keep-Alive"));
+	assert_null(strstr(f->srv.head, "TE:"));
+	assert_null(strstr(f->srv.head, "Upgrade"));
+	assert_null(strstr(f->srv.head, "Proxy-"));
+	assert_null(strstr(f->srv.head, "Transfer-Encoding"));
+	assert_null(strstr(f->srv.head, "Connection"));
+	assert_int_equal(c.nh, 2);
+	assert_string_equal(c.hk[0], "X-Resp-Kept");
+	assert_string_equal(c.hk[1], "Content-Length");
+	call_free(&c);
+	fx_free(f);
+}
+
+static void
+exec_host_header(void **state)
+{
+	struct fx *f = fx_new();
+	struct srv s6;
+	struct call c = {0};
+	char want[64];
+
+	srv_script(&f->srv, S_RESPOND, RESP_HELLO);
+	call_init(&c, "PUT", "");
+	snprintf(c.url, sizeof(c.url), "http://LocalHost:%u/put", f->srv.port);
+	call_header(&c, "Host", "evil.example");
+	call_header(&c, "content-length", "999");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	snprintf(want, sizeof(want), "\r\nHost: LocalHost:%u\r\n", f->srv.port);
+	assert_non_null(strstr(f->srv.head, want));
+	assert_null(strstr(f->srv.head, "evil"));
+	assert_null(strstr(f->srv.head, "999"));
+	assert_non_null(strstr(f->srv.head, "\r\nContent-Length: 0\r\n"));
+	call_free(&c);
+	/* IPv6 literal: brackets in Host. */
+	srv_start(&f->loop, &s6, AF_INET6);
+	srv_script(&s6, S_RESPOND, RESP_HELLO);
+	call_init(&c, "GET", "");
+	snprintf(c.url, sizeof(c.url), "http://[::1]:%u/v6", s6.port);
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	snprintf(want, sizeof(want), "\r\nHost: [::1]:%u\r\n", s6.port);
+	assert_non_null(strstr(s6.head, want));
+	call_free(&c);
+	exec_free(f->e);
+	f->e = NULL;
+	srv_stop(&s6);
+	rx_run_once(&f->loop, 0);
+	free(s6.body);
+	fx_free(f);
+}
+
+static long
+rss_kib(void)
+{
+	long pages = 0, rss = 0;
+	FILE *fp = fopen("/proc/self/statm", "r");
+
+	assert_non_null(fp);
+	assert_int_equal(fscanf(fp, "%ld %ld", &pages, &rss), 2);
+	fclose(fp);
+	return rss * (sysconf(_SC_PAGESIZE) / 1024);
+}
+
+static void
+too_large_case(struct fx *f, const char *head, bool endless)
+{
+	struct call c = {0};
+	unsigned closed = f->srv.closed;
+
+	srv_script(&f->srv, endless ? S_ENDLESS : S_RESPOND, head);
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/big");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_TOO_LARGE);
+	/* The connection is closed, not pooled nor drained. */
+	run_ms(f, 100);
+	assert_int_equal(f->srv.closed, closed + 1);
+	call_free(&c);
+}
+
+static void
+exec_too_large(void **state)
+{
+	struct exec_config ec = config_default();
+	struct fx *f;
+	long before;
+
+	ec.max_response_body = MiB;
+	f = fx_new_with(&ec);
+	/* Declared too large: refused before any body byte. */
+	too_large_case(
+	    f, "HTTP/1.1 200 OK\r\nContent-Length: 10000000000\r\n\r\n", false);
+	before = rss_kib();
+	too_large_case(f, "HTTP/1.1 200 OK\r\n\r\n", true);
+	assert_true(f->srv.endless_sent > MiB);
+	too_large_case(f,
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "fffffff\r\n",
+	    true);
+	/* Bounded: at most the limit plus buffers, never the stream. */
+	assert_true(rss_kib() - before < 16 * 1024);
+	/* A head without end is bounded too. */
+	too_large_case(f, "HTTP/1.1 200 OK\r\nX-Endless: ", true);
+	fx_free(f);
+}
+
+static void
+exec_timeout(void **state)
+{
+	struct exec_config ec = config_default();
+	struct fx *f;
+	struct call c = {0};
+	int64_t t0;
+
+	ec.request_timeout_ms = 300;
+	f = fx_new_with(&ec);
+	srv_script(&f->srv, S_HANG, NULL);
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/hang");
+	t0 = util_mono_ms();
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_TIMEOUT);
+	assert_true(util_mono_ms() - t0 >= 290);
+	assert_true(util_mono_ms() - t0 < 2000);
+	run_ms(f, 50);
+	assert_int_equal(f->srv.closed, 1);
+	fx_free(f);
+}
+
+static void
+exec_refused(void **state)
+{
+	struct fx *f = fx_new();
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	struct call c = {0};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, len), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd); /* bound once, nobody listening now */
+	call_init(&c, "GET", "");
+	snprintf(
+	    c.url, sizeof(c.url), "http://127.0.0.1:%u/", ntohs(sa.sin_port));
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_REFUSED);
+	assert_string_equal(exec_reason_name(c.r), "refused");
+	fx_free(f);
+}
+
+static void
+exec_dns_failure(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+
+	call_init(&c, "GET", "http://nothing.invalid/");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_DNS);
+	assert_string_equal(exec_reason_name(c.r), "dns");
+	fx_free(f);
+}
+
+static void
+exec_keepalive(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+	struct exec_stats st;
+	int i;
+
+	srv_script(&f->srv, S_RESPOND, RESP_HELLO);
+	for (i = 0; i < 3; i++) {
+		call_init(&c, "GET", "");
+		call_url(&c, f, "/ka");
+		call_run(f, &c);
+		assert_int_equal(c.r, EXEC_OK);
+		assert_string_equal((char *)c.body, "hello");
+		call_free(&c);
+	}
+	assert_int_equal(f->srv.accepts, 1);
+	assert_int_equal(f->srv.requests, 3);
+	exec_stats(f->e, &st);
+	assert_int_equal(st.dials, 1);
+	assert_int_equal(st.reused, 2);
+	assert_int_equal(st.idle, 1);
+	/* The server closing the idle connection empties the pool. */
+	srv_stop(&f->srv);
+	run_ms(f, 100);
+	exec_stats(f->e, &st);
+	assert_int_equal(st.idle, 0);
+	assert_int_equal(st.conns, 0);
+	free(f->srv.body);
+	srv_start(&f->loop, &f->srv, AF_INET);
+	fx_free(f);
+}
+
+static void
+exec_pool_idle_timeout(void **state)
+{
+	struct exec_config ec = config_default();
+	struct fx *f;
+	struct call c = {0};
+	struct exec_stats st;
+
+	ec.pool_idle_ms = 100;
+	f = fx_new_with(&ec);
+	srv_script(&f->srv, S_RESPOND, RESP_HELLO);
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/");
+	call_run(f, &c);
+	call_free(&c);
+	exec_stats(f->e, &st);
+	assert_int_equal(st.idle, 1);
+	run_ms(f, 250);
+	exec_stats(f->e, &st);
+	assert_int_equal(st.idle, 0);
+	assert_int_equal(f->srv.closed, 1);
+	fx_free(f);
+}
+
+static void
+exec_stale_retry(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+	struct exec_stats st;
+
+	srv_script(&f->srv, S_DROP_SECOND, RESP_HELLO);
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/1");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	call_free(&c);
+	/* The pooled connection dies on the next request: GET is retried
+	 * once on a fresh connection. */
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/2");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_string_equal((char *)c.body, "hello");
+	assert_int_equal(f->srv.accepts, 2);
+	exec_stats(f->e, &st);
+	assert_int_equal(st.retries, 1);
+	call_free(&c);
+	/* POST is not idempotent: the failure is reported. */
+	call_init(&c, "POST", "");
+	call_url(&c, f, "/3");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_RESET);
+	assert_int_equal(f->srv.accepts, 2);
+	call_free(&c);
+	fx_free(f);
+}
+
+static void
+bad_case(struct fx *f, const char *method, const char *url, const char *hk,
+    const char *hv, enum exec_reason want)
+{
+	struct call c = {0};
+
+	call_init(&c, method, url);
+	if (hk != NULL)
+		call_header(&c, hk, hv);
+	call_run(f, &c);
+	assert_int_equal(c.r, want);
+}
+
+static void
+exec_bad_request(void **state)
+{
+	struct exec_config ec = config_default();
+	struct fx *f;
+	struct call c = {0};
+	char url[128];
+	static uint8_t body[2048];
+
+	ec.max_request_body = 1024;
+	f = fx_new_with(&ec);
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u/", f->srv.port);
+	bad_case(f, "get", url, NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, "TRACE", url, NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, "", url, NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, NULL, url, NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, "GET", "ftp://127.0.0.1/", NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, "GET", "/relative", NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, "GET", "http:///nohost", NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, "GET", "http://h/a b", NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, "GET", NULL, NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, "X-A", "v\r\nX-Injected: 1", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, "Bad Name", "v", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, "", "v", EXEC_BAD_REQUEST);
+	/* Over MAX_REQUEST_BODY: too_large, without connecting. */
+	call_init(&c, "POST", url);
+	c.req.body.data = body;
+	c.req.body.len = sizeof(body);
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_TOO_LARGE);
+	assert_int_equal(f->srv.accepts, 0);
+	assert_string_equal(exec_reason_name(EXEC_BAD_REQUEST), "bad_request");
+	fx_free(f);
+}
+
+static void
+exec_cancel_in_flight(void **state)
+{
+	struct fx *f = fx_new();
+	struct call *c = calloc(1, sizeof(*c));
+	struct exec_stats st;
+
+	srv_script(&f->srv, S_HANG, NULL);
+	call_init(c, "POST", "");
+	call_url(c, f, "/slow");
+	exec_submit(f->e, &c->job, &c->req, on_done);
+	run_ms(f, 100);
+	assert_int_equal(f->srv.requests, 1);
+	exec_cancel(&c->job);
+	exec_cancel(&c->job); /* idempotent */
+	free(c);
+	run_ms(f, 100);
+	assert_int_equal(f->srv.closed, 1);
+	exec_stats(f->e, &st);
+	assert_int_equal(st.conns, 0);
+	/* Cancelled while resolving and right after submit: no callback. */
+	c = calloc(1, sizeof(*c));
+	call_init(c, "GET", "http://nothing.invalid/");
+	exec_submit(f->e, &c->job, &c->req, on_done);
+	run_ms(f, 5);
+	exec_cancel(&c->job);
+	call_init(c, "GET", "http://127.0.0.1:1/");
+	exec_submit(f->e, &c->job, &c->req, on_done);
+	exec_cancel(&c->job);
+	run_ms(f, 200);
+	assert_int_equal(c->calls, 0);
+	free(c);
+	fx_free(f);
+}
+
+/* Jobs still in flight when the executor goes away: no callbacks. */
+static void
+exec_free_in_flight(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+
+	srv_script(&f->srv, S_HANG, NULL);
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/x");
+	exec_submit(f->e, &c.job, &c.req, on_done);
+	run_ms(f, 50);
+	fx_free(f);
+	assert_int_equal(c.calls, 0);
+}
+
+static void
+exec_bad_response(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+
+	srv_script(&f->srv, S_RESPOND, "HTTP/1.1 2000 What\r\n\r\n");
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/bad");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_BAD_RESPONSE);
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nshort");
+	f->srv.close_after = true;
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/truncated");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_BAD_RESPONSE);
+	fx_free(f);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(exec_get),
+	    cmocka_unit_test(exec_post_binary),
+	    cmocka_unit_test(exec_chunked),
+	    cmocka_unit_test(exec_close_delimited),
+	    cmocka_unit_test(exec_head_and_204),
+	    cmocka_unit_test(exec_set_cookie_order),
+	    cmocka_unit_test(exec_hop_by_hop),
+	    cmocka_unit_test(exec_host_header),
+	    cmocka_unit_test(exec_too_large),
+	    cmocka_unit_test(exec_timeout),
+	    cmocka_unit_test(exec_refused),
+	    cmocka_unit_test(exec_dns_failure),
+	    cmocka_unit_test(exec_keepalive),
+	    cmocka_unit_test(exec_pool_idle_timeout),
+	    cmocka_unit_test(exec_stale_retry),
+	    cmocka_unit_test(exec_bad_request),
+	    cmocka_unit_test(exec_cancel_in_flight),
+	    cmocka_unit_test(exec_free_in_flight),
+	    cmocka_unit_test(exec_bad_response),
+	};
+
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -59,7 +59,9 @@ struct dial_result {
 	int sys; /* -errno behind the last failed attempt, or 0 */
 	int proxy_status; /* the proxy's HTTP status, 0 when none */
 	unsigned attempts; /* connect attempts made */
-	union dns_sockaddr peer; /* connected to, or last tried (port set) */
+	/* Connected to, or last tried (port set); through a proxy, the
+	 * proxy's address. */
+	union dns_sockaddr peer;
 	/* Bytes the far end sent right after the proxy's 2xx answer (a
 	 * server that speaks first); valid only during the callback. */
 	const uint8_t *early;

@@ -19,6 +19,7 @@ struct dns_sock {
 	struct dns_resolver *r;
 	struct rx_watch w;
 	bool used;
+	uint64_t born; /* reactor iteration it was opened in */
 	union dns_sockaddr peer;
 	socklen_t peerlen;
 };

@@ -35,6 +35,10 @@ sock_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
 	struct dns_resolver *r = s->r;
 	ares_socket_t fd = w->fd;
 
+	/* Collected for a socket c-ares closed since, in this iteration, whose
+	 * slot now holds a new one: not this socket's event. */
+	if (l->iterations == s->born)
+		return;
 	/* c-ares may close this socket while processing: touch s no more. */
 	ares_process_fd(r->ch, events & RX_READ ? fd : ARES_SOCKET_BAD,
 	    events & RX_WRITE ? fd : ARES_SOCKET_BAD);
@@ -56,13 +60,15 @@ sock_open(int family, int type, int proto, void *arg)
 		return fail(-EMFILE);
 	if ((fd = net_socket(family, type)) < 0)
 		return fail(fd);
-	*s = (struct dns_sock){.r = r, .used = true};
+	*s = (struct dns_sock){
+	    .r = r, .used = true, .born = r->loop->iterations};
 	rx_watch_init(&s->w, fd, sock_io, NULL);
 	return fd;
 }
 
 /* Closed at once rather than deferred: the watch is detached first, so a
- * stale event for it in this batch finds no interest and is dropped. */
+ * stale event for it in this batch finds no interest and is dropped (or,
+ * should the slot be reused at once, is recognised by sock_io()). */
 static int
 sock_close(ares_socket_t fd, void *arg)
 {

@@ -71,7 +71,13 @@ all: $(B)/outpost $(B)/outpost-edge
 $(B)/libcore.a: $(call obj,$(B),$(CORE) $(call PBC,$(B)))
 	$(call say,AR,$@)rm -f $@ && ar rcsD $@ $^
 
-$(B)/outpost.unstripped: $(call obj,$(B),src/cmd/outpost.c) $(B)/libcore.a
+# Dependency licence notices and versions embedded for `outpost version`.
+LICDEPS	:= bearssl c-ares nghttp2 pcre2 protobuf-c
+$(B)/gen/licenses.c: scripts/embed-licenses.sh $(DEPS)/SOURCES
+	@mkdir -p $(@D)
+	$(call say,GEN,$@)scripts/embed-licenses.sh $(DEPS) $(LICDEPS) > $@
+
+$(B)/outpost.unstripped: $(call obj,$(B),src/cmd/outpost.c $(B)/gen/licenses.c) $(B)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
 $(B)/outpost-edge.unstripped: $(call obj,$(B),src/cmd/outpost-edge.c $(EDGE)) $(B)/libcore.a

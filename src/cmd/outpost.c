@@ -6,14 +6,48 @@
 #include <string.h>
 #include <unistd.h>
 
+#define PCRE2_CODE_UNIT_WIDTH 8
+#include <ares_version.h>
+#include <nghttp2/nghttp2ver.h>
+#include <pcre2.h>
+#include <protobuf-c/protobuf-c.h>
+
 #include "cfg/cfg.h"
+#include "connector/worker.h"
 #include "init/init.h"
+
+/* Generated at build time by scripts/embed-licenses.sh. */
+extern const char outpost_licenses[], outpost_dep_sources[];
+
+#define STR(x) #x
+#define XSTR(x) STR(x)
 
 static int
 cmd_version(int argc, char **argv)
 {
-	printf("outpost %s (%s)\n", OUTPOST_VERSION, OUTPOST_REVISION);
+	if (argc > 1 && strcmp(argv[1], "--licenses") == 0) {
+		fputs(outpost_licenses, stdout);
+		return 0;
+	}
+	printf("outpost %s (revision %s)\n", OUTPOST_VERSION, OUTPOST_REVISION);
+	printf("libraries: BearSSL, nghttp2 %s, c-ares %s, PCRE2 %s.%s, "
+	       "protobuf-c %s\n",
+	    NGHTTP2_VERSION, ARES_VERSION_STR, XSTR(PCRE2_MAJOR),
+	    XSTR(PCRE2_MINOR), PROTOBUF_C_VERSION);
+	printf("Debian sources:\n%s", outpost_dep_sources);
 	return 0;
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+	return worker_main(argc, argv, environ);
+}
+
+static int
+cmd_probe(int argc, char **argv)
+{
+	return probe_main(argc, argv, environ);
 }
 
 static int
@@ -25,7 +59,15 @@ cmd_check_config(int argc, char **argv)
 static int
 cmd_help(int argc, char **argv)
 {
-	printf("usage: outpost [run|version|help]\n");
+	printf("usage: outpost [command]\n\n"
+	       "  run            the connector (default without arguments)\n"
+	       "  check-config   validate the configuration [--print]\n"
+	       "  probe          exit 0 if /readyz on HTTP_PORT answers 200\n"
+	       "  version        version and libraries [--licenses]\n"
+	       "  init           PID 1 (default when started as PID 1)\n"
+	       "  help           this text\n\n"
+	       "exit codes: 0 ok, 100 permanent error (configuration), "
+	       "111 temporary error\n");
 	return 0;
 }
 
@@ -33,6 +75,8 @@ static const struct command {
 	const char *name;
 	int (*fn)(int, char **);
 } commands[] = {
+    {"run", cmd_run},
+    {"probe", cmd_probe},
     {"version", cmd_version},
     {"check-config", cmd_check_config},
     {"init", init_main},
@@ -57,5 +101,9 @@ main(int argc, char **argv)
 		return init_main(argc, argv);
 	if (cmd != NULL)
 		return cmd->fn(argc - 1, argv + 1);
-	return cmd_help(argc, argv);
+	if (argc <= 1)
+		return cmd_run(argc, argv);
+	fprintf(stderr, "outpost: unknown command '%s'\n", argv[1]);
+	cmd_help(argc, argv);
+	return 100;
 }

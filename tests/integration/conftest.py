@@ -77,3 +77,41 @@ def spawn():
         for f in (p.stdout, p.stderr):
             if f:
                 f.close()
+
+
+# --- bounded waits and a running worker (health port tests) -------------------
+
+def wait_until(pred, timeout=5.0, interval=0.02):
+    """Poll pred() until it returns a truthy value or timeout seconds pass."""
+    import time
+    deadline = time.monotonic() + timeout
+    while True:
+        v = pred()
+        if v or time.monotonic() >= deadline:
+            return v
+        time.sleep(interval)
+
+
+def port_answers(port, host="127.0.0.1"):
+    try:
+        with socket.create_connection((host, port), timeout=0.2):
+            return True
+    except OSError:
+        return False
+
+
+@pytest.fixture
+def worker(outpost_bin, spawn, port):
+    """Start `outpost run` on a free HTTP_PORT; returns (process, port).
+
+    Extra settings are passed as keyword arguments: worker(ENV_LEVEL="debug").
+    """
+    def start(*args, **env):
+        p = spawn([outpost_bin, *(args or ("run",))],
+                  env=base_env(HTTP_PORT=port, **env))
+        if not wait_until(lambda: p.poll() is not None or port_answers(port), 5):
+            pytest.fail("worker did not open its health port within 5 s")
+        if p.poll() is not None:
+            pytest.fail(f"worker exited {p.returncode}: {p.stderr.read().decode()}")
+        return p, port
+    return start

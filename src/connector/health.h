@@ -1,0 +1,63 @@
+/*
+ * health.h — the health port: /healthz, /readyz, /metrics, /status.
+ *
+ *   /healthz  200 {"status":"ok"} while the loop runs.
+ *   /readyz   200 {"status":"ready"} once health_set_ready(h, true, ...)
+ *             was called, else 503 {"status":"not_ready","reason":"..."}
+ *             (initially "no_tunnel").
+ *   /metrics  Prometheus text: build info, uptime, RSS, open fds, the
+ *             health server's request and connection counters, readiness
+ *             and tunnel gauges, and whatever other modules add to
+ *             health_metrics().
+ *   /status   JSON: status, reason, version, revision, uptime, tunnels.
+ *
+ * The tunnel manager reports through health_set_ready() and
+ * health_set_tunnels(); both are cheap stores, callable from any reactor
+ * callback.  Reason strings are borrowed and must be static.
+ *
+ * struct health is a start-up object: health_start() allocates it and
+ * starts the server; health_close() stops serving and frees it (the
+ * server's sockets close at the end of the reactor iteration).
+ */
+#ifndef CONNECTOR_HEALTH_H
+#define CONNECTOR_HEALTH_H
+
+#include <stdbool.h>
+#include <stdint.h>
+
+#include "lib/metrics.h"
+#include "rx/rx.h"
+
+struct health;
+
+struct health_conf {
+	uint16_t port;
+	const char *addr4; /* "0.0.0.0" */
+	const char *addr6; /* "::" */
+	size_t max_conns;
+	int64_t header_timeout_ms;
+	int64_t idle_timeout_ms;
+	const char *env_name; /* for /status; may be NULL; borrowed */
+};
+
+/* Timers the health server needs in the loop's heap. */
+#define HEALTH_TIMERS(max_conns) ((max_conns) + 1)
+
+/* Start serving; NULL with *err = -errno (e.g. -EADDRINUSE). */
+struct health *health_start(
+    struct rx_loop *l, const struct health_conf *c, int *err);
+
+void health_close(struct health *h);
+
+/* Readiness; reason (static string) is reported while not ready. */
+void health_set_ready(struct health *h, bool ready, const char *reason);
+
+/* Tunnels up now and allowed (for /status and /metrics). */
+void health_set_tunnels(struct health *h, unsigned up, unsigned max);
+
+/* The registry /metrics renders; other modules add families at start. */
+struct metrics *health_metrics(struct health *h);
+
+uint16_t health_port(const struct health *h);
+
+#endif

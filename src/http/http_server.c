@@ -1,0 +1,337 @@
+/*
+ * The server: listening sockets, accept with a connection cap and
+ * eviction, and teardown.  Connections live in http_server_conn.c.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "http/http_server.h"
+#include "http/http_server_int.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "net/net.h"
+
+/* Slots beyond max_conns for connections whose close is finishing. */
+#define SPARE_SLOTS 16
+#define ACCEPTS_PER_EVENT 16
+#define ACCEPT_PAUSE_MS 100
+
+const int http_stats_codes[HTTP_STATS_CODES] = {
+    0,
+    200,
+    204,
+    301,
+    304,
+    400,
+    404,
+    405,
+    408,
+    411,
+    413,
+    414,
+    431,
+    500,
+    502,
+    503,
+    504,
+};
+
+/* see http_server_int.h */
+void
+http_server_count(struct http_server *s, int status)
+{
+	size_t i;
+
+	for (i = 1; i < HTTP_STATS_CODES; i++)
+		if (http_stats_codes[i] == status)
+			break;
+	s->st.responses[i == HTTP_STATS_CODES ? 0 : i]++;
+}
+
+static void
+server_free_if_done(struct http_server *s)
+{
+	size_t i;
+
+	if (!s->closing || s->watchers > 0)
+		return;
+	for (i = 0; i < s->nslots; i++)
+		free(s->conns[i].mem);
+	free(s->conns);
+	free(s);
+}
+
+/* see http_server_int.h */
+void
+http_server_slot_done(struct http_server *s, struct http_conn *c)
+{
+	c->next_free = s->free;
+	s->free = c;
+	s->watchers--;
+	server_free_if_done(s);
+}
+
+/*
+ * At the cap: close the connection idle longest, else the oldest one
+ * still sending its head.  Connections with a request in progress are
+ * never evicted.
+ */
+static bool
+evict_one(struct http_server *s)
+{
+	struct http_conn *c, *best = NULL;
+	bool idle, best_idle = false;
+	size_t i;
+
+	for (i = 0; i < s->nslots; i++) {
+		c = &s->conns[i];
+		if (c->state != CONN_HEAD)
+			continue;
+		idle = !c->started;
+		if (best == NULL || (idle && !best_idle) ||
+		    (idle == best_idle && c->tick < best->tick)) {
+			best = c;
+			best_idle = idle;
+		}
+	}
+	if (best == NULL)
+		return false;
+	s->st.evicted++;
+	log_debug("http: evicting %s connection at the cap",
+	    best_idle ? "an idle" : "a slow");
+	http_conn_close(best);
+	return true;
+}
+
+static void
+accept_pause(struct http_server *s)
+{
+	int i;
+
+	for (i = 0; i < s->nl; i++)
+		rx_watch_set(s->l, &s->lst[i].w, 0);
+	rx_timer_start(s->l, &s->pause, ACCEPT_PAUSE_MS);
+}
+
+static void
+accept_resume(struct rx_loop *l, struct rx_timer *t)
+{
+	struct http_server *s = container_of(t, struct http_server, pause);
+	int i;
+
+	for (i = 0; i < s->nl; i++)
+		rx_watch_set(l, &s->lst[i].w, RX_READ);
+}
+
+/* One accept; false when the listener should be left for now. */
+static bool
+accept_one(struct http_server *s, int lfd)
+{
+	struct sockaddr_storage peer;
+	struct http_conn *c;
+	int fd;
+
+	if (s->free == NULL)
+		return false; /* slots free up at the end of the iteration */
+	fd = net_accept(lfd, &peer);
+	if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
+		log_warn("http: accept: %s; pausing", strerror(-fd));
+		accept_pause(s);
+		return false;
+	}
+	if (fd < 0)
+		return fd != -EAGAIN;
+	if (s->live >= s->conf.max_conns && !evict_one(s)) {
+		s->st.refused++;
+		net_close(fd);
+		return true;
+	}
+	c = s->free;
+	s->free = c->next_free;
+	if (http_conn_open(s, c, fd) < 0) {
+		c->next_free = s->free;
+		s->free = c;
+		net_close(fd);
+		return false;
+	}
+	s->watchers++;
+	s->live++;
+	s->st.accepted++;
+	s->st.open = s->live;
+	return true;
+}
+
+static void
+listen_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
+{
+	struct http_listener *ls = container_of(w, struct http_listener, w);
+	int n;
+
+	for (n = 0; n < ACCEPTS_PER_EVENT; n++)
+		if (!accept_one(ls->s, w->fd))
+			break;
+}
+
+static void
+listen_closed(struct rx_loop *l, struct rx_watch *w)
+{
+	struct http_listener *ls = container_of(w, struct http_listener, w);
+
+	ls->s->watchers--;
+	server_free_if_done(ls->s);
+}
+
+static int
+make_addr(int family, const char *addr, uint16_t port,
+    struct sockaddr_storage *ss, socklen_t *len)
+{
+	struct sockaddr_in *in4 = (struct sockaddr_in *)ss;
+	struct sockaddr_in6 *in6 = (struct sockaddr_in6 *)ss;
+
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		in4->sin_family = AF_INET;
+		in4->sin_port = htons(port);
+		*len = sizeof(*in4);
+		return inet_pton(AF_INET, addr, &in4->sin_addr) == 1 ? 0
+								     : -EINVAL;
+	}
+	in6->sin6_family = AF_INET6;
+	in6->sin6_port = htons(port);
+	*len = sizeof(*in6);
+	return inet_pton(AF_INET6, addr, &in6->sin6_addr) == 1 ? 0 : -EINVAL;
+}
+
+static uint16_t
+bound_port(int fd)
+{
+	struct sockaddr_storage ss;
+
+	if (net_local_addr(fd, &ss) < 0)
+		return 0;
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* Listen on addr; the second socket reuses the first one's port. */
+static int
+listen_on(struct http_server *s, int family, const char *addr)
+{
+	struct http_listener *ls = &s->lst[s->nl];
+	struct sockaddr_storage ss;
+	socklen_t len;
+	int fd, r;
+
+	if ((r = make_addr(family, addr, s->port, &ss, &len)) < 0)
+		return r;
+	fd = net_listen((struct sockaddr *)&ss, len, 128);
+	if (fd < 0)
+		return fd;
+	if (s->port == 0)
+		s->port = bound_port(fd);
+	ls->s = s;
+	rx_watch_init(&ls->w, fd, listen_io, listen_closed);
+	rx_watch_set(s->l, &ls->w, RX_READ);
+	s->nl++;
+	s->watchers++;
+	return 0;
+}
+
+static int
+listen_all(struct http_server *s)
+{
+	int r;
+
+	if (s->conf.addr4 != NULL &&
+	    (r = listen_on(s, AF_INET, s->conf.addr4)) < 0)
+		return r;
+	if (s->conf.addr6 != NULL &&
+	    (r = listen_on(s, AF_INET6, s->conf.addr6)) < 0) {
+		/* A host or namespace without IPv6 still serves IPv4. */
+		if ((r != -EAFNOSUPPORT && r != -EADDRNOTAVAIL) || s->nl == 0)
+			return r;
+		log_warn("http: no IPv6 listener: %s", strerror(-r));
+	}
+	return s->nl > 0 ? 0 : -EINVAL;
+}
+
+static bool
+conf_ok(const struct http_server_conf *c)
+{
+	return c->max_conns > 0 && c->header_timeout_ms > 0 &&
+	    c->idle_timeout_ms > 0 && c->limits.max_headers > 0 &&
+	    c->limits.max_total > 0 && c->out_cap >= 256 &&
+	    (c->routes != NULL || c->nroutes == 0);
+}
+
+/* see http_server.h */
+struct http_server *
+http_server_start(
+    struct rx_loop *l, const struct http_server_conf *conf, int *err)
+{
+	struct http_server *s;
+	size_t i;
+
+	if (!conf_ok(conf)) {
+		*err = -EINVAL;
+		return NULL;
+	}
+	s = calloc(1, sizeof(*s));
+	if (s != NULL)
+		s->conns =
+		    calloc(conf->max_conns + SPARE_SLOTS, sizeof(*s->conns));
+	if (s == NULL || s->conns == NULL) {
+		free(s);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	s->l = l;
+	s->conf = *conf;
+	s->port = conf->port;
+	s->nslots = conf->max_conns + SPARE_SLOTS;
+	for (i = s->nslots; i-- > 0;) {
+		s->conns[i].next_free = s->free;
+		s->free = &s->conns[i];
+	}
+	rx_timer_init(&s->pause, accept_resume);
+	if ((*err = listen_all(s)) < 0) {
+		http_server_close(s);
+		return NULL;
+	}
+	return s;
+}
+
+/* see http_server.h */
+void
+http_server_close(struct http_server *s)
+{
+	size_t i;
+	int k;
+
+	s->closing = true;
+	rx_timer_stop(s->l, &s->pause);
+	for (k = 0; k < s->nl; k++)
+		rx_watch_close(s->l, &s->lst[k].w);
+	for (i = 0; i < s->nslots; i++)
+		if (s->conns[i].state != CONN_FREE)
+			http_conn_close(&s->conns[i]);
+	server_free_if_done(s);
+}
+
+/* see http_server.h */
+uint16_t
+http_server_port(const struct http_server *s)
+{
+	return s->port;
+}
+
+/* see http_server.h */
+const struct http_server_stats *
+http_server_stats(const struct http_server *s)
+{
+	return &s->st;
+}

@@ -1,0 +1,147 @@
+/*
+ * http_server.h — a small HTTP/1.1 server on the reactor: the health port
+ * now, the edge's front door later.
+ *
+ * It listens on one port on 0.0.0.0 and :: (two sockets; a host without
+ * IPv6 gets the first only), serves keep-alive connections one request at
+ * a time (pipelined requests wait in the input buffer), answers HEAD from
+ * the GET handler without a body, and produces 400/404/405/408/411/413/
+ * 414/431/500 itself.  Everything is bounded by the configuration:
+ *
+ *   - max_conns live connections.  When a new one arrives at the cap, the
+ *     connection idle longest (between requests, nothing buffered) is
+ *     evicted; failing that, the oldest one still sending its head (a
+ *     slowloris); failing that, the new connection is refused.
+ *   - header_timeout_ms: from accept, or from the first byte of a later
+ *     request, to the end of its head; then 408 and close.  It is not
+ *     extended by progress, so trickling bytes does not help.
+ *   - idle_timeout_ms: between requests on a keep-alive connection; for
+ *     a request body after its head; and without write progress.
+ *   - limits for the head (see http.h); request bodies only with
+ *     Content-Length up to max_body (chunked: 411; larger: 413).
+ *   - out_cap bytes per response (head and body).
+ *
+ * Handlers come from a route table.  A handler gets a struct
+ * http_exchange and answers with http_respond() either before it returns
+ * or later (asynchronously, e.g. after a tunnel round-trip).  A deferred
+ * handler should register http_exchange_on_abort(): if the connection
+ * goes away first, the abort callback runs and the exchange is invalid
+ * afterwards.  The request (its slices) and body stay valid until
+ * http_respond() or the abort callback.
+ *
+ * Memory: http_server_start() allocates the connection table; each slot
+ * allocates its buffers on first use and keeps them.  Nothing is
+ * allocated per request.  Needs max_conns + 1 timers in the loop's heap.
+ * Single-threaded; every function may be called from reactor callbacks.
+ */
+#ifndef HTTP_HTTP_SERVER_H
+#define HTTP_HTTP_SERVER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "http/http.h"
+#include "rx/rx.h"
+
+struct http_server;
+struct http_exchange;
+
+/* Methods a route accepts; GET implies HEAD. */
+#define HTTP_M_GET 0x01u
+#define HTTP_M_HEAD 0x02u
+#define HTTP_M_POST 0x04u
+#define HTTP_M_PUT 0x08u
+#define HTTP_M_DELETE 0x10u
+#define HTTP_M_PATCH 0x20u
+#define HTTP_M_OPTIONS 0x40u
+
+typedef void http_handler_fn(struct http_exchange *x, void *arg);
+typedef void http_abort_fn(struct http_exchange *x, void *arg);
+
+struct http_route {
+	const char *path; /* exact; a final '*' matches any suffix */
+	unsigned methods; /* HTTP_M_* */
+	http_handler_fn *fn;
+	void *arg;
+};
+
+struct http_server_conf {
+	const char *addr4; /* "0.0.0.0"; NULL: no IPv4 socket */
+	const char *addr6; /* "::"; NULL: no IPv6 socket */
+	uint16_t port; /* 0: any (see http_server_port) */
+	size_t max_conns;
+	int64_t header_timeout_ms;
+	int64_t idle_timeout_ms;
+	struct http_limits limits;
+	size_t max_body;
+	size_t out_cap;
+	const struct http_route *routes; /* borrowed for the server's life */
+	size_t nroutes;
+};
+
+/* Response codes counted one by one; anything else counts as "other". */
+#define HTTP_STATS_CODES 17
+extern const int http_stats_codes[HTTP_STATS_CODES]; /* 0 = other */
+
+struct http_server_stats {
+	uint64_t accepted;
+	uint64_t evicted;
+	uint64_t refused; /* at the cap with nothing to evict */
+	uint64_t timeouts; /* header, body, idle or write deadline */
+	uint64_t requests;
+	uint64_t responses[HTTP_STATS_CODES];
+	uint64_t open; /* live connections now */
+};
+
+/*
+ * Listen and serve.  Returns the server, or NULL with *err set to
+ * -errno (bind/listen failures such as -EADDRINUSE, or -ENOMEM, or
+ * -EINVAL for a bad configuration).
+ */
+struct http_server *http_server_start(
+    struct rx_loop *l, const struct http_server_conf *conf, int *err);
+
+/*
+ * Stop listening, close every connection (aborting deferred exchanges)
+ * and free the server once the reactor has finished the closes.
+ */
+void http_server_close(struct http_server *s);
+
+/* The bound port (useful with port 0). */
+uint16_t http_server_port(const struct http_server *s);
+
+const struct http_server_stats *http_server_stats(const struct http_server *s);
+
+/* The request being handled; slices valid until the response. */
+const struct http_request *http_exchange_request(const struct http_exchange *x);
+
+/* The target's path (up to '?') and query (after '?'; may be empty). */
+void http_exchange_path(
+    const struct http_exchange *x, const char **path, size_t *len);
+void http_exchange_query(
+    const struct http_exchange *x, const char **q, size_t *len);
+
+/* The request body (Content-Length bytes; len 0 if none). */
+const uint8_t *http_exchange_body(const struct http_exchange *x, size_t *len);
+
+/* The caller-supplied route argument is passed to the handler; this is
+ * for abort callbacks and deferred code that only kept x. */
+struct http_server *http_exchange_server(const struct http_exchange *x);
+
+void http_exchange_on_abort(
+    struct http_exchange *x, http_abort_fn *fn, void *arg);
+
+/*
+ * Answer the request.  'headers' holds extra header lines, each ending in
+ * CRLF ("Cache-Control: no-store\r\n"), or NULL; 'ctype' the Content-Type
+ * or NULL.  Content-Length and Connection are added here; the body is
+ * left out for HEAD, 1xx, 204 and 304.  Returns 0; -ENOSPC when the
+ * response does not fit out_cap (a 500 is sent instead); -EALREADY when
+ * this exchange was answered already.  After it returns, x is no longer
+ * the caller's.
+ */
+int http_respond(struct http_exchange *x, int status, const char *headers,
+    const char *ctype, const void *body, size_t len);
+
+#endif

@@ -1,0 +1,103 @@
+/*
+ * metrics.h — a tiny metrics registry rendered as Prometheus text format
+ * (version 0.0.4).
+ *
+ * Everything is caller-allocated and linked in; nothing is allocated.  A
+ * module declares a struct metric_family (name, help, type) and one
+ * struct metric per label set, adds them once at start-up, and updates the
+ * values from its own code (metric_inc and friends are plain stores).  A
+ * family may also carry a collect callback that refreshes its values just
+ * before rendering (for gauges read from elsewhere: RSS, open fds,
+ * counters kept by another module).
+ *
+ * Labels are given pre-formatted, e.g. `code="200",method="GET"`, and
+ * must be valid Prometheus label syntax with escaped values; the strings
+ * are borrowed and must outlive the registry.  Histograms use caller
+ * arrays: 'bounds' (ascending upper bounds, +Inf implied) and 'buckets'
+ * (one counter per bound, non-cumulative; rendering accumulates).
+ *
+ * Families and series must stay alive (and linked) for as long as the
+ * registry is rendered.  Single-threaded.
+ */
+#ifndef LIB_METRICS_H
+#define LIB_METRICS_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "lib/buf.h"
+
+enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
+
+struct metric {
+	const char *labels; /* NULL: no labels */
+	double value; /* counter or gauge */
+	const double *bounds;
+	uint64_t *buckets;
+	size_t nbounds;
+	double sum;
+	uint64_t count;
+	struct metric *next;
+};
+
+struct metric_family;
+typedef void metric_collect_fn(struct metric_family *f, void *arg);
+
+struct metric_family {
+	const char *name;
+	const char *help;
+	enum metric_type type;
+	struct metric *series;
+	struct metric **tail;
+	metric_collect_fn *collect; /* may be NULL */
+	void *arg;
+	struct metric_family *next;
+};
+
+struct metrics {
+	struct metric_family *first;
+	struct metric_family **tail;
+};
+
+void metrics_init(struct metrics *r);
+
+/* Set up a family; collect may be NULL. */
+void metric_family_init(struct metric_family *f, const char *name,
+    const char *help, enum metric_type type, metric_collect_fn *collect,
+    void *arg);
+
+/* Families render in the order they were added. */
+void metrics_add(struct metrics *r, struct metric_family *f);
+
+/* A series; for histograms pass bounds/buckets (nbounds each), else NULL/0. */
+void metric_init(struct metric *m, const char *labels, const double *bounds,
+    uint64_t *buckets, size_t nbounds);
+void metric_family_add(struct metric_family *f, struct metric *m);
+
+static inline void
+metric_inc(struct metric *m)
+{
+	m->value += 1;
+}
+
+static inline void
+metric_add(struct metric *m, double v)
+{
+	m->value += v;
+}
+
+static inline void
+metric_set(struct metric *m, double v)
+{
+	m->value = v;
+}
+
+void metric_observe(struct metric *m, double v);
+
+/* Append the exposition to out; false if it did not fit (out->overflow). */
+bool metrics_render(struct metrics *r, struct buf *out);
+
+#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+
+#endif

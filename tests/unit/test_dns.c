@@ -437,6 +437,31 @@ dns_bounds(void **state)
 }
 
 static void
+dns_scratch(void **state)
+{
+	struct dns_config c = {.resolvconf = "/nonexistent/resolv.conf",
+	    .hosts_env = true,
+	    .lookups = "fb",
+	    .timeout_ms = 300};
+	struct fx f = {0};
+	struct got g;
+	char err[128] = "";
+
+	/* As in a FROM-scratch image: no resolv.conf, no hosts file. */
+	setenv("CARES_HOSTS", "/nonexistent/hosts", 1);
+	assert_int_equal(rx_init(&f.loop, 16), 0);
+	assert_int_equal(dns_new(&f.r, &f.loop, &c, err, sizeof(err)), 0);
+	resolve(&f, &g, "localhost");
+	assert_int_equal(g.err, DNS_OK);
+	assert_true(has_addr(&g.res, "127.0.0.1"));
+	assert_true(has_addr(&g.res, "::1"));
+	resolve(&f, &g, "10.0.0.9");
+	assert_true(has_addr(&g.res, "10.0.0.9"));
+	dns_free(f.r);
+	rx_free(&f.loop);
+}
+
+static void
 dns_bad_servers(void **state)
 {
 	struct rx_loop l;
@@ -462,6 +487,7 @@ main(void)
 	    cmocka_unit_test(dns_hosts_file),
 	    cmocka_unit_test(dns_cancel),
 	    cmocka_unit_test(dns_bounds),
+	    cmocka_unit_test(dns_scratch),
 	    cmocka_unit_test(dns_bad_servers),
 	};
 

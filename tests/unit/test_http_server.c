@@ -1,0 +1,283 @@
+/*
+ * Unit tests: the HTTP server on a real reactor with real loopback
+ * sockets — the parts the health port does not exercise: deferred
+ * (asynchronous) responses, abort on disconnect, request bodies, 100-continue,
+ * 411/413, output overflow, and teardown.  Run one case with:
+ * test_http_server '<glob>'.
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "http/http_server.h"
+#include "lib/util.h"
+#include "rx/rx.h"
+
+struct fixture {
+	struct rx_loop l;
+	struct http_server *s;
+	struct rx_timer later;
+	struct http_exchange *pending;
+	int aborts;
+	int calls;
+	int respond_result;
+};
+
+static struct fixture fx;
+
+static void
+on_echo(struct http_exchange *x, void *arg)
+{
+	const uint8_t *b;
+	size_t n;
+
+	fx.calls++;
+	b = http_exchange_body(x, &n);
+	fx.respond_result = http_respond(x, 200, NULL, "text/plain", b, n);
+}
+
+static void
+on_abort(struct http_exchange *x, void *arg)
+{
+	fx.aborts++;
+	assert_ptr_equal(x, fx.pending);
+	fx.pending = NULL;
+}
+
+static void
+on_later(struct rx_loop *l, struct rx_timer *t)
+{
+	if (fx.pending != NULL)
+		fx.respond_result = http_respond(
+		    fx.pending, 202, NULL, "text/plain", "late\n", 5);
+	fx.pending = NULL;
+}
+
+/* Defer: answer from a timer 30 ms later (a tunnel round-trip stand-in). */
+static void
+on_slow(struct http_exchange *x, void *arg)
+{
+	fx.calls++;
+	fx.pending = x;
+	http_exchange_on_abort(x, on_abort, NULL);
+	rx_timer_start(&fx.l, &fx.later, 30);
+}
+
+static void
+on_big(struct http_exchange *x, void *arg)
+{
+	static char big[4096];
+
+	fx.respond_result = http_respond(x, 200, NULL, NULL, big, sizeof(big));
+}
+
+static const struct http_route routes[] = {
+    {"/echo", HTTP_M_POST | HTTP_M_PUT, on_echo, NULL},
+    {"/slow", HTTP_M_GET, on_slow, NULL},
+    {"/big", HTTP_M_GET, on_big, NULL},
+};
+
+static int
+setup(void **state)
+{
+	struct http_server_conf c = {
+	    .addr4 = "127.0.0.1",
+	    .max_conns = 8,
+	    .header_timeout_ms = 2000,
+	    .idle_timeout_ms = 2000,
+	    .limits = HTTP_LIMITS_DEFAULT,
+	    .max_body = 64,
+	    .out_cap = 1024,
+	    .routes = routes,
+	    .nroutes = nitems(routes),
+	};
+	int err = 0;
+
+	memset(&fx, 0, sizeof(fx));
+	assert_int_equal(rx_init(&fx.l, 32), 0);
+	rx_timer_init(&fx.later, on_later);
+	fx.s = http_server_start(&fx.l, &c, &err);
+	assert_non_null(fx.s);
+	assert_int_not_equal(http_server_port(fx.s), 0);
+	return 0;
+}
+
+static int
+teardown(void **state)
+{
+	int i;
+
+	rx_timer_stop(&fx.l, &fx.later);
+	http_server_close(fx.s);
+	/* The server frees itself once its closes have run. */
+	for (i = 0; i < 3; i++)
+		rx_run_once(&fx.l, 0);
+	rx_free(&fx.l);
+	return 0;
+}
+
+static int
+client(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET,
+	    .sin_port = htons(http_server_port(fx.s)),
+	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
+	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
+
+	assert_true(fd >= 0);
+	/* Loopback connects complete at once or with EINPROGRESS. */
+	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0)
+		assert_int_equal(errno, EINPROGRESS);
+	return fd;
+}
+
+static void
+send_str(int fd, const char *s)
+{
+	assert_int_equal(write(fd, s, strlen(s)), (ssize_t)strlen(s));
+}
+
+/* Pump the loop until the client has 'want' bytes of text in b (or EOF),
+ * at most ~2 s. */
+static size_t
+recv_until(int fd, char *b, size_t cap, const char *want)
+{
+	size_t len = 0;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 200; i++) {
+		rx_run_once(&fx.l, 10);
+		n = read(fd, b + len, cap - 1 - len);
+		if (n > 0)
+			len += (size_t)n;
+		b[len] = '\0';
+		if (n == 0 || (want != NULL && strstr(b, want) != NULL))
+			break;
+	}
+	return len;
+}
+
+static void
+deferred_response(void **state)
+{
+	char b[2048];
+	int fd = client();
+
+	send_str(fd,
+	    "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+	    "Connection: close\r\n\r\nhi");
+	recv_until(fd, b, sizeof(b), "\r\n\r\nhi");
+	/* The deferred answer comes first, the pipelined one after it. */
+	assert_non_null(strstr(b, "HTTP/1.1 202 Accepted"));
+	assert_non_null(strstr(b, "late\n"));
+	assert_true(strstr(b, "202") < strstr(b, "HTTP/1.1 200 OK"));
+	assert_int_equal(fx.respond_result, 0);
+	assert_int_equal(fx.calls, 2);
+	assert_int_equal(fx.aborts, 0);
+	close(fd);
+}
+
+static void
+abort_on_disconnect(void **state)
+{
+	char b[256];
+	int fd = client(), i;
+
+	send_str(fd, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+	for (i = 0; i < 20 && fx.calls == 0; i++)
+		rx_run_once(&fx.l, 10);
+	assert_int_equal(fx.calls, 1);
+	close(fd);
+	for (i = 0; i < 20 && fx.aborts == 0; i++)
+		rx_run_once(&fx.l, 10);
+	assert_int_equal(fx.aborts, 1);
+	assert_null(fx.pending);
+	/* The timer finds nothing to answer; no crash, nothing open. */
+	for (i = 0; i < 10; i++)
+		rx_run_once(&fx.l, 10);
+	assert_int_equal(http_server_stats(fx.s)->open, 0);
+	(void)b;
+}
+
+static void
+body_and_continue(void **state)
+{
+	char b[2048];
+	int fd = client();
+
+	send_str(fd,
+	    "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 5\r\n"
+	    "Expect: 100-continue\r\n\r\n");
+	recv_until(fd, b, sizeof(b), "100 Continue\r\n\r\n");
+	assert_string_equal(b, "HTTP/1.1 100 Continue\r\n\r\n");
+	assert_int_equal(fx.calls, 0);
+	send_str(fd, "abcde");
+	recv_until(fd, b, sizeof(b), "abcde");
+	assert_non_null(strstr(b, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(b, "Content-Length: 5\r\n"));
+	assert_int_equal(fx.calls, 1);
+	close(fd);
+}
+
+static void
+body_limits(void **state)
+{
+	char b[2048];
+	int fd;
+
+	fd = client();
+	send_str(
+	    fd, "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 65\r\n\r\n");
+	recv_until(fd, b, sizeof(b), NULL);
+	assert_non_null(strstr(b, "HTTP/1.1 413 "));
+	close(fd);
+	fd = client();
+	send_str(fd,
+	    "POST /echo HTTP/1.1\r\nHost: t\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	recv_until(fd, b, sizeof(b), NULL);
+	assert_non_null(strstr(b, "HTTP/1.1 411 "));
+	assert_non_null(strstr(b, "Connection: close\r\n"));
+	close(fd);
+	assert_int_equal(fx.calls, 0);
+}
+
+static void
+output_overflow(void **state)
+{
+	char b[2048];
+	int fd = client();
+
+	send_str(fd, "GET /big HTTP/1.1\r\nHost: t\r\n\r\n");
+	recv_until(fd, b, sizeof(b), NULL);
+	assert_non_null(strstr(b, "HTTP/1.1 500 "));
+	assert_int_equal(fx.respond_result, -ENOSPC);
+	close(fd);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test_setup_teardown(deferred_response, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		abort_on_disconnect, setup, teardown),
+	    cmocka_unit_test_setup_teardown(body_and_continue, setup, teardown),
+	    cmocka_unit_test_setup_teardown(body_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(output_overflow, setup, teardown),
+	};
+
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests_name("http_server", tests, NULL, NULL);
+}

@@ -13,6 +13,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "cfg/cfg.h"
+#include "connector/fetch.h"
 #include "connector/worker.h"
 #include "init/init.h"
 
@@ -57,12 +58,19 @@ cmd_check_config(int argc, char **argv)
 }
 
 static int
+cmd_fetch(int argc, char **argv)
+{
+	return fetch_main(argc, argv, environ);
+}
+
+static int
 cmd_help(int argc, char **argv)
 {
 	printf("usage: outpost [command]\n\n"
 	       "  run            the connector (default without arguments)\n"
 	       "  check-config   validate the configuration [--print]\n"
 	       "  probe          exit 0 if /readyz on HTTP_PORT answers 200\n"
+	       "  fetch URL      one upstream request, printed as JSON lines\n"
 	       "  version        version and libraries [--licenses]\n"
 	       "  init           PID 1 (default when started as PID 1)\n"
 	       "  help           this text\n\n"
@@ -79,6 +87,7 @@ static const struct command {
     {"probe", cmd_probe},
     {"version", cmd_version},
     {"check-config", cmd_check_config},
+    {"fetch", cmd_fetch},
     {"init", init_main},
     {"help", cmd_help},
 };

@@ -54,6 +54,7 @@
 #include "lib/url.h"
 #include "rx/rx.h"
 
+struct cfg;
 struct dns_resolver;
 
 /* Defaults for fields left zero in struct exec_config. */
@@ -85,6 +86,17 @@ struct exec_config {
 };
 
 struct exec;
+
+/*
+ * Fill c from the settings (REQUEST_TIMEOUT, CONNECT_TIMEOUT,
+ * MAX_REQUEST_BODY_SIZE_MB, MAX_RESPONSE_BODY_SIZE_MB, UPSTREAM_TLS_VERIFY,
+ * UPSTREAM_TLS_CA_BASE64/_FILE; pool sizes keep their defaults).  The CA
+ * bytes, when set, are heap memory returned in *ca and *calen and pointed to
+ * by c: pass c to exec_new(), then util_wipe() and free() them.  Returns
+ * 0, or -errno with a message in err naming the setting.
+ */
+int exec_config_from_cfg(struct exec_config *c, const struct cfg *cfg,
+    uint8_t **ca, size_t *calen, char *err, size_t errlen);
 
 enum exec_reason {
 	EXEC_OK,

@@ -1,0 +1,39 @@
+/*
+ * The executor's settings from the configuration table.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "cfg/cfg.h"
+#include "connector/exec.h"
+
+/* see exec.h */
+int
+exec_config_from_cfg(struct exec_config *c, const struct cfg *cfg, uint8_t **ca,
+    size_t *calen, char *err, size_t errlen)
+{
+	int rc;
+
+	*c = (struct exec_config){
+	    .request_timeout_ms = cfg_int(cfg, CFG_REQUEST_TIMEOUT),
+	    .connect_timeout_ms = cfg_int(cfg, CFG_CONNECT_TIMEOUT),
+	    .max_request_body =
+		(size_t)cfg_int(cfg, CFG_MAX_REQUEST_BODY_SIZE_MB),
+	    .max_response_body =
+		(size_t)cfg_int(cfg, CFG_MAX_RESPONSE_BODY_SIZE_MB),
+	    .upstream_tls_verify = cfg_bool(cfg, CFG_UPSTREAM_TLS_VERIFY),
+	};
+	*ca = NULL;
+	*calen = 0;
+	rc = cfg_secret(cfg, CFG_UPSTREAM_TLS_CA_BASE64, ca, calen);
+	if (rc == -ENOENT)
+		return 0;
+	if (rc < 0) {
+		snprintf(err, errlen, "UPSTREAM_TLS_CA: %s", strerror(-rc));
+		return rc;
+	}
+	c->upstream_ca_pem = *ca;
+	c->upstream_ca_len = *calen;
+	return 0;
+}

@@ -160,7 +160,12 @@ fuzz-smoke: fuzz-build
 
 # --- integration ------------------------------------------------------------
 
-integration: setup all
+# The grpc-js test controller's packages, pinned by its package-lock.json.
+CTRL	:= tests/integration/controller
+$(CTRL)/node_modules/.stamp: $(CTRL)/package.json $(CTRL)/package-lock.json | setup
+	$(call say,NPM,$(CTRL))cd $(CTRL) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp
+
+integration: setup all $(CTRL)/node_modules/.stamp
 	$(Q)OUTPOST_BIN=$(CURDIR)/$(B)/outpost OUTPOST_EDGE_BIN=$(CURDIR)/$(B)/outpost-edge \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
 

@@ -11,6 +11,8 @@ PKGS=(
 	libcmocka-dev libbearssl-dev libnghttp2-dev libc-ares-dev libpcre2-dev libprotobuf-c-dev
 	# integration tests
 	python3 python3-pytest python3-prometheus-client nginx-light openssl curl
+	# tunnel tests: the grpc-js test controller (npm ci from its lockfile)
+	nodejs npm
 	# dialer tests (HTTP CONNECT proxy)
 	squid
 	# cross builds, container image and its tests

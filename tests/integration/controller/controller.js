@@ -1,0 +1,249 @@
+#!/usr/bin/env node
+// Independent connector.v1 controller for integration tests, written with
+// @grpc/grpc-js and @grpc/proto-loader against the SAME .proto file that
+// outpost compiles (src/proto/connector/v1/connector.proto).
+//
+// Usage:
+//   node controller.js [--port N] [--host 127.0.0.1]
+//                      [--tls --cert server.pem --key server.key --ca ca.pem]
+//                      [--max-message BYTES] [--proto PATH]
+// Without --tls it serves h2c (HTTP/2 cleartext, prior knowledge).
+//
+// Control channel: JSON lines on stdin (commands), JSON lines on stdout
+// (events).  Nothing else is ever written to stdout.
+//
+// Events:
+//   {"event":"listening","port":N,"tls":bool}
+//   {"event":"tunnel_open","tunnel":N,"peer":"ip:port","uris":[...],"cn":"..."}
+//   {"event":"message","tunnel":N,"msg":{ConnectorMessage as JSON}}
+//   {"event":"tunnel_closed","tunnel":N,"why":"cancelled"|"ended"|"error: ..."}
+//   {"event":"reply","id":ID,"ok":true|false,...}   (one per command)
+// Messages use proto3 JSON-ish objects from proto-loader: snake_case field
+// names, bytes as base64 strings, enums as names, 64-bit ints as strings,
+// and "message" naming the oneof case that is set.
+//
+// Commands (each may carry "id", echoed in its reply):
+//   {"cmd":"list"}                            -> reply.tunnels [{tunnel,peer,open,received}]
+//   {"cmd":"send","tunnel":N,"msg":{...}}     send a ControllerMessage on tunnel N
+//                                             (N may be "any": the oldest open one)
+//   {"cmd":"http","tunnel":N,"request_id":R,"method":M,"url":U,
+//    "headers":[[k,v],...],"body_b64":B}      shorthand for an HttpRequest
+//   {"cmd":"start_close","tunnel":N,"request_id":R}
+//   {"cmd":"health","tunnel":N,"request_id":R}
+//   {"cmd":"metadata","tunnel":N,"request_id":R}
+//   {"cmd":"close","tunnel":N[,"code":C,"details":D]}  end the call (OK or status C)
+//   {"cmd":"shutdown"}                        graceful: GOAWAY, let calls finish
+//   {"cmd":"stop"}                            force shutdown and exit 0
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const readline = require('readline');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+
+function parseArgs(argv) {
+  const o = {
+    port: 0,
+    host: '127.0.0.1',
+    tls: false,
+    maxMessage: 64 * 1024 * 1024,
+    proto: path.resolve(__dirname, '../../../src/proto/connector/v1/connector.proto'),
+  };
+  for (let i = 2; i < argv.length; i++) {
+    const a = argv[i];
+    const next = () => {
+      if (i + 1 >= argv.length) throw new Error(`${a} needs a value`);
+      return argv[++i];
+    };
+    if (a === '--port') o.port = Number(next());
+    else if (a === '--host') o.host = next();
+    else if (a === '--tls') o.tls = true;
+    else if (a === '--cert') o.cert = next();
+    else if (a === '--key') o.key = next();
+    else if (a === '--ca') o.ca = next();
+    else if (a === '--max-message') o.maxMessage = Number(next());
+    else if (a === '--proto') o.proto = path.resolve(next());
+    else throw new Error(`unknown argument ${a}`);
+  }
+  if (o.tls && !(o.cert && o.key && o.ca)) throw new Error('--tls needs --cert, --key and --ca');
+  return o;
+}
+
+const opts = parseArgs(process.argv);
+
+function emit(obj) {
+  process.stdout.write(JSON.stringify(obj) + '\n');
+}
+
+const loaderOptions = {
+  keepCase: true,
+  longs: String,
+  enums: String,
+  bytes: String,
+  defaults: false,
+  oneofs: true,
+};
+const pkgDef = protoLoader.loadSync(opts.proto, loaderOptions);
+const proto = grpc.loadPackageDefinition(pkgDef).connector.v1;
+
+const tunnels = new Map(); // id -> {call, peer, open, received}
+let nextTunnel = 1;
+
+// Client identity from the TLS session, when grpc-js exposes it.
+function peerIdentity(call) {
+  const out = { uris: [], cn: '' };
+  try {
+    const auth = typeof call.getAuthContext === 'function' ? call.getAuthContext() : null;
+    const cert = auth && auth.sslPeerCertificate;
+    if (cert) {
+      out.cn = (cert.subject && cert.subject.CN) || '';
+      for (const part of String(cert.subjectaltname || '').split(', ')) {
+        if (part.startsWith('URI:')) out.uris.push(part.slice(4));
+      }
+    }
+  } catch (e) {
+    // No identity available: leave it empty.
+  }
+  return out;
+}
+
+function tunnelHandler(call) {
+  const id = nextTunnel++;
+  const t = { call, peer: call.getPeer(), open: true, received: 0 };
+  tunnels.set(id, t);
+  const ident = peerIdentity(call);
+  emit({ event: 'tunnel_open', tunnel: id, peer: t.peer, uris: ident.uris, cn: ident.cn });
+  const closed = (why) => {
+    if (!t.open) return;
+    t.open = false;
+    emit({ event: 'tunnel_closed', tunnel: id, why });
+  };
+  call.on('data', (msg) => {
+    t.received++;
+    emit({ event: 'message', tunnel: id, msg });
+  });
+  call.on('end', () => {
+    closed('ended');
+    // The connector half-closed: finish our side too.
+    try {
+      call.end();
+    } catch (e) {
+      // Already ended.
+    }
+  });
+  call.on('cancelled', () => closed('cancelled'));
+  call.on('error', (e) => closed(`error: ${e.message}`));
+  call.on('close', () => closed('closed'));
+}
+
+function pickTunnel(which) {
+  if (which === undefined || which === 'any') {
+    for (const [id, t] of tunnels) if (t.open) return [id, t];
+    throw new Error('no open tunnel');
+  }
+  const t = tunnels.get(Number(which));
+  if (!t) throw new Error(`no tunnel ${which}`);
+  if (!t.open) throw new Error(`tunnel ${which} is closed`);
+  return [Number(which), t];
+}
+
+function send(which, msg) {
+  const [id, t] = pickTunnel(which);
+  t.call.write(msg);
+  return { tunnel: id };
+}
+
+const server = new grpc.Server({
+  'grpc.max_receive_message_length': opts.maxMessage,
+  'grpc.max_send_message_length': opts.maxMessage,
+});
+
+const commands = {
+  list() {
+    const list = [];
+    for (const [id, t] of tunnels) list.push({ tunnel: id, peer: t.peer, open: t.open, received: t.received });
+    return { tunnels: list };
+  },
+  send(c) {
+    return send(c.tunnel, c.msg);
+  },
+  http(c) {
+    const headers = (c.headers || []).map(([key, value]) => ({ key, value }));
+    return send(c.tunnel, {
+      request_id: c.request_id,
+      http_request: { method: c.method, url: c.url, headers, body: c.body_b64 || '' },
+    });
+  },
+  start_close(c) {
+    return send(c.tunnel, {
+      request_id: c.request_id || '',
+      connection_request: { action: 'ACTION_START_CLOSE' },
+    });
+  },
+  health(c) {
+    return send(c.tunnel, {
+      request_id: c.request_id || '',
+      health_check_request: { unix_millis: String(Date.now()) },
+    });
+  },
+  metadata(c) {
+    return send(c.tunnel, { request_id: c.request_id || '', metadata_request: {} });
+  },
+  close(c) {
+    const [id, t] = pickTunnel(c.tunnel);
+    if (!c.code) t.call.end();
+    else t.call.emit('error', { code: c.code, details: c.details || '' });
+    return { tunnel: id };
+  },
+  shutdown() {
+    server.tryShutdown(() => emit({ event: 'shutdown_complete' }));
+    return {};
+  },
+  stop() {
+    server.forceShutdown();
+    setImmediate(() => process.exit(0));
+    return {};
+  },
+};
+
+function onLine(line) {
+  if (!line.trim()) return;
+  let c;
+  try {
+    c = JSON.parse(line);
+  } catch (e) {
+    emit({ event: 'reply', ok: false, error: `bad JSON: ${e.message}` });
+    return;
+  }
+  const fn = commands[c.cmd];
+  try {
+    if (!fn) throw new Error(`unknown command ${c.cmd}`);
+    emit(Object.assign({ event: 'reply', id: c.id, cmd: c.cmd, ok: true }, fn(c)));
+  } catch (e) {
+    emit({ event: 'reply', id: c.id, cmd: c.cmd, ok: false, error: e.message });
+  }
+}
+
+function credentials() {
+  if (!opts.tls) return grpc.ServerCredentials.createInsecure();
+  return grpc.ServerCredentials.createSsl(
+    fs.readFileSync(opts.ca),
+    [{ private_key: fs.readFileSync(opts.key), cert_chain: fs.readFileSync(opts.cert) }],
+    true, // client certificate required and verified
+  );
+}
+
+server.addService(proto.ConnectorService.service, { Tunnel: tunnelHandler });
+server.bindAsync(`${opts.host}:${opts.port}`, credentials(), (err, port) => {
+  if (err) {
+    process.stderr.write(`controller: bind failed: ${err.message}\n`);
+    process.exit(1);
+  }
+  emit({ event: 'listening', port, tls: opts.tls });
+});
+
+readline.createInterface({ input: process.stdin }).on('line', onLine).on('close', () => {
+  server.forceShutdown();
+  process.exit(0);
+});

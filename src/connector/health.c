@@ -33,7 +33,8 @@ on_readyz(struct http_exchange *x, void *arg)
 
 	buf_init(&b, h->body, sizeof(h->body));
 	if (h->ready) {
-		buf_adds(&b, "{\"status\":\"ready\"}\n");
+		buf_printf(&b, "{\"status\":\"ready\",\"active_tunnels\":%u}\n",
+		    h->tunnels_up);
 		reply_json(x, 200, &b);
 		return;
 	}
@@ -77,8 +78,13 @@ on_status(struct http_exchange *x, void *arg)
 	json_cstr(&b, h->conf.env_name);
 	buf_printf(&b, ",\"uptime_seconds\":%lld",
 	    (long long)((util_mono_ms() - h->started_ms) / 1000));
-	buf_printf(&b, ",\"tunnels\":{\"up\":%u,\"max\":%u}}\n", h->tunnels_up,
+	buf_printf(&b, ",\"tunnels\":{\"up\":%u,\"max\":%u}", h->tunnels_up,
 	    h->tunnels_max);
+	if (h->status_fn != NULL) {
+		buf_adds(&b, ",\"detail\":");
+		h->status_fn(&b, h->status_arg);
+	}
+	buf_adds(&b, "}\n");
 	reply_json(x, b.overflow ? 500 : 200, &b);
 }
 
@@ -158,6 +164,14 @@ health_set_ready(struct health *h, bool ready, const char *reason)
 	h->ready = ready;
 	if (reason != NULL)
 		h->reason = reason;
+}
+
+/* see health.h */
+void
+health_set_status(struct health *h, health_status_fn *fn, void *arg)
+{
+	h->status_fn = fn;
+	h->status_arg = arg;
 }
 
 /* see health.h */

@@ -2,7 +2,8 @@
  * health.h — the health port: /healthz, /readyz, /metrics, /status.
  *
  *   /healthz  200 {"status":"ok"} while the loop runs.
- *   /readyz   200 {"status":"ready"} once health_set_ready(h, true, ...)
+ *   /readyz   200 {"status":"ready","active_tunnels":N} once
+ *             health_set_ready(h, true, ...)
  *             was called, else 503 {"status":"not_ready","reason":"..."}
  *             (initially "no_tunnel").
  *   /metrics  Prometheus text: build info, uptime, RSS, open fds, the
@@ -25,6 +26,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "lib/buf.h"
 #include "lib/metrics.h"
 #include "rx/rx.h"
 
@@ -54,6 +56,12 @@ void health_set_ready(struct health *h, bool ready, const char *reason);
 
 /* Tunnels up now and allowed (for /status and /metrics). */
 void health_set_tunnels(struct health *h, unsigned up, unsigned max);
+
+/* A module's detail for /status, appended as its "detail" member. */
+typedef void health_status_fn(struct buf *b, void *arg);
+
+/* Set the /status detail writer (one; NULL to remove). */
+void health_set_status(struct health *h, health_status_fn *fn, void *arg);
 
 /* The registry /metrics renders; other modules add families at start. */
 struct metrics *health_metrics(struct health *h);

@@ -27,6 +27,8 @@ struct health {
 	const char *reason;
 	unsigned tunnels_up;
 	unsigned tunnels_max;
+	health_status_fn *status_fn;
+	void *status_arg;
 
 	struct metrics reg;
 	struct metric_family f_build, f_uptime, f_rss, f_fds, f_req, f_conn,

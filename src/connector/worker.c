@@ -1,23 +1,96 @@
 /* `outpost run`: configuration, reactor, signals, health port, loop. */
 #include <signal.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
 #include "cfg/cfg.h"
 #include "connector/health.h"
+#include "connector/manager.h"
 #include "connector/worker.h"
 #include "lib/log.h"
+#include "lib/util.h"
+#include "net/dns.h"
 #include "rx/rx.h"
 
-/* Timers besides the health server's (tunnels, DNS, executor: later). */
-#define WORKER_TIMERS 256
+/* Timers of the DNS resolver and other fixed users. */
+#define WORKER_TIMERS 64
 
+struct worker {
+	struct rx_loop loop;
+	struct health *health;
+	struct dns_resolver *dns;
+	struct manager mgr;
+	bool have_mgr;
+	bool stopping;
+};
+
+static void
+on_stopped(struct manager *m)
+{
+	struct worker *w = container_of(m, struct worker, mgr);
+
+	log_info("tunnels drained");
+	rx_stop(&w->loop);
+}
+
+/* The first signal drains the tunnels (DRAIN_TIMEOUT), a second one exits. */
 static void
 on_signal(struct rx_loop *l, int signo)
 {
-	log_info("stopping on signal %d", signo);
-	rx_stop(l);
+	struct worker *w = container_of(l, struct worker, loop);
+
+	if (w->stopping || !w->have_mgr) {
+		log_info("stopping on signal %d", signo);
+		rx_stop(l);
+		return;
+	}
+	log_info("draining on signal %d", signo);
+	w->stopping = true;
+	manager_stop(&w->mgr, on_stopped);
+}
+
+/*
+ * Timers: per slot (two of each spare included) its own two, its dial's
+ * and DNS query's, and per request the executor's job and connection.
+ */
+static size_t
+timers_needed(const struct cfg *c)
+{
+	size_t slots = 2 * (size_t)cfg_int(c, CFG_MAX_TUNNELS_ALLOWED);
+	size_t reqs = (size_t)cfg_int(c, CFG_MAX_CONCURRENT_REQUESTS);
+
+	return WORKER_TIMERS + slots * (4 + 3 * reqs) +
+	    HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS));
+}
+
+/* The tunnels, when a controller is configured; -1 on a config error. */
+static int
+start_tunnels(struct worker *w, const struct cfg *c)
+{
+	struct dns_config dc = {.servers = cfg_str(c, CFG_DNS_SERVERS)};
+	char err[256];
+
+	if (!cfg_is_set(c, CFG_TRAVERSAL_CONTROLLER_URL)) {
+		log_warn(
+		    "TRAVERSAL_CONTROLLER_URL is not set: serving health only");
+		health_set_ready(w->health, false, "not_configured");
+		return 0;
+	}
+	if (dns_new(&w->dns, &w->loop, &dc, err, sizeof(err)) < 0 ||
+	    manager_init(&w->mgr, &w->loop, c, w->dns, err, sizeof(err)) < 0) {
+		log_error("configuration: %s", err);
+		fprintf(stderr, "outpost: %s\n", err);
+		return -1;
+	}
+	w->have_mgr = true;
+	w->mgr.health = w->health;
+	manager_metrics_add(&w->mgr, health_metrics(w->health));
+	health_set_status(w->health, manager_status_fn, &w->mgr);
+	health_set_ready(w->health, false, "connecting");
+	manager_start(&w->mgr);
+	return 0;
 }
 
 static int
@@ -74,25 +147,24 @@ load_config(char *const *envp)
 int
 worker_main(int argc, char **argv, char *const *envp)
 {
-	struct rx_loop loop;
-	struct health *h;
+	static struct worker w;
 	struct cfg *c;
 	int r;
 
 	if ((c = load_config(envp)) == NULL)
 		return WORKER_EXIT_PERMANENT;
-	r = rx_init(&loop,
-	    WORKER_TIMERS +
-		HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS)));
-	if (r < 0 || start_signals(&loop) < 0) {
+	r = rx_init(&w.loop, timers_needed(c));
+	if (r < 0 || start_signals(&w.loop) < 0) {
 		log_error("reactor setup failed");
 		return WORKER_EXIT_TEMPORARY;
 	}
-	if ((h = start_health(&loop, c)) == NULL)
+	if ((w.health = start_health(&w.loop, c)) == NULL)
 		return WORKER_EXIT_TEMPORARY;
+	if (start_tunnels(&w, c) < 0)
+		return WORKER_EXIT_PERMANENT;
 	log_info("outpost %s (%s) running", OUTPOST_VERSION, OUTPOST_REVISION);
-	r = rx_run(&loop);
-	health_close(h);
+	r = rx_run(&w.loop);
+	health_close(w.health);
 	cfg_free(c);
 	if (r < 0) {
 		log_error("reactor failed: %s", strerror(-r));

@@ -160,6 +160,13 @@ int tls_client_start(
 /* Start a server handshake: client certificate required, ALPN h2. */
 int tls_server_start(struct tls_conn *c, const struct tls_server_config *cfg);
 
+/*
+ * The BearSSL engine, for the reactor's stream pump (net/stream.h), which
+ * moves records between it and the socket.  Call tls_ready()/tls_failed()
+ * after pumping so that readiness and typed reasons are folded in.
+ */
+br_ssl_engine_context *tls_engine(struct tls_conn *c);
+
 /* TLS_WANT_READ and/or TLS_WANT_WRITE; 0 when the connection is over. */
 unsigned tls_want(struct tls_conn *c);
 

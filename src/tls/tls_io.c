@@ -67,6 +67,13 @@ tls_update(struct tls_conn *c)
 }
 
 /* see tls.h */
+br_ssl_engine_context *
+tls_engine(struct tls_conn *c)
+{
+	return c->eng;
+}
+
+/* see tls.h */
 unsigned
 tls_want(struct tls_conn *c)
 {

@@ -1,0 +1,323 @@
+/*
+ * The tunnel manager: configuration, the slot pool, make-before-break
+ * replacement, shutdown, and the counters.
+ */
+#include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cfg/cfg.h"
+#include "connector/health.h"
+#include "connector/manager.h"
+#include "lib/json.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+/* Headers, framing and protobuf overhead allowed above the body limits. */
+#define MESSAGE_SLACK (256u << 10)
+
+static bool
+loopback_host(const struct url *u)
+{
+	static const char *const names[] = {"localhost", "::1"};
+	size_t i;
+
+	for (i = 0; i < nitems(names); i++)
+		if (u->hostlen == strlen(names[i]) &&
+		    memcmp(u->host, names[i], u->hostlen) == 0)
+			return true;
+	return u->hostlen >= 4 && memcmp(u->host, "127.", 4) == 0;
+}
+
+static int __attribute__((format(printf, 3, 4)))
+fail(char *err, size_t errlen, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(err, errlen, fmt, ap);
+	va_end(ap);
+	return -1;
+}
+
+static int
+load_url(struct manager_conf *mc, const struct cfg *c, char *err, size_t errlen)
+{
+	const char *s = cfg_str(c, CFG_TRAVERSAL_CONTROLLER_URL), *why;
+	const char *sni = cfg_str(c, CFG_TLS_SERVER_NAME);
+	const struct url *u = &mc->url;
+
+	snprintf(mc->controller, sizeof(mc->controller), "%s", s);
+	if (!url_parse(mc->controller, strlen(mc->controller), &mc->url, &why))
+		return fail(err, errlen, "TRAVERSAL_CONTROLLER_URL: %s", why);
+	if (u->userinfo != NULL)
+		return fail(err, errlen, "%s",
+		    "TRAVERSAL_CONTROLLER_URL: credentials in the URL are not allowed");
+	if (!u->tls && !loopback_host(u) &&
+	    !cfg_bool(c, CFG_ALLOW_INSECURE_CONTROLLER))
+		return fail(err, errlen, "%s",
+		    "TRAVERSAL_CONTROLLER_URL: http:// (h2c, no TLS) is allowed "
+		    "only for loopback hosts unless ALLOW_INSECURE_CONTROLLER=true");
+	snprintf(mc->authority, sizeof(mc->authority), "%s%.*s%s",
+	    u->ipv6 ? "[" : "", (int)u->hostlen, u->host, u->ipv6 ? "]" : "");
+	if (u->port_given)
+		snprintf(mc->authority + strlen(mc->authority),
+		    sizeof(mc->authority) - strlen(mc->authority), ":%u",
+		    u->port);
+	snprintf(mc->server_name, sizeof(mc->server_name), "%.*s",
+	    (int)u->hostlen, u->host);
+	if (sni != NULL)
+		snprintf(mc->server_name, sizeof(mc->server_name), "%s", sni);
+	return 0;
+}
+
+static void
+load_limits(struct manager_conf *mc, const struct cfg *c)
+{
+	int64_t req = cfg_int(c, CFG_MAX_REQUEST_BODY_SIZE_MB);
+	int64_t resp = cfg_int(c, CFG_MAX_RESPONSE_BODY_SIZE_MB);
+
+	mc->slots = (unsigned)cfg_int(c, CFG_MAX_TUNNELS_ALLOWED);
+	mc->max_concurrent = (unsigned)cfg_int(c, CFG_MAX_CONCURRENT_REQUESTS);
+	mc->reconnect_ms = cfg_int(c, CFG_RECONNECT_INTERVAL);
+	mc->max_backoff_ms = cfg_int(c, CFG_MAX_BACKOFF_DELAY);
+	mc->connect_ms = cfg_int(c, CFG_CONNECT_TIMEOUT);
+	mc->handshake_ms = cfg_int(c, CFG_HANDSHAKE_TIMEOUT);
+	mc->keepalive_ms = cfg_int(c, CFG_KEEPALIVE_INTERVAL);
+	mc->drain_ms = cfg_int(c, CFG_DRAIN_TIMEOUT);
+	mc->dial_budget = (unsigned)cfg_int(c, CFG_DIAL_BUDGET);
+	mc->max_message = (size_t)(req > resp ? req : resp) + MESSAGE_SLACK;
+}
+
+static int
+load_exec(struct manager *m, const struct cfg *c, char *err, size_t errlen)
+{
+	struct exec_config ec = {0};
+	uint8_t *ca = NULL;
+	size_t calen = 0;
+	int r;
+
+	r = cfg_secret(c, CFG_UPSTREAM_TLS_CA_BASE64, &ca, &calen);
+	if (r < 0 && r != -ENOENT)
+		return fail(err, errlen, "UPSTREAM_TLS_CA: %s", strerror(-r));
+	ec.request_timeout_ms = cfg_int(c, CFG_REQUEST_TIMEOUT);
+	ec.connect_timeout_ms = cfg_int(c, CFG_CONNECT_TIMEOUT);
+	ec.max_request_body = (size_t)cfg_int(c, CFG_MAX_REQUEST_BODY_SIZE_MB);
+	ec.max_response_body =
+	    (size_t)cfg_int(c, CFG_MAX_RESPONSE_BODY_SIZE_MB);
+	ec.upstream_tls_verify = cfg_bool(c, CFG_UPSTREAM_TLS_VERIFY);
+	ec.upstream_ca_pem = ca;
+	ec.upstream_ca_len = calen;
+	r = exec_new(&m->exec, m->loop, m->dns, &ec, err, errlen);
+	free(ca);
+	return r < 0 ? -1 : 0;
+}
+
+static int
+load_tls(struct manager *m, const struct cfg *c, char *err, size_t errlen)
+{
+	struct tls_client_opts o = {.server_name = m->conf.server_name};
+	uint8_t *cert = NULL, *key = NULL, *ca = NULL;
+	size_t certlen = 0, keylen = 0, calen = 0;
+	int r = -1;
+
+	if (cfg_secret(c, CFG_TLS_CERT_BASE64, &cert, &certlen) < 0 ||
+	    cfg_secret(c, CFG_TLS_KEY_BASE64, &key, &keylen) < 0) {
+		fail(err, errlen, "%s",
+		    "TLS_CERT and TLS_KEY (_BASE64 or _FILE) are required for an "
+		    "https:// controller (mutual TLS)");
+		goto out;
+	}
+	r = cfg_secret(c, CFG_TLS_CA_BASE64, &ca, &calen);
+	if (r < 0 && r != -ENOENT) {
+		fail(err, errlen, "TLS_CA: %s", strerror(-r));
+		goto out;
+	}
+	r = -1; /* no CA given: the system bundle */
+	o.cert = cert;
+	o.cert_len = certlen;
+	o.key = key;
+	o.key_len = keylen;
+	o.ca = ca;
+	o.ca_len = calen;
+	r = tls_client_config_new(&m->tls, &o, err, errlen);
+out:
+	if (key != NULL)
+		util_wipe(key, keylen);
+	free(cert);
+	free(key);
+	free(ca);
+	return r;
+}
+
+static int
+load_proxy(struct manager *m, const struct cfg *c, char *err, size_t errlen)
+{
+	const char *s = cfg_str(c, CFG_EGRESS_PROXY_URL), *why;
+
+	if (s == NULL)
+		return 0;
+	m->proxy = calloc(1, sizeof(*m->proxy));
+	if (m->proxy == NULL)
+		return fail(err, errlen, "%s", "out of memory");
+	if (!dial_proxy_parse(m->proxy, s, &why))
+		return fail(err, errlen, "EGRESS_PROXY_URL: %s", why);
+	return 0;
+}
+
+/* see manager.h */
+int
+manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
+    struct dns_resolver *dns, char *err, size_t errlen)
+{
+	unsigned i;
+
+	*m =
+	    (struct manager){.loop = l, .dns = dns, .last_error = "connecting"};
+	if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
+		snprintf(m->hostname, sizeof(m->hostname), "outpost");
+	load_limits(&m->conf, c);
+	if (load_url(&m->conf, c, err, errlen) < 0 ||
+	    load_proxy(m, c, err, errlen) < 0 ||
+	    load_exec(m, c, err, errlen) < 0)
+		return -1;
+	if (m->conf.url.tls && load_tls(m, c, err, errlen) < 0)
+		return -1;
+	/* Twice the slots: a spare dials the replacement before a drained
+	 * tunnel closes (make-before-break). */
+	m->slots = calloc(2 * m->conf.slots, sizeof(*m->slots));
+	if (m->slots == NULL)
+		return fail(err, errlen, "%s", "out of memory");
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		if (tunnel_slot_init(&m->slots[i], m, i) < 0)
+			return fail(err, errlen, "%s", "out of memory");
+	return 0;
+}
+
+/* see manager.h */
+void
+manager_start(struct manager *m)
+{
+	unsigned i;
+
+	budget_init(&m->budget, m->conf.dial_budget, rx_now(m->loop));
+	for (i = 0; i < m->conf.slots; i++)
+		tunnel_slot_schedule(&m->slots[i]);
+}
+
+static bool
+slot_active(const struct tunnel_slot *t)
+{
+	return t->scheduled || t->state == TUNNEL_DIALING ||
+	    t->state == TUNNEL_HANDSHAKING || t->state == TUNNEL_OPEN;
+}
+
+static unsigned
+count_active(const struct manager *m)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		n += slot_active(&m->slots[i]);
+	return n;
+}
+
+static bool
+all_idle(const struct manager *m)
+{
+	unsigned i;
+
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		if (m->slots[i].state != TUNNEL_IDLE || m->slots[i].have_stream)
+			return false;
+	return true;
+}
+
+/* see manager.h */
+void
+manager_slot_idle(struct manager *m, struct tunnel_slot *t)
+{
+	if (m->stopping) {
+		if (all_idle(m) && m->stopped != NULL) {
+			void (*cb)(struct manager *) = m->stopped;
+			m->stopped = NULL;
+			cb(m);
+		}
+		return;
+	}
+	if (count_active(m) < m->conf.slots)
+		tunnel_slot_schedule(t);
+}
+
+/* see manager.h */
+void
+manager_replace(struct manager *m, struct tunnel_slot *draining)
+{
+	unsigned i;
+	struct tunnel_slot *t;
+
+	if (count_active(m) >= m->conf.slots)
+		return;
+	for (i = 0; i < 2 * m->conf.slots; i++) {
+		t = &m->slots[i];
+		if (t != draining && t->state == TUNNEL_IDLE && !t->scheduled &&
+		    !t->have_stream) {
+			t->retry_ms = 0;
+			tunnel_slot_schedule(t);
+			return;
+		}
+	}
+}
+
+/* see manager.h */
+void
+manager_slot_changed(struct manager *m)
+{
+	unsigned i, open = manager_open_tunnels(m);
+
+	if (m->health != NULL) {
+		health_set_tunnels(m->health, open, m->conf.slots);
+		health_set_ready(m->health, open > 0,
+		    m->stopping			? "stopping"
+			: m->last_error != NULL ? m->last_error
+						: "connecting");
+	}
+	if (open == 0)
+		return;
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		tunnel_slot_poke(&m->slots[i]);
+}
+
+/* see manager.h */
+unsigned
+manager_open_tunnels(const struct manager *m)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		n += m->slots[i].state == TUNNEL_OPEN;
+	return n;
+}
+
+/* see manager.h */
+void
+manager_stop(struct manager *m, void (*stopped)(struct manager *))
+{
+	unsigned i;
+	struct tunnel_slot *t;
+
+	m->stopping = true;
+	m->stopped = stopped;
+	for (i = 0; i < 2 * m->conf.slots; i++) {
+		t = &m->slots[i];
+		t->scheduled = false;
+		if (t->state == TUNNEL_IDLE)
+			rx_timer_stop(m->loop, &t->timer);
+		else
+			tunnel_slot_drain(t, "shutdown");
+	}
+	manager_slot_idle(m, &m->slots[0]);
+}

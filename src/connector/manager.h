@@ -1,0 +1,117 @@
+/*
+ * manager.h — the tunnel manager: MAX_TUNNELS_ALLOWED slots sharing one
+ * dial budget, one executor and one TLS client configuration, and the
+ * counters /metrics and /status report.
+ *
+ * A startup object: manager_init() reads the configuration and allocates
+ * everything; errors there are configuration errors (exit 100).  After
+ * manager_start() it runs on the reactor until manager_stop() drains it.
+ */
+#ifndef CONNECTOR_MANAGER_H
+#define CONNECTOR_MANAGER_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "connector/backoff.h"
+#include "connector/tunnel.h"
+#include "lib/buf.h"
+#include "lib/metrics.h"
+#include "lib/url.h"
+#include "rx/rx.h"
+
+struct cfg;
+struct health;
+struct dns_resolver;
+
+struct manager_conf {
+	char controller[URL_MAX + 1]; /* TRAVERSAL_CONTROLLER_URL */
+	struct url url; /* slices into controller */
+	char authority[300]; /* host[:port] for :authority */
+	char server_name[256]; /* SNI and the name verified */
+	unsigned slots;
+	unsigned max_concurrent;
+	int64_t reconnect_ms, max_backoff_ms;
+	int64_t connect_ms, handshake_ms, keepalive_ms, drain_ms;
+	unsigned dial_budget;
+	size_t max_message;
+};
+
+/* Dial outcomes counted for /metrics. */
+enum manager_dial {
+	DIAL_RESULT_OK,
+	DIAL_RESULT_DNS,
+	DIAL_RESULT_CONNECT,
+	DIAL_RESULT_PROXY,
+	DIAL_RESULT_TLS,
+	DIAL_RESULT_H2,
+	DIAL_RESULT__N
+};
+
+#define MANAGER_OUTCOMES 14
+#define MANAGER_LAT_BUCKETS 12
+
+/* The manager's /metrics families (see lib/metrics.h). */
+struct manager_metrics {
+	struct metric_family tunnels, dials, reconnects, requests, inflight,
+	    latency, bytes;
+	struct metric tunnel_state[TUNNEL__STATES];
+	struct metric dial[DIAL_RESULT__N];
+	struct metric reconnect;
+	struct metric outcome[MANAGER_OUTCOMES];
+	struct metric inflight_now;
+	struct metric lat;
+	uint64_t lat_buckets[MANAGER_LAT_BUCKETS];
+	struct metric bytes_in, bytes_out;
+};
+
+struct manager {
+	struct rx_loop *loop;
+	struct manager_conf conf;
+	struct budget budget;
+	struct exec *exec;
+	struct dns_resolver *dns;
+	struct tls_client_config *tls; /* NULL for h2c */
+	struct dial_proxy *proxy; /* NULL: dial directly */
+	struct tunnel_slot *slots;
+	struct health *health; /* readiness is reported there */
+	char hostname[256];
+	bool stopping;
+	void (*stopped)(struct manager *);
+	struct manager_metrics mx;
+	uint64_t start_close, send_overflow;
+	const char *last_error; /* last typed failure, for /readyz */
+};
+
+/* Read the configuration and allocate.  0, or -1 with err filled. */
+int manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
+    struct dns_resolver *dns, char *err, size_t errlen);
+
+void manager_start(struct manager *m);
+
+/* Drain every slot; stopped() runs once all are closed (or DRAIN_TIMEOUT). */
+void manager_stop(struct manager *m, void (*stopped)(struct manager *));
+
+unsigned manager_open_tunnels(const struct manager *m);
+
+/* Called by the slots. */
+void manager_count_dial(struct manager *m, enum manager_dial r);
+void manager_count_request(struct manager *m, const char *reason);
+void manager_observe_latency(struct manager *m, int64_t ms);
+void manager_slot_changed(struct manager *m);
+/* A slot's connection is gone: dial again, or rest as a spare. */
+void manager_slot_idle(struct manager *m, struct tunnel_slot *t);
+/* A replacement for a draining slot: start a spare dial. */
+void manager_replace(struct manager *m, struct tunnel_slot *draining);
+
+/* Register the manager's families with a registry (at start). */
+void manager_metrics_add(struct manager *m, struct metrics *r);
+
+/* JSON for /status: the controller, every slot's state and last error. */
+void manager_status_json(const struct manager *m, struct buf *b);
+
+/* The same as a health_status_fn (arg: the manager). */
+void manager_status_fn(struct buf *b, void *arg);
+
+#endif

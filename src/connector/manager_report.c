@@ -1,0 +1,238 @@
+/* The manager's state: /metrics families and the /status JSON. */
+#include <stdio.h>
+#include <string.h>
+
+#include "connector/manager.h"
+#include "lib/json.h"
+#include "lib/util.h"
+
+static const char *const dial_labels[DIAL_RESULT__N] = {
+    "result=\"ok\"",
+    "result=\"dns\"",
+    "result=\"connect\"",
+    "result=\"proxy\"",
+    "result=\"tls\"",
+    "result=\"h2\"",
+};
+
+static const char *const state_labels[TUNNEL__STATES] = {
+    "state=\"idle\"",
+    "state=\"dialing\"",
+    "state=\"handshaking\"",
+    "state=\"open\"",
+    "state=\"draining\"",
+};
+
+/* Every outcome a request can have: "ok" and the typed error reasons. */
+static const char *const outcomes[MANAGER_OUTCOMES] = {
+    "ok",
+    "dns",
+    "refused",
+    "reset",
+    "unreachable",
+    "tls",
+    "timeout",
+    "too_large",
+    "bad_request",
+    "bad_response",
+    "overloaded",
+    "cancelled",
+    "draining",
+    "internal",
+};
+
+static const char *const outcome_labels[MANAGER_OUTCOMES] = {
+    "outcome=\"ok\"",
+    "outcome=\"dns\"",
+    "outcome=\"refused\"",
+    "outcome=\"reset\"",
+    "outcome=\"unreachable\"",
+    "outcome=\"tls\"",
+    "outcome=\"timeout\"",
+    "outcome=\"too_large\"",
+    "outcome=\"bad_request\"",
+    "outcome=\"bad_response\"",
+    "outcome=\"overloaded\"",
+    "outcome=\"cancelled\"",
+    "outcome=\"draining\"",
+    "outcome=\"internal\"",
+};
+
+static const double lat_bounds[MANAGER_LAT_BUCKETS] = {
+    0.001,
+    0.002,
+    0.005,
+    0.01,
+    0.025,
+    0.05,
+    0.1,
+    0.25,
+    0.5,
+    1,
+    5,
+    30,
+};
+
+static void
+collect_slots(struct metric_family *f, void *arg)
+{
+	struct manager *m = arg;
+	const struct tunnel_slot *t;
+	unsigned i, inflight = 0;
+	uint64_t in = 0, out = 0;
+
+	for (i = 0; i < TUNNEL__STATES; i++)
+		metric_set(&m->mx.tunnel_state[i], 0);
+	for (i = 0; i < 2 * m->conf.slots; i++) {
+		t = &m->slots[i];
+		metric_inc(&m->mx.tunnel_state[t->state]);
+		inflight += t->inflight;
+		in += t->bytes_in + (t->have_stream ? t->st.bytes_in : 0);
+		out += t->bytes_out + (t->have_stream ? t->st.bytes_out : 0);
+	}
+	metric_set(&m->mx.inflight_now, inflight);
+	metric_set(&m->mx.bytes_in, (double)in);
+	metric_set(&m->mx.bytes_out, (double)out);
+}
+
+static void
+family(struct metrics *r, struct metric_family *f, const char *name,
+    const char *help, enum metric_type type, struct manager *m)
+{
+	metric_family_init(f, name, help, type, collect_slots, m);
+	metrics_add(r, f);
+}
+
+static void
+series(struct metric_family *f, struct metric *s, const char *const *labels,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		metric_init(
+		    &s[i], labels != NULL ? labels[i] : NULL, NULL, NULL, 0);
+		metric_family_add(f, &s[i]);
+	}
+}
+
+/* see manager.h */
+void
+manager_metrics_add(struct manager *m, struct metrics *r)
+{
+	struct manager_metrics *x = &m->mx;
+	static const char *const dir[2] = {
+	    "direction=\"in\"", "direction=\"out\""};
+
+	family(r, &x->tunnels, "outpost_tunnels", "Tunnel slots by state.",
+	    METRIC_GAUGE, m);
+	series(&x->tunnels, x->tunnel_state, state_labels, TUNNEL__STATES);
+	family(r, &x->dials, "outpost_dials_total", "Tunnel dials by result.",
+	    METRIC_COUNTER, m);
+	series(&x->dials, x->dial, dial_labels, DIAL_RESULT__N);
+	family(r, &x->reconnects, "outpost_reconnects_total",
+	    "Open tunnels lost or closed.", METRIC_COUNTER, m);
+	series(&x->reconnects, &x->reconnect, NULL, 1);
+	family(r, &x->requests, "outpost_requests_total",
+	    "Requests by outcome (ok or the typed error reason).",
+	    METRIC_COUNTER, m);
+	series(&x->requests, x->outcome, outcome_labels, MANAGER_OUTCOMES);
+	family(r, &x->inflight, "outpost_requests_in_flight",
+	    "Requests executing now.", METRIC_GAUGE, m);
+	series(&x->inflight, &x->inflight_now, NULL, 1);
+	family(r, &x->latency, "outpost_upstream_seconds",
+	    "Time from a request's arrival to its answer.", METRIC_HISTOGRAM,
+	    m);
+	metric_init(
+	    &x->lat, NULL, lat_bounds, x->lat_buckets, MANAGER_LAT_BUCKETS);
+	metric_family_add(&x->latency, &x->lat);
+	family(r, &x->bytes, "outpost_tunnel_bytes_total",
+	    "Bytes on the tunnel connections.", METRIC_COUNTER, m);
+	metric_init(&x->bytes_in, dir[0], NULL, NULL, 0);
+	metric_init(&x->bytes_out, dir[1], NULL, NULL, 0);
+	metric_family_add(&x->bytes, &x->bytes_in);
+	metric_family_add(&x->bytes, &x->bytes_out);
+}
+
+/* see manager.h */
+void
+manager_count_dial(struct manager *m, enum manager_dial r)
+{
+	metric_inc(&m->mx.dial[r]);
+}
+
+/* see manager.h */
+void
+manager_count_request(struct manager *m, const char *reason)
+{
+	size_t i;
+
+	for (i = 0; i < MANAGER_OUTCOMES; i++) {
+		if (strcmp(outcomes[i], reason) == 0) {
+			metric_inc(&m->mx.outcome[i]);
+			return;
+		}
+	}
+	metric_inc(&m->mx.outcome[MANAGER_OUTCOMES - 1]);
+}
+
+/* see manager.h */
+void
+manager_observe_latency(struct manager *m, int64_t ms)
+{
+	metric_observe(&m->mx.lat, (double)ms / 1000.0);
+}
+
+static void
+slot_json(const struct tunnel_slot *t, int64_t now, struct buf *b)
+{
+	bool live = t->state == TUNNEL_OPEN || t->state == TUNNEL_DRAINING;
+
+	buf_printf(b, "{\"slot\":%u,\"state\":\"%s\",\"since_ms\":%lld,",
+	    t->index, tunnel_state_name(t->state), (long long)(now - t->since));
+	buf_printf(b, "\"in_flight\":%u,\"served\":%llu,\"errors\":%llu,",
+	    t->inflight, (unsigned long long)t->served,
+	    (unsigned long long)t->errors);
+	buf_adds(b, "\"connection_uuid\":");
+	json_cstr(b, live ? t->uuid : NULL);
+	buf_adds(b, ",\"last_error\":");
+	json_cstr(b, t->last_error[0] != '\0' ? t->last_error : NULL);
+	buf_adds(b, ",\"last_error_detail\":");
+	json_cstr(b, t->last_detail[0] != '\0' ? t->last_detail : NULL);
+	buf_adds(b, "}");
+}
+
+/* see manager.h */
+void
+manager_status_json(const struct manager *m, struct buf *b)
+{
+	int64_t now = rx_now(m->loop);
+	unsigned i, shown = 0;
+	const struct tunnel_slot *t;
+
+	buf_adds(b, "{\"controller\":");
+	json_cstr(b, m->conf.authority);
+	buf_printf(b, ",\"tunnels_wanted\":%u,\"active_tunnels\":%u,",
+	    m->conf.slots, manager_open_tunnels(m));
+	buf_adds(b, "\"last_error\":");
+	json_cstr(b, m->last_error);
+	buf_adds(b, ",\"slots\":[");
+	for (i = 0; i < 2 * m->conf.slots; i++) {
+		t = &m->slots[i];
+		/* Spares appear only while they are doing something. */
+		if (i >= m->conf.slots && t->state == TUNNEL_IDLE &&
+		    !t->scheduled)
+			continue;
+		if (shown++ > 0)
+			buf_adds(b, ",");
+		slot_json(t, now, b);
+	}
+	buf_adds(b, "]}");
+}
+
+/* see manager.h */
+void
+manager_status_fn(struct buf *b, void *arg)
+{
+	manager_status_json(arg, b);
+}

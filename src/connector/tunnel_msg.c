@@ -1,0 +1,279 @@
+/*
+ * The tunnel's message layer: decode each ControllerMessage, answer it,
+ * and queue ConnectorMessages for the HTTP/2 stream.  Transport lives in
+ * tunnel.c; this file never touches a socket or the session.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector/manager.h"
+#include "connector/tunnel.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+typedef Connector__V1__ControllerMessage ctl_msg;
+typedef Connector__V1__ConnectorMessage out_msg;
+
+/* Control messages (health, metadata) that may wait beside the answers. */
+#define TUNNEL_OUT_SLACK 16
+
+/* see tunnel.h */
+bool
+tunnel_queue(struct tunnel_slot *t, out_msg *m)
+{
+	struct tunnel_out *o;
+	size_t n;
+
+	if (t->outn >= t->mgr->conf.max_concurrent + TUNNEL_OUT_SLACK)
+		return false;
+	n = connector__v1__connector_message__get_packed_size(m);
+	o = malloc(sizeof(*o) + GRPC_PREFIX_LEN + n);
+	if (o == NULL || !grpc_prefix_write(o->data, n)) {
+		free(o);
+		return false;
+	}
+	connector__v1__connector_message__pack(m, o->data + GRPC_PREFIX_LEN);
+	o->len = GRPC_PREFIX_LEN + n;
+	o->off = 0;
+	o->next = NULL;
+	*t->outtail = o;
+	t->outtail = &o->next;
+	t->outn++;
+	tunnel_pump(t);
+	return true;
+}
+
+static void
+queue_or_fail(struct tunnel_slot *t, out_msg *m)
+{
+	if (!tunnel_queue(t, m)) {
+		log_warn("tunnel %u: send queue full, closing", t->index);
+		t->mgr->send_overflow++;
+		tunnel_slot_drain(t, "send_queue_full");
+	}
+}
+
+static void
+new_request_id(char out[37])
+{
+	uint8_t r[16];
+	int i, o = 0;
+
+	if (util_random(r, sizeof(r)) < 0)
+		memset(r, 0, sizeof(r));
+	r[6] = (uint8_t)((r[6] & 0x0f) | 0x40);
+	r[8] = (uint8_t)((r[8] & 0x3f) | 0x80);
+	for (i = 0; i < 16; i++) {
+		o += snprintf(out + o, (size_t)(37 - o), "%02x", r[i]);
+		if (i == 3 || i == 5 || i == 7 || i == 9)
+			out[o++] = '-';
+	}
+	out[36] = '\0';
+}
+
+/* see tunnel.h */
+void
+tunnel_msg_hello(struct tunnel_slot *t)
+{
+	Connector__V1__HealthCheckResponse hc =
+	    CONNECTOR__V1__HEALTH_CHECK_RESPONSE__INIT;
+	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
+	char id[37];
+
+	new_request_id(id);
+	new_request_id(t->uuid);
+	hc.unix_millis = util_wall_ms();
+	hc.status = "healthy";
+	m.request_id = id;
+	m.message_case =
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE;
+	m.health_check_response = &hc;
+	queue_or_fail(t, &m);
+}
+
+static void
+send_error(struct tunnel_slot *t, const char *id, const char *reason,
+    const char *detail)
+{
+	Connector__V1__ErrorResponse er = CONNECTOR__V1__ERROR_RESPONSE__INIT;
+	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
+	char text[256];
+
+	snprintf(text, sizeof(text), "[%s] %s", reason, detail);
+	er.message = text;
+	er.code = "UPSTREAM_ERROR";
+	er.reason = (char *)reason;
+	m.request_id = (char *)id;
+	m.message_case =
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_ERROR_RESPONSE;
+	m.error_response = &er;
+	manager_count_request(t->mgr, reason);
+	queue_or_fail(t, &m);
+}
+
+static void
+on_health(struct tunnel_slot *t, const ctl_msg *c)
+{
+	Connector__V1__HealthCheckResponse hc =
+	    CONNECTOR__V1__HEALTH_CHECK_RESPONSE__INIT;
+	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
+
+	hc.unix_millis = c->health_check_request->unix_millis;
+	hc.status =
+	    t->state == TUNNEL_DRAINING ? "degraded: draining" : "healthy";
+	m.request_id = c->request_id;
+	m.message_case =
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE;
+	m.health_check_response = &hc;
+	queue_or_fail(t, &m);
+}
+
+static void
+on_metadata(struct tunnel_slot *t, const ctl_msg *c)
+{
+	Connector__V1__MetadataResponse md =
+	    CONNECTOR__V1__METADATA_RESPONSE__INIT;
+	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
+
+	md.connection_uuid = t->uuid;
+	md.hostname = t->mgr->hostname;
+	md.max_concurrent_requests = (int32_t)t->mgr->conf.max_concurrent;
+	m.request_id = c->request_id;
+	m.message_case =
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_METADATA_RESPONSE;
+	m.metadata_response = &md;
+	queue_or_fail(t, &m);
+}
+
+static void
+finish_req(struct tunnel_req *r)
+{
+	struct tunnel_slot *t = r->slot;
+
+	connector__v1__controller_message__free_unpacked(r->msg, NULL);
+	r->msg = NULL;
+	r->busy = false;
+	t->inflight--;
+	tunnel_request_done(t);
+}
+
+static void
+exec_done(struct exec_job *job, enum exec_reason why, const char *detail,
+    const Connector__V1__HttpResponse *resp)
+{
+	struct tunnel_req *r = container_of(job, struct tunnel_req, job);
+	struct tunnel_slot *t = r->slot;
+	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
+
+	manager_observe_latency(t->mgr, rx_now(t->mgr->loop) - r->started);
+	if (resp == NULL) {
+		t->errors++;
+		send_error(
+		    t, r->msg->request_id, exec_reason_name(why), detail);
+	} else {
+		t->served++;
+		manager_count_request(t->mgr, "ok");
+		m.request_id = r->msg->request_id;
+		m.message_case =
+		    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE;
+		m.http_response = (Connector__V1__HttpResponse *)resp;
+		queue_or_fail(t, &m);
+	}
+	finish_req(r);
+}
+
+static struct tunnel_req *
+free_req(struct tunnel_slot *t)
+{
+	unsigned i;
+
+	for (i = 0; i < t->mgr->conf.max_concurrent; i++)
+		if (!t->reqs[i].busy)
+			return &t->reqs[i];
+	return NULL;
+}
+
+/* Takes ownership of c. */
+static void
+on_http(struct tunnel_slot *t, ctl_msg *c)
+{
+	struct tunnel_req *r;
+
+	if (t->state == TUNNEL_DRAINING) {
+		send_error(t, c->request_id, "draining",
+		    "tunnel is closing; retry on another tunnel");
+	} else if ((r = free_req(t)) == NULL) {
+		send_error(t, c->request_id, "overloaded",
+		    "MAX_CONCURRENT_REQUESTS requests already in flight");
+	} else {
+		r->busy = true;
+		r->slot = t;
+		r->msg = c;
+		r->started = rx_now(t->mgr->loop);
+		t->inflight++;
+		exec_submit(t->mgr->exec, &r->job, c->http_request, exec_done);
+		return;
+	}
+	connector__v1__controller_message__free_unpacked(c, NULL);
+}
+
+static void
+on_connection(struct tunnel_slot *t, const ctl_msg *c)
+{
+	if (c->connection_request->action ==
+	    CONNECTOR__V1__CONNECTION_REQUEST__ACTION__ACTION_START_CLOSE) {
+		log_info("tunnel %u: START_CLOSE from the edge", t->index);
+		t->mgr->start_close++;
+		tunnel_slot_drain(t, "start_close");
+	} else {
+		log_debug("tunnel %u: ignoring connection action %d", t->index,
+		    (int)c->connection_request->action);
+	}
+}
+
+/* see tunnel.h */
+int
+tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
+{
+	ctl_msg *c;
+
+	c = connector__v1__controller_message__unpack(NULL, n, p);
+	if (c == NULL)
+		return -EBADMSG;
+	switch (c->message_case) {
+	case CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST:
+		on_health(t, c);
+		break;
+	case CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_METADATA_REQUEST:
+		on_metadata(t, c);
+		break;
+	case CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_CONNECTION_REQUEST:
+		on_connection(t, c);
+		break;
+	case CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HTTP_REQUEST:
+		on_http(t, c);
+		return 0;
+	default:
+		/* A newer controller's message: ignore it (forward compatible). */
+		log_debug("tunnel %u: ignoring unknown message", t->index);
+		break;
+	}
+	connector__v1__controller_message__free_unpacked(c, NULL);
+	return 0;
+}
+
+/* see tunnel.h */
+void
+tunnel_msg_cancel_all(struct tunnel_slot *t)
+{
+	unsigned i;
+
+	for (i = 0; i < t->mgr->conf.max_concurrent; i++) {
+		if (!t->reqs[i].busy)
+			continue;
+		exec_cancel(&t->reqs[i].job);
+		finish_req(&t->reqs[i]);
+	}
+}

@@ -388,3 +388,26 @@ def test_help_and_unknown_command(outpost_bin):
     r = run([outpost_bin, "frobnicate"])
     assert r.returncode == 100
     assert "unknown command" in r.stderr
+
+
+def test_ipv6_listener(worker):
+    _, port = worker()
+    if not socket.has_ipv6:
+        import pytest
+        pytest.skip("no IPv6 here")
+    try:
+        s = socket.create_connection(("::1", port), timeout=5)
+    except OSError as e:
+        import pytest
+        pytest.skip(f"no IPv6 loopback: {e}")
+    with s:
+        s.sendall(b"GET /healthz HTTP/1.0\r\n\r\n")
+        out = b""
+        while True:
+            chunk = s.recv(4096)
+            if not chunk:
+                break
+            out += chunk
+    # HTTP/1.0 without keep-alive: answered, then closed by the server.
+    assert out.startswith(b"HTTP/1.1 200 OK\r\n")
+    assert b"Connection: close" in out

@@ -1,21 +1,110 @@
 /*
- * outpost-edge — the reference edge controller (placeholder main).
- * (or by being PID 1).
+ * outpost-edge — the reference edge controller: `outpost-edge [run]`
+ * serves tunnels and the front door until SIGTERM/SIGINT;
+ * `outpost-edge check-config` validates the settings; `version`.
+ * Exit codes: 0 clean stop, 100 bad configuration, 111 temporary
+ * failure (e.g. a port in use).
  */
+#include <errno.h>
+#include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "cfg/cfg.h"
+#include "edge/edge.h"
+#include "lib/log.h"
+#include "rx/rx.h"
+
+#define EXIT_CONFIG 100
+#define EXIT_TEMP 111
+
+extern char **environ;
+
+static struct edge *the_edge;
+
+static void
+on_signal(struct rx_loop *l, int signo)
+{
+	log_info("edge: signal %d: stopping", signo);
+	if (the_edge != NULL)
+		edge_stop(the_edge);
+	the_edge = NULL;
+	rx_stop(l);
+}
+
+static int
+load(struct edge_conf *ec)
+{
+	struct cfg_errors *errs = malloc(sizeof(*errs));
+	char err[512];
+	struct cfg *c;
+	int rc = 0;
+
+	if (errs == NULL)
+		return -1;
+	c = cfg_load(environ, errs);
+	cfg_errors_log(errs);
+	free(errs);
+	if (c == NULL)
+		return -1;
+	if (edge_conf_load(ec, c, err, sizeof(err)) < 0) {
+		log_error("config: %s", err);
+		rc = -1;
+	}
+	cfg_free(c);
+	return rc;
+}
+
+static int
+cmd_run(int argc, char **argv)
+{
+	static struct edge_conf ec;
+	struct rx_loop loop;
+	sigset_t set;
+	int err = 0, i;
+
+	signal(SIGPIPE, SIG_IGN);
+	if (load(&ec) < 0)
+		return EXIT_CONFIG;
+	if ((err = rx_init(&loop, edge_timers_needed(&ec))) < 0) {
+		log_error("edge: reactor: %s", strerror(-err));
+		return EXIT_TEMP;
+	}
+	sigemptyset(&set);
+	sigaddset(&set, SIGTERM);
+	sigaddset(&set, SIGINT);
+	rx_signal_start(&loop, &set, on_signal);
+	if ((the_edge = edge_start(&loop, &ec, &err)) == NULL) {
+		log_error("edge: start: %s", strerror(-err));
+		return err == -EINVAL ? EXIT_CONFIG : EXIT_TEMP;
+	}
+	rx_run(&loop);
+	/* Let the deferred closes finish (bounded). */
+	for (i = 0; i < 8; i++)
+		rx_run_once(&loop, 0);
+	edge_conf_free(&ec);
+	log_info("edge: stopped");
+	return 0;
+}
 
 static int
 cmd_version(int argc, char **argv)
 {
-	printf("outpost %s (%s)\n", OUTPOST_VERSION, OUTPOST_REVISION);
+	printf("outpost-edge %s (%s)\n", OUTPOST_VERSION, OUTPOST_REVISION);
 	return 0;
+}
+
+static int
+cmd_check_config(int argc, char **argv)
+{
+	return cfg_check_main(argc, argv, environ);
 }
 
 static int
 cmd_help(int argc, char **argv)
 {
-	printf("usage: outpost [run|version|help]\n");
+	printf("usage: outpost-edge [run|check-config|version|help]\n");
 	return 0;
 }
 
@@ -23,6 +112,8 @@ static const struct command {
 	const char *name;
 	int (*fn)(int, char **);
 } commands[] = {
+    {"run", cmd_run},
+    {"check-config", cmd_check_config},
     {"version", cmd_version},
     {"help", cmd_help},
 };
@@ -32,8 +123,11 @@ main(int argc, char **argv)
 {
 	size_t i;
 
+	if (argc < 2)
+		return cmd_run(argc, argv);
 	for (i = 0; i < sizeof(commands) / sizeof(commands[0]); i++)
-		if (argc > 1 && strcmp(argv[1], commands[i].name) == 0)
+		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
-	return cmd_help(argc, argv);
+	cmd_help(argc, argv);
+	return EXIT_CONFIG;
 }

@@ -1,0 +1,168 @@
+/*
+ * edge.c — the edge's lifetime: start (tunnel listener + front door),
+ * accepting tunnel connections, stop.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge/edge_int.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+#define ACCEPT_BURST 64
+
+/* see edge.h */
+size_t
+edge_timers_needed(const struct edge_conf *ec)
+{
+	/* Per connection one timer, per tunnel one (heartbeat), per
+	 * pending request one, the front door max_conns + 1. */
+	return ec->max_tunnels * (1 + EDGE_CONN_STREAMS) +
+	    2 * ec->api_max_conns + 16;
+}
+
+static void
+free_all(struct edge *e)
+{
+	struct edge_connector *k, *n;
+
+	for (k = e->connectors; k != NULL; k = n) {
+		n = k->next;
+		free(k);
+	}
+	free(e->reqs);
+	free(e);
+}
+
+static void
+maybe_free(struct edge *e)
+{
+	if (e->stopping && !e->lw_open && e->conns == NULL)
+		free_all(e);
+}
+
+static void
+on_accept(struct rx_loop *l, struct rx_watch *w, unsigned ev)
+{
+	struct edge *e = container_of(w, struct edge, lw);
+	struct sockaddr_storage ss;
+	int i, fd;
+
+	for (i = 0; i < ACCEPT_BURST; i++) {
+		fd = net_accept(w->fd, &ss);
+		if (fd == -EAGAIN || fd == -EINTR)
+			return;
+		if (fd < 0) {
+			log_warn("edge: accept: %s", strerror(-fd));
+			return;
+		}
+		if (e->nconns >= e->conf->max_tunnels) {
+			log_warn("edge: EDGE_MAX_TUNNELS (%zu) reached; "
+				 "connection refused",
+			    e->conf->max_tunnels);
+			net_close(fd);
+			continue;
+		}
+		edge_conn_accept(e, fd, (struct sockaddr *)&ss);
+	}
+}
+
+static void
+on_listener_closed(struct rx_loop *l, struct rx_watch *w)
+{
+	struct edge *e = container_of(w, struct edge, lw);
+
+	e->lw_open = false;
+	maybe_free(e);
+}
+
+static int
+listen_tunnels(struct edge *e)
+{
+	struct sockaddr_in sin = {.sin_family = AF_INET};
+	struct sockaddr_storage ss;
+	int fd;
+
+	sin.sin_addr.s_addr = e->conf->listen_addr;
+	sin.sin_port = htons(e->conf->listen_port);
+	fd = net_listen((struct sockaddr *)&sin, sizeof(sin), 128);
+	if (fd < 0)
+		return fd;
+	e->tport = e->conf->listen_port;
+	if (net_local_addr(fd, &ss) == 0 && ss.ss_family == AF_INET)
+		e->tport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	rx_watch_init(&e->lw, fd, on_accept, on_listener_closed);
+	rx_watch_set(e->l, &e->lw, RX_READ);
+	e->lw_open = true;
+	return 0;
+}
+
+/* see edge.h */
+struct edge *
+edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
+{
+	struct edge *e;
+	size_t i;
+	int rc;
+
+	if ((e = calloc(1, sizeof(*e))) == NULL ||
+	    (e->reqs = calloc(ec->api_max_conns, sizeof(*e->reqs))) == NULL) {
+		free(e);
+		*err = -ENOMEM;
+		return NULL;
+	}
+	e->l = l;
+	e->conf = ec;
+	e->nreqs = ec->api_max_conns;
+	for (i = 0; i < e->nreqs; i++)
+		e->reqs[i].e = e;
+	if ((rc = listen_tunnels(e)) < 0 || (rc = edge_api_start(e)) < 0) {
+		*err = rc;
+		if (e->lw_open) {
+			e->stopping = true;
+			rx_watch_close(l, &e->lw);
+		} else {
+			free_all(e);
+		}
+		return NULL;
+	}
+	log_info("edge: tunnels on port %u (%s), front door on port %u",
+	    e->tport, ec->h2c ? "h2c" : "mTLS", edge_api_port(e));
+	return e;
+}
+
+/* see edge.h */
+uint16_t
+edge_tunnel_port(const struct edge *e)
+{
+	return e->tport;
+}
+
+/* see edge.h */
+void
+edge_stop(struct edge *e)
+{
+	struct edge_conn *c, *n;
+
+	e->stopping = true;
+	if (e->api != NULL)
+		http_server_close(e->api);
+	e->api = NULL;
+	for (c = e->conns; c != NULL; c = n) {
+		n = c->next;
+		edge_conn_close(c, "edge stopping");
+	}
+	if (e->lw_open)
+		rx_watch_close(e->l, &e->lw);
+	else
+		maybe_free(e);
+}
+
+/* see edge_int.h */
+void
+edge_conn_gone(struct edge *e)
+{
+	maybe_free(e);
+}

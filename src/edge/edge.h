@@ -1,0 +1,76 @@
+/*
+ * edge.h — outpost-edge, the reference controller: a tunnel server
+ * (mTLS or loopback h2c, HTTP/2, gRPC connector.v1 Tunnel), a registry of
+ * connectors and their tunnels with heartbeats, and an HTTP/1.1 front door
+ * that turns requests into HttpRequest messages on a connector's
+ * least-loaded tunnel.
+ *
+ * Lifetime: edge_conf_load() runs in the setup phase (it reads files and
+ * may fail with a message naming the setting); edge_start() allocates the
+ * edge and opens both listeners; edge_stop() closes every connection and
+ * frees the edge once the reactor has finished the closes (keep running
+ * the loop for one more iteration).  The configuration must outlive the
+ * edge.  Single-threaded: everything runs on the caller's reactor.
+ */
+#ifndef EDGE_EDGE_H
+#define EDGE_EDGE_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "cfg/cfg.h"
+#include "rx/rx.h"
+
+struct tls_server_config;
+
+struct edge_conf {
+	uint32_t listen_addr; /* network order */
+	uint16_t listen_port;
+	bool h2c;
+	struct tls_server_config *tls; /* NULL with h2c */
+	char trust_domain[256];
+	bool allow_cn;
+	uint32_t api_addr; /* network order */
+	uint16_t api_port;
+	uint8_t *token; /* heap; wiped by edge_conf_free */
+	size_t token_len;
+	size_t api_max_conns;
+	size_t max_tunnels;
+	int64_t heartbeat_ms;
+	int64_t request_timeout_ms;
+	size_t max_request_body;
+	size_t max_response_body;
+};
+
+/*
+ * Fill ec from the loaded configuration: listener addresses, the TLS
+ * server configuration (certificate, key, client CA), the API token.
+ * Returns 0, or -1 with err naming the setting (never a secret value).
+ */
+int edge_conf_load(
+    struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen);
+
+/* Release what edge_conf_load() allocated; wipes the token.  Idempotent. */
+void edge_conf_free(struct edge_conf *ec);
+
+/* Timers the edge may need in the loop's heap (for rx_init). */
+size_t edge_timers_needed(const struct edge_conf *ec);
+
+struct edge;
+
+/*
+ * Open the tunnel listener and the front door.  Returns the edge, or NULL
+ * with *err = -errno (-EADDRINUSE, -ENOMEM, ...).
+ */
+struct edge *edge_start(
+    struct rx_loop *l, const struct edge_conf *ec, int *err);
+
+/* Port actually bound by the tunnel listener and by the front door. */
+uint16_t edge_tunnel_port(const struct edge *e);
+uint16_t edge_api_port(const struct edge *e);
+
+/* Close listeners and connections; the edge is freed by the reactor. */
+void edge_stop(struct edge *e);
+
+#endif

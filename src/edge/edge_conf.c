@@ -1,0 +1,217 @@
+/*
+ * edge_conf.c — the edge's settings (the outpost-edge block of
+ * settings.def) turned into struct edge_conf, files read in the setup
+ * phase.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "edge/edge_int.h"
+#include "lib/util.h"
+
+#define FILE_MAX (1024 * 1024)
+
+/* Read a whole (small) file into heap memory; 0 or -errno. */
+static int
+read_file(const char *path, uint8_t **out, size_t *len)
+{
+	uint8_t *p;
+	ssize_t n;
+	size_t have = 0;
+	int fd, err = 0;
+
+	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return -errno;
+	if ((p = malloc(FILE_MAX + 1)) == NULL) {
+		close(fd);
+		return -ENOMEM;
+	}
+	while (
+	    have < FILE_MAX && (n = read(fd, p + have, FILE_MAX - have)) != 0) {
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n < 0) {
+			err = -errno;
+			break;
+		}
+		have += (size_t)n;
+	}
+	close(fd);
+	if (err == 0 && have == FILE_MAX)
+		err = -EFBIG;
+	if (err != 0) {
+		util_wipe(p, FILE_MAX);
+		free(p);
+		return err;
+	}
+	*out = p;
+	*len = have;
+	return 0;
+}
+
+static int
+need_file(const struct cfg *c, enum cfg_key k, uint8_t **out, size_t *len,
+    char *err, size_t errlen)
+{
+	const char *path = cfg_str(c, k);
+	int rc;
+
+	if (path == NULL) {
+		snprintf(err, errlen, "%s: required", cfg_key_name(k));
+		return -1;
+	}
+	if ((rc = read_file(path, out, len)) < 0) {
+		snprintf(err, errlen, "%s: %s: %s", cfg_key_name(k), path,
+		    strerror(-rc));
+		return -1;
+	}
+	return 0;
+}
+
+/* "a.b.c.d:port" */
+static bool
+parse_hostport(const char *s, uint32_t *addr, uint16_t *port)
+{
+	char host[INET_ADDRSTRLEN];
+	const char *colon = strrchr(s, ':');
+	struct in_addr a;
+	char *end;
+	long p;
+
+	if (colon == NULL || (size_t)(colon - s) >= sizeof(host))
+		return false;
+	memcpy(host, s, (size_t)(colon - s));
+	host[colon - s] = '\0';
+	p = strtol(colon + 1, &end, 10);
+	if (*end != '\0' || end == colon + 1 || p < 0 || p > 65535 ||
+	    inet_pton(AF_INET, host, &a) != 1)
+		return false;
+	*addr = a.s_addr;
+	*port = (uint16_t)p;
+	return true;
+}
+
+static int
+load_token(struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
+{
+	uint8_t *p;
+	size_t n, i = 0;
+
+	if (need_file(c, CFG_EDGE_API_TOKEN_FILE, &p, &n, err, errlen) < 0)
+		return -1;
+	while (n > 0 &&
+	    (p[n - 1] == '\n' || p[n - 1] == '\r' || p[n - 1] == ' ' ||
+		p[n - 1] == '\t'))
+		n--;
+	while (i < n && (p[i] == ' ' || p[i] == '\t'))
+		i++;
+	if (n - i < 16) {
+		snprintf(err, errlen,
+		    "EDGE_API_TOKEN_FILE: token shorter than 16 bytes");
+		util_wipe(p, FILE_MAX);
+		free(p);
+		return -1;
+	}
+	memmove(p, p + i, n - i);
+	util_wipe(p + (n - i), i);
+	ec->token = p;
+	ec->token_len = n - i;
+	return 0;
+}
+
+static int
+load_tls(struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
+{
+	struct tls_server_opts o = {0};
+	uint8_t *cert = NULL, *key = NULL, *ca = NULL;
+	int rc = -1;
+
+	if (need_file(c, CFG_EDGE_TLS_CERT_FILE, &cert, &o.cert_len, err,
+		errlen) < 0 ||
+	    need_file(c, CFG_EDGE_TLS_KEY_FILE, &key, &o.key_len, err, errlen) <
+		0 ||
+	    need_file(c, CFG_EDGE_CLIENT_CA_FILE, &ca, &o.client_ca_len, err,
+		errlen) < 0)
+		goto out;
+	o.cert = cert;
+	o.key = key;
+	o.client_ca = ca;
+	rc = tls_server_config_new(&ec->tls, &o, err, errlen);
+out:
+	if (key != NULL)
+		util_wipe(key, o.key_len);
+	free(cert);
+	free(key);
+	free(ca);
+	return rc < 0 ? -1 : 0;
+}
+
+static bool
+is_loopback(uint32_t addr)
+{
+	return (ntohl(addr) >> 24) == 127;
+}
+
+/* see edge.h */
+int
+edge_conf_load(
+    struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
+{
+	struct in_addr a;
+
+	memset(ec, 0, sizeof(*ec));
+	if (!parse_hostport(cfg_str(c, CFG_EDGE_LISTEN), &ec->listen_addr,
+		&ec->listen_port)) {
+		snprintf(err, errlen, "EDGE_LISTEN: not an IPv4 address:port");
+		return -1;
+	}
+	if (inet_pton(AF_INET, cfg_str(c, CFG_EDGE_API_LISTEN), &a) != 1) {
+		snprintf(err, errlen, "EDGE_API_LISTEN: not an IPv4 address");
+		return -1;
+	}
+	ec->api_addr = a.s_addr;
+	ec->api_port = (uint16_t)cfg_int(c, CFG_EDGE_API_PORT);
+	ec->h2c = cfg_bool(c, CFG_EDGE_H2C);
+	if (ec->h2c && !is_loopback(ec->listen_addr)) {
+		snprintf(err, errlen,
+		    "EDGE_H2C: only with a loopback EDGE_LISTEN (127.0.0.0/8)");
+		return -1;
+	}
+	snprintf(ec->trust_domain, sizeof(ec->trust_domain), "%s",
+	    cfg_str(c, CFG_EDGE_TRUST_DOMAIN));
+	ec->allow_cn = cfg_bool(c, CFG_EDGE_ALLOW_CN_IDENTITY);
+	ec->api_max_conns = (size_t)cfg_int(c, CFG_EDGE_API_MAX_CONNECTIONS);
+	ec->max_tunnels = (size_t)cfg_int(c, CFG_EDGE_MAX_TUNNELS);
+	ec->heartbeat_ms = cfg_int(c, CFG_HEARTBEAT_INTERVAL);
+	ec->request_timeout_ms = cfg_int(c, CFG_EDGE_REQUEST_TIMEOUT);
+	ec->max_request_body = (size_t)cfg_int(c, CFG_MAX_REQUEST_BODY_SIZE_MB);
+	ec->max_response_body =
+	    (size_t)cfg_int(c, CFG_MAX_RESPONSE_BODY_SIZE_MB);
+	if (load_token(ec, c, err, errlen) < 0)
+		return -1;
+	if (!ec->h2c && load_tls(ec, c, err, errlen) < 0) {
+		edge_conf_free(ec);
+		return -1;
+	}
+	return 0;
+}
+
+/* see edge.h */
+void
+edge_conf_free(struct edge_conf *ec)
+{
+	if (ec->token != NULL) {
+		util_wipe(ec->token, ec->token_len);
+		free(ec->token);
+	}
+	ec->token = NULL;
+	ec->token_len = 0;
+	if (ec->tls != NULL)
+		tls_server_config_free(ec->tls);
+	ec->tls = NULL;
+}

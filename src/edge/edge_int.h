@@ -1,0 +1,194 @@
+/*
+ * edge_int.h — private to src/edge/: the objects of the edge and how they
+ * own each other.
+ *
+ *   struct edge            one per process; owns the listeners, the
+ *                          connection list, the connector registry and the
+ *                          pool of pending front-door requests.
+ *   struct edge_conn       one accepted TCP connection: TLS (or h2c), one
+ *                          HTTP/2 server session.  Heap; freed from the
+ *                          stream's close callback.
+ *   struct edge_tunnel     one gRPC Tunnel call on a connection (a
+ *                          connection may carry several).  Heap; freed at
+ *                          its H2_EV_CLOSE.  Listed on its connector once
+ *                          the connector's name is known.
+ *   struct edge_connector  a name seen at least once; kept (Offline) after
+ *                          its last tunnel is gone, so the API can say so.
+ *   struct edge_req        a proxied request waiting for its answer: the
+ *                          HTTP exchange, the tunnel, a deadline.  Pool
+ *                          slot; its index is part of the request_id.
+ */
+#ifndef EDGE_EDGE_INT_H
+#define EDGE_EDGE_INT_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "edge/edge.h"
+#include "edge/edge_route.h"
+#include "grpc/grpc.h"
+#include "h2/h2.h"
+#include "http/http_server.h"
+#include "lib/buf.h"
+#include "net/net.h"
+#include "net/stream.h"
+#include "rx/rx.h"
+#include "tls/tls.h"
+
+#define EDGE_TUNNEL_PATH "/connector.v1.ConnectorService/Tunnel"
+#define EDGE_CONN_STREAMS 8 /* Tunnel calls per connection */
+#define EDGE_MISSES 3 /* unanswered heartbeats: Offline */
+#define EDGE_WINDOW (1u << 20) /* HTTP/2 stream receive window */
+#define EDGE_TX_RING (256u << 10) /* per tunnel send ring */
+#define EDGE_PLAIN_BUF (64u << 10) /* h2c socket buffers, each way */
+#define EDGE_HANDSHAKE_MS 10000
+#define EDGE_MSG_OVERHEAD (256u << 10) /* headers + framing per message */
+#define EDGE_MAX_CONNECTORS 1024
+#define EDGE_REQ_ID_MAX 32
+#define EDGE_HOST_MAX 256
+
+struct edge;
+struct edge_connector;
+
+/* A message queued for a tunnel: gRPC prefix + protobuf bytes. */
+struct edge_out {
+	struct edge_out *next;
+	size_t len, off;
+	uint8_t data[];
+};
+
+enum edge_tstate { EDGE_T_ONLINE, EDGE_T_OFFLINE, EDGE_T_DRAINING };
+
+struct edge_tunnel {
+	struct edge_conn *c;
+	struct edge_connector *owner; /* NULL until named */
+	struct edge_tunnel *next; /* on owner's list */
+	struct h2_stream hs;
+	struct grpc_reader rd;
+	uint8_t *rdbuf, *rx, *tx;
+	struct edge_out *oq, **oqtail;
+	struct rx_timer hb;
+	bool accepted; /* right path; response headers sent */
+	bool closed; /* H2_EV_CLOSE seen */
+	enum edge_tstate state;
+	unsigned missed; /* heartbeats sent since the last answer */
+	unsigned in_flight;
+	uint64_t served;
+	int32_t max_concurrent; /* from MetadataResponse; 0 unknown */
+	int64_t since_ms; /* wall clock */
+	int64_t last_hb_ms; /* wall clock of the last answer; 0 none */
+	int64_t last_pick; /* monotonic: tie-break for least-loaded */
+	uint64_t seq;
+	char id[EDGE_ID_MAX]; /* uuid from MetadataResponse or "t<seq>" */
+	char hostname[EDGE_HOST_MAX];
+};
+
+struct edge_conn {
+	struct edge *e;
+	struct edge_conn *next, **pprev;
+	struct stream st;
+	struct rx_timer timer; /* handshake deadline, then h2 timers */
+	struct h2_session h2;
+	bool h2_up;
+	bool tls;
+	bool identified;
+	bool closing;
+	size_t ntun;
+	struct edge_tunnel *tun[EDGE_CONN_STREAMS];
+	char name[EDGE_NAME_MAX]; /* from the certificate; "" for h2c */
+	char addr[NET_ADDR_STRLEN];
+	uint8_t *plain; /* h2c: both socket buffers */
+	struct tls_conn tlsc;
+};
+
+struct edge_connector {
+	char name[EDGE_NAME_MAX];
+	struct edge_connector *next;
+	struct edge_tunnel *tunnels;
+	int64_t first_seen_ms;
+	int64_t last_seen_ms; /* last tunnel open or close */
+	uint64_t requests;
+};
+
+struct edge_req {
+	struct edge *e;
+	struct http_exchange *x; /* NULL: slot free */
+	struct edge_tunnel *t;
+	struct rx_timer timer;
+	uint32_t gen;
+	char id[EDGE_REQ_ID_MAX];
+};
+
+struct edge {
+	struct rx_loop *l;
+	const struct edge_conf *conf;
+	struct rx_watch lw;
+	bool lw_open;
+	bool stopping;
+	uint16_t tport;
+	struct http_server *api;
+	struct edge_conn *conns;
+	size_t nconns;
+	struct edge_connector *connectors;
+	size_t nconnectors;
+	struct edge_req *reqs;
+	size_t nreqs;
+	uint64_t seq;
+	struct http_route routes[2];
+};
+
+/* edge.c: a connection finished closing (the edge may be freed now). */
+void edge_conn_gone(struct edge *e);
+
+/* edge_conn.c */
+void edge_conn_accept(struct edge *e, int fd, const struct sockaddr *peer);
+void edge_conn_close(struct edge_conn *c, const char *why);
+/* Push pending HTTP/2 output and re-arm timers (outside stream callbacks). */
+void edge_conn_kick(struct edge_conn *c);
+
+/* edge_tunnel.c */
+struct h2_stream *edge_tunnel_accept(struct h2_session *s, void *arg);
+void edge_tunnel_event(struct h2_stream *st, unsigned ev, void *arg);
+/* Queue a packed message (takes ownership of o).  0 or -errno. */
+int edge_tunnel_send(struct edge_tunnel *t, struct edge_out *o);
+bool edge_tunnel_routable(const struct edge_tunnel *t);
+const char *edge_tunnel_state_name(const struct edge_tunnel *t);
+
+/* edge_msg.c: ControllerMessage builders (heap; NULL on ENOMEM). */
+struct edge_out *edge_msg_health(const char *id, int64_t unix_ms);
+struct edge_out *edge_msg_metadata(const char *id);
+struct edge_out *edge_msg_start_close(const char *id);
+struct edge_out *edge_msg_http(const char *id, const struct http_request *rq,
+    const char *url, const void *body, size_t blen);
+
+/* edge_registry.c */
+int edge_registry_add(struct edge *e, struct edge_tunnel *t, const char *name);
+void edge_registry_remove(struct edge_tunnel *t);
+struct edge_connector *edge_registry_find(
+    struct edge *e, const char *name, size_t n);
+struct edge_tunnel *edge_registry_pick(struct edge_connector *k, int64_t now);
+bool edge_connector_online(const struct edge_connector *k);
+void edge_heartbeat_start(struct edge_tunnel *t);
+void edge_heartbeat_answered(struct edge_tunnel *t);
+
+/* edge_json.c: state as JSON into b (b->overflow on truncation). */
+void edge_json_connector(struct buf *b, const struct edge_connector *k);
+void edge_json_list(struct buf *b, const struct edge *e);
+
+/* edge_proxy.c */
+void edge_proxy_start(
+    struct edge *e, struct http_exchange *x, const struct edge_route *r);
+/* A reply arrived on t for request_id: answers the exchange. */
+struct Connector__V1__ConnectorMessage;
+void edge_proxy_reply(
+    struct edge_tunnel *t, const struct Connector__V1__ConnectorMessage *m);
+/* t is going away: fail its pending requests with 502. */
+void edge_proxy_tunnel_gone(struct edge_tunnel *t);
+
+/* edge_api.c */
+int edge_api_start(struct edge *e);
+void edge_api_json(struct http_exchange *x, int status, const char *error,
+    const char *reason, const char *message);
+
+#endif

@@ -1,0 +1,89 @@
+/*
+ * edge_json.c — the registry as JSON for the front door.  Every string
+ * that came from a peer (names, uuids, hostnames, addresses) goes through
+ * json_cstr(); numbers are printed by buf_printf.
+ */
+#include <inttypes.h>
+#include <time.h>
+
+#include "edge/edge_int.h"
+#include "lib/json.h"
+
+static void
+iso_time(struct buf *b, int64_t ms)
+{
+	time_t s = (time_t)(ms / 1000);
+	struct tm tm;
+
+	if (ms <= 0 || gmtime_r(&s, &tm) == NULL) {
+		buf_adds(b, "null");
+		return;
+	}
+	buf_printf(b, "\"%04d-%02d-%02dT%02d:%02d:%02d.%03dZ\"",
+	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
+	    tm.tm_sec, (int)(ms % 1000));
+}
+
+static void
+json_tunnel(struct buf *b, const struct edge_tunnel *t)
+{
+	buf_adds(b, "{\"id\":");
+	json_cstr(b, t->id);
+	buf_adds(b, ",\"state\":");
+	json_cstr(b, edge_tunnel_state_name(t));
+	buf_adds(b, ",\"address\":");
+	json_cstr(b, t->c->addr);
+	buf_adds(b, ",\"hostname\":");
+	json_cstr(b, t->hostname);
+	buf_adds(b, ",\"connected_since\":");
+	iso_time(b, t->since_ms);
+	buf_adds(b, ",\"last_heartbeat\":");
+	iso_time(b, t->last_hb_ms);
+	buf_printf(b,
+	    ",\"in_flight\":%u,\"served\":%" PRIu64
+	    ",\"max_concurrent_requests\":%d,\"missed_heartbeats\":%u"
+	    ",\"transport\":\"%s\"}",
+	    t->in_flight, t->served, (int)t->max_concurrent, t->missed,
+	    t->c->tls ? "mtls" : "h2c");
+}
+
+/* see edge_int.h */
+void
+edge_json_connector(struct buf *b, const struct edge_connector *k)
+{
+	const struct edge_tunnel *t;
+	unsigned in_flight = 0;
+
+	for (t = k->tunnels; t != NULL; t = t->next)
+		in_flight += t->in_flight;
+	buf_adds(b, "{\"name\":");
+	json_cstr(b, k->name);
+	buf_adds(b, ",\"state\":");
+	json_cstr(b, edge_connector_online(k) ? "online" : "offline");
+	buf_printf(b, ",\"in_flight\":%u,\"requests\":%" PRIu64, in_flight,
+	    k->requests);
+	buf_adds(b, ",\"first_seen\":");
+	iso_time(b, k->first_seen_ms);
+	buf_adds(b, ",\"tunnels\":[");
+	for (t = k->tunnels; t != NULL; t = t->next) {
+		json_tunnel(b, t);
+		if (t->next != NULL)
+			buf_adds(b, ",");
+	}
+	buf_adds(b, "]}");
+}
+
+/* see edge_int.h */
+void
+edge_json_list(struct buf *b, const struct edge *e)
+{
+	const struct edge_connector *k;
+
+	buf_adds(b, "{\"connectors\":[");
+	for (k = e->connectors; k != NULL; k = k->next) {
+		edge_json_connector(b, k);
+		if (k->next != NULL)
+			buf_adds(b, ",");
+	}
+	buf_adds(b, "]}\n");
+}

@@ -1,0 +1,171 @@
+/*
+ * edge_msg.c — ControllerMessage builders: each returns one heap
+ * edge_out holding the gRPC prefix and the protobuf encoding, ready for
+ * edge_tunnel_send().
+ */
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector/hop.h"
+#include "connector/v1/connector.pb-c.h"
+#include "edge/edge_int.h"
+#include "lib/util.h"
+
+#define HDR_MAX 128 /* headers forwarded per request (http limits: 64) */
+
+static struct edge_out *
+pack(Connector__V1__ControllerMessage *m)
+{
+	size_t n = connector__v1__controller_message__get_packed_size(m);
+	struct edge_out *o;
+
+	if ((o = malloc(sizeof(*o) + GRPC_PREFIX_LEN + n)) == NULL)
+		return NULL;
+	o->next = NULL;
+	o->off = 0;
+	o->len = GRPC_PREFIX_LEN + n;
+	if (!grpc_prefix_write(o->data, n)) {
+		free(o);
+		return NULL;
+	}
+	connector__v1__controller_message__pack(m, o->data + GRPC_PREFIX_LEN);
+	return o;
+}
+
+/* see edge_int.h */
+struct edge_out *
+edge_msg_health(const char *id, int64_t unix_ms)
+{
+	Connector__V1__ControllerMessage m =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
+	Connector__V1__HealthCheckRequest h =
+	    CONNECTOR__V1__HEALTH_CHECK_REQUEST__INIT;
+
+	h.unix_millis = unix_ms;
+	m.request_id = (char *)id;
+	m.message_case =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST;
+	m.health_check_request = &h;
+	return pack(&m);
+}
+
+/* see edge_int.h */
+struct edge_out *
+edge_msg_metadata(const char *id)
+{
+	Connector__V1__ControllerMessage m =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
+	Connector__V1__MetadataRequest r =
+	    CONNECTOR__V1__METADATA_REQUEST__INIT;
+
+	m.request_id = (char *)id;
+	m.message_case =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_METADATA_REQUEST;
+	m.metadata_request = &r;
+	return pack(&m);
+}
+
+/* see edge_int.h */
+struct edge_out *
+edge_msg_start_close(const char *id)
+{
+	Connector__V1__ControllerMessage m =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
+	Connector__V1__ConnectionRequest r =
+	    CONNECTOR__V1__CONNECTION_REQUEST__INIT;
+
+	r.action =
+	    CONNECTOR__V1__CONNECTION_REQUEST__ACTION__ACTION_START_CLOSE;
+	m.request_id = (char *)id;
+	m.message_case =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_CONNECTION_REQUEST;
+	m.connection_request = &r;
+	return pack(&m);
+}
+
+/* Headers the edge never forwards: its own credentials and framing. */
+static bool
+skip_header(const struct hop_filter *f, const struct http_header *h)
+{
+	static const char *const own[] = {
+	    "authorization", "host", "content-length", "expect"};
+	size_t i;
+
+	for (i = 0; i < nitems(own); i++)
+		if (http_token_eq(h->name, h->name_len, own[i]))
+			return true;
+	return hop_drop(f, h->name, h->name_len);
+}
+
+/* NUL-terminated copies of the forwarded headers in one heap block. */
+static char *
+copy_headers(const struct http_request *rq, Connector__V1__Header *hv,
+    Connector__V1__Header **hp, size_t *nh)
+{
+	struct hop_filter f;
+	size_t i, total = 0, n = 0;
+	char *mem, *p;
+
+	hop_init(&f);
+	for (i = 0; i < rq->nheaders; i++) {
+		const struct http_header *h = &rq->headers[i];
+
+		hop_note(&f, h->name, h->name_len, h->value, h->value_len);
+		total += h->name_len + h->value_len + 2;
+	}
+	if ((mem = p = malloc(total + 1)) == NULL)
+		return NULL;
+	for (i = 0; i < rq->nheaders && n < HDR_MAX; i++) {
+		const struct http_header *h = &rq->headers[i];
+
+		if (skip_header(&f, h))
+			continue;
+		hv[n] = (Connector__V1__Header)CONNECTOR__V1__HEADER__INIT;
+		hv[n].key = p;
+		memcpy(p, h->name, h->name_len);
+		p += h->name_len;
+		*p++ = '\0';
+		hv[n].value = p;
+		memcpy(p, h->value, h->value_len);
+		p += h->value_len;
+		*p++ = '\0';
+		hp[n] = &hv[n];
+		n++;
+	}
+	*nh = n;
+	return mem;
+}
+
+/* see edge_int.h */
+struct edge_out *
+edge_msg_http(const char *id, const struct http_request *rq, const char *url,
+    const void *body, size_t blen)
+{
+	Connector__V1__ControllerMessage m =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
+	Connector__V1__HttpRequest r = CONNECTOR__V1__HTTP_REQUEST__INIT;
+	Connector__V1__Header hv[HDR_MAX], *hp[HDR_MAX];
+	char method[16], *mem;
+	struct edge_out *o;
+	size_t nh = 0;
+
+	if (rq->method_len >= sizeof(method))
+		return NULL;
+	memcpy(method, rq->method, rq->method_len);
+	method[rq->method_len] = '\0';
+	if ((mem = copy_headers(rq, hv, hp, &nh)) == NULL)
+		return NULL;
+	r.method = method;
+	r.url = (char *)url;
+	r.n_headers = nh;
+	r.headers = hp;
+	r.body.data = (uint8_t *)body;
+	r.body.len = blen;
+	m.request_id = (char *)id;
+	m.message_case =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HTTP_REQUEST;
+	m.http_request = &r;
+	o = pack(&m);
+	free(mem);
+	return o;
+}

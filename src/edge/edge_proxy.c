@@ -1,0 +1,284 @@
+/*
+ * edge_proxy.c — a front-door request through a tunnel: pick the
+ * connector's least-loaded routable tunnel, send HttpRequest, wait (with
+ * a deadline) for HttpResponse or ErrorResponse, answer the client.
+ *
+ * Pending requests live in a pool with one slot per front-door
+ * connection; request_id is "r<slot>-<generation>", so a reply finds its
+ * slot at once and a late reply to a recycled slot is recognised and
+ * dropped.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector/hop.h"
+#include "connector/v1/connector.pb-c.h"
+#include "edge/edge_int.h"
+#include "lib/log.h"
+#include "lib/url.h"
+#include "lib/util.h"
+
+#define RESP_HEADERS_MAX (32u << 10)
+#define REASON_MAX 32
+
+static void
+release(struct edge_req *q)
+{
+	if (q->t != NULL && q->t->in_flight > 0)
+		q->t->in_flight--;
+	rx_timer_stop(q->e->l, &q->timer);
+	q->x = NULL;
+	q->t = NULL;
+}
+
+static void
+on_abort(struct http_exchange *x, void *arg)
+{
+	struct edge_req *q = arg;
+
+	log_debug("edge: request %s: client went away", q->id);
+	release(q);
+}
+
+static void
+on_timeout(struct rx_loop *l, struct rx_timer *tm)
+{
+	struct edge_req *q = container_of(tm, struct edge_req, timer);
+	struct http_exchange *x = q->x;
+
+	if (x == NULL)
+		return;
+	log_warn("edge: request %s: no answer within %" PRId64 " ms", q->id,
+	    q->e->conf->request_timeout_ms);
+	release(q);
+	edge_api_json(
+	    x, 504, "timeout", NULL, "the connector did not answer in time");
+}
+
+static struct edge_req *
+slot_get(struct edge *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nreqs; i++)
+		if (e->reqs[i].x == NULL) {
+			e->reqs[i].gen++;
+			snprintf(e->reqs[i].id, sizeof(e->reqs[i].id),
+			    "r%zu-%" PRIu32, i, e->reqs[i].gen);
+			return &e->reqs[i];
+		}
+	return NULL;
+}
+
+/* see edge_int.h */
+void
+edge_proxy_start(
+    struct edge *e, struct http_exchange *x, const struct edge_route *r)
+{
+	struct edge_connector *k = edge_registry_find(e, r->name, r->namelen);
+	const uint8_t *body;
+	struct edge_tunnel *t;
+	struct edge_req *q;
+	char url[URL_MAX + 1];
+	const char *qs;
+	size_t qlen, blen;
+
+	http_exchange_query(x, &qs, &qlen);
+	if (edge_route_url(r, qs, qlen, url, sizeof(url)) < 0) {
+		edge_api_json(x, 400, "bad_url", NULL, NULL);
+		return;
+	}
+	if (k == NULL || (t = edge_registry_pick(k, rx_now(e->l))) == NULL) {
+		edge_api_json(x, 503, "no_tunnel", NULL,
+		    "the connector has no routable tunnel");
+		return;
+	}
+	if ((q = slot_get(e)) == NULL) {
+		edge_api_json(x, 503, "busy", NULL, NULL);
+		return;
+	}
+	body = http_exchange_body(x, &blen);
+	if (edge_tunnel_send(t,
+		edge_msg_http(
+		    q->id, http_exchange_request(x), url, body, blen)) < 0) {
+		edge_api_json(x, 503, "no_tunnel", NULL, "tunnel send failed");
+		return;
+	}
+	q->x = x;
+	q->t = t;
+	t->in_flight++;
+	t->served++;
+	k->requests++;
+	http_exchange_on_abort(x, on_abort, q);
+	rx_timer_init(&q->timer, on_timeout);
+	rx_timer_start(e->l, &q->timer, e->conf->request_timeout_ms);
+	edge_conn_kick(t->c);
+}
+
+/* "r<slot>-<gen>" → the live slot it names on tunnel t, or NULL. */
+static struct edge_req *
+slot_find(struct edge_tunnel *t, const char *id)
+{
+	struct edge *e = t->c->e;
+	unsigned long long slot;
+	char *end;
+
+	if (id == NULL || id[0] != 'r')
+		return NULL;
+	slot = strtoull(id + 1, &end, 10);
+	if (end == id + 1 || *end != '-' || slot >= e->nreqs)
+		return NULL;
+	if (e->reqs[slot].x == NULL || e->reqs[slot].t != t ||
+	    strcmp(e->reqs[slot].id, id) != 0)
+		return NULL;
+	return &e->reqs[slot];
+}
+
+static bool
+token_ok(const char *s)
+{
+	const char *p;
+
+	if (*s == '\0')
+		return false;
+	for (p = s; *p; p++)
+		if (*p <= 0x20 || *p >= 0x7f ||
+		    strchr("()<>@,;:\\\"/[]?={}", *p))
+			return false;
+	return true;
+}
+
+static bool
+value_ok(const char *s)
+{
+	for (; *s; s++)
+		if ((*s < 0x20 && *s != '\t') || *s == 0x7f)
+			return false;
+	return true;
+}
+
+static bool
+skip_response_header(const struct hop_filter *f, const char *name)
+{
+	size_t n = strlen(name);
+
+	return http_token_eq(name, n, "content-length") || hop_drop(f, name, n);
+}
+
+/* Header lines for http_respond; false when one is malformed. */
+static bool
+response_headers(const Connector__V1__HttpResponse *r, struct buf *b)
+{
+	struct hop_filter f;
+	size_t i;
+
+	hop_init(&f);
+	for (i = 0; i < r->n_headers; i++) {
+		const char *k = r->headers[i]->key, *v = r->headers[i]->value;
+
+		if (!token_ok(k) || !value_ok(v))
+			return false;
+		hop_note(&f, k, strlen(k), v, strlen(v));
+	}
+	for (i = 0; i < r->n_headers; i++) {
+		const char *k = r->headers[i]->key, *v = r->headers[i]->value;
+
+		if (!skip_response_header(&f, k))
+			buf_printf(b, "%s: %s\r\n", k, v);
+	}
+	return !b->overflow;
+}
+
+static void
+answer_http(struct http_exchange *x, const Connector__V1__HttpResponse *r)
+{
+	struct buf b;
+	void *mem;
+
+	if (r->http_status < 100 || r->http_status > 599 ||
+	    (r->http_status >= 100 && r->http_status < 200)) {
+		edge_api_json(x, 502, "bad_response", NULL,
+		    "the connector returned an invalid status");
+		return;
+	}
+	if ((mem = malloc(RESP_HEADERS_MAX)) == NULL) {
+		edge_api_json(x, 500, "internal", NULL, "out of memory");
+		return;
+	}
+	buf_init(&b, mem, RESP_HEADERS_MAX);
+	if (!response_headers(r, &b) || !buf_add(&b, "", 1))
+		edge_api_json(x, 502, "bad_response", NULL,
+		    "the connector returned malformed headers");
+	else if (http_respond(x, r->http_status, (const char *)b.p, NULL,
+		     r->body.data, r->body.len) == -ENOSPC)
+		log_warn("edge: response too large for the front door");
+	free(mem);
+}
+
+/* The typed reason: field 100, else the "[reason] " message prefix. */
+static void
+error_reason(const Connector__V1__ErrorResponse *er, char *out, size_t cap)
+{
+	const char *m = er->message, *end;
+	size_t n;
+
+	snprintf(out, cap, "%s", "unknown");
+	if (er->reason != NULL && er->reason[0] != '\0') {
+		snprintf(out, cap, "%s", er->reason);
+		return;
+	}
+	if (m == NULL || m[0] != '[' || (end = strstr(m, "] ")) == NULL)
+		return;
+	n = (size_t)(end - m - 1);
+	if (n == 0 || n >= cap ||
+	    strspn(m + 1, "abcdefghijklmnopqrstuvwxyz_") != n)
+		return;
+	memcpy(out, m + 1, n);
+	out[n] = '\0';
+}
+
+/* see edge_int.h */
+void
+edge_proxy_reply(
+    struct edge_tunnel *t, const Connector__V1__ConnectorMessage *m)
+{
+	struct edge_req *q = slot_find(t, m->request_id);
+	struct http_exchange *x;
+	char reason[REASON_MAX];
+
+	if (q == NULL) {
+		log_debug("edge: tunnel %s: reply to unknown request %s", t->id,
+		    m->request_id ? m->request_id : "");
+		return;
+	}
+	x = q->x;
+	release(q);
+	if (m->message_case ==
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE) {
+		answer_http(x, m->http_response);
+		return;
+	}
+	error_reason(m->error_response, reason, sizeof(reason));
+	edge_api_json(
+	    x, 502, "upstream_error", reason, m->error_response->message);
+}
+
+/* see edge_int.h */
+void
+edge_proxy_tunnel_gone(struct edge_tunnel *t)
+{
+	struct edge *e = t->c->e;
+	struct http_exchange *x;
+	size_t i;
+
+	for (i = 0; i < e->nreqs; i++) {
+		if (e->reqs[i].t != t || (x = e->reqs[i].x) == NULL)
+			continue;
+		release(&e->reqs[i]);
+		edge_api_json(x, 502, "tunnel_closed", NULL,
+		    "the tunnel closed before the connector answered");
+	}
+}

@@ -1,0 +1,191 @@
+/*
+ * edge_registry.c — connectors by name, their tunnels, the least-loaded
+ * choice, and the heartbeat that takes a silent tunnel out of routing.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge/edge_int.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+/* see edge_int.h */
+struct edge_connector *
+edge_registry_find(struct edge *e, const char *name, size_t n)
+{
+	struct edge_connector *k;
+
+	for (k = e->connectors; k != NULL; k = k->next)
+		if (strlen(k->name) == n && memcmp(k->name, name, n) == 0)
+			return k;
+	return NULL;
+}
+
+/* At the cap, forget the connector silent longest that has no tunnel. */
+static bool
+evict_one(struct edge *e)
+{
+	struct edge_connector **pp, **victim = NULL, *k;
+
+	for (pp = &e->connectors; (k = *pp) != NULL; pp = &k->next)
+		if (k->tunnels == NULL &&
+		    (victim == NULL ||
+			k->last_seen_ms < (*victim)->last_seen_ms))
+			victim = pp;
+	if (victim == NULL)
+		return false;
+	k = *victim;
+	*victim = k->next;
+	free(k);
+	e->nconnectors--;
+	return true;
+}
+
+/* see edge_int.h */
+int
+edge_registry_add(struct edge *e, struct edge_tunnel *t, const char *name)
+{
+	struct edge_connector *k = edge_registry_find(e, name, strlen(name));
+
+	if (k == NULL) {
+		if (e->nconnectors >= EDGE_MAX_CONNECTORS && !evict_one(e))
+			return -ENOSPC;
+		if ((k = calloc(1, sizeof(*k))) == NULL)
+			return -ENOMEM;
+		snprintf(k->name, sizeof(k->name), "%s", name);
+		k->first_seen_ms = util_wall_ms();
+		k->next = e->connectors;
+		e->connectors = k;
+		e->nconnectors++;
+	}
+	t->owner = k;
+	t->next = k->tunnels;
+	k->tunnels = t;
+	k->last_seen_ms = util_wall_ms();
+	log_info("edge: connector %s: tunnel %s open from %s", k->name, t->id,
+	    t->c->addr);
+	return 0;
+}
+
+/* see edge_int.h */
+void
+edge_registry_remove(struct edge_tunnel *t)
+{
+	struct edge_connector *k = t->owner;
+	struct edge_tunnel **pp;
+
+	if (k == NULL)
+		return;
+	for (pp = &k->tunnels; *pp != NULL; pp = &(*pp)->next)
+		if (*pp == t) {
+			*pp = t->next;
+			break;
+		}
+	t->owner = NULL;
+	t->next = NULL;
+	k->last_seen_ms = util_wall_ms();
+	if (!edge_connector_online(k))
+		log_warn("edge: connector %s is offline (no routable tunnel)",
+		    k->name);
+}
+
+/* see edge_int.h */
+bool
+edge_connector_online(const struct edge_connector *k)
+{
+	const struct edge_tunnel *t;
+
+	for (t = k->tunnels; t != NULL; t = t->next)
+		if (edge_tunnel_routable(t))
+			return true;
+	return false;
+}
+
+static bool
+has_room(const struct edge_tunnel *t)
+{
+	return t->max_concurrent <= 0 ||
+	    t->in_flight < (unsigned)t->max_concurrent;
+}
+
+/* True when a is a better choice than b (b may be NULL). */
+static bool
+better(const struct edge_tunnel *a, const struct edge_tunnel *b)
+{
+	if (b == NULL)
+		return true;
+	if (has_room(a) != has_room(b))
+		return has_room(a);
+	if (a->in_flight != b->in_flight)
+		return a->in_flight < b->in_flight;
+	return a->last_pick < b->last_pick; /* spread ties */
+}
+
+/* see edge_int.h */
+struct edge_tunnel *
+edge_registry_pick(struct edge_connector *k, int64_t now)
+{
+	struct edge_tunnel *t, *best = NULL;
+
+	for (t = k->tunnels; t != NULL; t = t->next)
+		if (edge_tunnel_routable(t) && better(t, best))
+			best = t;
+	if (best != NULL)
+		best->last_pick = now;
+	return best;
+}
+
+static void
+on_heartbeat(struct rx_loop *l, struct rx_timer *tm)
+{
+	struct edge_tunnel *t = container_of(tm, struct edge_tunnel, hb);
+	char id[EDGE_REQ_ID_MAX];
+
+	if (t->closed || t->c->closing)
+		return;
+	if (t->missed >= 2 * EDGE_MISSES) {
+		log_warn("edge: tunnel %s: %u heartbeats unanswered; closing",
+		    t->id, t->missed);
+		edge_registry_remove(t);
+		h2_stream_cancel(&t->hs, 8);
+		edge_conn_kick(t->c);
+		return;
+	}
+	if (t->missed >= EDGE_MISSES && t->state == EDGE_T_ONLINE) {
+		t->state = EDGE_T_OFFLINE;
+		log_warn("edge: tunnel %s of %s offline: %u heartbeats "
+			 "unanswered",
+		    t->id, t->owner ? t->owner->name : "?", t->missed);
+		if (t->owner != NULL && !edge_connector_online(t->owner))
+			log_warn(
+			    "edge: connector %s is offline", t->owner->name);
+	}
+	snprintf(id, sizeof(id), "hc-%" PRIu64 "-%u", t->seq, t->missed);
+	if (edge_tunnel_send(t, edge_msg_health(id, util_wall_ms())) == 0)
+		t->missed++;
+	edge_conn_kick(t->c);
+	rx_timer_start(l, &t->hb, t->c->e->conf->heartbeat_ms);
+}
+
+/* see edge_int.h */
+void
+edge_heartbeat_start(struct edge_tunnel *t)
+{
+	rx_timer_init(&t->hb, on_heartbeat);
+	rx_timer_start(t->c->e->l, &t->hb, t->c->e->conf->heartbeat_ms);
+}
+
+/* see edge_int.h */
+void
+edge_heartbeat_answered(struct edge_tunnel *t)
+{
+	t->missed = 0;
+	t->last_hb_ms = util_wall_ms();
+	if (t->state == EDGE_T_OFFLINE) {
+		t->state = EDGE_T_ONLINE;
+		log_info("edge: tunnel %s online again", t->id);
+	}
+}

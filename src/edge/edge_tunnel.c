@@ -1,0 +1,325 @@
+/*
+ * edge_tunnel.c — one gRPC Tunnel call: accepting it, reading
+ * ConnectorMessages, queueing ControllerMessages under the stream's flow
+ * control, and tearing it down.
+ */
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector/v1/connector.pb-c.h"
+#include "edge/edge_int.h"
+#include "lib/log.h"
+#include "lib/util.h"
+
+static size_t
+max_message(const struct edge_conf *ec)
+{
+	return MAX(ec->max_request_body, ec->max_response_body) +
+	    EDGE_MSG_OVERHEAD;
+}
+
+static void
+tunnel_free(struct edge_tunnel *t)
+{
+	struct edge_out *o, *n;
+
+	for (o = t->oq; o != NULL; o = n) {
+		n = o->next;
+		free(o);
+	}
+	free(t->rdbuf);
+	free(t->rx);
+	free(t->tx);
+	free(t);
+}
+
+/* see edge_int.h */
+struct h2_stream *
+edge_tunnel_accept(struct h2_session *s, void *arg)
+{
+	struct edge_conn *c = arg;
+	struct edge_tunnel *t;
+	size_t slot, max = max_message(c->e->conf);
+
+	if (c->closing)
+		return NULL;
+	for (slot = 0; slot < EDGE_CONN_STREAMS && c->tun[slot] != NULL; slot++)
+		;
+	if (slot == EDGE_CONN_STREAMS || (t = calloc(1, sizeof(*t))) == NULL)
+		return NULL;
+	t->rx = malloc(EDGE_WINDOW);
+	t->tx = malloc(EDGE_TX_RING);
+	t->rdbuf = malloc(max);
+	if (t->rx == NULL || t->tx == NULL || t->rdbuf == NULL) {
+		tunnel_free(t);
+		return NULL;
+	}
+	grpc_reader_init(&t->rd, t->rdbuf, max);
+	h2_stream_init(&t->hs, t->rx, EDGE_WINDOW, t->tx, EDGE_TX_RING);
+	t->c = c;
+	t->oqtail = &t->oq;
+	t->seq = ++c->e->seq;
+	snprintf(t->id, sizeof(t->id), "t%" PRIu64, t->seq);
+	t->since_ms = util_wall_ms();
+	c->tun[slot] = t;
+	if (slot >= c->ntun)
+		c->ntun = slot + 1;
+	return &t->hs;
+}
+
+/* Move queued messages into the stream's send ring. */
+static void
+pump_out(struct edge_tunnel *t)
+{
+	struct edge_out *o;
+	long n;
+
+	while ((o = t->oq) != NULL) {
+		n = h2_stream_send(&t->hs, o->data + o->off, o->len - o->off);
+		if (n <= 0) {
+			if (n < 0)
+				log_debug(
+				    "edge: tunnel %s: send side closed", t->id);
+			return;
+		}
+		o->off += (size_t)n;
+		if (o->off < o->len)
+			return;
+		if ((t->oq = o->next) == NULL)
+			t->oqtail = &t->oq;
+		free(o);
+	}
+}
+
+/* see edge_int.h */
+int
+edge_tunnel_send(struct edge_tunnel *t, struct edge_out *o)
+{
+	if (o == NULL)
+		return -ENOMEM;
+	if (t->closed || !t->accepted || t->c->closing) {
+		free(o);
+		return -EPIPE;
+	}
+	o->next = NULL;
+	*t->oqtail = o;
+	t->oqtail = &o->next;
+	pump_out(t);
+	return 0;
+}
+
+/* see edge_int.h */
+bool
+edge_tunnel_routable(const struct edge_tunnel *t)
+{
+	return t->accepted && !t->closed && !t->c->closing &&
+	    t->state == EDGE_T_ONLINE;
+}
+
+/* see edge_int.h */
+const char *
+edge_tunnel_state_name(const struct edge_tunnel *t)
+{
+	if (t->closed || t->c->closing)
+		return "closing";
+	switch (t->state) {
+	case EDGE_T_ONLINE:
+		return "online";
+	case EDGE_T_OFFLINE:
+		return "offline";
+	case EDGE_T_DRAINING:
+		return "draining";
+	}
+	return "unknown";
+}
+
+/* End the call from our side with a status (stream stays until CLOSE). */
+static void
+refuse(struct edge_tunnel *t, int status, const char *msg)
+{
+	log_warn("edge: tunnel %s from %s: %s", t->id, t->c->addr, msg);
+	edge_registry_remove(t);
+	h2_stream_end_status(&t->hs, status, msg);
+}
+
+static void
+on_headers(struct edge_tunnel *t)
+{
+	char id[EDGE_REQ_ID_MAX];
+	const char *path = h2_stream_path(&t->hs);
+
+	if (t->accepted)
+		return;
+	if (strcmp(path, EDGE_TUNNEL_PATH) != 0) {
+		h2_stream_end_status(
+		    &t->hs, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
+		return;
+	}
+	if (h2_stream_error(&t->hs) != H2_SERR_NONE) {
+		h2_stream_end_status(&t->hs, GRPC_STATUS_INVALID_ARGUMENT,
+		    h2_stream_error_name(h2_stream_error(&t->hs)));
+		return;
+	}
+	if (h2_stream_respond(&t->hs) < 0)
+		return;
+	t->accepted = true;
+	snprintf(id, sizeof(id), "meta-%" PRIu64, t->seq);
+	edge_tunnel_send(t, edge_msg_metadata(id));
+	if (t->c->name[0] != '\0' &&
+	    edge_registry_add(t->c->e, t, t->c->name) < 0) {
+		refuse(t, GRPC_STATUS_RESOURCE_EXHAUSTED, "registry full");
+		return;
+	}
+	edge_heartbeat_start(t);
+}
+
+static void
+copy_str(char *dst, size_t cap, const char *s)
+{
+	snprintf(dst, cap, "%s", s != NULL ? s : "");
+}
+
+static bool
+uuid_ok(const char *s)
+{
+	size_t n = s != NULL ? strlen(s) : 0, i;
+
+	if (n == 0 || n >= EDGE_ID_MAX)
+		return false;
+	for (i = 0; i < n; i++)
+		if (!((s[i] >= '0' && s[i] <= '9') ||
+			(s[i] >= 'a' && s[i] <= 'z') ||
+			(s[i] >= 'A' && s[i] <= 'Z') || s[i] == '-' ||
+			s[i] == '_'))
+			return false;
+	return true;
+}
+
+static void
+on_metadata(struct edge_tunnel *t, const Connector__V1__MetadataResponse *r)
+{
+	const char *h = r->hostname;
+
+	if (uuid_ok(r->connection_uuid))
+		copy_str(t->id, sizeof(t->id), r->connection_uuid);
+	copy_str(t->hostname, sizeof(t->hostname), h);
+	t->max_concurrent = r->max_concurrent_requests;
+	log_info("edge: tunnel %s of %s: hostname %s, max %d in flight", t->id,
+	    t->c->name[0] ? t->c->name : "(h2c)", t->hostname,
+	    (int)t->max_concurrent);
+	if (t->owner != NULL || t->c->name[0] != '\0')
+		return;
+	/* h2c carries no certificate: the hostname names the connector. */
+	if (h == NULL || !edge_name_valid(h, strlen(h))) {
+		refuse(t, GRPC_STATUS_PERMISSION_DENIED,
+		    "h2c tunnel without a usable hostname");
+		return;
+	}
+	if (edge_registry_add(t->c->e, t, h) < 0)
+		refuse(t, GRPC_STATUS_RESOURCE_EXHAUSTED, "registry full");
+}
+
+static void
+on_message(struct edge_tunnel *t, const uint8_t *p, size_t n)
+{
+	Connector__V1__ConnectorMessage *m;
+
+	m = connector__v1__connector_message__unpack(NULL, n, p);
+	if (m == NULL) {
+		refuse(t, GRPC_STATUS_INTERNAL, "malformed ConnectorMessage");
+		return;
+	}
+	switch (m->message_case) {
+	case CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE:
+		edge_heartbeat_answered(t);
+		break;
+	case CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_METADATA_RESPONSE:
+		on_metadata(t, m->metadata_response);
+		break;
+	case CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE:
+	case CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_ERROR_RESPONSE:
+		edge_proxy_reply(t, m);
+		break;
+	case CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_CONNECTION_REQUEST:
+		log_info("edge: tunnel %s: connector sent ConnectionRequest "
+			 "action %d",
+		    t->id, (int)m->connection_request->action);
+		break;
+	default:
+		log_debug("edge: tunnel %s: message without a body", t->id);
+		break;
+	}
+	connector__v1__connector_message__free_unpacked(m, NULL);
+}
+
+static void
+on_read(struct edge_tunnel *t)
+{
+	const uint8_t *p, *msg;
+	size_t n, used, len, total;
+	int i, r;
+
+	for (i = 0; i < 64 && !t->closed; i++) {
+		if ((p = h2_stream_take(&t->hs, &n)) == NULL || n == 0)
+			break;
+		total = n;
+		while (n > 0) {
+			r = grpc_reader_feed(&t->rd, p, n, &used, &msg, &len);
+			if (r == GRPC_ERROR) {
+				refuse(t, GRPC_STATUS_RESOURCE_EXHAUSTED,
+				    grpc_error_name(grpc_reader_error(&t->rd)));
+				h2_stream_cancel(&t->hs, 8);
+				return;
+			}
+			if (r == GRPC_MSG)
+				on_message(t, msg, len);
+			p += used;
+			n -= used;
+		}
+		h2_stream_ack(&t->hs, total);
+	}
+	if (h2_stream_eof(&t->hs) && !t->closed) {
+		edge_registry_remove(t);
+		h2_stream_end_status(&t->hs, GRPC_STATUS_OK, NULL);
+	}
+}
+
+static void
+on_close(struct edge_tunnel *t)
+{
+	struct edge_conn *c = t->c;
+	size_t i;
+
+	t->closed = true;
+	edge_registry_remove(t);
+	edge_proxy_tunnel_gone(t);
+	rx_timer_stop(c->e->l, &t->hb);
+	log_info("edge: tunnel %s%s%s closed (%s)", t->id,
+	    t->hostname[0] ? " on " : "", t->hostname,
+	    h2_stream_error(&t->hs) != H2_SERR_NONE
+		? h2_stream_error_name(h2_stream_error(&t->hs))
+		: "ended");
+	for (i = 0; i < c->ntun; i++)
+		if (c->tun[i] == t)
+			c->tun[i] = NULL;
+	tunnel_free(t);
+}
+
+/* see edge_int.h */
+void
+edge_tunnel_event(struct h2_stream *st, unsigned ev, void *arg)
+{
+	struct edge_tunnel *t = container_of(st, struct edge_tunnel, hs);
+
+	if (ev & H2_EV_HEADERS)
+		on_headers(t);
+	if ((ev & H2_EV_READ) && t->accepted)
+		on_read(t);
+	if (ev & H2_EV_WRITE)
+		pump_out(t);
+	if (ev & H2_EV_CLOSE)
+		on_close(t);
+}

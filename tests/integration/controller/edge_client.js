@@ -1,0 +1,144 @@
+#!/usr/bin/env node
+// A connector written with @grpc/grpc-js, used to prove that outpost-edge
+// speaks standard gRPC (tests/integration/test_edge_grpcjs.py).  It opens
+// --tunnels Tunnel calls, each on its own HTTP/2 connection, sends the
+// unsolicited HealthCheckResponse, answers health and metadata requests, and
+// serves HttpRequests itself by URL path:
+//   /echo            200, body = request body, x-body-len header
+//   /cookies         200 with two Set-Cookie headers
+//   /size/N          200 with N bytes of 'x'
+//   /slow/MS         200 after MS milliseconds
+//   /error/REASON    ErrorResponse "[REASON] simulated", code UPSTREAM_ERROR
+//                    (and field 100 when the query has typed=1)
+//   anything else    200 JSON {name, tunnel, method, url, headers}
+// Every response carries x-tunnel: <index> and x-connector: <name>.
+// On START_CLOSE it opens a replacement tunnel first, then ends the drained
+// call once its requests are answered (make-before-break).
+//
+//   node edge_client.js ADDR --name NAME [--tunnels N] [--max N]
+//        [--tls --cert c.pem --key c.key --ca ca.pem --server-name localhost]
+//
+// stdin (JSON lines): {"cmd":"mute"} stop answering health checks,
+// {"cmd":"unmute"}, {"cmd":"end","tunnel":i} end a call, {"cmd":"quit"}.
+// stdout (JSON lines): {"event":"received","tunnel":i,"message":case,...},
+// {"event":"end"|"error","tunnel":i,...}.
+'use strict';
+
+const fs = require('fs');
+const path = require('path');
+const readline = require('readline');
+const grpc = require('@grpc/grpc-js');
+const protoLoader = require('@grpc/proto-loader');
+
+const argv = process.argv.slice(2);
+const addr = argv[0];
+const flag = (name, def) => {
+  const i = argv.indexOf(name);
+  return i > 0 ? argv[i + 1] : def;
+};
+const name = flag('--name', 'grpcjs');
+const nTunnels = Number(flag('--tunnels', '1'));
+const maxConcurrent = Number(flag('--max', '100'));
+const protoPath = path.resolve(__dirname, '../../../src/proto/connector/v1/connector.proto');
+const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, {
+  keepCase: true, longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: true,
+})).connector.v1;
+
+let creds = grpc.credentials.createInsecure();
+const baseOptions = {
+  'grpc.max_receive_message_length': -1,
+  'grpc.max_send_message_length': -1,
+  'grpc.use_local_subchannel_pool': 1,
+};
+if (argv.includes('--tls')) {
+  creds = grpc.credentials.createSsl(fs.readFileSync(flag('--ca')),
+    fs.readFileSync(flag('--key')), fs.readFileSync(flag('--cert')));
+  if (flag('--server-name')) baseOptions['grpc.ssl_target_name_override'] = flag('--server-name');
+}
+
+const print = (o) => process.stdout.write(JSON.stringify(o) + '\n');
+let muted = false;
+const tunnels = [];
+
+function respond(t, id, status, headers, body) {
+  headers.push({ key: 'x-tunnel', value: String(t.index) });
+  headers.push({ key: 'x-connector', value: name });
+  t.inFlight--;
+  t.call.write({ request_id: id, http_response: { http_status: status, headers, body } });
+  if (t.draining && t.inFlight === 0) t.call.end();
+}
+
+function serve(t, id, r) {
+  const u = new URL(r.url);
+  const p = u.pathname;
+  const body = r.body || Buffer.alloc(0);
+  t.inFlight++;
+  if (p === '/echo') {
+    respond(t, id, 200, [{ key: 'x-body-len', value: String(body.length) }], body);
+  } else if (p === '/cookies') {
+    respond(t, id, 200, [{ key: 'set-cookie', value: 'a=1; Path=/' },
+      { key: 'set-cookie', value: 'b=2; Path=/' }], Buffer.from('cookies\n'));
+  } else if (p.startsWith('/size/')) {
+    respond(t, id, 200, [{ key: 'content-type', value: 'application/octet-stream' }],
+      Buffer.alloc(Number(p.slice(6)), 'x'));
+  } else if (p.startsWith('/slow/')) {
+    setTimeout(() => respond(t, id, 200, [], Buffer.from('slow\n')), Number(p.slice(6)));
+  } else if (p.startsWith('/error/')) {
+    const reason = p.slice(7);
+    const er = { message: `[${reason}] simulated`, code: 'UPSTREAM_ERROR' };
+    if (u.searchParams.get('typed') === '1') er.reason = reason;
+    t.inFlight--;
+    t.call.write({ request_id: id, error_response: er });
+  } else {
+    const doc = { name, tunnel: t.index, method: r.method, url: r.url,
+      headers: (r.headers || []).map((h) => [h.key, h.value]), body_len: body.length };
+    respond(t, id, 200, [{ key: 'content-type', value: 'application/json' }],
+      Buffer.from(JSON.stringify(doc)));
+  }
+}
+
+function open(index) {
+  const client = new pkg.ConnectorService(addr, creds, { ...baseOptions });
+  const call = client.Tunnel();
+  const t = { index, call, client, inFlight: 0, draining: false };
+  tunnels[index] = t;
+  call.write({ request_id: `open-${index}`, health_check_response: { unix_millis: String(Date.now()), status: 'healthy' } });
+  call.on('data', (m) => {
+    const ev = { event: 'received', tunnel: index, message: m.message, request_id: m.request_id };
+    if (m.message === 'http_request') {
+      ev.method = m.http_request.method;
+      ev.url = m.http_request.url;
+      ev.body_len = (m.http_request.body || []).length;
+    }
+    print(ev);
+    if (m.message === 'http_request') {
+      serve(t, m.request_id, m.http_request);
+    } else if (m.message === 'health_check_request') {
+      if (!muted) {
+        call.write({ request_id: m.request_id, health_check_response: { unix_millis: m.health_check_request.unix_millis, status: 'healthy' } });
+      }
+    } else if (m.message === 'metadata_request') {
+      call.write({ request_id: m.request_id, metadata_response: {
+        connection_uuid: `${name}-${index}-${process.pid}`, hostname: name, max_concurrent_requests: maxConcurrent } });
+    } else if (m.message === 'connection_request') {
+      t.draining = true;
+      open(tunnels.length);
+      if (t.inFlight === 0) call.end();
+    }
+  });
+  call.on('error', (e) => print({ event: 'error', tunnel: index, code: e.code, details: e.details }));
+  call.on('end', () => print({ event: 'end', tunnel: index }));
+  call.on('status', (s) => print({ event: 'status', tunnel: index, code: s.code, details: s.details }));
+}
+
+for (let i = 0; i < nTunnels; i++) open(i);
+
+readline.createInterface({ input: process.stdin }).on('line', (line) => {
+  let c;
+  try { c = JSON.parse(line); } catch (e) { return; }
+  if (c.cmd === 'mute') muted = true;
+  else if (c.cmd === 'unmute') muted = false;
+  else if (c.cmd === 'end' && tunnels[c.tunnel]) tunnels[c.tunnel].call.end();
+  else if (c.cmd === 'quit') process.exit(0);
+  print({ event: 'reply', cmd: c.cmd });
+}).on('close', () => process.exit(0));

@@ -65,7 +65,18 @@ def test_readyz_503_with_reason(worker):
     _, port = worker()
     st, hdrs, body = get(port, "/readyz")
     assert st == 503
-    assert json.loads(body) == {"status": "not_ready", "reason": "no_tunnel"}
+    assert hdrs["Content-Type"] == "application/json"
+    # No controller configured: health only, never ready.
+    assert json.loads(body) == {"status": "not_ready", "reason": "not_configured"}
+
+
+def test_readyz_503_while_controller_unreachable(worker):
+    _, port = worker(TRAVERSAL_CONTROLLER_URL=f"http://127.0.0.1:{free_port()}")
+    st, _, body = get(port, "/readyz")
+    assert st == 503
+    r = json.loads(body)
+    assert r["status"] == "not_ready"
+    assert isinstance(r["reason"], str) and r["reason"]
 
 
 def test_metrics_parse_as_prometheus_text(worker):
@@ -94,7 +105,7 @@ def test_status_json(worker):
     st, _, body = get(port, "/status")
     assert st == 200
     s = json.loads(body)
-    assert s["status"] == "not_ready" and s["reason"] == "no_tunnel"
+    assert s["status"] == "not_ready" and s["reason"] == "not_configured"
     assert s["env_name"] == "lab-1"
     assert s["tunnels"] == {"up": 0, "max": 0}
     assert s["version"]
@@ -233,6 +244,8 @@ def test_idle_keepalive_closed_after_idle_timeout(worker):
 def test_malformed_flood_no_crash_no_fd_leak(worker):
     p, port = worker()
     get(port, "/healthz")
+    # The server may not have seen that client's close yet: settle first.
+    time.sleep(0.2)
     before = nfds(p.pid)
     bad = [b"\x00\x01\x02\r\n\r\n", b"GET\r\n\r\n", b"GET / HTTP/9.9\r\n\r\n",
            b"GET / HTTP/1.1\r\nA\x7f: b\r\n\r\n", b"\x16\x03\x01\x00\x05hello",
@@ -254,7 +267,7 @@ def test_malformed_flood_no_crash_no_fd_leak(worker):
     assert p.poll() is None
     assert set(codes) <= {400, 411}, codes
     assert get(port, "/healthz")[0] == 200
-    assert wait_until(lambda: nfds(p.pid) == before, 5), (before, nfds(p.pid))
+    assert wait_until(lambda: nfds(p.pid) <= before, 5), (before, nfds(p.pid))
 
 
 def test_connection_cap_evicts_oldest_idle(worker):

@@ -127,8 +127,30 @@ UNITAUX	:= $(patsubst %.c,$(H)/obj/%.o,$(filter-out $(UNIT),$(wildcard tests/uni
 $(H)/test_%: $(H)/obj/tests/unit/test_%.o $(UNITAUX) $(H)/libcore.a
 	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
 
+# --- cross targets (ARCH != x86_64): run under qemu-user ----------------------
+# The same unit tests, built static with the target toolchain against the
+# deps from deps.sh (cmocka included), without sanitizers; every target
+# binary runs through $(QEMU), called explicitly (no binfmt here).
+
+QEMU	:=
+RUNBIN	= $(CURDIR)/$(B)/$(1)
+INTEGRATION_TESTS ?= tests/integration
+ifneq ($(ARCH),x86_64)
+QEMU	:= $(call TC,TC_QEMU)
+UNITBIN	:= $(patsubst tests/unit/%.c,$(B)/%,$(UNIT))
+XUNITAUX := $(call obj,$(B),$(filter-out $(UNIT),$(wildcard tests/unit/*.c)))
+RUNBIN	= $(CURDIR)/$(B)/$(1)-qemu
+INTEGRATION_TESTS := tests/integration/test_health.py
+
+$(B)/obj/tests/%.o: CFLAGS += -UNDEBUG -D_UINTPTR_T_DEFINED
+$(B)/test_%: $(B)/obj/tests/unit/test_%.o $(XUNITAUX) $(B)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+$(B)/%-qemu: $(B)/%
+	$(Q)printf '#!/bin/sh\nexec %s %s "$$@"\n' $(QEMU) $(CURDIR)/$< >$@ && chmod +x $@
+endif
+
 unit: setup $(UNITBIN)
-	$(Q)for t in $(UNITBIN); do echo "== $$t"; $$t || exit 1; done
+	$(Q)for t in $(UNITBIN); do echo "== $$t"; $(QEMU) $$t || exit 1; done
 
 # --- fuzz targets (clang + libFuzzer) ---------------------------------------
 
@@ -165,9 +187,9 @@ CTRL	:= tests/integration/controller
 $(CTRL)/node_modules/.stamp: $(CTRL)/package.json $(CTRL)/package-lock.json | setup
 	$(call say,NPM,$(CTRL))cd $(CTRL) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp
 
-integration: setup all $(CTRL)/node_modules/.stamp
-	$(Q)OUTPOST_BIN=$(CURDIR)/$(B)/outpost OUTPOST_EDGE_BIN=$(CURDIR)/$(B)/outpost-edge \
-		$(PYTHON) -m pytest -q -p no:cacheprovider tests/integration
+integration: setup all $(CTRL)/node_modules/.stamp $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost) $(call RUNBIN,outpost-edge))
+	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) OUTPOST_EDGE_BIN=$(call RUNBIN,outpost-edge) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS)
 
 # --- container image: OCI layout + docker-load archive (image/oci.sh) --------
 

@@ -182,6 +182,22 @@ cap_reset(const struct entry *e, size_t n)
 ssize_t recv(int fd, void *p, size_t n, int flags);
 ssize_t send(int fd, const void *p, size_t n, int flags);
 
+/*
+ * Static builds (the cross unit tests run under qemu-user) have no next
+ * definition to look up: dlsym() returns NULL there, so go to the kernel.
+ */
+static ssize_t
+raw_recv(int fd, void *p, size_t n, int flags)
+{
+	return recvfrom(fd, p, n, flags, NULL, NULL);
+}
+
+static ssize_t
+raw_send(int fd, const void *p, size_t n, int flags)
+{
+	return sendto(fd, p, n, flags, NULL, 0);
+}
+
 ssize_t
 recv(int fd, void *p, size_t n, int flags)
 {
@@ -192,6 +208,8 @@ recv(int fd, void *p, size_t n, int flags)
 
 	if (real == NULL)
 		real = (recv_fn *)dlsym(RTLD_NEXT, "recv");
+	if (real == NULL)
+		real = raw_recv;
 	if (e == NULL || n == 0)
 		return real(fd, p, n, flags);
 	n = cap_reset(e, n);
@@ -214,6 +232,8 @@ send(int fd, const void *p, size_t n, int flags)
 
 	if (real == NULL)
 		real = (send_fn *)dlsym(RTLD_NEXT, "send");
+	if (real == NULL)
+		real = raw_send;
 	if (e == NULL || n == 0)
 		return real(fd, p, n, flags);
 	n = cap_reset(e, n);

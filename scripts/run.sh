@@ -1,0 +1,123 @@
+#!/usr/bin/env bash
+# `make run`: outpost-edge + one connector + a demo upstream, all on
+# loopback, end to end through mTLS.  Prints one curl command that goes
+# through the edge's front door and the tunnel to the upstream, and its
+# answer; then waits until Ctrl-C, which stops everything.
+#
+#   scripts/run.sh BUILD_DIR            (BUILD_DIR holds outpost, outpost-edge)
+#
+# State lives in BUILD_DIR/../run/: dev PKI (pki/), the API token, logs.
+# RUN_ONCE=1 stops after the proxied request (exit 0 when it succeeded).
+# RUN_TIMEOUT (seconds, default 30) bounds the wait for the connector.
+set -euo pipefail
+
+B=${1:?usage: run.sh BUILD_DIR}
+here=$(cd "$(dirname "$0")" && pwd)
+B=$(cd "$B" && pwd)
+run=$(dirname "$B")/run
+edge_bin=$B/outpost-edge
+outpost_bin=$B/outpost
+name=demo
+timeout=${RUN_TIMEOUT:-30}
+pids=()
+
+say() { printf 'run: %s\n' "$*" >&2; }
+
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+
+cleanup() {
+	trap - INT TERM EXIT
+	local p
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+	say "stopped (logs in $run)"
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+[ -x "$edge_bin" ] && [ -x "$outpost_bin" ] || { say "build first: make"; exit 1; }
+mkdir -p "$run/www"
+"$here/dev-pki.sh" "$run/pki" "$name" >/dev/null
+if [ ! -s "$run/token" ]; then
+	(umask 077 && head -c 24 /dev/urandom | base64 >"$run/token")
+fi
+token=$(cat "$run/token")
+printf 'hello from the demo upstream, through outpost\n' >"$run/www/index.html"
+
+tunnel_port=$(free_port)
+api_port=$(free_port)
+health_port=$(free_port)
+upstream_port=$(free_port)
+
+# The demo upstream: nginx-light when installed, else python's http.server.
+if command -v nginx >/dev/null; then
+	mkdir -p "$run/nginx"
+	cat >"$run/nginx/nginx.conf" <<-EOF
+	daemon off;
+	worker_processes 1;
+	pid $run/nginx/nginx.pid;
+	error_log $run/nginx/error.log;
+	events { worker_connections 256; }
+	http {
+	    access_log $run/nginx/access.log;
+	    client_body_temp_path $run/nginx;
+	    server {
+	        listen 127.0.0.1:$upstream_port;
+	        root $run/www;
+	        add_header Set-Cookie "demo=1; Path=/";
+	    }
+	}
+	EOF
+	nginx -c "$run/nginx/nginx.conf" -e "$run/nginx/error.log" &
+else
+	python3 -m http.server "$upstream_port" --bind 127.0.0.1 --directory "$run/www" \
+		>"$run/upstream.log" 2>&1 &
+fi
+pids+=($!)
+
+OUTPOST_CONFIG= EDGE_LISTEN=127.0.0.1:$tunnel_port EDGE_API_PORT=$api_port \
+	EDGE_API_TOKEN_FILE=$run/token EDGE_TLS_CERT_FILE=$run/pki/edge.pem \
+	EDGE_TLS_KEY_FILE=$run/pki/edge.key EDGE_CLIENT_CA_FILE=$run/pki/ca.pem \
+	"$edge_bin" run 2>"$run/edge.log" &
+pids+=($!)
+
+OUTPOST_CONFIG= TRAVERSAL_CONTROLLER_URL=https://127.0.0.1:$tunnel_port \
+	TLS_CERT_FILE=$run/pki/connector-$name.pem TLS_KEY_FILE=$run/pki/connector-$name.key \
+	TLS_CA_FILE=$run/pki/ca.pem HTTP_PORT=$health_port \
+	"$outpost_bin" run 2>"$run/outpost.log" &
+pids+=($!)
+
+say "edge tunnels 127.0.0.1:$tunnel_port (mTLS), front door 127.0.0.1:$api_port; connector health 127.0.0.1:$health_port; upstream 127.0.0.1:$upstream_port"
+deadline=$((SECONDS + timeout))
+until curl -sf "http://127.0.0.1:$health_port/readyz" >/dev/null 2>&1; do
+	if [ $SECONDS -ge $deadline ]; then
+		say "the connector was not ready within ${timeout}s; last log lines:"
+		tail -5 "$run/outpost.log" "$run/edge.log" >&2 || true
+		exit 1
+	fi
+	for p in "${pids[@]}"; do
+		kill -0 "$p" 2>/dev/null || { say "a process exited early; see $run/*.log"; tail -5 "$run"/*.log >&2; exit 1; }
+	done
+	sleep 0.2
+done
+say "connector ready: $(curl -s "http://127.0.0.1:$health_port/readyz")"
+
+url="http://127.0.0.1:$api_port/v1/connectors/$name/proxy/http/127.0.0.1:$upstream_port/index.html"
+printf '\n$ curl -si -H "Authorization: Bearer $(cat %s)" %s\n' "$run/token" "$url"
+ok=0
+curl -si --max-time 10 -H "Authorization: Bearer $token" "$url" || ok=1
+echo
+if [ "${RUN_ONCE:-0}" = 1 ]; then
+	exit $ok
+fi
+say "state: curl -s -H \"Authorization: Bearer \$(cat $run/token)\" http://127.0.0.1:$api_port/v1/connectors"
+say "running; Ctrl-C stops everything"
+wait -n "${pids[@]}" || true
+say "a process exited; stopping"

@@ -424,3 +424,23 @@ def test_ipv6_listener(worker):
     # HTTP/1.0 without keep-alive: answered, then closed by the server.
     assert out.startswith(b"HTTP/1.1 200 OK\r\n")
     assert b"Connection: close" in out
+
+
+def test_logs_are_json_lines_at_env_level(worker):
+    p, port = worker(ENV_LEVEL="debug")
+    get(port, "/nope")
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=1) == 0
+    lines = [json.loads(l) for l in p.stderr.read().decode().splitlines()]
+    assert all({"ts", "level", "msg"} <= set(l) for l in lines), lines
+    assert any(l["level"] == "debug" and "404" in l["msg"] for l in lines), lines
+    assert any(l["level"] == "info" and "signal" in l["msg"] for l in lines)
+
+
+def test_log_level_filters(worker):
+    p, port = worker(ENV_LEVEL="warn")
+    get(port, "/nope")
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=1) == 0
+    lines = [json.loads(l) for l in p.stderr.read().decode().splitlines()]
+    assert all(l["level"] in ("warn", "error") for l in lines), lines

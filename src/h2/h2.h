@@ -21,9 +21,13 @@
  * after nghttp2 returns from h2_session_feed, h2_session_take or
  * h2_session_tick (never from inside nghttp2).  An event callback may call
  * any h2_stream_* function and h2_stream_open, but not h2_session_feed,
- * take, tick or free.  After H2_EV_CLOSE has been delivered for a stream the
- * session never touches that stream again: the callback may free or reuse
- * it.  h2_session_free() delivers H2_EV_CLOSE for every stream still live.
+ * take or tick.  It may call h2_session_free() (whose H2_EV_CLOSE events
+ * then arrive re-entrantly): the session is dead afterwards and every later
+ * call on it or its streams is a harmless no-op (feed and tick return -1,
+ * take returns nothing).  After H2_EV_CLOSE has been
+ * delivered for a stream the session never touches that stream again: the
+ * callback may free or reuse it.  h2_session_free() delivers H2_EV_CLOSE
+ * for every stream still live.
  *
  * Errors: the session keeps a sticky error (h2_session_error); after one the
  * caller should flush what h2_session_take still gives (e.g. a GOAWAY) and
@@ -140,6 +144,7 @@ struct h2_session {
 	int64_t ping_due; /* when to send the next PING */
 	int64_t ping_deadline; /* ack due; 0 when none outstanding */
 	uint64_t ping_seq;
+	uint64_t pings_acked;
 	bool goaway_recv;
 	uint32_t goaway_code;
 	uint32_t goaway_last_id;
@@ -180,6 +185,16 @@ void h2_session_ack(struct h2_session *s, size_t n);
  * the SETTINGS ack deadline.  Returns 0 or -1 (sticky error).
  */
 int h2_session_tick(struct h2_session *s, int64_t now);
+
+/*
+ * Send a PING now unless one is outstanding (its ack deadline applies).
+ * A client uses the ack to learn that the peer has processed everything
+ * sent before it, e.g. that a stream it opened exists.  0 or -1.
+ */
+int h2_session_ping(struct h2_session *s, int64_t now);
+
+/* PING acks received so far. */
+uint64_t h2_session_pings_acked(const struct h2_session *s);
 
 /* The next time h2_session_tick() must run, or INT64_MAX. */
 int64_t h2_session_deadline(const struct h2_session *s);

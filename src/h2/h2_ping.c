@@ -26,7 +26,7 @@ ping_send(struct h2_session *s, int64_t now)
 int
 h2_session_tick(struct h2_session *s, int64_t now)
 {
-	if (s->err != H2_ERR_NONE)
+	if (s->err != H2_ERR_NONE || s->ng == NULL)
 		return -1;
 	if (s->settings_deadline != 0 && now >= s->settings_deadline)
 		h2_session_fail(s, H2_ERR_SETTINGS_TIMEOUT,
@@ -42,12 +42,30 @@ h2_session_tick(struct h2_session *s, int64_t now)
 }
 
 /* see h2.h */
+int
+h2_session_ping(struct h2_session *s, int64_t now)
+{
+	if (s->err != H2_ERR_NONE || s->ng == NULL)
+		return -1;
+	if (s->ping_deadline == 0)
+		ping_send(s, now);
+	return s->err == H2_ERR_NONE ? 0 : -1;
+}
+
+/* see h2.h */
+uint64_t
+h2_session_pings_acked(const struct h2_session *s)
+{
+	return s->pings_acked;
+}
+
+/* see h2.h */
 int64_t
 h2_session_deadline(const struct h2_session *s)
 {
 	int64_t d = INT64_MAX;
 
-	if (s->err != H2_ERR_NONE)
+	if (s->err != H2_ERR_NONE || s->ng == NULL)
 		return INT64_MAX;
 	if (s->settings_deadline != 0)
 		d = s->settings_deadline;
@@ -62,6 +80,8 @@ h2_session_deadline(const struct h2_session *s)
 void
 h2_session_ping_acked(struct h2_session *s, const uint8_t *opaque)
 {
-	if (memcmp(opaque, &s->ping_seq, sizeof(s->ping_seq)) == 0)
+	if (memcmp(opaque, &s->ping_seq, sizeof(s->ping_seq)) == 0) {
 		s->ping_deadline = 0;
+		s->pings_acked++;
+	}
 }

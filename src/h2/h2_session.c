@@ -109,6 +109,9 @@ h2_session_free(struct h2_session *s)
 		h2_stream_mark_closed(st, NGHTTP2_CANCEL);
 	}
 	h2_session_dispatch(s);
+	/* Pending output points into nghttp2's memory: drop it with it. */
+	s->out = NULL;
+	s->outlen = 0;
 	nghttp2_session_del(s->ng);
 	s->ng = NULL;
 }
@@ -129,7 +132,7 @@ h2_session_feed(struct h2_session *s, const void *p, size_t n)
 {
 	ssize_t rv;
 
-	if (s->err != H2_ERR_NONE)
+	if (s->err != H2_ERR_NONE || s->ng == NULL)
 		return -1;
 	rv = nghttp2_session_mem_recv(s->ng, p, n);
 	if (rv < 0)
@@ -137,7 +140,7 @@ h2_session_feed(struct h2_session *s, const void *p, size_t n)
 		    rv == NGHTTP2_ERR_NOMEM ? H2_ERR_NOMEM : H2_ERR_PROTOCOL,
 		    nghttp2_strerror((int)rv));
 	h2_session_dispatch(s);
-	return s->err == H2_ERR_NONE ? 0 : -1;
+	return s->err == H2_ERR_NONE && s->ng != NULL ? 0 : -1;
 }
 
 /* see h2.h */
@@ -176,14 +179,16 @@ h2_session_ack(struct h2_session *s, size_t n)
 bool
 h2_session_want_read(const struct h2_session *s)
 {
-	return s->err == H2_ERR_NONE && nghttp2_session_want_read(s->ng);
+	return s->ng != NULL && s->err == H2_ERR_NONE &&
+	    nghttp2_session_want_read(s->ng);
 }
 
 /* see h2.h */
 bool
 h2_session_want_write(const struct h2_session *s)
 {
-	return s->outlen > 0 || nghttp2_session_want_write(s->ng);
+	return s->outlen > 0 ||
+	    (s->ng != NULL && nghttp2_session_want_write(s->ng));
 }
 
 /* see h2.h */
@@ -234,8 +239,11 @@ h2_error_name(enum h2_error e)
 int
 h2_session_shutdown(struct h2_session *s)
 {
-	int32_t last = nghttp2_session_get_last_proc_stream_id(s->ng);
+	int32_t last;
 
+	if (s->ng == NULL)
+		return -EINVAL;
+	last = nghttp2_session_get_last_proc_stream_id(s->ng);
 	if (nghttp2_submit_goaway(
 		s->ng, NGHTTP2_FLAG_NONE, last, NGHTTP2_NO_ERROR, NULL, 0) != 0)
 		return -ENOMEM;

@@ -140,7 +140,7 @@ h2_stream_open(struct h2_session *s, struct h2_stream *st, const char *scheme,
 	if (s->role != H2_CLIENT || st->rx.cap < s->conf.window ||
 	    st->tx.cap == 0 || strlen(authority) >= H2_AUTHORITY_MAX)
 		return -EINVAL;
-	if (s->goaway_recv || s->err != H2_ERR_NONE)
+	if (s->goaway_recv || s->err != H2_ERR_NONE || s->ng == NULL)
 		return -EAGAIN;
 	prd.source.ptr = st;
 	prd.read_callback = h2_stream_read_cb;
@@ -173,7 +173,8 @@ h2_stream_submit_response(struct h2_stream *st)
 int
 h2_stream_respond(struct h2_stream *st)
 {
-	if (st->sess->role != H2_SERVER || !st->headers_ok || st->responded)
+	if (st->sess == NULL || st->sess->role != H2_SERVER ||
+	    !st->headers_ok || st->responded)
 		return -EINVAL;
 	if (st->closed || st->tx_end)
 		return -EPIPE;

@@ -25,6 +25,8 @@ h2_stream_send(struct h2_stream *st, const void *p, size_t n)
 {
 	size_t k;
 
+	if (st->sess == NULL)
+		return -EINVAL;
 	if (st->closed || st->tx_end || st->err != H2_SERR_NONE)
 		return -EPIPE;
 	k = h2_ring_put(&st->tx, p, n);
@@ -44,7 +46,7 @@ h2_stream_send_room(const struct h2_stream *st)
 int
 h2_stream_end(struct h2_stream *st)
 {
-	if (st->sess->role != H2_CLIENT)
+	if (st->sess == NULL || st->sess->role != H2_CLIENT)
 		return -EINVAL;
 	if (st->closed || st->tx_end)
 		return -EPIPE;
@@ -80,7 +82,7 @@ stream_trailers_only(struct h2_stream *st)
 int
 h2_stream_end_status(struct h2_stream *st, int status, const char *msg)
 {
-	if (st->sess->role != H2_SERVER)
+	if (st->sess == NULL || st->sess->role != H2_SERVER)
 		return -EINVAL;
 	if (st->closed || st->tx_end)
 		return -EPIPE;
@@ -101,7 +103,7 @@ h2_stream_end_status(struct h2_stream *st, int status, const char *msg)
 void
 h2_stream_cancel(struct h2_stream *st, uint32_t code)
 {
-	if (st->closed)
+	if (st->sess == NULL || st->closed)
 		return;
 	h2_stream_fail(st, H2_SERR_RESET, code);
 }
@@ -121,7 +123,7 @@ h2_stream_ack(struct h2_stream *st, size_t n)
 		n = st->rx.len;
 	h2_ring_drop(&st->rx, n);
 	/* A closed stream's window was given back by mark_closed. */
-	if (!st->closed && n > 0)
+	if (st->sess != NULL && !st->closed && n > 0)
 		nghttp2_session_consume(st->sess->ng, st->id, n);
 }
 

@@ -435,6 +435,47 @@ free_closes_streams(void **state)
 	assert_int_equal(s->closes, 1);
 }
 
+/* The application frees the session from inside an event callback. */
+static struct pair *freeing;
+
+static void
+on_event_free(struct h2_stream *st, unsigned ev, void *arg)
+{
+	on_event(st, ev, arg);
+	if ((ev & H2_EV_READ) && freeing != NULL) {
+		struct pair *p = freeing;
+
+		freeing = NULL;
+		h2_session_free(&p->cli);
+	}
+}
+
+static void
+free_from_callback(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+	size_t n;
+
+	p->cli.on_event = on_event_free;
+	freeing = p;
+	assert_int_equal(h2_stream_send(&s->st, "bye", 3), 3);
+	pump(p);
+	assert_null(freeing);
+	assert_int_equal(p->c.closes, 1);
+	/* Everything after is a harmless no-op. */
+	assert_null(h2_session_take(&p->cli, &n));
+	assert_int_equal(n, 0);
+	assert_int_equal(h2_session_feed(&p->cli, "x", 1), -1);
+	assert_int_equal(h2_session_tick(&p->cli, 99999), -1);
+	assert_false(h2_session_want_write(&p->cli));
+	assert_int_equal(h2_stream_send(&p->c.st, "x", 1), -EPIPE);
+	h2_stream_ack(&p->c.st, 3);
+	h2_stream_cancel(&p->c.st, 8);
+	assert_int_equal(
+	    h2_stream_open(&p->cli, &p->c.st, "https", "e", PATH), -EAGAIN);
+}
+
 static void
 bad_conf(void **state)
 {
@@ -474,6 +515,8 @@ main(int argc, char **argv)
 		goaway_protocol_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		free_closes_streams, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		free_from_callback, setup, teardown),
 	    cmocka_unit_test(bad_conf),
 	};
 

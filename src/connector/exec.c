@@ -72,6 +72,7 @@ job_end(struct exec_job *job, bool keep)
 	job_unlink(job);
 	job->active = false;
 	job->pending = false;
+	job->refill = false;
 	job->conn = NULL;
 	if (c != NULL) {
 		c->job = NULL;
@@ -139,6 +140,36 @@ job_start(struct exec_job *job)
 		exec_job_connected(job);
 }
 
+/*
+ * Top up the request output outside a stream callback.  The stream calls
+ * its owner back only after I/O; when its own flush after the callback
+ * empties the buffer, no write event follows and the rest of the body
+ * would wait for ever.  So write, re-arm, and repeat while the buffer
+ * drains at once (bounded by the body); once output stays queued, the
+ * stream's write interest brings the next callback.
+ */
+static void
+job_refill(struct exec_job *job)
+{
+	struct stream *s = &job->conn->s;
+	size_t before;
+
+	job->refill = false;
+	while (!stream_output_pending(s) || stream_dead(s)) {
+		before = job->head_off + job->body_off;
+		if (!exec_job_io(job))
+			return; /* finished, or moved to a fresh connection */
+		stream_update(s);
+		if (stream_dead(s))
+			continue; /* the next round reports it */
+		/* Done writing, or no progress (a TLS handshake still
+		 * running): the stream's events take over. */
+		if (exec_req_sent(job) ||
+		    job->head_off + job->body_off == before)
+			return;
+	}
+}
+
 static void
 kick(struct rx_loop *l, struct rx_timer *t)
 {
@@ -153,8 +184,11 @@ kick(struct rx_loop *l, struct rx_timer *t)
 	while (again) {
 		again = false;
 		for (job = e->jobs; job != NULL; job = job->next) {
-			if (job->pending) {
-				job_start(job);
+			if (job->pending || job->refill) {
+				if (job->pending)
+					job_start(job);
+				else
+					job_refill(job);
 				again = true;
 				break;
 			}
@@ -202,17 +236,20 @@ exec_cancel(struct exec_job *job)
 void
 exec_job_connected(struct exec_job *job)
 {
-	struct stream *s = &job->conn->s;
-
 	/* A fresh connection reports writability from the reactor on its
-	 * own.  A pooled one is quiet: write now, then re-arm it, and look
-	 * again if that flush failed (the stream arms nothing after an
-	 * error). */
-	if (!job->conn->reused || !exec_job_io(job))
+	 * own; a pooled one is quiet. */
+	if (job->conn->reused)
+		job_refill(job);
+}
+
+/* see exec_int.h */
+void
+exec_job_want_refill(struct exec_job *job)
+{
+	if (exec_req_sent(job) || !stream_ready(&job->conn->s))
 		return;
-	stream_update(s);
-	if (stream_dead(s))
-		exec_job_io(job);
+	job->refill = true;
+	rx_timer_start(job->e->loop, &job->e->kick, 0);
 }
 
 /* A pooled connection that died before any answer: try a fresh one. */

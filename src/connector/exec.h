@@ -37,8 +37,8 @@
  *
  * Resources: each job in flight uses one reactor timer, its DNS query one
  * more, and every connection one (connect deadline, then idle timer).
- * Size rx_init()'s max_timers for jobs * 3 + pool_total plus the
- * resolver's own; a job that finds no timer fails as "overloaded".
+ * Size rx_init()'s max_timers with EXEC_TIMERS(jobs, pool_total) plus
+ * the resolver's own; a job that finds no timer fails as "overloaded".
  * Everything here runs on the reactor's thread; done may call anything in
  * this module, including exec_submit() and (for other jobs) exec_cancel().
  */
@@ -65,6 +65,8 @@ struct dns_resolver;
 #define EXEC_DEFAULT_POOL_TOTAL 64
 #define EXEC_DEFAULT_POOL_IDLE_MS 60000
 #define EXEC_MAX_RESPONSE_HEADERS 256
+/* Reactor timers for this many jobs in flight and pooled connections. */
+#define EXEC_TIMERS(jobs, pool_total) (3 * (jobs) + (pool_total) + 1)
 
 /*
  * Settings, copied by exec_new() (the CA bytes too).  Zero means the
@@ -140,6 +142,7 @@ struct exec_job {
 	struct rx_timer timer; /* the deadline */
 	bool active; /* between submit and done/cancel */
 	bool pending; /* to be started (or failed) by the executor's kick */
+	bool refill; /* request output to top up from the kick */
 	bool retried; /* the one stale-connection retry was used */
 	bool idempotent;
 	enum exec_reason fail; /* the prompt failure to report */

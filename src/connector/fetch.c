@@ -248,7 +248,8 @@ fetch_main(int argc, char **argv, char *const *envp)
 	}
 	rc = parse_args(
 	    &f, argc, argv, (size_t)cfg_int(cfg, CFG_MAX_REQUEST_BODY_SIZE_MB));
-	if (rc == 0 && rx_init(&loop, 64) < 0)
+	if (rc == 0 &&
+	    rx_init(&loop, EXEC_TIMERS(1, EXEC_DEFAULT_POOL_TOTAL) + 8) < 0)
 		rc = usage("no reactor");
 	else if (rc == 0) {
 		rc = run(&f, cfg, &loop);

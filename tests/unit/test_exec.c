@@ -24,6 +24,7 @@
 #include "lib/util.h"
 #include "net/dns.h"
 #include "rx/rx.h"
+#include "wrapfd.h"
 
 #define MiB (1024 * 1024)
 #define SRV_IN_CAP (3 * MiB)
@@ -1129,6 +1130,134 @@ exec_bad_response(void **state)
 	fx_free(f);
 }
 
+static void
+exec_header_values(void **state)
+{
+	struct fx *f = fx_new();
+	struct call c = {0};
+
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 200 OK\r\n"
+	    "X-Empty:\r\n"
+	    "X-Trail: v  \t\r\n"
+	    "X-Lead:    w\r\n"
+	    "X-Tab:\ta\tb\r\n"
+	    "Content-Length: 0\r\n"
+	    "\r\n");
+	call_init(&c, "OPTIONS", "");
+	call_url(&c, f, "/values");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_int_equal(c.nh, 5);
+	assert_string_equal(c.hk[0], "X-Empty");
+	assert_string_equal(c.hv[0], "");
+	assert_string_equal(c.hv[1], "v");
+	assert_string_equal(c.hv[2], "w");
+	assert_string_equal(c.hv[3], "a\tb");
+	call_free(&c);
+	fx_free(f);
+}
+
+/* Two requests at once to one origin with room for one idle connection:
+ * both are served on two connections, one is kept, one closed. */
+static void
+exec_pool_bounds(void **state)
+{
+	struct exec_config ec = config_default();
+	struct fx *f;
+	struct call a = {0}, b = {0};
+	struct exec_stats st;
+
+	ec.pool_per_origin = 1;
+	f = fx_new_with(&ec);
+	srv_script(&f->srv, S_RESPOND, RESP_HELLO);
+	call_init(&a, "GET", "");
+	call_url(&a, f, "/a");
+	call_init(&b, "GET", "");
+	call_url(&b, f, "/b");
+	exec_submit(f->e, &a.job, &a.req, on_done);
+	exec_submit(f->e, &b.job, &b.req, on_done);
+	run_until(f, &a, 3000);
+	run_until(f, &b, 3000);
+	assert_int_equal(a.r, EXEC_OK);
+	assert_int_equal(b.r, EXEC_OK);
+	run_ms(f, 50);
+	assert_int_equal(f->srv.accepts, 2);
+	assert_int_equal(f->srv.closed, 1);
+	exec_stats(f->e, &st);
+	assert_int_equal(st.idle, 1);
+	assert_int_equal(st.conns, 1);
+	call_free(&a);
+	call_free(&b);
+	fx_free(f);
+}
+
+/* Short reads and writes, EINTR and spurious EAGAIN on every executor
+ * socket: the same answers, byte for byte. */
+static void
+exec_faults(void **state)
+{
+	struct wrapfd_plan plan = {.faults = WRAPFD_SHORT_READ |
+		WRAPFD_SHORT_WRITE | WRAPFD_EINTR | WRAPFD_EAGAIN,
+	    .percent = 50,
+	    .reset_after = -1};
+	struct fx *f = fx_new();
+	struct call c = {0};
+	uint8_t *body = malloc(256 * 1024);
+	size_t i;
+
+	for (i = 0; i < 256 * 1024; i++)
+		body[i] = (uint8_t)(i ^ (i >> 9));
+	wrapfd_seed(42);
+	wrapfd_set(WRAPFD_ALL, &plan);
+	srv_script(&f->srv, S_ECHO, NULL);
+	call_init(&c, "POST", "");
+	call_url(&c, f, "/echo");
+	c.req.body.data = body;
+	c.req.body.len = 256 * 1024;
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_int_equal(c.body_len, 256 * 1024);
+	assert_memory_equal(c.body, body, 256 * 1024);
+	call_free(&c);
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "3\r\nabc\r\n4\r\ndefg\r\n0\r\n\r\n");
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/chunks");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_string_equal((char *)c.body, "abcdefg");
+	assert_int_equal(f->srv.accepts, 1);
+	assert_true(wrapfd_stats()->short_reads > 0);
+	assert_true(wrapfd_stats()->eagain + wrapfd_stats()->eintr > 0);
+	wrapfd_clear();
+	call_free(&c);
+	free(body);
+	fx_free(f);
+}
+
+/* A reset in the middle of the response: "reset", never a response. */
+static void
+exec_reset_mid_response(void **state)
+{
+	struct wrapfd_plan plan = {.reset_after = 200};
+	struct fx *f = fx_new();
+	struct call c = {0};
+	static char resp[4096];
+
+	snprintf(resp, sizeof(resp),
+	    "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n%03000d", 7);
+	srv_script(&f->srv, S_RESPOND, resp);
+	wrapfd_set(WRAPFD_ALL, &plan);
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/reset");
+	call_run(f, &c);
+	wrapfd_clear();
+	assert_int_equal(c.r, EXEC_RESET);
+	fx_free(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1152,6 +1281,10 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_cancel_in_flight),
 	    cmocka_unit_test(exec_free_in_flight),
 	    cmocka_unit_test(exec_bad_response),
+	    cmocka_unit_test(exec_header_values),
+	    cmocka_unit_test(exec_pool_bounds),
+	    cmocka_unit_test(exec_faults),
+	    cmocka_unit_test(exec_reset_mid_response),
 	};
 
 	if (argc > 1)

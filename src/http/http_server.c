@@ -75,33 +75,44 @@ http_server_slot_done(struct http_server *s, struct http_conn *c)
 }
 
 /*
- * At the cap: close the connection idle longest, else the oldest one
- * still sending its head.  Connections with a request in progress are
- * never evicted.
+ * Eviction rank, lowest first: a connection lingering after its last
+ * response, one idle between requests (or not yet sending), one still
+ * sending its head.  Connections with a request in progress are never
+ * evicted (-1).
  */
+static int
+evict_rank(const struct http_conn *c)
+{
+	if (c->state == CONN_LINGER)
+		return 0;
+	if (c->state == CONN_HEAD)
+		return c->started ? 2 : 1;
+	return -1;
+}
+
+/* At the cap: close the lowest-ranked connection, the oldest among equals. */
 static bool
 evict_one(struct http_server *s)
 {
 	struct http_conn *c, *best = NULL;
-	bool idle, best_idle = false;
+	int rank, best_rank = 0;
 	size_t i;
 
 	for (i = 0; i < s->nslots; i++) {
 		c = &s->conns[i];
-		if (c->state != CONN_HEAD)
+		if ((rank = evict_rank(c)) < 0)
 			continue;
-		idle = !c->started;
-		if (best == NULL || (idle && !best_idle) ||
-		    (idle == best_idle && c->tick < best->tick)) {
+		if (best == NULL || rank < best_rank ||
+		    (rank == best_rank && c->tick < best->tick)) {
 			best = c;
-			best_idle = idle;
+			best_rank = rank;
 		}
 	}
 	if (best == NULL)
 		return false;
 	s->st.evicted++;
-	log_debug("http: evicting %s connection at the cap",
-	    best_idle ? "an idle" : "a slow");
+	log_debug(
+	    "http: evicting a connection at the cap (rank %d)", best_rank);
 	http_conn_close(best);
 	return true;
 }

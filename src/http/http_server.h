@@ -8,10 +8,11 @@
  * the GET handler without a body, and produces 400/404/405/408/411/413/
  * 414/431/500 itself.  Everything is bounded by the configuration:
  *
- *   - max_conns live connections.  When a new one arrives at the cap, the
- *     connection idle longest (between requests, nothing buffered) is
- *     evicted; failing that, the oldest one still sending its head (a
- *     slowloris); failing that, the new connection is refused.
+ *   - max_conns live connections.  When a new one arrives at the cap, one
+ *     is evicted: a connection lingering after an error response, else
+ *     the one idle longest (between requests, nothing buffered), else the
+ *     oldest one still sending its head (a slowloris); failing that, the
+ *     new connection is refused.  A request in progress is never evicted.
  *   - header_timeout_ms: from accept, or from the first byte of a later
  *     request, to the end of its head; then 408 and close.  It is not
  *     extended by progress, so trickling bytes does not help.

@@ -444,3 +444,25 @@ def test_log_level_filters(worker):
     assert p.wait(timeout=1) == 0
     lines = [json.loads(l) for l in p.stderr.read().decode().splitlines()]
     assert all(l["level"] in ("warn", "error") for l in lines), lines
+
+
+def test_connection_cap_evicts_slow_senders_when_none_idle(worker):
+    _, port = worker(HEALTH_MAX_CONNECTIONS="2", HEALTH_HEADER_TIMEOUT="10s")
+    slow = []
+    for _ in range(2):
+        s = socket.create_connection(("127.0.0.1", port), timeout=5)
+        s.sendall(b"GET /healthz HTTP/1.1\r\nX-Slow: ")
+        slow.append(s)
+        time.sleep(0.05)
+    t = time.monotonic()
+    assert get(port, "/healthz")[0] == 200
+    assert time.monotonic() - t < 0.5
+    slow[0].settimeout(2)
+    assert slow[0].recv(100) == b""  # the oldest slow sender was evicted
+    slow[1].setblocking(False)
+    try:
+        assert slow[1].recv(100) != b""
+    except BlockingIOError:
+        pass  # still open, as it should be
+    for s in slow:
+        s.close()

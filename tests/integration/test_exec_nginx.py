@@ -207,6 +207,19 @@ def test_https_with_ca(outpost_bin, nginx):
     assert res["body"] == b"<h1>hello from nginx</h1>\n"
 
 
+def test_https_put_1mib_binary(outpost_bin, nginx, tmp_path):
+    data = os.urandom(1024 * 1024)
+    src = tmp_path / "tls-body.bin"
+    src.write_bytes(data)
+    env = base_env(UPSTREAM_TLS_CA_FILE=nginx["dir"] / "cert.pem")
+    url = f"https://localhost:{nginx['https']}/dav/tls-upload.bin"
+    res = fetch(outpost_bin, "-X", "PUT", "-f", str(src), url, env=env)
+    assert res["rc"] == 0, res
+    assert (nginx["dir"] / "www" / "dav" / "tls-upload.bin").read_bytes() == data
+    res = fetch(outpost_bin, url, env=env)
+    assert res["status"] == 200 and res["body"] == data
+
+
 def test_https_untrusted_is_tls_error(outpost_bin, nginx):
     env = base_env(UPSTREAM_TLS_CA_FILE=nginx["dir"] / "othercert.pem")
     res = fetch(outpost_bin, f"https://localhost:{nginx['https']}/", env=env)

@@ -20,7 +20,7 @@ from conftest import (UNPRIVILEGED_UID, extract_rootfs, netns_http, netns_lo_up,
                       runnable, wait_for)
 
 # The tunnel cannot come up here: nothing listens on the controller port.
-ENV = ["TRAVERSAL_CONTROLLER_URL=https://localhost:9"]
+ENV = ["TRAVERSAL_CONTROLLER_URL=http://localhost:9"]
 
 
 class Runc:
@@ -35,6 +35,10 @@ class Runc:
         self.log = open(bundle / "log", "w+b")
         self._spec(layout.config()["config"], list(env), args)
         if rootless:
+            # As a rootless unpacker leaves it: every file the user's own
+            # (only one id is mapped, so image owners cannot be kept).
+            for p in [bundle / "rootfs", *(bundle / "rootfs").rglob("*")]:
+                os.lchown(p, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
             os.chown(self.state, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
             os.chown(self.log.name, UNPRIVILEGED_UID, UNPRIVILEGED_UID)
         self.proc = None
@@ -71,12 +75,13 @@ class Runc:
         os.chmod(self.bundle, 0o755)
 
     def start(self, lo=True):
-        pidfile = self.bundle / "pid"
+        pidfile = self.state / "pid"
         self.proc = subprocess.Popen(
             self._runc("run", "--pid-file", str(pidfile), self.id),
             cwd=self.bundle, stdin=subprocess.DEVNULL, stdout=self.log, stderr=self.log)
-        ok = wait_for(lambda: pidfile.exists() and pidfile.read_text().strip(), 20)
-        assert ok, self.output()
+        wait_for(lambda: self.proc.poll() is not None or
+                 (pidfile.exists() and pidfile.read_text().strip()), 20)
+        assert pidfile.exists() and pidfile.read_text().strip(), self.output()
         self.pid = int(pidfile.read_text())
         if lo:
             netns_lo_up(self.pid)
@@ -160,3 +165,13 @@ def test_version_runs_on_read_only_root(layout, bundle_dir):
         assert "outpost" in c.output()
     finally:
         c.close()
+
+
+def test_localhost_resolves_without_etc_hosts(container):
+    # The scratch root has no /etc/hosts and no resolv.conf: the dial to
+    # localhost must still reach the loopback (and be refused there), not
+    # fail in name resolution.
+    container.start()
+    assert healthy(container), container.output()
+    assert wait_for(lambda: netns_http(container.pid, "/readyz") ==
+                    (503, '{"status":"not_ready","reason":"refused"}\n'), 10), container.output()

@@ -151,10 +151,13 @@ job_start(struct exec_job *job)
 static void
 job_refill(struct exec_job *job)
 {
-	struct stream *s = &job->conn->s;
+	struct stream *s;
 	size_t before;
 
 	job->refill = false;
+	if (job->conn == NULL || job->conn->state != CONN_OPEN)
+		return; /* dialling again after a stale connection */
+	s = &job->conn->s;
 	while (!stream_output_pending(s) || stream_dead(s)) {
 		before = job->head_off + job->body_off;
 		if (!exec_job_io(job))

@@ -179,9 +179,10 @@ int exec_new(struct exec **out, struct rx_loop *l, struct dns_resolver *r,
 
 /*
  * Destroy e: jobs still in flight are cancelled (no callbacks), pooled
- * connections closed.  Closes are deferred by the reactor: run one more
- * loop iteration (rx_run_once(l, 0)) before rx_free() so their memory is
- * released.
+ * connections closed.  Call it outside reactor callbacks (after rx_run()
+ * returned): a dial cancelled here is freed at once.  Stream closes are
+ * deferred by the reactor: run one more loop iteration (rx_run_once(l,
+ * 0)) before rx_free() so their memory is released.
  */
 void exec_free(struct exec *e);
 

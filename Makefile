@@ -90,8 +90,11 @@ $(B)/obj/%.o: %.c | $(DEPS)/SOURCES
 	@mkdir -p $(@D)
 	$(call say,CC,$@)$(CC) $(CFLAGS) -c -o $@ $<
 
+# deps.sh writes build/deps/ARCH; an O= build elsewhere takes a copy.
 $(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh
 	$(call say,DEPS,$(ARCH))scripts/deps.sh $(ARCH)
+	$(Q)[ build/deps/$(ARCH) -ef $(DEPS) ] || { rm -rf $(DEPS) && mkdir -p $(@D) && \
+		cp -a build/deps/$(ARCH)/. $(DEPS)/; }
 
 # Generated protobuf-c code (never committed); objects depend on the headers.
 define proto_rules
@@ -249,7 +252,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): scripts/setup.sh
 	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
 
-test: setup all size readme-check unit integration fuzz-smoke repro format-check
+test: setup all size readme-check unit integration fuzz-smoke repro format-check oci-test
 
 run: setup all
 	$(Q)scripts/run.sh $(B)

@@ -15,7 +15,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <signal.h>
 #include <sys/socket.h>
+#include <sys/wait.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -1258,6 +1260,192 @@ exec_reset_mid_response(void **state)
 	fx_free(f);
 }
 
+/* --- upstream TLS against a real peer: openssl s_server ----------------- */
+
+struct tlsd {
+	pid_t pid;
+	uint16_t port;
+	char dir[64];
+};
+
+static uint16_t
+free_tcp_port(void)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	socklen_t len = sizeof(sa);
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_int_equal(bind(fd, (struct sockaddr *)&sa, len), 0);
+	assert_int_equal(getsockname(fd, (struct sockaddr *)&sa, &len), 0);
+	close(fd);
+	return ntohs(sa.sin_port);
+}
+
+static void
+make_cert(const char *dir, const char *name, const char *san)
+{
+	char cmd[512];
+
+	snprintf(cmd, sizeof(cmd),
+	    "openssl req -x509 -newkey ec -pkeyopt ec_paramgen_curve:P-256 "
+	    "-nodes -keyout %s/%skey.pem -out %s/%scert.pem -days 2 "
+	    "-subj /CN=outpost-test -addext subjectAltName=%s 2>/dev/null",
+	    dir, name, dir, name, san);
+	assert_int_equal(system(cmd), 0);
+}
+
+static bool
+port_open(uint16_t port)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	int fd = socket(AF_INET, SOCK_STREAM, 0);
+	bool ok;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	sa.sin_port = htons(port);
+	ok = connect(fd, (struct sockaddr *)&sa, sizeof(sa)) == 0;
+	close(fd);
+	return ok;
+}
+
+static void
+tlsd_start(struct tlsd *t)
+{
+	char accept[32], cert[96], key[96];
+	int64_t end;
+	int devnull;
+
+	snprintf(t->dir, sizeof(t->dir), "/tmp/outpost-exec-tls-XXXXXX");
+	assert_non_null(mkdtemp(t->dir));
+	make_cert(t->dir, "", "DNS:localhost");
+	make_cert(t->dir, "other", "DNS:other.test");
+	t->port = free_tcp_port();
+	snprintf(accept, sizeof(accept), "127.0.0.1:%u", t->port);
+	snprintf(cert, sizeof(cert), "%s/cert.pem", t->dir);
+	snprintf(key, sizeof(key), "%s/key.pem", t->dir);
+	t->pid = fork();
+	assert_true(t->pid >= 0);
+	if (t->pid == 0) {
+		devnull = open("/dev/null", O_RDWR);
+		dup2(devnull, 0);
+		dup2(devnull, 1);
+		dup2(devnull, 2);
+		execlp("openssl", "openssl", "s_server", "-accept", accept,
+		    "-cert", cert, "-key", key, "-www", "-quiet", (char *)NULL);
+		_exit(127);
+	}
+	for (end = util_mono_ms() + 5000;
+	     !port_open(t->port) && util_mono_ms() < end;)
+		usleep(20000);
+	assert_true(port_open(t->port));
+}
+
+static void
+tlsd_stop(struct tlsd *t)
+{
+	char cmd[128];
+
+	kill(t->pid, SIGTERM);
+	waitpid(t->pid, NULL, 0);
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
+	assert_int_equal(system(cmd), 0);
+}
+
+/* The whole file, NUL-terminated (a PEM text). */
+static char *
+slurp(const char *dir, const char *name, size_t *len)
+{
+	char path[128], *p = malloc(65536);
+	ssize_t n;
+	int fd;
+
+	snprintf(path, sizeof(path), "%s/%s", dir, name);
+	fd = open(path, O_RDONLY);
+	assert_true(fd >= 0);
+	n = read(fd, p, 65535);
+	close(fd);
+	assert_true(n > 0);
+	p[n] = '\0';
+	*len = (size_t)n;
+	return p;
+}
+
+/* One GET to host:port over TLS with the given trust; returns the call. */
+static void
+tls_get(struct call *c, const struct tlsd *t, const char *host, bool verify,
+    const char *ca_name)
+{
+	struct exec_config ec = config_default();
+	struct fx *f;
+	char *ca = NULL;
+	size_t calen = 0;
+
+	ec.upstream_tls_verify = verify;
+	if (ca_name != NULL) {
+		ca = slurp(t->dir, ca_name, &calen);
+		ec.upstream_ca_pem = (const uint8_t *)ca;
+		ec.upstream_ca_len = calen;
+	}
+	f = fx_new_with(&ec);
+	free(ca); /* exec_new keeps nothing of it */
+	call_init(c, "GET", "");
+	snprintf(c->url, sizeof(c->url), "https://%s:%u/", host, t->port);
+	call_run(f, c);
+	fx_free(f);
+}
+
+static void
+exec_tls(void **state)
+{
+	struct tlsd t;
+	struct call c = {0};
+
+	tlsd_start(&t);
+	tls_get(&c, &t, "localhost", true, "cert.pem");
+	assert_int_equal(c.r, EXEC_OK);
+	assert_int_equal(c.status, 200);
+	assert_non_null(strstr((char *)c.body, "s_server"));
+	call_free(&c);
+	tls_get(&c, &t, "localhost", true, "othercert.pem");
+	assert_int_equal(c.r, EXEC_TLS);
+	tls_get(&c, &t, "localhost.localhost", true, "cert.pem");
+	assert_int_equal(c.r, EXEC_TLS);
+	/* No verification: any chain, the key still drives the handshake. */
+	tls_get(&c, &t, "localhost.localhost", false, NULL);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_int_equal(c.status, 200);
+	call_free(&c);
+	tlsd_stop(&t);
+}
+
+static void
+exec_tls_bad_ca(void **state)
+{
+	struct exec_config ec = config_default();
+	struct rx_loop l;
+	struct exec *e = NULL;
+	char err[160] = "";
+	static const char *bad[] = {
+	    "not a PEM at all",
+	    "-----BEGIN PRIVATE KEY-----\nAAAA\n-----END PRIVATE KEY-----\n",
+	    "-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n",
+	    "-----BEGIN CERTIFICATE-----\nAAAA\n",
+	};
+	size_t i;
+
+	assert_int_equal(rx_init(&l, 16), 0);
+	ec.upstream_tls_verify = true;
+	for (i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+		ec.upstream_ca_pem = (const uint8_t *)bad[i];
+		ec.upstream_ca_len = strlen(bad[i]);
+		err[0] = '\0';
+		assert_true(exec_new(&e, &l, NULL, &ec, err, sizeof(err)) < 0);
+		assert_non_null(strstr(err, "UPSTREAM_TLS_CA"));
+	}
+	rx_free(&l);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1285,6 +1473,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_pool_bounds),
 	    cmocka_unit_test(exec_faults),
 	    cmocka_unit_test(exec_reset_mid_response),
+	    cmocka_unit_test(exec_tls),
+	    cmocka_unit_test(exec_tls_bad_ca),
 	};
 
 	if (argc > 1)

@@ -143,15 +143,41 @@ load_config(char *const *envp)
 	return c;
 }
 
+/*
+ * Under the appliance's init (which sets OUTPOST_DATA_STATE, see
+ * src/init/), a bad configuration or a data partition that needs recovery
+ * must not take the health port down: serve health with the defaults, open
+ * no tunnel, and report why on /readyz and /status (the configuration
+ * errors are on the console).  Returns that reason, or NULL.
+ */
+static const char *
+appliance_problem(struct cfg **c)
+{
+	static char *defaults[] = {"OUTPOST_CONFIG=/dev/null", NULL};
+	static struct cfg_errors errs;
+	const char *data = getenv("OUTPOST_DATA_STATE");
+
+	if (data == NULL)
+		return NULL;
+	if (*c == NULL) {
+		*c = cfg_load(defaults, &errs);
+		return *c != NULL ? "config_error" : NULL;
+	}
+	return strcmp(data, "needs_recovery") == 0 ? "needs_recovery" : NULL;
+}
+
 /* see worker.h */
 int
 worker_main(int argc, char **argv, char *const *envp)
 {
 	static struct worker w;
+	const char *problem;
 	struct cfg *c;
 	int r;
 
-	if ((c = load_config(envp)) == NULL)
+	c = load_config(envp);
+	problem = appliance_problem(&c);
+	if (c == NULL)
 		return WORKER_EXIT_PERMANENT;
 	r = rx_init(&w.loop, timers_needed(c));
 	if (r < 0 || start_signals(&w.loop) < 0) {
@@ -160,7 +186,9 @@ worker_main(int argc, char **argv, char *const *envp)
 	}
 	if ((w.health = start_health(&w.loop, c)) == NULL)
 		return WORKER_EXIT_TEMPORARY;
-	if (start_tunnels(&w, c) < 0)
+	if (problem != NULL)
+		health_set_ready(w.health, false, problem);
+	else if (start_tunnels(&w, c) < 0)
 		return WORKER_EXIT_PERMANENT;
 	log_info("outpost %s (%s) running", OUTPOST_VERSION, OUTPOST_REVISION);
 	r = rx_run(&w.loop);

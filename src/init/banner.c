@@ -63,9 +63,11 @@ init_banner(const struct init *in)
 		    in->config_errors);
 	else
 		init_console("  config:  /config/outpost.conf ok");
-	init_console("  data:    %s",
-	    in->data_ok
-		? "identity stored on the data partition"
-		: "NEEDS RECOVERY: data partition unavailable, /data is tmpfs");
+	if (in->data_ok)
+		init_console(
+		    "  data:    data partition mounted (boot %u)", in->boots);
+	else
+		init_console("  data:    NEEDS RECOVERY: data partition "
+			     "unavailable, /data is tmpfs");
 	init_console("%s", "");
 }

@@ -82,6 +82,7 @@ struct init {
 	size_t npower;
 	struct init_net net;
 	bool data_ok; /* /data is the data partition, not tmpfs */
+	unsigned boots; /* /data/boot-count after this boot, 0 if unknown */
 	bool config_ok; /* /config is the config partition */
 	int http_port;
 	unsigned config_errors; /* from cfg_load(), shown in the banner */

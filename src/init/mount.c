@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -113,6 +114,37 @@ data_recovery(const char *why)
 	    why);
 }
 
+/*
+ * /data/boot-count: incremented on every boot with the data partition,
+ * written durably (temporary file, fsync, rename).  Proves to the
+ * operator (banner) and to tests that /data persists.  0 on any error.
+ */
+static unsigned
+boot_count(void)
+{
+	char text[24] = "";
+	unsigned n = 0;
+	int fd, len;
+
+	fd = open("/data/boot-count", O_RDONLY | O_CLOEXEC);
+	if (fd >= 0) {
+		if (read(fd, text, sizeof(text) - 1) > 0)
+			n = (unsigned)strtoul(text, NULL, 10);
+		close(fd);
+	}
+	len = snprintf(text, sizeof(text), "%u\n", ++n);
+	fd = open("/data/boot-count.new",
+	    O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0644);
+	if (fd < 0)
+		return 0;
+	if (write(fd, text, (size_t)len) != len || fsync(fd) < 0) {
+		close(fd);
+		return 0;
+	}
+	close(fd);
+	return rename("/data/boot-count.new", "/data/boot-count") == 0 ? n : 0;
+}
+
 static void
 mount_data(struct init *in)
 {
@@ -132,6 +164,7 @@ mount_data(struct init *in)
 	}
 	in->data_ok = true;
 	write_state("data-state", "ok\n");
+	in->boots = boot_count();
 }
 
 /* see init_int.h */

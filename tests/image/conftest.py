@@ -71,8 +71,12 @@ def build_image(outpost_bin, kernel, out, **env):
 @pytest.fixture(scope="session")
 def snakeoil_image(outpost_bin, kernel, scratch):
     """The image signed with OVMF's snakeoil key (enrolled in its vars)."""
+    key = os.path.join(scratch, "snakeoil.key")
+    # Debian ships the key encrypted with the passphrase "snakeoil".
+    subprocess.run(["openssl", "pkey", "-in", SNAKEOIL_KEY, "-passin",
+                    "pass:snakeoil", "-out", key], check=True, timeout=30)
     return build_image(outpost_bin, kernel, os.path.join(scratch, "snakeoil"),
-                       SIGNING_KEY=SNAKEOIL_KEY, SIGNING_CERT=SNAKEOIL_CERT)
+                       SIGNING_KEY=key, SIGNING_CERT=SNAKEOIL_CERT)
 
 
 def free_port():
@@ -85,7 +89,7 @@ def free_port():
 
 def cmdline_of(img):
     """The kernel command line inside the image's UKI (.cmdline section)."""
-    out = subprocess.run(["mtype", "-i", img + "@@1M", "::/syslinux/syslinux.cfg"],
+    out = subprocess.run(["mtype", "-i", "%s@@%d" % (img, 1 << 20), "::/syslinux/syslinux.cfg"],
                          check=True, capture_output=True, text=True,
                          env=dict(os.environ, MTOOLS_SKIP_CHECK="1")).stdout
     m = re.search(r"^\s*APPEND (.*)$", out, re.M)
@@ -123,7 +127,7 @@ class Vm:
         args += [a.format(**fill) for a in DISKS[devices]]
         args += ["-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d"
                  % (self.port, guest_port),
-                 "-device", "%s,netdev=n0" % NICS[devices]]
+                 "-device", "%s,netdev=n0,romfile=" % NICS[devices]]
         if boot == "direct":
             args += ["-kernel", kernel, "-append", cmdline_of(img)]
         elif boot == "ovmf":
@@ -216,3 +220,46 @@ def vms(scratch):
     yield start
     for vm in started:
         vm.kill()
+
+
+def pytest_configure(config):
+    config.addinivalue_line(
+        "markers", "full: slower boot paths, run by make image-test-full")
+
+
+def record_boot(name, seconds):
+    """Append a boot-to-/healthz time for bench/ (OUTPOST_BENCH_OUT)."""
+    out = os.environ.get("OUTPOST_BENCH_OUT")
+    if out:
+        with open(out, "a") as f:
+            f.write("%s %.2f\n" % (name, seconds))
+
+
+def copy_image(src, dst):
+    subprocess.run(["cp", "--sparse=always", src, dst], check=True, timeout=60)
+    return dst
+
+
+ESP_OFFSET = 1 << 20
+
+
+def partition(img, name):
+    """(offset, size) in bytes of the GPT partition called name."""
+    import json
+    out = subprocess.run(["sfdisk", "--json", img], check=True,
+                         capture_output=True, text=True).stdout
+    for p in json.loads(out)["partitiontable"]["partitions"]:
+        if p.get("name") == name:
+            return p["start"] * 512, p["size"] * 512
+    raise KeyError(name)
+
+
+def put_config(img, text, scratch):
+    """Write outpost.conf onto the image's config partition with mtools."""
+    off, _ = partition(img, "outpost-config")
+    src = os.path.join(scratch, "outpost.conf")
+    with open(src, "w") as f:
+        f.write(text)
+    subprocess.run(["mcopy", "-o", "-i", "%s@@%d" % (img, off), src,
+                    "::/outpost.conf"], check=True, timeout=30,
+                   env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))

@@ -22,7 +22,7 @@
 /* Chunk-size and trailer lines of a chunked response. */
 #define EXEC_CHUNK_LINE 4096
 /* First allocation of a body of unknown length (then doubled). */
-#define EXEC_BODY_FIRST 16384
+#define EXEC_BODY_FIRST 65536
 
 enum exec_conn_state {
 	CONN_DIALING,

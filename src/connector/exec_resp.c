@@ -37,31 +37,48 @@ exec_resp_reset(struct exec_job *job)
 	job->body_kind = HTTP_BODY_NONE;
 }
 
-/* Append decoded body bytes, growing geometrically up to the limit. */
-static bool
-body_add(struct exec_job *job, const uint8_t *p, size_t n)
+/* Capacity for at least need bytes: doubling, never past the bound. */
+static size_t
+body_grow(size_t cap, size_t need, size_t bound)
 {
-	size_t max = job->e->c.max_response_body, cap;
+	if (cap == 0)
+		cap = EXEC_BODY_FIRST;
+	while (cap < need && cap <= bound / 2)
+		cap *= 2;
+	if (cap < need || cap > bound)
+		cap = bound;
+	return cap;
+}
+
+/*
+ * Append decoded body bytes.  A Content-Length body was allocated whole;
+ * others grow geometrically up to the limit, never holding a byte past it.
+ */
+static enum exec_resp_state
+body_add(struct exec_job *job, const uint8_t *p, size_t n, enum exec_reason *r,
+    const char **detail)
+{
+	size_t max = job->e->c.max_response_body, bound = max, cap;
 	uint8_t *nb;
 
 	if (n == 0)
-		return true;
+		return RESP_MORE;
 	if (n > max - job->body_len)
-		return false;
+		return fail(r, detail, EXEC_TOO_LARGE,
+		    "response body over MAX_RESPONSE_BODY_SIZE");
+	if (job->body_kind == HTTP_BODY_LENGTH)
+		bound = job->body_len + (size_t)job->body_left;
 	if (job->body_len + n > job->body_cap) {
-		cap = job->body_cap > 0 ? job->body_cap : EXEC_BODY_FIRST;
-		while (cap < job->body_len + n && cap < max / 2)
-			cap *= 2;
-		if (cap < job->body_len + n)
-			cap = max;
+		cap = body_grow(job->body_cap, job->body_len + n, bound);
 		if ((nb = realloc(job->body, cap)) == NULL)
-			return false;
+			return fail(
+			    r, detail, EXEC_OVERLOADED, "out of memory");
 		job->body = nb;
 		job->body_cap = cap;
 	}
 	memcpy(job->body + job->body_len, p, n);
 	job->body_len += n;
-	return true;
+	return RESP_MORE;
 }
 
 static enum exec_resp_state
@@ -83,9 +100,8 @@ chunked_feed(struct exec_job *job, const uint8_t *p, size_t n, size_t *used,
 			return fail(r, detail, EXEC_BAD_RESPONSE,
 			    "malformed chunked body");
 		*used += (size_t)k;
-		if (!body_add(job, data, dlen))
-			return fail(r, detail, EXEC_TOO_LARGE,
-			    "response body over MAX_RESPONSE_BODY_SIZE");
+		if (body_add(job, data, dlen, r, detail) == RESP_FAIL)
+			return RESP_FAIL;
 	}
 	return http_chunked_done(c) ? RESP_DONE : RESP_MORE;
 }
@@ -101,19 +117,15 @@ body_feed(struct exec_job *job, const uint8_t *p, size_t n, size_t *used,
 	case HTTP_BODY_LENGTH:
 		k = n < job->body_left ? n : (size_t)job->body_left;
 		*used = k;
-		if (!body_add(job, p, k))
-			return fail(r, detail, EXEC_TOO_LARGE,
-			    "response body over MAX_RESPONSE_BODY_SIZE");
+		if (body_add(job, p, k, r, detail) == RESP_FAIL)
+			return RESP_FAIL;
 		job->body_left -= k;
 		return job->body_left == 0 ? RESP_DONE : RESP_MORE;
 	case HTTP_BODY_CHUNKED:
 		return chunked_feed(job, p, n, used, r, detail);
 	case HTTP_BODY_CLOSE:
 		*used = n;
-		if (!body_add(job, p, n))
-			return fail(r, detail, EXEC_TOO_LARGE,
-			    "response body over MAX_RESPONSE_BODY_SIZE");
-		return RESP_MORE;
+		return body_add(job, p, n, r, detail);
 	default:
 		*used = 0;
 		return RESP_DONE;
@@ -139,6 +151,8 @@ head_done(struct exec_job *job, const struct http_response *resp,
 		if (f.length > max)
 			return fail(r, detail, EXEC_TOO_LARGE,
 			    "response body over MAX_RESPONSE_BODY_SIZE");
+		/* One allocation of the declared size (within the limit);
+		 * its pages become resident only as the bytes arrive. */
 		job->body_left = f.length;
 		if ((job->body = malloc((size_t)f.length)) == NULL)
 			return fail(

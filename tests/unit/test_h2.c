@@ -11,6 +11,8 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include <nghttp2/nghttp2.h>
+
 #include "h2/h2.h"
 #include "lib/util.h"
 
@@ -435,6 +437,103 @@ free_closes_streams(void **state)
 	assert_int_equal(s->closes, 1);
 }
 
+/* A raw nghttp2 client, to send requests our client never would. */
+struct raw {
+	nghttp2_session *ng;
+	char status[4];
+	uint32_t close_code;
+	bool closed;
+};
+
+static int
+raw_header(nghttp2_session *ng, const nghttp2_frame *f, const uint8_t *name,
+    size_t nlen, const uint8_t *v, size_t vlen, uint8_t flags, void *arg)
+{
+	struct raw *r = arg;
+
+	if (nlen == 7 && memcmp(name, ":status", 7) == 0 && vlen == 3)
+		memcpy(r->status, v, 3);
+	return 0;
+}
+
+static int
+raw_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
+{
+	struct raw *r = arg;
+
+	r->closed = true;
+	r->close_code = code;
+	return 0;
+}
+
+/* Send one request (method, content-type) and pump it to p->srv. */
+static void
+raw_request(
+    struct pair *p, struct raw *r, const char *method, const char *ctype)
+{
+	nghttp2_session_callbacks *cbs;
+	const uint8_t *out;
+	ssize_t n;
+	size_t k;
+	int i;
+	nghttp2_nv nv[] = {
+	    {(uint8_t *)":method", (uint8_t *)method, 7, strlen(method), 0},
+	    {(uint8_t *)":scheme", (uint8_t *)"http", 7, 4, 0},
+	    {(uint8_t *)":path", (uint8_t *)PATH, 5, strlen(PATH), 0},
+	    {(uint8_t *)":authority", (uint8_t *)"e", 10, 1, 0},
+	    {(uint8_t *)"content-type", (uint8_t *)ctype, 12, strlen(ctype), 0},
+	};
+
+	memset(r, 0, sizeof(*r));
+	nghttp2_session_callbacks_new(&cbs);
+	nghttp2_session_callbacks_set_on_header_callback(cbs, raw_header);
+	nghttp2_session_callbacks_set_on_stream_close_callback(cbs, raw_close);
+	nghttp2_session_client_new(&r->ng, cbs, r);
+	nghttp2_session_callbacks_del(cbs);
+	nghttp2_submit_settings(r->ng, NGHTTP2_FLAG_NONE, NULL, 0);
+	nghttp2_submit_request(r->ng, NULL, nv, 5, NULL, NULL);
+	for (i = 0; i < 100; i++) {
+		while ((n = nghttp2_session_mem_send(r->ng, &out)) > 0)
+			h2_session_feed(&p->srv, out, (size_t)n);
+		out = h2_session_take(&p->srv, &k);
+		if (k == 0)
+			break;
+		nghttp2_session_mem_recv(r->ng, out, k);
+		h2_session_ack(&p->srv, k);
+	}
+	nghttp2_session_del(r->ng);
+}
+
+/* A request that is not gRPC never reaches the application. */
+static void
+server_rejects_non_grpc(void **state)
+{
+	struct pair *p = *state;
+	struct raw r;
+
+	raw_request(p, &r, "POST", "text/plain");
+	assert_memory_equal(r.status, "415", 3);
+	assert_true(r.closed);
+	assert_int_equal(p->naccepted, 1);
+	assert_false(p->s[0].seen & H2_EV_HEADERS);
+	assert_int_equal(p->s[0].closes, 1);
+	assert_int_equal(h2_stream_error(&p->s[0].st), H2_SERR_CONTENT_TYPE);
+
+	/* A new connection for the next client. */
+	h2_session_free(&p->srv);
+	assert_int_equal(h2_session_init(&p->srv, H2_SERVER, &conf, on_event,
+			     on_accept, p, 0),
+	    0);
+	raw_request(p, &r, "GET", "application/grpc");
+	assert_true(r.closed);
+	assert_int_equal(r.close_code, 7); /* REFUSED_STREAM */
+	assert_int_equal(p->naccepted, 2);
+	assert_false(p->s[1].seen & H2_EV_HEADERS);
+	assert_int_equal(p->s[1].closes, 1);
+	assert_int_equal(h2_stream_error(&p->s[1].st), H2_SERR_METHOD);
+	assert_int_equal(h2_session_error(&p->srv), H2_ERR_NONE);
+}
+
 /* The application frees the session from inside an event callback. */
 static struct pair *freeing;
 
@@ -515,6 +614,8 @@ main(int argc, char **argv)
 		goaway_protocol_error, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		free_closes_streams, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		server_rejects_non_grpc, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		free_from_callback, setup, teardown),
 	    cmocka_unit_test(bad_conf),

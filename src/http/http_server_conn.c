@@ -73,6 +73,7 @@ become_idle(struct http_conn *c, int64_t timeout)
 {
 	c->state = CONN_HEAD;
 	c->started = false;
+	c->parsed = 0;
 	c->tick = ++c->s->tick;
 	c->x = (struct http_exchange){0};
 	rx_timer_start(c->s->l, &c->t, timeout);
@@ -394,20 +395,40 @@ start_request(struct http_conn *c)
 		rx_timer_start(c->s->l, &c->t, c->s->conf.idle_timeout_ms);
 }
 
+/*
+ * The head parser starts over on every call.  A peer that sends its head
+ * a byte at a time must not make that quadratic: parse again only when a
+ * line has ended since the last try, when the head has doubled, or when
+ * it is over max_total.  Lines are bounded by max_headers, so the work
+ * per head is O(max_headers * max_total).
+ */
+static bool
+worth_parsing(const struct http_conn *c)
+{
+	size_t from = c->parsed;
+
+	if (from == 0 || c->in.len >= 2 * from ||
+	    c->in.len > c->s->conf.limits.max_total)
+		return true;
+	return memchr(c->in.p + from, '\n', c->in.len - from) != NULL;
+}
+
 /* Parse what has arrived of the head; false when more is needed. */
 static bool
 step_head(struct http_conn *c)
 {
 	int r;
 
-	if (c->in.len == 0)
+	if (c->in.len == 0 || !worth_parsing(c))
 		return false;
 	c->x.req.headers = c->hdrs;
 	c->x.req.nheaders = c->s->conf.limits.max_headers;
 	r = http_parse_request(
 	    (const char *)c->in.p, c->in.len, &c->x.req, &c->s->conf.limits);
-	if (r == HTTP_PARTIAL)
+	if (r == HTTP_PARTIAL) {
+		c->parsed = c->in.len;
 		return false;
+	}
 	c->s->st.requests++;
 	if (r < 0) {
 		log_debug("http: bad request head (%d)", r);

@@ -45,6 +45,7 @@ struct http_conn {
 	size_t head_len;
 	size_t body_need; /* Content-Length of the current request */
 	size_t drained; /* bytes discarded while lingering */
+	size_t parsed; /* head bytes seen by the last partial parse */
 	struct http_header *hdrs;
 	uint8_t *mem; /* in, out and hdrs, kept across uses of the slot */
 	struct http_exchange x;

@@ -466,3 +466,38 @@ def test_connection_cap_evicts_slow_senders_when_none_idle(worker):
         pass  # still open, as it should be
     for s in slow:
         s.close()
+
+
+def trickle(port, data):
+    """Send one byte per segment, then read the answer until close."""
+    with socket.create_connection(("127.0.0.1", port), timeout=5) as s:
+        s.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        for i in range(len(data)):
+            try:
+                s.send(data[i:i + 1])
+            except OSError:
+                break  # the server answered early and closed
+            if i % 64 == 0:
+                time.sleep(0.001)
+        s.settimeout(5)
+        out = b""
+        while True:
+            try:
+                chunk = s.recv(4096)
+            except ConnectionResetError:
+                break
+            if not chunk:
+                break
+            out += chunk
+        return out
+
+
+def test_head_sent_a_byte_at_a_time(worker):
+    _, port = worker()
+    out = trickle(port, b"GET /healthz HTTP/1.1\r\nHost: x\r\nA: b\r\n"
+                        b"Connection: close\r\n\r\n")
+    assert status_of(out) == 200
+    out = trickle(port, b"GET /" + b"a" * 3000 + b" HTTP/1.1\r\nHost: x\r\n\r\n")
+    assert status_of(out) == 414
+    out = trickle(port, b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"v" * 9000 + b"\r\n\r\n")
+    assert status_of(out) == 431

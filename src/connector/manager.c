@@ -285,7 +285,7 @@ manager_slot_changed(struct manager *m)
 			: m->last_error != NULL ? m->last_error
 						: "connecting");
 	}
-	if (open == 0)
+	if (manager_answered_tunnels(m) == 0)
 		return;
 	for (i = 0; i < 2 * m->conf.slots; i++)
 		tunnel_slot_poke(&m->slots[i]);
@@ -298,7 +298,18 @@ manager_open_tunnels(const struct manager *m)
 	unsigned i, n = 0;
 
 	for (i = 0; i < 2 * m->conf.slots; i++)
-		n += m->slots[i].state == TUNNEL_OPEN;
+		n += tunnel_slot_routable(&m->slots[i]);
+	return n;
+}
+
+/* see manager.h */
+unsigned
+manager_answered_tunnels(const struct manager *m)
+{
+	unsigned i, n = 0;
+
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		n += tunnel_slot_answered(&m->slots[i]);
 	return n;
 }
 

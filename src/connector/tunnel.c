@@ -64,7 +64,31 @@ set_error(struct tunnel_slot *t, const char *reason, const char *detail)
 bool
 tunnel_slot_routable(const struct tunnel_slot *t)
 {
-	return t->state == TUNNEL_OPEN;
+	return t->state == TUNNEL_OPEN && t->confirmed;
+}
+
+/* see tunnel.h */
+bool
+tunnel_slot_answered(const struct tunnel_slot *t)
+{
+	return tunnel_slot_routable(t) && t->heard;
+}
+
+/*
+ * The PING sent right after the call's HEADERS came back: the edge has
+ * seen the call, so the tunnel now counts as open (for readiness and for a
+ * draining tunnel waiting for its replacement).
+ */
+static void
+check_confirmed(struct tunnel_slot *t)
+{
+	if (t->confirmed || t->state != TUNNEL_OPEN ||
+	    h2_session_pings_acked(&t->h2) == 0)
+		return;
+	t->confirmed = true;
+	log_info("tunnel %u: open to %s (connection %u)", t->index,
+	    t->mgr->conf.authority, t->generation);
+	manager_slot_changed(t->mgr);
 }
 
 /* --- dialing ------------------------------------------------------------ */
@@ -196,6 +220,10 @@ on_h2_event(struct h2_stream *st, unsigned ev, void *arg)
 
 	if (st != &t->call || t->state == TUNNEL_IDLE)
 		return;
+	if ((ev & (H2_EV_HEADERS | H2_EV_READ)) && !t->heard) {
+		t->heard = true;
+		manager_slot_changed(t->mgr);
+	}
 	if (ev & H2_EV_READ)
 		read_call(t);
 	if (t->state == TUNNEL_IDLE)
@@ -230,12 +258,14 @@ open_call(struct tunnel_slot *t)
 	if (r < 0)
 		return r;
 	t->call_open = true;
+	t->confirmed = false;
+	t->heard = false;
 	grpc_reader_init(&t->reader, t->msgbuf, m->conf.max_message);
 	t->opened_at = rx_now(m->loop);
 	set_state(t, TUNNEL_OPEN);
 	manager_count_dial(m, DIAL_RESULT_OK);
-	log_info("tunnel %u: open to %s (connection %u)", t->index,
-	    m->conf.authority, t->generation);
+	if (h2_session_ping(&t->h2, rx_now(m->loop)) < 0)
+		return -1;
 	tunnel_msg_hello(t);
 	arm_h2_timer(t);
 	return 0;
@@ -269,7 +299,7 @@ drained(const struct tunnel_slot *t)
 {
 	return t->state == TUNNEL_DRAINING && t->inflight == 0 &&
 	    t->outq == NULL && !h2_session_want_write(&t->h2) &&
-	    (manager_open_tunnels(t->mgr) > 0 || t->mgr->stopping ||
+	    (manager_answered_tunnels(t->mgr) > 0 || t->mgr->stopping ||
 		!rx_timer_active(&t->drain_timer));
 }
 
@@ -349,6 +379,7 @@ on_stream(struct stream *s)
 		if (t->state == TUNNEL_IDLE)
 			return;
 	}
+	check_confirmed(t);
 	if (stream_dead(s)) {
 		e = stream_error(s);
 		set_error(t, "closed",

@@ -85,6 +85,8 @@ struct tunnel_slot {
 	bool have_h2;
 	struct h2_stream call;
 	bool call_open;
+	bool confirmed; /* the edge acked a PING sent after the call */
+	bool heard; /* the edge answered the call (headers, messages) */
 	bool call_ended; /* END_STREAM sent while draining */
 	uint8_t *plain_in, *plain_out; /* h2c only */
 	uint8_t *rxring, *txring;
@@ -118,6 +120,10 @@ void tunnel_slot_drain(struct tunnel_slot *t, const char *why);
 
 /* True when the slot can take requests from the edge. */
 bool tunnel_slot_routable(const struct tunnel_slot *t);
+
+/* True when the edge's side of the call has answered: a replacement a
+ * draining tunnel may close for. */
+bool tunnel_slot_answered(const struct tunnel_slot *t);
 
 const char *tunnel_state_name(enum tunnel_state s);
 

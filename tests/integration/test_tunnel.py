@@ -1,0 +1,284 @@
+"""The tunnel connector against the independent grpc-js controller and a
+real nginx upstream: every behaviour of the connector.v1 tunnel."""
+import os
+import socket
+import threading
+import time
+
+import pytest
+
+from conftest import free_port, wait_until
+from controllerlib import Controller, make_pki
+from tunnellib import (answer, ask, body_of, connector_env, get, headers_of,
+                       log_lines, open_tunnels, readyz, rss_kib, send_async,
+                       start_connector, wait_tunnels)
+from upstream import Nginx
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"))
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    with Nginx(tmp_path / "nginx") as n:
+        yield n
+
+
+@pytest.fixture
+def h2c():
+    with Controller() as c:
+        yield c
+
+
+@pytest.fixture
+def mtls(pki):
+    with Controller(tls=True, pki=pki) as c:
+        yield c
+
+
+@pytest.fixture
+def connected(h2c, spawn, outpost_bin):
+    """One connector with one tunnel to an h2c controller: (ctl, proc, tunnel)."""
+    p = start_connector(spawn, outpost_bin, connector_env(h2c, MAX_TUNNELS_ALLOWED=1))
+    t = h2c.wait_tunnel()
+    return h2c, p, t["tunnel"]
+
+
+def hello(ctl, tunnel):
+    return ctl.wait(lambda e: e["event"] == "message" and e["tunnel"] == tunnel and
+                    "health_check_response" in e["msg"], since=0)["msg"]
+
+
+def test_mtls_tunnels_open_with_unsolicited_health(mtls, pki, spawn, outpost_bin):
+    p = start_connector(spawn, outpost_bin, connector_env(mtls, pki, MAX_TUNNELS_ALLOWED=2))
+    tunnels = wait_tunnels(mtls, 2)
+    for t in tunnels:
+        m = hello(mtls, t["tunnel"])
+        assert m["health_check_response"]["status"] == "healthy"
+        assert m["request_id"]
+    opened = [e for e in mtls.events if e["event"] == "tunnel_open"]
+    assert opened[0]["uris"] == ["spiffe://outpost.test/connector/test"]
+    st, body = readyz(p.health_port)
+    assert (st, body["status"], body["active_tunnels"]) == (200, "ready", 2)
+
+
+@pytest.mark.parametrize("client", ["test-rsa", "p384", "rsa8", "chain"])
+def test_mtls_client_key_kinds(client, mtls, pki, spawn, outpost_bin):
+    start_connector(spawn, outpost_bin, connector_env(mtls, pki, client=client,
+                                                      MAX_TUNNELS_ALLOWED=1))
+    t = mtls.wait_tunnel()
+    assert t["uris"] == ["spiffe://outpost.test/connector/test"]
+
+
+def test_h2c_metadata_and_health(connected):
+    ctl, p, t = connected
+    hello(ctl, t)
+    ctl.cmd(cmd="metadata", tunnel=t, request_id="md-1")
+    md = ctl.wait_message(lambda m: m.get("request_id") == "md-1")["msg"]["metadata_response"]
+    assert len(md["connection_uuid"]) == 36
+    assert md["hostname"] == socket.gethostname()
+    assert md["max_concurrent_requests"] == 10
+    ctl.cmd(cmd="health", tunnel=t, request_id="hc-1")
+    hc = ctl.wait_message(lambda m: m.get("request_id") == "hc-1")["msg"]["health_check_response"]
+    assert hc["status"] == "healthy"
+
+
+def test_get_and_put_1mib_byte_exact(connected, nginx):
+    ctl, p, t = connected
+    blob = os.urandom(1 << 20)
+    m = ask(ctl, t, "PUT", nginx.url("/dav/blob.bin"), body=blob)
+    assert m["http_response"]["http_status"] in (201, 204)
+    m = ask(ctl, t, "GET", nginx.url("/dav/blob.bin"))
+    assert m["http_response"]["http_status"] == 200
+    assert body_of(m) == blob
+    m = ask(ctl, t, "POST", nginx.url("/echo"), body=blob,
+            headers=[("Content-Type", "application/octet-stream")])
+    assert body_of(m) == blob
+
+
+def test_repeated_set_cookie_kept_in_order(connected, nginx):
+    ctl, p, t = connected
+    m = ask(ctl, t, "GET", nginx.url("/cookies"))
+    cookies = [v for k, v in headers_of(m) if k.lower() == "set-cookie"]
+    assert cookies == ["a=1; Path=/", "b=2"]
+
+
+def test_hop_by_hop_dropped_both_ways(connected, nginx):
+    ctl, p, t = connected
+    m = ask(ctl, t, "GET", nginx.url("/hop"), headers=[
+        ("Connection", "X-Hop-Probe"), ("X-Hop-Probe", "secret"), ("X-Keep", "kept"),
+        ("Keep-Alive", "timeout=1"), ("Proxy-Authorization", "Basic Zm9vOmJhcg==")])
+    h = {k.lower(): v for k, v in headers_of(m)}
+    assert h["x-seen-probe"] == "[]"
+    assert h["x-seen-keep"] == "[kept]"
+    assert "keep-alive" not in h and "connection" not in h
+    assert "transfer-encoding" not in h
+
+
+def test_error_statuses_are_responses(connected, nginx):
+    ctl, p, t = connected
+    assert ask(ctl, t, "GET", nginx.url("/nope"))["http_response"]["http_status"] == 404
+    m = ask(ctl, t, "GET", nginx.url("/fail"))
+    assert m["http_response"]["http_status"] == 500 and body_of(m) == b"boom\n"
+
+
+def error_reason(m):
+    er = m["error_response"]
+    assert er["code"] == "UPSTREAM_ERROR"
+    assert er["message"].startswith("[" + er["reason"] + "] ")
+    return er["reason"]
+
+
+def test_bad_method_and_url(connected):
+    ctl, p, t = connected
+    assert error_reason(ask(ctl, t, "TRACE", "http://127.0.0.1/")) == "bad_request"
+    assert error_reason(ask(ctl, t, "get", "http://127.0.0.1/")) == "bad_request"
+    assert error_reason(ask(ctl, t, "GET", "ftp://127.0.0.1/")) == "bad_request"
+    assert error_reason(ask(ctl, t, "GET", "/relative")) == "bad_request"
+
+
+def test_refused_and_dns_failures(h2c, spawn, outpost_bin):
+    dead_dns = free_port()
+    start_connector(spawn, outpost_bin, connector_env(
+        h2c, MAX_TUNNELS_ALLOWED=1, DNS_SERVERS=f"127.0.0.1:{dead_dns}"))
+    t = h2c.wait_tunnel()["tunnel"]
+    assert error_reason(ask(h2c, t, "GET", f"http://127.0.0.1:{free_port()}/")) == "refused"
+    assert error_reason(ask(h2c, t, "GET", "http://no-such-host.invalid/")) == "dns"
+
+
+def test_upstream_hang_times_out(h2c, spawn, outpost_bin):
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)
+    try:
+        start_connector(spawn, outpost_bin, connector_env(
+            h2c, MAX_TUNNELS_ALLOWED=1, REQUEST_TIMEOUT="1s"))
+        t = h2c.wait_tunnel()["tunnel"]
+        start = time.monotonic()
+        m = ask(h2c, t, "GET", f"http://127.0.0.1:{hang.getsockname()[1]}/")
+        assert error_reason(m) == "timeout"
+        assert time.monotonic() - start < 5
+    finally:
+        hang.close()
+
+
+def test_over_limit_response_is_too_large_and_rss_bounded(h2c, nginx, spawn, outpost_bin):
+    nginx.write("big.bin", os.urandom(3 << 20))
+    p = start_connector(spawn, outpost_bin, connector_env(
+        h2c, MAX_TUNNELS_ALLOWED=1, MAX_RESPONSE_BODY_SIZE_MB=1))
+    t = h2c.wait_tunnel()["tunnel"]
+    for _ in range(5):
+        assert error_reason(ask(h2c, t, "GET", nginx.url("/big.bin"))) == "too_large"
+    assert rss_kib(p.pid) < 16 * 1024
+
+
+def test_concurrency_limit_answers_overloaded(h2c, spawn, outpost_bin):
+    hang = socket.socket()
+    hang.bind(("127.0.0.1", 0))
+    hang.listen(8)
+    try:
+        start_connector(spawn, outpost_bin, connector_env(
+            h2c, MAX_TUNNELS_ALLOWED=1, MAX_CONCURRENT_REQUESTS=2, REQUEST_TIMEOUT="3s"))
+        t = h2c.wait_tunnel()["tunnel"]
+        url = f"http://127.0.0.1:{hang.getsockname()[1]}/"
+        slow = [send_async(h2c, t, "GET", url) for _ in range(2)]
+        time.sleep(0.3)
+        assert error_reason(ask(h2c, t, "GET", url, timeout=5)) == "overloaded"
+        assert [error_reason(answer(h2c, r)) for r in slow] == ["timeout", "timeout"]
+    finally:
+        hang.close()
+
+
+def test_h2c_loopback_only_without_override(h2c, outpost_bin):
+    from conftest import base_env, run
+    r = run([outpost_bin, "run"], env=base_env(
+        TRAVERSAL_CONTROLLER_URL="http://edge.example:80", HTTP_PORT=free_port()))
+    assert r.returncode == 100
+    assert "ALLOW_INSECURE_CONTROLLER" in r.stderr
+
+
+def test_200_concurrent_requests_across_tunnels(h2c, nginx, spawn, outpost_bin):
+    for i in range(20):
+        nginx.write(f"f{i}.txt", f"file {i}\n".encode() * (i + 1))
+    start_connector(spawn, outpost_bin, connector_env(
+        h2c, MAX_TUNNELS_ALLOWED=4, MAX_CONCURRENT_REQUESTS=64))
+    tunnels = [t["tunnel"] for t in wait_tunnels(h2c, 4)]
+    rids = {}
+    for n in range(200):
+        i = n % 20
+        rids[send_async(h2c, tunnels[n % 4], "GET", nginx.url(f"/f{i}.txt"))] = i
+    for rid, i in rids.items():
+        m = answer(h2c, rid, timeout=30)
+        assert body_of(m) == f"file {i}\n".encode() * (i + 1)
+
+
+def test_start_close_under_load_loses_nothing(h2c, nginx, spawn, outpost_bin):
+    nginx.write("x.txt", b"x" * 1000)
+    p = start_connector(spawn, outpost_bin, connector_env(
+        h2c, MAX_TUNNELS_ALLOWED=1, MAX_CONCURRENT_REQUESTS=32))
+    old = h2c.wait_tunnel()["tunnel"]
+    inflight = [send_async(h2c, old, "GET", nginx.url("/x.txt")) for _ in range(20)]
+    h2c.cmd(cmd="start_close", tunnel=old, request_id="sc-1")
+    for rid in inflight:
+        m = answer(h2c, rid)
+        assert m["http_response"]["http_status"] == 200
+    new = h2c.wait(lambda e: e["event"] == "tunnel_open" and e["tunnel"] != old,
+                   since=0)
+    closed = h2c.wait(lambda e: e["event"] == "tunnel_closed" and e["tunnel"] == old,
+                      since=0)
+    assert h2c.events.index(new) < h2c.events.index(closed)
+    assert body_of(ask(h2c, new["tunnel"], "GET", nginx.url("/x.txt"))) == b"x" * 1000
+    assert readyz(p.health_port)[0] == 200
+
+
+def test_edge_killed_then_back(spawn, outpost_bin):
+    port = free_port()
+    ctl = Controller(port=port)
+    p = start_connector(spawn, outpost_bin, connector_env(ctl, MAX_TUNNELS_ALLOWED=2))
+    try:
+        wait_tunnels(ctl, 2)
+        assert wait_until(lambda: readyz(p.health_port)[0] == 200, 5)
+    finally:
+        ctl.close()
+    assert wait_until(lambda: readyz(p.health_port)[0] == 503, 5)
+    with Controller(port=port) as back:
+        wait_tunnels(back, 2, timeout=15)
+        assert wait_until(lambda: readyz(p.health_port)[0] == 200, 5)
+
+
+@pytest.mark.parametrize("server,reason", [
+    ("server_wrongca", "unknown_ca"), ("server_expired", "expired"),
+    ("server_badname", "hostname")])
+def test_bad_server_certificate_never_connects(server, reason, pki, spawn, outpost_bin):
+    with Controller(tls=True, pki=pki, server=server) as ctl:
+        p = start_connector(spawn, outpost_bin, connector_env(ctl, pki, MAX_TUNNELS_ALLOWED=1))
+        assert wait_until(lambda: readyz(p.health_port)[1] not in (None,) and
+                          readyz(p.health_port)[1].get("reason") == reason, 10), \
+            readyz(p.health_port)
+        time.sleep(0.5)
+        assert [e for e in ctl.events if e["event"] == "tunnel_open"] == []
+        st, status = get(p.health_port, "/status")
+        assert status["detail"]["slots"][0]["last_error"] == reason
+        p.terminate()
+        p.wait(5)
+        assert any(reason in l.get("msg", "") for l in log_lines(p))
+
+
+def test_outage_stays_within_dial_budget(spawn, outpost_bin):
+    port = free_port()  # nothing listens: every dial is refused
+    env = dict(HTTP_PORT=free_port(), TRAVERSAL_CONTROLLER_URL=f"http://127.0.0.1:{port}",
+               MAX_TUNNELS_ALLOWED=4, RECONNECT_INTERVAL="100ms", MAX_BACKOFF_DELAY="200ms",
+               DIAL_BUDGET=6)
+    p = start_connector(spawn, outpost_bin, env)
+    assert wait_until(lambda: readyz(p.health_port)[0] == 503, 5)
+    outage = 8.0
+    time.sleep(outage)
+    assert p.poll() is None
+    _, text = get(p.health_port, "/metrics")
+    dials = sum(float(line.split()[-1]) for line in text.splitlines()
+                if line.startswith("outpost_dials_total{"))
+    # The bucket starts full (6) and refills 6 per minute.
+    bound = 6 + 6 * (outage + 1) / 60
+    assert 1 <= dials <= bound, (dials, bound)

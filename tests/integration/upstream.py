@@ -1,0 +1,114 @@
+"""Real upstreams for tunnel tests: nginx on loopback with a temp config.
+
+    with Nginx(tmp_path) as n:       # n.port (HTTP), n.root (document root)
+        ...
+
+Locations: /dav/ (PUT/GET, byte-exact bodies), /echo (request body and
+method echoed back by the echo module), /cookies (two Set-Cookie), /hop
+(echoes X-Hop-Probe and adds a hop-by-hop-named header), /fail (500),
+/big (a file written by the test), and everything else from root.
+"""
+import os
+import socket
+import subprocess
+import time
+
+NGINX = "/usr/sbin/nginx"
+ECHO_MODULE = "/usr/lib/nginx/modules/ngx_http_echo_module.so"
+
+CONF = """
+load_module {echo};
+daemon off;
+master_process off;
+worker_processes 1;
+pid {d}/nginx.pid;
+error_log {d}/error.log warn;
+events {{ worker_connections 1024; }}
+http {{
+    access_log off;
+    client_body_temp_path {d}/tmp-body;
+    proxy_temp_path {d}/tmp-proxy;
+    fastcgi_temp_path {d}/tmp-fcgi;
+    uwsgi_temp_path {d}/tmp-uwsgi;
+    scgi_temp_path {d}/tmp-scgi;
+    client_max_body_size 64m;
+    client_body_buffer_size 2m;
+    keepalive_requests 100000;
+    server {{
+        listen 127.0.0.1:{port};
+        root {d}/www;
+        location /dav/ {{
+            dav_methods PUT DELETE;
+            create_full_put_path on;
+        }}
+        location = /echo {{
+            echo_read_request_body;
+            echo_request_body;
+        }}
+        location = /cookies {{
+            add_header Set-Cookie "a=1; Path=/";
+            add_header Set-Cookie "b=2";
+            return 200 "cookies\\n";
+        }}
+        location = /hop {{
+            add_header X-Seen-Probe "[$http_x_hop_probe]";
+            add_header X-Seen-Keep "[$http_x_keep]";
+            add_header Keep-Alive "timeout=5";
+            return 200 "hop\\n";
+        }}
+        location = /fail {{ return 500 "boom\\n"; }}
+    }}
+}}
+"""
+
+
+def free_port():
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+class Nginx:
+    def __init__(self, directory):
+        self.dir = str(directory)
+        self.root = os.path.join(self.dir, "www")
+        os.makedirs(os.path.join(self.root, "dav"), exist_ok=True)
+        self.port = free_port()
+        conf = os.path.join(self.dir, "nginx.conf")
+        with open(conf, "w") as f:
+            f.write(CONF.format(d=self.dir, port=self.port, echo=ECHO_MODULE))
+        self.proc = subprocess.Popen([NGINX, "-c", conf, "-e", self.dir + "/error.log"],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("nginx exited: " + self.proc.stderr.read().decode())
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.05)
+        raise RuntimeError("nginx did not listen within 10 s")
+
+    def url(self, path):
+        return f"http://127.0.0.1:{self.port}{path}"
+
+    def write(self, name, data):
+        with open(os.path.join(self.root, name), "wb") as f:
+            f.write(data)
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        self.proc.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()

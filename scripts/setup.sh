@@ -11,8 +11,9 @@ PKGS=(
 	libcmocka-dev libbearssl-dev libnghttp2-dev libc-ares-dev libpcre2-dev libprotobuf-c-dev
 	# integration tests
 	python3 python3-pytest python3-prometheus-client nginx-light openssl curl
-	# tunnel tests: the grpc-js test controller (npm ci from its lockfile)
-	nodejs npm
+	# tunnel tests: the grpc-js test controller (npm ci from its lockfile);
+	# npm is added below only when no nodejs package already provides it
+	nodejs
 	# dialer tests (HTTP CONNECT proxy)
 	squid
 	# cross builds, container image and its tests
@@ -22,6 +23,8 @@ PKGS=(
 	# style
 	clang-format
 )
+
+command -v npm >/dev/null 2>&1 || PKGS+=(npm)
 
 missing=()
 for p in "${PKGS[@]}"; do

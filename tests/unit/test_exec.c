@@ -30,7 +30,7 @@
 
 #define MiB (1024 * 1024)
 #define SRV_IN_CAP (3 * MiB)
-#define SRV_CONNS 32
+#define SRV_CONNS 256
 
 /* --- a scripted HTTP/1.1 server ---------------------------------------- */
 
@@ -48,7 +48,7 @@ struct sconn {
 	struct rx_watch w;
 	struct srv *srv;
 	uint8_t *in;
-	size_t len;
+	size_t len, cap;
 	uint8_t *out;
 	size_t olen, ooff;
 	bool endless, close_after, closed;
@@ -208,7 +208,12 @@ sconn_io(struct rx_loop *l, struct rx_watch *w, unsigned ev)
 	ssize_t n;
 
 	if (ev & RX_READ) {
-		n = read(w->fd, c->in + c->len, SRV_IN_CAP - c->len);
+		if (c->len == c->cap && c->cap < SRV_IN_CAP) {
+			c->cap *= 2;
+			c->in = realloc(c->in, c->cap);
+			assert_non_null(c->in);
+		}
+		n = read(w->fd, c->in + c->len, c->cap - c->len);
 		if (n == 0 || (n < 0 && errno != EAGAIN)) {
 			sconn_close(c);
 			return;
@@ -236,7 +241,8 @@ srv_accept(struct rx_loop *l, struct rx_watch *w, unsigned ev)
 		c = calloc(1, sizeof(*c));
 		assert_non_null(c);
 		c->srv = s;
-		c->in = malloc(SRV_IN_CAP);
+		c->cap = 65536;
+		c->in = malloc(c->cap);
 		assert_non_null(c->in);
 		for (i = 0; i < SRV_CONNS && s->conns[i] != NULL; i++)
 			;
@@ -267,7 +273,7 @@ srv_start(struct rx_loop *l, struct srv *s, int family)
 	fd = socket(family, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0);
 	assert_true(fd >= 0);
 	assert_int_equal(bind(fd, (struct sockaddr *)&ss, len), 0);
-	assert_int_equal(listen(fd, 64), 0);
+	assert_int_equal(listen(fd, 1024), 0);
 	assert_int_equal(getsockname(fd, (struct sockaddr *)&ss, &len), 0);
 	s->port = ntohs(family == AF_INET ? in->sin_port : in6->sin6_port);
 	rx_watch_init(&s->lw, fd, srv_accept, NULL);
@@ -305,6 +311,7 @@ struct fx {
 };
 
 #define MAX_HDRS 32
+#define CONCURRENT 200
 
 struct call {
 	struct exec_job job;
@@ -399,7 +406,8 @@ fx_new_with(const struct exec_config *ec)
 	char err[160] = "";
 
 	assert_non_null(f);
-	assert_int_equal(rx_init(&f->loop, 256), 0);
+	assert_int_equal(
+	    rx_init(&f->loop, EXEC_TIMERS(CONCURRENT, ec->pool_total) + 16), 0);
 	tmpfile_with(f->resolvconf, sizeof(f->resolvconf), "options ndots:1\n");
 	snprintf(f->dnsservers, sizeof(f->dnsservers), "127.0.0.1:%u",
 	    dead_udp_port());
@@ -1446,6 +1454,49 @@ exec_tls_bad_ca(void **state)
 	rx_free(&l);
 }
 
+/* Many requests at once on one origin: all answered, each its own body,
+ * the pool bounded afterwards. */
+static void
+exec_concurrent(void **state)
+{
+	struct fx *f = fx_new();
+	struct call *c = calloc(CONCURRENT, sizeof(*c));
+	struct exec_stats st;
+	int64_t end;
+	size_t i, done;
+	uint8_t *bodies = malloc(CONCURRENT * 64);
+
+	srv_script(&f->srv, S_ECHO, NULL);
+	for (i = 0; i < CONCURRENT; i++) {
+		call_init(&c[i], "POST", "");
+		call_url(&c[i], f, "/many");
+		memset(bodies + i * 64, (int)('A' + i % 26), 64);
+		snprintf((char *)bodies + i * 64, 64, "%zu", i);
+		c[i].req.body.data = bodies + i * 64;
+		c[i].req.body.len = 64;
+		exec_submit(f->e, &c[i].job, &c[i].req, on_done);
+	}
+	for (end = util_mono_ms() + 10000, done = 0;
+	     done < CONCURRENT && util_mono_ms() < end;) {
+		rx_run_once(&f->loop, 20);
+		for (done = 0, i = 0; i < CONCURRENT; i++)
+			done += c[i].calls;
+	}
+	for (i = 0; i < CONCURRENT; i++) {
+		assert_int_equal(c[i].calls, 1);
+		assert_int_equal(c[i].r, EXEC_OK);
+		assert_int_equal(c[i].body_len, 64);
+		assert_memory_equal(c[i].body, bodies + i * 64, 64);
+		call_free(&c[i]);
+	}
+	exec_stats(f->e, &st);
+	assert_true(st.idle <= 4); /* pool_per_origin */
+	assert_int_equal(st.conns, st.idle);
+	free(bodies);
+	free(c);
+	fx_free(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1473,6 +1524,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_pool_bounds),
 	    cmocka_unit_test(exec_faults),
 	    cmocka_unit_test(exec_reset_mid_response),
+	    cmocka_unit_test(exec_concurrent),
 	    cmocka_unit_test(exec_tls),
 	    cmocka_unit_test(exec_tls_bad_ca),
 	};

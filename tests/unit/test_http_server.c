@@ -20,6 +20,7 @@
 #include "http/http_server.h"
 #include "lib/util.h"
 #include "rx/rx.h"
+#include "wrapfd.h"
 
 struct fixture {
 	struct rx_loop l;
@@ -265,6 +266,114 @@ output_overflow(void **state)
 	close(fd);
 }
 
+/* Read until EOF (or ~4 s), pumping the loop. */
+static size_t
+recv_all(int fd, char *b, size_t cap)
+{
+	size_t len = 0;
+	ssize_t n;
+	int i;
+
+	for (i = 0; i < 400; i++) {
+		rx_run_once(&fx.l, 10);
+		n = read(fd, b + len, cap - 1 - len);
+		if (n > 0)
+			len += (size_t)n;
+		if (n == 0 || (n < 0 && errno != EAGAIN))
+			break;
+	}
+	b[len] = '\0';
+	return len;
+}
+
+/*
+ * Short reads and writes, EINTR and spurious EAGAIN on the server's
+ * side of every connection: the same pipelined exchange, the same bytes.
+ */
+static void
+faulty_network(void **state)
+{
+	const struct wrapfd_plan plan = {
+	    .faults = WRAPFD_SHORT_READ | WRAPFD_SHORT_WRITE | WRAPFD_EINTR |
+		WRAPFD_EAGAIN,
+	    .percent = 60,
+	    .reset_after = -1,
+	};
+	static const char req[] =
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 26\r\n\r\n"
+	    "abcdefghijklmnopqrstuvwxyz"
+	    "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+	    "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
+	    "Connection: close\r\n\r\nend";
+	const struct wrapfd_stats *st;
+	unsigned faults = 0;
+	char b[4096], *p;
+	uint64_t seed;
+	int fd;
+
+	for (seed = 1; seed <= 20; seed++) {
+		fx.calls = 0;
+		wrapfd_seed(seed);
+		wrapfd_set(WRAPFD_ALL, &plan);
+		fd = client();
+		send_str(fd, req);
+		recv_all(fd, b, sizeof(b));
+		close(fd);
+		st = wrapfd_stats();
+		faults +=
+		    st->short_reads + st->short_writes + st->eintr + st->eagain;
+		wrapfd_clear();
+		p = strstr(b, "HTTP/1.1 200 OK\r\n");
+		assert_non_null(p);
+		assert_non_null(
+		    strstr(p, "\r\n\r\nabcdefghijklmnopqrstuvwxyz"));
+		p = strstr(p, "HTTP/1.1 202 Accepted\r\n");
+		assert_non_null(p);
+		p = strstr(p, "HTTP/1.1 200 OK\r\n");
+		assert_non_null(p);
+		assert_non_null(strstr(p, "Connection: close\r\n"));
+		assert_int_equal(strcmp(b + strlen(b) - 3, "end"), 0);
+		assert_int_equal(fx.calls, 3);
+	}
+	assert_int_equal(fx.aborts, 0);
+	print_message("faults injected: %u\n", faults);
+	assert_true(faults > 20);
+}
+
+/* A reset in the middle of any exchange closes that connection only. */
+static void
+reset_midway(void **state)
+{
+	struct wrapfd_plan plan = {.faults = 0, .reset_after = 0};
+	static const char req[] =
+	    "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n\r\nok";
+	char b[4096];
+	int fd, i;
+
+	for (plan.reset_after = 1; plan.reset_after < 120;
+	     plan.reset_after += 7) {
+		wrapfd_set(WRAPFD_ALL, &plan);
+		fd = client();
+		send_str(fd, req);
+		recv_all(fd, b, sizeof(b));
+		close(fd);
+		wrapfd_clear();
+		for (i = 0; i < 10; i++)
+			rx_run_once(&fx.l, 5);
+		assert_int_equal(http_server_stats(fx.s)->open, 0);
+		assert_null(fx.pending);
+	}
+	/* The server still serves. */
+	fd = client();
+	send_str(fd,
+	    "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+	    "Connection: close\r\n\r\nhi");
+	recv_all(fd, b, sizeof(b));
+	assert_non_null(strstr(b, "HTTP/1.1 200 OK\r\n"));
+	close(fd);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -275,6 +384,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(body_and_continue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(body_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(output_overflow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(faulty_network, setup, teardown),
+	    cmocka_unit_test_setup_teardown(reset_midway, setup, teardown),
 	};
 
 	if (argc > 1)

@@ -31,14 +31,18 @@
  * hop-by-hop fields removed, never joined.  Userinfo in the URL is never
  * sent.
  *
- * TLS upstream: SNI is the URL host unless it is an IP literal (BearSSL
- * then checks no name: an IP-literal https URL is verified against the CA
- * only).  With upstream_tls_verify false the chain is not checked at all.
+ * TLS upstream: BearSSL's full client profile (TLS 1.0 to 1.2), no ALPN
+ * (HTTP/1.1 only).  SNI and the name check use the URL host unless it is
+ * an IP literal: then no SNI is sent and BearSSL checks no name, so an
+ * IP-literal https URL is verified against the CA only.  With
+ * upstream_tls_verify false the chain is not checked at all (the server
+ * key still drives the key exchange).
  *
- * Resources: each job in flight uses one reactor timer, its DNS query one
- * more, and every connection one (connect deadline, then idle timer).
- * Size rx_init()'s max_timers with EXEC_TIMERS(jobs, pool_total) plus
- * the resolver's own; a job that finds no timer fails as "overloaded".
+ * Resources: each job in flight uses up to three reactor timers (its
+ * deadline, its dial, the dial's DNS query), each pooled connection one
+ * (idle timeout), the executor one.  Size rx_init()'s max_timers with
+ * EXEC_TIMERS(jobs, pool_total) plus the resolver's own; a job that finds
+ * no timer fails as "overloaded".
  * Everything here runs on the reactor's thread; done may call anything in
  * this module, including exec_submit() and (for other jobs) exec_cancel().
  */

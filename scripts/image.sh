@@ -19,7 +19,10 @@ TOP=$(cd "$(dirname "$0")/.." && pwd)
 VERSION=$(cat "$TOP/VERSION")
 NAME=${4:-outpost-$VERSION-x86_64}
 BOARD=$TOP/board/x86_64
-EPOCH=${SOURCE_DATE_EPOCH:-0}
+# The commit time when the Makefile did not export it; never 0, which
+# e2fsprogs would read as "use the real clock".
+EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$TOP" log -1 --format=%ct 2>/dev/null || echo 1)}
+[ "$EPOCH" != 0 ] || EPOCH=1
 W=$OUT/work-$NAME
 export SOURCE_DATE_EPOCH=$EPOCH TZ=UTC LC_ALL=C
 

@@ -61,6 +61,7 @@ def build_image(outpost_bin, kernel, out, **env):
     e = dict(os.environ)
     e.update(env)
     e.setdefault("DEV_KEY_DIR", os.path.join(out, "dev-signing"))
+    e.setdefault("SOURCE_DATE_EPOCH", "1700000000")
     subprocess.run([os.path.join(TOP, "scripts/image.sh"), outpost_bin, kernel,
                     out], check=True, env=e, timeout=120,
                    stdout=subprocess.DEVNULL)

@@ -73,14 +73,33 @@ flush(struct edge_conn *c)
 	}
 }
 
+/*
+ * Flush until HTTP/2 has nothing more or the socket is full.  The stream
+ * calls back only after socket events: when stream_update() manages to
+ * write every record itself, no event follows, so loop here while room
+ * keeps appearing (bounded).
+ */
+static void
+flush_all(struct edge_conn *c)
+{
+	int i;
+
+	for (i = 0; i < 256 && !c->closing; i++) {
+		flush(c);
+		stream_update(&c->st);
+		if (!h2_session_want_write(&c->h2) ||
+		    stream_output_pending(&c->st) || stream_dead(&c->st))
+			return;
+	}
+}
+
 /* see edge_int.h */
 void
 edge_conn_kick(struct edge_conn *c)
 {
 	if (c->closing || !c->h2_up)
 		return;
-	flush(c);
-	stream_update(&c->st);
+	flush_all(c);
 	arm_timer(c);
 }
 
@@ -233,7 +252,7 @@ on_stream(struct stream *s)
 	}
 	if (!feed(c))
 		return;
-	flush(c);
+	flush_all(c);
 	if (h2_session_error(&c->h2) != H2_ERR_NONE) {
 		edge_conn_close(c, h2_error_name(h2_session_error(&c->h2)));
 		return;

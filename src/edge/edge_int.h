@@ -71,6 +71,8 @@ struct edge_tunnel {
 	struct rx_timer hb;
 	bool accepted; /* right path; response headers sent */
 	bool closed; /* H2_EV_CLOSE seen */
+	bool blocked; /* the send ring was full */
+	bool progress; /* the peer consumed a backlog since the last tick */
 	enum edge_tstate state;
 	unsigned missed; /* heartbeats sent since the last answer */
 	unsigned in_flight;

@@ -146,6 +146,10 @@ on_heartbeat(struct rx_loop *l, struct rx_timer *tm)
 
 	if (t->closed || t->c->closing)
 		return;
+	if (t->progress) {
+		t->progress = false;
+		t->missed = 0;
+	}
 	if (t->missed >= 2 * EDGE_MISSES) {
 		log_warn("edge: tunnel %s: %u heartbeats unanswered; closing",
 		    t->id, t->missed);
@@ -163,8 +167,11 @@ on_heartbeat(struct rx_loop *l, struct rx_timer *tm)
 			log_warn(
 			    "edge: connector %s is offline", t->owner->name);
 	}
+	/* With a backlog queued, another heartbeat would only wait behind
+	 * it; count the interval as missed unless the backlog moves. */
 	snprintf(id, sizeof(id), "hc-%" PRIu64 "-%u", t->seq, t->missed);
-	if (edge_tunnel_send(t, edge_msg_health(id, util_wall_ms())) == 0)
+	if (t->oq != NULL ||
+	    edge_tunnel_send(t, edge_msg_health(id, util_wall_ms())) == 0)
 		t->missed++;
 	edge_conn_kick(t->c);
 	rx_timer_start(l, &t->hb, t->c->e->conf->heartbeat_ms);

@@ -79,6 +79,15 @@ pump_out(struct edge_tunnel *t)
 
 	while ((o = t->oq) != NULL) {
 		n = h2_stream_send(&t->hs, o->data + o->off, o->len - o->off);
+		/* Bytes accepted after the ring was full mean the peer
+		 * opened its window: it is alive even if its answers wait
+		 * behind a large message. */
+		if (n == 0)
+			t->blocked = true;
+		else if (n > 0 && t->blocked) {
+			t->blocked = false;
+			t->progress = true;
+		}
 		if (n <= 0) {
 			if (n < 0)
 				log_debug(

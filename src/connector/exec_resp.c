@@ -210,23 +210,31 @@ static enum exec_resp_state
 head_feed(struct exec_job *job, struct stream *s, enum exec_reason *r,
     const char **detail)
 {
-	size_t max = job->e->c.max_response_head, n, k, used;
+	size_t max = job->e->c.max_response_head, n, k, used, off;
 	enum exec_resp_state st;
 	const uint8_t *p;
 
 	if (job->rbuf == NULL) {
-		job->rbuf = malloc(max +
+		/* The field array follows the bytes, suitably aligned. */
+		off = (max + 15) & ~(size_t)15;
+		job->rbuf = malloc(off +
 		    sizeof(struct http_header) * EXEC_MAX_RESPONSE_HEADERS);
 		if (job->rbuf == NULL)
 			return fail(
 			    r, detail, EXEC_OVERLOADED, "out of memory");
-		job->fields = (struct http_header *)(void *)(job->rbuf + max);
+		job->fields = (struct http_header *)(void *)(job->rbuf + off);
 	}
 	p = stream_peek(s, &n);
 	k = n < max - job->rlen ? n : max - job->rlen;
 	memcpy(job->rbuf + job->rlen, p, k);
 	job->rlen += k;
 	stream_consume(s, k);
+	/* A head can only end, or go wrong, with a line: parse again only
+	 * when one ended (no quadratic work for a trickling upstream), or
+	 * when the buffer is full and must be judged. */
+	if (memchr(job->rbuf + job->rlen - k, '\n', k) == NULL &&
+	    job->rlen < max)
+		return RESP_MORE;
 	if ((st = head_parse(job, r, detail)) != RESP_MORE || job->rhead == 0)
 		return st;
 	/* Bytes after the head are the body's first. */

@@ -18,6 +18,8 @@
  *     extended by progress, so trickling bytes does not help.
  *   - idle_timeout_ms: between requests on a keep-alive connection; for
  *     a request body after its head; and without write progress.
+ *   - handler_timeout_ms (optional): a handler that has not answered by
+ *     then gets its abort callback, and the client 504 and a close.
  *   - limits for the head (see http.h); request bodies only with
  *     Content-Length up to max_body (chunked: 411; larger: 413).
  *   - out_cap bytes per response (head and body).
@@ -26,8 +28,8 @@
  * http_exchange and answers with http_respond() either before it returns
  * or later (asynchronously, e.g. after a tunnel round-trip).  A deferred
  * handler should register http_exchange_on_abort(): if the connection
- * goes away first, the abort callback runs and the exchange is invalid
- * afterwards.  The request (its slices) and body stay valid until
+ * goes away first (or the handler deadline passes), the abort callback
+ * runs and the exchange is invalid afterwards.  The request (its slices) and body stay valid until
  * http_respond() or the abort callback.
  *
  * Memory: http_server_start() allocates the connection table; each slot
@@ -74,6 +76,7 @@ struct http_server_conf {
 	size_t max_conns;
 	int64_t header_timeout_ms;
 	int64_t idle_timeout_ms;
+	int64_t handler_timeout_ms; /* 0: handlers have no deadline */
 	struct http_limits limits;
 	size_t max_body;
 	size_t out_cap;

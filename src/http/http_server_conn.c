@@ -88,6 +88,25 @@ become_started(struct http_conn *c)
 	rx_timer_start(c->s->l, &c->t, c->s->conf.header_timeout_ms);
 }
 
+/* The handler owes an answer too long: it hears of the abort, the
+ * client gets 504 and the connection closes. */
+static void
+handler_timeout(struct http_conn *c)
+{
+	struct http_exchange *x = &c->x;
+	http_abort_fn *fn = x->on_abort;
+
+	log_debug("http: handler timeout");
+	x->on_abort = NULL;
+	if (fn != NULL)
+		fn(x, x->abort_arg);
+	if (c->state != CONN_HANDLER)
+		return; /* the abort callback answered after all */
+	c->close = true;
+	http_conn_put(c, 504, NULL, "text/plain", "Gateway Timeout\n", 16);
+	http_conn_advance(c);
+}
+
 static void
 conn_timeout(struct rx_loop *l, struct rx_timer *t)
 {
@@ -95,6 +114,10 @@ conn_timeout(struct rx_loop *l, struct rx_timer *t)
 
 	if (c->state != CONN_LINGER)
 		c->s->st.timeouts++;
+	if (c->state == CONN_HANDLER) {
+		handler_timeout(c);
+		return;
+	}
 	/* A request in progress hears why; an idle one just goes. */
 	if (((c->state == CONN_HEAD && c->started) || c->state == CONN_BODY) &&
 	    c->out.len == 0) {
@@ -316,7 +339,10 @@ dispatch(struct http_conn *c)
 	const struct http_route *r;
 	unsigned m = method_bit(&c->x.req);
 
-	rx_timer_stop(c->s->l, &c->t);
+	if (c->s->conf.handler_timeout_ms > 0)
+		rx_timer_start(c->s->l, &c->t, c->s->conf.handler_timeout_ms);
+	else
+		rx_timer_stop(c->s->l, &c->t);
 	c->x.body = c->in.p + c->head_len;
 	c->x.body_len = c->body_need;
 	c->x.head = m == HTTP_M_HEAD;

@@ -86,6 +86,8 @@ static const struct http_route routes[] = {
     {"/big", HTTP_M_GET, on_big, NULL},
 };
 
+static int64_t handler_deadline;
+
 static int
 setup(void **state)
 {
@@ -94,6 +96,7 @@ setup(void **state)
 	    .max_conns = 8,
 	    .header_timeout_ms = 2000,
 	    .idle_timeout_ms = 2000,
+	    .handler_timeout_ms = handler_deadline,
 	    .limits = HTTP_LIMITS_DEFAULT,
 	    .max_body = 64,
 	    .out_cap = 1024,
@@ -266,6 +269,33 @@ output_overflow(void **state)
 	close(fd);
 }
 
+static int
+setup_deadline(void **state)
+{
+	handler_deadline = 10; /* on_slow answers after 30 ms */
+	setup(state);
+	handler_deadline = 0;
+	return 0;
+}
+
+static void
+handler_deadline_504(void **state)
+{
+	char b[2048];
+	int fd = client(), i;
+
+	send_str(fd, "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n");
+	recv_until(fd, b, sizeof(b), NULL);
+	assert_non_null(strstr(b, "HTTP/1.1 504 Gateway Timeout\r\n"));
+	assert_non_null(strstr(b, "Connection: close\r\n"));
+	assert_int_equal(fx.aborts, 1);
+	for (i = 0; i < 5; i++)
+		rx_run_once(&fx.l, 10);
+	assert_int_equal(fx.aborts, 1);
+	assert_int_equal(http_server_stats(fx.s)->timeouts, 1);
+	close(fd);
+}
+
 /* Read until EOF (or ~4 s), pumping the loop. */
 static size_t
 recv_all(int fd, char *b, size_t cap)
@@ -384,6 +414,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(body_and_continue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(body_limits, setup, teardown),
 	    cmocka_unit_test_setup_teardown(output_overflow, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		handler_deadline_504, setup_deadline, teardown),
 	    cmocka_unit_test_setup_teardown(faulty_network, setup, teardown),
 	    cmocka_unit_test_setup_teardown(reset_midway, setup, teardown),
 	};

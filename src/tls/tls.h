@@ -205,6 +205,13 @@ void tls_eof(struct tls_conn *c);
 /* Send close_notify; the engine closes once the peer answers. */
 void tls_close(struct tls_conn *c);
 
+/*
+ * Erase the connection (session keys, buffered plaintext) once it is over;
+ * call it before freeing or reusing the memory.  The next use must start
+ * with tls_client_start() or tls_server_start().
+ */
+void tls_wipe(struct tls_conn *c);
+
 /* Fail the connection with reason (e.g. TLS_R_HANDSHAKE_TIMEOUT). */
 void tls_abort(struct tls_conn *c, enum tls_reason reason);
 

@@ -8,6 +8,19 @@
 
 static const char *alpn_h2[] = {"h2"};
 
+/*
+ * ECDHE with AEAD only: what HTTP/2 over TLS 1.2 allows (RFC 9113 9.2.2)
+ * and what gRPC peers (OpenSSL, BoringSSL, Go) offer.
+ */
+static const uint16_t suites[] = {
+    BR_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256,
+    BR_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    BR_TLS_ECDHE_RSA_WITH_AES_256_GCM_SHA384,
+    BR_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    BR_TLS_ECDHE_RSA_WITH_CHACHA20_POLY1305_SHA256,
+};
+
 /* see tls_int.h */
 int
 tls_engine_setup(struct tls_conn *c)
@@ -15,6 +28,7 @@ tls_engine_setup(struct tls_conn *c)
 	uint8_t seed[32];
 
 	br_ssl_engine_set_versions(c->eng, BR_TLS12, BR_TLS12);
+	br_ssl_engine_set_suites(c->eng, suites, nitems(suites));
 	br_ssl_engine_set_buffer(c->eng, c->iobuf, sizeof(c->iobuf), 1);
 	br_ssl_engine_set_protocol_names(c->eng, alpn_h2, nitems(alpn_h2));
 	br_ssl_engine_add_flags(c->eng, BR_OPT_FAIL_ON_ALPN_MISMATCH);
@@ -214,6 +228,13 @@ tls_abort(struct tls_conn *c, enum tls_reason reason)
 		c->reason = reason;
 		c->br_err = br_ssl_engine_last_error(c->eng);
 	}
+}
+
+/* see tls.h */
+void
+tls_wipe(struct tls_conn *c)
+{
+	util_wipe(c, sizeof(*c));
 }
 
 /* see tls.h */

@@ -174,6 +174,8 @@ handshake(struct tls_client_config *cc, const char *srv, const char *host)
 static void
 run_free(struct run *r)
 {
+	tls_wipe(r->c);
+	tls_wipe(r->s);
 	free(r->c);
 	free(r->s);
 	tls_client_config_free(r->cc);

@@ -57,9 +57,15 @@ finish(struct dial *d, int fd)
 {
 	rx_timer_stop(d->loop, &d->timer);
 	dns_query_cancel(&d->q);
-	if (fd < 0)
+	/*
+	 * On success res.early points into pbuf, which then holds only the
+	 * proxy's answer (the request with its credentials was wiped once
+	 * sent): keep it for the callback.  A failure may hold the request.
+	 */
+	if (fd < 0) {
 		sock_drop(d);
-	util_wipe(d->pbuf, d->plen);
+		util_wipe(d->pbuf, d->plen);
+	}
 	d->plen = 0;
 	d->state = ST_IDLE;
 	d->done(d, fd, &d->res);

@@ -177,6 +177,16 @@ def test_post_1mib_binary_roundtrip(outpost_bin, nginx, tmp_path):
     assert res["status"] == 200 and res["body"] == data
 
 
+def test_put_inline_data_and_delete(outpost_bin, nginx):
+    url = f"http://127.0.0.1:{nginx['http']}/dav/small.txt"
+    res = fetch(outpost_bin, "-X", "PUT", "-d", "small body", url)
+    assert res["rc"] == 0 and res["status"] in (201, 204)
+    assert fetch(outpost_bin, url)["body"] == b"small body"
+    res = fetch(outpost_bin, "-X", "DELETE", url)
+    assert res["status"] == 204
+    assert fetch(outpost_bin, url)["status"] == 404
+
+
 def test_head_has_no_body(outpost_bin, nginx):
     res = fetch(outpost_bin, "-X", "HEAD", f"http://127.0.0.1:{nginx['http']}/big.bin")
     assert res["rc"] == 0 and res["status"] == 200

@@ -35,6 +35,7 @@
 struct server {
 	struct rx_watch w;
 	uint16_t port;
+	const char *greeting; /* sent on accept; BANNER when NULL */
 	int conns[16];
 	size_t nconns;
 };
@@ -61,6 +62,7 @@ server_io(struct rx_loop *l, struct rx_watch *w, unsigned ev)
 {
 	struct server *s = container_of(w, struct server, w);
 	struct sockaddr_storage peer;
+	const char *greeting;
 	int fd;
 
 	while ((fd = net_accept(w->fd, &peer)) >= 0) {
@@ -69,7 +71,8 @@ server_io(struct rx_loop *l, struct rx_watch *w, unsigned ev)
 			continue;
 		}
 		s->conns[s->nconns++] = fd;
-		write_all(fd, BANNER, strlen(BANNER));
+		greeting = s->greeting != NULL ? s->greeting : BANNER;
+		write_all(fd, greeting, strlen(greeting));
 	}
 }
 
@@ -448,6 +451,32 @@ dial_proxy_urls(void **state)
 	dial_proxy_wipe(&p);
 }
 
+static void
+dial_proxy_early_bytes(void **state)
+{
+	struct fx *f = fx_new(NULL);
+	struct dial_opts o = {.total_ms = 3000};
+	struct dial_proxy p;
+	const char *why;
+	struct server s;
+	char url[64];
+
+	/* A minimal proxy whose answer and the far end's first bytes arrive
+	 * in one segment: those bytes reach the owner as res.early. */
+	server_start(&f->loop, &s, "127.0.0.1");
+	s.greeting = "HTTP/1.1 200 Connection established\r\n\r\n" BANNER;
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", s.port);
+	assert_true(dial_proxy_parse(&p, url, &why));
+	o.proxy = &p;
+	dial_and_wait(f, "internal.example", 22, &o);
+	assert_int_equal(f->res.err, DIAL_OK);
+	assert_int_equal(f->res.proxy_status, 200);
+	assert_int_equal(f->early_len, strlen(BANNER));
+	expect_banner(f, &s);
+	server_stop(&f->loop, &s);
+	fx_free(f);
+}
+
 /* --- through a real squid ------------------------------------------------ */
 
 struct squid {
@@ -729,6 +758,7 @@ main(void)
 	    cmocka_unit_test(dial_bad_args),
 	    cmocka_unit_test(dial_cancel_anytime),
 	    cmocka_unit_test(dial_proxy_urls),
+	    cmocka_unit_test(dial_proxy_early_bytes),
 	};
 	const struct CMUnitTest proxy[] = {
 	    cmocka_unit_test(proxy_connect_ok),

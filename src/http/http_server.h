@@ -5,8 +5,8 @@
  * It listens on one port on 0.0.0.0 and :: (two sockets; a host without
  * IPv6 gets the first only), serves keep-alive connections one request at
  * a time (pipelined requests wait in the input buffer), answers HEAD from
- * the GET handler without a body, and produces 400/404/405/408/411/413/
- * 414/431/500 itself.  Everything is bounded by the configuration:
+ * the GET handler without a body, and produces 400/404/405/408/413/414/
+ * 431/500/504 itself.  Everything is bounded by the configuration:
  *
  *   - max_conns live connections.  When a new one arrives at the cap, one
  *     is evicted: a connection lingering after an error response, else
@@ -20,8 +20,9 @@
  *     a request body after its head; and without write progress.
  *   - handler_timeout_ms (optional): a handler that has not answered by
  *     then gets its abort callback, and the client 504 and a close.
- *   - limits for the head (see http.h); request bodies only with
- *     Content-Length up to max_body (chunked: 411; larger: 413).
+ *   - limits for the head (see http.h); request bodies up to max_body,
+ *     by Content-Length or chunked (decoded in place, trailers dropped);
+ *     larger ones get 413.
  *   - out_cap bytes per response (head and body).
  *
  * Handlers come from a route table.  A handler gets a struct
@@ -29,8 +30,8 @@
  * or later (asynchronously, e.g. after a tunnel round-trip).  A deferred
  * handler should register http_exchange_on_abort(): if the connection
  * goes away first (or the handler deadline passes), the abort callback
- * runs and the exchange is invalid afterwards.  The request (its slices) and body stay valid until
- * http_respond() or the abort callback.
+ * runs and the exchange is invalid afterwards.  The request (its slices)
+ * and body stay valid until http_respond() or the abort callback.
  *
  * Memory: http_server_start() allocates the connection table; each slot
  * allocates its buffers on first use and keeps them.  Nothing is
@@ -126,7 +127,7 @@ void http_exchange_path(
 void http_exchange_query(
     const struct http_exchange *x, const char **q, size_t *len);
 
-/* The request body (Content-Length bytes; len 0 if none). */
+/* The request body (decoded if it was chunked; len 0 if none). */
 const uint8_t *http_exchange_body(const struct http_exchange *x, size_t *len);
 
 /* The caller-supplied route argument is passed to the handler; this is

@@ -22,10 +22,11 @@
 #define LINGER_MS 1000
 #define LINGER_BYTES (256 * 1024)
 
+/* A head, a body, and room for the framing of a chunk being decoded. */
 static size_t
 in_cap(const struct http_server *s)
 {
-	return s->conf.limits.max_total + s->conf.max_body + 1;
+	return s->conf.limits.max_total + s->conf.max_body + 256;
 }
 
 static int
@@ -73,6 +74,7 @@ become_idle(struct http_conn *c, int64_t timeout)
 {
 	c->state = CONN_HEAD;
 	c->started = false;
+	c->chunked = false;
 	c->parsed = 0;
 	c->tick = ++c->s->tick;
 	c->x = (struct http_exchange){0};
@@ -403,21 +405,25 @@ start_request(struct http_conn *c)
 	}
 	c->x.keep_alive = f.keep_alive;
 	c->close = !f.keep_alive;
-	if (f.kind == HTTP_BODY_CHUNKED) {
-		http_conn_fail(c, 411);
-		return;
-	}
 	if (f.kind == HTTP_BODY_LENGTH && f.length > c->s->conf.max_body) {
 		http_conn_fail(c, 413);
 		return;
 	}
 	c->body_need = f.kind == HTTP_BODY_LENGTH ? (size_t)f.length : 0;
+	c->chunked = f.kind == HTTP_BODY_CHUNKED;
+	if (c->chunked) {
+		/* The decoder's 0 means unbounded; ours means none. */
+		http_chunked_init(&c->dec, c->s->conf.limits.max_line,
+		    c->s->conf.max_body > 0 ? c->s->conf.max_body : 1);
+		c->raw = c->head_len;
+	}
 	c->state = CONN_BODY;
 	e = http_header_find(c->x.req.headers, c->x.req.nheaders, "expect");
-	if (c->body_need > 0 && c->in.len < c->head_len + c->body_need &&
-	    e != NULL && http_token_eq(e->value, e->value_len, "100-continue"))
+	if ((c->body_need > 0 || c->chunked) &&
+	    c->in.len < c->head_len + c->body_need + 1 && e != NULL &&
+	    http_token_eq(e->value, e->value_len, "100-continue"))
 		buf_adds(&c->out, "HTTP/1.1 100 Continue\r\n\r\n");
-	if (c->body_need > 0)
+	if (c->body_need > 0 || c->chunked)
 		rx_timer_start(c->s->l, &c->t, c->s->conf.idle_timeout_ms);
 }
 
@@ -466,9 +472,52 @@ step_head(struct http_conn *c)
 	return true;
 }
 
+/*
+ * Decode a chunked body in place: the buffer holds the head, the body
+ * decoded so far (body_need bytes), then raw bytes from 'raw' on.  Data
+ * moves down over the framing it followed, so when the body is complete
+ * it sits where a Content-Length body would, followed by whatever the
+ * peer pipelined.  False when more input is needed.
+ */
+static bool
+step_chunked(struct http_conn *c)
+{
+	size_t end = c->head_len + c->body_need, dl;
+	const uint8_t *d;
+	long n;
+
+	while (c->raw < c->in.len && !http_chunked_done(&c->dec)) {
+		n = http_chunked_feed(
+		    &c->dec, c->in.p + c->raw, c->in.len - c->raw, &d, &dl);
+		if (n < 0) {
+			http_conn_fail(
+			    c, n == HTTP_ERROR_TOO_LARGE ? 413 : 400);
+			return true;
+		}
+		if (dl > 0)
+			memmove(c->in.p + end, d, dl);
+		end += dl;
+		c->raw += (size_t)n;
+	}
+	c->body_need = end - c->head_len;
+	if (c->body_need > c->s->conf.max_body) {
+		http_conn_fail(c, 413);
+		return true;
+	}
+	memmove(c->in.p + end, c->in.p + c->raw, c->in.len - c->raw);
+	c->in.len -= c->raw - end;
+	c->raw = end;
+	if (!http_chunked_done(&c->dec))
+		return false;
+	dispatch(c);
+	return true;
+}
+
 static bool
 step_body(struct http_conn *c)
 {
+	if (c->chunked)
+		return step_chunked(c);
 	if (c->in.len < c->head_len + c->body_need)
 		return false;
 	dispatch(c);

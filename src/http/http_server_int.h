@@ -43,9 +43,12 @@ struct http_conn {
 	struct buf in;
 	struct buf out;
 	size_t head_len;
-	size_t body_need; /* Content-Length of the current request */
+	size_t body_need; /* body bytes: Content-Length, or decoded so far */
 	size_t drained; /* bytes discarded while lingering */
 	size_t parsed; /* head bytes seen by the last partial parse */
+	bool chunked; /* the body is chunked: decoded in place */
+	size_t raw; /* first undecoded byte of a chunked body */
+	struct http_chunked dec;
 	struct http_header *hdrs;
 	uint8_t *mem; /* in, out and hdrs, kept across uses of the slot */
 	struct http_exchange x;

@@ -1,8 +1,9 @@
 /*
  * Unit tests: the HTTP server on a real reactor with real loopback
  * sockets — the parts the health port does not exercise: deferred
- * (asynchronous) responses, abort on disconnect, request bodies, 100-continue,
- * 411/413, output overflow, and teardown.  Run one case with:
+ * (asynchronous) responses, abort on disconnect, request bodies (length
+ * and chunked), 100-continue, 413, output overflow, handler deadline,
+ * injected network faults, and teardown.  Run one case with:
  * test_http_server '<glob>'.
  */
 #include <stdarg.h>
@@ -248,12 +249,59 @@ body_limits(void **state)
 	fd = client();
 	send_str(fd,
 	    "POST /echo HTTP/1.1\r\nHost: t\r\n"
-	    "Transfer-Encoding: chunked\r\n\r\n0\r\n\r\n");
+	    "Transfer-Encoding: chunked\r\nConnection: close\r\n\r\n40\r\n"
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "\r\n0\r\n\r\n");
 	recv_until(fd, b, sizeof(b), NULL);
-	assert_non_null(strstr(b, "HTTP/1.1 411 "));
+	assert_non_null(strstr(b, "HTTP/1.1 200 ")); /* 64: at the limit */
+	close(fd);
+	fd = client();
+	send_str(fd,
+	    "POST /echo HTTP/1.1\r\nHost: t\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\n40\r\n" /* 64 + 1 */
+	    "0123456789012345678901234567890123456789012345678901234567890123"
+	    "\r\n1\r\n");
+	recv_until(fd, b, sizeof(b), NULL);
+	assert_non_null(strstr(b, "HTTP/1.1 413 "));
 	assert_non_null(strstr(b, "Connection: close\r\n"));
 	close(fd);
-	assert_int_equal(fx.calls, 0);
+	fd = client();
+	send_str(fd,
+	    "POST /echo HTTP/1.1\r\nHost: t\r\n"
+	    "Transfer-Encoding: chunked\r\n\r\nzz\r\n");
+	recv_until(fd, b, sizeof(b), NULL);
+	assert_non_null(strstr(b, "HTTP/1.1 400 "));
+	close(fd);
+	assert_int_equal(fx.calls, 1);
+}
+
+/* Chunked bodies are decoded in place; what follows is the next request. */
+static void
+chunked_body(void **state)
+{
+	char b[4096], *p;
+	int fd = client();
+
+	send_str(fd,
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+	    "Expect: 100-continue\r\n\r\n");
+	recv_until(fd, b, sizeof(b), "100 Continue\r\n\r\n");
+	assert_string_equal(b, "HTTP/1.1 100 Continue\r\n\r\n");
+	send_str(fd, "5;ext=1\r\nhello\r\n");
+	send_str(fd,
+	    "7\r\n, world\r\n0\r\nTrailer: x\r\n\r\n"
+	    "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 4\r\n"
+	    "Connection: close\r\n\r\nnext");
+	recv_until(fd, b, sizeof(b), NULL);
+	p = strstr(b, "HTTP/1.1 200 OK\r\n");
+	assert_non_null(p);
+	assert_non_null(strstr(p, "Content-Length: 12\r\n"));
+	assert_non_null(strstr(p, "\r\n\r\nhello, world"));
+	p = strstr(p + 1, "HTTP/1.1 200 OK\r\n");
+	assert_non_null(p);
+	assert_non_null(strstr(p, "\r\n\r\nnext"));
+	assert_int_equal(fx.calls, 2);
+	close(fd);
 }
 
 static void
@@ -332,6 +380,8 @@ faulty_network(void **state)
 	static const char req[] =
 	    "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 26\r\n\r\n"
 	    "abcdefghijklmnopqrstuvwxyz"
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nTransfer-Encoding: chunked\r\n"
+	    "\r\n3\r\nABC\r\n17;x=y\r\nDEFGHIJKLMNOPQRSTUVWXYZ\r\n0\r\n\r\n"
 	    "GET /slow HTTP/1.1\r\nHost: t\r\n\r\n"
 	    "PUT /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 3\r\n"
 	    "Connection: close\r\n\r\nend";
@@ -357,13 +407,17 @@ faulty_network(void **state)
 		assert_non_null(p);
 		assert_non_null(
 		    strstr(p, "\r\n\r\nabcdefghijklmnopqrstuvwxyz"));
+		p = strstr(p + 1, "HTTP/1.1 200 OK\r\n");
+		assert_non_null(p);
+		assert_non_null(
+		    strstr(p, "\r\n\r\nABCDEFGHIJKLMNOPQRSTUVWXYZ"));
 		p = strstr(p, "HTTP/1.1 202 Accepted\r\n");
 		assert_non_null(p);
 		p = strstr(p, "HTTP/1.1 200 OK\r\n");
 		assert_non_null(p);
 		assert_non_null(strstr(p, "Connection: close\r\n"));
 		assert_int_equal(strcmp(b + strlen(b) - 3, "end"), 0);
-		assert_int_equal(fx.calls, 3);
+		assert_int_equal(fx.calls, 4);
 	}
 	assert_int_equal(fx.aborts, 0);
 	print_message("faults injected: %u\n", faults);
@@ -413,6 +467,7 @@ main(int argc, char **argv)
 		abort_on_disconnect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(body_and_continue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(body_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(chunked_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(output_overflow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		handler_deadline_504, setup_deadline, teardown),

@@ -508,3 +508,12 @@ def test_head_sent_a_byte_at_a_time(worker):
     assert status_of(out) == 414
     out = trickle(port, b"GET / HTTP/1.1\r\nHost: x\r\nX: " + b"v" * 9000 + b"\r\n\r\n")
     assert status_of(out) == 431
+
+
+def test_sigterm_exits_0_within_a_second_while_dialling(worker):
+    p, port = worker(TRAVERSAL_CONTROLLER_URL=f"http://127.0.0.1:{free_port()}")
+    time.sleep(0.3)  # a dial or two has failed by now
+    t0 = time.monotonic()
+    p.send_signal(signal.SIGTERM)
+    assert p.wait(timeout=1) == 0
+    assert time.monotonic() - t0 < 1

@@ -4,7 +4,8 @@
  *
  * It listens on one port on 0.0.0.0 and :: (two sockets; a host without
  * IPv6 gets the first only), serves keep-alive connections one request at
- * a time (pipelined requests wait in the input buffer), answers HEAD from
+ * a time (pipelined requests wait in the input buffer; a peer that has
+ * more than 32 answered in one go is cut off), answers HEAD from
  * the GET handler without a body, and produces 400/404/405/408/413/414/
  * 431/500/504 itself.  Everything is bounded by the configuration:
  *

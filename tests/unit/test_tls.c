@@ -395,6 +395,20 @@ err_no_alpn(void **state)
 	assert_string_equal(tls_error_reason(r.c), "no_alpn");
 	assert_null(tls_app_buf(r.c, &(size_t){0}));
 	run_free(&r);
+
+	/* And the server refuses a client that offers no ALPN at all. */
+	r.cc = good_client(NULL, 0);
+	r.sc = server_cfg("server.pem", "server.key", "ca.pem");
+	r.c = malloc(TLS_CONN_SIZE);
+	r.s = malloc(TLS_CONN_SIZE);
+	assert_int_equal(tls_client_start(r.c, r.cc, "localhost"), 0);
+	br_ssl_engine_set_protocol_names(&r.c->u.c.eng, NULL, 0);
+	br_ssl_client_reset(&r.c->u.c, "localhost", 0);
+	assert_int_equal(tls_server_start(r.s, r.sc), 0);
+	pump(r.c, r.s);
+	assert_false(tls_ready(r.s));
+	assert_int_equal(tls_reason(r.s), TLS_R_NO_ALPN);
+	run_free(&r);
 }
 
 static void

@@ -158,6 +158,8 @@ def test_front_door_requires_the_token(setup, upstream):
         assert edge.request("GET", path, token=None)[0] == 401
         assert edge.request("GET", path, token="Bearer wrong")[0] == 401
         assert edge.request("GET", path, token=f"Bearer {edge.token}x")[0] == 401
+        same_len = edge.token[:-1] + ("0" if edge.token[-1] != "0" else "1")
+        assert edge.request("GET", path, token=f"Bearer {same_len}")[0] == 401
         assert edge.request("GET", path, token=f"Basic {edge.token}")[0] == 401
     s, h, _ = edge.request("GET", "/v1/connectors", token=None)
     assert ("WWW-Authenticate", 'Bearer realm="outpost-edge"') in h

@@ -32,11 +32,10 @@
  * sent.
  *
  * TLS upstream: BearSSL's full client profile (TLS 1.0 to 1.2), no ALPN
- * (HTTP/1.1 only).  SNI and the name check use the URL host unless it is
- * an IP literal: then no SNI is sent and BearSSL checks no name, so an
- * IP-literal https URL is verified against the CA only.  With
- * upstream_tls_verify false the chain is not checked at all (the server
- * key still drives the key exchange).
+ * (HTTP/1.1 only).  SNI and the name check use the URL host; for an IP
+ * literal no SNI is sent and the certificate must carry that address as
+ * an iPAddress SAN.  With upstream_tls_verify false the chain is not
+ * checked at all (the server key still drives the key exchange).
  *
  * Resources: each job in flight uses up to three reactor timers (its
  * deadline, its dial, the dial's DNS query), each pooled connection one

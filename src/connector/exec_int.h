@@ -5,7 +5,7 @@
  * exec_req.c    request validation and the request head
  * exec_resp.c   response head, framing, body accumulation, HttpResponse
  * exec_conn.c   connections: dial (DNS, connect), TLS, the keep-alive pool
- * exec_tls.c    upstream trust anchors and the no-verify X.509 engine
+ * exec_tls.c    upstream trust anchors, X.509 engines, per-connection setup
  */
 #ifndef CONNECTOR_EXEC_INT_H
 #define CONNECTOR_EXEC_INT_H
@@ -16,6 +16,7 @@
 #include "net/dial.h"
 #include "net/dns.h"
 #include "net/stream.h"
+#include "tls/tls.h"
 
 /* Plaintext stream buffers per connection (TLS uses the engine's). */
 #define EXEC_PLAIN_BUF 16384
@@ -46,6 +47,7 @@ struct exec_tls {
 		br_x509_minimal_context min;
 		struct exec_noverify nv;
 	} x;
+	struct tls_x509 xw; /* around x.min: IP-literal hosts */
 	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
 };
 

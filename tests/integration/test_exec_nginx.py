@@ -217,6 +217,13 @@ def test_https_with_ca(outpost_bin, nginx):
     assert res["body"] == b"<h1>hello from nginx</h1>\n"
 
 
+def test_https_ip_literal_matches_ip_san(outpost_bin, nginx):
+    env = base_env(UPSTREAM_TLS_CA_FILE=nginx["dir"] / "cert.pem")
+    res = fetch(outpost_bin, f"https://127.0.0.1:{nginx['https']}/index.html", env=env)
+    assert res["rc"] == 0, res
+    assert res["status"] == 200
+
+
 def test_https_put_1mib_binary(outpost_bin, nginx, tmp_path):
     data = os.urandom(1024 * 1024)
     src = tmp_path / "tls-body.bin"

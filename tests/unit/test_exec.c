@@ -1317,21 +1317,29 @@ port_open(uint16_t port)
 	return ok;
 }
 
+/* s_server with the certificate <name>cert.pem of dir (made by the
+ * first server: "" names DNS:localhost and IP:127.0.0.1, "other" only
+ * DNS:other.test). */
 static void
-tlsd_start(struct tlsd *t)
+tlsd_start(struct tlsd *t, const char *dir, const char *name)
 {
 	char accept[32], cert[96], key[96];
 	int64_t end;
 	int devnull;
 
-	snprintf(t->dir, sizeof(t->dir), "/tmp/outpost-exec-tls-XXXXXX");
-	assert_non_null(mkdtemp(t->dir));
-	make_cert(t->dir, "", "DNS:localhost");
-	make_cert(t->dir, "other", "DNS:other.test");
+	if (dir == NULL) {
+		snprintf(
+		    t->dir, sizeof(t->dir), "/tmp/outpost-exec-tls-XXXXXX");
+		assert_non_null(mkdtemp(t->dir));
+		make_cert(t->dir, "", "DNS:localhost,IP:127.0.0.1");
+		make_cert(t->dir, "other", "DNS:other.test");
+	} else {
+		snprintf(t->dir, sizeof(t->dir), "%s", dir);
+	}
 	t->port = free_tcp_port();
 	snprintf(accept, sizeof(accept), "127.0.0.1:%u", t->port);
-	snprintf(cert, sizeof(cert), "%s/cert.pem", t->dir);
-	snprintf(key, sizeof(key), "%s/key.pem", t->dir);
+	snprintf(cert, sizeof(cert), "%s/%scert.pem", t->dir, name);
+	snprintf(key, sizeof(key), "%s/%skey.pem", t->dir, name);
 	t->pid = fork();
 	assert_true(t->pid >= 0);
 	if (t->pid == 0) {
@@ -1350,14 +1358,15 @@ tlsd_start(struct tlsd *t)
 }
 
 static void
-tlsd_stop(struct tlsd *t)
+tlsd_stop(struct tlsd *t, bool rmdir)
 {
 	char cmd[128];
 
 	kill(t->pid, SIGTERM);
 	waitpid(t->pid, NULL, 0);
 	snprintf(cmd, sizeof(cmd), "rm -rf %s", t->dir);
-	assert_int_equal(system(cmd), 0);
+	if (rmdir)
+		assert_int_equal(system(cmd), 0);
 }
 
 /* The whole file, NUL-terminated (a PEM text). */
@@ -1406,10 +1415,11 @@ tls_get(struct call *c, const struct tlsd *t, const char *host, bool verify,
 static void
 exec_tls(void **state)
 {
-	struct tlsd t;
+	struct tlsd t, o;
 	struct call c = {0};
 
-	tlsd_start(&t);
+	tlsd_start(&t, NULL, "");
+	tlsd_start(&o, t.dir, "other");
 	tls_get(&c, &t, "localhost", true, "cert.pem");
 	assert_int_equal(c.r, EXEC_OK);
 	assert_int_equal(c.status, 200);
@@ -1424,7 +1434,16 @@ exec_tls(void **state)
 	assert_int_equal(c.r, EXEC_OK);
 	assert_int_equal(c.status, 200);
 	call_free(&c);
-	tlsd_stop(&t);
+	/* IP literals: matched against iPAddress SANs, no SNI. */
+	tls_get(&c, &t, "127.0.0.1", true, "cert.pem");
+	assert_int_equal(c.r, EXEC_OK);
+	call_free(&c);
+	tls_get(&c, &o, "127.0.0.1", true, "othercert.pem");
+	assert_int_equal(c.r, EXEC_TLS);
+	tls_get(&c, &o, "other.test.localhost", true, "othercert.pem");
+	assert_int_equal(c.r, EXEC_TLS);
+	tlsd_stop(&o, false);
+	tlsd_stop(&t, true);
 }
 
 static void

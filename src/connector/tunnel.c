@@ -260,6 +260,7 @@ open_call(struct tunnel_slot *t)
 	t->call_open = true;
 	t->confirmed = false;
 	t->heard = false;
+	t->call_ended = false;
 	grpc_reader_init(&t->reader, t->msgbuf, m->conf.max_message);
 	t->opened_at = rx_now(m->loop);
 	set_state(t, TUNNEL_OPEN);
@@ -294,13 +295,23 @@ tunnel_pump(struct tunnel_slot *t)
 	flush_out(t);
 }
 
+/*
+ * A draining slot may end its call once nothing is in flight and a
+ * replacement was answered by the edge (make-before-break), or when the
+ * process is stopping.
+ */
+static bool
+may_finish(const struct tunnel_slot *t)
+{
+	return t->state == TUNNEL_DRAINING && t->inflight == 0 &&
+	    (manager_answered_tunnels(t->mgr) > 0 || t->mgr->stopping);
+}
+
 static bool
 drained(const struct tunnel_slot *t)
 {
-	return t->state == TUNNEL_DRAINING && t->inflight == 0 &&
-	    t->outq == NULL && !h2_session_want_write(&t->h2) &&
-	    (manager_answered_tunnels(t->mgr) > 0 || t->mgr->stopping ||
-		!rx_timer_active(&t->drain_timer));
+	return may_finish(t) && (t->call_ended || !t->call_open) &&
+	    t->outq == NULL && !h2_session_want_write(&t->h2);
 }
 
 /* Hand the session's output to the stream; close a drained slot. */
@@ -552,7 +563,7 @@ tunnel_slot_drain(struct tunnel_slot *t, const char *why)
 void
 tunnel_request_done(struct tunnel_slot *t)
 {
-	if (t->state != TUNNEL_DRAINING || t->inflight > 0)
+	if (!may_finish(t))
 		return;
 	if (t->call_open && !t->call_ended) {
 		t->call_ended = true;
@@ -565,8 +576,7 @@ tunnel_request_done(struct tunnel_slot *t)
 void
 tunnel_slot_poke(struct tunnel_slot *t)
 {
-	if (t->state == TUNNEL_DRAINING)
-		flush_out(t);
+	tunnel_request_done(t);
 }
 
 /* see tunnel.h */

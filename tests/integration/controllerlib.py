@@ -87,7 +87,8 @@ class Controller:
             left = deadline - time.monotonic()
             if left <= 0:
                 raise TimeoutError(f"no matching controller event in {timeout}s; "
-                                   f"last: {self.events[-5:]}")
+                                   f"last: {self.events[-5:]}; "
+                                   f"stderr: {''.join(self.stderr[-10:])}")
             self._pump(min(left, 0.2))
 
     def cmd(self, timeout=10, **c):

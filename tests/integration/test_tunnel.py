@@ -12,7 +12,7 @@ from controllerlib import Controller, make_pki
 from tunnellib import (answer, ask, body_of, connector_env, get, headers_of,
                        log_lines, open_tunnels, readyz, rss_kib, send_async,
                        start_connector, wait_tunnels)
-from upstream import Nginx
+from upstream import Nginx, Squid
 
 
 @pytest.fixture(scope="module")
@@ -60,6 +60,7 @@ def test_mtls_tunnels_open_with_unsolicited_health(mtls, pki, spawn, outpost_bin
         assert m["request_id"]
     opened = [e for e in mtls.events if e["event"] == "tunnel_open"]
     assert opened[0]["uris"] == ["spiffe://outpost.test/connector/test"]
+    assert wait_until(lambda: readyz(p.health_port)[0] == 200, 5)
     st, body = readyz(p.health_port)
     assert (st, body["status"], body["active_tunnels"]) == (200, "ready", 2)
 
@@ -230,7 +231,7 @@ def test_start_close_under_load_loses_nothing(h2c, nginx, spawn, outpost_bin):
                       since=0)
     assert h2c.events.index(new) < h2c.events.index(closed)
     assert body_of(ask(h2c, new["tunnel"], "GET", nginx.url("/x.txt"))) == b"x" * 1000
-    assert readyz(p.health_port)[0] == 200
+    assert wait_until(lambda: readyz(p.health_port)[0] == 200, 5)
 
 
 def test_edge_killed_then_back(spawn, outpost_bin):
@@ -282,3 +283,55 @@ def test_outage_stays_within_dial_budget(spawn, outpost_bin):
     # The bucket starts full (6) and refills 6 per minute.
     bound = 6 + 6 * (outage + 1) / 60
     assert 1 <= dials <= bound, (dials, bound)
+
+
+def test_mtls_through_egress_proxy(mtls, pki, tmp_path, spawn, outpost_bin):
+    with Squid(mtls.port) as sq:
+        p = start_connector(spawn, outpost_bin, connector_env(
+            mtls, pki, MAX_TUNNELS_ALLOWED=1,
+            EGRESS_PROXY_URL=f"http://127.0.0.1:{sq.port}"))
+        t = mtls.wait_tunnel(timeout=15)
+        assert t["uris"] == ["spiffe://outpost.test/connector/test"]
+        assert wait_until(lambda: readyz(p.health_port)[0] == 200, 5)
+        p.terminate()
+        assert p.wait(10) == 0
+        # squid logs a CONNECT when the tunnel through it ends.
+        assert wait_until(lambda: sq.connects(), 5), "squid logged no CONNECT"
+        assert f"127.0.0.1:{mtls.port}" in sq.connects()[0]
+
+
+def test_proxy_refusal_is_a_typed_error(h2c, tmp_path, spawn, outpost_bin):
+    with Squid(free_port()) as sq:  # allows another port only
+        p = start_connector(spawn, outpost_bin, connector_env(
+            h2c, MAX_TUNNELS_ALLOWED=1, EGRESS_PROXY_URL=f"http://127.0.0.1:{sq.port}"))
+        assert wait_until(lambda: (readyz(p.health_port)[1] or {}).get("reason") == "proxy",
+                          10), readyz(p.health_port)
+        assert [e for e in h2c.events if e["event"] == "tunnel_open"] == []
+
+
+def test_sigterm_finishes_in_flight_then_exits_0(h2c, spawn, outpost_bin):
+    slow = socket.socket()
+    slow.bind(("127.0.0.1", 0))
+    slow.listen(4)
+
+    def answer_late():
+        c, _ = slow.accept()
+        c.recv(65536)
+        time.sleep(1.0)
+        c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\n\r\nlate")
+        time.sleep(0.5)
+        c.close()
+
+    th = threading.Thread(target=answer_late, daemon=True)
+    th.start()
+    try:
+        p = start_connector(spawn, outpost_bin, connector_env(h2c, MAX_TUNNELS_ALLOWED=1))
+        t = h2c.wait_tunnel()["tunnel"]
+        rid = send_async(h2c, t, "GET", f"http://127.0.0.1:{slow.getsockname()[1]}/")
+        time.sleep(0.3)
+        p.terminate()
+        m = answer(h2c, rid, timeout=10)
+        assert body_of(m) == b"late"
+        assert p.wait(10) == 0
+    finally:
+        slow.close()

@@ -9,8 +9,10 @@ method echoed back by the echo module), /cookies (two Set-Cookie), /hop
 /big (a file written by the test), and everything else from root.
 """
 import os
+import shutil
 import socket
 import subprocess
+import tempfile
 import time
 
 NGINX = "/usr/sbin/nginx"
@@ -106,6 +108,75 @@ class Nginx:
                 self.proc.kill()
                 self.proc.wait(timeout=5)
         self.proc.stderr.close()
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+
+SQUID_CONF = """
+http_port 127.0.0.1:{port}
+pid_filename {d}/squid.pid
+cache_log {d}/cache.log
+access_log {d}/access.log
+cache deny all
+coredump_dir {d}
+visible_hostname outpost-test
+dns_nameservers 127.0.0.1
+pinger_enable off
+shutdown_lifetime 0 seconds
+acl CONNECT method CONNECT
+acl lo src 127.0.0.1/32
+acl allowed_port port {allow}
+http_access allow CONNECT lo allowed_port
+http_access deny all
+"""
+
+
+class Squid:
+    """A real forward proxy on loopback allowing CONNECT to one port."""
+
+    def __init__(self, allow_port):
+        # Directly under /tmp: squid drops to its own user, which cannot
+        # reach pytest's private temporary directories.
+        self.dir = tempfile.mkdtemp(prefix="outpost-squid-")
+        os.chmod(self.dir, 0o777)
+        self.port = free_port()
+        conf = os.path.join(self.dir, "squid.conf")
+        with open(conf, "w") as f:
+            f.write(SQUID_CONF.format(d=self.dir, port=self.port, allow=allow_port))
+        self.proc = subprocess.Popen(["/usr/sbin/squid", "-N", "-f", conf],
+                                     stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.monotonic() + 15
+        while time.monotonic() < deadline:
+            if self.proc.poll() is not None:
+                raise RuntimeError("squid exited")
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                    return
+            except OSError:
+                time.sleep(0.1)
+        raise RuntimeError("squid did not listen within 15 s")
+
+    def connects(self):
+        """CONNECT lines squid logged so far."""
+        try:
+            with open(os.path.join(self.dir, "access.log")) as f:
+                return [l for l in f if " CONNECT " in l]
+        except OSError:
+            return []
+
+    def close(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(timeout=10)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(timeout=5)
+        shutil.rmtree(self.dir, ignore_errors=True)
 
     def __enter__(self):
         return self

@@ -45,6 +45,13 @@ struct init_policy {
 int64_t init_policy_delay(
     struct init_policy *p, int wstatus, int64_t ran_ms, uint32_t rnd);
 
+/*
+ * Randomness for jitter and DHCP transaction ids, which need not be secret:
+ * never blocks, unlike util_random(), because early in boot the kernel's
+ * pool is not initialised yet and waiting for it costs seconds under TCG.
+ */
+uint32_t init_random_u32(void);
+
 /* --- partitions (part.c) ----------------------------------------------- */
 
 /*

@@ -122,12 +122,11 @@ int
 init_dhcp_start(struct init *in)
 {
 	struct init_net *n = &in->net;
-	uint32_t seed = 0;
+	uint32_t seed = init_random_u32();
 	int fd;
 
 	if ((fd = dhcp_socket(n->ifname)) < 0)
 		return fd;
-	(void)util_random(&seed, sizeof(seed));
 	dhcp_init(
 	    &n->dhcp, n->mac, seed ^ (uint32_t)n->ifindex, util_mono_ms());
 	rx_watch_init(&n->sock, fd, dhcp_io, NULL);

@@ -1,5 +1,7 @@
-/* The worker restart policy: arithmetic only, so it is unit-testable. */
+/* The worker restart policy (pure arithmetic, unit-tested) and its jitter. */
+#include <sys/random.h>
 #include <sys/wait.h>
+#include <time.h>
 
 #include "init/init_int.h"
 
@@ -28,4 +30,22 @@ init_policy_delay(
 	if (d > INIT_FAST_MAX_MS)
 		d = INIT_FAST_MAX_MS;
 	return jitter(d, rnd);
+}
+
+#ifndef GRND_INSECURE
+#define GRND_INSECURE 0x0004 /* Linux 5.6; musl may not define it yet */
+#endif
+
+/* see init_int.h */
+uint32_t
+init_random_u32(void)
+{
+	struct timespec ts;
+	uint32_t r;
+
+	if (getrandom(&r, sizeof(r), GRND_INSECURE) == (ssize_t)sizeof(r))
+		return r;
+	/* Older kernels: any varying value will do for jitter. */
+	clock_gettime(CLOCK_MONOTONIC, &ts);
+	return (uint32_t)ts.tv_nsec ^ (uint32_t)ts.tv_sec * 2654435761u;
 }

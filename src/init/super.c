@@ -61,12 +61,11 @@ static void
 worker_exited(struct init *in, int st)
 {
 	int64_t ran = util_mono_ms() - in->worker_started, delay;
-	uint32_t rnd = 0;
+	uint32_t rnd = init_random_u32();
 
 	in->worker = 0;
 	if (in->stopping)
 		return;
-	(void)util_random(&rnd, sizeof(rnd));
 	delay = init_policy_delay(&in->policy, st, ran, rnd);
 	if (WIFEXITED(st))
 		log_info(

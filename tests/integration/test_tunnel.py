@@ -335,3 +335,20 @@ def test_sigterm_finishes_in_flight_then_exits_0(h2c, spawn, outpost_bin):
         assert p.wait(10) == 0
     finally:
         slow.close()
+
+
+def test_clean_close_redials_at_once_but_repeats_back_off(h2c, spawn, outpost_bin):
+    start_connector(spawn, outpost_bin, connector_env(
+        h2c, MAX_TUNNELS_ALLOWED=1, RECONNECT_INTERVAL="3s", MAX_BACKOFF_DELAY="3s"))
+    t = h2c.wait_tunnel()["tunnel"]
+    gaps = []
+    for _ in range(3):
+        hello(h2c, t)
+        h2c.cmd(cmd="close", tunnel=t)
+        closed = time.monotonic()
+        t = h2c.wait_tunnel(timeout=10)["tunnel"]
+        gaps.append(time.monotonic() - closed)
+    # A rebalance is re-dialled at once; the third close in a row right
+    # after opening is treated as a failure and waits RECONNECT_INTERVAL.
+    assert gaps[0] < 1.0 and gaps[1] < 1.0, gaps
+    assert gaps[2] >= 2.5, gaps

@@ -152,7 +152,8 @@ struct tls_conn {
  * Start a client handshake to host (a DNS name or an IP literal; the
  * config's server_name overrides it for SNI and verification).  IP literals
  * are matched against iPAddress SANs and are not sent as SNI.  Returns 0,
- * or -1 with the sticky reason set.
+ * or -1 with the sticky reason set (TLS_R_HOSTNAME when there is no name
+ * at all: verification is never skipped).
  */
 int tls_client_start(
     struct tls_conn *c, const struct tls_client_config *cfg, const char *host);

@@ -136,6 +136,11 @@ tls_client_start(
 	client_identity(c, cfg);
 	if (tls_engine_setup(c) != 0)
 		return -1;
+	if (c->host[0] == '\0') {
+		/* Never a handshake without a name to verify. */
+		tls_abort(c, TLS_R_HOSTNAME);
+		return -1;
+	}
 	/* No SNI for IP literals (RFC 6066 3); the wrapper checks the IP. */
 	if (!br_ssl_client_reset(&c->u.c, iplen ? NULL : c->host, 0)) {
 		tls_abort(c, TLS_R_INTERNAL);

@@ -59,11 +59,12 @@ tls_check_ready(struct tls_conn *c)
 static unsigned
 tls_update(struct tls_conn *c)
 {
-	unsigned st = br_ssl_engine_current_state(c->eng);
+	unsigned st;
 	int e;
 
 	if (c->reason != TLS_R_NONE)
 		return BR_SSL_CLOSED;
+	st = br_ssl_engine_current_state(c->eng);
 	if (st & BR_SSL_CLOSED) {
 		e = br_ssl_engine_last_error(c->eng);
 		if (e != BR_ERR_OK) {

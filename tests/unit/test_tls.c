@@ -316,6 +316,14 @@ err_hostname(void **state)
 	/* The override is what gets checked (and sent as SNI). */
 	client_fails(good_client("other.test", 0), "server", "localhost",
 	    TLS_R_HOSTNAME);
+	/* No name at all is refused before any byte is sent. */
+	struct tls_client_config *cc = good_client(NULL, 0);
+	struct tls_conn *c = malloc(TLS_CONN_SIZE);
+	assert_int_equal(tls_client_start(c, cc, ""), -1);
+	assert_int_equal(tls_reason(c), TLS_R_HOSTNAME);
+	assert_int_equal(tls_want(c), 0);
+	free(c);
+	tls_client_config_free(cc);
 	struct run r = handshake(
 	    good_client("wrong.test", 0), "server_badname", "127.0.0.1");
 	assert_true(tls_ready(r.c));

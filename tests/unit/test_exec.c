@@ -1434,6 +1434,19 @@ exec_tls(void **state)
 	assert_int_equal(c.r, EXEC_OK);
 	assert_int_equal(c.status, 200);
 	call_free(&c);
+	/* The same through short reads/writes, EINTR and spurious EAGAIN. */
+	wrapfd_seed(7);
+	wrapfd_set(WRAPFD_ALL,
+	    &(struct wrapfd_plan){.faults = WRAPFD_SHORT_READ |
+		    WRAPFD_SHORT_WRITE | WRAPFD_EINTR | WRAPFD_EAGAIN,
+		.percent = 50,
+		.reset_after = -1});
+	tls_get(&c, &t, "localhost", true, "cert.pem");
+	assert_true(wrapfd_stats()->short_reads > 0);
+	wrapfd_clear();
+	assert_int_equal(c.r, EXEC_OK);
+	assert_non_null(strstr((char *)c.body, "s_server"));
+	call_free(&c);
 	/* IP literals: matched against iPAddress SANs, no SNI. */
 	tls_get(&c, &t, "127.0.0.1", true, "cert.pem");
 	assert_int_equal(c.r, EXEC_OK);

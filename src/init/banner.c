@@ -50,24 +50,28 @@ init_banner(const struct init *in)
 	init_console("%s", "");
 	init_console(
 	    "outpost %s (%s) appliance", OUTPOST_VERSION, OUTPOST_REVISION);
-	init_console("  network: %s %s (%s)",
+	init_console("  network:  %s %s (%s)",
 	    in->net.ifname[0] ? in->net.ifname : "none",
 	    in->net.addr[0] ? in->net.addr : "waiting for an address",
 	    in->net.is_static ? "static" : "dhcp");
-	init_console("  health:  %s", url);
+	init_console("  health:   %s", url);
 	if (!in->config_ok)
-		init_console("  config:  no config partition: defaults apply");
+		init_console("  config:   no config partition: defaults apply");
 	else if (in->config_errors)
-		init_console("  config:  /config/outpost.conf has %u error(s), "
-			     "see above and /readyz",
+		init_console(
+		    "  config:   /config/outpost.conf has %u error(s), "
+		    "see above and /readyz",
 		    in->config_errors);
 	else
-		init_console("  config:  /config/outpost.conf ok");
+		init_console("  config:   /config/outpost.conf ok");
+	init_console("  identity: %s",
+	    in->identity ? "client certificate and key configured"
+			 : "none configured (TLS_CERT_FILE, TLS_KEY_FILE)");
 	if (in->data_ok)
 		init_console(
-		    "  data:    data partition mounted (boot %u)", in->boots);
+		    "  data:     data partition mounted (boot %u)", in->boots);
 	else
-		init_console("  data:    NEEDS RECOVERY: data partition "
+		init_console("  data:     NEEDS RECOVERY: data partition "
 			     "unavailable, /data is tmpfs");
 	init_console("%s", "");
 }

@@ -41,6 +41,10 @@ init_conf_read(struct init *in)
 		return;
 	}
 	in->http_port = (int)cfg_int(c, CFG_HTTP_PORT);
+	in->identity = (cfg_is_set(c, CFG_TLS_CERT_FILE) ||
+			   cfg_is_set(c, CFG_TLS_CERT_BASE64)) &&
+	    (cfg_is_set(c, CFG_TLS_KEY_FILE) ||
+		cfg_is_set(c, CFG_TLS_KEY_BASE64));
 	copy_str(c, CFG_NET_ADDRESS, in->net_address, sizeof(in->net_address));
 	copy_str(c, CFG_NET_GATEWAY, in->net_gateway, sizeof(in->net_gateway));
 	copy_str(c, CFG_NET_DNS, in->net_dns, sizeof(in->net_dns));

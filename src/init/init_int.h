@@ -93,6 +93,7 @@ struct init {
 	bool config_ok; /* /config is the config partition */
 	int http_port;
 	unsigned config_errors; /* from cfg_load(), shown in the banner */
+	bool identity; /* a client certificate and key are configured */
 	char net_address[40]; /* static "a.b.c.d/len", "" for DHCP */
 	char net_gateway[40];
 	char net_dns[128];

@@ -257,12 +257,16 @@ test: setup all size readme-check unit integration fuzz-smoke repro format-check
 run: setup all
 	$(Q)scripts/run.sh $(B)
 
+# Benchmark (not part of test): direct vs nginx mTLS chain vs outpost; writes bench/RESULTS.md.
+bench: setup all
+	$(Q)bench/bench.sh $(B)
+
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 
 .PHONY: oci oci-multi oci-test
 .PHONY: readme-settings readme-check
-.PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check setup test run clean image image-test image-test-full
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -20,6 +20,8 @@ PKGS=(
 	gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static runc podman skopeo uidmap iproute2
 	# appliance: kernel build, disk image, OVA, qemu boot tests
 	linux-source-6.1 bc flex bison libelf-dev libssl-dev erofs-utils cryptsetup-bin sbsigntool systemd-boot-efi mtools dosfstools syslinux syslinux-common fdisk bmap-tools python3-vmdkstream faketime ca-certificates qemu-system-x86 qemu-utils ovmf e2fsprogs
+	# benchmark (make bench)
+	wrk
 	# style
 	clang-format
 )

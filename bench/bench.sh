@@ -1,0 +1,276 @@
+#!/usr/bin/env bash
+# The outpost benchmark: one run on loopback, three paths side by side,
+# measured with wrk (Debian's), written to bench/RESULTS.md.
+#
+#   a  wrk → nginx                                            (direct)
+#   b  wrk → nginx proxy ══mTLS══▶ nginx TLS proxy → nginx     (tunnel-like chain)
+#   c  wrk → outpost-edge ══mTLS tunnel══▶ outpost → nginx     (outpost)
+#
+# For 1 KiB and 64 KiB responses at concurrency 1 and 64: requests/s,
+# p50/p99 latency, the ratios c/b and c/a; the connector's RSS idle, under
+# load and at ~1000 requests in flight (from /proc), and CPU seconds per
+# 10k requests of the connector and the edge.
+#
+#   bench/bench.sh BUILD_DIR            (make bench)
+#
+# Bounded: BENCH_DURATION seconds per wrk run (default 5), 13 runs.  Not
+# part of make test.  Goals (reported, not asserted): c/b >= 0.8 for 1 KiB at
+# concurrency 64; connector RSS <= 8 MiB at 1000 requests in flight.
+set -euo pipefail
+
+B=$(cd "${1:?usage: bench.sh BUILD_DIR}" && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(dirname "$B")/bench
+dur=${BENCH_DURATION:-5}
+results=$root/bench/RESULTS.md
+pids=()
+
+say() { printf 'bench: %s\n' "$*" >&2; }
+free_port() {
+	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
+}
+cleanup() {
+	trap - EXIT INT TERM
+	local p
+	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
+	for p in "${pids[@]}"; do
+		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
+		kill -KILL "$p" 2>/dev/null || true
+		wait "$p" 2>/dev/null || true
+	done
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+command -v wrk >/dev/null || { say "wrk is missing (apt-get install wrk)"; exit 1; }
+command -v nginx >/dev/null || { say "nginx is missing (apt-get install nginx-light)"; exit 1; }
+rm -rf "$work" && mkdir -p "$work/www" "$work/nginx-a" "$work/nginx-b"
+"$root/scripts/dev-pki.sh" "$work/pki" bench >/dev/null
+head -c 24 /dev/urandom | base64 >"$work/token"
+token=$(cat "$work/token")
+head -c 1024 /dev/zero | tr '\0' 'a' >"$work/www/1k"
+head -c 65536 /dev/zero | tr '\0' 'b' >"$work/www/64k"
+
+pa=$(free_port) pb=$(free_port) pq=$(free_port)
+pt=$(free_port) papi=$(free_port) ph=$(free_port)
+
+# Common nginx settings: no access log, keep-alive everywhere.
+nginx_common() {
+	cat <<-EOF
+	daemon off;
+	pid $1/nginx.pid;
+	error_log $1/error.log;
+	worker_rlimit_nofile 8192;
+	events { worker_connections 4096; }
+	EOF
+}
+
+# a: the backend every path ends at.
+{
+	nginx_common "$work/nginx-a"
+	cat <<-EOF
+	worker_processes 1;
+	http {
+	    access_log off;
+	    client_body_temp_path $work/nginx-a;
+	    keepalive_requests 1000000;
+	    server { listen 127.0.0.1:$pa backlog=4096; root $work/www; }
+	}
+	EOF
+} >"$work/nginx-a/nginx.conf"
+
+# b: an HTTP proxy that talks mTLS to a TLS proxy in front of a.  Two
+# workers: the same process budget as the edge plus the connector.
+{
+	nginx_common "$work/nginx-b"
+	cat <<-EOF
+	worker_processes 2;
+	http {
+	    access_log off;
+	    client_body_temp_path $work/nginx-b;
+	    proxy_temp_path $work/nginx-b;
+	    keepalive_requests 1000000;
+	    upstream q { server 127.0.0.1:$pq; keepalive 128; }
+	    upstream a { server 127.0.0.1:$pa; keepalive 128; }
+	    server {
+	        listen 127.0.0.1:$pb backlog=4096;
+	        location / {
+	            proxy_pass https://q;
+	            proxy_http_version 1.1;
+	            proxy_set_header Connection "";
+	            proxy_ssl_certificate $work/pki/connector-bench.pem;
+	            proxy_ssl_certificate_key $work/pki/connector-bench.key;
+	            proxy_ssl_trusted_certificate $work/pki/ca.pem;
+	            proxy_ssl_verify on;
+	            proxy_ssl_name localhost;
+	            proxy_ssl_protocols TLSv1.2;
+	            proxy_ssl_session_reuse on;
+	        }
+	    }
+	    server {
+	        listen 127.0.0.1:$pq ssl backlog=4096;
+	        ssl_certificate $work/pki/edge.pem;
+	        ssl_certificate_key $work/pki/edge.key;
+	        ssl_client_certificate $work/pki/ca.pem;
+	        ssl_verify_client on;
+	        ssl_protocols TLSv1.2;
+	        location / {
+	            proxy_pass http://a;
+	            proxy_http_version 1.1;
+	            proxy_set_header Connection "";
+	        }
+	    }
+	}
+	EOF
+} >"$work/nginx-b/nginx.conf"
+
+nginx -c "$work/nginx-a/nginx.conf" -e "$work/nginx-a/error.log" &
+pids+=($!)
+nginx -c "$work/nginx-b/nginx.conf" -e "$work/nginx-b/error.log" &
+pids+=($!)
+
+OUTPOST_CONFIG= EDGE_LISTEN=127.0.0.1:$pt EDGE_API_PORT=$papi EDGE_API_TOKEN_FILE=$work/token \
+	EDGE_TLS_CERT_FILE=$work/pki/edge.pem EDGE_TLS_KEY_FILE=$work/pki/edge.key \
+	EDGE_CLIENT_CA_FILE=$work/pki/ca.pem EDGE_API_MAX_CONNECTIONS=1200 ENV_LEVEL=warn \
+	"$B/outpost-edge" run 2>"$work/edge.log" &
+edge_pid=$!
+pids+=($edge_pid)
+OUTPOST_CONFIG= TRAVERSAL_CONTROLLER_URL=https://127.0.0.1:$pt \
+	TLS_CERT_FILE=$work/pki/connector-bench.pem TLS_KEY_FILE=$work/pki/connector-bench.key \
+	TLS_CA_FILE=$work/pki/ca.pem HTTP_PORT=$ph MAX_CONCURRENT_REQUESTS=1000 ENV_LEVEL=warn \
+	"$B/outpost" run 2>"$work/outpost.log" &
+conn_pid=$!
+pids+=($conn_pid)
+
+for _ in $(seq 150); do
+	curl -sf "http://127.0.0.1:$ph/readyz" >/dev/null 2>&1 && break
+	sleep 0.2
+done
+curl -sf "http://127.0.0.1:$ph/readyz" >/dev/null || { say "connector not ready"; tail "$work"/*.log; exit 1; }
+for u in "http://127.0.0.1:$pa/1k" "http://127.0.0.1:$pb/1k"; do
+	curl -sf -o /dev/null "$u" || { say "$u does not answer"; tail "$work"/nginx-*/error.log; exit 1; }
+done
+
+url_a() { echo "http://127.0.0.1:$pa/$1"; }
+url_b() { echo "http://127.0.0.1:$pb/$1"; }
+url_c() { echo "http://127.0.0.1:$papi/v1/connectors/bench/proxy/http/127.0.0.1:$pa/$1"; }
+
+rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+# wrk prints latency with units; normalise to milliseconds.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
+		printf "%.2f", n }'
+}
+
+# run PATH SIZE CONC: one wrk run; sets rps p50 p99 reqs.
+run() {
+	local url threads=$(( $3 < 2 ? 1 : 2 )) out
+	url=$(url_"$1" "$2")
+	out=$(wrk -t"$threads" -c"$3" -d"${dur}s" --latency -H "Authorization: Bearer $token" "$url" 2>&1)
+	echo "$out" >>"$work/wrk.log"
+	rps=$(echo "$out" | awk '/^Requests\/sec:/ {printf "%.0f", $2}')
+	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+	p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")
+	p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+	if echo "$out" | grep -q 'Non-2xx'; then
+		say "$1 $2 c=$3: non-2xx answers: $(echo "$out" | grep Non-2xx)"
+	fi
+}
+
+declare -A R
+idle_rss=$(rss_kb "$conn_pid")
+peak_rss=$idle_rss
+cpu_conn=0 cpu_edge=0 reqs_c=0
+for size in 1k 64k; do
+	for conc in 1 64; do
+		for path in a b c; do
+			c0=$(cpu_ticks "$conn_pid") e0=$(cpu_ticks "$edge_pid")
+			( while sleep 0.5; do rss_kb "$conn_pid"; done >"$work/rss.$path" ) &
+			sampler=$!
+			run "$path" "$size" "$conc"
+			kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+			R[$path.$size.$conc]="$rps $p50 $p99"
+			say "$path $size c=$conc: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+			if [ "$path" = c ]; then
+				cpu_conn=$((cpu_conn + $(cpu_ticks "$conn_pid") - c0))
+				cpu_edge=$((cpu_edge + $(cpu_ticks "$edge_pid") - e0))
+				reqs_c=$((reqs_c + reqs))
+				m=$(sort -n "$work/rss.c" | tail -1)
+				[ -n "$m" ] && [ "$m" -gt "$peak_rss" ] && peak_rss=$m
+			fi
+		done
+	done
+done
+
+# About 1000 requests in flight: 1000 connections through the edge.
+( while sleep 0.2; do rss_kb "$conn_pid"; done >"$work/rss.1000" ) &
+sampler=$!
+run c 1k 1000
+kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+rss1000=$(sort -n "$work/rss.1000" | tail -1)
+rps1000=$rps p99_1000=$p99
+
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "n/a" }'; }
+kib_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+per10k() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", t / hz / n * 10000; else print "n/a" }'; }
+
+table() {
+	echo "| size | conc | a: direct req/s | b: nginx mTLS chain req/s | c: outpost req/s | c/b | c/a | p50 a / b / c (ms) | p99 a / b / c (ms) |"
+	echo "|---|---|---|---|---|---|---|---|---|"
+	for size in 1k 64k; do
+		for conc in 1 64; do
+			read -r ra la qa <<<"${R[a.$size.$conc]}"
+			read -r rb lb qb <<<"${R[b.$size.$conc]}"
+			read -r rc lc qc <<<"${R[c.$size.$conc]}"
+			echo "| ${size/k/ KiB} | $conc | $ra | $rb | $rc | $(ratio "$rc" "$rb") | $(ratio "$rc" "$ra") | $la / $lb / $lc | $qa / $qb / $qc |"
+		done
+	done
+}
+
+read -r r1b _ _ <<<"${R[b.1k.64]}"
+read -r r1c _ _ <<<"${R[c.1k.64]}"
+section=$(cat <<-EOF
+<!-- bench:begin (written by bench/bench.sh; do not edit by hand) -->
+## Request path: direct vs. nginx mTLS chain vs. outpost
+
+Measured $(date -u +%Y-%m-%dT%H:%MZ) at revision \`$(git -C "$root" rev-parse --short=12 HEAD)\`,
+wrk $dur s per cell (\`$(wrk --version 2>&1 | head -1 | cut -d' ' -f1-2)\`), all on loopback.
+
+Machine: $(uname -srm); $(nproc) CPU ($(awk -F': ' '/model name/ {print $2; exit}' /proc/cpuinfo));
+$(awk '/MemTotal/ {printf "%.1f GiB RAM", $2 / 1048576}' /proc/meminfo). The CPUs are shared with other
+work, so absolute numbers are noisy; compare the columns of one run.
+
+- **a**: wrk → nginx (1 worker) serving the file.
+- **b**: wrk → nginx HTTP proxy ══ mTLS (TLS 1.2, client cert) ══▶ nginx TLS proxy → nginx **a** (2 workers for both proxies, keep-alive upstreams).
+- **c**: wrk → outpost-edge front door ══ mTLS tunnel (TLS 1.2, HTTP/2, gRPC) ══▶ outpost (2 tunnels) → nginx **a**.
+
+$(table)
+
+| measure | value | goal |
+|---|---|---|
+| c/b, 1 KiB, concurrency 64 | $(ratio "$r1c" "$r1b") | ≥ 0.8 |
+| connector RSS idle | $(kib_mib "$idle_rss") | |
+| connector RSS under load (peak, concurrency ≤ 64) | $(kib_mib "$peak_rss") | |
+| connector RSS, 1000 connections through the edge (peak) | $(kib_mib "${rss1000:-0}") ($rps1000 req/s, p99 $p99_1000 ms) | ≤ 8 MiB |
+| connector CPU per 10k requests (path c) | $(per10k "$cpu_conn" "$reqs_c") s | |
+| edge CPU per 10k requests (path c) | $(per10k "$cpu_edge" "$reqs_c") s | |
+<!-- bench:end -->
+EOF
+)
+
+# Replace our section in RESULTS.md, keeping any other section as it is.
+python3 - "$results" "$section" <<'PY'
+import os, re, sys
+path, section = sys.argv[1], sys.argv[2]
+text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+pat = re.compile(r"<!-- bench:begin.*?<!-- bench:end -->", re.S)
+text = pat.sub(lambda m: section, text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
+open(path, "w").write(text)
+PY
+say "wrote $results"

@@ -166,3 +166,13 @@ def test_data_persists_and_powerdown_is_clean(vms, image_dir, kernel, scratch):
         fsck, count = _data_file(img, scratch, "/boot-count")
         assert fsck.returncode == 0, fsck.stdout + fsck.stderr
         assert count.strip() == str(boot)
+
+
+def test_ctrl_alt_del_powers_off_in_order(vms, image_dir, kernel):
+    vm = vms(image(image_dir), boot="direct", devices="virtio", kernel=kernel)
+    vm.wait_http("/healthz", BOOT_TIMEOUT)
+    vm.monitor("sendkey ctrl-alt-delete")
+    assert vm.wait_exit(15) is not None, vm.console()[-2000:]
+    con = vm.console()
+    assert "shutdown (Ctrl-Alt-Del)" in con
+    assert con.index("shutdown (Ctrl-Alt-Del)") < con.index("powering off")

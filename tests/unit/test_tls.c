@@ -14,7 +14,11 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include "tls/tls.h"
+#include "tls/tls_int.h"
 
 static char pki[256];
 
@@ -490,6 +494,41 @@ config_errors(void **state)
 	free(ca.p);
 }
 
+/*
+ * The iPAddress SAN walk (tls_san.c): found in the real certificate, and
+ * every truncation of it, ending at a guard page, is rejected cleanly.
+ */
+static void
+san_ip_walk(void **state)
+{
+	static const uint8_t lo[4] = {127, 0, 0, 1}, lo2[4] = {127, 0, 0, 2};
+	static const uint8_t v6[16] = {[15] = 1};
+	long pg = sysconf(_SC_PAGESIZE);
+	char cmd[700];
+	struct pem der;
+	uint8_t *map;
+	size_t n;
+
+	snprintf(cmd, sizeof(cmd),
+	    "openssl x509 -in %s/server.pem -outform DER -out %s/server.der",
+	    pki, pki);
+	assert_int_equal(system(cmd), 0);
+	der = load("server.der");
+	assert_true(tls_san_has_ip((uint8_t *)der.p, der.len, lo, 4));
+	assert_true(tls_san_has_ip((uint8_t *)der.p, der.len, v6, 16));
+	assert_false(tls_san_has_ip((uint8_t *)der.p, der.len, lo2, 4));
+	map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(map != MAP_FAILED && der.len < (size_t)pg);
+	assert_int_equal(mprotect(map + pg, pg, PROT_NONE), 0);
+	for (n = 0; n < der.len; n++) {
+		memcpy(map + pg - n, der.p, n);
+		assert_false(tls_san_has_ip(map + pg - n, n, lo, 4));
+	}
+	munmap(map, 2 * pg);
+	free(der.p);
+}
+
 static void
 config_system_bundle(void **state)
 {
@@ -520,6 +559,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(err_no_alpn),
 	    cmocka_unit_test(err_handshake_timeout),
 	    cmocka_unit_test(config_errors),
+	    cmocka_unit_test(san_ip_walk),
 	    cmocka_unit_test(config_system_bundle),
 	};
 

@@ -95,23 +95,16 @@ load_limits(struct manager_conf *mc, const struct cfg *c)
 static int
 load_exec(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 {
-	struct exec_config ec = {0};
+	struct exec_config ec;
 	uint8_t *ca = NULL;
 	size_t calen = 0;
 	int r;
 
-	r = cfg_secret(c, CFG_UPSTREAM_TLS_CA_BASE64, &ca, &calen);
-	if (r < 0 && r != -ENOENT)
-		return fail(err, errlen, "UPSTREAM_TLS_CA: %s", strerror(-r));
-	ec.request_timeout_ms = cfg_int(c, CFG_REQUEST_TIMEOUT);
-	ec.connect_timeout_ms = cfg_int(c, CFG_CONNECT_TIMEOUT);
-	ec.max_request_body = (size_t)cfg_int(c, CFG_MAX_REQUEST_BODY_SIZE_MB);
-	ec.max_response_body =
-	    (size_t)cfg_int(c, CFG_MAX_RESPONSE_BODY_SIZE_MB);
-	ec.upstream_tls_verify = cfg_bool(c, CFG_UPSTREAM_TLS_VERIFY);
-	ec.upstream_ca_pem = ca;
-	ec.upstream_ca_len = calen;
-	r = exec_new(&m->exec, m->loop, m->dns, &ec, err, errlen);
+	r = exec_config_from_cfg(&ec, c, &ca, &calen, err, errlen);
+	if (r == 0)
+		r = exec_new(&m->exec, m->loop, m->dns, &ec, err, errlen);
+	if (ca != NULL)
+		util_wipe(ca, calen);
 	free(ca);
 	return r < 0 ? -1 : 0;
 }
@@ -195,6 +188,26 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 		if (tunnel_slot_init(&m->slots[i], m, i) < 0)
 			return fail(err, errlen, "%s", "out of memory");
 	return 0;
+}
+
+/* see manager.h */
+void
+manager_free(struct manager *m)
+{
+	unsigned i;
+
+	for (i = 0; m->slots != NULL && i < 2 * m->conf.slots; i++)
+		tunnel_slot_free(&m->slots[i]);
+	free(m->slots);
+	if (m->exec != NULL)
+		exec_free(m->exec);
+	if (m->tls != NULL)
+		tls_client_config_free(m->tls);
+	if (m->proxy != NULL) {
+		dial_proxy_wipe(m->proxy);
+		free(m->proxy);
+	}
+	*m = (struct manager){0};
 }
 
 /* see manager.h */

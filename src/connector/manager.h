@@ -90,6 +90,13 @@ int manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 
 void manager_start(struct manager *m);
 
+/*
+ * Release everything manager_init() allocated.  Only after manager_stop()
+ * reported stopped (or before manager_start()), and outside callbacks:
+ * connections must be closed.
+ */
+void manager_free(struct manager *m);
+
 /* Drain every slot; stopped() runs once all are closed (or DRAIN_TIMEOUT). */
 void manager_stop(struct manager *m, void (*stopped)(struct manager *));
 

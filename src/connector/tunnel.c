@@ -97,8 +97,10 @@ static void
 try_dial(struct tunnel_slot *t)
 {
 	struct manager *m = t->mgr;
+	/* Each address gets CONNECT_TIMEOUT; all of them (and DNS, and the
+	 * proxy) twice that. */
 	struct dial_opts o = {.attempt_ms = m->conf.connect_ms,
-	    .total_ms = m->conf.connect_ms,
+	    .total_ms = 2 * m->conf.connect_ms,
 	    .proxy = m->proxy};
 	char host[URL_HOST_MAX + 1];
 	int64_t wait;
@@ -382,6 +384,8 @@ on_stream(struct stream *s)
 	}
 	while ((p = stream_peek(s, &n)) != NULL && n > 0) {
 		if (h2_session_feed(&t->h2, p, n) < 0) {
+			if (t->state == TUNNEL_IDLE)
+				return; /* closed by a message, reason kept */
 			set_error(t, "h2", h2_session_error_detail(&t->h2));
 			tunnel_close(t, "http2 protocol error", false);
 			return;
@@ -604,4 +608,24 @@ tunnel_slot_init(struct tunnel_slot *t, struct manager *m, unsigned index)
 	    t->reqs == NULL)
 		return -ENOMEM;
 	return 0;
+}
+
+/* see tunnel.h */
+void
+tunnel_slot_free(struct tunnel_slot *t)
+{
+	struct manager *m = t->mgr;
+
+	if (m == NULL)
+		return;
+	rx_timer_stop(m->loop, &t->timer);
+	rx_timer_stop(m->loop, &t->drain_timer);
+	dial_cancel(&t->dial);
+	free(t->rxring);
+	free(t->txring);
+	free(t->msgbuf);
+	free(t->reqs);
+	free(t->plain_in);
+	free(t->plain_out);
+	free_outq(t);
 }

@@ -109,6 +109,9 @@ struct tunnel_slot {
 /* Allocate the slot's buffers.  0 or -ENOMEM (setup phase). */
 int tunnel_slot_init(struct tunnel_slot *t, struct manager *m, unsigned index);
 
+/* Free the buffers of an idle slot (its connection closed). */
+void tunnel_slot_free(struct tunnel_slot *t);
+
 /* Dial after retry_ms (0 at first), as soon as the budget allows. */
 void tunnel_slot_schedule(struct tunnel_slot *t);
 

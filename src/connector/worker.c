@@ -52,8 +52,8 @@ on_signal(struct rx_loop *l, int signo)
 }
 
 /*
- * Timers: per slot (two of each spare included) its own two, its dial's
- * and DNS query's, and per request the executor's job and connection.
+ * Timers: per slot (spares included) its own two, its dial's and its DNS
+ * query's; the executor's for every request and pooled connection.
  */
 static size_t
 timers_needed(const struct cfg *c)
@@ -61,7 +61,8 @@ timers_needed(const struct cfg *c)
 	size_t slots = 2 * (size_t)cfg_int(c, CFG_MAX_TUNNELS_ALLOWED);
 	size_t reqs = (size_t)cfg_int(c, CFG_MAX_CONCURRENT_REQUESTS);
 
-	return WORKER_TIMERS + slots * (4 + 3 * reqs) +
+	return WORKER_TIMERS + slots * 4 +
+	    EXEC_TIMERS(slots * reqs, EXEC_DEFAULT_POOL_TOTAL) +
 	    HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS));
 }
 
@@ -192,6 +193,10 @@ worker_main(int argc, char **argv, char *const *envp)
 		return WORKER_EXIT_PERMANENT;
 	log_info("outpost %s (%s) running", OUTPOST_VERSION, OUTPOST_REVISION);
 	r = rx_run(&w.loop);
+	if (w.have_mgr)
+		manager_free(&w.mgr);
+	if (w.dns != NULL)
+		dns_free(w.dns);
 	health_close(w.health);
 	cfg_free(c);
 	if (r < 0) {

@@ -84,11 +84,12 @@ static void
 stream_trailers(struct h2_stream *st)
 {
 	char code[12];
-	nghttp2_nv nv[2] = {
-	    NV("grpc-status", code), NV("grpc-message", st->message)};
+	nghttp2_nv nv[2];
 
+	/* The value must be written before NV() measures it. */
 	snprintf(code, sizeof(code), "%d", st->grpc_status);
-	nv[0].valuelen = strlen(code);
+	nv[0] = (nghttp2_nv)NV("grpc-status", code);
+	nv[1] = (nghttp2_nv)NV("grpc-message", st->message);
 	nghttp2_submit_trailer(
 	    st->sess->ng, st->id, nv, st->message[0] != '\0' ? 2 : 1);
 }

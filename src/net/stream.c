@@ -135,20 +135,28 @@ interest(struct stream *s)
 
 	if (s->closing)
 		return;
-	if (s->err == 0) {
-		if (s->eng != NULL) {
-			st = br_ssl_engine_current_state(s->eng);
-			if (st & BR_SSL_SENDREC)
-				want |= RX_WRITE;
-			if ((st & BR_SSL_RECVREC) && !s->eof)
-				want |= RX_READ;
-		} else {
-			if (s->out.len > 0)
-				want |= RX_WRITE;
-			if (s->in.len < s->in.cap && !s->eof)
-				want |= RX_READ;
-		}
+	if (s->err != 0) {
+		/* Make sure the owner hears of it: a socket that failed is
+		 * reported writable (or in error) at once. */
+		rx_watch_set(s->loop, &s->w, s->told ? 0 : RX_WRITE);
+		return;
 	}
+	if (s->eng != NULL) {
+		st = br_ssl_engine_current_state(s->eng);
+		if (st & BR_SSL_SENDREC)
+			want |= RX_WRITE;
+		if ((st & BR_SSL_RECVREC) && !s->eof)
+			want |= RX_READ;
+	} else {
+		if (s->out.len > 0)
+			want |= RX_WRITE;
+		if (s->in.len < s->in.cap && !s->eof)
+			want |= RX_READ;
+	}
+	/* An owner that found no room is called back once there is some:
+	 * with room already, the writable socket wakes the loop at once. */
+	if (s->starved)
+		want |= RX_WRITE;
 	rx_watch_set(s->loop, &s->w, want);
 }
 
@@ -160,7 +168,10 @@ stream_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
 	pump(s, events);
 	if (s->closing)
 		return;
+	s->starved = false;
 	s->on_event(s);
+	if (s->err != 0)
+		s->told = true;
 	stream_update(s);
 }
 
@@ -230,19 +241,20 @@ stream_consume(struct stream *s, size_t n)
 uint8_t *
 stream_reserve(struct stream *s, size_t *n)
 {
-	if (s->err != 0 || s->closing) {
-		*n = 0;
+	uint8_t *p = NULL;
+
+	*n = 0;
+	if (s->err != 0 || s->closing)
+		return NULL;
+	if (s->eng == NULL)
+		p = buf_tail(&s->out, n);
+	else if (br_ssl_engine_current_state(s->eng) & BR_SSL_SENDAPP)
+		p = br_ssl_engine_sendapp_buf(s->eng, n);
+	if (*n == 0) {
+		s->starved = true;
 		return NULL;
 	}
-	if (s->eng == NULL) {
-		uint8_t *p = buf_tail(&s->out, n);
-		return *n > 0 ? p : NULL;
-	}
-	if (!(br_ssl_engine_current_state(s->eng) & BR_SSL_SENDAPP)) {
-		*n = 0;
-		return NULL;
-	}
-	return br_ssl_engine_sendapp_buf(s->eng, n);
+	return p;
 }
 
 /* see stream.h */

@@ -12,7 +12,9 @@
  * and may be NULL).
  *
  * The owner's callback runs after the stream made progress: bytes to read,
- * room to write, the handshake finished, or the stream failed or hit EOF.
+ * room to write (always once more after a write found the buffers full),
+ * the handshake finished, or the stream failed or hit EOF (at least once
+ * after the failure, even when it happened outside a callback).
  * From the callback the owner may read, write, and close the stream.  The
  * owner must call stream_update() after reading or writing outside the
  * callback (from a timer, or another stream's callback).
@@ -47,6 +49,8 @@ struct stream {
 	bool eof; /* peer closed (plaintext) or TLS closed */
 	bool closing;
 	bool wclosed; /* shutdown(SHUT_WR) sent */
+	bool starved; /* the owner found no room to write */
+	bool told; /* the owner saw the error */
 	int err;
 	int tls_err;
 	uint64_t bytes_in, bytes_out; /* socket bytes */

@@ -1,0 +1,543 @@
+/*
+ * Unit tests: the tunnel slots' state machine, driven by the real manager
+ * on the reactor against an in-process edge built from the same h2 and
+ * gRPC modules, over loopback sockets.  Usage: test_tunnel [name-filter]
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+
+#include "cfg/cfg.h"
+#include "connector/manager.h"
+#include "lib/util.h"
+#include "net/dns.h"
+#include "net/net.h"
+
+#define WINDOW 65536
+#define NCONN 16
+
+struct fx;
+
+/* One connection accepted by the test edge. */
+struct sconn {
+	struct fx *fx;
+	unsigned index;
+	struct stream st;
+	bool live, h2_live, accepted, closed;
+	uint8_t in[WINDOW], out[WINDOW];
+	struct h2_session h2;
+	struct h2_stream call;
+	uint8_t rx[WINDOW], tx[WINDOW];
+	struct grpc_reader rd;
+	uint8_t msg[WINDOW];
+	unsigned hellos, msgs;
+	int last_case;
+};
+
+struct fx {
+	struct rx_loop loop;
+	struct rx_watch lw;
+	uint16_t port;
+	bool respond; /* answer calls with response headers */
+	struct sconn c[NCONN];
+	unsigned naccepted;
+	unsigned log[64]; /* 100 + i: call i accepted; 200 + i: call i closed */
+	unsigned nlog;
+	struct cfg *cfg;
+	struct dns_resolver *dns;
+	struct manager mgr;
+	bool stopped;
+};
+
+static const struct h2_conf edge_conf = {
+    .window = WINDOW,
+    .conn_window = 2 * WINDOW,
+    .max_frame = 16384,
+    .max_streams = 4,
+    .ping_interval_ms = 0,
+    .ping_timeout_ms = 5000,
+};
+
+static void
+note(struct fx *f, unsigned ev)
+{
+	if (f->nlog < nitems(f->log))
+		f->log[f->nlog++] = ev;
+}
+
+static void
+edge_flush(struct sconn *c)
+{
+	const uint8_t *p;
+	size_t n, w;
+
+	if (!c->h2_live || c->st.closing)
+		return;
+	while ((p = h2_session_take(&c->h2, &n)) != NULL && n > 0) {
+		w = stream_write(&c->st, p, n);
+		h2_session_ack(&c->h2, w);
+		if (w < n)
+			break;
+	}
+	stream_update(&c->st);
+}
+
+static void
+edge_read(struct sconn *c)
+{
+	Connector__V1__ConnectorMessage *m;
+	const uint8_t *p, *msg;
+	size_t n, used, len;
+
+	while ((p = h2_stream_take(&c->call, &n)) != NULL && n > 0) {
+		if (grpc_reader_feed(&c->rd, p, n, &used, &msg, &len) ==
+		    GRPC_MSG) {
+			m = connector__v1__connector_message__unpack(NULL, len,
+			    msg);
+			assert_non_null(m);
+			c->msgs++;
+			c->last_case = (int)m->message_case;
+			if (m->message_case ==
+			    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE)
+				c->hellos++;
+			connector__v1__connector_message__free_unpacked(m, NULL);
+		}
+		h2_stream_ack(&c->call, used);
+	}
+}
+
+static void
+edge_event(struct h2_stream *st, unsigned ev, void *arg)
+{
+	struct sconn *c = arg;
+
+	if ((ev & H2_EV_HEADERS) && c->fx->respond)
+		h2_stream_respond(&c->call);
+	if (ev & H2_EV_READ)
+		edge_read(c);
+	if ((ev & H2_EV_CLOSE) && !c->closed) {
+		c->closed = true;
+		note(c->fx, 200 + c->index);
+	}
+}
+
+static struct h2_stream *
+edge_accept(struct h2_session *s, void *arg)
+{
+	struct sconn *c = arg;
+
+	if (c->accepted)
+		return NULL;
+	c->accepted = true;
+	note(c->fx, 100 + c->index);
+	h2_stream_init(&c->call, c->rx, sizeof(c->rx), c->tx, sizeof(c->tx));
+	grpc_reader_init(&c->rd, c->msg, sizeof(c->msg));
+	return &c->call;
+}
+
+static void
+edge_io(struct stream *s)
+{
+	struct sconn *c = container_of(s, struct sconn, st);
+	const uint8_t *p;
+	size_t n;
+
+	while ((p = stream_peek(s, &n)) != NULL && n > 0) {
+		if (h2_session_feed(&c->h2, p, n) < 0)
+			break;
+		stream_consume(s, n);
+	}
+	if (stream_dead(s)) {
+		stream_close(s);
+		return;
+	}
+	edge_flush(c);
+}
+
+static void
+edge_closed(struct stream *s)
+{
+	struct sconn *c = container_of(s, struct sconn, st);
+
+	c->live = false;
+	if (c->h2_live)
+		h2_session_free(&c->h2);
+	c->h2_live = false;
+	if (!c->closed && c->accepted) {
+		c->closed = true;
+		note(c->fx, 200 + c->index);
+	}
+}
+
+static void
+edge_listen_io(struct rx_loop *l, struct rx_watch *w, unsigned ev)
+{
+	struct fx *f = container_of(w, struct fx, lw);
+	struct sockaddr_storage ss;
+	struct sconn *c;
+	int fd;
+
+	while ((fd = net_accept(w->fd, &ss)) >= 0) {
+		assert_true(f->naccepted < NCONN);
+		c = &f->c[f->naccepted];
+		c->fx = f;
+		c->index = f->naccepted++;
+		c->live = true;
+		assert_int_equal(h2_session_init(&c->h2, H2_SERVER, &edge_conf,
+				     edge_event, edge_accept, c, rx_now(l)),
+		    0);
+		c->h2_live = true;
+		stream_start(&c->st, l, fd, NULL, c->in, sizeof(c->in), c->out,
+		    sizeof(c->out), edge_io, edge_closed);
+	}
+}
+
+/* Send a ControllerMessage on connection i's call. */
+static void
+edge_send(struct fx *f, unsigned i, Connector__V1__ControllerMessage *m)
+{
+	struct sconn *c = &f->c[i];
+	uint8_t buf[1024];
+	size_t n = connector__v1__controller_message__get_packed_size(m);
+
+	assert_true(n + GRPC_PREFIX_LEN <= sizeof(buf));
+	grpc_prefix_write(buf, n);
+	connector__v1__controller_message__pack(m, buf + GRPC_PREFIX_LEN);
+	assert_int_equal(h2_stream_send(&c->call, buf, n + GRPC_PREFIX_LEN),
+	    (long)(n + GRPC_PREFIX_LEN));
+	edge_flush(c);
+}
+
+static void
+edge_send_raw(struct fx *f, unsigned i, const void *p, size_t n)
+{
+	assert_int_equal(h2_stream_send(&f->c[i].call, p, n), (long)n);
+	edge_flush(&f->c[i]);
+}
+
+static void
+edge_start_close(struct fx *f, unsigned i)
+{
+	Connector__V1__ControllerMessage m =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
+	Connector__V1__ConnectionRequest cr =
+	    CONNECTOR__V1__CONNECTION_REQUEST__INIT;
+
+	cr.action = CONNECTOR__V1__CONNECTION_REQUEST__ACTION__ACTION_START_CLOSE;
+	m.request_id = "close-1";
+	m.message_case =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_CONNECTION_REQUEST;
+	m.connection_request = &cr;
+	edge_send(f, i, &m);
+}
+
+static void
+edge_end_call(struct fx *f, unsigned i)
+{
+	assert_int_equal(h2_stream_end_status(&f->c[i].call, 0, NULL), 0);
+	edge_flush(&f->c[i]);
+}
+
+/* Run the loop until pred holds or ms pass; returns pred's last value. */
+static bool
+run_until(struct fx *f, bool (*pred)(struct fx *, unsigned), unsigned arg,
+    int64_t ms)
+{
+	int64_t end = util_mono_ms() + ms;
+
+	while (!pred(f, arg) && util_mono_ms() < end)
+		assert_int_equal(rx_run_once(&f->loop, 10), 0);
+	return pred(f, arg);
+}
+
+static bool
+hellos_on(struct fx *f, unsigned i)
+{
+	return f->naccepted > i && f->c[i].hellos > 0;
+}
+
+static bool
+open_tunnels(struct fx *f, unsigned n)
+{
+	return manager_open_tunnels(&f->mgr) == n;
+}
+
+static bool
+closed_conn(struct fx *f, unsigned i)
+{
+	return f->naccepted > i && f->c[i].closed;
+}
+
+static bool
+never(struct fx *f, unsigned i)
+{
+	return false;
+}
+
+static bool
+stopped(struct fx *f, unsigned i)
+{
+	return f->stopped;
+}
+
+static uint16_t
+edge_listen(struct fx *f)
+{
+	struct sockaddr_in sa = {.sin_family = AF_INET};
+	struct sockaddr_storage ss;
+	int fd;
+
+	sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	fd = net_listen((struct sockaddr *)&sa, sizeof(sa), 16);
+	assert_true(fd >= 0);
+	assert_int_equal(net_local_addr(fd, &ss), 0);
+	rx_watch_init(&f->lw, fd, edge_listen_io, NULL);
+	rx_watch_set(&f->loop, &f->lw, RX_READ);
+	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+}
+
+/* Start the manager with the given extra settings ("K=V", NULL-ended). */
+static struct fx *
+fx_start(uint16_t port, const char *const *extra)
+{
+	static struct cfg_errors errs;
+	struct fx *f = calloc(1, sizeof(*f));
+	char url[64], *env[16];
+	char err[256];
+	size_t n = 0;
+
+	assert_non_null(f);
+	assert_int_equal(rx_init(&f->loop, 512), 0);
+	f->respond = true;
+	if (port == 0)
+		port = edge_listen(f);
+	f->port = port;
+	snprintf(url, sizeof(url), "TRAVERSAL_CONTROLLER_URL=http://127.0.0.1:%u",
+	    port);
+	env[n++] = url;
+	env[n++] = "OUTPOST_CONFIG=";
+	env[n++] = "ENV_LEVEL=error";
+	while (extra != NULL && *extra != NULL && n < nitems(env) - 1)
+		env[n++] = (char *)*extra++;
+	env[n] = NULL;
+	f->cfg = cfg_load(env, &errs);
+	if (f->cfg == NULL)
+		cfg_errors_print(&errs, 2);
+	assert_non_null(f->cfg);
+	assert_int_equal(dns_new(&f->dns, &f->loop, &(struct dns_config){0},
+			     err, sizeof(err)),
+	    0);
+	assert_int_equal(manager_init(&f->mgr, &f->loop, f->cfg, f->dns, err,
+			     sizeof(err)),
+	    0);
+	manager_start(&f->mgr);
+	return f;
+}
+
+static void
+on_stopped(struct manager *m)
+{
+	container_of(m, struct fx, mgr)->stopped = true;
+}
+
+static void
+fx_stop(struct fx *f)
+{
+	unsigned i;
+
+	manager_stop(&f->mgr, on_stopped);
+	assert_true(run_until(f, stopped, 0, 5000));
+	manager_free(&f->mgr);
+	dns_free(f->dns);
+	for (i = 0; i < f->naccepted; i++)
+		if (f->c[i].live)
+			stream_close(&f->c[i].st);
+	if (f->lw.fd >= 0 && f->lw.io != NULL)
+		rx_watch_close(&f->loop, &f->lw);
+	rx_run_once(&f->loop, 0);
+	rx_run_once(&f->loop, 0);
+	cfg_free(f->cfg);
+	rx_free(&f->loop);
+	free(f);
+}
+
+static uint64_t
+dials(struct fx *f, enum manager_dial r)
+{
+	return (uint64_t)f->mgr.mx.dial[r].value;
+}
+
+/* --- the tests ------------------------------------------------------------ */
+
+static void
+tunnel_opens_with_hello(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=2", NULL};
+	struct fx *f = fx_start(0, env);
+
+	assert_true(run_until(f, open_tunnels, 2, 3000));
+	assert_true(run_until(f, hellos_on, 1, 1000));
+	assert_int_equal(f->c[0].hellos, 1);
+	assert_int_equal(f->c[0].last_case,
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE);
+	assert_int_equal(f->mgr.slots[0].state, TUNNEL_OPEN);
+	assert_true(tunnel_slot_routable(&f->mgr.slots[0]));
+	assert_int_equal(dials(f, DIAL_RESULT_OK), 2);
+	fx_stop(f);
+}
+
+static void
+refused_dials_back_off(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=1",
+	    "RECONNECT_INTERVAL=100ms", "MAX_BACKOFF_DELAY=400ms",
+	    "DIAL_BUDGET=1000", NULL};
+	struct fx *f;
+	uint16_t port;
+	int fd;
+
+	/* A port that was free a moment ago refuses. */
+	{
+		struct sockaddr_in sa = {.sin_family = AF_INET};
+		struct sockaddr_storage ss;
+
+		sa.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		fd = net_listen((struct sockaddr *)&sa, sizeof(sa), 1);
+		net_local_addr(fd, &ss);
+		port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
+		net_close(fd);
+	}
+	f = fx_start(port, env);
+	run_until(f, never, 0, 1500);
+	/* Delays are in [100, 200], then [100, 400] ms: between 4 and 15. */
+	assert_in_range(dials(f, DIAL_RESULT_CONNECT), 4, 15);
+	assert_string_equal(f->mgr.slots[0].last_error, "refused");
+	assert_int_equal(manager_open_tunnels(&f->mgr), 0);
+	fx_stop(f);
+}
+
+static void
+budget_caps_dials(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=4",
+	    "RECONNECT_INTERVAL=100ms", "MAX_BACKOFF_DELAY=100ms",
+	    "DIAL_BUDGET=3", NULL};
+	struct fx *f = fx_start(1, env); /* port 1: refused */
+
+	run_until(f, never, 0, 1500);
+	/* Four slots at 10 dials a second would make ~60; the budget: 3. */
+	assert_int_equal(dials(f, DIAL_RESULT_CONNECT), 3);
+	fx_stop(f);
+}
+
+static void
+start_close_replaces_before_closing(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=1", NULL};
+	struct fx *f = fx_start(0, env);
+
+	assert_true(run_until(f, open_tunnels, 1, 3000));
+	edge_start_close(f, 0);
+	assert_true(run_until(f, closed_conn, 0, 3000));
+	assert_true(run_until(f, open_tunnels, 1, 3000));
+	/* Log: 100 (call 0), then call 1 accepted before call 0 closed. */
+	assert_int_equal(f->log[0], 100);
+	assert_int_equal(f->log[1], 101);
+	assert_int_equal(f->log[2], 200);
+	assert_int_equal(f->naccepted, 2);
+	fx_stop(f);
+}
+
+static void
+draining_waits_for_an_answered_replacement(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=1",
+	    "DRAIN_TIMEOUT=1s", NULL};
+	struct fx *f = fx_start(0, env);
+
+	assert_true(run_until(f, open_tunnels, 1, 3000));
+	f->respond = false; /* the replacement is never answered */
+	edge_start_close(f, 0);
+	run_until(f, never, 0, 500);
+	assert_false(f->c[0].closed);
+	assert_int_equal(f->mgr.slots[0].state, TUNNEL_DRAINING);
+	/* DRAIN_TIMEOUT ends it anyway. */
+	assert_true(run_until(f, closed_conn, 0, 2000));
+	fx_stop(f);
+}
+
+static void
+clean_close_redials_at_once(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=1",
+	    "RECONNECT_INTERVAL=10s", "MAX_BACKOFF_DELAY=10s", NULL};
+	struct fx *f = fx_start(0, env);
+
+	assert_true(run_until(f, hellos_on, 0, 3000));
+	edge_end_call(f, 0);
+	assert_true(run_until(f, hellos_on, 1, 1000));
+	assert_int_equal(dials(f, DIAL_RESULT_OK), 2);
+	fx_stop(f);
+}
+
+static void
+malformed_message_closes_only_its_tunnel(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=2",
+	    "RECONNECT_INTERVAL=10s", "MAX_BACKOFF_DELAY=10s", NULL};
+	/* A gRPC frame whose protobuf is truncated (field 1, length 9). */
+	static const uint8_t bad[] = {0, 0, 0, 0, 3, 0x0a, 0x09, 'x'};
+	struct fx *f = fx_start(0, env);
+	unsigned other;
+
+	assert_true(run_until(f, open_tunnels, 2, 3000));
+	edge_send_raw(f, 0, bad, sizeof(bad));
+	assert_true(run_until(f, open_tunnels, 1, 2000));
+	other = f->mgr.slots[0].state == TUNNEL_OPEN ? 0 : 1;
+	assert_string_equal(f->mgr.slots[1 - other].last_error, "protocol");
+	assert_int_equal(f->mgr.slots[other].state, TUNNEL_OPEN);
+	fx_stop(f);
+}
+
+static void
+unknown_message_is_ignored(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=1", NULL};
+	/* ControllerMessage{request_id:"u", field 77 (varint 1)}. */
+	static const uint8_t future[] = {0, 0, 0, 0, 6, 0x0a, 0x01, 'u', 0xe8,
+	    0x04, 0x01};
+	struct fx *f = fx_start(0, env);
+
+	assert_true(run_until(f, open_tunnels, 1, 3000));
+	edge_send_raw(f, 0, future, sizeof(future));
+	run_until(f, never, 0, 300);
+	assert_int_equal(manager_open_tunnels(&f->mgr), 1);
+	assert_false(f->c[0].closed);
+	fx_stop(f);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+		cmocka_unit_test(tunnel_opens_with_hello),
+		cmocka_unit_test(refused_dials_back_off),
+		cmocka_unit_test(budget_caps_dials),
+		cmocka_unit_test(start_close_replaces_before_closing),
+		cmocka_unit_test(draining_waits_for_an_answered_replacement),
+		cmocka_unit_test(clean_close_redials_at_once),
+		cmocka_unit_test(malformed_message_closes_only_its_tunnel),
+		cmocka_unit_test(unknown_message_is_ignored),
+	};
+
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

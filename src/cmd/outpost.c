@@ -14,6 +14,7 @@
 
 #include "cfg/cfg.h"
 #include "connector/fetch.h"
+#include "connector/timesync.h"
 #include "connector/worker.h"
 #include "init/init.h"
 
@@ -64,6 +65,12 @@ cmd_fetch(int argc, char **argv)
 }
 
 static int
+cmd_ntp(int argc, char **argv)
+{
+	return timesync_main(argc, argv, environ);
+}
+
+static int
 cmd_help(int argc, char **argv)
 {
 	printf("usage: outpost [command]\n\n"
@@ -71,6 +78,7 @@ cmd_help(int argc, char **argv)
 	       "  check-config   validate the configuration [--print]\n"
 	       "  probe          exit 0 if /readyz on HTTP_PORT answers 200\n"
 	       "  fetch URL      one upstream request, printed as JSON lines\n"
+	       "  ntp [--step]   time from NTP_SERVERS [and set the clock]\n"
 	       "  version        version and libraries [--licenses]\n"
 	       "  init           PID 1 (default when started as PID 1)\n"
 	       "  help           this text\n\n"
@@ -88,6 +96,7 @@ static const struct command {
     {"version", cmd_version},
     {"check-config", cmd_check_config},
     {"fetch", cmd_fetch},
+    {"ntp", cmd_ntp},
     {"init", init_main},
     {"help", cmd_help},
 };

@@ -17,6 +17,8 @@ chain_add(const char *name, const uint8_t *der, size_t len, void *arg,
 	struct tls_chain *ch = arg;
 	br_x509_certificate *c;
 
+	if (strstr(name, "PRIVATE KEY") != NULL)
+		return 0; /* a combined cert+key file: the key is read apart */
 	if (strcmp(name, "CERTIFICATE") != 0) {
 		snprintf(err, errlen, "TLS_CERT: unexpected PEM object \"%s\"",
 		    name);
@@ -78,8 +80,9 @@ key_add(const char *name, const uint8_t *der, size_t len, void *arg, char *err,
 {
 	struct tls_key *k = arg;
 
-	if (strcmp(name, "EC PARAMETERS") == 0)
-		return 0; /* openssl ecparam -genkey writes it first */
+	if (strcmp(name, "EC PARAMETERS") == 0 ||
+	    strcmp(name, "CERTIFICATE") == 0)
+		return 0; /* ecparam -genkey output; a combined cert+key file */
 	if (strcmp(name, "PRIVATE KEY") != 0 &&
 	    strcmp(name, "EC PRIVATE KEY") != 0 &&
 	    strcmp(name, "RSA PRIVATE KEY") != 0) {

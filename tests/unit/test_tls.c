@@ -484,10 +484,10 @@ config_errors(void **state)
 	config_fails(ca.p, "client-test.pem", "rsa1024.key", NULL, "2048");
 	config_fails(
 	    ca.p, "client-test.pem", "server.key", NULL, "does not match");
-	config_fails(
-	    ca.p, "client-test.pem", "client-test.pem", NULL, "TLS_KEY");
-	config_fails(
-	    ca.p, "client-test.key", "client-test.key", NULL, "TLS_CERT");
+	config_fails(ca.p, "client-test.pem", "client-test.pem", NULL,
+	    "TLS_KEY: no private key found");
+	config_fails(ca.p, "client-test.key", "client-test.key", NULL,
+	    "TLS_CERT: no certificate found");
 	config_fails(
 	    NULL, NULL, NULL, "/nonexistent/bundle.crt", "system bundle");
 	free(trunc);
@@ -529,6 +529,31 @@ san_ip_walk(void **state)
 	free(der.p);
 }
 
+/* One file holding the chain and the key serves as both inputs. */
+static void
+config_combined_file(void **state)
+{
+	struct tls_client_opts o = {0};
+	struct tls_client_config *cfg = NULL;
+	struct pem ca = load("ca.pem"), c = load("client-test.pem"),
+		   k = load("client-test.key");
+	char *both = malloc(c.len + k.len), err[256];
+
+	memcpy(both, k.p, k.len);
+	memcpy(both + k.len, c.p, c.len);
+	o.ca = ca.p;
+	o.ca_len = ca.len;
+	o.cert = o.key = both;
+	o.cert_len = o.key_len = c.len + k.len;
+	if (tls_client_config_new(&cfg, &o, err, sizeof(err)) != 0)
+		fail_msg("%s", err);
+	tls_client_config_free(cfg);
+	free(both);
+	free(ca.p);
+	free(c.p);
+	free(k.p);
+}
+
 static void
 config_system_bundle(void **state)
 {
@@ -559,6 +584,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(err_no_alpn),
 	    cmocka_unit_test(err_handshake_timeout),
 	    cmocka_unit_test(config_errors),
+	    cmocka_unit_test(config_combined_file),
 	    cmocka_unit_test(san_ip_walk),
 	    cmocka_unit_test(config_system_bundle),
 	};

@@ -12,6 +12,7 @@
 #   server_expired.pem/.key    expired in 2020 (same names, signed by ca)
 #   server_wrongca.pem/.key    signed by other_ca (not trusted by ca.pem)
 #   server_badname.pem/.key    valid, but only for DNS:wrong.test
+#   server_chain.pem/.key      leaf signed by inter; file = leaf + inter
 #   other_ca.pem other_ca.key  an unrelated root
 #   for each CLIENT_NAME n (URI SAN spiffe://outpost.test/connector/n,
 #   CN connector-n, clientAuth):
@@ -104,6 +105,10 @@ ec_key server_expired.key
 expired server_expired server_expired.key '/CN=localhost' server "$san_srv"
 ec_key server_wrongca.key
 sign server_wrongca server_wrongca.key '/CN=localhost' server "$san_srv" other_ca
+ec_key server_chain.key
+sign server_chain_leaf server_chain.key '/CN=localhost' server "$san_srv" inter
+cat server_chain_leaf.pem inter.pem >server_chain.pem
+rm -f server_chain_leaf.pem
 ec_key server_badname.key
 sign server_badname server_badname.key '/CN=wrong.test' server 'DNS:wrong.test' ca
 

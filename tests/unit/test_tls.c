@@ -263,6 +263,21 @@ ok_client_key_forms(void **state)
 	}
 }
 
+/* The server sends an intermediate; the client trusts only the root. */
+static void
+ok_server_chain(void **state)
+{
+	struct run r = handshake(client_cfg("ca.pem", "client-chain.pem",
+				     "client-chain.key", NULL, 0),
+	    "server_chain", "localhost");
+
+	if (!tls_ready(r.c) || !tls_ready(r.s))
+		fail_msg("client %s server %s", tls_error_reason(r.c),
+		    tls_error_reason(r.s));
+	exchange(&r);
+	run_free(&r);
+}
+
 static void
 ok_rsa_server_and_ip_hosts(void **state)
 {
@@ -576,6 +591,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(ok_ec_client),
 	    cmocka_unit_test(ok_client_key_forms),
+	    cmocka_unit_test(ok_server_chain),
 	    cmocka_unit_test(ok_rsa_server_and_ip_hosts),
 	    cmocka_unit_test(err_hostname),
 	    cmocka_unit_test(err_unknown_ca),

@@ -33,6 +33,7 @@ free_all(struct edge *e)
 		free(k);
 	}
 	free(e->reqs);
+	free(e->scratch);
 	free(e);
 }
 
@@ -108,7 +109,10 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 	int rc;
 
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
-	    (e->reqs = calloc(ec->api_max_conns, sizeof(*e->reqs))) == NULL) {
+	    (e->reqs = calloc(ec->api_max_conns, sizeof(*e->reqs))) == NULL ||
+	    (e->scratch = malloc(EDGE_SCRATCH)) == NULL) {
+		if (e != NULL)
+			free(e->reqs);
 		free(e);
 		*err = -ENOMEM;
 		return NULL;

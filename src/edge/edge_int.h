@@ -47,6 +47,7 @@
 #define EDGE_MAX_CONNECTORS 1024
 #define EDGE_REQ_ID_MAX 32
 #define EDGE_HOST_MAX 256
+#define EDGE_SCRATCH (32u << 10)
 
 struct edge;
 struct edge_connector;
@@ -71,6 +72,7 @@ struct edge_tunnel {
 	struct rx_timer hb;
 	bool accepted; /* right path; response headers sent */
 	bool closed; /* H2_EV_CLOSE seen */
+	bool ended; /* we ended the call (refused) */
 	bool blocked; /* the send ring was full */
 	bool progress; /* the peer consumed a backlog since the last tick */
 	enum edge_tstate state;
@@ -138,6 +140,7 @@ struct edge {
 	size_t nreqs;
 	uint64_t seq;
 	struct http_route routes[2];
+	uint8_t *scratch; /* EDGE_SCRATCH bytes: response header lines */
 };
 
 /* edge.c: a connection finished closing (the edge may be freed now). */

@@ -21,7 +21,6 @@
 #include "lib/url.h"
 #include "lib/util.h"
 
-#define RESP_HEADERS_MAX (32u << 10)
 #define REASON_MAX 32
 
 static void
@@ -193,10 +192,10 @@ response_headers(const Connector__V1__HttpResponse *r, struct buf *b)
 }
 
 static void
-answer_http(struct http_exchange *x, const Connector__V1__HttpResponse *r)
+answer_http(struct edge *e, struct http_exchange *x,
+    const Connector__V1__HttpResponse *r)
 {
 	struct buf b;
-	void *mem;
 
 	if (r->http_status < 100 || r->http_status > 599 ||
 	    (r->http_status >= 100 && r->http_status < 200)) {
@@ -204,18 +203,15 @@ answer_http(struct http_exchange *x, const Connector__V1__HttpResponse *r)
 		    "the connector returned an invalid status");
 		return;
 	}
-	if ((mem = malloc(RESP_HEADERS_MAX)) == NULL) {
-		edge_api_json(x, 500, "internal", NULL, "out of memory");
-		return;
-	}
-	buf_init(&b, mem, RESP_HEADERS_MAX);
+	/* The edge's scratch buffer: a per-request malloc of this size
+	 * costs an mmap/munmap pair with musl. */
+	buf_init(&b, e->scratch, EDGE_SCRATCH);
 	if (!response_headers(r, &b) || !buf_add(&b, "", 1))
 		edge_api_json(x, 502, "bad_response", NULL,
 		    "the connector returned malformed headers");
 	else if (http_respond(x, r->http_status, (const char *)b.p, NULL,
 		     r->body.data, r->body.len) == -ENOSPC)
 		log_warn("edge: response too large for the front door");
-	free(mem);
 }
 
 /* The typed reason: field 100, else the "[reason] " message prefix. */
@@ -258,7 +254,7 @@ edge_proxy_reply(
 	release(q);
 	if (m->message_case ==
 	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE) {
-		answer_http(x, m->http_response);
+		answer_http(t->c->e, x, m->http_response);
 		return;
 	}
 	error_reason(m->error_response, reason, sizeof(reason));

@@ -150,6 +150,8 @@ static void
 refuse(struct edge_tunnel *t, int status, const char *msg)
 {
 	log_warn("edge: tunnel %s from %s: %s", t->id, t->c->addr, msg);
+	t->accepted = false; /* no more messages either way */
+	t->ended = true;
 	edge_registry_remove(t);
 	h2_stream_end_status(&t->hs, status, msg);
 }
@@ -160,8 +162,9 @@ on_headers(struct edge_tunnel *t)
 	char id[EDGE_REQ_ID_MAX];
 	const char *path = h2_stream_path(&t->hs);
 
-	if (t->accepted)
+	if (t->accepted || t->ended)
 		return;
+	t->ended = true; /* unless accepted below */
 	if (strcmp(path, EDGE_TUNNEL_PATH) != 0) {
 		h2_stream_end_status(
 		    &t->hs, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
@@ -174,6 +177,7 @@ on_headers(struct edge_tunnel *t)
 	}
 	if (h2_stream_respond(&t->hs) < 0)
 		return;
+	t->ended = false;
 	t->accepted = true;
 	snprintf(id, sizeof(id), "meta-%" PRIu64, t->seq);
 	edge_tunnel_send(t, edge_msg_metadata(id));
@@ -285,6 +289,8 @@ on_read(struct edge_tunnel *t)
 			}
 			if (r == GRPC_MSG)
 				on_message(t, msg, len);
+			if (!t->accepted)
+				return;
 			p += used;
 			n -= used;
 		}

@@ -1,6 +1,7 @@
 """The image as files: layout, config, layer contents, size, reproducibility."""
 
 import calendar
+import gzip
 import hashlib
 import io
 import json
@@ -14,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ARCH, ELF_MACHINE, TOP, Layout
+from conftest import ARCH, ELF_MACHINE, OCI_DIR, TOP, Layout
 
 SIZE_GATE = 2_000_000  # bytes; the hard gate of issue 7 (goal: 1 MB)
 USER = 65532
@@ -158,7 +159,6 @@ def build_again(tmp, cfg, ann):
 
 
 def layout_build_dir():
-    from conftest import OCI_DIR
     return OCI_DIR.parent
 
 
@@ -170,3 +170,26 @@ def test_two_builds_give_the_same_manifest_digest(layout, tmp_path):
     assert (tmp_path / "a" / f"outpost-{ARCH}.tar").read_bytes() == \
         (tmp_path / "b" / f"outpost-{ARCH}.tar").read_bytes()
     assert Layout(tmp_path / "a" / ARCH).index == layout.index
+
+
+PLATFORMS = {"x86_64": ("amd64", None), "aarch64": ("arm64", None), "armhf": ("arm", "v7")}
+
+
+@pytest.mark.skipif(not (OCI_DIR / "multi" / "index.json").exists(),
+                    reason="no multi-arch layout: make oci-multi")
+def test_multi_arch_index_covers_amd64_arm64_armv7():
+    multi = Layout(OCI_DIR / "multi")
+    index = multi.json(multi.manifest_desc())
+    assert index["mediaType"] == "application/vnd.oci.image.index.v1+json"
+    seen = {}
+    for desc in index["manifests"]:
+        plat = desc["platform"]
+        key = (plat["architecture"], plat.get("variant"))
+        man = multi.json(desc)
+        cfg = multi.json(man["config"])
+        assert (cfg["architecture"], cfg.get("variant")) == key
+        (layer,) = man["layers"]
+        with tarfile.open(fileobj=io.BytesIO(gzip.decompress(multi.blob(layer)))) as tf:
+            elf = tf.extractfile("outpost").read()
+        seen[key] = struct.unpack_from("<H", elf, 18)[0]
+    assert seen == {PLATFORMS[a]: ELF_MACHINE[a] for a in PLATFORMS}

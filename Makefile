@@ -244,8 +244,8 @@ format-check:
 readme-settings: $(B)/outpost
 	$(Q)$(PYTHON) scripts/readme-settings.py $(B)/outpost README.md
 
-readme-check: $(B)/outpost
-	$(Q)$(PYTHON) scripts/readme-settings.py --check $(B)/outpost README.md
+readme-check: $(B)/outpost $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost))
+	$(Q)$(PYTHON) scripts/readme-settings.py --check $(call RUNBIN,outpost) README.md
 
 SETUP_STAMP := $(O)/.setup-$(shell cat scripts/setup.sh | sha256sum | cut -c1-12)
 setup: $(SETUP_STAMP)

@@ -12,10 +12,10 @@
  * (usually embedded in the tunnel) together with two byte rings whose memory
  * the caller provides: a send ring (bytes queued by h2_stream_send, drained
  * into DATA frames as the peer's flow-control window allows) and a receive
- * ring that must hold at least the stream window (H2_CONF.window).  Flow
- * control is tied to consumption: the window is reopened only for bytes the
- * application acknowledged with h2_stream_ack, so the memory held per stream
- * never exceeds the rings.
+ * ring that must hold at least the stream window (struct h2_conf .window).
+ * Flow control is tied to consumption: the window is reopened only for
+ * bytes the application acknowledged with h2_stream_ack, so the memory held
+ * per stream never exceeds the rings.
  *
  * Events reach the application through one h2_event_fn per session, called
  * after nghttp2 returns from h2_session_feed, h2_session_take or
@@ -24,10 +24,10 @@
  * take or tick.  It may call h2_session_free() (whose H2_EV_CLOSE events
  * then arrive re-entrantly): the session is dead afterwards and every later
  * call on it or its streams is a harmless no-op (feed and tick return -1,
- * take returns nothing).  After H2_EV_CLOSE has been
- * delivered for a stream the session never touches that stream again: the
- * callback may free or reuse it.  h2_session_free() delivers H2_EV_CLOSE
- * for every stream still live.
+ * take returns nothing).  Bytes still in a stream's receive ring when
+ * H2_EV_CLOSE arrives may be taken in that callback.  After it returns the
+ * session never touches that stream again: the callback may free or reuse
+ * it.  h2_session_free() delivers H2_EV_CLOSE for every stream still live.
  *
  * Errors: the session keeps a sticky error (h2_session_error); after one the
  * caller should flush what h2_session_take still gives (e.g. a GOAWAY) and

@@ -1,0 +1,23 @@
+"""`make run` end to end: scripts/run.sh with RUN_ONCE=1 starts outpost-edge,
+a connector and the demo upstream, and prints one successful proxied
+response; every process is gone afterwards."""
+import os
+import subprocess
+
+from edgelib import ROOT
+
+
+def test_make_run_prints_a_proxied_response(outpost_bin, outpost_edge_bin):
+    bindir = os.path.dirname(outpost_bin)
+    assert os.path.dirname(outpost_edge_bin) == bindir
+    env = dict(os.environ, RUN_ONCE="1", RUN_TIMEOUT="20")
+    r = subprocess.run([os.path.join(ROOT, "scripts", "run.sh"), bindir], env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+    assert "$ curl -si -H \"Authorization: Bearer $(cat " in r.stdout
+    assert "HTTP/1.1 200 OK" in r.stdout
+    assert "hello from the demo upstream, through outpost" in r.stdout
+    assert "connector ready" in r.stderr and "stopped" in r.stderr
+    run_dir = os.path.join(os.path.dirname(bindir), "run")
+    ps = subprocess.run(["ps", "-eo", "args"], capture_output=True, text=True).stdout
+    assert run_dir + "/" not in ps, "a process of make run is still alive"

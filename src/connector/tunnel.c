@@ -361,6 +361,8 @@ handshake_step(struct tunnel_slot *t)
 	}
 	if (!tls_failed(&t->tls) && !stream_dead(&t->st))
 		return;
+	if (!tls_failed(&t->tls) && t->st.eof)
+		tls_eof(&t->tls); /* the edge hung up: often our certificate */
 	why = tls_failed(&t->tls) ? tls_error_reason(&t->tls) : "closed";
 	set_error(t, why, "TLS handshake with the edge failed");
 	manager_count_dial(t->mgr, DIAL_RESULT_TLS);

@@ -99,15 +99,16 @@ edge_read(struct sconn *c)
 	while ((p = h2_stream_take(&c->call, &n)) != NULL && n > 0) {
 		if (grpc_reader_feed(&c->rd, p, n, &used, &msg, &len) ==
 		    GRPC_MSG) {
-			m = connector__v1__connector_message__unpack(NULL, len,
-			    msg);
+			m = connector__v1__connector_message__unpack(
+			    NULL, len, msg);
 			assert_non_null(m);
 			c->msgs++;
 			c->last_case = (int)m->message_case;
 			if (m->message_case ==
 			    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE)
 				c->hellos++;
-			connector__v1__connector_message__free_unpacked(m, NULL);
+			connector__v1__connector_message__free_unpacked(
+			    m, NULL);
 		}
 		h2_stream_ack(&c->call, used);
 	}
@@ -230,7 +231,8 @@ edge_start_close(struct fx *f, unsigned i)
 	Connector__V1__ConnectionRequest cr =
 	    CONNECTOR__V1__CONNECTION_REQUEST__INIT;
 
-	cr.action = CONNECTOR__V1__CONNECTION_REQUEST__ACTION__ACTION_START_CLOSE;
+	cr.action =
+	    CONNECTOR__V1__CONNECTION_REQUEST__ACTION__ACTION_START_CLOSE;
 	m.request_id = "close-1";
 	m.message_case =
 	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_CONNECTION_REQUEST;
@@ -247,8 +249,8 @@ edge_end_call(struct fx *f, unsigned i)
 
 /* Run the loop until pred holds or ms pass; returns pred's last value. */
 static bool
-run_until(struct fx *f, bool (*pred)(struct fx *, unsigned), unsigned arg,
-    int64_t ms)
+run_until(
+    struct fx *f, bool (*pred)(struct fx *, unsigned), unsigned arg, int64_t ms)
 {
 	int64_t end = util_mono_ms() + ms;
 
@@ -319,8 +321,8 @@ fx_start(uint16_t port, const char *const *extra)
 	if (port == 0)
 		port = edge_listen(f);
 	f->port = port;
-	snprintf(url, sizeof(url), "TRAVERSAL_CONTROLLER_URL=http://127.0.0.1:%u",
-	    port);
+	snprintf(url, sizeof(url),
+	    "TRAVERSAL_CONTROLLER_URL=http://127.0.0.1:%u", port);
 	env[n++] = url;
 	env[n++] = "OUTPOST_CONFIG=";
 	env[n++] = "ENV_LEVEL=error";
@@ -334,8 +336,8 @@ fx_start(uint16_t port, const char *const *extra)
 	assert_int_equal(dns_new(&f->dns, &f->loop, &(struct dns_config){0},
 			     err, sizeof(err)),
 	    0);
-	assert_int_equal(manager_init(&f->mgr, &f->loop, f->cfg, f->dns, err,
-			     sizeof(err)),
+	assert_int_equal(
+	    manager_init(&f->mgr, &f->loop, f->cfg, f->dns, err, sizeof(err)),
 	    0);
 	manager_start(&f->mgr);
 	return f;
@@ -458,8 +460,8 @@ start_close_replaces_before_closing(void **state)
 static void
 draining_waits_for_an_answered_replacement(void **state)
 {
-	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=1",
-	    "DRAIN_TIMEOUT=1s", NULL};
+	static const char *const env[] = {
+	    "MAX_TUNNELS_ALLOWED=1", "DRAIN_TIMEOUT=1s", NULL};
 	struct fx *f = fx_start(0, env);
 
 	assert_true(run_until(f, open_tunnels, 1, 3000));
@@ -511,8 +513,8 @@ unknown_message_is_ignored(void **state)
 {
 	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=1", NULL};
 	/* ControllerMessage{request_id:"u", field 77 (varint 1)}. */
-	static const uint8_t future[] = {0, 0, 0, 0, 6, 0x0a, 0x01, 'u', 0xe8,
-	    0x04, 0x01};
+	static const uint8_t future[] = {
+	    0, 0, 0, 0, 6, 0x0a, 0x01, 'u', 0xe8, 0x04, 0x01};
 	struct fx *f = fx_start(0, env);
 
 	assert_true(run_until(f, open_tunnels, 1, 3000));
@@ -527,14 +529,14 @@ int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-		cmocka_unit_test(tunnel_opens_with_hello),
-		cmocka_unit_test(refused_dials_back_off),
-		cmocka_unit_test(budget_caps_dials),
-		cmocka_unit_test(start_close_replaces_before_closing),
-		cmocka_unit_test(draining_waits_for_an_answered_replacement),
-		cmocka_unit_test(clean_close_redials_at_once),
-		cmocka_unit_test(malformed_message_closes_only_its_tunnel),
-		cmocka_unit_test(unknown_message_is_ignored),
+	    cmocka_unit_test(tunnel_opens_with_hello),
+	    cmocka_unit_test(refused_dials_back_off),
+	    cmocka_unit_test(budget_caps_dials),
+	    cmocka_unit_test(start_close_replaces_before_closing),
+	    cmocka_unit_test(draining_waits_for_an_answered_replacement),
+	    cmocka_unit_test(clean_close_redials_at_once),
+	    cmocka_unit_test(malformed_message_closes_only_its_tunnel),
+	    cmocka_unit_test(unknown_message_is_ignored),
 	};
 
 	if (argc > 1)

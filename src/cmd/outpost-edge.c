@@ -33,6 +33,22 @@ on_signal(struct rx_loop *l, int signo)
 	rx_stop(l);
 }
 
+/* Like cfg_errors_log(), without the connector's own warnings. */
+static void
+log_cfg_messages(const struct cfg_errors *errs)
+{
+	unsigned i;
+
+	for (i = 0; i < errs->n; i++) {
+		const struct cfg_msg *m = &errs->msg[i];
+
+		if (!m->warning)
+			log_error("config: %s", m->text);
+		else if (strstr(m->text, "TRAVERSAL_CONTROLLER_URL") == NULL)
+			log_warn("config: %s", m->text);
+	}
+}
+
 static int
 load(struct edge_conf *ec)
 {
@@ -44,7 +60,7 @@ load(struct edge_conf *ec)
 	if (errs == NULL)
 		return -1;
 	c = cfg_load(environ, errs);
-	cfg_errors_log(errs);
+	log_cfg_messages(errs);
 	free(errs);
 	if (c == NULL)
 		return -1;

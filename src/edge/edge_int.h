@@ -76,12 +76,14 @@ struct edge_tunnel {
 	bool blocked; /* the send ring was full */
 	bool progress; /* the peer consumed a backlog since the last tick */
 	enum edge_tstate state;
-	unsigned missed; /* heartbeats sent since the last answer */
+	unsigned missed; /* intervals since the last answer */
 	unsigned in_flight;
 	uint64_t served;
 	int32_t max_concurrent; /* from MetadataResponse; 0 unknown */
 	int64_t since_ms; /* wall clock */
 	int64_t last_hb_ms; /* wall clock of the last answer; 0 none */
+	int64_t alive_at; /* monotonic: last answer or backlog progress */
+	int64_t hb_due; /* monotonic: next HealthCheckRequest */
 	int64_t last_pick; /* monotonic: tie-break for least-loaded */
 	uint64_t seq;
 	char id[EDGE_ID_MAX]; /* uuid from MetadataResponse or "t<seq>" */

@@ -138,49 +138,91 @@ edge_registry_pick(struct edge_connector *k, int64_t now)
 	return best;
 }
 
+/* The peer showed it is alive (an answer, or it consumed a backlog). */
+static void
+alive(struct edge_tunnel *t, int64_t now)
+{
+	t->missed = 0;
+	t->alive_at = now;
+	if (t->state == EDGE_T_OFFLINE) {
+		t->state = EDGE_T_ONLINE;
+		log_info("edge: tunnel %s online again", t->id);
+	}
+}
+
+static void
+go_offline(struct edge_tunnel *t)
+{
+	t->state = EDGE_T_OFFLINE;
+	log_warn("edge: tunnel %s of %s offline: no heartbeat answer for %d "
+		 "intervals",
+	    t->id, t->owner ? t->owner->name : "?", EDGE_MISSES);
+	if (t->owner != NULL && !edge_connector_online(t->owner))
+		log_warn("edge: connector %s is offline", t->owner->name);
+}
+
+static void
+send_heartbeat(struct edge_tunnel *t)
+{
+	char id[EDGE_REQ_ID_MAX];
+
+	/* With a backlog queued, another heartbeat would only wait behind
+	 * it: the interval counts as missed unless the backlog moves. */
+	t->missed++;
+	if (t->oq != NULL)
+		return;
+	snprintf(id, sizeof(id), "hc-%" PRIu64 "-%u", t->seq, t->missed);
+	edge_tunnel_send(t, edge_msg_health(id, util_wall_ms()));
+	edge_conn_kick(t->c);
+}
+
+/*
+ * One timer per tunnel fires at the next heartbeat and, while the tunnel
+ * is online, at the moment it has been silent for EDGE_MISSES intervals,
+ * so Offline comes within 3 intervals of the last sign of life.
+ */
 static void
 on_heartbeat(struct rx_loop *l, struct rx_timer *tm)
 {
 	struct edge_tunnel *t = container_of(tm, struct edge_tunnel, hb);
-	char id[EDGE_REQ_ID_MAX];
+	int64_t now = rx_now(l), ival = t->c->e->conf->heartbeat_ms, next;
+	int64_t off_at;
 
 	if (t->closed || t->c->closing)
 		return;
 	if (t->progress) {
 		t->progress = false;
-		t->missed = 0;
+		alive(t, now);
 	}
-	if (t->missed >= 2 * EDGE_MISSES) {
-		log_warn("edge: tunnel %s: %u heartbeats unanswered; closing",
-		    t->id, t->missed);
+	if (now - t->alive_at >= 2 * EDGE_MISSES * ival) {
+		log_warn("edge: tunnel %s: silent for %d intervals; closing",
+		    t->id, 2 * EDGE_MISSES);
 		edge_registry_remove(t);
 		h2_stream_cancel(&t->hs, 8);
 		edge_conn_kick(t->c);
 		return;
 	}
-	if (t->missed >= EDGE_MISSES && t->state == EDGE_T_ONLINE) {
-		t->state = EDGE_T_OFFLINE;
-		log_warn("edge: tunnel %s of %s offline: %u heartbeats "
-			 "unanswered",
-		    t->id, t->owner ? t->owner->name : "?", t->missed);
-		if (t->owner != NULL && !edge_connector_online(t->owner))
-			log_warn(
-			    "edge: connector %s is offline", t->owner->name);
+	off_at = t->alive_at + EDGE_MISSES * ival;
+	if (now >= off_at && t->state == EDGE_T_ONLINE)
+		go_offline(t);
+	if (now >= t->hb_due) {
+		send_heartbeat(t);
+		t->hb_due = now + ival;
 	}
-	/* With a backlog queued, another heartbeat would only wait behind
-	 * it; count the interval as missed unless the backlog moves. */
-	snprintf(id, sizeof(id), "hc-%" PRIu64 "-%u", t->seq, t->missed);
-	if (t->oq != NULL ||
-	    edge_tunnel_send(t, edge_msg_health(id, util_wall_ms())) == 0)
-		t->missed++;
-	edge_conn_kick(t->c);
-	rx_timer_start(l, &t->hb, t->c->e->conf->heartbeat_ms);
+	next = t->hb_due;
+	if (t->state == EDGE_T_ONLINE && off_at > now && off_at < next)
+		next = off_at;
+	rx_timer_start(l, &t->hb, next - now);
 }
 
 /* see edge_int.h */
 void
 edge_heartbeat_start(struct edge_tunnel *t)
 {
+	int64_t now = rx_now(t->c->e->l);
+
+	t->alive_at = now;
+	t->hb_due = now + t->c->e->conf->heartbeat_ms;
 	rx_timer_init(&t->hb, on_heartbeat);
 	rx_timer_start(t->c->e->l, &t->hb, t->c->e->conf->heartbeat_ms);
 }
@@ -189,10 +231,6 @@ edge_heartbeat_start(struct edge_tunnel *t)
 void
 edge_heartbeat_answered(struct edge_tunnel *t)
 {
-	t->missed = 0;
 	t->last_hb_ms = util_wall_ms();
-	if (t->state == EDGE_T_OFFLINE) {
-		t->state = EDGE_T_ONLINE;
-		log_info("edge: tunnel %s online again", t->id);
-	}
+	alive(t, rx_now(t->c->e->l));
 }

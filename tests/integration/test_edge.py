@@ -190,3 +190,27 @@ def test_upstream_failure_is_502_with_typed_reason(setup, upstream):
     s, _, b = edge.proxy("alpha", f"127.0.0.1:{free_port()}/")
     assert s == 502
     assert b'"error":"upstream_error"' in b and b'"reason":"refused"' in b, b
+
+
+def test_h2c_loopback_with_the_real_connector(outpost_bin, outpost_edge_bin, tmp_path, upstream):
+    """EDGE_H2C: an http:// controller URL; the connector is named by its hostname."""
+    import socket
+    from edgelib import Proc
+    from conftest import base_env, free_port
+    edge = Edge(outpost_edge_bin, str(tmp_path), None, HEARTBEAT_INTERVAL="1s")
+    hport = free_port()
+    conn = Proc([outpost_bin, "run"],
+                base_env(TRAVERSAL_CONTROLLER_URL=f"http://127.0.0.1:{edge.tport}", HTTP_PORT=hport),
+                str(tmp_path / "outpost.log"))
+    try:
+        assert wait_until(lambda: edge.state()["connectors"], 10)
+        name = edge.state()["connectors"][0]["name"]
+        assert name.split(".")[0] == socket.gethostname().split(".")[0]
+        st = edge.wait_tunnels(name, 2)
+        assert all(t["hostname"] == name for t in st["tunnels"])
+        assert all(t["transport"] == "h2c" for t in st["tunnels"])
+        s, _, b = edge.proxy(name, f"{upstream.hostport}/h2c")
+        assert s == 200 and b'"path": "/h2c"' in b
+    finally:
+        conn.stop()
+        edge.stop()

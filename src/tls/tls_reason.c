@@ -79,6 +79,7 @@ static const char *const reason_names[] = {
     [TLS_R_HANDSHAKE] = "handshake",
     [TLS_R_PROTOCOL] = "protocol",
     [TLS_R_CLOSED] = "closed",
+    [TLS_R_HANDSHAKE_CLOSED] = "handshake_closed",
     [TLS_R_INTERNAL] = "internal",
 };
 

@@ -352,3 +352,13 @@ def test_clean_close_redials_at_once_but_repeats_back_off(h2c, spawn, outpost_bi
     # after opening is treated as a failure and waits RECONNECT_INTERVAL.
     assert gaps[0] < 1.0 and gaps[1] < 1.0, gaps
     assert gaps[2] >= 2.5, gaps
+
+
+@pytest.mark.parametrize("client", ["wrongca", "expired"])
+def test_client_certificate_refused_by_the_edge(client, mtls, pki, spawn, outpost_bin):
+    p = start_connector(spawn, outpost_bin, connector_env(
+        mtls, pki, client=client, MAX_TUNNELS_ALLOWED=1))
+    refused = ("peer_rejected", "handshake_closed")
+    assert wait_until(lambda: (readyz(p.health_port)[1] or {}).get("reason") in refused,
+                      10), readyz(p.health_port)
+    assert [e for e in mtls.events if e["event"] == "tunnel_open"] == []

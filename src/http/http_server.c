@@ -162,6 +162,7 @@ accept_one(struct http_server *s, int lfd)
 	}
 	c = s->free;
 	s->free = c->next_free;
+	c->peer = peer;
 	if (http_conn_open(s, c, fd) < 0) {
 		c->next_free = s->free;
 		s->free = c;

@@ -51,6 +51,7 @@
 
 struct http_server;
 struct http_exchange;
+struct sockaddr;
 
 /* Methods a route accepts; GET implies HEAD. */
 #define HTTP_M_GET 0x01u
@@ -134,6 +135,9 @@ const uint8_t *http_exchange_body(const struct http_exchange *x, size_t *len);
 /* The caller-supplied route argument is passed to the handler; this is
  * for abort callbacks and deferred code that only kept x. */
 struct http_server *http_exchange_server(const struct http_exchange *x);
+
+/* The client's address (for logs; "[::1]:5000" via net_addr_str). */
+const struct sockaddr *http_exchange_peer(const struct http_exchange *x);
 
 void http_exchange_on_abort(
     struct http_exchange *x, http_abort_fn *fn, void *arg);

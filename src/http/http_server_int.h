@@ -2,6 +2,8 @@
 #ifndef HTTP_HTTP_SERVER_INT_H
 #define HTTP_HTTP_SERVER_INT_H
 
+#include <sys/socket.h>
+
 #include "http/http_server.h"
 #include "lib/buf.h"
 #include "rx/rx.h"
@@ -53,6 +55,7 @@ struct http_conn {
 	uint8_t *mem; /* in, out and hdrs, kept across uses of the slot */
 	struct http_exchange x;
 	struct http_conn *next_free;
+	struct sockaddr_storage peer;
 };
 
 struct http_listener {

@@ -142,6 +142,15 @@ http_exchange_server(const struct http_exchange *x)
 }
 
 /* see http_server.h */
+const struct sockaddr *
+http_exchange_peer(const struct http_exchange *x)
+{
+	const struct http_conn *c = container_of(x, struct http_conn, x);
+
+	return (const struct sockaddr *)&c->peer;
+}
+
+/* see http_server.h */
 void
 http_exchange_on_abort(struct http_exchange *x, http_abort_fn *fn, void *arg)
 {

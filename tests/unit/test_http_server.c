@@ -31,6 +31,7 @@ struct fixture {
 	int aborts;
 	int calls;
 	int respond_result;
+	int peer_family;
 };
 
 static struct fixture fx;
@@ -42,6 +43,7 @@ on_echo(struct http_exchange *x, void *arg)
 	size_t n;
 
 	fx.calls++;
+	fx.peer_family = http_exchange_peer(x)->sa_family;
 	b = http_exchange_body(x, &n);
 	fx.respond_result = http_respond(x, 200, NULL, "text/plain", b, n);
 }
@@ -231,6 +233,7 @@ body_and_continue(void **state)
 	assert_non_null(strstr(b, "HTTP/1.1 200 OK\r\n"));
 	assert_non_null(strstr(b, "Content-Length: 5\r\n"));
 	assert_int_equal(fx.calls, 1);
+	assert_int_equal(fx.peer_family, AF_INET);
 	close(fd);
 }
 

@@ -257,6 +257,9 @@ attempt(struct dial *d, const union dns_sockaddr *a)
 	d->res.attempts++;
 	if ((fd = net_socket(sa.sa.sa_family, SOCK_STREAM)) < 0)
 		return fd;
+	/* Every user writes whole messages (TLS records, HTTP/2 frames,
+	 * requests): no Nagle delay behind the peer's delayed ACK. */
+	net_set_opt(fd, NET_NODELAY, true);
 	r = net_connect(fd, &sa.sa, len);
 	if (r < 0 && r != -EINPROGRESS) {
 		net_close(fd);

@@ -1,0 +1,192 @@
+/*
+ * Unit tests: the edge's front-door router, upstream URL building and the
+ * registry JSON.  Usage: test_edge [name-filter]
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
+#include <cmocka.h>
+
+#include "lib/util.h"
+
+#include "edge/edge_int.h"
+
+static enum edge_route_kind
+route(const char *p, struct edge_route *r)
+{
+	return edge_route_parse(p, strlen(p), r);
+}
+
+static void
+route_table(void **state)
+{
+	static const struct {
+		const char *path;
+		enum edge_route_kind kind;
+	} cases[] = {
+	    {"/v1/connectors", EDGE_R_LIST},
+	    {"/v1/connectors/a", EDGE_R_CONNECTOR},
+	    {"/v1/connectors/a.b-c_D9", EDGE_R_CONNECTOR},
+	    {"/v1/connectors/a/proxy/http/h", EDGE_R_PROXY},
+	    {"/v1/connectors/a/proxy/https/h:8443/x/y", EDGE_R_PROXY},
+	    {"/v1/connectors/a/tunnels/0f-aa_1/drain", EDGE_R_DRAIN},
+	    {"/v1/connectors/", EDGE_R_NONE},
+	    {"/v1/connectors/a/", EDGE_R_NONE},
+	    {"/v1/connectorsx", EDGE_R_NONE},
+	    {"/v1/connectors/..", EDGE_R_NONE},
+	    {"/v1/connectors/.", EDGE_R_NONE},
+	    {"/v1/connectors/a%20b", EDGE_R_NONE},
+	    {"/v1/connectors/a/proxy/ftp/h", EDGE_R_NONE},
+	    {"/v1/connectors/a/proxy/http/", EDGE_R_NONE},
+	    {"/v1/connectors/a/proxy/http", EDGE_R_NONE},
+	    {"/v1/connectors/a/tunnels/x/drain/", EDGE_R_NONE},
+	    {"/v1/connectors/a/tunnels/x.y/drain", EDGE_R_NONE},
+	    {"/v1/connectors/a/tunnels//drain", EDGE_R_NONE},
+	    {"/v1/connectors/a/other", EDGE_R_NONE},
+	    {"/v2/connectors", EDGE_R_NONE},
+	    {"", EDGE_R_NONE},
+	};
+	struct edge_route r;
+	size_t i;
+
+	for (i = 0; i < nitems(cases); i++)
+		if (route(cases[i].path, &r) != cases[i].kind)
+			fail_msg("%s: kind %d, want %d", cases[i].path, r.kind,
+			    cases[i].kind);
+}
+
+static void
+route_slices(void **state)
+{
+	struct edge_route r;
+
+	assert_int_equal(
+	    route("/v1/connectors/web-1/proxy/https/[::1]:8443/a/b", &r),
+	    EDGE_R_PROXY);
+	assert_int_equal(r.namelen, 5);
+	assert_memory_equal(r.name, "web-1", 5);
+	assert_true(r.tls);
+	assert_int_equal(r.hostportlen, 10);
+	assert_memory_equal(r.hostport, "[::1]:8443", 10);
+	assert_int_equal(r.restlen, 4);
+	assert_memory_equal(r.rest, "/a/b", 4);
+	assert_int_equal(
+	    route("/v1/connectors/n/tunnels/t-1/drain", &r), EDGE_R_DRAIN);
+	assert_int_equal(r.tunnellen, 3);
+	assert_memory_equal(r.tunnel, "t-1", 3);
+}
+
+static long
+url(const char *path, const char *q, char *out, size_t cap)
+{
+	struct edge_route r;
+
+	assert_int_equal(route(path, &r), EDGE_R_PROXY);
+	return edge_route_url(&r, q, strlen(q), out, cap);
+}
+
+static void
+route_urls(void **state)
+{
+	char out[256];
+
+	assert_true(url("/v1/connectors/a/proxy/http/h:81/x", "q=1&r", out,
+			sizeof(out)) > 0);
+	assert_string_equal(out, "http://h:81/x?q=1&r");
+	assert_true(
+	    url("/v1/connectors/a/proxy/https/svc", "", out, sizeof(out)) > 0);
+	assert_string_equal(out, "https://svc/");
+	assert_true(url("/v1/connectors/a/proxy/http/[::1]:8080/", "", out,
+			sizeof(out)) > 0);
+	assert_string_equal(out, "http://[::1]:8080/");
+	/* No userinfo, no escapes or fragments in the host, valid ports. */
+	assert_int_equal(
+	    url("/v1/connectors/a/proxy/http/u@h/", "", out, sizeof(out)), -1);
+	assert_int_equal(
+	    url("/v1/connectors/a/proxy/http/h%2f/", "", out, sizeof(out)), -1);
+	assert_int_equal(
+	    url("/v1/connectors/a/proxy/http/h#f/", "", out, sizeof(out)), -1);
+	assert_int_equal(
+	    url("/v1/connectors/a/proxy/http/h:99999/", "", out, sizeof(out)),
+	    -1);
+	/* Too long for the caller's buffer. */
+	assert_int_equal(
+	    url("/v1/connectors/a/proxy/http/h/abcdef", "", out, 12), -1);
+}
+
+/* The router never reads past the path: it ends at a guard page. */
+static void
+route_guard_page(void **state)
+{
+	static const char *paths[] = {"/v1/connectors", "/v1/connectors/abc",
+	    "/v1/connectors/a/proxy/http/h", "/v1/connectors/a/tunnels/t/drain",
+	    "/v1/connectors/a/tunnels/t/dr"};
+	long pg = sysconf(_SC_PAGESIZE);
+	struct edge_route r;
+	char *m;
+	size_t i, n;
+
+	m = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	assert_true(m != MAP_FAILED);
+	assert_int_equal(mprotect(m + pg, pg, PROT_NONE), 0);
+	for (i = 0; i < nitems(paths); i++) {
+		n = strlen(paths[i]);
+		memcpy(m + pg - n, paths[i], n);
+		for (size_t k = 0; k <= n; k++)
+			edge_route_parse(m + pg - k, k, &r);
+	}
+	munmap(m, 2 * pg);
+}
+
+static void
+json_escapes_peer_strings(void **state)
+{
+	static struct edge_conn c;
+	static struct edge_tunnel t;
+	struct edge_connector k = {0};
+	char mem[4096];
+	struct buf b;
+
+	memset(&c, 0, sizeof(c));
+	memset(&t, 0, sizeof(t));
+	strcpy(k.name, "alpha");
+	strcpy(t.id, "t1");
+	strcpy(t.hostname, "h\"\\\n\x01");
+	strcpy(c.addr, "127.0.0.1:5");
+	c.tls = true;
+	t.c = &c;
+	t.accepted = true;
+	t.in_flight = 2;
+	k.tunnels = &t;
+	buf_init(&b, mem, sizeof(mem));
+	edge_json_connector(&b, &k);
+	assert_false(b.overflow);
+	buf_add(&b, "", 1);
+	assert_non_null(
+	    strstr(mem, "\"hostname\":\"h\\\"\\\\\\u000a\\u0001\""));
+	assert_non_null(strstr(mem, "\"name\":\"alpha\",\"state\":\"online\""));
+	assert_non_null(strstr(mem, "\"in_flight\":2,"));
+	assert_non_null(strstr(mem, "\"transport\":\"mtls\""));
+	assert_non_null(strstr(mem, "\"connected_since\":null"));
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(route_table),
+	    cmocka_unit_test(route_slices),
+	    cmocka_unit_test(route_urls),
+	    cmocka_unit_test(route_guard_page),
+	    cmocka_unit_test(json_escapes_peer_strings),
+	};
+
+	if (argc > 1)
+		cmocka_set_test_filter(argv[1]);
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -74,7 +74,7 @@ def test_two_connectors_two_tunnels_routing_by_name(setup, upstream):
 
 def test_least_loaded_tunnel_is_chosen(setup, upstream):
     edge, _ = setup("alpha")
-    slow = threading.Thread(target=edge.proxy, args=("alpha", f"{upstream.hostport}/slow/1500"))
+    slow = threading.Thread(target=edge.proxy, args=("alpha", f"{upstream.hostport}/slow/3000"))
     slow.start()
     try:
         busy = wait_until(lambda: [t["id"] for t in edge.state("alpha")["tunnels"]
@@ -99,7 +99,7 @@ def test_heartbeat_loss_marks_offline_and_stops_routing(setup, upstream):
         assert wait_until(lambda: edge.state("alpha")["state"] == "offline", 10 * HB, 0.02)
         took = time.monotonic() - t0
         # Offline at 3 intervals after the last answer, which came before the loss.
-        assert took <= 3 * HB + 0.25, took
+        assert took <= 3 * HB + 0.3, took
         st = edge.state("alpha")
         assert all(t["state"] == "offline" for t in st["tunnels"]), st
         before = st["requests"]

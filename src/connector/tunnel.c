@@ -294,7 +294,16 @@ tunnel_pump(struct tunnel_slot *t)
 		t->outn--;
 		free(o);
 	}
-	flush_out(t);
+	/* Answers finishing in the same loop turn share one write: the
+	 * timer fires after this turn's I/O callbacks. */
+	if (!rx_timer_active(&t->flush_timer))
+		rx_timer_start(t->mgr->loop, &t->flush_timer, 0);
+}
+
+static void
+on_flush_timer(struct rx_loop *l, struct rx_timer *tm)
+{
+	flush_out(container_of(tm, struct tunnel_slot, flush_timer));
 }
 
 /*
@@ -511,6 +520,7 @@ tunnel_close(struct tunnel_slot *t, const char *why, bool clean)
 	set_state(t, TUNNEL_IDLE);
 	rx_timer_stop(m->loop, &t->timer);
 	rx_timer_stop(m->loop, &t->drain_timer);
+	rx_timer_stop(m->loop, &t->flush_timer);
 	dial_cancel(&t->dial);
 	tunnel_msg_cancel_all(t);
 	free_outq(t);
@@ -594,6 +604,7 @@ tunnel_slot_init(struct tunnel_slot *t, struct manager *m, unsigned index)
 	t->outtail = &t->outq;
 	rx_timer_init(&t->timer, on_timer);
 	rx_timer_init(&t->drain_timer, on_drain_timeout);
+	rx_timer_init(&t->flush_timer, on_flush_timer);
 	dial_init(&t->dial, m->loop, m->dns, on_dialed);
 	backoff_init(&t->backoff, m->conf.reconnect_ms, m->conf.max_backoff_ms);
 	t->rxring = malloc(TUNNEL_WINDOW);
@@ -622,6 +633,7 @@ tunnel_slot_free(struct tunnel_slot *t)
 		return;
 	rx_timer_stop(m->loop, &t->timer);
 	rx_timer_stop(m->loop, &t->drain_timer);
+	rx_timer_stop(m->loop, &t->flush_timer);
 	dial_cancel(&t->dial);
 	free(t->rxring);
 	free(t->txring);

@@ -77,6 +77,7 @@ struct tunnel_slot {
 	bool scheduled; /* IDLE with a dial pending */
 	struct rx_timer timer; /* retry, state deadline or h2 tick */
 	struct rx_timer drain_timer; /* DRAIN_TIMEOUT */
+	struct rx_timer flush_timer; /* 0 ms: one write per loop turn */
 	struct dial dial;
 	struct tls_conn tls;
 	struct stream st;

@@ -13,7 +13,7 @@ _ids = itertools.count(1)
 
 def connector_env(ctl, pki=None, client="test", **extra):
     """Settings pointing outpost at controller ctl (mTLS when pki is given)."""
-    env = dict(HTTP_PORT=free_port(), ENV_LEVEL="debug", RECONNECT_INTERVAL="200ms",
+    env = dict(HTTP_PORT=free_port(), ENV_LEVEL="info", RECONNECT_INTERVAL="200ms",
                MAX_BACKOFF_DELAY="2s")
     if pki is None:
         env["TRAVERSAL_CONTROLLER_URL"] = f"http://127.0.0.1:{ctl.port}"

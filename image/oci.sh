@@ -21,6 +21,7 @@
 # SOURCE_DATE_EPOCH, OCI_SOURCE (annotation; default: git remote), OCI_CA,
 # OCI_UID (default 65532).  Prints one summary line per image on stdout.
 set -euo pipefail
+export LC_ALL=C # byte order for globs, sort and find
 
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 cd "$TOP"
@@ -100,7 +101,7 @@ stage() {
 		mkdir -p "$root/etc/ssl/certs"
 		# The bundle as update-ca-certificates builds it, but from the
 		# package's files in a fixed order, so it is reproducible.
-		LC_ALL=C cat $(LC_ALL=C ls /usr/share/ca-certificates/mozilla/*.crt) \
+		cat /usr/share/ca-certificates/mozilla/*.crt \
 			>"$root/etc/ssl/certs/ca-certificates.crt"
 		chmod 0644 "$root/etc/ssl/certs/ca-certificates.crt"
 		chmod 0755 "$root/etc" "$root/etc/ssl" "$root/etc/ssl/certs"
@@ -114,12 +115,13 @@ TAROPT=(--format=ustar --numeric-owner --mtime="@$SDE" --sort=name)
 # layer ROOT TAR: /data belongs to the USER (group 0, for arbitrary-uid
 # runtimes); everything else to root.  Entries stay in sorted order.
 layer() {
-	local root=$1 tar=$2 top
+	local root=$1 tar=$2 f top=()
 	tar -C "$root" "${TAROPT[@]}" --owner="$UID_" --group=0 --no-recursion \
 		-cf "$tar" data
-	top=$(cd "$root" && LC_ALL=C ls | grep -vx data)
-	# shellcheck disable=SC2086
-	tar -C "$root" "${TAROPT[@]}" --owner=0 --group=0 -rf "$tar" $top
+	for f in "$root"/*; do
+		[ "${f##*/}" = data ] || top+=("${f##*/}")
+	done
+	tar -C "$root" "${TAROPT[@]}" --owner=0 --group=0 -rf "$tar" "${top[@]}"
 }
 
 # config DIFFID ARCH: the image config (docker's Healthcheck included: the

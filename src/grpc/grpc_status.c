@@ -85,19 +85,6 @@ grpc_message_encode(char *out, size_t cap, const char *msg)
 	return o;
 }
 
-/* Value of one hex digit, or -1. */
-static int
-hex_value(uint8_t c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* see grpc.h */
 size_t
 grpc_message_decode(char *out, size_t cap, const void *in, size_t n)
@@ -109,8 +96,8 @@ grpc_message_decode(char *out, size_t cap, const void *in, size_t n)
 	while (i < n && o + 1 < cap) {
 		hi = lo = -1;
 		if (s[i] == '%' && n - i >= 3) {
-			hi = hex_value(s[i + 1]);
-			lo = hex_value(s[i + 2]);
+			hi = util_hexval(s[i + 1]);
+			lo = util_hexval(s[i + 2]);
 		}
 		if (hi >= 0 && lo >= 0) {
 			out[o++] = (char)(hi << 4 | lo);

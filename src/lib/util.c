@@ -67,3 +67,16 @@ util_random(void *p, size_t n)
 	}
 	return 0;
 }
+
+/* see util.h */
+int
+util_hexval(int c)
+{
+	if (c >= '0' && c <= '9')
+		return c - '0';
+	if (c >= 'a' && c <= 'f')
+		return c - 'a' + 10;
+	if (c >= 'A' && c <= 'F')
+		return c - 'A' + 10;
+	return -1;
+}

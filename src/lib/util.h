@@ -29,6 +29,9 @@ void util_wipe(void *p, size_t n);
 /* Constant-time equality of two buffers of the same length n. */
 bool util_ct_eq(const void *a, const void *b, size_t n);
 
+/* The value of one hexadecimal digit, or -1. */
+int util_hexval(int c);
+
 /*
  * Fill p with n bytes from getrandom(2).  Returns 0 or -errno; it never
  * falls back to a weaker source.

@@ -14,18 +14,6 @@
 #define BASIC "Basic "
 #define USERINFO_MAX 300
 
-static int
-hexval(char c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 /* Percent-decode s[0..n) into dst; returns the length or -1. */
 static ssize_t
 pct_decode(char *dst, size_t cap, const char *s, size_t n)
@@ -42,8 +30,8 @@ pct_decode(char *dst, size_t cap, const char *s, size_t n)
 		}
 		if (i + 2 >= n)
 			return -1;
-		hi = hexval(s[i + 1]);
-		lo = hexval(s[i + 2]);
+		hi = util_hexval(s[i + 1]);
+		lo = util_hexval(s[i + 2]);
 		if (hi < 0 || lo < 0)
 			return -1;
 		dst[o++] = (char)(hi << 4 | lo);

@@ -207,6 +207,9 @@ check_handshake(struct edge_conn *c)
 			 "(no URI SAN spiffe://%s/connector/<name>%s)",
 		    c->addr, c->e->conf->trust_domain,
 		    c->e->conf->allow_cn ? " and no usable CN" : "");
+		/* A TLS close, not a bare EOF, before any HTTP/2. */
+		tls_close(&c->tlsc);
+		stream_update(&c->st);
 		edge_conn_close(c, "no identity");
 		return false;
 	}

@@ -214,3 +214,22 @@ def test_h2c_loopback_with_the_real_connector(outpost_bin, outpost_edge_bin, tmp
     finally:
         conn.stop()
         edge.stop()
+
+
+def test_connector_without_identity_is_refused(outpost_bin, outpost_edge_bin, pki, tmp_path):
+    """The edge's own server certificate chains to the CA but names no connector."""
+    from edgelib import Proc
+    from conftest import base_env, free_port
+    edge = Edge(outpost_edge_bin, str(tmp_path), pki)
+    conn = Proc([outpost_bin, "run"],
+                base_env(TRAVERSAL_CONTROLLER_URL=edge.url, TLS_CERT_FILE=f"{pki}/edge.pem",
+                         TLS_KEY_FILE=f"{pki}/edge.key", TLS_CA_FILE=f"{pki}/ca.pem",
+                         HTTP_PORT=free_port()),
+                str(tmp_path / "outpost.log"))
+    try:
+        assert wait_until(lambda: "refused: no identity" in edge.proc.text(), 10), edge.proc.text()
+        assert edge.state()["connectors"] == []
+        assert conn.alive()
+    finally:
+        conn.stop()
+        edge.stop()

@@ -64,7 +64,10 @@ flush(struct edge_conn *c)
 	int i;
 
 	for (i = 0; i < 1024 && !c->closing; i++) {
-		if ((p = h2_session_take(&c->h2, &n)) == NULL || n == 0)
+		c->in_h2 = true;
+		p = h2_session_take(&c->h2, &n);
+		c->in_h2 = false;
+		if (p == NULL || n == 0)
 			return;
 		w = stream_write(&c->st, p, n);
 		h2_session_ack(&c->h2, w);
@@ -97,7 +100,10 @@ flush_all(struct edge_conn *c)
 void
 edge_conn_kick(struct edge_conn *c)
 {
-	if (c->closing || !c->h2_up)
+	/* Inside the session's event callbacks (an answer that lets the
+	 * front door dispatch a pipelined request, say) the session must
+	 * not be driven; the caller up the stack flushes afterwards. */
+	if (c->closing || !c->h2_up || c->in_h2)
 		return;
 	flush_all(c);
 	arm_timer(c);
@@ -223,12 +229,15 @@ feed(struct edge_conn *c)
 {
 	const uint8_t *p;
 	size_t n;
-	int i;
+	int i, rc;
 
 	for (i = 0; i < 64 && !c->closing; i++) {
 		if ((p = stream_peek(&c->st, &n)) == NULL || n == 0)
 			break;
-		if (h2_session_feed(&c->h2, p, n) < 0) {
+		c->in_h2 = true;
+		rc = h2_session_feed(&c->h2, p, n);
+		c->in_h2 = false;
+		if (rc < 0) {
 			flush(c);
 			edge_conn_close(
 			    c, h2_error_name(h2_session_error(&c->h2)));
@@ -278,6 +287,7 @@ static void
 on_timer(struct rx_loop *l, struct rx_timer *t)
 {
 	struct edge_conn *c = container_of(t, struct edge_conn, timer);
+	int rc;
 
 	if (c->closing)
 		return;
@@ -289,7 +299,10 @@ on_timer(struct rx_loop *l, struct rx_timer *t)
 		edge_conn_close(c, "handshake timeout");
 		return;
 	}
-	if (h2_session_tick(&c->h2, rx_now(l)) < 0) {
+	c->in_h2 = true;
+	rc = h2_session_tick(&c->h2, rx_now(l));
+	c->in_h2 = false;
+	if (rc < 0) {
 		flush(c);
 		edge_conn_close(c, h2_error_name(h2_session_error(&c->h2)));
 		return;
@@ -304,6 +317,7 @@ on_stream_closed(struct stream *s)
 	struct edge *e = c->e;
 
 	rx_timer_stop(e->l, &c->timer);
+	c->in_h2 = true;
 	if (c->h2_up)
 		h2_session_free(&c->h2); /* closes and frees the tunnels */
 	*c->pprev = c->next;

@@ -100,6 +100,7 @@ struct edge_conn {
 	bool tls;
 	bool identified;
 	bool closing;
+	bool in_h2; /* inside an h2_session_* call (its callbacks) */
 	size_t ntun;
 	struct edge_tunnel *tun[EDGE_CONN_STREAMS];
 	char name[EDGE_NAME_MAX]; /* from the certificate; "" for h2c */

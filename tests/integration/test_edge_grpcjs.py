@@ -139,3 +139,24 @@ def test_api_errors(outpost_edge_bin, tmp_path, procs):
     assert edge.request("POST", "/v1/connectors/jsconn")[0] == 405
     assert edge.request("GET", "/v1/connectors/jsconn/tunnels/zzz/drain")[0] == 405
     assert edge.request("POST", "/v1/connectors/jsconn/tunnels/zzz/drain")[0] == 404
+
+
+def test_pipelined_front_door_requests(outpost_edge_bin, tmp_path, procs):
+    """Two requests in one write: the second is dispatched while the first's
+    answer is delivered from the tunnel; both must come back, in order."""
+    import socket
+    edge = start_edge(outpost_edge_bin, tmp_path, procs)
+    client(tmp_path, procs, edge, "jsconn")
+    edge.wait_tunnels("jsconn", 1)
+    req = ("GET /v1/connectors/jsconn/proxy/http/svc/size/{n} HTTP/1.1\r\nHost: e\r\n"
+           f"Authorization: Bearer {edge.token}\r\n\r\n")
+    with socket.create_connection(("127.0.0.1", edge.aport), timeout=10) as s:
+        s.sendall((req.format(n=3) + req.format(n=5) + req.format(n=7)).encode())
+        data = b""
+        while data.count(b"HTTP/1.1 200") < 3 or not data.endswith(b"xxxxxxx"):
+            chunk = s.recv(65536)
+            assert chunk, data
+            data += chunk
+    assert data.count(b"HTTP/1.1 200 OK") == 3
+    assert data.index(b"\r\n\r\nxxx") < data.index(b"\r\n\r\nxxxxx") < data.index(b"\r\n\r\nxxxxxxx")
+    assert edge.proc.alive()

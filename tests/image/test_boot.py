@@ -176,3 +176,12 @@ def test_ctrl_alt_del_powers_off_in_order(vms, image_dir, kernel):
     con = vm.console()
     assert "shutdown (Ctrl-Alt-Del)" in con
     assert con.index("shutdown (Ctrl-Alt-Del)") < con.index("powering off")
+
+
+def test_static_network_from_config(vms, image_dir, kernel, scratch):
+    img = copy_image(image(image_dir), os.path.join(scratch, "static.img"))
+    put_config(img, "NET_ADDRESS=10.0.2.15/24\nNET_GATEWAY=10.0.2.2\n"
+               "NET_DNS=10.0.2.3\n", scratch)
+    vm = vms(img, boot="direct", devices="virtio", kernel=kernel)
+    vm.wait_http("/healthz", BOOT_TIMEOUT)
+    vm.wait_console(r"network:\s+eth0 10\.0\.2\.15/24 \(static\)", 10)

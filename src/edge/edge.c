@@ -17,9 +17,9 @@
 size_t
 edge_timers_needed(const struct edge_conf *ec)
 {
-	/* Per connection one timer, per tunnel one (heartbeat), per
+	/* Per connection two timers, per tunnel one (heartbeat), per
 	 * pending request one, the front door max_conns + 1. */
-	return ec->max_tunnels * (1 + EDGE_CONN_STREAMS) +
+	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) +
 	    2 * ec->api_max_conns + 16;
 }
 

@@ -64,9 +64,7 @@ flush(struct edge_conn *c)
 	int i;
 
 	for (i = 0; i < 1024 && !c->closing; i++) {
-		c->in_h2 = true;
 		p = h2_session_take(&c->h2, &n);
-		c->in_h2 = false;
 		if (p == NULL || n == 0)
 			return;
 		w = stream_write(&c->st, p, n);
@@ -96,17 +94,30 @@ flush_all(struct edge_conn *c)
 	}
 }
 
-/* see edge_int.h */
-void
-edge_conn_kick(struct edge_conn *c)
+static void
+on_kick(struct rx_loop *l, struct rx_timer *t)
 {
-	/* Inside the session's event callbacks (an answer that lets the
-	 * front door dispatch a pipelined request, say) the session must
-	 * not be driven; the caller up the stack flushes afterwards. */
-	if (c->closing || !c->h2_up || c->in_h2)
+	struct edge_conn *c = container_of(t, struct edge_conn, kick);
+
+	if (c->closing || !c->h2_up)
 		return;
 	flush_all(c);
 	arm_timer(c);
+}
+
+/*
+ * see edge_int.h.  The flush waits for the end of the loop turn (a 0 ms
+ * timer): every request dispatched in one turn shares one TLS record and
+ * one write.  It also keeps the session from being driven from inside its
+ * own event callbacks (an answer that lets the front door dispatch a
+ * pipelined request, say).
+ */
+void
+edge_conn_kick(struct edge_conn *c)
+{
+	if (c->closing || !c->h2_up || rx_timer_active(&c->kick))
+		return;
+	rx_timer_start(c->e->l, &c->kick, 0);
 }
 
 /* "spiffe://<domain>/connector/<name>" → name, else false. */
@@ -234,9 +245,7 @@ feed(struct edge_conn *c)
 	for (i = 0; i < 64 && !c->closing; i++) {
 		if ((p = stream_peek(&c->st, &n)) == NULL || n == 0)
 			break;
-		c->in_h2 = true;
 		rc = h2_session_feed(&c->h2, p, n);
-		c->in_h2 = false;
 		if (rc < 0) {
 			flush(c);
 			edge_conn_close(
@@ -299,15 +308,14 @@ on_timer(struct rx_loop *l, struct rx_timer *t)
 		edge_conn_close(c, "handshake timeout");
 		return;
 	}
-	c->in_h2 = true;
 	rc = h2_session_tick(&c->h2, rx_now(l));
-	c->in_h2 = false;
 	if (rc < 0) {
 		flush(c);
 		edge_conn_close(c, h2_error_name(h2_session_error(&c->h2)));
 		return;
 	}
-	edge_conn_kick(c);
+	flush_all(c);
+	arm_timer(c);
 }
 
 static void
@@ -317,7 +325,7 @@ on_stream_closed(struct stream *s)
 	struct edge *e = c->e;
 
 	rx_timer_stop(e->l, &c->timer);
-	c->in_h2 = true;
+	rx_timer_stop(e->l, &c->kick);
 	if (c->h2_up)
 		h2_session_free(&c->h2); /* closes and frees the tunnels */
 	*c->pprev = c->next;
@@ -371,6 +379,7 @@ edge_conn_accept(struct edge *e, int fd, const struct sockaddr *peer)
 	e->conns = c;
 	e->nconns++;
 	rx_timer_init(&c->timer, on_timer);
+	rx_timer_init(&c->kick, on_kick);
 	rx_timer_start(e->l, &c->timer, EDGE_HANDSHAKE_MS);
 	stream_start(&c->st, e->l, fd, eng, in, EDGE_PLAIN_BUF, out,
 	    EDGE_PLAIN_BUF, on_stream, on_stream_closed);

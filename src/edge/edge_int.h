@@ -95,12 +95,12 @@ struct edge_conn {
 	struct edge_conn *next, **pprev;
 	struct stream st;
 	struct rx_timer timer; /* handshake deadline, then h2 timers */
+	struct rx_timer kick; /* 0 ms: flush at the end of the loop turn */
 	struct h2_session h2;
 	bool h2_up;
 	bool tls;
 	bool identified;
 	bool closing;
-	bool in_h2; /* inside an h2_session_* call (its callbacks) */
 	size_t ntun;
 	struct edge_tunnel *tun[EDGE_CONN_STREAMS];
 	char name[EDGE_NAME_MAX]; /* from the certificate; "" for h2c */
@@ -152,7 +152,10 @@ void edge_conn_gone(struct edge *e);
 /* edge_conn.c */
 void edge_conn_accept(struct edge *e, int fd, const struct sockaddr *peer);
 void edge_conn_close(struct edge_conn *c, const char *why);
-/* Push pending HTTP/2 output and re-arm timers (outside stream callbacks). */
+/*
+ * New HTTP/2 output is queued: flush it at the end of this loop turn.
+ * Safe from anywhere, h2 event callbacks included.
+ */
 void edge_conn_kick(struct edge_conn *c);
 
 /* edge_tunnel.c */

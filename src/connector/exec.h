@@ -95,13 +95,20 @@ struct exec;
 /*
  * Fill c from the settings (REQUEST_TIMEOUT, CONNECT_TIMEOUT,
  * MAX_REQUEST_BODY_SIZE_MB, MAX_RESPONSE_BODY_SIZE_MB, UPSTREAM_TLS_VERIFY,
- * UPSTREAM_TLS_CA_BASE64/_FILE; pool sizes keep their defaults).  The CA
+ * UPSTREAM_TLS_CA_BASE64/_FILE; pool sizes from exec_pool_size()).  The CA
  * bytes, when set, are heap memory returned in *ca and *calen and pointed to
  * by c: pass c to exec_new(), then util_wipe() and free() them.  Returns
  * 0, or -errno with a message in err naming the setting.
  */
 int exec_config_from_cfg(struct exec_config *c, const struct cfg *cfg,
     uint8_t **ca, size_t *calen, char *err, size_t errlen);
+
+/*
+ * Idle connections kept, per origin and in all: as many as requests can be
+ * in flight (MAX_TUNNELS_ALLOWED x MAX_CONCURRENT_REQUESTS), so a steady
+ * load to one service never re-dials; at least EXEC_DEFAULT_POOL_TOTAL.
+ */
+unsigned exec_pool_size(const struct cfg *cfg);
 
 enum exec_reason {
 	EXEC_OK,

@@ -9,6 +9,17 @@
 #include "connector/exec.h"
 
 /* see exec.h */
+unsigned
+exec_pool_size(const struct cfg *cfg)
+{
+	int64_t n = cfg_int(cfg, CFG_MAX_TUNNELS_ALLOWED) *
+	    cfg_int(cfg, CFG_MAX_CONCURRENT_REQUESTS);
+
+	return n > EXEC_DEFAULT_POOL_TOTAL ? (unsigned)n
+					   : EXEC_DEFAULT_POOL_TOTAL;
+}
+
+/* see exec.h */
 int
 exec_config_from_cfg(struct exec_config *c, const struct cfg *cfg, uint8_t **ca,
     size_t *calen, char *err, size_t errlen)
@@ -23,6 +34,8 @@ exec_config_from_cfg(struct exec_config *c, const struct cfg *cfg, uint8_t **ca,
 	    .max_response_body =
 		(size_t)cfg_int(cfg, CFG_MAX_RESPONSE_BODY_SIZE_MB),
 	    .upstream_tls_verify = cfg_bool(cfg, CFG_UPSTREAM_TLS_VERIFY),
+	    .pool_per_origin = exec_pool_size(cfg),
+	    .pool_total = exec_pool_size(cfg),
 	};
 	*ca = NULL;
 	*calen = 0;

@@ -4,6 +4,7 @@
  * keep-alive pool per origin afterwards.
  */
 #include <errno.h>
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
@@ -202,8 +203,13 @@ exec_conn_get(struct exec *e, struct exec_job *job, bool fresh)
 		e->st.reused++;
 		goto attach;
 	}
-	if ((c = calloc(1, sizeof(*c))) == NULL)
+	/* Zero the bookkeeping only: the dialer's proxy buffer (unused for
+	 * upstreams) and the plaintext buffers stay untouched, and out of the
+	 * resident set, until bytes flow through them. */
+	if ((c = malloc(sizeof(*c))) == NULL)
 		return -ENOMEM;
+	memset(
+	    c, 0, offsetof(struct exec_conn, d) + offsetof(struct dial, pbuf));
 	if (job->url.tls && (c->t = malloc(sizeof(*c->t))) == NULL) {
 		free(c);
 		return -ENOMEM;

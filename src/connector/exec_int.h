@@ -61,10 +61,12 @@ struct exec_conn {
 	uint16_t port;
 	char host[URL_HOST_MAX + 1];
 	bool handshaken; /* TLS: the handshake completed once */
-	struct dial d;
 	struct rx_timer timer; /* idle timeout */
 	struct stream s;
 	struct exec_tls *t; /* NULL for http */
+	/* Last but the buffers: only the dialer's fields before its proxy
+	 * buffer are zeroed at creation (see exec_conn.c). */
+	struct dial d;
 	uint8_t in[EXEC_PLAIN_BUF], out[EXEC_PLAIN_BUF];
 };
 

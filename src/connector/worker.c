@@ -62,7 +62,7 @@ timers_needed(const struct cfg *c)
 	size_t reqs = (size_t)cfg_int(c, CFG_MAX_CONCURRENT_REQUESTS);
 
 	return WORKER_TIMERS + slots * 5 +
-	    EXEC_TIMERS(slots * reqs, EXEC_DEFAULT_POOL_TOTAL) +
+	    EXEC_TIMERS(slots * reqs, exec_pool_size(c)) +
 	    HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS));
 }
 

@@ -236,6 +236,16 @@ image-test: image
 image-test-full:
 	$(Q)$(MAKE) --no-print-directory image-test IMAGE_TESTS=tests/image
 
+# --- edge boxes: the aarch64 disk image under qemu-system-aarch64 -----------
+
+board-test: setup
+	$(Q)$(MAKE) -s ARCH=aarch64 $(O)/aarch64/outpost
+	$(Q)OUTPOST_AARCH64_BIN=$(CURDIR)/$(O)/aarch64/outpost \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/board
+ifeq ($(ARCH),aarch64)
+test: board-test
+endif
+
 # --- reproducibility, style, setup --------------------------------------------
 
 repro: setup
@@ -270,7 +280,7 @@ bench: setup all
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 
-.PHONY: oci oci-multi oci-test
+.PHONY: oci oci-multi oci-test board-test
 .PHONY: readme-settings readme-check
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:

@@ -13,54 +13,7 @@ import time
 import pytest
 
 from conftest import base_env, free_port, run
-
-NGINX = "/usr/sbin/nginx"
-
-CONF = """
-daemon off;
-master_process off;
-worker_processes 1;
-pid {d}/nginx.pid;
-error_log {d}/error.log warn;
-events {{ worker_connections 64; }}
-http {{
-    access_log off;
-    client_body_temp_path {d}/tmp-body;
-    proxy_temp_path {d}/tmp-proxy;
-    fastcgi_temp_path {d}/tmp-fcgi;
-    uwsgi_temp_path {d}/tmp-uwsgi;
-    scgi_temp_path {d}/tmp-scgi;
-    client_max_body_size 8m;
-    keepalive_timeout 30s;
-    server {{
-        listen 127.0.0.1:{http};
-        listen 127.0.0.1:{https} ssl http2;
-        server_name localhost;
-        ssl_certificate {d}/cert.pem;
-        ssl_certificate_key {d}/key.pem;
-        root {d}/www;
-        location /dav/ {{
-            dav_methods PUT DELETE;
-            create_full_put_path on;
-        }}
-        location = /cookies {{
-            add_header Set-Cookie "a=1; Path=/";
-            add_header X-Middle "m";
-            add_header Set-Cookie "b=2, c=3";
-            return 200 "cookies\\n";
-        }}
-        location = /redirect {{ return 302 /elsewhere; }}
-        location = /fail {{ return 500 "boom\\n"; }}
-        location = /gz {{
-            gzip on;
-            gzip_types text/plain;
-            gzip_min_length 1;
-            default_type text/plain;
-            alias {d}/www/text.txt;
-        }}
-    }}
-}}
-"""
+from upstream import Nginx
 
 
 def openssl_cert(d, name, san):
@@ -71,23 +24,8 @@ def openssl_cert(d, name, san):
         check=True, capture_output=True, timeout=30)
 
 
-def wait_port(port, proc, timeout=10):
-    end = time.monotonic() + timeout
-    while time.monotonic() < end:
-        if proc.poll() is not None:
-            raise RuntimeError("nginx exited early")
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=0.2):
-                return
-        except OSError:
-            time.sleep(0.05)
-    raise RuntimeError(f"nothing listening on {port}")
-
-
 @pytest.fixture(scope="module")
 def nginx(tmp_path_factory):
-    if not os.path.exists(NGINX):
-        pytest.fail("nginx is not installed (scripts/setup.sh installs nginx-light)")
     d = tmp_path_factory.mktemp("nginx")
     (d / "www").mkdir()
     (d / "www" / "index.html").write_text("<h1>hello from nginx</h1>\n")
@@ -95,22 +33,8 @@ def nginx(tmp_path_factory):
     (d / "www" / "big.bin").write_bytes(os.urandom(3 * 1024 * 1024))
     openssl_cert(d, "", "DNS:localhost,IP:127.0.0.1")
     openssl_cert(d, "other", "DNS:other.test")
-    ports = {"http": free_port(), "https": free_port()}
-    (d / "nginx.conf").write_text(CONF.format(d=d, **ports))
-    p = subprocess.Popen([NGINX, "-p", str(d), "-c", str(d / "nginx.conf")],
-                         stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
-    try:
-        wait_port(ports["http"], p)
-        wait_port(ports["https"], p)
-        yield {"dir": d, **ports}
-    finally:
-        p.terminate()
-        try:
-            p.wait(timeout=5)
-        except subprocess.TimeoutExpired:
-            p.kill()
-            p.wait(timeout=5)
-        p.stderr.close()
+    with Nginx(d, cert=d / "cert.pem", key=d / "key.pem") as n:
+        yield {"dir": d, "http": n.port, "https": n.https_port}
 
 
 def fetch(outpost_bin, *args, env=None, timeout=30):

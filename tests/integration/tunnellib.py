@@ -3,7 +3,6 @@ import base64
 import itertools
 import json
 import os
-import time
 import urllib.request
 
 from conftest import base_env, free_port, wait_until

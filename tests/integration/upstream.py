@@ -1,12 +1,16 @@
-"""Real upstreams for tunnel tests: nginx on loopback with a temp config.
+"""Real upstreams for integration tests, on loopback with temp configs.
 
     with Nginx(tmp_path) as n:       # n.port (HTTP), n.root (document root)
         ...
+    Nginx(d, cert=..., key=...)      # also HTTPS (and h2) on n.https_port
 
-Locations: /dav/ (PUT/GET, byte-exact bodies), /echo (request body and
-method echoed back by the echo module), /cookies (two Set-Cookie), /hop
-(echoes X-Hop-Probe and adds a hop-by-hop-named header), /fail (500),
-/big (a file written by the test), and everything else from root.
+Locations: /dav/ (PUT/GET, byte-exact bodies), /echo (request body echoed
+back by the echo module), /cookies (two Set-Cookie around another header),
+/hop (echoes X-Hop-Probe and X-Keep, adds a hop-by-hop-named header),
+/redirect (302), /fail (500), /gz (text.txt gzip-encoded), and everything
+else from the root.
+
+    with Squid(allowed_port) as sq:  # a forward proxy allowing CONNECT there
 """
 import os
 import shutil
@@ -38,6 +42,8 @@ http {{
     keepalive_requests 100000;
     server {{
         listen 127.0.0.1:{port};
+        {tls}
+        server_name localhost;
         root {d}/www;
         location /dav/ {{
             dav_methods PUT DELETE;
@@ -49,7 +55,8 @@ http {{
         }}
         location = /cookies {{
             add_header Set-Cookie "a=1; Path=/";
-            add_header Set-Cookie "b=2";
+            add_header X-Middle "m";
+            add_header Set-Cookie "b=2, c=3";
             return 200 "cookies\\n";
         }}
         location = /hop {{
@@ -58,7 +65,15 @@ http {{
             add_header Keep-Alive "timeout=5";
             return 200 "hop\\n";
         }}
+        location = /redirect {{ return 302 /elsewhere; }}
         location = /fail {{ return 500 "boom\\n"; }}
+        location = /gz {{
+            gzip on;
+            gzip_types text/plain;
+            gzip_min_length 1;
+            default_type text/plain;
+            alias {d}/www/text.txt;
+        }}
     }}
 }}
 """
@@ -71,26 +86,36 @@ def free_port():
 
 
 class Nginx:
-    def __init__(self, directory):
+    def __init__(self, directory, cert=None, key=None):
         self.dir = str(directory)
         self.root = os.path.join(self.dir, "www")
         os.makedirs(os.path.join(self.root, "dav"), exist_ok=True)
         self.port = free_port()
+        self.https_port = free_port() if cert else None
+        tls = ""
+        if cert:
+            tls = (f"listen 127.0.0.1:{self.https_port} ssl http2; "
+                   f"ssl_certificate {cert}; ssl_certificate_key {key};")
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(CONF.format(d=self.dir, port=self.port, echo=ECHO_MODULE))
+            f.write(CONF.format(d=self.dir, port=self.port, echo=ECHO_MODULE, tls=tls))
         self.proc = subprocess.Popen([NGINX, "-c", conf, "-e", self.dir + "/error.log"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
+        for p in (self.port, self.https_port):
+            if p is not None:
+                self._wait(p)
+
+    def _wait(self, port):
         deadline = time.monotonic() + 10
         while time.monotonic() < deadline:
             if self.proc.poll() is not None:
                 raise RuntimeError("nginx exited: " + self.proc.stderr.read().decode())
             try:
-                with socket.create_connection(("127.0.0.1", self.port), timeout=0.2):
+                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
-        raise RuntimeError("nginx did not listen within 10 s")
+        raise RuntimeError(f"nginx did not listen on {port} within 10 s")
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"

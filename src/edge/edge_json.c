@@ -35,6 +35,8 @@ json_tunnel(struct buf *b, const struct edge_tunnel *t)
 	json_cstr(b, t->c->addr);
 	buf_adds(b, ",\"hostname\":");
 	json_cstr(b, t->hostname);
+	buf_adds(b, ",\"user_agent\":");
+	json_cstr(b, h2_stream_user_agent(&t->hs));
 	buf_adds(b, ",\"connected_since\":");
 	iso_time(b, t->since_ms);
 	buf_adds(b, ",\"last_heartbeat\":");

@@ -42,6 +42,7 @@
 #include <stdint.h>
 
 #define H2_PATH_MAX 96 /* longest :path a server stream records */
+#define H2_AGENT_MAX 64 /* longest user-agent a server stream records */
 #define H2_MESSAGE_MAX 256 /* longest grpc-message kept (encoded form) */
 #define H2_AUTHORITY_MAX 256 /* longest :authority a client sends */
 
@@ -122,6 +123,7 @@ struct h2_stream {
 	enum h2_stream_error err;
 	struct h2_stream *next_ev, *prev, *next;
 	char path[H2_PATH_MAX];
+	char agent[H2_AGENT_MAX]; /* server: the client's user-agent */
 	char message[H2_MESSAGE_MAX]; /* grpc-message, percent-encoded */
 	/* Server request header checks. */
 	bool method_ok, ctype_ok;
@@ -240,6 +242,9 @@ int h2_stream_open(struct h2_session *s, struct h2_stream *st,
 
 /* Server: the :path of an accepted stream (valid from H2_EV_HEADERS). */
 const char *h2_stream_path(const struct h2_stream *st);
+
+/* Server: its user-agent ("" when absent; truncated to H2_AGENT_MAX - 1). */
+const char *h2_stream_user_agent(const struct h2_stream *st);
 
 /*
  * Server: answer an accepted stream with :status 200 and content-type

@@ -77,6 +77,8 @@ cb_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
 		st->method_ok = name_is(v, vlen, "POST");
 	else if (s->role == H2_SERVER && name_is(name, nlen, ":path"))
 		copy_value(st->path, sizeof(st->path), v, vlen);
+	else if (s->role == H2_SERVER && name_is(name, nlen, "user-agent"))
+		copy_value(st->agent, sizeof(st->agent), v, vlen);
 	else if (s->role == H2_CLIENT && name_is(name, nlen, ":status"))
 		st->http_status = vlen == 3 ? grpc_status_parse(v, vlen) : 0;
 	else

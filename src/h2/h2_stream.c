@@ -188,3 +188,10 @@ h2_stream_path(const struct h2_stream *st)
 {
 	return st->path;
 }
+
+/* see h2.h */
+const char *
+h2_stream_user_agent(const struct h2_stream *st)
+{
+	return st->agent;
+}

@@ -12,6 +12,8 @@ import pytest
 from conftest import wait_until
 from edgelib import Edge, Upstream, connector, dev_pki
 
+VERSION = open(os.path.join(os.path.dirname(__file__), "../../VERSION")).read().strip()
+
 HB = 0.3  # HEARTBEAT_INTERVAL in seconds for these tests
 
 
@@ -61,6 +63,7 @@ def test_two_connectors_two_tunnels_routing_by_name(setup, upstream):
         assert c["state"] == "online"
         assert len(c["tunnels"]) == 2
         assert all(t["transport"] == "mtls" and t["hostname"] for t in c["tunnels"])
+        assert all(t["user_agent"] == "outpost/" + VERSION for t in c["tunnels"])
     s, _, b = edge.proxy("alpha", f"{upstream.hostport}/hello?x=1")
     assert s == 200 and b'"path": "/hello?x=1"' in b
     assert edge.state("alpha")["requests"] == 1

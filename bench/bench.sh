@@ -24,20 +24,13 @@ work=$(dirname "$B")/bench
 dur=${BENCH_DURATION:-5}
 results=$root/bench/RESULTS.md
 pids=()
+# shellcheck source=../scripts/procs.sh
+. "$root/scripts/procs.sh"
 
 say() { printf 'bench: %s\n' "$*" >&2; }
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
 cleanup() {
 	trap - EXIT INT TERM
-	local p
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	stop_all
 }
 trap cleanup EXIT
 trap 'exit 130' INT

@@ -20,22 +20,14 @@ outpost_bin=$B/outpost
 name=demo
 timeout=${RUN_TIMEOUT:-30}
 pids=()
+# shellcheck source=procs.sh
+. "$here/procs.sh"
 
 say() { printf 'run: %s\n' "$*" >&2; }
 
-free_port() {
-	python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1",0)); print(s.getsockname()[1])'
-}
-
 cleanup() {
 	trap - INT TERM EXIT
-	local p
-	for p in "${pids[@]}"; do kill -TERM "$p" 2>/dev/null || true; done
-	for p in "${pids[@]}"; do
-		for _ in $(seq 50); do kill -0 "$p" 2>/dev/null || break; sleep 0.1; done
-		kill -KILL "$p" 2>/dev/null || true
-		wait "$p" 2>/dev/null || true
-	done
+	stop_all
 	say "stopped (logs in $run)"
 }
 trap cleanup EXIT

@@ -162,13 +162,14 @@ struct exec_job {
 	/* Request output: the head (heap), then the borrowed body. */
 	char *head;
 	size_t head_len, head_off, body_off;
-	/* Response input: head buffer and parsed fields (one heap block). */
+	/* Response input: head buffer (grows up to max_response_head) and
+	 * the final head's fields (heap, exactly nfields). */
 	char *rbuf;
-	size_t rlen;
+	size_t rlen, rcap;
 	size_t rhead; /* bytes of the final response head, 0 until parsed */
 	int status;
 	size_t nfields;
-	struct http_header *fields; /* in the same block as rbuf */
+	struct http_header *fields; /* slices of rbuf */
 	enum http_body_kind body_kind;
 	bool keep_alive;
 	uint64_t body_left; /* Content-Length bytes still to come */

@@ -20,6 +20,8 @@
 
 /* Plaintext stream buffers per connection (TLS uses the engine's). */
 #define EXEC_PLAIN_BUF 16384
+/* First size of a response head buffer (then doubled, up to the bound). */
+#define EXEC_HEAD_FIRST 2048
 /* Chunk-size and trailer lines of a chunked response. */
 #define EXEC_CHUNK_LINE 4096
 /* First allocation of a body of unknown length (then doubled). */

@@ -25,8 +25,10 @@ void
 exec_resp_reset(struct exec_job *job)
 {
 	free(job->rbuf);
+	free(job->fields);
 	free(job->body);
 	job->rbuf = NULL;
+	job->rcap = 0;
 	job->fields = NULL;
 	job->body = NULL;
 	job->rlen = job->rhead = job->nfields = 0;
@@ -144,6 +146,12 @@ head_done(struct exec_job *job, const struct http_response *resp,
 	if (http_response_framing(resp, m, strlen(m), &f) < 0)
 		return fail(r, detail, EXEC_BAD_RESPONSE, "ambiguous framing");
 	job->status = resp->status;
+	/* The fields point into rbuf, which no longer moves. */
+	job->fields = malloc(resp->nheaders * sizeof(*job->fields) + 1);
+	if (job->fields == NULL)
+		return fail(r, detail, EXEC_OVERLOADED, "out of memory");
+	memcpy(
+	    job->fields, resp->headers, resp->nheaders * sizeof(*job->fields));
 	job->nfields = resp->nheaders;
 	job->keep_alive = f.keep_alive && resp->status != 101;
 	job->body_kind = resp->status == 101 ? HTTP_BODY_NONE : f.kind;
@@ -179,14 +187,15 @@ head_limits(const struct exec *e, struct http_limits *lim)
 static enum exec_resp_state
 head_parse(struct exec_job *job, enum exec_reason *r, const char **detail)
 {
+	struct http_header fields[EXEC_MAX_RESPONSE_HEADERS];
 	struct http_response resp;
 	struct http_limits lim;
 	int n;
 
 	head_limits(job->e, &lim);
 	for (;;) {
-		resp = (struct http_response){.headers = job->fields,
-		    .nheaders = EXEC_MAX_RESPONSE_HEADERS};
+		resp = (struct http_response){
+		    .headers = fields, .nheaders = EXEC_MAX_RESPONSE_HEADERS};
 		n = http_parse_response(job->rbuf, job->rlen, &resp, &lim);
 		if (n == HTTP_PARTIAL)
 			return RESP_MORE;
@@ -210,22 +219,23 @@ static enum exec_resp_state
 head_feed(struct exec_job *job, struct stream *s, enum exec_reason *r,
     const char **detail)
 {
-	size_t max = job->e->c.max_response_head, n, k, used, off;
+	size_t max = job->e->c.max_response_head, n, k, used;
 	enum exec_resp_state st;
 	const uint8_t *p;
+	char *grown;
 
-	if (job->rbuf == NULL) {
-		/* The field array follows the bytes, suitably aligned. */
-		off = (max + 15) & ~(size_t)15;
-		job->rbuf = malloc(off +
-		    sizeof(struct http_header) * EXEC_MAX_RESPONSE_HEADERS);
-		if (job->rbuf == NULL)
+	/* The head buffer starts small and doubles up to the bound: most
+	 * heads fit in the first allocation. */
+	if (job->rlen == job->rcap) {
+		job->rcap = job->rcap == 0 ? MIN(EXEC_HEAD_FIRST, max)
+					   : MIN(2 * job->rcap, max);
+		if ((grown = realloc(job->rbuf, job->rcap)) == NULL)
 			return fail(
 			    r, detail, EXEC_OVERLOADED, "out of memory");
-		job->fields = (struct http_header *)(void *)(job->rbuf + off);
+		job->rbuf = grown;
 	}
 	p = stream_peek(s, &n);
-	k = n < max - job->rlen ? n : max - job->rlen;
+	k = n < job->rcap - job->rlen ? n : job->rcap - job->rlen;
 	memcpy(job->rbuf + job->rlen, p, k);
 	job->rlen += k;
 	stream_consume(s, k);

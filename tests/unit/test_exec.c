@@ -323,7 +323,7 @@ struct call {
 	int status;
 	uint8_t *body;
 	size_t body_len;
-	size_t nh;
+	size_t nh, nh_all; /* kept (at most MAX_HDRS), received */
 	char hk[MAX_HDRS][64], hv[MAX_HDRS][256];
 };
 
@@ -349,6 +349,7 @@ on_done(struct exec_job *job, enum exec_reason r, const char *detail,
 		memcpy(c->body, resp->body.data, resp->body.len);
 	c->body[resp->body.len] = '\0';
 	c->nh = resp->n_headers < MAX_HDRS ? resp->n_headers : MAX_HDRS;
+	c->nh_all = resp->n_headers;
 	for (i = 0; i < c->nh; i++) {
 		snprintf(
 		    c->hk[i], sizeof(c->hk[i]), "%s", resp->headers[i]->key);
@@ -1140,6 +1141,47 @@ exec_bad_response(void **state)
 	fx_free(f);
 }
 
+/* A head of fields X-0..X-(n-1), each about 100 bytes, into buf. */
+static const char *
+big_head(char *buf, size_t cap, int n)
+{
+	size_t o = 0;
+	int i;
+
+	o += (size_t)snprintf(buf, cap, "HTTP/1.1 200 OK\r\n");
+	for (i = 0; i < n; i++)
+		o +=
+		    (size_t)snprintf(buf + o, cap - o, "X-%d: %090d\r\n", i, i);
+	snprintf(buf + o, cap - o, "Content-Length: 2\r\n\r\nok");
+	return buf;
+}
+
+/* Heads grow their buffer past its first size, up to max_response_head. */
+static void
+exec_large_head(void **state)
+{
+	static char head[32768];
+	struct fx *f = fx_new();
+	struct call c = {0};
+
+	srv_script(&f->srv, S_RESPOND, big_head(head, sizeof(head), 120));
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/big-head");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_OK);
+	assert_int_equal(c.nh_all, 121);
+	assert_string_equal(c.hk[31], "X-31");
+	assert_int_equal(strlen(c.hv[31]), 90);
+	call_free(&c);
+	srv_script(&f->srv, S_RESPOND, big_head(head, sizeof(head), 200));
+	call_init(&c, "GET", "");
+	call_url(&c, f, "/huge-head");
+	call_run(f, &c);
+	assert_int_equal(c.r, EXEC_TOO_LARGE);
+	call_free(&c);
+	fx_free(f);
+}
+
 static void
 exec_header_values(void **state)
 {
@@ -1552,6 +1594,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_cancel_in_flight),
 	    cmocka_unit_test(exec_free_in_flight),
 	    cmocka_unit_test(exec_bad_response),
+	    cmocka_unit_test(exec_large_head),
 	    cmocka_unit_test(exec_header_values),
 	    cmocka_unit_test(exec_pool_bounds),
 	    cmocka_unit_test(exec_faults),

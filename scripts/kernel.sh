@@ -21,6 +21,7 @@ JOBS=${KERNEL_JOBS:-2}
 
 case "$ARCH" in
 x86_64) KARCH=x86_64 IMAGE=arch/x86/boot/bzImage ;;
+aarch64-virt) KARCH=arm64 IMAGE=arch/arm64/boot/Image CROSS=aarch64-linux-gnu- ;;
 *) echo "kernel: unsupported ARCH '$ARCH'" >&2; exit 1 ;;
 esac
 [ -f "$FRAG" ] || { echo "kernel: missing $FRAG" >&2; exit 1; }
@@ -67,9 +68,9 @@ check_config() {
 
 configure() {
 	local b=$1
-	make -s -C "$SRC" O="$b" ARCH=$KARCH tinyconfig >/dev/null
+	make -s -C "$SRC" O="$b" ARCH=$KARCH CROSS_COMPILE=${CROSS:-} tinyconfig >/dev/null
 	"$SRC/scripts/kconfig/merge_config.sh" -m -O "$b" "$b/.config" "$FRAG" >/dev/null
-	make -s -C "$SRC" O="$b" ARCH=$KARCH olddefconfig >/dev/null
+	make -s -C "$SRC" O="$b" ARCH=$KARCH CROSS_COMPILE=${CROSS:-} olddefconfig >/dev/null
 	check_config "$b/.config"
 }
 
@@ -84,7 +85,7 @@ t0=$(date +%s)
 # Reproducible kernel build: pinned build identity and timestamp.
 export KBUILD_BUILD_USER=outpost KBUILD_BUILD_HOST=outpost
 export KBUILD_BUILD_TIMESTAMP="@0"
-nice -n 10 make -s -C "$SRC" O="$BUILD" ARCH=$KARCH -j"$JOBS" bzImage >"$BUILD/build.log" 2>&1 ||
+nice -n 10 make -s -C "$SRC" O="$BUILD" ARCH=$KARCH CROSS_COMPILE=${CROSS:-} -j"$JOBS" "${IMAGE##*/}" >"$BUILD/build.log" 2>&1 ||
 	{ tail -40 "$BUILD/build.log" >&2; log "build failed"; exit 1; }
 mkdir -p "$OUT.tmp"
 cp "$BUILD/$IMAGE" "$OUT.tmp/bzImage"

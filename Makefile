@@ -253,6 +253,14 @@ repro: setup
 	$(Q)for b in outpost outpost-edge; do cmp $(O)/repro/a/$(ARCH)/$$b $(O)/repro/b/$(ARCH)/$$b || exit 1; \
 		echo "repro: $$b byte-identical ($$(sha256sum < $(O)/repro/a/$(ARCH)/$$b | cut -c1-16))"; done
 
+# The static sources also compile with clang against musl's headers (the
+# fuzz build covers clang against glibc).
+CLANG_MUSL = clang --target=x86_64-linux-musl -nostdinc -isystem /usr/include/x86_64-linux-musl \
+	-isystem $$(clang -print-resource-dir)/include -fsyntax-only
+clang-check: $(B)/outpost $(B)/outpost-edge
+	$(call say,CLANG,musl-headers)for f in $(CORE) $(EDGE) src/cmd/outpost.c src/cmd/outpost-edge.c; do \
+		$(CLANG_MUSL) $(filter-out -MMD -MP,$(CFLAGS)) $$f || exit 1; done
+
 format-check:
 	$(Q)clang-format --dry-run -Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')
 
@@ -268,7 +276,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): scripts/setup.sh
 	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
 
-test: setup all size readme-check unit integration fuzz-smoke repro format-check oci-test
+test: setup all size readme-check unit integration fuzz-smoke repro format-check clang-check oci-test
 
 run: setup all
 	$(Q)scripts/run.sh $(B)
@@ -282,7 +290,7 @@ clean:
 
 .PHONY: oci oci-multi oci-test board-test
 .PHONY: readme-settings readme-check
-.PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check setup test run bench clean image image-test image-test-full
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check clang-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

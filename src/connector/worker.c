@@ -12,10 +12,15 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "net/dns.h"
+#include "net/sntp.h"
 #include "rx/rx.h"
 
-/* Timers of the DNS resolver and other fixed users. */
+/* Timers of the DNS resolver, the SNTP client and other fixed users. */
 #define WORKER_TIMERS 64
+/* Retry an unanswered time sync after this long. */
+#define WORKER_NTP_RETRY_MS 5000
+/* Smaller offsets are left to the system's own time keeping. */
+#define WORKER_NTP_STEP_MS 1000
 
 struct worker {
 	struct rx_loop loop;
@@ -24,6 +29,9 @@ struct worker {
 	struct manager mgr;
 	bool have_mgr;
 	bool stopping;
+	struct sntp_client ntp; /* NTP_SERVERS: before the first dial */
+	bool have_ntp;
+	struct rx_timer ntp_retry;
 };
 
 static void
@@ -66,6 +74,69 @@ timers_needed(const struct cfg *c)
 	    HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS));
 }
 
+static void
+ntp_retry(struct rx_loop *l, struct rx_timer *t)
+{
+	struct worker *w = container_of(t, struct worker, ntp_retry);
+
+	if (!w->stopping)
+		sntp_client_start(&w->ntp);
+}
+
+/*
+ * The clock is set before the first dial: a board without a real-time
+ * clock cannot validate the edge's certificate until it is.  The tunnels
+ * wait (readiness "time_sync") and the exchange is retried until a server
+ * answers.
+ */
+static void
+ntp_done(struct sntp_client *c, enum sntp_error err,
+    const struct sntp_result *res, const char *server, const char *detail)
+{
+	struct worker *w = container_of(c, struct worker, ntp);
+	int r;
+
+	if (err != SNTP_DONE) {
+		log_warn("time: no NTP answer (%s); retrying in %d s", detail,
+		    WORKER_NTP_RETRY_MS / 1000);
+		rx_timer_start(&w->loop, &w->ntp_retry, WORKER_NTP_RETRY_MS);
+		return;
+	}
+	if (res->offset_ms > WORKER_NTP_STEP_MS ||
+	    res->offset_ms < -WORKER_NTP_STEP_MS) {
+		r = sntp_clock_step(res->offset_ms);
+		if (r < 0)
+			log_warn("time: %s says the clock is off by %lld ms, "
+				 "but it cannot be set: %s",
+			    server, (long long)res->offset_ms, strerror(-r));
+		else
+			log_info("time: clock stepped by %lld ms (%s)",
+			    (long long)res->offset_ms, server);
+	} else {
+		log_info("time: clock within %lld ms of %s",
+		    (long long)res->offset_ms, server);
+	}
+	sntp_client_stop(c);
+	health_set_ready(w->health, false, "connecting");
+	manager_start(&w->mgr);
+}
+
+static int
+start_ntp(struct worker *w, const struct cfg *c, char *err, size_t errlen)
+{
+	if (sntp_client_init(&w->ntp, &w->loop, w->dns,
+		cfg_str(c, CFG_NTP_SERVERS), 0, ntp_done, err, errlen) < 0)
+		return -1;
+	w->have_ntp = true;
+	rx_timer_init(&w->ntp_retry, ntp_retry);
+	if (sntp_client_start(&w->ntp) < 0) {
+		snprintf(err, errlen, "NTP_SERVERS names no server");
+		return -1;
+	}
+	health_set_ready(w->health, false, "time_sync");
+	return 0;
+}
+
 /* The tunnels, when a controller is configured; -1 on a config error. */
 static int
 start_tunnels(struct worker *w, const struct cfg *c)
@@ -89,6 +160,14 @@ start_tunnels(struct worker *w, const struct cfg *c)
 	w->mgr.health = w->health;
 	manager_metrics_add(&w->mgr, health_metrics(w->health));
 	health_set_status(w->health, manager_status_fn, &w->mgr);
+	if (cfg_is_set(c, CFG_NTP_SERVERS)) {
+		if (start_ntp(w, c, err, sizeof(err)) < 0) {
+			log_error("configuration: %s", err);
+			fprintf(stderr, "outpost: %s\n", err);
+			return -1;
+		}
+		return 0;
+	}
 	health_set_ready(w->health, false, "connecting");
 	manager_start(&w->mgr);
 	return 0;
@@ -193,6 +272,10 @@ worker_main(int argc, char **argv, char *const *envp)
 		return WORKER_EXIT_PERMANENT;
 	log_info("outpost %s (%s) running", OUTPOST_VERSION, OUTPOST_REVISION);
 	r = rx_run(&w.loop);
+	if (w.have_ntp) {
+		sntp_client_stop(&w.ntp);
+		rx_timer_stop(&w.loop, &w.ntp_retry);
+	}
 	if (w.have_mgr)
 		manager_free(&w.mgr);
 	if (w.dns != NULL)

@@ -139,10 +139,11 @@ def test_missing_named_config_file_is_an_error(outpost_bin, tmp_path):
 
 
 def test_not_implemented_is_reported(outpost_bin):
-    r = check(outpost_bin, env=base_env(NTP_SERVERS="pool.example",
+    r = check(outpost_bin, env=base_env(OTEL_EXPORTER_OTLP_ENDPOINT="http://otel.example:4318",
                                         TRAVERSAL_CONTROLLER_URL="https://edge.example"))
     assert r.returncode == 0, r
-    assert "warning: environment: NTP_SERVERS: not implemented yet" in r.stderr
+    assert ("warning: environment: OTEL_EXPORTER_OTLP_ENDPOINT: not implemented yet"
+            in r.stderr)
 
 
 def test_bad_usage(outpost_bin):

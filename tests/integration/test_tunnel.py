@@ -12,6 +12,7 @@ from controllerlib import Controller, make_pki
 from tunnellib import (answer, ask, body_of, connector_env, get, headers_of,
                        log_lines, readyz, rss_kib, send_async,
                        start_connector, wait_tunnels)
+from test_sntp import Responder
 from upstream import Nginx, Squid
 
 
@@ -362,3 +363,31 @@ def test_client_certificate_refused_by_the_edge(client, mtls, pki, spawn, outpos
     assert wait_until(lambda: (readyz(p.health_port)[1] or {}).get("reason") in refused,
                       10), readyz(p.health_port)
     assert [e for e in mtls.events if e["event"] == "tunnel_open"] == []
+
+
+def test_time_is_synced_before_the_first_dial(h2c, spawn, outpost_bin):
+    # skew 0: the offset is below the step threshold, so the host clock
+    # is never touched even when the test runs as root.
+    ntp = Responder(skew=0)
+    try:
+        start_connector(spawn, outpost_bin, connector_env(
+            h2c, MAX_TUNNELS_ALLOWED=1, NTP_SERVERS=f"127.0.0.1:{ntp.port}"))
+        h2c.wait_tunnel(timeout=10)
+        assert ntp.asked >= 1
+    finally:
+        ntp.close()
+
+
+def test_no_time_no_tunnel(h2c, spawn, outpost_bin):
+    ntp = Responder(how="silent")
+    try:
+        p = start_connector(spawn, outpost_bin, connector_env(
+            h2c, MAX_TUNNELS_ALLOWED=1, NTP_SERVERS=f"127.0.0.1:{ntp.port}"))
+        assert wait_until(lambda: (readyz(p.health_port)[1] or {}).get("reason") ==
+                          "time_sync", 5)
+        time.sleep(3)
+        assert ntp.asked >= 1
+        assert [e for e in h2c.events if e["event"] == "tunnel_open"] == []
+        assert readyz(p.health_port)[1]["reason"] == "time_sync"
+    finally:
+        ntp.close()

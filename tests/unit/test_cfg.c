@@ -557,11 +557,14 @@ cfg_env_unknown_warns(void **state)
 static void
 cfg_not_implemented_reported(void **state)
 {
-	struct cfg *c = load("NTP_SERVERS=pool.example\n",
-	    "OTEL_EXPORTER_OTLP_ENDPOINT=http://otel:4318", NULL, NULL);
+	struct cfg *c =
+	    load("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://otel:4318\n",
+		"OTEL_EXPORTER_OTLP_ENDPOINT=http://otel:4318", NULL, NULL);
 
 	assert_non_null(c);
-	assert_msg("outpost.conf:1: NTP_SERVERS: not implemented yet", NULL);
+	assert_msg("outpost.conf:1: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: not "
+		   "implemented yet",
+	    NULL);
 	assert_msg(
 	    "environment: OTEL_EXPORTER_OTLP_ENDPOINT: not implemented", NULL);
 	cfg_free(c);

@@ -12,13 +12,18 @@
 # when unset, with a generated key named outpost-DEVELOPMENT-ONLY kept in
 # DEV_KEY_DIR (default: OUTDIR/../dev-signing) so that rebuilds reuse it.
 # The same key signs the OVA manifest.
+#
+# Other boards (edge boxes): IMAGE_BOARD (board/<name>, default x86_64),
+# IMAGE_STUB (systemd's EFI stub), IMAGE_OBJCOPY (one that knows its PE
+# format), IMAGE_EFI_BOOT (removable-media file name, default BOOTX64.EFI),
+# IMAGE_BIOS=0 (no syslinux/MBR boot path).
 set -euo pipefail
 
 BIN=$1 KERNEL=$2 OUT=$(mkdir -p "$3" && cd "$3" && pwd)
 TOP=$(cd "$(dirname "$0")/.." && pwd)
 VERSION=$(cat "$TOP/VERSION")
 NAME=${4:-outpost-$VERSION-x86_64}
-BOARD=$TOP/board/x86_64
+BOARD=$TOP/board/${IMAGE_BOARD:-x86_64}
 # The commit time when the Makefile did not export it; never 0, which
 # e2fsprogs would read as "use the real clock".
 EPOCH=${SOURCE_DATE_EPOCH:-$(git -C "$TOP" log -1 --format=%ct 2>/dev/null || echo 1)}
@@ -41,7 +46,9 @@ ESP_SERIAL=0x4f555450 CONFIG_SERIAL=0x434f4e46
 # Partition sizes in MiB (root and verity are sized from their contents).
 ESP_MB=16 CONFIG_MB=8 DATA_MB=64
 
-STUB=/usr/lib/systemd/boot/efi/linuxx64.efi.stub
+STUB=${IMAGE_STUB:-/usr/lib/systemd/boot/efi/linuxx64.efi.stub}
+EFI_BOOT=${IMAGE_EFI_BOOT:-BOOTX64.EFI}
+BIOS=${IMAGE_BIOS:-1}
 GPTMBR=/usr/lib/syslinux/mbr/gptmbr.bin
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
@@ -135,7 +142,7 @@ EOF
 make_uki() {
 	printf 'ID=outpost\nNAME=outpost\nVERSION_ID=%s\nPRETTY_NAME="outpost %s"\n' \
 		"$VERSION" "$VERSION" >"$W/os-release"
-	objcopy \
+	"${IMAGE_OBJCOPY:-objcopy}" \
 		--add-section .osrel="$W/os-release" --change-section-vma .osrel=0x20000 \
 		--add-section .cmdline="$W/cmdline.txt" --change-section-vma .cmdline=0x30000 \
 		--add-section .linux="$KERNEL" --change-section-vma .linux=0x2000000 \
@@ -163,8 +170,9 @@ make_esp() {
 	mkfs.fat -C --invariant -i "$ESP_SERIAL" -n OUTPOST-ESP -F 16 "$img" \
 		$((ESP_MB * 1024)) >/dev/null
 	mmd -i "$img" ::/EFI ::/EFI/BOOT ::/boot ::/syslinux
-	cp "$W/uki.efi" "$W/BOOTX64.EFI"
-	fat_put "$img" /EFI/BOOT "$W/BOOTX64.EFI"
+	cp "$W/uki.efi" "$W/$EFI_BOOT"
+	fat_put "$img" /EFI/BOOT "$W/$EFI_BOOT"
+	[ "$BIOS" = 1 ] || return 0
 	# BIOS path: syslinux loads the same kernel with the same cmdline.
 	cp "$KERNEL" "$W/bzImage"
 	fat_put "$img" /boot "$W/bzImage"
@@ -219,7 +227,8 @@ make_disk() {
 		part $DATA_MB $LINUX_GUID $DATA_UUID outpost-data
 	} >"$W/layout.sfdisk"
 	sfdisk -q --no-reread --no-tell-kernel "$img" <"$W/layout.sfdisk" >/dev/null
-	dd if="$GPTMBR" of="$img" bs=440 count=1 conv=notrunc status=none
+	[ "$BIOS" != 1 ] ||
+		dd if="$GPTMBR" of="$img" bs=440 count=1 conv=notrunc status=none
 	s=2048
 	for p in esp.img:$ESP_MB root.erofs:$root_mb root.verity:$verity_mb \
 		config.img:$CONFIG_MB data.img:$DATA_MB; do
@@ -232,6 +241,7 @@ make_disk() {
 main() {
 	[ -x "$BIN" ] || die "no outpost binary at $BIN"
 	[ -f "$KERNEL" ] || die "no kernel at $KERNEL"
+	[ "$BIOS" = 1 ] || GPTMBR=$STUB # nothing more to check
 	for f in "$STUB" "$GPTMBR" "$CA_BUNDLE"; do
 		[ -f "$f" ] || die "missing $f (scripts/setup.sh)"
 	done

@@ -238,6 +238,20 @@ image-test-full:
 
 # --- edge boxes: the aarch64 disk image under qemu-system-aarch64 -----------
 
+# The same appliance disk for board/aarch64-virt: UEFI only (BOOTAA64.EFI,
+# systemd's aarch64 stub from the sysroot), signed like `make image`.
+BOARD_IMAGE := outpost-$(VERSION)-aarch64
+board-image: setup
+	$(Q)$(MAKE) -s ARCH=aarch64 $(O)/aarch64/outpost
+	$(Q)k=$$(scripts/kernel.sh aarch64-virt) && s=$$(scripts/sysroot.sh aarch64) && \
+		IMAGE_BOARD=aarch64-virt IMAGE_EFI_BOOT=BOOTAA64.EFI IMAGE_BIOS=0 \
+		IMAGE_OBJCOPY=aarch64-linux-gnu-objcopy \
+		IMAGE_STUB=$$s/usr/lib/systemd/boot/efi/linuxaa64.efi.stub \
+		scripts/image.sh $(O)/aarch64/outpost "$$k" $(IMG) $(BOARD_IMAGE)
+	$(Q)rm -f $(IMG)/$(BOARD_IMAGE).ova  # no ARM hypervisor takes an OVA
+	$(Q)for f in $(IMG)/$(BOARD_IMAGE).img $(IMG)/$(BOARD_IMAGE).img.bmap; do \
+		printf '  %-44s %10d bytes (%s allocated)\n' $$f $$(stat -c %s $$f) $$(du -h $$f | cut -f1); done
+
 board-test: setup
 	$(Q)$(MAKE) -s ARCH=aarch64 $(O)/aarch64/outpost
 	$(Q)OUTPOST_AARCH64_BIN=$(CURDIR)/$(O)/aarch64/outpost \
@@ -288,7 +302,7 @@ bench: setup all
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 
-.PHONY: oci oci-multi oci-test board-test
+.PHONY: oci oci-multi oci-test board-image board-test
 .PHONY: readme-settings readme-check
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check clang-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:

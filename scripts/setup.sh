@@ -18,7 +18,7 @@ PKGS=(
 	squid
 	# cross builds, container image and its tests
 	gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static runc podman skopeo uidmap iproute2
-	qemu-system-arm
+	qemu-system-arm qemu-efi-aarch64
 	# appliance: kernel build, disk image, OVA, qemu boot tests
 	linux-source-6.1 bc flex bison libelf-dev libssl-dev erofs-utils cryptsetup-bin sbsigntool systemd-boot-efi mtools dosfstools syslinux syslinux-common fdisk bmap-tools python3-vmdkstream faketime ca-certificates qemu-system-x86 qemu-utils ovmf e2fsprogs
 	# benchmark (make bench)

@@ -187,7 +187,7 @@ fuzz-smoke: fuzz-build
 		$$f -max_total_time=$(FUZZ_SECONDS) -timeout=5 -rss_limit_mb=1024 \
 			-print_final_stats=1 $(F)/new/$$n tests/fuzz/corpus/$$n \
 			2>$(F)/$$n.log || { tail -40 $(F)/$$n.log; exit 1; }; \
-		grep -E 'stat::number_of_executed_units' $(F)/$$n.log; done
+		grep -aE 'stat::number_of_executed_units' $(F)/$$n.log; done
 
 # --- integration ------------------------------------------------------------
 

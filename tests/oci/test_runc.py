@@ -26,14 +26,14 @@ ENV = ["TRAVERSAL_CONTROLLER_URL=http://localhost:9"]
 class Runc:
     """One container run in the foreground by `runc run`."""
 
-    def __init__(self, layout, bundle, rootless, env=(), args=None):
+    def __init__(self, layout, bundle, rootless, env=(), args=None, user=None):
         self.bundle, self.rootless = bundle, rootless
         self.id = f"outpost-{os.getpid()}-{time.monotonic_ns()}"
         self.state = bundle / "state"
         self.state.mkdir(mode=0o700)
         extract_rootfs(layout, bundle / "rootfs")
         self.log = open(bundle / "log", "w+b")
-        self._spec(layout.config()["config"], list(env), args)
+        self._spec(layout.config()["config"], list(env), args, user)
         if rootless:
             # As a rootless unpacker leaves it: every file the user's own
             # (only one id is mapped, so image owners cannot be kept).
@@ -50,7 +50,7 @@ class Runc:
                    "--clear-groups", "env", f"XDG_RUNTIME_DIR={self.state}", *cmd]
         return cmd
 
-    def _spec(self, img, env, args):
+    def _spec(self, img, env, args, user):
         subprocess.run(["runc", "spec", *(["--rootless"] if self.rootless else [])],
                        cwd=self.bundle, check=True, timeout=30)
         path = self.bundle / "config.json"
@@ -69,8 +69,9 @@ class Runc:
             for m in ("uidMappings", "gidMappings"):
                 c["linux"][m] = [{"containerID": 0, "hostID": UNPRIVILEGED_UID, "size": 1}]
         else:
-            self.user = img["User"]
-            p["user"] = {"uid": int(self.user), "gid": 0}
+            # The image's USER, or any uid as some platforms impose.
+            self.user = user or img["User"]
+            p["user"] = {"uid": int(self.user), "gid": int(self.user) if user else 0}
         path.write_text(json.dumps(c))
         os.chmod(self.bundle, 0o755)
 
@@ -117,10 +118,11 @@ class Runc:
         self.log.close()
 
 
-@pytest.fixture(params=["root", "rootless"])
+@pytest.fixture(params=["root", "rootless", "any-uid"])
 def container(request, layout, bundle_dir):
     runnable()
-    c = Runc(layout, bundle_dir, request.param == "rootless", ENV)
+    c = Runc(layout, bundle_dir, request.param == "rootless", ENV,
+             user="40404" if request.param == "any-uid" else None)
     yield c
     c.close()
 

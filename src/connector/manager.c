@@ -228,13 +228,14 @@ slot_active(const struct tunnel_slot *t)
 	    t->state == TUNNEL_HANDSHAKING || t->state == TUNNEL_OPEN;
 }
 
+/* Slots (spares included) for which pred holds. */
 static unsigned
-count_active(const struct manager *m)
+count_slots(const struct manager *m, bool (*pred)(const struct tunnel_slot *))
 {
 	unsigned i, n = 0;
 
 	for (i = 0; i < 2 * m->conf.slots; i++)
-		n += slot_active(&m->slots[i]);
+		n += pred(&m->slots[i]);
 	return n;
 }
 
@@ -261,7 +262,7 @@ manager_slot_idle(struct manager *m, struct tunnel_slot *t)
 		}
 		return;
 	}
-	if (count_active(m) < m->conf.slots)
+	if (count_slots(m, slot_active) < m->conf.slots)
 		tunnel_slot_schedule(t);
 }
 
@@ -272,7 +273,7 @@ manager_replace(struct manager *m, struct tunnel_slot *draining)
 	unsigned i;
 	struct tunnel_slot *t;
 
-	if (count_active(m) >= m->conf.slots)
+	if (count_slots(m, slot_active) >= m->conf.slots)
 		return;
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
@@ -308,22 +309,14 @@ manager_slot_changed(struct manager *m)
 unsigned
 manager_open_tunnels(const struct manager *m)
 {
-	unsigned i, n = 0;
-
-	for (i = 0; i < 2 * m->conf.slots; i++)
-		n += tunnel_slot_routable(&m->slots[i]);
-	return n;
+	return count_slots(m, tunnel_slot_routable);
 }
 
 /* see manager.h */
 unsigned
 manager_answered_tunnels(const struct manager *m)
 {
-	unsigned i, n = 0;
-
-	for (i = 0; i < 2 * m->conf.slots; i++)
-		n += tunnel_slot_answered(&m->slots[i]);
-	return n;
+	return count_slots(m, tunnel_slot_answered);
 }
 
 /* see manager.h */

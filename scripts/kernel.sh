@@ -31,10 +31,19 @@ VER=$(dpkg-query -W -f='${Version}' "$PKG" 2>/dev/null) ||
 KEY=$( { echo "$PKG $VER $ARCH"; cat "$FRAG" "$0"; } | sha256sum | cut -c1-16)
 OUT=$CACHE/$KEY
 
-if [ -f "$OUT/bzImage" ]; then
-	echo "$OUT/bzImage"
-	exit 0
-fi
+cached() {
+	if [ -f "$OUT/bzImage" ]; then
+		echo "$OUT/bzImage"
+		exit 0
+	fi
+}
+cached
+# One build per key at a time (parallel make jobs, CI steps, several
+# checkouts sharing the cache): wait for the other, then use its result.
+mkdir -p "$CACHE"
+exec 9>"$CACHE/.lock-$KEY"
+flock 9
+cached
 
 log() { echo "kernel: $*" >&2; }
 

@@ -69,13 +69,17 @@ get32h(const uint8_t *p)
 	    (uint32_t)p[2] << 8 | p[3];
 }
 
-/* Retransmission delay: 1 s doubling to 16 s, plus up to 0.5 s jitter. */
+/*
+ * Retransmission delay: 0.25 s doubling to 16 s, plus up to 0.25 s jitter.
+ * RFC 2131 suggests starting at 4 s; a NIC whose link comes up just after
+ * the first DISCOVER (e1000) would then delay the boot by seconds.
+ */
 static int64_t
 retrans_ms(struct dhcp *d)
 {
-	unsigned s = d->tries < 4 ? d->tries : 4;
+	unsigned s = d->tries < 6 ? d->tries : 6;
 
-	return ((int64_t)1000 << s) + rnd_next(d) % 500;
+	return ((int64_t)250 << s) + rnd_next(d) % 250;
 }
 
 static size_t

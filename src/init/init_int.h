@@ -70,7 +70,7 @@ struct init_net {
 	struct dhcp dhcp;
 	struct rx_watch sock;
 	struct rx_timer timer;
-	bool active;
+	bool active; /* DHCP engine started (after carrier) */
 	bool is_static;
 	char addr[40]; /* "a.b.c.d/len" for the banner, "" until bound */
 };
@@ -122,6 +122,7 @@ int init_netif_addr(
     const char *ifname, uint32_t addr, uint32_t mask, uint32_t gw);
 int init_netif_first_ether(const char *sysfs, char *name, size_t n);
 int init_netif_mac(const char *ifname, uint8_t mac[6], int *ifindex);
+bool init_netif_carrier(const char *sysfs, const char *ifname);
 void init_net_write_resolv(const uint32_t *dns, size_t n);
 int init_dhcp_start(struct init *in);
 

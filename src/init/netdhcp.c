@@ -82,16 +82,35 @@ dhcp_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
 		r = recv(w->fd, buf, sizeof(buf), MSG_DONTWAIT);
 		if (r < 0)
 			return;
+		if (!in->net.active)
+			continue; /* before our first DISCOVER: not ours */
 		dhcp_step(in,
 		    dhcp_feed(&in->net.dhcp, buf, (size_t)r, util_mono_ms()));
 	}
 }
 
+/*
+ * Until the link is up a DISCOVER is lost, and the engine's backoff would
+ * then delay the lease by up to its retransmission interval: wait for
+ * carrier (polled: a sysfs read every CARRIER_POLL_MS), then start.
+ */
+#define CARRIER_POLL_MS 50
+
 static void
 dhcp_timer(struct rx_loop *l, struct rx_timer *t)
 {
 	struct init *in = container_of(l, struct init, loop);
+	struct init_net *n = &in->net;
 
+	if (!n->active) {
+		if (!init_netif_carrier("/sys", n->ifname)) {
+			rx_timer_start(l, t, CARRIER_POLL_MS);
+			return;
+		}
+		dhcp_init(&n->dhcp, n->mac,
+		    init_random_u32() ^ (uint32_t)n->ifindex, util_mono_ms());
+		n->active = true;
+	}
 	dhcp_step(in, DHCP_EV_NONE);
 }
 
@@ -122,17 +141,13 @@ int
 init_dhcp_start(struct init *in)
 {
 	struct init_net *n = &in->net;
-	uint32_t seed = init_random_u32();
 	int fd;
 
 	if ((fd = dhcp_socket(n->ifname)) < 0)
 		return fd;
-	dhcp_init(
-	    &n->dhcp, n->mac, seed ^ (uint32_t)n->ifindex, util_mono_ms());
 	rx_watch_init(&n->sock, fd, dhcp_io, NULL);
 	rx_watch_set(&in->loop, &n->sock, RX_READ);
 	rx_timer_init(&n->timer, dhcp_timer);
 	rx_timer_start(&in->loop, &n->timer, 0);
-	n->active = true;
 	return 0;
 }

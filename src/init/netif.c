@@ -142,6 +142,23 @@ is_ether(const char *dir, const char *name)
 }
 
 /* see init_int.h */
+bool
+init_netif_carrier(const char *sysfs, const char *ifname)
+{
+	char path[PATH_MAX], c = '0';
+	int fd;
+
+	if ((size_t)snprintf(path, sizeof(path), "%s/class/net/%s/carrier",
+		sysfs, ifname) >= sizeof(path) ||
+	    (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
+		return false;
+	if (read(fd, &c, 1) != 1)
+		c = '0'; /* EINVAL while the interface is down */
+	close(fd);
+	return c == '1';
+}
+
+/* see init_int.h */
 int
 init_netif_first_ether(const char *sysfs, char *name, size_t n)
 {

@@ -290,7 +290,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): scripts/setup.sh
 	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
 
-test: setup all size readme-check unit integration fuzz-smoke repro format-check clang-check oci-test
+test: setup all size readme-check unit integration fuzz-smoke repro format-check clang-check oci-test image-test
 
 run: setup all
 	$(Q)scripts/run.sh $(B)

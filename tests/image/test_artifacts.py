@@ -8,6 +8,8 @@ import subprocess
 import tarfile
 import xml.etree.ElementTree as ET
 
+import pytest
+
 from conftest import NAME, build_image, record_boot
 
 OVF_NS = "{http://schemas.dmtf.org/ovf/envelope/1}"
@@ -32,6 +34,8 @@ def test_two_builds_are_byte_identical(outpost_bin, kernel, scratch):
 
 
 def test_development_key_is_named_as_such(image_dir):
+    if os.environ.get("SIGNING_KEY"):
+        pytest.skip("built with SIGNING_KEY, not the development key")
     with tarfile.open(os.path.join(image_dir, NAME + ".ova")) as t:
         cert = t.extractfile(NAME + ".cert").read().decode()
     pem = cert[cert.index("-----BEGIN"):]

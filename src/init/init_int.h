@@ -126,6 +126,14 @@ bool init_netif_carrier(const char *sysfs, const char *ifname);
 void init_net_write_resolv(const uint32_t *dns, size_t n);
 int init_dhcp_start(struct init *in);
 
+/* NET_ADDRESS "a.b.c.d/len" (len 1..32) into address and mask, network
+ * order; false when malformed. */
+bool init_net_parse_cidr(const char *s, uint32_t *addr, uint32_t *mask);
+
+/* NET_DNS: up to DHCP_DNS_MAX IPv4 addresses separated by commas or
+ * spaces into dns[]; malformed entries are skipped.  Returns the count. */
+size_t init_net_parse_dns(const char *s, uint32_t *dns);
+
 /* banner.c: console lines for the operator. */
 void init_banner(const struct init *in);
 void init_console(const char *fmt, ...) __attribute__((format(printf, 1, 2)));

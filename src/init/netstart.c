@@ -8,9 +8,9 @@
 #include "init/init_int.h"
 #include "lib/log.h"
 
-/* "a.b.c.d/len" into address and mask (network order). */
-static bool
-parse_cidr(const char *s, uint32_t *addr, uint32_t *mask)
+/* see init_int.h */
+bool
+init_net_parse_cidr(const char *s, uint32_t *addr, uint32_t *mask)
 {
 	char a[20];
 	const char *slash = strchr(s, '/');
@@ -28,9 +28,9 @@ parse_cidr(const char *s, uint32_t *addr, uint32_t *mask)
 	return true;
 }
 
-/* NET_DNS: up to DHCP_DNS_MAX comma-separated IPv4 addresses. */
-static size_t
-parse_dns(const char *s, uint32_t *dns)
+/* see init_int.h */
+size_t
+init_net_parse_dns(const char *s, uint32_t *dns)
 {
 	char buf[128], *tok, *save = NULL;
 	size_t n = 0;
@@ -50,7 +50,7 @@ net_static(struct init *in)
 	size_t ndns;
 	int r;
 
-	if (!parse_cidr(in->net_address, &addr, &mask) ||
+	if (!init_net_parse_cidr(in->net_address, &addr, &mask) ||
 	    (in->net_gateway[0] &&
 		inet_pton(AF_INET, in->net_gateway, &gw) != 1)) {
 		init_console("outpost: NET_ADDRESS/NET_GATEWAY invalid "
@@ -59,7 +59,7 @@ net_static(struct init *in)
 	}
 	if ((r = init_netif_addr(in->net.ifname, addr, mask, gw)) < 0)
 		return r;
-	ndns = parse_dns(in->net_dns, dns);
+	ndns = init_net_parse_dns(in->net_dns, dns);
 	init_net_write_resolv(dns, ndns);
 	in->net.is_static = true;
 	snprintf(in->net.addr, sizeof(in->net.addr), "%s", in->net_address);

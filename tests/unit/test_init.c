@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -201,6 +202,41 @@ policy_streak_saturates(void **state)
 	assert_int_equal(p.streak, UINT_MAX);
 }
 
+static void
+net_cidr_parsing(void **state)
+{
+	uint32_t a, m;
+
+	assert_true(init_net_parse_cidr("192.0.2.10/24", &a, &m));
+	assert_int_equal(a, htonl(0xc000020a));
+	assert_int_equal(m, htonl(0xffffff00));
+	assert_true(init_net_parse_cidr("10.1.2.3/32", &a, &m));
+	assert_int_equal(m, 0xffffffffu);
+	assert_true(init_net_parse_cidr("10.1.2.3/1", &a, &m));
+	assert_int_equal(m, htonl(0x80000000));
+	assert_false(init_net_parse_cidr("10.1.2.3", &a, &m));
+	assert_false(init_net_parse_cidr("10.1.2.3/0", &a, &m));
+	assert_false(init_net_parse_cidr("10.1.2.3/33", &a, &m));
+	assert_false(init_net_parse_cidr("10.1.2.3/24x", &a, &m));
+	assert_false(init_net_parse_cidr("10.1.2/24", &a, &m));
+	assert_false(init_net_parse_cidr("/24", &a, &m));
+	assert_false(
+	    init_net_parse_cidr("1234567890.1234567890.1.1/8", &a, &m));
+}
+
+static void
+net_dns_parsing(void **state)
+{
+	uint32_t d[DHCP_DNS_MAX];
+
+	assert_int_equal(init_net_parse_dns("192.0.2.53, 192.0.2.54", d), 2);
+	assert_int_equal(d[1], htonl(0xc0000236));
+	assert_int_equal(
+	    init_net_parse_dns("1.1.1.1,bogus,8.8.8.8,9.9.9.9,4.4.4.4", d), 3);
+	assert_int_equal(d[2], htonl(0x09090909));
+	assert_int_equal(init_net_parse_dns("", d), 0);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -214,6 +250,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(policy_stable_run_resets),
 	    cmocka_unit_test(policy_signal_and_zero_are_temporary),
 	    cmocka_unit_test(policy_streak_saturates),
+	    cmocka_unit_test(net_cidr_parsing),
+	    cmocka_unit_test(net_dns_parsing),
 	};
 
 	if (argc > 1)

@@ -306,5 +306,7 @@ clean:
 .PHONY: readme-settings readme-check
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check clang-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:
+# Keep intermediate objects (test and fuzz objects are only prerequisites).
+.SECONDARY:
 
 -include $(shell find $(O) -name '*.d' 2>/dev/null)

@@ -50,12 +50,16 @@ log() { echo "kernel: $*" >&2; }
 # The source tree is shared by every key of one package version.
 extract_source() {
 	local src=$CACHE/src-$VER
+	# Builds of other keys (boards) share the tree: extract it once.
+	exec 8>"$CACHE/.lock-src-$VER"
+	flock 8
 	if [ ! -f "$src/.done" ]; then
 		log "extracting $PKG $VER"
 		rm -rf "$src" && mkdir -p "$src"
 		tar -xJf /usr/src/$PKG.tar.xz -C "$src" --strip-components=1
 		touch "$src/.done"
 	fi
+	exec 8>&-
 	SRC=$src
 }
 

@@ -178,5 +178,7 @@ def test_a_changed_root_byte_stops_the_boot(kernel, disk, tmp_path):
     # One byte of /sbin/init itself: the kernel must read it to start.
     flip(bad, find(bad, "outpost-root", b"\x7fELF\x02\x01\x01") + 0x100)
     # A good boot answers in a few seconds; give the bad one 30.
-    took, log = boot(bad, tmp_path, 30, kernel=kernel, cmdline=cmdline)
+    took, log = boot(bad, tmp_path, 30, kernel=kernel, cmdline=cmdline,
+                     until=r"Kernel panic|No working init")
     assert took is None, "booted from a modified root"
+    assert re.search(r"verity: .* is corrupted", log), log[-2000:]

@@ -96,6 +96,13 @@ $(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh
 	$(Q)[ build/deps/$(ARCH) -ef $(DEPS) ] || { rm -rf $(DEPS) && mkdir -p $(@D) && \
 		cp -a build/deps/$(ARCH)/. $(DEPS)/; }
 
+# Objects that embed OUTPOST_REVISION are rebuilt when HEAD moves, so one
+# binary never reports two revisions (the image labels name the same one).
+REVSTAMP := $(O)/.revision-$(REVISION)
+$(REVSTAMP):
+	@mkdir -p $(@D) && rm -f $(O)/.revision-* && touch $@
+$(foreach d,$(B) $(H) $(F),$(call obj,$(d),$(shell grep -rl OUTPOST_REVISION src))): $(REVSTAMP)
+
 # Generated protobuf-c code (never committed); objects depend on the headers.
 define proto_rules
 $(1)/gen/%.pb-c.c $(1)/gen/%.pb-c.h: src/proto/%.proto

@@ -2,9 +2,11 @@
 #include <errno.h>
 #include <grp.h>
 #include <signal.h>
+#include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/prctl.h>
+#include <sys/syscall.h>
 #include <sys/reboot.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -14,6 +16,36 @@
 #include "lib/util.h"
 
 extern char **environ;
+
+/* The capability number of CAP_SYS_TIME (linux/capability.h). */
+#define INIT_CAP_SYS_TIME 25
+
+/*
+ * The worker keeps exactly one capability, CAP_SYS_TIME, as an ambient
+ * one: it sets the clock from NTP_SERVERS before its first dial (boards
+ * without a real-time clock cannot validate certificates until then).
+ * Called after setresuid() with PR_SET_KEEPCAPS: permitted shrinks to
+ * that one bit and survives the exec.
+ */
+static int
+keep_sys_time(void)
+{
+	/* capset(2)'s ABI, version 3 (musl ships no kernel headers). */
+	struct {
+		uint32_t version;
+		int pid;
+	} h = {0x20080522, 0};
+	struct {
+		uint32_t effective, permitted, inheritable;
+	} d[2] = {{0}};
+
+	d[0].effective = d[0].permitted = d[0].inheritable = 1u
+	    << INIT_CAP_SYS_TIME;
+	if (syscall(SYS_capset, &h, d) < 0)
+		return -1;
+	return prctl(
+	    PR_CAP_AMBIENT, PR_CAP_AMBIENT_RAISE, INIT_CAP_SYS_TIME, 0, 0);
+}
 
 /* In the child: drop to the worker's ids in a fixed order, then exec. */
 static void
@@ -25,9 +57,11 @@ worker_exec(const struct init *in)
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
 	if (setsid() < 0 || setgroups(0, NULL) < 0 ||
+	    prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 ||
 	    setresgid(INIT_WORKER_GID, INIT_WORKER_GID, INIT_WORKER_GID) < 0 ||
 	    setresuid(INIT_WORKER_UID, INIT_WORKER_UID, INIT_WORKER_UID) < 0 ||
-	    prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 || chdir("/") < 0) {
+	    keep_sys_time() < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
+	    chdir("/") < 0) {
 		log_error("init: worker credentials: %s", strerror(errno));
 		_exit(INIT_EXIT_TEMPORARY);
 	}

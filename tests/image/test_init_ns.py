@@ -98,6 +98,22 @@ def test_refuses_when_not_pid1(outpost_bin):
     assert b"PID 1" in r.stderr
 
 
+def test_worker_is_unprivileged_but_may_set_the_clock(init):
+    # The worker runs as uid 999 with exactly one capability, CAP_SYS_TIME
+    # (bit 25), ambient so that it survives exec: NTP before the first dial.
+    i = init('grep -E "^(Uid|Cap(Eff|Prm|Amb)|NoNewPrivs):" /proc/self/status > $D/st.tmp'
+             ' && mv $D/st.tmp $D/status\nexec sleep 60')
+    path = os.path.join(i.dir, "status")
+    i.wait_for(lambda: os.path.exists(path), 5, "worker status")
+    with open(path) as f:
+        st = dict(line.split(":", 1) for line in f.read().splitlines())
+    st = {k: v.split() for k, v in st.items()}
+    assert st["Uid"][:3] == ["999"] * 3
+    for cap in ("CapEff", "CapPrm", "CapAmb"):
+        assert int(st[cap][0], 16) == 1 << 25, (cap, st[cap])
+    assert st["NoNewPrivs"] == ["1"]
+
+
 def test_reaps_orphans(init):
     # Each worker leaves an orphan that exits later: init inherits and reaps it.
     i = init('sh -c "sleep 0.3 &"\necho started >> $D/runs\nexec sleep 60')

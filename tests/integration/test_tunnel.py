@@ -7,7 +7,7 @@ import time
 
 import pytest
 
-from conftest import free_port, wait_until
+from conftest import base_env, free_port, run, wait_until
 from controllerlib import Controller, make_pki
 from tunnellib import (answer, ask, body_of, connector_env, get, headers_of,
                        log_lines, readyz, rss_kib, send_async,
@@ -64,6 +64,8 @@ def test_mtls_tunnels_open_with_unsolicited_health(mtls, pki, spawn, outpost_bin
     assert wait_until(lambda: readyz(p.health_port)[0] == 200, 5)
     st, body = readyz(p.health_port)
     assert (st, body["status"], body["active_tunnels"]) == (200, "ready", 2)
+    probe = run([outpost_bin, "probe"], env=base_env(HTTP_PORT=p.health_port))
+    assert probe.returncode == 0, probe
 
 
 @pytest.mark.parametrize("client", ["test-rsa", "p384", "rsa8", "chain"])

@@ -6,10 +6,15 @@
  * backoff timer and a token from the process-wide dial budget) → DIALING
  * (resolve + connect, optionally through the egress proxy) → HANDSHAKING
  * (TLS; skipped for h2c) → OPEN (HTTP/2 session, the call is open, the
- * unsolicited HealthCheckResponse sent) → DRAINING (START_CLOSE or
- * shutdown: no new requests, in-flight ones finish) → back to IDLE.  Each
- * state has its own deadline.  Any transport or protocol error closes the
- * slot's connection only, records a typed reason, and schedules a re-dial.
+ * unsolicited HealthCheckResponse sent; the slot is routable once the edge
+ * acked a PING sent behind the call, and "answered" once the edge sent
+ * headers or a message) → DRAINING (START_CLOSE or shutdown: no new
+ * requests, in-flight ones finish, and the call ends only once another
+ * slot was answered, or at DRAIN_TIMEOUT) → back to IDLE.  Each state has
+ * its own deadline.  Any transport or protocol error closes the slot's
+ * connection only, records a typed reason, and schedules a re-dial: at
+ * once after a clean close by the edge, unless that keeps happening right
+ * after opening, else after the backoff.
  *
  * Slots are owned by the manager (manager.h), allocated once at start with
  * all their buffers; nothing in here allocates per byte.  Requests on a

@@ -203,13 +203,11 @@ exec_conn_get(struct exec *e, struct exec_job *job, bool fresh)
 		e->st.reused++;
 		goto attach;
 	}
-	/* Zero the bookkeeping only: the dialer's proxy buffer (unused for
-	 * upstreams) and the plaintext buffers stay untouched, and out of the
-	 * resident set, until bytes flow through them. */
+	/* Zero the bookkeeping only: the plaintext buffers stay untouched,
+	 * and out of the resident set, until bytes flow through them. */
 	if ((c = malloc(sizeof(*c))) == NULL)
 		return -ENOMEM;
-	memset(
-	    c, 0, offsetof(struct exec_conn, d) + offsetof(struct dial, pbuf));
+	memset(c, 0, offsetof(struct exec_conn, in));
 	if (job->url.tls && (c->t = malloc(sizeof(*c->t))) == NULL) {
 		free(c);
 		return -ENOMEM;

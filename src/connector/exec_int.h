@@ -19,7 +19,8 @@
 #include "tls/tls.h"
 
 /* Plaintext stream buffers per connection (TLS uses the engine's). */
-#define EXEC_PLAIN_BUF 16384
+#define EXEC_IN_BUF 2048
+#define EXEC_OUT_BUF 1024
 /* First size of a response head buffer (then doubled, up to the bound). */
 #define EXEC_HEAD_FIRST 2048
 /* Chunk-size and trailer lines of a chunked response. */
@@ -66,10 +67,8 @@ struct exec_conn {
 	struct rx_timer timer; /* idle timeout */
 	struct stream s;
 	struct exec_tls *t; /* NULL for http */
-	/* Last but the buffers: only the dialer's fields before its proxy
-	 * buffer are zeroed at creation (see exec_conn.c). */
 	struct dial d;
-	uint8_t in[EXEC_PLAIN_BUF], out[EXEC_PLAIN_BUF];
+	uint8_t in[EXEC_IN_BUF], out[EXEC_OUT_BUF];
 };
 
 struct exec {

@@ -634,7 +634,7 @@ tunnel_slot_free(struct tunnel_slot *t)
 	rx_timer_stop(m->loop, &t->timer);
 	rx_timer_stop(m->loop, &t->drain_timer);
 	rx_timer_stop(m->loop, &t->flush_timer);
-	dial_cancel(&t->dial);
+	dial_free(&t->dial);
 	free(t->rxring);
 	free(t->txring);
 	free(t->msgbuf);

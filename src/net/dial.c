@@ -6,6 +6,7 @@
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "http/http.h"
@@ -52,6 +53,14 @@ sock_drop(struct dial *d)
 		net_close(fd);
 }
 
+/* The request once sent (its credentials), or whatever a failure left. */
+static void
+wipe_pbuf(struct dial *d)
+{
+	if (d->pbuf != NULL)
+		util_wipe(d->pbuf, d->plen);
+}
+
 static void
 finish(struct dial *d, int fd)
 {
@@ -64,7 +73,7 @@ finish(struct dial *d, int fd)
 	 */
 	if (fd < 0) {
 		sock_drop(d);
-		util_wipe(d->pbuf, d->plen);
+		wipe_pbuf(d);
 	}
 	d->plen = 0;
 	d->state = ST_IDLE;
@@ -157,6 +166,10 @@ on_connected(struct dial *d)
 		succeed(d, NULL, 0);
 		return;
 	}
+	if (d->pbuf == NULL && (d->pbuf = malloc(DIAL_PROXY_BUF)) == NULL) {
+		fail(d, DIAL_PROXY, "out of memory");
+		return;
+	}
 	if (dial_proxy_request(d) < 0) {
 		fail(d, DIAL_PROXY, "CONNECT request too long");
 		return;
@@ -183,7 +196,7 @@ proxy_send(struct dial *d)
 		d->poff += (size_t)n;
 	}
 	/* The request may carry credentials. */
-	util_wipe(d->pbuf, d->plen);
+	wipe_pbuf(d);
 	d->plen = 0;
 	d->state = ST_PROXY_RECV;
 	rx_watch_set(d->loop, &d->w, RX_READ);
@@ -195,7 +208,7 @@ proxy_recv(struct dial *d)
 	ssize_t n;
 	int r, status = 0;
 
-	n = net_read(d->w.fd, d->pbuf + d->plen, sizeof(d->pbuf) - d->plen);
+	n = net_read(d->w.fd, d->pbuf + d->plen, DIAL_PROXY_BUF - d->plen);
 	if (n == -EAGAIN)
 		return;
 	if (n <= 0) {
@@ -206,7 +219,7 @@ proxy_recv(struct dial *d)
 	}
 	d->plen += (size_t)n;
 	r = dial_proxy_answer(d, &status);
-	if (r == HTTP_PARTIAL && d->plen < sizeof(d->pbuf))
+	if (r == HTTP_PARTIAL && d->plen < DIAL_PROXY_BUF)
 		return;
 	if (r < 0) {
 		fail(d, DIAL_PROXY, "malformed or oversized proxy answer");
@@ -402,7 +415,16 @@ dial_cancel(struct dial *d)
 	rx_timer_stop(d->loop, &d->timer);
 	dns_query_cancel(&d->q);
 	sock_drop(d);
-	util_wipe(d->pbuf, d->plen);
+	wipe_pbuf(d);
 	d->plen = 0;
 	d->state = ST_IDLE;
+}
+
+/* see dial.h */
+void
+dial_free(struct dial *d)
+{
+	dial_cancel(d);
+	free(d->pbuf);
+	d->pbuf = NULL;
 }

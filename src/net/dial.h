@@ -4,7 +4,8 @@
  * and a total deadline, optionally through an HTTP CONNECT proxy, and hand
  * the owner a connected non-blocking socket or a typed reason.
  *
- * struct dial is embedded in its owner (dial_init() allocates nothing).
+ * struct dial is embedded in its owner (dial_init() allocates nothing; a
+ * dial through a proxy allocates its request buffer once, dial_free()).
  * The owner's callback runs exactly once per dial_start() that returned 0,
  * unless dial_cancel() comes first, and never from inside dial_start().
  * On success it receives fd >= 0: the socket is connected (and, through a
@@ -104,7 +105,7 @@ struct dial {
 	size_t next;
 	struct dial_result res;
 	size_t plen, poff;
-	uint8_t pbuf[DIAL_PROXY_BUF];
+	uint8_t *pbuf; /* DIAL_PROXY_BUF bytes, on the first proxied dial */
 };
 
 void dial_init(struct dial *d, struct rx_loop *l, struct dns_resolver *dns,
@@ -121,6 +122,10 @@ int dial_start(
 
 /* Stop d: no callback afterwards, the socket is closed. */
 void dial_cancel(struct dial *d);
+
+/* Cancel d and release its proxy buffer (allocated by the first dial
+ * through a proxy; direct dials never allocate). */
+void dial_free(struct dial *d);
 
 bool dial_active(const struct dial *d);
 

@@ -211,7 +211,7 @@ fx_new(const char *servers)
 static void
 fx_free(struct fx *f)
 {
-	dial_cancel(&f->d);
+	dial_free(&f->d);
 	if (f->fd >= 0)
 		net_close(f->fd);
 	dns_free(f->dns);
@@ -431,7 +431,7 @@ dial_cancel_anytime(void **state)
 	/* Cancel and restart within one iteration, towards a live server. */
 	assert_int_equal(dial_start(&f->d, "127.0.0.1", b.port, &o), 0);
 	rx_run_once(&f->loop, 10);
-	dial_cancel(&f->d);
+	dial_free(&f->d);
 	dial_and_wait(f, "127.0.0.1", s.port, &o);
 	assert_int_equal(f->res.err, DIAL_OK);
 	expect_banner(f, &s);

@@ -111,7 +111,7 @@ dial_proxy_request(struct dial *d)
 	const char *l = v6 ? "[" : "", *r = v6 ? "]" : "";
 	struct buf b;
 
-	buf_init(&b, d->pbuf, sizeof(d->pbuf));
+	buf_init(&b, d->pbuf, DIAL_PROXY_BUF);
 	buf_printf(&b, "CONNECT %s%s%s:%u HTTP/1.1\r\nHost: %s%s%s:%u\r\n", l,
 	    d->host, r, d->port, l, d->host, r, d->port);
 	if (auth[0] != '\0')

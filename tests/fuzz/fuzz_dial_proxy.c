@@ -41,10 +41,11 @@ fuzz_url(const uint8_t *data, size_t size)
 static void
 fuzz_answer(const uint8_t *data, size_t size)
 {
-	static struct dial d;
+	static uint8_t buf[DIAL_PROXY_BUF];
+	static struct dial d = {.pbuf = buf};
 	int r, status = 0;
 
-	if (size > sizeof(d.pbuf))
+	if (size > sizeof(buf))
 		return;
 	memcpy(d.pbuf, data, size);
 	d.plen = size;

@@ -278,7 +278,7 @@ open_call(struct tunnel_slot *t)
 void
 tunnel_pump(struct tunnel_slot *t)
 {
-	struct tunnel_out *o;
+	struct grpc_out *o;
 	long n;
 
 	while ((o = t->outq) != NULL && t->call_open) {
@@ -474,7 +474,7 @@ on_dialed(struct dial *d, int fd, const struct dial_result *r)
 static void
 free_outq(struct tunnel_slot *t)
 {
-	struct tunnel_out *o;
+	struct grpc_out *o;
 
 	while ((o = t->outq) != NULL) {
 		t->outq = o->next;

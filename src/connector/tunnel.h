@@ -59,13 +59,6 @@ struct tunnel_req {
 	bool busy;
 };
 
-/* One queued outbound message: gRPC prefix + protobuf, sent in pieces. */
-struct tunnel_out {
-	struct tunnel_out *next;
-	size_t len, off;
-	uint8_t data[];
-};
-
 struct tunnel_slot {
 	struct manager *mgr;
 	unsigned index;
@@ -99,7 +92,7 @@ struct tunnel_slot {
 	struct grpc_reader reader;
 	uint8_t *msgbuf; /* grpc_reader memory, max message */
 
-	struct tunnel_out *outq, **outtail;
+	struct grpc_out *outq, **outtail;
 	unsigned outn;
 
 	struct tunnel_req *reqs; /* MAX_CONCURRENT_REQUESTS */

@@ -23,21 +23,12 @@ typedef Connector__V1__ConnectorMessage out_msg;
 bool
 tunnel_queue(struct tunnel_slot *t, out_msg *m)
 {
-	struct tunnel_out *o;
-	size_t n;
+	struct grpc_out *o;
 
 	if (t->outn >= t->mgr->conf.max_concurrent + TUNNEL_OUT_SLACK)
 		return false;
-	n = connector__v1__connector_message__get_packed_size(m);
-	o = malloc(sizeof(*o) + GRPC_PREFIX_LEN + n);
-	if (o == NULL || !grpc_prefix_write(o->data, n)) {
-		free(o);
+	if ((o = grpc_out_pack(&m->base)) == NULL)
 		return false;
-	}
-	connector__v1__connector_message__pack(m, o->data + GRPC_PREFIX_LEN);
-	o->len = GRPC_PREFIX_LEN + n;
-	o->off = 0;
-	o->next = NULL;
 	*t->outtail = o;
 	t->outtail = &o->next;
 	t->outn++;

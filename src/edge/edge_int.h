@@ -53,11 +53,6 @@ struct edge;
 struct edge_connector;
 
 /* A message queued for a tunnel: gRPC prefix + protobuf bytes. */
-struct edge_out {
-	struct edge_out *next;
-	size_t len, off;
-	uint8_t data[];
-};
 
 enum edge_tstate { EDGE_T_ONLINE, EDGE_T_OFFLINE, EDGE_T_DRAINING };
 
@@ -68,7 +63,7 @@ struct edge_tunnel {
 	struct h2_stream hs;
 	struct grpc_reader rd;
 	uint8_t *rdbuf, *rx, *tx;
-	struct edge_out *oq, **oqtail;
+	struct grpc_out *oq, **oqtail;
 	struct rx_timer hb;
 	bool accepted; /* right path; response headers sent */
 	bool closed; /* H2_EV_CLOSE seen */
@@ -162,15 +157,15 @@ void edge_conn_kick(struct edge_conn *c);
 struct h2_stream *edge_tunnel_accept(struct h2_session *s, void *arg);
 void edge_tunnel_event(struct h2_stream *st, unsigned ev, void *arg);
 /* Queue a packed message (takes ownership of o).  0 or -errno. */
-int edge_tunnel_send(struct edge_tunnel *t, struct edge_out *o);
+int edge_tunnel_send(struct edge_tunnel *t, struct grpc_out *o);
 bool edge_tunnel_routable(const struct edge_tunnel *t);
 const char *edge_tunnel_state_name(const struct edge_tunnel *t);
 
 /* edge_msg.c: ControllerMessage builders (heap; NULL on ENOMEM). */
-struct edge_out *edge_msg_health(const char *id, int64_t unix_ms);
-struct edge_out *edge_msg_metadata(const char *id);
-struct edge_out *edge_msg_start_close(const char *id);
-struct edge_out *edge_msg_http(const char *id, const struct http_request *rq,
+struct grpc_out *edge_msg_health(const char *id, int64_t unix_ms);
+struct grpc_out *edge_msg_metadata(const char *id);
+struct grpc_out *edge_msg_start_close(const char *id);
+struct grpc_out *edge_msg_http(const char *id, const struct http_request *rq,
     const char *url, const void *body, size_t blen);
 
 /* edge_registry.c */

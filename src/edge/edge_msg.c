@@ -1,6 +1,6 @@
 /*
  * edge_msg.c — ControllerMessage builders: each returns one heap
- * edge_out holding the gRPC prefix and the protobuf encoding, ready for
+ * grpc_out holding the gRPC prefix and the protobuf encoding, ready for
  * edge_tunnel_send().
  */
 #include <stdlib.h>
@@ -13,27 +13,8 @@
 
 #define HDR_MAX 128 /* headers forwarded per request (http limits: 64) */
 
-static struct edge_out *
-pack(Connector__V1__ControllerMessage *m)
-{
-	size_t n = connector__v1__controller_message__get_packed_size(m);
-	struct edge_out *o;
-
-	if ((o = malloc(sizeof(*o) + GRPC_PREFIX_LEN + n)) == NULL)
-		return NULL;
-	o->next = NULL;
-	o->off = 0;
-	o->len = GRPC_PREFIX_LEN + n;
-	if (!grpc_prefix_write(o->data, n)) {
-		free(o);
-		return NULL;
-	}
-	connector__v1__controller_message__pack(m, o->data + GRPC_PREFIX_LEN);
-	return o;
-}
-
 /* see edge_int.h */
-struct edge_out *
+struct grpc_out *
 edge_msg_health(const char *id, int64_t unix_ms)
 {
 	Connector__V1__ControllerMessage m =
@@ -46,11 +27,11 @@ edge_msg_health(const char *id, int64_t unix_ms)
 	m.message_case =
 	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST;
 	m.health_check_request = &h;
-	return pack(&m);
+	return grpc_out_pack(&m.base);
 }
 
 /* see edge_int.h */
-struct edge_out *
+struct grpc_out *
 edge_msg_metadata(const char *id)
 {
 	Connector__V1__ControllerMessage m =
@@ -62,11 +43,11 @@ edge_msg_metadata(const char *id)
 	m.message_case =
 	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_METADATA_REQUEST;
 	m.metadata_request = &r;
-	return pack(&m);
+	return grpc_out_pack(&m.base);
 }
 
 /* see edge_int.h */
-struct edge_out *
+struct grpc_out *
 edge_msg_start_close(const char *id)
 {
 	Connector__V1__ControllerMessage m =
@@ -80,7 +61,7 @@ edge_msg_start_close(const char *id)
 	m.message_case =
 	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_CONNECTION_REQUEST;
 	m.connection_request = &r;
-	return pack(&m);
+	return grpc_out_pack(&m.base);
 }
 
 /* Headers the edge never forwards: its own credentials and framing. */
@@ -137,7 +118,7 @@ copy_headers(const struct http_request *rq, Connector__V1__Header *hv,
 }
 
 /* see edge_int.h */
-struct edge_out *
+struct grpc_out *
 edge_msg_http(const char *id, const struct http_request *rq, const char *url,
     const void *body, size_t blen)
 {
@@ -146,7 +127,7 @@ edge_msg_http(const char *id, const struct http_request *rq, const char *url,
 	Connector__V1__HttpRequest r = CONNECTOR__V1__HTTP_REQUEST__INIT;
 	Connector__V1__Header hv[HDR_MAX], *hp[HDR_MAX];
 	char method[16], *mem;
-	struct edge_out *o;
+	struct grpc_out *o;
 	size_t nh = 0;
 
 	if (rq->method_len >= sizeof(method))
@@ -165,7 +146,7 @@ edge_msg_http(const char *id, const struct http_request *rq, const char *url,
 	m.message_case =
 	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HTTP_REQUEST;
 	m.http_request = &r;
-	o = pack(&m);
+	o = grpc_out_pack(&m.base);
 	free(mem);
 	return o;
 }

@@ -24,7 +24,7 @@ max_message(const struct edge_conf *ec)
 static void
 tunnel_free(struct edge_tunnel *t)
 {
-	struct edge_out *o, *n;
+	struct grpc_out *o, *n;
 
 	for (o = t->oq; o != NULL; o = n) {
 		n = o->next;
@@ -74,7 +74,7 @@ edge_tunnel_accept(struct h2_session *s, void *arg)
 static void
 pump_out(struct edge_tunnel *t)
 {
-	struct edge_out *o;
+	struct grpc_out *o;
 	long n;
 
 	while ((o = t->oq) != NULL) {
@@ -105,7 +105,7 @@ pump_out(struct edge_tunnel *t)
 
 /* see edge_int.h */
 int
-edge_tunnel_send(struct edge_tunnel *t, struct edge_out *o)
+edge_tunnel_send(struct edge_tunnel *t, struct grpc_out *o)
 {
 	if (o == NULL)
 		return -ENOMEM;

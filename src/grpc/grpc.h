@@ -21,6 +21,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <protobuf-c/protobuf-c.h>
+
 #define GRPC_PREFIX_LEN 5
 
 /* The content type of a gRPC call. */
@@ -134,5 +136,19 @@ const char *grpc_status_name(int code);
  * followed by '+' (a subtype, e.g. "+proto") or ';' (parameters).
  */
 bool grpc_content_type_ok(const void *v, size_t n);
+
+/*
+ * One outgoing message: the 5-byte prefix and the protobuf encoding, sent
+ * in pieces (off counts what the stream took).  Heap memory owned by the
+ * caller's queue (next), released with free().
+ */
+struct grpc_out {
+	struct grpc_out *next;
+	size_t len, off;
+	uint8_t data[];
+};
+
+/* Encode m as one gRPC message; NULL when out of memory or over 4 GiB. */
+struct grpc_out *grpc_out_pack(const ProtobufCMessage *m);
 
 #endif

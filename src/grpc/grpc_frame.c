@@ -1,6 +1,7 @@
 /*
  * grpc_frame.c — the 5-byte message prefix: incremental decoder, encoder.
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "grpc/grpc.h"
@@ -136,4 +137,24 @@ grpc_prefix_write(uint8_t out[GRPC_PREFIX_LEN], size_t len)
 	out[3] = (uint8_t)(len >> 8);
 	out[4] = (uint8_t)len;
 	return true;
+}
+
+/* see grpc.h */
+struct grpc_out *
+grpc_out_pack(const ProtobufCMessage *m)
+{
+	size_t n = protobuf_c_message_get_packed_size(m);
+	struct grpc_out *o;
+
+	if ((o = malloc(sizeof(*o) + GRPC_PREFIX_LEN + n)) == NULL)
+		return NULL;
+	if (!grpc_prefix_write(o->data, n)) {
+		free(o);
+		return NULL;
+	}
+	protobuf_c_message_pack(m, o->data + GRPC_PREFIX_LEN);
+	o->next = NULL;
+	o->len = GRPC_PREFIX_LEN + n;
+	o->off = 0;
+	return o;
 }

@@ -7,7 +7,8 @@ import urllib.request
 import pytest
 
 from controllerlib import Controller
-from edgelib import Edge, Upstream, connector, dev_pki
+from edgelib import Edge, connector, dev_pki
+from test_edge import upstream  # noqa: F401 (the fixture)
 from tunnellib import ask, connector_env, headers_of, start_connector
 from upstream import Nginx
 
@@ -19,13 +20,6 @@ LATIN1_SCRUBBED = 'attachment; filename="caf?.txt"'
 @pytest.fixture(scope="module")
 def pki(tmp_path_factory):
     return dev_pki(str(tmp_path_factory.mktemp("pki")), "alpha")
-
-
-@pytest.fixture
-def upstream():
-    u = Upstream()
-    yield u
-    u.stop()
 
 
 @pytest.fixture

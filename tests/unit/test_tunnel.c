@@ -570,7 +570,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(refused_dials_back_off),
 	    cmocka_unit_test(budget_caps_dials),
 	    cmocka_unit_test(start_close_replaces_before_closing),
-	    cmocka_unit_test(draining_ends_once_a_silent_replacement_is_routable),
+	    cmocka_unit_test(
+		draining_ends_once_a_silent_replacement_is_routable),
 	    cmocka_unit_test(draining_waits_while_the_replacement_is_refused),
 	    cmocka_unit_test(clean_close_redials_at_once),
 	    cmocka_unit_test(malformed_message_closes_only_its_tunnel),

@@ -14,6 +14,7 @@
 
 #include "cfg/cfg.h"
 #include "connector/fetch.h"
+#include "connector/pki_cmd.h"
 #include "connector/timesync.h"
 #include "connector/worker.h"
 #include "init/init.h"
@@ -79,6 +80,9 @@ cmd_help(int argc, char **argv)
 	       "  probe          exit 0 if /readyz on HTTP_PORT answers 200\n"
 	       "  fetch URL      one upstream request, printed as JSON lines\n"
 	       "  ntp [--step]   time from NTP_SERVERS [and set the clock]\n"
+	       "  keygen         a private key [--type p256|p384|rsa2048|"
+	       "rsa3072|rsa4096]\n"
+	       "                 [--out FILE] [--force]\n"
 	       "  version        version and libraries [--licenses]\n"
 	       "  init           PID 1 (default when started as PID 1)\n"
 	       "  help           this text\n\n"
@@ -97,6 +101,7 @@ static const struct command {
     {"check-config", cmd_check_config},
     {"fetch", cmd_fetch},
     {"ntp", cmd_ntp},
+    {"keygen", keygen_main},
     {"init", init_main},
     {"help", cmd_help},
 };

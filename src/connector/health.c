@@ -4,6 +4,7 @@
 
 #include "connector/health.h"
 #include "connector/health_int.h"
+#include "connector/notify.h"
 #include "lib/buf.h"
 #include "lib/json.h"
 #include "lib/util.h"
@@ -20,7 +21,7 @@ reply_json(struct http_exchange *x, int status, const struct buf *b)
 static void
 on_healthz(struct http_exchange *x, void *arg)
 {
-	static const char ok[] = "{\"status\":\"ok\"}\n";
+	static const char ok[] = "{\"status\":\"healthy\"}";
 
 	http_respond(x, 200, NO_STORE, JSON_TYPE, ok, sizeof(ok) - 1);
 }
@@ -33,14 +34,16 @@ on_readyz(struct http_exchange *x, void *arg)
 
 	buf_init(&b, h->body, sizeof(h->body));
 	if (h->ready) {
-		buf_printf(&b, "{\"status\":\"ready\",\"active_tunnels\":%u}\n",
+		buf_printf(&b, "{\"status\":\"ready\",\"active_tunnels\":%u}",
 		    h->tunnels_up);
 		reply_json(x, 200, &b);
 		return;
 	}
-	buf_adds(&b, "{\"status\":\"not_ready\",\"reason\":");
+	buf_printf(&b,
+	    "{\"status\":\"not ready\",\"active_tunnels\":%u,\"reason\":",
+	    h->tunnels_up);
 	json_cstr(&b, h->reason);
-	buf_adds(&b, "}\n");
+	buf_adds(&b, "}");
 	reply_json(x, 503, &b);
 }
 
@@ -164,6 +167,7 @@ health_set_ready(struct health *h, bool ready, const char *reason)
 	h->ready = ready;
 	if (reason != NULL)
 		h->reason = reason;
+	notify_readiness(ready, h->reason, h->tunnels_up);
 }
 
 /* see health.h */

@@ -1,11 +1,14 @@
 /*
  * health.h — the health port: /healthz, /readyz, /metrics, /status.
  *
- *   /healthz  200 {"status":"ok"} while the loop runs.
+ *   /healthz  200 {"status":"healthy"} while the loop runs.
  *   /readyz   200 {"status":"ready","active_tunnels":N} once
- *             health_set_ready(h, true, ...)
- *             was called, else 503 {"status":"not_ready","reason":"..."}
- *             (initially "no_tunnel").
+ *             health_set_ready(h, true, ...) was called, else 503
+ *             {"status":"not ready","active_tunnels":0,"reason":"..."}
+ *             (initially "no_tunnel").  These bodies are byte for byte
+ *             the anchor connector's (no trailing newline); fields added
+ *             later go after them.  Every readiness change is also told
+ *             to the service manager (notify.h).
  *   /metrics  Prometheus text: build info, uptime, RSS, open fds, the
  *             health server's request and connection counters, readiness
  *             and tunnel gauges, and whatever other modules add to

@@ -8,6 +8,7 @@
 #include "cfg/cfg.h"
 #include "connector/health.h"
 #include "connector/manager.h"
+#include "connector/notify.h"
 #include "connector/worker.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -49,6 +50,7 @@ on_signal(struct rx_loop *l, int signo)
 {
 	struct worker *w = container_of(l, struct worker, loop);
 
+	notify_stopping();
 	if (w->stopping || !w->have_mgr) {
 		log_info("stopping on signal %d", signo);
 		rx_stop(l);
@@ -252,6 +254,7 @@ worker_main(int argc, char **argv, char *const *envp)
 {
 	static struct worker w;
 	const char *problem;
+	char err[256];
 	struct cfg *c;
 	int r;
 
@@ -263,6 +266,10 @@ worker_main(int argc, char **argv, char *const *envp)
 	if (r < 0 || start_signals(&w.loop) < 0) {
 		log_error("reactor setup failed");
 		return WORKER_EXIT_TEMPORARY;
+	}
+	if (notify_start(&w.loop, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return WORKER_EXIT_PERMANENT;
 	}
 	if ((w.health = start_health(&w.loop, c)) == NULL)
 		return WORKER_EXIT_TEMPORARY;
@@ -280,6 +287,7 @@ worker_main(int argc, char **argv, char *const *envp)
 		manager_free(&w.mgr);
 	if (w.dns != NULL)
 		dns_free(w.dns);
+	notify_stop(&w.loop);
 	health_close(w.health);
 	cfg_free(c);
 	if (r < 0) {

@@ -57,7 +57,7 @@ def test_healthz_200(worker):
     _, port = worker()
     st, hdrs, body = get(port, "/healthz")
     assert st == 200
-    assert json.loads(body) == {"status": "ok"}
+    assert json.loads(body) == {"status": "healthy"}
     assert hdrs["Content-Type"] == "application/json"
 
 
@@ -67,7 +67,8 @@ def test_readyz_503_with_reason(worker):
     assert st == 503
     assert hdrs["Content-Type"] == "application/json"
     # No controller configured: health only, never ready.
-    assert json.loads(body) == {"status": "not_ready", "reason": "not_configured"}
+    assert json.loads(body) == {"status": "not ready", "active_tunnels": 0,
+                                "reason": "not_configured"}
 
 
 def test_readyz_503_while_controller_unreachable(worker):
@@ -75,7 +76,7 @@ def test_readyz_503_while_controller_unreachable(worker):
     st, _, body = get(port, "/readyz")
     assert st == 503
     r = json.loads(body)
-    assert r["status"] == "not_ready"
+    assert r["status"] == "not ready"
     assert isinstance(r["reason"], str) and r["reason"]
 
 
@@ -150,10 +151,10 @@ def test_head_has_length_and_no_body(worker):
             out += chunk
     head, rest = out.split(b"\r\n\r\n", 1)
     assert head.startswith(b"HTTP/1.1 200")
-    assert b"Content-Length: 16" in head
+    assert b"Content-Length: 20" in head
     # The next bytes are the GET's response, not a HEAD body.
     assert rest.startswith(b"HTTP/1.1 200")
-    assert rest.endswith(b'{"status":"ok"}\n')
+    assert rest.endswith(b'{"status":"healthy"}')
 
 
 def test_404_and_405(worker):

@@ -176,4 +176,4 @@ def test_localhost_resolves_without_etc_hosts(container):
     container.start()
     assert healthy(container), container.output()
     assert wait_for(lambda: netns_http(container.pid, "/readyz") ==
-                    (503, '{"status":"not_ready","reason":"refused"}\n'), 10), container.output()
+                    (503, '{"status":"not ready","active_tunnels":0,"reason":"refused"}'), 10), container.output()

@@ -12,6 +12,11 @@
 # 10k requests of the connector and the edge.
 #
 #   bench/bench.sh BUILD_DIR            (make bench)
+#   BENCH_QUICK=1 bench/bench.sh BUILD_DIR
+#       only the two figures compared across changes: paths b and c at 1 KiB,
+#       concurrency 64, and the 1000-in-flight RSS; prints one line
+#       ("quick: c/b ... rss1000_kib ...") and leaves RESULTS.md alone, so it
+#       can be repeated and the median taken.
 #
 # Bounded: BENCH_DURATION seconds per wrk run (default 5), 13 runs.  Not
 # part of make test.  Goals (reported, not asserted): c/b >= 0.8 for 1 KiB at
@@ -22,6 +27,7 @@ B=$(cd "${1:?usage: bench.sh BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(dirname "$B")/bench
 dur=${BENCH_DURATION:-5}
+quick=${BENCH_QUICK:-}
 results=$root/bench/RESULTS.md
 pids=()
 # shellcheck source=../scripts/procs.sh
@@ -180,9 +186,11 @@ declare -A R
 idle_rss=$(rss_kb "$conn_pid")
 peak_rss=$idle_rss
 cpu_conn=0 cpu_edge=0 reqs_c=0
-for size in 1k 64k; do
-	for conc in 1 64; do
-		for path in a b c; do
+sizes="1k 64k" concs="1 64" paths="a b c"
+[ -n "$quick" ] && sizes=1k concs=64 paths="b c"
+for size in $sizes; do
+	for conc in $concs; do
+		for path in $paths; do
 			c0=$(cpu_ticks "$conn_pid") e0=$(cpu_ticks "$edge_pid")
 			( while sleep 0.5; do rss_kb "$conn_pid"; done >"$work/rss.$path" ) &
 			sampler=$!
@@ -218,6 +226,12 @@ max_inflight=$(sort -n "$work/inflight.1000" | tail -1)
 rps1000=$rps p99_1000=$p99
 
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "n/a" }'; }
+if [ -n "$quick" ]; then
+	read -r r1b _ _ <<<"${R[b.1k.64]}"
+	read -r r1c _ _ <<<"${R[c.1k.64]}"
+	echo "quick: c/b $(ratio "$r1c" "$r1b") b $r1b c $r1c rss1000_kib ${rss1000:-0} in_flight ${max_inflight:-?} rps1000 $rps1000"
+	exit 0
+fi
 kib_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 per10k() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", t / hz / n * 10000; else print "n/a" }'; }
 

@@ -15,6 +15,7 @@
 #include "cfg/cfg.h"
 #include "connector/fetch.h"
 #include "connector/identity_cmd.h"
+#include "connector/pki_cmd.h"
 #include "connector/timesync.h"
 #include "connector/worker.h"
 #include "init/init.h"
@@ -88,6 +89,9 @@ cmd_help(int argc, char **argv)
 	       "  ntp [--step]   time from NTP_SERVERS [and set the clock]\n"
 	       "  identity show  the identity in DATA_DIR; identity import "
 	       "--cert F --key F\n"
+	       "  keygen         a private key [--type p256|p384|rsa2048|"
+	       "rsa3072|rsa4096]\n"
+	       "                 [--out FILE] [--force]\n"
 	       "  version        version and libraries [--licenses]\n"
 	       "  init           PID 1 (default when started as PID 1)\n"
 	       "  help           this text\n\n"
@@ -107,6 +111,7 @@ static const struct command {
     {"fetch", cmd_fetch},
     {"ntp", cmd_ntp},
     {"identity", cmd_identity},
+    {"keygen", keygen_main},
     {"init", init_main},
     {"help", cmd_help},
 };

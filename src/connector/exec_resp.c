@@ -9,6 +9,7 @@
 
 #include "connector/exec_int.h"
 #include "connector/hop.h"
+#include "lib/utf8.h"
 #include "lib/util.h"
 
 static enum exec_resp_state
@@ -330,6 +331,8 @@ headers_build(struct exec_job *job, size_t *count)
 	for (i = 0; i < job->nfields; i++) {
 		((char *)h[i].name)[h[i].name_len] = '\0';
 		((char *)h[i].value)[h[i].value_len] = '\0';
+		/* proto3 strings must be UTF-8 (see lib/utf8.h). */
+		utf8_scrub((char *)h[i].value, h[i].value_len);
 	}
 	*count = n;
 	return ptrs;

@@ -32,9 +32,9 @@ struct health {
 
 	struct metrics reg;
 	struct metric_family f_build, f_uptime, f_rss, f_fds, f_req, f_conn,
-	    f_open, f_ready, f_tunnels;
+	    f_open, f_ready, f_tunnels, f_replaced;
 	struct metric m_build, m_uptime, m_rss, m_fds, m_open, m_ready,
-	    m_tunnels;
+	    m_tunnels, m_replaced;
 	struct metric m_req[HTTP_STATS_CODES];
 	struct metric m_conn[HEALTH_CONN_EVENTS];
 	char code_labels[HTTP_STATS_CODES][16];

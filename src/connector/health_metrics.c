@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "connector/health_int.h"
+#include "lib/utf8.h"
 #include "lib/util.h"
 
 /* see health_int.h */
@@ -60,6 +61,7 @@ collect_process(struct metric_family *f, void *arg)
 	    &h->m_uptime, (double)(util_mono_ms() - h->started_ms) / 1000.0);
 	metric_set(&h->m_rss, (double)health_rss_bytes());
 	metric_set(&h->m_fds, (double)health_open_fds());
+	metric_set(&h->m_replaced, (double)utf8_replaced_total());
 }
 
 static void
@@ -149,4 +151,8 @@ health_metrics_init(struct health *h)
 	    "1 when the connector is ready (see /readyz).", METRIC_GAUGE, NULL);
 	simple(h, &h->f_tunnels, &h->m_tunnels, "outpost_tunnels_up",
 	    "Tunnels currently established.", METRIC_GAUGE, NULL);
+	simple(h, &h->f_replaced, &h->m_replaced,
+	    "outpost_header_bytes_replaced_total",
+	    "Upstream header bytes that were not UTF-8, sent as '?'.",
+	    METRIC_COUNTER, NULL);
 }

@@ -150,9 +150,13 @@ token_ok(const char *s)
 	return true;
 }
 
+/* Field bytes (RFC 9110 5.5): HTAB, SP..0x7E and obs-text 0x80..0xFF.
+ * Unsigned: a plain char is signed on x86_64, and obs-text is negative. */
 static bool
-value_ok(const char *s)
+value_ok(const char *v)
 {
+	const unsigned char *s = (const unsigned char *)v;
+
 	for (; *s; s++)
 		if ((*s < 0x20 && *s != '\t') || *s == 0x7f)
 			return false;
@@ -191,6 +195,27 @@ response_headers(const Connector__V1__HttpResponse *r, struct buf *b)
 	return !b->overflow;
 }
 
+/*
+ * A HEAD answer announces the upstream's Content-Length (what a GET
+ * would carry), or none when the upstream sent none or a bad one.
+ */
+static void
+head_length(struct http_exchange *x, const Connector__V1__HttpResponse *r)
+{
+	const char *v = NULL;
+	size_t i, n;
+
+	for (i = 0; i < r->n_headers; i++)
+		if (http_token_eq(r->headers[i]->key,
+			strlen(r->headers[i]->key), "content-length"))
+			v = r->headers[i]->value;
+	n = v != NULL ? strlen(v) : 0;
+	if (n == 0 || n > 18 || strspn(v, "0123456789") != n)
+		http_exchange_head_length(x, -1);
+	else
+		http_exchange_head_length(x, (int64_t)strtoll(v, NULL, 10));
+}
+
 static void
 answer_http(struct edge *e, struct http_exchange *x,
     const Connector__V1__HttpResponse *r)
@@ -206,11 +231,14 @@ answer_http(struct edge *e, struct http_exchange *x,
 	/* The edge's scratch buffer: a per-request malloc of this size
 	 * costs an mmap/munmap pair with musl. */
 	buf_init(&b, e->scratch, EDGE_SCRATCH);
-	if (!response_headers(r, &b) || !buf_add(&b, "", 1))
+	if (!response_headers(r, &b) || !buf_add(&b, "", 1)) {
 		edge_api_json(x, 502, "bad_response", NULL,
 		    "the connector returned malformed headers");
-	else if (http_respond(x, r->http_status, (const char *)b.p, NULL,
-		     r->body.data, r->body.len) == -ENOSPC)
+		return;
+	}
+	head_length(x, r);
+	if (http_respond(x, r->http_status, (const char *)b.p, NULL,
+		r->body.data, r->body.len) == -ENOSPC)
 		log_warn("edge: response too large for the front door");
 }
 

@@ -143,6 +143,15 @@ void http_exchange_on_abort(
     struct http_exchange *x, http_abort_fn *fn, void *arg);
 
 /*
+ * For a HEAD request: the Content-Length its answer announces, that is
+ * what a GET would carry (a proxy passes on its upstream's); negative:
+ * announce none.  Without this call HEAD announces the len given to
+ * http_respond(), as for the GET handler's body.  Ignored for other
+ * methods.  Call before http_respond().
+ */
+void http_exchange_head_length(struct http_exchange *x, int64_t len);
+
+/*
  * Answer the request.  'headers' holds extra header lines, each ending in
  * CRLF ("Cache-Control: no-store\r\n"), or NULL; 'ctype' the Content-Type
  * or NULL.  Content-Length and Connection are added here; the body is

@@ -28,6 +28,8 @@ struct http_exchange {
 	const uint8_t *body;
 	size_t body_len;
 	bool head; /* HEAD: no body in the response */
+	bool head_len_set; /* head_len replaces the body's length */
+	int64_t head_len; /* HEAD's Content-Length; < 0: none */
 	bool keep_alive; /* per the request's framing */
 	http_abort_fn *on_abort;
 	void *abort_arg;

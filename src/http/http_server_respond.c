@@ -16,6 +16,23 @@ has_body(const struct http_conn *c, int status)
 	return !c->x.head && status >= 200 && status != 204 && status != 304;
 }
 
+/* Content-Length, where the answer has one (RFC 9110 8.6). */
+static void
+put_length(struct http_conn *c, int status, size_t len)
+{
+	const struct http_exchange *x = &c->x;
+
+	if (status < 200 || status == 204 || status == 304)
+		return;
+	if (x->head && x->head_len_set) {
+		if (x->head_len >= 0)
+			buf_printf(&c->out, "Content-Length: %lld\r\n",
+			    (long long)x->head_len);
+		return;
+	}
+	buf_printf(&c->out, "Content-Length: %zu\r\n", len);
+}
+
 static void
 put_head(struct http_conn *c, int status, const char *headers,
     const char *ctype, size_t len)
@@ -25,8 +42,7 @@ put_head(struct http_conn *c, int status, const char *headers,
 	buf_printf(b, "HTTP/1.1 %d %s\r\n", status, http_reason(status));
 	if (ctype != NULL)
 		buf_printf(b, "Content-Type: %s\r\n", ctype);
-	if (status >= 200 && status != 204 && status != 304)
-		buf_printf(b, "Content-Length: %zu\r\n", len);
+	put_length(c, status, len);
 	if (c->close || c->s->closing)
 		buf_adds(b, "Connection: close\r\n");
 	else if (c->x.req.minor_version == 0)
@@ -148,6 +164,14 @@ http_exchange_peer(const struct http_exchange *x)
 	const struct http_conn *c = container_of(x, struct http_conn, x);
 
 	return (const struct sockaddr *)&c->peer;
+}
+
+/* see http_server.h */
+void
+http_exchange_head_length(struct http_exchange *x, int64_t len)
+{
+	x->head_len_set = true;
+	x->head_len = len;
 }
 
 /* see http_server.h */

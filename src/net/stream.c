@@ -164,7 +164,14 @@ static void
 stream_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
 {
 	struct stream *s = container_of(w, struct stream, w);
+	int e;
 
+	/* A hang-up while the stream wanted nothing (its owner's input full,
+	 * no output): no I/O call will report it, so report it here. */
+	if (events == RX_HANGUP) {
+		e = net_connect_result(w->fd);
+		fail(s, e < 0 ? e : -ECONNRESET);
+	}
 	pump(s, events);
 	if (s->closing)
 		return;

@@ -74,6 +74,14 @@ queue_change(struct rx_loop *l, struct rx_watch *w)
 	l->changes = w;
 }
 
+/* A hung-up watcher that wants nothing stays out of epoll: the kernel
+ * would report the condition at every wait. */
+static bool
+parked(const struct rx_watch *w)
+{
+	return w->hung_up && w->want == 0;
+}
+
 /* see rx.h */
 void
 rx_watch_set(struct rx_loop *l, struct rx_watch *w, unsigned want)
@@ -81,7 +89,7 @@ rx_watch_set(struct rx_loop *l, struct rx_watch *w, unsigned want)
 	if (w->closing)
 		return;
 	w->want = want;
-	if (w->want != w->armed || !w->registered)
+	if (parked(w) ? w->registered : w->want != w->armed || !w->registered)
 		queue_change(l, w);
 }
 
@@ -140,6 +148,13 @@ apply_changes(struct rx_loop *l)
 			l->closing = w;
 			continue;
 		}
+		if (parked(w)) {
+			if (w->registered)
+				epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+			w->registered = false;
+			w->armed = 0;
+			continue;
+		}
 		ev.events = (w->want & RX_READ ? EPOLLIN | EPOLLRDHUP : 0) |
 		    (w->want & RX_WRITE ? EPOLLOUT : 0);
 		ev.data.ptr = w;
@@ -171,22 +186,31 @@ dispatch(struct rx_loop *l, struct epoll_event *ev, int n)
 {
 	struct rx_watch *w;
 	unsigned got;
+	bool hup;
 	int i;
 
 	for (i = 0; i < n; i++) {
 		w = ev[i].data.ptr;
-		if (w->closing)
+		if (w->closing || w->fd < 0) /* closing or released */
 			continue;
+		hup = (ev[i].events & (EPOLLERR | EPOLLHUP)) != 0;
 		got = 0;
 		if (ev[i].events & (EPOLLIN | EPOLLRDHUP))
 			got |= RX_READ;
 		if (ev[i].events & EPOLLOUT)
 			got |= RX_WRITE;
-		if (ev[i].events & (EPOLLERR | EPOLLHUP))
+		if (hup)
 			got |= RX_READ | RX_WRITE;
 		got &= w->want;
+		if (hup) {
+			got |= RX_HANGUP;
+			w->hung_up = true;
+		}
 		if (got != 0)
 			w->io(l, w, got);
+		/* Still wanting nothing: out of epoll (see parked()). */
+		if (hup && !w->closing && parked(w) && w->registered)
+			queue_change(l, w);
 	}
 }
 

@@ -31,13 +31,22 @@
 
 #define RX_READ 0x1u
 #define RX_WRITE 0x2u
+#define RX_HANGUP 0x4u
 
 struct rx_loop;
 struct rx_watch;
 struct rx_timer;
 
-/* events: RX_READ and/or RX_WRITE; errors and hangups are folded into both
- * wanted directions so that the I/O call itself reports them. */
+/*
+ * events: RX_READ and/or RX_WRITE, plus RX_HANGUP when epoll reported an
+ * error or hang-up (EPOLLERR, EPOLLHUP) on the fd.  A hang-up is delivered
+ * whatever the interest: folded into the wanted directions, so that the
+ * I/O call itself reports it, and as RX_HANGUP alone to a watcher that
+ * wants nothing.  The kernel keeps reporting such a condition, so a
+ * watcher that wants nothing is taken out of epoll once it has been told;
+ * the next rx_watch_set() with some interest puts it back (and the
+ * condition is reported again, folded into that interest).
+ */
 typedef void rx_io_fn(struct rx_loop *, struct rx_watch *, unsigned events);
 typedef void rx_close_fn(struct rx_loop *, struct rx_watch *);
 typedef void rx_timer_fn(struct rx_loop *, struct rx_timer *);
@@ -50,6 +59,7 @@ struct rx_watch {
 	bool registered; /* fd added to epoll */
 	bool pending; /* on the change list */
 	bool closing;
+	bool hung_up; /* epoll reported EPOLLERR/EPOLLHUP; see rx_io_fn */
 	rx_io_fn *io;
 	rx_close_fn *on_close; /* may be NULL */
 	struct rx_watch *next; /* change list or close list */

@@ -191,6 +191,12 @@ class _Upstream(BaseHTTPRequestHandler):
         elif path.startswith("/slow/"):
             time.sleep(int(path[6:]) / 1000)
             self._send(200, b"slow\n")
+        elif path.startswith("/disposition/"):
+            # Header bytes >= 0x80: UTF-8 or Latin-1 "cafe" with an e-acute
+            # (send_header encodes latin-1, so a str of bytes goes out as is).
+            name = "café.txt".encode(path[13:]).decode("latin-1")
+            self._send(200, b"file\n",
+                       [("Content-Disposition", f'attachment; filename="{name}"')])
         elif path.startswith("/size/"):
             self._send(200, b"x" * int(path[6:]))
         else:
@@ -202,7 +208,8 @@ class _Upstream(BaseHTTPRequestHandler):
 
 
 class Upstream:
-    """A threaded HTTP/1.1 server on loopback: /echo, /cookies, /slow/MS, /size/N."""
+    """A threaded HTTP/1.1 server on loopback: /echo, /cookies, /slow/MS, /size/N,
+    /disposition/{utf-8|latin-1} (a Content-Disposition with a non-ASCII name)."""
 
     def __init__(self):
         self.srv = ThreadingHTTPServer(("127.0.0.1", 0), _Upstream)

@@ -334,6 +334,28 @@ cfg_bad_url(void **state)
 	assert_null(strstr(errs.msg[0].text, "hunter2"));
 }
 
+/* What run parses at start is refused by cfg_load() (issue 10 item 7). */
+static void
+cfg_start_values_checked(void **state)
+{
+	expect_one_error(
+	    NULL, "DNS_SERVERS=garbage", "environment: DNS_SERVERS: ", NULL);
+	expect_one_error(NULL, "NTP_SERVERS=,,,",
+	    "environment: NTP_SERVERS: names no server", NULL);
+	expect_one_error("NTP_SERVERS=a:0\n", NULL,
+	    "outpost.conf:1: NTP_SERVERS: bad server 'a:0'", NULL);
+	expect_one_error(NULL, "EGRESS_PROXY_URL=https://p.example:3128",
+	    "environment: EGRESS_PROXY_URL: https proxies", NULL);
+	expect_one_error(NULL,
+	    "TRAVERSAL_CONTROLLER_URL=https://u:pw@e.example",
+	    "TRAVERSAL_CONTROLLER_URL: credentials in the URL", NULL);
+	assert_int_equal(find_msg("pw@", NULL), -1);
+	cfg_free(load(NULL, "DNS_SERVERS=127.0.0.1:53,[::1]:53",
+	    "NTP_SERVERS=pool.example,[::1]:123",
+	    "EGRESS_PROXY_URL=http://p:1"));
+	assert_int_equal(errs.n_errors, 0);
+}
+
 static void
 cfg_secret_in_file_refused(void **state)
 {
@@ -836,6 +858,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_bad_bool),
 	    cmocka_unit_test(cfg_bad_level),
 	    cmocka_unit_test(cfg_bad_url),
+	    cmocka_unit_test(cfg_start_values_checked),
 	    cmocka_unit_test(cfg_secret_in_file_refused),
 	    cmocka_unit_test(cfg_secret_file_path_in_file_ok),
 	    cmocka_unit_test(cfg_secret_from_env_decoded),

@@ -12,6 +12,8 @@
 #include <signal.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <arpa/inet.h>
+#include <netinet/in.h>
 #include <sys/socket.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -263,6 +265,128 @@ close_then_rearm(void **state)
 	rx_free(&l);
 }
 
+/* --- hang-ups and errors whatever the interest -------------------------- */
+
+/* A watcher that asks for nothing (an owner whose input buffer is full,
+ * waiting for an answer) and whose peer goes away: the reactor must tell
+ * it once and then stop reporting it, not wake up forever. */
+struct hup_watch {
+	struct rx_watch w;
+	int calls;
+	unsigned events;
+};
+
+static void
+hup_io(struct rx_loop *l, struct rx_watch *w, unsigned ev)
+{
+	struct hup_watch *h = container_of(w, struct hup_watch, w);
+
+	h->calls++;
+	h->events |= ev;
+}
+
+struct flag_timer {
+	struct rx_timer t;
+	bool fired;
+};
+
+static void
+flag_fire(struct rx_loop *l, struct rx_timer *t)
+{
+	container_of(t, struct flag_timer, t)->fired = true;
+}
+
+/* Iterations until a 30 ms timer fires: 1 or 2 when the loop sleeps,
+ * the bound (50) when something keeps waking it. */
+static int
+iterations_until_timer(struct rx_loop *l)
+{
+	struct flag_timer ft = {0};
+	int it;
+
+	rx_timer_init(&ft.t, flag_fire);
+	assert_int_equal(rx_timer_start(l, &ft.t, 30), 0);
+	for (it = 0; it < 50 && !ft.fired; it++)
+		assert_int_equal(rx_run_once(l, -1), 0);
+	rx_timer_stop(l, &ft.t);
+	return it;
+}
+
+static void
+hangup_checks(struct rx_loop *l, struct hup_watch *h)
+{
+	char b[4];
+
+	assert_true(iterations_until_timer(l) <= 3);
+	assert_int_equal(h->calls, 1);
+	assert_true(h->events & RX_HANGUP);
+	assert_false(h->events & (RX_READ | RX_WRITE)); /* not wanted */
+	/* Asking for input again brings the condition back, folded into
+	 * the wanted direction so that the read reports it. */
+	h->events = 0;
+	rx_watch_set(l, &h->w, RX_READ);
+	assert_int_equal(rx_run_once(l, 1000), 0);
+	assert_int_equal(h->calls, 2);
+	assert_true(h->events & RX_READ);
+	assert_true(read(h->w.fd, b, sizeof(b)) <= 0);
+	/* And asking for nothing again does not spin either. */
+	rx_watch_set(l, &h->w, 0);
+	assert_true(iterations_until_timer(l) <= 3);
+	assert_int_equal(h->calls, 2);
+	rx_watch_close(l, &h->w);
+	assert_int_equal(rx_run_once(l, 0), 0);
+}
+
+static void
+hangup_without_interest(void **state)
+{
+	struct hup_watch h = {0};
+	struct rx_loop l;
+	int sv[2];
+
+	assert_int_equal(rx_init(&l, 2), 0);
+	assert_int_equal(pair(sv), 0);
+	rx_watch_init(&h.w, sv[0], hup_io, NULL);
+	rx_watch_set(&l, &h.w, 0);
+	assert_int_equal(rx_run_once(&l, 0), 0); /* registered, quiet */
+	assert_int_equal(h.calls, 0);
+	close(sv[1]); /* both directions gone: EPOLLHUP */
+	hangup_checks(&l, &h);
+	rx_free(&l);
+}
+
+/* The same with a TCP peer that resets (RST: EPOLLERR | EPOLLHUP). */
+static void
+reset_without_interest(void **state)
+{
+	struct sockaddr_in a = {.sin_family = AF_INET};
+	struct linger lg = {.l_onoff = 1, .l_linger = 0};
+	socklen_t alen = sizeof(a);
+	struct hup_watch h = {0};
+	struct rx_loop l;
+	int ls, c, s;
+
+	a.sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+	assert_true((ls = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(bind(ls, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_int_equal(listen(ls, 1), 0);
+	assert_int_equal(getsockname(ls, (struct sockaddr *)&a, &alen), 0);
+	assert_true((c = socket(AF_INET, SOCK_STREAM | SOCK_CLOEXEC, 0)) >= 0);
+	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
+	assert_true((s = accept4(ls, NULL, NULL, SOCK_NONBLOCK)) >= 0);
+	close(ls);
+	assert_int_equal(rx_init(&l, 2), 0);
+	rx_watch_init(&h.w, s, hup_io, NULL);
+	rx_watch_set(&l, &h.w, 0);
+	assert_int_equal(rx_run_once(&l, 0), 0);
+	assert_int_equal(h.calls, 0);
+	assert_int_equal(
+	    setsockopt(c, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg)), 0);
+	close(c); /* RST */
+	hangup_checks(&l, &h);
+	rx_free(&l);
+}
+
 /* --- signals ------------------------------------------------------------ */
 
 static int got_signal;
@@ -349,6 +473,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(close_self_in_callback),
 	    cmocka_unit_test(close_other_in_same_batch),
 	    cmocka_unit_test(close_then_rearm),
+	    cmocka_unit_test(hangup_without_interest),
+	    cmocka_unit_test(reset_without_interest),
 	    cmocka_unit_test(signal_delivery),
 	    cmocka_unit_test(many_watchers),
 	};

@@ -279,7 +279,7 @@ manager_slot_changed(struct manager *m)
 			: m->last_error != NULL ? m->last_error
 						: "connecting");
 	}
-	if (manager_answered_tunnels(m) == 0)
+	if (open == 0)
 		return;
 	for (i = 0; i < 2 * m->conf.slots; i++)
 		tunnel_slot_poke(&m->slots[i]);
@@ -290,13 +290,6 @@ unsigned
 manager_open_tunnels(const struct manager *m)
 {
 	return count_slots(m, tunnel_slot_routable);
-}
-
-/* see manager.h */
-unsigned
-manager_answered_tunnels(const struct manager *m)
-{
-	return count_slots(m, tunnel_slot_answered);
 }
 
 /* see manager.h */

@@ -50,9 +50,9 @@ edge_api_json(struct http_exchange *x, int status, const char *error,
 	    JSON_CT, b.p, b.len);
 }
 
-/* Constant time in the token's length and contents. */
-static bool
-authorized(struct edge *e, struct http_exchange *x)
+/* see edge_int.h; constant time in the token's length and contents. */
+bool
+edge_api_authorized(struct edge *e, struct http_exchange *x)
 {
 	const struct http_request *rq = http_exchange_request(x);
 	const struct http_header *h;
@@ -112,7 +112,7 @@ on_list(struct http_exchange *x, void *arg)
 {
 	struct edge *e = arg;
 
-	if (!authorized(e, x)) {
+	if (!edge_api_authorized(e, x)) {
 		edge_api_json(x, 401, "unauthorized", NULL, NULL);
 		return;
 	}
@@ -171,13 +171,17 @@ on_any(struct http_exchange *x, void *arg)
 	const char *path;
 	size_t len;
 
-	if (!authorized(e, x)) {
+	if (!edge_api_authorized(e, x)) {
 		edge_api_json(x, 401, "unauthorized", NULL, NULL);
 		return;
 	}
 	http_exchange_path(x, &path, &len);
 	if (edge_route_parse(path, len, &r) == EDGE_R_NONE) {
 		edge_api_json(x, 404, "not_found", NULL, NULL);
+		return;
+	}
+	if (r.kind == EDGE_R_REVOKE) {
+		edge_idapi_revoke(e, x, &r);
 		return;
 	}
 	if ((k = edge_registry_find(e, r.name, r.namelen)) == NULL) {
@@ -218,6 +222,10 @@ edge_api_start(struct edge *e)
 	    "/v1/connectors", HTTP_M_GET | HTTP_M_HEAD, on_list, e};
 	e->routes[1] =
 	    (struct http_route){"/v1/connectors/*", ALL_METHODS, on_any, e};
+	e->routes[2] = (struct http_route){
+	    "/v1/tokens", HTTP_M_POST, edge_idapi_tokens, e};
+	e->routes[3] = (struct http_route){
+	    "/v1/pairings*", HTTP_M_GET | HTTP_M_POST, edge_idapi_pairings, e};
 	hc.addr4 = addr;
 	hc.port = ec->api_port;
 	hc.max_conns = ec->api_max_conns;

@@ -1,5 +1,5 @@
 /*
- * The executor's jobs: submission, the kick that starts them outside the
+ * The executor's jobs: submission, the deferred start outside the
  * caller's stack, the total deadline, completion, cancellation and the
  * one retry of a stale pooled connection.
  */
@@ -10,9 +10,6 @@
 
 #include "connector/exec_int.h"
 #include "lib/util.h"
-
-/* The kick timer rests this far in the future; it always holds a slot. */
-#define EXEC_KICK_REST_MS (24 * 3600 * 1000)
 
 static const char *const reason_names[] = {
     [EXEC_OK] = "ok",
@@ -69,6 +66,7 @@ job_end(struct exec_job *job, bool keep)
 	struct exec_conn *c = job->conn;
 
 	rx_timer_stop(job->e->loop, &job->timer);
+	rx_defer_cancel(job->e->loop, &job->soon);
 	job_unlink(job);
 	job->active = false;
 	job->pending = false;
@@ -93,14 +91,14 @@ exec_job_finish(struct exec_job *job, enum exec_reason r, const char *detail)
 	done(job, r, detail, NULL);
 }
 
-/* Fail soon, from the kick timer (never inside the caller's stack). */
+/* Start (or fail) soon, never inside the caller's stack. */
 static void
 job_fail_soon(struct exec_job *job, enum exec_reason r, const char *detail)
 {
 	job->fail = r;
 	job->fail_detail = detail;
 	job->pending = true;
-	rx_timer_start(job->e->loop, &job->e->kick, 0);
+	rx_defer(job->e->loop, &job->soon);
 }
 
 static void
@@ -174,29 +172,14 @@ job_refill(struct exec_job *job)
 }
 
 static void
-kick(struct rx_loop *l, struct rx_timer *t)
+job_soon(struct rx_loop *l, struct rx_defer *d)
 {
-	struct exec *e = container_of(t, struct exec, kick);
-	struct exec_job *job;
-	bool again = true;
+	struct exec_job *job = container_of(d, struct exec_job, soon);
 
-	rx_timer_start(l, t, EXEC_KICK_REST_MS);
-	exec_conn_bury(e);
-	/* A finished job's callback may cancel or submit others: rescan
-	 * from the head after each start. */
-	while (again) {
-		again = false;
-		for (job = e->jobs; job != NULL; job = job->next) {
-			if (job->pending || job->refill) {
-				if (job->pending)
-					job_start(job);
-				else
-					job_refill(job);
-				again = true;
-				break;
-			}
-		}
-	}
+	if (job->pending)
+		job_start(job);
+	else if (job->refill)
+		job_refill(job);
 }
 
 /* see exec.h */
@@ -209,6 +192,7 @@ exec_submit(struct exec *e, struct exec_job *job,
 
 	*job = (struct exec_job){.e = e, .req = req, .done = done};
 	rx_timer_init(&job->timer, job_deadline);
+	rx_defer_init(&job->soon, job_soon);
 	job->active = true;
 	job_link(e, job);
 	if (!exec_req_check(e, job, &r, &detail)) {
@@ -252,7 +236,7 @@ exec_job_want_refill(struct exec_job *job)
 	if (exec_req_sent(job) || !stream_ready(&job->conn->s))
 		return;
 	job->refill = true;
-	rx_timer_start(job->e->loop, &job->e->kick, 0);
+	rx_defer(job->e->loop, &job->soon);
 }
 
 /* A pooled connection that died before any answer: try a fresh one. */
@@ -388,12 +372,8 @@ exec_new(struct exec **out, struct rx_loop *l, struct dns_resolver *r,
 	e->dns = r;
 	e->c = *c;
 	config_defaults(&e->c);
+	rx_defer_init(&e->bury, exec_conn_bury);
 	rc = exec_tls_load(e, err, errlen);
-	if (rc == 0) {
-		rx_timer_init(&e->kick, kick);
-		if ((rc = rx_timer_start(l, &e->kick, EXEC_KICK_REST_MS)) < 0)
-			snprintf(err, errlen, "executor: no reactor timer");
-	}
 	if (rc < 0) {
 		exec_tls_free(e);
 		free(e);
@@ -412,7 +392,6 @@ exec_free(struct exec *e)
 	while (e->jobs != NULL)
 		exec_cancel(e->jobs);
 	exec_pool_clear(e);
-	rx_timer_stop(e->loop, &e->kick);
 	exec_tls_free(e);
 	free(e);
 }

@@ -56,7 +56,7 @@ exec_conn_close(struct exec_conn *c)
 		dial_cancel(&c->d);
 		c->next = e->grave;
 		e->grave = c;
-		rx_timer_start(e->loop, &e->kick, 0);
+		rx_defer(e->loop, &e->bury);
 		break;
 	case CONN_IDLE:
 		pool_unlink(c);
@@ -72,8 +72,9 @@ exec_conn_close(struct exec_conn *c)
 
 /* see exec_int.h */
 void
-exec_conn_bury(struct exec *e)
+exec_conn_bury(struct rx_loop *l, struct rx_defer *bury)
 {
+	struct exec *e = container_of(bury, struct exec, bury);
 	struct exec_conn *c;
 
 	while ((c = e->grave) != NULL) {
@@ -257,7 +258,8 @@ exec_pool_clear(struct exec *e)
 {
 	while (e->idle != NULL)
 		exec_conn_close(e->idle);
-	exec_conn_bury(e);
+	rx_defer_cancel(e->loop, &e->bury);
+	exec_conn_bury(e->loop, &e->bury);
 }
 
 /* Static text for the BearSSL errors an operator can act on. */

@@ -67,13 +67,6 @@ tunnel_slot_routable(const struct tunnel_slot *t)
 	return t->state == TUNNEL_OPEN && t->confirmed;
 }
 
-/* see tunnel.h */
-bool
-tunnel_slot_answered(const struct tunnel_slot *t)
-{
-	return tunnel_slot_routable(t) && t->heard;
-}
-
 /*
  * The PING sent right after the call's HEADERS came back: the edge has
  * seen the call, so the tunnel now counts as open (for readiness and for a
@@ -222,10 +215,6 @@ on_h2_event(struct h2_stream *st, unsigned ev, void *arg)
 
 	if (st != &t->call || t->state == TUNNEL_IDLE)
 		return;
-	if ((ev & (H2_EV_HEADERS | H2_EV_READ)) && !t->heard) {
-		t->heard = true;
-		manager_slot_changed(t->mgr);
-	}
 	if (ev & H2_EV_READ)
 		read_call(t);
 	if (t->state == TUNNEL_IDLE)
@@ -261,7 +250,6 @@ open_call(struct tunnel_slot *t)
 		return r;
 	t->call_open = true;
 	t->confirmed = false;
-	t->heard = false;
 	t->call_ended = false;
 	grpc_reader_init(&t->reader, t->msgbuf, m->conf.max_message);
 	t->opened_at = rx_now(m->loop);
@@ -308,14 +296,15 @@ on_flush_timer(struct rx_loop *l, struct rx_timer *tm)
 
 /*
  * A draining slot may end its call once nothing is in flight and a
- * replacement was answered by the edge (make-before-break), or when the
- * process is stopping.
+ * replacement is routable (make-before-break), or when the process is
+ * stopping.  Routable needs nothing from the edge's application: standard
+ * gRPC servers send response headers only with their first message.
  */
 static bool
 may_finish(const struct tunnel_slot *t)
 {
 	return t->state == TUNNEL_DRAINING && t->inflight == 0 &&
-	    (manager_answered_tunnels(t->mgr) > 0 || t->mgr->stopping);
+	    (manager_open_tunnels(t->mgr) > 0 || t->mgr->stopping);
 }
 
 static bool

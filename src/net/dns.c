@@ -42,6 +42,33 @@ dns_timer_update(struct dns_resolver *r)
 }
 
 static int
+library_init(char *err, size_t errlen)
+{
+	static bool lib_ready;
+
+	if (!lib_ready &&
+	    ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
+		snprintf(err, errlen, "dns: c-ares library init failed");
+		return -ENOMEM;
+	}
+	lib_ready = true;
+	return 0;
+}
+
+static int
+servers_set(ares_channel ch, const char *servers, char *err, size_t errlen)
+{
+	int rc;
+
+	if (servers == NULL || servers[0] == '\0')
+		return 0;
+	if ((rc = ares_set_servers_ports_csv(ch, servers)) == ARES_SUCCESS)
+		return 0;
+	snprintf(err, errlen, "DNS_SERVERS: %s", ares_strerror(rc));
+	return -EINVAL;
+}
+
+static int
 channel_init(struct dns_resolver *r, const struct dns_config *c, char *err,
     size_t errlen)
 {
@@ -66,14 +93,32 @@ channel_init(struct dns_resolver *r, const struct dns_config *c, char *err,
 		return rc == ARES_ENOMEM ? -ENOMEM : -EINVAL;
 	}
 	dns_sock_setup(r);
-	if (c->servers != NULL && c->servers[0] != '\0' &&
-	    (rc = ares_set_servers_ports_csv(r->ch, c->servers)) !=
-		ARES_SUCCESS) {
-		snprintf(err, errlen, "DNS_SERVERS: %s", ares_strerror(rc));
+	if ((rc = servers_set(r->ch, c->servers, err, errlen)) < 0) {
 		ares_destroy(r->ch);
-		return -EINVAL;
+		return rc;
 	}
 	return 0;
+}
+
+/* see dns.h */
+int
+dns_servers_check(const char *servers, char *err, size_t errlen)
+{
+	struct ares_options o = {.lookups = (char *)"b"};
+	ares_channel ch;
+	int rc;
+
+	if ((rc = library_init(err, errlen)) < 0)
+		return rc;
+	/* A channel of its own, never used: the parser is c-ares's. */
+	if ((rc = ares_init_options(&ch, &o, ARES_OPT_LOOKUPS)) !=
+	    ARES_SUCCESS) {
+		snprintf(err, errlen, "dns: %s", ares_strerror(rc));
+		return rc == ARES_ENOMEM ? -ENOMEM : -EINVAL;
+	}
+	rc = servers_set(ch, servers, err, errlen);
+	ares_destroy(ch);
+	return rc;
 }
 
 /* see dns.h */
@@ -81,16 +126,11 @@ int
 dns_new(struct dns_resolver **out, struct rx_loop *l,
     const struct dns_config *c, char *err, size_t errlen)
 {
-	static bool lib_ready;
 	struct dns_resolver *r;
 	int rc;
 
-	if (!lib_ready &&
-	    ares_library_init(ARES_LIB_INIT_ALL) != ARES_SUCCESS) {
-		snprintf(err, errlen, "dns: c-ares library init failed");
-		return -ENOMEM;
-	}
-	lib_ready = true;
+	if ((rc = library_init(err, errlen)) < 0)
+		return rc;
 	if ((r = calloc(1, sizeof(*r))) == NULL)
 		return -ENOMEM;
 	r->loop = l;

@@ -112,6 +112,13 @@ struct dns_query {
 int dns_new(struct dns_resolver **out, struct rx_loop *l,
     const struct dns_config *c, char *err, size_t errlen);
 
+/*
+ * Configuration check of a DNS_SERVERS value with c-ares's own parser (the
+ * one dns_new() uses), on a channel that is never used.  NULL or "" is
+ * valid.  Returns 0, or -EINVAL / -ENOMEM with a message in err.
+ */
+int dns_servers_check(const char *servers, char *err, size_t errlen);
+
 /* Destroy r; active queries are cancelled silently (no callbacks). */
 void dns_free(struct dns_resolver *r);
 

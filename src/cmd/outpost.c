@@ -14,6 +14,7 @@
 
 #include "cfg/cfg.h"
 #include "connector/fetch.h"
+#include "connector/identity_cmd.h"
 #include "connector/pki_cmd.h"
 #include "connector/timesync.h"
 #include "connector/worker.h"
@@ -72,6 +73,12 @@ cmd_ntp(int argc, char **argv)
 }
 
 static int
+cmd_identity(int argc, char **argv)
+{
+	return identity_main(argc, argv, environ);
+}
+
+static int
 cmd_help(int argc, char **argv)
 {
 	printf("usage: outpost [command]\n\n"
@@ -80,6 +87,8 @@ cmd_help(int argc, char **argv)
 	       "  probe          exit 0 if /readyz on HTTP_PORT answers 200\n"
 	       "  fetch URL      one upstream request, printed as JSON lines\n"
 	       "  ntp [--step]   time from NTP_SERVERS [and set the clock]\n"
+	       "  identity show  the identity in DATA_DIR; identity import "
+	       "--cert F --key F\n"
 	       "  keygen         a private key [--type p256|p384|rsa2048|"
 	       "rsa3072|rsa4096]\n"
 	       "                 [--out FILE] [--force]\n"
@@ -101,6 +110,7 @@ static const struct command {
     {"check-config", cmd_check_config},
     {"fetch", cmd_fetch},
     {"ntp", cmd_ntp},
+    {"identity", cmd_identity},
     {"keygen", keygen_main},
     {"init", init_main},
     {"help", cmd_help},

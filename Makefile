@@ -279,7 +279,9 @@ PKG_ENV	= VERSION=$(VERSION) $(if $(QEMU),PKG_QEMU=$(QEMU))
 deb rpm: setup $(B)/outpost $(PKGRUN)
 	$(Q)$(PKG_ENV) scripts/pkg.sh $@ $(ARCH) $(B)/outpost $(call RUNBIN,outpost) $(PKG)
 
-# Files generated from the settings table, checked for drift.
+# Files generated from the settings table: rewritten, or checked for drift.
+deploy-settings:
+	$(Q)$(PYTHON) scripts/pkg-settings.py configmap > deploy/kustomize/base/settings.env
 deploy-check:
 	$(Q)$(PYTHON) scripts/pkg-settings.py configmap --check
 
@@ -331,7 +333,7 @@ clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 
 .PHONY: oci oci-multi oci-test board-image board-test
-.PHONY: deb rpm deploy-check packaging-test
+.PHONY: deb rpm deploy-settings deploy-check packaging-test
 .PHONY: readme-settings readme-check
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check clang-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:

@@ -153,8 +153,8 @@ def main(argv):
         if argv[2:3] == ["--check"]:
             path = argv[3] if len(argv) > 3 else CONFIGMAP
             if open(path, encoding="utf-8").read() != text:
-                sys.exit(f"{path}: out of date with src/cfg/settings.def; run "
-                         f"`scripts/pkg-settings.py configmap > {os.path.relpath(path, ROOT)}`")
+                sys.exit(f"{path}: out of date with src/cfg/settings.def; "
+                         "run `make deploy-settings`")
             return
         sys.stdout.write(text)
     elif argv[1:2] == ["conf"]:

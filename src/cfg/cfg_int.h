@@ -23,6 +23,7 @@ enum cfg_type {
 	CFG_T_LEVEL,
 	CFG_T_PATH,
 	CFG_T_B64,
+	CFG_T_FRAC,
 };
 
 #define CFG_F_SECRET 0x1u

@@ -274,6 +274,39 @@ cfg_bad_duration(void **state)
 	    NULL, "DRAIN_TIMEOUT=-5s", "DRAIN_TIMEOUT", "invalid duration");
 }
 
+/* RENEW_AT: "2/3" or a decimal, in permille, within 0.1..0.95. */
+static void
+cfg_fraction(void **state)
+{
+	static const struct {
+		const char *env;
+		int64_t permille;
+	} ok[] = {{"RENEW_AT=2/3", 666}, {"RENEW_AT=0.75", 750},
+	    {"RENEW_AT=0.5", 500}, {"RENEW_AT=0.125", 125},
+	    {"RENEW_AT=9/10", 900}};
+	struct cfg *c;
+	size_t i;
+
+	c = load(NULL, NULL, NULL, NULL);
+	assert_int_equal(cfg_int(c, CFG_RENEW_AT), 666);
+	cfg_free(c);
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		c = load(NULL, ok[i].env, NULL, NULL);
+		assert_non_null(c);
+		assert_int_equal(cfg_int(c, CFG_RENEW_AT), ok[i].permille);
+		cfg_free(c);
+	}
+	expect_one_error(
+	    NULL, "RENEW_AT=1/20", "RENEW_AT", "out of range (0.100..0.950)");
+	expect_one_error(NULL, "RENEW_AT=1", "RENEW_AT", "invalid fraction");
+	expect_one_error(
+	    NULL, "RENEW_AT=0.3333", "RENEW_AT", "invalid fraction");
+	expect_one_error(NULL, "RENEW_AT=2/0", "RENEW_AT", "invalid fraction");
+	expect_one_error(NULL, "RENEW_AT=-1/3", "RENEW_AT", "invalid fraction");
+	expect_one_error(NULL, "RENEW_AT=0.x", "RENEW_AT", "invalid fraction");
+	expect_one_error(NULL, "RENEW_AT=2/3x", "RENEW_AT", "invalid fraction");
+}
+
 static void
 cfg_bad_bool(void **state)
 {
@@ -821,6 +854,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_bad_int),
 	    cmocka_unit_test(cfg_out_of_range),
 	    cmocka_unit_test(cfg_bad_duration),
+	    cmocka_unit_test(cfg_fraction),
 	    cmocka_unit_test(cfg_bad_bool),
 	    cmocka_unit_test(cfg_bad_level),
 	    cmocka_unit_test(cfg_bad_url),

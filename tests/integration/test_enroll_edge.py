@@ -9,35 +9,19 @@ import json
 import os
 import re
 import select
+import shutil
 import stat
 import subprocess
 import time
 
-import pytest
-
 from conftest import base_env, wait_until
-from edgelib import CONTROLLER_DIR, Edge, Proc, grpcjs_client
+from edgelib import CONTROLLER_DIR, Edge, grpcjs_client
+from test_edge_grpcjs import pki, procs  # noqa: F401  (the same fixtures)
 
-PKI_SH = os.path.join(os.path.dirname(__file__), "pki.sh")
 TD = "outpost.test"
 
 PERMISSION_DENIED, INVALID_ARGUMENT, FAILED_PRECONDITION = 7, 3, 9
 RESOURCE_EXHAUSTED, UNAUTHENTICATED, UNAVAILABLE = 8, 16, 14
-
-
-@pytest.fixture(scope="module")
-def pki(tmp_path_factory):
-    d = str(tmp_path_factory.mktemp("pki"))
-    subprocess.run(["sh", PKI_SH, d, "alpha"], check=True, capture_output=True, timeout=120)
-    return d
-
-
-@pytest.fixture
-def procs():
-    started = []
-    yield started
-    for p in reversed(started):
-        p.stop()
 
 
 def start_edge(binary, tmp, procs, pki, data=None, **kw):
@@ -325,12 +309,11 @@ def test_renew_then_revoke(outpost_edge_bin, tmp_path, procs, pki):
     assert f"URI:spiffe://{TD}/connector/zeta" in x509_text(cert2)
     c.stop()
     # A tunnel with the certificate, then revocation by the operator command.
-    shutil_copy = lambda src, dst: open(dst, "wb").write(open(src, "rb").read())  # noqa: E731
     d = os.path.join(tmp, "zeta-pki")
     os.makedirs(d)
-    shutil_copy(cert2, f"{d}/z.pem")
-    shutil_copy(key2, f"{d}/z.key")
-    shutil_copy(f"{pki}/ca.pem", f"{d}/ca.pem")
+    shutil.copy(cert2, f"{d}/z.pem")
+    shutil.copy(key2, f"{d}/z.key")
+    shutil.copy(f"{pki}/ca.pem", f"{d}/ca.pem")
     t = grpcjs_client(tmp, edge, "zeta", tls=(d, "z"))
     procs.append(t)
     edge.wait_tunnels("zeta", 1)

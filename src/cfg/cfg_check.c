@@ -116,10 +116,17 @@ check_controller(const struct cfg *c, struct cfg_errors *errs)
 		    "TRAVERSAL_CONTROLLER_URL: not set; no tunnel will be opened");
 		return;
 	}
-	if (!url_parse(s, strlen(s), &u, &why) || u.tls || is_loopback(&u) ||
-	    c->slot[CFG_ALLOW_INSECURE_CONTROLLER].num)
+	if (!url_parse(s, strlen(s), &u, &why))
 		return;
 	cfg_source_fmt(c, CFG_TRAVERSAL_CONTROLLER_URL, w, sizeof(w));
+	if (u.userinfo != NULL)
+		cfg_err(errs, false,
+		    "%s: TRAVERSAL_CONTROLLER_URL: credentials in the URL are "
+		    "not allowed",
+		    w);
+	if (u.tls || is_loopback(&u) ||
+	    c->slot[CFG_ALLOW_INSECURE_CONTROLLER].num)
+		return;
 	cfg_err(errs, false,
 	    "%s: TRAVERSAL_CONTROLLER_URL: http:// (no TLS) is allowed only "
 	    "for a loopback host unless ALLOW_INSECURE_CONTROLLER=true",
@@ -213,6 +220,7 @@ cfg_check_all(const struct cfg *c, struct cfg_errors *errs)
 	check_controller(c, errs);
 	check_secret_files(c, errs);
 	check_nyi(c, errs);
+	cfg_check_start(c, errs);
 }
 
 static int

@@ -23,6 +23,7 @@ enum cfg_type {
 	CFG_T_LEVEL,
 	CFG_T_PATH,
 	CFG_T_B64,
+	CFG_T_FRAC,
 };
 
 #define CFG_F_SECRET 0x1u
@@ -71,6 +72,13 @@ void cfg_err(struct cfg_errors *e, bool warning, const char *fmt, ...)
 
 /* Cross-field checks after every source is in. */
 void cfg_check_all(const struct cfg *c, struct cfg_errors *errs);
+
+/*
+ * Part of cfg_check_all(): every value `run` parses at start (proxy, DNS and
+ * NTP servers, the controller's TLS client configuration), parsed by the
+ * same functions run uses (cfg_start.c).
+ */
+void cfg_check_start(const struct cfg *c, struct cfg_errors *errs);
 
 /* The table, indexed by enum cfg_key. */
 extern const struct cfg_def cfg_defs[CFG__COUNT];

@@ -27,6 +27,7 @@ static const char *const type_names[] = {
     [CFG_T_LEVEL] = "level",
     [CFG_T_PATH] = "path",
     [CFG_T_B64] = "base64",
+    [CFG_T_FRAC] = "fraction",
 };
 
 /* see cfg_int.h */

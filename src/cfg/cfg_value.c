@@ -119,6 +119,9 @@ cfg_bound_fmt(const struct cfg_def *d, char *out, size_t cap, int64_t v)
 {
 	if (d->type == CFG_T_DUR)
 		fmt_duration(out, cap, v);
+	else if (d->type == CFG_T_FRAC)
+		snprintf(
+		    out, cap, "%" PRId64 ".%03" PRId64, v / 1000, v % 1000);
 	else
 		snprintf(out, cap, "%" PRId64, v);
 }
@@ -166,6 +169,41 @@ check_base64(const char *v)
 	return r > 0;
 }
 
+/* "2/3" or "0.75" in permille (rounded down); false on junk. */
+static bool
+parse_fraction(const char *v, int64_t *num)
+{
+	int64_t n, m = 1;
+	char tmp[24];
+	char *slash, *dot, c;
+	size_t i;
+
+	if (strlen(v) >= sizeof(tmp) || v[0] < '0' || v[0] > '9')
+		return false;
+	snprintf(tmp, sizeof(tmp), "%s", v);
+	if ((slash = strchr(tmp, '/')) != NULL) {
+		*slash = '\0';
+		if (!parse_i64(tmp, &n) || slash[1] < '1' || slash[1] > '9' ||
+		    !parse_i64(slash + 1, &m) || n > 1000000 || m > 1000000)
+			return false;
+		*num = n * 1000 / m;
+		return true;
+	}
+	/* A decimal: "0." and one to three digits. */
+	dot = tmp + 1;
+	if (tmp[0] != '0' || *dot != '.' || strlen(dot + 1) < 1 ||
+	    strlen(dot + 1) > 3)
+		return false;
+	for (i = 1, n = 0; i <= 3; i++) {
+		c = i <= strlen(dot + 1) ? dot[i] : '0';
+		if (c < '0' || c > '9')
+			return false;
+		n = n * 10 + (c - '0');
+	}
+	*num = n;
+	return true;
+}
+
 static bool
 parse_number(const struct cfg_def *d, const char *v, int64_t *num, char *why,
     size_t whylen)
@@ -177,6 +215,15 @@ parse_number(const struct cfg_def *d, const char *v, int64_t *num, char *why,
 		if (!cfg_duration_parse(v, num)) {
 			snprintf(why, whylen,
 			    "invalid duration \"%s\" (use e.g. 500ms, 5s, 2m, 1h)",
+			    q);
+			return false;
+		}
+		return check_range(d, *num, why, whylen);
+	}
+	if (d->type == CFG_T_FRAC) {
+		if (!parse_fraction(v, num)) {
+			snprintf(why, whylen,
+			    "invalid fraction \"%s\" (use e.g. 2/3 or 0.75)",
 			    q);
 			return false;
 		}
@@ -215,6 +262,7 @@ cfg_value_parse(const struct cfg_def *d, const char *v, int64_t *num, char *why,
 	case CFG_T_PORT:
 	case CFG_T_SIZE:
 	case CFG_T_DUR:
+	case CFG_T_FRAC:
 		return parse_number(d, v, num, why, whylen);
 	case CFG_T_BOOL:
 		if (parse_bool(v, num))

@@ -14,6 +14,8 @@
 
 #include "cfg/cfg.h"
 #include "connector/fetch.h"
+#include "connector/identity_cmd.h"
+#include "connector/pki_cmd.h"
 #include "connector/timesync.h"
 #include "connector/worker.h"
 #include "init/init.h"
@@ -71,6 +73,12 @@ cmd_ntp(int argc, char **argv)
 }
 
 static int
+cmd_identity(int argc, char **argv)
+{
+	return identity_main(argc, argv, environ);
+}
+
+static int
 cmd_help(int argc, char **argv)
 {
 	printf("usage: outpost [command]\n\n"
@@ -79,6 +87,14 @@ cmd_help(int argc, char **argv)
 	       "  probe          exit 0 if /readyz on HTTP_PORT answers 200\n"
 	       "  fetch URL      one upstream request, printed as JSON lines\n"
 	       "  ntp [--step]   time from NTP_SERVERS [and set the clock]\n"
+	       "  identity show  the identity in DATA_DIR; identity import "
+	       "--cert F --key F\n"
+	       "  keygen         a private key [--type p256|p384|rsa2048|"
+	       "rsa3072|rsa4096]\n"
+	       "                 [--out FILE] [--force]\n"
+	       "  csr            a certification request --key FILE "
+	       "(--spiffe-id URI | --uri URI)...\n"
+	       "                 [--cn NAME] [--dns NAME]... [--out FILE]\n"
 	       "  version        version and libraries [--licenses]\n"
 	       "  init           PID 1 (default when started as PID 1)\n"
 	       "  help           this text\n\n"
@@ -97,6 +113,9 @@ static const struct command {
     {"check-config", cmd_check_config},
     {"fetch", cmd_fetch},
     {"ntp", cmd_ntp},
+    {"identity", cmd_identity},
+    {"keygen", keygen_main},
+    {"csr", csr_main},
     {"init", init_main},
     {"help", cmd_help},
 };

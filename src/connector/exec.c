@@ -1,5 +1,5 @@
 /*
- * The executor's jobs: submission, the kick that starts them outside the
+ * The executor's jobs: submission, the deferred start outside the
  * caller's stack, the total deadline, completion, cancellation and the
  * one retry of a stale pooled connection.
  */
@@ -10,9 +10,6 @@
 
 #include "connector/exec_int.h"
 #include "lib/util.h"
-
-/* The kick timer rests this far in the future; it always holds a slot. */
-#define EXEC_KICK_REST_MS (24 * 3600 * 1000)
 
 static const char *const reason_names[] = {
     [EXEC_OK] = "ok",
@@ -69,10 +66,10 @@ job_end(struct exec_job *job, bool keep)
 	struct exec_conn *c = job->conn;
 
 	rx_timer_stop(job->e->loop, &job->timer);
+	rx_defer_cancel(job->e->loop, &job->soon);
 	job_unlink(job);
 	job->active = false;
 	job->pending = false;
-	job->refill = false;
 	job->conn = NULL;
 	if (c != NULL) {
 		c->job = NULL;
@@ -93,14 +90,14 @@ exec_job_finish(struct exec_job *job, enum exec_reason r, const char *detail)
 	done(job, r, detail, NULL);
 }
 
-/* Fail soon, from the kick timer (never inside the caller's stack). */
+/* Start (or fail) soon, never inside the caller's stack. */
 static void
 job_fail_soon(struct exec_job *job, enum exec_reason r, const char *detail)
 {
 	job->fail = r;
 	job->fail_detail = detail;
 	job->pending = true;
-	rx_timer_start(job->e->loop, &job->e->kick, 0);
+	rx_defer(job->e->loop, &job->soon);
 }
 
 static void
@@ -140,63 +137,13 @@ job_start(struct exec_job *job)
 		exec_job_connected(job);
 }
 
-/*
- * Top up the request output outside a stream callback.  The stream calls
- * its owner back only after I/O; when its own flush after the callback
- * empties the buffer, no write event follows and the rest of the body
- * would wait for ever.  So write, re-arm, and repeat while the buffer
- * drains at once (bounded by the body); once output stays queued, the
- * stream's write interest brings the next callback.
- */
 static void
-job_refill(struct exec_job *job)
+job_soon(struct rx_loop *l, struct rx_defer *d)
 {
-	struct stream *s;
-	size_t before;
+	struct exec_job *job = container_of(d, struct exec_job, soon);
 
-	job->refill = false;
-	if (job->conn == NULL || job->conn->state != CONN_OPEN)
-		return; /* dialling again after a stale connection */
-	s = &job->conn->s;
-	while (!stream_output_pending(s) || stream_dead(s)) {
-		before = job->head_off + job->body_off;
-		if (!exec_job_io(job))
-			return; /* finished, or moved to a fresh connection */
-		stream_update(s);
-		if (stream_dead(s))
-			continue; /* the next round reports it */
-		/* Done writing, or no progress (a TLS handshake still
-		 * running): the stream's events take over. */
-		if (exec_req_sent(job) ||
-		    job->head_off + job->body_off == before)
-			return;
-	}
-}
-
-static void
-kick(struct rx_loop *l, struct rx_timer *t)
-{
-	struct exec *e = container_of(t, struct exec, kick);
-	struct exec_job *job;
-	bool again = true;
-
-	rx_timer_start(l, t, EXEC_KICK_REST_MS);
-	exec_conn_bury(e);
-	/* A finished job's callback may cancel or submit others: rescan
-	 * from the head after each start. */
-	while (again) {
-		again = false;
-		for (job = e->jobs; job != NULL; job = job->next) {
-			if (job->pending || job->refill) {
-				if (job->pending)
-					job_start(job);
-				else
-					job_refill(job);
-				again = true;
-				break;
-			}
-		}
-	}
+	if (job->pending)
+		job_start(job);
 }
 
 /* see exec.h */
@@ -209,6 +156,7 @@ exec_submit(struct exec *e, struct exec_job *job,
 
 	*job = (struct exec_job){.e = e, .req = req, .done = done};
 	rx_timer_init(&job->timer, job_deadline);
+	rx_defer_init(&job->soon, job_soon);
 	job->active = true;
 	job_link(e, job);
 	if (!exec_req_check(e, job, &r, &detail)) {
@@ -239,20 +187,10 @@ exec_cancel(struct exec_job *job)
 void
 exec_job_connected(struct exec_job *job)
 {
-	/* A fresh connection reports writability from the reactor on its
-	 * own; a pooled one is quiet. */
+	/* A fresh connection calls back once connected (or handshaken); a
+	 * pooled one is quiet until asked for room to write. */
 	if (job->conn->reused)
-		job_refill(job);
-}
-
-/* see exec_int.h */
-void
-exec_job_want_refill(struct exec_job *job)
-{
-	if (exec_req_sent(job) || !stream_ready(&job->conn->s))
-		return;
-	job->refill = true;
-	rx_timer_start(job->e->loop, &job->e->kick, 0);
+		stream_want_room(&job->conn->s);
 }
 
 /* A pooled connection that died before any answer: try a fresh one. */
@@ -326,9 +264,9 @@ exec_job_io(struct exec_job *job)
 	enum exec_reason r;
 	const char *detail;
 
-	/* Refill while the socket drains the buffer: the stream asks for
-	 * write events only while output is queued.  Flushing here also
-	 * surfaces write errors now (the stream arms nothing after one). */
+	/* Write while the socket drains the buffer; once it is full the
+	 * stream calls back with room.  Flushing here also surfaces write
+	 * errors now (the stream arms nothing after one). */
 	while (stream_ready(s) && !exec_req_sent(job) && exec_req_send(job, s))
 		stream_flush(s);
 	st = exec_resp_feed(job, s, &r, &detail);
@@ -388,12 +326,8 @@ exec_new(struct exec **out, struct rx_loop *l, struct dns_resolver *r,
 	e->dns = r;
 	e->c = *c;
 	config_defaults(&e->c);
+	rx_defer_init(&e->bury, exec_conn_bury);
 	rc = exec_tls_load(e, err, errlen);
-	if (rc == 0) {
-		rx_timer_init(&e->kick, kick);
-		if ((rc = rx_timer_start(l, &e->kick, EXEC_KICK_REST_MS)) < 0)
-			snprintf(err, errlen, "executor: no reactor timer");
-	}
 	if (rc < 0) {
 		exec_tls_free(e);
 		free(e);
@@ -412,7 +346,6 @@ exec_free(struct exec *e)
 	while (e->jobs != NULL)
 		exec_cancel(e->jobs);
 	exec_pool_clear(e);
-	rx_timer_stop(e->loop, &e->kick);
 	exec_tls_free(e);
 	free(e);
 }

@@ -39,7 +39,7 @@
  *
  * Resources: each job in flight uses up to three reactor timers (its
  * deadline, its dial, the dial's DNS query), each pooled connection one
- * (idle timeout), the executor one.  Size rx_init()'s max_timers with
+ * (idle timeout).  Size rx_init()'s max_timers with
  * EXEC_TIMERS(jobs, pool_total) plus the resolver's own; a job that finds
  * no timer fails as "overloaded".
  * Everything here runs on the reactor's thread; done may call anything in
@@ -69,7 +69,7 @@ struct dns_resolver;
 #define EXEC_DEFAULT_POOL_IDLE_MS 60000
 #define EXEC_MAX_RESPONSE_HEADERS 256
 /* Reactor timers for this many jobs in flight and pooled connections. */
-#define EXEC_TIMERS(jobs, pool_total) (3 * (jobs) + (pool_total) + 1)
+#define EXEC_TIMERS(jobs, pool_total) (3 * (jobs) + (pool_total))
 
 /*
  * Settings, copied by exec_new() (the CA bytes too).  Zero means the
@@ -150,9 +150,9 @@ struct exec_job {
 	struct exec_conn *conn;
 	struct exec_job *prev, *next; /* the executor's active jobs */
 	struct rx_timer timer; /* the deadline */
+	struct rx_defer soon; /* start or prompt failure, deferred */
 	bool active; /* between submit and done/cancel */
-	bool pending; /* to be started (or failed) by the executor's kick */
-	bool refill; /* request output to top up from the kick */
+	bool pending; /* to be started (or failed) from soon */
 	bool retried; /* the one stale-connection retry was used */
 	bool idempotent;
 	enum exec_reason fail; /* the prompt failure to report */
@@ -201,7 +201,7 @@ void exec_free(struct exec *e);
  * Start executing req, which is borrowed: it must stay alive and unchanged
  * until done runs or the job is cancelled.  job must not be active.  done
  * is called exactly once, never from inside exec_submit() (an immediate
- * failure is reported from a 0 ms timer).
+ * failure is reported from the reactor's deferred work).
  */
 void exec_submit(struct exec *e, struct exec_job *job,
     const Connector__V1__HttpRequest *req, exec_done_fn *done);

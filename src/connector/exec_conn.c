@@ -56,7 +56,7 @@ exec_conn_close(struct exec_conn *c)
 		dial_cancel(&c->d);
 		c->next = e->grave;
 		e->grave = c;
-		rx_timer_start(e->loop, &e->kick, 0);
+		rx_defer(e->loop, &e->bury);
 		break;
 	case CONN_IDLE:
 		pool_unlink(c);
@@ -72,8 +72,9 @@ exec_conn_close(struct exec_conn *c)
 
 /* see exec_int.h */
 void
-exec_conn_bury(struct exec *e)
+exec_conn_bury(struct rx_loop *l, struct rx_defer *bury)
 {
+	struct exec *e = container_of(bury, struct exec, bury);
 	struct exec_conn *c;
 
 	while ((c = e->grave) != NULL) {
@@ -165,7 +166,7 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 		const char *detail;
 	} map[] = {
 	    [DIAL_OK] = {EXEC_OK, NULL},
-	    [DIAL_DNS] = {EXEC_DNS, "name not resolved"},
+	    [DIAL_DNS] = {EXEC_DNS, NULL}, /* dns_error_detail() */
 	    [DIAL_REFUSED] = {EXEC_REFUSED, "connection refused"},
 	    [DIAL_UNREACHABLE] = {EXEC_UNREACHABLE, "host unreachable"},
 	    [DIAL_TIMEOUT] = {EXEC_TIMEOUT, "connect timed out"},
@@ -179,7 +180,8 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 		if (i >= nitems(map) || i == DIAL_OK)
 			i = DIAL_UNREACHABLE;
 		/* Moves c to the graveyard through the job's teardown. */
-		exec_job_conn_failed(c->job, map[i].r, map[i].detail);
+		exec_job_conn_failed(c->job, map[i].r,
+		    i == DIAL_DNS ? dns_error_detail(res->dns) : map[i].detail);
 		return;
 	}
 	c->state = CONN_OPEN;
@@ -241,8 +243,7 @@ conn_event(struct stream *s)
 	if (!c->handshaken && c->tls && stream_ready(s))
 		c->handshaken = true;
 	if (c->job != NULL) {
-		if (exec_job_io(c->job))
-			exec_job_want_refill(c->job);
+		exec_job_io(c->job);
 		return;
 	}
 	/* Idle: unsolicited bytes or the peer's close end it. */
@@ -257,7 +258,8 @@ exec_pool_clear(struct exec *e)
 {
 	while (e->idle != NULL)
 		exec_conn_close(e->idle);
-	exec_conn_bury(e);
+	rx_defer_cancel(e->loop, &e->bury);
+	exec_conn_bury(e->loop, &e->bury);
 }
 
 /* Static text for the BearSSL errors an operator can act on. */

@@ -79,18 +79,15 @@ struct exec {
 	br_x509_trust_anchor *tas;
 	size_t ntas;
 	struct exec_conn *idle; /* most recently used first */
-	struct exec_conn *grave; /* cancelled dials, freed by the kick */
+	struct exec_conn *grave; /* cancelled dials, freed from bury */
+	struct rx_defer bury; /* frees the grave at the end of the iteration */
 	unsigned nidle, nconns;
 	struct exec_stats st;
 	struct exec_job *jobs; /* active jobs */
-	struct rx_timer kick; /* always armed: starts pending jobs */
 };
 
 /* exec.c: connection events reported to the owning job. */
 void exec_job_connected(struct exec_job *job);
-/* After a stream callback left request bytes unsent: top up from the
- * kick, outside the stream's own flush (see job_refill in exec.c). */
-void exec_job_want_refill(struct exec_job *job);
 /* Drive the job on its connection; false when it finished (done ran,
  * the job may be gone) or moved to another connection. */
 bool exec_job_io(struct exec_job *job);
@@ -120,7 +117,7 @@ int exec_conn_get(struct exec *e, struct exec_job *job, bool fresh);
 void exec_conn_release(struct exec_conn *c, bool keep);
 void exec_conn_close(struct exec_conn *c);
 void exec_pool_clear(struct exec *e);
-void exec_conn_bury(struct exec *e);
+void exec_conn_bury(struct rx_loop *l, struct rx_defer *bury);
 enum exec_reason exec_conn_reason(
     const struct exec_conn *c, const char **detail);
 

@@ -8,7 +8,7 @@
 #include <strings.h>
 
 #include "connector/exec_int.h"
-#include "connector/hop.h"
+#include "http/hop.h"
 
 static const struct {
 	const char *name;

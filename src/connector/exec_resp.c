@@ -8,7 +8,7 @@
 #include <string.h>
 
 #include "connector/exec_int.h"
-#include "connector/hop.h"
+#include "http/hop.h"
 #include "lib/utf8.h"
 #include "lib/util.h"
 

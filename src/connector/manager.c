@@ -19,19 +19,6 @@
 /* Headers, framing and protobuf overhead allowed above the body limits. */
 #define MESSAGE_SLACK (256u << 10)
 
-static bool
-loopback_host(const struct url *u)
-{
-	static const char *const names[] = {"localhost", "::1"};
-	size_t i;
-
-	for (i = 0; i < nitems(names); i++)
-		if (u->hostlen == strlen(names[i]) &&
-		    memcmp(u->host, names[i], u->hostlen) == 0)
-			return true;
-	return u->hostlen >= 4 && memcmp(u->host, "127.", 4) == 0;
-}
-
 static int __attribute__((format(printf, 3, 4)))
 fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -51,16 +38,9 @@ load_url(struct manager_conf *mc, const struct cfg *c, char *err, size_t errlen)
 	const struct url *u = &mc->url;
 
 	snprintf(mc->controller, sizeof(mc->controller), "%s", s);
+	/* cfg_load() refused credentials and a plain-text remote host. */
 	if (!url_parse(mc->controller, strlen(mc->controller), &mc->url, &why))
 		return fail(err, errlen, "TRAVERSAL_CONTROLLER_URL: %s", why);
-	if (u->userinfo != NULL)
-		return fail(err, errlen, "%s",
-		    "TRAVERSAL_CONTROLLER_URL: credentials in the URL are not allowed");
-	if (!u->tls && !loopback_host(u) &&
-	    !cfg_bool(c, CFG_ALLOW_INSECURE_CONTROLLER))
-		return fail(err, errlen, "%s",
-		    "TRAVERSAL_CONTROLLER_URL: http:// (h2c, no TLS) is allowed "
-		    "only for loopback hosts unless ALLOW_INSECURE_CONTROLLER=true");
 	snprintf(mc->authority, sizeof(mc->authority), "%s%.*s%s",
 	    u->ipv6 ? "[" : "", (int)u->hostlen, u->host, u->ipv6 ? "]" : "");
 	if (u->port_given)
@@ -299,7 +279,7 @@ manager_slot_changed(struct manager *m)
 			: m->last_error != NULL ? m->last_error
 						: "connecting");
 	}
-	if (manager_answered_tunnels(m) == 0)
+	if (open == 0)
 		return;
 	for (i = 0; i < 2 * m->conf.slots; i++)
 		tunnel_slot_poke(&m->slots[i]);
@@ -310,13 +290,6 @@ unsigned
 manager_open_tunnels(const struct manager *m)
 {
 	return count_slots(m, tunnel_slot_routable);
-}
-
-/* see manager.h */
-unsigned
-manager_answered_tunnels(const struct manager *m)
-{
-	return count_slots(m, tunnel_slot_answered);
 }
 
 /* see manager.h */

@@ -100,9 +100,8 @@ void manager_free(struct manager *m);
 /* Drain every slot; stopped() runs once all are closed (or DRAIN_TIMEOUT). */
 void manager_stop(struct manager *m, void (*stopped)(struct manager *));
 
-/* Tunnels that can take requests; of those, the ones the edge answered. */
+/* Tunnels that can take requests (routable: see tunnel.h). */
 unsigned manager_open_tunnels(const struct manager *m);
-unsigned manager_answered_tunnels(const struct manager *m);
 
 /* Called by the slots. */
 void manager_count_dial(struct manager *m, enum manager_dial r);

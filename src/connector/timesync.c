@@ -88,8 +88,9 @@ run(struct timesync *t, const struct cfg *cfg, struct rx_loop *loop)
 	if (rc == 0)
 		rc = sntp_client_init(
 		    &t->c, loop, dns, servers, 0, on_done, err, sizeof(err));
+	/* cfg_load() refused a list that names no server. */
 	if (rc == 0 && (rc = sntp_client_start(&t->c)) < 0)
-		snprintf(err, sizeof(err), "NTP_SERVERS names no server");
+		snprintf(err, sizeof(err), "NTP_SERVERS: no reactor timer");
 	if (rc < 0) {
 		fprintf(stderr, "outpost ntp: %s\n", err);
 		dns_free(dns);

@@ -7,10 +7,11 @@
  * (resolve + connect, optionally through the egress proxy) → HANDSHAKING
  * (TLS; skipped for h2c) → OPEN (HTTP/2 session, the call is open, the
  * unsolicited HealthCheckResponse sent; the slot is routable once the edge
- * acked a PING sent behind the call, and "answered" once the edge sent
- * headers or a message) → DRAINING (START_CLOSE or shutdown: no new
+ * acked a PING sent behind the call's HEADERS and the call was neither
+ * reset nor ended: the edge has the call, whether or not its application
+ * wrote anything yet) → DRAINING (START_CLOSE or shutdown: no new
  * requests, in-flight ones finish, and the call ends only once another
- * slot was answered, or at DRAIN_TIMEOUT) → back to IDLE.  Each state has
+ * slot is routable, or at DRAIN_TIMEOUT) → back to IDLE.  Each state has
  * its own deadline.  Any transport or protocol error closes the slot's
  * connection only, records a typed reason, and schedules a re-dial: at
  * once after a clean close by the edge, unless that keeps happening right
@@ -85,15 +86,13 @@ struct tunnel_slot {
 	struct h2_stream call;
 	bool call_open;
 	bool confirmed; /* the edge acked a PING sent after the call */
-	bool heard; /* the edge answered the call (headers, messages) */
 	bool call_ended; /* END_STREAM sent while draining */
 	uint8_t *plain_in, *plain_out; /* h2c only */
 	uint8_t *rxring, *txring;
 	struct grpc_reader reader;
 	uint8_t *msgbuf; /* grpc_reader memory, max message */
 
-	struct grpc_out *outq, **outtail;
-	unsigned outn;
+	struct grpc_sendq outq;
 
 	struct tunnel_req *reqs; /* MAX_CONCURRENT_REQUESTS */
 	unsigned inflight;
@@ -122,10 +121,6 @@ void tunnel_slot_drain(struct tunnel_slot *t, const char *why);
 
 /* True when the slot can take requests from the edge. */
 bool tunnel_slot_routable(const struct tunnel_slot *t);
-
-/* True when the edge's side of the call has answered: a replacement a
- * draining tunnel may close for. */
-bool tunnel_slot_answered(const struct tunnel_slot *t);
 
 const char *tunnel_state_name(enum tunnel_state s);
 

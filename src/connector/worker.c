@@ -131,8 +131,9 @@ start_ntp(struct worker *w, const struct cfg *c, char *err, size_t errlen)
 		return -1;
 	w->have_ntp = true;
 	rx_timer_init(&w->ntp_retry, ntp_retry);
+	/* cfg_load() refused a list that names no server. */
 	if (sntp_client_start(&w->ntp) < 0) {
-		snprintf(err, errlen, "NTP_SERVERS names no server");
+		snprintf(err, errlen, "NTP_SERVERS: no reactor timer");
 		return -1;
 	}
 	health_set_ready(w->health, false, "time_sync");

@@ -14,7 +14,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connector/hop.h"
+#include "http/hop.h"
 #include "connector/v1/connector.pb-c.h"
 #include "edge/edge_int.h"
 #include "lib/log.h"

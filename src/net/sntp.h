@@ -133,10 +133,19 @@ struct sntp_client {
  * NTP_SERVERS) into c and tie it to loop l and resolver r (both outlive
  * c).  try_ms bounds each address (0: SNTP_DEFAULT_TRY_MS).  Returns 0,
  * or -EINVAL with a message in err naming the bad entry.  No allocation.
+ * A list naming no server ("", ",,") is accepted here; sntp_client_start()
+ * then fails with -ENOENT.
  */
 int sntp_client_init(struct sntp_client *c, struct rx_loop *l,
     struct dns_resolver *r, const char *servers, int64_t try_ms,
     sntp_done_fn *done, char *err, size_t errlen);
+
+/*
+ * Configuration check of an NTP_SERVERS value: the parse of
+ * sntp_client_init() plus at least one server.  Returns 0, or -EINVAL
+ * with a message in err.
+ */
+int sntp_servers_check(const char *servers, char *err, size_t errlen);
 
 /*
  * Start asking, first server first.  Returns 0 (done will be called), or

@@ -244,12 +244,13 @@ parse_server(struct sntp_server *s, const char *p, size_t n)
 }
 
 static int
-parse_servers(struct sntp_client *c, const char *list, char *err, size_t errlen)
+parse_servers(struct sntp_server server[SNTP_MAX_SERVERS], size_t *count,
+    const char *list, char *err, size_t errlen)
 {
 	const char *p = list, *e;
 	size_t n;
 
-	c->n_servers = 0;
+	*count = 0;
 	while (p != NULL && *p != '\0') {
 		while (*p == ' ' || *p == ',')
 			p++;
@@ -257,19 +258,35 @@ parse_servers(struct sntp_client *c, const char *list, char *err, size_t errlen)
 			break;
 		e = p + strcspn(p, ", ");
 		n = (size_t)(e - p);
-		if (c->n_servers == SNTP_MAX_SERVERS) {
+		if (*count == SNTP_MAX_SERVERS) {
 			snprintf(err, errlen,
 			    "NTP_SERVERS: more than %d servers",
 			    SNTP_MAX_SERVERS);
 			return -EINVAL;
 		}
-		if (parse_server(&c->server[c->n_servers], p, n) < 0) {
+		if (parse_server(&server[*count], p, n) < 0) {
 			snprintf(err, errlen, "NTP_SERVERS: bad server '%.*s'",
 			    (int)(n > 64 ? 64 : n), p);
 			return -EINVAL;
 		}
-		c->n_servers++;
+		(*count)++;
 		p = e;
+	}
+	return 0;
+}
+
+/* see sntp.h */
+int
+sntp_servers_check(const char *servers, char *err, size_t errlen)
+{
+	struct sntp_server server[SNTP_MAX_SERVERS];
+	size_t n;
+
+	if (parse_servers(server, &n, servers, err, errlen) < 0)
+		return -EINVAL;
+	if (n == 0) {
+		snprintf(err, errlen, "NTP_SERVERS: names no server");
+		return -EINVAL;
 	}
 	return 0;
 }
@@ -288,7 +305,7 @@ sntp_client_init(struct sntp_client *c, struct rx_loop *l,
 	c->w.fd = -1;
 	rx_timer_init(&c->timer, on_timer);
 	dns_query_init(&c->q, on_resolved);
-	return parse_servers(c, servers, err, errlen);
+	return parse_servers(c->server, &c->n_servers, servers, err, errlen);
 }
 
 /* see sntp.h */

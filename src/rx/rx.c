@@ -1,6 +1,6 @@
 /*
  * The epoll loop: batch interest changes, wait, dispatch, expire timers,
- * then finish deferred closes.
+ * run deferred work, then finish deferred closes.
  */
 #include <errno.h>
 #include <stdlib.h>
@@ -223,7 +223,7 @@ rx_run_once(struct rx_loop *l, int max_wait_ms)
 
 	apply_changes(l);
 	finish_closes(l);
-	wait = rx_timer_wait_ms(l, max_wait_ms);
+	wait = rx_defer_pending(l) ? 0 : rx_timer_wait_ms(l, max_wait_ms);
 	n = epoll_wait(l->epfd, ev, RX_EVENTS, wait);
 	if (n < 0 && errno != EINTR)
 		return -errno;
@@ -232,6 +232,7 @@ rx_run_once(struct rx_loop *l, int max_wait_ms)
 	if (n > 0)
 		dispatch(l, ev, n);
 	rx_timer_expire(l);
+	rx_defer_run(l);
 	apply_changes(l);
 	finish_closes(l);
 	return 0;

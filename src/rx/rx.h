@@ -17,6 +17,11 @@
  * (rx_now()).  Timers live in a min-heap whose capacity is fixed at
  * rx_init(); each wait is bounded by the earliest timer.
  *
+ * Deferred work (rx_defer()) is the way to do something "soon, outside the
+ * caller's stack": it runs once, at the end of the current iteration
+ * (after I/O callbacks and timers, before deferred closes), or at the end
+ * of the first one when queued outside the loop.  See struct rx_defer.
+ *
  * Signals arrive through a signalfd as ordinary callbacks, never inside a
  * handler.  Errors: >= 0 or -errno.  Nothing here may be called from
  * another thread or from a signal handler.
@@ -36,6 +41,7 @@
 struct rx_loop;
 struct rx_watch;
 struct rx_timer;
+struct rx_defer;
 
 /*
  * events: RX_READ and/or RX_WRITE, plus RX_HANGUP when epoll reported an
@@ -51,6 +57,7 @@ typedef void rx_io_fn(struct rx_loop *, struct rx_watch *, unsigned events);
 typedef void rx_close_fn(struct rx_loop *, struct rx_watch *);
 typedef void rx_timer_fn(struct rx_loop *, struct rx_timer *);
 typedef void rx_signal_fn(struct rx_loop *, int signo);
+typedef void rx_defer_fn(struct rx_loop *, struct rx_defer *);
 
 struct rx_watch {
 	int fd;
@@ -72,6 +79,23 @@ struct rx_timer {
 	rx_timer_fn *fire;
 };
 
+/*
+ * Deferred work: embedded in its owner like a timer (recover the owner
+ * with container_of); the reactor allocates nothing.  An entry is queued
+ * at most once (rx_defer() on a queued entry does nothing), so the queue
+ * is bounded by the entries that exist.  The entries queued when a batch
+ * starts run in queueing order; an entry queued while the batch runs (its
+ * own callback re-queueing it included) runs in the next iteration, whose
+ * wait then does not sleep, so deferred work never starves I/O.  The
+ * callback may free the owner; any callback may cancel any entry.
+ */
+struct rx_defer {
+	rx_defer_fn *run;
+	struct rx_defer *prev, *next; /* the loop's queue */
+	uint64_t seq; /* queueing order, see rx_defer_run() */
+	bool queued;
+};
+
 struct rx_loop {
 	int epfd;
 	int sigfd;
@@ -82,6 +106,8 @@ struct rx_loop {
 	struct rx_timer **heap;
 	size_t nheap, capheap;
 	uint64_t timer_seq;
+	struct rx_defer *defer_head, *defer_tail;
+	uint64_t defer_seq;
 	struct rx_watch sigwatch;
 	rx_signal_fn *on_signal;
 	uint64_t iterations;
@@ -132,6 +158,17 @@ int rx_timer_start(struct rx_loop *l, struct rx_timer *t, int64_t ms);
 void rx_timer_stop(struct rx_loop *l, struct rx_timer *t);
 
 bool rx_timer_active(const struct rx_timer *t);
+
+void rx_defer_init(struct rx_defer *d, rx_defer_fn *run);
+
+/* Queue d to run once soon (see struct rx_defer); harmless when queued. */
+void rx_defer(struct rx_loop *l, struct rx_defer *d);
+
+/* Take d off the queue; harmless when it is not queued.  An owner that
+ * frees itself outside its own callback cancels first. */
+void rx_defer_cancel(struct rx_loop *l, struct rx_defer *d);
+
+bool rx_defer_queued(const struct rx_defer *d);
 
 /* Block the signals in set and deliver them to fn through a signalfd. */
 int rx_signal_start(struct rx_loop *l, const sigset_t *set, rx_signal_fn *fn);

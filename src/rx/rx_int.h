@@ -10,4 +10,10 @@ int rx_timer_wait_ms(const struct rx_loop *l, int max_wait_ms);
 /* Fire every timer due at rx_now() that was armed before this call. */
 void rx_timer_expire(struct rx_loop *l);
 
+/* Whether deferred work is queued (the next wait must not sleep). */
+bool rx_defer_pending(const struct rx_loop *l);
+
+/* Run the deferred work queued before this call, in queueing order. */
+void rx_defer_run(struct rx_loop *l);
+
 #endif

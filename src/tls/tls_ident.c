@@ -40,9 +40,15 @@ chain_add(const char *name, const uint8_t *der, size_t len, void *arg,
 	return 0;
 }
 
+/* One private key being read: where it goes and what names it in errors. */
+struct key_ctx {
+	struct tls_key *k;
+	const char *what;
+};
+
 /* Check type and strength of the key the decoder produced. */
 static int
-key_check(struct tls_key *k, char *err, size_t errlen)
+key_check(struct tls_key *k, const char *what, char *err, size_t errlen)
 {
 	const br_ec_private_key *ec;
 	const br_rsa_private_key *rsa;
@@ -52,7 +58,7 @@ key_check(struct tls_key *k, char *err, size_t errlen)
 		rsa = br_skey_decoder_get_rsa(&k->dc);
 		if (rsa->n_bitlen < 2048) {
 			snprintf(err, errlen,
-			    "TLS_KEY: RSA key of %u bits, 2048 required",
+			    "%s: RSA key of %u bits, 2048 required", what,
 			    (unsigned)rsa->n_bitlen);
 			return -1;
 		}
@@ -63,13 +69,13 @@ key_check(struct tls_key *k, char *err, size_t errlen)
 		if (ec->curve != BR_EC_secp256r1 &&
 		    ec->curve != BR_EC_secp384r1) {
 			snprintf(err, errlen,
-			    "TLS_KEY: EC curve %d unsupported (P-256, P-384)",
+			    "%s: EC curve %d unsupported (P-256, P-384)", what,
 			    ec->curve);
 			return -1;
 		}
 		return 0;
 	}
-	snprintf(err, errlen, "TLS_KEY: key does not parse (BearSSL error %d)",
+	snprintf(err, errlen, "%s: key does not parse (BearSSL error %d)", what,
 	    br_skey_decoder_last_error(&k->dc));
 	return -1;
 }
@@ -78,7 +84,8 @@ static int
 key_add(const char *name, const uint8_t *der, size_t len, void *arg, char *err,
     size_t errlen)
 {
-	struct tls_key *k = arg;
+	struct key_ctx *kc = arg;
+	struct tls_key *k = kc->k;
 
 	if (strcmp(name, "EC PARAMETERS") == 0 ||
 	    strcmp(name, "CERTIFICATE") == 0)
@@ -86,19 +93,40 @@ key_add(const char *name, const uint8_t *der, size_t len, void *arg, char *err,
 	if (strcmp(name, "PRIVATE KEY") != 0 &&
 	    strcmp(name, "EC PRIVATE KEY") != 0 &&
 	    strcmp(name, "RSA PRIVATE KEY") != 0) {
-		snprintf(err, errlen,
-		    "TLS_KEY: unsupported PEM object \"%s\"%s", name,
+		snprintf(err, errlen, "%s: unsupported PEM object \"%s\"%s",
+		    kc->what, name,
 		    strstr(name, "ENCRYPTED") ? " (encrypted keys unsupported)"
 					      : "");
 		return -1;
 	}
 	if (k->type != 0) {
-		snprintf(err, errlen, "TLS_KEY: more than one private key");
+		snprintf(
+		    err, errlen, "%s: more than one private key", kc->what);
 		return -1;
 	}
 	br_skey_decoder_init(&k->dc);
 	br_skey_decoder_push(&k->dc, der, len);
-	return key_check(k, err, errlen);
+	return key_check(k, kc->what, err, errlen);
+}
+
+/* see tls_int.h */
+int
+tls_key_load(struct tls_key *k, const void *pem, size_t len, const char *what,
+    char *err, size_t errlen)
+{
+	struct key_ctx kc = {.k = k, .what = what};
+
+	memset(k, 0, sizeof(*k));
+	if (tls_pem_each(pem, len, what, key_add, &kc, err, errlen) < 0)
+		goto fail;
+	if (k->type == 0) {
+		snprintf(err, errlen, "%s: no private key found", what);
+		goto fail;
+	}
+	return 0;
+fail:
+	util_wipe(k, sizeof(*k));
+	return -1;
 }
 
 /* The public half of our key, computed from the private key. */
@@ -123,9 +151,8 @@ key_matches(const struct tls_key *k, const br_x509_pkey *pk)
 		    memcmp(buf, pk->key.ec.q, len) == 0;
 	}
 	rsa = br_skey_decoder_get_rsa(&k->dc);
-	len = br_rsa_compute_modulus_get_default()(NULL, rsa);
-	if (len == 0 || len > sizeof(buf) ||
-	    br_rsa_compute_modulus_get_default()(buf, rsa) != len)
+	len = tls_rsa_modulus(NULL, rsa);
+	if (len == 0 || len > sizeof(buf) || tls_rsa_modulus(buf, rsa) != len)
 		return false;
 	/* The certificate's modulus may carry leading zeros. */
 	n = pk->key.rsa.n;
@@ -176,18 +203,14 @@ tls_ident_load(struct tls_ident *id, const void *cert, size_t cert_len,
 		return -1;
 	}
 	if (tls_pem_each(cert, cert_len, "TLS_CERT", chain_add, &id->chain, err,
-		errlen) < 0 ||
-	    tls_pem_each(
-		key, key_len, "TLS_KEY", key_add, &id->key, err, errlen) < 0)
+		errlen) < 0)
 		goto fail;
 	if (id->chain.n == 0) {
 		snprintf(err, errlen, "TLS_CERT: no certificate found");
 		goto fail;
 	}
-	if (id->key.type == 0) {
-		snprintf(err, errlen, "TLS_KEY: no private key found");
+	if (tls_key_load(&id->key, key, key_len, "TLS_KEY", err, errlen) < 0)
 		goto fail;
-	}
 	if (ident_check(id, err, errlen) == 0)
 		return 0;
 fail:

@@ -6,6 +6,10 @@
 
 #include "tls/tls.h"
 
+/* The X.509 error a refused peer check ends the handshake with (the
+ * last code of BearSSL's X.509 range, unused by BearSSL itself). */
+#define TLS_BR_ERR_REVOKED 63
+
 /* Upper bounds for setup-time inputs. */
 #define TLS_DER_MAX (64 * 1024)
 #define TLS_BUNDLE_MAX (4 * 1024 * 1024)
@@ -45,6 +49,9 @@ struct tls_client_config {
 struct tls_server_config {
 	struct tls_anchors client_ca;
 	struct tls_ident id;
+	bool client_cert_optional;
+	tls_peer_check_fn *check;
+	void *check_arg;
 	int64_t time;
 };
 
@@ -69,6 +76,20 @@ int tls_anchors_load(struct tls_anchors *a, const void *pem, size_t len,
 int tls_anchors_load_file(
     struct tls_anchors *a, const char *path, char *err, size_t errlen);
 void tls_anchors_free(struct tls_anchors *a);
+
+/*
+ * One private key from PEM (PKCS#8, SEC1 or PKCS#1; EC P-256/P-384 or
+ * RSA >= 2048 bits) into k.  0, or -1 with err ("what: ...") and k wiped.
+ */
+int tls_key_load(struct tls_key *k, const void *pem, size_t len,
+    const char *what, char *err, size_t errlen);
+
+/*
+ * The modulus of an RSA private key (br_rsa_compute_modulus).  BearSSL
+ * 0.6's default (i31) returns 0 for 4096-bit keys, its scratch buffer
+ * being two words short; the i15 code handles every supported size.
+ */
+#define tls_rsa_modulus br_rsa_i15_compute_modulus
 
 /* Chain + key, checked against each other.  0 or -1 with err. */
 int tls_ident_load(struct tls_ident *id, const void *cert, size_t cert_len,

@@ -5,9 +5,13 @@ config file and never printed, the same settings accepted from the
 environment, --print hiding secrets, every error listed at once.
 """
 import base64
+import os
 import re
 
-from conftest import base_env, run
+import pytest
+
+from conftest import base_env, free_port, run
+from controllerlib import make_pki
 
 # A recognisable secret: neither it nor its base64 form may ever be printed.
 SECRET = "-----BEGIN EC PRIVATE KEY-----\nTOPSECRETKEYBYTES\n-----END EC PRIVATE KEY-----\n"
@@ -150,3 +154,85 @@ def test_bad_usage(outpost_bin):
     r = check(outpost_bin, "--bogus", env=base_env())
     assert r.returncode == 100
     assert "usage" in r.stderr
+
+
+# --- what `run` refuses at start, check-config reports (issue 10 item 7) ---
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return make_pki(tmp_path_factory.mktemp("pki"), "test")
+
+
+def tls_env(pki, key="client-test.key", **extra):
+    return dict(TRAVERSAL_CONTROLLER_URL="https://edge.example",
+                TLS_CERT_FILE=os.path.join(pki, "client-test.pem"),
+                TLS_KEY_FILE=os.path.join(pki, key),
+                TLS_CA_FILE=os.path.join(pki, "ca.pem"), **extra)
+
+
+def refused_by_both(outpost_bin, settings, expected):
+    """check-config and run both exit 100 and name every expected error."""
+    env = base_env(HTTP_PORT=free_port(), **settings)
+    c = check(outpost_bin, env=env)
+    w = run([outpost_bin, "run"], env=env)
+    for r in (c, w):
+        assert r.returncode == 100, r
+        errors = [l for l in r.stderr.splitlines() if l.startswith("error:")]
+        assert len(errors) == len(expected), r.stderr
+        for e in expected:
+            assert any(e in l for l in errors), (e, r.stderr)
+    assert "config ok" not in c.stdout
+    assert f"config invalid: {len(expected)} error" in c.stderr
+    return c, w
+
+
+def test_tls_key_that_does_not_parse(outpost_bin, pki, tmp_path):
+    bad = tmp_path / "bad.key"
+    bad.write_text("-----BEGIN EC PRIVATE KEY-----\nAAAA\n-----END EC PRIVATE KEY-----\n")
+    env = tls_env(pki)
+    env["TLS_KEY_FILE"] = str(bad)
+    refused_by_both(outpost_bin, env, ["environment: TLS_KEY_FILE: key does not parse"])
+
+
+def test_tls_key_that_does_not_match_cert(outpost_bin, pki):
+    refused_by_both(outpost_bin, tls_env(pki, key="client-test-rsa.key"),
+                    ["environment: TLS_KEY_FILE: key does not match the TLS_CERT certificate"])
+
+
+def test_matching_identity_passes(outpost_bin, pki):
+    r = check(outpost_bin, env=base_env(**tls_env(pki)))
+    assert r.returncode == 0, r
+    assert "error" not in r.stderr
+
+
+def test_controller_url_with_userinfo(outpost_bin):
+    c, w = refused_by_both(
+        outpost_bin, dict(TRAVERSAL_CONTROLLER_URL="http://joe:hunter2@127.0.0.1:9"),
+        ["environment: TRAVERSAL_CONTROLLER_URL: credentials in the URL are not allowed"])
+    assert "hunter2" not in c.stderr + c.stdout + w.stderr + w.stdout
+
+
+def test_https_egress_proxy(outpost_bin):
+    refused_by_both(outpost_bin, dict(EGRESS_PROXY_URL="https://proxy.example:3128"),
+                    ["environment: EGRESS_PROXY_URL: https proxies are not supported"])
+
+
+def test_dns_servers_garbage(outpost_bin):
+    refused_by_both(outpost_bin, dict(DNS_SERVERS="garbage"),
+                    ["environment: DNS_SERVERS: "])
+
+
+def test_ntp_servers_naming_no_server(outpost_bin):
+    refused_by_both(outpost_bin, dict(NTP_SERVERS=",,,"),
+                    ["environment: NTP_SERVERS: names no server"])
+
+
+def test_every_start_error_at_once(outpost_bin, pki):
+    env = tls_env(pki, key="client-test-rsa.key",
+                  EGRESS_PROXY_URL="https://proxy.example:3128",
+                  DNS_SERVERS="garbage", NTP_SERVERS=",,,")
+    env["TRAVERSAL_CONTROLLER_URL"] = "https://joe:hunter2@edge.example"
+    c, _ = refused_by_both(outpost_bin, env, [
+        "TRAVERSAL_CONTROLLER_URL: credentials", "EGRESS_PROXY_URL: https proxies",
+        "DNS_SERVERS: ", "NTP_SERVERS: names no server", "TLS_KEY_FILE: key does not match"])
+    assert "hunter2" not in c.stderr

@@ -393,3 +393,69 @@ def test_no_time_no_tunnel(h2c, spawn, outpost_bin):
         assert readyz(p.health_port)[1]["reason"] == "time_sync"
     finally:
         ntp.close()
+
+
+class SlowUpstream:
+    """An HTTP/1.1 upstream answering each of up to n requests after delay s."""
+
+    def __init__(self, n, delay):
+        self.sock = socket.socket()
+        self.sock.bind(("127.0.0.1", 0))
+        self.sock.listen(n)
+        self.sock.settimeout(15)
+        self.url = f"http://127.0.0.1:{self.sock.getsockname()[1]}/"
+        self.delay = delay
+        self.thread = threading.Thread(target=self._serve, args=(n,), daemon=True)
+        self.thread.start()
+
+    def _answer(self, c):
+        with c:
+            c.recv(65536)
+            time.sleep(self.delay)
+            c.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nConnection: close\r\n\r\nlate")
+
+    def _serve(self, n):
+        for _ in range(n):
+            try:
+                c, _ = self.sock.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._answer, args=(c,), daemon=True).start()
+
+    def close(self):
+        self.sock.close()
+
+
+def test_start_close_with_a_silent_controller_ends_the_old_call_at_once(h2c, spawn, outpost_bin):
+    """#10 item 1: grpc-js sends response headers lazily, with its first
+    message, so a replacement the controller never wrote to must count once
+    the edge acked a PING sent behind its HEADERS; the old call then ends
+    as soon as its in-flight requests are done, not at DRAIN_TIMEOUT."""
+    up = SlowUpstream(3, delay=1.0)
+    try:
+        start_connector(spawn, outpost_bin, connector_env(
+            h2c, MAX_TUNNELS_ALLOWED=1, DRAIN_TIMEOUT="30s"))
+        old = h2c.wait_tunnel()["tunnel"]
+        hello(h2c, old)
+        inflight = [send_async(h2c, old, "GET", up.url) for _ in range(3)]
+        start = time.monotonic()
+        h2c.cmd(cmd="start_close", tunnel=old, request_id="sc-1")
+        answers = [h2c.wait(lambda e, rid=rid: e["event"] == "message" and
+                            e["msg"].get("request_id") == rid, timeout=10, since=0)
+                   for rid in inflight]
+        closed = h2c.wait(lambda e: e["event"] == "tunnel_closed" and e["tunnel"] == old,
+                          timeout=10, since=0)
+        ended = time.monotonic() - start
+        new = h2c.wait(lambda e: e["event"] == "tunnel_open" and e["tunnel"] != old,
+                       since=0)
+        assert [body_of(a["msg"]) for a in answers] == [b"late"] * 3
+        assert ended < 5, f"old call ended {ended:.1f}s after START_CLOSE"
+        assert closed["why"] == "ended"
+        order = [h2c.events.index(e) for e in [new] + answers + [closed]]
+        assert order[0] < order[-1] and max(order[1:-1]) < order[-1], order
+        # The controller never wrote to the replacement: no headers reached it.
+        sent = [e for e in h2c.events if e["event"] == "reply" and e.get("cmd") in
+                ("send", "http", "health", "metadata") and e.get("tunnel") == new["tunnel"]]
+        assert sent == []
+    finally:
+        up.close()

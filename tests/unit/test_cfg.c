@@ -274,6 +274,39 @@ cfg_bad_duration(void **state)
 	    NULL, "DRAIN_TIMEOUT=-5s", "DRAIN_TIMEOUT", "invalid duration");
 }
 
+/* RENEW_AT: "2/3" or a decimal, in permille, within 0.1..0.95. */
+static void
+cfg_fraction(void **state)
+{
+	static const struct {
+		const char *env;
+		int64_t permille;
+	} ok[] = {{"RENEW_AT=2/3", 666}, {"RENEW_AT=0.75", 750},
+	    {"RENEW_AT=0.5", 500}, {"RENEW_AT=0.125", 125},
+	    {"RENEW_AT=9/10", 900}};
+	struct cfg *c;
+	size_t i;
+
+	c = load(NULL, NULL, NULL, NULL);
+	assert_int_equal(cfg_int(c, CFG_RENEW_AT), 666);
+	cfg_free(c);
+	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
+		c = load(NULL, ok[i].env, NULL, NULL);
+		assert_non_null(c);
+		assert_int_equal(cfg_int(c, CFG_RENEW_AT), ok[i].permille);
+		cfg_free(c);
+	}
+	expect_one_error(
+	    NULL, "RENEW_AT=1/20", "RENEW_AT", "out of range (0.100..0.950)");
+	expect_one_error(NULL, "RENEW_AT=1", "RENEW_AT", "invalid fraction");
+	expect_one_error(
+	    NULL, "RENEW_AT=0.3333", "RENEW_AT", "invalid fraction");
+	expect_one_error(NULL, "RENEW_AT=2/0", "RENEW_AT", "invalid fraction");
+	expect_one_error(NULL, "RENEW_AT=-1/3", "RENEW_AT", "invalid fraction");
+	expect_one_error(NULL, "RENEW_AT=0.x", "RENEW_AT", "invalid fraction");
+	expect_one_error(NULL, "RENEW_AT=2/3x", "RENEW_AT", "invalid fraction");
+}
+
 static void
 cfg_bad_bool(void **state)
 {
@@ -299,6 +332,28 @@ cfg_bad_url(void **state)
 	expect_one_error(NULL, "EGRESS_PROXY_URL=http://u:hunter2@",
 	    "EGRESS_PROXY_URL: invalid URL", NULL);
 	assert_null(strstr(errs.msg[0].text, "hunter2"));
+}
+
+/* What run parses at start is refused by cfg_load() (issue 10 item 7). */
+static void
+cfg_start_values_checked(void **state)
+{
+	expect_one_error(
+	    NULL, "DNS_SERVERS=garbage", "environment: DNS_SERVERS: ", NULL);
+	expect_one_error(NULL, "NTP_SERVERS=,,,",
+	    "environment: NTP_SERVERS: names no server", NULL);
+	expect_one_error("NTP_SERVERS=a:0\n", NULL,
+	    "outpost.conf:1: NTP_SERVERS: bad server 'a:0'", NULL);
+	expect_one_error(NULL, "EGRESS_PROXY_URL=https://p.example:3128",
+	    "environment: EGRESS_PROXY_URL: https proxies", NULL);
+	expect_one_error(NULL,
+	    "TRAVERSAL_CONTROLLER_URL=https://u:pw@e.example",
+	    "TRAVERSAL_CONTROLLER_URL: credentials in the URL", NULL);
+	assert_int_equal(find_msg("pw@", NULL), -1);
+	cfg_free(load(NULL, "DNS_SERVERS=127.0.0.1:53,[::1]:53",
+	    "NTP_SERVERS=pool.example,[::1]:123",
+	    "EGRESS_PROXY_URL=http://p:1"));
+	assert_int_equal(errs.n_errors, 0);
 }
 
 static void
@@ -799,9 +854,11 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_bad_int),
 	    cmocka_unit_test(cfg_out_of_range),
 	    cmocka_unit_test(cfg_bad_duration),
+	    cmocka_unit_test(cfg_fraction),
 	    cmocka_unit_test(cfg_bad_bool),
 	    cmocka_unit_test(cfg_bad_level),
 	    cmocka_unit_test(cfg_bad_url),
+	    cmocka_unit_test(cfg_start_values_checked),
 	    cmocka_unit_test(cfg_secret_in_file_refused),
 	    cmocka_unit_test(cfg_secret_file_path_in_file_ok),
 	    cmocka_unit_test(cfg_secret_from_env_decoded),

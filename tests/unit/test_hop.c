@@ -6,7 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
-#include "connector/hop.h"
+#include "http/hop.h"
 
 static bool
 drop(const struct hop_filter *f, const char *name)
@@ -48,17 +48,60 @@ hop_connection_tokens(void **state)
 	assert_false(drop(&f, "X-Secret2"));
 }
 
+/* Issue 10 item 8: the ninth token and later ones were passed through. */
 static void
-hop_connection_bounded(void **state)
+hop_every_connection_token(void **state)
 {
-	static const char v[] = "a,b,c,d,e,f,g,h,i,j,k";
+	static const char v[] = "a1,a2,a3,a4,a5,a6,a7,a8,X-Internal-Secret, "
+				"b1 ,b2,b3,b4,b5,b6,b7,b8,b9,last";
 	struct hop_filter f;
 
 	hop_init(&f);
 	hop_note(&f, "connection", 10, v, strlen(v));
-	assert_int_equal(f.nconn, HOP_CONNECTION_MAX);
-	assert_true(drop(&f, "a"));
-	assert_true(drop(&f, "h"));
+	assert_true(drop(&f, "a1"));
+	assert_true(drop(&f, "a8"));
+	assert_true(drop(&f, "x-internal-secret"));
+	assert_true(drop(&f, "b1"));
+	assert_true(drop(&f, "b9"));
+	assert_true(drop(&f, "LAST"));
+	assert_false(drop(&f, "a9"));
+	assert_false(drop(&f, "X-Internal"));
+	assert_false(hop_overflow(&f));
+}
+
+/* Tokens from every Connection line count, the value's end is respected. */
+static void
+hop_connection_lines(void **state)
+{
+	static const char v[] = "one,two-and-more";
+	struct hop_filter f;
+
+	hop_init(&f);
+	hop_note(&f, "Connection", 10, "x-first", 7);
+	hop_note(&f, "connection", 10, v, 7); /* "one,two" */
+	assert_true(drop(&f, "x-first"));
+	assert_true(drop(&f, "one"));
+	assert_true(drop(&f, "two"));
+	assert_false(drop(&f, "two-and-more"));
+	assert_false(drop(&f, "x-other"));
+}
+
+/* More Connection lines than the filter records: nothing is forwarded. */
+static void
+hop_too_many_lines_fail_closed(void **state)
+{
+	struct hop_filter f;
+	int i;
+
+	hop_init(&f);
+	for (i = 0; i < HOP_CONNECTION_MAX; i++)
+		hop_note(&f, "connection", 10, "x-a", 3);
+	assert_false(hop_overflow(&f));
+	assert_false(drop(&f, "x-secret"));
+	hop_note(&f, "connection", 10, "x-secret", 8);
+	assert_true(hop_overflow(&f));
+	assert_true(drop(&f, "x-secret"));
+	assert_true(drop(&f, "accept"));
 }
 
 int
@@ -67,7 +110,9 @@ main(void)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(hop_fixed_names),
 	    cmocka_unit_test(hop_connection_tokens),
-	    cmocka_unit_test(hop_connection_bounded),
+	    cmocka_unit_test(hop_every_connection_token),
+	    cmocka_unit_test(hop_connection_lines),
+	    cmocka_unit_test(hop_too_many_lines_fail_closed),
 	};
 
 	return cmocka_run_group_tests(tests, NULL, NULL);

@@ -171,6 +171,106 @@ zero_timer_no_starvation(void **state)
 	rx_free(&l);
 }
 
+/* --- deferred work ------------------------------------------------------ */
+
+struct dmark {
+	struct rx_defer d;
+	int id;
+	int *log;
+	int *n;
+	struct dmark *cancel; /* cancelled from our callback, if set */
+	struct dmark *queue; /* queued from our callback, if set */
+	bool again; /* re-queue itself */
+};
+
+static void
+dmark_run(struct rx_loop *l, struct rx_defer *d)
+{
+	struct dmark *m = container_of(d, struct dmark, d);
+
+	m->log[(*m->n)++] = m->id;
+	if (m->cancel != NULL)
+		rx_defer_cancel(l, &m->cancel->d);
+	if (m->queue != NULL)
+		rx_defer(l, &m->queue->d);
+	if (m->again)
+		rx_defer(l, d);
+}
+
+static void
+defer_order_and_cancel(void **state)
+{
+	struct dmark m[5];
+	struct rx_loop l;
+	int log[8], n = 0, i;
+	static const int first[] = {0, 1, 3}, second[] = {0, 1, 3, 4};
+
+	assert_int_equal(rx_init(&l, 1), 0);
+	for (i = 0; i < 5; i++) {
+		m[i] = (struct dmark){.id = i, .log = log, .n = &n};
+		rx_defer_init(&m[i].d, dmark_run);
+	}
+	m[0].cancel = &m[2]; /* later in the same batch */
+	m[1].queue = &m[4]; /* queued from a batch: next iteration */
+	for (i = 0; i < 4; i++)
+		rx_defer(&l, &m[i].d);
+	rx_defer(&l, &m[0].d); /* already queued: nothing */
+	assert_true(rx_defer_queued(&m[3].d));
+	/* Queued outside the loop: runs at the end of the first iteration,
+	 * in queueing order, each once. */
+	assert_int_equal(rx_run_once(&l, 1000), 0);
+	assert_int_equal(n, 3);
+	assert_memory_equal(log, first, sizeof(first));
+	assert_false(rx_defer_queued(&m[2].d));
+	assert_true(rx_defer_queued(&m[4].d));
+	assert_int_equal(rx_run_once(&l, 1000), 0);
+	assert_int_equal(n, 4);
+	assert_memory_equal(log, second, sizeof(second));
+	/* Nothing queued any more: the loop waits for its bound. */
+	for (i = 0; i < 2; i++)
+		assert_int_equal(rx_run_once(&l, 5), 0);
+	assert_int_equal(n, 4);
+	/* Cancel of an entry not queued is harmless. */
+	rx_defer_cancel(&l, &m[2].d);
+	rx_free(&l);
+}
+
+/* Work that re-queues itself runs once per iteration and I/O still flows. */
+static void
+defer_once_per_iteration(void **state)
+{
+	struct pipe_end e = {0};
+	struct rx_loop l;
+	struct dmark m;
+	uint64_t it0;
+	int log[32], n = 0, sv[2], i;
+
+	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(pair(sv), 0);
+	rx_watch_init(&e.w, sv[0], end_io, end_closed);
+	rx_watch_set(&l, &e.w, RX_READ);
+	m = (struct dmark){.id = 7, .log = log, .n = &n, .again = true};
+	rx_defer_init(&m.d, dmark_run);
+	rx_defer(&l, &m.d);
+	it0 = l.iterations;
+	for (i = 0; i < 5; i++)
+		assert_int_equal(rx_run_once(&l, 1000), 0);
+	assert_int_equal(write(sv[1], "x", 1), 1);
+	for (i = 0; i < 5 && e.reads == 0; i++)
+		assert_int_equal(rx_run_once(&l, 1000), 0);
+	assert_int_equal(e.reads, 1);
+	assert_true((uint64_t)n == l.iterations - it0);
+	rx_defer_cancel(&l, &m.d);
+	assert_false(rx_defer_queued(&m.d));
+	i = n;
+	assert_int_equal(rx_run_once(&l, 0), 0);
+	assert_int_equal(n, i);
+	rx_watch_close(&l, &e.w);
+	rx_run_once(&l, 0);
+	close(sv[1]);
+	rx_free(&l);
+}
+
 /* --- closing from callbacks ------------------------------------------ */
 
 static bool
@@ -470,6 +570,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(timer_order),
 	    cmocka_unit_test(timer_stop_and_full),
 	    cmocka_unit_test(zero_timer_no_starvation),
+	    cmocka_unit_test(defer_order_and_cancel),
+	    cmocka_unit_test(defer_once_per_iteration),
 	    cmocka_unit_test(close_self_in_callback),
 	    cmocka_unit_test(close_other_in_same_batch),
 	    cmocka_unit_test(close_then_rearm),

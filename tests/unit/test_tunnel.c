@@ -30,7 +30,7 @@ struct sconn {
 	struct fx *fx;
 	unsigned index;
 	struct stream st;
-	bool live, h2_live, accepted, closed;
+	bool live, h2_live, accepted, responded, closed;
 	uint8_t in[WINDOW], out[WINDOW];
 	struct h2_session h2;
 	struct h2_stream call;
@@ -45,7 +45,9 @@ struct fx {
 	struct rx_loop loop;
 	struct rx_watch lw;
 	uint16_t port;
-	bool respond; /* answer calls with response headers */
+	bool respond; /* answer calls with response headers at once; else
+		       * with the first message, as grpc-js and grpc-go do */
+	bool refuse; /* refuse new calls (RST_STREAM REFUSED_STREAM) */
 	struct sconn c[NCONN];
 	unsigned naccepted;
 	unsigned log[64]; /* 100 + i: call i accepted; 200 + i: call i closed */
@@ -90,6 +92,15 @@ edge_flush(struct sconn *c)
 }
 
 static void
+edge_respond(struct sconn *c)
+{
+	if (c->responded)
+		return;
+	assert_int_equal(h2_stream_respond(&c->call), 0);
+	c->responded = true;
+}
+
+static void
 edge_read(struct sconn *c)
 {
 	Connector__V1__ConnectorMessage *m;
@@ -120,7 +131,7 @@ edge_event(struct h2_stream *st, unsigned ev, void *arg)
 	struct sconn *c = arg;
 
 	if ((ev & H2_EV_HEADERS) && c->fx->respond)
-		h2_stream_respond(&c->call);
+		edge_respond(c);
 	if (ev & H2_EV_READ)
 		edge_read(c);
 	if ((ev & H2_EV_CLOSE) && !c->closed) {
@@ -134,7 +145,7 @@ edge_accept(struct h2_session *s, void *arg)
 {
 	struct sconn *c = arg;
 
-	if (c->accepted)
+	if (c->accepted || c->fx->refuse)
 		return NULL;
 	c->accepted = true;
 	note(c->fx, 100 + c->index);
@@ -211,6 +222,7 @@ edge_send(struct fx *f, unsigned i, Connector__V1__ControllerMessage *m)
 	assert_true(n + GRPC_PREFIX_LEN <= sizeof(buf));
 	grpc_prefix_write(buf, n);
 	connector__v1__controller_message__pack(m, buf + GRPC_PREFIX_LEN);
+	edge_respond(c);
 	assert_int_equal(h2_stream_send(&c->call, buf, n + GRPC_PREFIX_LEN),
 	    (long)(n + GRPC_PREFIX_LEN));
 	edge_flush(c);
@@ -219,6 +231,7 @@ edge_send(struct fx *f, unsigned i, Connector__V1__ControllerMessage *m)
 static void
 edge_send_raw(struct fx *f, unsigned i, const void *p, size_t n)
 {
+	edge_respond(&f->c[i]);
 	assert_int_equal(h2_stream_send(&f->c[i].call, p, n), (long)n);
 	edge_flush(&f->c[i]);
 }
@@ -457,15 +470,39 @@ start_close_replaces_before_closing(void **state)
 	fx_stop(f);
 }
 
+/* #10 item 1: an edge that sends nothing on the replacement (response
+ * headers come lazily with the first message in grpc-js and grpc-go) must
+ * not keep the old call open until DRAIN_TIMEOUT. */
 static void
-draining_waits_for_an_answered_replacement(void **state)
+draining_ends_once_a_silent_replacement_is_routable(void **state)
 {
 	static const char *const env[] = {
-	    "MAX_TUNNELS_ALLOWED=1", "DRAIN_TIMEOUT=1s", NULL};
+	    "MAX_TUNNELS_ALLOWED=1", "DRAIN_TIMEOUT=30s", NULL};
+	struct fx *f = fx_start(0, env);
+	int64_t t0;
+
+	f->respond = false; /* headers only with a message */
+	assert_true(run_until(f, open_tunnels, 1, 3000));
+	t0 = util_mono_ms();
+	edge_start_close(f, 0);
+	assert_true(run_until(f, closed_conn, 0, 5000));
+	assert_true(util_mono_ms() - t0 < 5000);
+	assert_int_equal(f->log[0], 100);
+	assert_int_equal(f->log[1], 101);
+	assert_int_equal(f->log[2], 200);
+	assert_true(run_until(f, open_tunnels, 1, 1000));
+	fx_stop(f);
+}
+
+static void
+draining_waits_while_the_replacement_is_refused(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=1",
+	    "DRAIN_TIMEOUT=1s", "RECONNECT_INTERVAL=100ms", NULL};
 	struct fx *f = fx_start(0, env);
 
 	assert_true(run_until(f, open_tunnels, 1, 3000));
-	f->respond = false; /* the replacement is never answered */
+	f->refuse = true; /* every replacement call is reset */
 	edge_start_close(f, 0);
 	run_until(f, never, 0, 500);
 	assert_false(f->c[0].closed);
@@ -533,7 +570,9 @@ main(int argc, char **argv)
 	    cmocka_unit_test(refused_dials_back_off),
 	    cmocka_unit_test(budget_caps_dials),
 	    cmocka_unit_test(start_close_replaces_before_closing),
-	    cmocka_unit_test(draining_waits_for_an_answered_replacement),
+	    cmocka_unit_test(
+		draining_ends_once_a_silent_replacement_is_routable),
+	    cmocka_unit_test(draining_waits_while_the_replacement_is_refused),
 	    cmocka_unit_test(clean_close_redials_at_once),
 	    cmocka_unit_test(malformed_message_closes_only_its_tunnel),
 	    cmocka_unit_test(unknown_message_is_ignored),

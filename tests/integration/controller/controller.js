@@ -114,9 +114,8 @@ function tunnelHandler(call) {
   tunnels.set(id, t);
   const ident = peerIdentity(call);
   emit({ event: 'tunnel_open', tunnel: id, peer: t.peer, uris: ident.uris, cn: ident.cn });
-  // Acknowledge the call with response headers at once, as a controller
-  // that accepts a tunnel does; connectors learn from them that it is live.
-  call.sendMetadata(new grpc.Metadata());
+  // No sendMetadata here: grpc-js (like grpc-go) sends response headers
+  // lazily, with the first message, and connectors must cope with that.
   const closed = (why) => {
     if (!t.open) return;
     t.open = false;

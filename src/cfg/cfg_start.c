@@ -1,0 +1,172 @@
+/*
+ * cfg_start.c — what `outpost run` builds at start from the settings, checked
+ * with the builders' own parsers (c-ares for DNS_SERVERS, the SNTP client's
+ * list parser, the dialer's proxy parser, the TLS client configuration), so
+ * that cfg_load() refuses, all at once, every value run would refuse one at
+ * a time, and check-config reports it.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg/cfg_int.h"
+#include "lib/url.h"
+#include "lib/util.h"
+#include "net/dial.h"
+#include "net/dns.h"
+#include "net/sntp.h"
+#include "tls/tls.h"
+
+#define WHERE_MAX 300
+#define WHY_MAX 256
+
+/* "where: KEY: why" for a message that a builder wrote into why. */
+static void
+report(const struct cfg *c, struct cfg_errors *errs, enum cfg_key k,
+    const char *why)
+{
+	char w[WHERE_MAX];
+
+	cfg_source_fmt(c, k, w, sizeof(w));
+	cfg_err(errs, false, "%s: %s: %s", w, cfg_defs[k].name, why);
+}
+
+/* The builders' messages start with the name they concern; drop it. */
+static const char *
+after_name(const char *msg, const char *name)
+{
+	size_t n = strlen(name);
+
+	if (strncmp(msg, name, n) == 0 && strncmp(msg + n, ": ", 2) == 0)
+		return msg + n + 2;
+	return msg;
+}
+
+static void
+check_proxy(const struct cfg *c, struct cfg_errors *errs)
+{
+	const char *s = c->slot[CFG_EGRESS_PROXY_URL].str, *why;
+	struct dial_proxy *p;
+
+	if (s == NULL)
+		return;
+	if ((p = calloc(1, sizeof(*p))) == NULL) {
+		report(c, errs, CFG_EGRESS_PROXY_URL, strerror(ENOMEM));
+		return;
+	}
+	if (!dial_proxy_parse(p, s, &why))
+		report(c, errs, CFG_EGRESS_PROXY_URL, why);
+	dial_proxy_wipe(p);
+	free(p);
+}
+
+static void
+check_dns(const struct cfg *c, struct cfg_errors *errs)
+{
+	const char *s = c->slot[CFG_DNS_SERVERS].str;
+	char why[WHY_MAX];
+
+	if (s != NULL && dns_servers_check(s, why, sizeof(why)) < 0)
+		report(
+		    c, errs, CFG_DNS_SERVERS, after_name(why, "DNS_SERVERS"));
+}
+
+static void
+check_ntp(const struct cfg *c, struct cfg_errors *errs)
+{
+	const char *s = c->slot[CFG_NTP_SERVERS].str;
+	char why[WHY_MAX];
+
+	if (s != NULL && sntp_servers_check(s, why, sizeof(why)) < 0)
+		report(
+		    c, errs, CFG_NTP_SERVERS, after_name(why, "NTP_SERVERS"));
+}
+
+/* The setting a TLS message names ("TLS_KEY: ..."), as it was given. */
+static enum cfg_key
+tls_key_of(const struct cfg *c, const char *msg, const char **name)
+{
+	enum cfg_key k = CFG_TLS_CERT_BASE64;
+
+	*name = "TLS_CERT";
+	if (strncmp(msg, "TLS_KEY:", 8) == 0) {
+		k = CFG_TLS_KEY_BASE64;
+		*name = "TLS_KEY";
+	} else if (strncmp(msg, "TLS_CA:", 7) == 0) {
+		k = CFG_TLS_CA_BASE64;
+		*name = "TLS_CA";
+	}
+	return c->slot[k].set ? k : (enum cfg_key)cfg_pair(k);
+}
+
+static void
+report_tls(const struct cfg *c, struct cfg_errors *errs, const char *why)
+{
+	const char *name;
+	enum cfg_key k = tls_key_of(c, why, &name);
+
+	report(c, errs, k, after_name(why, name));
+}
+
+/*
+ * An https:// controller: run builds the TLS client configuration from
+ * TLS_CERT, TLS_KEY and TLS_CA (or the system bundle) before the first
+ * dial.  Built here the same way and thrown away.  A missing certificate
+ * or key is left to run (check_identity reports half a pair).
+ */
+static void
+check_tls(const struct cfg *c, struct cfg_errors *errs)
+{
+	struct tls_client_config *tc = NULL;
+	struct tls_client_opts o = {0};
+	uint8_t *cert = NULL, *key = NULL, *ca = NULL;
+	size_t certlen = 0, keylen = 0, calen = 0;
+	char why[WHY_MAX];
+	int r;
+
+	if (cfg_secret(c, CFG_TLS_CERT_BASE64, &cert, &certlen) < 0 ||
+	    cfg_secret(c, CFG_TLS_KEY_BASE64, &key, &keylen) < 0)
+		goto out;
+	r = cfg_secret(c, CFG_TLS_CA_BASE64, &ca, &calen);
+	if (r < 0 && r != -ENOENT) {
+		snprintf(why, sizeof(why), "TLS_CA: %s", strerror(-r));
+		report_tls(c, errs, why);
+		goto out;
+	}
+	o.cert = cert;
+	o.cert_len = certlen;
+	o.key = key;
+	o.key_len = keylen;
+	o.ca = ca;
+	o.ca_len = calen;
+	if (tls_client_config_new(&tc, &o, why, sizeof(why)) < 0)
+		report_tls(c, errs, why);
+	tls_client_config_free(tc);
+out:
+	if (key != NULL)
+		util_wipe(key, keylen);
+	free(cert);
+	free(key);
+	free(ca);
+}
+
+static bool
+controller_tls(const struct cfg *c)
+{
+	const char *s = c->slot[CFG_TRAVERSAL_CONTROLLER_URL].str, *why;
+	struct url u;
+
+	return s != NULL && url_parse(s, strlen(s), &u, &why) && u.tls;
+}
+
+/* see cfg_int.h */
+void
+cfg_check_start(const struct cfg *c, struct cfg_errors *errs)
+{
+	check_proxy(c, errs);
+	check_dns(c, errs);
+	check_ntp(c, errs);
+	if (controller_tls(c))
+		check_tls(c, errs);
+}

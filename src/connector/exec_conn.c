@@ -243,8 +243,7 @@ conn_event(struct stream *s)
 	if (!c->handshaken && c->tls && stream_ready(s))
 		c->handshaken = true;
 	if (c->job != NULL) {
-		if (exec_job_io(c->job))
-			exec_job_want_refill(c->job);
+		exec_job_io(c->job);
 		return;
 	}
 	/* Idle: unsolicited bytes or the peer's close end it. */

@@ -100,7 +100,6 @@ rpm_() {
 	Release: 1
 	Summary: $SUMMARY
 	License: ISC and MIT and BSD
-	BuildArch: $PARCH
 	%global debug_package %{nil}
 	%global __os_install_post %{nil}
 	%global _build_id_links none

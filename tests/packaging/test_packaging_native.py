@@ -18,6 +18,8 @@ ARCH = os.environ.get("PKG_ARCH", "x86_64")
 DEB_ARCH = {"x86_64": "amd64", "aarch64": "arm64", "armhf": "armhf"}[ARCH]
 RPM_ARCH = {"x86_64": "x86_64", "aarch64": "aarch64", "armhf": "armv7hl"}[ARCH]
 UNIT = DEPLOY / "systemd" / "outpost.service"
+# Another architecture's package installs (and its binary runs) through qemu-user.
+FOREIGN = bool(os.environ.get("PKG_QEMU"))
 COMMON = {"/usr/bin/outpost", "/etc/outpost/outpost.conf", "/etc/outpost/tls",
           "/usr/share/man/man8/outpost.8.gz"}
 
@@ -48,7 +50,7 @@ def installed_check(root, check=True):
     config file: inside root (chroot) on this host's architecture, through
     $PKG_QEMU (qemu-user) for another one."""
     conf = unit_env()["OUTPOST_CONFIG"]
-    if os.environ.get("PKG_QEMU"):
+    if FOREIGN:
         argv = [os.environ["PKG_QEMU"], str(root / "usr/bin/outpost")]
         conf = str(root) + conf
     else:
@@ -129,13 +131,14 @@ def install_deb(deb, root):
     (root / "var/lib/dpkg/info").mkdir(parents=True)
     (root / "var/lib/dpkg/updates").mkdir()
     (root / "var/lib/dpkg/status").write_text("")
-    run(["dpkg", "--root", str(root), "-i", str(deb)])
+    run(["dpkg", "--root", str(root), *(["--force-architecture"] if FOREIGN else []), "-i",
+         str(deb)])
 
 
 def install_rpm(rpm, root):
     root.mkdir()
     run(["rpm", "--root", str(root), "--initdb"])
-    run(["rpm", "--root", str(root), "-i", str(rpm)])
+    run(["rpm", "--root", str(root), *(["--ignorearch"] if FOREIGN else []), "-i", str(rpm)])
 
 
 def test_deb_installs_into_a_scratch_root_and_runs(deb, tmp_path):
@@ -160,7 +163,8 @@ def test_deb_keeps_an_edited_conffile_on_reinstall(deb, tmp_path):
     install_deb(deb, root)
     conf = root / "etc/outpost/outpost.conf"
     conf.write_text(conf.read_text() + "ENV_NAME=site-a\n")
-    run(["dpkg", "--root", str(root), "--force-confold", "-i", str(deb)])
+    run(["dpkg", "--root", str(root), "--force-confold",
+         *(["--force-architecture"] if FOREIGN else []), "-i", str(deb)])
     assert conf.read_text().endswith("ENV_NAME=site-a\n")
     assert re.search(r"^ENV_NAME=site-a", installed_check(root).stdout, re.M)
 

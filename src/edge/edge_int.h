@@ -218,8 +218,6 @@ void edge_json_time(struct buf *b, int64_t ms);
 
 /* edge_api.c */
 int edge_api_start(struct edge *e);
-/* The request carries the front door's bearer token. */
-bool edge_api_authorized(struct edge *e, struct http_exchange *x);
 void edge_api_json(struct http_exchange *x, int status, const char *error,
     const char *reason, const char *message);
 

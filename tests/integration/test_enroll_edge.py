@@ -126,6 +126,13 @@ def enroll(tmp, edge, procs, name, base=None):
 def test_enroll_grpcjs_certificate_verifies(outpost_edge_bin, tmp_path, procs, pki):
     tmp = str(tmp_path)
     edge = start_edge(outpost_edge_bin, tmp, procs, pki)
+    # The identity routes are behind the front door's token.
+    for method, path in (("POST", "/v1/tokens"), ("GET", "/v1/pairings"),
+                         ("POST", "/v1/pairings/BCDF-GHJK/deny"),
+                         ("POST", "/v1/connectors/beta/revoke")):
+        assert edge.request(method, path, body="{}", token=False)[0] == 401, path
+    s, _, b = edge.request("POST", "/v1/tokens", body='{"name":"../x"}')
+    assert s == 400, b
     tok = token(edge, "beta", "1h")
     assert re.fullmatch(r"opt_[0-9a-f]{48}", tok)
     der, key = csr(tmp, "beta")

@@ -288,8 +288,8 @@ deploy-check:
 	$(Q)$(PYTHON) scripts/pkg-settings.py configmap --check
 
 # kubectl kustomize, systemd-analyze, lintian, dpkg/rpm scratch-root installs, podman-compose.
-packaging-test: setup deploy-check deb rpm
-	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) PKG_DIR=$(CURDIR)/$(PKG) PKG_ARCH=$(ARCH) $(PKG_ENV) \
+packaging-test: setup deploy-check deb rpm $(B)/outpost-edge
+	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) OUTPOST_EDGE_BIN=$(CURDIR)/$(B)/outpost-edge PKG_DIR=$(CURDIR)/$(PKG) PKG_ARCH=$(ARCH) $(PKG_ENV) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/packaging
 
 # --- reproducibility, style, setup --------------------------------------------

@@ -93,36 +93,25 @@ static int
 load_tls(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 {
 	struct tls_client_opts o = {.server_name = m->conf.server_name};
-	uint8_t *cert = NULL, *key = NULL, *ca = NULL;
-	size_t certlen = 0, keylen = 0, calen = 0;
-	int r = -1;
+	struct cfg_pems p;
+	int r;
 
-	if (cfg_secret(c, CFG_TLS_CERT_BASE64, &cert, &certlen) < 0 ||
-	    cfg_secret(c, CFG_TLS_KEY_BASE64, &key, &keylen) < 0) {
-		fail(err, errlen, "%s",
-		    "TLS_CERT and TLS_KEY (_BASE64 or _FILE) are required for an "
-		    "https:// controller (mutual TLS)");
-		goto out;
-	}
-	r = cfg_secret(c, CFG_TLS_CA_BASE64, &ca, &calen);
-	if (r < 0 && r != -ENOENT) {
-		fail(err, errlen, "TLS_CA: %s", strerror(-r));
-		goto out;
-	}
-	r = -1; /* no CA given: the system bundle */
-	o.cert = cert;
-	o.cert_len = certlen;
-	o.key = key;
-	o.key_len = keylen;
-	o.ca = ca;
-	o.ca_len = calen;
+	r = cfg_pems_load(c, CFG_TLS_CERT_BASE64, CFG_TLS_KEY_BASE64,
+	    CFG_TLS_CA_BASE64, &p, err, errlen);
+	if (r == -ENOENT)
+		return fail(err, errlen, "%s",
+		    "TLS_CERT and TLS_KEY (_BASE64 or _FILE) are required for "
+		    "an https:// controller (mutual TLS)");
+	if (r < 0)
+		return -1;
+	o.cert = p.cert;
+	o.cert_len = p.cert_len;
+	o.key = p.key;
+	o.key_len = p.key_len;
+	o.ca = p.ca; /* NULL: the system bundle */
+	o.ca_len = p.ca_len;
 	r = tls_client_config_new(&m->tls, &o, err, errlen);
-out:
-	if (key != NULL)
-		util_wipe(key, keylen);
-	free(cert);
-	free(key);
-	free(ca);
+	cfg_pems_free(&p);
 	return r;
 }
 

@@ -184,7 +184,12 @@ def test_syscalls_pass_the_unit_filter(outpost_bin, tmp_path):
         up.stop()
         edge.stop()
         notify.close()
-    used = set(re.findall(r"^\d+ +(\w+)\(", trace.read_text(), re.M))
+    text = trace.read_text()
+    used = set(re.findall(r"^\d+ +(\w+)\(", text, re.M))
     assert {"sendto", "connect", "accept4"} <= used, sorted(used)
     allowed, denied = unit_filter()
     assert used <= allowed - denied, sorted(used - (allowed - denied))
+    # Every socket it opens is of a family RestrictAddressFamilies= admits.
+    families = set(re.findall(r"^\d+ +socket\((AF_\w+)", text, re.M))
+    assert {"AF_INET", "AF_UNIX"} <= families, families
+    assert families <= set(directives()["RestrictAddressFamilies"][0].split()), families

@@ -437,12 +437,12 @@ openssl_csr(const char *newkey, const char *out)
 	    newkey, out);
 }
 
-/* openssl's requests (P-256, P-384, RSA-2048) parse; the key matches. */
+/* openssl's requests (P-256, P-384, RSA-2048/4096) parse; the key matches. */
 static void
 csr_openssl_accepted(void **state)
 {
 	static const char *newkeys[] = {"ec -pkeyopt ec_paramgen_curve:P-256",
-	    "ec -pkeyopt ec_paramgen_curve:P-384", "rsa:2048"};
+	    "ec -pkeyopt ec_paramgen_curve:P-384", "rsa:2048", "rsa:4096"};
 	static uint8_t der[PKI_DER_MAX], pub[2048], m[2048];
 	static struct pki_csr csr;
 	struct buf b;

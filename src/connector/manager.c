@@ -97,12 +97,14 @@ load_tls(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 	size_t certlen = 0, keylen = 0, calen = 0;
 	int r = -1;
 
+	/* Without TLS_CERT and TLS_KEY the configuration has no client
+	 * certificate: the identity comes from DATA_DIR, enrolment or
+	 * pairing (identity_ctl.h) through manager_set_tls(). */
 	if (cfg_secret(c, CFG_TLS_CERT_BASE64, &cert, &certlen) < 0 ||
 	    cfg_secret(c, CFG_TLS_KEY_BASE64, &key, &keylen) < 0) {
-		fail(err, errlen, "%s",
-		    "TLS_CERT and TLS_KEY (_BASE64 or _FILE) are required for an "
-		    "https:// controller (mutual TLS)");
-		goto out;
+		free(cert);
+		cert = NULL;
+		certlen = 0;
 	}
 	r = cfg_secret(c, CFG_TLS_CA_BASE64, &ca, &calen);
 	if (r < 0 && r != -ENOENT) {
@@ -112,8 +114,8 @@ load_tls(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 	r = -1; /* no CA given: the system bundle */
 	o.cert = cert;
 	o.cert_len = certlen;
-	o.key = key;
-	o.key_len = keylen;
+	o.key = cert != NULL ? key : NULL;
+	o.key_len = cert != NULL ? keylen : 0;
 	o.ca = ca;
 	o.ca_len = calen;
 	r = tls_client_config_new(&m->tls, &o, err, errlen);
@@ -143,6 +145,15 @@ load_proxy(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 
 /* see manager.h */
 int
+manager_conf_load(
+    struct manager_conf *mc, const struct cfg *c, char *err, size_t errlen)
+{
+	load_limits(mc, c);
+	return load_url(mc, c, err, errlen);
+}
+
+/* see manager.h */
+int
 manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
     struct dns_resolver *dns, char *err, size_t errlen)
 {
@@ -152,8 +163,7 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 	    (struct manager){.loop = l, .dns = dns, .last_error = "connecting"};
 	if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
 		snprintf(m->hostname, sizeof(m->hostname), "outpost");
-	load_limits(&m->conf, c);
-	if (load_url(&m->conf, c, err, errlen) < 0 ||
+	if (manager_conf_load(&m->conf, c, err, errlen) < 0 ||
 	    load_proxy(m, c, err, errlen) < 0 ||
 	    load_exec(m, c, err, errlen) < 0)
 		return -1;
@@ -162,7 +172,8 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 	/* Twice the slots: a spare dials the replacement before a drained
 	 * tunnel closes (make-before-break). */
 	m->slots = calloc(2 * m->conf.slots, sizeof(*m->slots));
-	if (m->slots == NULL)
+	m->on_old = calloc(2 * m->conf.slots, sizeof(*m->on_old));
+	if (m->slots == NULL || m->on_old == NULL)
 		return fail(err, errlen, "%s", "out of memory");
 	for (i = 0; i < 2 * m->conf.slots; i++)
 		if (tunnel_slot_init(&m->slots[i], m, i) < 0)
@@ -179,6 +190,9 @@ manager_free(struct manager *m)
 	for (i = 0; m->slots != NULL && i < 2 * m->conf.slots; i++)
 		tunnel_slot_free(&m->slots[i]);
 	free(m->slots);
+	free(m->on_old);
+	if (m->tls_old != NULL)
+		tls_client_config_free(m->tls_old);
 	if (m->exec != NULL)
 		exec_free(m->exec);
 	if (m->tls != NULL)
@@ -230,10 +244,28 @@ all_idle(const struct manager *m)
 	return true;
 }
 
+/* A slot's connection on the previous identity is gone. */
+static void
+release_old(struct manager *m, const struct tunnel_slot *t)
+{
+	unsigned i;
+
+	m->on_old[t->index] = false;
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		if (m->on_old[i])
+			return;
+	if (m->tls_old != NULL) {
+		tls_client_config_free(m->tls_old);
+		m->tls_old = NULL;
+	}
+}
+
 /* see manager.h */
 void
 manager_slot_idle(struct manager *m, struct tunnel_slot *t)
 {
+	if (m->on_old[t->index])
+		release_old(m, t);
 	if (m->stopping) {
 		if (all_idle(m) && m->stopped != NULL) {
 			void (*cb)(struct manager *) = m->stopped;
@@ -264,6 +296,35 @@ manager_replace(struct manager *m, struct tunnel_slot *draining)
 			return;
 		}
 	}
+}
+
+/* see manager.h */
+void
+manager_set_tls(struct manager *m, struct tls_client_config *tls)
+{
+	struct tunnel_slot *t;
+	unsigned i, n = 0;
+
+	if (m->tls_old != NULL) /* connections on it are long drained */
+		tls_client_config_free(m->tls_old);
+	m->tls_old = m->tls;
+	m->tls = tls;
+	/* Connections past the dial use the old configuration: they drain
+	 * once a replacement (dialled with the new one) is routable. */
+	for (i = 0; i < 2 * m->conf.slots; i++) {
+		t = &m->slots[i];
+		m->on_old[i] = t->state == TUNNEL_HANDSHAKING ||
+		    t->state == TUNNEL_OPEN || t->state == TUNNEL_DRAINING;
+		n += m->on_old[i];
+	}
+	if (n == 0) {
+		tls_client_config_free(m->tls_old);
+		m->tls_old = NULL;
+		return;
+	}
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		if (m->on_old[i] && m->slots[i].state != TUNNEL_DRAINING)
+			tunnel_slot_drain(&m->slots[i], "identity renewed");
 }
 
 /* see manager.h */

@@ -267,6 +267,29 @@ ifeq ($(ARCH),aarch64)
 test: board-test
 endif
 
+# --- native packages, deployment manifests (deploy/, scripts/pkg*) ----------
+
+# build/pkg/outpost_VERSION_DEBARCH.deb and outpost-VERSION-1.RPMARCH.rpm for
+# ARCH; the man page and copyright come from running the binary (qemu-user
+# for a cross ARCH).
+PKG	:= $(O)/pkg
+PKGRUN	:= $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost))
+PKG_ENV	= VERSION=$(VERSION) $(if $(QEMU),PKG_QEMU=$(QEMU))
+
+deb rpm: setup $(B)/outpost $(PKGRUN)
+	$(Q)$(PKG_ENV) scripts/pkg.sh $@ $(ARCH) $(B)/outpost $(call RUNBIN,outpost) $(PKG)
+
+# Files generated from the settings table: rewritten, or checked for drift.
+deploy-settings:
+	$(Q)$(PYTHON) scripts/pkg-settings.py configmap > deploy/kustomize/base/settings.env
+deploy-check:
+	$(Q)$(PYTHON) scripts/pkg-settings.py configmap --check
+
+# kubectl kustomize, systemd-analyze, lintian, dpkg/rpm scratch-root installs, podman-compose.
+packaging-test: setup deploy-check deb rpm
+	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) PKG_DIR=$(CURDIR)/$(PKG) PKG_ARCH=$(ARCH) $(PKG_ENV) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/packaging
+
 # --- reproducibility, style, setup --------------------------------------------
 
 repro: setup
@@ -297,7 +320,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): scripts/setup.sh
 	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
 
-test: setup all size readme-check unit integration fuzz-smoke repro format-check clang-check oci-test image-test
+test: setup all size readme-check unit integration fuzz-smoke repro format-check clang-check oci-test image-test packaging-test
 
 run: setup all
 	$(Q)scripts/run.sh $(B)
@@ -310,6 +333,7 @@ clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 
 .PHONY: oci oci-multi oci-test board-image board-test
+.PHONY: deb rpm deploy-settings deploy-check packaging-test
 .PHONY: readme-settings readme-check
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check clang-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:

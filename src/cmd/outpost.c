@@ -92,6 +92,9 @@ cmd_help(int argc, char **argv)
 	       "  keygen         a private key [--type p256|p384|rsa2048|"
 	       "rsa3072|rsa4096]\n"
 	       "                 [--out FILE] [--force]\n"
+	       "  csr            a certification request --key FILE "
+	       "(--spiffe-id URI | --uri URI)...\n"
+	       "                 [--cn NAME] [--dns NAME]... [--out FILE]\n"
 	       "  version        version and libraries [--licenses]\n"
 	       "  init           PID 1 (default when started as PID 1)\n"
 	       "  help           this text\n\n"
@@ -112,6 +115,7 @@ static const struct command {
     {"ntp", cmd_ntp},
     {"identity", cmd_identity},
     {"keygen", keygen_main},
+    {"csr", csr_main},
     {"init", init_main},
     {"help", cmd_help},
 };

@@ -88,10 +88,6 @@ struct exec {
 
 /* exec.c: connection events reported to the owning job. */
 void exec_job_connected(struct exec_job *job);
-/* After a stream callback left request bytes unsent: top up from the
- * job's deferred work, outside the stream's own flush (see job_refill in
- * exec.c). */
-void exec_job_want_refill(struct exec_job *job);
 /* Drive the job on its connection; false when it finished (done ran,
  * the job may be gone) or moved to another connection. */
 bool exec_job_io(struct exec_job *job);

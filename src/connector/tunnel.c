@@ -21,6 +21,8 @@
 /* A tunnel that closes this soon after opening counts as a quick close. */
 #define TUNNEL_QUICK_MS 2000
 #define TUNNEL_QUICK_MAX 3
+/* Control messages (health, metadata) that may wait beside the answers. */
+#define TUNNEL_OUT_SLACK 16
 
 static const char *const state_names[] = {
     "idle",
@@ -266,22 +268,8 @@ open_call(struct tunnel_slot *t)
 void
 tunnel_pump(struct tunnel_slot *t)
 {
-	struct grpc_out *o;
-	long n;
-
-	while ((o = t->outq) != NULL && t->call_open) {
-		n = h2_stream_send(&t->call, o->data + o->off, o->len - o->off);
-		if (n <= 0)
-			break;
-		o->off += (size_t)n;
-		if (o->off < o->len)
-			break;
-		t->outq = o->next;
-		if (t->outq == NULL)
-			t->outtail = &t->outq;
-		t->outn--;
-		free(o);
-	}
+	if (t->call_open)
+		grpc_sendq_pump(&t->outq, &t->call, NULL);
 	/* Answers finishing in the same loop turn share one write: the
 	 * timer fires after this turn's I/O callbacks. */
 	if (!rx_timer_active(&t->flush_timer))
@@ -311,7 +299,7 @@ static bool
 drained(const struct tunnel_slot *t)
 {
 	return may_finish(t) && (t->call_ended || !t->call_open) &&
-	    t->outq == NULL && !h2_session_want_write(&t->h2);
+	    grpc_sendq_empty(&t->outq) && !h2_session_want_write(&t->h2);
 }
 
 /* Hand the session's output to the stream; close a drained slot. */
@@ -460,19 +448,6 @@ on_dialed(struct dial *d, int fd, const struct dial_result *r)
 
 /* --- closing, draining, scheduling --------------------------------------- */
 
-static void
-free_outq(struct tunnel_slot *t)
-{
-	struct grpc_out *o;
-
-	while ((o = t->outq) != NULL) {
-		t->outq = o->next;
-		free(o);
-	}
-	t->outtail = &t->outq;
-	t->outn = 0;
-}
-
 /* The delay before this slot dials again. */
 static int64_t
 next_delay(struct tunnel_slot *t, bool clean)
@@ -512,7 +487,7 @@ tunnel_close(struct tunnel_slot *t, const char *why, bool clean)
 	rx_timer_stop(m->loop, &t->flush_timer);
 	dial_cancel(&t->dial);
 	tunnel_msg_cancel_all(t);
-	free_outq(t);
+	grpc_sendq_clear(&t->outq);
 	t->call_open = false;
 	if (t->have_h2) {
 		h2_session_free(&t->h2);
@@ -590,7 +565,7 @@ tunnel_slot_init(struct tunnel_slot *t, struct manager *m, unsigned index)
 {
 	*t = (struct tunnel_slot){
 	    .mgr = m, .index = index, .state = TUNNEL_IDLE, .last_error = ""};
-	t->outtail = &t->outq;
+	grpc_sendq_init(&t->outq, m->conf.max_concurrent + TUNNEL_OUT_SLACK);
 	rx_timer_init(&t->timer, on_timer);
 	rx_timer_init(&t->drain_timer, on_drain_timeout);
 	rx_timer_init(&t->flush_timer, on_flush_timer);
@@ -630,5 +605,5 @@ tunnel_slot_free(struct tunnel_slot *t)
 	free(t->reqs);
 	free(t->plain_in);
 	free(t->plain_out);
-	free_outq(t);
+	grpc_sendq_clear(&t->outq);
 }

@@ -92,8 +92,7 @@ struct tunnel_slot {
 	struct grpc_reader reader;
 	uint8_t *msgbuf; /* grpc_reader memory, max message */
 
-	struct grpc_out *outq, **outtail;
-	unsigned outn;
+	struct grpc_sendq outq;
 
 	struct tunnel_req *reqs; /* MAX_CONCURRENT_REQUESTS */
 	unsigned inflight;

@@ -16,22 +16,12 @@
 typedef Connector__V1__ControllerMessage ctl_msg;
 typedef Connector__V1__ConnectorMessage out_msg;
 
-/* Control messages (health, metadata) that may wait beside the answers. */
-#define TUNNEL_OUT_SLACK 16
-
 /* see tunnel.h */
 bool
 tunnel_queue(struct tunnel_slot *t, out_msg *m)
 {
-	struct grpc_out *o;
-
-	if (t->outn >= t->mgr->conf.max_concurrent + TUNNEL_OUT_SLACK)
+	if (!grpc_sendq_push(&t->outq, grpc_out_pack(&m->base)))
 		return false;
-	if ((o = grpc_out_pack(&m->base)) == NULL)
-		return false;
-	*t->outtail = o;
-	t->outtail = &o->next;
-	t->outn++;
 	tunnel_pump(t);
 	return true;
 }

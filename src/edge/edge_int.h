@@ -63,7 +63,7 @@ struct edge_tunnel {
 	struct h2_stream hs;
 	struct grpc_reader rd;
 	uint8_t *rdbuf, *rx, *tx;
-	struct grpc_out *oq, **oqtail;
+	struct grpc_sendq oq; /* bounded by the requests routed here */
 	struct rx_timer hb;
 	bool accepted; /* right path; response headers sent */
 	bool closed; /* H2_EV_CLOSE seen */

@@ -169,7 +169,7 @@ send_heartbeat(struct edge_tunnel *t)
 	/* With a backlog queued, another heartbeat would only wait behind
 	 * it: the interval counts as missed unless the backlog moves. */
 	t->missed++;
-	if (t->oq != NULL)
+	if (!grpc_sendq_empty(&t->oq))
 		return;
 	snprintf(id, sizeof(id), "hc-%" PRIu64 "-%u", t->seq, t->missed);
 	edge_tunnel_send(t, edge_msg_health(id, util_wall_ms()));

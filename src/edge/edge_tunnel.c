@@ -24,12 +24,7 @@ max_message(const struct edge_conf *ec)
 static void
 tunnel_free(struct edge_tunnel *t)
 {
-	struct grpc_out *o, *n;
-
-	for (o = t->oq; o != NULL; o = n) {
-		n = o->next;
-		free(o);
-	}
+	grpc_sendq_clear(&t->oq);
 	free(t->rdbuf);
 	free(t->rx);
 	free(t->tx);
@@ -60,7 +55,7 @@ edge_tunnel_accept(struct h2_session *s, void *arg)
 	grpc_reader_init(&t->rd, t->rdbuf, max);
 	h2_stream_init(&t->hs, t->rx, EDGE_WINDOW, t->tx, EDGE_TX_RING);
 	t->c = c;
-	t->oqtail = &t->oq;
+	grpc_sendq_init(&t->oq, 0);
 	t->seq = ++c->e->seq;
 	snprintf(t->id, sizeof(t->id), "t%" PRIu64, t->seq);
 	t->since_ms = util_wall_ms();
@@ -74,33 +69,20 @@ edge_tunnel_accept(struct h2_session *s, void *arg)
 static void
 pump_out(struct edge_tunnel *t)
 {
-	struct grpc_out *o;
-	long n;
+	bool full;
+	long n = grpc_sendq_pump(&t->oq, &t->hs, &full);
 
-	while ((o = t->oq) != NULL) {
-		n = h2_stream_send(&t->hs, o->data + o->off, o->len - o->off);
-		/* Bytes accepted after the ring was full mean the peer
-		 * opened its window: it is alive even if its answers wait
-		 * behind a large message. */
-		if (n == 0)
-			t->blocked = true;
-		else if (n > 0 && t->blocked) {
-			t->blocked = false;
-			t->progress = true;
-		}
-		if (n <= 0) {
-			if (n < 0)
-				log_debug(
-				    "edge: tunnel %s: send side closed", t->id);
-			return;
-		}
-		o->off += (size_t)n;
-		if (o->off < o->len)
-			return;
-		if ((t->oq = o->next) == NULL)
-			t->oqtail = &t->oq;
-		free(o);
+	if (n < 0) {
+		log_debug("edge: tunnel %s: send side closed", t->id);
+		return;
 	}
+	/* Bytes accepted after the ring was full mean the peer opened its
+	 * window: it is alive even if its answers wait behind a large
+	 * message. */
+	if (n > 0 && t->blocked)
+		t->progress = true;
+	if (n > 0 || full)
+		t->blocked = full;
 }
 
 /* see edge_int.h */
@@ -113,9 +95,7 @@ edge_tunnel_send(struct edge_tunnel *t, struct grpc_out *o)
 		free(o);
 		return -EPIPE;
 	}
-	o->next = NULL;
-	*t->oqtail = o;
-	t->oqtail = &o->next;
+	grpc_sendq_push(&t->oq, o);
 	pump_out(t);
 	return 0;
 }

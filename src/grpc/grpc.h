@@ -11,8 +11,12 @@
  * size it accepts (derived from the body limits plus overhead).  A message
  * longer than that, or one with the compressed flag set (outpost never
  * negotiates compression), sets a sticky error that only grpc_reader_reset()
- * clears; the caller then closes the stream.  Nothing here allocates, logs or
- * blocks; every function may be called from any callback.
+ * clears; the caller then closes the stream.  Nothing here logs or blocks;
+ * every function may be called from any callback.  Only outgoing messages
+ * (struct grpc_out, struct grpc_sendq) are heap memory.
+ *
+ * grpc/ sits on h2/ (the gRPC-over-HTTP/2 transport, see h2.h): a send
+ * queue drains into an h2_stream.  h2/ never includes this header.
  */
 #ifndef GRPC_GRPC_H
 #define GRPC_GRPC_H
@@ -23,10 +27,9 @@
 
 #include <protobuf-c/protobuf-c.h>
 
-#define GRPC_PREFIX_LEN 5
+#include "h2/h2.h"
 
-/* The content type of a gRPC call. */
-#define GRPC_CONTENT_TYPE "application/grpc"
+#define GRPC_PREFIX_LEN 5
 
 /* Status codes (grpc/doc/statuscodes.md). */
 enum grpc_status {
@@ -106,36 +109,8 @@ const char *grpc_error_name(enum grpc_error e);
  */
 bool grpc_prefix_write(uint8_t out[GRPC_PREFIX_LEN], size_t len);
 
-/*
- * Percent-encode msg into out (cap bytes) as a grpc-message value: bytes
- * outside 0x20..0x7e and '%' become "%XX".  The result is NUL-terminated and
- * truncated on a whole-character boundary when it does not fit; returns its
- * length.  cap must be >= 1.
- */
-size_t grpc_message_encode(char *out, size_t cap, const char *msg);
-
-/*
- * Decode a grpc-message value of n bytes into out (cap >= 1, NUL-terminated,
- * truncated to fit).  Malformed "%" sequences are kept literally, as the gRPC
- * spec asks.  Returns the decoded length.
- */
-size_t grpc_message_decode(char *out, size_t cap, const void *in, size_t n);
-
-/*
- * Parse a grpc-status value (ASCII decimal, no sign).  Returns the code
- * (values above 16 are returned as they are), or -1 when it is not a
- * non-negative decimal number below 1000.
- */
-int grpc_status_parse(const void *v, size_t n);
-
 /* Canonical name of a status code ("OK", "INTERNAL", ...) or "UNKNOWN". */
 const char *grpc_status_name(int code);
-
-/*
- * True when a content-type value names gRPC: exactly "application/grpc", or
- * followed by '+' (a subtype, e.g. "+proto") or ';' (parameters).
- */
-bool grpc_content_type_ok(const void *v, size_t n);
 
 /*
  * One outgoing message: the 5-byte prefix and the protobuf encoding, sent
@@ -150,5 +125,38 @@ struct grpc_out {
 
 /* Encode m as one gRPC message; NULL when out of memory or over 4 GiB. */
 struct grpc_out *grpc_out_pack(const ProtobufCMessage *m);
+
+/*
+ * A stream's queue of outgoing messages, drained into its send ring as
+ * HTTP/2 flow control allows.  Caller-embedded; owns the queued messages.
+ * max bounds the messages queued (0: the caller bounds them, e.g. by the
+ * requests it lets in flight).
+ */
+struct grpc_sendq {
+	struct grpc_out *head, **tail;
+	unsigned n, max;
+};
+
+void grpc_sendq_init(struct grpc_sendq *q, unsigned max);
+
+/*
+ * Append o (taking ownership).  false when o is NULL or the queue is full
+ * (o is freed): the caller decides whether that ends the call.
+ */
+bool grpc_sendq_push(struct grpc_sendq *q, struct grpc_out *o);
+
+/*
+ * Move queued bytes into st's send ring, oldest first.  Returns the bytes
+ * moved (0: nothing queued, or the ring is full) or -EPIPE when the
+ * stream's sending side is closed (the queue is kept).  *full, when not
+ * NULL, tells whether bytes are left behind a full ring (wait for
+ * H2_EV_WRITE and pump again).
+ */
+long grpc_sendq_pump(struct grpc_sendq *q, struct h2_stream *st, bool *full);
+
+bool grpc_sendq_empty(const struct grpc_sendq *q);
+
+/* Free every queued message; the queue stays usable. */
+void grpc_sendq_clear(struct grpc_sendq *q);
 
 #endif

@@ -1,6 +1,14 @@
 /*
  * h2.h — HTTP/2 sessions and gRPC streams over nghttp2, sans-I/O.
  *
+ * The module is the gRPC-over-HTTP/2 transport, named for what it carries:
+ * HTTP/2 framing plus gRPC's HTTP/2 mapping (request headers, :status 200
+ * and content-type checks, grpc-status / grpc-message trailers, whose
+ * values h2_grpc.c encodes and parses).  It stops at the stream's bytes:
+ * gRPC message framing, send queues and everything protobuf live in grpc/,
+ * which builds on this header.  h2/ includes nothing from grpc/ (that would
+ * be a cycle).
+ *
  * A struct h2_session wraps an nghttp2 session in memory mode: the caller
  * feeds it the bytes read from the peer (h2_session_feed) and takes the bytes
  * to write (h2_session_take / h2_session_ack).  Nothing here touches a
@@ -51,6 +59,9 @@
 #define H2_EV_READ 0x2u /* bytes to take, or end of stream reached */
 #define H2_EV_WRITE 0x4u /* the send ring has room again */
 #define H2_EV_CLOSE 0x8u /* the stream is closed (last event) */
+
+/* The content type of a gRPC call. */
+#define H2_GRPC_CONTENT_TYPE "application/grpc"
 
 enum h2_role { H2_CLIENT, H2_SERVER };
 
@@ -303,5 +314,35 @@ int h2_stream_grpc_status(const struct h2_stream *st, char *buf, size_t cap);
 
 /* The HTTP/2 error code the stream was reset or closed with (0: none). */
 uint32_t h2_stream_reset_code(const struct h2_stream *st);
+
+/* --- gRPC header values (h2_grpc.c) ------------------------------------- */
+
+/*
+ * Percent-encode msg into out (cap bytes) as a grpc-message value: bytes
+ * outside 0x20..0x7e and '%' become "%XX".  The result is NUL-terminated and
+ * truncated on a whole-character boundary when it does not fit; returns its
+ * length.  cap must be >= 1.
+ */
+size_t h2_grpc_message_encode(char *out, size_t cap, const char *msg);
+
+/*
+ * Decode a grpc-message value of n bytes into out (cap >= 1, NUL-terminated,
+ * truncated to fit).  Malformed "%" sequences are kept literally, as the gRPC
+ * spec asks.  Returns the decoded length.
+ */
+size_t h2_grpc_message_decode(char *out, size_t cap, const void *in, size_t n);
+
+/*
+ * Parse a grpc-status (or :status) value: ASCII decimal, no sign.  Returns
+ * the code (values above 16 are returned as they are), or -1 when it is not
+ * a non-negative decimal number below 1000.
+ */
+int h2_grpc_status_parse(const void *v, size_t n);
+
+/*
+ * True when a content-type value names gRPC: exactly "application/grpc", or
+ * followed by '+' (a subtype, e.g. "+proto") or ';' (parameters).
+ */
+bool h2_grpc_content_type_ok(const void *v, size_t n);
 
 #endif

@@ -4,7 +4,6 @@
  */
 #include <string.h>
 
-#include "grpc/grpc.h"
 #include "h2/h2_int.h"
 
 static struct h2_stream *
@@ -57,9 +56,9 @@ header_common(struct h2_stream *st, const uint8_t *name, size_t nlen,
     const uint8_t *v, size_t vlen)
 {
 	if (name_is(name, nlen, "content-type"))
-		st->ctype_ok = grpc_content_type_ok(v, vlen);
+		st->ctype_ok = h2_grpc_content_type_ok(v, vlen);
 	else if (name_is(name, nlen, "grpc-status"))
-		st->grpc_status = grpc_status_parse(v, vlen);
+		st->grpc_status = h2_grpc_status_parse(v, vlen);
 	else if (name_is(name, nlen, "grpc-message"))
 		copy_value(st->message, sizeof(st->message), v, vlen);
 }
@@ -80,7 +79,7 @@ cb_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
 	else if (s->role == H2_SERVER && name_is(name, nlen, "user-agent"))
 		copy_value(st->agent, sizeof(st->agent), v, vlen);
 	else if (s->role == H2_CLIENT && name_is(name, nlen, ":status"))
-		st->http_status = vlen == 3 ? grpc_status_parse(v, vlen) : 0;
+		st->http_status = vlen == 3 ? h2_grpc_status_parse(v, vlen) : 0;
 	else
 		header_common(st, name, nlen, v, vlen);
 	return 0;

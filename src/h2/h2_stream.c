@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "grpc/grpc.h"
 #include "h2/h2_int.h"
 #include "lib/util.h"
 
@@ -133,7 +132,7 @@ h2_stream_open(struct h2_session *s, struct h2_stream *st, const char *scheme,
 {
 	nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", scheme),
 	    NV(":path", path), NV(":authority", authority),
-	    NV("content-type", GRPC_CONTENT_TYPE), NV("te", "trailers"),
+	    NV("content-type", H2_GRPC_CONTENT_TYPE), NV("te", "trailers"),
 	    NV("user-agent", "outpost/" OUTPOST_VERSION)};
 	nghttp2_data_provider prd;
 	int32_t id;
@@ -159,7 +158,7 @@ int
 h2_stream_submit_response(struct h2_stream *st)
 {
 	nghttp2_nv nv[] = {
-	    NV(":status", "200"), NV("content-type", GRPC_CONTENT_TYPE)};
+	    NV(":status", "200"), NV("content-type", H2_GRPC_CONTENT_TYPE)};
 	nghttp2_data_provider prd;
 
 	prd.source.ptr = st;

@@ -6,7 +6,6 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "grpc/grpc.h"
 #include "h2/h2_int.h"
 
 /* Wake the data source after bytes or the end were queued. */
@@ -62,8 +61,8 @@ stream_trailers_only(struct h2_stream *st)
 	char code[12];
 	nghttp2_nv nv[] = {
 	    {(uint8_t *)":status", (uint8_t *)"200", 7, 3, 0},
-	    {(uint8_t *)"content-type", (uint8_t *)GRPC_CONTENT_TYPE, 12,
-		sizeof(GRPC_CONTENT_TYPE) - 1, 0},
+	    {(uint8_t *)"content-type", (uint8_t *)H2_GRPC_CONTENT_TYPE, 12,
+		sizeof(H2_GRPC_CONTENT_TYPE) - 1, 0},
 	    {(uint8_t *)"grpc-status", (uint8_t *)code, 11, 0, 0},
 	    {(uint8_t *)"grpc-message", (uint8_t *)st->message, 12,
 		strlen(st->message), 0},
@@ -89,7 +88,7 @@ h2_stream_end_status(struct h2_stream *st, int status, const char *msg)
 	st->grpc_status = status;
 	st->message[0] = '\0';
 	if (msg != NULL)
-		grpc_message_encode(st->message, sizeof(st->message), msg);
+		h2_grpc_message_encode(st->message, sizeof(st->message), msg);
 	st->tx_end = true;
 	if (!st->responded && st->tx.len == 0)
 		return stream_trailers_only(st);
@@ -160,7 +159,8 @@ int
 h2_stream_grpc_status(const struct h2_stream *st, char *buf, size_t cap)
 {
 	if (buf != NULL)
-		grpc_message_decode(buf, cap, st->message, strlen(st->message));
+		h2_grpc_message_decode(
+		    buf, cap, st->message, strlen(st->message));
 	return st->grpc_status;
 }
 

@@ -65,6 +65,7 @@ enum tls_reason {
 	TLS_R_HANDSHAKE_CLOSED, /* peer closed during the handshake (often: it
 				   rejected our certificate) */
 	TLS_R_INTERNAL, /* misuse or unexpected engine state */
+	TLS_R_REVOKED, /* server: the peer check refused the certificate */
 };
 
 struct tls_client_opts {
@@ -92,6 +93,10 @@ struct tls_server_opts {
 	size_t key_len;
 	const void *client_ca; /* client certificates must chain to it */
 	size_t client_ca_len;
+	/* A client may connect without a certificate (tls_peer_verified()
+	 * then says false); one it does send is still verified, and a bad
+	 * one still fails the handshake with its typed reason. */
+	bool client_cert_optional;
 	int64_t time;
 };
 
@@ -115,10 +120,29 @@ int tls_server_config_new(struct tls_server_config **out,
     const struct tls_server_opts *o, char *err, size_t errlen);
 void tls_server_config_free(struct tls_server_config *cfg);
 
+struct tls_conn;
+
+/*
+ * Server: called during the handshake once a client chain has verified
+ * (tls_peer_uri(), tls_peer_cn() and tls_peer_serial() work on c then).
+ * Return false to refuse the certificate: the handshake fails with
+ * TLS_R_REVOKED.  Called from inside the engine: it must not call any
+ * tls_* function on c but those three.
+ */
+typedef bool tls_peer_check_fn(const struct tls_conn *c, void *arg);
+
+/* Install the check (NULL: none) for connections started afterwards. */
+void tls_server_config_set_check(
+    struct tls_server_config *cfg, tls_peer_check_fn *fn, void *arg);
+
 /* Private: the wrapper X.509 engine (hostname/IP check, EE capture). */
 struct tls_x509 {
 	const br_x509_class *vtable;
 	br_x509_minimal_context *inner;
+	br_ssl_engine_context *optional; /* server, cert optional: its engine */
+	tls_peer_check_fn *check; /* server: after a verified chain */
+	void *check_arg;
+	bool verified; /* a chain was presented and verified */
 	unsigned depth; /* certificates started so far */
 	uint8_t ip[16]; /* IP literal to match; iplen 0: none */
 	size_t iplen;
@@ -158,7 +182,10 @@ struct tls_conn {
 int tls_client_start(
     struct tls_conn *c, const struct tls_client_config *cfg, const char *host);
 
-/* Start a server handshake: client certificate required, ALPN h2. */
+/*
+ * Start a server handshake, ALPN h2: a client certificate is required
+ * unless the config says client_cert_optional.
+ */
 int tls_server_start(struct tls_conn *c, const struct tls_server_config *cfg);
 
 /*
@@ -228,10 +255,29 @@ const char *tls_reason_name(enum tls_reason r);
 const char *tls_error_reason(const struct tls_conn *c);
 
 /*
- * Server, after tls_ready(): the verified client certificate's i-th SAN
- * URI (NULL past the last) and its subject CN ("" when absent).
+ * Server, after tls_ready() (or inside the peer check): whether the
+ * client presented a certificate that verified; its i-th SAN URI (NULL
+ * past the last, and without a verified certificate), its subject CN
+ * ("" when absent) and its serial number (the DER INTEGER's content
+ * bytes, *len set; NULL when unknown).
  */
+bool tls_peer_verified(const struct tls_conn *c);
 const char *tls_peer_uri(const struct tls_conn *c, size_t i);
 const char *tls_peer_cn(const struct tls_conn *c);
+const uint8_t *tls_peer_serial(const struct tls_conn *c, size_t *len);
+
+/*
+ * The first CERTIFICATE of PEM input as DER: heap memory (*der, *len) the
+ * caller frees.  0, or -1 with err naming what ("EDGE_CA_CERT_FILE: no
+ * certificate found").  Other PEM objects (a key) are skipped.
+ */
+int tls_pem_cert(const void *pem, size_t n, const char *what, uint8_t **der,
+    size_t *len, char *err, size_t errlen);
+
+/*
+ * The serial number of a DER certificate: its content bytes (into the
+ * certificate) and *len.  NULL when the DER does not parse that far.
+ */
+const uint8_t *tls_cert_serial(const uint8_t *der, size_t len, size_t *slen);
 
 #endif

@@ -591,6 +591,56 @@ bad_conf(void **state)
 	    -EINVAL);
 }
 
+static void
+status_values(void **state)
+{
+	assert_int_equal(h2_grpc_status_parse("0", 1), 0);
+	assert_int_equal(h2_grpc_status_parse("13", 2), 13);
+	assert_int_equal(h2_grpc_status_parse("99", 2), 99);
+	assert_int_equal(h2_grpc_status_parse("", 0), -1);
+	assert_int_equal(h2_grpc_status_parse("-1", 2), -1);
+	assert_int_equal(h2_grpc_status_parse("1x", 2), -1);
+	assert_int_equal(h2_grpc_status_parse("1000", 4), -1);
+}
+
+static void
+message_percent_encoding(void **state)
+{
+	char enc[64], dec[64];
+	size_t n;
+
+	n = h2_grpc_message_encode(
+	    enc, sizeof(enc), "50% off\n\xc3\xa9t\xc3\xa9");
+	assert_string_equal(enc, "50%25 off%0A%C3%A9t%C3%A9");
+	assert_int_equal(n, strlen(enc));
+	n = h2_grpc_message_decode(dec, sizeof(dec), enc, strlen(enc));
+	assert_string_equal(dec, "50% off\n\xc3\xa9t\xc3\xa9");
+	assert_int_equal(n, strlen(dec));
+	/* Truncation never splits an escape. */
+	n = h2_grpc_message_encode(enc, 5, "ab\ncd");
+	assert_string_equal(enc, "ab");
+	n = h2_grpc_message_encode(enc, 6, "ab\ncd");
+	assert_string_equal(enc, "ab%0A");
+	/* Malformed escapes stay literal; decoding never fails. */
+	h2_grpc_message_decode(dec, sizeof(dec), "%zz%4", 5);
+	assert_string_equal(dec, "%zz%4");
+	h2_grpc_message_decode(dec, sizeof(dec), "a%41", 4);
+	assert_string_equal(dec, "aA");
+	h2_grpc_message_decode(dec, 3, "abcdef", 6);
+	assert_string_equal(dec, "ab");
+}
+
+static void
+content_type(void **state)
+{
+	assert_true(h2_grpc_content_type_ok("application/grpc", 16));
+	assert_true(h2_grpc_content_type_ok("application/grpc+proto", 22));
+	assert_true(h2_grpc_content_type_ok("application/grpc;x=1", 20));
+	assert_false(h2_grpc_content_type_ok("application/grpcx", 17));
+	assert_false(h2_grpc_content_type_ok("application/json", 16));
+	assert_false(h2_grpc_content_type_ok("application/grp", 15));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -619,6 +669,9 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(
 		free_from_callback, setup, teardown),
 	    cmocka_unit_test(bad_conf),
+	    cmocka_unit_test(status_values),
+	    cmocka_unit_test(message_percent_encoding),
+	    cmocka_unit_test(content_type),
 	};
 
 	if (argc > 1)

@@ -298,6 +298,41 @@ manager_replace(struct manager *m, struct tunnel_slot *draining)
 	}
 }
 
+/* An idle slot dials at once, with the configuration now current. */
+static void
+dial_spare(struct manager *m)
+{
+	struct tunnel_slot *t;
+	unsigned i;
+
+	for (i = 0; i < 2 * m->conf.slots; i++) {
+		t = &m->slots[i];
+		if (!m->on_old[i] && t->state == TUNNEL_IDLE && !t->scheduled &&
+		    !t->have_stream) {
+			t->retry_ms = 0;
+			tunnel_slot_schedule(t);
+			return;
+		}
+	}
+}
+
+/* Once a tunnel on the new identity is routable, the old ones drain. */
+static void
+retire_old(struct manager *m)
+{
+	unsigned i;
+
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		if (!m->on_old[i] && tunnel_slot_routable(&m->slots[i]))
+			break;
+	if (i == 2 * m->conf.slots)
+		return;
+	m->retiring = false;
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		if (m->on_old[i] && m->slots[i].state == TUNNEL_OPEN)
+			tunnel_slot_drain(&m->slots[i], "identity renewed");
+}
+
 /* see manager.h */
 void
 manager_set_tls(struct manager *m, struct tls_client_config *tls)
@@ -309,8 +344,7 @@ manager_set_tls(struct manager *m, struct tls_client_config *tls)
 		tls_client_config_free(m->tls_old);
 	m->tls_old = m->tls;
 	m->tls = tls;
-	/* Connections past the dial use the old configuration: they drain
-	 * once a replacement (dialled with the new one) is routable. */
+	/* Connections past the dial use the old configuration. */
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
 		m->on_old[i] = t->state == TUNNEL_HANDSHAKING ||
@@ -322,9 +356,17 @@ manager_set_tls(struct manager *m, struct tls_client_config *tls)
 		m->tls_old = NULL;
 		return;
 	}
-	for (i = 0; i < 2 * m->conf.slots; i++)
-		if (m->on_old[i] && m->slots[i].state != TUNNEL_DRAINING)
-			tunnel_slot_drain(&m->slots[i], "identity renewed");
+	/* Make before break: an open tunnel keeps serving until one dialled
+	 * with the new identity is routable (retire_old); a handshake in
+	 * progress starts again. */
+	m->retiring = true;
+	for (i = 0; i < 2 * m->conf.slots; i++) {
+		t = &m->slots[i];
+		if (m->on_old[i] && t->state == TUNNEL_OPEN)
+			dial_spare(m);
+		else if (m->on_old[i] && t->state == TUNNEL_HANDSHAKING)
+			tunnel_slot_drain(t, "identity renewed");
+	}
 }
 
 /* see manager.h */
@@ -340,6 +382,8 @@ manager_slot_changed(struct manager *m)
 			: m->last_error != NULL ? m->last_error
 						: "connecting");
 	}
+	if (m->retiring)
+		retire_old(m);
 	if (open == 0)
 		return;
 	for (i = 0; i < 2 * m->conf.slots; i++)

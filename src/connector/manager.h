@@ -86,6 +86,7 @@ struct manager {
 	 * with it drain (manager_set_tls), and which slots use it. */
 	struct tls_client_config *tls_old;
 	bool *on_old;
+	bool retiring; /* old tunnels wait for a routable new one */
 	/* Called when a handshake fails in a way that suggests the edge
 	 * refused our certificate (handshake_closed, peer_rejected); NULL:
 	 * nobody asks.  Set by the identity controller. */
@@ -121,9 +122,11 @@ void manager_stop(struct manager *m, void (*stopped)(struct manager *));
 /*
  * Use tls (owned by the manager from now on) for every dial from now on.
  * Before manager_start() it just replaces the configuration.  Afterwards
- * connections made with the previous one drain make-before-break (each
- * ends once a replacement is routable; in-flight requests finish) and the
- * previous configuration is freed when the last of them is gone.
+ * make-before-break: each open tunnel gets a spare dialled with tls, and
+ * once one of those is routable the old ones drain (in-flight requests
+ * finish; a request arriving meanwhile is answered "draining", which the
+ * edge retries elsewhere).  The previous configuration is freed when the
+ * last connection made with it is gone.
  */
 void manager_set_tls(struct manager *m, struct tls_client_config *tls);
 

@@ -182,8 +182,8 @@ flush(struct enroll_call *c)
 	const uint8_t *p;
 	size_t n, w;
 
-	while (c->have_h2 && (p = h2_session_take(&c->h2, &n)) != NULL &&
-	    n > 0) {
+	while (
+	    c->have_h2 && (p = h2_session_take(&c->h2, &n)) != NULL && n > 0) {
 		w = stream_write(&c->st, p, n);
 		h2_session_ack(&c->h2, w);
 		if (w < n)
@@ -231,16 +231,18 @@ on_stream(struct stream *s)
 	if (!c->have_h2) {
 		if (c->tls != NULL && tls_failed(&c->tlsc)) {
 			c->res.tls = tls_reason(&c->tlsc);
-			fail(c, tls_error_reason(&c->tlsc), "TLS handshake failed");
+			fail(c, tls_error_reason(&c->tlsc),
+			    "TLS handshake failed");
 			return;
 		}
 		if (stream_dead(s)) {
 			if (c->tls != NULL)
 				tls_eof(&c->tlsc);
-			c->res.tls = c->tls != NULL ? tls_reason(&c->tlsc)
-						    : TLS_R_NONE;
-			fail(c, c->tls != NULL ? tls_error_reason(&c->tlsc)
-					       : "closed",
+			c->res.tls =
+			    c->tls != NULL ? tls_reason(&c->tlsc) : TLS_R_NONE;
+			fail(c,
+			    c->tls != NULL ? tls_error_reason(&c->tlsc)
+					   : "closed",
 			    "the edge closed the connection");
 			return;
 		}
@@ -293,8 +295,8 @@ on_dialed(struct dial *d, int fd, const struct dial_result *r)
 
 /* see enroll_call.h */
 struct enroll_call *
-enroll_call_new(struct rx_loop *l, struct dns_resolver *dns,
-    const struct dial_proxy *proxy)
+enroll_call_new(
+    struct rx_loop *l, struct dns_resolver *dns, const struct dial_proxy *proxy)
 {
 	struct enroll_call *c = calloc(1, sizeof(*c));
 
@@ -376,7 +378,8 @@ enroll_call_start(struct enroll_call *c, const struct manager_conf *mc,
 	c->got_msg = false;
 	c->res = (struct enroll_result){.status = -1};
 	snprintf(c->path, sizeof(c->path), "%s%s", ENROLL_PATH_PREFIX, method);
-	snprintf(host, sizeof(host), "%.*s", (int)mc->url.hostlen, mc->url.host);
+	snprintf(
+	    host, sizeof(host), "%.*s", (int)mc->url.hostlen, mc->url.host);
 	c->active = true;
 	rx_timer_start(c->loop, &c->timer, timeout_ms);
 	r = dial_start(&c->dial, host, mc->url.port, &o);

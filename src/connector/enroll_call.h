@@ -59,8 +59,8 @@ typedef void enroll_call_fn(
     struct enroll_call *c, const struct enroll_result *r, void *arg);
 
 /* NULL when out of memory.  dns and proxy (NULL: direct) are borrowed. */
-struct enroll_call *enroll_call_new(struct rx_loop *l,
-    struct dns_resolver *dns, const struct dial_proxy *proxy);
+struct enroll_call *enroll_call_new(struct rx_loop *l, struct dns_resolver *dns,
+    const struct dial_proxy *proxy);
 
 /* Cancel any call (no callback) and free. NULL is a no-op. */
 void enroll_call_free(struct enroll_call *c);

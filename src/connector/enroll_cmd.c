@@ -36,11 +36,8 @@ run(const struct cfg *c, struct rx_loop *l, const struct dial_proxy *proxy)
 {
 	static struct manager_conf mc;
 	struct dns_config dc = {.servers = cfg_str(c, CFG_DNS_SERVERS)};
-	struct identity_ctl_conf icc = {.loop = l,
-	    .cfg = c,
-	    .proxy = proxy,
-	    .mc = &mc,
-	    .done = on_done};
+	struct identity_ctl_conf icc = {
+	    .loop = l, .cfg = c, .proxy = proxy, .mc = &mc, .done = on_done};
 	struct dns_resolver *dns = NULL;
 	struct identity_ctl *ic = NULL;
 	char err[256];
@@ -77,8 +74,9 @@ enroll_main(int argc, char **argv, char *const *envp)
 	int rc;
 
 	if (argc > 1) {
-		fprintf(stderr, "usage: outpost enroll (settings from the "
-				"environment and the config file)\n");
+		fprintf(stderr,
+		    "usage: outpost enroll (settings from the "
+		    "environment and the config file)\n");
 		return WORKER_EXIT_PERMANENT;
 	}
 	if ((c = cfg_load(envp, &errs)) == NULL) {
@@ -86,8 +84,9 @@ enroll_main(int argc, char **argv, char *const *envp)
 		return WORKER_EXIT_PERMANENT;
 	}
 	if (!cfg_is_set(c, CFG_TRAVERSAL_CONTROLLER_URL)) {
-		fprintf(stderr, "outpost enroll: TRAVERSAL_CONTROLLER_URL is "
-				"not set\n");
+		fprintf(stderr,
+		    "outpost enroll: TRAVERSAL_CONTROLLER_URL is "
+		    "not set\n");
 		cfg_free(c);
 		return WORKER_EXIT_PERMANENT;
 	}

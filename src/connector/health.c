@@ -73,7 +73,8 @@ on_status(struct http_exchange *x, void *arg)
 	buf_adds(&b, "{\"status\":");
 	json_cstr(&b, ready ? "ready" : "not_ready");
 	buf_adds(&b, ",\"reason\":");
-	json_cstr(&b, ready				? NULL
+	json_cstr(&b,
+	    ready		     ? NULL
 		: h->blocker != NULL ? h->blocker
 				     : h->reason);
 	buf_adds(&b, ",\"version\":");

@@ -218,8 +218,8 @@ key_pem(char **out, size_t *outlen, const struct pki_key *key, char *err,
 /* see identity.h */
 int
 identity_from_edge(struct idstore_files *f, const Outpost__V1__Identity *m,
-    const struct pki_key *key, const char *source, unsigned permille,
-    char *err, size_t errlen)
+    const struct pki_key *key, const char *source, unsigned permille, char *err,
+    size_t errlen)
 {
 	int64_t nb, na, now = util_wall_ms() / 1000;
 	uint32_t rnd = 0;

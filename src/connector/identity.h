@@ -73,8 +73,8 @@ int identity_new_key(struct pki_key **key, struct buf *csr,
  * f is filled with heap memory (idstore_files_free).  0 or -1 with err.
  */
 int identity_from_edge(struct idstore_files *f, const Outpost__V1__Identity *m,
-    const struct pki_key *key, const char *source, unsigned permille,
-    char *err, size_t errlen);
+    const struct pki_key *key, const char *source, unsigned permille, char *err,
+    size_t errlen);
 
 /*
  * A TLS client configuration trusting ca (PEM; NULL: the system bundle),

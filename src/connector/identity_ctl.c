@@ -25,8 +25,8 @@
 #define RETRY_CAP_MS 60000
 #define TOKEN_MAX 512
 
-static const char *const state_names[] = {"starting", "enrolling",
-    "pairing", "running", "renewing", "needs_recovery"};
+static const char *const state_names[] = {"starting", "enrolling", "pairing",
+    "running", "renewing", "needs_recovery"};
 
 static const char *const result_labels[] = {
     "result=\"ok\"", "result=\"error\"", "result=\"revoked\""};
@@ -103,8 +103,8 @@ schedule_renewal(struct identity_ctl *ic)
 
 /* see identity_ctl_int.h */
 int
-ic_use(struct identity_ctl *ic, struct idstore_files *f,
-    enum identity_source src)
+ic_use(
+    struct identity_ctl *ic, struct idstore_files *f, enum identity_source src)
 {
 	struct tls_client_config *tls = NULL;
 	char err[256];
@@ -154,8 +154,8 @@ ic_store(struct identity_ctl *ic, struct idstore_files *f)
 	}
 	if (idstore_save(ic->data_dir, f, err, sizeof(err)) < 0) {
 		snprintf(ic->last_error, sizeof(ic->last_error), "%s", err);
-		log_error("identity: %s (the identity is used from memory)",
-		    err);
+		log_error(
+		    "identity: %s (the identity is used from memory)", err);
 		return;
 	}
 	log_info("identity: stored in %s/identity (generation %u)",
@@ -213,8 +213,8 @@ ic_take_identity(struct identity_ctl *ic, const struct enroll_result *r,
 
 /* see identity_ctl_int.h */
 void
-ic_note_failure(struct identity_ctl *ic, const char *what,
-    const struct enroll_result *r)
+ic_note_failure(
+    struct identity_ctl *ic, const char *what, const struct enroll_result *r)
 {
 	snprintf(ic->last_error, sizeof(ic->last_error), "%s: %s (%s)", what,
 	    r->reason, r->detail);
@@ -283,8 +283,8 @@ start_enroll(struct identity_ctl *ic)
 	req.hostname = ic->hostname;
 	req.version = OUTPOST_VERSION;
 	log_info("identity: enrolling with the edge at %s", ic->mc->authority);
-	r = enroll_call_start(ic->call, ic->mc, ic->anon, "Enroll",
-	    &req.base, CALL_TIMEOUT_MS, on_enrolled, ic);
+	r = enroll_call_start(ic->call, ic->mc, ic->anon, "Enroll", &req.base,
+	    CALL_TIMEOUT_MS, on_enrolled, ic);
 	if (r < 0) {
 		log_error("identity: cannot start Enroll: %s", strerror(-r));
 		ic->retry = start_enroll;
@@ -402,8 +402,8 @@ on_refused(struct manager *m, void *arg)
 	    ic->source == IDENTITY_CONFIG || enroll_call_active(ic->call))
 		return;
 	req.pairing_id = "";
-	if (enroll_call_start(ic->call, ic->mc, ic->anon, "PairPoll",
-		&req.base, CALL_TIMEOUT_MS, on_probed, ic) == 0)
+	if (enroll_call_start(ic->call, ic->mc, ic->anon, "PairPoll", &req.base,
+		CALL_TIMEOUT_MS, on_probed, ic) == 0)
 		ic->probing = true;
 }
 
@@ -562,8 +562,8 @@ add_metrics(struct identity_ctl *ic, struct metrics *reg)
 
 /* ENROLLMENT_TOKEN, or the contents of ENROLLMENT_TOKEN_FILE, trimmed. */
 static int
-read_token(struct identity_ctl *ic, const struct cfg *c, char *err,
-    size_t errlen)
+read_token(
+    struct identity_ctl *ic, const struct cfg *c, char *err, size_t errlen)
 {
 	const char *t = cfg_str(c, CFG_ENROLLMENT_TOKEN);
 	const char *path = cfg_str(c, CFG_ENROLLMENT_TOKEN_FILE);
@@ -580,8 +580,8 @@ read_token(struct identity_ctl *ic, const struct cfg *c, char *err,
 		t = p;
 	}
 	if (t != NULL) {
-		while (t[i] == ' ' || t[i] == '\t' || t[i] == '\n' ||
-		    t[i] == '\r')
+		while (
+		    t[i] == ' ' || t[i] == '\t' || t[i] == '\n' || t[i] == '\r')
 			i++;
 		snprintf(ic->token, sizeof(ic->token), "%.*s",
 		    (int)strcspn(t + i, " \t\r\n"), t + i);
@@ -594,8 +594,7 @@ read_token(struct identity_ctl *ic, const struct cfg *c, char *err,
 }
 
 static int
-read_ca(struct identity_ctl *ic, const struct cfg *c, char *err,
-    size_t errlen)
+read_ca(struct identity_ctl *ic, const struct cfg *c, char *err, size_t errlen)
 {
 	int r = cfg_secret(c, CFG_TLS_CA_BASE64, &ic->ca, &ic->ca_len);
 
@@ -607,8 +606,8 @@ read_ca(struct identity_ctl *ic, const struct cfg *c, char *err,
 }
 
 static int
-setup(struct identity_ctl *ic, const struct identity_ctl_conf *conf,
-    char *err, size_t errlen)
+setup(struct identity_ctl *ic, const struct identity_ctl_conf *conf, char *err,
+    size_t errlen)
 {
 	const struct cfg *c = conf->cfg;
 	const char *dir = cfg_str(c, CFG_DATA_DIR);
@@ -627,7 +626,8 @@ setup(struct identity_ctl *ic, const struct identity_ctl_conf *conf,
 		cfg_is_set(c, CFG_TLS_KEY_FILE));
 	if (gethostname(ic->hostname, sizeof(ic->hostname) - 1) < 0)
 		snprintf(ic->hostname, sizeof(ic->hostname), "outpost");
-	if (read_token(ic, c, err, errlen) < 0 || read_ca(ic, c, err, errlen) < 0)
+	if (read_token(ic, c, err, errlen) < 0 ||
+	    read_ca(ic, c, err, errlen) < 0)
 		return -1;
 	if (ic->mc->url.tls &&
 	    identity_tls(&ic->anon, ic->ca, ic->ca_len, NULL,

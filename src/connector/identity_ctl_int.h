@@ -77,12 +77,14 @@ struct identity_ctl {
 	struct metric m_expiry, m_renew[3]; /* ok, error, revoked */
 };
 
-void ic_set_state(struct identity_ctl *ic, enum ic_state s, const char *blocker);
+void ic_set_state(
+    struct identity_ctl *ic, enum ic_state s, const char *blocker);
 int64_t ic_retry_ms(struct identity_ctl *ic);
 void ic_finish_once(struct identity_ctl *ic, int code);
 
 /* Guided recovery: reason (static) on /readyz, action in /status. */
-void ic_recovery(struct identity_ctl *ic, const char *reason, const char *action);
+void ic_recovery(
+    struct identity_ctl *ic, const char *reason, const char *action);
 
 /* A fresh key and CSR in ic->key / ic->csr.  0 or -1 (logged). */
 int ic_new_key(struct identity_ctl *ic);
@@ -91,16 +93,16 @@ int ic_new_key(struct identity_ctl *ic);
 void ic_store(struct identity_ctl *ic, struct idstore_files *f);
 
 /* Put f (taken over) in use: the manager's TLS, renewal timer, state. */
-int ic_use(struct identity_ctl *ic, struct idstore_files *f,
-    enum identity_source src);
+int ic_use(
+    struct identity_ctl *ic, struct idstore_files *f, enum identity_source src);
 
 /* An Identity answer: convert with ic->key, store, use.  0 or -1. */
 int ic_take_identity(struct identity_ctl *ic, const struct enroll_result *r,
     const char *source, enum identity_source src);
 
 /* Record and log a failed call. */
-void ic_note_failure(struct identity_ctl *ic, const char *what,
-    const struct enroll_result *r);
+void ic_note_failure(
+    struct identity_ctl *ic, const char *what, const struct enroll_result *r);
 
 /* identity_pair.c */
 void ic_pair_start(struct identity_ctl *ic);

@@ -21,8 +21,8 @@
 static void poll_once(struct identity_ctl *ic);
 
 static void
-again_later(struct identity_ctl *ic, void (*fn)(struct identity_ctl *),
-    int64_t ms)
+again_later(
+    struct identity_ctl *ic, void (*fn)(struct identity_ctl *), int64_t ms)
 {
 	ic->retry = fn;
 	rx_timer_start(ic->loop, &ic->timer, ms);
@@ -44,7 +44,8 @@ on_polled(struct enroll_call *c, const struct enroll_result *r, void *arg)
 		again_later(ic, poll_once, ic->poll_ms);
 		return;
 	}
-	if (r->outcome == ENROLL_STATUS && strcmp(r->reason, "slow_down") == 0) {
+	if (r->outcome == ENROLL_STATUS &&
+	    strcmp(r->reason, "slow_down") == 0) {
 		ic->poll_ms += PAIR_SLOW_DOWN_MS;
 		again_later(ic, poll_once, ic->poll_ms);
 		return;
@@ -74,8 +75,8 @@ poll_once(struct identity_ctl *ic)
 	Outpost__V1__PairPollRequest req = OUTPOST__V1__PAIR_POLL_REQUEST__INIT;
 
 	req.pairing_id = ic->pairing_id;
-	if (enroll_call_start(ic->call, ic->mc, ic->anon, "PairPoll",
-		&req.base, PAIR_TIMEOUT_MS, on_polled, ic) < 0)
+	if (enroll_call_start(ic->call, ic->mc, ic->anon, "PairPoll", &req.base,
+		PAIR_TIMEOUT_MS, on_polled, ic) < 0)
 		again_later(ic, poll_once, ic_retry_ms(ic));
 }
 
@@ -115,13 +116,16 @@ on_paired(struct enroll_call *c, const struct enroll_result *r, void *arg)
 	Outpost__V1__PairResponse *m = NULL;
 
 	if (r->outcome == ENROLL_OK)
-		m = outpost__v1__pair_response__unpack(NULL, r->msg_len, r->msg);
-	if (m == NULL || !copy_printable(ic->user_code, sizeof(ic->user_code),
-			     m->user_code) ||
+		m = outpost__v1__pair_response__unpack(
+		    NULL, r->msg_len, r->msg);
+	if (m == NULL ||
+	    !copy_printable(
+		ic->user_code, sizeof(ic->user_code), m->user_code) ||
 	    !copy_printable(
 		ic->pairing_id, sizeof(ic->pairing_id), m->pairing_id)) {
 		if (m != NULL)
-			log_error("pairing: the edge's PairResponse is unusable");
+			log_error(
+			    "pairing: the edge's PairResponse is unusable");
 		else
 			ic_note_failure(ic, "pairing", r);
 		ic->user_code[0] = '\0';
@@ -158,7 +162,8 @@ ic_pair_start(struct identity_ctl *ic)
 	req.csr.len = ic->csr_len;
 	req.hostname = ic->hostname;
 	req.version = OUTPOST_VERSION;
-	log_info("pairing: asking the edge at %s for a code", ic->mc->authority);
+	log_info(
+	    "pairing: asking the edge at %s for a code", ic->mc->authority);
 	if (enroll_call_start(ic->call, ic->mc, ic->anon, "Pair", &req.base,
 		PAIR_TIMEOUT_MS, on_paired, ic) < 0)
 		again_later(ic, ic_pair_start, ic_retry_ms(ic));
@@ -174,6 +179,6 @@ ic_pair_status(const struct identity_ctl *ic, struct buf *b)
 	json_cstr(b, ic->user_code);
 	buf_printf(b, ",\"pairing_expires\":%lld,\"approve\":",
 	    (long long)ic->pair_expires);
-	buf_printf(b, "\"outpost-edge pair approve %s --name NAME\"",
-	    ic->user_code);
+	buf_printf(
+	    b, "\"outpost-edge pair approve %s --name NAME\"", ic->user_code);
 }

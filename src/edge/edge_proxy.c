@@ -293,8 +293,8 @@ edge_proxy_reply(
 		/* The connector is replacing this tunnel (START_CLOSE, a new
 		 * identity) and did not run the request: route no more there
 		 * and send it to another tunnel (each retry rules one out). */
-		log_info("edge: tunnel %s is draining; request %s moved",
-		    t->id, m->request_id);
+		log_info("edge: tunnel %s is draining; request %s moved", t->id,
+		    m->request_id);
 		t->state = EDGE_T_DRAINING;
 		edge_proxy_start(t->c->e, x, &route);
 		return;

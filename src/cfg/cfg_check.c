@@ -259,8 +259,9 @@ secret_decode(const char *v, uint8_t **out, size_t *len)
 	return 0;
 }
 
-static int
-secret_read(const char *path, uint8_t **out, size_t *len)
+/* see cfg_int.h */
+int
+cfg_secret_read(const char *path, uint8_t **out, size_t *len)
 {
 	size_t size, got = 0;
 	uint8_t *p;
@@ -306,6 +307,6 @@ cfg_secret(const struct cfg *c, enum cfg_key k, uint8_t **out, size_t *len)
 		return secret_decode(c->slot[k].str, out, len);
 	f = cfg_pair(k);
 	if (f >= 0 && c->slot[f].str != NULL)
-		return secret_read(c->slot[f].str, out, len);
+		return cfg_secret_read(c->slot[f].str, out, len);
 	return -ENOENT;
 }

@@ -1,7 +1,9 @@
 /*
  * outpost-edge — the reference edge controller: `outpost-edge [run]`
  * serves tunnels and the front door until SIGTERM/SIGINT;
- * `outpost-edge check-config` validates the settings; `version`.
+ * `outpost-edge check-config` validates the settings; `version`;
+ * `token`, `pair` and `revoke` manage identities through the running
+ * edge's front door (edge_cli.c).
  * Exit codes: 0 clean stop, 100 bad configuration, 111 temporary
  * failure (e.g. a port in use).
  */
@@ -118,9 +120,19 @@ cmd_check_config(int argc, char **argv)
 }
 
 static int
+cmd_identity(int argc, char **argv)
+{
+	return edge_cli_main(argc, argv, environ);
+}
+
+static int
 cmd_help(int argc, char **argv)
 {
-	printf("usage: outpost-edge [run|check-config|version|help]\n");
+	printf("usage: outpost-edge [run|check-config|version|help]\n"
+	       "       outpost-edge token create NAME [--ttl 1h]\n"
+	       "       outpost-edge pair list|approve CODE --name NAME|deny "
+	       "CODE\n"
+	       "       outpost-edge revoke NAME\n");
 	return 0;
 }
 
@@ -131,6 +143,9 @@ static const struct command {
     {"run", cmd_run},
     {"check-config", cmd_check_config},
     {"version", cmd_version},
+    {"token", cmd_identity},
+    {"pair", cmd_identity},
+    {"revoke", cmd_identity},
     {"help", cmd_help},
 };
 

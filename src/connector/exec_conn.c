@@ -21,7 +21,7 @@ conn_closed(struct stream *s)
 	struct exec_conn *c = container_of(s, struct exec_conn, s);
 
 	if (c->t != NULL) {
-		util_wipe(c->t, sizeof(*c->t));
+		tls_upstream_wipe(c->t);
 		free(c->t);
 	}
 	free(c);
@@ -185,10 +185,9 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 		return;
 	}
 	c->state = CONN_OPEN;
-	if (c->tls)
-		exec_tls_setup(e, c);
-	stream_start(&c->s, e->loop, fd, c->tls ? &c->t->sc.eng : NULL, c->in,
-	    sizeof(c->in), c->out, sizeof(c->out), conn_event, conn_closed);
+	stream_start(&c->s, e->loop, fd, c->tls ? exec_tls_setup(e, c) : NULL,
+	    c->in, sizeof(c->in), c->out, sizeof(c->out), conn_event,
+	    conn_closed);
 }
 
 /* see exec_int.h */

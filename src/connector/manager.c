@@ -93,38 +93,29 @@ static int
 load_tls(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 {
 	struct tls_client_opts o = {.server_name = m->conf.server_name};
-	uint8_t *cert = NULL, *key = NULL, *ca = NULL;
-	size_t certlen = 0, keylen = 0, calen = 0;
-	int r = -1;
+	struct cfg_pems p;
+	int r;
 
+	r = cfg_pems_load(c, CFG_TLS_CERT_BASE64, CFG_TLS_KEY_BASE64,
+	    CFG_TLS_CA_BASE64, &p, err, errlen);
 	/* Without TLS_CERT and TLS_KEY the configuration has no client
 	 * certificate: the identity comes from DATA_DIR, enrolment or
 	 * pairing (identity_ctl.h) through manager_set_tls(). */
-	if (cfg_secret(c, CFG_TLS_CERT_BASE64, &cert, &certlen) < 0 ||
-	    cfg_secret(c, CFG_TLS_KEY_BASE64, &key, &keylen) < 0) {
-		free(cert);
-		cert = NULL;
-		certlen = 0;
-	}
-	r = cfg_secret(c, CFG_TLS_CA_BASE64, &ca, &calen);
-	if (r < 0 && r != -ENOENT) {
-		fail(err, errlen, "TLS_CA: %s", strerror(-r));
-		goto out;
-	}
-	r = -1; /* no CA given: the system bundle */
-	o.cert = cert;
-	o.cert_len = certlen;
-	o.key = cert != NULL ? key : NULL;
-	o.key_len = cert != NULL ? keylen : 0;
-	o.ca = ca;
-	o.ca_len = calen;
+	if (r == -ENOENT) {
+		p = (struct cfg_pems){0};
+		r = cfg_secret(c, CFG_TLS_CA_BASE64, &p.ca, &p.ca_len);
+		if (r < 0 && r != -ENOENT)
+			return fail(err, errlen, "TLS_CA: %s", strerror(-r));
+	} else if (r < 0)
+		return -1;
+	o.cert = p.cert;
+	o.cert_len = p.cert_len;
+	o.key = p.key;
+	o.key_len = p.key_len;
+	o.ca = p.ca; /* NULL: the system bundle */
+	o.ca_len = p.ca_len;
 	r = tls_client_config_new(&m->tls, &o, err, errlen);
-out:
-	if (key != NULL)
-		util_wipe(key, keylen);
-	free(cert);
-	free(key);
-	free(ca);
+	cfg_pems_free(&p);
 	return r;
 }
 

@@ -280,4 +280,71 @@ int tls_pem_cert(const void *pem, size_t n, const char *what, uint8_t **der,
  */
 const uint8_t *tls_cert_serial(const uint8_t *der, size_t len, size_t *slen);
 
+/*
+ * --- Upstream client: HTTPS from the executor to internal services ------
+ *
+ * Unlike tls_client_config (the tunnel: TLS 1.2 only, ALPN h2, a client
+ * certificate), an upstream connection uses BearSSL's full client profile
+ * (TLS 1.0 to 1.2), offers the ALPN names given (none: plain HTTP/1.1),
+ * and checks the server's chain against the anchors given, or the system
+ * bundle, or not at all.  SNI and the name check use the host; for an IP
+ * literal no SNI is sent and the certificate must carry that address as
+ * an iPAddress SAN.  With verify off the chain is not checked at all (the
+ * server key still drives the key exchange).
+ */
+struct tls_upstream_opts {
+	bool verify;
+	/* Trust anchors, PEM; NULL: the system bundle, when readable (no
+	 * bundle: no anchors, and every verified handshake fails). */
+	const void *ca;
+	size_t ca_len;
+	const char *ca_what; /* names ca in errors ("UPSTREAM_TLS_CA") */
+	const char *const *alpn; /* protocol names offered; NULL: none */
+	size_t nalpn;
+};
+
+struct tls_upstream_config;
+
+/* Load the config (setup phase); 0, or -1 with err naming ca_what. */
+int tls_upstream_config_new(struct tls_upstream_config **out,
+    const struct tls_upstream_opts *o, char *err, size_t errlen);
+void tls_upstream_config_free(struct tls_upstream_config *cfg);
+
+/* Trust anchors loaded: 0 with verify on means no https upstream works. */
+size_t tls_upstream_config_anchors(const struct tls_upstream_config *cfg);
+
+/* Private: the X.509 engine used with verify off (the first
+ * certificate's key is taken and trusted). */
+struct tls_x509_any {
+	const br_x509_class *vtable;
+	br_x509_decoder_context dc;
+	br_x509_pkey pkey;
+	unsigned ncert;
+	bool ok;
+};
+
+/* One upstream connection, caller-allocated and reusable: every field is
+ * private.  The config must outlive it. */
+struct tls_upstream_conn {
+	br_ssl_client_context sc;
+	union {
+		br_x509_minimal_context min;
+		struct tls_x509_any any;
+	} x;
+	struct tls_x509 xw; /* around x.min: IP-literal hosts */
+	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+};
+
+/*
+ * Reset c for a handshake to host (a DNS name or an IP literal) and
+ * return its engine for the stream pump (net/stream.h).  Never fails: an
+ * engine that could not be reset is closed, and the stream reports it as
+ * a TLS error.  Handshake failures are BearSSL error codes in the engine.
+ */
+br_ssl_engine_context *tls_upstream_start(struct tls_upstream_conn *c,
+    const struct tls_upstream_config *cfg, const char *host);
+
+/* Erase session keys and buffered plaintext before reusing or freeing. */
+void tls_upstream_wipe(struct tls_upstream_conn *c);
+
 #endif

@@ -331,6 +331,75 @@ push_tls(void **state)
 	rx_free(&l);
 }
 
+/* The upstream client (tls.h) against the tunnel's server engine: its
+ * anchors verify the server, it offers the ALPN name given (the server
+ * insists on h2), and with a name the certificate lacks it fails (verify
+ * on) or goes through (verify off). */
+static int
+upstream_run(const char *host, bool verify, bool *server_ready)
+{
+	static const char *const h2[] = {"h2"};
+	struct tls_upstream_opts uo = {
+	    .verify = verify, .alpn = h2, .nalpn = 1};
+	struct tls_server_opts so = {.client_cert_optional = true};
+	struct tls_upstream_config *uc;
+	struct tls_server_config *sc;
+	struct tls_upstream_conn *tu = malloc(sizeof(*tu));
+	struct tls_conn *ts = malloc(TLS_CONN_SIZE);
+	struct end *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct rx_loop l;
+	char err[256];
+	int sv[2], i, rc;
+
+	uo.ca = load("ca.pem", &uo.ca_len);
+	so.cert = load("server.pem", &so.cert_len);
+	so.key = load("server.key", &so.key_len);
+	so.client_ca = load("ca.pem", &so.client_ca_len);
+	assert_int_equal(
+	    tls_upstream_config_new(&uc, &uo, err, sizeof(err)), 0);
+	assert_int_equal(tls_upstream_config_anchors(uc), verify ? 1 : 0);
+	assert_int_equal(tls_server_config_new(&sc, &so, err, sizeof(err)), 0);
+	assert_int_equal(tls_server_start(ts, sc), 0);
+	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(pair(sv), 0);
+	end_start(a, &l, sv[0], tls_upstream_start(tu, uc, host), 2000);
+	end_start(b, &l, sv[1], tls_engine(ts), 0);
+	for (i = 0; i < 2000 && b->got < 2000 && !stream_dead(&a->st); i++)
+		assert_int_equal(rx_run_once(&l, 1000), 0);
+	rc = stream_error(&a->st) == STREAM_ERR_TLS ? a->st.tls_err : 0;
+	if (rc == 0)
+		assert_int_equal(b->got, 2000);
+	*server_ready = tls_ready(ts);
+	close_ends(&l, a, b);
+	tls_upstream_wipe(tu);
+	tls_wipe(ts);
+	free(tu);
+	free(ts);
+	free(a);
+	free(b);
+	tls_upstream_config_free(uc);
+	tls_server_config_free(sc);
+	free((void *)uo.ca);
+	free((void *)so.cert);
+	free((void *)so.key);
+	free((void *)so.client_ca);
+	rx_free(&l);
+	return rc;
+}
+
+static void
+tls_upstream_client(void **state)
+{
+	bool ready;
+
+	assert_int_equal(upstream_run("localhost", true, &ready), 0);
+	assert_true(ready); /* ALPN h2 was offered and chosen */
+	assert_int_equal(upstream_run("127.0.0.1", true, &ready), 0);
+	assert_int_equal(upstream_run("other.example", true, &ready),
+	    BR_ERR_X509_BAD_SERVER_NAME);
+	assert_int_equal(upstream_run("other.example", false, &ready), 0);
+}
+
 static int
 group_setup(void **state)
 {
@@ -362,6 +431,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(push_plain),
 	    cmocka_unit_test(want_room_when_quiet),
 	    cmocka_unit_test(push_tls),
+	    cmocka_unit_test(tls_upstream_client),
 	};
 
 	if (argc > 1)

@@ -14,7 +14,7 @@
 #include <stdint.h>
 
 #include "connector/identity_store.h"
-#include "outpost/v1/enrollment.pb-c.h"
+#include "proto/outpost/v1/enrollment.pb-c.h"
 
 struct tls_client_config;
 struct pki_key;

@@ -873,7 +873,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_fraction),
 	    cmocka_unit_test(cfg_bad_bool),
 	    cmocka_unit_test(cfg_bad_level),
-		cmocka_unit_test(cfg_anchor_levels),
+	    cmocka_unit_test(cfg_anchor_levels),
 	    cmocka_unit_test(cfg_bad_url),
 	    cmocka_unit_test(cfg_start_values_checked),
 	    cmocka_unit_test(cfg_secret_in_file_refused),

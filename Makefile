@@ -171,7 +171,7 @@ $(B)/%-qemu: $(B)/%
 	$(Q)printf '#!/bin/sh\nexec %s %s "$$@"\n' $(QEMU) $(CURDIR)/$< >$@ && chmod +x $@
 endif
 
-unit: setup $(UNITBIN)
+unit: setup include-check $(UNITBIN)
 	$(Q)for t in $(UNITBIN); do echo "== $$t"; $(QEMU) $$t || exit 1; done
 
 # --- fuzz targets (clang + libFuzzer) ---------------------------------------

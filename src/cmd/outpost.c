@@ -20,6 +20,7 @@
 #include "connector/timesync.h"
 #include "connector/worker.h"
 #include "init/init.h"
+#include "lib/exit.h"
 
 /* Generated at build time by scripts/embed-licenses.sh. */
 extern const char outpost_licenses[], outpost_dep_sources[];
@@ -152,5 +153,5 @@ main(int argc, char **argv)
 		return cmd_run(argc, argv);
 	fprintf(stderr, "outpost: unknown command '%s'\n", argv[1]);
 	cmd_help(argc, argv);
-	return 100;
+	return EXIT_PERMANENT;
 }

@@ -296,22 +296,22 @@ worker_main(int argc, char **argv, char *const *envp)
 	c = load_config(envp);
 	problem = appliance_problem(&c);
 	if (c == NULL)
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	r = rx_init(&w.loop, timers_needed(c));
 	if (r < 0 || start_signals(&w.loop) < 0) {
 		log_error("reactor setup failed");
-		return WORKER_EXIT_TEMPORARY;
+		return EXIT_TEMPORARY;
 	}
 	if (notify_start(&w.loop, err, sizeof(err)) < 0) {
 		log_error("%s", err);
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	if ((w.health = start_health(&w.loop, c)) == NULL)
-		return WORKER_EXIT_TEMPORARY;
+		return EXIT_TEMPORARY;
 	if (problem != NULL)
 		health_set_ready(w.health, false, problem);
 	else if (start_tunnels(&w, c) < 0)
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	log_info("outpost %s (%s) running", OUTPOST_VERSION, OUTPOST_REVISION);
 	r = rx_run(&w.loop);
 	if (w.have_ntp) {
@@ -328,7 +328,7 @@ worker_main(int argc, char **argv, char *const *envp)
 	cfg_free(c);
 	if (r < 0) {
 		log_error("reactor failed: %s", strerror(-r));
-		return WORKER_EXIT_TEMPORARY;
+		return EXIT_TEMPORARY;
 	}
-	return WORKER_EXIT_OK;
+	return EXIT_OK;
 }

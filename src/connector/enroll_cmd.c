@@ -10,7 +10,7 @@
 #include "connector/enroll_cmd.h"
 #include "connector/identity_ctl.h"
 #include "connector/manager.h"
-#include "connector/worker.h"
+#include "lib/exit.h"
 #include "net/dial.h"
 #include "net/dns.h"
 #include "rx/rx.h"

@@ -14,7 +14,7 @@
 #include "connector/identity_ctl_int.h"
 #include "grpc/grpc.h"
 #include "connector/manager.h"
-#include "connector/worker.h"
+#include "lib/exit.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"

@@ -8,7 +8,7 @@
 
 #include "connector/identity_ctl_int.h"
 #include "connector/manager.h"
-#include "connector/worker.h"
+#include "lib/exit.h"
 #include "grpc/grpc.h"
 #include "lib/json.h"
 #include "lib/log.h"

@@ -31,7 +31,7 @@
 #include <stdint.h>
 
 #include "connector/exec.h"
-#include "connector/v1/connector.pb-c.h"
+#include "proto/connector/v1/connector.pb-c.h"
 #include "grpc/grpc.h"
 #include "h2/h2.h"
 #include "net/dial.h"

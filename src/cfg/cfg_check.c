@@ -43,6 +43,22 @@ check_pairs(const struct cfg *c, struct cfg_errors *errs)
 	}
 }
 
+/* The enrolment token from two places: which one was meant is unknowable. */
+static void
+check_token(const struct cfg *c, struct cfg_errors *errs)
+{
+	char w[WHERE_MAX];
+
+	if (!is_set(c, CFG_ENROLLMENT_TOKEN) ||
+	    !is_set(c, CFG_ENROLLMENT_TOKEN_FILE))
+		return;
+	cfg_source_fmt(c, CFG_ENROLLMENT_TOKEN, w, sizeof(w));
+	cfg_err(errs, false,
+	    "%s: ENROLLMENT_TOKEN: conflicts with ENROLLMENT_TOKEN_FILE; set "
+	    "only one",
+	    w);
+}
+
 /* A client certificate without its key (or the reverse) is useless. */
 static void
 check_identity(const struct cfg *c, struct cfg_errors *errs)
@@ -215,6 +231,7 @@ void
 cfg_check_all(const struct cfg *c, struct cfg_errors *errs)
 {
 	check_pairs(c, errs);
+	check_token(c, errs);
 	check_identity(c, errs);
 	check_backoff(c, errs);
 	check_controller(c, errs);

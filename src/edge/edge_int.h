@@ -123,6 +123,7 @@ struct edge_req {
 	struct rx_timer timer;
 	uint32_t gen;
 	char id[EDGE_REQ_ID_MAX];
+	struct edge_route route; /* points into x's request: a retry */
 };
 
 struct edge {

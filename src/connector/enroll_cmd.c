@@ -10,7 +10,7 @@
 #include "connector/enroll_cmd.h"
 #include "connector/identity_ctl.h"
 #include "connector/manager.h"
-#include "connector/worker.h"
+#include "lib/exit.h"
 #include "net/dial.h"
 #include "net/dns.h"
 #include "rx/rx.h"
@@ -45,13 +45,13 @@ run(const struct cfg *c, struct rx_loop *l, const struct dial_proxy *proxy)
 	if (manager_conf_load(&mc, c, err, sizeof(err)) < 0 ||
 	    dns_new(&dns, l, &dc, err, sizeof(err)) < 0) {
 		fprintf(stderr, "outpost enroll: %s\n", err);
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	icc.dns = dns;
 	if ((ic = identity_ctl_new(&icc, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "outpost enroll: %s\n", err);
 		dns_free(dns);
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	identity_ctl_start(ic);
 	while (!run_state.done && rx_run_once(l, -1) == 0)
@@ -59,7 +59,7 @@ run(const struct cfg *c, struct rx_loop *l, const struct dial_proxy *proxy)
 	identity_ctl_free(ic);
 	dns_free(dns);
 	rx_run_once(l, 0);
-	return run_state.done ? run_state.code : WORKER_EXIT_TEMPORARY;
+	return run_state.done ? run_state.code : EXIT_TEMPORARY;
 }
 
 /* see enroll_cmd.h */
@@ -77,28 +77,28 @@ enroll_main(int argc, char **argv, char *const *envp)
 		fprintf(stderr,
 		    "usage: outpost enroll (settings from the "
 		    "environment and the config file)\n");
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	if ((c = cfg_load(envp, &errs)) == NULL) {
 		cfg_errors_print(&errs, 2);
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	if (!cfg_is_set(c, CFG_TRAVERSAL_CONTROLLER_URL)) {
 		fprintf(stderr,
 		    "outpost enroll: TRAVERSAL_CONTROLLER_URL is "
 		    "not set\n");
 		cfg_free(c);
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	p = cfg_str(c, CFG_EGRESS_PROXY_URL);
 	if (p != NULL && !dial_proxy_parse(&proxy, p, &why)) {
 		fprintf(stderr, "outpost enroll: EGRESS_PROXY_URL: %s\n", why);
 		cfg_free(c);
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	if (rx_init(&loop, ENROLL_TIMERS) < 0) {
 		cfg_free(c);
-		return WORKER_EXIT_TEMPORARY;
+		return EXIT_TEMPORARY;
 	}
 	rc = run(c, &loop, p != NULL ? &proxy : NULL);
 	if (p != NULL)

@@ -14,7 +14,7 @@
 #include "connector/identity_ctl_int.h"
 #include "grpc/grpc.h"
 #include "connector/manager.h"
-#include "connector/worker.h"
+#include "lib/exit.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -81,7 +81,7 @@ ic_recovery(struct identity_ctl *ic, const char *reason, const char *action)
 	ic_set_state(ic, IC_RECOVERY, reason);
 	if (ic->mgr != NULL && ic->mgr_started && !ic->mgr->stopping)
 		manager_stop(ic->mgr, NULL);
-	ic_finish_once(ic, WORKER_EXIT_PERMANENT);
+	ic_finish_once(ic, EXIT_PERMANENT);
 }
 
 static void
@@ -236,7 +236,7 @@ on_enrolled(struct enroll_call *c, const struct enroll_result *r, void *arg)
 		return;
 	}
 	if (r->outcome == ENROLL_OK) {
-		ic_finish_once(ic, WORKER_EXIT_TEMPORARY);
+		ic_finish_once(ic, EXIT_TEMPORARY);
 		return;
 	}
 	ic_note_failure(ic, "enrolment", r);
@@ -252,12 +252,12 @@ on_enrolled(struct enroll_call *c, const struct enroll_result *r, void *arg)
 	 * by itself: the once mode says so at once. */
 	if (r->tls == TLS_R_UNKNOWN_CA || r->tls == TLS_R_HOSTNAME ||
 	    r->tls == TLS_R_EXPIRED || r->tls == TLS_R_BAD_CERT)
-		ic_finish_once(ic, WORKER_EXIT_PERMANENT);
+		ic_finish_once(ic, EXIT_PERMANENT);
 	else if (r->outcome == ENROLL_STATUS &&
 	    r->status == GRPC_STATUS_INVALID_ARGUMENT)
-		ic_finish_once(ic, WORKER_EXIT_PERMANENT);
+		ic_finish_once(ic, EXIT_PERMANENT);
 	else
-		ic_finish_once(ic, WORKER_EXIT_TEMPORARY);
+		ic_finish_once(ic, EXIT_TEMPORARY);
 	if (ic->mgr == NULL)
 		return;
 	ic_set_state(ic, IC_ENROLLING,

@@ -8,7 +8,7 @@
 
 #include "connector/identity_ctl_int.h"
 #include "connector/manager.h"
-#include "connector/worker.h"
+#include "lib/exit.h"
 #include "grpc/grpc.h"
 #include "lib/json.h"
 #include "lib/log.h"
@@ -132,7 +132,7 @@ on_paired(struct enroll_call *c, const struct enroll_result *r, void *arg)
 		if (m != NULL)
 			outpost__v1__pair_response__free_unpacked(m, NULL);
 		if (ic->mgr == NULL && r->outcome != ENROLL_OK) {
-			ic_finish_once(ic, WORKER_EXIT_TEMPORARY);
+			ic_finish_once(ic, EXIT_TEMPORARY);
 			return;
 		}
 		again_later(ic, ic_pair_start, ic_retry_ms(ic));

@@ -105,10 +105,13 @@ $(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh
 
 # Objects that embed OUTPOST_REVISION are rebuilt when HEAD moves, so one
 # binary never reports two revisions (the image labels name the same one).
-REVSTAMP := $(O)/.revision-$(REVISION)
-$(REVSTAMP):
-	@mkdir -p $(@D) && rm -f $(O)/.revision-* && touch $@
+# The stamp is rewritten only when the revision differs: its age is what
+# the objects compare against.
+REVSTAMP := $(O)/.revision
+$(REVSTAMP): FORCE
+	@mkdir -p $(@D) && [ "$$(cat $@ 2>/dev/null)" = "$(REVISION)" ] || echo "$(REVISION)" >$@
 $(foreach d,$(B) $(H) $(F),$(call obj,$(d),$(shell grep -rl OUTPOST_REVISION src))): $(REVSTAMP)
+FORCE:
 
 # One template for every build variant (static $(B), host/ASan $(H), fuzz
 # $(F); repro is the static variant under another O=):
@@ -353,7 +356,9 @@ clean:
 .PHONY: readme-settings readme-check
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:
-# Keep intermediate objects (test and fuzz objects are only prerequisites).
-.SECONDARY:
+# Keep intermediate objects and generated code (test and fuzz objects are
+# only prerequisites).  Not a bare .SECONDARY: that makes every target
+# secondary, and a missing stamp (the revision's) was then never remade.
+.SECONDARY: $(OBJS) $(foreach d,$(B) $(H) $(F),$(call PBC,$(d)) $(patsubst %.c,%.h,$(call PBC,$(d))))
 
 -include $(OBJS:.o=.d)

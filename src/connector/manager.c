@@ -198,14 +198,15 @@ manager_start(struct manager *m)
 
 	budget_init(&m->budget, m->conf.dial_budget, rx_now(m->loop));
 	for (i = 0; i < m->conf.slots; i++)
-		tunnel_slot_schedule(&m->slots[i]);
+		conn_schedule(&m->slots[i].conn);
 }
 
+/* Dialling, or open and not draining: a slot that is, or will be, a tunnel. */
 static bool
 slot_active(const struct tunnel_slot *t)
 {
-	return t->scheduled || t->state == TUNNEL_DIALING ||
-	    t->state == TUNNEL_HANDSHAKING || t->state == TUNNEL_OPEN;
+	return conn_scheduled(&t->conn) || t->conn.state == CONN_DIALING ||
+	    t->conn.state == CONN_HANDSHAKING || t->conn.state == CONN_OPEN;
 }
 
 /* Slots (spares included) for which pred holds. */
@@ -225,7 +226,7 @@ all_idle(const struct manager *m)
 	unsigned i;
 
 	for (i = 0; i < 2 * m->conf.slots; i++)
-		if (m->slots[i].state != TUNNEL_IDLE || m->slots[i].have_stream)
+		if (m->slots[i].conn.state != CONN_IDLE)
 			return false;
 	return true;
 }
@@ -243,7 +244,7 @@ manager_slot_idle(struct manager *m, struct tunnel_slot *t)
 		return;
 	}
 	if (count_slots(m, slot_active) < m->conf.slots)
-		tunnel_slot_schedule(t);
+		conn_schedule(&t->conn);
 }
 
 /* see manager.h */
@@ -257,10 +258,9 @@ manager_replace(struct manager *m, struct tunnel_slot *draining)
 		return;
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
-		if (t != draining && t->state == TUNNEL_IDLE && !t->scheduled &&
-		    !t->have_stream) {
-			t->retry_ms = 0;
-			tunnel_slot_schedule(t);
+		if (t != draining && t->conn.state == CONN_IDLE &&
+		    !conn_scheduled(&t->conn)) {
+			conn_schedule_now(&t->conn);
 			return;
 		}
 	}
@@ -303,9 +303,8 @@ manager_stop(struct manager *m, void (*stopped)(struct manager *))
 	m->stopped = stopped;
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
-		t->scheduled = false;
-		if (t->state == TUNNEL_IDLE)
-			rx_timer_stop(m->loop, &t->timer);
+		if (t->conn.state == CONN_IDLE)
+			conn_unschedule(&t->conn);
 		else
 			tunnel_slot_drain(t, "shutdown");
 	}

@@ -60,7 +60,9 @@ MODS	:= lib rx net cfg http tls h2 grpc connector init
 CORE	:= $(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c)))
 EDGE	:= $(sort $(wildcard src/edge/*.c))
 PROTOS	:= $(shell find src/proto -name '*.proto' 2>/dev/null | sort)
-PBC	= $(patsubst src/proto/%.proto,$(1)/gen/%.pb-c.c,$(PROTOS))
+# Generated as $(1)/gen/proto/<package path>/<name>.pb-c.[ch], included as
+# "proto/connector/v1/connector.pb-c.h" (-I$(1)/gen): the path says generated.
+PBC	= $(patsubst src/proto/%.proto,$(1)/gen/proto/%.pb-c.c,$(PROTOS))
 
 obj	= $(patsubst %.c,$(1)/obj/%.o,$(2))
 
@@ -105,9 +107,9 @@ $(foreach d,$(B) $(H) $(F),$(call obj,$(d),$(shell grep -rl OUTPOST_REVISION src
 
 # Generated protobuf-c code (never committed); objects depend on the headers.
 define proto_rules
-$(1)/gen/%.pb-c.c $(1)/gen/%.pb-c.h: src/proto/%.proto
+$(1)/gen/proto/%.pb-c.c $(1)/gen/proto/%.pb-c.h: src/proto/%.proto
 	@mkdir -p $$(@D)
-	$$(call say,PROTOC,$$<)protoc-c --proto_path=src/proto --c_out=$(1)/gen $$<
+	$$(call say,PROTOC,$$<)protoc-c --proto_path=src --c_out=$(1)/gen $$<
 $(call obj,$(1),$(CORE) $(EDGE) src/cmd/outpost.c src/cmd/outpost-edge.c): \
 	$(patsubst %.c,%.h,$(call PBC,$(1)))
 endef
@@ -140,6 +142,8 @@ $(H)/test_%: $(H)/obj/tests/unit/test_%.o $(UNITAUX) $(H)/libcore.a
 # The edge's unit test also links the edge's objects (they are not in libcore).
 $(H)/test_edge: $(H)/obj/tests/unit/test_edge.o $(call obj,$(H),$(EDGE)) $(UNITAUX) $(H)/libcore.a
 	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
+$(H)/test_edge_id: $(H)/obj/tests/unit/test_edge_id.o $(call obj,$(H),$(EDGE)) $(UNITAUX) $(H)/libcore.a
+	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
 
 # --- cross targets (ARCH != x86_64): run under qemu-user ----------------------
 # The same unit tests, built static with the target toolchain against the
@@ -161,11 +165,13 @@ $(B)/test_%: $(B)/obj/tests/unit/test_%.o $(XUNITAUX) $(B)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 $(B)/test_edge: $(B)/obj/tests/unit/test_edge.o $(call obj,$(B),$(EDGE)) $(XUNITAUX) $(B)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+$(B)/test_edge_id: $(B)/obj/tests/unit/test_edge_id.o $(call obj,$(B),$(EDGE)) $(XUNITAUX) $(B)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 $(B)/%-qemu: $(B)/%
 	$(Q)printf '#!/bin/sh\nexec %s %s "$$@"\n' $(QEMU) $(CURDIR)/$< >$@ && chmod +x $@
 endif
 
-unit: setup $(UNITBIN)
+unit: setup include-check $(UNITBIN)
 	$(Q)for t in $(UNITBIN); do echo "== $$t"; $(QEMU) $$t || exit 1; done
 
 # --- fuzz targets (clang + libFuzzer) ---------------------------------------
@@ -267,6 +273,30 @@ ifeq ($(ARCH),aarch64)
 test: board-test
 endif
 
+# --- native packages, deployment manifests (deploy/, scripts/pkg*) ----------
+
+# build/pkg/outpost_VERSION_DEBARCH.deb and outpost-VERSION-1.RPMARCH.rpm for
+# ARCH; the man page and copyright come from running the binary (qemu-user
+# for a cross ARCH).
+PKG	:= $(O)/pkg
+PKGRUN	:= $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost))
+PKG_ENV	= VERSION=$(VERSION) $(if $(QEMU),PKG_QEMU=$(QEMU))
+
+deb rpm: setup $(B)/outpost $(PKGRUN)
+	$(Q)$(PKG_ENV) scripts/pkg.sh $@ $(ARCH) $(B)/outpost $(call RUNBIN,outpost) $(PKG)
+
+# Files generated from the settings table: rewritten, or checked for drift.
+deploy-settings:
+	$(Q)$(PYTHON) scripts/pkg-settings.py configmap > deploy/kustomize/base/settings.env
+deploy-check:
+	$(Q)$(PYTHON) scripts/pkg-settings.py configmap --check
+
+# kubectl kustomize, systemd-analyze, lintian, dpkg/rpm scratch-root installs, podman-compose.
+packaging-test: setup deploy-check deb rpm oci $(B)/outpost-edge
+	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) OUTPOST_EDGE_BIN=$(CURDIR)/$(B)/outpost-edge \
+		OCI_TAR=$(CURDIR)/$(O)/oci/outpost-$(ARCH).tar PKG_DIR=$(CURDIR)/$(PKG) PKG_ARCH=$(ARCH) $(PKG_ENV) \
+		$(PYTHON) -m pytest -q -p no:cacheprovider tests/packaging
+
 # --- reproducibility, style, setup --------------------------------------------
 
 repro: setup
@@ -281,6 +311,10 @@ CLANG_MUSL = clang --target=x86_64-linux-musl -nostdinc -isystem /usr/include/x8
 clang-check: $(B)/outpost $(B)/outpost-edge
 	$(call say,CLANG,musl-headers)for f in $(CORE) $(EDGE) src/cmd/outpost.c src/cmd/outpost-edge.c; do \
 		$(CLANG_MUSL) $(filter-out -MMD -MP,$(CFLAGS)) $$f || exit 1; done
+
+# The module include rules of docs/architecture.md.
+include-check:
+	$(call say,CHECK,includes)$(PYTHON) scripts/check-includes.py
 
 format-check:
 	$(Q)clang-format --dry-run -Werror $$(git ls-files 'src/*.c' 'src/*.h' 'tests/*.c' 'tests/*.h')
@@ -297,7 +331,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): scripts/setup.sh
 	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
 
-test: setup all size readme-check unit integration fuzz-smoke repro format-check clang-check oci-test image-test
+test: setup all size readme-check include-check unit integration fuzz-smoke repro format-check clang-check oci-test image-test packaging-test
 
 run: setup all
 	$(Q)scripts/run.sh $(B)
@@ -310,8 +344,9 @@ clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 
 .PHONY: oci oci-multi oci-test board-image board-test
+.PHONY: deb rpm deploy-settings deploy-check packaging-test
 .PHONY: readme-settings readme-check
-.PHONY: all size unit fuzz-build fuzz-smoke integration repro format-check clang-check setup test run bench clean image image-test image-test-full
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:
 # Keep intermediate objects (test and fuzz objects are only prerequisites).
 .SECONDARY:

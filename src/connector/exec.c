@@ -70,7 +70,6 @@ job_end(struct exec_job *job, bool keep)
 	job_unlink(job);
 	job->active = false;
 	job->pending = false;
-	job->refill = false;
 	job->conn = NULL;
 	if (c != NULL) {
 		c->job = NULL;
@@ -138,39 +137,6 @@ job_start(struct exec_job *job)
 		exec_job_connected(job);
 }
 
-/*
- * Top up the request output outside a stream callback.  The stream calls
- * its owner back only after I/O; when its own flush after the callback
- * empties the buffer, no write event follows and the rest of the body
- * would wait for ever.  So write, re-arm, and repeat while the buffer
- * drains at once (bounded by the body); once output stays queued, the
- * stream's write interest brings the next callback.
- */
-static void
-job_refill(struct exec_job *job)
-{
-	struct stream *s;
-	size_t before;
-
-	job->refill = false;
-	if (job->conn == NULL || job->conn->state != CONN_OPEN)
-		return; /* dialling again after a stale connection */
-	s = &job->conn->s;
-	while (!stream_output_pending(s) || stream_dead(s)) {
-		before = job->head_off + job->body_off;
-		if (!exec_job_io(job))
-			return; /* finished, or moved to a fresh connection */
-		stream_update(s);
-		if (stream_dead(s))
-			continue; /* the next round reports it */
-		/* Done writing, or no progress (a TLS handshake still
-		 * running): the stream's events take over. */
-		if (exec_req_sent(job) ||
-		    job->head_off + job->body_off == before)
-			return;
-	}
-}
-
 static void
 job_soon(struct rx_loop *l, struct rx_defer *d)
 {
@@ -178,8 +144,6 @@ job_soon(struct rx_loop *l, struct rx_defer *d)
 
 	if (job->pending)
 		job_start(job);
-	else if (job->refill)
-		job_refill(job);
 }
 
 /* see exec.h */
@@ -223,20 +187,10 @@ exec_cancel(struct exec_job *job)
 void
 exec_job_connected(struct exec_job *job)
 {
-	/* A fresh connection reports writability from the reactor on its
-	 * own; a pooled one is quiet. */
+	/* A fresh connection calls back once connected (or handshaken); a
+	 * pooled one is quiet until asked for room to write. */
 	if (job->conn->reused)
-		job_refill(job);
-}
-
-/* see exec_int.h */
-void
-exec_job_want_refill(struct exec_job *job)
-{
-	if (exec_req_sent(job) || !stream_ready(&job->conn->s))
-		return;
-	job->refill = true;
-	rx_defer(job->e->loop, &job->soon);
+		stream_want_room(&job->conn->s);
 }
 
 /* A pooled connection that died before any answer: try a fresh one. */
@@ -310,9 +264,9 @@ exec_job_io(struct exec_job *job)
 	enum exec_reason r;
 	const char *detail;
 
-	/* Refill while the socket drains the buffer: the stream asks for
-	 * write events only while output is queued.  Flushing here also
-	 * surfaces write errors now (the stream arms nothing after one). */
+	/* Write while the socket drains the buffer; once it is full the
+	 * stream calls back with room.  Flushing here also surfaces write
+	 * errors now (the stream arms nothing after one). */
 	while (stream_ready(s) && !exec_req_sent(job) && exec_req_send(job, s))
 		stream_flush(s);
 	st = exec_resp_feed(job, s, &r, &detail);

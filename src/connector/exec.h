@@ -52,7 +52,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "connector/v1/connector.pb-c.h"
+#include "proto/connector/v1/connector.pb-c.h"
 #include "http/http.h"
 #include "lib/url.h"
 #include "rx/rx.h"
@@ -150,10 +150,9 @@ struct exec_job {
 	struct exec_conn *conn;
 	struct exec_job *prev, *next; /* the executor's active jobs */
 	struct rx_timer timer; /* the deadline */
-	struct rx_defer soon; /* start, prompt failure or refill, deferred */
+	struct rx_defer soon; /* start or prompt failure, deferred */
 	bool active; /* between submit and done/cancel */
 	bool pending; /* to be started (or failed) from soon */
-	bool refill; /* request output to top up from soon */
 	bool retried; /* the one stale-connection retry was used */
 	bool idempotent;
 	enum exec_reason fail; /* the prompt failure to report */

@@ -21,7 +21,7 @@ conn_closed(struct stream *s)
 	struct exec_conn *c = container_of(s, struct exec_conn, s);
 
 	if (c->t != NULL) {
-		util_wipe(c->t, sizeof(*c->t));
+		tls_upstream_wipe(c->t);
 		free(c->t);
 	}
 	free(c);
@@ -166,7 +166,7 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 		const char *detail;
 	} map[] = {
 	    [DIAL_OK] = {EXEC_OK, NULL},
-	    [DIAL_DNS] = {EXEC_DNS, "name not resolved"},
+	    [DIAL_DNS] = {EXEC_DNS, NULL}, /* dns_error_detail() */
 	    [DIAL_REFUSED] = {EXEC_REFUSED, "connection refused"},
 	    [DIAL_UNREACHABLE] = {EXEC_UNREACHABLE, "host unreachable"},
 	    [DIAL_TIMEOUT] = {EXEC_TIMEOUT, "connect timed out"},
@@ -180,14 +180,14 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 		if (i >= nitems(map) || i == DIAL_OK)
 			i = DIAL_UNREACHABLE;
 		/* Moves c to the graveyard through the job's teardown. */
-		exec_job_conn_failed(c->job, map[i].r, map[i].detail);
+		exec_job_conn_failed(c->job, map[i].r,
+		    i == DIAL_DNS ? dns_error_detail(res->dns) : map[i].detail);
 		return;
 	}
 	c->state = CONN_OPEN;
-	if (c->tls)
-		exec_tls_setup(e, c);
-	stream_start(&c->s, e->loop, fd, c->tls ? &c->t->sc.eng : NULL, c->in,
-	    sizeof(c->in), c->out, sizeof(c->out), conn_event, conn_closed);
+	stream_start(&c->s, e->loop, fd, c->tls ? exec_tls_setup(e, c) : NULL,
+	    c->in, sizeof(c->in), c->out, sizeof(c->out), conn_event,
+	    conn_closed);
 }
 
 /* see exec_int.h */
@@ -242,8 +242,7 @@ conn_event(struct stream *s)
 	if (!c->handshaken && c->tls && stream_ready(s))
 		c->handshaken = true;
 	if (c->job != NULL) {
-		if (exec_job_io(c->job))
-			exec_job_want_refill(c->job);
+		exec_job_io(c->job);
 		return;
 	}
 	/* Idle: unsolicited bytes or the peer's close end it. */

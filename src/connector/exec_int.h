@@ -5,7 +5,7 @@
  * exec_req.c    request validation and the request head
  * exec_resp.c   response head, framing, body accumulation, HttpResponse
  * exec_conn.c   connections: dial (DNS, connect), TLS, the keep-alive pool
- * exec_tls.c    upstream trust anchors, X.509 engines, per-connection setup
+ * exec_tls.c    the upstream TLS client (tls.h) from the settings
  */
 #ifndef CONNECTOR_EXEC_INT_H
 #define CONNECTOR_EXEC_INT_H
@@ -35,25 +35,6 @@ enum exec_conn_state {
 	CONN_CLOSED, /* close requested; freed by the reactor */
 };
 
-/* The X.509 engine that accepts any chain but still reports the key. */
-struct exec_noverify {
-	const br_x509_class *vtable;
-	br_x509_decoder_context dc;
-	br_x509_pkey pkey;
-	unsigned ncert;
-	bool ok;
-};
-
-struct exec_tls {
-	br_ssl_client_context sc;
-	union {
-		br_x509_minimal_context min;
-		struct exec_noverify nv;
-	} x;
-	struct tls_x509 xw; /* around x.min: IP-literal hosts */
-	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
-};
-
 struct exec_conn {
 	struct exec *e;
 	struct exec_job *job; /* owner while open; NULL when idle */
@@ -66,7 +47,7 @@ struct exec_conn {
 	bool handshaken; /* TLS: the handshake completed once */
 	struct rx_timer timer; /* idle timeout */
 	struct stream s;
-	struct exec_tls *t; /* NULL for http */
+	struct tls_upstream_conn *t; /* NULL for http */
 	struct dial d;
 	uint8_t in[EXEC_IN_BUF], out[EXEC_OUT_BUF];
 };
@@ -75,9 +56,7 @@ struct exec {
 	struct rx_loop *loop;
 	struct dns_resolver *dns;
 	struct exec_config c;
-	uint8_t *ca_pem; /* our copy */
-	br_x509_trust_anchor *tas;
-	size_t ntas;
+	struct tls_upstream_config *tls;
 	struct exec_conn *idle; /* most recently used first */
 	struct exec_conn *grave; /* cancelled dials, freed from bury */
 	struct rx_defer bury; /* frees the grave at the end of the iteration */
@@ -88,10 +67,6 @@ struct exec {
 
 /* exec.c: connection events reported to the owning job. */
 void exec_job_connected(struct exec_job *job);
-/* After a stream callback left request bytes unsent: top up from the
- * job's deferred work, outside the stream's own flush (see job_refill in
- * exec.c). */
-void exec_job_want_refill(struct exec_job *job);
 /* Drive the job on its connection; false when it finished (done ran,
  * the job may be gone) or moved to another connection. */
 bool exec_job_io(struct exec_job *job);
@@ -128,6 +103,7 @@ enum exec_reason exec_conn_reason(
 /* exec_tls.c */
 int exec_tls_load(struct exec *e, char *err, size_t errlen);
 void exec_tls_free(struct exec *e);
-void exec_tls_setup(struct exec *e, struct exec_conn *c);
+/* Reset c's TLS context for its host; the engine for its stream. */
+br_ssl_engine_context *exec_tls_setup(struct exec *e, struct exec_conn *c);
 
 #endif

@@ -11,21 +11,25 @@
 #include <unistd.h>
 
 #include "connector/pki_cmd.h"
+#include "lib/exit.h"
 #include "lib/util.h"
 #include "tls/pki.h"
 
-#define PKI_EXIT_USAGE 100
-#define PKI_EXIT_IO 111
+#define PKI_KEYFILE_MAX (64 * 1024)
 
 static const char keygen_usage[] =
     "usage: outpost keygen [--type p256|p384|rsa2048|rsa3072|rsa4096] "
     "[--out FILE] [--force]\n";
 
+static const char csr_usage[] =
+    "usage: outpost csr --key FILE (--spiffe-id URI | --uri URI)... "
+    "[--cn NAME] [--dns NAME]... [--out FILE]\n";
+
 static int
 usage(const char *cmd, const char *text, const char *why)
 {
 	fprintf(stderr, "outpost %s: %s\n%s", cmd, why, text);
-	return PKI_EXIT_USAGE;
+	return EXIT_PERMANENT;
 }
 
 /*
@@ -42,14 +46,14 @@ emit(const char *cmd, const char *path, const struct buf *pem, bool excl)
 		    fflush(stdout) != 0) {
 			fprintf(stderr, "outpost %s: write stdout: %s\n", cmd,
 			    strerror(errno));
-			return PKI_EXIT_IO;
+			return EXIT_TEMPORARY;
 		}
 		return 0;
 	}
 	if (pki_write_file_atomic(
 		path, pem->p, pem->len, 0600, excl, err, sizeof(err)) < 0) {
 		fprintf(stderr, "outpost %s: %s\n", cmd, err);
-		return PKI_EXIT_IO;
+		return EXIT_TEMPORARY;
 	}
 	return 0;
 }
@@ -89,21 +93,152 @@ keygen_main(int argc, char **argv)
 	if (out != NULL && !force && access(out, F_OK) == 0) {
 		fprintf(
 		    stderr, "outpost keygen: %s exists (use --force)\n", out);
-		return PKI_EXIT_USAGE;
+		return EXIT_PERMANENT;
 	}
 	if (pki_key_generate(type, &key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "outpost keygen: %s\n", err);
-		return PKI_EXIT_IO;
+		return EXIT_TEMPORARY;
 	}
 	buf_init(&pem, mem, sizeof(mem));
 	rc = pki_key_pem(key, &pem, err, sizeof(err));
 	pki_key_free(key);
 	if (rc < 0) {
 		fprintf(stderr, "outpost keygen: %s\n", err);
-		rc = PKI_EXIT_IO;
+		rc = EXIT_TEMPORARY;
 	} else {
 		rc = emit("keygen", out, &pem, !force);
 	}
 	util_wipe(mem, sizeof(mem));
+	return rc;
+}
+
+/* Read a key file (under PKI_KEYFILE_MAX bytes) into mem; n or -errno. */
+static ssize_t
+read_key_file(const char *path, uint8_t *mem)
+{
+	size_t n = 0;
+	ssize_t r;
+	int fd = open(path, O_RDONLY | O_CLOEXEC), e = 0;
+
+	if (fd < 0)
+		return -errno;
+	while (n < PKI_KEYFILE_MAX) {
+		r = read(fd, mem + n, PKI_KEYFILE_MAX - n);
+		if (r < 0 && errno == EINTR)
+			continue;
+		if (r < 0)
+			e = errno;
+		if (r <= 0)
+			break;
+		n += (size_t)r;
+	}
+	close(fd);
+	if (e == 0 && n == PKI_KEYFILE_MAX)
+		e = EFBIG;
+	return e != 0 ? -e : (ssize_t)n;
+}
+
+/* Load the --key file; an exit code (0 when *key is set). */
+static int
+csr_load_key(const char *path, struct pki_key **key)
+{
+	uint8_t *mem = malloc(PKI_KEYFILE_MAX);
+	char err[256];
+	ssize_t n;
+	int rc = 0;
+
+	if (mem == NULL)
+		return EXIT_TEMPORARY;
+	if ((n = read_key_file(path, mem)) < 0) {
+		fprintf(stderr, "outpost csr: read %s: %s\n", path,
+		    strerror((int)-n));
+		rc = EXIT_TEMPORARY;
+	} else if (pki_key_load(
+		       key, mem, (size_t)n, "--key", err, sizeof(err)) < 0) {
+		fprintf(stderr, "outpost csr: %s (%s)\n", err, path);
+		rc = EXIT_PERMANENT;
+	}
+	util_wipe(mem, PKI_KEYFILE_MAX);
+	free(mem);
+	return rc;
+}
+
+struct csr_args {
+	const char *key, *cn, *out;
+	const char *uris[PKI_SAN_MAX], *dns[PKI_SAN_MAX];
+	size_t nuris, ndns;
+};
+
+/* Parse the command line into a; 0 or a usage exit code. */
+static int
+csr_parse_args(int argc, char **argv, struct csr_args *a)
+{
+	static const struct option opts[] = {
+	    {"key", required_argument, NULL, 'k'},
+	    {"spiffe-id", required_argument, NULL, 's'},
+	    {"uri", required_argument, NULL, 'u'},
+	    {"cn", required_argument, NULL, 'c'},
+	    {"dns", required_argument, NULL, 'd'},
+	    {"out", required_argument, NULL, 'o'},
+	    {0},
+	};
+	int ch;
+
+	while ((ch = getopt_long(argc, argv, "+", opts, NULL)) != -1) {
+		if (ch == 's' && strncmp(optarg, "spiffe://", 9) != 0)
+			return usage("csr", csr_usage,
+			    "--spiffe-id: must start with spiffe://");
+		if ((ch == 's' || ch == 'u') && a->nuris == PKI_SAN_MAX)
+			return usage("csr", csr_usage, "too many URIs");
+		if (ch == 'd' && a->ndns == PKI_SAN_MAX)
+			return usage("csr", csr_usage, "too many --dns");
+		if (ch == 'k')
+			a->key = optarg;
+		else if (ch == 's' || ch == 'u')
+			a->uris[a->nuris++] = optarg;
+		else if (ch == 'c')
+			a->cn = optarg;
+		else if (ch == 'd')
+			a->dns[a->ndns++] = optarg;
+		else if (ch == 'o')
+			a->out = optarg;
+		else
+			return usage("csr", csr_usage, "bad option");
+	}
+	if (optind != argc)
+		return usage("csr", csr_usage, "unexpected argument");
+	if (a->key == NULL)
+		return usage("csr", csr_usage, "--key is required");
+	if (a->nuris == 0)
+		return usage("csr", csr_usage, "--spiffe-id or --uri required");
+	return 0;
+}
+
+/* see pki_cmd.h */
+int
+csr_main(int argc, char **argv)
+{
+	struct csr_args a = {0};
+	struct pki_key *key = NULL;
+	uint8_t der[PKI_DER_MAX], mem[PKI_PEM_MAX];
+	struct buf d, pem;
+	char err[256];
+	int rc;
+
+	if ((rc = csr_parse_args(argc, argv, &a)) != 0 ||
+	    (rc = csr_load_key(a.key, &key)) != 0)
+		return rc;
+	buf_init(&d, der, sizeof(der));
+	buf_init(&pem, mem, sizeof(mem));
+	if (pki_csr_write(key, a.cn, a.uris, a.nuris, a.dns, a.ndns, &d, err,
+		sizeof(err)) < 0 ||
+	    pki_pem("CERTIFICATE REQUEST", d.p, d.len, &pem, err, sizeof(err)) <
+		0) {
+		fprintf(stderr, "outpost csr: %s\n", err);
+		rc = EXIT_PERMANENT;
+	} else {
+		rc = emit("csr", a.out, &pem, false);
+	}
+	pki_key_free(key);
 	return rc;
 }

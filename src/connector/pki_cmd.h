@@ -17,5 +17,6 @@
 #define CONNECTOR_PKI_CMD_H
 
 int keygen_main(int argc, char **argv);
+int csr_main(int argc, char **argv);
 
 #endif

@@ -38,7 +38,7 @@
 
 #include "connector/exec.h"
 #include "connector/tunnel_conn.h"
-#include "connector/v1/connector.pb-c.h"
+#include "proto/connector/v1/connector.pb-c.h"
 
 struct manager;
 struct tunnel_slot;

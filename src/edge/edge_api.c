@@ -52,7 +52,7 @@ edge_api_json(struct http_exchange *x, int status, const char *error,
 
 /* Constant time in the token's length and contents. */
 static bool
-authorized(struct edge *e, struct http_exchange *x)
+token_ok(struct edge *e, struct http_exchange *x)
 {
 	const struct http_request *rq = http_exchange_request(x);
 	const struct http_header *h;
@@ -70,6 +70,21 @@ authorized(struct edge *e, struct http_exchange *x)
 		return false;
 	}
 	return util_ct_eq(v, e->conf->token, n);
+}
+
+/*
+ * Every front-door route's admit hook: the bearer token is checked on the
+ * head, so a client without it gets 401 before a byte of its body is read
+ * (and no 100 Continue); the server then closes a connection whose body
+ * was never read.
+ */
+static bool
+authorized(struct http_exchange *x, void *arg)
+{
+	if (token_ok(arg, x))
+		return true;
+	edge_api_json(x, 401, "unauthorized", NULL, NULL);
+	return false;
 }
 
 static bool
@@ -110,13 +125,7 @@ respond_state(struct http_exchange *x, const struct edge *e,
 static void
 on_list(struct http_exchange *x, void *arg)
 {
-	struct edge *e = arg;
-
-	if (!authorized(e, x)) {
-		edge_api_json(x, 401, "unauthorized", NULL, NULL);
-		return;
-	}
-	respond_state(x, e, NULL);
+	respond_state(x, arg, NULL);
 }
 
 static struct edge_tunnel *
@@ -171,13 +180,13 @@ on_any(struct http_exchange *x, void *arg)
 	const char *path;
 	size_t len;
 
-	if (!authorized(e, x)) {
-		edge_api_json(x, 401, "unauthorized", NULL, NULL);
-		return;
-	}
 	http_exchange_path(x, &path, &len);
 	if (edge_route_parse(path, len, &r) == EDGE_R_NONE) {
 		edge_api_json(x, 404, "not_found", NULL, NULL);
+		return;
+	}
+	if (r.kind == EDGE_R_REVOKE) {
+		edge_idapi_revoke(e, x, &r);
 		return;
 	}
 	if ((k = edge_registry_find(e, r.name, r.namelen)) == NULL) {
@@ -214,15 +223,35 @@ edge_api_start(struct edge *e)
 	int err = 0;
 
 	inet_ntop(AF_INET, &a, addr, sizeof(addr));
-	e->routes[0] = (struct http_route){
-	    "/v1/connectors", HTTP_M_GET | HTTP_M_HEAD, on_list, e};
-	e->routes[1] =
-	    (struct http_route){"/v1/connectors/*", ALL_METHODS, on_any, e};
+	/* Every route is behind the token (admit = authorized). */
+	e->routes[0] = (struct http_route){.path = "/v1/connectors",
+	    .methods = HTTP_M_GET | HTTP_M_HEAD,
+	    .fn = on_list,
+	    .arg = e,
+	    .admit = authorized};
+	e->routes[1] = (struct http_route){.path = "/v1/connectors/*",
+	    .methods = ALL_METHODS,
+	    .fn = on_any,
+	    .arg = e,
+	    .admit = authorized};
+	/* Identity routes (edge_idapi.c). */
+	e->routes[2] = (struct http_route){.path = "/v1/tokens",
+	    .methods = HTTP_M_POST,
+	    .fn = edge_idapi_tokens,
+	    .arg = e,
+	    .admit = authorized};
+	e->routes[3] = (struct http_route){.path = "/v1/pairings*",
+	    .methods = HTTP_M_GET | HTTP_M_POST,
+	    .fn = edge_idapi_pairings,
+	    .arg = e,
+	    .admit = authorized};
 	hc.addr4 = addr;
 	hc.port = ec->api_port;
 	hc.max_conns = ec->api_max_conns;
 	hc.header_timeout_ms = 10000;
 	hc.idle_timeout_ms = 60000;
+	/* A body must make progress within the head's deadline. */
+	hc.body_timeout_ms = hc.header_timeout_ms;
 	hc.limits = HTTP_LIMITS_DEFAULT;
 	hc.max_body = ec->max_request_body;
 	hc.out_cap = ec->max_response_body + 2 * 16384;

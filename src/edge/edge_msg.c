@@ -7,7 +7,7 @@
 #include <string.h>
 
 #include "http/hop.h"
-#include "connector/v1/connector.pb-c.h"
+#include "proto/connector/v1/connector.pb-c.h"
 #include "edge/edge_int.h"
 #include "lib/util.h"
 

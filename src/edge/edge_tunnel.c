@@ -9,7 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connector/v1/connector.pb-c.h"
+#include "proto/connector/v1/connector.pb-c.h"
 #include "edge/edge_int.h"
 #include "lib/log.h"
 #include "lib/util.h"

@@ -59,7 +59,7 @@ server_free_if_done(struct http_server *s)
 	if (!s->closing || s->watchers > 0)
 		return;
 	for (i = 0; i < s->nslots; i++)
-		free(s->conns[i].mem);
+		free(s->conns[i].hdrs);
 	free(s->conns);
 	free(s);
 }
@@ -76,17 +76,26 @@ http_server_slot_done(struct http_server *s, struct http_conn *c)
 
 /*
  * Eviction rank, lowest first: a connection lingering after its last
- * response, one idle between requests (or not yet sending), one still
- * sending its head.  Connections with a request in progress are never
- * evicted (-1).
+ * response; then, among connections no admit hook has accepted, one idle
+ * (between requests, or not yet sending), one sending its head, one
+ * sending a body; then the same for trusted connections (an admit hook
+ * accepted one of their requests), except that a trusted request's body
+ * is not evicted (its body deadline bounds it).  A request being handled
+ * or answered is never evicted (-1).
  */
 static int
 evict_rank(const struct http_conn *c)
 {
+	int base = c->trusted ? 3 : 0;
+
 	if (c->state == CONN_LINGER)
 		return 0;
-	if (c->state == CONN_HEAD)
-		return c->started ? 2 : 1;
+	if (c->state != CONN_READ)
+		return -1;
+	if (c->rd.state == HTTP_RD_HEAD)
+		return base + (http_reader_started(&c->rd) ? 2 : 1);
+	if (c->rd.state == HTTP_RD_BODY && !c->trusted)
+		return 3;
 	return -1;
 }
 

@@ -1,6 +1,8 @@
 /*
  * http_server.h — a small HTTP/1.1 server on the reactor: the health port
- * now, the edge's front door later.
+ * and the edge's front door (one code path).  Connection I/O lives in
+ * http_server_conn.c, routing in http_server_route.c, the sans-I/O
+ * request reader in http_server_reader.c.
  *
  * It listens on one port on 0.0.0.0 and :: (two sockets; a host without
  * IPv6 gets the first only), serves keep-alive connections one request at
@@ -10,15 +12,20 @@
  * 431/500/504 itself.  Everything is bounded by the configuration:
  *
  *   - max_conns live connections.  When a new one arrives at the cap, one
- *     is evicted: a connection lingering after an error response, else
- *     the one idle longest (between requests, nothing buffered), else the
- *     oldest one still sending its head (a slowloris); failing that, the
- *     new connection is refused.  A request in progress is never evicted.
+ *     is evicted, lowest rank first and the oldest among equals: one
+ *     lingering after an error response; then, of connections no admit
+ *     hook has accepted, one idle (between requests, nothing buffered),
+ *     one sending its head (a slowloris), one sending a body; then, of
+ *     trusted ones, one idle or sending its next head.  A trusted body, a
+ *     request being handled and a response being written are never
+ *     evicted; failing all that, the new connection is refused.
  *   - header_timeout_ms: from accept, or from the first byte of a later
  *     request, to the end of its head; then 408 and close.  It is not
  *     extended by progress, so trickling bytes does not help.
- *   - idle_timeout_ms: between requests on a keep-alive connection; for
- *     a request body after its head; and without write progress.
+ *   - body_timeout_ms: a body must make progress (some bytes) this often,
+ *     else 408 and close.
+ *   - idle_timeout_ms: between requests on a keep-alive connection, and
+ *     without write progress.
  *   - handler_timeout_ms (optional): a handler that has not answered by
  *     then gets its abort callback, and the client 504 and a close.
  *   - limits for the head (see http.h); request bodies up to max_body,
@@ -26,17 +33,23 @@
  *     larger ones get 413.
  *   - out_cap bytes per response (head and body).
  *
- * Handlers come from a route table.  A handler gets a struct
- * http_exchange and answers with http_respond() either before it returns
- * or later (asynchronously, e.g. after a tunnel round-trip).  A deferred
- * handler should register http_exchange_on_abort(): if the connection
- * goes away first (or the handler deadline passes), the abort callback
- * runs and the exchange is invalid afterwards.  The request (its slices)
- * and body stay valid until http_respond() or the abort callback.
+ * Handlers come from a route table.  Each head is routed (404, 405) and
+ * passed to the route's admit hook, if any, before any byte of its body
+ * is read or a 100 Continue is sent: authentication happens there.  A
+ * handler gets a struct http_exchange and answers with http_respond()
+ * either before it returns or later (asynchronously, e.g. after a tunnel
+ * round-trip).  A deferred handler should register
+ * http_exchange_on_abort(): if the connection goes away first (or the
+ * handler deadline passes), the abort callback runs and the exchange is
+ * invalid afterwards.  The request (its slices) and body stay valid
+ * until http_respond() or the abort callback.
  *
- * Memory: http_server_start() allocates the connection table; each slot
- * allocates its buffers on first use and keeps them.  Nothing is
- * allocated per request.  Needs max_conns + 1 timers in the loop's heap.
+ * Memory: http_server_start() allocates the connection table.  A
+ * connection's input buffer grows with what its request needs (see
+ * http_server_reader.h) and shrinks back when the request ends; its
+ * output buffer is allocated per response (at most out_cap) and freed
+ * once written; both are freed with the connection.  Needs max_conns + 1
+ * timers in the loop's heap.
  * Single-threaded; every function may be called from reactor callbacks.
  */
 #ifndef HTTP_HTTP_SERVER_H
@@ -65,11 +78,24 @@ struct sockaddr;
 typedef void http_handler_fn(struct http_exchange *x, void *arg);
 typedef void http_abort_fn(struct http_exchange *x, void *arg);
 
+/*
+ * Called with a complete head (request, path, query, peer; no body yet),
+ * before any byte of the body is read and before a 100 Continue is sent.
+ * Returns true to admit the request (its body is read, then the route's
+ * handler runs; the connection counts as trusted for eviction); false
+ * after answering it with http_respond() (e.g. 401), in which case the
+ * body is never read and a connection whose request had one closes after
+ * the answer.  False without an answer gets 403.  Synchronous: it may
+ * not keep x.
+ */
+typedef bool http_admit_fn(struct http_exchange *x, void *arg);
+
 struct http_route {
 	const char *path; /* exact; a final '*' matches any suffix */
 	unsigned methods; /* HTTP_M_* */
 	http_handler_fn *fn;
 	void *arg;
+	http_admit_fn *admit; /* NULL: every request is admitted */
 };
 
 struct http_server_conf {
@@ -80,6 +106,7 @@ struct http_server_conf {
 	int64_t header_timeout_ms;
 	int64_t idle_timeout_ms;
 	int64_t handler_timeout_ms; /* 0: handlers have no deadline */
+	int64_t body_timeout_ms; /* body progress; 0: header_timeout_ms */
 	struct http_limits limits;
 	size_t max_body;
 	size_t out_cap;

@@ -5,6 +5,7 @@
 #include <sys/socket.h>
 
 #include "http/http_server.h"
+#include "http/http_server_reader.h"
 #include "lib/buf.h"
 #include "rx/rx.h"
 
@@ -12,8 +13,8 @@
 enum conn_state {
 	CONN_FREE, /* slot unused */
 	CONN_CLOSING, /* closed; the slot frees at the end of the iteration */
-	CONN_HEAD, /* reading a request head */
-	CONN_BODY, /* reading a Content-Length body */
+	CONN_READ, /* the reader is reading a head or an admitted body */
+	CONN_ADMIT, /* a head is complete: the route's admit hook decides */
 	CONN_HANDLER, /* the handler owes a response */
 	CONN_WRITE, /* flushing a response */
 	CONN_LINGER, /* response sent, write side shut, draining input */
@@ -40,21 +41,16 @@ struct http_conn {
 	struct rx_timer t;
 	struct http_server *s;
 	enum conn_state state;
-	bool busy; /* inside conn_advance() */
-	bool started; /* bytes of the current request have arrived */
+	bool busy; /* inside http_conn_advance() */
 	bool close; /* close once the response is out */
+	bool trusted; /* a route's admit hook accepted a request */
 	uint64_t tick; /* eviction order: when it became idle or started */
-	struct buf in;
-	struct buf out;
-	size_t head_len;
-	size_t body_need; /* body bytes: Content-Length, or decoded so far */
+	struct http_reader rd;
+	struct http_header *hdrs; /* the reader's, kept across uses */
+	struct buf out; /* heap, sized per response; freed when sent */
+	size_t out_off; /* bytes of out already written */
 	size_t drained; /* bytes discarded while lingering */
-	size_t parsed; /* head bytes seen by the last partial parse */
-	bool chunked; /* the body is chunked: decoded in place */
-	size_t raw; /* first undecoded byte of a chunked body */
-	struct http_chunked dec;
-	struct http_header *hdrs;
-	uint8_t *mem; /* in, out and hdrs, kept across uses of the slot */
+	const struct http_route *route;
 	struct http_exchange x;
 	struct http_conn *next_free;
 	struct sockaddr_storage peer;
@@ -97,6 +93,29 @@ int http_conn_put(struct http_conn *c, int status, const char *headers,
 
 /* A response the server makes itself (errors), then close. */
 void http_conn_fail(struct http_conn *c, int status);
+
+/* Routing (http_server_route.c), sans-I/O. */
+
+/* The HTTP_M_* bit of a method, or 0 for one not in the table. */
+unsigned http_method_bit(const char *m, size_t n);
+
+/* Split x->req's target into path and query. */
+void http_exchange_split(struct http_exchange *x);
+
+/* Split the target, set x->head, find the route: 0 with *out set, or the
+ * status to answer (404: no route, *out NULL; 405: *out is the route). */
+int http_route_select(const struct http_server_conf *conf,
+    struct http_exchange *x, const struct http_route **out);
+
+/* The methods a route accepts (GET implies HEAD). */
+unsigned http_route_allowed(const struct http_route *r);
+
+/* Append "Allow: GET, HEAD\r\n" for the bits in allowed; false when it
+ * did not fit. */
+bool http_allow_header(struct buf *b, unsigned allowed);
+
+/* Reserve room for n more bytes of output; false when out of memory. */
+bool http_conn_out_reserve(struct http_conn *c, size_t n);
 
 /* A slot's close has finished (http_server.c). */
 void http_server_slot_done(struct http_server *s, struct http_conn *c);

@@ -1,6 +1,7 @@
 /*
- * Responses: the head is formatted into the connection's bounded output
- * buffer together with the body; then the connection is driven to write.
+ * Responses: the head is formatted together with the body into an output
+ * buffer sized for this response (at most out_cap), which is freed once
+ * it is written; then the connection is driven to write.
  */
 #include <errno.h>
 #include <string.h>
@@ -52,13 +53,35 @@ put_head(struct http_conn *c, int status, const char *headers,
 	buf_adds(b, "\r\n");
 }
 
+/* Room for the response: its head (the fixed lines fit in 256 bytes)
+ * and body, never more than out_cap.  Anything past that overflows. */
+static bool
+reserve(struct http_conn *c, int status, const char *headers, const char *ctype,
+    size_t len)
+{
+	size_t need = 256;
+
+	need += headers != NULL ? strlen(headers) : 0;
+	need += ctype != NULL ? strlen(ctype) : 0;
+	need += has_body(c, status) ? len : 0;
+	return http_conn_out_reserve(c, MIN(need, c->s->conf.out_cap));
+}
+
 /* see http_server_int.h */
 int
 http_conn_put(struct http_conn *c, int status, const char *headers,
     const char *ctype, const void *body, size_t len)
 {
-	size_t mark = c->out.len;
+	size_t mark;
 	int r = 0;
+
+	if (!reserve(c, status, headers, ctype, len)) {
+		log_warn("http: no memory for a %d response", status);
+		c->x.on_abort = NULL; /* the caller's exchange ends here */
+		http_conn_close(c);
+		return -ENOMEM;
+	}
+	mark = c->out.len;
 
 	/* Errors the client caused leave the stream in doubt: close. */
 	if (status == 400 || status == 408 || status == 411 || status == 413 ||
@@ -109,7 +132,7 @@ http_respond(struct http_exchange *x, int status, const char *headers,
 	struct http_conn *c = container_of(x, struct http_conn, x);
 	int r;
 
-	if (c->state != CONN_HANDLER)
+	if (c->state != CONN_HANDLER && c->state != CONN_ADMIT)
 		return -EALREADY;
 	r = http_conn_put(c, status, headers, ctype, body, len);
 	http_conn_advance(c);

@@ -9,7 +9,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "http/http.h"
 #include "lib/util.h"
 #include "net/dial_int.h"
 #include "net/net.h"
@@ -219,7 +218,7 @@ proxy_recv(struct dial *d)
 	}
 	d->plen += (size_t)n;
 	r = dial_proxy_answer(d, &status);
-	if (r == HTTP_PARTIAL && d->plen < DIAL_PROXY_BUF)
+	if (r == DIAL_PROXY_PARTIAL && d->plen < DIAL_PROXY_BUF)
 		return;
 	if (r < 0) {
 		fail(d, DIAL_PROXY, "malformed or oversized proxy answer");

@@ -8,9 +8,15 @@
  * Returns 0 or -ENOSPC. */
 int dial_proxy_request(struct dial *d);
 
+/* dial_proxy_answer(): more bytes are needed. */
+#define DIAL_PROXY_PARTIAL (-1)
+/* dial_proxy_answer(): not an HTTP/1 response head within the limits. */
+#define DIAL_PROXY_MALFORMED (-2)
+
 /*
- * Parse the proxy's answer in d->pbuf[0..plen).  Returns the head's length
- * with *status set, HTTP_PARTIAL, or another negative HTTP_* error.
+ * Parse the proxy's answer in d->pbuf[0..plen) with the HTTP/1 parser (its
+ * codes stay inside dial_proxy.c).  Returns the head's length (> 0) with
+ * *status set, DIAL_PROXY_PARTIAL, or DIAL_PROXY_MALFORMED.
  */
 int dial_proxy_answer(const struct dial *d, int *status);
 

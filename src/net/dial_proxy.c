@@ -135,7 +135,10 @@ dial_proxy_answer(const struct dial *d, int *status)
 	int n;
 
 	n = http_parse_response((const char *)d->pbuf, d->plen, &resp, &lim);
-	if (n > 0)
-		*status = resp.status;
+	if (n == HTTP_PARTIAL)
+		return DIAL_PROXY_PARTIAL;
+	if (n <= 0)
+		return DIAL_PROXY_MALFORMED;
+	*status = resp.status;
 	return n;
 }

@@ -5,9 +5,11 @@
  * dns_resolve() nor from inside c-ares.
  */
 #include <errno.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "lib/util.h"
 #include "net/dns_int.h"
@@ -183,10 +185,35 @@ dns_error_str(enum dns_error err)
 		return "nxdomain";
 	case DNS_TIMEOUT:
 		return "dns_timeout";
+	case DNS_SERVFAIL:
+		return "dns_servfail";
+	case DNS_REFUSED:
+		return "dns_refused";
 	case DNS_FAIL:
 		break;
 	}
 	return "dns";
+}
+
+/* see dns.h */
+const char *
+dns_error_detail(enum dns_error err)
+{
+	switch (err) {
+	case DNS_OK:
+		return "ok";
+	case DNS_NXDOMAIN:
+		return "no such name";
+	case DNS_TIMEOUT:
+		return "DNS timeout";
+	case DNS_SERVFAIL:
+		return "DNS server failure";
+	case DNS_REFUSED:
+		return "refused by the DNS server";
+	case DNS_FAIL:
+		break;
+	}
+	return "DNS failure";
 }
 
 static void
@@ -240,6 +267,10 @@ map_status(int status)
 		return DNS_NXDOMAIN;
 	case ARES_ETIMEOUT:
 		return DNS_TIMEOUT;
+	case ARES_ESERVFAIL:
+		return DNS_SERVFAIL;
+	case ARES_EREFUSED:
+		return DNS_REFUSED;
 	default:
 		return DNS_FAIL;
 	}
@@ -303,6 +334,49 @@ fill_result(struct dns_result *res, const struct ares_addrinfo *ai)
 	}
 }
 
+/* Is asked (a slot's name) the question name, or its search expansion? */
+static bool
+name_covers(const char *asked, const char *qname)
+{
+	size_t n = strlen(asked);
+
+	while (n > 0 && asked[n - 1] == '.')
+		n--;
+	return strncasecmp(asked, qname, n) == 0 &&
+	    (qname[n] == '\0' || qname[n] == '.');
+}
+
+/* see dns_int.h */
+void
+dns_note_answer(struct dns_resolver *r, const uint8_t *p, size_t n)
+{
+	unsigned rcode, i;
+	char *qname;
+	long len;
+
+	/* A response (QR) with one question and rcode SERVFAIL or REFUSED. */
+	if (n < 12 || n > INT_MAX || !(p[2] & 0x80) || p[4] != 0 || p[5] != 1)
+		return;
+	rcode = p[3] & 0x0f;
+	if (rcode != 2 && rcode != 5)
+		return;
+	if (ares_expand_name(p + 12, p, (int)n, &qname, &len) != ARES_SUCCESS)
+		return;
+	for (i = 0; i < r->nslots; i++)
+		if (r->slots[i].busy && name_covers(r->slots[i].name, qname))
+			r->slots[i].rcode = (uint8_t)rcode;
+	ares_free_string(qname);
+}
+
+/* c-ares's status, or the answer that c-ares folded into ECONNREFUSED. */
+static int
+slot_status(const struct dns_slot *slot, int status)
+{
+	if (status != ARES_ECONNREFUSED || slot->rcode == 0)
+		return status;
+	return slot->rcode == 2 ? ARES_ESERVFAIL : ARES_EREFUSED;
+}
+
 static void
 on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
@@ -311,6 +385,7 @@ on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 
 	slot->busy = false;
 	slot->q = NULL;
+	status = slot_status(slot, status);
 	if (q != NULL) {
 		q->slot = NULL;
 		q->err = map_status(status);
@@ -365,6 +440,7 @@ ask_cares(struct dns_resolver *r, struct dns_query *q, const char *name)
 	if ((rc = rx_timer_start(r->loop, &q->timer, r->timeout_ms)) < 0)
 		return rc;
 	*slot = (struct dns_slot){.r = r, .q = q, .busy = true};
+	snprintf(slot->name, sizeof(slot->name), "%s", name);
 	q->slot = slot;
 	q->active = true;
 	/* No RFC 6724 sorting: c-ares would need getsockname(), outside the

@@ -40,11 +40,14 @@
 #define DNS_DEFAULT_QUERIES 64
 #define DNS_DEFAULT_TIMEOUT_MS 5000
 
+/* c-ares's distinctions a user acts on differently are kept apart. */
 enum dns_error {
 	DNS_OK = 0,
 	DNS_NXDOMAIN, /* the name (or any address for it) does not exist */
 	DNS_TIMEOUT, /* no answer within the deadline */
-	DNS_FAIL, /* anything else: SERVFAIL, refused, bad reply, no memory */
+	DNS_FAIL, /* anything else: bad reply, no memory, ... */
+	DNS_SERVFAIL, /* the server answered SERVFAIL */
+	DNS_REFUSED, /* the server answered REFUSED */
 };
 
 union dns_sockaddr {
@@ -134,8 +137,18 @@ int dns_resolve(struct dns_resolver *r, struct dns_query *q, const char *name);
 /* Stop q: no callback afterwards.  Safe at any time, idempotent. */
 void dns_query_cancel(struct dns_query *q);
 
-/* Static text for err: "nxdomain", "dns_timeout", "dns". */
+/*
+ * Static token for err, for logs and counters: "ok", "nxdomain",
+ * "dns_timeout", "dns_servfail", "dns_refused", "dns".
+ */
 const char *dns_error_str(enum dns_error err);
+
+/*
+ * Static text for err, for an error's detail shown to a user: "no such
+ * name", "DNS timeout", "DNS server failure", "refused by the DNS server",
+ * "DNS failure" ("ok" for DNS_OK).
+ */
+const char *dns_error_detail(enum dns_error err);
 
 /* Static text with the last query's detail (c-ares' reason), for logs. */
 static inline const char *

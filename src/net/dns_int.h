@@ -19,6 +19,7 @@ struct dns_sock {
 	struct dns_resolver *r;
 	struct rx_watch w;
 	bool used;
+	bool dgram; /* UDP: each read is one whole DNS message */
 	uint64_t born; /* reactor iteration it was opened in */
 	union dns_sockaddr peer;
 	socklen_t peerlen;
@@ -30,6 +31,8 @@ struct dns_slot {
 	struct dns_resolver *r;
 	struct dns_query *q;
 	bool busy;
+	uint8_t rcode; /* SERVFAIL (2) or REFUSED (5) answered, else 0 */
+	char name[DNS_NAME_MAX + 1]; /* asked for */
 };
 
 struct dns_resolver {
@@ -47,6 +50,15 @@ struct dns_resolver {
  * target on r->ch (dns_sock.c). */
 void dns_sock_setup(struct dns_resolver *r);
 void dns_sock_state(void *arg, ares_socket_t fd, int readable, int writable);
+
+/*
+ * A datagram c-ares is about to read (dns_sock.c calls it, dns.c defines
+ * it).  c-ares 1.18 tries the next server on a SERVFAIL or REFUSED answer
+ * and, when none is left, ends the query with ARES_ECONNREFUSED, the same
+ * status as an unreachable server: the answer's code is noted on the slots
+ * asking for its name so that the query's error keeps the distinction.
+ */
+void dns_note_answer(struct dns_resolver *r, const uint8_t *p, size_t n);
 
 /* Re-arm the c-ares timer from ares_timeout() (dns.c). */
 void dns_timer_update(struct dns_resolver *r);

@@ -60,8 +60,10 @@ sock_open(int family, int type, int proto, void *arg)
 		return fail(-EMFILE);
 	if ((fd = net_socket(family, type)) < 0)
 		return fail(fd);
-	*s = (struct dns_sock){
-	    .r = r, .used = true, .born = r->loop->iterations};
+	*s = (struct dns_sock){.r = r,
+	    .used = true,
+	    .dgram = type == SOCK_DGRAM,
+	    .born = r->loop->iterations};
 	rx_watch_init(&s->w, fd, sock_io, NULL);
 	return fd;
 }
@@ -110,6 +112,8 @@ sock_recvfrom(ares_socket_t fd, void *p, size_t n, int flags,
 		return fail(-EBADF);
 	if ((r = net_read(fd, p, n)) < 0)
 		return fail((int)r);
+	if (s->dgram)
+		dns_note_answer(s->r, p, (size_t)r);
 	if (from != NULL && fromlen != NULL) {
 		memcpy(from, &s->peer, MIN(*fromlen, s->peerlen));
 		*fromlen = s->peerlen;

@@ -128,6 +128,22 @@ pump(struct stream *s, unsigned ev)
 	}
 }
 
+/* Whether stream_reserve() would find room now. */
+static bool
+has_room(const struct stream *s)
+{
+	size_t n = 0;
+
+	if (s->err != 0 || s->closing)
+		return false;
+	if (s->eng == NULL)
+		return s->out.len < s->out.cap;
+	if (!(br_ssl_engine_current_state(s->eng) & BR_SSL_SENDAPP))
+		return false;
+	br_ssl_engine_sendapp_buf(s->eng, &n);
+	return n > 0;
+}
+
 static void
 interest(struct stream *s)
 {
@@ -138,7 +154,7 @@ interest(struct stream *s)
 	if (s->err != 0) {
 		/* Make sure the owner hears of it: a socket that failed is
 		 * reported writable (or in error) at once. */
-		rx_watch_set(s->loop, &s->w, s->told ? 0 : RX_WRITE);
+		rx_watch_set(s->loop, &s->w, s->error_seen ? 0 : RX_WRITE);
 		return;
 	}
 	if (s->eng != NULL) {
@@ -153,11 +169,36 @@ interest(struct stream *s)
 		if (s->in.len < s->in.cap && !s->eof)
 			want |= RX_READ;
 	}
-	/* An owner that found no room is called back once there is some:
-	 * with room already, the writable socket wakes the loop at once. */
-	if (s->starved)
-		want |= RX_WRITE;
+	/* An owner waiting for room with room there already: call it back
+	 * from the deferred work.  Without room, the socket draining the
+	 * queued output (write interest above) or the handshake moving on
+	 * brings the next pump, and this check again. */
+	if (s->want_room && has_room(s))
+		rx_defer(s->loop, &s->room);
 	rx_watch_set(s->loop, &s->w, want);
+}
+
+/* The owner's callback, then the pump and interest again. */
+static void
+call_owner(struct stream *s)
+{
+	if (s->want_room && has_room(s)) {
+		s->want_room = false;
+		rx_defer_cancel(s->loop, &s->room);
+	}
+	s->on_event(s);
+	if (s->err != 0)
+		s->error_seen = true;
+	stream_update(s);
+}
+
+static void
+room_ready(struct rx_loop *l, struct rx_defer *d)
+{
+	struct stream *s = container_of(d, struct stream, room);
+
+	if (!s->closing && s->want_room)
+		call_owner(s);
 }
 
 static void
@@ -173,13 +214,8 @@ stream_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
 		fail(s, e < 0 ? e : -ECONNRESET);
 	}
 	pump(s, events);
-	if (s->closing)
-		return;
-	s->starved = false;
-	s->on_event(s);
-	if (s->err != 0)
-		s->told = true;
-	stream_update(s);
+	if (!s->closing)
+		call_owner(s);
 }
 
 static void
@@ -202,6 +238,7 @@ stream_start(struct stream *s, struct rx_loop *l, int fd,
 	buf_init(&s->in, in, in != NULL ? incap : 0);
 	buf_init(&s->out, out, out != NULL ? outcap : 0);
 	rx_watch_init(&s->w, fd, stream_io, stream_closed);
+	rx_defer_init(&s->room, room_ready);
 	/* Ask for both directions once: a TLS client has a ClientHello to
 	 * send, and a connecting socket reports completion as writable. */
 	rx_watch_set(l, &s->w, RX_READ | RX_WRITE);
@@ -258,7 +295,7 @@ stream_reserve(struct stream *s, size_t *n)
 	else if (br_ssl_engine_current_state(s->eng) & BR_SSL_SENDAPP)
 		p = br_ssl_engine_sendapp_buf(s->eng, n);
 	if (*n == 0) {
-		s->starved = true;
+		s->want_room = true;
 		return NULL;
 	}
 	return p;
@@ -292,6 +329,16 @@ stream_write(struct stream *s, const void *p, size_t n)
 			br_ssl_engine_flush(s->eng, 0);
 	}
 	return done;
+}
+
+/* see stream.h */
+void
+stream_want_room(struct stream *s)
+{
+	if (s->closing || s->err != 0)
+		return;
+	s->want_room = true;
+	interest(s);
 }
 
 /* see stream.h */
@@ -353,5 +400,6 @@ stream_close(struct stream *s)
 	if (s->closing)
 		return;
 	s->closing = true;
+	rx_defer_cancel(s->loop, &s->room);
 	rx_watch_close(s->loop, &s->w);
 }

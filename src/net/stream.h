@@ -12,12 +12,20 @@
  * and may be NULL).
  *
  * The owner's callback runs after the stream made progress: bytes to read,
- * room to write (always once more after a write found the buffers full),
  * the handshake finished, or the stream failed or hit EOF (at least once
- * after the failure, even when it happened outside a callback).
+ * after the failure, even when it happened outside a callback), and when
+ * there is room to write for an owner waiting for it (below).
  * From the callback the owner may read, write, and close the stream.  The
  * owner must call stream_update() after reading or writing outside the
  * callback (from a timer, or another stream's callback).
+ *
+ * Room to write: a producer pushes.  It writes until stream_reserve() (or
+ * stream_write()) finds no room, or asks with stream_want_room(); the
+ * stream then calls it back once plaintext can be written again (the
+ * buffer drained to the socket, or the TLS engine accepts application
+ * data), from the reactor's deferred work when the room is there already,
+ * never from inside the call that asked.  One wait, one callback: a
+ * producer with nothing to write should not ask.
  *
  * Errors are sticky: stream_error() is 0, a -errno from the socket, or
  * STREAM_ERR_TLS with the engine's code in tls_err.  struct stream is
@@ -49,13 +57,14 @@ struct stream {
 	bool eof; /* peer closed (plaintext) or TLS closed */
 	bool closing;
 	bool wclosed; /* shutdown(SHUT_WR) sent */
-	bool starved; /* the owner found no room to write */
-	bool told; /* the owner saw the error */
+	bool want_room; /* the owner waits for room to write */
+	bool error_seen; /* the owner's callback ran after the error */
 	int err;
 	int tls_err;
 	uint64_t bytes_in, bytes_out; /* socket bytes */
 	stream_fn *on_event;
 	stream_close_fn *on_close;
+	struct rx_defer room; /* calls a waiting owner back with room */
 };
 
 /*
@@ -74,17 +83,24 @@ bool stream_ready(const struct stream *s);
 const uint8_t *stream_peek(struct stream *s, size_t *n);
 void stream_consume(struct stream *s, size_t n);
 
-/* Room for plaintext output; NULL with *n = 0 when full (wait for a callback). */
+/* Room for plaintext output; NULL with *n = 0 when there is none: the
+ * owner is then called back once there is (see "Room to write"). */
 uint8_t *stream_reserve(struct stream *s, size_t *n);
 void stream_commit(struct stream *s, size_t n);
 
 /* Copy up to n bytes; returns how many were taken. */
 size_t stream_write(struct stream *s, const void *p, size_t n);
 
+/* Ask for a callback once there is room to write (at once, deferred, when
+ * there is room already): a producer with bytes to write that is not in
+ * the stream's callback (an idle connection taken up again). */
+void stream_want_room(struct stream *s);
+
 /* Push buffered output now (TLS: close the current record). */
 void stream_flush(struct stream *s);
 
-/* Bytes of plaintext output not yet handed to the socket or the engine. */
+/* True while output waits for the socket: plaintext bytes in the output
+ * buffer, or (TLS) records the engine has still to send. */
 bool stream_output_pending(const struct stream *s);
 
 /* Re-run the pump and interest after the owner read or wrote. */

@@ -72,8 +72,9 @@ int pki_key_generate(
 /*
  * Load a private key from PEM: PKCS#8 "PRIVATE KEY", SEC1 "EC PRIVATE KEY"
  * or PKCS#1 "RSA PRIVATE KEY" (the same decoder as TLS_KEY, tls_ident.c);
- * P-256/P-384 or RSA >= 2048 bits.  Sets *out.  what names the input in
- * errors ("--key", "TLS_KEY").
+ * P-256/P-384 or RSA 2048..4096 bits with public exponent 65537, 3, 5,
+ * 17 or 257.  Sets *out.  what names the input in errors ("--key",
+ * "TLS_KEY").
  */
 int pki_key_load(struct pki_key **out, const void *pem, size_t len,
     const char *what, char *err, size_t errlen);
@@ -101,8 +102,10 @@ void pki_key_public(const struct pki_key *key, br_x509_pkey *pk);
  * A PKCS#10 certification request, DER, appended to out (at most
  * PKI_DER_MAX): subject CN = cn (cn NULL or "": empty subject), an
  * extensionRequest with subjectAltName uniformResourceIdentifier uris[0..]
- * and dNSName dns[0..] (nuris + ndns >= 1, each at most PKI_SAN_MAX,
- * names 1..PKI_NAME_MAX printable ASCII), signed by key: ECDSA-SHA256
+ * and dNSName dns[0..] (nuris + ndns >= 1, each at most PKI_SAN_MAX;
+ * URIs and DNS names 1..PKI_NAME_MAX bytes of printable ASCII without
+ * spaces; cn 1..PKI_NAME_MAX bytes without control characters, UTF-8
+ * allowed), signed by key: ECDSA-SHA256
  * (P-256), ECDSA-SHA384 (P-384) or RSA PKCS#1 v1.5 SHA-256.  uris/dns may
  * be NULL when their count is 0.
  */
@@ -113,11 +116,13 @@ int pki_csr_write(const struct pki_key *key, const char *cn,
 /*
  * A parsed and verified request.  Caller-allocated (about 5 KiB: on the
  * heap or in a setup-phase frame); self-contained (copies, no pointers
- * into the DER), so the DER may be freed after parsing.
+ * into the DER), so the DER may be freed after parsing.  pkey points into
+ * keybuf: never copy the struct by value (parse again instead).
  */
 struct pki_csr {
 	br_x509_pkey pkey; /* the requester's key; points into keybuf */
-	char cn[PKI_NAME_MAX + 1]; /* subject CN, "" when absent */
+	char cn[PKI_NAME_MAX + 1]; /* first subject CN, "" when absent; may
+				      hold UTF-8: escape before printing */
 	char uri[PKI_SAN_MAX][PKI_NAME_MAX + 1]; /* requested URI SANs */
 	size_t nuri;
 	char dns[PKI_SAN_MAX][PKI_NAME_MAX + 1]; /* requested DNS SANs */

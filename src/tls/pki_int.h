@@ -133,10 +133,43 @@ int pki_spki_get(const struct der *spki, br_x509_pkey *pk, uint8_t *keybuf,
 /* Key identifier: SHA-1 of the subjectPublicKey bits (RFC 5280 4.2.1.2). */
 void pki_key_id(const br_x509_pkey *pk, uint8_t id[20]);
 
+/*
+ * An Extension: pki_ext_begin writes its OID and criticality and opens
+ * the extnValue OCTET STRING (position in *os); write the value, then
+ * pki_ext_end(b, returned position, *os).
+ */
+size_t pki_ext_begin(
+    struct buf *b, const char *oid, size_t oidlen, bool critical, size_t *os);
+void pki_ext_end(struct buf *b, size_t ext, size_t os);
+
+/*
+ * Take one Extension { extnID, critical DEFAULT FALSE, extnValue } off
+ * exts (the SEQUENCE OF's contents): its OID and the extnValue contents.
+ * 0 or -1 (malformed).
+ */
+int pki_ext_next(struct der *exts, struct der *oid, struct der *value);
+
+/* The subjectAltName extension with URIs and DNS names. */
+void pki_san_put(struct buf *b, const char *const *uris, size_t nuris,
+    const char *const *dns, size_t ndns, bool critical);
+
 /* Append a Name with one CN (cn NULL or "": the empty Name). */
 void pki_name_put(struct buf *b, const char *cn);
 
-/* The text of a name: 1..PKI_NAME_MAX printable ASCII bytes. */
-bool pki_name_ok(const char *s);
+/*
+ * A name of 1..PKI_NAME_MAX bytes without control characters: printable
+ * ASCII without spaces (URIs, DNS names), or with text also spaces and
+ * UTF-8 bytes (a CN).
+ */
+bool pki_name_ok(const char *s, size_t n, bool text);
+
+/*
+ * Check sig (BIT STRING contents after the unused-bits byte) over tbs with
+ * pk; alg is the AlgorithmIdentifier's contents.  ECDSA or RSA PKCS#1
+ * v1.5 with SHA-256/384/512.  0, or -1 with err ("what: bad signature").
+ */
+int pki_verify(const br_x509_pkey *pk, const struct der *alg,
+    const struct der *tbs, const struct der *sig, const char *what, char *err,
+    size_t errlen);
 
 #endif

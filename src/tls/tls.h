@@ -65,6 +65,7 @@ enum tls_reason {
 	TLS_R_HANDSHAKE_CLOSED, /* peer closed during the handshake (often: it
 				   rejected our certificate) */
 	TLS_R_INTERNAL, /* misuse or unexpected engine state */
+	TLS_R_REVOKED, /* server: the peer check refused the certificate */
 };
 
 struct tls_client_opts {
@@ -92,6 +93,10 @@ struct tls_server_opts {
 	size_t key_len;
 	const void *client_ca; /* client certificates must chain to it */
 	size_t client_ca_len;
+	/* A client may connect without a certificate (tls_peer_verified()
+	 * then says false); one it does send is still verified, and a bad
+	 * one still fails the handshake with its typed reason. */
+	bool client_cert_optional;
 	int64_t time;
 };
 
@@ -115,10 +120,29 @@ int tls_server_config_new(struct tls_server_config **out,
     const struct tls_server_opts *o, char *err, size_t errlen);
 void tls_server_config_free(struct tls_server_config *cfg);
 
+struct tls_conn;
+
+/*
+ * Server: called during the handshake once a client chain has verified
+ * (tls_peer_uri(), tls_peer_cn() and tls_peer_serial() work on c then).
+ * Return false to refuse the certificate: the handshake fails with
+ * TLS_R_REVOKED.  Called from inside the engine: it must not call any
+ * tls_* function on c but those three.
+ */
+typedef bool tls_peer_check_fn(const struct tls_conn *c, void *arg);
+
+/* Install the check (NULL: none) for connections started afterwards. */
+void tls_server_config_set_check(
+    struct tls_server_config *cfg, tls_peer_check_fn *fn, void *arg);
+
 /* Private: the wrapper X.509 engine (hostname/IP check, EE capture). */
 struct tls_x509 {
 	const br_x509_class *vtable;
 	br_x509_minimal_context *inner;
+	br_ssl_engine_context *optional; /* server, cert optional: its engine */
+	tls_peer_check_fn *check; /* server: after a verified chain */
+	void *check_arg;
+	bool verified; /* a chain was presented and verified */
 	unsigned depth; /* certificates started so far */
 	uint8_t ip[16]; /* IP literal to match; iplen 0: none */
 	size_t iplen;
@@ -158,7 +182,10 @@ struct tls_conn {
 int tls_client_start(
     struct tls_conn *c, const struct tls_client_config *cfg, const char *host);
 
-/* Start a server handshake: client certificate required, ALPN h2. */
+/*
+ * Start a server handshake, ALPN h2: a client certificate is required
+ * unless the config says client_cert_optional.
+ */
 int tls_server_start(struct tls_conn *c, const struct tls_server_config *cfg);
 
 /*
@@ -228,10 +255,96 @@ const char *tls_reason_name(enum tls_reason r);
 const char *tls_error_reason(const struct tls_conn *c);
 
 /*
- * Server, after tls_ready(): the verified client certificate's i-th SAN
- * URI (NULL past the last) and its subject CN ("" when absent).
+ * Server, after tls_ready() (or inside the peer check): whether the
+ * client presented a certificate that verified; its i-th SAN URI (NULL
+ * past the last, and without a verified certificate), its subject CN
+ * ("" when absent) and its serial number (the DER INTEGER's content
+ * bytes, *len set; NULL when unknown).
  */
+bool tls_peer_verified(const struct tls_conn *c);
 const char *tls_peer_uri(const struct tls_conn *c, size_t i);
 const char *tls_peer_cn(const struct tls_conn *c);
+const uint8_t *tls_peer_serial(const struct tls_conn *c, size_t *len);
+
+/*
+ * The first CERTIFICATE of PEM input as DER: heap memory (*der, *len) the
+ * caller frees.  0, or -1 with err naming what ("EDGE_CA_CERT_FILE: no
+ * certificate found").  Other PEM objects (a key) are skipped.
+ */
+int tls_pem_cert(const void *pem, size_t n, const char *what, uint8_t **der,
+    size_t *len, char *err, size_t errlen);
+
+/*
+ * The serial number of a DER certificate: its content bytes (into the
+ * certificate) and *len.  NULL when the DER does not parse that far.
+ */
+const uint8_t *tls_cert_serial(const uint8_t *der, size_t len, size_t *slen);
+
+/*
+ * --- Upstream client: HTTPS from the executor to internal services ------
+ *
+ * Unlike tls_client_config (the tunnel: TLS 1.2 only, ALPN h2, a client
+ * certificate), an upstream connection uses BearSSL's full client profile
+ * (TLS 1.0 to 1.2), offers the ALPN names given (none: plain HTTP/1.1),
+ * and checks the server's chain against the anchors given, or the system
+ * bundle, or not at all.  SNI and the name check use the host; for an IP
+ * literal no SNI is sent and the certificate must carry that address as
+ * an iPAddress SAN.  With verify off the chain is not checked at all (the
+ * server key still drives the key exchange).
+ */
+struct tls_upstream_opts {
+	bool verify;
+	/* Trust anchors, PEM; NULL: the system bundle, when readable (no
+	 * bundle: no anchors, and every verified handshake fails). */
+	const void *ca;
+	size_t ca_len;
+	const char *ca_what; /* names ca in errors ("UPSTREAM_TLS_CA") */
+	const char *const *alpn; /* protocol names offered; NULL: none */
+	size_t nalpn;
+};
+
+struct tls_upstream_config;
+
+/* Load the config (setup phase); 0, or -1 with err naming ca_what. */
+int tls_upstream_config_new(struct tls_upstream_config **out,
+    const struct tls_upstream_opts *o, char *err, size_t errlen);
+void tls_upstream_config_free(struct tls_upstream_config *cfg);
+
+/* Trust anchors loaded: 0 with verify on means no https upstream works. */
+size_t tls_upstream_config_anchors(const struct tls_upstream_config *cfg);
+
+/* Private: the X.509 engine used with verify off (the first
+ * certificate's key is taken and trusted). */
+struct tls_x509_any {
+	const br_x509_class *vtable;
+	br_x509_decoder_context dc;
+	br_x509_pkey pkey;
+	unsigned ncert;
+	bool ok;
+};
+
+/* One upstream connection, caller-allocated and reusable: every field is
+ * private.  The config must outlive it. */
+struct tls_upstream_conn {
+	br_ssl_client_context sc;
+	union {
+		br_x509_minimal_context min;
+		struct tls_x509_any any;
+	} x;
+	struct tls_x509 xw; /* around x.min: IP-literal hosts */
+	unsigned char iobuf[BR_SSL_BUFSIZE_BIDI];
+};
+
+/*
+ * Reset c for a handshake to host (a DNS name or an IP literal) and
+ * return its engine for the stream pump (net/stream.h).  Never fails: an
+ * engine that could not be reset is closed, and the stream reports it as
+ * a TLS error.  Handshake failures are BearSSL error codes in the engine.
+ */
+br_ssl_engine_context *tls_upstream_start(struct tls_upstream_conn *c,
+    const struct tls_upstream_config *cfg, const char *host);
+
+/* Erase session keys and buffered plaintext before reusing or freeing. */
+void tls_upstream_wipe(struct tls_upstream_conn *c);
 
 #endif

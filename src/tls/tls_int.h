@@ -6,6 +6,10 @@
 
 #include "tls/tls.h"
 
+/* The X.509 error a refused peer check ends the handshake with (the
+ * last code of BearSSL's X.509 range, unused by BearSSL itself). */
+#define TLS_BR_ERR_REVOKED 63
+
 /* Upper bounds for setup-time inputs. */
 #define TLS_DER_MAX (64 * 1024)
 #define TLS_BUNDLE_MAX (4 * 1024 * 1024)
@@ -45,6 +49,9 @@ struct tls_client_config {
 struct tls_server_config {
 	struct tls_anchors client_ca;
 	struct tls_ident id;
+	bool client_cert_optional;
+	tls_peer_check_fn *check;
+	void *check_arg;
 	int64_t time;
 };
 

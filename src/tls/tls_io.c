@@ -49,7 +49,7 @@ tls_check_ready(struct tls_conn *c)
 
 	if (p == NULL || strcmp(p, "h2") != 0)
 		tls_abort(c, TLS_R_NO_ALPN);
-	else if (c->server && c->xw.depth == 0)
+	else if (c->server && !c->xw.verified && c->xw.optional == NULL)
 		tls_abort(c, TLS_R_NO_CLIENT_CERT);
 	else
 		c->ready = true;

@@ -120,3 +120,45 @@ tls_pem_each(const void *p, size_t n, const char *what, tls_pem_fn *fn,
 	free(d);
 	return count;
 }
+
+struct first_cert {
+	uint8_t *der;
+	size_t len;
+};
+
+static int
+keep_first_cert(const char *name, const uint8_t *der, size_t len, void *arg,
+    char *err, size_t errlen)
+{
+	struct first_cert *fc = arg;
+
+	if (strcmp(name, "CERTIFICATE") != 0 || fc->der != NULL)
+		return 0;
+	if ((fc->der = malloc(len)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	memcpy(fc->der, der, len);
+	fc->len = len;
+	return 0;
+}
+
+/* see tls.h */
+int
+tls_pem_cert(const void *pem, size_t n, const char *what, uint8_t **der,
+    size_t *len, char *err, size_t errlen)
+{
+	struct first_cert fc = {NULL, 0};
+
+	if (tls_pem_each(pem, n, what, keep_first_cert, &fc, err, errlen) < 0) {
+		free(fc.der);
+		return -1;
+	}
+	if (fc.der == NULL) {
+		snprintf(err, errlen, "%s: no certificate found", what);
+		return -1;
+	}
+	*der = fc.der;
+	*len = fc.len;
+	return 0;
+}

@@ -37,6 +37,8 @@ reason_from_x509(int err, bool server)
 		return TLS_R_EXPIRED;
 	case BR_ERR_X509_BAD_SERVER_NAME:
 		return TLS_R_HOSTNAME;
+	case TLS_BR_ERR_REVOKED:
+		return TLS_R_REVOKED;
 	case BR_ERR_X509_EMPTY_CHAIN:
 		return server ? TLS_R_NO_CLIENT_CERT : TLS_R_BAD_CERT;
 	}
@@ -81,6 +83,7 @@ static const char *const reason_names[] = {
     [TLS_R_CLOSED] = "closed",
     [TLS_R_HANDSHAKE_CLOSED] = "handshake_closed",
     [TLS_R_INTERNAL] = "internal",
+    [TLS_R_REVOKED] = "revoked",
 };
 
 /* see tls.h */

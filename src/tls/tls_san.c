@@ -1,5 +1,6 @@
 /*
- * tls_san.c — find an iPAddress entry in a certificate's subjectAltName.
+ * tls_san.c — find an iPAddress entry in a certificate's subjectAltName,
+ * and a certificate's serial number.
  *
  * BearSSL matches DNS names but has no API for iPAddress SANs, so this
  * walks just enough DER (RFC 5280 4.1, 4.2.1.6) to find them.  It runs only
@@ -116,4 +117,22 @@ tls_san_has_ip(const uint8_t *der, size_t len, const uint8_t *ip, size_t iplen)
 		}
 	}
 	return false;
+}
+
+/* see tls.h */
+const uint8_t *
+tls_cert_serial(const uint8_t *der, size_t len, size_t *slen)
+{
+	struct der in = {der, der + len}, val;
+	uint8_t tag;
+
+	if (!der_enter(&in, 0x30) || !der_enter(&in, 0x30) ||
+	    !der_next(&in, &tag, &val))
+		return NULL;
+	if (tag == 0xa0 && !der_next(&in, &tag, &val))
+		return NULL; /* [0] version, then the serial */
+	if (tag != 0x02 || val.p == val.end)
+		return NULL;
+	*slen = (size_t)(val.end - val.p);
+	return val.p;
 }

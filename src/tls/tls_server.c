@@ -1,6 +1,7 @@
 /*
  * tls_server.c — server configuration (the edge) and handshake start:
- * client certificate required and verified, its SAN URIs and CN exposed.
+ * client certificate verified (required, or optional but verified when
+ * presented), its SAN URIs, CN and serial exposed.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -41,9 +42,19 @@ tls_server_config_new(struct tls_server_config **out,
 		free(cfg);
 		return -1;
 	}
+	cfg->client_cert_optional = o->client_cert_optional;
 	cfg->time = o->time;
 	*out = cfg;
 	return 0;
+}
+
+/* see tls.h */
+void
+tls_server_config_set_check(
+    struct tls_server_config *cfg, tls_peer_check_fn *fn, void *arg)
+{
+	cfg->check = fn;
+	cfg->check_arg = arg;
 }
 
 /* see tls.h */
@@ -99,11 +110,17 @@ tls_server_start(struct tls_conn *c, const struct tls_server_config *cfg)
 	tls_x509_set_time(&c->xc, cfg->time);
 	server_names(c);
 	tls_x509_wrap(&c->xw, &c->xc, NULL, 0);
+	c->xw.check = cfg->check;
+	c->xw.check_arg = cfg->check_arg;
 	br_ssl_engine_set_x509(c->eng, &c->xw.vtable);
 	br_ssl_server_set_trust_anchor_names_alt(
 	    &c->u.s, cfg->client_ca.ta, cfg->client_ca.n);
 	if (tls_engine_setup(c) != 0)
 		return -1;
+	if (cfg->client_cert_optional) {
+		c->xw.optional = c->eng;
+		br_ssl_engine_add_flags(c->eng, BR_OPT_TOLERATE_NO_CLIENT_AUTH);
+	}
 	if (!br_ssl_server_reset(&c->u.s)) {
 		tls_abort(c, TLS_R_INTERNAL);
 		return -1;
@@ -112,12 +129,19 @@ tls_server_start(struct tls_conn *c, const struct tls_server_config *cfg)
 }
 
 /* see tls.h */
+bool
+tls_peer_verified(const struct tls_conn *c)
+{
+	return c->server && c->xw.verified;
+}
+
+/* see tls.h */
 const char *
 tls_peer_uri(const struct tls_conn *c, size_t i)
 {
 	size_t k, seen = 0;
 
-	if (!c->server || !c->ready)
+	if (!tls_peer_verified(c))
 		return NULL;
 	for (k = 1; k < nitems(c->names); k++)
 		if (c->names[k].status == 1 && seen++ == i)
@@ -129,7 +153,16 @@ tls_peer_uri(const struct tls_conn *c, size_t i)
 const char *
 tls_peer_cn(const struct tls_conn *c)
 {
-	if (!c->server || !c->ready || c->names[0].status != 1)
+	if (!tls_peer_verified(c) || c->names[0].status != 1)
 		return "";
 	return c->peer[0];
+}
+
+/* see tls.h */
+const uint8_t *
+tls_peer_serial(const struct tls_conn *c, size_t *len)
+{
+	if (!tls_peer_verified(c) || c->xw.ee_overflow)
+		return NULL;
+	return tls_cert_serial(c->xw.ee, c->xw.eelen, len);
 }

@@ -3,7 +3,9 @@
  * minimal engine validates the chain, the validity dates and DNS names;
  * it cannot match an IP literal against iPAddress SANs, so the wrapper
  * keeps the end-entity certificate and checks that after validation.  It
- * also counts the certificates seen (a server requires at least one).
+ * also counts the certificates seen, runs the server's peer check on a
+ * verified chain, and makes an optional client certificate mandatory
+ * once one is presented (see xw_start_chain).
  */
 #include <string.h>
 #include <time.h>
@@ -31,6 +33,14 @@ xw_start_chain(const br_x509_class **ctx, const char *server_name)
 	w->depth = 0;
 	w->eelen = 0;
 	w->ee_overflow = false;
+	w->verified = false;
+	/* BearSSL tolerates an absent client certificate and, with the same
+	 * flag, one that fails validation.  It calls the X.509 engine only
+	 * for a non-empty chain, so clearing the flag here keeps "no
+	 * certificate" tolerated and makes a bad one fail the handshake. */
+	if (w->optional != NULL)
+		br_ssl_engine_remove_flags(
+		    w->optional, BR_OPT_TOLERATE_NO_CLIENT_AUTH);
 	(*inner(w))->start_chain(inner(w), server_name);
 }
 
@@ -73,10 +83,18 @@ xw_end_chain(const br_x509_class **ctx)
 	struct tls_x509 *w = xw(ctx);
 	unsigned r = (*inner(w))->end_chain(inner(w));
 
-	if (r != 0 || w->iplen == 0)
+	if (r != 0)
 		return r;
-	if (w->ee_overflow || !tls_san_has_ip(w->ee, w->eelen, w->ip, w->iplen))
+	if (w->iplen != 0 &&
+	    (w->ee_overflow ||
+		!tls_san_has_ip(w->ee, w->eelen, w->ip, w->iplen)))
 		return BR_ERR_X509_BAD_SERVER_NAME;
+	w->verified = true;
+	if (w->check != NULL &&
+	    !w->check(container_of(w, struct tls_conn, xw), w->check_arg)) {
+		w->verified = false;
+		return TLS_BR_ERR_REVOKED;
+	}
 	return 0;
 }
 
@@ -106,6 +124,10 @@ tls_x509_wrap(struct tls_x509 *w, br_x509_minimal_context *in,
 {
 	w->vtable = &xw_vtable;
 	w->inner = in;
+	w->optional = NULL;
+	w->check = NULL;
+	w->check_arg = NULL;
+	w->verified = false;
 	w->depth = 0;
 	w->eelen = 0;
 	w->ee_overflow = false;

@@ -11,7 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "connector/v1/connector.pb-c.h"
+#include "proto/connector/v1/connector.pb-c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

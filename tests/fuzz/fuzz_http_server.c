@@ -1,178 +1,120 @@
 /*
- * Fuzz target: the whole HTTP server connection state machine.  Each
- * input is what one client sends over a real loopback connection, in
- * pieces whose sizes the first byte chooses, then the client shuts its
- * write side.  Routes answer at once, later (from a timer: the async
- * seam), or echo the body.  After the server closes, nothing may be left
- * open.  ASan and UBSan do the rest.
+ * Fuzz target: the HTTP server's request reader (http_server_reader.h),
+ * sans-I/O, no reactor and no socket.  Each input is what one client
+ * sends, fed in pieces whose sizes the first byte chooses; the second
+ * byte's bits say which heads are admitted (a refused head with a body
+ * ends the connection, as the server does).  Invariants: a request's
+ * slices and body lie inside the reader's buffer, the body is within
+ * max_body, the buffer never exceeds its bound, an error has a status the
+ * server can send.  ASan and UBSan do the rest.
  */
-#include <arpa/inet.h>
-#include <errno.h>
-#include <netinet/in.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/socket.h>
-#include <unistd.h>
 
-#include "http/http_server.h"
-#include "lib/log.h"
-#include "rx/rx.h"
+#include "http/http_server_reader.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
-static struct rx_loop loop;
-static struct http_server *srv;
-static struct rx_timer later;
-static struct http_exchange *pending;
+static const struct http_limits lim = {.max_line = 256,
+    .max_headers = 8,
+    .max_header_bytes = 512,
+    .max_total = 512};
+
+#define MAX_BODY 1024
 
 static void
-on_now(struct http_exchange *x, void *arg)
+inside(const struct http_reader *r, const void *p, size_t n)
 {
-	http_respond(x, 200, "X-A: b\r\n", "text/plain", "now\n", 4);
+	const uint8_t *q = p;
+
+	if (n > 0 && (q < r->p || q + n > r->p + r->len))
+		abort();
 }
 
 static void
-on_echo(struct http_exchange *x, void *arg)
+check_request(struct http_reader *r)
+{
+	const struct http_request *q = http_reader_request(r);
+	size_t i;
+
+	inside(r, q->method, q->method_len);
+	inside(r, q->target, q->target_len);
+	for (i = 0; i < q->nheaders; i++) {
+		inside(r, q->headers[i].name, q->headers[i].name_len);
+		inside(r, q->headers[i].value, q->headers[i].value_len);
+	}
+}
+
+/* Act on the state; false when the connection would end. */
+static bool
+step(struct http_reader *r, unsigned *admit)
 {
 	const uint8_t *b;
 	size_t n;
+	int st;
 
-	b = http_exchange_body(x, &n);
-	http_respond(x, 201, NULL, NULL, b, n);
-}
-
-static void
-on_abort(struct http_exchange *x, void *arg)
-{
-	pending = NULL;
-}
-
-/* Answer two loop iterations later, so a peer may leave meanwhile. */
-static int later_ticks;
-
-static void
-on_later(struct rx_loop *l, struct rx_timer *t)
-{
-	if (++later_ticks < 2) {
-		rx_timer_start(l, t, 0);
-		return;
+	switch (r->state) {
+	case HTTP_RD_READY:
+		check_request(r);
+		*admit = (*admit >> 1) | ((*admit & 1u) << 7);
+		if (!(*admit & 1u) && r->has_body)
+			return false; /* refused: the body is never read */
+		http_reader_read_body(r);
+		return true;
+	case HTTP_RD_DONE:
+		check_request(r);
+		b = http_reader_body(r, &n);
+		inside(r, b, n);
+		if (n > MAX_BODY)
+			abort();
+		http_reader_next(r);
+		http_reader_feed(r, 0);
+		return true;
+	case HTTP_RD_ERROR:
+		st = http_reader_status(r);
+		if (st != 400 && st != 413 && st != 414 && st != 431 &&
+		    st != 500)
+			abort();
+		return false;
+	default:
+		return true;
 	}
-	/* An exchange not aborted must still be answerable. */
-	if (pending != NULL &&
-	    http_respond(pending, 202, NULL, NULL, "later", 5) == -EALREADY)
-		abort();
-	pending = NULL;
-}
-
-static void
-on_defer(struct http_exchange *x, void *arg)
-{
-	if (pending != NULL) { /* one at a time: answer the new one now */
-		http_respond(x, 503, NULL, NULL, NULL, 0);
-		return;
-	}
-	pending = x;
-	http_exchange_on_abort(x, on_abort, NULL);
-	later_ticks = 0;
-	rx_timer_start(&loop, &later, 0);
-}
-
-static const struct http_route routes[] = {
-    {"/now", HTTP_M_GET, on_now, NULL},
-    {"/echo", HTTP_M_POST | HTTP_M_PUT, on_echo, NULL},
-    {"/defer*", HTTP_M_GET | HTTP_M_DELETE, on_defer, NULL},
-};
-
-static void
-start(void)
-{
-	struct http_server_conf c = {
-	    .addr4 = "127.0.0.1",
-	    .max_conns = 4,
-	    .header_timeout_ms = 5000,
-	    .idle_timeout_ms = 5000,
-	    .limits = {.max_line = 256,
-		.max_headers = 8,
-		.max_header_bytes = 512,
-		.max_total = 512},
-	    .max_body = 256,
-	    .out_cap = 1024,
-	    .routes = routes,
-	    .nroutes = sizeof(routes) / sizeof(routes[0]),
-	};
-	int err;
-
-	log_set_level(LOG_ERROR);
-	if (rx_init(&loop, 16) < 0)
-		abort();
-	rx_timer_init(&later, on_later);
-	if ((srv = http_server_start(&loop, &c, &err)) == NULL)
-		abort();
-}
-
-static int
-dial(void)
-{
-	struct sockaddr_in sa = {.sin_family = AF_INET,
-	    .sin_port = htons(http_server_port(srv)),
-	    .sin_addr.s_addr = htonl(INADDR_LOOPBACK)};
-	struct linger lg = {.l_onoff = 1, .l_linger = 0};
-	int fd = socket(AF_INET, SOCK_STREAM | SOCK_NONBLOCK, 0);
-
-	if (fd < 0)
-		abort();
-	/* Close with a reset: no TIME_WAIT pile-up over millions of runs. */
-	setsockopt(fd, SOL_SOCKET, SO_LINGER, &lg, sizeof(lg));
-	if (connect(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 &&
-	    errno != EINPROGRESS)
-		abort();
-	return fd;
-}
-
-/* Pump the loop and drain the client; true once the server closed. */
-static bool
-pump(int fd)
-{
-	char sink[4096];
-	ssize_t n;
-
-	rx_run_once(&loop, 1);
-	while ((n = read(fd, sink, sizeof(sink))) > 0)
-		;
-	return n == 0 || (n < 0 && errno != EAGAIN);
 }
 
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
-	size_t off = 1, piece;
-	int fd, i;
+	struct http_header hdrs[8];
+	struct http_reader r;
+	size_t off = 2, piece, room, n;
+	unsigned admit;
+	uint8_t *p;
+	int i;
 
-	if (srv == NULL)
-		start();
-	if (size < 1)
+	if (size < 2)
 		return 0;
 	piece = data[0] % 64 + 1;
-	fd = dial();
-	for (i = 0; off < size && i < 10000; i++) {
-		size_t n = size - off < piece ? size - off : piece;
-		ssize_t w = write(fd, data + off, n);
-
-		if (w > 0)
-			off += (size_t)w;
-		else if (w < 0 && errno != EAGAIN)
+	admit = data[1];
+	http_reader_init(&r, &lim, MAX_BODY, hdrs);
+	for (i = 0; i < 100000 && off < size; i++) {
+		if (r.cap > lim.max_total + MAX_BODY + lim.max_line + 512)
+			abort();
+		if (!step(&r, &admit))
 			break;
-		if (pump(fd))
-			break;
+		if (r.state == HTTP_RD_READY || r.state == HTTP_RD_DONE)
+			continue;
+		if ((p = http_reader_room(&r, &room)) == NULL)
+			break; /* full: the server would wait for the handler */
+		n = size - off < piece ? size - off : piece;
+		n = n < room ? n : room;
+		memcpy(p, data + off, n);
+		off += n;
+		http_reader_feed(&r, n);
 	}
-	shutdown(fd, SHUT_WR);
-	for (i = 0; i < 200 && !pump(fd); i++)
+	while (i++ < 100000 && step(&r, &admit) &&
+	    (r.state == HTTP_RD_READY || r.state == HTTP_RD_DONE))
 		;
-	close(fd);
-	for (i = 0; i < 200 && http_server_stats(srv)->open > 0; i++)
-		rx_run_once(&loop, 1);
-	if (http_server_stats(srv)->open > 0 || pending != NULL)
-		abort();
+	http_reader_free(&r);
 	return 0;
 }

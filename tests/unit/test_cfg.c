@@ -321,6 +321,22 @@ cfg_bad_level(void **state)
 	    "ENV_LEVEL=loud\n", NULL, "ENV_LEVEL: invalid level", NULL);
 }
 
+/* The anchor's deployment levels start (its image sets production). */
+static void
+cfg_anchor_levels(void **state)
+{
+	struct cfg *c = load("ENV_LEVEL=production\n", NULL, NULL, NULL);
+
+	assert_non_null(c);
+	assert_int_equal(cfg_int(c, CFG_ENV_LEVEL), LOG_INFO);
+	cfg_free(c);
+	c = load(NULL, "ENV_LEVEL=development", NULL, NULL);
+	assert_non_null(c);
+	assert_int_equal(cfg_int(c, CFG_ENV_LEVEL), LOG_DEBUG);
+	cfg_free(c);
+	log_set_level(LOG_INFO);
+}
+
 static void
 cfg_bad_url(void **state)
 {
@@ -857,6 +873,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_fraction),
 	    cmocka_unit_test(cfg_bad_bool),
 	    cmocka_unit_test(cfg_bad_level),
+	    cmocka_unit_test(cfg_anchor_levels),
 	    cmocka_unit_test(cfg_bad_url),
 	    cmocka_unit_test(cfg_start_values_checked),
 	    cmocka_unit_test(cfg_secret_in_file_refused),

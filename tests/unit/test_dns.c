@@ -16,6 +16,7 @@
 #include <cmocka.h>
 
 #include "lib/util.h"
+#include "net/dial.h"
 #include "net/dns.h"
 #include "rx/rx.h"
 
@@ -91,6 +92,10 @@ zone(const char *name, uint16_t type, uint8_t *p, size_t *off, unsigned *an)
 		*an += 2;
 		return 0;
 	}
+	if (strcmp(name, "servfail.test") == 0)
+		return 2; /* SERVFAIL */
+	if (strcmp(name, "refused.test") == 0)
+		return 5; /* REFUSED */
 	return 3; /* NXDOMAIN */
 }
 
@@ -310,9 +315,96 @@ dns_timeout(void **state)
 	dt = util_mono_ms() - t0;
 	assert_int_equal(g.err, DNS_TIMEOUT);
 	assert_string_equal(dns_error_str(g.err), "dns_timeout");
+	assert_string_equal(dns_error_detail(g.err), "DNS timeout");
 	/* c-ares' own retries end at 3/4 of the deadline, ours at 400 ms. */
 	assert_true(dt >= 250 && dt < 1500);
 	assert_true(f->rs.dropped >= 1);
+	fx_free(f);
+}
+
+/*
+ * Issue 10 item 10: each of c-ares's outcomes keeps its own error and
+ * detail (all were "name not resolved" in the executor's error).
+ */
+static void
+dns_servfail(void **state)
+{
+	struct fx *f = fx_new("b", 2000, 0);
+	struct got g;
+
+	resolve(f, &g, "servfail.test");
+	assert_int_equal(g.err, DNS_SERVFAIL);
+	assert_string_equal(dns_error_str(g.err), "dns_servfail");
+	assert_string_equal(dns_error_detail(g.err), "DNS server failure");
+	assert_true(f->rs.queries >= 1);
+	fx_free(f);
+}
+
+static void
+dns_refused(void **state)
+{
+	struct fx *f = fx_new("b", 2000, 0);
+	struct got g;
+
+	resolve(f, &g, "refused.test");
+	assert_int_equal(g.err, DNS_REFUSED);
+	assert_string_equal(dns_error_str(g.err), "dns_refused");
+	assert_string_equal(
+	    dns_error_detail(g.err), "refused by the DNS server");
+	fx_free(f);
+}
+
+struct dialed {
+	struct dial d;
+	int calls, fd;
+	struct dial_result res;
+};
+
+static void
+on_dialed(struct dial *d, int fd, const struct dial_result *res)
+{
+	struct dialed *x = container_of(d, struct dialed, d);
+
+	x->calls++;
+	x->fd = fd;
+	x->res = *res;
+}
+
+/* The dialer hands the resolver's outcome on: it is what an error names. */
+static void
+dns_outcome_reaches_the_dialer(void **state)
+{
+	static const struct {
+		const char *name;
+		enum dns_error err;
+		const char *detail;
+	} cases[] = {
+	    {"missing.test", DNS_NXDOMAIN, "no such name"},
+	    {"slow.test", DNS_TIMEOUT, "DNS timeout"},
+	    {"servfail.test", DNS_SERVFAIL, "DNS server failure"},
+	    {"refused.test", DNS_REFUSED, "refused by the DNS server"},
+	};
+	struct fx *f = fx_new("b", 400, 0);
+	struct dial_opts o = {.total_ms = 2000};
+	struct dialed x;
+	size_t i;
+	int64_t end;
+
+	for (i = 0; i < nitems(cases); i++) {
+		memset(&x, 0, sizeof(x));
+		dial_init(&x.d, &f->loop, f->r, on_dialed);
+		assert_int_equal(dial_start(&x.d, cases[i].name, 80, &o), 0);
+		end = util_mono_ms() + 3000;
+		while (x.calls == 0 && util_mono_ms() < end)
+			rx_run_once(&f->loop, 50);
+		assert_int_equal(x.calls, 1);
+		assert_true(x.fd < 0);
+		assert_int_equal(x.res.err, DIAL_DNS);
+		assert_int_equal(x.res.dns, cases[i].err);
+		assert_string_equal(
+		    dns_error_detail(x.res.dns), cases[i].detail);
+		dial_free(&x.d);
+	}
 	fx_free(f);
 }
 
@@ -482,6 +574,9 @@ main(void)
 	    cmocka_unit_test(dns_found),
 	    cmocka_unit_test(dns_nxdomain),
 	    cmocka_unit_test(dns_timeout),
+	    cmocka_unit_test(dns_servfail),
+	    cmocka_unit_test(dns_refused),
+	    cmocka_unit_test(dns_outcome_reaches_the_dialer),
 	    cmocka_unit_test(dns_localhost),
 	    cmocka_unit_test(dns_literals),
 	    cmocka_unit_test(dns_hosts_file),

@@ -12,7 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
-#include "connector/v1/connector.pb-c.h"
+#include "proto/connector/v1/connector.pb-c.h"
 #include "grpc/grpc.h"
 
 #define MAXMSG 256

@@ -19,6 +19,7 @@
 #include <cmocka.h>
 
 #include "http/http_server.h"
+#include "http/http_server_reader.h"
 #include "lib/util.h"
 #include "rx/rx.h"
 #include "wrapfd.h"
@@ -83,10 +84,25 @@ on_big(struct http_exchange *x, void *arg)
 	fx.respond_result = http_respond(x, 200, NULL, NULL, big, sizeof(big));
 }
 
+/* Admit only heads that carry "X-Key: ok"; refuse the others with 401. */
+static bool
+on_admit(struct http_exchange *x, void *arg)
+{
+	const struct http_request *r = http_exchange_request(x);
+	const struct http_header *h =
+	    http_header_find(r->headers, r->nheaders, "x-key");
+
+	if (h != NULL && h->value_len == 2 && memcmp(h->value, "ok", 2) == 0)
+		return true;
+	http_respond(x, 401, NULL, "text/plain", "no\n", 3);
+	return false;
+}
+
 static const struct http_route routes[] = {
-    {"/echo", HTTP_M_POST | HTTP_M_PUT, on_echo, NULL},
-    {"/slow", HTTP_M_GET, on_slow, NULL},
-    {"/big", HTTP_M_GET, on_big, NULL},
+    {"/echo", HTTP_M_POST | HTTP_M_PUT, on_echo, NULL, NULL},
+    {"/slow", HTTP_M_GET, on_slow, NULL, NULL},
+    {"/big", HTTP_M_GET, on_big, NULL, NULL},
+    {"/guarded", HTTP_M_POST | HTTP_M_GET, on_echo, NULL, on_admit},
 };
 
 static int64_t handler_deadline;
@@ -461,6 +477,85 @@ reset_midway(void **state)
 	close(fd);
 }
 
+/* The admit hook runs on the head: no 100 Continue, no body read, the
+ * handler never called, and the connection closes after the 401. */
+static void
+admit_refuses_before_the_body(void **state)
+{
+	char b[2048];
+	int fd = client();
+
+	send_str(fd,
+	    "POST /guarded HTTP/1.1\r\nHost: t\r\nContent-Length: 50\r\n"
+	    "Expect: 100-continue\r\n\r\n");
+	recv_until(fd, b, sizeof(b), NULL);
+	assert_null(strstr(b, "100 Continue"));
+	assert_non_null(strstr(b, "HTTP/1.1 401 "));
+	assert_non_null(strstr(b, "Connection: close\r\n"));
+	assert_int_equal(fx.calls, 0);
+	close(fd);
+	/* Without a body the connection stays for the next request. */
+	fd = client();
+	send_str(fd,
+	    "GET /guarded HTTP/1.1\r\nHost: t\r\n\r\n"
+	    "POST /guarded HTTP/1.1\r\nHost: t\r\nX-Key: ok\r\n"
+	    "Content-Length: 3\r\nExpect: 100-continue\r\n\r\n");
+	recv_until(fd, b, sizeof(b), "100 Continue\r\n\r\n");
+	assert_non_null(strstr(b, "HTTP/1.1 401 "));
+	assert_null(strstr(b, "Connection: close"));
+	send_str(fd, "abc");
+	recv_until(fd, b, sizeof(b), "\r\n\r\nabc");
+	assert_non_null(strstr(b, "HTTP/1.1 200 OK\r\n"));
+	assert_int_equal(fx.calls, 1);
+	close(fd);
+}
+
+/* The reader gives the same requests fed whole or a byte at a time, and
+ * returns a body's buffer when the request ends. */
+static void
+reader_whole_and_bytewise(void **state)
+{
+	static const char in[] =
+	    "POST /a HTTP/1.1\r\nHost: t\r\nContent-Length: 3000\r\n\r\n";
+	struct http_limits lim = HTTP_LIMITS_DEFAULT;
+	struct http_header hdrs[64];
+	struct http_reader r;
+	size_t step, i, room, got, n;
+	const uint8_t *body;
+	uint8_t *p;
+
+	for (step = 1; step <= sizeof(in) + 3000; step += sizeof(in) + 2999) {
+		http_reader_init(&r, &lim, 4096, hdrs);
+		for (i = 0; i < sizeof(in) - 1; i += n) {
+			assert_int_equal(r.state, HTTP_RD_HEAD);
+			p = http_reader_room(&r, &room);
+			n = MIN(MIN(step, room), sizeof(in) - 1 - i);
+			memcpy(p, in + i, n);
+			http_reader_feed(&r, n);
+		}
+		assert_int_equal(r.state, HTTP_RD_READY);
+		/* No body byte is taken before the head is admitted. */
+		assert_null(http_reader_room(&r, &room));
+		assert_int_equal(http_reader_read_body(&r), HTTP_RD_BODY);
+		for (got = 0; got < 3000; got += n) {
+			p = http_reader_room(&r, &room);
+			assert_non_null(p);
+			n = MIN(MIN(step, room), 3000 - got);
+			memset(p, 'b', n);
+			http_reader_feed(&r, n);
+		}
+		assert_int_equal(r.state, HTTP_RD_DONE);
+		body = http_reader_body(&r, &n);
+		assert_int_equal(n, 3000);
+		assert_int_equal(body[2999], 'b');
+		assert_true(r.cap > HTTP_READER_FIRST);
+		http_reader_next(&r);
+		assert_int_equal(r.state, HTTP_RD_HEAD);
+		assert_int_equal(r.cap, HTTP_READER_FIRST);
+		http_reader_free(&r);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -476,6 +571,9 @@ main(int argc, char **argv)
 		handler_deadline_504, setup_deadline, teardown),
 	    cmocka_unit_test_setup_teardown(faulty_network, setup, teardown),
 	    cmocka_unit_test_setup_teardown(reset_midway, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		admit_refuses_before_the_body, setup, teardown),
+	    cmocka_unit_test(reader_whole_and_bytewise),
 	};
 
 	if (argc > 1)

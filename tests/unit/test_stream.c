@@ -10,6 +10,8 @@
 #include <arpa/inet.h>
 #include <errno.h>
 #include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
 #include <unistd.h>
@@ -18,6 +20,9 @@
 #include "lib/util.h"
 #include "net/stream.h"
 #include "rx/rx.h"
+#include "tls/tls.h"
+
+static char pki[256];
 
 struct owner {
 	struct stream st;
@@ -110,14 +115,327 @@ reset_while_input_full(void **state)
 	rx_free(&l);
 }
 
+/* --- room to write: producers push ------------------------------------- */
+
+#define PUSH_BYTES (256 * 1024)
+
+/* One end: sends to_send bytes of a pattern, only from its callback, and
+ * checks what it receives against the same pattern. */
+struct end {
+	struct stream st;
+	uint8_t in[1024], out[1024];
+	size_t to_send, sent, got;
+	bool bad; /* a received byte broke the pattern */
+	int events;
+};
+
+static uint8_t
+pattern(size_t i)
+{
+	return (uint8_t)(i % 251);
+}
+
+static void
+end_push(struct end *e)
+{
+	uint8_t *p;
+	size_t room, i;
+
+	while (e->sent < e->to_send &&
+	    (p = stream_reserve(&e->st, &room)) != NULL) {
+		for (i = 0; i < room && e->sent < e->to_send; i++)
+			p[i] = pattern(e->sent++);
+		stream_commit(&e->st, i);
+		stream_flush(&e->st);
+	}
+}
+
+static void
+end_event(struct stream *s)
+{
+	struct end *e = container_of(s, struct end, st);
+	const uint8_t *p;
+	size_t n, i;
+
+	e->events++;
+	if (!stream_ready(s))
+		return;
+	end_push(e);
+	while ((p = stream_peek(s, &n)) != NULL) {
+		for (i = 0; i < n; i++)
+			e->bad |= p[i] != pattern(e->got + i);
+		e->got += n;
+		stream_consume(s, n);
+	}
+}
+
+static void
+end_start(struct end *e, struct rx_loop *l, int fd, br_ssl_engine_context *eng,
+    size_t to_send)
+{
+	*e = (struct end){.to_send = to_send};
+	stream_start(&e->st, l, fd, eng, e->in, sizeof(e->in), e->out,
+	    sizeof(e->out), end_event, NULL);
+}
+
+static int
+pair(int sv[2])
+{
+	return socketpair(
+	    AF_UNIX, SOCK_STREAM | SOCK_NONBLOCK | SOCK_CLOEXEC, 0, sv);
+}
+
+/* Run until b received a's bytes (and a b's); bounded in iterations. */
+static void
+run_transfer(struct rx_loop *l, struct end *a, struct end *b)
+{
+	int i;
+
+	for (i = 0; i < 20000 && (b->got < a->to_send || a->got < b->to_send);
+	     i++)
+		assert_int_equal(rx_run_once(l, 1000), 0);
+	assert_int_equal(stream_error(&a->st), 0);
+	assert_int_equal(stream_error(&b->st), 0);
+	assert_int_equal(a->sent, a->to_send);
+	assert_int_equal(b->got, a->to_send);
+	assert_int_equal(a->got, b->to_send);
+	assert_false(a->bad);
+	assert_false(b->bad);
+}
+
+static void
+close_ends(struct rx_loop *l, struct end *a, struct end *b)
+{
+	stream_close(&a->st);
+	stream_close(&b->st);
+	assert_int_equal(rx_run_once(l, 0), 0);
+}
+
+/* 256 KiB through a 1 KiB buffer, written only from the owner's callback:
+ * each time the buffer is full the stream calls back with room. */
+static void
+push_plain(void **state)
+{
+	struct end *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct rx_loop l;
+	int sv[2];
+
+	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(pair(sv), 0);
+	end_start(a, &l, sv[0], NULL, PUSH_BYTES);
+	end_start(b, &l, sv[1], NULL, 1000);
+	run_transfer(&l, a, b);
+	close_ends(&l, a, b);
+	free(a);
+	free(b);
+	rx_free(&l);
+}
+
+/* An owner outside its callback (an idle connection taken up again) asks
+ * for room: one callback, deferred, and then the loop sleeps. */
+static void
+want_room_when_quiet(void **state)
+{
+	struct end *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct rx_loop l;
+	int sv[2], i, events;
+
+	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(pair(sv), 0);
+	end_start(a, &l, sv[0], NULL, 0);
+	end_start(b, &l, sv[1], NULL, 0);
+	for (i = 0; i < 3; i++)
+		assert_int_equal(rx_run_once(&l, 10), 0);
+	events = a->events;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(rx_run_once(&l, 10), 0);
+	assert_int_equal(a->events, events); /* quiet: no callbacks */
+	a->to_send = 5000;
+	stream_want_room(&a->st);
+	assert_int_equal(a->events, events); /* never from inside the call */
+	assert_int_equal(rx_run_once(&l, 1000), 0);
+	assert_int_equal(a->events, events + 1);
+	run_transfer(&l, a, b);
+	events = a->events;
+	for (i = 0; i < 3; i++)
+		assert_int_equal(rx_run_once(&l, 10), 0);
+	assert_int_equal(a->events, events);
+	close_ends(&l, a, b);
+	free(a);
+	free(b);
+	rx_free(&l);
+}
+
+static void *
+load(const char *name, size_t *len)
+{
+	char path[512];
+	void *p = malloc(1 << 16);
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/%s", pki, name);
+	assert_non_null(f = fopen(path, "rb"));
+	*len = fread(p, 1, 1 << 16, f);
+	fclose(f);
+	return p;
+}
+
+/* The same push through a real BearSSL client and server (mutual TLS, as
+ * the tunnel uses it), both streams on one loop over a socketpair. */
+static void
+push_tls(void **state)
+{
+	struct tls_client_opts co = {0};
+	struct tls_server_opts so = {0};
+	struct tls_client_config *cc;
+	struct tls_server_config *sc;
+	struct tls_conn *tc = malloc(TLS_CONN_SIZE),
+			*ts = malloc(TLS_CONN_SIZE);
+	struct end *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct rx_loop l;
+	char err[256];
+	int sv[2];
+
+	co.ca = load("ca.pem", &co.ca_len);
+	co.cert = load("client-test.pem", &co.cert_len);
+	co.key = load("client-test.key", &co.key_len);
+	so.cert = load("server.pem", &so.cert_len);
+	so.key = load("server.key", &so.key_len);
+	so.client_ca = load("ca.pem", &so.client_ca_len);
+	assert_int_equal(tls_client_config_new(&cc, &co, err, sizeof(err)), 0);
+	assert_int_equal(tls_server_config_new(&sc, &so, err, sizeof(err)), 0);
+	assert_int_equal(tls_client_start(tc, cc, "localhost"), 0);
+	assert_int_equal(tls_server_start(ts, sc), 0);
+	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(pair(sv), 0);
+	end_start(a, &l, sv[0], tls_engine(tc), PUSH_BYTES);
+	end_start(b, &l, sv[1], tls_engine(ts), 3000);
+	run_transfer(&l, a, b);
+	assert_true(tls_ready(tc));
+	assert_true(tls_ready(ts));
+	close_ends(&l, a, b);
+	tls_wipe(tc);
+	tls_wipe(ts);
+	free(tc);
+	free(ts);
+	free(a);
+	free(b);
+	tls_client_config_free(cc);
+	tls_server_config_free(sc);
+	free((void *)co.ca);
+	free((void *)co.cert);
+	free((void *)co.key);
+	free((void *)so.cert);
+	free((void *)so.key);
+	free((void *)so.client_ca);
+	rx_free(&l);
+}
+
+/* The upstream client (tls.h) against the tunnel's server engine: its
+ * anchors verify the server, it offers the ALPN name given (the server
+ * insists on h2), and with a name the certificate lacks it fails (verify
+ * on) or goes through (verify off). */
+static int
+upstream_run(const char *host, bool verify, bool *server_ready)
+{
+	static const char *const h2[] = {"h2"};
+	struct tls_upstream_opts uo = {
+	    .verify = verify, .alpn = h2, .nalpn = 1};
+	struct tls_server_opts so = {.client_cert_optional = true};
+	struct tls_upstream_config *uc;
+	struct tls_server_config *sc;
+	struct tls_upstream_conn *tu = malloc(sizeof(*tu));
+	struct tls_conn *ts = malloc(TLS_CONN_SIZE);
+	struct end *a = malloc(sizeof(*a)), *b = malloc(sizeof(*b));
+	struct rx_loop l;
+	char err[256];
+	int sv[2], i, rc;
+
+	uo.ca = load("ca.pem", &uo.ca_len);
+	so.cert = load("server.pem", &so.cert_len);
+	so.key = load("server.key", &so.key_len);
+	so.client_ca = load("ca.pem", &so.client_ca_len);
+	assert_int_equal(
+	    tls_upstream_config_new(&uc, &uo, err, sizeof(err)), 0);
+	assert_int_equal(tls_upstream_config_anchors(uc), verify ? 1 : 0);
+	assert_int_equal(tls_server_config_new(&sc, &so, err, sizeof(err)), 0);
+	assert_int_equal(tls_server_start(ts, sc), 0);
+	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(pair(sv), 0);
+	end_start(a, &l, sv[0], tls_upstream_start(tu, uc, host), 2000);
+	end_start(b, &l, sv[1], tls_engine(ts), 0);
+	for (i = 0; i < 2000 && b->got < 2000 && !stream_dead(&a->st); i++)
+		assert_int_equal(rx_run_once(&l, 1000), 0);
+	rc = stream_error(&a->st) == STREAM_ERR_TLS ? a->st.tls_err : 0;
+	if (rc == 0)
+		assert_int_equal(b->got, 2000);
+	*server_ready = tls_ready(ts);
+	close_ends(&l, a, b);
+	tls_upstream_wipe(tu);
+	tls_wipe(ts);
+	free(tu);
+	free(ts);
+	free(a);
+	free(b);
+	tls_upstream_config_free(uc);
+	tls_server_config_free(sc);
+	free((void *)uo.ca);
+	free((void *)so.cert);
+	free((void *)so.key);
+	free((void *)so.client_ca);
+	rx_free(&l);
+	return rc;
+}
+
+static void
+tls_upstream_client(void **state)
+{
+	bool ready;
+
+	assert_int_equal(upstream_run("localhost", true, &ready), 0);
+	assert_true(ready); /* ALPN h2 was offered and chosen */
+	assert_int_equal(upstream_run("127.0.0.1", true, &ready), 0);
+	assert_int_equal(upstream_run("other.example", true, &ready),
+	    BR_ERR_X509_BAD_SERVER_NAME);
+	assert_int_equal(upstream_run("other.example", false, &ready), 0);
+}
+
+static int
+group_setup(void **state)
+{
+	const char *sh = getenv("OUTPOST_PKI_SH");
+	char cmd[768];
+
+	snprintf(pki, sizeof(pki), "/tmp/outpost-test-stream-XXXXXX");
+	if (mkdtemp(pki) == NULL)
+		return -1;
+	snprintf(cmd, sizeof(cmd), "%s %s test >/dev/null",
+	    sh ? sh : "tests/integration/pki.sh", pki);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
+static int
+group_teardown(void **state)
+{
+	char cmd[300];
+
+	snprintf(cmd, sizeof(cmd), "rm -rf %s", pki);
+	return system(cmd) == 0 ? 0 : -1;
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(reset_while_input_full),
+	    cmocka_unit_test(push_plain),
+	    cmocka_unit_test(want_room_when_quiet),
+	    cmocka_unit_test(push_tls),
+	    cmocka_unit_test(tls_upstream_client),
 	};
 
 	if (argc > 1)
 		cmocka_set_test_filter(argv[1]);
-	return cmocka_run_group_tests_name("stream", tests, NULL, NULL);
+	return cmocka_run_group_tests_name(
+	    "stream", tests, group_setup, group_teardown);
 }

@@ -96,10 +96,12 @@ client_cfg(const char *ca, const char *cert, const char *key,
 	return cfg;
 }
 
+static bool server_optional; /* next server_cfg: client cert optional */
+
 static struct tls_server_config *
 server_cfg(const char *cert, const char *key, const char *client_ca)
 {
-	struct tls_server_opts o = {0};
+	struct tls_server_opts o = {.client_cert_optional = server_optional};
 	struct tls_server_config *cfg = NULL;
 	struct pem c = load(cert), k = load(key), a = load(client_ca);
 	char err[256];
@@ -401,6 +403,127 @@ err_client_cert(void **state)
 	server_rejects(NULL, NULL, TLS_R_NO_CLIENT_CERT);
 }
 
+/* Optional client certificates: none is fine, a bad one still fails. */
+static void
+ok_client_cert_optional(void **state)
+{
+	struct run r;
+	size_t n;
+
+	server_optional = true;
+	r = handshake(
+	    client_cfg("ca.pem", NULL, NULL, NULL, 0), "server", "localhost");
+	assert_true(tls_ready(r.s) && tls_ready(r.c));
+	assert_false(tls_peer_verified(r.s));
+	assert_null(tls_peer_uri(r.s, 0));
+	assert_null(tls_peer_serial(r.s, &n));
+	exchange(&r);
+	run_free(&r);
+	r = handshake(good_client(NULL, 0), "server", "localhost");
+	assert_true(tls_ready(r.s));
+	assert_true(tls_peer_verified(r.s));
+	assert_string_equal(
+	    tls_peer_uri(r.s, 0), "spiffe://outpost.test/connector/test");
+	assert_non_null(tls_peer_serial(r.s, &n));
+	assert_true(n >= 1 && n <= 21);
+	run_free(&r);
+	server_rejects(
+	    "client-wrongca.pem", "client-wrongca.key", TLS_R_UNKNOWN_CA);
+	server_rejects(
+	    "client-expired.pem", "client-expired.key", TLS_R_EXPIRED);
+	server_optional = false;
+}
+
+static int checks_seen;
+static char revoked_hex[80]; /* serial the check refuses (upper-case hex) */
+
+/* The serial of a certificate file, as openssl prints it. */
+static void
+openssl_serial(const char *pem, char *hex, size_t cap)
+{
+	char cmd[600];
+	FILE *f;
+
+	snprintf(cmd, sizeof(cmd), "openssl x509 -in %s/%s -noout -serial", pki,
+	    pem);
+	assert_non_null(f = popen(cmd, "r"));
+	assert_non_null(fgets(cmd, sizeof(cmd), f));
+	pclose(f);
+	cmd[strcspn(cmd, "\n")] = '\0';
+	assert_true(strncmp(cmd, "serial=", 7) == 0);
+	snprintf(hex, cap, "%s", cmd + 7);
+}
+
+static void
+hex_of(const uint8_t *p, size_t n, char *out, size_t cap)
+{
+	size_t i;
+
+	if (n > 1 && p[0] == 0) { /* DER's sign byte: openssl omits it */
+		p++;
+		n--;
+	}
+	out[0] = '\0';
+	for (i = 0; i < n && 2 * i + 3 <= cap; i++)
+		snprintf(out + 2 * i, 3, "%02X", p[i]);
+}
+
+/* Refuse the certificate whose serial is revoked_hex. */
+static bool
+check_serial(const struct tls_conn *c, void *arg)
+{
+	const uint8_t *sn;
+	char hex[80];
+	size_t n;
+
+	checks_seen++;
+	assert_ptr_equal(arg, &checks_seen);
+	assert_non_null(tls_peer_uri(c, 0));
+	assert_non_null(sn = tls_peer_serial(c, &n));
+	hex_of(sn, n, hex, sizeof(hex));
+	return strcmp(hex, revoked_hex) != 0;
+}
+
+static struct run
+handshake_checked(const char *cert, const char *key)
+{
+	struct run r;
+
+	r.cc = client_cfg("ca.pem", cert, key, NULL, 0);
+	r.sc = server_cfg("server.pem", "server.key", "ca.pem");
+	tls_server_config_set_check(r.sc, check_serial, &checks_seen);
+	r.c = malloc(TLS_CONN_SIZE);
+	r.s = malloc(TLS_CONN_SIZE);
+	assert_int_equal(tls_client_start(r.c, r.cc, "localhost"), 0);
+	assert_int_equal(tls_server_start(r.s, r.sc), 0);
+	pump(r.c, r.s);
+	return r;
+}
+
+/* The peer check sees the verified certificate and may refuse it. */
+static void
+err_client_cert_revoked(void **state)
+{
+	struct run r;
+
+	openssl_serial("client-test.pem", revoked_hex, sizeof(revoked_hex));
+	checks_seen = 0;
+	r = handshake_checked("client-test.pem", "client-test.key");
+	assert_int_equal(checks_seen, 1);
+	assert_false(tls_ready(r.s));
+	assert_string_equal(tls_error_reason(r.s), "revoked");
+	assert_false(tls_peer_verified(r.s));
+	tls_eof(r.c);
+	assert_int_equal(tls_reason(r.c), TLS_R_HANDSHAKE_CLOSED);
+	run_free(&r);
+	/* Another certificate of the same name passes the same check. */
+	r = handshake_checked("client-test-rsa.pem", "client-test-rsa.key");
+	assert_int_equal(checks_seen, 2);
+	assert_true(tls_ready(r.s));
+	assert_true(tls_peer_verified(r.s));
+	run_free(&r);
+}
+
 /* A server that negotiates no ALPN protocol: the client refuses it. */
 static void
 err_no_alpn(void **state)
@@ -519,10 +642,11 @@ san_ip_walk(void **state)
 	static const uint8_t lo[4] = {127, 0, 0, 1}, lo2[4] = {127, 0, 0, 2};
 	static const uint8_t v6[16] = {[15] = 1};
 	long pg = sysconf(_SC_PAGESIZE);
-	char cmd[700];
+	char cmd[700], want[80], hex[80];
+	const uint8_t *sn;
 	struct pem der;
 	uint8_t *map;
-	size_t n;
+	size_t n, sl;
 
 	snprintf(cmd, sizeof(cmd),
 	    "openssl x509 -in %s/server.pem -outform DER -out %s/server.der",
@@ -532,6 +656,11 @@ san_ip_walk(void **state)
 	assert_true(tls_san_has_ip((uint8_t *)der.p, der.len, lo, 4));
 	assert_true(tls_san_has_ip((uint8_t *)der.p, der.len, v6, 16));
 	assert_false(tls_san_has_ip((uint8_t *)der.p, der.len, lo2, 4));
+	openssl_serial("server.pem", want, sizeof(want));
+	sn = tls_cert_serial((uint8_t *)der.p, der.len, &sl);
+	assert_non_null(sn);
+	hex_of(sn, sl, hex, sizeof(hex));
+	assert_string_equal(hex, want);
 	map = mmap(NULL, 2 * pg, PROT_READ | PROT_WRITE,
 	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
 	assert_true(map != MAP_FAILED && der.len < (size_t)pg);
@@ -539,6 +668,8 @@ san_ip_walk(void **state)
 	for (n = 0; n < der.len; n++) {
 		memcpy(map + pg - n, der.p, n);
 		assert_false(tls_san_has_ip(map + pg - n, n, lo, 4));
+		sn = tls_cert_serial(map + pg - n, n, &sl);
+		assert_true(sn == NULL || sn + sl <= map + pg);
 	}
 	munmap(map, 2 * pg);
 	free(der.p);
@@ -597,6 +728,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(err_unknown_ca),
 	    cmocka_unit_test(err_expired),
 	    cmocka_unit_test(err_client_cert),
+	    cmocka_unit_test(ok_client_cert_optional),
+	    cmocka_unit_test(err_client_cert_revoked),
 	    cmocka_unit_test(err_no_alpn),
 	    cmocka_unit_test(err_handshake_timeout),
 	    cmocka_unit_test(config_errors),

@@ -142,6 +142,8 @@ $(H)/test_%: $(H)/obj/tests/unit/test_%.o $(UNITAUX) $(H)/libcore.a
 # The edge's unit test also links the edge's objects (they are not in libcore).
 $(H)/test_edge: $(H)/obj/tests/unit/test_edge.o $(call obj,$(H),$(EDGE)) $(UNITAUX) $(H)/libcore.a
 	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
+$(H)/test_edge_id: $(H)/obj/tests/unit/test_edge_id.o $(call obj,$(H),$(EDGE)) $(UNITAUX) $(H)/libcore.a
+	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
 
 # --- cross targets (ARCH != x86_64): run under qemu-user ----------------------
 # The same unit tests, built static with the target toolchain against the
@@ -163,11 +165,13 @@ $(B)/test_%: $(B)/obj/tests/unit/test_%.o $(XUNITAUX) $(B)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 $(B)/test_edge: $(B)/obj/tests/unit/test_edge.o $(call obj,$(B),$(EDGE)) $(XUNITAUX) $(B)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
+$(B)/test_edge_id: $(B)/obj/tests/unit/test_edge_id.o $(call obj,$(B),$(EDGE)) $(XUNITAUX) $(B)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 $(B)/%-qemu: $(B)/%
 	$(Q)printf '#!/bin/sh\nexec %s %s "$$@"\n' $(QEMU) $(CURDIR)/$< >$@ && chmod +x $@
 endif
 
-unit: setup $(UNITBIN)
+unit: setup include-check $(UNITBIN)
 	$(Q)for t in $(UNITBIN); do echo "== $$t"; $(QEMU) $$t || exit 1; done
 
 # --- fuzz targets (clang + libFuzzer) ---------------------------------------
@@ -288,8 +292,9 @@ deploy-check:
 	$(Q)$(PYTHON) scripts/pkg-settings.py configmap --check
 
 # kubectl kustomize, systemd-analyze, lintian, dpkg/rpm scratch-root installs, podman-compose.
-packaging-test: setup deploy-check deb rpm
-	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) PKG_DIR=$(CURDIR)/$(PKG) PKG_ARCH=$(ARCH) $(PKG_ENV) \
+packaging-test: setup deploy-check deb rpm oci $(B)/outpost-edge
+	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) OUTPOST_EDGE_BIN=$(CURDIR)/$(B)/outpost-edge \
+		OCI_TAR=$(CURDIR)/$(O)/oci/outpost-$(ARCH).tar PKG_DIR=$(CURDIR)/$(PKG) PKG_ARCH=$(ARCH) $(PKG_ENV) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/packaging
 
 # --- reproducibility, style, setup --------------------------------------------

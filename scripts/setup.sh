@@ -25,8 +25,8 @@ PKGS=(
 	wrk
 	# style
 	clang-format
-	# packaging (make deb rpm packaging-test): lintian, rpmbuild, podman-compose, systemd-analyze
-	lintian rpm podman-compose systemd
+	# packaging (make deb rpm packaging-test): lintian, rpmbuild, podman-compose (+ CNI dnsname), systemd-analyze
+	lintian rpm podman-compose systemd golang-github-containernetworking-plugin-dnsname
 )
 
 command -v npm >/dev/null 2>&1 || PKGS+=(npm)

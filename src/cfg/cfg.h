@@ -87,6 +87,12 @@ int64_t cfg_int(const struct cfg *c, enum cfg_key k);
 /* BOOL settings; false when unset. */
 bool cfg_bool(const struct cfg *c, enum cfg_key k);
 
+/*
+ * Parse a duration ("500ms", "5s", "2m", "1h", "1m30s"; a plain integer
+ * means seconds) into milliseconds.  False when it is not one.
+ */
+bool cfg_duration_parse(const char *s, int64_t *ms);
+
 /* True when a source set the key (via its name or alias); false for defaults. */
 bool cfg_is_set(const struct cfg *c, enum cfg_key k);
 
@@ -101,6 +107,28 @@ bool cfg_is_set(const struct cfg *c, enum cfg_key k);
 #define CFG_SECRET_MAX (1024 * 1024)
 int cfg_secret(
     const struct cfg *c, enum cfg_key base64_key, uint8_t **out, size_t *len);
+
+/*
+ * The PEM inputs of one TLS identity, read from its settings: the one
+ * identity loader of the connector (TLS_CERT/TLS_KEY/TLS_CA) and the edge
+ * (EDGE_TLS_CERT_FILE/EDGE_TLS_KEY_FILE/EDGE_CLIENT_CA_FILE).  Heap
+ * memory; cfg_pems_free() wipes the key and frees.
+ */
+struct cfg_pems {
+	uint8_t *cert, *key, *ca; /* NULL when unset */
+	size_t cert_len, key_len, ca_len;
+};
+
+/*
+ * Read cert, key and ca (ca optional; CFG__COUNT: none), each an X_BASE64
+ * key (value or its _FILE twin) or a PATH setting whose file is read.
+ * Returns 0 (p->ca NULL when unset), -ENOENT when cert or key is unset
+ * (nothing allocated), or another -errno with err naming the setting and
+ * the error ("EDGE_TLS_KEY_FILE: /x: No such file or directory").
+ */
+int cfg_pems_load(const struct cfg *c, enum cfg_key cert, enum cfg_key key,
+    enum cfg_key ca, struct cfg_pems *p, char *err, size_t errlen);
+void cfg_pems_free(struct cfg_pems *p);
 
 /* Wipe secret values and free.  NULL is allowed. */
 void cfg_free(struct cfg *c);

@@ -106,11 +106,14 @@ int cfg_pair(enum cfg_key k);
 bool cfg_value_parse(const struct cfg_def *d, const char *v, int64_t *num,
     char *why, size_t whylen);
 
+/*
+ * A secret file's whole contents (at most CFG_SECRET_MAX bytes) into heap
+ * memory the caller wipes and frees; a short read is -EIO.  0 or -errno.
+ */
+int cfg_secret_read(const char *path, uint8_t **out, size_t *len);
+
 /* A bound of d in table units as a user writes it ("100ms", "64"). */
 void cfg_bound_fmt(const struct cfg_def *d, char *out, size_t cap, int64_t v);
-
-/* Parse a duration into milliseconds (see settings.def). */
-bool cfg_duration_parse(const char *s, int64_t *ms);
 
 /*
  * The KEY=VALUE parser, sans-I/O and incremental: feed any split of the

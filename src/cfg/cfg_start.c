@@ -120,35 +120,28 @@ check_tls(const struct cfg *c, struct cfg_errors *errs)
 {
 	struct tls_client_config *tc = NULL;
 	struct tls_client_opts o = {0};
-	uint8_t *cert = NULL, *key = NULL, *ca = NULL;
-	size_t certlen = 0, keylen = 0, calen = 0;
+	struct cfg_pems p;
 	char why[WHY_MAX];
 	int r;
 
-	if (cfg_secret(c, CFG_TLS_CERT_BASE64, &cert, &certlen) < 0 ||
-	    cfg_secret(c, CFG_TLS_KEY_BASE64, &key, &keylen) < 0)
-		goto out;
-	r = cfg_secret(c, CFG_TLS_CA_BASE64, &ca, &calen);
-	if (r < 0 && r != -ENOENT) {
-		snprintf(why, sizeof(why), "TLS_CA: %s", strerror(-r));
+	r = cfg_pems_load(c, CFG_TLS_CERT_BASE64, CFG_TLS_KEY_BASE64,
+	    CFG_TLS_CA_BASE64, &p, why, sizeof(why));
+	if (r == -ENOENT)
+		return;
+	if (r < 0) {
 		report_tls(c, errs, why);
-		goto out;
+		return;
 	}
-	o.cert = cert;
-	o.cert_len = certlen;
-	o.key = key;
-	o.key_len = keylen;
-	o.ca = ca;
-	o.ca_len = calen;
+	o.cert = p.cert;
+	o.cert_len = p.cert_len;
+	o.key = p.key;
+	o.key_len = p.key_len;
+	o.ca = p.ca;
+	o.ca_len = p.ca_len;
 	if (tls_client_config_new(&tc, &o, why, sizeof(why)) < 0)
 		report_tls(c, errs, why);
 	tls_client_config_free(tc);
-out:
-	if (key != NULL)
-		util_wipe(key, keylen);
-	free(cert);
-	free(key);
-	free(ca);
+	cfg_pems_free(&p);
 }
 
 static bool

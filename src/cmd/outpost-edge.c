@@ -1,7 +1,9 @@
 /*
  * outpost-edge — the reference edge controller: `outpost-edge [run]`
  * serves tunnels and the front door until SIGTERM/SIGINT;
- * `outpost-edge check-config` validates the settings; `version`.
+ * `outpost-edge check-config` validates the settings; `version`;
+ * `token`, `pair` and `revoke` manage identities through the running
+ * edge's front door (edge_cli.c).
  * Exit codes: 0 clean stop, 100 bad configuration, 111 temporary
  * failure (e.g. a port in use).
  */
@@ -13,11 +15,9 @@
 
 #include "cfg/cfg.h"
 #include "edge/edge.h"
+#include "lib/exit.h"
 #include "lib/log.h"
 #include "rx/rx.h"
-
-#define EXIT_CONFIG 100
-#define EXIT_TEMP 111
 
 extern char **environ;
 
@@ -82,10 +82,10 @@ cmd_run(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	if (load(&ec) < 0)
-		return EXIT_CONFIG;
+		return EXIT_PERMANENT;
 	if ((err = rx_init(&loop, edge_timers_needed(&ec))) < 0) {
 		log_error("edge: reactor: %s", strerror(-err));
-		return EXIT_TEMP;
+		return EXIT_TEMPORARY;
 	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -93,7 +93,7 @@ cmd_run(int argc, char **argv)
 	rx_signal_start(&loop, &set, on_signal);
 	if ((the_edge = edge_start(&loop, &ec, &err)) == NULL) {
 		log_error("edge: start: %s", strerror(-err));
-		return err == -EINVAL ? EXIT_CONFIG : EXIT_TEMP;
+		return err == -EINVAL ? EXIT_PERMANENT : EXIT_TEMPORARY;
 	}
 	rx_run(&loop);
 	/* Let the deferred closes finish (bounded). */
@@ -118,9 +118,19 @@ cmd_check_config(int argc, char **argv)
 }
 
 static int
+cmd_identity(int argc, char **argv)
+{
+	return edge_cli_main(argc, argv, environ);
+}
+
+static int
 cmd_help(int argc, char **argv)
 {
-	printf("usage: outpost-edge [run|check-config|version|help]\n");
+	printf("usage: outpost-edge [run|check-config|version|help]\n"
+	       "       outpost-edge token create NAME [--ttl 1h]\n"
+	       "       outpost-edge pair list|approve CODE --name NAME|deny "
+	       "CODE\n"
+	       "       outpost-edge revoke NAME\n");
 	return 0;
 }
 
@@ -131,6 +141,9 @@ static const struct command {
     {"run", cmd_run},
     {"check-config", cmd_check_config},
     {"version", cmd_version},
+    {"token", cmd_identity},
+    {"pair", cmd_identity},
+    {"revoke", cmd_identity},
     {"help", cmd_help},
 };
 
@@ -145,5 +158,5 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
 	cmd_help(argc, argv);
-	return EXIT_CONFIG;
+	return EXIT_PERMANENT;
 }

@@ -14,13 +14,13 @@
 #include "connector/fetch.h"
 #include "lib/base64.h"
 #include "lib/buf.h"
+#include "lib/exit.h"
 #include "lib/json.h"
 #include "lib/util.h"
 #include "net/dns.h"
 
 #define FETCH_MAX_HEADERS 64
 #define FETCH_EXIT_FAIL 1
-#define FETCH_EXIT_USAGE 100
 
 struct fetch {
 	struct exec_job job;
@@ -41,7 +41,7 @@ usage(const char *why)
 	    "usage: outpost fetch [-X METHOD] [-H 'Name: value']... "
 	    "[-d DATA | -f FILE] URL\n",
 	    why);
-	return FETCH_EXIT_USAGE;
+	return EXIT_PERMANENT;
 }
 
 /* Print one JSON line made of pre-escaped pieces. */
@@ -220,7 +220,7 @@ run(struct fetch *f, const struct cfg *cfg, struct rx_loop *loop)
 	if (rc < 0) {
 		fprintf(stderr, "outpost fetch: %s\n", err);
 		dns_free(dns);
-		return FETCH_EXIT_USAGE;
+		return EXIT_PERMANENT;
 	}
 	f->t0 = util_mono_ms();
 	exec_submit(e, &f->job, &f->req, fetch_done);
@@ -244,7 +244,7 @@ fetch_main(int argc, char **argv, char *const *envp)
 
 	if ((cfg = cfg_load(envp, &errs)) == NULL) {
 		cfg_errors_print(&errs, 2);
-		return FETCH_EXIT_USAGE;
+		return EXIT_PERMANENT;
 	}
 	rc = parse_args(
 	    &f, argc, argv, (size_t)cfg_int(cfg, CFG_MAX_REQUEST_BODY_SIZE_MB));

@@ -67,6 +67,19 @@ typedef void health_status_fn(struct buf *b, void *arg);
 /* Set the /status detail writer (one; NULL to remove). */
 void health_set_status(struct health *h, health_status_fn *fn, void *arg);
 
+/*
+ * A problem that keeps the connector not ready whatever the tunnels say
+ * (the identity controller's needs_recovery, enrolling, pairing): reason
+ * (static) is reported by /readyz and /status until cleared with NULL.
+ */
+void health_set_blocker(struct health *h, const char *reason);
+
+/*
+ * Members appended to the top level of /status (one writer; NULL to
+ * remove): fn appends ',"name":value' pieces.
+ */
+void health_set_extra(struct health *h, health_status_fn *fn, void *arg);
+
 /* The registry /metrics renders; other modules add families at start. */
 struct metrics *health_metrics(struct health *h);
 

@@ -159,6 +159,13 @@ void
 manager_count_dial(struct manager *m, enum manager_dial r)
 {
 	metric_inc(&m->mx.dial[r]);
+	/* The edge hung up on, or alerted about, our certificate. */
+	if (r == DIAL_RESULT_TLS && m->on_refused != NULL &&
+	    m->last_error != NULL &&
+	    (strcmp(m->last_error, "handshake_closed") == 0 ||
+		strcmp(m->last_error, "closed") == 0 ||
+		strcmp(m->last_error, "peer_rejected") == 0))
+		m->on_refused(m, m->refused_arg);
 }
 
 /* see manager.h */

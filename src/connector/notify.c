@@ -56,8 +56,8 @@ open_socket(const char *path, char *err, size_t errlen)
 	    (path[0] == '/'));
 	n.fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
 	if (n.fd < 0) {
-		snprintf(err, errlen, "NOTIFY_SOCKET: socket: %s",
-		    strerror(errno));
+		snprintf(
+		    err, errlen, "NOTIFY_SOCKET: socket: %s", strerror(errno));
 		return -1;
 	}
 	return 0;
@@ -124,8 +124,8 @@ notify_readiness(bool ready, const char *reason, unsigned tunnels)
 
 	if (n.fd < 0)
 		return;
-	status = msg + snprintf(msg, 16, "%s",
-				 ready && !n.sent_ready ? "READY=1\n" : "");
+	status = msg +
+	    snprintf(msg, 16, "%s", ready && !n.sent_ready ? "READY=1\n" : "");
 	if (ready)
 		snprintf(status, NOTIFY_MSG_MAX, "STATUS=ready: %u tunnel%s up",
 		    tunnels, tunnels == 1 ? "" : "s");

@@ -23,12 +23,14 @@
 #include "rx/rx.h"
 
 struct tls_server_config;
+struct edge_id;
 
 struct edge_conf {
 	uint32_t listen_addr; /* network order */
 	uint16_t listen_port;
 	bool h2c;
 	struct tls_server_config *tls; /* NULL with h2c */
+	struct edge_id *id; /* CA and stores; NULL: enrolment off */
 	char trust_domain[256];
 	bool allow_cn;
 	uint32_t api_addr; /* network order */
@@ -50,6 +52,16 @@ struct edge_conf {
  */
 int edge_conf_load(
     struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen);
+
+/* Only the front door's address and token (for the CLI commands). */
+int edge_conf_load_api(
+    struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen);
+
+/*
+ * The identity commands (token, pair, revoke: argv[0] is the command),
+ * through the running edge's front door.  Returns the exit code.
+ */
+int edge_cli_main(int argc, char **argv, char *const *envp);
 
 /* Release what edge_conf_load() allocated; wipes the token.  Idempotent. */
 void edge_conf_free(struct edge_conf *ec);

@@ -185,6 +185,10 @@ on_any(struct http_exchange *x, void *arg)
 		edge_api_json(x, 404, "not_found", NULL, NULL);
 		return;
 	}
+	if (r.kind == EDGE_R_REVOKE) {
+		edge_idapi_revoke(e, x, &r);
+		return;
+	}
 	if ((k = edge_registry_find(e, r.name, r.namelen)) == NULL) {
 		edge_api_json(x, 404, "unknown_connector", NULL, NULL);
 		return;
@@ -228,6 +232,17 @@ edge_api_start(struct edge *e)
 	e->routes[1] = (struct http_route){.path = "/v1/connectors/*",
 	    .methods = ALL_METHODS,
 	    .fn = on_any,
+	    .arg = e,
+	    .admit = authorized};
+	/* Identity routes (edge_idapi.c). */
+	e->routes[2] = (struct http_route){.path = "/v1/tokens",
+	    .methods = HTTP_M_POST,
+	    .fn = edge_idapi_tokens,
+	    .arg = e,
+	    .admit = authorized};
+	e->routes[3] = (struct http_route){.path = "/v1/pairings*",
+	    .methods = HTTP_M_GET | HTTP_M_POST,
+	    .fn = edge_idapi_pairings,
 	    .arg = e,
 	    .admit = authorized};
 	hc.addr4 = addr;

@@ -11,14 +11,15 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "edge/edge_id.h"
 #include "edge/edge_int.h"
 #include "lib/util.h"
 
 #define FILE_MAX (1024 * 1024)
 
-/* Read a whole (small) file into heap memory; 0 or -errno. */
-static int
-read_file(const char *path, uint8_t **out, size_t *len)
+/* see edge_id.h; 0 or -errno. */
+int
+edge_file_read(const char *path, uint8_t **out, size_t *len)
 {
 	uint8_t *p;
 	ssize_t n;
@@ -65,7 +66,7 @@ need_file(const struct cfg *c, enum cfg_key k, uint8_t **out, size_t *len,
 		snprintf(err, errlen, "%s: required", cfg_key_name(k));
 		return -1;
 	}
-	if ((rc = read_file(path, out, len)) < 0) {
+	if ((rc = edge_file_read(path, out, len)) < 0) {
 		snprintf(err, errlen, "%s: %s: %s", cfg_key_name(k), path,
 		    strerror(-rc));
 		return -1;
@@ -124,29 +125,65 @@ load_token(struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
 	return 0;
 }
 
+/*
+ * Client certificates chain to EDGE_CLIENT_CA_FILE and/or the edge's own
+ * CA: the anchors are both PEM inputs, one after the other.
+ */
+static int
+client_anchors(const struct edge_conf *ec, const struct cfg_pems *p,
+    uint8_t **out, size_t *len, char *err, size_t errlen)
+{
+	size_t own = ec->id != NULL ? ec->id->ca_pem_len : 0;
+	uint8_t *all;
+
+	if (p->ca == NULL && ec->id == NULL) {
+		snprintf(err, errlen,
+		    "EDGE_CLIENT_CA_FILE: required (or "
+		    "EDGE_DATA_DIR for the edge's own CA)");
+		return -1;
+	}
+	if ((all = malloc(p->ca_len + 1 + own)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	if (p->ca_len > 0)
+		memcpy(all, p->ca, p->ca_len);
+	all[p->ca_len] = '\n';
+	if (own > 0)
+		memcpy(all + p->ca_len + 1, ec->id->ca_pem, own);
+	*out = all;
+	*len = p->ca_len + 1 + own;
+	return 0;
+}
+
 static int
 load_tls(struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
 {
-	struct tls_server_opts o = {0};
-	uint8_t *cert = NULL, *key = NULL, *ca = NULL;
-	int rc = -1;
+	struct tls_server_opts o = {.client_cert_optional = true};
+	struct cfg_pems p;
+	uint8_t *ca = NULL;
+	int rc;
 
-	if (need_file(c, CFG_EDGE_TLS_CERT_FILE, &cert, &o.cert_len, err,
-		errlen) < 0 ||
-	    need_file(c, CFG_EDGE_TLS_KEY_FILE, &key, &o.key_len, err, errlen) <
-		0 ||
-	    need_file(c, CFG_EDGE_CLIENT_CA_FILE, &ca, &o.client_ca_len, err,
-		errlen) < 0)
-		goto out;
-	o.cert = cert;
-	o.key = key;
+	rc = cfg_pems_load(c, CFG_EDGE_TLS_CERT_FILE, CFG_EDGE_TLS_KEY_FILE,
+	    CFG_EDGE_CLIENT_CA_FILE, &p, err, errlen);
+	if (rc == -ENOENT)
+		snprintf(err, errlen, "%s: required",
+		    cfg_str(c, CFG_EDGE_TLS_CERT_FILE) == NULL
+			? "EDGE_TLS_CERT_FILE"
+			: "EDGE_TLS_KEY_FILE");
+	if (rc < 0)
+		return -1;
+	o.cert = p.cert;
+	o.cert_len = p.cert_len;
+	o.key = p.key;
+	o.key_len = p.key_len;
+	rc = client_anchors(ec, &p, &ca, &o.client_ca_len, err, errlen);
 	o.client_ca = ca;
-	rc = tls_server_config_new(&ec->tls, &o, err, errlen);
-out:
-	if (key != NULL)
-		util_wipe(key, o.key_len);
-	free(cert);
-	free(key);
+	if (rc == 0)
+		rc = tls_server_config_new(&ec->tls, &o, err, errlen);
+	if (rc == 0)
+		tls_server_config_set_check(ec->tls, edge_peer_check, ec);
+	cfg_pems_free(&p);
 	free(ca);
 	return rc < 0 ? -1 : 0;
 }
@@ -159,27 +196,39 @@ is_loopback(uint32_t addr)
 
 /* see edge.h */
 int
-edge_conf_load(
+edge_conf_load_api(
     struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
 {
 	struct in_addr a;
 
 	memset(ec, 0, sizeof(*ec));
-	if (!parse_hostport(cfg_str(c, CFG_EDGE_LISTEN), &ec->listen_addr,
-		&ec->listen_port)) {
-		snprintf(err, errlen, "EDGE_LISTEN: not an IPv4 address:port");
-		return -1;
-	}
 	if (inet_pton(AF_INET, cfg_str(c, CFG_EDGE_API_LISTEN), &a) != 1) {
 		snprintf(err, errlen, "EDGE_API_LISTEN: not an IPv4 address");
 		return -1;
 	}
 	ec->api_addr = a.s_addr;
 	ec->api_port = (uint16_t)cfg_int(c, CFG_EDGE_API_PORT);
+	return load_token(ec, c, err, errlen);
+}
+
+/* see edge.h */
+int
+edge_conf_load(
+    struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
+{
+	if (edge_conf_load_api(ec, c, err, errlen) < 0)
+		return -1;
+	if (!parse_hostport(cfg_str(c, CFG_EDGE_LISTEN), &ec->listen_addr,
+		&ec->listen_port)) {
+		snprintf(err, errlen, "EDGE_LISTEN: not an IPv4 address:port");
+		edge_conf_free(ec);
+		return -1;
+	}
 	ec->h2c = cfg_bool(c, CFG_EDGE_H2C);
 	if (ec->h2c && !is_loopback(ec->listen_addr)) {
 		snprintf(err, errlen,
 		    "EDGE_H2C: only with a loopback EDGE_LISTEN (127.0.0.0/8)");
+		edge_conf_free(ec);
 		return -1;
 	}
 	snprintf(ec->trust_domain, sizeof(ec->trust_domain), "%s",
@@ -192,9 +241,8 @@ edge_conf_load(
 	ec->max_request_body = (size_t)cfg_int(c, CFG_MAX_REQUEST_BODY_SIZE_MB);
 	ec->max_response_body =
 	    (size_t)cfg_int(c, CFG_MAX_RESPONSE_BODY_SIZE_MB);
-	if (load_token(ec, c, err, errlen) < 0)
-		return -1;
-	if (!ec->h2c && load_tls(ec, c, err, errlen) < 0) {
+	if (edge_id_load(&ec->id, c, err, errlen) < 0 ||
+	    (!ec->h2c && load_tls(ec, c, err, errlen) < 0)) {
 		edge_conf_free(ec);
 		return -1;
 	}
@@ -214,4 +262,6 @@ edge_conf_free(struct edge_conf *ec)
 	if (ec->tls != NULL)
 		tls_server_config_free(ec->tls);
 	ec->tls = NULL;
+	edge_id_free(ec->id);
+	ec->id = NULL;
 }

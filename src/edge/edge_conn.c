@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edge/edge_id.h"
 #include "edge/edge_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -141,22 +142,38 @@ spiffe_name(const char *uri, const char *domain, char *name)
 	return true;
 }
 
-static bool
-identify(struct edge_conn *c)
+/* see edge_int.h */
+bool
+edge_peer_name(
+    const struct tls_conn *tc, const struct edge_conf *ec, char *name)
 {
-	const struct edge_conf *ec = c->e->conf;
 	const char *u, *cn;
 	size_t i;
 
-	for (i = 0; (u = tls_peer_uri(&c->tlsc, i)) != NULL; i++)
-		if (spiffe_name(u, ec->trust_domain, c->name))
+	for (i = 0; (u = tls_peer_uri(tc, i)) != NULL; i++)
+		if (spiffe_name(u, ec->trust_domain, name))
 			return true;
-	cn = tls_peer_cn(&c->tlsc);
+	cn = tls_peer_cn(tc);
 	if (ec->allow_cn && cn != NULL && edge_name_valid(cn, strlen(cn))) {
-		memcpy(c->name, cn, strlen(cn) + 1);
+		memcpy(name, cn, strlen(cn) + 1);
 		return true;
 	}
 	return false;
+}
+
+/* see edge_int.h */
+bool
+edge_peer_check(const struct tls_conn *tc, void *arg)
+{
+	const struct edge_conf *ec = arg;
+	char name[EDGE_NAME_MAX];
+	const uint8_t *sn;
+	size_t n = 0;
+
+	if (ec->id == NULL || !edge_peer_name(tc, ec, name))
+		return true; /* no name: refused after the handshake */
+	sn = tls_peer_serial(tc, &n);
+	return !edge_is_revoked(ec->id, name, sn, n);
 }
 
 static const char *
@@ -188,7 +205,7 @@ start_h2(struct edge_conn *c)
 	};
 	int rc;
 
-	rc = h2_session_init(&c->h2, H2_SERVER, &hc, edge_tunnel_event,
+	rc = h2_session_init(&c->h2, H2_SERVER, &hc, edge_call_event,
 	    edge_tunnel_accept, c, rx_now(c->e->l));
 	if (rc < 0)
 		return rc;
@@ -219,7 +236,15 @@ check_handshake(struct edge_conn *c)
 		}
 		return false;
 	}
-	if (!identify(c)) {
+	if (!tls_peer_verified(&c->tlsc)) {
+		/* No certificate: Enrollment calls only (edge_enroll.c). */
+		c->identified = true;
+		log_debug("edge: connection from %s without a client "
+			  "certificate",
+		    c->addr);
+		return true;
+	}
+	if (!edge_peer_name(&c->tlsc, c->e->conf, c->name)) {
 		log_warn("edge: tunnel from %s refused: no identity "
 			 "(no URI SAN spiffe://%s/connector/<name>%s)",
 		    c->addr, c->e->conf->trust_domain,

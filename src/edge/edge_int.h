@@ -52,6 +52,7 @@
 
 struct edge;
 struct edge_connector;
+struct edge_call;
 
 /* A message queued for a tunnel: gRPC prefix + protobuf bytes. */
 
@@ -60,6 +61,7 @@ enum edge_tstate { EDGE_T_ONLINE, EDGE_T_OFFLINE, EDGE_T_DRAINING };
 struct edge_tunnel {
 	struct edge_conn *c;
 	struct edge_connector *owner; /* NULL until named */
+	struct edge_call *call; /* an Enrollment call instead of a Tunnel */
 	struct edge_tunnel *next; /* on owner's list */
 	struct h2_stream hs;
 	struct grpc_reader rd;
@@ -111,6 +113,7 @@ struct edge_connector {
 	struct edge_tunnel *tunnels;
 	int64_t first_seen_ms;
 	int64_t last_seen_ms; /* last tunnel open or close */
+	int64_t cert_not_after; /* Unix s of the last issued cert; 0 none */
 	uint64_t requests;
 };
 
@@ -121,6 +124,7 @@ struct edge_req {
 	struct rx_timer timer;
 	uint32_t gen;
 	char id[EDGE_REQ_ID_MAX];
+	struct edge_route route; /* points into x's request: a retry */
 };
 
 struct edge {
@@ -138,7 +142,7 @@ struct edge {
 	struct edge_req *reqs;
 	size_t nreqs;
 	uint64_t seq;
-	struct http_route routes[2];
+	struct http_route routes[4];
 	uint8_t *scratch; /* EDGE_SCRATCH bytes: response header lines */
 };
 
@@ -192,6 +196,27 @@ void edge_proxy_reply(
     struct edge_tunnel *t, const struct Connector__V1__ConnectorMessage *m);
 /* t is going away: fail its pending requests with 502. */
 void edge_proxy_tunnel_gone(struct edge_tunnel *t);
+
+/* edge_enroll.c: Enrollment calls and the per-call access check. */
+/* The session's event callback: routes each call (see edge_enroll.c). */
+void edge_call_event(struct h2_stream *st, unsigned ev, void *arg);
+/* The TLS peer check: refuses revoked certificates (arg: the conf). */
+bool edge_peer_check(const struct tls_conn *tc, void *arg);
+/* The connector name a verified certificate carries; false: none. */
+bool edge_peer_name(
+    const struct tls_conn *tc, const struct edge_conf *ec, char *name);
+
+/* edge_registry.c: name was just issued a certificate until not_after. */
+int edge_registry_enrolled(struct edge *e, const char *name, int64_t not_after);
+
+/* edge_idapi.c: the identity routes of the front door. */
+void edge_idapi_tokens(struct http_exchange *x, void *arg);
+void edge_idapi_pairings(struct http_exchange *x, void *arg);
+void edge_idapi_revoke(
+    struct edge *e, struct http_exchange *x, const struct edge_route *r);
+
+/* edge_json.c: an RFC 3339 UTC time from Unix ms ("null" for <= 0). */
+void edge_json_time(struct buf *b, int64_t ms);
 
 /* edge_api.c */
 int edge_api_start(struct edge *e);

@@ -9,8 +9,9 @@
 #include "edge/edge_int.h"
 #include "lib/json.h"
 
-static void
-iso_time(struct buf *b, int64_t ms)
+/* see edge_int.h */
+void
+edge_json_time(struct buf *b, int64_t ms)
 {
 	time_t s = (time_t)(ms / 1000);
 	struct tm tm;
@@ -38,9 +39,9 @@ json_tunnel(struct buf *b, const struct edge_tunnel *t)
 	buf_adds(b, ",\"user_agent\":");
 	json_cstr(b, h2_stream_user_agent(&t->hs));
 	buf_adds(b, ",\"connected_since\":");
-	iso_time(b, t->since_ms);
+	edge_json_time(b, t->since_ms);
 	buf_adds(b, ",\"last_heartbeat\":");
-	iso_time(b, t->last_hb_ms);
+	edge_json_time(b, t->last_hb_ms);
 	buf_printf(b,
 	    ",\"in_flight\":%u,\"served\":%" PRIu64
 	    ",\"max_concurrent_requests\":%d,\"missed_heartbeats\":%u"
@@ -65,7 +66,9 @@ edge_json_connector(struct buf *b, const struct edge_connector *k)
 	buf_printf(b, ",\"in_flight\":%u,\"requests\":%" PRIu64, in_flight,
 	    k->requests);
 	buf_adds(b, ",\"first_seen\":");
-	iso_time(b, k->first_seen_ms);
+	edge_json_time(b, k->first_seen_ms);
+	buf_adds(b, ",\"certificate_not_after\":");
+	edge_json_time(b, k->cert_not_after * 1000);
 	buf_adds(b, ",\"tunnels\":[");
 	for (t = k->tunnels; t != NULL; t = t->next) {
 		json_tunnel(b, t);

@@ -44,29 +44,61 @@ evict_one(struct edge *e)
 	return true;
 }
 
+/* The connector named name, created when new (NULL: full or ENOMEM). */
+static struct edge_connector *
+connector_get(struct edge *e, const char *name)
+{
+	struct edge_connector *k = edge_registry_find(e, name, strlen(name));
+
+	if (k != NULL)
+		return k;
+	if (e->nconnectors >= EDGE_MAX_CONNECTORS && !evict_one(e))
+		return NULL;
+	if ((k = calloc(1, sizeof(*k))) == NULL)
+		return NULL;
+	snprintf(k->name, sizeof(k->name), "%s", name);
+	k->first_seen_ms = util_wall_ms();
+	k->next = e->connectors;
+	e->connectors = k;
+	e->nconnectors++;
+	return k;
+}
+
 /* see edge_int.h */
 int
 edge_registry_add(struct edge *e, struct edge_tunnel *t, const char *name)
 {
-	struct edge_connector *k = edge_registry_find(e, name, strlen(name));
+	struct edge_connector *k = connector_get(e, name);
 
-	if (k == NULL) {
-		if (e->nconnectors >= EDGE_MAX_CONNECTORS && !evict_one(e))
-			return -ENOSPC;
-		if ((k = calloc(1, sizeof(*k))) == NULL)
-			return -ENOMEM;
-		snprintf(k->name, sizeof(k->name), "%s", name);
-		k->first_seen_ms = util_wall_ms();
-		k->next = e->connectors;
-		e->connectors = k;
-		e->nconnectors++;
-	}
+	if (k == NULL)
+		return -ENOSPC;
 	t->owner = k;
 	t->next = k->tunnels;
 	k->tunnels = t;
 	k->last_seen_ms = util_wall_ms();
 	log_info("edge: connector %s: tunnel %s open from %s", k->name, t->id,
 	    t->c->addr);
+	return 0;
+}
+
+/*
+ * see edge_int.h.  Without tunnels, an issuance starts the entry afresh
+ * (a connector re-enrolled under a known name replaces the old entry,
+ * listed offline until it connects); with tunnels (a renewal) only the
+ * certificate's end moves.
+ */
+int
+edge_registry_enrolled(struct edge *e, const char *name, int64_t not_after)
+{
+	struct edge_connector *k = connector_get(e, name);
+
+	if (k == NULL)
+		return -ENOSPC;
+	k->cert_not_after = not_after;
+	if (k->tunnels == NULL) {
+		k->first_seen_ms = util_wall_ms();
+		k->requests = 0;
+	}
 	return 0;
 }
 

@@ -111,6 +111,8 @@ edge_route_parse(const char *p, size_t n, struct edge_route *r)
 		return EDGE_R_NONE;
 	if (is(s, len, "proxy"))
 		return route_proxy(p, n, i, r);
+	if (is(s, len, "revoke") && i == n && p[n - 1] != '/')
+		return r->kind = EDGE_R_REVOKE;
 	if (!is(s, len, "tunnels") ||
 	    !segment(p, n, &i, &r->tunnel, &r->tunnellen) ||
 	    !id_valid(r->tunnel, r->tunnellen) ||

@@ -10,6 +10,7 @@
  *   /v1/connectors/{name}/proxy/{http|https}/{host[:port]}[/{path...}]
  *                                                     EDGE_R_PROXY
  *   /v1/connectors/{name}/tunnels/{id}/drain          EDGE_R_DRAIN
+ *   /v1/connectors/{name}/revoke                      EDGE_R_REVOKE
  *
  * Names are 1..EDGE_NAME_MAX-1 bytes of [A-Za-z0-9._-] (not "." or
  * ".."); tunnel ids 1..EDGE_ID_MAX-1 bytes of [A-Za-z0-9_-].
@@ -29,6 +30,7 @@ enum edge_route_kind {
 	EDGE_R_CONNECTOR,
 	EDGE_R_PROXY,
 	EDGE_R_DRAIN,
+	EDGE_R_REVOKE,
 };
 
 struct edge_route {

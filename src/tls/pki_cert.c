@@ -9,6 +9,8 @@
 #include "tls/pki_int.h"
 
 #define PKI_NAME_DER_MAX 1024 /* a Name we write: one CN */
+#define PKI_TIME_MIN (-631152000LL) /* 1950-01-01: UTCTime's first */
+#define PKI_TIME_MAX 253402300799LL /* 9999-12-31 23:59:59 */
 
 /* What one certificate says; see cert_write(). */
 struct cert_spec {
@@ -135,6 +137,11 @@ cert_write(const struct cert_spec *s, uint8_t *serial, struct buf *out,
 
 	if (s->not_after <= s->not_before) {
 		snprintf(err, errlen, "certificate: not_after <= not_before");
+		return -1;
+	}
+	if (s->not_before < PKI_TIME_MIN || s->not_after > PKI_TIME_MAX) {
+		snprintf(err, errlen,
+		    "certificate: validity outside the years 1950-9999");
 		return -1;
 	}
 	if (util_random(sn, sizeof(sn)) < 0) {

@@ -54,90 +54,139 @@ pki_key_type(const struct pki_key *key)
 	return key->type;
 }
 
-/* Fill the type and the public half from the decoded private key. */
-static int
-key_finish(struct pki_key *key, char *err, size_t errlen)
+/* True when the big-endian x[0..n) is 2. */
+static bool
+is_two(const uint8_t *x, size_t n)
 {
-	const br_ec_private_key *ec = br_skey_decoder_get_ec(&key->k.dc);
-	const br_rsa_private_key *rsa = br_skey_decoder_get_rsa(&key->k.dc);
-	br_ec_public_key pub;
-	br_rsa_public_key *rp = &key->pub.key.rsa;
-	uint8_t *e;
-	uint32_t ev;
+	uint8_t acc = x[n - 1] ^ 2;
+	size_t i;
 
-	key->pub.key_type = (unsigned char)key->k.type;
-	if (ec != NULL) {
-		key->type =
-		    ec->curve == BR_EC_secp256r1 ? PKI_KEY_P256 : PKI_KEY_P384;
-		if (br_ec_compute_pub(
-			br_ec_get_default(), &pub, key->pubbuf, ec) == 0)
-			goto fail;
-		key->pub.key.ec = pub;
+	for (i = 0; i + 1 < n; i++)
+		acc |= x[i];
+	return acc == 0;
+}
+
+/*
+ * The public exponent of an RSA key.  BearSSL's br_rsa_compute_pubexp
+ * only works for primes = 3 mod 4 (its own keygen's); keys from other
+ * tools often are not.  So try the exponents in use: the right one makes
+ * a public then private operation the identity.  0 when none fits.
+ */
+static uint32_t
+rsa_pubexp(const br_rsa_private_key *sk, br_rsa_public_key *pk)
+{
+	static const uint32_t es[] = {PKI_RSA_E, 3, 5, 17, 257};
+	uint8_t x[512], e[4];
+	size_t i;
+
+	if (pk->nlen > sizeof(x))
 		return 0;
+	for (i = 0; i < nitems(es); i++) {
+		e[0] = (uint8_t)(es[i] >> 24);
+		e[1] = (uint8_t)(es[i] >> 16);
+		e[2] = (uint8_t)(es[i] >> 8);
+		e[3] = (uint8_t)es[i];
+		pk->e = e;
+		pk->elen = 4;
+		memset(x, 0, pk->nlen);
+		x[pk->nlen - 1] = 2;
+		if (br_rsa_public_get_default()(x, pk->nlen, pk) &&
+		    br_rsa_private_get_default()(x, sk) &&
+		    is_two(x, pk->nlen)) {
+			pk->e = NULL;
+			return es[i];
+		}
 	}
-	key->type = rsa->n_bitlen <= 2048 ? PKI_KEY_RSA2048
-	    : rsa->n_bitlen <= 3072	  ? PKI_KEY_RSA3072
-					  : PKI_KEY_RSA4096;
-	rp->n = key->pubbuf;
+	pk->e = NULL;
+	return 0;
+}
+
+/*
+ * The public half of ec or rsa (one non-NULL) into pub; its bytes go to
+ * buf (BR_X509_BUFSIZE_KEY).  0 or -1.
+ */
+static int
+key_public(const br_ec_private_key *ec, const br_rsa_private_key *rsa,
+    br_x509_pkey *pub, uint8_t *buf)
+{
+	br_rsa_public_key *rp = &pub->key.rsa;
+	uint32_t ev;
+	size_t i;
+
+	if (ec != NULL) {
+		pub->key_type = BR_KEYTYPE_EC;
+		return br_ec_compute_pub(
+			   br_ec_get_default(), &pub->key.ec, buf, ec) > 0
+		    ? 0
+		    : -1;
+	}
+	pub->key_type = BR_KEYTYPE_RSA;
+	rp->n = buf;
 	rp->nlen = tls_rsa_modulus(NULL, rsa);
-	ev = br_rsa_compute_pubexp_get_default()(rsa);
-	if (rp->nlen == 0 || rp->nlen + 4 > sizeof(key->pubbuf) || ev == 0 ||
-	    tls_rsa_modulus(rp->n, rsa) != rp->nlen)
-		goto fail;
-	e = key->pubbuf + rp->nlen;
-	e[0] = (uint8_t)(ev >> 24);
-	e[1] = (uint8_t)(ev >> 16);
-	e[2] = (uint8_t)(ev >> 8);
-	e[3] = (uint8_t)ev;
-	rp->e = e;
+	if (rp->nlen == 0 || rp->nlen + 4 > BR_X509_BUFSIZE_KEY ||
+	    tls_rsa_modulus(buf, rsa) != rp->nlen ||
+	    (ev = rsa_pubexp(rsa, rp)) == 0)
+		return -1;
+	for (i = 0; i < 4; i++)
+		buf[rp->nlen + i] = (uint8_t)(ev >> (24 - 8 * i));
+	rp->e = buf + rp->nlen;
 	rp->elen = 4;
 	while (rp->elen > 1 && rp->e[0] == 0) {
 		rp->e++;
 		rp->elen--;
 	}
 	return 0;
-fail:
-	snprintf(err, errlen, "key: cannot compute the public key");
-	return -1;
+}
+
+/* Fill the type and the public half from the decoded private key. */
+static int
+key_finish(struct pki_key *key, char *err, size_t errlen)
+{
+	const br_ec_private_key *ec = br_skey_decoder_get_ec(&key->k.dc);
+	const br_rsa_private_key *rsa = br_skey_decoder_get_rsa(&key->k.dc);
+
+	if (key_public(ec, rsa, &key->pub, key->pubbuf) < 0) {
+		snprintf(err, errlen,
+		    "key: cannot compute the public key (RSA exponents "
+		    "supported: 65537, 3, 5, 17, 257)");
+		return -1;
+	}
+	if (ec != NULL)
+		key->type =
+		    ec->curve == BR_EC_secp256r1 ? PKI_KEY_P256 : PKI_KEY_P384;
+	else
+		key->type = rsa->n_bitlen <= 2048 ? PKI_KEY_RSA2048
+		    : rsa->n_bitlen <= 3072	  ? PKI_KEY_RSA3072
+						  : PKI_KEY_RSA4096;
+	return 0;
 }
 
 /*
- * PKCS#8 DER of an EC or RSA private key (exactly one non-NULL), the
- * public parts recomputed.  Returns the length, 0 on failure.
+ * PKCS#8 DER of an EC or RSA private key (exactly one non-NULL) whose
+ * public half is pub.  Returns the length, 0 on failure.
  */
 static size_t
 key_pkcs8(const br_ec_private_key *ec, const br_rsa_private_key *rsa,
-    uint8_t der[PKI_PKCS8_MAX])
+    const br_x509_pkey *pub, uint8_t der[PKI_PKCS8_MAX])
 {
-	uint8_t pubbuf[BR_EC_KBUF_PUB_MAX_SIZE], n[512], d[512];
-	br_ec_public_key ecpub;
-	br_rsa_public_key rpub;
-	uint8_t e[4];
-	uint32_t ev;
-	size_t len = 0, dlen;
+	const br_rsa_public_key *rp = &pub->key.rsa;
+	uint8_t d[512];
+	uint32_t ev = 0;
+	size_t len = 0, dlen, i;
 
 	if (ec != NULL) {
-		if (br_ec_compute_pub(br_ec_get_default(), &ecpub, pubbuf, ec))
-			len = br_encode_ec_pkcs8_der(NULL, ec, &ecpub);
-		if (len > 0 && len <= PKI_PKCS8_MAX)
-			return br_encode_ec_pkcs8_der(der, ec, &ecpub);
-		return 0;
+		len = br_encode_ec_pkcs8_der(NULL, ec, &pub->key.ec);
+		return len > 0 && len <= PKI_PKCS8_MAX
+		    ? br_encode_ec_pkcs8_der(der, ec, &pub->key.ec)
+		    : 0;
 	}
-	ev = br_rsa_compute_pubexp_get_default()(rsa);
-	e[0] = (uint8_t)(ev >> 24);
-	e[1] = (uint8_t)(ev >> 16);
-	e[2] = (uint8_t)(ev >> 8);
-	e[3] = (uint8_t)ev;
-	rpub = (br_rsa_public_key){.n = n, .e = e, .elen = 4};
-	rpub.nlen = tls_rsa_modulus(NULL, rsa);
-	if (ev == 0 || rpub.nlen == 0 || rpub.nlen > sizeof(n))
-		return 0;
-	tls_rsa_modulus(n, rsa);
+	for (i = 0; i < rp->elen; i++)
+		ev = ev << 8 | rp->e[i];
 	dlen = br_rsa_compute_privexp_get_default()(d, rsa, ev);
 	if (dlen > 0)
-		len = br_encode_rsa_pkcs8_der(NULL, rsa, &rpub, d, dlen);
+		len = br_encode_rsa_pkcs8_der(NULL, rsa, rp, d, dlen);
 	if (len > 0 && len <= PKI_PKCS8_MAX)
-		len = br_encode_rsa_pkcs8_der(der, rsa, &rpub, d, dlen);
+		len = br_encode_rsa_pkcs8_der(der, rsa, rp, d, dlen);
 	else
 		len = 0;
 	util_wipe(d, sizeof(d));
@@ -167,6 +216,8 @@ struct keygen {
 	br_ec_private_key ec;
 	br_rsa_private_key rsa;
 	uint8_t kbuf[BR_RSA_KBUF_PRIV_SIZE(4096)];
+	br_x509_pkey pub;
+	uint8_t pubbuf[BR_X509_BUFSIZE_KEY];
 	uint8_t der[PKI_PKCS8_MAX];
 };
 
@@ -177,6 +228,8 @@ pki_key_generate(
 {
 	struct keygen *g = NULL;
 	struct pki_key *key = NULL;
+	const br_ec_private_key *ec;
+	const br_rsa_private_key *rsa;
 	size_t len;
 	int rc = -1;
 
@@ -194,9 +247,11 @@ pki_key_generate(
 		goto done;
 	}
 	br_hmac_drbg_init(&g->rng, &br_sha256_vtable, g->seed, sizeof(g->seed));
+	ec = key_types[type].curve ? &g->ec : NULL;
+	rsa = ec ? NULL : &g->rsa;
 	if (key_gen_raw(type, &g->rng.vtable, &g->ec, &g->rsa, g->kbuf) < 0 ||
-	    (len = key_pkcs8(key_types[type].curve ? &g->ec : NULL,
-		 key_types[type].curve ? NULL : &g->rsa, g->der)) == 0) {
+	    key_public(ec, rsa, &g->pub, g->pubbuf) < 0 ||
+	    (len = key_pkcs8(ec, rsa, &g->pub, g->der)) == 0) {
 		snprintf(err, errlen, "keygen: %s generation failed",
 		    key_types[type].name);
 		goto done;
@@ -257,7 +312,7 @@ pki_key_pem(
 	int rc;
 
 	len = key_pkcs8(br_skey_decoder_get_ec(&key->k.dc),
-	    br_skey_decoder_get_rsa(&key->k.dc), der);
+	    br_skey_decoder_get_rsa(&key->k.dc), &key->pub, der);
 	if (len == 0) {
 		snprintf(err, errlen, "key: PKCS#8 encoding failed");
 		return -1;

@@ -8,6 +8,7 @@ podman-compose.
 import os
 import pathlib
 import re
+import socket
 import subprocess
 
 import pytest
@@ -56,3 +57,10 @@ def duration_s(text):
     parts = re.findall(r"(\d+)(ms|s|m|h)", text)
     assert "".join(n + u for n, u in parts) == text, f"not a duration: {text!r}"
     return sum(int(n) * units[u] for n, u in parts)
+
+
+def free_port():
+    """A TCP port on 127.0.0.1 that was free a moment ago."""
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]

@@ -1,0 +1,80 @@
+/*
+ * edge_store.c — the small line-oriented files under EDGE_DATA_DIR:
+ * read line by line at start, rewritten whole and atomically (mode 0600)
+ * after each change.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "edge/edge_id.h"
+#include "lib/util.h"
+
+static void
+store_path(const struct edge_id *id, const char *file, char *path, size_t cap)
+{
+	snprintf(path, cap, "%s/%s", id->dir, file);
+}
+
+/* see edge_id.h */
+int
+edge_store_lines(const struct edge_id *id, const char *file, edge_line_fn *fn,
+    void *arg, char *err, size_t errlen)
+{
+	char path[EDGE_ID_PATH_MAX + 16], line[1024];
+	uint8_t *p;
+	size_t n, i = 0, k, lineno = 0;
+	int rc;
+
+	store_path(id, file, path, sizeof(path));
+	if ((rc = edge_file_read(path, &p, &n)) == -ENOENT)
+		return 0;
+	if (rc < 0) {
+		snprintf(
+		    err, errlen, "EDGE_DATA_DIR: %s: %s", path, strerror(-rc));
+		return -1;
+	}
+	for (rc = 0; i < n && rc == 0; i += k + 1) {
+		lineno++;
+		for (k = 0; i + k < n && p[i + k] != '\n'; k++)
+			;
+		if (k == 0)
+			continue;
+		if (k >= sizeof(line) || memchr(p + i, '\0', k) != NULL) {
+			snprintf(err, errlen,
+			    "EDGE_DATA_DIR: %s line %zu: "
+			    "malformed",
+			    path, lineno);
+			rc = -1;
+			break;
+		}
+		memcpy(line, p + i, k);
+		line[k] = '\0';
+		if ((rc = fn(line, arg)) < 0)
+			snprintf(err, errlen,
+			    "EDGE_DATA_DIR: %s line %zu: malformed", path,
+			    lineno);
+	}
+	util_wipe(p, n);
+	free(p);
+	return rc < 0 ? -1 : 0;
+}
+
+/* see edge_id.h */
+int
+edge_store_save(const struct edge_id *id, const char *file, const struct buf *b,
+    char *err, size_t errlen)
+{
+	char path[EDGE_ID_PATH_MAX + 16];
+
+	if (b->overflow) {
+		snprintf(err, errlen, "%s: store too large", file);
+		return -1;
+	}
+	store_path(id, file, path, sizeof(path));
+	return pki_write_file_atomic(
+		   path, b->p, b->len, 0600, false, err, errlen) < 0
+	    ? -1
+	    : 0;
+}

@@ -76,7 +76,7 @@ static const struct h2_conf edge_conf = {
 };
 
 static void
-note(struct fx *f, unsigned ev)
+log_event(struct fx *f, unsigned ev)
 {
 	if (f->nlog < nitems(f->log))
 		f->log[f->nlog++] = ev;
@@ -168,7 +168,7 @@ edge_event(struct h2_stream *st, unsigned ev, void *arg)
 		edge_read(c);
 	if ((ev & H2_EV_CLOSE) && !c->closed) {
 		c->closed = true;
-		note(c->fx, 200 + c->index);
+		log_event(c->fx, 200 + c->index);
 	}
 }
 
@@ -188,7 +188,7 @@ edge_accept(struct h2_session *s, void *arg)
 	if (c->accepted || c->fx->refuse)
 		return NULL;
 	c->accepted = true;
-	note(c->fx, 100 + c->index);
+	log_event(c->fx, 100 + c->index);
 	h2_stream_init(&c->call, c->rx, sizeof(c->rx), c->tx, sizeof(c->tx));
 	grpc_reader_init(&c->rd, c->msg, sizeof(c->msg));
 	return &c->call;
@@ -224,7 +224,7 @@ edge_closed(struct stream *s)
 	c->h2_live = false;
 	if (!c->closed && c->accepted) {
 		c->closed = true;
-		note(c->fx, 200 + c->index);
+		log_event(c->fx, 200 + c->index);
 	}
 }
 

@@ -263,33 +263,17 @@ secret_decode(const char *v, uint8_t **out, size_t *len)
 int
 cfg_secret_read(const char *path, uint8_t **out, size_t *len)
 {
-	size_t size, got = 0;
-	uint8_t *p;
-	ssize_t n;
-	int fd;
+	char *p;
+	int rc;
 
-	if ((fd = secret_open(path, &size)) < 0)
-		return fd;
-	if ((p = malloc(size)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < size && (n = read(fd, p + got, size - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (got != size) {
-		/* A short or failed read: never hand out part of a key. */
-		util_wipe(p, size);
+	/* Never part of a key: util_read_file() hands out all or nothing. */
+	if ((rc = util_read_file(path, CFG_SECRET_MAX, &p, len)) < 0)
+		return rc;
+	if (*len == 0) {
 		free(p);
-		return -EIO;
+		return -ENODATA;
 	}
-	*out = p;
-	*len = got;
+	*out = (uint8_t *)p;
 	return 0;
 }
 

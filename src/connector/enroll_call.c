@@ -211,7 +211,7 @@ open_call(struct enroll_call *c)
 	    &c->call, c->rxring, sizeof(c->rxring), c->txring, ENROLL_TXRING);
 	grpc_reader_init(&c->reader, c->msgbuf, sizeof(c->msgbuf));
 	r = h2_stream_open(&c->h2, &c->call, c->tls != NULL ? "https" : "http",
-	    c->mc->authority, c->path);
+	    c->mc->authority, c->path, NULL, 0);
 	if (r == 0 &&
 	    h2_stream_send(&c->call, c->req->data, c->req->len) !=
 		(long)c->req->len)

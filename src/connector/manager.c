@@ -203,14 +203,15 @@ manager_start(struct manager *m)
 
 	budget_init(&m->budget, m->conf.dial_budget, rx_now(m->loop));
 	for (i = 0; i < m->conf.slots; i++)
-		tunnel_slot_schedule(&m->slots[i]);
+		conn_schedule(&m->slots[i].conn);
 }
 
+/* Dialling, or open and not draining: a slot that is, or will be, a tunnel. */
 static bool
 slot_active(const struct tunnel_slot *t)
 {
-	return t->scheduled || t->state == TUNNEL_DIALING ||
-	    t->state == TUNNEL_HANDSHAKING || t->state == TUNNEL_OPEN;
+	return conn_scheduled(&t->conn) || t->conn.state == CONN_DIALING ||
+	    t->conn.state == CONN_HANDSHAKING || t->conn.state == CONN_OPEN;
 }
 
 /* Slots (spares included) for which pred holds. */
@@ -230,7 +231,7 @@ all_idle(const struct manager *m)
 	unsigned i;
 
 	for (i = 0; i < 2 * m->conf.slots; i++)
-		if (m->slots[i].state != TUNNEL_IDLE || m->slots[i].have_stream)
+		if (m->slots[i].conn.state != CONN_IDLE)
 			return false;
 	return true;
 }
@@ -266,7 +267,7 @@ manager_slot_idle(struct manager *m, struct tunnel_slot *t)
 		return;
 	}
 	if (count_slots(m, slot_active) < m->conf.slots)
-		tunnel_slot_schedule(t);
+		conn_schedule(&t->conn);
 }
 
 /* see manager.h */
@@ -280,10 +281,9 @@ manager_replace(struct manager *m, struct tunnel_slot *draining)
 		return;
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
-		if (t != draining && t->state == TUNNEL_IDLE && !t->scheduled &&
-		    !t->have_stream) {
-			t->retry_ms = 0;
-			tunnel_slot_schedule(t);
+		if (t != draining && t->conn.state == CONN_IDLE &&
+		    !conn_scheduled(&t->conn)) {
+			conn_schedule_now(&t->conn);
 			return;
 		}
 	}
@@ -298,10 +298,9 @@ dial_spare(struct manager *m)
 
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
-		if (!m->on_old[i] && t->state == TUNNEL_IDLE && !t->scheduled &&
-		    !t->have_stream) {
-			t->retry_ms = 0;
-			tunnel_slot_schedule(t);
+		if (!m->on_old[i] && t->conn.state == CONN_IDLE &&
+		    !conn_scheduled(&t->conn)) {
+			conn_schedule_now(&t->conn);
 			return;
 		}
 	}
@@ -320,7 +319,7 @@ retire_old(struct manager *m)
 		return;
 	m->retiring = false;
 	for (i = 0; i < 2 * m->conf.slots; i++)
-		if (m->on_old[i] && m->slots[i].state == TUNNEL_OPEN)
+		if (m->on_old[i] && m->slots[i].conn.state == CONN_OPEN)
 			tunnel_slot_drain(&m->slots[i], "identity renewed");
 }
 
@@ -338,8 +337,8 @@ manager_set_tls(struct manager *m, struct tls_client_config *tls)
 	/* Connections past the dial use the old configuration. */
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
-		m->on_old[i] = t->state == TUNNEL_HANDSHAKING ||
-		    t->state == TUNNEL_OPEN || t->state == TUNNEL_DRAINING;
+		m->on_old[i] =
+		    t->conn.state >= CONN_HANDSHAKING; /* to CLOSING */
 		n += m->on_old[i];
 	}
 	if (n == 0) {
@@ -353,9 +352,9 @@ manager_set_tls(struct manager *m, struct tls_client_config *tls)
 	m->retiring = true;
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
-		if (m->on_old[i] && t->state == TUNNEL_OPEN)
+		if (m->on_old[i] && t->conn.state == CONN_OPEN)
 			dial_spare(m);
-		else if (m->on_old[i] && t->state == TUNNEL_HANDSHAKING)
+		else if (m->on_old[i] && t->conn.state == CONN_HANDSHAKING)
 			tunnel_slot_drain(t, "identity renewed");
 	}
 }
@@ -399,9 +398,8 @@ manager_stop(struct manager *m, void (*stopped)(struct manager *))
 	m->stopped = stopped;
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
-		t->scheduled = false;
-		if (t->state == TUNNEL_IDLE)
-			rx_timer_stop(m->loop, &t->timer);
+		if (t->conn.state == CONN_IDLE)
+			conn_unschedule(&t->conn);
 		else
 			tunnel_slot_drain(t, "shutdown");
 	}

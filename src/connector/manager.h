@@ -56,7 +56,7 @@ enum manager_dial {
 struct manager_metrics {
 	struct metric_family tunnels, dials, reconnects, requests, inflight,
 	    latency, bytes;
-	struct metric tunnel_state[TUNNEL__STATES];
+	struct metric tunnel_state[CONN__STATES];
 	struct metric dial[DIAL_RESULT__N];
 	struct metric reconnect;
 	struct metric outcome[MANAGER_OUTCOMES];

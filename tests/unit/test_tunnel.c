@@ -402,7 +402,7 @@ tunnel_opens_with_hello(void **state)
 	assert_int_equal(f->c[0].hellos, 1);
 	assert_int_equal(f->c[0].last_case,
 	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE);
-	assert_int_equal(f->mgr.slots[0].state, TUNNEL_OPEN);
+	assert_int_equal(f->mgr.slots[0].conn.state, CONN_OPEN);
 	assert_true(tunnel_slot_routable(&f->mgr.slots[0]));
 	assert_int_equal(dials(f, DIAL_RESULT_OK), 2);
 	fx_stop(f);
@@ -433,7 +433,7 @@ refused_dials_back_off(void **state)
 	run_until(f, never, 0, 1500);
 	/* Delays are in [100, 200], then [100, 400] ms: between 4 and 15. */
 	assert_in_range(dials(f, DIAL_RESULT_CONNECT), 4, 15);
-	assert_string_equal(f->mgr.slots[0].last_error, "refused");
+	assert_string_equal(f->mgr.slots[0].conn.last_error, "refused");
 	assert_int_equal(manager_open_tunnels(&f->mgr), 0);
 	fx_stop(f);
 }
@@ -506,7 +506,7 @@ draining_waits_while_the_replacement_is_refused(void **state)
 	edge_start_close(f, 0);
 	run_until(f, never, 0, 500);
 	assert_false(f->c[0].closed);
-	assert_int_equal(f->mgr.slots[0].state, TUNNEL_DRAINING);
+	assert_int_equal(f->mgr.slots[0].conn.state, CONN_DRAINING);
 	/* DRAIN_TIMEOUT ends it anyway. */
 	assert_true(run_until(f, closed_conn, 0, 2000));
 	fx_stop(f);
@@ -539,9 +539,10 @@ malformed_message_closes_only_its_tunnel(void **state)
 	assert_true(run_until(f, open_tunnels, 2, 3000));
 	edge_send_raw(f, 0, bad, sizeof(bad));
 	assert_true(run_until(f, open_tunnels, 1, 2000));
-	other = f->mgr.slots[0].state == TUNNEL_OPEN ? 0 : 1;
-	assert_string_equal(f->mgr.slots[1 - other].last_error, "protocol");
-	assert_int_equal(f->mgr.slots[other].state, TUNNEL_OPEN);
+	other = f->mgr.slots[0].conn.state == CONN_OPEN ? 0 : 1;
+	assert_string_equal(
+	    f->mgr.slots[1 - other].conn.last_error, "protocol");
+	assert_int_equal(f->mgr.slots[other].conn.state, CONN_OPEN);
 	fx_stop(f);
 }
 

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "http/http_server.h"
 #include "lib/buf.h"
 #include "lib/metrics.h"
 #include "rx/rx.h"
@@ -46,7 +47,7 @@ struct health_conf {
 };
 
 /* Timers the health server needs in the loop's heap. */
-#define HEALTH_TIMERS(max_conns) ((max_conns) + 1)
+#define HEALTH_TIMERS(max_conns) HTTP_SERVER_TIMERS(max_conns)
 
 /* Start serving; NULL with *err = -errno (e.g. -EADDRINUSE). */
 struct health *health_start(

@@ -137,7 +137,7 @@ on_timer(struct rx_loop *l, struct rx_timer *tm)
 		break;
 	case CONN_OPEN:
 	case CONN_DRAINING:
-		if (h2_session_tick(&n->h2, rx_now(l)) < 0) {
+		if (h2_session_run_timers(&n->h2, rx_now(l)) < 0) {
 			conn_close(n, "h2",
 			    h2_error_name(h2_session_error(&n->h2)), false);
 			return;

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/net_listen.h"
 #include "edge/edge.h"
 #include "edge/edge_route.h"
 #include "grpc/grpc.h"
@@ -129,7 +130,7 @@ struct edge_req {
 struct edge {
 	struct rx_loop *l;
 	const struct edge_conf *conf;
-	struct rx_watch lw;
+	struct net_listener lw; /* the tunnel port */
 	bool lw_open;
 	bool stopping;
 	uint16_t tport;

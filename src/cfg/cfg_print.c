@@ -8,10 +8,9 @@
 #include <string.h>
 
 #include "cfg/cfg_int.h"
+#include "lib/exit.h"
 #include "lib/log.h"
 #include "lib/url.h"
-
-#define EXIT_CONFIG 100
 
 /* see cfg.h */
 void
@@ -149,7 +148,7 @@ static int
 check_usage(void)
 {
 	fputs("usage: outpost check-config [--print | --markdown]\n", stderr);
-	return EXIT_CONFIG;
+	return EXIT_PERMANENT;
 }
 
 /* see cfg.h */
@@ -164,25 +163,25 @@ cfg_check_main(int argc, char **argv, char *const *envp)
 		return check_usage();
 	if (argc == 2 && strcmp(argv[1], "--markdown") == 0) {
 		print_markdown(stdout);
-		return fflush(stdout) == 0 ? 0 : EXIT_CONFIG;
+		return fflush(stdout) == 0 ? 0 : EXIT_PERMANENT;
 	}
 	if (argc == 2 && strcmp(argv[1], "--print") != 0)
 		return check_usage();
 	print = argc == 2;
 	if ((errs = malloc(sizeof(*errs))) == NULL)
-		return EXIT_CONFIG;
+		return EXIT_PERMANENT;
 	c = cfg_load(envp, errs);
 	cfg_errors_print(errs, 2);
 	if (c == NULL) {
 		fprintf(stderr, "config invalid: %u error%s\n", errs->n_errors,
 		    errs->n_errors == 1 ? "" : "s");
 		free(errs);
-		return EXIT_CONFIG;
+		return EXIT_PERMANENT;
 	}
 	if (print)
 		print_settings(stdout, c);
 	printf("config ok\n");
 	cfg_free(c);
 	free(errs);
-	return fflush(stdout) == 0 ? 0 : EXIT_CONFIG;
+	return fflush(stdout) == 0 ? 0 : EXIT_PERMANENT;
 }

@@ -154,6 +154,24 @@ parse_bool(const char *v, int64_t *num)
 	return true;
 }
 
+/*
+ * The anchor connector's ENV_LEVEL is a deployment level, not a log level:
+ * its image sets "production".  Both of its values are accepted so its
+ * deployments start unchanged; they choose a log level and relax nothing
+ * (an http:// controller still needs ALLOW_INSECURE_CONTROLLER).
+ */
+static bool
+anchor_level(const char *v, enum log_level *lvl)
+{
+	if (strcasecmp(v, "production") == 0)
+		*lvl = LOG_INFO;
+	else if (strcasecmp(v, "development") == 0)
+		*lvl = LOG_DEBUG;
+	else
+		return false;
+	return true;
+}
+
 static bool
 check_base64(const char *v)
 {
@@ -271,12 +289,14 @@ cfg_value_parse(const struct cfg_def *d, const char *v, int64_t *num, char *why,
 		    why, whylen, "invalid bool \"%s\" (use true/false/1/0)", q);
 		return false;
 	case CFG_T_LEVEL:
-		if (log_level_parse(v, &lvl)) {
+		if (anchor_level(v, &lvl) || log_level_parse(v, &lvl)) {
 			*num = lvl;
 			return true;
 		}
 		snprintf(why, whylen,
-		    "invalid level \"%s\" (use debug, info, warn or error)", q);
+		    "invalid level \"%s\" (use debug, info, warn, error, "
+		    "production or development)",
+		    q);
 		return false;
 	case CFG_T_URL:
 		if (url_parse(v, strlen(v), &u, &uwhy))

@@ -15,11 +15,9 @@
 
 #include "cfg/cfg.h"
 #include "edge/edge.h"
+#include "lib/exit.h"
 #include "lib/log.h"
 #include "rx/rx.h"
-
-#define EXIT_CONFIG 100
-#define EXIT_TEMP 111
 
 extern char **environ;
 
@@ -84,10 +82,10 @@ cmd_run(int argc, char **argv)
 
 	signal(SIGPIPE, SIG_IGN);
 	if (load(&ec) < 0)
-		return EXIT_CONFIG;
+		return EXIT_PERMANENT;
 	if ((err = rx_init(&loop, edge_timers_needed(&ec))) < 0) {
 		log_error("edge: reactor: %s", strerror(-err));
-		return EXIT_TEMP;
+		return EXIT_TEMPORARY;
 	}
 	sigemptyset(&set);
 	sigaddset(&set, SIGTERM);
@@ -95,7 +93,7 @@ cmd_run(int argc, char **argv)
 	rx_signal_start(&loop, &set, on_signal);
 	if ((the_edge = edge_start(&loop, &ec, &err)) == NULL) {
 		log_error("edge: start: %s", strerror(-err));
-		return err == -EINVAL ? EXIT_CONFIG : EXIT_TEMP;
+		return err == -EINVAL ? EXIT_PERMANENT : EXIT_TEMPORARY;
 	}
 	rx_run(&loop);
 	/* Let the deferred closes finish (bounded). */
@@ -160,5 +158,5 @@ main(int argc, char **argv)
 		if (strcmp(argv[1], commands[i].name) == 0)
 			return commands[i].fn(argc - 1, argv + 1);
 	cmd_help(argc, argv);
-	return EXIT_CONFIG;
+	return EXIT_PERMANENT;
 }

@@ -12,15 +12,16 @@
 #include "cfg/cfg.h"
 #include "connector/exec.h"
 #include "connector/fetch.h"
+#include "connector/tool.h"
 #include "lib/base64.h"
 #include "lib/buf.h"
+#include "lib/exit.h"
 #include "lib/json.h"
 #include "lib/util.h"
 #include "net/dns.h"
 
 #define FETCH_MAX_HEADERS 64
 #define FETCH_EXIT_FAIL 1
-#define FETCH_EXIT_USAGE 100
 
 struct fetch {
 	struct exec_job job;
@@ -41,7 +42,7 @@ usage(const char *why)
 	    "usage: outpost fetch [-X METHOD] [-H 'Name: value']... "
 	    "[-d DATA | -f FILE] URL\n",
 	    why);
-	return FETCH_EXIT_USAGE;
+	return EXIT_PERMANENT;
 }
 
 /* Print one JSON line made of pre-escaped pieces. */
@@ -220,7 +221,7 @@ run(struct fetch *f, const struct cfg *cfg, struct rx_loop *loop)
 	if (rc < 0) {
 		fprintf(stderr, "outpost fetch: %s\n", err);
 		dns_free(dns);
-		return FETCH_EXIT_USAGE;
+		return EXIT_PERMANENT;
 	}
 	f->t0 = util_mono_ms();
 	exec_submit(e, &f->job, &f->req, fetch_done);
@@ -236,27 +237,18 @@ run(struct fetch *f, const struct cfg *cfg, struct rx_loop *loop)
 int
 fetch_main(int argc, char **argv, char *const *envp)
 {
-	static struct cfg_errors errs;
 	static struct fetch f;
-	struct rx_loop loop;
-	struct cfg *cfg;
+	static struct tool t;
 	int rc;
 
-	if ((cfg = cfg_load(envp, &errs)) == NULL) {
-		cfg_errors_print(&errs, 2);
-		return FETCH_EXIT_USAGE;
-	}
-	rc = parse_args(
-	    &f, argc, argv, (size_t)cfg_int(cfg, CFG_MAX_REQUEST_BODY_SIZE_MB));
-	if (rc == 0 &&
-	    rx_init(&loop, EXEC_TIMERS(1, EXEC_DEFAULT_POOL_TOTAL) + 8) < 0)
-		rc = usage("no reactor");
-	else if (rc == 0) {
-		rc = run(&f, cfg, &loop);
-		rx_free(&loop);
-	}
-	fflush(stdout);
+	rc = tool_start(&t, envp, EXEC_TIMERS(1, EXEC_DEFAULT_POOL_TOTAL) + 8);
+	if (rc != 0)
+		return rc;
+	rc = parse_args(&f, argc, argv,
+	    (size_t)cfg_int(t.cfg, CFG_MAX_REQUEST_BODY_SIZE_MB));
+	if (rc == 0)
+		rc = run(&f, t.cfg, &t.loop);
+	tool_end(&t);
 	free(f.body);
-	cfg_free(cfg);
 	return rc;
 }

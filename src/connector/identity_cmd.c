@@ -28,7 +28,7 @@ usage(const char *why)
 	    "       outpost identity import --cert FILE --key FILE "
 	    "[--ca FILE] [--name NAME]\n",
 	    why);
-	return WORKER_EXIT_PERMANENT;
+	return EXIT_PERMANENT;
 }
 
 static void
@@ -68,7 +68,7 @@ show(const char *data_dir)
 	if (r < 0) {
 		fprintf(stderr, "outpost identity: %s\n", err);
 		idstore_files_free(&f);
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	print_json(&f);
 	idstore_files_free(&f);
@@ -138,7 +138,7 @@ import(const char *data_dir, int argc, char **argv, unsigned permille)
 		return r;
 	if (read_inputs(&f, &a) < 0) {
 		idstore_files_free(&f);
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	snprintf(f.source, sizeof(f.source), "import");
 	snprintf(f.name, sizeof(f.name), "%s", a.name);
@@ -149,7 +149,7 @@ import(const char *data_dir, int argc, char **argv, unsigned permille)
 	if (r < 0) {
 		fprintf(stderr, "outpost identity: %s\n", err);
 		idstore_files_free(&f);
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	util_random(&rnd, sizeof(rnd));
 	f.not_after = na;
@@ -161,7 +161,7 @@ import(const char *data_dir, int argc, char **argv, unsigned permille)
 	else
 		print_json(&f);
 	idstore_files_free(&f);
-	return r < 0 ? WORKER_EXIT_TEMPORARY : 0;
+	return r < 0 ? EXIT_TEMPORARY : 0;
 }
 
 /* see identity_cmd.h */
@@ -177,7 +177,7 @@ identity_main(int argc, char **argv, char *const *envp)
 		return usage("show or import expected");
 	if ((c = cfg_load(envp, &errs)) == NULL) {
 		cfg_errors_print(&errs, 2);
-		return WORKER_EXIT_PERMANENT;
+		return EXIT_PERMANENT;
 	}
 	if ((dir = cfg_str(c, CFG_DATA_DIR)) == NULL)
 		rc = usage("DATA_DIR is not set");

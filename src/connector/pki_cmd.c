@@ -11,11 +11,10 @@
 #include <unistd.h>
 
 #include "connector/pki_cmd.h"
+#include "lib/exit.h"
 #include "lib/util.h"
 #include "tls/pki.h"
 
-#define PKI_EXIT_USAGE 100
-#define PKI_EXIT_IO 111
 #define PKI_KEYFILE_MAX (64 * 1024)
 
 static const char keygen_usage[] =
@@ -30,7 +29,7 @@ static int
 usage(const char *cmd, const char *text, const char *why)
 {
 	fprintf(stderr, "outpost %s: %s\n%s", cmd, why, text);
-	return PKI_EXIT_USAGE;
+	return EXIT_PERMANENT;
 }
 
 /*
@@ -47,14 +46,14 @@ emit(const char *cmd, const char *path, const struct buf *pem, bool excl)
 		    fflush(stdout) != 0) {
 			fprintf(stderr, "outpost %s: write stdout: %s\n", cmd,
 			    strerror(errno));
-			return PKI_EXIT_IO;
+			return EXIT_TEMPORARY;
 		}
 		return 0;
 	}
 	if (pki_write_file_atomic(
 		path, pem->p, pem->len, 0600, excl, err, sizeof(err)) < 0) {
 		fprintf(stderr, "outpost %s: %s\n", cmd, err);
-		return PKI_EXIT_IO;
+		return EXIT_TEMPORARY;
 	}
 	return 0;
 }
@@ -94,18 +93,18 @@ keygen_main(int argc, char **argv)
 	if (out != NULL && !force && access(out, F_OK) == 0) {
 		fprintf(
 		    stderr, "outpost keygen: %s exists (use --force)\n", out);
-		return PKI_EXIT_USAGE;
+		return EXIT_PERMANENT;
 	}
 	if (pki_key_generate(type, &key, err, sizeof(err)) < 0) {
 		fprintf(stderr, "outpost keygen: %s\n", err);
-		return PKI_EXIT_IO;
+		return EXIT_TEMPORARY;
 	}
 	buf_init(&pem, mem, sizeof(mem));
 	rc = pki_key_pem(key, &pem, err, sizeof(err));
 	pki_key_free(key);
 	if (rc < 0) {
 		fprintf(stderr, "outpost keygen: %s\n", err);
-		rc = PKI_EXIT_IO;
+		rc = EXIT_TEMPORARY;
 	} else {
 		rc = emit("keygen", out, &pem, !force);
 	}
@@ -149,15 +148,15 @@ csr_load_key(const char *path, struct pki_key **key)
 	int rc = 0;
 
 	if (mem == NULL)
-		return PKI_EXIT_IO;
+		return EXIT_TEMPORARY;
 	if ((n = read_key_file(path, mem)) < 0) {
 		fprintf(stderr, "outpost csr: read %s: %s\n", path,
 		    strerror((int)-n));
-		rc = PKI_EXIT_IO;
+		rc = EXIT_TEMPORARY;
 	} else if (pki_key_load(
 		       key, mem, (size_t)n, "--key", err, sizeof(err)) < 0) {
 		fprintf(stderr, "outpost csr: %s (%s)\n", err, path);
-		rc = PKI_EXIT_USAGE;
+		rc = EXIT_PERMANENT;
 	}
 	util_wipe(mem, PKI_KEYFILE_MAX);
 	free(mem);
@@ -236,7 +235,7 @@ csr_main(int argc, char **argv)
 	    pki_pem("CERTIFICATE REQUEST", d.p, d.len, &pem, err, sizeof(err)) <
 		0) {
 		fprintf(stderr, "outpost csr: %s\n", err);
-		rc = PKI_EXIT_USAGE;
+		rc = EXIT_PERMANENT;
 	} else {
 		rc = emit("csr", a.out, &pem, false);
 	}

@@ -6,14 +6,14 @@
 
 #include "cfg/cfg.h"
 #include "connector/timesync.h"
+#include "connector/tool.h"
 #include "lib/buf.h"
+#include "lib/exit.h"
 #include "lib/json.h"
 #include "lib/util.h"
 #include "net/dns.h"
 #include "net/sntp.h"
 
-#define EXIT_TEMP 111
-#define EXIT_PERM 100
 /* The resolver, its one query and the client's timer. */
 #define TIMESYNC_TIMERS 4
 
@@ -64,14 +64,14 @@ on_done(struct sntp_client *c, enum sntp_error err,
 	t->done = true;
 	if (err != SNTP_DONE) {
 		print_error(detail);
-		t->rc = EXIT_TEMP;
+		t->rc = EXIT_TEMPORARY;
 		return;
 	}
 	if (t->step && (rc = sntp_clock_step(res->offset_ms)) < 0)
 		fprintf(stderr, "outpost ntp: cannot set the clock: %s\n",
 		    strerror(-rc));
 	print_answer(res, server, t->step && rc == 0);
-	t->rc = rc == 0 ? 0 : EXIT_TEMP;
+	t->rc = rc == 0 ? 0 : EXIT_TEMPORARY;
 }
 
 static int
@@ -94,7 +94,7 @@ run(struct timesync *t, const struct cfg *cfg, struct rx_loop *loop)
 	if (rc < 0) {
 		fprintf(stderr, "outpost ntp: %s\n", err);
 		dns_free(dns);
-		return EXIT_PERM;
+		return EXIT_PERMANENT;
 	}
 	/* Bounded: every address has a deadline, the list is bounded. */
 	while (!t->done && rx_run_once(loop, -1) == 0)
@@ -102,35 +102,25 @@ run(struct timesync *t, const struct cfg *cfg, struct rx_loop *loop)
 	sntp_client_stop(&t->c);
 	dns_free(dns);
 	rx_run_once(loop, 0);
-	return t->done ? t->rc : EXIT_TEMP;
+	return t->done ? t->rc : EXIT_TEMPORARY;
 }
 
 /* see timesync.h */
 int
 timesync_main(int argc, char **argv, char *const *envp)
 {
-	static struct cfg_errors errs;
 	static struct timesync t;
-	struct rx_loop loop;
-	struct cfg *cfg;
+	static struct tool tl;
 	int rc;
 
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--step") != 0)) {
 		fprintf(stderr, "usage: outpost ntp [--step]\n");
-		return EXIT_PERM;
+		return EXIT_PERMANENT;
 	}
 	t.step = argc == 2;
-	if ((cfg = cfg_load(envp, &errs)) == NULL) {
-		cfg_errors_print(&errs, 2);
-		return EXIT_PERM;
-	}
-	if (rx_init(&loop, TIMESYNC_TIMERS) < 0) {
-		cfg_free(cfg);
-		return EXIT_TEMP;
-	}
-	rc = run(&t, cfg, &loop);
-	rx_free(&loop);
-	fflush(stdout);
-	cfg_free(cfg);
+	if ((rc = tool_start(&tl, envp, TIMESYNC_TIMERS)) != 0)
+		return rc;
+	rc = run(&t, tl.cfg, &tl.loop);
+	tool_end(&tl);
 	return rc;
 }

@@ -13,9 +13,7 @@
 #ifndef CONNECTOR_WORKER_H
 #define CONNECTOR_WORKER_H
 
-#define WORKER_EXIT_OK 0
-#define WORKER_EXIT_PERMANENT 100
-#define WORKER_EXIT_TEMPORARY 111
+#include "lib/exit.h" /* EXIT_OK, EXIT_PERMANENT, EXIT_TEMPORARY */
 
 int worker_main(int argc, char **argv, char *const *envp);
 

@@ -23,7 +23,7 @@
 #include "edge/edge_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
-#include "outpost/v1/enrollment.pb-c.h"
+#include "proto/outpost/v1/enrollment.pb-c.h"
 
 #define CALL_MAX (32u << 10) /* a request: a CSR and a few strings */
 #define SERVICE "/outpost.v1.Enrollment/"

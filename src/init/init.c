@@ -10,6 +10,7 @@
 
 #include "init/init.h"
 #include "init/init_int.h"
+#include "lib/exit.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -139,12 +140,12 @@ init_main(int argc, char **argv)
 		fprintf(stderr,
 		    "init: must run as PID 1 (for a test: unshare "
 		    "--pid --fork --mount-proc outpost init --test)\n");
-		return 100;
+		return EXIT_PERMANENT;
 	}
 	if ((r = setup(in)) < 0) {
 		log_error("init: setup: %s", strerror(-r));
 		if (in->test)
-			return 111;
+			return EXIT_TEMPORARY;
 	}
 	if (!in->test)
 		init_banner(in);

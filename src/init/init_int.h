@@ -12,10 +12,8 @@
 #include <sys/types.h>
 
 #include "init/dhcp.h"
+#include "lib/exit.h"
 #include "rx/rx.h"
-
-#define INIT_EXIT_PERMANENT 100 /* s6 convention: do not retry soon */
-#define INIT_EXIT_TEMPORARY 111 /* s6 convention: retry with backoff */
 
 #define INIT_WORKER_UID 999 /* "outpost" in rootfs/etc/passwd */
 #define INIT_WORKER_GID 999

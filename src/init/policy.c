@@ -24,7 +24,7 @@ init_policy_delay(
 	shift = p->streak < 16 ? p->streak : 16;
 	if (p->streak < UINT_MAX)
 		p->streak++;
-	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == INIT_EXIT_PERMANENT)
+	if (WIFEXITED(wstatus) && WEXITSTATUS(wstatus) == EXIT_PERMANENT)
 		return INIT_SLOW_MS;
 	d = (int64_t)INIT_FAST_MS << shift;
 	if (d > INIT_FAST_MAX_MS)

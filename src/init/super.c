@@ -63,11 +63,11 @@ worker_exec(const struct init *in)
 	    keep_sys_time() < 0 || prctl(PR_SET_NO_NEW_PRIVS, 1, 0, 0, 0) < 0 ||
 	    chdir("/") < 0) {
 		log_error("init: worker credentials: %s", strerror(errno));
-		_exit(INIT_EXIT_TEMPORARY);
+		_exit(EXIT_TEMPORARY);
 	}
 	execve(in->exe, argv, environ);
 	log_error("init: exec %s: %s", in->exe, strerror(errno));
-	_exit(INIT_EXIT_TEMPORARY);
+	_exit(EXIT_TEMPORARY);
 }
 
 /* see init_int.h */
@@ -109,7 +109,7 @@ worker_exited(struct init *in, int st)
 		log_info(
 		    "init: worker killed signal=%d ran_ms=%lld restart_in_ms=%lld",
 		    WTERMSIG(st), (long long)ran, (long long)delay);
-	if (WIFEXITED(st) && WEXITSTATUS(st) == INIT_EXIT_PERMANENT)
+	if (WIFEXITED(st) && WEXITSTATUS(st) == EXIT_PERMANENT)
 		init_console("outpost: worker refuses to run (exit 100: "
 			     "fix the configuration); retrying in %lld s",
 		    (long long)delay / 1000);

@@ -72,8 +72,9 @@ int pki_key_generate(
 /*
  * Load a private key from PEM: PKCS#8 "PRIVATE KEY", SEC1 "EC PRIVATE KEY"
  * or PKCS#1 "RSA PRIVATE KEY" (the same decoder as TLS_KEY, tls_ident.c);
- * P-256/P-384 or RSA >= 2048 bits.  Sets *out.  what names the input in
- * errors ("--key", "TLS_KEY").
+ * P-256/P-384 or RSA 2048..4096 bits with public exponent 65537, 3, 5,
+ * 17 or 257.  Sets *out.  what names the input in errors ("--key",
+ * "TLS_KEY").
  */
 int pki_key_load(struct pki_key **out, const void *pem, size_t len,
     const char *what, char *err, size_t errlen);

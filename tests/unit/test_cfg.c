@@ -1,6 +1,6 @@
 /*
- * Unit tests: the configuration module (parser, values, loader, checks)
- * and lib/base64.  Real files in a temporary directory; no mocks.
+ * Unit tests: the configuration module (parser, values, loader, checks).
+ * Real files in a temporary directory; no mocks.
  * Usage: test_cfg [name-filter]
  */
 #include <stdarg.h>
@@ -19,7 +19,6 @@
 
 #include "cfg/cfg.h"
 #include "cfg/cfg_int.h"
-#include "lib/base64.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -319,6 +318,22 @@ cfg_bad_level(void **state)
 {
 	expect_one_error(
 	    "ENV_LEVEL=loud\n", NULL, "ENV_LEVEL: invalid level", NULL);
+}
+
+/* The anchor's deployment levels start (its image sets production). */
+static void
+cfg_anchor_levels(void **state)
+{
+	struct cfg *c = load("ENV_LEVEL=production\n", NULL, NULL, NULL);
+
+	assert_non_null(c);
+	assert_int_equal(cfg_int(c, CFG_ENV_LEVEL), LOG_INFO);
+	cfg_free(c);
+	c = load(NULL, "ENV_LEVEL=development", NULL, NULL);
+	assert_non_null(c);
+	assert_int_equal(cfg_int(c, CFG_ENV_LEVEL), LOG_DEBUG);
+	cfg_free(c);
+	log_set_level(LOG_INFO);
 }
 
 static void
@@ -791,42 +806,6 @@ cfg_distance_values(void **state)
 	assert_null(cfg_suggest("X"));
 }
 
-/* --- lib/base64 ---------------------------------------------------------- */
-
-static void
-base64_vectors(void **state)
-{
-	/* RFC 4648 section 10. */
-	static const char *const plain[] = {
-	    "", "f", "fo", "foo", "foob", "fooba", "foobar"};
-	static const char *const enc[] = {
-	    "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
-	char out[64];
-	ssize_t n;
-	size_t i;
-
-	for (i = 0; i < nitems(plain); i++) {
-		n = base64_encode(out, sizeof(out), plain[i], strlen(plain[i]));
-		assert_int_equal(n, strlen(enc[i]));
-		assert_string_equal(out, enc[i]);
-		n = base64_decode(out, sizeof(out), enc[i], strlen(enc[i]));
-		assert_int_equal(n, strlen(plain[i]));
-		assert_memory_equal(out, plain[i], (size_t)n);
-	}
-	assert_int_equal(
-	    base64_decode(out, sizeof(out), "Zm9v\nYmFy\r\n", 11), 6);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zg", 2), 1);
-	assert_int_equal(base64_decode(out, sizeof(out), "Z", 1), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zh==", 4), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zg=a", 4), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zg===", 5), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zg=", 3), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zm9v!", 5), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zm-v", 4), -EINVAL);
-	assert_int_equal(base64_decode(out, 2, "Zm9v", 4), -ENOSPC);
-	assert_int_equal(base64_encode(out, 4, "f", 1), -ENOSPC);
-}
-
 static int
 setup(void **state)
 {
@@ -857,6 +836,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_fraction),
 	    cmocka_unit_test(cfg_bad_bool),
 	    cmocka_unit_test(cfg_bad_level),
+	    cmocka_unit_test(cfg_anchor_levels),
 	    cmocka_unit_test(cfg_bad_url),
 	    cmocka_unit_test(cfg_start_values_checked),
 	    cmocka_unit_test(cfg_secret_in_file_refused),
@@ -882,7 +862,6 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_parser_whole_and_bytewise),
 	    cmocka_unit_test(cfg_duration_values),
 	    cmocka_unit_test(cfg_distance_values),
-	    cmocka_unit_test(base64_vectors),
 	};
 
 	if (argc > 1)

@@ -138,16 +138,16 @@ policy_temporary_doubles_with_jitter(void **state)
 	unsigned i;
 
 	for (i = 0; i < 12; i++) {
-		d = init_policy_delay(&p, exited(INIT_EXIT_TEMPORARY), 10, 0);
+		d = init_policy_delay(&p, exited(EXIT_TEMPORARY), 10, 0);
 		assert_int_equal(d, want / 2); /* rnd 0: the low end */
 		want =
 		    want * 2 > INIT_FAST_MAX_MS ? INIT_FAST_MAX_MS : want * 2;
 	}
 	/* The high end of the jitter is the full delay, never more. */
 	d = init_policy_delay(
-	    &p, exited(INIT_EXIT_TEMPORARY), 10, INIT_FAST_MAX_MS / 2);
+	    &p, exited(EXIT_TEMPORARY), 10, INIT_FAST_MAX_MS / 2);
 	assert_int_equal(d, INIT_FAST_MAX_MS);
-	d = init_policy_delay(&p, exited(INIT_EXIT_TEMPORARY), 10, 0xffffffffu);
+	d = init_policy_delay(&p, exited(EXIT_TEMPORARY), 10, 0xffffffffu);
 	assert_true(d >= INIT_FAST_MAX_MS / 2 && d <= INIT_FAST_MAX_MS);
 }
 
@@ -157,9 +157,9 @@ policy_permanent_is_slow(void **state)
 	struct init_policy p = {0};
 
 	assert_int_equal(
-	    init_policy_delay(&p, exited(INIT_EXIT_PERMANENT), 5, 7),
+	    init_policy_delay(&p, exited(EXIT_PERMANENT), 5, 7),
 	    INIT_SLOW_MS);
-	assert_int_equal(init_policy_delay(&p, exited(INIT_EXIT_PERMANENT),
+	assert_int_equal(init_policy_delay(&p, exited(EXIT_PERMANENT),
 			     INIT_STABLE_MS, 7),
 	    INIT_SLOW_MS);
 }
@@ -171,9 +171,9 @@ policy_stable_run_resets(void **state)
 	unsigned i;
 
 	for (i = 0; i < 5; i++)
-		init_policy_delay(&p, exited(INIT_EXIT_TEMPORARY), 10, 0);
+		init_policy_delay(&p, exited(EXIT_TEMPORARY), 10, 0);
 	assert_int_equal(p.streak, 5);
-	assert_int_equal(init_policy_delay(&p, exited(INIT_EXIT_TEMPORARY),
+	assert_int_equal(init_policy_delay(&p, exited(EXIT_TEMPORARY),
 			     INIT_STABLE_MS, 0),
 	    INIT_FAST_MS / 2);
 	assert_int_equal(p.streak, 1);

@@ -5,6 +5,7 @@
  * verify`, `openssl x509 -text`): the independent peer, shelled out to as
  * test_tls_openssl does.  Usage: test_pki [name-filter]
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <setjmp.h>
@@ -12,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
@@ -437,12 +439,12 @@ openssl_csr(const char *newkey, const char *out)
 	    newkey, out);
 }
 
-/* openssl's requests (P-256, P-384, RSA-2048) parse; the key matches. */
+/* openssl's requests (P-256, P-384, RSA-2048/4096) parse; the key matches. */
 static void
 csr_openssl_accepted(void **state)
 {
 	static const char *newkeys[] = {"ec -pkeyopt ec_paramgen_curve:P-256",
-	    "ec -pkeyopt ec_paramgen_curve:P-384", "rsa:2048"};
+	    "ec -pkeyopt ec_paramgen_curve:P-384", "rsa:2048", "rsa:4096"};
 	static uint8_t der[PKI_DER_MAX], pub[2048], m[2048];
 	static struct pki_csr csr;
 	struct buf b;
@@ -772,6 +774,43 @@ rsa_openssl_keys_load(void **state)
 	}
 }
 
+/* Atomic writes: mode, replace or refuse, nothing left behind. */
+static void
+file_write_atomic(void **state)
+{
+	char path[128], err[256];
+	uint8_t back[16];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/atomic/f", dir);
+	assert_int_equal(sh("mkdir atomic"), 0);
+	assert_int_equal(
+	    pki_write_file_atomic(path, "one", 3, 0600, true, err, sizeof(err)),
+	    0);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0600);
+	assert_int_equal(
+	    pki_write_file_atomic(path, "two", 3, 0600, true, err, sizeof(err)),
+	    -EEXIST);
+	assert_non_null(strstr(err, "refusing to replace"));
+	assert_int_equal(slurp("atomic/f", back, sizeof(back)), 3);
+	assert_memory_equal(back, "one", 3);
+	assert_int_equal(pki_write_file_atomic(
+			     path, "three", 5, 0640, false, err, sizeof(err)),
+	    0);
+	assert_int_equal(slurp("atomic/f", back, sizeof(back)), 5);
+	assert_memory_equal(back, "three", 5);
+	assert_int_equal(stat(path, &st), 0);
+	assert_int_equal(st.st_mode & 0777, 0640);
+	/* Only the file: no temporary left by either call. */
+	assert_int_equal(sh("test \"$(ls -A atomic)\" = f"), 0);
+	snprintf(path, sizeof(path), "%s/missing/f", dir);
+	assert_int_equal(
+	    pki_write_file_atomic(path, "x", 1, 0600, false, err, sizeof(err)),
+	    -ENOENT);
+	assert_non_null(strstr(err, "missing/f"));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -793,6 +832,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cert_issue_refusals),
 	    cmocka_unit_test(rsa4096_identity_loads),
 	    cmocka_unit_test(rsa_openssl_keys_load),
+	    cmocka_unit_test(file_write_atomic),
 	};
 
 	if (argc > 1)

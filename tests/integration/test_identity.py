@@ -266,3 +266,36 @@ def test_revocation(outpost_bin, outpost_edge_bin, tmp_path, procs, pki):
     time.sleep(1)
     assert p.alive() and edge.state("eps")["tunnels"] == []
     assert "refused at the handshake: revoked" in edge.proc.text()
+
+
+def test_appliance_pairs_by_default(outpost_bin, outpost_edge_bin, tmp_path, procs, pki):
+    """Under the appliance's init (OUTPOST_DATA_STATE set) PAIRING defaults to true,
+    and the code is also a plain line on the console (stderr)."""
+    tmp, data = str(tmp_path), str(tmp_path / "data")
+    os.mkdir(data)
+    edge = start_edge(outpost_edge_bin, tmp, procs, pki)
+    p = start_connector(outpost_bin, tmp, procs,
+                        conn_env(edge, pki, data, OUTPOST_DATA_STATE="ok"))
+    assert wait_until(lambda: "outpost: PAIRING CODE " in p.text(), 10, 0.05), p.text()
+    assert get(p.port, "/status")[1]["state"] == "pairing"
+    # PAIRING=false wins over the appliance default.
+    q = start_connector(outpost_bin, tmp, procs,
+                        conn_env(edge, pki, str(tmp_path), OUTPOST_DATA_STATE="ok",
+                                 PAIRING="false"), name="nopair")
+    wait_reason(q, "needs_recovery")
+
+
+def test_outpost_enroll_pairs(outpost_bin, outpost_edge_bin, tmp_path, procs, pki):
+    tmp, data = str(tmp_path), str(tmp_path / "data")
+    os.mkdir(data)
+    edge = start_edge(outpost_edge_bin, tmp, procs, pki)
+    p = Proc([outpost_bin, "enroll"], base_env(**conn_env(edge, pki, data, PAIRING="true")),
+             os.path.join(tmp, "enroll.log"))
+    procs.append(p)
+    assert wait_until(lambda: "outpost: PAIRING CODE " in p.text(), 10, 0.05), p.text()
+    code = p.text().split("outpost: PAIRING CODE ")[1].split(":")[0]
+    s, _, b = edge.request("POST", f"/v1/pairings/{code}/approve", body=json.dumps({"name": "box"}))
+    assert s == 200, b
+    assert p.p.wait(timeout=15) == 0, p.text()
+    shown = json.loads(run([outpost_bin, "identity", "show"], env=base_env(DATA_DIR=data)).stdout)
+    assert shown["name"] == "box" and shown["source"] == "pair"

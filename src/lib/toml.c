@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "lib/utf8.h"
+#include "lib/util.h"
 
 #define TF_DEFINED 0x1u /* table: named by a [header] (or the root) */
 #define TF_AOT 0x2u /* array: made by [[header]] */
@@ -190,44 +191,12 @@ ts_put(struct tp *t, struct tstr *s, const char *p, size_t n)
 	return true;
 }
 
-static int
-hexval(int c)
-{
-	if (c >= '0' && c <= '9')
-		return c - '0';
-	if (c >= 'a' && c <= 'f')
-		return c - 'a' + 10;
-	if (c >= 'A' && c <= 'F')
-		return c - 'A' + 10;
-	return -1;
-}
-
 static bool
 ts_put_utf8(struct tp *t, struct tstr *s, uint32_t cp)
 {
 	char u[4];
-	size_t n;
 
-	if (cp < 0x80) {
-		u[0] = (char)cp;
-		n = 1;
-	} else if (cp < 0x800) {
-		u[0] = (char)(0xC0 | cp >> 6);
-		u[1] = (char)(0x80 | (cp & 0x3F));
-		n = 2;
-	} else if (cp < 0x10000) {
-		u[0] = (char)(0xE0 | cp >> 12);
-		u[1] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[2] = (char)(0x80 | (cp & 0x3F));
-		n = 3;
-	} else {
-		u[0] = (char)(0xF0 | cp >> 18);
-		u[1] = (char)(0x80 | ((cp >> 12) & 0x3F));
-		u[2] = (char)(0x80 | ((cp >> 6) & 0x3F));
-		u[3] = (char)(0x80 | (cp & 0x3F));
-		n = 4;
-	}
-	return ts_put(t, s, u, n);
+	return ts_put(t, s, u, utf8_put(u, cp));
 }
 
 /* \uXXXX or \UXXXXXXXX after the backslash and letter. */
@@ -239,7 +208,7 @@ tp_unicode_escape(struct tp *t, struct tstr *s, size_t digits)
 	size_t i;
 
 	for (i = 0; i < digits; i++) {
-		int h = hexval(tp_peek(t, 0));
+		int h = util_hexval(tp_peek(t, 0));
 
 		if (h < 0)
 			return tp_fail(t,
@@ -449,7 +418,7 @@ tp_key(struct tp *t, struct tstr *key)
 static bool
 digit_ok(int c, int base)
 {
-	int v = hexval(c);
+	int v = util_hexval(c);
 
 	return v >= 0 && v < base;
 }
@@ -470,9 +439,9 @@ tp_digits(struct tp *t, const char *s, const char *e, int base, uint64_t lim,
 		}
 		if (!digit_ok((unsigned char)*s, base))
 			return tp_fail_at(t, s, "invalid integer");
-		if (*v > (lim - (uint64_t)hexval(*s)) / (uint64_t)base)
+		if (*v > (lim - (uint64_t)util_hexval(*s)) / (uint64_t)base)
 			return tp_fail_at(t, s, "integer out of 64-bit range");
-		*v = *v * (uint64_t)base + (uint64_t)hexval(*s);
+		*v = *v * (uint64_t)base + (uint64_t)util_hexval(*s);
 		prev_digit = true;
 	}
 	return prev_digit || tp_fail_at(t, e, "invalid integer");

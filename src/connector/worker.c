@@ -10,6 +10,7 @@
 #include "connector/identity_ctl.h"
 #include "connector/manager.h"
 #include "connector/notify.h"
+#include "connector/tool.h"
 #include "connector/worker.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -245,21 +246,6 @@ start_health(struct rx_loop *l, const struct cfg *c)
 	return h;
 }
 
-static struct cfg *
-load_config(char *const *envp)
-{
-	static struct cfg_errors errs; /* ~20 KiB: not on the stack */
-	struct cfg *c;
-
-	c = cfg_load(envp, &errs);
-	if (c == NULL) {
-		cfg_errors_print(&errs, STDERR_FILENO);
-		return NULL;
-	}
-	cfg_errors_log(&errs);
-	return c;
-}
-
 /*
  * Under the appliance's init (which sets OUTPOST_DATA_STATE, see
  * src/init/), a bad configuration or a data partition that needs recovery
@@ -293,7 +279,7 @@ worker_main(int argc, char **argv, char *const *envp)
 	struct cfg *c;
 	int r;
 
-	c = load_config(envp);
+	c = tool_config(envp);
 	problem = appliance_problem(&c);
 	if (c == NULL)
 		return EXIT_PERMANENT;

@@ -79,6 +79,10 @@ def test_untrusted_key_refused_by_secure_boot(vms, image_dir):
     vm = vms(image(image_dir), boot="ovmf", devices="virtio")
     vm.wait_console(r"Access Denied|Security Violation|verification failed",
                     BOOT_TIMEOUT * 2)
+    # Refused means never started: no health port, and no outpost banner.
+    with pytest.raises(AssertionError):
+        vm.wait_http("/healthz", 15)
+    assert not re.search(r"health:\s+http://", vm.console()), vm.console()[-2000:]
 
 
 def test_flipped_root_byte_stops_boot(vms, image_dir, kernel, scratch):

@@ -85,7 +85,9 @@ bool tunnel_slot_draining(const struct tunnel_slot *t);
 int tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n);
 void tunnel_msg_hello(struct tunnel_slot *t);
 void tunnel_msg_cancel_all(struct tunnel_slot *t);
-bool tunnel_queue(struct tunnel_slot *t, Connector__V1__ConnectorMessage *m);
+/* Queue ConnectorMessage{request_id: id, sub in oneof member field}. */
+bool tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
+    const ProtobufCMessage *sub);
 void tunnel_request_done(struct tunnel_slot *t);
 
 #endif

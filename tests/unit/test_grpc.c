@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "proto/connector/v1/connector.pb-c.h"
 #include "grpc/grpc.h"
 
@@ -271,7 +272,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(envelope_builder),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

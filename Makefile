@@ -31,11 +31,23 @@ VERSION		:= $(shell cat VERSION)
 REVISION	:= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 export SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
+# Per-target facts: board/<target>/board.env (the board of that name, else
+# the one whose BOARD_ARCH is $(ARCH)); scripts and tests read the same file.
+BOARD_ENV := $(firstword $(wildcard board/$(ARCH)/board.env) $(foreach f,$(sort \
+	$(wildcard board/*/board.env)),$(if $(filter BOARD_ARCH=$(ARCH),$(file <$(f))),$(f))))
+ifeq ($(BOARD_ENV),)
+$(error ARCH=$(ARCH): no board/*/board.env says BOARD_ARCH=$(ARCH))
+endif
+include $(BOARD_ENV)
+
+# The toolchain (scripts/toolchain.sh, which may fetch a cross sysroot) is
+# asked for only when a recipe first uses CC or STRIP, never while the
+# Makefile is read: `make clean ARCH=aarch64` fetches nothing.
 TC	= $(shell . scripts/toolchain.sh && toolchain_setup $(ARCH) && echo $$$(1))
-CC	:= $(call TC,CC)
+CC	= $(eval CC := $(call TC,CC))$(CC)
+STRIP	= $(eval STRIP := $(call TC,STRIP))$(STRIP)
 HOSTCC	?= gcc
 FUZZCC	?= clang
-STRIP	:= $(call TC,STRIP)
 
 WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla \
@@ -70,9 +82,6 @@ all: $(B)/outpost $(B)/outpost-edge
 
 # --- static binaries --------------------------------------------------------
 
-$(B)/libcore.a: $(call obj,$(B),$(CORE) $(call PBC,$(B)))
-	$(call say,AR,$@)rm -f $@ && ar rcsD $@ $^
-
 # Dependency licence notices and versions embedded for `outpost version`.
 LICDEPS	:= bearssl c-ares nghttp2 pcre2 protobuf-c
 $(B)/gen/licenses.c: scripts/embed-licenses.sh $(DEPS)/SOURCES
@@ -88,10 +97,6 @@ $(B)/outpost-edge.unstripped: $(call obj,$(B),src/cmd/outpost-edge.c $(EDGE)) $(
 $(B)/%: $(B)/%.unstripped
 	$(call say,STRIP,$@)$(STRIP) -o $@ $<
 
-$(B)/obj/%.o: %.c | $(DEPS)/SOURCES
-	@mkdir -p $(@D)
-	$(call say,CC,$@)$(CC) $(CFLAGS) -c -o $@ $<
-
 # deps.sh writes build/deps/ARCH; an O= build elsewhere takes a copy.
 $(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh
 	$(call say,DEPS,$(ARCH))scripts/deps.sh $(ARCH)
@@ -100,20 +105,39 @@ $(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh
 
 # Objects that embed OUTPOST_REVISION are rebuilt when HEAD moves, so one
 # binary never reports two revisions (the image labels name the same one).
-REVSTAMP := $(O)/.revision-$(REVISION)
-$(REVSTAMP):
-	@mkdir -p $(@D) && rm -f $(O)/.revision-* && touch $@
+# The stamp is rewritten only when the revision differs: its age is what
+# the objects compare against.
+REVSTAMP := $(O)/.revision
+$(REVSTAMP): FORCE
+	@mkdir -p $(@D) && [ "$$(cat $@ 2>/dev/null)" = "$(REVISION)" ] || echo "$(REVISION)" >$@
 $(foreach d,$(B) $(H) $(F),$(call obj,$(d),$(shell grep -rl OUTPOST_REVISION src))): $(REVSTAMP)
+FORCE:
 
-# Generated protobuf-c code (never committed); objects depend on the headers.
-define proto_rules
+# One template for every build variant (static $(B), host/ASan $(H), fuzz
+# $(F); repro is the static variant under another O=):
+#   $(1) directory, $(2) compiler variable, $(3) flags variable, $(4) label,
+#   $(5) what its libcore.a holds, $(6) order-only prerequisite of objects.
+# Generated protobuf-c code (never committed) goes to $(1)/gen/proto/;
+# objects depend on its headers.  OBJS lists every object for -include.
+SRCS	= $(CORE) $(EDGE) $(wildcard src/cmd/*.c tests/unit/*.c tests/fuzz/*.c) \
+	  $(call PBC,$(1)) $(1)/gen/licenses.c
+define variant
+$(1)/obj/%.o: %.c | $(6)
+	@mkdir -p $$(@D)
+	$$(call say,$(4),$$@)$$($(2)) $$($(3)) -c -o $$@ $$<
+$(1)/libcore.a: $(call obj,$(1),$(5) $(call PBC,$(1)))
+	$$(call say,AR,$$@)rm -f $$@ && ar rcsD $$@ $$^
 $(1)/gen/proto/%.pb-c.c $(1)/gen/proto/%.pb-c.h: src/proto/%.proto
 	@mkdir -p $$(@D)
 	$$(call say,PROTOC,$$<)protoc-c --proto_path=src --c_out=$(1)/gen $$<
 $(call obj,$(1),$(CORE) $(EDGE) src/cmd/outpost.c src/cmd/outpost-edge.c): \
 	$(patsubst %.c,%.h,$(call PBC,$(1)))
+OBJS	+= $(call obj,$(1),$(call SRCS,$(1)))
 endef
-$(foreach d,$(B) $(H) $(F),$(eval $(call proto_rules,$(d))))
+OBJS	:=
+$(eval $(call variant,$(B),CC,CFLAGS,CC,$(CORE),$(DEPS)/SOURCES))
+$(eval $(call variant,$(H),HOSTCC,HOSTCFLAGS,HOSTCC,$(CORE),))
+$(eval $(call variant,$(F),FUZZCC,FUZZCFLAGS,FUZZCC,$(CORE) $(EDGE),))
 
 size: $(B)/outpost
 	@s=$$(stat -c %s $<); printf 'outpost %s: %d bytes stripped (%d KiB)\n' \
@@ -124,13 +148,6 @@ size: $(B)/outpost
 
 UNIT	:= $(sort $(wildcard tests/unit/test_*.c))
 UNITBIN	:= $(patsubst tests/unit/%.c,$(H)/%,$(UNIT))
-
-$(H)/libcore.a: $(call obj,$(H),$(CORE) $(call PBC,$(H)))
-	$(call say,AR,$@)rm -f $@ && ar rcsD $@ $^
-
-$(H)/obj/%.o: %.c
-	@mkdir -p $(@D)
-	$(call say,HOSTCC,$@)$(HOSTCC) $(HOSTCFLAGS) -c -o $@ $<
 
 # Helpers every unit test links (tests/unit/*.c other than test_*.c, e.g.
 # the wrapfd fault injector).
@@ -154,7 +171,7 @@ QEMU	:=
 RUNBIN	= $(CURDIR)/$(B)/$(1)
 INTEGRATION_TESTS ?= tests/integration
 ifneq ($(ARCH),x86_64)
-QEMU	:= $(call TC,TC_QEMU)
+QEMU	:= $(BOARD_QEMU_USER)
 UNITBIN	:= $(patsubst tests/unit/%.c,$(B)/%,$(UNIT))
 XUNITAUX := $(call obj,$(B),$(filter-out $(UNIT),$(wildcard tests/unit/*.c)))
 RUNBIN	= $(CURDIR)/$(B)/$(1)-qemu
@@ -181,13 +198,6 @@ unit: setup include-check $(UNITBIN)
 FUZZ	:= $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZBIN	:= $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ))
 FUZZ_SECONDS ?= 20
-
-$(F)/libcore.a: $(call obj,$(F),$(CORE) $(EDGE) $(call PBC,$(F)))
-	$(call say,AR,$@)rm -f $@ && ar rcsD $@ $^
-
-$(F)/obj/%.o: %.c
-	@mkdir -p $(@D)
-	$(call say,FUZZCC,$@)$(FUZZCC) $(FUZZCFLAGS) -c -o $@ $<
 
 $(F)/fuzz_%: $(F)/obj/tests/fuzz/fuzz_%.o $(F)/libcore.a
 	$(call say,LD,$@)$(FUZZCC) -fsanitize=fuzzer,address,undefined -o $@ $^ \
@@ -264,9 +274,7 @@ BOARD_IMAGE := outpost-$(VERSION)-aarch64
 board-image: setup
 	$(Q)$(MAKE) -s ARCH=aarch64 $(O)/aarch64/outpost
 	$(Q)k=$$(scripts/kernel.sh aarch64-virt) && s=$$(scripts/sysroot.sh aarch64) && \
-		IMAGE_BOARD=aarch64-virt IMAGE_EFI_BOOT=BOOTAA64.EFI IMAGE_BIOS=0 \
-		IMAGE_OBJCOPY=aarch64-linux-gnu-objcopy \
-		IMAGE_STUB=$$s/usr/lib/systemd/boot/efi/linuxaa64.efi.stub \
+		IMAGE_BOARD=aarch64-virt IMAGE_STUB_ROOT=$$s \
 		scripts/image.sh $(O)/aarch64/outpost "$$k" $(IMG) $(BOARD_IMAGE)
 	$(Q)rm -f $(IMG)/$(BOARD_IMAGE).ova  # no ARM hypervisor takes an OVA
 	$(Q)for f in $(IMG)/$(BOARD_IMAGE).img $(IMG)/$(BOARD_IMAGE).img.bmap; do \
@@ -355,7 +363,9 @@ clean:
 .PHONY: readme-settings readme-check
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:
-# Keep intermediate objects (test and fuzz objects are only prerequisites).
-.SECONDARY:
+# Keep intermediate objects and generated code (test and fuzz objects are
+# only prerequisites).  Not a bare .SECONDARY: that makes every target
+# secondary, and a missing stamp (the revision's) was then never remade.
+.SECONDARY: $(OBJS) $(foreach d,$(B) $(H) $(F),$(call PBC,$(d)) $(patsubst %.c,%.h,$(call PBC,$(d))))
 
--include $(shell find $(O) -name '*.d' 2>/dev/null)
+-include $(OBJS:.o=.d)

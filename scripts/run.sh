@@ -1,12 +1,18 @@
 #!/usr/bin/env bash
 # `make run`: outpost-edge + one connector + a demo upstream, all on
-# loopback, end to end through mTLS.  Prints one curl command that goes
+# loopback, end to end through mTLS.  The connector enrols: the script asks
+# the edge for a single-use token (`outpost-edge token create`) and starts
+# the connector with ENROLLMENT_TOKEN; the edge's CA signs the connector's
+# CSR and the identity is stored in the connector's DATA_DIR, so the next
+# run reconnects without a token.  Prints one curl command that goes
 # through the edge's front door and the tunnel to the upstream, and its
 # answer; then waits until Ctrl-C, which stops everything.
 #
 #   scripts/run.sh BUILD_DIR            (BUILD_DIR holds outpost, outpost-edge)
 #
-# State lives in BUILD_DIR/../run/: dev PKI (pki/), the API token, logs.
+# State lives in BUILD_DIR/../run/: the edge's server certificate (pki/),
+# the edge's CA and tokens (edge-data/), the connector's identity (data/),
+# the API token, logs.
 # RUN_ONCE=1 stops after the proxied request (exit 0 when it succeeded).
 # RUN_TIMEOUT (seconds, default 30) bounds the wait for the connector.
 set -euo pipefail
@@ -24,6 +30,7 @@ pids=()
 . "$here/procs.sh"
 
 say() { printf 'run: %s\n' "$*" >&2; }
+port_open() { (exec 3<>"/dev/tcp/127.0.0.1/$1") 2>/dev/null; }
 
 cleanup() {
 	trap - INT TERM EXIT
@@ -35,7 +42,7 @@ trap 'exit 130' INT
 trap 'exit 143' TERM
 
 [ -x "$edge_bin" ] && [ -x "$outpost_bin" ] || { say "build first: make"; exit 1; }
-mkdir -p "$run/www"
+mkdir -p "$run/www" "$run/data" "$run/edge-data"
 "$here/dev-pki.sh" "$run/pki" "$name" >/dev/null
 if [ ! -s "$run/token" ]; then
 	(umask 077 && head -c 24 /dev/urandom | base64 >"$run/token")
@@ -74,16 +81,29 @@ else
 fi
 pids+=($!)
 
-OUTPOST_CONFIG= EDGE_LISTEN=127.0.0.1:$tunnel_port EDGE_API_PORT=$api_port \
-	EDGE_API_TOKEN_FILE=$run/token EDGE_TLS_CERT_FILE=$run/pki/edge.pem \
-	EDGE_TLS_KEY_FILE=$run/pki/edge.key EDGE_CLIENT_CA_FILE=$run/pki/ca.pem \
-	"$edge_bin" run 2>"$run/edge.log" &
+edge_env=(OUTPOST_CONFIG= EDGE_LISTEN=127.0.0.1:$tunnel_port EDGE_API_PORT=$api_port
+	EDGE_API_TOKEN_FILE=$run/token EDGE_TLS_CERT_FILE=$run/pki/edge.pem
+	EDGE_TLS_KEY_FILE=$run/pki/edge.key EDGE_DATA_DIR=$run/edge-data)
+env "${edge_env[@]}" "$edge_bin" run 2>"$run/edge.log" &
 pids+=($!)
 
-OUTPOST_CONFIG= TRAVERSAL_CONTROLLER_URL=https://127.0.0.1:$tunnel_port \
-	TLS_CERT_FILE=$run/pki/connector-$name.pem TLS_KEY_FILE=$run/pki/connector-$name.key \
-	TLS_CA_FILE=$run/pki/ca.pem HTTP_PORT=$health_port \
-	"$outpost_bin" run 2>"$run/outpost.log" &
+# A token only when the connector has no identity yet (a later run
+# reconnects with the stored one).
+conn_env=(OUTPOST_CONFIG= TRAVERSAL_CONTROLLER_URL=https://127.0.0.1:$tunnel_port
+	TLS_CA_FILE=$run/pki/ca.pem HTTP_PORT=$health_port DATA_DIR=$run/data)
+if ! env "${conn_env[@]}" "$outpost_bin" identity show >/dev/null 2>&1; then
+	for _ in $(seq 50); do
+		port_open "$api_port" && break
+		sleep 0.1
+	done
+	enroll_token=$(env "${edge_env[@]}" "$edge_bin" token create "$name" --ttl 10m) ||
+		{ say "the edge gave no enrolment token; see $run/edge.log"; exit 1; }
+	conn_env+=(ENROLLMENT_TOKEN=$enroll_token)
+	say "enrolling connector \"$name\" with a single-use token"
+else
+	say "connector identity found in $run/data: no token needed"
+fi
+env "${conn_env[@]}" "$outpost_bin" run 2>"$run/outpost.log" &
 pids+=($!)
 
 say "edge tunnels 127.0.0.1:$tunnel_port (mTLS), front door 127.0.0.1:$api_port; connector health 127.0.0.1:$health_port; upstream 127.0.0.1:$upstream_port"

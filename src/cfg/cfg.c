@@ -4,12 +4,10 @@
  * only file of the module that reads files (startup only).
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
 #include "cfg/cfg_int.h"
 #include "lib/log.h"
@@ -203,36 +201,21 @@ on_entry(void *arg, const struct cfg_entry *e)
 		cfg_err(x->errs, false, "%s: %s", where, e->error);
 }
 
-/* Feed fd to a parser; false (with a message) on a read error. */
-static bool
-read_into(struct cfg_ctx *x, int fd, const char *path)
+/* Feed the file's text to a parser. */
+static void
+parse_text(struct cfg_ctx *x, const char *path, const char *text, size_t n)
 {
 	struct cfg_parser *p = malloc(sizeof(*p));
-	char chunk[4096];
-	size_t total = 0;
-	ssize_t n;
 
 	if (p == NULL) {
 		cfg_err(x->errs, false, "%s: out of memory", path);
-		return false;
+		return;
 	}
 	cfg_parser_init(p, on_entry, x);
-	while ((n = read(fd, chunk, sizeof(chunk))) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0 || (total += (size_t)n) > CFG_FILE_MAX) {
-			cfg_err(x->errs, false, "%s: %s", path,
-			    n < 0 ? strerror(errno) : "larger than 1 MiB");
-			break;
-		}
-		cfg_parser_feed(p, chunk, (size_t)n);
-	}
-	if (n == 0)
-		cfg_parser_finish(p);
-	util_wipe(chunk, sizeof(chunk));
+	cfg_parser_feed(p, text, n);
+	cfg_parser_finish(p);
 	cfg_parser_wipe(p);
 	free(p);
-	return n == 0;
 }
 
 /*
@@ -243,22 +226,26 @@ static void
 load_file(struct cfg_ctx *x, const char *where, const char *key,
     const char *path, bool required)
 {
-	int fd;
+	char *text;
+	size_t n;
+	int rc;
 
 	x->c->path[x->src - CFG_SRC_FILE] = strdup(path);
 	if (x->c->path[x->src - CFG_SRC_FILE] == NULL) {
 		cfg_err(x->errs, false, "%s: out of memory", path);
 		return;
 	}
-	fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-	if (fd < 0) {
-		if (errno != ENOENT || required)
-			cfg_err(x->errs, false, "%s: %s: cannot open %s: %s",
-			    where, key, path, strerror(errno));
+	rc = util_read_file(path, CFG_FILE_MAX, &text, &n);
+	if (rc == -EFBIG)
+		cfg_err(x->errs, false, "%s: larger than 1 MiB", path);
+	else if (rc < 0 && (rc != -ENOENT || required))
+		cfg_err(x->errs, false, "%s: %s: cannot open %s: %s", where,
+		    key, path, strerror(-rc));
+	if (rc < 0)
 		return;
-	}
-	read_into(x, fd, path);
-	close(fd);
+	parse_text(x, path, text, n);
+	util_wipe(text, n);
+	free(text);
 }
 
 /* The raw value of key in envp, or NULL. */

@@ -43,6 +43,22 @@ check_pairs(const struct cfg *c, struct cfg_errors *errs)
 	}
 }
 
+/* The enrolment token from two places: which one was meant is unknowable. */
+static void
+check_token(const struct cfg *c, struct cfg_errors *errs)
+{
+	char w[WHERE_MAX];
+
+	if (!is_set(c, CFG_ENROLLMENT_TOKEN) ||
+	    !is_set(c, CFG_ENROLLMENT_TOKEN_FILE))
+		return;
+	cfg_source_fmt(c, CFG_ENROLLMENT_TOKEN, w, sizeof(w));
+	cfg_err(errs, false,
+	    "%s: ENROLLMENT_TOKEN: conflicts with ENROLLMENT_TOKEN_FILE; set "
+	    "only one",
+	    w);
+}
+
 /* A client certificate without its key (or the reverse) is useless. */
 static void
 check_identity(const struct cfg *c, struct cfg_errors *errs)
@@ -215,6 +231,7 @@ void
 cfg_check_all(const struct cfg *c, struct cfg_errors *errs)
 {
 	check_pairs(c, errs);
+	check_token(c, errs);
 	check_identity(c, errs);
 	check_backoff(c, errs);
 	check_controller(c, errs);
@@ -246,33 +263,17 @@ secret_decode(const char *v, uint8_t **out, size_t *len)
 int
 cfg_secret_read(const char *path, uint8_t **out, size_t *len)
 {
-	size_t size, got = 0;
-	uint8_t *p;
-	ssize_t n;
-	int fd;
+	char *p;
+	int rc;
 
-	if ((fd = secret_open(path, &size)) < 0)
-		return fd;
-	if ((p = malloc(size)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (got < size && (n = read(fd, p + got, size - got)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0)
-			break;
-		got += (size_t)n;
-	}
-	close(fd);
-	if (got != size) {
-		/* A short or failed read: never hand out part of a key. */
-		util_wipe(p, size);
+	/* Never part of a key: util_read_file() hands out all or nothing. */
+	if ((rc = util_read_file(path, CFG_SECRET_MAX, &p, len)) < 0)
+		return rc;
+	if (*len == 0) {
 		free(p);
-		return -EIO;
+		return -ENODATA;
 	}
-	*out = p;
-	*len = got;
+	*out = (uint8_t *)p;
 	return 0;
 }
 

@@ -61,26 +61,16 @@ check_proxy(const struct cfg *c, struct cfg_errors *errs)
 	free(p);
 }
 
+/* A server list (DNS_SERVERS, NTP_SERVERS) through its client's parser. */
 static void
-check_dns(const struct cfg *c, struct cfg_errors *errs)
+check_servers(const struct cfg *c, struct cfg_errors *errs, enum cfg_key k,
+    int (*check)(const char *list, char *err, size_t errlen))
 {
-	const char *s = c->slot[CFG_DNS_SERVERS].str;
+	const char *s = c->slot[k].str;
 	char why[WHY_MAX];
 
-	if (s != NULL && dns_servers_check(s, why, sizeof(why)) < 0)
-		report(
-		    c, errs, CFG_DNS_SERVERS, after_name(why, "DNS_SERVERS"));
-}
-
-static void
-check_ntp(const struct cfg *c, struct cfg_errors *errs)
-{
-	const char *s = c->slot[CFG_NTP_SERVERS].str;
-	char why[WHY_MAX];
-
-	if (s != NULL && sntp_servers_check(s, why, sizeof(why)) < 0)
-		report(
-		    c, errs, CFG_NTP_SERVERS, after_name(why, "NTP_SERVERS"));
+	if (s != NULL && check(s, why, sizeof(why)) < 0)
+		report(c, errs, k, after_name(why, cfg_defs[k].name));
 }
 
 /* The setting a TLS message names ("TLS_KEY: ..."), as it was given. */
@@ -158,8 +148,8 @@ void
 cfg_check_start(const struct cfg *c, struct cfg_errors *errs)
 {
 	check_proxy(c, errs);
-	check_dns(c, errs);
-	check_ntp(c, errs);
+	check_servers(c, errs, CFG_DNS_SERVERS, dns_servers_check);
+	check_servers(c, errs, CFG_NTP_SERVERS, sntp_servers_check);
 	if (controller_tls(c))
 		check_tls(c, errs);
 }

@@ -13,6 +13,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "cfg/cfg.h"
+#include "connector/enroll_cmd.h"
 #include "connector/fetch.h"
 #include "connector/identity_cmd.h"
 #include "connector/pki_cmd.h"
@@ -74,6 +75,12 @@ cmd_ntp(int argc, char **argv)
 }
 
 static int
+cmd_enroll(int argc, char **argv)
+{
+	return enroll_main(argc, argv, environ);
+}
+
+static int
 cmd_identity(int argc, char **argv)
 {
 	return identity_main(argc, argv, environ);
@@ -88,6 +95,8 @@ cmd_help(int argc, char **argv)
 	       "  probe          exit 0 if /readyz on HTTP_PORT answers 200\n"
 	       "  fetch URL      one upstream request, printed as JSON lines\n"
 	       "  ntp [--step]   time from NTP_SERVERS [and set the clock]\n"
+	       "  enroll         obtain an identity once (ENROLLMENT_TOKEN or "
+	       "PAIRING)\n"
 	       "  identity show  the identity in DATA_DIR; identity import "
 	       "--cert F --key F\n"
 	       "  keygen         a private key [--type p256|p384|rsa2048|"
@@ -115,6 +124,7 @@ static const struct command {
     {"fetch", cmd_fetch},
     {"ntp", cmd_ntp},
     {"identity", cmd_identity},
+    {"enroll", cmd_enroll},
     {"keygen", keygen_main},
     {"csr", csr_main},
     {"init", init_main},

@@ -36,7 +36,7 @@ exec_reason_name(enum exec_reason r)
 }
 
 static void
-job_link(struct exec *e, struct exec_job *job)
+job_link(struct exec *e, struct job *job)
 {
 	job->prev = NULL;
 	job->next = e->jobs;
@@ -46,7 +46,7 @@ job_link(struct exec *e, struct exec_job *job)
 }
 
 static void
-job_unlink(struct exec_job *job)
+job_unlink(struct job *job)
 {
 	struct exec *e = job->e;
 
@@ -59,17 +59,23 @@ job_unlink(struct exec_job *job)
 	job->prev = job->next = NULL;
 }
 
-/* Release everything the job holds; no callback.  keep: pool the conn. */
+/*
+ * The one teardown: release the deadline, the deferred start, the
+ * connection (pooled when keep) and the request head, leave the job idle;
+ * then report, when asked: the response (r is EXEC_OK) or the failure.
+ * Nothing touches the job after done: it may be freed or submitted again.
+ */
 static void
-job_end(struct exec_job *job, bool keep)
+job_end(struct job *job, bool keep, bool report, enum exec_reason r,
+    const char *detail)
 {
 	struct exec_conn *c = job->conn;
+	exec_done_fn *done = job->done;
 
-	rx_timer_stop(job->e->loop, &job->timer);
-	rx_defer_cancel(job->e->loop, &job->soon);
+	rx_timer_stop(job->e->loop, &job->deadline);
+	rx_defer_cancel(job->e->loop, &job->start);
 	job_unlink(job);
-	job->active = false;
-	job->pending = false;
+	job->state = JOB_IDLE;
 	job->conn = NULL;
 	if (c != NULL) {
 		c->job = NULL;
@@ -77,116 +83,123 @@ job_end(struct exec_job *job, bool keep)
 	}
 	free(job->head);
 	job->head = NULL;
+	if (report && r == EXEC_OK) {
+		exec_resp_deliver(job);
+		return;
+	}
 	exec_resp_reset(job);
+	if (report)
+		done(job_public(job), r, detail, NULL);
 }
 
 /* see exec_int.h */
 void
-exec_job_finish(struct exec_job *job, enum exec_reason r, const char *detail)
+exec_job_fail(struct job *job, enum exec_reason r, const char *detail)
 {
-	exec_done_fn *done = job->done;
-
-	job_end(job, false);
-	done(job, r, detail, NULL);
+	job_end(job, false, true, r, detail);
 }
 
-/* Start (or fail) soon, never inside the caller's stack. */
+/* The response is complete: pool the connection if it can serve again. */
 static void
-job_fail_soon(struct exec_job *job, enum exec_reason r, const char *detail)
+job_complete(struct job *job)
+{
+	struct stream *s = &job->conn->s;
+	size_t left = 0;
+
+	stream_peek(s, &left);
+	job_end(job,
+	    job->keep_alive && exec_req_sent(job) && left == 0 &&
+		!stream_dead(s) && !stream_output_pending(s),
+	    true, EXEC_OK, NULL);
+}
+
+/* Start (or fail) from the deferred work, never in the caller's stack. */
+static void
+job_queue(struct job *job, enum exec_reason r, const char *detail)
 {
 	job->fail = r;
 	job->fail_detail = detail;
-	job->pending = true;
-	rx_defer(job->e->loop, &job->soon);
+	job->state = JOB_QUEUED;
+	rx_defer(job->e->loop, &job->start);
 }
 
 static void
 job_deadline(struct rx_loop *l, struct rx_timer *t)
 {
-	struct exec_job *job = container_of(t, struct exec_job, timer);
+	struct job *job = container_of(t, struct job, deadline);
 
-	exec_job_finish(job, EXEC_TIMEOUT, "request deadline passed");
+	exec_job_fail(job, EXEC_TIMEOUT, "request deadline passed");
 }
 
 /* Attach a connection (pooled or being dialled); false: job finished. */
 static bool
-job_connect(struct exec_job *job, bool fresh)
+job_connect(struct job *job, bool fresh)
 {
 	int rc = exec_conn_get(job->e, job, fresh);
 
-	if (rc == 0)
+	if (rc == 0) {
+		job->state = JOB_DIALING;
+		if (job->conn->state == CONN_OPEN)
+			exec_job_connected(job);
 		return true;
+	}
 	if (rc == -EINVAL)
-		exec_job_finish(job, EXEC_DNS, "host name not resolvable");
+		exec_job_fail(job, EXEC_DNS, "host name not resolvable");
 	else
-		exec_job_finish(job, EXEC_OVERLOADED, "no resources to dial");
+		exec_job_fail(job, EXEC_OVERLOADED, "no resources to dial");
 	return false;
 }
 
 static void
-job_start(struct exec_job *job)
+job_start(struct rx_loop *l, struct rx_defer *d)
 {
-	job->pending = false;
-	if (job->fail != EXEC_OK) {
-		exec_job_finish(job, job->fail, job->fail_detail);
-		return;
-	}
-	if (!job_connect(job, false))
-		return;
-	if (job->conn->state == CONN_OPEN)
-		exec_job_connected(job);
-}
+	struct job *job = container_of(d, struct job, start);
 
-static void
-job_soon(struct rx_loop *l, struct rx_defer *d)
-{
-	struct exec_job *job = container_of(d, struct exec_job, soon);
-
-	if (job->pending)
-		job_start(job);
+	if (job->fail != EXEC_OK)
+		exec_job_fail(job, job->fail, job->fail_detail);
+	else
+		job_connect(job, false);
 }
 
 /* see exec.h */
 void
-exec_submit(struct exec *e, struct exec_job *job,
+exec_submit(struct exec *e, struct exec_job *pub,
     const Connector__V1__HttpRequest *req, exec_done_fn *done)
 {
+	struct job *job = job_of(pub);
 	enum exec_reason r = EXEC_OK;
 	const char *detail = NULL;
 
-	*job = (struct exec_job){.e = e, .req = req, .done = done};
-	rx_timer_init(&job->timer, job_deadline);
-	rx_defer_init(&job->soon, job_soon);
-	job->active = true;
+	*job = (struct job){.e = e, .req = req, .done = done};
+	rx_timer_init(&job->deadline, job_deadline);
+	rx_defer_init(&job->start, job_start);
 	job_link(e, job);
-	if (!exec_req_check(e, job, &r, &detail)) {
-		job_fail_soon(job, r, detail);
-		return;
-	}
-	if (!exec_req_build(job)) {
-		job_fail_soon(job, EXEC_OVERLOADED, "out of memory");
-		return;
-	}
-	if (rx_timer_start(e->loop, &job->timer, e->c.request_timeout_ms) < 0) {
-		job_fail_soon(job, EXEC_OVERLOADED, "no timer left");
-		return;
-	}
-	job_fail_soon(job, EXEC_OK, NULL);
+	if (!exec_req_check(e, job, &r, &detail))
+		job_queue(job, r, detail);
+	else if (!exec_req_build(job))
+		job_queue(job, EXEC_OVERLOADED, "out of memory");
+	else if (rx_timer_start(
+		     e->loop, &job->deadline, e->c.request_timeout_ms) < 0)
+		job_queue(job, EXEC_OVERLOADED, "no timer left");
+	else
+		job_queue(job, EXEC_OK, NULL);
 }
 
 /* see exec.h */
 void
-exec_cancel(struct exec_job *job)
+exec_cancel(struct exec_job *pub)
 {
-	if (!job->active)
-		return;
-	job_end(job, false);
+	struct job *job = job_of(pub);
+
+	if (job->state != JOB_IDLE)
+		job_end(job, false, false, EXEC_CANCELLED, NULL);
 }
 
 /* see exec_int.h */
 void
-exec_job_connected(struct exec_job *job)
+exec_job_connected(struct job *job)
 {
+	job->state = JOB_EXCHANGING;
 	/* A fresh connection calls back once connected (or handshaken); a
 	 * pooled one is quiet until asked for room to write. */
 	if (job->conn->reused)
@@ -195,7 +208,7 @@ exec_job_connected(struct exec_job *job)
 
 /* A pooled connection that died before any answer: try a fresh one. */
 static bool
-job_retry(struct exec_job *job)
+job_retry(struct job *job)
 {
 	struct exec_conn *c = job->conn;
 
@@ -213,29 +226,9 @@ job_retry(struct exec_job *job)
 	return true;
 }
 
+/* The connection ended (EOF or error) before the response completed it. */
 static void
-job_complete(struct exec_job *job)
-{
-	struct exec_conn *c = job->conn;
-	size_t left = 0;
-	bool keep;
-
-	stream_peek(&c->s, &left);
-	keep = job->keep_alive && exec_req_sent(job) && left == 0 &&
-	    !stream_dead(&c->s) && !stream_output_pending(&c->s);
-	rx_timer_stop(job->e->loop, &job->timer);
-	job_unlink(job);
-	job->active = false;
-	job->conn = NULL;
-	c->job = NULL;
-	exec_conn_release(c, keep);
-	free(job->head);
-	job->head = NULL;
-	exec_resp_deliver(job);
-}
-
-static void
-job_dead(struct exec_job *job)
+job_conn_lost(struct job *job)
 {
 	enum exec_reason r = EXEC_RESET;
 	const char *detail = "connection lost";
@@ -247,17 +240,14 @@ job_dead(struct exec_job *job)
 	}
 	if (job_retry(job))
 		return;
-	if (stream_error(&job->conn->s) == 0) {
-		exec_job_finish(job, r, detail);
-		return;
-	}
-	r = exec_conn_reason(job->conn, &detail);
-	exec_job_finish(job, r, detail);
+	if (stream_error(&job->conn->s) != 0)
+		r = exec_conn_reason(job->conn, &detail);
+	exec_job_fail(job, r, detail);
 }
 
 /* see exec_int.h */
 bool
-exec_job_io(struct exec_job *job)
+exec_job_io(struct job *job)
 {
 	struct stream *s = &job->conn->s;
 	enum exec_resp_state st;
@@ -275,22 +265,14 @@ exec_job_io(struct exec_job *job)
 		return false;
 	}
 	if (st == RESP_FAIL) {
-		exec_job_finish(job, r, detail);
+		exec_job_fail(job, r, detail);
 		return false;
 	}
 	if (stream_dead(s)) {
-		job_dead(job);
+		job_conn_lost(job);
 		return false;
 	}
 	return true;
-}
-
-/* see exec_int.h */
-void
-exec_job_conn_failed(
-    struct exec_job *job, enum exec_reason r, const char *detail)
-{
-	exec_job_finish(job, r, detail);
 }
 
 static void
@@ -308,6 +290,8 @@ config_defaults(struct exec_config *c)
 		c->pool_total = EXEC_DEFAULT_POOL_TOTAL;
 	if (c->pool_idle_ms <= 0)
 		c->pool_idle_ms = EXEC_DEFAULT_POOL_IDLE_MS;
+	if (c->max_conns == 0)
+		c->max_conns = EXEC_DEFAULT_MAX_CONNS;
 }
 
 /* see exec.h */
@@ -326,7 +310,6 @@ exec_new(struct exec **out, struct rx_loop *l, struct dns_resolver *r,
 	e->dns = r;
 	e->c = *c;
 	config_defaults(&e->c);
-	rx_defer_init(&e->bury, exec_conn_bury);
 	rc = exec_tls_load(e, err, errlen);
 	if (rc < 0) {
 		exec_tls_free(e);
@@ -344,10 +327,9 @@ exec_free(struct exec *e)
 	if (e == NULL)
 		return;
 	while (e->jobs != NULL)
-		exec_cancel(e->jobs);
-	exec_pool_clear(e);
+		exec_cancel(job_public(e->jobs));
 	exec_tls_free(e);
-	free(e);
+	exec_conns_free(e); /* frees e, now or after the last close */
 }
 
 /* see exec.h */
@@ -357,4 +339,5 @@ exec_stats(const struct exec *e, struct exec_stats *st)
 	*st = e->st;
 	st->idle = e->nidle;
 	st->conns = e->nconns;
+	st->slots = e->nslots;
 }

@@ -8,8 +8,11 @@
  *                    alive pool and the upstream TLS trust anchors.
  *   struct exec_job  hot object embedded in the caller's request object;
  *                    its size is published, its fields are private.
- *   connections      heap objects owned by the executor (one per upstream
- *                    socket, bounded by the jobs in flight plus the pool).
+ *   connections      slots owned by the executor, one per upstream socket,
+ *                    at most max_conns, each with its TLS context once it
+ *                    served https; allocated on first use and reused, never
+ *                    per dial.  A dial that finds no slot fails as
+ *                    "overloaded".
  *
  * Flow: exec_submit() validates the request (method exactly one of GET
  * POST PUT DELETE PATCH HEAD OPTIONS, absolute http/https URL with a host,
@@ -67,6 +70,7 @@ struct dns_resolver;
 #define EXEC_DEFAULT_POOL_PER_ORIGIN 8
 #define EXEC_DEFAULT_POOL_TOTAL 64
 #define EXEC_DEFAULT_POOL_IDLE_MS 60000
+#define EXEC_DEFAULT_MAX_CONNS 1024
 #define EXEC_MAX_RESPONSE_HEADERS 256
 /* Reactor timers for this many jobs in flight and pooled connections. */
 #define EXEC_TIMERS(jobs, pool_total) (3 * (jobs) + (pool_total))
@@ -88,6 +92,9 @@ struct exec_config {
 	unsigned pool_per_origin; /* idle connections kept per origin */
 	unsigned pool_total; /* idle connections kept in all */
 	int64_t pool_idle_ms; /* an idle connection is closed after this */
+	/* Upstream connections at once (dialling, busy, idle or closing):
+	 * the slots.  0: EXEC_DEFAULT_MAX_CONNS. */
+	unsigned max_conns;
 };
 
 struct exec;
@@ -95,7 +102,9 @@ struct exec;
 /*
  * Fill c from the settings (REQUEST_TIMEOUT, CONNECT_TIMEOUT,
  * MAX_REQUEST_BODY_SIZE_MB, MAX_RESPONSE_BODY_SIZE_MB, UPSTREAM_TLS_VERIFY,
- * UPSTREAM_TLS_CA_BASE64/_FILE; pool sizes from exec_pool_size()).  The CA
+ * UPSTREAM_TLS_CA_BASE64/_FILE; pool sizes from exec_pool_size(), and
+ * max_conns: one busy and one closing connection per request in flight
+ * plus the pool, so a full load never runs out of slots).  The CA
  * bytes, when set, are heap memory returned in *ca and *calen and pointed to
  * by c: pass c to exec_new(), then util_wipe() and free() them.  Returns
  * 0, or -errno with a message in err naming the setting.
@@ -142,41 +151,17 @@ struct exec_conn;
 typedef void exec_done_fn(struct exec_job *job, enum exec_reason reason,
     const char *detail, const Connector__V1__HttpResponse *resp);
 
-/* Embedded in the caller's object; every field is private to exec*.c. */
+/*
+ * A job is embedded in the caller's object (zeroed before its first use);
+ * only its size and alignment are published, its fields are private
+ * (struct job in exec_int.h, checked at build time to fit).
+ */
+#define EXEC_JOB_SIZE (36 * sizeof(void *) + 20 * 8 + URL_HOST_MAX + 1)
 struct exec_job {
-	struct exec *e;
-	const Connector__V1__HttpRequest *req;
-	exec_done_fn *done;
-	struct exec_conn *conn;
-	struct exec_job *prev, *next; /* the executor's active jobs */
-	struct rx_timer timer; /* the deadline */
-	struct rx_defer soon; /* start or prompt failure, deferred */
-	bool active; /* between submit and done/cancel */
-	bool pending; /* to be started (or failed) from soon */
-	bool retried; /* the one stale-connection retry was used */
-	bool idempotent;
-	enum exec_reason fail; /* the prompt failure to report */
-	const char *fail_detail;
-	struct url url; /* slices of req->url */
-	char host[URL_HOST_MAX + 1];
-	/* Request output: the head (heap), then the borrowed body. */
-	char *head;
-	size_t head_len, head_off, body_off;
-	/* Response input: head buffer (grows up to max_response_head) and
-	 * the final head's fields (heap, exactly nfields). */
-	char *rbuf;
-	size_t rlen, rcap;
-	size_t rhead; /* bytes of the final response head, 0 until parsed */
-	int status;
-	size_t nfields;
-	struct http_header *fields; /* slices of rbuf */
-	enum http_body_kind body_kind;
-	bool keep_alive;
-	uint64_t body_left; /* Content-Length bytes still to come */
-	struct http_chunked chunked;
-	uint8_t *body;
-	size_t body_len, body_cap;
-	uint64_t resp_bytes; /* any response byte seen on this attempt */
+	union {
+		max_align_t align;
+		unsigned char bytes[EXEC_JOB_SIZE];
+	} opaque;
 };
 
 /*
@@ -193,7 +178,7 @@ int exec_new(struct exec **out, struct rx_loop *l, struct dns_resolver *r,
  * connections closed.  Call it outside reactor callbacks (after rx_run()
  * returned): a dial cancelled here is freed at once.  Stream closes are
  * deferred by the reactor: run one more loop iteration (rx_run_once(l,
- * 0)) before rx_free() so their memory is released.
+ * 0)) before rx_free() so their memory (and the executor's) is released.
  */
 void exec_free(struct exec *e);
 
@@ -219,6 +204,7 @@ struct exec_stats {
 	uint64_t retries; /* stale pooled connections retried */
 	unsigned idle; /* connections in the pool now */
 	unsigned conns; /* connections open now (idle or busy) */
+	unsigned slots; /* connection slots allocated (at most max_conns) */
 };
 void exec_stats(const struct exec *e, struct exec_stats *st);
 

@@ -36,6 +36,8 @@ exec_config_from_cfg(struct exec_config *c, const struct cfg *cfg, uint8_t **ca,
 	    .upstream_tls_verify = cfg_bool(cfg, CFG_UPSTREAM_TLS_VERIFY),
 	    .pool_per_origin = exec_pool_size(cfg),
 	    .pool_total = exec_pool_size(cfg),
+	    /* In flight (as many as the pool) busy and closing, plus idle. */
+	    .max_conns = 3 * exec_pool_size(cfg),
 	};
 	*ca = NULL;
 	*calen = 0;

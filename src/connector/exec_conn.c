@@ -11,20 +11,73 @@
 
 #include "connector/exec_int.h"
 #include "lib/util.h"
+#include "net/net.h"
 
 static void conn_event(struct stream *s);
 
-/* Free memory of a connection whose stream has closed (deferred). */
 static void
-conn_closed(struct stream *s)
+slot_free(struct exec_conn *c)
 {
-	struct exec_conn *c = container_of(s, struct exec_conn, s);
-
 	if (c->t != NULL) {
 		tls_upstream_wipe(c->t);
 		free(c->t);
 	}
 	free(c);
+}
+
+/* A slot back on the free list; its TLS context stays with it. */
+static void
+slot_put(struct exec *e, struct exec_conn *c)
+{
+	c->state = CONN_FREE;
+	c->job = NULL;
+	c->prev = NULL;
+	c->next = e->free;
+	e->free = c;
+}
+
+/* A slot from the free list, or a new one while fewer than max_conns. */
+static struct exec_conn *
+slot_get(struct exec *e)
+{
+	struct exec_conn *c = e->free;
+	struct tls_upstream_conn *t;
+
+	if (c != NULL) {
+		e->free = c->next;
+	} else {
+		if (e->nslots >= e->c.max_conns)
+			return NULL;
+		/* The plaintext buffers stay untouched, and out of the
+		 * resident set, until bytes flow through them. */
+		if ((c = malloc(sizeof(*c))) == NULL)
+			return NULL;
+		c->t = NULL;
+		e->nslots++;
+	}
+	t = c->t;
+	memset(c, 0, offsetof(struct exec_conn, in));
+	c->t = t;
+	c->e = e;
+	return c;
+}
+
+/* The reactor closed the stream: the slot can serve again. */
+static void
+conn_closed(struct stream *s)
+{
+	struct exec_conn *c = container_of(s, struct exec_conn, s);
+	struct exec *e = c->e;
+
+	e->nclosing--;
+	if (!e->freed) {
+		slot_put(e, c);
+		return;
+	}
+	slot_free(c);
+	e->nslots--;
+	if (e->nclosing == 0)
+		free(e);
 }
 
 static void
@@ -38,6 +91,8 @@ pool_unlink(struct exec_conn *c)
 		e->idle = c->next;
 	if (c->next != NULL)
 		c->next->prev = c->prev;
+	else
+		e->idle_tail = c->prev;
 	c->prev = c->next = NULL;
 	e->nidle--;
 }
@@ -49,15 +104,16 @@ exec_conn_close(struct exec_conn *c)
 	struct exec *e = c->e;
 
 	switch (c->state) {
-	case CONN_CLOSED:
+	case CONN_FREE:
+	case CONN_CLOSING:
 		return;
 	case CONN_DIALING:
-		/* The dialer must stay valid until this iteration ends. */
+		/* The slot's memory stays valid (dial.h), so it serves again
+		 * at once: a dialer restarted in this iteration is safe. */
 		dial_cancel(&c->d);
-		c->next = e->grave;
-		e->grave = c;
-		rx_defer(e->loop, &e->bury);
-		break;
+		e->nconns--;
+		slot_put(e, c);
+		return;
 	case CONN_IDLE:
 		pool_unlink(c);
 		/* FALLTHROUGH */
@@ -66,39 +122,15 @@ exec_conn_close(struct exec_conn *c)
 		stream_close(&c->s);
 		break;
 	}
-	c->state = CONN_CLOSED;
+	c->state = CONN_CLOSING;
 	e->nconns--;
-}
-
-/* see exec_int.h */
-void
-exec_conn_bury(struct rx_loop *l, struct rx_defer *bury)
-{
-	struct exec *e = container_of(bury, struct exec, bury);
-	struct exec_conn *c;
-
-	while ((c = e->grave) != NULL) {
-		e->grave = c->next;
-		free(c->t);
-		free(c);
-	}
+	e->nclosing++;
 }
 
 static void
 idle_expired(struct rx_loop *l, struct rx_timer *t)
 {
 	exec_conn_close(container_of(t, struct exec_conn, timer));
-}
-
-/* The least recently used idle connection (the list's tail). */
-static struct exec_conn *
-pool_oldest(struct exec *e)
-{
-	struct exec_conn *c = e->idle;
-
-	while (c != NULL && c->next != NULL)
-		c = c->next;
-	return c;
 }
 
 static unsigned
@@ -120,20 +152,25 @@ exec_conn_release(struct exec_conn *c, bool keep)
 {
 	struct exec *e = c->e;
 
+	/* The per-origin count walks the idle list: only when that bound is
+	 * tighter than the total one (by default they are equal). */
 	if (!keep || c->state != CONN_OPEN ||
-	    pool_count(e, c) >= e->c.pool_per_origin ||
+	    (e->c.pool_per_origin < e->c.pool_total &&
+		pool_count(e, c) >= e->c.pool_per_origin) ||
 	    rx_timer_start(e->loop, &c->timer, e->c.pool_idle_ms) < 0) {
 		exec_conn_close(c);
 		return;
 	}
 	if (e->nidle >= e->c.pool_total)
-		exec_conn_close(pool_oldest(e));
+		exec_conn_close(e->idle_tail); /* the least recently used */
 	c->state = CONN_IDLE;
 	c->reused = true;
 	c->prev = NULL;
 	c->next = e->idle;
 	if (e->idle != NULL)
 		e->idle->prev = c;
+	else
+		e->idle_tail = c;
 	e->idle = c;
 	e->nidle++;
 	/* Keep reading: the peer closing an idle connection is noticed. */
@@ -142,7 +179,7 @@ exec_conn_release(struct exec_conn *c, bool keep)
 
 /* An idle connection for the job's origin that still looks alive. */
 static struct exec_conn *
-pool_take(struct exec *e, const struct exec_job *job)
+pool_take(struct exec *e, const struct job *job)
 {
 	struct exec_conn *c;
 
@@ -179,20 +216,26 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 	if (fd < 0) {
 		if (i >= nitems(map) || i == DIAL_OK)
 			i = DIAL_UNREACHABLE;
-		/* Moves c to the graveyard through the job's teardown. */
-		exec_job_conn_failed(c->job, map[i].r,
+		/* The job's teardown puts the slot back. */
+		exec_job_fail(c->job, map[i].r,
 		    i == DIAL_DNS ? dns_error_detail(res->dns) : map[i].detail);
+		return;
+	}
+	if (c->tls && c->t == NULL && (c->t = malloc(sizeof(*c->t))) == NULL) {
+		net_close(fd);
+		exec_job_fail(c->job, EXEC_OVERLOADED, "out of memory");
 		return;
 	}
 	c->state = CONN_OPEN;
 	stream_start(&c->s, e->loop, fd, c->tls ? exec_tls_setup(e, c) : NULL,
 	    c->in, sizeof(c->in), c->out, sizeof(c->out), conn_event,
 	    conn_closed);
+	exec_job_connected(c->job);
 }
 
 /* see exec_int.h */
 int
-exec_conn_get(struct exec *e, struct exec_job *job, bool fresh)
+exec_conn_get(struct exec *e, struct job *job, bool fresh)
 {
 	struct dial_opts o = {.attempt_ms = e->c.connect_timeout_ms,
 	    .total_ms = e->c.request_timeout_ms};
@@ -204,16 +247,8 @@ exec_conn_get(struct exec *e, struct exec_job *job, bool fresh)
 		e->st.reused++;
 		goto attach;
 	}
-	/* Zero the bookkeeping only: the plaintext buffers stay untouched,
-	 * and out of the resident set, until bytes flow through them. */
-	if ((c = malloc(sizeof(*c))) == NULL)
+	if ((c = slot_get(e)) == NULL)
 		return -ENOMEM;
-	memset(c, 0, offsetof(struct exec_conn, in));
-	if (job->url.tls && (c->t = malloc(sizeof(*c->t))) == NULL) {
-		free(c);
-		return -ENOMEM;
-	}
-	c->e = e;
 	c->tls = job->url.tls;
 	c->port = job->url.port;
 	memcpy(c->host, job->host, sizeof(c->host));
@@ -221,8 +256,7 @@ exec_conn_get(struct exec *e, struct exec_job *job, bool fresh)
 	rx_timer_init(&c->timer, idle_expired);
 	dial_init(&c->d, e->loop, e->dns, dialed);
 	if ((rc = dial_start(&c->d, c->host, c->port, &o)) < 0) {
-		free(c->t);
-		free(c);
+		slot_put(e, c);
 		return rc;
 	}
 	e->nconns++;
@@ -253,12 +287,20 @@ conn_event(struct stream *s)
 
 /* see exec_int.h */
 void
-exec_pool_clear(struct exec *e)
+exec_conns_free(struct exec *e)
 {
+	struct exec_conn *c;
+
 	while (e->idle != NULL)
 		exec_conn_close(e->idle);
-	rx_defer_cancel(e->loop, &e->bury);
-	exec_conn_bury(e->loop, &e->bury);
+	while ((c = e->free) != NULL) {
+		e->free = c->next;
+		slot_free(c);
+		e->nslots--;
+	}
+	e->freed = true;
+	if (e->nclosing == 0)
+		free(e);
 }
 
 /* Static text for the BearSSL errors an operator can act on. */

@@ -1,10 +1,12 @@
 /*
  * exec_int.h — shared between exec*.c only.
  *
- * exec.c        jobs: submit, deadline, completion, cancel, retry
+ * exec.c        jobs: submit, deferred start, deadline, the one teardown,
+ *               cancel, retry
  * exec_req.c    request validation and the request head
  * exec_resp.c   response head, framing, body accumulation, HttpResponse
- * exec_conn.c   connections: dial (DNS, connect), TLS, the keep-alive pool
+ * exec_conn.c   connections: the slots (sized at start), dial (DNS,
+ *               connect), TLS, the keep-alive pool
  * exec_tls.c    the upstream TLS client (tls.h) from the settings
  */
 #ifndef CONNECTOR_EXEC_INT_H
@@ -29,25 +31,32 @@
 #define EXEC_BODY_FIRST 65536
 
 enum exec_conn_state {
+	CONN_FREE, /* a slot on the free list */
 	CONN_DIALING,
 	CONN_OPEN, /* stream running, owned by a job */
-	CONN_IDLE, /* in the pool */
-	CONN_CLOSED, /* close requested; freed by the reactor */
+	CONN_IDLE, /* in the keep-alive pool */
+	CONN_CLOSING, /* stream closing; back on the free list once closed */
 };
 
+/*
+ * One upstream connection slot.  Slots are allocated on first use, at
+ * most max_conns of them, and never freed before exec_free(): a closed
+ * connection's slot goes back to the free list (with its TLS context, if
+ * it had one) once the reactor has closed its stream.
+ */
 struct exec_conn {
 	struct exec *e;
-	struct exec_job *job; /* owner while open; NULL when idle */
-	struct exec_conn *prev, *next; /* the pool's idle list */
+	struct job *job; /* owner while dialling or open; NULL otherwise */
+	struct exec_conn *prev, *next; /* idle list, or free list (next) */
 	enum exec_conn_state state;
 	bool tls;
 	bool reused; /* served a request before */
+	bool handshaken; /* TLS: the handshake completed once */
 	uint16_t port;
 	char host[URL_HOST_MAX + 1];
-	bool handshaken; /* TLS: the handshake completed once */
 	struct rx_timer timer; /* idle timeout */
 	struct stream s;
-	struct tls_upstream_conn *t; /* NULL for http */
+	struct tls_upstream_conn *t; /* kept with the slot once allocated */
 	struct dial d;
 	uint8_t in[EXEC_IN_BUF], out[EXEC_OUT_BUF];
 };
@@ -57,46 +66,110 @@ struct exec {
 	struct dns_resolver *dns;
 	struct exec_config c;
 	struct tls_upstream_config *tls;
-	struct exec_conn *idle; /* most recently used first */
-	struct exec_conn *grave; /* cancelled dials, freed from bury */
-	struct rx_defer bury; /* frees the grave at the end of the iteration */
-	unsigned nidle, nconns;
+	struct exec_conn *idle, *idle_tail; /* most recently used first */
+	struct exec_conn *free; /* slots to reuse */
+	unsigned nidle, nconns; /* idle; open in any state but free */
+	unsigned nslots; /* allocated, at most c.max_conns */
+	unsigned nclosing; /* streams still closing */
+	bool freed; /* exec_free() ran: the last close frees e */
 	struct exec_stats st;
-	struct exec_job *jobs; /* active jobs */
+	struct job *jobs; /* active jobs */
 };
 
+enum job_state {
+	JOB_IDLE, /* never submitted, finished or cancelled */
+	JOB_QUEUED, /* submitted: starts, or fails, from its deferred entry */
+	JOB_DIALING, /* waiting for a new connection */
+	JOB_EXCHANGING, /* on an open connection: handshake, request, response */
+};
+
+/*
+ * A job's private state, living in the caller's struct exec_job (whose
+ * opaque bytes are exactly this; see job_of()).
+ */
+struct job {
+	enum job_state state;
+	struct exec *e;
+	const Connector__V1__HttpRequest *req;
+	exec_done_fn *done;
+	struct exec_conn *conn;
+	struct job *prev, *next; /* the executor's active jobs */
+	struct rx_timer deadline;
+	struct rx_defer start; /* the start or prompt failure, deferred */
+	bool retried; /* the one stale-connection retry was used */
+	bool idempotent;
+	enum exec_reason fail; /* the prompt failure to report */
+	const char *fail_detail;
+	struct url url; /* slices of req->url */
+	char host[URL_HOST_MAX + 1];
+	/* Request output: the head (heap), then the borrowed body. */
+	char *head;
+	size_t head_len, head_off, body_off;
+	/* Response input: head buffer (grows up to max_response_head) and
+	 * the final head's fields (heap, exactly nfields). */
+	char *rbuf;
+	size_t rlen, rcap;
+	size_t rhead; /* bytes of the final response head, 0 until parsed */
+	int status;
+	size_t nfields;
+	struct http_header *fields; /* slices of rbuf */
+	enum http_body_kind body_kind;
+	bool keep_alive;
+	uint64_t body_left; /* Content-Length bytes still to come */
+	struct http_chunked chunked;
+	uint8_t *body;
+	size_t body_len, body_cap;
+	uint64_t resp_bytes; /* any response byte seen on this attempt */
+};
+
+_Static_assert(sizeof(struct job) <= sizeof(struct exec_job),
+    "EXEC_JOB_SIZE is too small for struct job");
+
+static inline struct job *
+job_of(struct exec_job *pub)
+{
+	return (struct job *)(void *)pub->opaque.bytes;
+}
+
+static inline struct exec_job *
+job_public(struct job *job)
+{
+	return (struct exec_job *)(void *)job;
+}
+
 /* exec.c: connection events reported to the owning job. */
-void exec_job_connected(struct exec_job *job);
+void exec_job_connected(struct job *job);
 /* Drive the job on its connection; false when it finished (done ran,
  * the job may be gone) or moved to another connection. */
-bool exec_job_io(struct exec_job *job);
-void exec_job_conn_failed(
-    struct exec_job *job, enum exec_reason r, const char *detail);
-void exec_job_finish(
-    struct exec_job *job, enum exec_reason r, const char *detail);
+bool exec_job_io(struct job *job);
+/* End the job with a failure: released, then done runs. */
+void exec_job_fail(struct job *job, enum exec_reason r, const char *detail);
 
 /* exec_req.c */
-bool exec_req_check(struct exec *e, struct exec_job *job, enum exec_reason *r,
-    const char **detail);
-bool exec_req_build(struct exec_job *job);
-bool exec_req_send(struct exec_job *job, struct stream *s);
-bool exec_req_sent(const struct exec_job *job);
+bool exec_req_check(
+    struct exec *e, struct job *job, enum exec_reason *r, const char **detail);
+bool exec_req_build(struct job *job);
+bool exec_req_send(struct job *job, struct stream *s);
+bool exec_req_sent(const struct job *job);
 
-/* exec_resp.c: feed bytes; returns EXEC_OK while more is needed. */
+/* exec_resp.c: feed bytes; RESP_MORE while more is needed, RESP_DONE
+ * once the response is complete, RESP_FAIL with r and detail set. */
 enum exec_resp_state { RESP_MORE, RESP_DONE, RESP_FAIL };
-enum exec_resp_state exec_resp_feed(struct exec_job *job, struct stream *s,
+enum exec_resp_state exec_resp_feed(struct job *job, struct stream *s,
     enum exec_reason *r, const char **detail);
 enum exec_resp_state exec_resp_eof(
-    struct exec_job *job, enum exec_reason *r, const char **detail);
-void exec_resp_deliver(struct exec_job *job);
-void exec_resp_reset(struct exec_job *job);
+    struct job *job, enum exec_reason *r, const char **detail);
+/* Build the HttpResponse, release the response buffers, call done. */
+void exec_resp_deliver(struct job *job);
+void exec_resp_reset(struct job *job);
 
 /* exec_conn.c */
-int exec_conn_get(struct exec *e, struct exec_job *job, bool fresh);
+/* A slot per connection, at most max_conns; 0 or -errno. */
+int exec_conn_get(struct exec *e, struct job *job, bool fresh);
 void exec_conn_release(struct exec_conn *c, bool keep);
 void exec_conn_close(struct exec_conn *c);
-void exec_pool_clear(struct exec *e);
-void exec_conn_bury(struct rx_loop *l, struct rx_defer *bury);
+/* Close the pool and free the slots not still closing (exec_free). */
+void exec_conns_free(struct exec *e);
 enum exec_reason exec_conn_reason(
     const struct exec_conn *c, const char **detail);
 

@@ -52,7 +52,7 @@ header_ok(const Connector__V1__Header *h)
 }
 
 static bool
-method_ok(struct exec_job *job, const char *m)
+method_ok(struct job *job, const char *m)
 {
 	size_t i;
 
@@ -75,8 +75,8 @@ reject(enum exec_reason *r, const char **detail, enum exec_reason why,
 
 /* see exec_int.h */
 bool
-exec_req_check(struct exec *e, struct exec_job *job, enum exec_reason *r,
-    const char **detail)
+exec_req_check(
+    struct exec *e, struct job *job, enum exec_reason *r, const char **detail)
 {
 	const Connector__V1__HttpRequest *req = job->req;
 	const char *why = NULL;
@@ -115,7 +115,7 @@ header_kept(const struct hop_filter *f, const Connector__V1__Header *h)
 }
 
 static bool
-needs_length(const struct exec_job *job)
+needs_length(const struct job *job)
 {
 	const char *m = job->req->method;
 
@@ -125,7 +125,7 @@ needs_length(const struct exec_job *job)
 
 /* Write the head into out (NULL: only count); returns its length. */
 static size_t
-head_format(struct exec_job *job, const struct hop_filter *f, char *out)
+head_format(struct job *job, const struct hop_filter *f, char *out)
 {
 	const Connector__V1__HttpRequest *req = job->req;
 	const struct url *u = &job->url;
@@ -171,7 +171,7 @@ head_format(struct exec_job *job, const struct hop_filter *f, char *out)
 
 /* see exec_int.h */
 bool
-exec_req_build(struct exec_job *job)
+exec_req_build(struct job *job)
 {
 	const Connector__V1__HttpRequest *req = job->req;
 	struct hop_filter f;
@@ -191,7 +191,7 @@ exec_req_build(struct exec_job *job)
 
 /* see exec_int.h */
 bool
-exec_req_send(struct exec_job *job, struct stream *s)
+exec_req_send(struct job *job, struct stream *s)
 {
 	const ProtobufCBinaryData *b = &job->req->body;
 	size_t before = job->head_off + job->body_off;
@@ -207,7 +207,7 @@ exec_req_send(struct exec_job *job, struct stream *s)
 
 /* see exec_int.h */
 bool
-exec_req_sent(const struct exec_job *job)
+exec_req_sent(const struct job *job)
 {
 	return job->head_off == job->head_len &&
 	    job->body_off == job->req->body.len;

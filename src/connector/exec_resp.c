@@ -23,7 +23,7 @@ fail(enum exec_reason *r, const char **detail, enum exec_reason why,
 
 /* see exec_int.h */
 void
-exec_resp_reset(struct exec_job *job)
+exec_resp_reset(struct job *job)
 {
 	free(job->rbuf);
 	free(job->fields);
@@ -58,7 +58,7 @@ body_grow(size_t cap, size_t need, size_t bound)
  * others grow geometrically up to the limit, never holding a byte past it.
  */
 static enum exec_resp_state
-body_add(struct exec_job *job, const uint8_t *p, size_t n, enum exec_reason *r,
+body_add(struct job *job, const uint8_t *p, size_t n, enum exec_reason *r,
     const char **detail)
 {
 	size_t max = job->e->c.max_response_body, bound = max, cap;
@@ -85,7 +85,7 @@ body_add(struct exec_job *job, const uint8_t *p, size_t n, enum exec_reason *r,
 }
 
 static enum exec_resp_state
-chunked_feed(struct exec_job *job, const uint8_t *p, size_t n, size_t *used,
+chunked_feed(struct job *job, const uint8_t *p, size_t n, size_t *used,
     enum exec_reason *r, const char **detail)
 {
 	struct http_chunked *c = &job->chunked;
@@ -111,7 +111,7 @@ chunked_feed(struct exec_job *job, const uint8_t *p, size_t n, size_t *used,
 
 /* Body bytes p[0..n); *used says how many belonged to this response. */
 static enum exec_resp_state
-body_feed(struct exec_job *job, const uint8_t *p, size_t n, size_t *used,
+body_feed(struct job *job, const uint8_t *p, size_t n, size_t *used,
     enum exec_reason *r, const char **detail)
 {
 	size_t k;
@@ -137,7 +137,7 @@ body_feed(struct exec_job *job, const uint8_t *p, size_t n, size_t *used,
 
 /* Framing of the final head; prepares the body. */
 static enum exec_resp_state
-head_done(struct exec_job *job, const struct http_response *resp,
+head_done(struct job *job, const struct http_response *resp,
     enum exec_reason *r, const char **detail)
 {
 	const char *m = job->req->method;
@@ -186,7 +186,7 @@ head_limits(const struct exec *e, struct http_limits *lim)
 
 /* Parse rbuf; skip interim answers; on the final head, prepare the body. */
 static enum exec_resp_state
-head_parse(struct exec_job *job, enum exec_reason *r, const char **detail)
+head_parse(struct job *job, enum exec_reason *r, const char **detail)
 {
 	struct http_header fields[EXEC_MAX_RESPONSE_HEADERS];
 	struct http_response resp;
@@ -217,8 +217,8 @@ head_parse(struct exec_job *job, enum exec_reason *r, const char **detail)
 
 /* Move stream bytes into the head buffer; then parse what is there. */
 static enum exec_resp_state
-head_feed(struct exec_job *job, struct stream *s, enum exec_reason *r,
-    const char **detail)
+head_feed(
+    struct job *job, struct stream *s, enum exec_reason *r, const char **detail)
 {
 	size_t max = job->e->c.max_response_head, n, k, used;
 	enum exec_resp_state st;
@@ -258,8 +258,8 @@ head_feed(struct exec_job *job, struct stream *s, enum exec_reason *r,
 
 /* see exec_int.h */
 enum exec_resp_state
-exec_resp_feed(struct exec_job *job, struct stream *s, enum exec_reason *r,
-    const char **detail)
+exec_resp_feed(
+    struct job *job, struct stream *s, enum exec_reason *r, const char **detail)
 {
 	enum exec_resp_state st = RESP_MORE;
 	const uint8_t *p;
@@ -282,7 +282,7 @@ exec_resp_feed(struct exec_job *job, struct stream *s, enum exec_reason *r,
 
 /* see exec_int.h */
 enum exec_resp_state
-exec_resp_eof(struct exec_job *job, enum exec_reason *r, const char **detail)
+exec_resp_eof(struct job *job, enum exec_reason *r, const char **detail)
 {
 	if (job->rhead == 0 && job->resp_bytes == 0)
 		return fail(r, detail, EXEC_RESET,
@@ -304,7 +304,7 @@ exec_resp_eof(struct exec_job *job, enum exec_reason *r, const char **detail)
  * each value by CR or whitespace, so nothing is overwritten).
  */
 static Connector__V1__Header **
-headers_build(struct exec_job *job, size_t *count)
+headers_build(struct job *job, size_t *count)
 {
 	struct http_header *h = job->fields;
 	Connector__V1__Header *hs, **ptrs;
@@ -340,7 +340,7 @@ headers_build(struct exec_job *job, size_t *count)
 
 /* see exec_int.h */
 void
-exec_resp_deliver(struct exec_job *job)
+exec_resp_deliver(struct job *job)
 {
 	Connector__V1__HttpResponse resp = CONNECTOR__V1__HTTP_RESPONSE__INIT;
 	Connector__V1__Header **hs;
@@ -351,7 +351,7 @@ exec_resp_deliver(struct exec_job *job)
 
 	if ((hs = headers_build(job, &n)) == NULL) {
 		exec_resp_reset(job);
-		done(job, EXEC_OVERLOADED, "out of memory", NULL);
+		done(job_public(job), EXEC_OVERLOADED, "out of memory", NULL);
 		return;
 	}
 	resp.http_status = job->status;
@@ -363,7 +363,7 @@ exec_resp_deliver(struct exec_job *job)
 	job->rbuf = NULL;
 	job->body = NULL;
 	exec_resp_reset(job);
-	done(job, EXEC_OK, NULL, &resp);
+	done(job_public(job), EXEC_OK, NULL, &resp);
 	free(hs);
 	free(body);
 	free(rbuf);

@@ -33,7 +33,7 @@ on_readyz(struct http_exchange *x, void *arg)
 	struct buf b;
 
 	buf_init(&b, h->body, sizeof(h->body));
-	if (h->ready) {
+	if (h->ready && h->blocker == NULL) {
 		buf_printf(&b, "{\"status\":\"ready\",\"active_tunnels\":%u}",
 		    h->tunnels_up);
 		reply_json(x, 200, &b);
@@ -42,7 +42,7 @@ on_readyz(struct http_exchange *x, void *arg)
 	buf_printf(&b,
 	    "{\"status\":\"not ready\",\"active_tunnels\":%u,\"reason\":",
 	    h->tunnels_up);
-	json_cstr(&b, h->reason);
+	json_cstr(&b, h->blocker != NULL ? h->blocker : h->reason);
 	buf_adds(&b, "}");
 	reply_json(x, 503, &b);
 }
@@ -66,13 +66,17 @@ static void
 on_status(struct http_exchange *x, void *arg)
 {
 	struct health *h = arg;
+	bool ready = h->ready && h->blocker == NULL;
 	struct buf b;
 
 	buf_init(&b, h->body, sizeof(h->body));
 	buf_adds(&b, "{\"status\":");
-	json_cstr(&b, h->ready ? "ready" : "not_ready");
+	json_cstr(&b, ready ? "ready" : "not_ready");
 	buf_adds(&b, ",\"reason\":");
-	json_cstr(&b, h->ready ? NULL : h->reason);
+	json_cstr(&b,
+	    ready		     ? NULL
+		: h->blocker != NULL ? h->blocker
+				     : h->reason);
 	buf_adds(&b, ",\"version\":");
 	json_cstr(&b, OUTPOST_VERSION);
 	buf_adds(&b, ",\"revision\":");
@@ -83,6 +87,8 @@ on_status(struct http_exchange *x, void *arg)
 	    (long long)((util_mono_ms() - h->started_ms) / 1000));
 	buf_printf(&b, ",\"tunnels\":{\"up\":%u,\"max\":%u}", h->tunnels_up,
 	    h->tunnels_max);
+	if (h->extra_fn != NULL)
+		h->extra_fn(&b, h->extra_arg);
 	if (h->status_fn != NULL) {
 		buf_adds(&b, ",\"detail\":");
 		h->status_fn(&b, h->status_arg);
@@ -167,7 +173,25 @@ health_set_ready(struct health *h, bool ready, const char *reason)
 	h->ready = ready;
 	if (reason != NULL)
 		h->reason = reason;
-	notify_readiness(ready, h->reason, h->tunnels_up);
+	notify_readiness(ready && h->blocker == NULL,
+	    h->blocker != NULL ? h->blocker : h->reason, h->tunnels_up);
+}
+
+/* see health.h */
+void
+health_set_blocker(struct health *h, const char *reason)
+{
+	h->blocker = reason;
+	notify_readiness(h->ready && reason == NULL,
+	    reason != NULL ? reason : h->reason, h->tunnels_up);
+}
+
+/* see health.h */
+void
+health_set_extra(struct health *h, health_status_fn *fn, void *arg)
+{
+	h->extra_fn = fn;
+	h->extra_arg = arg;
 }
 
 /* see health.h */

@@ -29,6 +29,7 @@
 #include <stdbool.h>
 #include <stdint.h>
 
+#include "http/http_server.h"
 #include "lib/buf.h"
 #include "lib/metrics.h"
 #include "rx/rx.h"
@@ -46,7 +47,7 @@ struct health_conf {
 };
 
 /* Timers the health server needs in the loop's heap. */
-#define HEALTH_TIMERS(max_conns) ((max_conns) + 1)
+#define HEALTH_TIMERS(max_conns) HTTP_SERVER_TIMERS(max_conns)
 
 /* Start serving; NULL with *err = -errno (e.g. -EADDRINUSE). */
 struct health *health_start(
@@ -65,6 +66,19 @@ typedef void health_status_fn(struct buf *b, void *arg);
 
 /* Set the /status detail writer (one; NULL to remove). */
 void health_set_status(struct health *h, health_status_fn *fn, void *arg);
+
+/*
+ * A problem that keeps the connector not ready whatever the tunnels say
+ * (the identity controller's needs_recovery, enrolling, pairing): reason
+ * (static) is reported by /readyz and /status until cleared with NULL.
+ */
+void health_set_blocker(struct health *h, const char *reason);
+
+/*
+ * Members appended to the top level of /status (one writer; NULL to
+ * remove): fn appends ',"name":value' pieces.
+ */
+void health_set_extra(struct health *h, health_status_fn *fn, void *arg);
 
 /* The registry /metrics renders; other modules add families at start. */
 struct metrics *health_metrics(struct health *h);

@@ -29,6 +29,9 @@ struct health {
 	unsigned tunnels_max;
 	health_status_fn *status_fn;
 	void *status_arg;
+	const char *blocker; /* overrides readiness while set */
+	health_status_fn *extra_fn;
+	void *extra_arg;
 
 	struct metrics reg;
 	struct metric_family f_build, f_uptime, f_rss, f_fds, f_req, f_conn,

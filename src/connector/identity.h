@@ -14,8 +14,11 @@
 #include <stdint.h>
 
 #include "connector/identity_store.h"
+#include "proto/outpost/v1/enrollment.pb-c.h"
 
 struct tls_client_config;
+struct pki_key;
+struct buf;
 
 /* Where the identity in use came from (logged and shown in /status). */
 enum identity_source {
@@ -53,5 +56,33 @@ int identity_check(const struct idstore_files *f, char *err, size_t errlen);
  */
 int64_t identity_renew_at(
     int64_t now, int64_t not_after, unsigned permille, uint32_t rnd);
+
+/*
+ * A fresh P-256 key (*key, free with pki_key_free) and a PKCS#10 request
+ * for it in csr (DER, capacity PKI_DER_MAX), subject and DNS name
+ * hostname (the edge ignores both and names the connector itself).
+ * 0 or -1 with err.
+ */
+int identity_new_key(struct pki_key **key, struct buf *csr,
+    const char *hostname, char *err, size_t errlen);
+
+/*
+ * The edge's answer (Identity, DER) and our key as the files to store:
+ * chain and CA as PEM, the key as PKCS#8 PEM, name, not_after (from the
+ * answer, else the leaf), renew_at (identity_renew_at with permille).
+ * f is filled with heap memory (idstore_files_free).  0 or -1 with err.
+ */
+int identity_from_edge(struct idstore_files *f, const Outpost__V1__Identity *m,
+    const struct pki_key *key, const char *source, unsigned permille, char *err,
+    size_t errlen);
+
+/*
+ * A TLS client configuration trusting ca (PEM; NULL: the system bundle),
+ * checking server_name, presenting f's certificate and key (f NULL: no
+ * client certificate, for Enroll, Pair and PairPoll).  0 or -1 with err.
+ */
+int identity_tls(struct tls_client_config **out, const void *ca, size_t calen,
+    const struct idstore_files *f, const char *server_name, char *err,
+    size_t errlen);
 
 #endif

@@ -98,11 +98,15 @@ load_tls(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 
 	r = cfg_pems_load(c, CFG_TLS_CERT_BASE64, CFG_TLS_KEY_BASE64,
 	    CFG_TLS_CA_BASE64, &p, err, errlen);
-	if (r == -ENOENT)
-		return fail(err, errlen, "%s",
-		    "TLS_CERT and TLS_KEY (_BASE64 or _FILE) are required for "
-		    "an https:// controller (mutual TLS)");
-	if (r < 0)
+	/* Without TLS_CERT and TLS_KEY the configuration has no client
+	 * certificate: the identity comes from DATA_DIR, enrolment or
+	 * pairing (identity_ctl.h) through manager_set_tls(). */
+	if (r == -ENOENT) {
+		p = (struct cfg_pems){0};
+		r = cfg_secret(c, CFG_TLS_CA_BASE64, &p.ca, &p.ca_len);
+		if (r < 0 && r != -ENOENT)
+			return fail(err, errlen, "TLS_CA: %s", strerror(-r));
+	} else if (r < 0)
 		return -1;
 	o.cert = p.cert;
 	o.cert_len = p.cert_len;
@@ -132,6 +136,15 @@ load_proxy(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 
 /* see manager.h */
 int
+manager_conf_load(
+    struct manager_conf *mc, const struct cfg *c, char *err, size_t errlen)
+{
+	load_limits(mc, c);
+	return load_url(mc, c, err, errlen);
+}
+
+/* see manager.h */
+int
 manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
     struct dns_resolver *dns, char *err, size_t errlen)
 {
@@ -141,8 +154,7 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 	    (struct manager){.loop = l, .dns = dns, .last_error = "connecting"};
 	if (gethostname(m->hostname, sizeof(m->hostname) - 1) < 0)
 		snprintf(m->hostname, sizeof(m->hostname), "outpost");
-	load_limits(&m->conf, c);
-	if (load_url(&m->conf, c, err, errlen) < 0 ||
+	if (manager_conf_load(&m->conf, c, err, errlen) < 0 ||
 	    load_proxy(m, c, err, errlen) < 0 ||
 	    load_exec(m, c, err, errlen) < 0)
 		return -1;
@@ -151,7 +163,8 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 	/* Twice the slots: a spare dials the replacement before a drained
 	 * tunnel closes (make-before-break). */
 	m->slots = calloc(2 * m->conf.slots, sizeof(*m->slots));
-	if (m->slots == NULL)
+	m->on_old = calloc(2 * m->conf.slots, sizeof(*m->on_old));
+	if (m->slots == NULL || m->on_old == NULL)
 		return fail(err, errlen, "%s", "out of memory");
 	for (i = 0; i < 2 * m->conf.slots; i++)
 		if (tunnel_slot_init(&m->slots[i], m, i) < 0)
@@ -168,6 +181,9 @@ manager_free(struct manager *m)
 	for (i = 0; m->slots != NULL && i < 2 * m->conf.slots; i++)
 		tunnel_slot_free(&m->slots[i]);
 	free(m->slots);
+	free(m->on_old);
+	if (m->tls_old != NULL)
+		tls_client_config_free(m->tls_old);
 	if (m->exec != NULL)
 		exec_free(m->exec);
 	if (m->tls != NULL)
@@ -187,14 +203,15 @@ manager_start(struct manager *m)
 
 	budget_init(&m->budget, m->conf.dial_budget, rx_now(m->loop));
 	for (i = 0; i < m->conf.slots; i++)
-		tunnel_slot_schedule(&m->slots[i]);
+		conn_schedule(&m->slots[i].conn);
 }
 
+/* Dialling, or open and not draining: a slot that is, or will be, a tunnel. */
 static bool
 slot_active(const struct tunnel_slot *t)
 {
-	return t->scheduled || t->state == TUNNEL_DIALING ||
-	    t->state == TUNNEL_HANDSHAKING || t->state == TUNNEL_OPEN;
+	return conn_scheduled(&t->conn) || t->conn.state == CONN_DIALING ||
+	    t->conn.state == CONN_HANDSHAKING || t->conn.state == CONN_OPEN;
 }
 
 /* Slots (spares included) for which pred holds. */
@@ -214,15 +231,33 @@ all_idle(const struct manager *m)
 	unsigned i;
 
 	for (i = 0; i < 2 * m->conf.slots; i++)
-		if (m->slots[i].state != TUNNEL_IDLE || m->slots[i].have_stream)
+		if (m->slots[i].conn.state != CONN_IDLE)
 			return false;
 	return true;
+}
+
+/* A slot's connection on the previous identity is gone. */
+static void
+release_old(struct manager *m, const struct tunnel_slot *t)
+{
+	unsigned i;
+
+	m->on_old[t->index] = false;
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		if (m->on_old[i])
+			return;
+	if (m->tls_old != NULL) {
+		tls_client_config_free(m->tls_old);
+		m->tls_old = NULL;
+	}
 }
 
 /* see manager.h */
 void
 manager_slot_idle(struct manager *m, struct tunnel_slot *t)
 {
+	if (m->on_old[t->index])
+		release_old(m, t);
 	if (m->stopping) {
 		if (all_idle(m) && m->stopped != NULL) {
 			void (*cb)(struct manager *) = m->stopped;
@@ -232,7 +267,7 @@ manager_slot_idle(struct manager *m, struct tunnel_slot *t)
 		return;
 	}
 	if (count_slots(m, slot_active) < m->conf.slots)
-		tunnel_slot_schedule(t);
+		conn_schedule(&t->conn);
 }
 
 /* see manager.h */
@@ -246,12 +281,81 @@ manager_replace(struct manager *m, struct tunnel_slot *draining)
 		return;
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
-		if (t != draining && t->state == TUNNEL_IDLE && !t->scheduled &&
-		    !t->have_stream) {
-			t->retry_ms = 0;
-			tunnel_slot_schedule(t);
+		if (t != draining && t->conn.state == CONN_IDLE &&
+		    !conn_scheduled(&t->conn)) {
+			conn_schedule_now(&t->conn);
 			return;
 		}
+	}
+}
+
+/* An idle slot dials at once, with the configuration now current. */
+static void
+dial_spare(struct manager *m)
+{
+	struct tunnel_slot *t;
+	unsigned i;
+
+	for (i = 0; i < 2 * m->conf.slots; i++) {
+		t = &m->slots[i];
+		if (!m->on_old[i] && t->conn.state == CONN_IDLE &&
+		    !conn_scheduled(&t->conn)) {
+			conn_schedule_now(&t->conn);
+			return;
+		}
+	}
+}
+
+/* Once a tunnel on the new identity is routable, the old ones drain. */
+static void
+retire_old(struct manager *m)
+{
+	unsigned i;
+
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		if (!m->on_old[i] && tunnel_slot_routable(&m->slots[i]))
+			break;
+	if (i == 2 * m->conf.slots)
+		return;
+	m->retiring = false;
+	for (i = 0; i < 2 * m->conf.slots; i++)
+		if (m->on_old[i] && m->slots[i].conn.state == CONN_OPEN)
+			tunnel_slot_drain(&m->slots[i], "identity renewed");
+}
+
+/* see manager.h */
+void
+manager_set_tls(struct manager *m, struct tls_client_config *tls)
+{
+	struct tunnel_slot *t;
+	unsigned i, n = 0;
+
+	if (m->tls_old != NULL) /* connections on it are long drained */
+		tls_client_config_free(m->tls_old);
+	m->tls_old = m->tls;
+	m->tls = tls;
+	/* Connections past the dial use the old configuration. */
+	for (i = 0; i < 2 * m->conf.slots; i++) {
+		t = &m->slots[i];
+		m->on_old[i] =
+		    t->conn.state >= CONN_HANDSHAKING; /* to CLOSING */
+		n += m->on_old[i];
+	}
+	if (n == 0) {
+		tls_client_config_free(m->tls_old);
+		m->tls_old = NULL;
+		return;
+	}
+	/* Make before break: an open tunnel keeps serving until one dialled
+	 * with the new identity is routable (retire_old); a handshake in
+	 * progress starts again. */
+	m->retiring = true;
+	for (i = 0; i < 2 * m->conf.slots; i++) {
+		t = &m->slots[i];
+		if (m->on_old[i] && t->conn.state == CONN_OPEN)
+			dial_spare(m);
+		else if (m->on_old[i] && t->conn.state == CONN_HANDSHAKING)
+			tunnel_slot_drain(t, "identity renewed");
 	}
 }
 
@@ -268,6 +372,8 @@ manager_slot_changed(struct manager *m)
 			: m->last_error != NULL ? m->last_error
 						: "connecting");
 	}
+	if (m->retiring)
+		retire_old(m);
 	if (open == 0)
 		return;
 	for (i = 0; i < 2 * m->conf.slots; i++)
@@ -292,9 +398,8 @@ manager_stop(struct manager *m, void (*stopped)(struct manager *))
 	m->stopped = stopped;
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
-		t->scheduled = false;
-		if (t->state == TUNNEL_IDLE)
-			rx_timer_stop(m->loop, &t->timer);
+		if (t->conn.state == CONN_IDLE)
+			conn_unschedule(&t->conn);
 		else
 			tunnel_slot_drain(t, "shutdown");
 	}

@@ -56,7 +56,7 @@ enum manager_dial {
 struct manager_metrics {
 	struct metric_family tunnels, dials, reconnects, requests, inflight,
 	    latency, bytes;
-	struct metric tunnel_state[TUNNEL__STATES];
+	struct metric tunnel_state[CONN__STATES];
 	struct metric dial[DIAL_RESULT__N];
 	struct metric reconnect;
 	struct metric outcome[MANAGER_OUTCOMES];
@@ -82,9 +82,28 @@ struct manager {
 	struct manager_metrics mx;
 	uint64_t start_close, send_overflow;
 	const char *last_error; /* last typed failure, for /readyz */
+	/* The previous identity's TLS configuration while connections made
+	 * with it drain (manager_set_tls), and which slots use it. */
+	struct tls_client_config *tls_old;
+	bool *on_old;
+	bool retiring; /* old tunnels wait for a routable new one */
+	/* Called when a handshake fails in a way that suggests the edge
+	 * refused our certificate (handshake_closed, peer_rejected); NULL:
+	 * nobody asks.  Set by the identity controller. */
+	void (*on_refused)(struct manager *m, void *arg);
+	void *refused_arg;
 };
 
-/* Read the configuration and allocate.  0, or -1 with err filled. */
+/* TRAVERSAL_CONTROLLER_URL and the limits; 0 or -1 with err. */
+int manager_conf_load(
+    struct manager_conf *mc, const struct cfg *c, char *err, size_t errlen);
+
+/*
+ * Read the configuration and allocate.  0, or -1 with err filled.  For an
+ * https:// controller without TLS_CERT and TLS_KEY the TLS configuration
+ * has no client certificate: set one with manager_set_tls() before
+ * manager_start().
+ */
 int manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
     struct dns_resolver *dns, char *err, size_t errlen);
 
@@ -99,6 +118,17 @@ void manager_free(struct manager *m);
 
 /* Drain every slot; stopped() runs once all are closed (or DRAIN_TIMEOUT). */
 void manager_stop(struct manager *m, void (*stopped)(struct manager *));
+
+/*
+ * Use tls (owned by the manager from now on) for every dial from now on.
+ * Before manager_start() it just replaces the configuration.  Afterwards
+ * make-before-break: each open tunnel gets a spare dialled with tls, and
+ * once one of those is routable the old ones drain (in-flight requests
+ * finish; a request arriving meanwhile is answered "draining", which the
+ * edge retries elsewhere).  The previous configuration is freed when the
+ * last connection made with it is gone.
+ */
+void manager_set_tls(struct manager *m, struct tls_client_config *tls);
 
 /* Tunnels that can take requests (routable: see tunnel.h). */
 unsigned manager_open_tunnels(const struct manager *m);

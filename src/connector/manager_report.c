@@ -15,12 +15,13 @@ static const char *const dial_labels[DIAL_RESULT__N] = {
     "result=\"h2\"",
 };
 
-static const char *const state_labels[TUNNEL__STATES] = {
+static const char *const state_labels[CONN__STATES] = {
     "state=\"idle\"",
     "state=\"dialing\"",
     "state=\"handshaking\"",
     "state=\"open\"",
     "state=\"draining\"",
+    "state=\"closing\"",
 };
 
 /* Every outcome a request can have: "ok" and the typed error reasons. */
@@ -81,14 +82,14 @@ collect_slots(struct metric_family *f, void *arg)
 	unsigned i, inflight = 0;
 	uint64_t in = 0, out = 0;
 
-	for (i = 0; i < TUNNEL__STATES; i++)
+	for (i = 0; i < CONN__STATES; i++)
 		metric_set(&m->mx.tunnel_state[i], 0);
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
-		metric_inc(&m->mx.tunnel_state[t->state]);
+		metric_inc(&m->mx.tunnel_state[t->conn.state]);
 		inflight += t->inflight;
-		in += t->bytes_in + (t->have_stream ? t->st.bytes_in : 0);
-		out += t->bytes_out + (t->have_stream ? t->st.bytes_out : 0);
+		in += conn_bytes_in(&t->conn);
+		out += conn_bytes_out(&t->conn);
 	}
 	metric_set(&m->mx.inflight_now, inflight);
 	metric_set(&m->mx.bytes_in, (double)in);
@@ -126,7 +127,7 @@ manager_metrics_add(struct manager *m, struct metrics *r)
 
 	family(r, &x->tunnels, "outpost_tunnels", "Tunnel slots by state.",
 	    METRIC_GAUGE, m);
-	series(&x->tunnels, x->tunnel_state, state_labels, TUNNEL__STATES);
+	series(&x->tunnels, x->tunnel_state, state_labels, CONN__STATES);
 	family(r, &x->dials, "outpost_dials_total", "Tunnel dials by result.",
 	    METRIC_COUNTER, m);
 	series(&x->dials, x->dial, dial_labels, DIAL_RESULT__N);
@@ -159,6 +160,13 @@ void
 manager_count_dial(struct manager *m, enum manager_dial r)
 {
 	metric_inc(&m->mx.dial[r]);
+	/* The edge hung up on, or alerted about, our certificate. */
+	if (r == DIAL_RESULT_TLS && m->on_refused != NULL &&
+	    m->last_error != NULL &&
+	    (strcmp(m->last_error, "handshake_closed") == 0 ||
+		strcmp(m->last_error, "closed") == 0 ||
+		strcmp(m->last_error, "peer_rejected") == 0))
+		m->on_refused(m, m->refused_arg);
 }
 
 /* see manager.h */
@@ -186,19 +194,20 @@ manager_observe_latency(struct manager *m, int64_t ms)
 static void
 slot_json(const struct tunnel_slot *t, int64_t now, struct buf *b)
 {
-	bool live = t->state == TUNNEL_OPEN || t->state == TUNNEL_DRAINING;
+	const struct tunnel_conn *n = &t->conn;
+	bool live = n->state == CONN_OPEN || n->state == CONN_DRAINING;
 
 	buf_printf(b, "{\"slot\":%u,\"state\":\"%s\",\"since_ms\":%lld,",
-	    t->index, tunnel_state_name(t->state), (long long)(now - t->since));
+	    t->index, conn_state_name(n->state), (long long)(now - n->since));
 	buf_printf(b, "\"in_flight\":%u,\"served\":%llu,\"errors\":%llu,",
 	    t->inflight, (unsigned long long)t->served,
 	    (unsigned long long)t->errors);
 	buf_adds(b, "\"connection_uuid\":");
 	json_cstr(b, live ? t->uuid : NULL);
 	buf_adds(b, ",\"last_error\":");
-	json_cstr(b, t->last_error[0] != '\0' ? t->last_error : NULL);
+	json_cstr(b, n->last_error[0] != '\0' ? n->last_error : NULL);
 	buf_adds(b, ",\"last_error_detail\":");
-	json_cstr(b, t->last_detail[0] != '\0' ? t->last_detail : NULL);
+	json_cstr(b, n->last_detail[0] != '\0' ? n->last_detail : NULL);
 	buf_adds(b, "}");
 }
 
@@ -220,8 +229,8 @@ manager_status_json(const struct manager *m, struct buf *b)
 	for (i = 0; i < 2 * m->conf.slots; i++) {
 		t = &m->slots[i];
 		/* Spares appear only while they are doing something. */
-		if (i >= m->conf.slots && t->state == TUNNEL_IDLE &&
-		    !t->scheduled)
+		if (i >= m->conf.slots && t->conn.state == CONN_IDLE &&
+		    !conn_scheduled(&t->conn))
 			continue;
 		if (shown++ > 0)
 			buf_adds(b, ",");

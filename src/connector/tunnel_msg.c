@@ -1,7 +1,8 @@
 /*
  * The tunnel's message layer: decode each ControllerMessage, answer it,
- * and queue ConnectorMessages for the HTTP/2 stream.  Transport lives in
- * tunnel.c; this file never touches a socket or the session.
+ * and queue ConnectorMessages on the Tunnel call.  The call is tunnel.c's,
+ * the connection tunnel_conn.c's; this file never touches a socket or the
+ * session.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -15,16 +16,6 @@
 
 typedef Connector__V1__ControllerMessage ctl_msg;
 typedef Connector__V1__ConnectorMessage out_msg;
-
-/* see tunnel.h */
-bool
-tunnel_queue(struct tunnel_slot *t, out_msg *m)
-{
-	if (!grpc_sendq_push(&t->outq, grpc_out_pack(&m->base)))
-		return false;
-	tunnel_pump(t);
-	return true;
-}
 
 static void
 queue_or_fail(struct tunnel_slot *t, out_msg *m)
@@ -102,8 +93,7 @@ on_health(struct tunnel_slot *t, const ctl_msg *c)
 	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
 
 	hc.unix_millis = c->health_check_request->unix_millis;
-	hc.status =
-	    t->state == TUNNEL_DRAINING ? "degraded: draining" : "healthy";
+	hc.status = tunnel_slot_draining(t) ? "degraded: draining" : "healthy";
 	m.request_id = c->request_id;
 	m.message_case =
 	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE;
@@ -182,7 +172,7 @@ on_http(struct tunnel_slot *t, ctl_msg *c)
 {
 	struct tunnel_req *r;
 
-	if (t->state == TUNNEL_DRAINING) {
+	if (tunnel_slot_draining(t)) {
 		send_error(t, c->request_id, "draining",
 		    "tunnel is closing; retry on another tunnel");
 	} else if ((r = free_req(t)) == NULL) {

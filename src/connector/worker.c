@@ -7,8 +7,10 @@
 
 #include "cfg/cfg.h"
 #include "connector/health.h"
+#include "connector/identity_ctl.h"
 #include "connector/manager.h"
 #include "connector/notify.h"
+#include "connector/tool.h"
 #include "connector/worker.h"
 #include "lib/log.h"
 #include "lib/sandbox.h"
@@ -30,6 +32,7 @@ struct worker {
 	struct dns_resolver *dns;
 	struct manager mgr;
 	bool have_mgr;
+	struct identity_ctl *ic; /* https:// controllers: the identity */
 	bool stopping;
 	struct sntp_client ntp; /* NTP_SERVERS: before the first dial */
 	bool have_ntp;
@@ -77,6 +80,33 @@ timers_needed(const struct cfg *c)
 	    HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS));
 }
 
+/* Dial: through the identity controller when there is one. */
+static void
+begin(struct worker *w)
+{
+	if (w->ic != NULL)
+		identity_ctl_start(w->ic);
+	else
+		manager_start(&w->mgr);
+}
+
+static int
+start_identity(struct worker *w, const struct cfg *c, char *err, size_t errlen)
+{
+	const struct identity_ctl_conf ic = {.loop = &w->loop,
+	    .cfg = c,
+	    .dns = w->dns,
+	    .proxy = w->mgr.proxy,
+	    .mc = &w->mgr.conf,
+	    .mgr = &w->mgr,
+	    .health = w->health};
+
+	if (!w->mgr.conf.url.tls)
+		return 0;
+	w->ic = identity_ctl_new(&ic, err, errlen);
+	return w->ic != NULL ? 0 : -1;
+}
+
 static void
 ntp_retry(struct rx_loop *l, struct rx_timer *t)
 {
@@ -121,7 +151,7 @@ ntp_done(struct sntp_client *c, enum sntp_error err,
 	}
 	sntp_client_stop(c);
 	health_set_ready(w->health, false, "connecting");
-	manager_start(&w->mgr);
+	begin(w);
 }
 
 static int
@@ -162,6 +192,11 @@ start_tunnels(struct worker *w, const struct cfg *c)
 	}
 	w->have_mgr = true;
 	w->mgr.health = w->health;
+	if (start_identity(w, c, err, sizeof(err)) < 0) {
+		log_error("configuration: %s", err);
+		fprintf(stderr, "outpost: %s\n", err);
+		return -1;
+	}
 	manager_metrics_add(&w->mgr, health_metrics(w->health));
 	health_set_status(w->health, manager_status_fn, &w->mgr);
 	if (cfg_is_set(c, CFG_NTP_SERVERS)) {
@@ -173,7 +208,7 @@ start_tunnels(struct worker *w, const struct cfg *c)
 		return 0;
 	}
 	health_set_ready(w->health, false, "connecting");
-	manager_start(&w->mgr);
+	begin(w);
 	return 0;
 }
 
@@ -212,21 +247,6 @@ start_health(struct rx_loop *l, const struct cfg *c)
 	return h;
 }
 
-static struct cfg *
-load_config(char *const *envp)
-{
-	static struct cfg_errors errs; /* ~20 KiB: not on the stack */
-	struct cfg *c;
-
-	c = cfg_load(envp, &errs);
-	if (c == NULL) {
-		cfg_errors_print(&errs, STDERR_FILENO);
-		return NULL;
-	}
-	cfg_errors_log(&errs);
-	return c;
-}
-
 /*
  * Under the appliance's init (which sets OUTPOST_DATA_STATE, see
  * src/init/), a bad configuration or a data partition that needs recovery
@@ -260,7 +280,7 @@ worker_main(int argc, char **argv, char *const *envp)
 	struct cfg *c;
 	int r;
 
-	c = load_config(envp);
+	c = tool_config(envp);
 	problem = appliance_problem(&c);
 	if (c == NULL)
 		return EXIT_PERMANENT;
@@ -293,6 +313,7 @@ worker_main(int argc, char **argv, char *const *envp)
 		sntp_client_stop(&w.ntp);
 		rx_timer_stop(&w.loop, &w.ntp_retry);
 	}
+	identity_ctl_free(w.ic);
 	if (w.have_mgr)
 		manager_free(&w.mgr);
 	if (w.dns != NULL)

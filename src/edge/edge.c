@@ -11,16 +11,15 @@
 #include "lib/log.h"
 #include "lib/util.h"
 
-#define ACCEPT_BURST 64
-
 /* see edge.h */
 size_t
 edge_timers_needed(const struct edge_conf *ec)
 {
 	/* Per connection two timers, per tunnel one (heartbeat), per
-	 * pending request one, the front door max_conns + 1. */
-	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) +
-	    2 * ec->api_max_conns + 16;
+	 * pending request one, the front door's server, the tunnel
+	 * listener one. */
+	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) + ec->api_max_conns +
+	    HTTP_SERVER_TIMERS(ec->api_max_conns) + 1 + 16;
 }
 
 static void
@@ -45,35 +44,24 @@ maybe_free(struct edge *e)
 }
 
 static void
-on_accept(struct rx_loop *l, struct rx_watch *w, unsigned ev)
+on_accept(struct net_listener *ls, int fd, const struct sockaddr_storage *ss)
 {
-	struct edge *e = container_of(w, struct edge, lw);
-	struct sockaddr_storage ss;
-	int i, fd;
+	struct edge *e = ls->arg;
 
-	for (i = 0; i < ACCEPT_BURST; i++) {
-		fd = net_accept(w->fd, &ss);
-		if (fd == -EAGAIN || fd == -EINTR)
-			return;
-		if (fd < 0) {
-			log_warn("edge: accept: %s", strerror(-fd));
-			return;
-		}
-		if (e->nconns >= e->conf->max_tunnels) {
-			log_warn("edge: EDGE_MAX_TUNNELS (%zu) reached; "
-				 "connection refused",
-			    e->conf->max_tunnels);
-			net_close(fd);
-			continue;
-		}
-		edge_conn_accept(e, fd, (struct sockaddr *)&ss);
+	if (e->nconns >= e->conf->max_tunnels) {
+		log_warn("edge: EDGE_MAX_TUNNELS (%zu) reached; "
+			 "connection refused",
+		    e->conf->max_tunnels);
+		net_close(fd);
+		return;
 	}
+	edge_conn_accept(e, fd, (const struct sockaddr *)ss);
 }
 
 static void
-on_listener_closed(struct rx_loop *l, struct rx_watch *w)
+on_listener_closed(struct net_listener *ls)
 {
-	struct edge *e = container_of(w, struct edge, lw);
+	struct edge *e = ls->arg;
 
 	e->lw_open = false;
 	maybe_free(e);
@@ -94,8 +82,9 @@ listen_tunnels(struct edge *e)
 	e->tport = e->conf->listen_port;
 	if (net_local_addr(fd, &ss) == 0 && ss.ss_family == AF_INET)
 		e->tport = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-	rx_watch_init(&e->lw, fd, on_accept, on_listener_closed);
-	rx_watch_set(e->l, &e->lw, RX_READ);
+	e->lw.arg = e;
+	e->lw.closed = on_listener_closed;
+	net_listener_start(&e->lw, e->l, fd, "edge", on_accept);
 	e->lw_open = true;
 	return 0;
 }
@@ -126,7 +115,7 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 		*err = rc;
 		if (e->lw_open) {
 			e->stopping = true;
-			rx_watch_close(l, &e->lw);
+			net_listener_close(&e->lw);
 		} else {
 			free_all(e);
 		}
@@ -159,7 +148,7 @@ edge_stop(struct edge *e)
 		edge_conn_close(c, "edge stopping");
 	}
 	if (e->lw_open)
-		rx_watch_close(e->l, &e->lw);
+		net_listener_close(&e->lw);
 	else
 		maybe_free(e);
 }

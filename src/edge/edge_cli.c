@@ -28,11 +28,10 @@
 #include "edge/edge.h"
 #include "edge/edge_id.h"
 #include "http/http.h"
+#include "lib/exit.h"
 #include "lib/json.h"
 #include "lib/util.h"
 
-#define EXIT_PERM 100
-#define EXIT_TEMP 111
 #define CLI_TIMEOUT_S 10
 #define ANSWER_MAX (64u << 10)
 
@@ -51,7 +50,7 @@ usage(void)
 	    "       outpost-edge pair list | pair approve CODE --name NAME | "
 	    "pair deny CODE\n"
 	    "       outpost-edge revoke NAME\n");
-	return EXIT_PERM;
+	return EXIT_PERMANENT;
 }
 
 static int
@@ -175,14 +174,14 @@ call(const struct edge_conf *ec, const char *path, const char *body,
 	int rc;
 
 	if (a == NULL)
-		return EXIT_TEMP;
+		return EXIT_TEMPORARY;
 	if ((rc = request(ec, path, body, a)) < 0) {
 		fprintf(stderr, "outpost-edge: front door %s: %s\n", path,
 		    strerror(-rc));
 		free(a);
-		return EXIT_TEMP;
+		return EXIT_TEMPORARY;
 	}
-	rc = a->status / 100 == 2 ? 0 : EXIT_PERM;
+	rc = a->status / 100 == 2 ? EXIT_OK : EXIT_PERMANENT;
 	if (rc != 0)
 		fprintf(stderr, "outpost-edge: %d %s", a->status, a->body);
 	else if (print_token &&
@@ -285,19 +284,19 @@ edge_cli_main(int argc, char **argv, char *const *envp)
 	int rc;
 
 	if (errs == NULL)
-		return EXIT_TEMP;
+		return EXIT_TEMPORARY;
 	c = cfg_load(envp, errs);
 	if (c == NULL) {
 		cfg_errors_print(errs, 2);
 		free(errs);
-		return EXIT_PERM;
+		return EXIT_PERMANENT;
 	}
 	free(errs);
 	rc = edge_conf_load_api(&ec, c, err, sizeof(err));
 	cfg_free(c);
 	if (rc < 0) {
 		fprintf(stderr, "outpost-edge: %s\n", err);
-		return EXIT_PERM;
+		return EXIT_PERMANENT;
 	}
 	rc = cli_dispatch(&ec, argc, argv);
 	edge_conf_free(&ec);

@@ -25,6 +25,7 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "net/net_listen.h"
 #include "edge/edge.h"
 #include "edge/edge_route.h"
 #include "grpc/grpc.h"
@@ -123,12 +124,13 @@ struct edge_req {
 	struct rx_timer timer;
 	uint32_t gen;
 	char id[EDGE_REQ_ID_MAX];
+	struct edge_route route; /* points into x's request: a retry */
 };
 
 struct edge {
 	struct rx_loop *l;
 	const struct edge_conf *conf;
-	struct rx_watch lw;
+	struct net_listener lw; /* the tunnel port */
 	bool lw_open;
 	bool stopping;
 	uint16_t tport;

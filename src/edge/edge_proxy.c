@@ -108,6 +108,7 @@ edge_proxy_start(
 	}
 	q->x = x;
 	q->t = t;
+	q->route = *r;
 	t->in_flight++;
 	t->served++;
 	k->requests++;
@@ -271,6 +272,7 @@ edge_proxy_reply(
 {
 	struct edge_req *q = slot_find(t, m->request_id);
 	struct http_exchange *x;
+	struct edge_route route;
 	char reason[REASON_MAX];
 
 	if (q == NULL) {
@@ -279,6 +281,7 @@ edge_proxy_reply(
 		return;
 	}
 	x = q->x;
+	route = q->route;
 	release(q);
 	if (m->message_case ==
 	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE) {
@@ -286,6 +289,16 @@ edge_proxy_reply(
 		return;
 	}
 	error_reason(m->error_response, reason, sizeof(reason));
+	if (strcmp(reason, "draining") == 0) {
+		/* The connector is replacing this tunnel (START_CLOSE, a new
+		 * identity) and did not run the request: route no more there
+		 * and send it to another tunnel (each retry rules one out). */
+		log_info("edge: tunnel %s is draining; request %s moved", t->id,
+		    m->request_id);
+		t->state = EDGE_T_DRAINING;
+		edge_proxy_start(t->c->e, x, &route);
+		return;
+	}
 	edge_api_json(
 	    x, 502, "upstream_error", reason, m->error_response->message);
 }

@@ -66,12 +66,13 @@ parse_line(char *line, void *arg)
 	struct edge_token *t;
 	char hx[65], name[EDGE_NAME_MAX];
 	long long exp;
+	int end = -1;
 
 	if (id->ntokens == EDGE_TOKENS_MAX)
 		return -1;
 	t = &id->tokens[id->ntokens];
-	if (sscanf(line, "%64s %lld %63s", hx, &exp, name) != 3 ||
-	    !unhex(hx, t->hash, sizeof(t->hash)) ||
+	if (sscanf(line, "%64s %lld %63s%n", hx, &exp, name, &end) != 3 ||
+	    line[end] != '\0' || !unhex(hx, t->hash, sizeof(t->hash)) ||
 	    !edge_name_valid(name, strlen(name)))
 		return -1;
 	t->expires = exp;

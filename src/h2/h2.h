@@ -12,7 +12,7 @@
  * A struct h2_session wraps an nghttp2 session in memory mode: the caller
  * feeds it the bytes read from the peer (h2_session_feed) and takes the bytes
  * to write (h2_session_take / h2_session_ack).  Nothing here touches a
- * socket or a clock: time comes in through h2_session_tick().  The same code
+ * socket or a clock: time comes in through h2_session_run_timers().  The same code
  * serves both roles: H2_CLIENT (the connector dialling the edge) and
  * H2_SERVER (the edge accepting tunnels).
  *
@@ -27,11 +27,11 @@
  *
  * Events reach the application through one h2_event_fn per session, called
  * after nghttp2 returns from h2_session_feed, h2_session_take or
- * h2_session_tick (never from inside nghttp2).  An event callback may call
+ * h2_session_run_timers (never from inside nghttp2).  An event callback may call
  * any h2_stream_* function and h2_stream_open, but not h2_session_feed,
- * take or tick.  It may call h2_session_free() (whose H2_EV_CLOSE events
+ * take or run_timers.  It may call h2_session_free() (whose H2_EV_CLOSE events
  * then arrive re-entrantly): the session is dead afterwards and every later
- * call on it or its streams is a harmless no-op (feed and tick return -1,
+ * call on it or its streams is a harmless no-op (feed and run_timers return -1,
  * take returns nothing).  Bytes still in a stream's receive ring when
  * H2_EV_CLOSE arrives may be taken in that callback.  After it returns the
  * session never touches that stream again: the callback may free or reuse
@@ -197,19 +197,21 @@ void h2_session_ack(struct h2_session *s, size_t n);
  * Advance timers to now: send keepalive PINGs, check their ack deadline and
  * the SETTINGS ack deadline.  Returns 0 or -1 (sticky error).
  */
-int h2_session_tick(struct h2_session *s, int64_t now);
+int h2_session_run_timers(struct h2_session *s, int64_t now);
 
 /*
- * Send a PING now unless one is outstanding (its ack deadline applies).
- * A client uses the ack to learn that the peer has processed everything
- * sent before it, e.g. that a stream it opened exists.  0 or -1.
+ * Send a PING now; it supersedes an outstanding one (only the newest
+ * PING's ack counts, and its ack deadline applies).  A client uses the ack
+ * to learn that the peer has processed everything sent before it, e.g.
+ * that a stream it opened exists: once h2_session_pings_acked() grew past
+ * its value at this call.  0 or -1.
  */
 int h2_session_ping(struct h2_session *s, int64_t now);
 
-/* PING acks received so far. */
+/* Acks of the newest PING received so far. */
 uint64_t h2_session_pings_acked(const struct h2_session *s);
 
-/* The next time h2_session_tick() must run, or INT64_MAX. */
+/* The next time h2_session_run_timers() must run, or INT64_MAX. */
 int64_t h2_session_deadline(const struct h2_session *s);
 
 /* True while the session still wants to read (resp. has output). */
@@ -241,15 +243,25 @@ const char *h2_session_error_detail(const struct h2_session *s);
 void h2_stream_init(
     struct h2_stream *st, void *rxmem, size_t rxcap, void *txmem, size_t txcap);
 
+/* A request header beyond the gRPC ones (name lower case). */
+struct h2_header {
+	const char *name, *value;
+};
+
+#define H2_EXTRA_HEADERS_MAX 8
+
 /*
  * Client: open a gRPC call: POST path (e.g. "/connector.v1.ConnectorService/
- * Tunnel") with content-type application/grpc and te: trailers.  scheme is
- * "https" or "http", authority the host[:port].  Returns 0, -EINVAL (bad
- * argument, rx ring smaller than the window, or a server session),
- * -EAGAIN (the peer sent GOAWAY or the stream limit is reached) or -ENOMEM.
+ * Tunnel") with content-type application/grpc and te: trailers, plus nextra
+ * headers from extra (NULL when nextra is 0; copied by nghttp2 before this
+ * returns).  scheme is "https" or "http", authority the host[:port].
+ * Returns 0, -EINVAL (bad argument, more than H2_EXTRA_HEADERS_MAX extra
+ * headers, rx ring smaller than the window, or a server session), -EAGAIN
+ * (the peer sent GOAWAY or the stream limit is reached) or -ENOMEM.
  */
 int h2_stream_open(struct h2_session *s, struct h2_stream *st,
-    const char *scheme, const char *authority, const char *path);
+    const char *scheme, const char *authority, const char *path,
+    const struct h2_header *extra, size_t nextra);
 
 /* Server: the :path of an accepted stream (valid from H2_EV_HEADERS). */
 const char *h2_stream_path(const struct h2_stream *st);

@@ -128,23 +128,29 @@ h2_stream_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 /* see h2.h */
 int
 h2_stream_open(struct h2_session *s, struct h2_stream *st, const char *scheme,
-    const char *authority, const char *path)
+    const char *authority, const char *path, const struct h2_header *extra,
+    size_t nextra)
 {
-	nghttp2_nv nv[] = {NV(":method", "POST"), NV(":scheme", scheme),
-	    NV(":path", path), NV(":authority", authority),
+	nghttp2_nv nv[7 + H2_EXTRA_HEADERS_MAX] = {NV(":method", "POST"),
+	    NV(":scheme", scheme), NV(":path", path),
+	    NV(":authority", authority),
 	    NV("content-type", H2_GRPC_CONTENT_TYPE), NV("te", "trailers"),
 	    NV("user-agent", "outpost/" OUTPOST_VERSION)};
 	nghttp2_data_provider prd;
+	size_t i, n = 7;
 	int32_t id;
 
 	if (s->role != H2_CLIENT || st->rx.cap < s->conf.window ||
-	    st->tx.cap == 0 || strlen(authority) >= H2_AUTHORITY_MAX)
+	    st->tx.cap == 0 || strlen(authority) >= H2_AUTHORITY_MAX ||
+	    nextra > H2_EXTRA_HEADERS_MAX)
 		return -EINVAL;
+	for (i = 0; i < nextra; i++)
+		nv[n++] = (nghttp2_nv)NV(extra[i].name, extra[i].value);
 	if (s->goaway_recv || s->err != H2_ERR_NONE || s->ng == NULL)
 		return -EAGAIN;
 	prd.source.ptr = st;
 	prd.read_callback = h2_stream_read_cb;
-	id = nghttp2_submit_request(s->ng, NULL, nv, nitems(nv), &prd, st);
+	id = nghttp2_submit_request(s->ng, NULL, nv, n, &prd, st);
 	if (id == NGHTTP2_ERR_STREAM_ID_NOT_AVAILABLE)
 		return -EAGAIN;
 	if (id < 0)

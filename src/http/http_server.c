@@ -13,11 +13,10 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "net/net.h"
+#include "net/net_listen.h"
 
 /* Slots beyond max_conns for connections whose close is finishing. */
 #define SPARE_SLOTS 16
-#define ACCEPTS_PER_EVENT 16
-#define ACCEPT_PAUSE_MS 100
 
 const int http_stats_codes[HTTP_STATS_CODES] = {
     0,
@@ -126,83 +125,49 @@ evict_one(struct http_server *s)
 	return true;
 }
 
-static void
-accept_pause(struct http_server *s)
-{
-	int i;
-
-	for (i = 0; i < s->nl; i++)
-		rx_watch_set(s->l, &s->lst[i].w, 0);
-	rx_timer_start(s->l, &s->pause, ACCEPT_PAUSE_MS);
-}
-
-static void
-accept_resume(struct rx_loop *l, struct rx_timer *t)
-{
-	struct http_server *s = container_of(t, struct http_server, pause);
-	int i;
-
-	for (i = 0; i < s->nl; i++)
-		rx_watch_set(l, &s->lst[i].w, RX_READ);
-}
-
-/* One accept; false when the listener should be left for now. */
+/* Slots free up at the end of the iteration: leave the backlog till then. */
 static bool
-accept_one(struct http_server *s, int lfd)
+slot_free(struct net_listener *ls)
 {
-	struct sockaddr_storage peer;
-	struct http_conn *c;
-	int fd;
+	struct http_server *s = ls->arg;
 
-	if (s->free == NULL)
-		return false; /* slots free up at the end of the iteration */
-	fd = net_accept(lfd, &peer);
-	if (fd == -EMFILE || fd == -ENFILE || fd == -ENOBUFS || fd == -ENOMEM) {
-		log_warn("http: accept: %s; pausing", strerror(-fd));
-		accept_pause(s);
-		return false;
-	}
-	if (fd < 0)
-		return fd != -EAGAIN;
+	return s->free != NULL;
+}
+
+static void
+accept_conn(
+    struct net_listener *ls, int fd, const struct sockaddr_storage *peer)
+{
+	struct http_server *s = ls->arg;
+	struct http_conn *c;
+
 	if (s->live >= s->conf.max_conns && !evict_one(s)) {
 		s->st.refused++;
 		net_close(fd);
-		return true;
+		return;
 	}
 	c = s->free;
 	s->free = c->next_free;
-	c->peer = peer;
+	c->peer = *peer;
 	if (http_conn_open(s, c, fd) < 0) {
 		c->next_free = s->free;
 		s->free = c;
 		net_close(fd);
-		return false;
+		return;
 	}
 	s->watchers++;
 	s->live++;
 	s->st.accepted++;
 	s->st.open = s->live;
-	return true;
 }
 
 static void
-listen_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
+listen_closed(struct net_listener *ls)
 {
-	struct http_listener *ls = container_of(w, struct http_listener, w);
-	int n;
+	struct http_server *s = ls->arg;
 
-	for (n = 0; n < ACCEPTS_PER_EVENT; n++)
-		if (!accept_one(ls->s, w->fd))
-			break;
-}
-
-static void
-listen_closed(struct rx_loop *l, struct rx_watch *w)
-{
-	struct http_listener *ls = container_of(w, struct http_listener, w);
-
-	ls->s->watchers--;
-	server_free_if_done(ls->s);
+	s->watchers--;
+	server_free_if_done(s);
 }
 
 static int
@@ -242,7 +207,7 @@ bound_port(int fd)
 static int
 listen_on(struct http_server *s, int family, const char *addr)
 {
-	struct http_listener *ls = &s->lst[s->nl];
+	struct net_listener *ls = &s->lst[s->nl];
 	struct sockaddr_storage ss;
 	socklen_t len;
 	int fd, r;
@@ -254,9 +219,10 @@ listen_on(struct http_server *s, int family, const char *addr)
 		return fd;
 	if (s->port == 0)
 		s->port = bound_port(fd);
-	ls->s = s;
-	rx_watch_init(&ls->w, fd, listen_io, listen_closed);
-	rx_watch_set(s->l, &ls->w, RX_READ);
+	ls->arg = s;
+	ls->ready = slot_free;
+	ls->closed = listen_closed;
+	net_listener_start(ls, s->l, fd, "http", accept_conn);
 	s->nl++;
 	s->watchers++;
 	return 0;
@@ -318,7 +284,6 @@ http_server_start(
 		s->conns[i].next_free = s->free;
 		s->free = &s->conns[i];
 	}
-	rx_timer_init(&s->pause, accept_resume);
 	if ((*err = listen_all(s)) < 0) {
 		http_server_close(s);
 		return NULL;
@@ -334,9 +299,8 @@ http_server_close(struct http_server *s)
 	int k;
 
 	s->closing = true;
-	rx_timer_stop(s->l, &s->pause);
 	for (k = 0; k < s->nl; k++)
-		rx_watch_close(s->l, &s->lst[k].w);
+		net_listener_close(&s->lst[k]);
 	for (i = 0; i < s->nslots; i++)
 		if (s->conns[i].state != CONN_FREE)
 			http_conn_close(&s->conns[i]);

@@ -48,8 +48,8 @@
  * connection's input buffer grows with what its request needs (see
  * http_server_reader.h) and shrinks back when the request ends; its
  * output buffer is allocated per response (at most out_cap) and freed
- * once written; both are freed with the connection.  Needs max_conns + 1
- * timers in the loop's heap.
+ * once written; both are freed with the connection.  Needs
+ * HTTP_SERVER_TIMERS(max_conns) timers in the loop's heap.
  * Single-threaded; every function may be called from reactor callbacks.
  */
 #ifndef HTTP_HTTP_SERVER_H
@@ -64,6 +64,9 @@
 
 struct http_server;
 struct http_exchange;
+
+/* Timers a server uses: one per connection, one per listener. */
+#define HTTP_SERVER_TIMERS(max_conns) ((max_conns) + 2)
 struct sockaddr;
 
 /* Methods a route accepts; GET implies HEAD. */

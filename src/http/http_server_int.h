@@ -7,6 +7,7 @@
 #include "http/http_server.h"
 #include "http/http_server_reader.h"
 #include "lib/buf.h"
+#include "net/net_listen.h"
 #include "rx/rx.h"
 
 /* Connection states; see http_server_conn.c. */
@@ -56,17 +57,11 @@ struct http_conn {
 	struct sockaddr_storage peer;
 };
 
-struct http_listener {
-	struct rx_watch w;
-	struct http_server *s;
-};
-
 struct http_server {
 	struct rx_loop *l;
 	struct http_server_conf conf;
-	struct http_listener lst[2];
+	struct net_listener lst[2]; /* IPv4, IPv6 */
 	int nl;
-	struct rx_timer pause; /* accept paused after EMFILE */
 	struct http_conn *conns;
 	size_t nslots;
 	struct http_conn *free;

@@ -47,25 +47,33 @@ log_set_fd(int fd)
 	log_fd = fd;
 }
 
-/* see log.h */
-void
-log_msg(enum log_level level, const char *fmt, ...)
+/* A site may write now: within its burst, or a new window has begun. */
+static bool
+site_allows(struct log_site *site)
 {
-	char msg[LOG_LINE_MAX], line[LOG_LINE_MAX * 2 + 96];
+	int64_t now = util_mono_ms();
+
+	if (site->window == 0 || now - site->window >= LOG_WINDOW_MS) {
+		site->window = now;
+		site->lines = 0;
+	}
+	if (site->lines >= LOG_BURST) {
+		site->suppressed++;
+		return false;
+	}
+	site->lines++;
+	return true;
+}
+
+static void
+write_line(enum log_level level, const char *msg, size_t n)
+{
+	char line[LOG_LINE_MAX * 2 + 96];
 	struct buf b;
 	struct tm tm;
 	int64_t now;
 	time_t sec;
-	va_list ap;
-	int n;
 
-	if (level < log_min)
-		return;
-	va_start(ap, fmt);
-	n = vsnprintf(msg, sizeof(msg), fmt, ap);
-	va_end(ap);
-	if (n < 0)
-		return;
 	now = util_wall_ms();
 	sec = (time_t)(now / 1000);
 	gmtime_r(&sec, &tm);
@@ -74,9 +82,34 @@ log_msg(enum log_level level, const char *fmt, ...)
 	    tm.tm_year + 1900, tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min,
 	    tm.tm_sec, (int)(now % 1000));
 	buf_printf(&b, "\"level\":\"%s\",\"msg\":", level_names[level]);
-	json_str(
-	    &b, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+	json_str(&b, msg, n);
 	buf_adds(&b, "}");
 	b.p[b.len++] = '\n';
 	(void)!write(log_fd, b.p, b.len);
+}
+
+/* see log.h */
+void
+log_site_msg(struct log_site *site, enum log_level level, const char *fmt, ...)
+{
+	char msg[LOG_LINE_MAX + 64];
+	va_list ap;
+	int n, k;
+
+	if (level < log_min || !site_allows(site))
+		return;
+	va_start(ap, fmt);
+	n = vsnprintf(msg, LOG_LINE_MAX, fmt, ap);
+	va_end(ap);
+	if (n < 0)
+		return;
+	if (n >= LOG_LINE_MAX)
+		n = LOG_LINE_MAX - 1;
+	if (site->suppressed > 0) {
+		k = snprintf(msg + n, sizeof(msg) - (size_t)n,
+		    " (%lu similar lines suppressed)", site->suppressed);
+		n += k > 0 ? MIN(k, (int)(sizeof(msg) - (size_t)n) - 1) : 0;
+		site->suppressed = 0;
+	}
+	write_line(level, msg, (size_t)n);
 }

@@ -1,6 +1,7 @@
 /*
  * util.h — small helpers shared by every module: container_of, array
- * length, the monotonic and wall clocks, and secret hygiene.
+ * length, the monotonic and wall clocks, secret hygiene, and reading a
+ * whole file.
  */
 #ifndef LIB_UTIL_H
 #define LIB_UTIL_H
@@ -37,5 +38,18 @@ int util_hexval(int c);
  * falls back to a weaker source.
  */
 int util_random(void *p, size_t n);
+
+/*
+ * Read the whole file at path (setup phase: blocking I/O), at most max
+ * bytes.  On success returns 0 with *out heap memory holding *len bytes
+ * and a NUL after them (so text can be used as a string); the caller
+ * frees it (util_wipe() first when it is a secret).  Errors, with *out
+ * NULL and no part of the file handed out (what was read is wiped):
+ * -EFBIG more than max bytes, -EIO a regular file whose size changed
+ * while it was read (a short read), -EISDIR, -ENOMEM, or the -errno of
+ * open/fstat/read.  Devices, pipes (/dev/null) and files that report no
+ * size (procfs) are read to their end.
+ */
+int util_read_file(const char *path, size_t max, char **out, size_t *len);
 
 #endif

@@ -3,12 +3,11 @@
  * system bundle), decoded with br_x509_decoder.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
+#include "lib/util.h"
 #include "tls/tls_int.h"
 
 struct dn_buf {
@@ -148,46 +147,20 @@ tls_anchors_load(struct tls_anchors *a, const void *pem, size_t len,
 	return 0;
 }
 
-/* Read a whole file of at most TLS_BUNDLE_MAX bytes (setup phase). */
-static char *
-read_file(const char *path, size_t *len)
-{
-	char *p = malloc(TLS_BUNDLE_MAX);
-	size_t n = 0;
-	ssize_t r;
-	int fd;
-
-	if (p == NULL || (fd = open(path, O_RDONLY | O_CLOEXEC)) < 0) {
-		free(p);
-		return NULL;
-	}
-	while (n < TLS_BUNDLE_MAX &&
-	    (r = read(fd, p + n, TLS_BUNDLE_MAX - n)) != 0) {
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	*len = n;
-	return p;
-}
-
 /* see tls_int.h */
 int
 tls_anchors_load_file(
     struct tls_anchors *a, const char *path, char *err, size_t errlen)
 {
 	size_t len = 0;
-	char *p = read_file(path, &len);
+	char *p;
 	int rc;
 
-	if (p == NULL) {
+	if ((rc = util_read_file(path, TLS_BUNDLE_MAX, &p, &len)) < 0) {
 		snprintf(err, errlen,
-		    "no TLS_CA given and the system bundle "
-		    "%s cannot be read",
-		    path);
+		    "no TLS_CA given and the system bundle %s cannot be read: "
+		    "%s",
+		    path, rc == -EFBIG ? "larger than 4 MiB" : strerror(-rc));
 		return -1;
 	}
 	rc = tls_anchors_load(a, p, len, path, true, err, errlen);

@@ -98,7 +98,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		pool[0].used = true;
 		h2_stream_init(&pool[0].st, pool[0].rx, WINDOW, pool[0].tx,
 		    sizeof(pool[0].tx));
-		h2_stream_open(&s, &pool[0].st, "https", "edge", "/p");
+		h2_stream_open(&s, &pool[0].st, "https", "edge", "/p", NULL, 0);
 	}
 	drain(&s);
 	while (off < size) {
@@ -107,7 +107,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		off += k;
 		drain(&s);
-		h2_session_tick(&s, (int64_t)off);
+		h2_session_run_timers(&s, (int64_t)off);
 	}
 	drain(&s);
 	h2_session_free(&s);

@@ -25,11 +25,11 @@ CONTROLLER_DIR = os.path.join(os.path.dirname(__file__), "controller")
 class Proc:
     """A child process with its log in a file."""
 
-    def __init__(self, argv, env, log, stdin=None):
+    def __init__(self, argv, env, log, stdin=None, preexec_fn=None):
         self.log = log
         self._f = open(log, "wb")
         self.p = subprocess.Popen(argv, env=env, stdout=self._f, stderr=subprocess.STDOUT,
-                                  stdin=stdin)
+                                  stdin=stdin, preexec_fn=preexec_fn)
 
     def alive(self):
         return self.p.poll() is None
@@ -64,7 +64,7 @@ def dev_pki(directory, *names):
 class Edge:
     """outpost-edge on free loopback ports with a fresh API token."""
 
-    def __init__(self, binary, tmp, pki=None, **settings):
+    def __init__(self, binary, tmp, pki=None, preexec_fn=None, **settings):
         self.tport = free_port()
         self.aport = free_port()
         self.token = "test-token-" + os.urandom(12).hex()
@@ -79,7 +79,8 @@ class Edge:
             env.update(EDGE_TLS_CERT_FILE=f"{pki}/edge.pem", EDGE_TLS_KEY_FILE=f"{pki}/edge.key",
                        EDGE_CLIENT_CA_FILE=f"{pki}/ca.pem")
         env.update(settings)
-        self.proc = Proc([binary, "run"], base_env(**env), os.path.join(tmp, "edge.log"))
+        self.proc = Proc([binary, "run"], base_env(**env), os.path.join(tmp, "edge.log"),
+                         preexec_fn=preexec_fn)
         if not wait_until(lambda: not self.proc.alive() or port_answers(self.aport), 5):
             raise AssertionError("edge did not open its front door:\n" + self.proc.text())
         if not self.proc.alive():

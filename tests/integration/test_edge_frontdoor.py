@@ -3,6 +3,7 @@ body byte), buffers sized per request and returned, stalled bodies, accept
 under EMFILE.  Issue #10 items 2, 3 and 4."""
 import concurrent.futures
 import os
+import resource
 import socket
 import time
 
@@ -162,6 +163,43 @@ def test_authenticated_stalled_bodies_end_at_the_body_deadline(outpost_edge_bin,
             assert read_response(k).startswith(b"HTTP/1.1 408 ")
         assert time.monotonic() - t0 < 30
         assert e.request("GET", "/v1/connectors", timeout=5)[0] == 200
+    finally:
+        for k in socks:
+            k.close()
+        e.stop()
+
+
+def cpu_seconds(pid):
+    """utime + stime of the process, from /proc/PID/stat."""
+    with open(f"/proc/{pid}/stat") as f:
+        fields = f.read().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def test_tunnel_listener_pauses_on_emfile(outpost_edge_bin, pki, tmp_path):
+    """ulimit -n 16 and 14 connections to the tunnel port: the edge runs out
+    of descriptors.  It must pause accepting (not spin), log a bounded number
+    of lines, and serve again once connections go."""
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (16, 16))
+    e = Edge(outpost_edge_bin, str(tmp_path), pki, preexec_fn=limit)
+    socks = []
+    try:
+        pid = e.proc.p.pid
+        lines0 = e.proc.text().count("\n")
+        cpu0 = cpu_seconds(pid)
+        socks = [socket.create_connection(("127.0.0.1", e.tport), timeout=5) for _ in range(14)]
+        time.sleep(3)
+        assert e.proc.alive()
+        text = e.proc.text()
+        assert "accept: " in text and "pausing" in text, text[-2000:]
+        # The bug wrote ~850k lines at 68% CPU in 3 s.
+        assert text.count("\n") - lines0 < 300, text[-2000:]
+        assert cpu_seconds(pid) - cpu0 < 1.0
+        for k in socks:
+            k.close()
+        socks = []
+        assert wait_until(lambda: e.request("GET", "/v1/connectors", timeout=5)[0] == 200, 10)
     finally:
         for k in socks:
             k.close()

@@ -14,6 +14,8 @@ import stat
 import subprocess
 import time
 
+import pytest
+
 from conftest import base_env, wait_until
 from edgelib import CONTROLLER_DIR, Edge, grpcjs_client
 from test_edge_grpcjs import pki, procs  # noqa: F401  (the same fixtures)
@@ -379,3 +381,64 @@ def test_tokens_survive_restart_and_cli(outpost_edge_bin, tmp_path, procs, pki):
     edge.stop()
     procs.remove(edge)
     assert cli(outpost_edge_bin, edge, "revoke", "eta").returncode == 111
+
+
+def test_configured_ca_files(outpost_edge_bin, tmp_path, procs, pki):
+    tmp = str(tmp_path)
+    edge = start_edge(outpost_edge_bin, tmp, procs, pki, EDGE_CA_CERT_FILE=f"{pki}/inter.pem",
+                      EDGE_CA_KEY_FILE=f"{pki}/inter.key")
+    cert, _, ca, resp = enroll(tmp, edge, procs, "iota")
+    assert not os.path.exists(os.path.join(edge.data, "ca.pem"))  # nothing generated
+    with open(ca, "rb") as a, open(f"{pki}/inter.pem", "rb") as b:
+        assert a.read() == b.read()
+    v = subprocess.run(["openssl", "verify", "-partial_chain", "-CAfile", f"{pki}/inter.pem",
+                        cert], capture_output=True, text=True, timeout=10)
+    assert v.returncode == 0, v.stdout + v.stderr
+
+
+@pytest.mark.parametrize("settings,message", [
+    (dict(EDGE_CA_CERT_FILE="{pki}/inter.pem", EDGE_CA_KEY_FILE="{pki}/ca.key"),
+     "EDGE_CA_KEY_FILE: the key does not match"),
+    (dict(EDGE_CA_CERT_FILE="{pki}/inter.pem"), "EDGE_CA_KEY_FILE: required"),
+    (dict(EDGE_DATA_DIR="", EDGE_CA_CERT_FILE="{pki}/ca.pem", EDGE_CA_KEY_FILE="{pki}/ca.key"),
+     "needs EDGE_DATA_DIR"),
+    (dict(EDGE_DATA_DIR="", EDGE_CLIENT_CA_FILE=""), "EDGE_CLIENT_CA_FILE: required"),
+])
+def test_identity_settings_refused(outpost_edge_bin, tmp_path, pki, settings, message):
+    tok = os.path.join(str(tmp_path), "tok")
+    with open(tok, "w") as f:
+        f.write("t" * 32)
+    env = dict(EDGE_LISTEN="127.0.0.1:0", EDGE_API_PORT=1, EDGE_API_TOKEN_FILE=tok,
+               EDGE_TLS_CERT_FILE=f"{pki}/server.pem", EDGE_TLS_KEY_FILE=f"{pki}/server.key",
+               EDGE_CLIENT_CA_FILE=f"{pki}/ca.pem",
+               EDGE_DATA_DIR=os.path.join(str(tmp_path), "data"))
+    env.update({k: v.format(pki=pki) for k, v in settings.items()})
+    env = {k: v for k, v in env.items() if v != ""}
+    r = subprocess.run([outpost_edge_bin, "run"], env=base_env(**env), capture_output=True,
+                       text=True, timeout=20)
+    assert r.returncode == 100, r.stdout + r.stderr
+    assert message in r.stdout + r.stderr
+
+
+def test_enrolment_off_and_oversized(outpost_edge_bin, tmp_path, procs, pki):
+    tmp = str(tmp_path)
+    # Without EDGE_DATA_DIR: no CA, the routes and calls say so.
+    offdir = os.path.join(tmp, "off")
+    os.makedirs(offdir)
+    off = Edge(outpost_edge_bin, offdir, pki, EDGE_TRUST_DOMAIN=TD,
+               EDGE_TLS_CERT_FILE=f"{pki}/server.pem", EDGE_TLS_KEY_FILE=f"{pki}/server.key")
+    off.pki = pki
+    procs.append(off)
+    s, _, b = off.request("POST", "/v1/tokens", body='{"name":"x"}')
+    assert s == 409 and json.loads(b)["error"] == "enrollment_disabled"
+    der, _ = csr(tmp, "off")
+    r = Client(offdir, off, procs).call("Enroll", {"token": "opt_x", "csr": der})
+    assert not r["ok"] and r["code"] == 12 and r["details"].startswith("enrollment_disabled")
+    # A request larger than any CSR is refused, the connection survives.
+    edge = start_edge(outpost_edge_bin, tmp, procs, pki)
+    c = Client(tmp, edge, procs, name="big")
+    big = base64.b64encode(os.urandom(40000)).decode()
+    r = c.call("Enroll", {"token": "opt_x", "csr": big})
+    assert not r["ok"] and r["code"] == RESOURCE_EXHAUSTED and r["details"].startswith("bad_request")
+    r = c.call("Enroll", {"token": token(edge, "kappa"), "csr": der})
+    assert r["ok"], r

@@ -1,6 +1,6 @@
 /*
- * Unit tests: the configuration module (parser, values, loader, checks)
- * and lib/base64.  Real files in a temporary directory; no mocks.
+ * Unit tests: the configuration module (parser, values, loader, checks).
+ * Real files in a temporary directory; no mocks.
  * Usage: test_cfg [name-filter]
  */
 #include <stdarg.h>
@@ -19,7 +19,6 @@
 
 #include "cfg/cfg.h"
 #include "cfg/cfg_int.h"
-#include "lib/base64.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -807,42 +806,6 @@ cfg_distance_values(void **state)
 	assert_null(cfg_suggest("X"));
 }
 
-/* --- lib/base64 ---------------------------------------------------------- */
-
-static void
-base64_vectors(void **state)
-{
-	/* RFC 4648 section 10. */
-	static const char *const plain[] = {
-	    "", "f", "fo", "foo", "foob", "fooba", "foobar"};
-	static const char *const enc[] = {
-	    "", "Zg==", "Zm8=", "Zm9v", "Zm9vYg==", "Zm9vYmE=", "Zm9vYmFy"};
-	char out[64];
-	ssize_t n;
-	size_t i;
-
-	for (i = 0; i < nitems(plain); i++) {
-		n = base64_encode(out, sizeof(out), plain[i], strlen(plain[i]));
-		assert_int_equal(n, strlen(enc[i]));
-		assert_string_equal(out, enc[i]);
-		n = base64_decode(out, sizeof(out), enc[i], strlen(enc[i]));
-		assert_int_equal(n, strlen(plain[i]));
-		assert_memory_equal(out, plain[i], (size_t)n);
-	}
-	assert_int_equal(
-	    base64_decode(out, sizeof(out), "Zm9v\nYmFy\r\n", 11), 6);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zg", 2), 1);
-	assert_int_equal(base64_decode(out, sizeof(out), "Z", 1), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zh==", 4), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zg=a", 4), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zg===", 5), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zg=", 3), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zm9v!", 5), -EINVAL);
-	assert_int_equal(base64_decode(out, sizeof(out), "Zm-v", 4), -EINVAL);
-	assert_int_equal(base64_decode(out, 2, "Zm9v", 4), -ENOSPC);
-	assert_int_equal(base64_encode(out, 4, "f", 1), -ENOSPC);
-}
-
 static int
 setup(void **state)
 {
@@ -899,7 +862,6 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_parser_whole_and_bytewise),
 	    cmocka_unit_test(cfg_duration_values),
 	    cmocka_unit_test(cfg_distance_values),
-	    cmocka_unit_test(base64_vectors),
 	};
 
 	if (argc > 1)

@@ -1244,6 +1244,56 @@ exec_pool_bounds(void **state)
 	fx_free(f);
 }
 
+/* Connections come from slots sized at start: a dial that finds none
+ * fails as overloaded, and closed connections' slots serve the next dials
+ * (20 dials, never more than max_conns slots). */
+static void
+exec_conn_slots(void **state)
+{
+	static const char close_hello[] = "HTTP/1.1 200 OK\r\n"
+					  "Connection: close\r\n"
+					  "Content-Length: 5\r\n"
+					  "\r\n"
+					  "hello";
+	struct exec_config ec = config_default();
+	struct exec_stats st;
+	struct call c[4] = {0};
+	struct fx *f;
+	int i;
+
+	ec.max_conns = 3;
+	f = fx_new_with(&ec);
+	srv_script(&f->srv, S_HANG, NULL);
+	for (i = 0; i < 4; i++) {
+		call_init(&c[i], "GET", "");
+		call_url(&c[i], f, "/hang");
+		exec_submit(f->e, &c[i].job, &c[i].req, on_done);
+	}
+	run_until(f, &c[3], 2000);
+	assert_int_equal(c[3].r, EXEC_OVERLOADED);
+	for (i = 0; i < 3; i++) {
+		assert_int_equal(c[i].calls, 0);
+		exec_cancel(&c[i].job);
+	}
+	exec_stats(f->e, &st);
+	assert_int_equal(st.slots, 3);
+	run_ms(f, 20);
+	srv_script(&f->srv, S_RESPOND, close_hello);
+	for (i = 0; i < 20; i++) {
+		call_init(&c[0], "GET", "");
+		call_url(&c[0], f, "/again");
+		call_run(f, &c[0]);
+		assert_int_equal(c[0].r, EXEC_OK);
+		assert_string_equal((char *)c[0].body, "hello");
+	}
+	exec_stats(f->e, &st);
+	assert_int_equal(st.dials, 23);
+	assert_true(st.slots <= 3);
+	for (i = 0; i < 4; i++)
+		call_free(&c[i]);
+	fx_free(f);
+}
+
 /* Short reads and writes, EINTR and spurious EAGAIN on every executor
  * socket: the same answers, byte for byte. */
 static void
@@ -1600,6 +1650,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_faults),
 	    cmocka_unit_test(exec_reset_mid_response),
 	    cmocka_unit_test(exec_concurrent),
+	    cmocka_unit_test(exec_conn_slots),
 	    cmocka_unit_test(exec_tls),
 	    cmocka_unit_test(exec_tls_bad_ca),
 	};

@@ -133,8 +133,8 @@ open_call(struct pair *p)
 {
 	struct tstream *s = &p->s[0];
 
-	assert_int_equal(
-	    h2_stream_open(&p->cli, &p->c.st, "https", "edge.test:443", PATH),
+	assert_int_equal(h2_stream_open(&p->cli, &p->c.st, "https",
+			     "edge.test:443", PATH, NULL, 0),
 	    0);
 	pump(p);
 	assert_int_equal(p->naccepted, 1);
@@ -292,8 +292,9 @@ trailers_only(void **state)
 	struct pair *p = *state;
 	char msg[64];
 
-	assert_int_equal(
-	    h2_stream_open(&p->cli, &p->c.st, "http", "127.0.0.1", "/nope"), 0);
+	assert_int_equal(h2_stream_open(&p->cli, &p->c.st, "http", "127.0.0.1",
+			     "/nope", NULL, 0),
+	    0);
 	pump(p);
 	assert_string_equal(h2_stream_path(&p->s[0].st), "/nope");
 	assert_int_equal(h2_stream_end_status(&p->s[0].st, 12, "unknown"), 0);
@@ -336,7 +337,7 @@ refused_stream(void **state)
 
 	p->refuse = true;
 	assert_int_equal(
-	    h2_stream_open(&p->cli, &p->c.st, "https", "e", PATH), 0);
+	    h2_stream_open(&p->cli, &p->c.st, "https", "e", PATH, NULL, 0), 0);
 	pump(p);
 	assert_int_equal(p->c.closes, 1);
 	assert_int_equal(h2_stream_error(&p->c.st), H2_SERR_RESET);
@@ -351,15 +352,15 @@ ping_keepalive_and_deadline(void **state)
 
 	pump(p); /* SETTINGS exchanged and acknowledged */
 	assert_int_equal(h2_session_deadline(&p->cli), 1000);
-	assert_int_equal(h2_session_tick(&p->cli, 1000), 0);
+	assert_int_equal(h2_session_run_timers(&p->cli, 1000), 0);
 	assert_int_equal(h2_session_deadline(&p->cli), 1500);
 	pump(p); /* the server acknowledges the PING */
 	assert_int_equal(h2_session_deadline(&p->cli), 2000);
-	assert_int_equal(h2_session_tick(&p->cli, 1600), 0);
+	assert_int_equal(h2_session_run_timers(&p->cli, 1600), 0);
 	/* Now the peer goes silent: the next PING is never acknowledged. */
-	assert_int_equal(h2_session_tick(&p->cli, 2000), 0);
-	assert_int_equal(h2_session_tick(&p->cli, 2499), 0);
-	assert_int_equal(h2_session_tick(&p->cli, 2500), -1);
+	assert_int_equal(h2_session_run_timers(&p->cli, 2000), 0);
+	assert_int_equal(h2_session_run_timers(&p->cli, 2499), 0);
+	assert_int_equal(h2_session_run_timers(&p->cli, 2500), -1);
 	assert_int_equal(h2_session_error(&p->cli), H2_ERR_PING_TIMEOUT);
 	assert_string_equal(h2_error_name(H2_ERR_PING_TIMEOUT), "ping_timeout");
 }
@@ -371,8 +372,8 @@ settings_deadline(void **state)
 
 	/* No byte is exchanged: our SETTINGS are never acknowledged. */
 	assert_int_equal(h2_session_deadline(&p->cli), 500);
-	assert_int_equal(h2_session_tick(&p->cli, 499), 0);
-	assert_int_equal(h2_session_tick(&p->cli, 500), -1);
+	assert_int_equal(h2_session_run_timers(&p->cli, 499), 0);
+	assert_int_equal(h2_session_run_timers(&p->cli, 500), -1);
 	assert_int_equal(h2_session_error(&p->cli), H2_ERR_SETTINGS_TIMEOUT);
 }
 
@@ -391,7 +392,8 @@ goaway_graceful(void **state)
 	assert_int_equal(h2_session_error(&p->cli), H2_ERR_NONE);
 	h2_stream_init(&c2.st, c2.rx, sizeof(c2.rx), c2.tx, sizeof(c2.tx));
 	assert_int_equal(
-	    h2_stream_open(&p->cli, &c2.st, "https", "e", PATH), -EAGAIN);
+	    h2_stream_open(&p->cli, &c2.st, "https", "e", PATH, NULL, 0),
+	    -EAGAIN);
 	assert_int_equal(h2_stream_send(&p->c.st, "still", 5), 5);
 	pump(p);
 	assert_int_equal(s->st.rx.len, 5);
@@ -566,13 +568,14 @@ free_from_callback(void **state)
 	assert_null(h2_session_take(&p->cli, &n));
 	assert_int_equal(n, 0);
 	assert_int_equal(h2_session_feed(&p->cli, "x", 1), -1);
-	assert_int_equal(h2_session_tick(&p->cli, 99999), -1);
+	assert_int_equal(h2_session_run_timers(&p->cli, 99999), -1);
 	assert_false(h2_session_want_write(&p->cli));
 	assert_int_equal(h2_stream_send(&p->c.st, "x", 1), -EPIPE);
 	h2_stream_ack(&p->c.st, 3);
 	h2_stream_cancel(&p->c.st, 8);
 	assert_int_equal(
-	    h2_stream_open(&p->cli, &p->c.st, "https", "e", PATH), -EAGAIN);
+	    h2_stream_open(&p->cli, &p->c.st, "https", "e", PATH, NULL, 0),
+	    -EAGAIN);
 }
 
 static void

@@ -1,0 +1,285 @@
+/*
+ * tunnel_call.c — gRPC calls on an edge connection (tunnel_conn.h):
+ * opening, reading whole messages, the send queue under the edge's flow
+ * control, half-close, cancel, and the end of a call.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "connector/manager.h"
+#include "connector/tunnel_conn.h"
+#include "lib/util.h"
+
+/* see tunnel_conn.h */
+int
+conn_call_init(struct conn_call *c, const struct conn_call_ops *ops, void *arg,
+    size_t txcap, size_t max_message, unsigned max_queued)
+{
+	*c = (struct conn_call){.ops = ops, .arg = arg, .txcap = txcap};
+	grpc_sendq_init(&c->outq, max_queued);
+	c->rx = malloc(CONN_WINDOW);
+	c->tx = malloc(txcap);
+	c->msgbuf = malloc(max_message);
+	if (c->rx == NULL || c->tx == NULL || c->msgbuf == NULL)
+		return -ENOMEM;
+	grpc_reader_init(&c->reader, c->msgbuf, max_message);
+	return 0;
+}
+
+/* see tunnel_conn.h */
+void
+conn_call_free(struct conn_call *c)
+{
+	grpc_sendq_clear(&c->outq);
+	free(c->rx);
+	free(c->tx);
+	free(c->msgbuf);
+	c->rx = c->tx = c->msgbuf = NULL;
+}
+
+/* see tunnel_conn.h */
+void *
+conn_call_arg(const struct conn_call *c)
+{
+	return c->arg;
+}
+
+/* see tunnel_conn.h */
+bool
+conn_call_busy(const struct conn_call *c)
+{
+	return c->state != CALL_IDLE;
+}
+
+/* see tunnel_conn.h */
+int
+conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
+    const struct h2_header *hdr, size_t nhdr)
+{
+	struct manager *m = n->mgr;
+	int r;
+
+	if (c->state != CALL_IDLE)
+		return -EINVAL;
+	if (n->state != CONN_OPEN || n->ncalls >= CONN_CALLS_MAX)
+		return -EAGAIN;
+	h2_stream_init(&c->st, c->rx, CONN_WINDOW, c->tx, c->txcap);
+	r = h2_stream_open(&n->h2, &c->st, m->tls != NULL ? "https" : "http",
+	    m->conf.authority, path, hdr, nhdr);
+	if (r < 0)
+		return r;
+	grpc_reader_reset(&c->reader);
+	grpc_sendq_clear(&c->outq);
+	c->conn = n;
+	c->state = CALL_OPEN;
+	c->reason = NULL;
+	c->detail[0] = '\0';
+	n->calls[n->ncalls++] = c;
+	/* Routable once a PING sent behind the HEADERS comes back; a failed
+	 * PING is a session error, which the next write reports. */
+	c->ping_after = h2_session_pings_acked(&n->h2) + 1;
+	h2_session_ping(&n->h2, rx_now(m->loop));
+	conn_kick(n);
+	return 0;
+}
+
+/* see tunnel_conn.h */
+bool
+conn_call_routable(const struct conn_call *c)
+{
+	return (c->state == CALL_OPEN || c->state == CALL_HALF_CLOSED) &&
+	    h2_session_pings_acked(&c->conn->h2) >= c->ping_after;
+}
+
+/* see tunnel_conn.h */
+bool
+conn_calls_routable_now(const struct tunnel_conn *n, uint64_t acked)
+{
+	unsigned i;
+
+	for (i = 0; i < n->ncalls; i++)
+		if (n->calls[i]->state == CALL_OPEN &&
+		    n->calls[i]->ping_after == acked)
+			return true;
+	return false;
+}
+
+/* see tunnel_conn.h */
+bool
+conn_calls_finished(const struct tunnel_conn *n)
+{
+	unsigned i;
+
+	for (i = 0; i < n->ncalls; i++)
+		if (n->calls[i]->state != CALL_HALF_CLOSED ||
+		    !grpc_sendq_empty(&n->calls[i]->outq))
+			return false;
+	return true;
+}
+
+static void
+pump(struct conn_call *c)
+{
+	if (c->state == CALL_OPEN || c->state == CALL_HALF_CLOSED)
+		grpc_sendq_pump(&c->outq, &c->st, NULL);
+	if (c->state == CALL_HALF_CLOSED && grpc_sendq_empty(&c->outq))
+		h2_stream_end(&c->st);
+}
+
+/* see tunnel_conn.h */
+bool
+conn_call_send(struct conn_call *c, struct grpc_out *o)
+{
+	if (c->state != CALL_OPEN) {
+		free(o);
+		return false;
+	}
+	if (!grpc_sendq_push(&c->outq, o))
+		return false;
+	pump(c);
+	conn_kick(c->conn);
+	return true;
+}
+
+/* see tunnel_conn.h */
+bool
+conn_call_send_idle(const struct conn_call *c)
+{
+	return grpc_sendq_empty(&c->outq);
+}
+
+/* see tunnel_conn.h */
+void
+conn_call_end(struct conn_call *c)
+{
+	if (c->state != CALL_OPEN)
+		return;
+	c->state = CALL_HALF_CLOSED;
+	pump(c);
+	conn_kick(c->conn);
+}
+
+/* Record the outcome and reset the stream; on_end follows its close. */
+static void
+call_fail(struct conn_call *c, int status, const char *reason,
+    const char *detail, uint32_t code)
+{
+	if (c->state == CALL_IDLE || c->state == CALL_ENDING)
+		return;
+	c->state = CALL_ENDING;
+	c->status = status;
+	c->reason = reason;
+	snprintf(c->detail, sizeof(c->detail), "%s", detail);
+	h2_stream_cancel(&c->st, code);
+	conn_kick(c->conn);
+}
+
+/* see tunnel_conn.h */
+void
+conn_call_cancel(struct conn_call *c)
+{
+	call_fail(c, -1, "cancelled", "cancelled", 8 /* CANCEL */);
+}
+
+/* The edge ended its side: the outcome is its trailers (or their lack). */
+static void
+call_outcome(struct conn_call *c)
+{
+	enum h2_stream_error e = h2_stream_error(&c->st);
+	int status = -1;
+
+	if (e == H2_SERR_NONE || e == H2_SERR_GRPC_STATUS)
+		status =
+		    h2_stream_grpc_status(&c->st, c->detail, sizeof(c->detail));
+	if (status < 0 || (status == 0 && e != H2_SERR_NONE))
+		status = -1;
+	if (status <= 0)
+		snprintf(c->detail, sizeof(c->detail), "%s",
+		    h2_stream_error_name(e));
+	c->status = status;
+	c->reason = status == 0 ? NULL : "stream";
+	c->state = CALL_ENDING;
+}
+
+static void
+call_read(struct conn_call *c)
+{
+	const uint8_t *p, *msg;
+	const char *refused;
+	size_t n, used, len;
+	int r;
+
+	while (c->state != CALL_ENDING &&
+	    (p = h2_stream_take(&c->st, &n)) != NULL && n > 0) {
+		r = grpc_reader_feed(&c->reader, p, n, &used, &msg, &len);
+		if (r == GRPC_ERROR) {
+			call_fail(c, -1, "protocol",
+			    grpc_error_name(grpc_reader_error(&c->reader)),
+			    8 /* CANCEL */);
+			return;
+		}
+		if (r == GRPC_MSG &&
+		    (refused = c->ops->on_message(c, msg, len)) != NULL) {
+			call_fail(c, -1, "protocol", refused, 8 /* CANCEL */);
+			return;
+		}
+		h2_stream_ack(&c->st, used);
+	}
+}
+
+/* The stream is closed: hand the outcome to the owner; the call is idle. */
+static void
+call_closed(struct conn_call *c)
+{
+	struct tunnel_conn *n = c->conn;
+	char detail[sizeof(c->detail)];
+	const char *reason;
+	int status;
+
+	if (c->state != CALL_ENDING) {
+		call_outcome(c);
+		if (h2_stream_error(&c->st) == H2_SERR_SESSION) {
+			c->status = -1;
+			c->reason = "closed";
+		}
+	}
+	status = c->status;
+	reason = c->reason;
+	memcpy(detail, c->detail, sizeof(detail));
+	c->state = CALL_IDLE;
+	c->conn = NULL;
+	grpc_sendq_clear(&c->outq);
+	conn_call_ended(n, c);
+	c->ops->on_end(c, status, reason, detail);
+}
+
+/* see tunnel_conn.h */
+void
+conn_calls_event(struct h2_stream *st, unsigned ev, void *arg)
+{
+	struct conn_call *c = container_of(st, struct conn_call, st);
+
+	(void)arg;
+	if (c->state == CALL_IDLE)
+		return;
+	if (ev & H2_EV_READ)
+		call_read(c);
+	if ((ev & H2_EV_WRITE) && c->state != CALL_ENDING) {
+		pump(c);
+		if (c->ops->on_writable != NULL)
+			c->ops->on_writable(c);
+	}
+	if (ev & H2_EV_CLOSE) {
+		call_closed(c);
+		return;
+	}
+	/* The edge ended the call while our side is open: keep its outcome
+	 * and let nghttp2 close the stream (RST_STREAM NO_ERROR). */
+	if (c->state != CALL_ENDING && h2_stream_eof(&c->st)) {
+		call_outcome(c);
+		h2_stream_cancel(&c->st, 0);
+		conn_kick(c->conn);
+	}
+}

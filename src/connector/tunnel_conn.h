@@ -1,0 +1,274 @@
+/*
+ * tunnel_conn.h — one HTTP/2 connection from the connector to the edge
+ * (struct tunnel_conn), and the gRPC calls it carries (struct conn_call).
+ *
+ * The connection owns the transport: the dial (through the egress proxy
+ * when configured), TLS (skipped for h2c), the HTTP/2 session with its
+ * keepalive PINGs and the peer's GOAWAY, the state deadlines, and the
+ * backoff before the next dial.  It knows nothing of what the calls mean:
+ * the Tunnel call and its requests are tunnel.c's, later session calls
+ * (spec/sessions.md) and unary calls (spec/enrollment.md) open calls the
+ * same way.
+ *
+ * States (enum conn_state): IDLE (no socket; a dial may be scheduled) →
+ * DIALING → HANDSHAKING (TLS only) → OPEN (session up: calls may be opened)
+ * → DRAINING (no new calls; the connection closes once its last call has
+ * ended or half-closed, see conn_call_end(), or at DRAIN_TIMEOUT) → CLOSING (teardown done, the socket's close
+ * is pending; lasts one loop iteration) → IDLE.  Any transport or protocol
+ * error closes the connection: conn_close() records the reason and defers
+ * the teardown to the reactor (rx_defer), so code that called out never
+ * finds its session or stream freed under it, and needs no re-check after
+ * the call returns.  The owner's ops->closed() runs once the socket is gone.
+ *
+ * Calls: up to CONN_CALLS_MAX per connection (the peer's
+ * SETTINGS_MAX_CONCURRENT_STREAMS may allow fewer: conn_call_open() then
+ * says -EAGAIN).  Each call is caller memory (struct conn_call, embedded in
+ * its owner) with rings and a message buffer conn_call_init() allocates
+ * once; nothing is allocated per message but the outgoing messages
+ * themselves (bounded by the call's send queue).  Calls end independently:
+ * one call's reset or trailers never touch another's.
+ *
+ * All functions run on the reactor thread.  Callbacks (struct
+ * conn_call_ops, struct conn_ops) are never called from inside nghttp2 and
+ * may call any function here, conn_close() included.
+ */
+#ifndef CONNECTOR_TUNNEL_CONN_H
+#define CONNECTOR_TUNNEL_CONN_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include "connector/backoff.h"
+#include "grpc/grpc.h"
+#include "h2/h2.h"
+#include "net/dial.h"
+#include "net/stream.h"
+#include "rx/rx.h"
+#include "tls/tls.h"
+
+#define CONN_CALLS_MAX 64 /* calls on one connection, the Tunnel call too */
+#define CONN_WINDOW (1u << 20) /* per-call receive window (rx ring) */
+
+enum conn_state {
+	CONN_IDLE,
+	CONN_DIALING,
+	CONN_HANDSHAKING,
+	CONN_OPEN,
+	CONN_DRAINING,
+	CONN_CLOSING,
+	CONN__STATES
+};
+
+struct manager;
+struct tunnel_conn;
+struct conn_call;
+
+/* --- calls ----------------------------------------------------------------- */
+
+struct conn_call_ops {
+	/*
+	 * One whole message arrived (p, n valid during the callback).  Return
+	 * NULL, or a static text saying why the message is refused: the call
+	 * is then reset (RST_STREAM CANCEL), reads stop, and on_end follows
+	 * with reason "protocol" and that text.
+	 */
+	const char *(*on_message)(
+	    struct conn_call *c, const uint8_t *p, size_t n);
+	/*
+	 * The call ended, from the reactor (never inside conn_call_* calls):
+	 * status is the edge's grpc-status (0 OK), or -1 when the call ended
+	 * without one; reason a typed reason ("stream": reset or no status,
+	 * or a non-zero status; "protocol": a bad gRPC frame or a refused
+	 * message; "closed": the connection went away; "cancelled"), NULL
+	 * when status is 0; detail a short text (the grpc-message, or what
+	 * failed), valid during the callback.  The last callback: afterwards
+	 * the call is idle and may be opened again or freed.
+	 */
+	void (*on_end)(struct conn_call *c, int status, const char *reason,
+	    const char *detail);
+	/* Optional: room to send again after conn_call_send() said full. */
+	void (*on_writable)(struct conn_call *c);
+};
+
+enum conn_call_state {
+	CALL_IDLE, /* not open */
+	CALL_OPEN, /* HEADERS sent; messages both ways */
+	CALL_HALF_CLOSED, /* END_STREAM queued after the messages */
+	CALL_ENDING, /* the outcome is known; waiting for the stream's close */
+};
+
+struct conn_call {
+	/* Private: use the functions below. */
+	const struct conn_call_ops *ops;
+	void *arg; /* the owner's, see conn_call_arg() */
+	struct tunnel_conn *conn; /* while open */
+	enum conn_call_state state;
+	struct h2_stream st;
+	struct grpc_reader reader;
+	struct grpc_sendq outq;
+	uint64_t ping_after; /* routable once this many PINGs were acked */
+	uint8_t *rx, *tx, *msgbuf;
+	size_t txcap;
+	int status; /* CALL_ENDING: the outcome for on_end */
+	const char *reason;
+	char detail[128];
+};
+
+/*
+ * Allocate a call's rings (CONN_WINDOW receive, txcap send), a buffer for
+ * the largest message accepted (max_message) and bound its send queue to
+ * max_queued messages.  0 or -ENOMEM (setup phase).
+ */
+int conn_call_init(struct conn_call *c, const struct conn_call_ops *ops,
+    void *arg, size_t txcap, size_t max_message, unsigned max_queued);
+
+/* Release what conn_call_init() allocated; the call must be idle. */
+void conn_call_free(struct conn_call *c);
+
+void *conn_call_arg(const struct conn_call *c);
+
+/*
+ * Open a call: POST path (e.g. "/outpost.v1.Sessions/Attach") with the
+ * gRPC request headers plus nhdr extra ones (up to H2_EXTRA_HEADERS_MAX;
+ * hdr may be NULL when nhdr is 0; copied before this returns).  Returns 0, -EINVAL (the call is
+ * not idle, or a bad header), -EAGAIN (the connection is not OPEN, is
+ * draining, carries CONN_CALLS_MAX calls, or the edge allows no more
+ * streams) or -ENOMEM.  A PING is sent behind the HEADERS: the call is
+ * routable once it comes back.
+ */
+int conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
+    const struct h2_header *hdr, size_t nhdr);
+
+/*
+ * Queue one message (taking ownership of o, from grpc_out_pack()).
+ * Returns true, or false when the call is not open for sending, o is NULL
+ * or the send queue is full (o is freed): the caller waits for
+ * on_writable, or ends the call.  Bytes leave as the edge's flow-control
+ * window allows; several sends in one loop turn share one write.
+ */
+bool conn_call_send(struct conn_call *c, struct grpc_out *o);
+
+/* True when no queued message waits to be handed to the stream. */
+bool conn_call_send_idle(const struct conn_call *c);
+
+/*
+ * Half-close: END_STREAM after the queued messages.  Harmless twice.  A
+ * draining connection does not wait for the edge to end a half-closed call
+ * once its END_STREAM is written: it closes then (the Tunnel call after
+ * START_CLOSE; a session ends its call only when both directions are done).
+ */
+void conn_call_end(struct conn_call *c);
+
+/*
+ * Abort the call with RST_STREAM CANCEL; on_end follows from the reactor
+ * (status -1, reason "cancelled").  Harmless on an idle or ending call.
+ */
+void conn_call_cancel(struct conn_call *c);
+
+/*
+ * True when the edge has the call: a PING sent behind its HEADERS was
+ * acknowledged, and it was neither reset nor ended.  Nothing is needed
+ * from the edge's application: standard gRPC servers send response
+ * headers only with their first message.
+ */
+bool conn_call_routable(const struct conn_call *c);
+
+/* True from conn_call_open() until on_end. */
+bool conn_call_busy(const struct conn_call *c);
+
+/* --- the connection ------------------------------------------------------- */
+
+/* Callbacks to the connection's owner (the tunnel slot). */
+struct conn_ops {
+	/* The session is up (state OPEN): open calls now.  Return 0, or a
+	 * negative errno to close the connection (counted as an h2 dial
+	 * failure). */
+	int (*opened)(struct tunnel_conn *n);
+	/* State changed, or a call became routable (readiness, drains). */
+	void (*changed)(struct tunnel_conn *n);
+	/* The connection is gone (state IDLE); clean: a normal end. */
+	void (*closed)(struct tunnel_conn *n, bool clean);
+};
+
+struct tunnel_conn {
+	/* Read-only for the owner. */
+	struct manager *mgr;
+	unsigned index; /* for logs */
+	enum conn_state state;
+	int64_t since; /* entered the current state */
+	int64_t opened_at; /* OPEN reached; 0 before */
+	unsigned generation; /* connections made so far */
+	const char *last_error; /* static text, "" when none */
+	char last_detail[96];
+	uint64_t bytes_in, bytes_out; /* of closed connections */
+
+	/* Private. */
+	const struct conn_ops *ops;
+	struct backoff backoff;
+	int64_t retry_ms; /* delay before the next dial */
+	unsigned quick_closes; /* clean closes right after opening */
+	bool clean; /* how the closing connection ended */
+	struct rx_timer timer; /* retry, state deadline or h2 timers */
+	struct rx_timer drain_timer; /* DRAIN_TIMEOUT */
+	struct rx_defer flush; /* one write per loop turn */
+	struct rx_defer teardown; /* conn_close() */
+	struct dial dial;
+	struct tls_conn tls;
+	struct stream st;
+	struct h2_session h2;
+	uint8_t *plain_in, *plain_out; /* h2c only */
+	struct conn_call *calls[CONN_CALLS_MAX];
+	unsigned ncalls;
+};
+
+/* Allocate the connection's buffers.  0 or -ENOMEM (setup phase). */
+int conn_init(struct tunnel_conn *n, struct manager *m, unsigned index,
+    const struct conn_ops *ops);
+
+/* Free what conn_init() allocated; the connection must be IDLE. */
+void conn_free(struct tunnel_conn *n);
+
+/* Dial after the backoff delay (0 at first, or after a clean close). */
+void conn_schedule(struct tunnel_conn *n);
+
+/* Dial as soon as the budget allows (a replacement). */
+void conn_schedule_now(struct tunnel_conn *n);
+
+/* Forget a scheduled dial (shutdown). */
+void conn_unschedule(struct tunnel_conn *n);
+
+/* IDLE with a dial pending. */
+bool conn_scheduled(const struct tunnel_conn *n);
+
+/*
+ * Take no new calls; close once the last call has ended, or at
+ * DRAIN_TIMEOUT.  A connection not yet OPEN closes at once.
+ */
+void conn_drain(struct tunnel_conn *n);
+
+/*
+ * Close (deferred, see above): reason and detail are recorded as the last
+ * error unless reason is NULL (a normal end); clean picks the re-dial
+ * delay (at once after a clean close, unless that keeps happening right
+ * after opening).  Harmless while already closing or idle.
+ */
+void conn_close(
+    struct tunnel_conn *n, const char *reason, const char *detail, bool clean);
+
+/* Ask for the session's output to be written (end of this loop turn). */
+void conn_kick(struct tunnel_conn *n);
+
+/* Socket bytes so far, the live connection's included. */
+uint64_t conn_bytes_in(const struct tunnel_conn *n);
+uint64_t conn_bytes_out(const struct tunnel_conn *n);
+
+const char *conn_state_name(enum conn_state s);
+
+/* Between the connection and its calls (tunnel_conn.c, tunnel_call.c). */
+void conn_calls_event(struct h2_stream *st, unsigned ev, void *arg);
+bool conn_calls_routable_now(const struct tunnel_conn *n, uint64_t acked);
+bool conn_calls_finished(const struct tunnel_conn *n);
+void conn_call_ended(struct tunnel_conn *n, struct conn_call *c);
+
+#endif

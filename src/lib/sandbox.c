@@ -134,7 +134,15 @@ static const long common_calls[] = {
     SYS_unlink,
 #endif
     SYS_unlinkat, /* temporaries and old generations */
+#ifdef SYS_getdents
+    SYS_getdents, /* readdir(3) where musl uses the old call */
+#endif
     SYS_getdents64, /* listing the data directory */
+    SYS_dup, /* a second descriptor of it for fdopendir(3) */
+#ifdef SYS_link
+    SYS_link,
+#endif
+    SYS_linkat, /* a generation published without replacing */
     SYS_fchmod, /* identity files are 0600 */
     SYS_getrandom, /* BearSSL and c-ares seeds, tokens */
 /* the loop's clock when the vDSO is absent; musl renames the 32-bit

@@ -162,6 +162,10 @@ $(H)/test_edge: $(H)/obj/tests/unit/test_edge.o $(call obj,$(H),$(EDGE)) $(UNITA
 $(H)/test_edge_id: $(H)/obj/tests/unit/test_edge_id.o $(call obj,$(H),$(EDGE)) $(UNITAUX) $(H)/libcore.a
 	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
 
+# Test tools (tests/tools/*.c): host programs the integration tests drive.
+$(H)/toml_dump: $(H)/obj/tests/tools/toml_dump.o $(H)/libcore.a
+	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
+
 # --- cross targets (ARCH != x86_64): run under qemu-user ----------------------
 # The same unit tests, built static with the target toolchain against the
 # deps from deps.sh (cmocka included), without sanitizers; every target
@@ -225,8 +229,9 @@ $(CTRL)/node_modules/.stamp: $(CTRL)/package.json $(CTRL)/package-lock.json | se
 $(B)/sandbox-probe: $(call obj,$(B),tests/seccomp/sandbox_probe.c) $(B)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-integration: setup all $(CTRL)/node_modules/.stamp $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost) $(call RUNBIN,outpost-edge)) $(B)/sandbox-probe
+integration: setup all $(CTRL)/node_modules/.stamp $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost) $(call RUNBIN,outpost-edge)) $(H)/toml_dump $(B)/sandbox-probe
 	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) OUTPOST_EDGE_BIN=$(call RUNBIN,outpost-edge) \
+		TOML_DUMP_BIN=$(CURDIR)/$(H)/toml_dump \
 		SANDBOX_PROBE=$(CURDIR)/$(B)/sandbox-probe \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS)
 

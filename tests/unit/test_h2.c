@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include <nghttp2/nghttp2.h>
 
 #include "h2/h2.h"
@@ -677,7 +678,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(content_type),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

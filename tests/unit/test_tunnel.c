@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "cfg/cfg.h"
 #include "connector/manager.h"
 #include "lib/util.h"
@@ -816,7 +817,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(failed_call_opening_counts_as_h2_on_h2c),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/url.h"
 
 static bool
@@ -137,7 +138,7 @@ url_length_limits(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(url_full),
@@ -147,5 +148,7 @@ main(void)
 	    cmocka_unit_test(url_length_limits),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -24,7 +24,7 @@ cfg_check_redaction(const struct cfg *c, struct cfg_errors *errs)
 	if (r == NULL && rerrs.n_errors > rerrs.n)
 		cfg_err(errs, false, "%s: REDACTION_RULES_FILE: %u more errors",
 		    w, rerrs.n_errors - rerrs.n);
-	if (r != NULL)
+	if (r != NULL && redact_rules_count(r) > 0)
 		cfg_err(errs, false,
 		    "%s: REDACTION_RULES_FILE: %zu valid rules, but the "
 		    "executor does not apply redaction yet; refusing to run "

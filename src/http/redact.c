@@ -355,7 +355,8 @@ rl_document(struct rload *l, const struct toml *doc, struct redact_rules *r)
 	rl_unknown_keys(l, doc, top_keys);
 	if (ver == NULL)
 		rl_err(l, doc, "missing 'version' (expected version = 1)");
-	else if (ver->type != TOML_INT || ver->i != 1)
+	else if (!(ver->type == TOML_INT && ver->i == 1) &&
+	    !(ver->type == TOML_STRING && strcmp(ver->s, "1") == 0))
 		rl_err(l, ver, "unsupported version (expected 1)");
 	if (rules != NULL &&
 	    (rules->type != TOML_ARRAY || rules->kids == NULL ||

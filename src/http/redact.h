@@ -2,7 +2,7 @@
  * redact.h — redaction rules (the anchor's TOML rules files) and their
  * application to HTTP bodies.
  *
- * A rules file (lib/toml) holds `version = 1`, an optional
+ * A rules file (lib/toml) holds `version = 1` (or "1"), an optional
  * `default_replacement` ("[REDACTED]") and `[[rules]]` tables with `name`,
  * `type` ("regex": the whole body text; "regex-structured-data": each JSON
  * string value), `pattern`, optional `replacement` ($1.. groups), `hosts`

@@ -188,3 +188,15 @@ def test_valid_rules_refused_until_the_executor_applies_them(outpost_bin, rules,
         r = run([outpost_bin, *argv], env=env)
         assert r.returncode == 100, r
         assert "2 valid rules, but the executor does not apply redaction yet" in r.stderr
+
+
+def test_file_without_rules_passes(outpost_bin, rules, pki):  # noqa: F811
+    # What deploy/ ships: nothing to apply, so nothing is refused; version
+    # may be written as the string "1".
+    f = rules('version = "1"\ndefault_replacement = "[REDACTED]"\n')
+    r = run([outpost_bin, "redact", "--rules", f, "--check"], env=base_env())
+    assert (r.returncode, r.stderr) == (0, f"{f}: 0 rules, valid\n")
+    env = base_env(HTTP_PORT=free_port(), REDACTION_RULES_FILE=f, **tls_env(pki))
+    r = run([outpost_bin, "check-config"], env=env)
+    assert r.returncode == 0, r.stderr
+    assert "REDACTION" not in r.stderr

@@ -13,6 +13,7 @@
 #include "connector/tool.h"
 #include "connector/worker.h"
 #include "lib/log.h"
+#include "lib/sandbox.h"
 #include "lib/util.h"
 #include "net/dns.h"
 #include "net/sntp.h"
@@ -298,6 +299,14 @@ worker_main(int argc, char **argv, char *const *envp)
 		health_set_ready(w.health, false, problem);
 	else if (start_tunnels(&w, c) < 0)
 		return EXIT_PERMANENT;
+	if (sandbox_start(SANDBOX_WORKER,
+		&(struct sandbox_conf){.enabled = cfg_bool(c, CFG_SECCOMP),
+		    .debug = cfg_int(c, CFG_ENV_LEVEL) == LOG_DEBUG,
+		    .set_clock = cfg_is_set(c, CFG_NTP_SERVERS)},
+		err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_PERMANENT;
+	}
 	log_info("outpost %s (%s) running", OUTPOST_VERSION, OUTPOST_REVISION);
 	r = rx_run(&w.loop);
 	if (w.have_ntp) {

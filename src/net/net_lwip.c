@@ -14,8 +14,9 @@
 #include <netinet/tcp.h>
 #include <pthread.h>
 
-#include "lwip/sockets.h"
-#include "lwip/tcpip.h"
+#include <lwip/sockets.h>
+#include <lwip/tcpip.h>
+
 #include "net/net.h"
 
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;

@@ -299,3 +299,37 @@ def test_outpost_enroll_pairs(outpost_bin, outpost_edge_bin, tmp_path, procs, pk
     assert p.p.wait(timeout=15) == 0, p.text()
     shown = json.loads(run([outpost_bin, "identity", "show"], env=base_env(DATA_DIR=data)).stdout)
     assert shown["name"] == "box" and shown["source"] == "pair"
+
+
+def test_kill9_during_renewals(outpost_bin, outpost_edge_bin, tmp_path, procs, pki):
+    """The store under real renewals: the connector renews about every second
+    and is killed -9 at random moments; after each kill the stored identity
+    loads, its key matches its certificate, and a restart is ready from it."""
+    import random
+    import signal
+    tmp, data = str(tmp_path), str(tmp_path / "data")
+    os.mkdir(data)
+    edge = start_edge(outpost_edge_bin, tmp, procs, pki, EDGE_CERT_LIFETIME="10s")
+    env = conn_env(edge, pki, data, RENEW_AT="0.1")
+    rng = random.Random(7)
+    gens = set()
+    for i in range(6):
+        extra = {"ENROLLMENT_TOKEN": new_token(edge, "zeta")} if i == 0 else {}
+        p = start_connector(outpost_bin, tmp, procs, dict(env, **extra), name=f"k{i}")
+        wait_ready(p)
+        before = renewals(p)
+        assert wait_until(lambda: renewals(p) > before, 10, 0.05), p.text()[-2000:]
+        time.sleep(rng.uniform(0, 1.5))  # somewhere in the next renewal
+        p.p.send_signal(signal.SIGKILL)
+        p.p.wait(timeout=5)
+        r = run([outpost_bin, "identity", "show"], env=base_env(DATA_DIR=data))
+        assert r.returncode == 0, r.stderr
+        shown = json.loads(r.stdout)
+        assert shown["name"] == "zeta" and not shown["expired"]
+        gens.add(shown["generation"])
+        cur = os.path.join(data, "identity", "current")
+        pub = [subprocess.run(["openssl", *a], capture_output=True, check=True).stdout
+               for a in (["x509", "-in", f"{cur}/chain.pem", "-noout", "-pubkey"],
+                         ["pkey", "-in", f"{cur}/key.pem", "-pubout"])]
+        assert pub[0] == pub[1]
+    assert len(gens) >= 5

@@ -55,6 +55,10 @@ def serve_and_drain(outpost_bin, tmp_path, stack, **settings):
 def test_tunnel_path_under_the_filter(outpost_bin, tmp_path, stack):
     mode, log = serve_and_drain(outpost_bin, tmp_path, stack)
     assert mode == "2", log
+    # outpost-edge carried every request under its own list.
+    edge = stack[0]
+    assert seccomp_mode(edge.proc.p.pid) == "2", edge.proc.text()
+    assert "seccomp: allow-list installed" in edge.proc.text()
     assert "seccomp: allow-list installed" in log and "tunnels drained" in log, log
 
 
@@ -71,6 +75,16 @@ def test_seccomp_false_runs_without_and_warns(outpost_bin, tmp_path, stack):
     warn = [ln for ln in log.splitlines() if "SECCOMP=false" in ln]
     assert warn and '"level":"warn"' in warn[0], log
     assert "allow-list installed" not in log
+
+
+def test_edge_seccomp_false_runs_without_and_warns(outpost_edge_bin, tmp_path):
+    edge = edgelib.Edge(outpost_edge_bin, str(tmp_path), SECCOMP="false")
+    try:
+        assert seccomp_mode(edge.proc.p.pid) == "0"
+        warn = [ln for ln in edge.proc.text().splitlines() if "SECCOMP=false" in ln]
+        assert warn and '"level":"warn"' in warn[0], edge.proc.text()
+    finally:
+        edge.stop()
 
 
 def test_check_config_refuses_a_bad_value(outpost_bin):

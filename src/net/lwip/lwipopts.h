@@ -77,7 +77,8 @@
 /* Listeners: the health port on each address family. */
 #define MEMP_NUM_TCP_PCB_LISTEN 4
 #define MEMP_NUM_UDP_PCB 8 /* c-ares queries in flight, SNTP */
-#define MEMP_NUM_NETCONN (MEMP_NUM_TCP_PCB + MEMP_NUM_TCP_PCB_LISTEN + MEMP_NUM_UDP_PCB)
+#define MEMP_NUM_NETCONN \
+	(MEMP_NUM_TCP_PCB + MEMP_NUM_TCP_PCB_LISTEN + MEMP_NUM_UDP_PCB)
 /* Receive window: 16 segments (23 KiB) per connection keeps a 1 MiB body
  * moving at LAN round trips without window scaling, and bounds what one
  * connection can make lwIP hold for a slow reader (TLS records are at most

@@ -159,8 +159,13 @@ $(LW)/outpost: $(LW)/outpost.unstripped
 ifeq ($(NET),lwip)
 all: $(LW)/outpost
 endif
-.PHONY: lwip
+# The shim's unit test over lwIP's loopback netif (static, musl cmocka).
+$(LW)/test_net_lwip: $(LW)/obj/tests/unit/test_net_lwip.o $(LW)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LWLIBS) -lcmocka
+.PHONY: lwip lwip-test
 lwip: $(LW)/outpost
+lwip-test: $(LW)/test_net_lwip
+	$(Q)$(QEMU) $(LW)/test_net_lwip
 # --- end lwIP variant -----------------------------------------------------------
 
 size: $(B)/outpost
@@ -355,6 +360,7 @@ CLANG_MUSL = clang --target=x86_64-linux-musl -nostdinc -isystem /usr/include/x8
 clang-check: $(B)/outpost $(B)/outpost-edge
 	$(call say,CLANG,musl-headers)for f in $(CORE) $(EDGE) src/cmd/outpost.c src/cmd/outpost-edge.c; do \
 		$(CLANG_MUSL) $(filter-out -MMD -MP,$(CFLAGS)) $$f || exit 1; done
+	$(Q)$(CLANG_MUSL) $(filter-out -MMD -MP,$(LWCFLAGS)) src/net/net_lwip.c
 
 # The module include rules of docs/architecture.md.
 include-check:
@@ -375,7 +381,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): scripts/setup.sh
 	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
 
-test: setup all size readme-check include-check unit integration fuzz-smoke repro format-check clang-check oci-test image-test packaging-test
+test: setup all size readme-check include-check unit lwip-test integration fuzz-smoke repro format-check clang-check oci-test image-test packaging-test
 
 run: setup all
 	$(Q)scripts/run.sh $(B)

@@ -68,8 +68,10 @@ FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,addres
 	   -DOUTPOST_FUZZ
 
 # Every module under src/ except the binaries' main files and the edge.
+# LWIP_ONLY: sources of the NET=lwip variant alone (see the lwIP block).
+LWIP_ONLY := src/net/net_lwip.c tests/unit/test_net_lwip.c
 MODS	:= lib rx net cfg http tls h2 grpc connector init
-CORE	:= $(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c)))
+CORE	:= $(filter-out $(LWIP_ONLY),$(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c))))
 EDGE	:= $(sort $(wildcard src/edge/*.c))
 PROTOS	:= $(shell find src/proto -name '*.proto' 2>/dev/null | sort)
 # Generated as $(1)/gen/proto/<package path>/<name>.pb-c.[ch], included as
@@ -139,6 +141,28 @@ $(eval $(call variant,$(B),CC,CFLAGS,CC,$(CORE),$(DEPS)/SOURCES))
 $(eval $(call variant,$(H),HOSTCC,HOSTCFLAGS,HOSTCC,$(CORE),))
 $(eval $(call variant,$(F),FUZZCC,FUZZCFLAGS,FUZZCC,$(CORE) $(EDGE),))
 
+# --- lwIP variant: `make NET=lwip` / `make lwip-test` --------------------------
+# The same static build with the socket shim on lwIP (src/net/net_lwip.c and
+# lwIP's static library from deps.sh, configured by src/net/lwip/lwipopts.h)
+# into $(O)/$(ARCH)-lwip; the POSIX build above never sees lwIP.
+LW	:= $(O)/$(ARCH)-lwip
+LWCORE	:= $(filter-out src/net/net_posix.c,$(CORE)) src/net/net_lwip.c
+LWCFLAGS = $(subst $(B)/,$(LW)/,$(CFLAGS)) -Isrc/net/lwip -isystem $(DEPS)/lwip/include
+LWLIBS	= $(LDLIBS) -llwip
+$(eval $(call variant,$(LW),CC,LWCFLAGS,CC-LWIP,$(LWCORE),$(DEPS)/SOURCES))
+$(LW)/gen/licenses.c: $(B)/gen/licenses.c
+	@mkdir -p $(@D) && cp $< $@
+$(LW)/outpost.unstripped: $(call obj,$(LW),src/cmd/outpost.c $(LW)/gen/licenses.c) $(LW)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LWLIBS)
+$(LW)/outpost: $(LW)/outpost.unstripped
+	$(call say,STRIP,$@)$(STRIP) -o $@ $<
+ifeq ($(NET),lwip)
+all: $(LW)/outpost
+endif
+.PHONY: lwip
+lwip: $(LW)/outpost
+# --- end lwIP variant -----------------------------------------------------------
+
 size: $(B)/outpost
 	@s=$$(stat -c %s $<); printf 'outpost %s: %d bytes stripped (%d KiB)\n' \
 		$(ARCH) $$s $$((s / 1024)); \
@@ -146,7 +170,7 @@ size: $(B)/outpost
 
 # --- host build: unit tests with ASan + UBSan -------------------------------
 
-UNIT	:= $(sort $(wildcard tests/unit/test_*.c))
+UNIT	:= $(filter-out $(LWIP_ONLY),$(sort $(wildcard tests/unit/test_*.c)))
 UNITBIN	:= $(patsubst tests/unit/%.c,$(H)/%,$(UNIT))
 
 # Helpers every unit test links (tests/unit/*.c other than test_*.c, e.g.

@@ -180,7 +180,7 @@ UNITBIN	:= $(patsubst tests/unit/%.c,$(H)/%,$(UNIT))
 
 # Helpers every unit test links (tests/unit/*.c other than test_*.c, e.g.
 # the wrapfd fault injector).
-UNITAUX	:= $(patsubst %.c,$(H)/obj/%.o,$(filter-out $(UNIT),$(wildcard tests/unit/*.c)))
+UNITAUX	:= $(patsubst %.c,$(H)/obj/%.o,$(filter-out $(UNIT) $(LWIP_ONLY),$(wildcard tests/unit/*.c)))
 
 $(H)/test_%: $(H)/obj/tests/unit/test_%.o $(UNITAUX) $(H)/libcore.a
 	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
@@ -206,7 +206,7 @@ INTEGRATION_TESTS ?= tests/integration
 ifneq ($(ARCH),x86_64)
 QEMU	:= $(BOARD_QEMU_USER)
 UNITBIN	:= $(patsubst tests/unit/%.c,$(B)/%,$(UNIT))
-XUNITAUX := $(call obj,$(B),$(filter-out $(UNIT),$(wildcard tests/unit/*.c)))
+XUNITAUX := $(call obj,$(B),$(filter-out $(UNIT) $(LWIP_ONLY),$(wildcard tests/unit/*.c)))
 RUNBIN	= $(CURDIR)/$(B)/$(1)-qemu
 INTEGRATION_TESTS := tests/integration/test_health.py
 

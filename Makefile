@@ -31,11 +31,23 @@ VERSION		:= $(shell cat VERSION)
 REVISION	:= $(shell git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
 export SOURCE_DATE_EPOCH := $(shell git log -1 --format=%ct 2>/dev/null || echo 0)
 
+# Per-target facts: board/<target>/board.env (the board of that name, else
+# the one whose BOARD_ARCH is $(ARCH)); scripts and tests read the same file.
+BOARD_ENV := $(firstword $(wildcard board/$(ARCH)/board.env) $(foreach f,$(sort \
+	$(wildcard board/*/board.env)),$(if $(filter BOARD_ARCH=$(ARCH),$(file <$(f))),$(f))))
+ifeq ($(BOARD_ENV),)
+$(error ARCH=$(ARCH): no board/*/board.env says BOARD_ARCH=$(ARCH))
+endif
+include $(BOARD_ENV)
+
+# The toolchain (scripts/toolchain.sh, which may fetch a cross sysroot) is
+# asked for only when a recipe first uses CC or STRIP, never while the
+# Makefile is read: `make clean ARCH=aarch64` fetches nothing.
 TC	= $(shell . scripts/toolchain.sh && toolchain_setup $(ARCH) && echo $$$(1))
-CC	:= $(call TC,CC)
+CC	= $(eval CC := $(call TC,CC))$(CC)
+STRIP	= $(eval STRIP := $(call TC,STRIP))$(STRIP)
 HOSTCC	?= gcc
 FUZZCC	?= clang
-STRIP	:= $(call TC,STRIP)
 
 WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla \
@@ -56,8 +68,10 @@ FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,addres
 	   -DOUTPOST_FUZZ
 
 # Every module under src/ except the binaries' main files and the edge.
+# LWIP_ONLY: sources of the NET=lwip variant alone (see the lwIP block).
+LWIP_ONLY := src/net/net_lwip.c tests/unit/test_net_lwip.c
 MODS	:= lib rx net cfg http tls h2 grpc connector init
-CORE	:= $(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c)))
+CORE	:= $(filter-out $(LWIP_ONLY),$(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c))))
 EDGE	:= $(sort $(wildcard src/edge/*.c))
 PROTOS	:= $(shell find src/proto -name '*.proto' 2>/dev/null | sort)
 # Generated as $(1)/gen/proto/<package path>/<name>.pb-c.[ch], included as
@@ -69,9 +83,6 @@ obj	= $(patsubst %.c,$(1)/obj/%.o,$(2))
 all: $(B)/outpost $(B)/outpost-edge
 
 # --- static binaries --------------------------------------------------------
-
-$(B)/libcore.a: $(call obj,$(B),$(CORE) $(call PBC,$(B)))
-	$(call say,AR,$@)rm -f $@ && ar rcsD $@ $^
 
 # Dependency licence notices and versions embedded for `outpost version`.
 LICDEPS	:= bearssl c-ares nghttp2 pcre2 protobuf-c
@@ -88,10 +99,6 @@ $(B)/outpost-edge.unstripped: $(call obj,$(B),src/cmd/outpost-edge.c $(EDGE)) $(
 $(B)/%: $(B)/%.unstripped
 	$(call say,STRIP,$@)$(STRIP) -o $@ $<
 
-$(B)/obj/%.o: %.c | $(DEPS)/SOURCES
-	@mkdir -p $(@D)
-	$(call say,CC,$@)$(CC) $(CFLAGS) -c -o $@ $<
-
 # deps.sh writes build/deps/ARCH; an O= build elsewhere takes a copy.
 $(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh
 	$(call say,DEPS,$(ARCH))scripts/deps.sh $(ARCH)
@@ -100,20 +107,61 @@ $(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh
 
 # Objects that embed OUTPOST_REVISION are rebuilt when HEAD moves, so one
 # binary never reports two revisions (the image labels name the same one).
-REVSTAMP := $(O)/.revision-$(REVISION)
-$(REVSTAMP):
-	@mkdir -p $(@D) && rm -f $(O)/.revision-* && touch $@
+# The stamp is rewritten only when the revision differs: its age is what
+# the objects compare against.
+REVSTAMP := $(O)/.revision
+$(REVSTAMP): FORCE
+	@mkdir -p $(@D) && [ "$$(cat $@ 2>/dev/null)" = "$(REVISION)" ] || echo "$(REVISION)" >$@
 $(foreach d,$(B) $(H) $(F),$(call obj,$(d),$(shell grep -rl OUTPOST_REVISION src))): $(REVSTAMP)
+FORCE:
 
-# Generated protobuf-c code (never committed); objects depend on the headers.
-define proto_rules
+# One template for every build variant (static $(B), host/ASan $(H), fuzz
+# $(F); repro is the static variant under another O=):
+#   $(1) directory, $(2) compiler variable, $(3) flags variable, $(4) label,
+#   $(5) what its libcore.a holds, $(6) order-only prerequisite of objects.
+# Generated protobuf-c code (never committed) goes to $(1)/gen/proto/;
+# objects depend on its headers.  OBJS lists every object for -include.
+SRCS	= $(CORE) $(EDGE) $(wildcard src/cmd/*.c tests/unit/*.c tests/fuzz/*.c) \
+	  $(call PBC,$(1)) $(1)/gen/licenses.c
+define variant
+$(1)/obj/%.o: %.c | $(6)
+	@mkdir -p $$(@D)
+	$$(call say,$(4),$$@)$$($(2)) $$($(3)) -c -o $$@ $$<
+$(1)/libcore.a: $(call obj,$(1),$(5) $(call PBC,$(1)))
+	$$(call say,AR,$$@)rm -f $$@ && ar rcsD $$@ $$^
 $(1)/gen/proto/%.pb-c.c $(1)/gen/proto/%.pb-c.h: src/proto/%.proto
 	@mkdir -p $$(@D)
 	$$(call say,PROTOC,$$<)protoc-c --proto_path=src --c_out=$(1)/gen $$<
 $(call obj,$(1),$(CORE) $(EDGE) src/cmd/outpost.c src/cmd/outpost-edge.c): \
 	$(patsubst %.c,%.h,$(call PBC,$(1)))
+OBJS	+= $(call obj,$(1),$(call SRCS,$(1)))
 endef
-$(foreach d,$(B) $(H) $(F),$(eval $(call proto_rules,$(d))))
+OBJS	:=
+$(eval $(call variant,$(B),CC,CFLAGS,CC,$(CORE),$(DEPS)/SOURCES))
+$(eval $(call variant,$(H),HOSTCC,HOSTCFLAGS,HOSTCC,$(CORE),))
+$(eval $(call variant,$(F),FUZZCC,FUZZCFLAGS,FUZZCC,$(CORE) $(EDGE),))
+
+# --- lwIP variant: `make NET=lwip` / `make lwip-test` --------------------------
+# The same static build with the socket shim on lwIP (src/net/net_lwip.c and
+# lwIP's static library from deps.sh, configured by src/net/lwip/lwipopts.h)
+# into $(O)/$(ARCH)-lwip; the POSIX build above never sees lwIP.
+LW	:= $(O)/$(ARCH)-lwip
+LWCORE	:= $(filter-out src/net/net_posix.c,$(CORE)) src/net/net_lwip.c
+LWCFLAGS = $(subst $(B)/,$(LW)/,$(CFLAGS)) -Isrc/net/lwip -isystem $(DEPS)/lwip/include
+LWLIBS	= $(LDLIBS) -llwip
+$(eval $(call variant,$(LW),CC,LWCFLAGS,CC-LWIP,$(LWCORE),$(DEPS)/SOURCES))
+$(LW)/gen/licenses.c: $(B)/gen/licenses.c
+	@mkdir -p $(@D) && cp $< $@
+$(LW)/outpost.unstripped: $(call obj,$(LW),src/cmd/outpost.c $(LW)/gen/licenses.c) $(LW)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LWLIBS)
+$(LW)/outpost: $(LW)/outpost.unstripped
+	$(call say,STRIP,$@)$(STRIP) -o $@ $<
+ifeq ($(NET),lwip)
+all: $(LW)/outpost
+endif
+.PHONY: lwip
+lwip: $(LW)/outpost
+# --- end lwIP variant -----------------------------------------------------------
 
 size: $(B)/outpost
 	@s=$$(stat -c %s $<); printf 'outpost %s: %d bytes stripped (%d KiB)\n' \
@@ -122,15 +170,8 @@ size: $(B)/outpost
 
 # --- host build: unit tests with ASan + UBSan -------------------------------
 
-UNIT	:= $(sort $(wildcard tests/unit/test_*.c))
+UNIT	:= $(filter-out $(LWIP_ONLY),$(sort $(wildcard tests/unit/test_*.c)))
 UNITBIN	:= $(patsubst tests/unit/%.c,$(H)/%,$(UNIT))
-
-$(H)/libcore.a: $(call obj,$(H),$(CORE) $(call PBC,$(H)))
-	$(call say,AR,$@)rm -f $@ && ar rcsD $@ $^
-
-$(H)/obj/%.o: %.c
-	@mkdir -p $(@D)
-	$(call say,HOSTCC,$@)$(HOSTCC) $(HOSTCFLAGS) -c -o $@ $<
 
 # Helpers every unit test links (tests/unit/*.c other than test_*.c, e.g.
 # the wrapfd fault injector).
@@ -145,6 +186,10 @@ $(H)/test_edge: $(H)/obj/tests/unit/test_edge.o $(call obj,$(H),$(EDGE)) $(UNITA
 $(H)/test_edge_id: $(H)/obj/tests/unit/test_edge_id.o $(call obj,$(H),$(EDGE)) $(UNITAUX) $(H)/libcore.a
 	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
 
+# Test tools (tests/tools/*.c): host programs the integration tests drive.
+$(H)/toml_dump: $(H)/obj/tests/tools/toml_dump.o $(H)/libcore.a
+	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
+
 # --- cross targets (ARCH != x86_64): run under qemu-user ----------------------
 # The same unit tests, built static with the target toolchain against the
 # deps from deps.sh (cmocka included), without sanitizers; every target
@@ -154,7 +199,7 @@ QEMU	:=
 RUNBIN	= $(CURDIR)/$(B)/$(1)
 INTEGRATION_TESTS ?= tests/integration
 ifneq ($(ARCH),x86_64)
-QEMU	:= $(call TC,TC_QEMU)
+QEMU	:= $(BOARD_QEMU_USER)
 UNITBIN	:= $(patsubst tests/unit/%.c,$(B)/%,$(UNIT))
 XUNITAUX := $(call obj,$(B),$(filter-out $(UNIT),$(wildcard tests/unit/*.c)))
 RUNBIN	= $(CURDIR)/$(B)/$(1)-qemu
@@ -168,7 +213,9 @@ $(B)/test_edge: $(B)/obj/tests/unit/test_edge.o $(call obj,$(B),$(EDGE)) $(XUNIT
 $(B)/test_edge_id: $(B)/obj/tests/unit/test_edge_id.o $(call obj,$(B),$(EDGE)) $(XUNITAUX) $(B)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS) -lcmocka
 $(B)/%-qemu: $(B)/%
-	$(Q)printf '#!/bin/sh\nexec %s %s "$$@"\n' $(QEMU) $(CURDIR)/$< >$@ && chmod +x $@
+# qemu-user refuses PR_SET_SECCOMP (EINVAL): the emulated binaries run
+# without the allow-list (SECCOMP=false), which only x86_64 tests.
+	$(Q)printf '#!/bin/sh\nSECCOMP=false exec %s %s "$$@"\n' $(QEMU) $(CURDIR)/$< >$@ && chmod +x $@
 endif
 
 unit: setup include-check $(UNITBIN)
@@ -179,13 +226,6 @@ unit: setup include-check $(UNITBIN)
 FUZZ	:= $(sort $(wildcard tests/fuzz/fuzz_*.c))
 FUZZBIN	:= $(patsubst tests/fuzz/%.c,$(F)/%,$(FUZZ))
 FUZZ_SECONDS ?= 20
-
-$(F)/libcore.a: $(call obj,$(F),$(CORE) $(EDGE) $(call PBC,$(F)))
-	$(call say,AR,$@)rm -f $@ && ar rcsD $@ $^
-
-$(F)/obj/%.o: %.c
-	@mkdir -p $(@D)
-	$(call say,FUZZCC,$@)$(FUZZCC) $(FUZZCFLAGS) -c -o $@ $<
 
 $(F)/fuzz_%: $(F)/obj/tests/fuzz/fuzz_%.o $(F)/libcore.a
 	$(call say,LD,$@)$(FUZZCC) -fsanitize=fuzzer,address,undefined -o $@ $^ \
@@ -209,8 +249,14 @@ CTRL	:= tests/integration/controller
 $(CTRL)/node_modules/.stamp: $(CTRL)/package.json $(CTRL)/package-lock.json | setup
 	$(call say,NPM,$(CTRL))cd $(CTRL) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp
 
-integration: setup all $(CTRL)/node_modules/.stamp $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost) $(call RUNBIN,outpost-edge))
+# The seccomp probe (tests/seccomp/): a test-only program, never installed.
+$(B)/sandbox-probe: $(call obj,$(B),tests/seccomp/sandbox_probe.c) $(B)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
+
+integration: setup all $(CTRL)/node_modules/.stamp $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost) $(call RUNBIN,outpost-edge)) $(H)/toml_dump $(B)/sandbox-probe
 	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) OUTPOST_EDGE_BIN=$(call RUNBIN,outpost-edge) \
+		TOML_DUMP_BIN=$(CURDIR)/$(H)/toml_dump \
+		SANDBOX_PROBE=$(CURDIR)/$(B)/sandbox-probe \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(INTEGRATION_TESTS)
 
 # --- container image: OCI layout + docker-load archive (image/oci.sh) --------
@@ -257,9 +303,7 @@ BOARD_IMAGE := outpost-$(VERSION)-aarch64
 board-image: setup
 	$(Q)$(MAKE) -s ARCH=aarch64 $(O)/aarch64/outpost
 	$(Q)k=$$(scripts/kernel.sh aarch64-virt) && s=$$(scripts/sysroot.sh aarch64) && \
-		IMAGE_BOARD=aarch64-virt IMAGE_EFI_BOOT=BOOTAA64.EFI IMAGE_BIOS=0 \
-		IMAGE_OBJCOPY=aarch64-linux-gnu-objcopy \
-		IMAGE_STUB=$$s/usr/lib/systemd/boot/efi/linuxaa64.efi.stub \
+		IMAGE_BOARD=aarch64-virt IMAGE_STUB_ROOT=$$s \
 		scripts/image.sh $(O)/aarch64/outpost "$$k" $(IMG) $(BOARD_IMAGE)
 	$(Q)rm -f $(IMG)/$(BOARD_IMAGE).ova  # no ARM hypervisor takes an OVA
 	$(Q)for f in $(IMG)/$(BOARD_IMAGE).img $(IMG)/$(BOARD_IMAGE).img.bmap; do \
@@ -348,7 +392,9 @@ clean:
 .PHONY: readme-settings readme-check
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench clean image image-test image-test-full
 .DELETE_ON_ERROR:
-# Keep intermediate objects (test and fuzz objects are only prerequisites).
-.SECONDARY:
+# Keep intermediate objects and generated code (test and fuzz objects are
+# only prerequisites).  Not a bare .SECONDARY: that makes every target
+# secondary, and a missing stamp (the revision's) was then never remade.
+.SECONDARY: $(OBJS) $(foreach d,$(B) $(H) $(F),$(call PBC,$(d)) $(patsubst %.c,%.h,$(call PBC,$(d))))
 
--include $(shell find $(O) -name '*.d' 2>/dev/null)
+-include $(OBJS:.o=.d)

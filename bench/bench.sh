@@ -226,14 +226,14 @@ max_inflight=$(sort -n "$work/inflight.1000" | tail -1)
 rps1000=$rps p99_1000=$p99
 
 ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "n/a" }'; }
+kib_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
+per10k() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", t / hz / n * 10000; else print "n/a" }'; }
 if [ -n "$quick" ]; then
 	read -r r1b _ _ <<<"${R[b.1k.64]}"
 	read -r r1c _ _ <<<"${R[c.1k.64]}"
-	echo "quick: c/b $(ratio "$r1c" "$r1b") b $r1b c $r1c rss1000_kib ${rss1000:-0} in_flight ${max_inflight:-?} rps1000 $rps1000"
+	echo "quick: c/b $(ratio "$r1c" "$r1b") b $r1b c $r1c rss1000_kib ${rss1000:-0} in_flight ${max_inflight:-?} rps1000 $rps1000 conn_cpu_10k $(per10k "$cpu_conn" "$reqs_c") edge_cpu_10k $(per10k "$cpu_edge" "$reqs_c")"
 	exit 0
 fi
-kib_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
-per10k() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", t / hz / n * 10000; else print "n/a" }'; }
 
 table() {
 	echo "| size | conc | a: direct req/s | b: nginx mTLS chain req/s | c: outpost req/s | c/b | c/a | p50 a / b / c (ms) | p99 a / b / c (ms) |"

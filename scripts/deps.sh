@@ -137,17 +137,37 @@ build_cmocka() {
 	rm -f "$1"/lib/libcmocka.so*
 }
 
-# lwIP is only used by the shim test build; its source is kept unpacked.
+# --- lwIP (only for the NET=lwip build; see src/net/lwip/lwipopts.h) -----
+# A static liblwip.a of the unix port: core (IPv4+IPv6), the sequential and
+# socket APIs, ethernet, the pthread sys_arch and the tap netif, compiled
+# against outpost's lwipopts.h (hashed into the cache key below).  Headers
+# go to a separate tree, lwip/include, so the POSIX build never sees them.
+# musl has no __SOCKADDR_COMMON_SIZE (used by the port's posix/sockets.h; set
+# in lwipopts.h) and musl-gcc no kernel headers: the tap netif takes them
+# from the host's linux-libc-dev after musl's own (-idirafter).
+LWIP_OPTS=$TOP/src/net/lwip/lwipopts.h
 build_lwip() {
-	mkdir -p "$1/src"
-	cp -a . "$1/src/lwip"
+	local f objs=() inc=$1/lwip/include
+	mkdir -p _o "$inc"
+	for f in src/core/*.c src/core/ipv4/*.c src/core/ipv6/*.c \
+		src/api/{api_lib,api_msg,err,if_api,netbuf,sockets,tcpip}.c \
+		src/netif/ethernet.c port/sys_arch.c port/netif/tapif.c; do
+		"$CC" $CFLAGS_DEPS -I"$(dirname "$LWIP_OPTS")" -Isrc/include -Iport/include \
+			-idirafter /usr/include -idirafter "/usr/include/$("$CC" -dumpmachine)" \
+			-c "$f" -o "_o/${f//\//_}.o"
+		objs+=("_o/${f//\//_}.o")
+	done
+	"$AR" rcs "$1/lib/liblwip.a" "${objs[@]}"
+	cp -a src/include/. port/include/. "$inc/"
+	rm -f "$inc/lwipopts.h"
 }
+# --- end lwIP ---------------------------------------------------------------
 
 main() {
 	local key dir stage name
 	need_tools
-	key=$( (cat "$LOCK" "$TOP/scripts/deps.sh" "$TOP/scripts/toolchain.sh"
-		echo "$ARCH"; "$CC" --version 2>/dev/null | head -1) | sha256sum | cut -c1-16)
+	key=$( (cat "$LOCK" "$TOP/scripts/deps.sh" "$TOP/scripts/toolchain.sh" \
+		"$LWIP_OPTS"; echo "$ARCH"; "$CC" --version 2>/dev/null | head -1) | sha256sum | cut -c1-16)
 	dir=$CACHE_ROOT/$ARCH-$key
 	# Concurrent builds (several make runs at once) wait for each other.
 	mkdir -p "$CACHE_ROOT"

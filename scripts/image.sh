@@ -14,9 +14,10 @@
 # The same key signs the OVA manifest.
 #
 # Other boards (edge boxes): IMAGE_BOARD (board/<name>, default x86_64),
-# IMAGE_STUB (systemd's EFI stub), IMAGE_OBJCOPY (one that knows its PE
-# format), IMAGE_EFI_BOOT (removable-media file name, default BOOTX64.EFI),
-# IMAGE_BIOS=0 (no syslinux/MBR boot path).
+# whose board.env names the EFI stub, objcopy, removable-media file name
+# and whether there is a syslinux/MBR boot path; IMAGE_STUB_ROOT is where
+# the stub's path starts (a cross sysroot).  IMAGE_STUB, IMAGE_OBJCOPY,
+# IMAGE_EFI_BOOT and IMAGE_BIOS override single facts.
 set -euo pipefail
 
 BIN=$1 KERNEL=$2 OUT=$(mkdir -p "$3" && cd "$3" && pwd)
@@ -46,9 +47,12 @@ ESP_SERIAL=0x4f555450 CONFIG_SERIAL=0x434f4e46
 # Partition sizes in MiB (root and verity are sized from their contents).
 ESP_MB=16 CONFIG_MB=8 DATA_MB=64
 
-STUB=${IMAGE_STUB:-/usr/lib/systemd/boot/efi/linuxx64.efi.stub}
-EFI_BOOT=${IMAGE_EFI_BOOT:-BOOTX64.EFI}
-BIOS=${IMAGE_BIOS:-1}
+# shellcheck source=../board/x86_64/board.env
+. "$BOARD/board.env"
+STUB=${IMAGE_STUB:-${IMAGE_STUB_ROOT:-}$BOARD_EFI_STUB}
+EFI_BOOT=${IMAGE_EFI_BOOT:-$BOARD_EFI_BOOT}
+BIOS=${IMAGE_BIOS:-$BOARD_BIOS}
+OBJCOPY=${IMAGE_OBJCOPY:-$BOARD_OBJCOPY}
 GPTMBR=/usr/lib/syslinux/mbr/gptmbr.bin
 CA_BUNDLE=/etc/ssl/certs/ca-certificates.crt
 
@@ -142,7 +146,7 @@ EOF
 make_uki() {
 	printf 'ID=outpost\nNAME=outpost\nVERSION_ID=%s\nPRETTY_NAME="outpost %s"\n' \
 		"$VERSION" "$VERSION" >"$W/os-release"
-	"${IMAGE_OBJCOPY:-objcopy}" \
+	"$OBJCOPY" \
 		--add-section .osrel="$W/os-release" --change-section-vma .osrel=0x20000 \
 		--add-section .cmdline="$W/cmdline.txt" --change-section-vma .cmdline=0x30000 \
 		--add-section .linux="$KERNEL" --change-section-vma .linux=0x2000000 \

@@ -23,8 +23,9 @@ enum cfg_type {
 	CFG_T_LEVEL,
 	CFG_T_PATH,
 	CFG_T_B64,
-	CFG_T_FRAC,
+	CFG_T_FRAC, /* keep last: CFG_T_COUNT counts from it */
 };
+#define CFG_T_COUNT (CFG_T_FRAC + 1)
 
 #define CFG_F_SECRET 0x1u
 #define CFG_F_SECRET_FILE 0x2u
@@ -79,6 +80,15 @@ void cfg_check_all(const struct cfg *c, struct cfg_errors *errs);
  * same functions run uses (cfg_start.c).
  */
 void cfg_check_start(const struct cfg *c, struct cfg_errors *errs);
+
+/*
+ * REDACTION_RULES_FILE (cfg_redact.c): the rules are loaded with
+ * http/redact.h and every error of the file is reported.  Until the
+ * executor applies them (#14 item 3) a file with rules is refused: running
+ * without the redaction it asks for would pass data it was meant to redact
+ * (a valid file without rules, as deploy/ ships, asks for nothing).
+ */
+void cfg_check_redaction(const struct cfg *c, struct cfg_errors *errs);
 
 /* The table, indexed by enum cfg_key. */
 extern const struct cfg_def cfg_defs[CFG__COUNT];

@@ -1,7 +1,8 @@
 /*
  * cfg_start.c — what `outpost run` builds at start from the settings, checked
  * with the builders' own parsers (c-ares for DNS_SERVERS, the SNTP client's
- * list parser, the dialer's proxy parser, the TLS client configuration), so
+ * list parser, the dialer's proxy parser, the TLS client configurations of
+ * the tunnel and of the executor's upstream connections), so
  * that cfg_load() refuses, all at once, every value run would refuse one at
  * a time, and check-config reports it.
  */
@@ -61,26 +62,16 @@ check_proxy(const struct cfg *c, struct cfg_errors *errs)
 	free(p);
 }
 
+/* A server list (DNS_SERVERS, NTP_SERVERS) through its client's parser. */
 static void
-check_dns(const struct cfg *c, struct cfg_errors *errs)
+check_servers(const struct cfg *c, struct cfg_errors *errs, enum cfg_key k,
+    int (*check)(const char *list, char *err, size_t errlen))
 {
-	const char *s = c->slot[CFG_DNS_SERVERS].str;
+	const char *s = c->slot[k].str;
 	char why[WHY_MAX];
 
-	if (s != NULL && dns_servers_check(s, why, sizeof(why)) < 0)
-		report(
-		    c, errs, CFG_DNS_SERVERS, after_name(why, "DNS_SERVERS"));
-}
-
-static void
-check_ntp(const struct cfg *c, struct cfg_errors *errs)
-{
-	const char *s = c->slot[CFG_NTP_SERVERS].str;
-	char why[WHY_MAX];
-
-	if (s != NULL && sntp_servers_check(s, why, sizeof(why)) < 0)
-		report(
-		    c, errs, CFG_NTP_SERVERS, after_name(why, "NTP_SERVERS"));
+	if (s != NULL && check(s, why, sizeof(why)) < 0)
+		report(c, errs, k, after_name(why, cfg_defs[k].name));
 }
 
 /* The setting a TLS message names ("TLS_KEY: ..."), as it was given. */
@@ -144,6 +135,30 @@ check_tls(const struct cfg *c, struct cfg_errors *errs)
 	cfg_pems_free(&p);
 }
 
+/* The executor builds its upstream TLS configuration from UPSTREAM_TLS_CA. */
+static void
+check_upstream_ca(const struct cfg *c, struct cfg_errors *errs)
+{
+	struct tls_upstream_opts o = {
+	    .verify = true, .ca_what = "UPSTREAM_TLS_CA"};
+	struct tls_upstream_config *tc = NULL;
+	enum cfg_key k = CFG_UPSTREAM_TLS_CA_BASE64;
+	char why[WHY_MAX];
+	uint8_t *ca;
+	size_t calen;
+
+	/* Unreadable files were reported by check_secret_files. */
+	if (cfg_secret(c, k, &ca, &calen) < 0)
+		return;
+	o.ca = ca;
+	o.ca_len = calen;
+	if (tls_upstream_config_new(&tc, &o, why, sizeof(why)) < 0)
+		report(c, errs, c->slot[k].set ? k : (enum cfg_key)cfg_pair(k),
+		    after_name(why, "UPSTREAM_TLS_CA"));
+	tls_upstream_config_free(tc);
+	free(ca);
+}
+
 static bool
 controller_tls(const struct cfg *c)
 {
@@ -158,8 +173,9 @@ void
 cfg_check_start(const struct cfg *c, struct cfg_errors *errs)
 {
 	check_proxy(c, errs);
-	check_dns(c, errs);
-	check_ntp(c, errs);
+	check_servers(c, errs, CFG_DNS_SERVERS, dns_servers_check);
+	check_servers(c, errs, CFG_NTP_SERVERS, sntp_servers_check);
+	check_upstream_ca(c, errs);
 	if (controller_tls(c))
 		check_tls(c, errs);
 }

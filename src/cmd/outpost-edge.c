@@ -17,6 +17,7 @@
 #include "edge/edge.h"
 #include "lib/exit.h"
 #include "lib/log.h"
+#include "lib/sandbox.h"
 #include "rx/rx.h"
 
 extern char **environ;
@@ -49,6 +50,9 @@ log_cfg_messages(const struct cfg_errors *errs)
 	}
 }
 
+/* SECCOMP and ENV_LEVEL for the allow-list (installed once edge_start() is done). */
+static struct sandbox_conf edge_sandbox;
+
 static int
 load(struct edge_conf *ec)
 {
@@ -68,6 +72,9 @@ load(struct edge_conf *ec)
 		log_error("config: %s", err);
 		rc = -1;
 	}
+	edge_sandbox =
+	    (struct sandbox_conf){.enabled = cfg_bool(c, CFG_SECCOMP),
+		.debug = cfg_int(c, CFG_ENV_LEVEL) == LOG_DEBUG};
 	cfg_free(c);
 	return rc;
 }
@@ -77,6 +84,7 @@ cmd_run(int argc, char **argv)
 {
 	static struct edge_conf ec;
 	struct rx_loop loop;
+	char msg[256];
 	sigset_t set;
 	int err = 0, i;
 
@@ -94,6 +102,10 @@ cmd_run(int argc, char **argv)
 	if ((the_edge = edge_start(&loop, &ec, &err)) == NULL) {
 		log_error("edge: start: %s", strerror(-err));
 		return err == -EINVAL ? EXIT_PERMANENT : EXIT_TEMPORARY;
+	}
+	if (sandbox_start(SANDBOX_EDGE, &edge_sandbox, msg, sizeof(msg)) < 0) {
+		log_error("edge: %s", msg);
+		return EXIT_PERMANENT;
 	}
 	rx_run(&loop);
 	/* Let the deferred closes finish (bounded). */

@@ -17,6 +17,7 @@
 #include "connector/fetch.h"
 #include "connector/identity_cmd.h"
 #include "connector/pki_cmd.h"
+#include "connector/redact_cmd.h"
 #include "connector/timesync.h"
 #include "connector/worker.h"
 #include "init/init.h"
@@ -107,6 +108,10 @@ cmd_help(int argc, char **argv)
 	       "                 [--cn NAME] [--dns NAME]... [--out FILE]\n"
 	       "  version        version and libraries [--licenses]\n"
 	       "  init           PID 1 (default when started as PID 1)\n"
+	       "  redact         dry run of redaction rules --rules FILE "
+	       "[--check]\n"
+	       "                 [--url URL] [--content-type T] "
+	       "[--content-encoding E] [FILE|-]\n"
 	       "  help           this text\n\n"
 	       "exit codes: 0 ok, 100 permanent error (configuration), "
 	       "111 temporary error\n");
@@ -127,6 +132,7 @@ static const struct command {
     {"enroll", cmd_enroll},
     {"keygen", keygen_main},
     {"csr", csr_main},
+    {"redact", redact_main},
     {"init", init_main},
     {"help", cmd_help},
 };

@@ -152,8 +152,11 @@ exec_conn_release(struct exec_conn *c, bool keep)
 {
 	struct exec *e = c->e;
 
+	/* The per-origin count walks the idle list: only when that bound is
+	 * tighter than the total one (by default they are equal). */
 	if (!keep || c->state != CONN_OPEN ||
-	    pool_count(e, c) >= e->c.pool_per_origin ||
+	    (e->c.pool_per_origin < e->c.pool_total &&
+		pool_count(e, c) >= e->c.pool_per_origin) ||
 	    rx_timer_start(e->loop, &c->timer, e->c.pool_idle_ms) < 0) {
 		exec_conn_close(c);
 		return;

@@ -12,6 +12,7 @@
 #include "cfg/cfg.h"
 #include "connector/exec.h"
 #include "connector/fetch.h"
+#include "connector/tool.h"
 #include "lib/base64.h"
 #include "lib/buf.h"
 #include "lib/exit.h"
@@ -236,27 +237,18 @@ run(struct fetch *f, const struct cfg *cfg, struct rx_loop *loop)
 int
 fetch_main(int argc, char **argv, char *const *envp)
 {
-	static struct cfg_errors errs;
 	static struct fetch f;
-	struct rx_loop loop;
-	struct cfg *cfg;
+	static struct tool t;
 	int rc;
 
-	if ((cfg = cfg_load(envp, &errs)) == NULL) {
-		cfg_errors_print(&errs, 2);
-		return EXIT_PERMANENT;
-	}
-	rc = parse_args(
-	    &f, argc, argv, (size_t)cfg_int(cfg, CFG_MAX_REQUEST_BODY_SIZE_MB));
-	if (rc == 0 &&
-	    rx_init(&loop, EXEC_TIMERS(1, EXEC_DEFAULT_POOL_TOTAL) + 8) < 0)
-		rc = usage("no reactor");
-	else if (rc == 0) {
-		rc = run(&f, cfg, &loop);
-		rx_free(&loop);
-	}
-	fflush(stdout);
+	rc = tool_start(&t, envp, EXEC_TIMERS(1, EXEC_DEFAULT_POOL_TOTAL) + 8);
+	if (rc != 0)
+		return rc;
+	rc = parse_args(&f, argc, argv,
+	    (size_t)cfg_int(t.cfg, CFG_MAX_REQUEST_BODY_SIZE_MB));
+	if (rc == 0)
+		rc = run(&f, t.cfg, &t.loop);
+	tool_end(&t);
 	free(f.body);
-	cfg_free(cfg);
 	return rc;
 }

@@ -4,6 +4,7 @@
  * operator approves (`outpost-edge pair approve CODE --name NAME`).
  */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "connector/identity_ctl_int.h"
@@ -103,8 +104,13 @@ show_code(struct identity_ctl *ic)
 		 "/v1/pairings/%s/approve)",
 	    ic->user_code, (long long)ic->pair_expires, ic->user_code,
 	    ic->user_code);
-	if (ic->mgr == NULL) {
-		fprintf(stderr, "outpost: pairing code %s\n", ic->user_code);
+	/* `outpost enroll` on a terminal, and the appliance, whose stderr
+	 * is the console the operator reads: one plain line as well. */
+	if (ic->mgr == NULL || getenv("OUTPOST_DATA_STATE") != NULL) {
+		fprintf(stderr,
+		    "outpost: PAIRING CODE %s: approve on the edge with "
+		    "`outpost-edge pair approve %s --name NAME`\n",
+		    ic->user_code, ic->user_code);
 		fflush(stderr);
 	}
 }

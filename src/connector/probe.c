@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "cfg/cfg.h"
+#include "connector/tool.h"
 #include "connector/worker.h"
 #include "http/http.h"
 #include "lib/util.h"
@@ -131,15 +132,12 @@ probe_port(uint16_t port)
 int
 probe_main(int argc, char **argv, char *const *envp)
 {
-	static struct cfg_errors errs;
-	struct cfg *c;
+	static struct tool t;
 	int status;
 
-	if ((c = cfg_load(envp, &errs)) == NULL) {
-		cfg_errors_print(&errs, 2);
-		return 1;
-	}
-	status = probe_port((uint16_t)cfg_int(c, CFG_HTTP_PORT));
-	cfg_free(c);
+	if (tool_start(&t, envp, 0) != 0)
+		return 1; /* not ready: the configuration is invalid */
+	status = probe_port((uint16_t)cfg_int(t.cfg, CFG_HTTP_PORT));
+	tool_end(&t);
 	return status == 200 ? 0 : 1;
 }

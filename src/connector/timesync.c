@@ -6,6 +6,7 @@
 
 #include "cfg/cfg.h"
 #include "connector/timesync.h"
+#include "connector/tool.h"
 #include "lib/buf.h"
 #include "lib/exit.h"
 #include "lib/json.h"
@@ -108,10 +109,8 @@ run(struct timesync *t, const struct cfg *cfg, struct rx_loop *loop)
 int
 timesync_main(int argc, char **argv, char *const *envp)
 {
-	static struct cfg_errors errs;
 	static struct timesync t;
-	struct rx_loop loop;
-	struct cfg *cfg;
+	static struct tool tl;
 	int rc;
 
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--step") != 0)) {
@@ -119,17 +118,9 @@ timesync_main(int argc, char **argv, char *const *envp)
 		return EXIT_PERMANENT;
 	}
 	t.step = argc == 2;
-	if ((cfg = cfg_load(envp, &errs)) == NULL) {
-		cfg_errors_print(&errs, 2);
-		return EXIT_PERMANENT;
-	}
-	if (rx_init(&loop, TIMESYNC_TIMERS) < 0) {
-		cfg_free(cfg);
-		return EXIT_TEMPORARY;
-	}
-	rc = run(&t, cfg, &loop);
-	rx_free(&loop);
-	fflush(stdout);
-	cfg_free(cfg);
+	if ((rc = tool_start(&tl, envp, TIMESYNC_TIMERS)) != 0)
+		return rc;
+	rc = run(&t, tl.cfg, &tl.loop);
+	tool_end(&tl);
 	return rc;
 }

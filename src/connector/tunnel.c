@@ -77,9 +77,12 @@ static const struct conn_call_ops tunnel_call_ops = {
 
 /* see tunnel.h */
 bool
-tunnel_queue(struct tunnel_slot *t, Connector__V1__ConnectorMessage *m)
+tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
+    const ProtobufCMessage *sub)
 {
-	return conn_call_send(&t->call, grpc_out_pack(&m->base));
+	return conn_call_send(&t->call,
+	    grpc_out_envelope(
+		&connector__v1__connector_message__descriptor, id, field, sub));
 }
 
 /* --- the connection's callbacks -------------------------------------------- */

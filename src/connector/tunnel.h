@@ -23,6 +23,12 @@
  * right after opening); any other end is an error, re-dialled after the
  * backoff.
  *
+ * Other calls on the same connection (sessions, spec/sessions.md) are
+ * opened on &slot->conn with conn_call_open() (tunnel_conn.h) by whoever
+ * handles the Tunnel call's message that asks for them; they end
+ * independently of the Tunnel call, and keep a draining connection open
+ * until they end or DRAIN_TIMEOUT.
+ *
  * Slots are owned by the manager (manager.h), allocated once at start with
  * all their buffers; nothing in here allocates per byte.  Requests on a
  * tunnel are bounded by MAX_CONCURRENT_REQUESTS; each holds the decoded
@@ -85,7 +91,9 @@ bool tunnel_slot_draining(const struct tunnel_slot *t);
 int tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n);
 void tunnel_msg_hello(struct tunnel_slot *t);
 void tunnel_msg_cancel_all(struct tunnel_slot *t);
-bool tunnel_queue(struct tunnel_slot *t, Connector__V1__ConnectorMessage *m);
+/* Queue ConnectorMessage{request_id: id, sub in oneof member field}. */
+bool tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
+    const ProtobufCMessage *sub);
 void tunnel_request_done(struct tunnel_slot *t);
 
 #endif

@@ -63,7 +63,8 @@ conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
 
 	if (c->state != CALL_IDLE)
 		return -EINVAL;
-	if (n->state != CONN_OPEN || n->ncalls >= CONN_CALLS_MAX)
+	if ((n->state != CONN_OPEN && n->state != CONN_DRAINING) ||
+	    n->ncalls >= CONN_CALLS_MAX)
 		return -EAGAIN;
 	h2_stream_init(&c->st, c->rx, CONN_WINDOW, c->tx, c->txcap);
 	r = h2_stream_open(&n->h2, &c->st, m->tls != NULL ? "https" : "http",

@@ -137,7 +137,7 @@ on_timer(struct rx_loop *l, struct rx_timer *tm)
 		break;
 	case CONN_OPEN:
 	case CONN_DRAINING:
-		if (h2_session_tick(&n->h2, rx_now(l)) < 0) {
+		if (h2_session_run_timers(&n->h2, rx_now(l)) < 0) {
 			conn_close(n, "h2",
 			    h2_error_name(h2_session_error(&n->h2)), false);
 			return;
@@ -392,6 +392,7 @@ conn_close(
 	n->opened_at = 0;
 	rx_timer_stop(m->loop, &n->timer);
 	rx_timer_stop(m->loop, &n->drain_timer);
+	dial_cancel(&n->dial); /* no on_dialed for a closing connection */
 	rx_defer(m->loop, &n->teardown);
 	set_state(n, CONN_CLOSING);
 }
@@ -406,7 +407,6 @@ on_teardown(struct rx_loop *l, struct rx_defer *d)
 	struct tunnel_conn *n = container_of(d, struct tunnel_conn, teardown);
 
 	rx_defer_cancel(l, &n->flush);
-	dial_cancel(&n->dial);
 	h2_session_free(&n->h2); /* on_end for every call; no-op without */
 	if (stream_started(n))
 		stream_close(&n->st); /* on_stream_closed continues */

@@ -6,15 +6,17 @@
  * when configured), TLS (skipped for h2c), the HTTP/2 session with its
  * keepalive PINGs and the peer's GOAWAY, the state deadlines, and the
  * backoff before the next dial.  It knows nothing of what the calls mean:
- * the Tunnel call and its requests are tunnel.c's, later session calls
- * (spec/sessions.md) and unary calls (spec/enrollment.md) open calls the
- * same way.
+ * the Tunnel call and its requests are tunnel.c's; session calls
+ * (spec/sessions.md) open theirs the same way, and so could Renew
+ * (spec/enrollment.md: it uses the current client certificate; Enroll and
+ * Pair need a connection without one, which enroll_call.c dials today).
  *
  * States (enum conn_state): IDLE (no socket; a dial may be scheduled) →
  * DIALING → HANDSHAKING (TLS only) → OPEN (session up: calls may be opened)
- * → DRAINING (no new calls; the connection closes once its last call has
- * ended or half-closed, see conn_call_end(), or at DRAIN_TIMEOUT) → CLOSING (teardown done, the socket's close
- * is pending; lasts one loop iteration) → IDLE.  Any transport or protocol
+ * → DRAINING (the owner takes no new work; the connection closes once its
+ * last call has ended or half-closed, see conn_call_end(), or at
+ * DRAIN_TIMEOUT) → CLOSING (teardown done, the socket's close is pending;
+ * lasts one loop iteration) → IDLE.  Any transport or protocol
  * error closes the connection: conn_close() records the reason and defers
  * the teardown to the reactor (rx_defer), so code that called out never
  * finds its session or stream freed under it, and needs no re-check after
@@ -131,11 +133,14 @@ void *conn_call_arg(const struct conn_call *c);
 /*
  * Open a call: POST path (e.g. "/outpost.v1.Sessions/Attach") with the
  * gRPC request headers plus nhdr extra ones (up to H2_EXTRA_HEADERS_MAX;
- * hdr may be NULL when nhdr is 0; copied before this returns).  Returns 0, -EINVAL (the call is
- * not idle, or a bad header), -EAGAIN (the connection is not OPEN, is
- * draining, carries CONN_CALLS_MAX calls, or the edge allows no more
- * streams) or -ENOMEM.  A PING is sent behind the HEADERS: the call is
- * routable once it comes back.
+ * hdr may be NULL when nhdr is 0; copied before this returns).  A
+ * DRAINING connection still takes calls (a session refused because its
+ * tunnel drains is still answered on a call of its own, spec/sessions.md);
+ * it closes once the last one ended.  Returns 0, -EINVAL (the call is not
+ * idle, or a bad header), -EAGAIN (the connection is neither OPEN nor
+ * DRAINING, carries CONN_CALLS_MAX calls, or the edge sent GOAWAY or
+ * allows no more streams) or -ENOMEM.  A PING is sent behind the HEADERS:
+ * the call is routable once it comes back.
  */
 int conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
     const struct h2_header *hdr, size_t nhdr);

@@ -15,12 +15,14 @@
 #include "lib/util.h"
 
 typedef Connector__V1__ControllerMessage ctl_msg;
-typedef Connector__V1__ConnectorMessage out_msg;
 
+/* Queue a ConnectorMessage {id, sub in oneof member field}; a full send
+ * queue drains the tunnel. */
 static void
-queue_or_fail(struct tunnel_slot *t, out_msg *m)
+send_msg(struct tunnel_slot *t, const char *id, unsigned field,
+    const ProtobufCMessage *sub)
 {
-	if (!tunnel_queue(t, m)) {
+	if (!tunnel_queue(t, id, field, sub)) {
 		log_warn("tunnel %u: send queue full, closing", t->index);
 		t->mgr->send_overflow++;
 		tunnel_slot_drain(t, "send_queue_full");
@@ -45,24 +47,28 @@ new_request_id(char out[37])
 	out[36] = '\0';
 }
 
+static void
+send_health(struct tunnel_slot *t, const char *id, int64_t unix_ms)
+{
+	Connector__V1__HealthCheckResponse hc =
+	    CONNECTOR__V1__HEALTH_CHECK_RESPONSE__INIT;
+
+	hc.unix_millis = unix_ms;
+	hc.status = tunnel_slot_draining(t) ? "degraded: draining" : "healthy";
+	send_msg(t, id,
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE,
+	    &hc.base);
+}
+
 /* see tunnel.h */
 void
 tunnel_msg_hello(struct tunnel_slot *t)
 {
-	Connector__V1__HealthCheckResponse hc =
-	    CONNECTOR__V1__HEALTH_CHECK_RESPONSE__INIT;
-	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
 	char id[37];
 
 	new_request_id(id);
 	new_request_id(t->uuid);
-	hc.unix_millis = util_wall_ms();
-	hc.status = "healthy";
-	m.request_id = id;
-	m.message_case =
-	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE;
-	m.health_check_response = &hc;
-	queue_or_fail(t, &m);
+	send_health(t, id, util_wall_ms());
 }
 
 static void
@@ -70,35 +76,21 @@ send_error(struct tunnel_slot *t, const char *id, const char *reason,
     const char *detail)
 {
 	Connector__V1__ErrorResponse er = CONNECTOR__V1__ERROR_RESPONSE__INIT;
-	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
 	char text[256];
 
 	snprintf(text, sizeof(text), "[%s] %s", reason, detail);
 	er.message = text;
 	er.code = "UPSTREAM_ERROR";
 	er.reason = (char *)reason;
-	m.request_id = (char *)id;
-	m.message_case =
-	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_ERROR_RESPONSE;
-	m.error_response = &er;
 	manager_count_request(t->mgr, reason);
-	queue_or_fail(t, &m);
+	send_msg(t, id,
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_ERROR_RESPONSE, &er.base);
 }
 
 static void
 on_health(struct tunnel_slot *t, const ctl_msg *c)
 {
-	Connector__V1__HealthCheckResponse hc =
-	    CONNECTOR__V1__HEALTH_CHECK_RESPONSE__INIT;
-	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
-
-	hc.unix_millis = c->health_check_request->unix_millis;
-	hc.status = tunnel_slot_draining(t) ? "degraded: draining" : "healthy";
-	m.request_id = c->request_id;
-	m.message_case =
-	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE;
-	m.health_check_response = &hc;
-	queue_or_fail(t, &m);
+	send_health(t, c->request_id, c->health_check_request->unix_millis);
 }
 
 static void
@@ -106,16 +98,13 @@ on_metadata(struct tunnel_slot *t, const ctl_msg *c)
 {
 	Connector__V1__MetadataResponse md =
 	    CONNECTOR__V1__METADATA_RESPONSE__INIT;
-	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
 
 	md.connection_uuid = t->uuid;
 	md.hostname = t->mgr->hostname;
 	md.max_concurrent_requests = (int32_t)t->mgr->conf.max_concurrent;
-	m.request_id = c->request_id;
-	m.message_case =
-	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_METADATA_RESPONSE;
-	m.metadata_response = &md;
-	queue_or_fail(t, &m);
+	send_msg(t, c->request_id,
+	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_METADATA_RESPONSE,
+	    &md.base);
 }
 
 static void
@@ -136,7 +125,6 @@ exec_done(struct exec_job *job, enum exec_reason why, const char *detail,
 {
 	struct tunnel_req *r = container_of(job, struct tunnel_req, job);
 	struct tunnel_slot *t = r->slot;
-	out_msg m = CONNECTOR__V1__CONNECTOR_MESSAGE__INIT;
 
 	manager_observe_latency(t->mgr, rx_now(t->mgr->loop) - r->started);
 	if (resp == NULL) {
@@ -146,11 +134,9 @@ exec_done(struct exec_job *job, enum exec_reason why, const char *detail,
 	} else {
 		t->served++;
 		manager_count_request(t->mgr, "ok");
-		m.request_id = r->msg->request_id;
-		m.message_case =
-		    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE;
-		m.http_response = (Connector__V1__HttpResponse *)resp;
-		queue_or_fail(t, &m);
+		send_msg(t, r->msg->request_id,
+		    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE,
+		    &resp->base);
 	}
 	finish_req(r);
 }

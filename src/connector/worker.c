@@ -10,8 +10,10 @@
 #include "connector/identity_ctl.h"
 #include "connector/manager.h"
 #include "connector/notify.h"
+#include "connector/tool.h"
 #include "connector/worker.h"
 #include "lib/log.h"
+#include "lib/sandbox.h"
 #include "lib/util.h"
 #include "net/dns.h"
 #include "net/sntp.h"
@@ -245,21 +247,6 @@ start_health(struct rx_loop *l, const struct cfg *c)
 	return h;
 }
 
-static struct cfg *
-load_config(char *const *envp)
-{
-	static struct cfg_errors errs; /* ~20 KiB: not on the stack */
-	struct cfg *c;
-
-	c = cfg_load(envp, &errs);
-	if (c == NULL) {
-		cfg_errors_print(&errs, STDERR_FILENO);
-		return NULL;
-	}
-	cfg_errors_log(&errs);
-	return c;
-}
-
 /*
  * Under the appliance's init (which sets OUTPOST_DATA_STATE, see
  * src/init/), a bad configuration or a data partition that needs recovery
@@ -293,7 +280,7 @@ worker_main(int argc, char **argv, char *const *envp)
 	struct cfg *c;
 	int r;
 
-	c = load_config(envp);
+	c = tool_config(envp);
 	problem = appliance_problem(&c);
 	if (c == NULL)
 		return EXIT_PERMANENT;
@@ -312,6 +299,14 @@ worker_main(int argc, char **argv, char *const *envp)
 		health_set_ready(w.health, false, problem);
 	else if (start_tunnels(&w, c) < 0)
 		return EXIT_PERMANENT;
+	if (sandbox_start(SANDBOX_WORKER,
+		&(struct sandbox_conf){.enabled = cfg_bool(c, CFG_SECCOMP),
+		    .debug = cfg_int(c, CFG_ENV_LEVEL) == LOG_DEBUG,
+		    .set_clock = cfg_is_set(c, CFG_NTP_SERVERS)},
+		err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_PERMANENT;
+	}
 	log_info("outpost %s (%s) running", OUTPOST_VERSION, OUTPOST_REVISION);
 	r = rx_run(&w.loop);
 	if (w.have_ntp) {

@@ -333,7 +333,7 @@ on_timer(struct rx_loop *l, struct rx_timer *t)
 		edge_conn_close(c, "handshake timeout");
 		return;
 	}
-	rc = h2_session_tick(&c->h2, rx_now(l));
+	rc = h2_session_run_timers(&c->h2, rx_now(l));
 	if (rc < 0) {
 		flush(c);
 		edge_conn_close(c, h2_error_name(h2_session_error(&c->h2)));

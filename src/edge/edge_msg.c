@@ -1,6 +1,6 @@
 /*
- * edge_msg.c — ControllerMessage builders: each returns one heap
- * grpc_out holding the gRPC prefix and the protobuf encoding, ready for
+ * edge_msg.c — ControllerMessages: each returns one heap grpc_out from
+ * the one envelope builder (grpc_out_envelope), ready for
  * edge_tunnel_send().
  */
 #include <stdlib.h>
@@ -13,55 +13,50 @@
 
 #define HDR_MAX 128 /* headers forwarded per request (http limits: 64) */
 
+static struct grpc_out *
+envelope(const char *id, unsigned field, const ProtobufCMessage *sub)
+{
+	return grpc_out_envelope(
+	    &connector__v1__controller_message__descriptor, id, field, sub);
+}
+
 /* see edge_int.h */
 struct grpc_out *
 edge_msg_health(const char *id, int64_t unix_ms)
 {
-	Connector__V1__ControllerMessage m =
-	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
 	Connector__V1__HealthCheckRequest h =
 	    CONNECTOR__V1__HEALTH_CHECK_REQUEST__INIT;
 
 	h.unix_millis = unix_ms;
-	m.request_id = (char *)id;
-	m.message_case =
-	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST;
-	m.health_check_request = &h;
-	return grpc_out_pack(&m.base);
+	return envelope(id,
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST,
+	    &h.base);
 }
 
 /* see edge_int.h */
 struct grpc_out *
 edge_msg_metadata(const char *id)
 {
-	Connector__V1__ControllerMessage m =
-	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
 	Connector__V1__MetadataRequest r =
 	    CONNECTOR__V1__METADATA_REQUEST__INIT;
 
-	m.request_id = (char *)id;
-	m.message_case =
-	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_METADATA_REQUEST;
-	m.metadata_request = &r;
-	return grpc_out_pack(&m.base);
+	return envelope(id,
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_METADATA_REQUEST,
+	    &r.base);
 }
 
 /* see edge_int.h */
 struct grpc_out *
 edge_msg_start_close(const char *id)
 {
-	Connector__V1__ControllerMessage m =
-	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
 	Connector__V1__ConnectionRequest r =
 	    CONNECTOR__V1__CONNECTION_REQUEST__INIT;
 
 	r.action =
 	    CONNECTOR__V1__CONNECTION_REQUEST__ACTION__ACTION_START_CLOSE;
-	m.request_id = (char *)id;
-	m.message_case =
-	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_CONNECTION_REQUEST;
-	m.connection_request = &r;
-	return grpc_out_pack(&m.base);
+	return envelope(id,
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_CONNECTION_REQUEST,
+	    &r.base);
 }
 
 /* Headers the edge never forwards: its own credentials and framing. */
@@ -122,8 +117,6 @@ struct grpc_out *
 edge_msg_http(const char *id, const struct http_request *rq, const char *url,
     const void *body, size_t blen)
 {
-	Connector__V1__ControllerMessage m =
-	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
 	Connector__V1__HttpRequest r = CONNECTOR__V1__HTTP_REQUEST__INIT;
 	Connector__V1__Header hv[HDR_MAX], *hp[HDR_MAX];
 	char method[16], *mem;
@@ -142,11 +135,8 @@ edge_msg_http(const char *id, const struct http_request *rq, const char *url,
 	r.headers = hp;
 	r.body.data = (uint8_t *)body;
 	r.body.len = blen;
-	m.request_id = (char *)id;
-	m.message_case =
-	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HTTP_REQUEST;
-	m.http_request = &r;
-	o = grpc_out_pack(&m.base);
+	o = envelope(id,
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HTTP_REQUEST, &r.base);
 	free(mem);
 	return o;
 }

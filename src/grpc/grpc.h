@@ -126,6 +126,20 @@ struct grpc_out {
 /* Encode m as one gRPC message; NULL when out of memory or over 4 GiB. */
 struct grpc_out *grpc_out_pack(const ProtobufCMessage *m);
 
+#define GRPC_ENVELOPE_MAX 256 /* largest envelope struct (sizeof_message) */
+
+/*
+ * The one message builder for envelopes: messages of type d whose field 1
+ * is a string request id and whose other fields are a oneof of
+ * sub-messages (connector.v1 ControllerMessage and ConnectorMessage).
+ * Encodes an envelope with request id id (NULL: empty) and sub in the
+ * oneof member numbered field, using protobuf-c's descriptors.  NULL when
+ * d is not such an envelope, field names no oneof message member, or as
+ * grpc_out_pack().
+ */
+struct grpc_out *grpc_out_envelope(const ProtobufCMessageDescriptor *d,
+    const char *id, unsigned field, const ProtobufCMessage *sub);
+
 /*
  * A stream's queue of outgoing messages, drained into its send ring as
  * HTTP/2 flow control allows.  Caller-embedded; owns the queued messages.

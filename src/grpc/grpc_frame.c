@@ -1,6 +1,7 @@
 /*
  * grpc_frame.c — the 5-byte message prefix: incremental decoder, encoder.
  */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -157,4 +158,34 @@ grpc_out_pack(const ProtobufCMessage *m)
 	o->len = GRPC_PREFIX_LEN + n;
 	o->off = 0;
 	return o;
+}
+
+/* see grpc.h */
+struct grpc_out *
+grpc_out_envelope(const ProtobufCMessageDescriptor *d, const char *id,
+    unsigned field, const ProtobufCMessage *sub)
+{
+	union {
+		ProtobufCMessage base;
+		max_align_t align;
+		uint8_t mem[GRPC_ENVELOPE_MAX];
+	} u;
+	const ProtobufCFieldDescriptor *fid, *fm;
+	int which = (int)field; /* oneof case enums are int-sized */
+
+	fid = protobuf_c_message_descriptor_get_field(d, 1);
+	fm = protobuf_c_message_descriptor_get_field(d, field);
+	if (d->sizeof_message > sizeof(u) || fid == NULL ||
+	    fid->type != PROTOBUF_C_TYPE_STRING ||
+	    fid->label == PROTOBUF_C_LABEL_REPEATED || fm == NULL ||
+	    fm->type != PROTOBUF_C_TYPE_MESSAGE ||
+	    (fm->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0 || sub == NULL)
+		return NULL;
+	protobuf_c_message_init(d, &u);
+	if (id == NULL)
+		id = "";
+	memcpy(u.mem + fid->offset, &id, sizeof(id));
+	memcpy(u.mem + fm->offset, &sub, sizeof(sub));
+	memcpy(u.mem + fm->quantifier_offset, &which, sizeof(which));
+	return grpc_out_pack(&u.base);
 }

@@ -12,7 +12,7 @@
  * A struct h2_session wraps an nghttp2 session in memory mode: the caller
  * feeds it the bytes read from the peer (h2_session_feed) and takes the bytes
  * to write (h2_session_take / h2_session_ack).  Nothing here touches a
- * socket or a clock: time comes in through h2_session_tick().  The same code
+ * socket or a clock: time comes in through h2_session_run_timers().  The same code
  * serves both roles: H2_CLIENT (the connector dialling the edge) and
  * H2_SERVER (the edge accepting tunnels).
  *
@@ -27,11 +27,11 @@
  *
  * Events reach the application through one h2_event_fn per session, called
  * after nghttp2 returns from h2_session_feed, h2_session_take or
- * h2_session_tick (never from inside nghttp2).  An event callback may call
+ * h2_session_run_timers (never from inside nghttp2).  An event callback may call
  * any h2_stream_* function and h2_stream_open, but not h2_session_feed,
- * take or tick.  It may call h2_session_free() (whose H2_EV_CLOSE events
+ * take or run_timers.  It may call h2_session_free() (whose H2_EV_CLOSE events
  * then arrive re-entrantly): the session is dead afterwards and every later
- * call on it or its streams is a harmless no-op (feed and tick return -1,
+ * call on it or its streams is a harmless no-op (feed and run_timers return -1,
  * take returns nothing).  Bytes still in a stream's receive ring when
  * H2_EV_CLOSE arrives may be taken in that callback.  After it returns the
  * session never touches that stream again: the callback may free or reuse
@@ -197,7 +197,7 @@ void h2_session_ack(struct h2_session *s, size_t n);
  * Advance timers to now: send keepalive PINGs, check their ack deadline and
  * the SETTINGS ack deadline.  Returns 0 or -1 (sticky error).
  */
-int h2_session_tick(struct h2_session *s, int64_t now);
+int h2_session_run_timers(struct h2_session *s, int64_t now);
 
 /*
  * Send a PING now; it supersedes an outstanding one (only the newest
@@ -211,7 +211,7 @@ int h2_session_ping(struct h2_session *s, int64_t now);
 /* Acks of the newest PING received so far. */
 uint64_t h2_session_pings_acked(const struct h2_session *s);
 
-/* The next time h2_session_tick() must run, or INT64_MAX. */
+/* The next time h2_session_run_timers() must run, or INT64_MAX. */
 int64_t h2_session_deadline(const struct h2_session *s);
 
 /* True while the session still wants to read (resp. has output). */

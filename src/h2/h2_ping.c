@@ -24,7 +24,7 @@ ping_send(struct h2_session *s, int64_t now)
 
 /* see h2.h */
 int
-h2_session_tick(struct h2_session *s, int64_t now)
+h2_session_run_timers(struct h2_session *s, int64_t now)
 {
 	if (s->err != H2_ERR_NONE || s->ng == NULL)
 		return -1;

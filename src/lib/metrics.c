@@ -8,8 +8,7 @@
 void
 metrics_init(struct metrics *r)
 {
-	r->first = NULL;
-	r->tail = &r->first;
+	list_init(&r->families);
 }
 
 /* see metrics.h */
@@ -22,16 +21,15 @@ metric_family_init(struct metric_family *f, const char *name, const char *help,
 	    .type = type,
 	    .collect = collect,
 	    .arg = arg};
-	f->tail = &f->series;
+	list_init(&f->series);
+	list_init(&f->node);
 }
 
 /* see metrics.h */
 void
 metrics_add(struct metrics *r, struct metric_family *f)
 {
-	f->next = NULL;
-	*r->tail = f;
-	r->tail = &f->next;
+	list_append(&r->families, &f->node);
 }
 
 /* see metrics.h */
@@ -43,15 +41,14 @@ metric_init(struct metric *m, const char *labels, const double *bounds,
 	    .bounds = bounds,
 	    .buckets = buckets,
 	    .nbounds = nbounds};
+	list_init(&m->node);
 }
 
 /* see metrics.h */
 void
 metric_family_add(struct metric_family *f, struct metric *m)
 {
-	m->next = NULL;
-	*f->tail = m;
-	f->tail = &m->next;
+	list_append(&f->series, &m->node);
 }
 
 /* see metrics.h */
@@ -120,15 +117,20 @@ bool
 metrics_render(struct metrics *r, struct buf *out)
 {
 	static const char *types[] = {"counter", "gauge", "histogram"};
+	struct list_node *fn, *mn;
 	struct metric_family *f;
 	struct metric *m;
 
-	for (f = r->first; f != NULL; f = f->next) {
+	LIST_FOR_EACH(fn, &r->families)
+	{
+		f = list_entry(fn, struct metric_family, node);
 		if (f->collect != NULL)
 			f->collect(f, f->arg);
 		buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name,
 		    f->help, f->name, types[f->type]);
-		for (m = f->series; m != NULL; m = m->next) {
+		LIST_FOR_EACH(mn, &f->series)
+		{
+			m = list_entry(mn, struct metric, node);
 			if (f->type == METRIC_HISTOGRAM)
 				put_histogram(out, f->name, m);
 			else

@@ -27,6 +27,7 @@
 #include <stdint.h>
 
 #include "lib/buf.h"
+#include "lib/list.h"
 
 enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
 
@@ -38,7 +39,7 @@ struct metric {
 	size_t nbounds;
 	double sum;
 	uint64_t count;
-	struct metric *next;
+	struct list_node node; /* on its family's series */
 };
 
 struct metric_family;
@@ -48,16 +49,14 @@ struct metric_family {
 	const char *name;
 	const char *help;
 	enum metric_type type;
-	struct metric *series;
-	struct metric **tail;
+	struct list_node series; /* struct metric, in the order added */
 	metric_collect_fn *collect; /* may be NULL */
 	void *arg;
-	struct metric_family *next;
+	struct list_node node; /* on the registry's families */
 };
 
 struct metrics {
-	struct metric_family *first;
-	struct metric_family **tail;
+	struct list_node families; /* struct metric_family, in order */
 };
 
 void metrics_init(struct metrics *r);

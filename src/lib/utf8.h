@@ -32,6 +32,12 @@ bool utf8_valid(const char *s, size_t n);
  */
 size_t utf8_scrub(char *s, size_t n);
 
+/*
+ * Encode the code point cp (at most 0x10FFFF; the caller checks that it is
+ * not a surrogate) at o, which has room for 4 bytes.  Returns the length.
+ */
+size_t utf8_put(char *o, uint32_t cp);
+
 /* Bytes replaced by utf8_scrub() since the process started. */
 uint64_t utf8_replaced_total(void);
 

@@ -60,7 +60,7 @@ convert(const char *v)
 {
 	char why[200];
 	int64_t num;
-	bool seen[CFG_T_B64 + 1] = {false};
+	bool seen[CFG_T_COUNT] = {false};
 	int k;
 
 	for (k = 0; k < CFG__COUNT; k++) {

@@ -55,6 +55,7 @@ fuzz_route(const char *p, size_t n)
 		check(inside(r.tunnel, r.tunnellen, p, plen));
 		/* fallthrough */
 	case EDGE_R_CONNECTOR:
+	case EDGE_R_REVOKE:
 		check(edge_name_valid(r.name, r.namelen));
 		check(inside(r.name, r.namelen, p, plen));
 		return;

@@ -107,7 +107,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 			break;
 		off += k;
 		drain(&s);
-		h2_session_tick(&s, (int64_t)off);
+		h2_session_run_timers(&s, (int64_t)off);
 	}
 	drain(&s);
 	h2_session_free(&s);

@@ -11,6 +11,7 @@ import re
 import shutil
 import socket
 import subprocess
+import sys
 import tempfile
 import time
 import urllib.request
@@ -111,12 +112,15 @@ DISKS = {
 NICS = {"virtio": "virtio-net-pci", "vmware": "vmxnet3", "vbox": "e1000"}
 
 
+RELAY = os.path.join(os.path.dirname(os.path.abspath(__file__)), "relay.py")
+
+
 class Vm:
     """One qemu-system-x86_64 under TCG with a serial log and an HMP monitor."""
 
     def __init__(self, workdir, img, boot="direct", devices="virtio",
                  kernel=None, fmt="raw", snapshot=True, guest_port=8080,
-                 mem=256):
+                 mem=256, guestfwd=None):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="vm.", dir=workdir)
         self.serial = os.path.join(self.dir, "serial.log")
@@ -127,8 +131,13 @@ class Vm:
                 "-monitor", "unix:%s,server=on,wait=off" % self.mon]
         fill = dict(img=img, fmt=fmt, snap="on" if snapshot else "off")
         args += [a.format(**fill) for a in DISKS[devices]]
-        args += ["-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d"
-                 % (self.port, guest_port),
+        # guestfwd ("10.0.2.100:7443", PORT): a host service on loopback
+        # (an edge) the guest may reach despite restrict=on, one relay
+        # process per connection.
+        fwd = ",guestfwd=tcp:%s-cmd:%s %s 127.0.0.1 %d" % (
+            guestfwd[0], sys.executable, RELAY, guestfwd[1]) if guestfwd else ""
+        args += ["-netdev", "user,id=n0,restrict=on,hostfwd=tcp:127.0.0.1:%d-:%d%s"
+                 % (self.port, guest_port, fwd),
                  "-device", "%s,netdev=n0,romfile=" % NICS[devices]]
         if boot == "direct":
             # qboot: the minimal firmware for direct kernel boot (as a

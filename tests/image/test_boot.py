@@ -1,6 +1,7 @@
 """Boot the appliance image under qemu (TCG): each boot path and device set
 reaches /healthz through user-net hostfwd; configuration, verity, Secure
 Boot, persistence and poweroff behave as the issue says."""
+import json
 import os
 import re
 import subprocess
@@ -21,7 +22,7 @@ def image(image_dir):
 def test_direct_kernel_boot_reaches_healthz(vms, image_dir, kernel, devices):
     vm = vms(image(image_dir), boot="direct", devices=devices, kernel=kernel)
     took, body = vm.wait_http("/healthz", BOOT_TIMEOUT)
-    assert '"ok"' in body
+    assert json.loads(body) == {"status": "healthy"}  # the anchor's body
     record_boot("direct-%s" % devices, took)
     con = vm.wait_console(r"health:\s+http://10\.0\.2\.15:8080/healthz", 10)
     assert con
@@ -79,6 +80,10 @@ def test_untrusted_key_refused_by_secure_boot(vms, image_dir):
     vm = vms(image(image_dir), boot="ovmf", devices="virtio")
     vm.wait_console(r"Access Denied|Security Violation|verification failed",
                     BOOT_TIMEOUT * 2)
+    # Refused means never started: no health port, and no outpost banner.
+    with pytest.raises(AssertionError):
+        vm.wait_http("/healthz", 15)
+    assert not re.search(r"health:\s+http://", vm.console()), vm.console()[-2000:]
 
 
 def test_flipped_root_byte_stops_boot(vms, image_dir, kernel, scratch):

@@ -227,6 +227,14 @@ def test_ntp_servers_naming_no_server(outpost_bin):
                     ["environment: NTP_SERVERS: names no server"])
 
 
+def test_upstream_ca_that_does_not_parse(outpost_bin, tmp_path):
+    bad = tmp_path / "ca.pem"
+    bad.write_text("-----BEGIN CERTIFICATE-----\nAAAA\n-----END CERTIFICATE-----\n")
+    refused_by_both(outpost_bin, dict(TRAVERSAL_CONTROLLER_URL="http://127.0.0.1:9",
+                                      UPSTREAM_TLS_CA_FILE=str(bad)),
+                    ["environment: UPSTREAM_TLS_CA_FILE: certificate 1 does not parse"])
+
+
 def test_every_start_error_at_once(outpost_bin, pki):
     env = tls_env(pki, key="client-test-rsa.key",
                   EGRESS_PROXY_URL="https://proxy.example:3128",

@@ -418,3 +418,27 @@ def test_identity_settings_refused(outpost_edge_bin, tmp_path, pki, settings, me
                        text=True, timeout=20)
     assert r.returncode == 100, r.stdout + r.stderr
     assert message in r.stdout + r.stderr
+
+
+def test_enrolment_off_and_oversized(outpost_edge_bin, tmp_path, procs, pki):
+    tmp = str(tmp_path)
+    # Without EDGE_DATA_DIR: no CA, the routes and calls say so.
+    offdir = os.path.join(tmp, "off")
+    os.makedirs(offdir)
+    off = Edge(outpost_edge_bin, offdir, pki, EDGE_TRUST_DOMAIN=TD,
+               EDGE_TLS_CERT_FILE=f"{pki}/server.pem", EDGE_TLS_KEY_FILE=f"{pki}/server.key")
+    off.pki = pki
+    procs.append(off)
+    s, _, b = off.request("POST", "/v1/tokens", body='{"name":"x"}')
+    assert s == 409 and json.loads(b)["error"] == "enrollment_disabled"
+    der, _ = csr(tmp, "off")
+    r = Client(offdir, off, procs).call("Enroll", {"token": "opt_x", "csr": der})
+    assert not r["ok"] and r["code"] == 12 and r["details"].startswith("enrollment_disabled")
+    # A request larger than any CSR is refused, the connection survives.
+    edge = start_edge(outpost_edge_bin, tmp, procs, pki)
+    c = Client(tmp, edge, procs, name="big")
+    big = base64.b64encode(os.urandom(40000)).decode()
+    r = c.call("Enroll", {"token": "opt_x", "csr": big})
+    assert not r["ok"] and r["code"] == RESOURCE_EXHAUSTED and r["details"].startswith("bad_request")
+    r = c.call("Enroll", {"token": token(edge, "kappa"), "csr": der})
+    assert r["ok"], r

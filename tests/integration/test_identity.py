@@ -266,3 +266,70 @@ def test_revocation(outpost_bin, outpost_edge_bin, tmp_path, procs, pki):
     time.sleep(1)
     assert p.alive() and edge.state("eps")["tunnels"] == []
     assert "refused at the handshake: revoked" in edge.proc.text()
+
+
+def test_appliance_pairs_by_default(outpost_bin, outpost_edge_bin, tmp_path, procs, pki):
+    """Under the appliance's init (OUTPOST_DATA_STATE set) PAIRING defaults to true,
+    and the code is also a plain line on the console (stderr)."""
+    tmp, data = str(tmp_path), str(tmp_path / "data")
+    os.mkdir(data)
+    edge = start_edge(outpost_edge_bin, tmp, procs, pki)
+    p = start_connector(outpost_bin, tmp, procs,
+                        conn_env(edge, pki, data, OUTPOST_DATA_STATE="ok"))
+    assert wait_until(lambda: "outpost: PAIRING CODE " in p.text(), 10, 0.05), p.text()
+    assert get(p.port, "/status")[1]["state"] == "pairing"
+    # PAIRING=false wins over the appliance default.
+    q = start_connector(outpost_bin, tmp, procs,
+                        conn_env(edge, pki, str(tmp_path), OUTPOST_DATA_STATE="ok",
+                                 PAIRING="false"), name="nopair")
+    wait_reason(q, "needs_recovery")
+
+
+def test_outpost_enroll_pairs(outpost_bin, outpost_edge_bin, tmp_path, procs, pki):
+    tmp, data = str(tmp_path), str(tmp_path / "data")
+    os.mkdir(data)
+    edge = start_edge(outpost_edge_bin, tmp, procs, pki)
+    p = Proc([outpost_bin, "enroll"], base_env(**conn_env(edge, pki, data, PAIRING="true")),
+             os.path.join(tmp, "enroll.log"))
+    procs.append(p)
+    assert wait_until(lambda: "outpost: PAIRING CODE " in p.text(), 10, 0.05), p.text()
+    code = p.text().split("outpost: PAIRING CODE ")[1].split(":")[0]
+    s, _, b = edge.request("POST", f"/v1/pairings/{code}/approve", body=json.dumps({"name": "box"}))
+    assert s == 200, b
+    assert p.p.wait(timeout=15) == 0, p.text()
+    shown = json.loads(run([outpost_bin, "identity", "show"], env=base_env(DATA_DIR=data)).stdout)
+    assert shown["name"] == "box" and shown["source"] == "pair"
+
+
+def test_kill9_during_renewals(outpost_bin, outpost_edge_bin, tmp_path, procs, pki):
+    """The store under real renewals: the connector renews about every second
+    and is killed -9 at random moments; after each kill the stored identity
+    loads, its key matches its certificate, and a restart is ready from it."""
+    import random
+    import signal
+    tmp, data = str(tmp_path), str(tmp_path / "data")
+    os.mkdir(data)
+    edge = start_edge(outpost_edge_bin, tmp, procs, pki, EDGE_CERT_LIFETIME="10s")
+    env = conn_env(edge, pki, data, RENEW_AT="0.1")
+    rng = random.Random(7)
+    gens = set()
+    for i in range(6):
+        extra = {"ENROLLMENT_TOKEN": new_token(edge, "zeta")} if i == 0 else {}
+        p = start_connector(outpost_bin, tmp, procs, dict(env, **extra), name=f"k{i}")
+        wait_ready(p)
+        before = renewals(p)
+        assert wait_until(lambda: renewals(p) > before, 10, 0.05), p.text()[-2000:]
+        time.sleep(rng.uniform(0, 1.5))  # somewhere in the next renewal
+        p.p.send_signal(signal.SIGKILL)
+        p.p.wait(timeout=5)
+        r = run([outpost_bin, "identity", "show"], env=base_env(DATA_DIR=data))
+        assert r.returncode == 0, r.stderr
+        shown = json.loads(r.stdout)
+        assert shown["name"] == "zeta" and not shown["expired"]
+        gens.add(shown["generation"])
+        cur = os.path.join(data, "identity", "current")
+        pub = [subprocess.run(["openssl", *a], capture_output=True, check=True).stdout
+               for a in (["x509", "-in", f"{cur}/chain.pem", "-noout", "-pubkey"],
+                         ["pkey", "-in", f"{cur}/key.pem", "-pubout"])]
+        assert pub[0] == pub[1]
+    assert len(gens) >= 5

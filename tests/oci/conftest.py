@@ -13,6 +13,7 @@ import json
 import os
 import pathlib
 import shutil
+import sys
 import subprocess
 import tarfile
 import tempfile
@@ -22,10 +23,19 @@ import urllib.parse
 import pytest
 
 TOP = pathlib.Path(__file__).resolve().parents[2]
+sys.path.insert(0, str(TOP / "tests"))
+from boardenv import board_env  # noqa: E402
 OCI_DIR = pathlib.Path(os.environ.get("OCI_DIR", TOP / "build" / "oci"))
 ARCH = os.environ.get("OCI_ARCH", "x86_64")
 HOST_ARCH = os.uname().machine
-ELF_MACHINE = {"x86_64": 62, "aarch64": 183, "armhf": 40}
+ARCHS = ("x86_64", "aarch64", "armhf")
+ELF_MACHINE = {a: int(board_env(a)["BOARD_ELF_MACHINE"]) for a in ARCHS}
+
+
+def platform(arch):
+    """The OCI (architecture, variant or None) of a target, from its board.env."""
+    b = board_env(arch)
+    return b["BOARD_OCI_ARCH"], b["BOARD_OCI_VARIANT"] or None
 UNPRIVILEGED_UID = 1000
 
 

@@ -15,7 +15,7 @@ import time
 
 import pytest
 
-from conftest import ARCH, ELF_MACHINE, OCI_DIR, TOP, Layout
+from conftest import ARCH, ARCHS, ELF_MACHINE, OCI_DIR, TOP, Layout, platform
 
 SIZE_GATE = 2_000_000  # bytes; the hard gate of issue 7 (goal: 1 MB)
 USER = 65532
@@ -49,8 +49,7 @@ def test_config_runs_outpost_as_numeric_non_root_user(layout):
 
 def test_platform_and_annotations(layout):
     cfg = layout.config()
-    plat = {"x86_64": ("amd64", None), "aarch64": ("arm64", None), "armhf": ("arm", "v7")}
-    arch, variant = plat[ARCH]
+    arch, variant = platform(ARCH)
     assert cfg["os"] == "linux" and cfg["architecture"] == arch
     assert cfg.get("variant") == variant
     assert layout.manifest_desc()["platform"]["architecture"] == arch
@@ -172,7 +171,7 @@ def test_two_builds_give_the_same_manifest_digest(layout, tmp_path):
     assert Layout(tmp_path / "a" / ARCH).index == layout.index
 
 
-PLATFORMS = {"x86_64": ("amd64", None), "aarch64": ("arm64", None), "armhf": ("arm", "v7")}
+PLATFORMS = {a: platform(a) for a in ARCHS}
 
 
 @pytest.mark.skipif(not (OCI_DIR / "multi" / "index.json").exists(),

@@ -16,7 +16,7 @@ import time
 
 import pytest
 
-from conftest import (UNPRIVILEGED_UID, extract_rootfs, netns_http, netns_lo_up,
+from conftest import (TOP, UNPRIVILEGED_UID, extract_rootfs, netns_http, netns_lo_up,
                       runnable, wait_for)
 
 # The tunnel cannot come up here: nothing listens on the controller port.
@@ -136,6 +136,7 @@ def test_healthz_answers_on_read_only_root(container):
     assert healthy(container), container.output()
     status, body = netns_http(container.pid, "/healthz")
     assert status == 200
+    assert json.loads(body) == {"status": "healthy"}
     want = UNPRIVILEGED_UID if container.rootless else int(container.user)
     assert container.host_uid() == want
 
@@ -146,7 +147,10 @@ def test_probe_exits_1_while_not_ready(container):
     # No tunnel can land (nothing listens on the controller port): not ready.
     r = container.exec("/outpost", "probe")
     assert r.returncode == 1, (r, container.output())
-    assert netns_http(container.pid, "/readyz")[0] == 503
+    status, body = netns_http(container.pid, "/readyz")
+    assert status == 503
+    assert json.loads(body)["status"] == "not ready"
+    assert json.loads(body)["reason"] == "refused", body  # why: the dial
 
 
 def test_sigterm_stops_with_exit_0(container):
@@ -154,6 +158,9 @@ def test_sigterm_stops_with_exit_0(container):
     assert healthy(container), container.output()
     container.kill("TERM")
     assert container.wait(20) == 0, container.output()
+    out = container.output()
+    # The drain path ran to its end (not a kill, not a crash).
+    assert "draining on signal 15" in out and "tunnels drained" in out, out
 
 
 def test_version_runs_on_read_only_root(layout, bundle_dir):
@@ -164,7 +171,13 @@ def test_version_runs_on_read_only_root(layout, bundle_dir):
     try:
         c.start(lo=False)
         assert c.wait(20) == 0, c.output()
-        assert "outpost" in c.output()
+        out = c.output()
+        version = (TOP / "VERSION").read_text().strip()
+        rev = layout.manifest()["annotations"]["org.opencontainers.image.revision"]
+        # The binary in the image is the one the image's labels describe.
+        assert out.startswith(f"outpost {version} (revision {rev})"), out
+        for lib in ("BearSSL", "nghttp2", "c-ares", "PCRE2", "protobuf-c"):
+            assert lib in out, out
     finally:
         c.close()
 

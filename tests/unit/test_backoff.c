@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "connector/backoff.h"
 
 static void
@@ -115,7 +116,7 @@ budget_bounds_a_storm(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(backoff_within_bounds),
@@ -127,5 +128,7 @@ main(void)
 	    cmocka_unit_test(budget_bounds_a_storm),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

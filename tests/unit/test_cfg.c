@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
@@ -864,7 +865,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_distance_values),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -9,6 +9,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include <arpa/inet.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -301,7 +302,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(dhcp_guard_page),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

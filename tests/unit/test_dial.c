@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/util.h"
 #include "net/dial.h"
 #include "net/dns.h"
@@ -763,7 +764,7 @@ proxy_reset(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest direct[] = {
 	    cmocka_unit_test(dial_connects),
@@ -788,6 +789,8 @@ main(void)
 	int failed;
 
 	signal(SIGPIPE, SIG_IGN);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	failed = cmocka_run_group_tests_name("dial", direct, NULL, NULL);
 	failed += cmocka_run_group_tests_name(
 	    "proxy", proxy, squid_setup, squid_teardown);

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/util.h"
 #include "net/dial.h"
 #include "net/dns.h"
@@ -568,7 +569,7 @@ dns_bad_servers(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(dns_found),
@@ -586,5 +587,7 @@ main(void)
 	    cmocka_unit_test(dns_bad_servers),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

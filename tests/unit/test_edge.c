@@ -11,6 +11,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/util.h"
 
 #include "edge/edge_int.h"
@@ -189,7 +190,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(json_escapes_peer_strings),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

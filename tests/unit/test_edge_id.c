@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "edge/edge_id.h"
 
 static struct edge_id *
@@ -242,7 +243,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(pairing_codes),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -21,6 +21,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "connector/exec.h"
 #include "http/http.h"
 #include "lib/util.h"
@@ -1655,7 +1656,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_tls_bad_ca),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -12,6 +12,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "proto/connector/v1/connector.pb-c.h"
 #include "grpc/grpc.h"
 
@@ -221,6 +222,41 @@ proto_round_trip(void **state)
 	connector__v1__connector_message__free_unpacked(out, NULL);
 }
 
+/* The one envelope builder: request id and oneof member by field number. */
+static void
+envelope_builder(void **state)
+{
+	Connector__V1__HealthCheckRequest h =
+	    CONNECTOR__V1__HEALTH_CHECK_REQUEST__INIT;
+	Connector__V1__ControllerMessage *m;
+	struct grpc_out *o;
+
+	h.unix_millis = 1234;
+	o = grpc_out_envelope(&connector__v1__controller_message__descriptor,
+	    "id-7",
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST,
+	    &h.base);
+	assert_non_null(o);
+	assert_int_equal(o->data[0], 0);
+	m = connector__v1__controller_message__unpack(
+	    NULL, o->len - GRPC_PREFIX_LEN, o->data + GRPC_PREFIX_LEN);
+	assert_non_null(m);
+	assert_string_equal(m->request_id, "id-7");
+	assert_int_equal(m->message_case,
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST);
+	assert_int_equal(m->health_check_request->unix_millis, 1234);
+	connector__v1__controller_message__free_unpacked(m, NULL);
+	free(o);
+	/* Field 1 is the id, 99 does not exist, and a sub-message is not an
+	 * envelope (field 1 is not a string). */
+	assert_null(grpc_out_envelope(
+	    &connector__v1__controller_message__descriptor, "x", 1, &h.base));
+	assert_null(grpc_out_envelope(
+	    &connector__v1__controller_message__descriptor, "x", 99, &h.base));
+	assert_null(grpc_out_envelope(
+	    &connector__v1__health_check_request__descriptor, "x", 1, &h.base));
+}
+
 int
 main(int argc, char **argv)
 {
@@ -233,9 +269,10 @@ main(int argc, char **argv)
 	    cmocka_unit_test(frame_too_large_rejected),
 	    cmocka_unit_test(status_names),
 	    cmocka_unit_test(proto_round_trip),
+	    cmocka_unit_test(envelope_builder),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

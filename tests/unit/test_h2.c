@@ -11,6 +11,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include <nghttp2/nghttp2.h>
 
 #include "h2/h2.h"
@@ -352,15 +353,15 @@ ping_keepalive_and_deadline(void **state)
 
 	pump(p); /* SETTINGS exchanged and acknowledged */
 	assert_int_equal(h2_session_deadline(&p->cli), 1000);
-	assert_int_equal(h2_session_tick(&p->cli, 1000), 0);
+	assert_int_equal(h2_session_run_timers(&p->cli, 1000), 0);
 	assert_int_equal(h2_session_deadline(&p->cli), 1500);
 	pump(p); /* the server acknowledges the PING */
 	assert_int_equal(h2_session_deadline(&p->cli), 2000);
-	assert_int_equal(h2_session_tick(&p->cli, 1600), 0);
+	assert_int_equal(h2_session_run_timers(&p->cli, 1600), 0);
 	/* Now the peer goes silent: the next PING is never acknowledged. */
-	assert_int_equal(h2_session_tick(&p->cli, 2000), 0);
-	assert_int_equal(h2_session_tick(&p->cli, 2499), 0);
-	assert_int_equal(h2_session_tick(&p->cli, 2500), -1);
+	assert_int_equal(h2_session_run_timers(&p->cli, 2000), 0);
+	assert_int_equal(h2_session_run_timers(&p->cli, 2499), 0);
+	assert_int_equal(h2_session_run_timers(&p->cli, 2500), -1);
 	assert_int_equal(h2_session_error(&p->cli), H2_ERR_PING_TIMEOUT);
 	assert_string_equal(h2_error_name(H2_ERR_PING_TIMEOUT), "ping_timeout");
 }
@@ -372,8 +373,8 @@ settings_deadline(void **state)
 
 	/* No byte is exchanged: our SETTINGS are never acknowledged. */
 	assert_int_equal(h2_session_deadline(&p->cli), 500);
-	assert_int_equal(h2_session_tick(&p->cli, 499), 0);
-	assert_int_equal(h2_session_tick(&p->cli, 500), -1);
+	assert_int_equal(h2_session_run_timers(&p->cli, 499), 0);
+	assert_int_equal(h2_session_run_timers(&p->cli, 500), -1);
 	assert_int_equal(h2_session_error(&p->cli), H2_ERR_SETTINGS_TIMEOUT);
 }
 
@@ -568,7 +569,7 @@ free_from_callback(void **state)
 	assert_null(h2_session_take(&p->cli, &n));
 	assert_int_equal(n, 0);
 	assert_int_equal(h2_session_feed(&p->cli, "x", 1), -1);
-	assert_int_equal(h2_session_tick(&p->cli, 99999), -1);
+	assert_int_equal(h2_session_run_timers(&p->cli, 99999), -1);
 	assert_false(h2_session_want_write(&p->cli));
 	assert_int_equal(h2_stream_send(&p->c.st, "x", 1), -EPIPE);
 	h2_stream_ack(&p->c.st, 3);
@@ -677,7 +678,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(content_type),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "http/hop.h"
 
 static bool
@@ -105,7 +106,7 @@ hop_too_many_lines_fail_closed(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(hop_fixed_names),
@@ -115,5 +116,7 @@ main(void)
 	    cmocka_unit_test(hop_too_many_lines_fail_closed),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -15,6 +15,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "http/http.h"
 
 #define GUARD_PAGES 16
@@ -582,7 +583,7 @@ main(int argc, char **argv)
 	};
 
 	guard_setup();
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests_name("http", tests, NULL, NULL);
 }

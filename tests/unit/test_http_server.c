@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "http/http_server.h"
 #include "http/http_server_reader.h"
 #include "lib/util.h"
@@ -576,7 +577,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(reader_whole_and_bytewise),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests_name("http_server", tests, NULL, NULL);
 }

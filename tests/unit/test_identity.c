@@ -5,6 +5,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
@@ -138,7 +139,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(source_names),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -8,6 +8,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
@@ -157,10 +158,9 @@ policy_permanent_is_slow(void **state)
 	struct init_policy p = {0};
 
 	assert_int_equal(
-	    init_policy_delay(&p, exited(EXIT_PERMANENT), 5, 7),
-	    INIT_SLOW_MS);
-	assert_int_equal(init_policy_delay(&p, exited(EXIT_PERMANENT),
-			     INIT_STABLE_MS, 7),
+	    init_policy_delay(&p, exited(EXIT_PERMANENT), 5, 7), INIT_SLOW_MS);
+	assert_int_equal(
+	    init_policy_delay(&p, exited(EXIT_PERMANENT), INIT_STABLE_MS, 7),
 	    INIT_SLOW_MS);
 }
 
@@ -173,8 +173,8 @@ policy_stable_run_resets(void **state)
 	for (i = 0; i < 5; i++)
 		init_policy_delay(&p, exited(EXIT_TEMPORARY), 10, 0);
 	assert_int_equal(p.streak, 5);
-	assert_int_equal(init_policy_delay(&p, exited(EXIT_TEMPORARY),
-			     INIT_STABLE_MS, 0),
+	assert_int_equal(
+	    init_policy_delay(&p, exited(EXIT_TEMPORARY), INIT_STABLE_MS, 0),
 	    INIT_FAST_MS / 2);
 	assert_int_equal(p.streak, 1);
 }
@@ -254,7 +254,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(net_dns_parsing),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, sysfs_setup, sysfs_teardown);
 }

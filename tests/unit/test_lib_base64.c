@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/base64.h"
 #include "lib/util.h"
 
@@ -70,12 +71,14 @@ base64_roundtrip_every_length(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(base64_vectors),
 	    cmocka_unit_test(base64_roundtrip_every_length),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -7,6 +7,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/buf.h"
 #include "lib/json.h"
 
@@ -98,7 +99,7 @@ json_escapes(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(buf_add_respects_capacity),
@@ -106,5 +107,7 @@ main(void)
 	    cmocka_unit_test(json_escapes),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -14,6 +14,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/util.h"
 
 static char dir[] = "/tmp/outpost-util-XXXXXX";
@@ -174,7 +175,7 @@ teardown(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(util_ct_eq_compares_every_byte),
@@ -185,5 +186,7 @@ main(void)
 	    cmocka_unit_test(util_read_file_other_kinds),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, setup, teardown);
 }

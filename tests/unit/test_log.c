@@ -10,6 +10,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/log.h"
 
 static int fds[2];
@@ -111,7 +112,7 @@ main(int argc, char **argv)
 		log_long_message_truncated_with_summary, setup, teardown),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests_name("log", tests, NULL, NULL);
 }

@@ -10,6 +10,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/metrics.h"
 
 static int collected;
@@ -18,7 +19,7 @@ static void
 collect(struct metric_family *f, void *arg)
 {
 	collected++;
-	metric_set(f->series, 42);
+	metric_set(list_entry(f->series.next, struct metric, node), 42);
 }
 
 static void
@@ -108,7 +109,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(render_special_and_overflow),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests_name("metrics", tests, NULL, NULL);
 }

@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/util.h"
 #include "tls/pki_int.h"
 
@@ -835,7 +836,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(file_write_atomic),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

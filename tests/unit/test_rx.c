@@ -18,6 +18,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/util.h"
 #include "rx/rx.h"
 
@@ -581,7 +582,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(many_watchers),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests_name("rx", tests, NULL, NULL);
 }

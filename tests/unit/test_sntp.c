@@ -17,6 +17,7 @@
 
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/util.h"
 #include "net/dns.h"
 #include "net/sntp.h"
@@ -427,7 +428,7 @@ client_server_lists(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(request_format),
@@ -442,5 +443,7 @@ main(void)
 	    cmocka_unit_test(client_server_lists),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

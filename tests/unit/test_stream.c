@@ -17,6 +17,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/util.h"
 #include "net/stream.h"
 #include "rx/rx.h"
@@ -434,8 +435,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(tls_upstream_client),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests_name(
 	    "stream", tests, group_setup, group_teardown);
 }

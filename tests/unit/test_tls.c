@@ -14,6 +14,7 @@
 #include <time.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include <sys/mman.h>
 #include <unistd.h>
 
@@ -738,7 +739,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(config_system_bundle),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

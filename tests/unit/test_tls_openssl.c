@@ -23,6 +23,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "tls/tls.h"
 
 static char pki[256];
@@ -300,7 +301,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(openssl_rejects_client_cert),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

@@ -14,6 +14,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "cfg/cfg.h"
 #include "connector/manager.h"
 #include "lib/util.h"
@@ -39,6 +40,13 @@ struct sconn {
 	uint8_t msg[WINDOW];
 	unsigned hellos, msgs;
 	int last_case;
+	/* A second call on the connection (fx.accept_side). */
+	struct h2_stream side;
+	bool side_live;
+	uint8_t srx[WINDOW], stx[WINDOW];
+	struct grpc_reader srd;
+	uint8_t smsg[4096];
+	unsigned side_calls, side_msgs;
 };
 
 struct fx {
@@ -48,6 +56,7 @@ struct fx {
 	bool respond; /* answer calls with response headers at once; else
 		       * with the first message, as grpc-js and grpc-go do */
 	bool refuse; /* refuse new calls (RST_STREAM REFUSED_STREAM) */
+	bool accept_side; /* accept one more call beside the Tunnel call */
 	struct sconn c[NCONN];
 	unsigned naccepted;
 	unsigned log[64]; /* 100 + i: call i accepted; 200 + i: call i closed */
@@ -68,7 +77,7 @@ static const struct h2_conf edge_conf = {
 };
 
 static void
-note(struct fx *f, unsigned ev)
+log_event(struct fx *f, unsigned ev)
 {
 	if (f->nlog < nitems(f->log))
 		f->log[f->nlog++] = ev;
@@ -125,18 +134,42 @@ edge_read(struct sconn *c)
 	}
 }
 
+/* Events of the second call: count its messages, answer its headers. */
+static void
+edge_side_event(struct sconn *c, unsigned ev)
+{
+	const uint8_t *p, *msg;
+	size_t n, used, len;
+
+	if (ev & H2_EV_HEADERS)
+		assert_int_equal(h2_stream_respond(&c->side), 0);
+	while ((ev & H2_EV_READ) &&
+	    (p = h2_stream_take(&c->side, &n)) != NULL && n > 0) {
+		if (grpc_reader_feed(&c->srd, p, n, &used, &msg, &len) ==
+		    GRPC_MSG)
+			c->side_msgs++;
+		h2_stream_ack(&c->side, used);
+	}
+	if (ev & H2_EV_CLOSE)
+		c->side_live = false;
+}
+
 static void
 edge_event(struct h2_stream *st, unsigned ev, void *arg)
 {
 	struct sconn *c = arg;
 
+	if (st == &c->side) {
+		edge_side_event(c, ev);
+		return;
+	}
 	if ((ev & H2_EV_HEADERS) && c->fx->respond)
 		edge_respond(c);
 	if (ev & H2_EV_READ)
 		edge_read(c);
 	if ((ev & H2_EV_CLOSE) && !c->closed) {
 		c->closed = true;
-		note(c->fx, 200 + c->index);
+		log_event(c->fx, 200 + c->index);
 	}
 }
 
@@ -145,10 +178,18 @@ edge_accept(struct h2_session *s, void *arg)
 {
 	struct sconn *c = arg;
 
+	if (c->accepted && c->fx->accept_side && !c->side_live) {
+		c->side_live = true;
+		c->side_calls++;
+		h2_stream_init(
+		    &c->side, c->srx, sizeof(c->srx), c->stx, sizeof(c->stx));
+		grpc_reader_init(&c->srd, c->smsg, sizeof(c->smsg));
+		return &c->side;
+	}
 	if (c->accepted || c->fx->refuse)
 		return NULL;
 	c->accepted = true;
-	note(c->fx, 100 + c->index);
+	log_event(c->fx, 100 + c->index);
 	h2_stream_init(&c->call, c->rx, sizeof(c->rx), c->tx, sizeof(c->tx));
 	grpc_reader_init(&c->rd, c->msg, sizeof(c->msg));
 	return &c->call;
@@ -184,7 +225,7 @@ edge_closed(struct stream *s)
 	c->h2_live = false;
 	if (!c->closed && c->accepted) {
 		c->closed = true;
-		note(c->fx, 200 + c->index);
+		log_event(c->fx, 200 + c->index);
 	}
 }
 
@@ -318,13 +359,14 @@ edge_listen(struct fx *f)
 	return ntohs(((struct sockaddr_in *)&ss)->sin_port);
 }
 
-/* Start the manager with the given extra settings ("K=V", NULL-ended). */
+/* Start the manager against host:port (port 0: the test edge) with the
+ * given extra settings ("K=V", NULL-ended). */
 static struct fx *
-fx_start(uint16_t port, const char *const *extra)
+fx_start_at(const char *host, uint16_t port, const char *const *extra)
 {
 	static struct cfg_errors errs;
 	struct fx *f = calloc(1, sizeof(*f));
-	char url[64], *env[16];
+	char url[320], *env[16];
 	char err[256];
 	size_t n = 0;
 
@@ -334,8 +376,8 @@ fx_start(uint16_t port, const char *const *extra)
 	if (port == 0)
 		port = edge_listen(f);
 	f->port = port;
-	snprintf(url, sizeof(url),
-	    "TRAVERSAL_CONTROLLER_URL=http://127.0.0.1:%u", port);
+	snprintf(url, sizeof(url), "TRAVERSAL_CONTROLLER_URL=http://%s:%u",
+	    host, port);
 	env[n++] = url;
 	env[n++] = "OUTPOST_CONFIG=";
 	env[n++] = "ENV_LEVEL=error";
@@ -354,6 +396,12 @@ fx_start(uint16_t port, const char *const *extra)
 	    0);
 	manager_start(&f->mgr);
 	return f;
+}
+
+static struct fx *
+fx_start(uint16_t port, const char *const *extra)
+{
+	return fx_start_at("127.0.0.1", port, extra);
 }
 
 static void
@@ -563,6 +611,194 @@ unknown_message_is_ignored(void **state)
 	fx_stop(f);
 }
 
+/* --- a second call on the Tunnel call's connection (#11 item 4) ---------- */
+
+struct side {
+	struct conn_call call;
+	unsigned msgs, ends;
+	int status;
+	const char *reason;
+	char detail[64];
+};
+
+static const char *
+side_message(struct conn_call *c, const uint8_t *p, size_t n)
+{
+	((struct side *)conn_call_arg(c))->msgs++;
+	return NULL;
+}
+
+static void
+side_end(
+    struct conn_call *c, int status, const char *reason, const char *detail)
+{
+	struct side *s = conn_call_arg(c);
+
+	s->ends++;
+	s->status = status;
+	s->reason = reason;
+	snprintf(s->detail, sizeof(s->detail), "%s", detail);
+}
+
+static const struct conn_call_ops side_ops = {
+    .on_message = side_message,
+    .on_end = side_end,
+};
+
+static struct side the_side;
+
+static bool
+side_ended(struct fx *f, unsigned n)
+{
+	return the_side.ends == n;
+}
+
+static bool
+side_msgs_at_edge(struct fx *f, unsigned n)
+{
+	return f->c[0].side_msgs == n;
+}
+
+static bool
+side_msgs_here(struct fx *f, unsigned n)
+{
+	return the_side.msgs == n;
+}
+
+static bool
+side_calls_at_edge(struct fx *f, unsigned n)
+{
+	return f->c[0].side_calls == n && f->c[0].side_live;
+}
+
+static bool
+conn_gone(struct fx *f, unsigned i)
+{
+	return f->naccepted > i && !f->c[i].live;
+}
+
+/* The edge sends an empty message on the second call. */
+static void
+edge_side_send(struct fx *f)
+{
+	static const uint8_t empty[GRPC_PREFIX_LEN] = {0};
+
+	assert_int_equal(h2_stream_send(&f->c[0].side, empty, sizeof(empty)),
+	    GRPC_PREFIX_LEN);
+	edge_flush(&f->c[0]);
+}
+
+static void
+side_open(struct tunnel_slot *t)
+{
+	static const struct h2_header hdr[] = {{"outpost-session-id", "s-1"}};
+
+	assert_int_equal(conn_call_open(&t->conn, &the_side.call,
+			     "/outpost.v1.Sessions/Attach", hdr, nitems(hdr)),
+	    0);
+}
+
+/*
+ * The Tunnel call plus a second gRPC call on one edge connection: messages
+ * both ways on each, and each ends on its own (the edge's status, our
+ * cancel); when the Tunnel call ends first, the connection drains, a spare
+ * replaces the slot, and the connection closes after its last call.
+ */
+static void
+two_calls_on_one_connection_end_independently(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=1", NULL};
+	struct fx *f = fx_start(0, env);
+	struct tunnel_slot *t;
+	Connector__V1__HealthCheckResponse hc =
+	    CONNECTOR__V1__HEALTH_CHECK_RESPONSE__INIT;
+
+	the_side = (struct side){0};
+	f->accept_side = true;
+	assert_true(run_until(f, open_tunnels, 1, 3000));
+	t = tunnel_slot_routable(&f->mgr.slots[0]) ? &f->mgr.slots[0]
+						   : &f->mgr.slots[1];
+	assert_int_equal(
+	    conn_call_init(&the_side.call, &side_ops, &the_side, 4096, 4096, 4),
+	    0);
+	side_open(t);
+	assert_int_equal(t->conn.ncalls, 2);
+	assert_true(run_until(f, side_calls_at_edge, 1, 2000));
+	assert_string_equal(
+	    h2_stream_path(&f->c[0].side), "/outpost.v1.Sessions/Attach");
+	assert_true(conn_call_send(&the_side.call, grpc_out_pack(&hc.base)));
+	assert_true(run_until(f, side_msgs_at_edge, 1, 2000));
+	edge_side_send(f);
+	assert_true(run_until(f, side_msgs_here, 1, 2000));
+
+	/* The edge ends the second call: the Tunnel call goes on. */
+	assert_int_equal(h2_stream_end_status(&f->c[0].side, 5, "gone"), 0);
+	edge_flush(&f->c[0]);
+	assert_true(run_until(f, side_ended, 1, 2000));
+	assert_int_equal(the_side.status, 5);
+	assert_string_equal(the_side.reason, "stream");
+	assert_string_equal(the_side.detail, "gone");
+	assert_int_equal(t->conn.ncalls, 1);
+	assert_true(tunnel_slot_routable(t));
+
+	/* We cancel a second one: the Tunnel call goes on. */
+	side_open(t);
+	assert_true(run_until(f, side_calls_at_edge, 2, 2000));
+	conn_call_cancel(&the_side.call);
+	assert_true(run_until(f, side_ended, 2, 2000));
+	assert_int_equal(the_side.status, -1);
+	assert_string_equal(the_side.reason, "cancelled");
+	run_until(f, never, 0, 100);
+	assert_false(f->c[0].side_live);
+	assert_true(tunnel_slot_routable(t));
+	assert_false(f->c[0].closed);
+
+	/* The edge ends the Tunnel call first: the connection drains and
+	 * still carries the second call until it ends. */
+	side_open(t);
+	assert_true(run_until(f, side_calls_at_edge, 3, 2000));
+	edge_end_call(f, 0);
+	assert_true(run_until(f, hellos_on, 1, 2000));
+	assert_int_equal(t->conn.state, CONN_DRAINING);
+	assert_true(f->c[0].live);
+	edge_side_send(f);
+	assert_true(run_until(f, side_msgs_here, 2, 2000));
+	assert_int_equal(the_side.ends, 2);
+	conn_call_end(&the_side.call);
+	assert_true(run_until(f, conn_gone, 0, 2000));
+	assert_true(run_until(f, side_ended, 3, 1000));
+	assert_true(run_until(f, open_tunnels, 1, 1000));
+	conn_call_free(&the_side.call);
+	fx_stop(f);
+}
+
+/* #11 item 4: a call that cannot be opened counts as an h2 dial failure on
+ * h2c as on TLS (here: an :authority longer than HTTP/2 headers allow). */
+static void
+failed_call_opening_counts_as_h2_on_h2c(void **state)
+{
+	static const char *const env[] = {"MAX_TUNNELS_ALLOWED=1",
+	    "ALLOW_INSECURE_CONTROLLER=true", "RECONNECT_INTERVAL=100ms",
+	    "MAX_BACKOFF_DELAY=100ms", "DIAL_BUDGET=1000", NULL};
+	char host[256];
+	struct fx *f;
+
+	/* 253 characters that resolve to loopback (RFC 6761 .localhost). */
+	snprintf(host, sizeof(host), "%.60s.%.60s.%.60s.%.60s.localhost",
+	    "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa",
+	    "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb",
+	    "cccccccccccccccccccccccccccccccccccccccccccccccccccccccccccc",
+	    "dddddddddddddddddddddddddddddddddddddddddddddddddddddddddddd");
+	assert_int_equal(strlen(host), 253);
+	f = fx_start_at(host, 0, env);
+	run_until(f, never, 0, 1000);
+	assert_true(f->naccepted >= 1); /* the dial itself succeeded */
+	assert_true(dials(f, DIAL_RESULT_H2) >= 1);
+	assert_int_equal(dials(f, DIAL_RESULT_OK), 0);
+	assert_string_equal(f->mgr.slots[0].conn.last_error, "h2");
+	fx_stop(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -577,9 +813,11 @@ main(int argc, char **argv)
 	    cmocka_unit_test(clean_close_redials_at_once),
 	    cmocka_unit_test(malformed_message_closes_only_its_tunnel),
 	    cmocka_unit_test(unknown_message_is_ignored),
+	    cmocka_unit_test(two_calls_on_one_connection_end_independently),
+	    cmocka_unit_test(failed_call_opening_counts_as_h2_on_h2c),
 	};
 
-	if (argc > 1)
-		cmocka_set_test_filter(argv[1]);
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

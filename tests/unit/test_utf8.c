@@ -6,6 +6,7 @@
 #include <string.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "lib/utf8.h"
 
 static bool
@@ -68,7 +69,7 @@ utf8_respects_the_length(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(utf8_accepts_well_formed),
@@ -77,5 +78,7 @@ main(void)
 	    cmocka_unit_test(utf8_respects_the_length),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

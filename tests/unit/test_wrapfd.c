@@ -9,6 +9,7 @@
 #include <unistd.h>
 #include <cmocka.h>
 
+#include "unit.h"
 #include "net/net.h"
 #include "wrapfd.h"
 
@@ -117,7 +118,7 @@ wrapfd_reset(void **state)
 }
 
 int
-main(void)
+main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test_setup_teardown(
@@ -130,5 +131,7 @@ main(void)
 		wrapfd_reset, pair_setup, pair_teardown),
 	};
 
+	if (unit_filter(argc, argv) < 0)
+		return 2;
 	return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -1,0 +1,188 @@
+/*
+ * The lwIP backend of the socket shim (the NET=lwip build): every net.h
+ * call on lwIP's lwip_* socket API.  Descriptors are lwIP's own (never
+ * valid for libc calls); lwIP has no SOCK_NONBLOCK, accept4 or
+ * MSG_NOSIGNAL: sockets are made non-blocking with lwip_fcntl, and lwIP
+ * never raises SIGPIPE.  Close-on-exec does not apply: lwIP descriptors do
+ * not survive exec.  The stack (tcpip thread, loopback netif) starts on the
+ * first net_socket() or net_poll(), once per process.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <netinet/in.h>
+#include <netinet/tcp.h>
+#include <pthread.h>
+
+#include <lwip/sockets.h>
+#include <lwip/tcpip.h>
+
+#include "net/net.h"
+
+static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
+
+static void
+stack_start(void)
+{
+	tcpip_init(NULL, NULL);
+}
+
+static int
+ret(int r)
+{
+	return r < 0 ? -errno : r;
+}
+
+static int
+nonblock(int fd)
+{
+	int fl = lwip_fcntl(fd, F_GETFL, 0);
+
+	if (fl < 0 || lwip_fcntl(fd, F_SETFL, fl | O_NONBLOCK) < 0) {
+		int e = -errno;
+		lwip_close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* see net.h */
+int
+net_socket(int family, int type)
+{
+	int fd;
+
+	pthread_once(&stack_once, stack_start);
+	fd = lwip_socket(family, type, 0);
+	return fd < 0 ? -errno : nonblock(fd);
+}
+
+/* see net.h */
+int
+net_connect(int fd, const struct sockaddr *sa, socklen_t len)
+{
+	int r;
+
+	do
+		r = lwip_connect(fd, sa, len);
+	while (r < 0 && errno == EINTR);
+	return ret(r);
+}
+
+/* see net.h */
+int
+net_connect_result(int fd)
+{
+	socklen_t len = sizeof(int);
+	int err = 0;
+
+	if (lwip_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
+		return -errno;
+	return -err;
+}
+
+/* see net.h */
+int
+net_listen(const struct sockaddr *sa, socklen_t len, int backlog)
+{
+	int fd, one = 1;
+
+	fd = net_socket(sa->sa_family, SOCK_STREAM);
+	if (fd < 0)
+		return fd;
+	lwip_setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one));
+	if (sa->sa_family == AF_INET6)
+		lwip_setsockopt(
+		    fd, IPPROTO_IPV6, IPV6_V6ONLY, &one, sizeof(one));
+	if (lwip_bind(fd, sa, len) < 0 || lwip_listen(fd, backlog) < 0) {
+		int e = -errno;
+		lwip_close(fd);
+		return e;
+	}
+	return fd;
+}
+
+/* see net.h */
+int
+net_accept(int lfd, struct sockaddr_storage *peer)
+{
+	socklen_t len = sizeof(*peer);
+	int fd;
+
+	do
+		fd = lwip_accept(lfd, (struct sockaddr *)peer, &len);
+	while (fd < 0 && errno == EINTR);
+	return fd < 0 ? -errno : nonblock(fd);
+}
+
+/* see net.h */
+ssize_t
+net_read(int fd, void *p, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = lwip_recv(fd, p, n, 0);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/* see net.h */
+ssize_t
+net_write(int fd, const void *p, size_t n)
+{
+	ssize_t r;
+
+	do
+		r = lwip_send(fd, p, n, 0);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/* see net.h */
+int
+net_shutdown_write(int fd)
+{
+	return ret(lwip_shutdown(fd, SHUT_WR));
+}
+
+/* see net.h */
+int
+net_close(int fd)
+{
+	return ret(lwip_close(fd));
+}
+
+/* see net.h */
+int
+net_set_opt(int fd, enum net_opt opt, bool on)
+{
+	int v = on;
+
+	switch (opt) {
+	case NET_NODELAY:
+		return ret(lwip_setsockopt(
+		    fd, IPPROTO_TCP, TCP_NODELAY, &v, sizeof(v)));
+	case NET_KEEPALIVE:
+		return ret(lwip_setsockopt(
+		    fd, SOL_SOCKET, SO_KEEPALIVE, &v, sizeof(v)));
+	}
+	return -EINVAL;
+}
+
+/* see net.h */
+int
+net_local_addr(int fd, struct sockaddr_storage *ss)
+{
+	socklen_t len = sizeof(*ss);
+
+	return ret(lwip_getsockname(fd, (struct sockaddr *)ss, &len));
+}
+
+/* see net.h */
+int
+net_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
+{
+	pthread_once(&stack_once, stack_start);
+	return ret(lwip_poll(fds, n, timeout_ms));
+}

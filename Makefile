@@ -159,8 +159,13 @@ $(LW)/outpost: $(LW)/outpost.unstripped
 ifeq ($(NET),lwip)
 all: $(LW)/outpost
 endif
-.PHONY: lwip
+# The shim's unit test over lwIP's loopback netif (static, musl cmocka).
+$(LW)/test_net_lwip: $(LW)/obj/tests/unit/test_net_lwip.o $(LW)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LWLIBS) -lcmocka
+.PHONY: lwip lwip-test
 lwip: $(LW)/outpost
+lwip-test: $(LW)/test_net_lwip
+	$(Q)$(QEMU) $(LW)/test_net_lwip
 # --- end lwIP variant -----------------------------------------------------------
 
 size: $(B)/outpost
@@ -175,7 +180,7 @@ UNITBIN	:= $(patsubst tests/unit/%.c,$(H)/%,$(UNIT))
 
 # Helpers every unit test links (tests/unit/*.c other than test_*.c, e.g.
 # the wrapfd fault injector).
-UNITAUX	:= $(patsubst %.c,$(H)/obj/%.o,$(filter-out $(UNIT),$(wildcard tests/unit/*.c)))
+UNITAUX	:= $(patsubst %.c,$(H)/obj/%.o,$(filter-out $(UNIT) $(LWIP_ONLY),$(wildcard tests/unit/*.c)))
 
 $(H)/test_%: $(H)/obj/tests/unit/test_%.o $(UNITAUX) $(H)/libcore.a
 	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(HOSTLIBS)
@@ -201,7 +206,7 @@ INTEGRATION_TESTS ?= tests/integration
 ifneq ($(ARCH),x86_64)
 QEMU	:= $(BOARD_QEMU_USER)
 UNITBIN	:= $(patsubst tests/unit/%.c,$(B)/%,$(UNIT))
-XUNITAUX := $(call obj,$(B),$(filter-out $(UNIT),$(wildcard tests/unit/*.c)))
+XUNITAUX := $(call obj,$(B),$(filter-out $(UNIT) $(LWIP_ONLY),$(wildcard tests/unit/*.c)))
 RUNBIN	= $(CURDIR)/$(B)/$(1)-qemu
 INTEGRATION_TESTS := tests/integration/test_health.py
 
@@ -355,6 +360,7 @@ CLANG_MUSL = clang --target=x86_64-linux-musl -nostdinc -isystem /usr/include/x8
 clang-check: $(B)/outpost $(B)/outpost-edge
 	$(call say,CLANG,musl-headers)for f in $(CORE) $(EDGE) src/cmd/outpost.c src/cmd/outpost-edge.c; do \
 		$(CLANG_MUSL) $(filter-out -MMD -MP,$(CFLAGS)) $$f || exit 1; done
+	$(Q)$(CLANG_MUSL) $(filter-out -MMD -MP,$(LWCFLAGS)) src/net/net_lwip.c
 
 # The module include rules of docs/architecture.md.
 include-check:
@@ -375,7 +381,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): scripts/setup.sh
 	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
 
-test: setup all size readme-check include-check unit integration fuzz-smoke repro format-check clang-check oci-test image-test packaging-test
+test: setup all size readme-check include-check unit lwip-test integration fuzz-smoke repro format-check clang-check oci-test image-test packaging-test
 
 run: setup all
 	$(Q)scripts/run.sh $(B)

@@ -128,8 +128,9 @@ build_protobuf_c() {
 	cp protobuf-c/protobuf-c.h "$1/include/protobuf-c/"
 }
 
-# cmocka only for the cross unit tests (run under qemu-user; the host unit
-# tests use Debian's libcmocka-dev).  musl's stdint.h has uintptr_t already.
+# cmocka for the cross unit tests (run under qemu-user) and the static
+# NET=lwip shim test (lwIP is musl-only); the host unit tests use Debian's
+# libcmocka-dev.  musl's stdint.h has uintptr_t already.
 build_cmocka() {
 	cmake_build "$1" -DWITH_STATIC_LIB=ON -DWITH_EXAMPLES=OFF -DUNIT_TESTING=OFF \
 		-DCMAKE_C_FLAGS=-D_UINTPTR_T_DEFINED
@@ -179,8 +180,7 @@ main() {
 		rm -rf "$dir"
 		stage=$dir/out
 		mkdir -p "$stage/include" "$stage/lib"
-		for name in bearssl nghttp2 protobuf-c c-ares pcre2 lwip \
-			$([ "$ARCH" = x86_64 ] || echo cmocka); do
+		for name in bearssl nghttp2 protobuf-c c-ares pcre2 lwip cmocka; do
 			log "  $name $(lock_field "$name" 2)"
 			fetch "$name" "$dir"
 			mkdir -p "$stage/licenses"

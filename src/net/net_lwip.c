@@ -57,6 +57,14 @@ net_socket(int family, int type)
 	return fd < 0 ? -errno : nonblock(fd);
 }
 
+/* lwIP reports a RST answering our SYN as ECONNRESET; a connection that
+ * was never established cannot be reset, so it is net.h's ECONNREFUSED. */
+static int
+connect_err(int r)
+{
+	return r == -ECONNRESET ? -ECONNREFUSED : r;
+}
+
 /* see net.h */
 int
 net_connect(int fd, const struct sockaddr *sa, socklen_t len)
@@ -66,7 +74,7 @@ net_connect(int fd, const struct sockaddr *sa, socklen_t len)
 	do
 		r = lwip_connect(fd, sa, len);
 	while (r < 0 && errno == EINTR);
-	return ret(r);
+	return connect_err(ret(r));
 }
 
 /* see net.h */
@@ -78,7 +86,7 @@ net_connect_result(int fd)
 
 	if (lwip_getsockopt(fd, SOL_SOCKET, SO_ERROR, &err, &len) < 0)
 		return -errno;
-	return -err;
+	return connect_err(-err);
 }
 
 /* see net.h */

@@ -15,7 +15,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 
 from prometheus_client.parser import text_string_to_metric_families
 
-from conftest import base_env, free_port, run, wait_until
+from conftest import base_env, free_port, port_answers, run, wait_until
 
 
 def get(port, path, method="GET", headers=None):
@@ -518,3 +518,29 @@ def test_sigterm_exits_0_within_a_second_while_dialling(worker):
     p.send_signal(signal.SIGTERM)
     assert p.wait(timeout=1) == 0
     assert time.monotonic() - t0 < 1
+
+
+def test_accept_pauses_on_emfile(outpost_bin, spawn, port):
+    """The health port shares the edge's accept loop (net_listener): out of
+    descriptors, it pauses instead of spinning, and serves again after."""
+    import resource
+
+    from test_edge_frontdoor import cpu_seconds
+
+    def limit():
+        resource.setrlimit(resource.RLIMIT_NOFILE, (24, 24))
+    p = spawn([outpost_bin, "run"], env=base_env(HTTP_PORT=port), preexec_fn=limit)
+    assert wait_until(lambda: p.poll() is not None or port_answers(port), 5)
+    assert p.poll() is None
+    cpu0 = cpu_seconds(p.pid)
+    socks = [socket.create_connection(("127.0.0.1", port), timeout=5) for _ in range(30)]
+    time.sleep(2)
+    assert cpu_seconds(p.pid) - cpu0 < 1.0
+    for s in socks:
+        s.close()
+    assert wait_until(lambda: get_ok(port), 10)
+    p.terminate()
+    p.wait(timeout=10)
+    text = p.stderr.read().decode()
+    assert "http: accept: " in text and "pausing" in text, text[-2000:]
+    assert text.count("\n") < 300, text[-2000:]

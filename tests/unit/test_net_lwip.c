@@ -1,0 +1,206 @@
+/*
+ * Unit tests: the lwIP backend of the socket shim (src/net/net_lwip.c),
+ * through net.h alone, over lwIP's loopback netif (127.0.0.1 and ::1 inside
+ * lwIP: no traffic reaches the kernel).  Built only in the NET=lwip
+ * variant: `make lwip-test`.  Every wait is bounded (wait_for).
+ */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <errno.h>
+#include <string.h>
+#include <netinet/in.h>
+#include <cmocka.h>
+
+#include "unit.h"
+#include "net/net.h"
+
+/* Poll fd for ev, at most 5 s; the revents seen. */
+static short
+wait_for(int fd, short ev)
+{
+	struct pollfd p = {.fd = fd, .events = ev};
+
+	assert_int_equal(net_poll(&p, 1, 5000), 1);
+	return p.revents;
+}
+
+static socklen_t
+loopback(int family, struct sockaddr_storage *ss, unsigned port)
+{
+	memset(ss, 0, sizeof(*ss));
+	if (family == AF_INET) {
+		struct sockaddr_in *v4 = (void *)ss;
+		v4->sin_family = AF_INET;
+		v4->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+		v4->sin_port = htons(port);
+		return sizeof(*v4);
+	}
+	struct sockaddr_in6 *v6 = (void *)ss;
+	v6->sin6_family = AF_INET6;
+	v6->sin6_addr = in6addr_loopback;
+	v6->sin6_port = htons(port);
+	return sizeof(*v6);
+}
+
+static unsigned
+port_of(int fd)
+{
+	struct sockaddr_storage ss;
+
+	assert_int_equal(net_local_addr(fd, &ss), 0);
+	if (ss.ss_family == AF_INET)
+		return ntohs(((struct sockaddr_in *)&ss)->sin_port);
+	return ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
+}
+
+/* Connect a new socket to lfd's port; the connected fd. */
+static int
+connect_to(int family, int lfd)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(family, &ss, port_of(lfd));
+	int fd = net_socket(family, SOCK_STREAM), r;
+
+	assert_true(fd >= 0);
+	r = net_connect(fd, (struct sockaddr *)&ss, len);
+	assert_true(r == 0 || r == -EINPROGRESS);
+	if (r == -EINPROGRESS) {
+		assert_true(wait_for(fd, POLLOUT) & POLLOUT);
+		assert_int_equal(net_connect_result(fd), 0);
+	}
+	return fd;
+}
+
+static int
+accept_on(int lfd)
+{
+	struct sockaddr_storage peer;
+	int fd;
+
+	assert_true(wait_for(lfd, POLLIN) & POLLIN);
+	fd = net_accept(lfd, &peer);
+	assert_true(fd >= 0);
+	assert_true(peer.ss_family == AF_INET || peer.ss_family == AF_INET6);
+	return fd;
+}
+
+/* Read exactly n bytes from fd into p (bounded by wait_for). */
+static void
+read_all(int fd, char *p, size_t n)
+{
+	size_t got = 0;
+
+	while (got < n) {
+		ssize_t r = net_read(fd, p + got, n - got);
+		if (r == -EAGAIN) {
+			wait_for(fd, POLLIN);
+			continue;
+		}
+		assert_true(r > 0);
+		got += (size_t)r;
+	}
+}
+
+static void
+round_trip(int family)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(family, &ss, 0);
+	int lfd = net_listen((struct sockaddr *)&ss, len, 8), c, s;
+	char buf[16];
+
+	assert_true(lfd >= 0);
+	assert_true(port_of(lfd) != 0);
+	assert_int_equal(net_accept(lfd, &ss), -EAGAIN);
+	c = connect_to(family, lfd);
+	s = accept_on(lfd);
+	assert_int_equal(net_set_opt(c, NET_NODELAY, true), 0);
+	assert_int_equal(net_set_opt(s, NET_KEEPALIVE, true), 0);
+	assert_int_equal(net_read(s, buf, sizeof(buf)), -EAGAIN);
+
+	assert_int_equal(net_write(c, "ping", 4), 4);
+	read_all(s, buf, 4);
+	assert_memory_equal(buf, "ping", 4);
+	assert_int_equal(net_write(s, "pong!", 5), 5);
+	read_all(c, buf, 5);
+	assert_memory_equal(buf, "pong!", 5);
+
+	/* FIN from the client: the server reads end of stream. */
+	assert_int_equal(net_shutdown_write(c), 0);
+	assert_true(wait_for(s, POLLIN) & POLLIN);
+	assert_int_equal(net_read(s, buf, sizeof(buf)), 0);
+
+	assert_int_equal(net_close(c), 0);
+	assert_int_equal(net_close(s), 0);
+	assert_int_equal(net_close(lfd), 0);
+	assert_int_equal(net_close(lfd), -EBADF);
+}
+
+static void
+lwip_round_trip_v4(void **state)
+{
+	round_trip(AF_INET);
+}
+
+static void
+lwip_round_trip_v6(void **state)
+{
+	round_trip(AF_INET6);
+}
+
+/* A connect to a port nobody listens on fails with ECONNREFUSED, either at
+ * once or through net_connect_result after write readiness. */
+static void
+lwip_connect_refused(void **state)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET, &ss, 0);
+	int lfd = net_listen((struct sockaddr *)&ss, len, 1), fd, r;
+	unsigned port;
+
+	assert_true(lfd >= 0);
+	port = port_of(lfd);
+	assert_int_equal(net_close(lfd), 0);
+	len = loopback(AF_INET, &ss, port);
+	fd = net_socket(AF_INET, SOCK_STREAM);
+	assert_true(fd >= 0);
+	r = net_connect(fd, (struct sockaddr *)&ss, len);
+	if (r == -EINPROGRESS) {
+		wait_for(fd, POLLOUT);
+		r = net_connect_result(fd);
+	}
+	assert_int_equal(r, -ECONNREFUSED);
+	assert_int_equal(net_close(fd), 0);
+}
+
+/* A second listener on the same address is refused and leaves nothing. */
+static void
+lwip_listen_in_use(void **state)
+{
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET, &ss, 0);
+	int lfd = net_listen((struct sockaddr *)&ss, len, 1);
+
+	assert_true(lfd >= 0);
+	len = loopback(AF_INET, &ss, port_of(lfd));
+	assert_int_equal(
+	    net_listen((struct sockaddr *)&ss, len, 1), -EADDRINUSE);
+	assert_int_equal(net_close(lfd), 0);
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(lwip_round_trip_v4),
+	    cmocka_unit_test(lwip_round_trip_v6),
+	    cmocka_unit_test(lwip_connect_refused),
+	    cmocka_unit_test(lwip_listen_in_use),
+	};
+
+	if (unit_filter(argc, argv) < 0)
+		return 2;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

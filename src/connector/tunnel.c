@@ -93,15 +93,15 @@ tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
  * know the header ignores it.
  */
 static const struct h2_header tunnel_headers[] = {
-	{"outpost-capabilities", "enroll,renew"},
+    {"outpost-capabilities", "enroll,renew"},
 };
 
 static int
 slot_opened(struct tunnel_conn *n)
 {
 	struct tunnel_slot *t = slot_of(n);
-	int r = conn_call_open(n, &t->call, TUNNEL_PATH, tunnel_headers,
-	    nitems(tunnel_headers));
+	int r = conn_call_open(
+	    n, &t->call, TUNNEL_PATH, tunnel_headers, nitems(tunnel_headers));
 
 	if (r < 0)
 		return r;

@@ -145,6 +145,20 @@ in_child(enum sandbox_profile p, const struct sandbox_conf *c, enum what w)
 	return st;
 }
 
+static void
+assert_sigsys(int st)
+{
+	assert_true(WIFSIGNALED(st));
+	assert_int_equal(WTERMSIG(st), SIGSYS);
+}
+
+static void
+assert_exit(int st, int code)
+{
+	assert_true(WIFEXITED(st));
+	assert_int_equal(WEXITSTATUS(st), code);
+}
+
 static const struct sandbox_conf kill_conf = {.enabled = true};
 
 static void
@@ -154,11 +168,9 @@ allowed_calls_work(void **state)
 
 	(void)state;
 	st = in_child(SANDBOX_WORKER, &kill_conf, ALLOWED);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_exit(st, 0);
 	st = in_child(SANDBOX_EDGE, &kill_conf, ALLOWED);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_exit(st, 0);
 }
 
 static void
@@ -170,11 +182,9 @@ forbidden_calls_kill(void **state)
 	(void)state;
 	for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
 		st = in_child(SANDBOX_WORKER, &kill_conf, bad[i]);
-		assert_true(WIFSIGNALED(st));
-		assert_int_equal(WTERMSIG(st), SIGSYS);
+		assert_sigsys(st);
 		st = in_child(SANDBOX_EDGE, &kill_conf, bad[i]);
-		assert_true(WIFSIGNALED(st));
-		assert_int_equal(WTERMSIG(st), SIGSYS);
+		assert_sigsys(st);
 	}
 }
 
@@ -186,8 +196,7 @@ debug_traps_exit_111(void **state)
 
 	(void)state;
 	st = in_child(SANDBOX_WORKER, &c, PTRACE);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 111);
+	assert_exit(st, 111);
 }
 
 static void
@@ -200,21 +209,17 @@ clock_only_with_ntp(void **state)
 	/* with CAP_SYS_TIME (root here) the call reaches the kernel */
 	if (geteuid() == 0) {
 		st = in_child(SANDBOX_WORKER, &c, CLOCK);
-		assert_true(WIFEXITED(st));
-		assert_int_equal(WEXITSTATUS(st), 0);
+		assert_exit(st, 0);
 	}
 	/* without it the filter fails it EPERM, as the kernel would */
 	st = in_child(SANDBOX_WORKER, &c, CLOCK_NOCAP);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 1);
+	assert_exit(st, 1);
 	/* without NTP_SERVERS it is not on the list at all */
 	st = in_child(SANDBOX_WORKER, &kill_conf, CLOCK);
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), SIGSYS);
+	assert_sigsys(st);
 	/* nor ever on the edge's */
 	st = in_child(SANDBOX_EDGE, &c, CLOCK);
-	assert_true(WIFSIGNALED(st));
-	assert_int_equal(WTERMSIG(st), SIGSYS);
+	assert_sigsys(st);
 }
 
 static void
@@ -233,8 +238,7 @@ disabled_installs_nothing(void **state)
 		    sandbox_start(SANDBOX_WORKER, &c, err, sizeof(err)) != 0 ||
 		    prctl(PR_GET_SECCOMP, 0, 0, 0, 0) != 0);
 	assert_int_equal(waitpid(pid, &st, 0), pid);
-	assert_true(WIFEXITED(st));
-	assert_int_equal(WEXITSTATUS(st), 0);
+	assert_exit(st, 0);
 }
 
 int

@@ -96,9 +96,9 @@ flush_all(struct edge_conn *c)
 }
 
 static void
-on_kick(struct rx_loop *l, struct rx_timer *t)
+on_kick(struct rx_loop *l, struct rx_defer *d)
 {
-	struct edge_conn *c = container_of(t, struct edge_conn, kick);
+	struct edge_conn *c = container_of(d, struct edge_conn, kick);
 
 	if (c->closing || !c->h2_up)
 		return;
@@ -107,8 +107,8 @@ on_kick(struct rx_loop *l, struct rx_timer *t)
 }
 
 /*
- * see edge_int.h.  The flush waits for the end of the loop turn (a 0 ms
- * timer): every request dispatched in one turn shares one TLS record and
+ * see edge_int.h.  The flush waits for the end of the loop turn
+ * (rx_defer()): every request dispatched in one turn shares one TLS record and
  * one write.  It also keeps the session from being driven from inside its
  * own event callbacks (an answer that lets the front door dispatch a
  * pipelined request, say).
@@ -116,9 +116,8 @@ on_kick(struct rx_loop *l, struct rx_timer *t)
 void
 edge_conn_kick(struct edge_conn *c)
 {
-	if (c->closing || !c->h2_up || rx_timer_active(&c->kick))
-		return;
-	rx_timer_start(c->e->l, &c->kick, 0);
+	if (!c->closing && c->h2_up)
+		rx_defer(c->e->l, &c->kick);
 }
 
 /* "spiffe://<domain>/connector/<name>" → name, else false. */
@@ -350,7 +349,7 @@ on_stream_closed(struct stream *s)
 	struct edge *e = c->e;
 
 	rx_timer_stop(e->l, &c->timer);
-	rx_timer_stop(e->l, &c->kick);
+	rx_defer_cancel(e->l, &c->kick);
 	if (c->h2_up)
 		h2_session_free(&c->h2); /* closes and frees the tunnels */
 	*c->pprev = c->next;
@@ -404,7 +403,7 @@ edge_conn_accept(struct edge *e, int fd, const struct sockaddr *peer)
 	e->conns = c;
 	e->nconns++;
 	rx_timer_init(&c->timer, on_timer);
-	rx_timer_init(&c->kick, on_kick);
+	rx_defer_init(&c->kick, on_kick);
 	rx_timer_start(e->l, &c->timer, EDGE_HANDSHAKE_MS);
 	stream_start(&c->st, e->l, fd, eng, in, EDGE_PLAIN_BUF, out,
 	    EDGE_PLAIN_BUF, on_stream, on_stream_closed);

@@ -93,7 +93,7 @@ struct edge_conn {
 	struct edge_conn *next, **pprev;
 	struct stream st;
 	struct rx_timer timer; /* handshake deadline, then h2 timers */
-	struct rx_timer kick; /* 0 ms: flush at the end of the loop turn */
+	struct rx_defer kick; /* flush at the end of the loop turn */
 	struct h2_session h2;
 	bool h2_up;
 	bool tls;

@@ -87,11 +87,21 @@ tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
 
 /* --- the connection's callbacks -------------------------------------------- */
 
+/*
+ * What this connector implements beyond connector.v1, announced on the
+ * Tunnel call (spec/enrollment.md, "Capabilities"); an edge that does not
+ * know the header ignores it.
+ */
+static const struct h2_header tunnel_headers[] = {
+    {"outpost-capabilities", "enroll,renew"},
+};
+
 static int
 slot_opened(struct tunnel_conn *n)
 {
 	struct tunnel_slot *t = slot_of(n);
-	int r = conn_call_open(n, &t->call, TUNNEL_PATH, NULL, 0);
+	int r = conn_call_open(
+	    n, &t->call, TUNNEL_PATH, tunnel_headers, nitems(tunnel_headers));
 
 	if (r < 0)
 		return r;

@@ -76,6 +76,13 @@ def test_mtls_client_key_kinds(client, mtls, pki, spawn, outpost_bin):
     assert t["uris"] == ["spiffe://outpost.test/connector/test"]
 
 
+def test_tunnel_call_announces_capabilities(h2c, spawn, outpost_bin):
+    """spec/enrollment.md: the Tunnel call carries outpost-capabilities."""
+    start_connector(spawn, outpost_bin, connector_env(h2c, MAX_TUNNELS_ALLOWED=1))
+    t = h2c.wait_tunnel()
+    assert t["capabilities"] == ["enroll,renew"]
+
+
 def test_h2c_metadata_and_health(connected):
     ctl, p, t = connected
     hello(ctl, t)

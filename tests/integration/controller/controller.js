@@ -14,7 +14,8 @@
 //
 // Events:
 //   {"event":"listening","port":N,"tls":bool}
-//   {"event":"tunnel_open","tunnel":N,"peer":"ip:port","uris":[...],"cn":"..."}
+//   {"event":"tunnel_open","tunnel":N,"peer":"ip:port","uris":[...],"cn":"...",
+//    "capabilities":[...]}   (the outpost-capabilities request header values)
 //   {"event":"message","tunnel":N,"msg":{ConnectorMessage as JSON}}
 //   {"event":"tunnel_closed","tunnel":N,"why":"cancelled"|"ended"|"error: ..."}
 //   {"event":"reply","id":ID,"ok":true|false,...}   (one per command)
@@ -113,7 +114,8 @@ function tunnelHandler(call) {
   const t = { call, peer: call.getPeer(), open: true, received: 0 };
   tunnels.set(id, t);
   const ident = peerIdentity(call);
-  emit({ event: 'tunnel_open', tunnel: id, peer: t.peer, uris: ident.uris, cn: ident.cn });
+  emit({ event: 'tunnel_open', tunnel: id, peer: t.peer, uris: ident.uris, cn: ident.cn,
+         capabilities: call.metadata.get('outpost-capabilities') });
   // No sendMetadata here: grpc-js (like grpc-go) sends response headers
   // lazily, with the first message, and connectors must cope with that.
   const closed = (why) => {

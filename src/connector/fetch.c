@@ -3,7 +3,6 @@
  * lines.  Setup-phase code: it may block on files and exit on errors.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -137,34 +136,18 @@ add_header(struct fetch *f, char *arg)
 	return true;
 }
 
-/* Read a whole file (bounded) as the request body. */
+/* Read a whole file (at most max bytes) as the request body. */
 static bool
 read_body(struct fetch *f, const char *path, size_t max)
 {
-	size_t cap = 65536, len = 0;
-	uint8_t *p = NULL, *np;
-	ssize_t n = 1;
-	int fd = open(path, O_RDONLY | O_CLOEXEC);
+	char *p;
+	size_t len;
 
-	while (fd >= 0 && n > 0 && len <= max) {
-		if (len == cap || p == NULL) {
-			cap = p == NULL ? cap : cap * 2;
-			if ((np = realloc(p, cap)) == NULL)
-				break;
-			p = np;
-		}
-		n = read(fd, p + len, cap - len);
-		if (n > 0)
-			len += (size_t)n;
-	}
-	if (fd >= 0)
-		close(fd);
-	if (fd < 0 || n != 0) {
-		free(p);
+	if (util_read_file(path, max, &p, &len) < 0)
 		return false;
-	}
-	f->body = p;
-	f->req.body.data = p;
+	free(f->body);
+	f->body = (uint8_t *)p;
+	f->req.body.data = f->body;
 	f->req.body.len = len;
 	return true;
 }

@@ -3,7 +3,6 @@
  * blocking file I/O, errors on stderr, an exit code.
  */
 #include <errno.h>
-#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -112,53 +111,27 @@ keygen_main(int argc, char **argv)
 	return rc;
 }
 
-/* Read a key file (under PKI_KEYFILE_MAX bytes) into mem; n or -errno. */
-static ssize_t
-read_key_file(const char *path, uint8_t *mem)
-{
-	size_t n = 0;
-	ssize_t r;
-	int fd = open(path, O_RDONLY | O_CLOEXEC), e = 0;
-
-	if (fd < 0)
-		return -errno;
-	while (n < PKI_KEYFILE_MAX) {
-		r = read(fd, mem + n, PKI_KEYFILE_MAX - n);
-		if (r < 0 && errno == EINTR)
-			continue;
-		if (r < 0)
-			e = errno;
-		if (r <= 0)
-			break;
-		n += (size_t)r;
-	}
-	close(fd);
-	if (e == 0 && n == PKI_KEYFILE_MAX)
-		e = EFBIG;
-	return e != 0 ? -e : (ssize_t)n;
-}
-
-/* Load the --key file; an exit code (0 when *key is set). */
+/* Load the --key file (under PKI_KEYFILE_MAX bytes); an exit code (0 when
+ * *key is set). */
 static int
 csr_load_key(const char *path, struct pki_key **key)
 {
-	uint8_t *mem = malloc(PKI_KEYFILE_MAX);
-	char err[256];
-	ssize_t n;
-	int rc = 0;
+	char err[256], *mem;
+	size_t n;
+	int rc;
 
-	if (mem == NULL)
+	if ((rc = util_read_file(path, PKI_KEYFILE_MAX - 1, &mem, &n)) < 0) {
+		fprintf(
+		    stderr, "outpost csr: read %s: %s\n", path, strerror(-rc));
 		return EXIT_TEMPORARY;
-	if ((n = read_key_file(path, mem)) < 0) {
-		fprintf(stderr, "outpost csr: read %s: %s\n", path,
-		    strerror((int)-n));
-		rc = EXIT_TEMPORARY;
-	} else if (pki_key_load(
-		       key, mem, (size_t)n, "--key", err, sizeof(err)) < 0) {
+	}
+	rc = 0;
+	if (pki_key_load(
+		key, (const uint8_t *)mem, n, "--key", err, sizeof(err)) < 0) {
 		fprintf(stderr, "outpost csr: %s (%s)\n", err, path);
 		rc = EXIT_PERMANENT;
 	}
-	util_wipe(mem, PKI_KEYFILE_MAX);
+	util_wipe(mem, n);
 	free(mem);
 	return rc;
 }

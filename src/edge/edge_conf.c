@@ -5,7 +5,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -17,42 +16,15 @@
 
 #define FILE_MAX (1024 * 1024)
 
-/* see edge_id.h; 0 or -errno. */
+/* see edge_id.h; 0 or -errno (util_read_file()). */
 int
 edge_file_read(const char *path, uint8_t **out, size_t *len)
 {
-	uint8_t *p;
-	ssize_t n;
-	size_t have = 0;
-	int fd, err = 0;
+	char *p;
+	int rc = util_read_file(path, FILE_MAX, &p, len);
 
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC)) < 0)
-		return -errno;
-	if ((p = malloc(FILE_MAX + 1)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (
-	    have < FILE_MAX && (n = read(fd, p + have, FILE_MAX - have)) != 0) {
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n < 0) {
-			err = -errno;
-			break;
-		}
-		have += (size_t)n;
-	}
-	close(fd);
-	if (err == 0 && have == FILE_MAX)
-		err = -EFBIG;
-	if (err != 0) {
-		util_wipe(p, FILE_MAX);
-		free(p);
-		return err;
-	}
-	*out = p;
-	*len = have;
-	return 0;
+	*out = (uint8_t *)p;
+	return rc;
 }
 
 static int
@@ -101,10 +73,11 @@ static int
 load_token(struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
 {
 	uint8_t *p;
-	size_t n, i = 0;
+	size_t n, all, i = 0;
 
-	if (need_file(c, CFG_EDGE_API_TOKEN_FILE, &p, &n, err, errlen) < 0)
+	if (need_file(c, CFG_EDGE_API_TOKEN_FILE, &p, &all, err, errlen) < 0)
 		return -1;
+	n = all;
 	while (n > 0 &&
 	    (p[n - 1] == '\n' || p[n - 1] == '\r' || p[n - 1] == ' ' ||
 		p[n - 1] == '\t'))
@@ -114,7 +87,7 @@ load_token(struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
 	if (n - i < 16) {
 		snprintf(err, errlen,
 		    "EDGE_API_TOKEN_FILE: token shorter than 16 bytes");
-		util_wipe(p, FILE_MAX);
+		util_wipe(p, all);
 		free(p);
 		return -1;
 	}

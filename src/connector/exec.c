@@ -35,30 +35,6 @@ exec_reason_name(enum exec_reason r)
 	return reason_names[r];
 }
 
-static void
-job_link(struct exec *e, struct job *job)
-{
-	job->prev = NULL;
-	job->next = e->jobs;
-	if (e->jobs != NULL)
-		e->jobs->prev = job;
-	e->jobs = job;
-}
-
-static void
-job_unlink(struct job *job)
-{
-	struct exec *e = job->e;
-
-	if (job->prev != NULL)
-		job->prev->next = job->next;
-	else
-		e->jobs = job->next;
-	if (job->next != NULL)
-		job->next->prev = job->prev;
-	job->prev = job->next = NULL;
-}
-
 /*
  * The one teardown: release the deadline, the deferred start, the
  * connection (pooled when keep) and the request head, leave the job idle;
@@ -74,7 +50,7 @@ job_end(struct job *job, bool keep, bool report, enum exec_reason r,
 
 	rx_timer_stop(job->e->loop, &job->deadline);
 	rx_defer_cancel(job->e->loop, &job->start);
-	job_unlink(job);
+	list_remove(&job->link);
 	job->state = JOB_IDLE;
 	job->conn = NULL;
 	if (c != NULL) {
@@ -173,7 +149,7 @@ exec_submit(struct exec *e, struct exec_job *pub,
 	*job = (struct job){.e = e, .req = req, .done = done};
 	rx_timer_init(&job->deadline, job_deadline);
 	rx_defer_init(&job->start, job_start);
-	job_link(e, job);
+	list_append(&e->jobs, &job->link);
 	if (!exec_req_check(e, job, &r, &detail))
 		job_queue(job, r, detail);
 	else if (!exec_req_build(job))
@@ -308,6 +284,9 @@ exec_new(struct exec **out, struct rx_loop *l, struct dns_resolver *r,
 	}
 	e->loop = l;
 	e->dns = r;
+	list_init(&e->jobs);
+	list_init(&e->idle);
+	list_init(&e->free);
 	e->c = *c;
 	config_defaults(&e->c);
 	rc = exec_tls_load(e, err, errlen);
@@ -326,8 +305,9 @@ exec_free(struct exec *e)
 {
 	if (e == NULL)
 		return;
-	while (e->jobs != NULL)
-		exec_cancel(job_public(e->jobs));
+	while (!list_empty(&e->jobs)) /* the newest first */
+		exec_cancel(
+		    job_public(list_entry(e->jobs.prev, struct job, link)));
 	exec_tls_free(e);
 	exec_conns_free(e); /* frees e, now or after the last close */
 }

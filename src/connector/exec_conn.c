@@ -31,20 +31,19 @@ slot_put(struct exec *e, struct exec_conn *c)
 {
 	c->state = CONN_FREE;
 	c->job = NULL;
-	c->prev = NULL;
-	c->next = e->free;
-	e->free = c;
+	list_append(&e->free, &c->link);
 }
 
 /* A slot from the free list, or a new one while fewer than max_conns. */
 static struct exec_conn *
 slot_get(struct exec *e)
 {
-	struct exec_conn *c = e->free;
+	struct exec_conn *c;
 	struct tls_upstream_conn *t;
 
-	if (c != NULL) {
-		e->free = c->next;
+	if (!list_empty(&e->free)) { /* the last put, first */
+		c = list_entry(e->free.prev, struct exec_conn, link);
+		list_remove(&c->link);
 	} else {
 		if (e->nslots >= e->c.max_conns)
 			return NULL;
@@ -59,6 +58,7 @@ slot_get(struct exec *e)
 	memset(c, 0, offsetof(struct exec_conn, in));
 	c->t = t;
 	c->e = e;
+	list_init(&c->link);
 	return c;
 }
 
@@ -83,18 +83,8 @@ conn_closed(struct stream *s)
 static void
 pool_unlink(struct exec_conn *c)
 {
-	struct exec *e = c->e;
-
-	if (c->prev != NULL)
-		c->prev->next = c->next;
-	else
-		e->idle = c->next;
-	if (c->next != NULL)
-		c->next->prev = c->prev;
-	else
-		e->idle_tail = c->prev;
-	c->prev = c->next = NULL;
-	e->nidle--;
+	list_remove(&c->link);
+	c->e->nidle--;
 }
 
 /* see exec_int.h */
@@ -136,14 +126,19 @@ idle_expired(struct rx_loop *l, struct rx_timer *t)
 static unsigned
 pool_count(struct exec *e, const struct exec_conn *o)
 {
-	struct exec_conn *c;
-	unsigned n = 0;
+	struct list_node *n;
+	unsigned count = 0;
 
-	for (c = e->idle; c != NULL; c = c->next)
+	LIST_FOR_EACH(n, &e->idle)
+	{
+		const struct exec_conn *c =
+		    list_entry(n, struct exec_conn, link);
+
 		if (c->tls == o->tls && c->port == o->port &&
 		    strcasecmp(c->host, o->host) == 0)
-			n++;
-	return n;
+			count++;
+	}
+	return count;
 }
 
 /* see exec_int.h */
@@ -161,17 +156,13 @@ exec_conn_release(struct exec_conn *c, bool keep)
 		exec_conn_close(c);
 		return;
 	}
-	if (e->nidle >= e->c.pool_total)
-		exec_conn_close(e->idle_tail); /* the least recently used */
+	if (e->nidle >= e->c.pool_total) /* close the least recently used */
+		exec_conn_close(
+		    list_entry(e->idle.prev, struct exec_conn, link));
 	c->state = CONN_IDLE;
 	c->reused = true;
-	c->prev = NULL;
-	c->next = e->idle;
-	if (e->idle != NULL)
-		e->idle->prev = c;
-	else
-		e->idle_tail = c;
-	e->idle = c;
+	/* Linked before the first node: at the front, most recent first. */
+	list_append(e->idle.next, &c->link);
 	e->nidle++;
 	/* Keep reading: the peer closing an idle connection is noticed. */
 	stream_update(&c->s);
@@ -181,9 +172,12 @@ exec_conn_release(struct exec_conn *c, bool keep)
 static struct exec_conn *
 pool_take(struct exec *e, const struct job *job)
 {
-	struct exec_conn *c;
+	struct list_node *n;
 
-	for (c = e->idle; c != NULL; c = c->next) {
+	LIST_FOR_EACH(n, &e->idle)
+	{
+		struct exec_conn *c = list_entry(n, struct exec_conn, link);
+
 		if (c->tls != job->url.tls || c->port != job->url.port ||
 		    strcasecmp(c->host, job->host) != 0 || stream_dead(&c->s))
 			continue;
@@ -289,12 +283,14 @@ conn_event(struct stream *s)
 void
 exec_conns_free(struct exec *e)
 {
-	struct exec_conn *c;
+	while (!list_empty(&e->idle))
+		exec_conn_close(
+		    list_entry(e->idle.next, struct exec_conn, link));
+	while (!list_empty(&e->free)) {
+		struct exec_conn *c =
+		    list_entry(e->free.prev, struct exec_conn, link);
 
-	while (e->idle != NULL)
-		exec_conn_close(e->idle);
-	while ((c = e->free) != NULL) {
-		e->free = c->next;
+		list_remove(&c->link);
 		slot_free(c);
 		e->nslots--;
 	}

@@ -15,6 +15,7 @@
 #include <bearssl.h>
 
 #include "connector/exec.h"
+#include "lib/list.h"
 #include "net/dial.h"
 #include "net/dns.h"
 #include "net/stream.h"
@@ -47,7 +48,7 @@ enum exec_conn_state {
 struct exec_conn {
 	struct exec *e;
 	struct job *job; /* owner while dialling or open; NULL otherwise */
-	struct exec_conn *prev, *next; /* idle list, or free list (next) */
+	struct list_node link; /* idle list, or free list; on none otherwise */
 	enum exec_conn_state state;
 	bool tls;
 	bool reused; /* served a request before */
@@ -66,14 +67,14 @@ struct exec {
 	struct dns_resolver *dns;
 	struct exec_config c;
 	struct tls_upstream_config *tls;
-	struct exec_conn *idle, *idle_tail; /* most recently used first */
-	struct exec_conn *free; /* slots to reuse */
+	struct list_node idle; /* exec_conn.link, most recently used first */
+	struct list_node free; /* exec_conn.link, slots to reuse (last first) */
 	unsigned nidle, nconns; /* idle; open in any state but free */
 	unsigned nslots; /* allocated, at most c.max_conns */
 	unsigned nclosing; /* streams still closing */
 	bool freed; /* exec_free() ran: the last close frees e */
 	struct exec_stats st;
-	struct job *jobs; /* active jobs */
+	struct list_node jobs; /* job.link, active jobs (newest last) */
 };
 
 enum job_state {
@@ -93,7 +94,7 @@ struct job {
 	const Connector__V1__HttpRequest *req;
 	exec_done_fn *done;
 	struct exec_conn *conn;
-	struct job *prev, *next; /* the executor's active jobs */
+	struct list_node link; /* on e->jobs while active */
 	struct rx_timer deadline;
 	struct rx_defer start; /* the start or prompt failure, deferred */
 	bool retried; /* the one stale-connection retry was used */

@@ -28,6 +28,9 @@ rx_init(struct rx_loop *l, size_t max_timers)
 		return -ENOMEM;
 	}
 	l->capheap = max_timers;
+	list_init(&l->changes);
+	list_init(&l->closing);
+	list_init(&l->defers);
 	l->now = util_mono_ms();
 	return 0;
 }
@@ -62,6 +65,14 @@ void
 rx_watch_init(struct rx_watch *w, int fd, rx_io_fn *io, rx_close_fn *on_close)
 {
 	*w = (struct rx_watch){.fd = fd, .io = io, .on_close = on_close};
+	list_init(&w->link);
+}
+
+/* Link w at the front of list h (both lists are walked newest first). */
+static void
+push_front(struct list_node *h, struct rx_watch *w)
+{
+	list_append(h->next, &w->link);
 }
 
 static void
@@ -70,8 +81,7 @@ queue_change(struct rx_loop *l, struct rx_watch *w)
 	if (w->pending)
 		return;
 	w->pending = true;
-	w->next = l->changes;
-	l->changes = w;
+	push_front(&l->changes, w);
 }
 
 /* A hung-up watcher that wants nothing stays out of epoll: the kernel
@@ -106,46 +116,40 @@ rx_watch_close(struct rx_loop *l, struct rx_watch *w)
 	if (w->registered)
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
 	w->registered = false;
-	if (!w->pending) {
-		w->next = l->closing;
-		l->closing = w;
-	}
+	if (!w->pending)
+		push_front(&l->closing, w);
 }
 
 /* see rx.h */
 int
 rx_watch_release(struct rx_loop *l, struct rx_watch *w)
 {
-	struct rx_watch **pp;
 	int fd = w->fd;
 
 	if (w->closing || fd < 0)
 		return -EBADF;
 	if (w->registered)
 		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
-	for (pp = &l->changes; w->pending && *pp != NULL; pp = &(*pp)->next) {
-		if (*pp == w) {
-			*pp = w->next;
-			break;
-		}
-	}
+	if (w->pending)
+		list_remove(&w->link);
 	*w = (struct rx_watch){.fd = -1};
+	list_init(&w->link);
 	return fd;
 }
 
 static void
 apply_changes(struct rx_loop *l)
 {
-	struct rx_watch *w, *next;
+	struct rx_watch *w;
 	struct epoll_event ev;
 	int op;
 
-	for (w = l->changes, l->changes = NULL; w != NULL; w = next) {
-		next = w->next;
+	while (!list_empty(&l->changes)) {
+		w = list_entry(l->changes.next, struct rx_watch, link);
+		list_remove(&w->link);
 		w->pending = false;
 		if (w->closing) {
-			w->next = l->closing;
-			l->closing = w;
+			push_front(&l->closing, w);
 			continue;
 		}
 		if (parked(w)) {
@@ -171,8 +175,9 @@ finish_closes(struct rx_loop *l)
 {
 	struct rx_watch *w;
 
-	while ((w = l->closing) != NULL) {
-		l->closing = w->next;
+	while (!list_empty(&l->closing)) {
+		w = list_entry(l->closing.next, struct rx_watch, link);
+		list_remove(&w->link);
 		if (w->fd >= 0)
 			net_close(w->fd);
 		w->fd = -1;

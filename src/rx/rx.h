@@ -34,6 +34,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/list.h"
+
 #define RX_READ 0x1u
 #define RX_WRITE 0x2u
 #define RX_HANGUP 0x4u
@@ -69,7 +71,7 @@ struct rx_watch {
 	bool hung_up; /* epoll reported EPOLLERR/EPOLLHUP; see rx_io_fn */
 	rx_io_fn *io;
 	rx_close_fn *on_close; /* may be NULL */
-	struct rx_watch *next; /* change list or close list */
+	struct list_node link; /* change list or close list */
 };
 
 struct rx_timer {
@@ -91,7 +93,7 @@ struct rx_timer {
  */
 struct rx_defer {
 	rx_defer_fn *run;
-	struct rx_defer *prev, *next; /* the loop's queue */
+	struct list_node link; /* the loop's queue */
 	uint64_t seq; /* queueing order, see rx_defer_run() */
 	bool queued;
 };
@@ -101,12 +103,12 @@ struct rx_loop {
 	int sigfd;
 	bool stop;
 	int64_t now;
-	struct rx_watch *changes;
-	struct rx_watch *closing;
+	struct list_node changes; /* of rx_watch, by link */
+	struct list_node closing; /* of rx_watch, by link */
 	struct rx_timer **heap;
 	size_t nheap, capheap;
 	uint64_t timer_seq;
-	struct rx_defer *defer_head, *defer_tail;
+	struct list_node defers; /* of rx_defer, by link, FIFO */
 	uint64_t defer_seq;
 	struct rx_watch sigwatch;
 	rx_signal_fn *on_signal;

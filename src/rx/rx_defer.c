@@ -13,6 +13,7 @@ void
 rx_defer_init(struct rx_defer *d, rx_defer_fn *run)
 {
 	*d = (struct rx_defer){.run = run};
+	list_init(&d->link);
 }
 
 /* see rx.h */
@@ -30,30 +31,17 @@ rx_defer(struct rx_loop *l, struct rx_defer *d)
 		return;
 	d->queued = true;
 	d->seq = ++l->defer_seq;
-	d->next = NULL;
-	d->prev = l->defer_tail;
-	if (l->defer_tail != NULL)
-		l->defer_tail->next = d;
-	else
-		l->defer_head = d;
-	l->defer_tail = d;
+	list_append(&l->defers, &d->link);
 }
 
 /* see rx.h */
 void
 rx_defer_cancel(struct rx_loop *l, struct rx_defer *d)
 {
+	(void)l; /* the node unlinks itself in O(1) */
 	if (!d->queued)
 		return;
-	if (d->prev != NULL)
-		d->prev->next = d->next;
-	else
-		l->defer_head = d->next;
-	if (d->next != NULL)
-		d->next->prev = d->prev;
-	else
-		l->defer_tail = d->prev;
-	d->prev = d->next = NULL;
+	list_remove(&d->link);
 	d->queued = false;
 }
 
@@ -61,7 +49,7 @@ rx_defer_cancel(struct rx_loop *l, struct rx_defer *d)
 bool
 rx_defer_pending(const struct rx_loop *l)
 {
-	return l->defer_head != NULL;
+	return !list_empty(&l->defers);
 }
 
 /* see rx_int.h */
@@ -71,7 +59,10 @@ rx_defer_run(struct rx_loop *l)
 	uint64_t last = l->defer_seq;
 	struct rx_defer *d;
 
-	while ((d = l->defer_head) != NULL && d->seq <= last) {
+	while (!list_empty(&l->defers)) {
+		d = list_entry(l->defers.next, struct rx_defer, link);
+		if (d->seq > last)
+			break;
 		rx_defer_cancel(l, d);
 		d->run(l, d);
 	}

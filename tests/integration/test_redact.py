@@ -7,7 +7,7 @@ import os
 
 import pytest
 
-from conftest import base_env, free_port, run
+from conftest import base_env, free_port, run, wait_until
 from test_config import pki, tls_env  # noqa: F401 (fixture)
 
 EXAMPLE = r"""version = 1
@@ -200,3 +200,45 @@ def test_file_without_rules_passes(outpost_bin, rules, pki):  # noqa: F811
     r = run([outpost_bin, "check-config"], env=env)
     assert r.returncode == 0, r.stderr
     assert "REDACTION" not in r.stderr
+
+
+def healthz(port):
+    import urllib.request
+    try:
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=0.5) as r:
+            return r.status == 200
+    except OSError:
+        return False
+
+
+def loopback_tls_env(pki):
+    # A controller on a loopback port nobody listens on: the worker keeps
+    # redialling there and never resolves a name.
+    return {**tls_env(pki), "TRAVERSAL_CONTROLLER_URL": f"https://127.0.0.1:{free_port()}"}
+
+
+def test_changed_rules_file_stops_the_worker(outpost_bin, rules, pki, spawn):  # noqa: F811
+    # No swap in place yet: a change must never leave the worker running on
+    # rules it was not given.  It drains and exits 111; the restart validates.
+    import time
+    f = rules('version = 1\n')
+    env = base_env(HTTP_PORT=free_port(), REDACTION_RULES_FILE=f,
+                   REDACTION_RELOAD_INTERVAL="1s", **loopback_tls_env(pki))
+    p = spawn([outpost_bin, "run"], env=env)
+    time.sleep(2.5)  # two unchanged checks
+    assert p.poll() is None
+    with open(f, "a") as fh:
+        fh.write(EXAMPLE.split("\n", 1)[1])
+    assert p.wait(timeout=10) == 111
+    r = run([outpost_bin, "check-config"], env=env)
+    assert r.returncode == 100
+
+
+def test_vanished_rules_file_stops_the_worker(outpost_bin, rules, pki, spawn):  # noqa: F811
+    f = rules('version = 1\n')
+    env = base_env(HTTP_PORT=free_port(), REDACTION_RULES_FILE=f,
+                   REDACTION_RELOAD_INTERVAL="1s", **loopback_tls_env(pki))
+    p = spawn([outpost_bin, "run"], env=env)
+    assert wait_until(lambda: healthz(int(env["HTTP_PORT"])), 5)  # the loop runs
+    os.unlink(f)
+    assert p.wait(timeout=10) == 111

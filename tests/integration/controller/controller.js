@@ -84,6 +84,9 @@ const loaderOptions = {
   bytes: String,
   defaults: false,
   oneofs: true,
+  // connector.proto imports "proto/outpost/v1/sessions.proto" (protoc's
+  // --proto_path is src/, as in the Makefile).
+  includeDirs: [path.resolve(__dirname, '../../../src')],
 };
 const pkgDef = protoLoader.loadSync(opts.proto, loaderOptions);
 const proto = grpc.loadPackageDefinition(pkgDef).connector.v1;

@@ -31,6 +31,7 @@ const protoDir = path.resolve(__dirname, '../../../src/proto');
 const load = (file) => grpc.loadPackageDefinition(protoLoader.loadSync(
   path.join(protoDir, file), {
     keepCase: true, longs: String, enums: String, bytes: Buffer, defaults: true, oneofs: true,
+  includeDirs: [path.resolve(__dirname, '../../../src')],
   }));
 const enrollPkg = load('outpost/v1/enrollment.proto').outpost.v1;
 const tunnelPkg = load('connector/v1/connector.proto').connector.v1;

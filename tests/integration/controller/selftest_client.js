@@ -24,6 +24,7 @@ const flag = (name) => {
 const protoPath = path.resolve(__dirname, '../../../src/proto/connector/v1/connector.proto');
 const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, {
   keepCase: true, longs: String, enums: String, bytes: String, defaults: false, oneofs: true,
+  includeDirs: [path.resolve(__dirname, '../../../src')],
 })).connector.v1;
 
 let creds = grpc.credentials.createInsecure();

@@ -20,7 +20,7 @@ grpc_sendq_push(struct grpc_sendq *q, struct grpc_out *o)
 	if (o == NULL)
 		return false;
 	if (q->max != 0 && q->n >= q->max) {
-		free(o);
+		grpc_out_free(o);
 		return false;
 	}
 	o->next = NULL;
@@ -53,7 +53,7 @@ grpc_sendq_pump(struct grpc_sendq *q, struct h2_stream *st, bool *full)
 		if ((q->head = o->next) == NULL)
 			q->tail = &q->head;
 		q->n--;
-		free(o);
+		grpc_out_free(o);
 	}
 	return moved;
 }
@@ -73,7 +73,7 @@ grpc_sendq_clear(struct grpc_sendq *q)
 
 	while ((o = q->head) != NULL) {
 		q->head = o->next;
-		free(o);
+		grpc_out_free(o);
 	}
 	q->tail = &q->head;
 	q->n = 0;

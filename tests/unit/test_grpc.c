@@ -278,7 +278,7 @@ assert_health(const struct grpc_out *o, const char *id, int64_t ms)
 
 	assert_true(o->len <= o->cap);
 	assert_int_equal(o->off, 0);
-	assert_null(o->next);
+	assert_false(list_linked(&o->link));
 	m = connector__v1__controller_message__unpack(
 	    NULL, o->len - GRPC_PREFIX_LEN, o->data + GRPC_PREFIX_LEN);
 	assert_non_null(m);

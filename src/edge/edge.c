@@ -16,9 +16,10 @@ size_t
 edge_timers_needed(const struct edge_conf *ec)
 {
 	/* Per connection two timers, per tunnel one (heartbeat), per
-	 * pending request one, the front door's server, the tunnel
-	 * listener one. */
+	 * pending request one, per session one, the front door's server,
+	 * the tunnel listener one. */
 	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) + ec->api_max_conns +
+	    EDGE_SESSIONS_MAX +
 	    HTTP_SERVER_TIMERS(ec->api_max_conns) + 1 + 16;
 }
 
@@ -33,13 +34,15 @@ free_all(struct edge *e)
 	}
 	free(e->reqs);
 	free(e->scratch);
+	edge_sessions_free(e);
 	free(e);
 }
 
 static void
 maybe_free(struct edge *e)
 {
-	if (e->stopping && !e->lw_open && e->conns == NULL)
+	if (e->stopping && !e->lw_open && e->conns == NULL &&
+	    edge_sessions_idle(e))
 		free_all(e);
 }
 
@@ -99,9 +102,12 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
 	    (e->reqs = calloc(ec->api_max_conns, sizeof(*e->reqs))) == NULL ||
-	    (e->scratch = malloc(EDGE_SCRATCH)) == NULL) {
-		if (e != NULL)
+	    (e->scratch = malloc(EDGE_SCRATCH)) == NULL ||
+	    edge_sessions_init(e) < 0) {
+		if (e != NULL) {
 			free(e->reqs);
+			free(e->scratch);
+		}
 		free(e);
 		*err = -ENOMEM;
 		return NULL;
@@ -143,6 +149,7 @@ edge_stop(struct edge *e)
 	if (e->api != NULL)
 		http_server_close(e->api);
 	e->api = NULL;
+	edge_sessions_stop(e);
 	for (c = e->conns; c != NULL; c = n) {
 		n = c->next;
 		edge_conn_close(c, "edge stopping");

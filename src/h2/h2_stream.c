@@ -200,3 +200,17 @@ h2_stream_user_agent(const struct h2_stream *st)
 {
 	return st->agent;
 }
+
+/* see h2.h */
+const char *
+h2_stream_capabilities(const struct h2_stream *st)
+{
+	return st->caps;
+}
+
+/* see h2.h */
+const char *
+h2_stream_session_id(const struct h2_stream *st)
+{
+	return st->session_id;
+}

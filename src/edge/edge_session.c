@@ -35,6 +35,7 @@ struct edge_session {
 	struct edge_tunnel *att; /* the Attach call; NULL before and after */
 	struct http_exchange *x; /* the front-door request until answered */
 	struct rx_timer timer; /* the Attach and its result are due */
+	struct rx_defer again; /* pump_down ran out of rounds */
 	struct stream cs; /* the client after the upgrade */
 	bool cs_open; /* cs started, its on_close still to come */
 	bool result; /* result{ok:true} seen */
@@ -108,6 +109,7 @@ maybe_free(struct edge_session *s)
 
 	if (!s->ended || s->att != NULL || s->cs_open || s->x != NULL)
 		return;
+	rx_defer_cancel(e->l, &s->again);
 	list_remove(&s->link);
 	e->ss->n--;
 	free(s->mem);
@@ -122,9 +124,9 @@ refuse(struct edge_session *s, enum edge_sess_result r, const char *detail)
 {
 	struct http_exchange *x = s->x;
 
-	s->res = r;
 	if (x == NULL)
 		return;
+	s->res = r;
 	s->x = NULL;
 	edge_api_json(x, result_status[r], result_names[r], NULL, detail);
 }
@@ -401,13 +403,9 @@ down_room(struct edge_session *s)
 	return stream_reserve(&s->cs, &room) != NULL && room >= DATA_MAX;
 }
 
-/*
- * Target to client: take Attach bytes (reopening the window) only while
- * the client buffer has room for a whole frame; the stream calls back
- * with room when the client reads.
- */
-static void
-pump_down(struct edge_session *s)
+/* Frames from the Attach ring while the client has room; false: ended. */
+static bool
+take_frames(struct edge_session *s)
 {
 	struct edge_tunnel *a = s->att;
 	const uint8_t *p, *msg;
@@ -422,15 +420,47 @@ pump_down(struct edge_session *s)
 			refuse(s, EDGE_SR_INTERNAL, "bad frame");
 			end(s, grpc_error_name(grpc_reader_error(&a->rd)),
 			    true);
-			return;
+			return false;
 		}
 		if (r == GRPC_MSG && !on_frame(s, msg, len))
-			return;
+			return false;
 		h2_stream_ack(&a->hs, used);
 	}
-	if (s->cs_open)
+	return !s->ended;
+}
+
+static bool
+ring_empty(struct edge_session *s)
+{
+	size_t n = 0;
+
+	return h2_stream_take(&s->att->hs, &n) == NULL || n == 0;
+}
+
+/*
+ * Target to client: take Attach bytes (reopening the window) only while
+ * the client buffer has room for a whole frame; the stream calls back
+ * when the client reads.  Writing to the client here may empty its buffer
+ * at once (no callback follows then): take again while room appears, and
+ * leave the rest to the deferred retry when the rounds run out.
+ */
+static void
+pump_down(struct edge_session *s)
+{
+	int round;
+
+	for (round = 0; round < 8; round++) {
+		if (!take_frames(s))
+			return;
+		if (!s->cs_open)
+			break;
 		stream_update(&s->cs);
-	if (!s->ended && h2_stream_eof(&a->hs) && !s->down_done) {
+		if (ring_empty(s) || !down_room(s))
+			break;
+	}
+	if (round == 8)
+		rx_defer(s->e->l, &s->again);
+	if (h2_stream_eof(&s->att->hs) && !s->down_done) {
 		if (!s->result) {
 			refuse(s, EDGE_SR_INTERNAL, "the call ended without a "
 						    "result");
@@ -439,6 +469,20 @@ pump_down(struct edge_session *s)
 		}
 		s->down_done = true;
 	}
+}
+
+static void
+on_again(struct rx_loop *l, struct rx_defer *d)
+{
+	struct edge_session *s = container_of(d, struct edge_session, again);
+
+	if (s->ended || s->att == NULL)
+		return;
+	pump_down(s);
+	if (!s->ended)
+		maybe_done(s);
+	if (s->att != NULL)
+		edge_conn_kick(s->att->c);
 }
 
 /* see edge_session.h */
@@ -646,6 +690,7 @@ session_new(struct edge *e, struct edge_tunnel *t, const char *host,
 	snprintf(s->host, sizeof(s->host), "%s", host);
 	snprintf(s->name, sizeof(s->name), "%s", t->owner->name);
 	rx_timer_init(&s->timer, on_timer);
+	rx_defer_init(&s->again, on_again);
 	list_append(&e->ss->all, &s->link);
 	e->ss->n++;
 	e->ss->open++;

@@ -19,8 +19,7 @@ edge_timers_needed(const struct edge_conf *ec)
 	 * pending request one, per session one, the front door's server,
 	 * the tunnel listener one. */
 	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) + ec->api_max_conns +
-	    EDGE_SESSIONS_MAX +
-	    HTTP_SERVER_TIMERS(ec->api_max_conns) + 1 + 16;
+	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 1 + 16;
 }
 
 static void

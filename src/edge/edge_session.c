@@ -345,8 +345,8 @@ upgrade(struct edge_session *s)
 static void
 on_result(struct edge_session *s, const Outpost__V1__SessionResult *r)
 {
-	const char *detail = r->detail != NULL && r->detail[0] ? r->detail
-							       : NULL;
+	const char *detail =
+	    r->detail != NULL && r->detail[0] ? r->detail : NULL;
 
 	if (r->ok) {
 		upgrade(s);
@@ -462,8 +462,9 @@ pump_down(struct edge_session *s)
 		rx_defer(s->e->l, &s->again);
 	if (h2_stream_eof(&s->att->hs) && !s->down_done) {
 		if (!s->result) {
-			refuse(s, EDGE_SR_INTERNAL, "the call ended without a "
-						    "result");
+			refuse(s, EDGE_SR_INTERNAL,
+			    "the call ended without a "
+			    "result");
 			end(s, "no result", false);
 			return;
 		}
@@ -538,8 +539,7 @@ edge_session_attach(struct edge_tunnel *t)
 		edge_conn_kick(t->c);
 		return;
 	}
-	if ((buf = malloc(MSG_MAX)) == NULL ||
-	    h2_stream_respond(&t->hs) < 0) {
+	if ((buf = malloc(MSG_MAX)) == NULL || h2_stream_respond(&t->hs) < 0) {
 		free(buf);
 		h2_stream_end_status(
 		    &t->hs, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
@@ -569,10 +569,9 @@ edge_session_stream_closed(struct edge_tunnel *t)
 	if (!s->ended) {
 		refuse(s, EDGE_SR_TUNNEL_CLOSED, "the Attach call ended");
 		end(s,
-		    err == H2_SERR_RESET ? "reset by the connector"
-		    : err == H2_SERR_SESSION
-			? "connection lost"
-			: "call ended",
+		    err == H2_SERR_RESET	 ? "reset by the connector"
+			: err == H2_SERR_SESSION ? "connection lost"
+						 : "call ended",
 		    true);
 	}
 	maybe_free(s);
@@ -672,8 +671,8 @@ msg_open(const struct edge_session *s)
 
 /* A new session for x on t, listed; NULL when out of memory. */
 static struct edge_session *
-session_new(struct edge *e, struct edge_tunnel *t, const char *host,
-    uint16_t port)
+session_new(
+    struct edge *e, struct edge_tunnel *t, const char *host, uint16_t port)
 {
 	struct edge_session *s = calloc(1, sizeof(*s));
 
@@ -721,8 +720,8 @@ edge_session_start(
 		return;
 	}
 	if (!edge_route_target(r, host, sizeof(host), &port)) {
-		edge_api_json(x, 400, "bad_request", NULL,
-		    "the target is not host:port");
+		edge_api_json(
+		    x, 400, "bad_request", NULL, "the target is not host:port");
 		return;
 	}
 	if (k == NULL || (t = pick(k, rx_now(e->l))) == NULL) {
@@ -819,8 +818,7 @@ edge_session_json(struct buf *b, const struct edge_tunnel *t)
 		    strchr(s->host, ':') ? "]" : "", s->port);
 		buf_printf(b,
 		    ",\"state\":\"%s\",\"bytes_to_target\":%" PRIu64
-		    ",\"bytes_from_target\":%" PRIu64 ",\"age_s\":%" PRId64
-		    "}",
+		    ",\"bytes_from_target\":%" PRIu64 ",\"age_s\":%" PRId64 "}",
 		    s->result ? "open" : "opening", s->to_target,
 		    s->from_target, (now - s->since_ms) / 1000);
 	}
@@ -842,14 +840,13 @@ edge_session_metrics(struct buf *b, const struct edge *e)
 	    "# TYPE outpost_sessions_total counter\n",
 	    ss->open);
 	for (i = 0; i < EDGE_SR_COUNT; i++)
-		buf_printf(b, "outpost_sessions_total{result=\"%s\"} %" PRIu64
-			      "\n",
+		buf_printf(b,
+		    "outpost_sessions_total{result=\"%s\"} %" PRIu64 "\n",
 		    result_names[i], ss->total[i]);
 	buf_printf(b,
 	    "# HELP outpost_session_bytes_total Session bytes carried.\n"
 	    "# TYPE outpost_session_bytes_total counter\n"
-	    "outpost_session_bytes_total{direction=\"to_target\"} %" PRIu64
-	    "\n"
+	    "outpost_session_bytes_total{direction=\"to_target\"} %" PRIu64 "\n"
 	    "outpost_session_bytes_total{direction=\"from_target\"} %" PRIu64
 	    "\n",
 	    ss->to_target, ss->from_target);

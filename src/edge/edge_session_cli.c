@@ -401,8 +401,8 @@ link_start(struct cli *c, int in, int out)
 	int e = fd;
 
 	if (k == NULL || fd < 0 ||
-	    ((e = net_connect(fd, (struct sockaddr *)&c->edge,
-		  sizeof(c->edge))) < 0 &&
+	    ((e = net_connect(
+		  fd, (struct sockaddr *)&c->edge, sizeof(c->edge))) < 0 &&
 		e != -EINPROGRESS)) {
 		fprintf(stderr, "outpost-edge: front door: %s\n",
 		    strerror(e < 0 ? -e : ENOMEM));
@@ -527,20 +527,21 @@ load_conf(const struct opts *o, char *const *envp, struct edge_conf *ec)
 	if (o->edge != NULL) {
 		if (!url_parse(o->edge, strlen(o->edge), &u, &why) || u.tls ||
 		    u.hostlen >= 64) {
-			fprintf(stderr, "outpost-edge: --edge: an http://IP:PORT "
-					"URL\n");
+			fprintf(stderr,
+			    "outpost-edge: --edge: an http://IP:PORT "
+			    "URL\n");
 			free(errs);
 			return -1;
 		}
-		snprintf(eb[0], ENV_MAX, "EDGE_API_LISTEN=%.*s",
-		    (int)u.hostlen, u.host);
+		snprintf(eb[0], ENV_MAX, "EDGE_API_LISTEN=%.*s", (int)u.hostlen,
+		    u.host);
 		snprintf(eb[1], ENV_MAX, "EDGE_API_PORT=%u", u.port);
 		env[n++] = eb[0];
 		env[n++] = eb[1];
 	}
 	if (o->token_file != NULL) {
-		snprintf(eb[2], ENV_MAX, "EDGE_API_TOKEN_FILE=%s",
-		    o->token_file);
+		snprintf(
+		    eb[2], ENV_MAX, "EDGE_API_TOKEN_FILE=%s", o->token_file);
 		env[n++] = eb[2];
 	}
 	env[n] = NULL;
@@ -593,8 +594,8 @@ start_forward(struct cli *c, const struct opts *o)
 		return EXIT_PERMANENT;
 	}
 	if ((fd = net_listen((struct sockaddr *)&sa, sizeof(sa), 128)) < 0) {
-		fprintf(stderr, "outpost-edge: listen %s: %s\n", l,
-		    strerror(-fd));
+		fprintf(
+		    stderr, "outpost-edge: listen %s: %s\n", l, strerror(-fd));
 		return EXIT_TEMPORARY;
 	}
 	if (net_local_addr(fd, &ss) == 0)

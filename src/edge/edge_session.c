@@ -55,37 +55,24 @@ struct edge_session {
 	uint8_t *mem; /* the client buffers, in then out */
 };
 
-static const char *const result_names[EDGE_SR_COUNT] = {
-    [EDGE_SR_OK] = "ok",
-    [EDGE_SR_POLICY_DENIED] = "policy_denied",
-    [EDGE_SR_DNS] = "dns",
-    [EDGE_SR_REFUSED] = "refused",
-    [EDGE_SR_UNREACHABLE] = "unreachable",
-    [EDGE_SR_TIMEOUT] = "timeout",
-    [EDGE_SR_OVERLOADED] = "overloaded",
-    [EDGE_SR_DRAINING] = "draining",
-    [EDGE_SR_BAD_REQUEST] = "bad_request",
-    [EDGE_SR_INTERNAL] = "internal",
-    [EDGE_SR_NO_TUNNEL] = "no_tunnel",
-    [EDGE_SR_TUNNEL_CLOSED] = "tunnel_closed",
-    [EDGE_SR_CANCELLED] = "cancelled",
-};
-
-/* The front door's status for each refusal. */
-static const int result_status[EDGE_SR_COUNT] = {
-    [EDGE_SR_OK] = 101,
-    [EDGE_SR_POLICY_DENIED] = 403,
-    [EDGE_SR_DNS] = 502,
-    [EDGE_SR_REFUSED] = 502,
-    [EDGE_SR_UNREACHABLE] = 502,
-    [EDGE_SR_TIMEOUT] = 504,
-    [EDGE_SR_OVERLOADED] = 503,
-    [EDGE_SR_DRAINING] = 503,
-    [EDGE_SR_BAD_REQUEST] = 400,
-    [EDGE_SR_INTERNAL] = 502,
-    [EDGE_SR_NO_TUNNEL] = 503,
-    [EDGE_SR_TUNNEL_CLOSED] = 502,
-    [EDGE_SR_CANCELLED] = 499,
+/* Each result's metric label, and the front door's status for it. */
+static const struct {
+	const char *name;
+	int status;
+} results[EDGE_SR_COUNT] = {
+    [EDGE_SR_OK] = {"ok", 101},
+    [EDGE_SR_POLICY_DENIED] = {"policy_denied", 403},
+    [EDGE_SR_DNS] = {"dns", 502},
+    [EDGE_SR_REFUSED] = {"refused", 502},
+    [EDGE_SR_UNREACHABLE] = {"unreachable", 502},
+    [EDGE_SR_TIMEOUT] = {"timeout", 504},
+    [EDGE_SR_OVERLOADED] = {"overloaded", 503},
+    [EDGE_SR_DRAINING] = {"draining", 503},
+    [EDGE_SR_BAD_REQUEST] = {"bad_request", 400},
+    [EDGE_SR_INTERNAL] = {"internal", 502},
+    [EDGE_SR_NO_TUNNEL] = {"no_tunnel", 503},
+    [EDGE_SR_TUNNEL_CLOSED] = {"tunnel_closed", 502},
+    [EDGE_SR_CANCELLED] = {"cancelled", 499},
 };
 
 static void on_client(struct stream *st);
@@ -97,7 +84,7 @@ result_of(const char *reason)
 	int i;
 
 	for (i = EDGE_SR_POLICY_DENIED; i <= EDGE_SR_INTERNAL; i++)
-		if (reason != NULL && strcmp(reason, result_names[i]) == 0)
+		if (reason != NULL && strcmp(reason, results[i].name) == 0)
 			return (enum edge_sess_result)i;
 	return EDGE_SR_INTERNAL;
 }
@@ -128,7 +115,7 @@ refuse(struct edge_session *s, enum edge_sess_result r, const char *detail)
 		return;
 	s->res = r;
 	s->x = NULL;
-	edge_api_json(x, result_status[r], result_names[r], NULL, detail);
+	edge_api_json(x, results[r].status, results[r].name, NULL, detail);
 }
 
 /*
@@ -151,7 +138,7 @@ end(struct edge_session *s, const char *why, bool cancel)
 	s->t = NULL;
 	log_info("edge: session %s of %s to %s:%u ended: %s (%s); %" PRIu64
 		 " bytes to the target, %" PRIu64 " from it, %" PRId64 " ms",
-	    s->id, s->name, s->host, s->port, why, result_names[s->res],
+	    s->id, s->name, s->host, s->port, why, results[s->res].name,
 	    s->to_target, s->from_target, rx_now(s->e->l) - s->t0);
 	if (s->att != NULL && !s->att->closed) {
 		if (cancel)
@@ -842,7 +829,7 @@ edge_session_metrics(struct buf *b, const struct edge *e)
 	for (i = 0; i < EDGE_SR_COUNT; i++)
 		buf_printf(b,
 		    "outpost_sessions_total{result=\"%s\"} %" PRIu64 "\n",
-		    result_names[i], ss->total[i]);
+		    results[i].name, ss->total[i]);
 	buf_printf(b,
 	    "# HELP outpost_session_bytes_total Session bytes carried.\n"
 	    "# TYPE outpost_session_bytes_total counter\n"

@@ -25,6 +25,7 @@ import pytest
 
 from conftest import base_env, free_port, wait_until
 from edgelib import Edge, grpcjs_client
+from tunnellib import rss_kib
 
 GIB = 1 << 30
 
@@ -106,14 +107,6 @@ def bulk(n):
 
 
 # --- the stack ----------------------------------------------------------------
-
-def rss_kib(pid):
-    with open(f"/proc/{pid}/status") as f:
-        for line in f:
-            if line.startswith("VmRSS:"):
-                return int(line.split()[1])
-    return 0
-
 
 def fd_count(pid):
     return len(os.listdir(f"/proc/{pid}/fd"))

@@ -62,6 +62,7 @@ struct cfg_slot {
 struct cfg {
 	struct cfg_slot slot[CFG__COUNT];
 	char *path[2]; /* the config file and ENV_FILE, for messages */
+	struct netpolicy *session_allow; /* see cfg_policy() */
 };
 
 /* "path:line", "environment" or "default", for messages. */
@@ -80,6 +81,13 @@ void cfg_check_all(const struct cfg *c, struct cfg_errors *errs);
  * same functions run uses (cfg_start.c).
  */
 void cfg_check_start(const struct cfg *c, struct cfg_errors *errs);
+
+/*
+ * Parse the target policies (SESSION_ALLOW) into c with net/netpolicy.h,
+ * reporting a bad entry; run after cfg_check_all() on the same path, so
+ * check-config and run refuse the same lists (cfg_start.c).
+ */
+void cfg_start_policies(struct cfg *c, struct cfg_errors *errs);
 
 /*
  * REDACTION_RULES_FILE (cfg_redact.c): the rules are loaded with
@@ -115,6 +123,14 @@ int cfg_pair(enum cfg_key k);
  */
 bool cfg_value_parse(const struct cfg_def *d, const char *v, int64_t *num,
     char *why, size_t whylen);
+
+/*
+ * The bytes of a B64 value into heap memory the caller wipes and frees:
+ * base64 decoded, or, when the value is PEM text ("-----BEGIN " after
+ * leading white space), the text as it is.  0, -ENOMEM, -EINVAL (not
+ * base64) or -ENODATA (decodes to nothing).
+ */
+int cfg_b64_bytes(const char *v, uint8_t **out, size_t *len);
 
 /*
  * A secret file's whole contents (at most CFG_SECRET_MAX bytes) into heap

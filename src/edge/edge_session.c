@@ -606,8 +606,11 @@ static struct edge_tunnel *
 pick(struct edge_connector *k, int64_t now)
 {
 	struct edge_tunnel *t, *best = NULL;
+	struct list_node *n;
 
-	for (t = k->tunnels; t != NULL; t = t->next) {
+	LIST_FOR_EACH(n, &k->tunnels)
+	{
+		t = list_entry(n, struct edge_tunnel, link);
 		if (!edge_tunnel_routable(t) ||
 		    !has_cap(h2_stream_capabilities(&t->hs), "sessions"))
 			continue;

@@ -49,8 +49,12 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/list.h"
+
 #define H2_PATH_MAX 96 /* longest :path a server stream records */
 #define H2_AGENT_MAX 64 /* longest user-agent a server stream records */
+/* Longest x-traversal-connector-id a server stream records, with NUL. */
+#define H2_CONNECTOR_ID_MAX 129
 #define H2_MESSAGE_MAX 256 /* longest grpc-message kept (encoded form) */
 #define H2_AUTHORITY_MAX 256 /* longest :authority a client sends */
 #define H2_CAPS_MAX 128 /* longest outpost-capabilities a server records */
@@ -122,7 +126,6 @@ struct h2_stream {
 	int32_t id;
 	struct h2_ring rx, tx;
 	unsigned events;
-	bool queued; /* on the session's event list */
 	bool deferred; /* the data source is waiting for bytes */
 	bool responded; /* server: response headers submitted */
 	bool tx_end; /* no more bytes will be queued */
@@ -134,11 +137,13 @@ struct h2_stream {
 	int grpc_status; /* client: received; server: to send; -1 none */
 	uint32_t reset_code; /* RST_STREAM / close error code */
 	enum h2_stream_error err;
-	struct h2_stream *next_ev, *prev, *next;
+	struct list_node ev_link; /* on the session's events: FIFO (append) */
+	struct list_node live_link; /* on the session's live: newest first */
 	char path[H2_PATH_MAX];
 	char agent[H2_AGENT_MAX]; /* server: the client's user-agent */
 	char caps[H2_CAPS_MAX]; /* server: outpost-capabilities */
 	char session_id[H2_SESSION_ID_MAX]; /* server: outpost-session-id */
+	char connector_id[H2_CONNECTOR_ID_MAX]; /* server: the client's */
 	char message[H2_MESSAGE_MAX]; /* grpc-message, percent-encoded */
 	/* Server request header checks. */
 	bool method_ok, ctype_ok;
@@ -155,8 +160,8 @@ struct h2_session {
 	enum h2_error err;
 	const uint8_t *out; /* pending output from nghttp2 */
 	size_t outlen;
-	struct h2_stream *evhead, **evtail;
-	struct h2_stream *live;
+	struct list_node events; /* streams with events, oldest first */
+	struct list_node live; /* attached, not yet closed; newest first */
 	int64_t settings_deadline; /* 0 once acknowledged */
 	int64_t ping_due; /* when to send the next PING */
 	int64_t ping_deadline; /* ack due; 0 when none outstanding */
@@ -272,6 +277,10 @@ const char *h2_stream_path(const struct h2_stream *st);
 
 /* Server: its user-agent ("" when absent; truncated to H2_AGENT_MAX - 1). */
 const char *h2_stream_user_agent(const struct h2_stream *st);
+
+/* Server: its x-traversal-connector-id ("" when absent; truncated to
+ * H2_CONNECTOR_ID_MAX - 1). */
+const char *h2_stream_connector_id(const struct h2_stream *st);
 
 /*
  * Server: the outpost-capabilities and outpost-session-id request headers

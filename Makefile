@@ -390,13 +390,17 @@ run: setup all
 bench: setup all
 	$(Q)bench/bench.sh $(B)
 
+# Connector instructions per tunnelled request (callgrind), 1 KiB and 64 KiB; writes bench/RESULTS.md.
+bench-instr: setup all
+	$(Q)bench/instr.sh $(B)
+
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 
 .PHONY: oci oci-multi oci-test board-image board-test
 .PHONY: deb rpm deploy-settings deploy-check packaging-test
 .PHONY: readme-settings readme-check
-.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench clean image image-test image-test-full
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench bench-instr clean image image-test image-test-full
 .DELETE_ON_ERROR:
 # Keep intermediate objects and generated code (test and fuzz objects are
 # only prerequisites).  Not a bare .SECONDARY: that makes every target

@@ -28,18 +28,9 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(dirname "$B")/bench
 dur=${BENCH_DURATION:-5}
 quick=${BENCH_QUICK:-}
-pids=()
+pids=() tag=bench
 # shellcheck source=lib.sh
 . "$root/bench/lib.sh"
-
-say() { printf 'bench: %s\n' "$*" >&2; }
-cleanup() {
-	trap - EXIT INT TERM
-	stop_all
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 command -v wrk >/dev/null || { say "wrk is missing (apt-get install wrk)"; exit 1; }
 command -v nginx >/dev/null || { say "nginx is missing (apt-get install nginx-light)"; exit 1; }

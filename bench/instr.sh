@@ -23,18 +23,9 @@ work=$(dirname "$B")/bench-instr
 warm=${INSTR_WARMUP:-200}
 reqs=${INSTR_REQUESTS:-1000}
 write=${INSTR_WRITE:-1}
-pids=()
+pids=() tag=instr
 # shellcheck source=lib.sh
 . "$root/bench/lib.sh"
-
-say() { printf 'instr: %s\n' "$*" >&2; }
-cleanup() {
-	trap - EXIT INT TERM
-	stop_all
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
 
 for t in valgrind callgrind_control callgrind_annotate nginx; do
 	command -v $t >/dev/null || { say "$t is missing (scripts/setup.sh)"; exit 1; }

@@ -12,10 +12,22 @@
 #   write_section NAME TEXT  TEXT replaces the <!-- NAME:begin --> ...
 #                            <!-- NAME:end --> section of bench/RESULTS.md
 #                            (appended when missing), the rest kept as it is
-# The caller sets root, B (build dir), work, and pids=() (scripts/procs.sh).
+#   say TEXT                 a line on stderr, "TAG: TEXT"
+# The caller sets root, B (build dir), work, tag, and pids=()
+# (scripts/procs.sh); every process started is stopped when the script
+# ends, however it ends.
 
 # shellcheck source=../scripts/procs.sh
 . "$root/scripts/procs.sh"
+
+say() { printf '%s: %s\n' "$tag" "$*" >&2; }
+cleanup() {
+	trap - EXIT INT TERM
+	stop_all
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 pa=$(free_port) pt=$(free_port) papi=$(free_port) ph=$(free_port)
 
@@ -83,7 +95,7 @@ wait_ready() {
 		sleep 0.2
 	done
 	curl -sf "http://127.0.0.1:$ph/readyz" >/dev/null || {
-		printf 'bench: connector not ready\n' >&2
+		say "connector not ready"
 		tail "$work"/*.log >&2
 		return 1
 	}

@@ -92,16 +92,19 @@ tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
  * Tunnel call (spec/enrollment.md, "Capabilities"); an edge that does not
  * know the header ignores it.
  */
-static const struct h2_header tunnel_headers[] = {
-    {"outpost-capabilities", "enroll,renew"},
-};
+static const struct h2_header tunnel_capabilities = {
+    "outpost-capabilities", "enroll,renew"};
 
+/* The anchor's TRAVERSAL_CONNECTOR_ID, when set, beside them. */
 static int
 slot_opened(struct tunnel_conn *n)
 {
 	struct tunnel_slot *t = slot_of(n);
-	int r = conn_call_open(
-	    n, &t->call, TUNNEL_PATH, tunnel_headers, nitems(tunnel_headers));
+	const char *id = t->mgr->conf.connector_id;
+	struct h2_header h[2] = {
+	    tunnel_capabilities, {"x-traversal-connector-id", id}};
+	int r =
+	    conn_call_open(n, &t->call, TUNNEL_PATH, h, id[0] != '\0' ? 2 : 1);
 
 	if (r < 0)
 		return r;

@@ -25,6 +25,7 @@ static const char *const reason_names[] = {
     [EXEC_OVERLOADED] = "overloaded",
     [EXEC_CANCELLED] = "cancelled",
     [EXEC_REDACTION] = "redaction_failed",
+    [EXEC_POLICY_DENIED] = "policy_denied",
 };
 
 /* see exec.h */

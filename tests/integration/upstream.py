@@ -9,8 +9,10 @@ back by the echo module), /cookies (two Set-Cookie around another header),
 /hop (echoes X-Hop-Probe and X-Keep, adds a hop-by-hop-named header),
 /redirect (302), /fail (500), /gz (text.txt gzip-encoded), /typed/ (files typed
 by extension: json, html, png, txt; gzip for json, html and txt when asked),
-/br (typed/br.txt labelled Content-Encoding: br), and everything else from the
-root.
+/br (typed/br.txt labelled Content-Encoding: br), /nginx_status
+(stub_status: n.counts() gives connections accepted and requests served
+by this nginx so far, not counting these queries), and everything else from
+the root.
 
     with Squid(allowed_port) as sq:  # a forward proxy allowing CONNECT there
 """
@@ -80,6 +82,7 @@ http {{
             add_header Content-Encoding br;
             alias {d}/www/typed/br.txt;
         }}
+        location = /nginx_status {{ stub_status; }}
         location = /gz {{
             gzip on;
             gzip_types text/plain;
@@ -132,6 +135,17 @@ class Nginx:
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def counts(self):
+        """(accepted connections, requests) so far, without these queries."""
+        self.status_queries = getattr(self, "status_queries", 0) + 1
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"GET /nginx_status HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+        accepts, _, requests = data.split(b"\r\n\r\n", 1)[1].splitlines()[2].split()
+        return int(accepts) - self.status_queries, int(requests) - self.status_queries
 
     def write(self, name, data):
         with open(os.path.join(self.root, name), "wb") as f:

@@ -77,6 +77,12 @@ struct exec {
 	struct list_node jobs; /* job.link, active jobs (newest last) */
 	struct redact_live *redact; /* borrowed; NULL: no redaction */
 	char redact_detail[160]; /* the last refusal's detail */
+	/* The response being delivered (exec_resp_deliver(), valid during
+	 * its done() call only): its protobuf headers, sized at start so
+	 * that no response allocates them; one more for
+	 * X-Traversal-Redacted. */
+	Connector__V1__Header resp_hdr[EXEC_MAX_RESPONSE_HEADERS + 1];
+	Connector__V1__Header *resp_hdrp[EXEC_MAX_RESPONSE_HEADERS + 1];
 };
 
 enum job_state {

@@ -309,29 +309,26 @@ exec_set_redaction(struct exec *e, struct redact_live *l)
 }
 
 /*
- * The kept fields as protobuf Headers: the strings are the head buffer's
- * own bytes, NUL-terminated in place (each name is followed by ':' and
- * each value by CR or whitespace, so nothing is overwritten).  clen, when
- * not NULL, is a redacted body's Content-Length, and the response says
- * X-Traversal-Redacted: true.
+ * The kept fields as protobuf Headers in e->resp_hdr: the strings are the
+ * head buffer's own bytes, NUL-terminated in place (each name is followed
+ * by ':' and each value by CR or whitespace, so nothing is overwritten).
+ * clen, when not NULL, is a redacted body's Content-Length, and the
+ * response says X-Traversal-Redacted: true (the one slot past the fields).
  */
 static Connector__V1__Header **
 headers_build(struct job *job, size_t *count, char *clen)
 {
 	static char redacted[] = "X-Traversal-Redacted", yes[] = "true";
 	struct http_header *h = job->fields;
-	Connector__V1__Header *hs, **ptrs;
+	Connector__V1__Header *hs = job->e->resp_hdr;
+	Connector__V1__Header **ptrs = job->e->resp_hdrp;
 	struct hop_filter f;
-	size_t i, n = 0, max = job->nfields + 1;
+	size_t i, n = 0;
 
 	hop_init(&f);
 	for (i = 0; i < job->nfields; i++)
 		hop_note(
 		    &f, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
-	ptrs = malloc(max * (sizeof(*ptrs) + sizeof(*hs)));
-	if (ptrs == NULL)
-		return NULL;
-	hs = (Connector__V1__Header *)(void *)(ptrs + max);
 	for (i = 0; i < job->nfields; i++) {
 		if (hop_drop(&f, h[i].name, h[i].name_len))
 			continue;
@@ -390,21 +387,11 @@ redact_body(struct job *job)
 	return rc;
 }
 
-static void
-deliver_fail(struct job *job, enum exec_reason r, const char *detail)
-{
-	exec_done_fn *done = job->done;
-
-	exec_resp_reset(job);
-	done(job_public(job), r, detail, NULL);
-}
-
 /* see exec_int.h */
 void
 exec_resp_deliver(struct job *job)
 {
 	Connector__V1__HttpResponse resp = CONNECTOR__V1__HTTP_RESPONSE__INIT;
-	Connector__V1__Header **hs;
 	exec_done_fn *done = job->done;
 	char *rbuf = job->rbuf, clen[24];
 	uint8_t *body;
@@ -412,18 +399,16 @@ exec_resp_deliver(struct job *job)
 	int redacted = redact_body(job);
 
 	if (redacted < 0) {
-		deliver_fail(job, EXEC_REDACTION, job->e->redact_detail);
+		exec_resp_reset(job);
+		done(job_public(job), EXEC_REDACTION, job->e->redact_detail,
+		    NULL);
 		return;
 	}
 	snprintf(clen, sizeof(clen), "%zu", job->body_len);
-	if ((hs = headers_build(job, &n, redacted ? clen : NULL)) == NULL) {
-		deliver_fail(job, EXEC_OVERLOADED, "out of memory");
-		return;
-	}
 	body = job->body;
+	resp.headers = headers_build(job, &n, redacted ? clen : NULL);
 	resp.http_status = job->status;
 	resp.n_headers = n;
-	resp.headers = hs;
 	resp.body.len = job->body_len;
 	resp.body.data = job->body_len > 0 ? body : NULL;
 	/* The job is finished before its owner sees it (it may be reused). */
@@ -431,7 +416,6 @@ exec_resp_deliver(struct job *job)
 	job->body = NULL;
 	exec_resp_reset(job);
 	done(job_public(job), EXEC_OK, NULL, &resp);
-	free(hs);
 	free(body);
 	free(rbuf);
 }

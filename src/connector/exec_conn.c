@@ -202,7 +202,7 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 	    [DIAL_UNREACHABLE] = {EXEC_UNREACHABLE, "host unreachable"},
 	    [DIAL_TIMEOUT] = {EXEC_TIMEOUT, "connect timed out"},
 	    [DIAL_RESET] = {EXEC_RESET, "reset while connecting"},
-	    [DIAL_PROXY] = {EXEC_UNREACHABLE, "proxy failed"},
+	    [DIAL_PROXY] = {EXEC_PROXY, NULL}, /* exec_proxy_detail() */
 	};
 	struct exec *e = c->e;
 	size_t i = (size_t)res->err;
@@ -210,9 +210,15 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 	if (fd < 0) {
 		if (i >= nitems(map) || i == DIAL_OK)
 			i = DIAL_UNREACHABLE;
+		/* Not reaching the proxy of an absolute-form request is the
+		 * proxy's failure too (a timeout stays a timeout). */
+		if (c->job->proxy != NULL && i != DIAL_TIMEOUT)
+			i = DIAL_PROXY;
 		/* The job's teardown puts the slot back. */
 		exec_job_fail(c->job, map[i].r,
-		    i == DIAL_DNS ? dns_error_detail(res->dns) : map[i].detail);
+		    i == DIAL_DNS	  ? dns_error_detail(res->dns)
+			: i == DIAL_PROXY ? exec_proxy_detail(res->proxy_status)
+					  : map[i].detail);
 		return;
 	}
 	if (c->tls && c->t == NULL && (c->t = malloc(sizeof(*c->t))) == NULL) {
@@ -249,7 +255,14 @@ exec_conn_get(struct exec *e, struct job *job, bool fresh)
 	c->state = CONN_DIALING;
 	rx_timer_init(&c->timer, idle_expired);
 	dial_init(&c->d, e->loop, e->dns, dialed);
-	if ((rc = dial_start(&c->d, c->host, c->port, &o)) < 0) {
+	/* https: CONNECT through the proxy; http: to the proxy itself, which
+	 * gets the request in absolute form (exec_req.c). */
+	o.proxy = c->tls ? job->proxy : NULL;
+	if (job->proxy != NULL && !c->tls)
+		rc = dial_start(&c->d, job->proxy->host, job->proxy->port, &o);
+	else
+		rc = dial_start(&c->d, c->host, c->port, &o);
+	if (rc < 0) {
 		slot_put(e, c);
 		return rc;
 	}

@@ -38,6 +38,7 @@ static const char *const outcomes[MANAGER_OUTCOMES] = {
     "bad_response",
     "overloaded",
     "cancelled",
+    "proxy",
     "draining",
     "internal",
 };
@@ -55,6 +56,7 @@ static const char *const outcome_labels[MANAGER_OUTCOMES] = {
     "outcome=\"bad_response\"",
     "outcome=\"overloaded\"",
     "outcome=\"cancelled\"",
+    "outcome=\"proxy\"",
     "outcome=\"draining\"",
     "outcome=\"internal\"",
 };

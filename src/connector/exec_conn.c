@@ -203,6 +203,8 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 	    [DIAL_TIMEOUT] = {EXEC_TIMEOUT, "connect timed out"},
 	    [DIAL_RESET] = {EXEC_RESET, "reset while connecting"},
 	    [DIAL_PROXY] = {EXEC_PROXY, NULL}, /* exec_proxy_detail() */
+	    [DIAL_POLICY] = {EXEC_POLICY_DENIED,
+		"EGRESS_ALLOW refuses the target or an address it resolved to"},
 	};
 	struct exec *e = c->e;
 	size_t i = (size_t)res->err;
@@ -210,10 +212,6 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 	if (fd < 0) {
 		if (i >= nitems(map) || i == DIAL_OK)
 			i = DIAL_UNREACHABLE;
-		/* Not reaching the proxy of an absolute-form request is the
-		 * proxy's failure too (a timeout stays a timeout). */
-		if (c->job->proxy != NULL && i != DIAL_TIMEOUT)
-			i = DIAL_PROXY;
 		/* The job's teardown puts the slot back. */
 		exec_job_fail(c->job, map[i].r,
 		    i == DIAL_DNS	  ? dns_error_detail(res->dns)
@@ -238,7 +236,8 @@ int
 exec_conn_get(struct exec *e, struct job *job, bool fresh)
 {
 	struct dial_opts o = {.attempt_ms = e->c.connect_timeout_ms,
-	    .total_ms = e->c.request_timeout_ms};
+	    .total_ms = e->c.request_timeout_ms,
+	    .policy = e->c.egress != NULL ? e->c.egress : netpolicy_any()};
 	struct exec_conn *c;
 	int rc;
 
@@ -255,14 +254,12 @@ exec_conn_get(struct exec *e, struct job *job, bool fresh)
 	c->state = CONN_DIALING;
 	rx_timer_init(&c->timer, idle_expired);
 	dial_init(&c->d, e->loop, e->dns, dialed);
-	/* https: CONNECT through the proxy; http: to the proxy itself, which
-	 * gets the request in absolute form (exec_req.c). */
-	o.proxy = c->tls ? job->proxy : NULL;
-	if (job->proxy != NULL && !c->tls)
-		rc = dial_start(&c->d, job->proxy->host, job->proxy->port, &o);
-	else
-		rc = dial_start(&c->d, c->host, c->port, &o);
-	if (rc < 0) {
+	/* https: CONNECT through the proxy; http: a plain connection to it,
+	 * which gets the request in absolute form (exec_req.c).  Either way
+	 * the policy checks the target. */
+	o.proxy = job->proxy;
+	o.proxy_plain = !c->tls;
+	if ((rc = dial_start(&c->d, c->host, c->port, &o)) < 0) {
 		slot_put(e, c);
 		return rc;
 	}

@@ -47,11 +47,14 @@ struct edge_conf {
 
 /*
  * Fill ec from the loaded configuration: listener addresses, the TLS
- * server configuration (certificate, key, client CA), the API token.
- * Returns 0, or -1 with err naming the setting (never a secret value).
+ * server configuration (certificate, key, client CA), the API token, the
+ * identity (edge_id.h).  check (`outpost-edge check-config`): the same
+ * checks without side effects: a missing EDGE_DATA_DIR is not created and
+ * no CA is generated in it.  Returns 0, or -1 with err naming the setting
+ * (never a secret value).
  */
-int edge_conf_load(
-    struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen);
+int edge_conf_load(struct edge_conf *ec, const struct cfg *c, bool check,
+    char *err, size_t errlen);
 
 /* Only the front door's address and token (for the CLI commands). */
 int edge_conf_load_api(
@@ -62,6 +65,13 @@ int edge_conf_load_api(
  * through the running edge's front door.  Returns the exit code.
  */
 int edge_cli_main(int argc, char **argv, char *const *envp);
+
+/*
+ * The session clients (argv[0] "connect" or "forward", see
+ * edge_session_cli.c), through the running edge's front door.  Returns
+ * the exit code.
+ */
+int edge_session_cli_main(int argc, char **argv, char *const *envp);
 
 /* Release what edge_conf_load() allocated; wipes the token.  Idempotent. */
 void edge_conf_free(struct edge_conf *ec);

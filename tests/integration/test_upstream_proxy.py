@@ -98,8 +98,32 @@ def test_https_upstream_through_connect(outpost_bin, nginx, squid, pki):
     assert res["rc"] == 0, res
     assert res["status"] == 200 and res["body"] == INDEX
     (line,) = new_lines(squid, before)
-    assert f" CONNECT {NAME}:{nginx.https_port} " in line
+    # Under the default EGRESS_ALLOW a name passes by its addresses only:
+    # the connector resolved and checked it, and CONNECT names the address.
+    assert f" CONNECT 127.0.0.1:{nginx.https_port} " in line
     assert "TCP_TUNNEL/200" in line
+
+
+def test_connect_by_name_when_egress_allow_lists_it(outpost_bin, nginx, squid, pki):
+    before = len(squid.log())
+    url = f"https://{NAME}:{nginx.https_port}/index.html"
+    res = fetch(outpost_bin, url, env=env(pki, HTTPS_PROXY=f"http://127.0.0.1:{squid.port}",
+                                          EGRESS_ALLOW=f"{NAME}:{nginx.https_port}"))
+    assert res["rc"] == 0 and res["body"] == INDEX, res
+    (line,) = new_lines(squid, before)
+    assert f" CONNECT {NAME}:{nginx.https_port} " in line
+
+
+@pytest.mark.parametrize("scheme", ["http", "https"])
+def test_egress_allow_applies_through_the_proxy(outpost_bin, nginx, squid, pki, scheme):
+    before = len(squid.log())
+    port = nginx.https_port if scheme == "https" else nginx.port
+    proxy = f"http://127.0.0.1:{squid.port}"
+    res = fetch(outpost_bin, f"{scheme}://{NAME}:{port}/index.html",
+                env=env(pki, HTTPS_PROXY=proxy, HTTP_PROXY=proxy,
+                        EGRESS_ALLOW=f"{NAME}:{port + 1}"))
+    assert res["rc"] == 1 and res["error"] == "policy_denied", res
+    assert_not_proxied(outpost_bin, squid, nginx, before)
 
 
 def test_http_upstream_in_absolute_form(outpost_bin, nginx, squid, pki):

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "connector/manager.h"
+#include "connector/session.h"
 #include "connector/tunnel.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -90,18 +91,25 @@ tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
 /*
  * What this connector implements beyond connector.v1, announced on the
  * Tunnel call (spec/enrollment.md, "Capabilities"); an edge that does not
- * know the header ignores it.
+ * know the header ignores it.  "sessions" (spec/sessions.md) only while
+ * SESSION_ALLOW is set: the edge sends SessionOpen only to tunnels that
+ * advertised it.
  */
 static const struct h2_header tunnel_headers[] = {
     {"outpost-capabilities", "enroll,renew"},
+};
+static const struct h2_header tunnel_headers_sessions[] = {
+    {"outpost-capabilities", "enroll,renew,sessions"},
 };
 
 static int
 slot_opened(struct tunnel_conn *n)
 {
 	struct tunnel_slot *t = slot_of(n);
-	int r = conn_call_open(
-	    n, &t->call, TUNNEL_PATH, tunnel_headers, nitems(tunnel_headers));
+	int r = conn_call_open(n, &t->call, TUNNEL_PATH,
+	    session_enabled(t->mgr->sessions) ? tunnel_headers_sessions
+					       : tunnel_headers,
+	    1);
 
 	if (r < 0)
 		return r;
@@ -182,7 +190,8 @@ tunnel_slot_init(struct tunnel_slot *t, struct manager *m, unsigned index)
 {
 	*t = (struct tunnel_slot){.mgr = m, .index = index};
 	if (conn_init(&t->conn, m, index, &slot_conn_ops) < 0 ||
-	    conn_call_init(&t->call, &tunnel_call_ops, t, TUNNEL_TXRING,
+	    conn_call_init(&t->call, &tunnel_call_ops, t, CONN_WINDOW,
+		TUNNEL_TXRING,
 		m->conf.max_message,
 		m->conf.max_concurrent + TUNNEL_OUT_SLACK) < 0)
 		return -ENOMEM;

@@ -309,8 +309,9 @@ on_dialed(struct dial *d, int fd, const struct dial_result *r)
 
 /* --- SessionOpen ---------------------------------------------------------- */
 
-static bool
-id_valid(const char *id)
+/* see session.h */
+bool
+session_id_valid(const char *id)
 {
 	size_t i, n = strlen(id);
 
@@ -323,14 +324,21 @@ id_valid(const char *id)
 	return true;
 }
 
+/* see session.h */
+bool
+session_target_valid(const Outpost__V1__SessionOpen *so)
+{
+	size_t hl = strlen(so->host);
+
+	return hl > 0 && hl <= DNS_NAME_MAX && so->port > 0 && so->port <= 65535;
+}
+
 /* Why the session is refused before any dial, or SR_OK. */
 static enum session_result
 precheck(const struct session_table *t, const struct tunnel_slot *slot,
     const Outpost__V1__SessionOpen *so)
 {
-	size_t hl = strlen(so->host);
-
-	if (hl == 0 || hl > DNS_NAME_MAX || so->port == 0 || so->port > 65535)
+	if (!session_target_valid(so))
 		return SR_BAD_REQUEST;
 	if (t->c.policy == NULL)
 		return SR_POLICY_DENIED; /* sessions are off: fail closed */
@@ -383,7 +391,7 @@ session_open(struct session_table *t, struct tunnel_slot *slot,
 	struct session *s;
 	int e;
 
-	if (!id_valid(so->session_id)) {
+	if (!session_id_valid(so->session_id)) {
 		log_warn("tunnel %u: SessionOpen with a bad session_id ignored",
 		    slot->index);
 		return;

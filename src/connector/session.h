@@ -85,6 +85,15 @@ bool session_enabled(const struct session_table *t);
 void session_open(struct session_table *t, struct tunnel_slot *slot,
     const Outpost__V1__SessionOpen *so);
 
+/*
+ * A SessionOpen's checks before any policy: the session_id is 1..64 of
+ * [A-Za-z0-9._-] (else it cannot be answered: the SessionOpen is dropped
+ * with a warning), and the target is a host of 1..DNS_NAME_MAX bytes and a port
+ * 1..65535 (else the answer is bad_request).
+ */
+bool session_id_valid(const char *id);
+bool session_target_valid(const Outpost__V1__SessionOpen *so);
+
 /* Sessions open now (dialling, or carrying bytes). */
 unsigned session_count(const struct session_table *t);
 

@@ -12,6 +12,7 @@
 #include "cfg/cfg_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "net/netpolicy.h"
 
 /* A config file larger than this is refused before it is parsed. */
 #define CFG_FILE_MAX (1024 * 1024)
@@ -351,6 +352,7 @@ cfg_load(char *const *envp, struct cfg_errors *errs)
 	x.src = CFG_SRC_ENV;
 	load_env(&x, envp);
 	cfg_check_all(x.c, errs);
+	cfg_start_policies(x.c, errs);
 	if (errs->n_errors > 0) {
 		cfg_free(x.c);
 		return NULL;
@@ -371,6 +373,7 @@ cfg_free(struct cfg *c)
 		slot_clear(&c->slot[k], &cfg_defs[k]);
 	free(c->path[0]);
 	free(c->path[1]);
+	netpolicy_free(c->session_allow);
 	free(c);
 }
 

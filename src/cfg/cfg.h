@@ -130,6 +130,14 @@ int cfg_pems_load(const struct cfg *c, enum cfg_key cert, enum cfg_key key,
     enum cfg_key ca, struct cfg_pems *p, char *err, size_t errlen);
 void cfg_pems_free(struct cfg_pems *p);
 
+/*
+ * The parsed target policy of a policy setting (net/netpolicy.h), owned by
+ * c and valid as long as it: CFG_SESSION_ALLOW gives NULL when unset
+ * (sessions are off).  NULL for any other key.
+ */
+struct netpolicy;
+const struct netpolicy *cfg_policy(const struct cfg *c, enum cfg_key k);
+
 /* Wipe secret values and free.  NULL is allowed. */
 void cfg_free(struct cfg *c);
 

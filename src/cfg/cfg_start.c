@@ -2,8 +2,8 @@
  * cfg_start.c — what `outpost run` builds at start from the settings, checked
  * with the builders' own parsers (c-ares for DNS_SERVERS, the SNTP client's
  * list parser, the dialer's proxy parser, the TLS client configurations of
- * the tunnel and of the executor's upstream connections), so
- * that cfg_load() refuses, all at once, every value run would refuse one at
+ * the tunnel and of the executor's upstream connections, the target policy
+ * matcher for SESSION_ALLOW), so that cfg_load() refuses, all at once, every value run would refuse one at
  * a time, and check-config reports it.
  */
 #include <errno.h>
@@ -16,6 +16,7 @@
 #include "lib/util.h"
 #include "net/dial.h"
 #include "net/dns.h"
+#include "net/netpolicy.h"
 #include "net/sntp.h"
 #include "tls/tls.h"
 
@@ -166,6 +167,37 @@ controller_tls(const struct cfg *c)
 	struct url u;
 
 	return s != NULL && url_parse(s, strlen(s), &u, &why) && u.tls;
+}
+
+/* A target list (SESSION_ALLOW) through the matcher's parser; NULL when
+ * unset or refused (reported). */
+static struct netpolicy *
+parse_policy(const struct cfg *c, struct cfg_errors *errs, enum cfg_key k)
+{
+	const char *s = c->slot[k].str;
+	struct netpolicy *p = NULL;
+	char why[NETPOLICY_ERR_MAX];
+	int r;
+
+	if (s == NULL)
+		return NULL;
+	if ((r = netpolicy_parse(&p, s, why, sizeof(why))) < 0)
+		report(c, errs, k, r == -ENOMEM ? strerror(ENOMEM) : why);
+	return p;
+}
+
+/* see cfg_int.h */
+void
+cfg_start_policies(struct cfg *c, struct cfg_errors *errs)
+{
+	c->session_allow = parse_policy(c, errs, CFG_SESSION_ALLOW);
+}
+
+/* see cfg.h */
+const struct netpolicy *
+cfg_policy(const struct cfg *c, enum cfg_key k)
+{
+	return k == CFG_SESSION_ALLOW ? c->session_allow : NULL;
 }
 
 /* see cfg_int.h */

@@ -25,12 +25,10 @@ edge_timers_needed(const struct edge_conf *ec)
 static void
 free_all(struct edge *e)
 {
-	struct edge_connector *k, *n;
+	struct list_node *n, *tmp;
 
-	for (k = e->connectors; k != NULL; k = n) {
-		n = k->next;
-		free(k);
-	}
+	LIST_FOR_EACH_SAFE(n, tmp, &e->connectors)
+	free(list_entry(n, struct edge_connector, link));
 	free(e->reqs);
 	free(e->scratch);
 	free(e);
@@ -39,7 +37,7 @@ free_all(struct edge *e)
 static void
 maybe_free(struct edge *e)
 {
-	if (e->stopping && !e->lw_open && e->conns == NULL)
+	if (e->stopping && !e->lw_open && list_empty(&e->conns))
 		free_all(e);
 }
 
@@ -106,6 +104,8 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 		*err = -ENOMEM;
 		return NULL;
 	}
+	list_init(&e->conns);
+	list_init(&e->connectors);
 	e->l = l;
 	e->conf = ec;
 	e->nreqs = ec->api_max_conns;
@@ -137,16 +137,14 @@ edge_tunnel_port(const struct edge *e)
 void
 edge_stop(struct edge *e)
 {
-	struct edge_conn *c, *n;
+	struct list_node *n, *tmp;
 
 	e->stopping = true;
 	if (e->api != NULL)
 		http_server_close(e->api);
 	e->api = NULL;
-	for (c = e->conns; c != NULL; c = n) {
-		n = c->next;
-		edge_conn_close(c, "edge stopping");
-	}
+	LIST_FOR_EACH_SAFE(n, tmp, &e->conns)
+	edge_conn_close(list_entry(n, struct edge_conn, link), "edge stopping");
 	if (e->lw_open)
 		net_listener_close(&e->lw);
 	else

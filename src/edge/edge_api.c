@@ -131,11 +131,15 @@ on_list(struct http_exchange *x, void *arg)
 static struct edge_tunnel *
 find_tunnel(struct edge_connector *k, const char *id, size_t n)
 {
+	struct list_node *node;
 	struct edge_tunnel *t;
 
-	for (t = k->tunnels; t != NULL; t = t->next)
+	LIST_FOR_EACH(node, &k->tunnels)
+	{
+		t = list_entry(node, struct edge_tunnel, link);
 		if (strlen(t->id) == n && memcmp(t->id, id, n) == 0)
 			return t;
+	}
 	return NULL;
 }
 

@@ -352,9 +352,7 @@ on_stream_closed(struct stream *s)
 	rx_defer_cancel(e->l, &c->kick);
 	if (c->h2_up)
 		h2_session_free(&c->h2); /* closes and frees the tunnels */
-	*c->pprev = c->next;
-	if (c->next != NULL)
-		c->next->pprev = c->pprev;
+	list_remove(&c->link);
 	e->nconns--;
 	free(c->plain);
 	util_wipe(&c->tlsc, sizeof(c->tlsc));
@@ -396,11 +394,7 @@ edge_conn_accept(struct edge *e, int fd, const struct sockaddr *peer)
 		out = c->plain + EDGE_PLAIN_BUF;
 	}
 	net_set_opt(fd, NET_NODELAY, true);
-	c->next = e->conns;
-	if (c->next != NULL)
-		c->next->pprev = &c->next;
-	c->pprev = &e->conns;
-	e->conns = c;
+	list_prepend(&e->conns, &c->link);
 	e->nconns++;
 	rx_timer_init(&c->timer, on_timer);
 	rx_defer_init(&c->kick, on_kick);

@@ -235,11 +235,13 @@ edge_idapi_pairings(struct http_exchange *x, void *arg)
 static unsigned
 close_connections(struct edge *e, const char *name)
 {
-	struct edge_conn *c, *next;
+	struct list_node *node, *tmp;
+	struct edge_conn *c;
 	unsigned n = 0;
 
-	for (c = e->conns; c != NULL; c = next) {
-		next = c->next;
+	LIST_FOR_EACH_SAFE(node, tmp, &e->conns)
+	{
+		c = list_entry(node, struct edge_conn, link);
 		if (!c->closing && c->tls && strcmp(c->name, name) == 0) {
 			edge_conn_close(c, "revoked");
 			n++;

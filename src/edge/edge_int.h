@@ -32,6 +32,7 @@
 #include "h2/h2.h"
 #include "http/http_server.h"
 #include "lib/buf.h"
+#include "lib/list.h"
 #include "net/net.h"
 #include "net/stream.h"
 #include "rx/rx.h"
@@ -62,7 +63,7 @@ struct edge_tunnel {
 	struct edge_conn *c;
 	struct edge_connector *owner; /* NULL until named */
 	struct edge_call *call; /* an Enrollment call instead of a Tunnel */
-	struct edge_tunnel *next; /* on owner's list */
+	struct list_node link; /* on owner's tunnels while owner != NULL */
 	struct h2_stream hs;
 	struct grpc_reader rd;
 	uint8_t *rdbuf, *rx, *tx;
@@ -90,7 +91,7 @@ struct edge_tunnel {
 
 struct edge_conn {
 	struct edge *e;
-	struct edge_conn *next, **pprev;
+	struct list_node link; /* on e->conns */
 	struct stream st;
 	struct rx_timer timer; /* handshake deadline, then h2 timers */
 	struct rx_defer kick; /* flush at the end of the loop turn */
@@ -109,8 +110,8 @@ struct edge_conn {
 
 struct edge_connector {
 	char name[EDGE_NAME_MAX];
-	struct edge_connector *next;
-	struct edge_tunnel *tunnels;
+	struct list_node link; /* on e->connectors */
+	struct list_node tunnels; /* struct edge_tunnel: newest first */
 	int64_t first_seen_ms;
 	int64_t last_seen_ms; /* last tunnel open or close */
 	int64_t cert_not_after; /* Unix s of the last issued cert; 0 none */
@@ -135,9 +136,11 @@ struct edge {
 	bool stopping;
 	uint16_t tport;
 	struct http_server *api;
-	struct edge_conn *conns;
+	struct list_node conns; /* struct edge_conn: newest first */
 	size_t nconns;
-	struct edge_connector *connectors;
+	/* struct edge_connector: newest first (prepended), the order of
+	 * GET /v1/connectors. */
+	struct list_node connectors;
 	size_t nconnectors;
 	struct edge_req *reqs;
 	size_t nreqs;

@@ -54,11 +54,11 @@ json_tunnel(struct buf *b, const struct edge_tunnel *t)
 void
 edge_json_connector(struct buf *b, const struct edge_connector *k)
 {
-	const struct edge_tunnel *t;
+	const struct list_node *n;
 	unsigned in_flight = 0;
 
-	for (t = k->tunnels; t != NULL; t = t->next)
-		in_flight += t->in_flight;
+	LIST_FOR_EACH(n, &k->tunnels)
+	in_flight += list_entry(n, struct edge_tunnel, link)->in_flight;
 	buf_adds(b, "{\"name\":");
 	json_cstr(b, k->name);
 	buf_adds(b, ",\"state\":");
@@ -70,9 +70,10 @@ edge_json_connector(struct buf *b, const struct edge_connector *k)
 	buf_adds(b, ",\"certificate_not_after\":");
 	edge_json_time(b, k->cert_not_after * 1000);
 	buf_adds(b, ",\"tunnels\":[");
-	for (t = k->tunnels; t != NULL; t = t->next) {
-		json_tunnel(b, t);
-		if (t->next != NULL)
+	LIST_FOR_EACH(n, &k->tunnels)
+	{
+		json_tunnel(b, list_entry(n, struct edge_tunnel, link));
+		if (n->next != &k->tunnels)
 			buf_adds(b, ",");
 	}
 	buf_adds(b, "]}");
@@ -82,12 +83,14 @@ edge_json_connector(struct buf *b, const struct edge_connector *k)
 void
 edge_json_list(struct buf *b, const struct edge *e)
 {
-	const struct edge_connector *k;
+	const struct list_node *n;
 
 	buf_adds(b, "{\"connectors\":[");
-	for (k = e->connectors; k != NULL; k = k->next) {
-		edge_json_connector(b, k);
-		if (k->next != NULL)
+	LIST_FOR_EACH(n, &e->connectors)
+	{
+		edge_json_connector(
+		    b, list_entry(n, struct edge_connector, link));
+		if (n->next != &e->connectors)
 			buf_adds(b, ",");
 	}
 	buf_adds(b, "]}\n");

@@ -16,11 +16,15 @@
 struct edge_connector *
 edge_registry_find(struct edge *e, const char *name, size_t n)
 {
+	struct list_node *node;
 	struct edge_connector *k;
 
-	for (k = e->connectors; k != NULL; k = k->next)
+	LIST_FOR_EACH(node, &e->connectors)
+	{
+		k = list_entry(node, struct edge_connector, link);
 		if (strlen(k->name) == n && memcmp(k->name, name, n) == 0)
 			return k;
+	}
 	return NULL;
 }
 
@@ -28,18 +32,20 @@ edge_registry_find(struct edge *e, const char *name, size_t n)
 static bool
 evict_one(struct edge *e)
 {
-	struct edge_connector **pp, **victim = NULL, *k;
+	struct edge_connector *k, *victim = NULL;
+	struct list_node *n;
 
-	for (pp = &e->connectors; (k = *pp) != NULL; pp = &k->next)
-		if (k->tunnels == NULL &&
-		    (victim == NULL ||
-			k->last_seen_ms < (*victim)->last_seen_ms))
-			victim = pp;
+	LIST_FOR_EACH(n, &e->connectors)
+	{
+		k = list_entry(n, struct edge_connector, link);
+		if (list_empty(&k->tunnels) &&
+		    (victim == NULL || k->last_seen_ms < victim->last_seen_ms))
+			victim = k;
+	}
 	if (victim == NULL)
 		return false;
-	k = *victim;
-	*victim = k->next;
-	free(k);
+	list_remove(&victim->link);
+	free(victim);
 	e->nconnectors--;
 	return true;
 }
@@ -58,8 +64,8 @@ connector_get(struct edge *e, const char *name)
 		return NULL;
 	snprintf(k->name, sizeof(k->name), "%s", name);
 	k->first_seen_ms = util_wall_ms();
-	k->next = e->connectors;
-	e->connectors = k;
+	list_init(&k->tunnels);
+	list_prepend(&e->connectors, &k->link);
 	e->nconnectors++;
 	return k;
 }
@@ -73,8 +79,7 @@ edge_registry_add(struct edge *e, struct edge_tunnel *t, const char *name)
 	if (k == NULL)
 		return -ENOSPC;
 	t->owner = k;
-	t->next = k->tunnels;
-	k->tunnels = t;
+	list_prepend(&k->tunnels, &t->link);
 	k->last_seen_ms = util_wall_ms();
 	log_info("edge: connector %s: tunnel %s open from %s", k->name, t->id,
 	    t->c->addr);
@@ -95,7 +100,7 @@ edge_registry_enrolled(struct edge *e, const char *name, int64_t not_after)
 	if (k == NULL)
 		return -ENOSPC;
 	k->cert_not_after = not_after;
-	if (k->tunnels == NULL) {
+	if (list_empty(&k->tunnels)) {
 		k->first_seen_ms = util_wall_ms();
 		k->requests = 0;
 	}
@@ -107,17 +112,11 @@ void
 edge_registry_remove(struct edge_tunnel *t)
 {
 	struct edge_connector *k = t->owner;
-	struct edge_tunnel **pp;
 
 	if (k == NULL)
 		return;
-	for (pp = &k->tunnels; *pp != NULL; pp = &(*pp)->next)
-		if (*pp == t) {
-			*pp = t->next;
-			break;
-		}
+	list_remove(&t->link);
 	t->owner = NULL;
-	t->next = NULL;
 	k->last_seen_ms = util_wall_ms();
 	if (!edge_connector_online(k))
 		log_warn("edge: connector %s is offline (no routable tunnel)",
@@ -128,11 +127,11 @@ edge_registry_remove(struct edge_tunnel *t)
 bool
 edge_connector_online(const struct edge_connector *k)
 {
-	const struct edge_tunnel *t;
+	const struct list_node *n;
 
-	for (t = k->tunnels; t != NULL; t = t->next)
-		if (edge_tunnel_routable(t))
-			return true;
+	LIST_FOR_EACH(n, &k->tunnels)
+	if (edge_tunnel_routable(list_entry(n, struct edge_tunnel, link)))
+		return true;
 	return false;
 }
 
@@ -161,10 +160,14 @@ struct edge_tunnel *
 edge_registry_pick(struct edge_connector *k, int64_t now)
 {
 	struct edge_tunnel *t, *best = NULL;
+	struct list_node *n;
 
-	for (t = k->tunnels; t != NULL; t = t->next)
+	LIST_FOR_EACH(n, &k->tunnels)
+	{
+		t = list_entry(n, struct edge_tunnel, link);
 		if (edge_tunnel_routable(t) && better(t, best))
 			best = t;
+	}
 	if (best != NULL)
 		best->last_pick = now;
 	return best;

@@ -55,6 +55,7 @@ edge_tunnel_accept(struct h2_session *s, void *arg)
 	grpc_reader_init(&t->rd, t->rdbuf, max);
 	h2_stream_init(&t->hs, t->rx, EDGE_WINDOW, t->tx, EDGE_TX_RING);
 	t->c = c;
+	list_init(&t->link); /* on no connector's list until named */
 	grpc_sendq_init(&t->oq, 0);
 	t->seq = ++c->e->seq;
 	snprintf(t->id, sizeof(t->id), "t%" PRIu64, t->seq);

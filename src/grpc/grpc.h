@@ -28,6 +28,7 @@
 #include <protobuf-c/protobuf-c.h>
 
 #include "h2/h2.h"
+#include "lib/list.h"
 
 #define GRPC_PREFIX_LEN 5
 
@@ -115,10 +116,10 @@ const char *grpc_status_name(int code);
 /*
  * One outgoing message: the 5-byte prefix and the protobuf encoding, sent
  * in pieces (off counts what the stream took).  Heap memory owned by the
- * caller's queue (next), released with free().
+ * caller's queue (link: on no list until pushed), released with free().
  */
 struct grpc_out {
-	struct grpc_out *next;
+	struct list_node link;
 	size_t len, off;
 	uint8_t data[];
 };
@@ -147,7 +148,7 @@ struct grpc_out *grpc_out_envelope(const ProtobufCMessageDescriptor *d,
  * requests it lets in flight).
  */
 struct grpc_sendq {
-	struct grpc_out *head, **tail;
+	struct list_node q; /* struct grpc_out: FIFO (append), oldest first */
 	unsigned n, max;
 };
 

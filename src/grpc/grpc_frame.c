@@ -154,7 +154,7 @@ grpc_out_pack(const ProtobufCMessage *m)
 		return NULL;
 	}
 	protobuf_c_message_pack(m, o->data + GRPC_PREFIX_LEN);
-	o->next = NULL;
+	list_init(&o->link);
 	o->len = GRPC_PREFIX_LEN + n;
 	o->off = 0;
 	return o;

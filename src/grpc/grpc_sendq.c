@@ -10,7 +10,8 @@
 void
 grpc_sendq_init(struct grpc_sendq *q, unsigned max)
 {
-	*q = (struct grpc_sendq){.tail = &q->head, .max = max};
+	*q = (struct grpc_sendq){.max = max};
+	list_init(&q->q);
 }
 
 /* see grpc.h */
@@ -23,9 +24,7 @@ grpc_sendq_push(struct grpc_sendq *q, struct grpc_out *o)
 		free(o);
 		return false;
 	}
-	o->next = NULL;
-	*q->tail = o;
-	q->tail = &o->next;
+	list_append(&q->q, &o->link);
 	q->n++;
 	return true;
 }
@@ -34,12 +33,14 @@ grpc_sendq_push(struct grpc_sendq *q, struct grpc_out *o)
 long
 grpc_sendq_pump(struct grpc_sendq *q, struct h2_stream *st, bool *full)
 {
+	struct list_node *node;
 	struct grpc_out *o;
 	long n, moved = 0;
 
 	if (full != NULL)
 		*full = false;
-	while ((o = q->head) != NULL) {
+	while ((node = list_first(&q->q)) != NULL) {
+		o = list_entry(node, struct grpc_out, link);
 		n = h2_stream_send(st, o->data + o->off, o->len - o->off);
 		if (n < 0)
 			return n;
@@ -50,8 +51,7 @@ grpc_sendq_pump(struct grpc_sendq *q, struct h2_stream *st, bool *full)
 				*full = true;
 			break;
 		}
-		if ((q->head = o->next) == NULL)
-			q->tail = &q->head;
+		list_remove(&o->link);
 		q->n--;
 		free(o);
 	}
@@ -62,19 +62,17 @@ grpc_sendq_pump(struct grpc_sendq *q, struct h2_stream *st, bool *full)
 bool
 grpc_sendq_empty(const struct grpc_sendq *q)
 {
-	return q->head == NULL;
+	return list_empty(&q->q);
 }
 
 /* see grpc.h */
 void
 grpc_sendq_clear(struct grpc_sendq *q)
 {
-	struct grpc_out *o;
+	struct list_node *n, *tmp;
 
-	while ((o = q->head) != NULL) {
-		q->head = o->next;
-		free(o);
-	}
-	q->tail = &q->head;
+	LIST_FOR_EACH_SAFE(n, tmp, &q->q)
+	free(list_entry(n, struct grpc_out, link));
+	list_init(&q->q);
 	q->n = 0;
 }

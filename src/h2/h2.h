@@ -52,6 +52,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "lib/list.h"
+
 #define H2_PATH_MAX 96 /* longest :path a server stream records */
 #define H2_AGENT_MAX 64 /* longest user-agent a server stream records */
 #define H2_MESSAGE_MAX 256 /* longest grpc-message kept (encoded form) */
@@ -123,7 +125,6 @@ struct h2_stream {
 	int32_t id;
 	struct h2_ring rx, tx;
 	unsigned events;
-	bool queued; /* on the session's event list */
 	bool deferred; /* the data source is waiting for bytes */
 	bool responded; /* server: response headers submitted */
 	bool tx_end; /* no more bytes will be queued */
@@ -135,7 +136,8 @@ struct h2_stream {
 	int grpc_status; /* client: received; server: to send; -1 none */
 	uint32_t reset_code; /* RST_STREAM / close error code */
 	enum h2_stream_error err;
-	struct h2_stream *next_ev, *prev, *next;
+	struct list_node ev_link; /* on the session's events: FIFO (append) */
+	struct list_node live_link; /* on the session's live: newest first */
 	char path[H2_PATH_MAX];
 	char agent[H2_AGENT_MAX]; /* server: the client's user-agent */
 	char message[H2_MESSAGE_MAX]; /* grpc-message, percent-encoded */
@@ -154,8 +156,8 @@ struct h2_session {
 	enum h2_error err;
 	const uint8_t *out; /* pending output from nghttp2 */
 	size_t outlen;
-	struct h2_stream *evhead, **evtail;
-	struct h2_stream *live;
+	struct list_node events; /* streams with events, oldest first */
+	struct list_node live; /* attached, not yet closed; newest first */
 	int64_t settings_deadline; /* 0 once acknowledged */
 	int64_t ping_due; /* when to send the next PING */
 	int64_t ping_deadline; /* ack due; 0 when none outstanding */

@@ -82,7 +82,8 @@ h2_session_init(struct h2_session *s, enum h2_role role,
 	s->on_event = on_event;
 	s->on_accept = on_accept;
 	s->arg = arg;
-	s->evtail = &s->evhead;
+	list_init(&s->events);
+	list_init(&s->live);
 	s->settings_deadline = now + conf->ping_timeout_ms;
 	s->ping_due =
 	    conf->ping_interval_ms > 0 ? now + conf->ping_interval_ms : 0;
@@ -99,11 +100,13 @@ h2_session_init(struct h2_session *s, enum h2_role role,
 void
 h2_session_free(struct h2_session *s)
 {
+	struct list_node *n;
 	struct h2_stream *st;
 
 	if (s->ng == NULL)
 		return;
-	while ((st = s->live) != NULL) {
+	while ((n = list_first(&s->live)) != NULL) {
+		st = list_entry(n, struct h2_stream, live_link);
 		if (st->err == H2_SERR_NONE && !st->rx_eof)
 			st->err = H2_SERR_SESSION;
 		h2_stream_mark_closed(st, NGHTTP2_CANCEL);
@@ -257,26 +260,21 @@ h2_stream_post(struct h2_stream *st, unsigned events)
 	struct h2_session *s = st->sess;
 
 	st->events |= events;
-	if (st->queued)
-		return;
-	st->queued = true;
-	st->next_ev = NULL;
-	*s->evtail = st;
-	s->evtail = &st->next_ev;
+	if (!list_linked(&st->ev_link))
+		list_append(&s->events, &st->ev_link);
 }
 
 /* see h2_int.h */
 void
 h2_session_dispatch(struct h2_session *s)
 {
+	struct list_node *n;
 	struct h2_stream *st;
 	unsigned ev;
 
-	while ((st = s->evhead) != NULL) {
-		s->evhead = st->next_ev;
-		if (s->evhead == NULL)
-			s->evtail = &s->evhead;
-		st->queued = false;
+	while ((n = list_first(&s->events)) != NULL) {
+		st = list_entry(n, struct h2_stream, ev_link);
+		list_remove(n);
 		ev = st->events;
 		st->events = 0;
 		/* After H2_EV_CLOSE the stream may be freed: touch it no more. */

@@ -28,6 +28,8 @@ h2_stream_init(
 	h2_ring_init(&st->rx, rxmem, rxcap);
 	h2_ring_init(&st->tx, txmem, txcap);
 	st->grpc_status = -1;
+	list_init(&st->ev_link);
+	list_init(&st->live_link);
 }
 
 /* see h2_int.h */
@@ -36,11 +38,7 @@ h2_stream_attach(struct h2_session *s, struct h2_stream *st, int32_t id)
 {
 	st->sess = s;
 	st->id = id;
-	st->prev = NULL;
-	st->next = s->live;
-	if (s->live != NULL)
-		s->live->prev = st;
-	s->live = st;
+	list_prepend(&s->live, &st->live_link);
 }
 
 /* see h2_int.h */
@@ -54,12 +52,7 @@ h2_stream_mark_closed(struct h2_stream *st, uint32_t code)
 	st->closed = true;
 	st->tx_end = st->tx_done = true;
 	st->reset_code = code;
-	if (st->prev != NULL)
-		st->prev->next = st->next;
-	else
-		s->live = st->next;
-	if (st->next != NULL)
-		st->next->prev = st->prev;
+	list_remove(&st->live_link);
 	/* Bytes still unread would hold the connection window forever. */
 	if (st->rx.len > 0)
 		nghttp2_session_consume_connection(s->ng, st->rx.len);

@@ -67,8 +67,7 @@ server_free_if_done(struct http_server *s)
 void
 http_server_slot_done(struct http_server *s, struct http_conn *c)
 {
-	c->next_free = s->free;
-	s->free = c;
+	list_prepend(&s->free, &c->free_link);
 	s->watchers--;
 	server_free_if_done(s);
 }
@@ -131,7 +130,7 @@ slot_free(struct net_listener *ls)
 {
 	struct http_server *s = ls->arg;
 
-	return s->free != NULL;
+	return !list_empty(&s->free);
 }
 
 static void
@@ -139,19 +138,20 @@ accept_conn(
     struct net_listener *ls, int fd, const struct sockaddr_storage *peer)
 {
 	struct http_server *s = ls->arg;
+	struct list_node *slot;
 	struct http_conn *c;
 
-	if (s->live >= s->conf.max_conns && !evict_one(s)) {
+	if ((s->live >= s->conf.max_conns && !evict_one(s)) ||
+	    (slot = list_first(&s->free)) == NULL) {
 		s->st.refused++;
 		net_close(fd);
 		return;
 	}
-	c = s->free;
-	s->free = c->next_free;
+	c = list_entry(slot, struct http_conn, free_link);
+	list_remove(slot);
 	c->peer = *peer;
 	if (http_conn_open(s, c, fd) < 0) {
-		c->next_free = s->free;
-		s->free = c;
+		list_prepend(&s->free, &c->free_link);
 		net_close(fd);
 		return;
 	}
@@ -280,10 +280,9 @@ http_server_start(
 	s->conf = *conf;
 	s->port = conf->port;
 	s->nslots = conf->max_conns + SPARE_SLOTS;
-	for (i = s->nslots; i-- > 0;) {
-		s->conns[i].next_free = s->free;
-		s->free = &s->conns[i];
-	}
+	list_init(&s->free);
+	for (i = 0; i < s->nslots; i++)
+		list_append(&s->free, &s->conns[i].free_link);
 	if ((*err = listen_all(s)) < 0) {
 		http_server_close(s);
 		return NULL;

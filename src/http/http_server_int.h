@@ -7,6 +7,7 @@
 #include "http/http_server.h"
 #include "http/http_server_reader.h"
 #include "lib/buf.h"
+#include "lib/list.h"
 #include "net/net_listen.h"
 #include "rx/rx.h"
 
@@ -53,7 +54,7 @@ struct http_conn {
 	size_t drained; /* bytes discarded while lingering */
 	const struct http_route *route;
 	struct http_exchange x;
-	struct http_conn *next_free;
+	struct list_node free_link; /* on the server's free slots */
 	struct sockaddr_storage peer;
 };
 
@@ -64,7 +65,7 @@ struct http_server {
 	int nl;
 	struct http_conn *conns;
 	size_t nslots;
-	struct http_conn *free;
+	struct list_node free; /* struct http_conn slots: LIFO (prepend) */
 	size_t live;
 	size_t watchers; /* open watchers: the server is freed at 0 */
 	uint64_t tick;

@@ -8,6 +8,12 @@
  * with container_of().  Nothing allocates; every operation is O(1) except
  * the walk.  A head must be list_init()ed before use; a node is linked into
  * at most one list at a time.  NULL is never a valid argument.
+ *
+ * Order is the caller's, stated at each insertion: list_append() links at
+ * the back (a FIFO: walks see the oldest first), list_prepend() at the
+ * front (walks see the newest first).  The walk is always front to back.
+ * A node that was list_init()ed, or list_remove()d, is on no list
+ * (list_linked() says which), so removal is idempotent.
  */
 #ifndef LIB_LIST_H
 #define LIB_LIST_H
@@ -33,14 +39,43 @@ list_empty(const struct list_node *h)
 	return h->next == h;
 }
 
+/* Link n between the adjacent nodes prev and next (private). */
+static inline void
+list_link_between(
+    struct list_node *prev, struct list_node *next, struct list_node *n)
+{
+	n->prev = prev;
+	n->next = next;
+	prev->next = n;
+	next->prev = n;
+}
+
 /* Link n at the end of list h (n must be on no list). */
 static inline void
 list_append(struct list_node *h, struct list_node *n)
 {
-	n->prev = h->prev;
-	n->next = h;
-	h->prev->next = n;
-	h->prev = n;
+	list_link_between(h->prev, h, n);
+}
+
+/* Link n at the front of list h (n must be on no list). */
+static inline void
+list_prepend(struct list_node *h, struct list_node *n)
+{
+	list_link_between(h, h->next, n);
+}
+
+/* True when node n is on a list (false after list_init or list_remove). */
+static inline bool
+list_linked(const struct list_node *n)
+{
+	return n->next != n;
+}
+
+/* The first node of list h, or NULL when h is empty. */
+static inline struct list_node *
+list_first(const struct list_node *h)
+{
+	return list_empty(h) ? NULL : h->next;
 }
 
 /* Unlink n from its list; n is then on no list (unlinking again is a no-op). */

@@ -1,8 +1,10 @@
 /*
- * The dialer's state machine: resolving → connecting (address after
- * address) → [proxy: sending CONNECT → reading the answer] → done.  One
- * reactor timer holds the nearer of the attempt and total deadlines.
+ * The dialer's state machine: [policy: resolving the target through a
+ * proxy] → resolving → connecting (address after address) → [proxy:
+ * sending CONNECT → reading the answer] → done.  One reactor timer holds
+ * the nearer of the attempt and total deadlines.
  */
+#include <arpa/inet.h>
 #include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -15,6 +17,8 @@
 
 enum {
 	ST_IDLE,
+	ST_REFUSING, /* the policy refused host:port; refuse deferred */
+	ST_RESOLVING_TARGET, /* a policy check through a proxy */
 	ST_RESOLVING,
 	ST_CONNECTING,
 	ST_PROXY_SEND,
@@ -27,8 +31,8 @@ static void attempt_next(struct dial *d);
 const char *
 dial_error_str(enum dial_error err)
 {
-	static const char *const names[] = {
-	    "ok", "dns", "refused", "unreachable", "timeout", "reset", "proxy"};
+	static const char *const names[] = {"ok", "dns", "refused",
+	    "unreachable", "timeout", "reset", "proxy", "policy"};
 
 	return (size_t)err < nitems(names) ? names[err] : "dial";
 }
@@ -64,6 +68,7 @@ static void
 finish(struct dial *d, int fd)
 {
 	rx_timer_stop(d->loop, &d->timer);
+	rx_defer_cancel(d->loop, &d->refuse);
 	dns_query_cancel(&d->q);
 	/*
 	 * On success res.early points into pbuf, which then holds only the
@@ -300,12 +305,64 @@ attempt_next(struct dial *d)
 	out_of_addresses(d);
 }
 
+/* Every address passes the policy (see dial.h), or DIAL_POLICY naming the
+ * first refused one. */
+static bool
+policy_passes(struct dial *d, const struct dns_result *res)
+{
+	char a[NET_ADDR_STRLEN];
+	size_t i;
+
+	for (i = 0; i < res->n; i++) {
+		if (!netpolicy_check_addr(
+			d->o.policy, d->host, d->port, &res->addr[i].sa))
+			break;
+	}
+	if (i == res->n)
+		return true;
+	d->res.peer = res->addr[i];
+	net_addr_str(&res->addr[i].sa, a, sizeof(a));
+	fail(d, DIAL_POLICY, "%s resolved to %s, which the policy refuses",
+	    d->host, a);
+	return false;
+}
+
+/* The target through a proxy, resolved here for the policy: CONNECT will
+ * name its first (checked) address; now resolve the proxy. */
+static void
+on_target(struct dial *d, enum dns_error err, const struct dns_result *res)
+{
+	const union dns_sockaddr *a = &res->addr[0];
+	int rc;
+
+	if (err != DNS_OK) {
+		fail(d, DIAL_DNS, "%s (%s)", dns_error_str(err),
+		    dns_query_detail(&d->q));
+		return;
+	}
+	if (!policy_passes(d, res))
+		return;
+	if (a->sa.sa_family == AF_INET)
+		inet_ntop(AF_INET, &a->in.sin_addr, d->host, sizeof(d->host));
+	else
+		inet_ntop(
+		    AF_INET6, &a->in6.sin6_addr, d->host, sizeof(d->host));
+	d->state = ST_RESOLVING;
+	if ((rc = dns_resolve(d->dns, &d->q, d->o.proxy->host)) < 0)
+		fail(d, DIAL_PROXY, "proxy name %s: %s", d->o.proxy->host,
+		    strerror(-rc));
+}
+
 static void
 on_dns(struct dns_query *q, enum dns_error err, const struct dns_result *res)
 {
 	struct dial *d = container_of(q, struct dial, q);
 
 	d->res.dns = err;
+	if (d->state == ST_RESOLVING_TARGET) {
+		on_target(d, err, res);
+		return;
+	}
 	if (err != DNS_OK && d->o.proxy != NULL) {
 		fail(d, DIAL_PROXY, "proxy name %s: %s", d->o.proxy->host,
 		    dns_error_str(err));
@@ -316,6 +373,8 @@ on_dns(struct dns_query *q, enum dns_error err, const struct dns_result *res)
 		    dns_query_detail(q));
 		return;
 	}
+	if (d->o.policy != NULL && d->o.proxy == NULL && !policy_passes(d, res))
+		return;
 	d->addrs = *res;
 	d->next = 0;
 	attempt_next(d);
@@ -326,10 +385,12 @@ on_timer(struct rx_loop *l, struct rx_timer *t)
 {
 	struct dial *d = container_of(t, struct dial, timer);
 
-	if (d->state == ST_RESOLVING) {
+	if (d->state == ST_RESOLVING || d->state == ST_RESOLVING_TARGET) {
 		/* The resolver's own deadline is longer than ours. */
 		d->res.dns = DNS_TIMEOUT;
-		fail(d, d->o.proxy != NULL ? DIAL_PROXY : DIAL_DNS,
+		fail(d,
+		    d->o.proxy != NULL && d->state == ST_RESOLVING ? DIAL_PROXY
+								   : DIAL_DNS,
 		    "dns_timeout (dial deadline)");
 	} else if (rx_now(l) >= d->deadline) {
 		d->res.sys = -ETIMEDOUT;
@@ -343,6 +404,14 @@ on_timer(struct rx_loop *l, struct rx_timer *t)
 	}
 }
 
+static void
+on_refuse(struct rx_loop *l, struct rx_defer *q)
+{
+	struct dial *d = container_of(q, struct dial, refuse);
+
+	fail(d, DIAL_POLICY, "the policy refuses %s:%u", d->host, d->port);
+}
+
 /* see dial.h */
 void
 dial_init(struct dial *d, struct rx_loop *l, struct dns_resolver *dns,
@@ -354,6 +423,7 @@ dial_init(struct dial *d, struct rx_loop *l, struct dns_resolver *dns,
 	d->done = done;
 	rx_watch_init(&d->w, -1, NULL, NULL);
 	rx_timer_init(&d->timer, on_timer);
+	rx_defer_init(&d->refuse, on_refuse);
 	dns_query_init(&d->q, on_dns);
 }
 
@@ -378,6 +448,7 @@ int
 dial_start(
     struct dial *d, const char *host, uint16_t port, const struct dial_opts *o)
 {
+	enum netpolicy_verdict v;
 	int rc;
 
 	if (d->state != ST_IDLE)
@@ -393,15 +464,29 @@ dial_start(
 	d->res = (struct dial_result){0};
 	d->addrs.n = d->next = 0;
 	d->deadline = rx_now(d->loop) + d->o.total_ms;
+	v = d->o.policy != NULL
+	    ? netpolicy_check_name(d->o.policy, d->host, port)
+	    : NETPOLICY_ALLOW;
+	if (v == NETPOLICY_DENY) {
+		d->state = ST_REFUSING;
+		rx_defer(d->loop, &d->refuse);
+		return 0;
+	}
 	if ((rc = rx_timer_start(d->loop, &d->timer, d->o.total_ms)) < 0)
 		return rc;
-	rc = dns_resolve(
-	    d->dns, &d->q, d->o.proxy != NULL ? d->o.proxy->host : d->host);
+	/* Through a proxy, a target that only its addresses can pass is
+	 * resolved here first (see dial.h). */
+	d->state = d->o.proxy != NULL && v == NETPOLICY_RESOLVE
+	    ? ST_RESOLVING_TARGET
+	    : ST_RESOLVING;
+	rc = dns_resolve(d->dns, &d->q,
+	    d->o.proxy != NULL && d->state == ST_RESOLVING ? d->o.proxy->host
+							   : d->host);
 	if (rc < 0) {
 		rx_timer_stop(d->loop, &d->timer);
+		d->state = ST_IDLE;
 		return rc;
 	}
-	d->state = ST_RESOLVING;
 	return 0;
 }
 
@@ -412,6 +497,7 @@ dial_cancel(struct dial *d)
 	if (d->state == ST_IDLE)
 		return;
 	rx_timer_stop(d->loop, &d->timer);
+	rx_defer_cancel(d->loop, &d->refuse);
 	dns_query_cancel(&d->q);
 	sock_drop(d);
 	wipe_pbuf(d);

@@ -26,6 +26,18 @@
  * DIAL_TIMEOUT.  The proxy's credentials are sent once and never logged,
  * and the request buffer is wiped after it is written.
  *
+ * With a target policy (dial_opts.policy, net/netpolicy.h) the dialer
+ * connects only to addresses the policy passed: host:port is checked
+ * first (a target no rule could match ends in DIAL_POLICY without a DNS
+ * query), then EVERY address the name resolved to (one refused address
+ * refuses the dial: DIAL_POLICY, nothing connected, detail naming the
+ * address), and only those addresses are dialled.  Through a proxy, a
+ * CIDR rule cannot be checked by the proxy: a target that the policy
+ * passes only by its addresses (NETPOLICY_RESOLVE) is resolved here,
+ * checked, and the CONNECT names the first checked address as an IP
+ * literal; a target listed by name is sent to the proxy by name (the
+ * proxy resolves it, as without a policy), and an IP literal as itself.
+ *
  * Timers: one per dialer, plus one for its DNS query while resolving.
  */
 #ifndef NET_DIAL_H
@@ -37,6 +49,7 @@
 
 #include "lib/url.h"
 #include "net/dns.h"
+#include "net/netpolicy.h"
 #include "rx/rx.h"
 
 #define DIAL_DEFAULT_ATTEMPT_MS 5000
@@ -52,6 +65,7 @@ enum dial_error {
 	DIAL_TIMEOUT, /* an attempt or the whole dial ran out of time */
 	DIAL_RESET, /* reset or aborted while connecting */
 	DIAL_PROXY, /* the proxy failed or refused: proxy_status, detail */
+	DIAL_POLICY, /* dial_opts.policy refused the target or an address */
 };
 
 struct dial_result {
@@ -82,6 +96,9 @@ struct dial_opts {
 	int64_t
 	    total_ms; /* DNS + all attempts + proxy; DIAL_DEFAULT_TOTAL_MS */
 	const struct dial_proxy *proxy; /* NULL: direct; outlives the dial */
+	/* NULL: any address; else the addresses dialled must pass it (see
+	 * above); outlives the dial. */
+	const struct netpolicy *policy;
 };
 
 struct dial;
@@ -95,10 +112,13 @@ struct dial {
 	struct dns_query q;
 	struct rx_watch w;
 	struct rx_timer timer;
+	struct rx_defer refuse; /* DIAL_POLICY before any query */
 	int state;
 	uint64_t born; /* reactor iteration the attempt's socket was made */
 	int64_t deadline, attempt_deadline;
 	struct dial_opts o;
+	/* The target; through a proxy, what CONNECT names (the checked
+	 * address once a policy made the dialer resolve it). */
 	char host[DNS_NAME_MAX + 1];
 	uint16_t port;
 	struct dns_result addrs;
@@ -129,7 +149,8 @@ void dial_free(struct dial *d);
 
 bool dial_active(const struct dial *d);
 
-/* "ok", "dns", "refused", "unreachable", "timeout", "reset", "proxy". */
+/* "ok", "dns", "refused", "unreachable", "timeout", "reset", "proxy",
+ * "policy". */
 const char *dial_error_str(enum dial_error err);
 
 /*

@@ -72,7 +72,7 @@ rx_watch_init(struct rx_watch *w, int fd, rx_io_fn *io, rx_close_fn *on_close)
 static void
 push_front(struct list_node *h, struct rx_watch *w)
 {
-	list_append(h->next, &w->link);
+	list_prepend(h, &w->link);
 }
 
 static void

@@ -22,6 +22,7 @@
 #include "cfg/cfg_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "net/netpolicy.h"
 
 #define SECRET_B64 "U1VQRVJTRUNSRVRLRVlNQVRFUklBTA=="
 #define SECRET_TEXT "SUPERSECRETKEYMATERIAL"
@@ -370,6 +371,37 @@ cfg_start_values_checked(void **state)
 	    "NTP_SERVERS=pool.example,[::1]:123",
 	    "EGRESS_PROXY_URL=http://p:1"));
 	assert_int_equal(errs.n_errors, 0);
+}
+
+/* SESSION_ALLOW through the matcher's parser; the policy is exposed. */
+static void
+cfg_session_allow(void **state)
+{
+	struct cfg *c;
+
+	expect_one_error(NULL, "SESSION_ALLOW=db.internal:5432,10.0.0.0/8",
+	    "environment: SESSION_ALLOW: entry 2 \"10.0.0.0/8\": missing "
+	    "':port'",
+	    NULL);
+	expect_one_error("SESSION_ALLOW=[fd00::/8]:22-21\n", NULL,
+	    "outpost.conf:1: SESSION_ALLOW: entry 1", "reversed");
+	c = load(NULL, NULL, NULL, NULL);
+	assert_non_null(c);
+	assert_null(cfg_policy(c, CFG_SESSION_ALLOW));
+	assert_null(cfg_policy(c, CFG_HTTP_PORT));
+	cfg_free(c);
+	c = load(NULL, "SESSION_ALLOW=", NULL, NULL);
+	assert_null(cfg_policy(c, CFG_SESSION_ALLOW));
+	cfg_free(c);
+	c = load(
+	    NULL, "SESSION_ALLOW=db.internal:5432, 10.0.0.0/8:22", NULL, NULL);
+	assert_non_null(c);
+	assert_non_null(cfg_policy(c, CFG_SESSION_ALLOW));
+	assert_int_equal(netpolicy_count(cfg_policy(c, CFG_SESSION_ALLOW)), 2);
+	assert_int_equal(netpolicy_check_name(cfg_policy(c, CFG_SESSION_ALLOW),
+			     "db.internal", 5432),
+	    NETPOLICY_ALLOW);
+	cfg_free(c);
 }
 
 static void
@@ -859,6 +891,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_env_unknown_warns),
 	    cmocka_unit_test(cfg_not_implemented_reported),
 	    cmocka_unit_test(cfg_all_errors_at_once),
+	    cmocka_unit_test(cfg_session_allow),
 	    cmocka_unit_test(cfg_errors_overflow_counted),
 	    cmocka_unit_test(cfg_parser_whole_and_bytewise),
 	    cmocka_unit_test(cfg_duration_values),

@@ -3,7 +3,10 @@
  * accepts, a closed port, a listener whose backlog is full so SYNs go
  * unanswered) and a real squid started by the test on loopback with a
  * temporary config (CONNECT allowed, refused with 403, and with Basic
- * authentication).  Select cases with CMOCKA_TEST_FILTER... or run all.
+ * authentication).  The target policy (dial_opts.policy) with names from
+ * a hosts file the test writes (CARES_HOSTS), mapping them to loopback
+ * addresses; the listeners count what they accept, so a refusal is seen
+ * to connect nothing.  Select cases with CMOCKA_TEST_FILTER... or run all.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -26,6 +29,7 @@
 #include "net/dial.h"
 #include "net/dns.h"
 #include "net/net.h"
+#include "net/netpolicy.h"
 #include "rx/rx.h"
 #include "wrapfd.h"
 
@@ -194,19 +198,46 @@ on_dial(struct dial *d, int fd, const struct dial_result *r)
 }
 
 static struct fx *
-fx_new(const char *servers)
+fx_new_with(struct dns_config *c)
 {
 	struct fx *f = calloc(1, sizeof(*f));
-	struct dns_config c = {.servers = servers, .lookups = "b"};
 	char err[128];
 
 	assert_non_null(f);
 	assert_int_equal(rx_init(&f->loop, 32), 0);
-	c.timeout_ms = 500;
-	assert_int_equal(dns_new(&f->dns, &f->loop, &c, err, sizeof(err)), 0);
+	c->timeout_ms = 500;
+	assert_int_equal(dns_new(&f->dns, &f->loop, c, err, sizeof(err)), 0);
 	dial_init(&f->d, &f->loop, f->dns, on_dial);
 	f->fd = -1;
 	return f;
+}
+
+static struct fx *
+fx_new(const char *servers)
+{
+	struct dns_config c = {.servers = servers, .lookups = "b"};
+
+	return fx_new_with(&c);
+}
+
+/* Names from the test's hosts file only (see main); a DNS query would go
+ * to a closed port. */
+#define TEST_HOSTS \
+	"127.0.0.1 one.test\n" \
+	"127.0.0.9 nine.test\n" \
+	"127.0.0.1 two.test\n" \
+	"127.0.0.9 two.test\n"
+static char hosts_path[64];
+
+static struct fx *
+fx_hosts(void)
+{
+	char servers[32];
+	struct dns_config c = {
+	    .servers = servers, .lookups = "f", .hosts_env = true};
+
+	snprintf(servers, sizeof(servers), "127.0.0.1:%u", closed_port());
+	return fx_new_with(&c);
 }
 
 static void
@@ -441,6 +472,113 @@ dial_cancel_anytime(void **state)
 	fx_free(f);
 }
 
+/* --- target policy ------------------------------------------------------ */
+
+static struct netpolicy *policy(const char *fmt, ...)
+    __attribute__((format(printf, 1, 2)));
+
+static struct netpolicy *
+policy(const char *fmt, ...)
+{
+	struct netpolicy *p = NULL;
+	char list[128], err[NETPOLICY_ERR_MAX];
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(list, sizeof(list), fmt, ap);
+	va_end(ap);
+	if (netpolicy_parse(&p, list, err, sizeof(err)) != 0)
+		fail_msg("%s: %s", list, err);
+	return p;
+}
+
+/* The dial ended in DIAL_POLICY and the listener accepted nothing. */
+static void
+expect_refused(struct fx *f, struct server *s, size_t accepted)
+{
+	assert_int_equal(f->res.err, DIAL_POLICY);
+	assert_string_equal(dial_error_str(f->res.err), "policy");
+	assert_int_equal(f->fd, -1);
+	assert_int_equal(f->res.attempts, 0);
+	run_for(f, 100, false);
+	assert_int_equal(s->nconns, accepted);
+}
+
+static void
+dial_policy_refuses_before_resolving(void **state)
+{
+	struct dial_opts o = {.total_ms = 3000};
+	char servers[32];
+	struct server s;
+	struct fx *f;
+
+	/* Any DNS query would be refused (DIAL_DNS): none is made. */
+	snprintf(servers, sizeof(servers), "127.0.0.1:%u", closed_port());
+	f = fx_new(servers);
+	server_start(&f->loop, &s, "127.0.0.1");
+	o.policy =
+	    policy("127.0.0.1:%u,db.test:%u", closed_port(), closed_port());
+	dial_and_wait(f, "127.0.0.1", s.port, &o);
+	expect_refused(f, &s, 0);
+	assert_non_null(strstr(f->res.detail, "refuses 127.0.0.1:"));
+	dial_and_wait(f, "db.test", s.port, &o);
+	expect_refused(f, &s, 0);
+	assert_int_equal(f->res.dns, DNS_OK);
+	/* Cancelled before the deferred refusal ran: no callback. */
+	f->calls = 0;
+	assert_int_equal(dial_start(&f->d, "127.0.0.1", s.port, &o), 0);
+	dial_cancel(&f->d);
+	run_for(f, 100, false);
+	assert_int_equal(f->calls, 0);
+	netpolicy_free((struct netpolicy *)o.policy);
+	/* The same target listed: connected. */
+	o.policy = policy("127.0.0.1:%u", s.port);
+	dial_and_wait(f, "127.0.0.1", s.port, &o);
+	assert_int_equal(f->res.err, DIAL_OK);
+	expect_banner(f, &s);
+	assert_int_equal(s.nconns, 1);
+	netpolicy_free((struct netpolicy *)o.policy);
+	server_stop(&f->loop, &s);
+	fx_free(f);
+}
+
+static void
+dial_policy_checks_every_address(void **state)
+{
+	struct dial_opts o = {.total_ms = 3000};
+	struct fx *f = fx_hosts();
+	struct server s;
+
+	/* nine.test is 127.0.0.9, outside 127.0.0.1/32: refused after DNS,
+	 * and so is two.test (127.0.0.1 and 127.0.0.9). */
+	server_start(&f->loop, &s, "127.0.0.9");
+	o.policy = policy("127.0.0.1/32:%u", s.port);
+	dial_and_wait(f, "nine.test", s.port, &o);
+	expect_refused(f, &s, 0);
+	assert_non_null(strstr(f->res.detail, "127.0.0.9"));
+	assert_int_equal(f->res.peer.sa.sa_family, AF_INET);
+	dial_and_wait(f, "two.test", s.port, &o);
+	expect_refused(f, &s, 0);
+	assert_non_null(strstr(f->res.detail, "127.0.0.9"));
+	netpolicy_free((struct netpolicy *)o.policy);
+	/* Inside the CIDR: connected, to the address checked. */
+	o.policy = policy("127.0.0.0/24:%u", s.port);
+	dial_and_wait(f, "nine.test", s.port, &o);
+	assert_int_equal(f->res.err, DIAL_OK);
+	expect_banner(f, &s);
+	assert_int_equal(s.nconns, 1);
+	netpolicy_free((struct netpolicy *)o.policy);
+	net_close(f->fd);
+	f->fd = -1;
+	/* Listed by name: its addresses need no CIDR rule. */
+	o.policy = policy("nine.test:%u", s.port);
+	dial_and_wait(f, "nine.test", s.port, &o);
+	assert_int_equal(f->res.err, DIAL_OK);
+	netpolicy_free((struct netpolicy *)o.policy);
+	server_stop(&f->loop, &s);
+	fx_free(f);
+}
+
 /* --- proxy URL ---------------------------------------------------------- */
 
 static void
@@ -592,7 +730,7 @@ squid_setup(void **state)
 		fprintf(stderr, "squid missing: run scripts/setup.sh\n");
 		return -1;
 	}
-	sq->f = fx_new(NULL);
+	sq->f = fx_hosts();
 	sq->loop = &sq->f->loop;
 	snprintf(sq->dir, sizeof(sq->dir), "/tmp/outpost-squid-XXXXXX");
 	assert_non_null(mkdtemp(sq->dir));
@@ -763,6 +901,53 @@ proxy_reset(void **state)
 	assert_int_equal(sq->f->fd, -1);
 }
 
+static void
+proxy_policy_connects_to_the_checked_address(void **state)
+{
+	struct squid *sq = *state;
+	struct dial_opts o = {.total_ms = 5000};
+	struct dial_proxy p;
+	const char *why = NULL;
+	size_t before = sq->open.nconns;
+	char url[64];
+
+	snprintf(url, sizeof(url), "http://127.0.0.1:%u", sq->port);
+	assert_true(dial_proxy_parse(&p, url, &why));
+	o.proxy = &p;
+	/* A CIDR miss: resolved here, refused, the proxy never asked. */
+	o.policy = policy("127.0.0.2/32:%u", sq->open.port);
+	dial_and_wait(sq->f, "one.test", sq->open.port, &o);
+	expect_refused(sq->f, &sq->open, before);
+	netpolicy_free((struct netpolicy *)o.policy);
+	/* A CIDR hit: squid cannot resolve one.test (only this process's
+	 * hosts file has it), so the tunnel works only because CONNECT named
+	 * the checked address 127.0.0.1. */
+	o.policy = policy("127.0.0.1/32:%u", sq->open.port);
+	dial_and_wait(sq->f, "one.test", sq->open.port, &o);
+	assert_int_equal(sq->f->res.err, DIAL_OK);
+	assert_int_equal(sq->f->res.proxy_status, 200);
+	expect_banner(sq->f, &sq->open);
+	assert_int_equal(sq->open.nconns, before + 1);
+	net_close(sq->f->fd);
+	sq->f->fd = -1;
+	netpolicy_free((struct netpolicy *)o.policy);
+	dial_proxy_wipe(&p);
+}
+
+static int
+hosts_file(void)
+{
+	FILE *fp;
+	int fd;
+
+	snprintf(hosts_path, sizeof(hosts_path), "/tmp/outpost-hosts-XXXXXX");
+	if ((fd = mkstemp(hosts_path)) < 0 || (fp = fdopen(fd, "w")) == NULL)
+		return -1;
+	fputs(TEST_HOSTS, fp);
+	fclose(fp);
+	return setenv("CARES_HOSTS", hosts_path, 1);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -775,6 +960,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(dial_dns_error),
 	    cmocka_unit_test(dial_bad_args),
 	    cmocka_unit_test(dial_cancel_anytime),
+	    cmocka_unit_test(dial_policy_refuses_before_resolving),
+	    cmocka_unit_test(dial_policy_checks_every_address),
 	    cmocka_unit_test(dial_proxy_urls),
 	    cmocka_unit_test(dial_proxy_early_bytes),
 	};
@@ -785,14 +972,20 @@ main(int argc, char **argv)
 	    cmocka_unit_test(proxy_unreachable),
 	    cmocka_unit_test(proxy_faulty_network),
 	    cmocka_unit_test(proxy_reset),
+	    cmocka_unit_test(proxy_policy_connects_to_the_checked_address),
 	};
 	int failed;
 
 	signal(SIGPIPE, SIG_IGN);
 	if (unit_filter(argc, argv) < 0)
 		return 2;
+	if (hosts_file() < 0) {
+		perror("hosts file");
+		return 1;
+	}
 	failed = cmocka_run_group_tests_name("dial", direct, NULL, NULL);
 	failed += cmocka_run_group_tests_name(
 	    "proxy", proxy, squid_setup, squid_teardown);
+	unlink(hosts_path);
 	return failed;
 }

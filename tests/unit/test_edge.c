@@ -166,7 +166,8 @@ json_escapes_peer_strings(void **state)
 	t.c = &c;
 	t.accepted = true;
 	t.in_flight = 2;
-	k.tunnels = &t;
+	list_init(&k.tunnels);
+	list_append(&k.tunnels, &t.link);
 	buf_init(&b, mem, sizeof(mem));
 	edge_json_connector(&b, &k);
 	assert_false(b.overflow);

@@ -1,4 +1,5 @@
-/* Unit tests: lib/list (append order, removal anywhere, safe walk). */
+/* Unit tests: lib/list (append and prepend order, removal anywhere, safe
+ * walk, linked state). */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -55,11 +56,58 @@ list_order_and_removal(void **state)
 	assert_int_equal(values(&h, got), 0);
 }
 
+/* Prepending gives newest-first; mixed with append, each end is as said. */
+static void
+list_prepend_order(void **state)
+{
+	struct item it[4] = {{.v = 0}, {.v = 1}, {.v = 2}, {.v = 3}};
+	struct list_node h;
+	int got[4], i;
+
+	list_init(&h);
+	assert_null(list_first(&h));
+	for (i = 0; i < 3; i++)
+		list_prepend(&h, &it[i].node);
+	assert_int_equal(values(&h, got), 3);
+	assert_int_equal(got[0], 2);
+	assert_int_equal(got[1], 1);
+	assert_int_equal(got[2], 0);
+	assert_ptr_equal(list_first(&h), &it[2].node);
+	list_append(&h, &it[3].node);
+	assert_int_equal(values(&h, got), 4);
+	assert_int_equal(got[0], 2);
+	assert_int_equal(got[3], 3);
+	list_remove(&it[2].node); /* the front: the next becomes first */
+	assert_ptr_equal(list_first(&h), &it[1].node);
+}
+
+/* A node knows whether it is linked: init and remove both unlink. */
+static void
+list_linked_state(void **state)
+{
+	struct item a = {.v = 0};
+	struct list_node h;
+
+	list_init(&h);
+	list_init(&a.node);
+	assert_false(list_linked(&a.node));
+	list_append(&h, &a.node);
+	assert_true(list_linked(&a.node));
+	list_remove(&a.node);
+	assert_false(list_linked(&a.node));
+	assert_true(list_empty(&h));
+	list_prepend(&h, &a.node); /* a removed node can be linked again */
+	assert_true(list_linked(&a.node));
+	assert_ptr_equal(list_first(&h), &a.node);
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(list_order_and_removal),
+	    cmocka_unit_test(list_prepend_order),
+	    cmocka_unit_test(list_linked_state),
 	};
 
 	if (unit_filter(argc, argv) < 0)

@@ -61,13 +61,14 @@ session_conf_load(struct session_conf *sc, const struct cfg *c)
 	    .lifetime_ms = cfg_int(c, CFG_SESSION_MAX_LIFETIME),
 	    .connect_ms = cfg_int(c, CFG_CONNECT_TIMEOUT),
 	    .buffer = (size_t)cfg_int(c, CFG_SESSION_BUFFER),
+	    .policy = cfg_policy(c, CFG_SESSION_ALLOW),
 	};
 }
 
 /* see session.h */
 int
-session_table_new(struct session_table **out, struct manager *m,
-    const struct session_conf *c)
+session_table_new(
+    struct session_table **out, struct manager *m, const struct session_conf *c)
 {
 	struct session_table *t = calloc(1, sizeof(*t));
 
@@ -107,7 +108,8 @@ session_new(struct session_table *t, struct tunnel_slot *slot,
     const Outpost__V1__SessionOpen *so, bool full)
 {
 	struct session *s = calloc(1, sizeof(*s));
-	size_t msg = full ? SESSION_DATA_MAX + SESSION_FRAME_SLACK : REFUSAL_MSG;
+	size_t msg =
+	    full ? SESSION_DATA_MAX + SESSION_FRAME_SLACK : REFUSAL_MSG;
 	int r;
 
 	if (s == NULL)
@@ -286,6 +288,8 @@ dial_result(enum dial_error e)
 		return SR_UNREACHABLE;
 	case DIAL_TIMEOUT:
 		return SR_TIMEOUT;
+	case DIAL_POLICY:
+		return SR_POLICY_DENIED;
 	default:
 		return SR_INTERNAL; /* the proxy failed */
 	}
@@ -300,7 +304,7 @@ on_dialed(struct dial *d, int fd, const struct dial_result *r)
 		s->result = dial_result(r->err);
 		log_info("session %s: dial %s:%u failed: %s (%s)", s->id,
 		    s->host, s->port, dial_error_str(r->err), r->detail);
-		attach(s, -1, dial_error_str(r->err));
+		attach(s, -1, r->detail);
 		return;
 	}
 	s->result = SR_OK;
@@ -318,8 +322,8 @@ session_id_valid(const char *id)
 	if (n == 0 || n > SESSION_ID_MAX)
 		return false;
 	for (i = 0; i < n; i++)
-		if (!(isalnum((unsigned char)id[i]) || id[i] == '.' || id[i] == '_' ||
-			id[i] == '-'))
+		if (!(isalnum((unsigned char)id[i]) || id[i] == '.' ||
+			id[i] == '_' || id[i] == '-'))
 			return false;
 	return true;
 }
@@ -330,7 +334,8 @@ session_target_valid(const Outpost__V1__SessionOpen *so)
 {
 	size_t hl = strlen(so->host);
 
-	return hl > 0 && hl <= DNS_NAME_MAX && so->port > 0 && so->port <= 65535;
+	return hl > 0 && hl <= DNS_NAME_MAX && so->port > 0 &&
+	    so->port <= 65535;
 }
 
 /* Why the session is refused before any dial, or SR_OK. */
@@ -386,7 +391,9 @@ void
 session_open(struct session_table *t, struct tunnel_slot *slot,
     const Outpost__V1__SessionOpen *so)
 {
-	struct dial_opts o = {.proxy = t->mgr->proxy};
+	/* The dialer checks the name, then every address it resolves to,
+	 * and dials only those (net/dial.h). */
+	struct dial_opts o = {.proxy = t->mgr->proxy, .policy = t->c.policy};
 	enum session_result r;
 	struct session *s;
 	int e;
@@ -405,9 +412,8 @@ session_open(struct session_table *t, struct tunnel_slot *slot,
 		return;
 	}
 	/* The edge may shorten the idle timeout, never lengthen it. */
-	s->idle_ms =
-	    clamp_ms((uint64_t)so->idle_timeout_s * 1000, t->c.idle_ms,
-		t->c.idle_ms);
+	s->idle_ms = clamp_ms(
+	    (uint64_t)so->idle_timeout_s * 1000, t->c.idle_ms, t->c.idle_ms);
 	o.attempt_ms = o.total_ms =
 	    clamp_ms(so->connect_timeout_ms, t->c.connect_ms, CONNECT_MAX_MS);
 	e = dial_start(&s->dial, s->host, s->port, &o);

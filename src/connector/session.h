@@ -59,7 +59,8 @@ struct session_conf {
 	const struct netpolicy *policy; /* SESSION_ALLOW; NULL: sessions off */
 };
 
-/* The limits from the configuration (policy left NULL). */
+/* The limits and SESSION_ALLOW from the configuration (the policy is c's:
+ * c must outlive the table). */
 void session_conf_load(struct session_conf *sc, const struct cfg *c);
 
 /*

@@ -108,7 +108,7 @@ slot_opened(struct tunnel_conn *n)
 	struct tunnel_slot *t = slot_of(n);
 	int r = conn_call_open(n, &t->call, TUNNEL_PATH,
 	    session_enabled(t->mgr->sessions) ? tunnel_headers_sessions
-					       : tunnel_headers,
+					      : tunnel_headers,
 	    1);
 
 	if (r < 0)
@@ -191,8 +191,7 @@ tunnel_slot_init(struct tunnel_slot *t, struct manager *m, unsigned index)
 	*t = (struct tunnel_slot){.mgr = m, .index = index};
 	if (conn_init(&t->conn, m, index, &slot_conn_ops) < 0 ||
 	    conn_call_init(&t->call, &tunnel_call_ops, t, CONN_WINDOW,
-		TUNNEL_TXRING,
-		m->conf.max_message,
+		TUNNEL_TXRING, m->conf.max_message,
 		m->conf.max_concurrent + TUNNEL_OUT_SLACK) < 0)
 		return -ENOMEM;
 	t->reqs = calloc(m->conf.max_concurrent, sizeof(*t->reqs));

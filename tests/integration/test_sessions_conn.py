@@ -73,14 +73,18 @@ def echo(t, c):
         c.sendall(b)
 
 
-def sort_lines(t, c):
-    """Read to EOF, then answer the sorted lines (a half-close target)."""
+def read_to_eof(c):
     buf = b""
     while True:
         b = c.recv(65536)
         if not b:
-            break
+            return buf
         buf += b
+
+
+def sort_lines(t, c):
+    """Read to EOF, then answer the sorted lines (a half-close target)."""
+    buf = read_to_eof(c)
     c.sendall(b"".join(sorted(buf.splitlines(keepends=True))))
     c.shutdown(socket.SHUT_WR)
 
@@ -89,13 +93,7 @@ def banner_then_read(t, c):
     """Speak first and half-close; then read to EOF (the other half)."""
     c.sendall(b"HELLO\n")
     c.shutdown(socket.SHUT_WR)
-    buf = b""
-    while True:
-        b = c.recv(65536)
-        if not b:
-            break
-        buf += b
-    t.got.append(buf)
+    t.got.append(read_to_eof(c))
 
 
 def reset_after_hello(t, c):

@@ -74,6 +74,9 @@ void cfg_errors_print(const struct cfg_errors *errs, int fd);
 /* Log each message through log.h (errors at error, warnings at warn). */
 void cfg_errors_log(const struct cfg_errors *errs);
 
+/* Longest TRAVERSAL_CONNECTOR_ID (visible ASCII, checked by cfg_load()). */
+#define CFG_CONNECTOR_ID_MAX 128
+
 /* The value as given (or the default), NUL-terminated; NULL when unset. */
 const char *cfg_str(const struct cfg *c, enum cfg_key k);
 
@@ -88,8 +91,10 @@ int64_t cfg_int(const struct cfg *c, enum cfg_key k);
 bool cfg_bool(const struct cfg *c, enum cfg_key k);
 
 /*
- * Parse a duration ("500ms", "5s", "2m", "1h", "1m30s"; a plain integer
- * means seconds) into milliseconds.  False when it is not one.
+ * Parse a duration into milliseconds: Go's time.ParseDuration syntax
+ * without a sign ("500ms", "1.5s", "0.5m", "1h30m"; units ns, us, µs, ms,
+ * s, m, h) whose value is whole milliseconds, or a plain integer meaning
+ * seconds.  False when it is not one.
  */
 bool cfg_duration_parse(const char *s, int64_t *ms);
 

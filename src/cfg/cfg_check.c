@@ -11,7 +11,6 @@
 #include <unistd.h>
 
 #include "cfg/cfg_int.h"
-#include "lib/base64.h"
 #include "lib/url.h"
 #include "lib/util.h"
 
@@ -149,6 +148,37 @@ check_controller(const struct cfg *c, struct cfg_errors *errs)
 	    w);
 }
 
+/*
+ * TRAVERSAL_CONNECTOR_ID becomes a request header: visible ASCII only
+ * (no space, control or non-ASCII byte a peer could split or fold on).
+ */
+static void
+check_connector_id(const struct cfg *c, struct cfg_errors *errs)
+{
+	const char *s = c->slot[CFG_TRAVERSAL_CONNECTOR_ID].str;
+	char w[WHERE_MAX];
+	size_t i, n;
+
+	if (s == NULL)
+		return;
+	n = strlen(s);
+	for (i = 0; i < n && s[i] > 0x20 && s[i] < 0x7f; i++)
+		;
+	if (i == n && n <= CFG_CONNECTOR_ID_MAX)
+		return;
+	cfg_source_fmt(c, CFG_TRAVERSAL_CONNECTOR_ID, w, sizeof(w));
+	if (i < n)
+		cfg_err(errs, false,
+		    "%s: TRAVERSAL_CONNECTOR_ID: byte %zu is not visible ASCII "
+		    "(a header value takes no space, control or non-ASCII "
+		    "byte)",
+		    w, i + 1);
+	else
+		cfg_err(errs, false,
+		    "%s: TRAVERSAL_CONNECTOR_ID: longer than %d characters", w,
+		    CFG_CONNECTOR_ID_MAX);
+}
+
 /* Open a secret file: regular, not empty, at most CFG_SECRET_MAX bytes. */
 static int
 secret_open(const char *path, size_t *size)
@@ -235,29 +265,11 @@ cfg_check_all(const struct cfg *c, struct cfg_errors *errs)
 	check_identity(c, errs);
 	check_backoff(c, errs);
 	check_controller(c, errs);
+	check_connector_id(c, errs);
 	check_secret_files(c, errs);
 	check_nyi(c, errs);
 	cfg_check_redaction(c, errs);
 	cfg_check_start(c, errs);
-}
-
-static int
-secret_decode(const char *v, uint8_t **out, size_t *len)
-{
-	size_t n = strlen(v), cap = BASE64_DECODED_MAX(n);
-	uint8_t *p = malloc(cap);
-	ssize_t r;
-
-	if (p == NULL)
-		return -ENOMEM;
-	if ((r = base64_decode(p, cap, v, n)) < 0) {
-		util_wipe(p, cap);
-		free(p);
-		return (int)r;
-	}
-	*out = p;
-	*len = (size_t)r;
-	return 0;
 }
 
 /* see cfg_int.h */
@@ -289,7 +301,7 @@ cfg_secret(const struct cfg *c, enum cfg_key k, uint8_t **out, size_t *len)
 	if ((unsigned)k >= CFG__COUNT || cfg_defs[k].type != CFG_T_B64)
 		return -EINVAL;
 	if (c->slot[k].str != NULL)
-		return secret_decode(c->slot[k].str, out, len);
+		return cfg_b64_bytes(c->slot[k].str, out, len);
 	f = cfg_pair(k);
 	if (f >= 0 && c->slot[f].str != NULL)
 		return cfg_secret_read(c->slot[f].str, out, len);

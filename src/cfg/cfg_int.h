@@ -125,6 +125,14 @@ bool cfg_value_parse(const struct cfg_def *d, const char *v, int64_t *num,
     char *why, size_t whylen);
 
 /*
+ * The bytes of a B64 value into heap memory the caller wipes and frees:
+ * base64 decoded, or, when the value is PEM text ("-----BEGIN " after
+ * leading white space), the text as it is.  0, -ENOMEM, -EINVAL (not
+ * base64) or -ENODATA (decodes to nothing).
+ */
+int cfg_b64_bytes(const char *v, uint8_t **out, size_t *len);
+
+/*
  * A secret file's whole contents (at most CFG_SECRET_MAX bytes) into heap
  * memory the caller wipes and frees; a short read is -EIO.  0 or -errno.
  */

@@ -52,27 +52,72 @@ parse_i64(const char *s, int64_t *out)
 	return true;
 }
 
+#define NS_PER_MS 1000000LL
+
+/* Length of the unit at u and its length in nanoseconds; 0 when none. */
 static int64_t
-unit_ms(const char *u, size_t n)
+unit_ns(const char *u, size_t *len)
 {
-	if (n == 2 && memcmp(u, "ms", 2) == 0)
-		return 1;
-	if (n == 1 && u[0] == 's')
-		return 1000;
-	if (n == 1 && u[0] == 'm')
-		return 60 * 1000;
-	if (n == 1 && u[0] == 'h')
-		return 3600 * 1000;
+	static const struct {
+		const char *name;
+		int64_t ns;
+	} units[] = {{"ns", 1}, {"us", 1000}, {"\xc2\xb5s", 1000},
+	    {"\xce\xbcs", 1000}, {"ms", NS_PER_MS}, {"s", 1000 * NS_PER_MS},
+	    {"m", 60 * 1000 * NS_PER_MS}, {"h", 3600 * 1000 * NS_PER_MS}};
+	size_t i;
+
+	/* Two-byte names first: "ms" before "m". */
+	for (i = 0; i < nitems(units); i++) {
+		size_t n = strlen(units[i].name);
+
+		if (strncmp(u, units[i].name, n) == 0) {
+			*len = n;
+			return units[i].ns;
+		}
+	}
 	return 0;
+}
+
+/*
+ * One "<digits>[.<digits>]<unit>" term at *s, added to *total (ns).  The
+ * fraction is exact: a digit below a nanosecond fails.
+ */
+static bool
+duration_term(const char **sp, int64_t *total)
+{
+	const char *s = *sp, *frac = NULL;
+	int64_t whole = 0, unit, step, part = 0;
+	size_t ulen, digits = 0;
+
+	for (; *s >= '0' && *s <= '9'; s++, digits++) {
+		if (whole > (INT64_MAX - 9) / 10)
+			return false;
+		whole = whole * 10 + (*s - '0');
+	}
+	if (*s == '.')
+		for (frac = ++s; *s >= '0' && *s <= '9'; s++)
+			digits++;
+	if (digits == 0 || (unit = unit_ns(s, &ulen)) == 0 ||
+	    whole > INT64_MAX / unit)
+		return false;
+	for (step = unit; frac != NULL && frac < s; frac++) {
+		if (step % 10 != 0 && *frac != '0')
+			return false;
+		step /= 10;
+		part += (*frac - '0') * step;
+	}
+	if (whole * unit > INT64_MAX - *total - part)
+		return false;
+	*total += whole * unit + part;
+	*sp = s + ulen;
+	return true;
 }
 
 /* see cfg_int.h */
 bool
 cfg_duration_parse(const char *s, int64_t *ms)
 {
-	int64_t total = 0, n, mul;
-	const char *u;
-	int digits;
+	int64_t total = 0, n;
 
 	if (parse_i64(s, &n) && s[0] != '-' && s[0] != '+') {
 		if (n > INT64_MAX / 1000)
@@ -82,20 +127,13 @@ cfg_duration_parse(const char *s, int64_t *ms)
 	}
 	if (*s == '\0')
 		return false;
-	while (*s != '\0') {
-		for (n = 0, digits = 0; *s >= '0' && *s <= '9'; s++, digits++) {
-			if (n > (INT64_MAX - 9) / 10)
-				return false;
-			n = n * 10 + (*s - '0');
-		}
-		for (u = s; (*s >= 'a' && *s <= 'z'); s++)
-			;
-		mul = unit_ms(u, (size_t)(s - u));
-		if (digits == 0 || mul == 0 || n > (INT64_MAX - total) / mul)
+	while (*s != '\0')
+		if (!duration_term(&s, &total))
 			return false;
-		total += n * mul;
-	}
-	*ms = total;
+	/* Finer than a millisecond is not a value we can honour. */
+	if (total % NS_PER_MS != 0)
+		return false;
+	*ms = total / NS_PER_MS;
 	return true;
 }
 
@@ -172,19 +210,52 @@ anchor_level(const char *v, enum log_level *lvl)
 	return true;
 }
 
+#define PEM_BEGIN "-----BEGIN "
+
+/* PEM text (after leading white space)?  '-' is not in the base64
+ * alphabet, so the two forms cannot be mistaken for each other. */
+static bool
+is_pem(const char *v)
+{
+	v += strspn(v, " \t\r\n");
+	return strncmp(v, PEM_BEGIN, strlen(PEM_BEGIN)) == 0;
+}
+
+/* see cfg_int.h */
+int
+cfg_b64_bytes(const char *v, uint8_t **out, size_t *len)
+{
+	size_t n = strlen(v);
+	bool pem = is_pem(v);
+	size_t cap = pem ? n : BASE64_DECODED_MAX(n);
+	uint8_t *p = malloc(cap + 1);
+	ssize_t r = (ssize_t)n;
+
+	if (p == NULL)
+		return -ENOMEM;
+	if (pem)
+		memcpy(p, v, n);
+	else if ((r = base64_decode(p, cap, v, n)) <= 0) {
+		util_wipe(p, cap + 1);
+		free(p);
+		return r < 0 ? (int)r : -ENODATA;
+	}
+	*out = p;
+	*len = (size_t)r;
+	return 0;
+}
+
 static bool
 check_base64(const char *v)
 {
-	size_t n = strlen(v), cap = BASE64_DECODED_MAX(n);
-	uint8_t *tmp = malloc(cap);
-	ssize_t r;
+	uint8_t *p;
+	size_t n;
 
-	if (tmp == NULL)
+	if (cfg_b64_bytes(v, &p, &n) < 0)
 		return false;
-	r = base64_decode(tmp, cap, v, n);
-	util_wipe(tmp, cap);
-	free(tmp);
-	return r > 0;
+	util_wipe(p, n);
+	free(p);
+	return true;
 }
 
 /* "2/3" or "0.75" in permille (rounded down); false on junk. */
@@ -232,7 +303,8 @@ parse_number(const struct cfg_def *d, const char *v, int64_t *num, char *why,
 	if (d->type == CFG_T_DUR) {
 		if (!cfg_duration_parse(v, num)) {
 			snprintf(why, whylen,
-			    "invalid duration \"%s\" (use e.g. 500ms, 5s, 2m, 1h)",
+			    "invalid duration \"%s\" (use e.g. 500ms, 1.5s, 2m, 1h30m; "
+			    "whole milliseconds)",
 			    q);
 			return false;
 		}
@@ -307,7 +379,8 @@ cfg_value_parse(const struct cfg_def *d, const char *v, int64_t *num, char *why,
 	case CFG_T_B64:
 		if (check_base64(v))
 			return true;
-		snprintf(why, whylen, "not valid base64 (value not shown)");
+		snprintf(why, whylen,
+		    "not valid base64 or PEM text (value not shown)");
 		return false;
 	case CFG_T_PATH:
 		if (strlen(v) < PATH_MAX)

@@ -20,6 +20,10 @@
 /* Headers, framing and protobuf overhead allowed above the body limits. */
 #define MESSAGE_SLACK (256u << 10)
 
+_Static_assert(sizeof(((struct manager_conf *)0)->connector_id) ==
+	CFG_CONNECTOR_ID_MAX + 1,
+    "manager_conf.connector_id holds CFG_CONNECTOR_ID_MAX characters");
+
 static int __attribute__((format(printf, 3, 4)))
 fail(char *err, size_t errlen, const char *fmt, ...)
 {
@@ -36,6 +40,7 @@ load_url(struct manager_conf *mc, const struct cfg *c, char *err, size_t errlen)
 {
 	const char *s = cfg_str(c, CFG_TRAVERSAL_CONTROLLER_URL), *why;
 	const char *sni = cfg_str(c, CFG_TLS_SERVER_NAME);
+	const char *id = cfg_str(c, CFG_TRAVERSAL_CONNECTOR_ID);
 	const struct url *u = &mc->url;
 
 	snprintf(mc->controller, sizeof(mc->controller), "%s", s);
@@ -52,6 +57,8 @@ load_url(struct manager_conf *mc, const struct cfg *c, char *err, size_t errlen)
 	    (int)u->hostlen, u->host);
 	if (sni != NULL)
 		snprintf(mc->server_name, sizeof(mc->server_name), "%s", sni);
+	snprintf(mc->connector_id, sizeof(mc->connector_id), "%s",
+	    id != NULL ? id : "");
 	return 0;
 }
 

@@ -31,6 +31,9 @@ struct manager_conf {
 	struct url url; /* slices into controller */
 	char authority[300]; /* host[:port] for :authority */
 	char server_name[256]; /* SNI and the name verified */
+	/* TRAVERSAL_CONNECTOR_ID for X-Traversal-Connector-ID ("": none);
+	 * cfg_load() checked it (at most CFG_CONNECTOR_ID_MAX). */
+	char connector_id[129];
 	unsigned slots;
 	unsigned max_concurrent;
 	int64_t reconnect_ms, max_backoff_ms;

@@ -38,6 +38,8 @@ json_tunnel(struct buf *b, const struct edge_tunnel *t)
 	json_cstr(b, t->hostname);
 	buf_adds(b, ",\"user_agent\":");
 	json_cstr(b, h2_stream_user_agent(&t->hs));
+	buf_adds(b, ",\"connector_id\":");
+	json_cstr(b, h2_stream_connector_id(&t->hs));
 	buf_adds(b, ",\"connected_since\":");
 	edge_json_time(b, t->since_ms);
 	buf_adds(b, ",\"last_heartbeat\":");

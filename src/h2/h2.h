@@ -56,6 +56,8 @@
 
 #define H2_PATH_MAX 96 /* longest :path a server stream records */
 #define H2_AGENT_MAX 64 /* longest user-agent a server stream records */
+/* Longest x-traversal-connector-id a server stream records, with NUL. */
+#define H2_CONNECTOR_ID_MAX 129
 #define H2_MESSAGE_MAX 256 /* longest grpc-message kept (encoded form) */
 #define H2_AUTHORITY_MAX 256 /* longest :authority a client sends */
 
@@ -140,6 +142,7 @@ struct h2_stream {
 	struct list_node live_link; /* on the session's live: newest first */
 	char path[H2_PATH_MAX];
 	char agent[H2_AGENT_MAX]; /* server: the client's user-agent */
+	char connector_id[H2_CONNECTOR_ID_MAX]; /* server: the client's */
 	char message[H2_MESSAGE_MAX]; /* grpc-message, percent-encoded */
 	/* Server request header checks. */
 	bool method_ok, ctype_ok;
@@ -273,6 +276,10 @@ const char *h2_stream_path(const struct h2_stream *st);
 
 /* Server: its user-agent ("" when absent; truncated to H2_AGENT_MAX - 1). */
 const char *h2_stream_user_agent(const struct h2_stream *st);
+
+/* Server: its x-traversal-connector-id ("" when absent; truncated to
+ * H2_CONNECTOR_ID_MAX - 1). */
+const char *h2_stream_connector_id(const struct h2_stream *st);
 
 /*
  * Server: answer an accepted stream with :status 200 and content-type

@@ -78,6 +78,9 @@ cb_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
 		copy_value(st->path, sizeof(st->path), v, vlen);
 	else if (s->role == H2_SERVER && name_is(name, nlen, "user-agent"))
 		copy_value(st->agent, sizeof(st->agent), v, vlen);
+	else if (s->role == H2_SERVER &&
+	    name_is(name, nlen, "x-traversal-connector-id"))
+		copy_value(st->connector_id, sizeof(st->connector_id), v, vlen);
 	else if (s->role == H2_CLIENT && name_is(name, nlen, ":status"))
 		st->http_status = vlen == 3 ? h2_grpc_status_parse(v, vlen) : 0;
 	else

@@ -193,3 +193,10 @@ h2_stream_user_agent(const struct h2_stream *st)
 {
 	return st->agent;
 }
+
+/* see h2.h */
+const char *
+h2_stream_connector_id(const struct h2_stream *st)
+{
+	return st->connector_id;
+}

@@ -452,6 +452,35 @@ cfg_secret_from_env_decoded(void **state)
 	cfg_free(c);
 }
 
+/* The anchor's *_BASE64 settings also take the PEM text itself. */
+static void
+cfg_secret_pem_text_as_is(void **state)
+{
+#define PEM_KEY \
+	"\n-----BEGIN PRIVATE KEY-----\n" SECRET_TEXT \
+	"\n-----END PRIVATE KEY-----\n"
+	static const char pem[] = PEM_KEY;
+	struct cfg *c = load(
+	    NULL, "TLS_KEY_BASE64=" PEM_KEY, "TLS_CERT_BASE64=Q0VSVA==", NULL);
+	uint8_t *out;
+	size_t len;
+
+	assert_non_null(c);
+	assert_int_equal(cfg_secret(c, CFG_TLS_KEY_BASE64, &out, &len), 0);
+	assert_int_equal(len, strlen(pem));
+	assert_memory_equal(out, pem, len);
+	util_wipe(out, len);
+	free(out);
+	cfg_free(c);
+	/* Not PEM (the marker is not at the start) and not base64 either. */
+	expect_one_error(NULL, "TLS_KEY_BASE64=x-----BEGIN " SECRET_TEXT,
+	    "environment: TLS_KEY_BASE64: not valid base64 or PEM", NULL);
+	assert_no_secret();
+	/* Base64 that decodes to nothing is no value. */
+	expect_one_error(NULL, "TLS_KEY_BASE64= \n",
+	    "environment: TLS_KEY_BASE64: not valid base64 or PEM", NULL);
+}
+
 static void
 cfg_secret_file_missing(void **state)
 {
@@ -811,14 +840,23 @@ cfg_duration_values(void **state)
 		const char *s;
 		int64_t ms;
 	} ok[] = {{"500ms", 500}, {"5s", 5000}, {"2m", 120000}, {"1h", 3600000},
-	    {"1m30s", 90000}, {"0", 0}, {"10", 10000}, {"1h2m3s4ms", 3723004}};
+	    {"1m30s", 90000}, {"0", 0}, {"10", 10000}, {"1h2m3s4ms", 3723004},
+	    /* Go's time.ParseDuration forms, in whole milliseconds. */
+	    {"1.5s", 1500}, {"0.5m", 30000}, {".5s", 500}, {"1.s", 1000},
+	    {"1.25h", 4500000}, {"2h45m", 9900000}, {"1.5ms500us", 2},
+	    {"1500000us", 1500}, {"1000000ns", 1}, {"3\xc2\xb5s997us", 1},
+	    {"0.001s", 1}, {"0.0010000000000s", 1}, {"1m0.5s", 60500},
+	    {"2562047h", 2562047LL * 3600000}, {"1s.5s", 1500}};
 	static const char *const bad[] = {"", "s", "5x", "5 s", "-1", "+1",
-	    "1.5s", "5S", "ms", "99999999999999999999h", "5s ", " 5s"};
+	    "5S", "ms", "99999999999999999999h", "5s ", " 5s", ".s", "1..5s",
+	    "1.5", "-1.5s", "1.5.s", "0.0001s", "1ns", "1.0000000001s", "5min",
+	    "1e3s", "1,5s", "2562048h"};
 	int64_t ms;
 	size_t i;
 
 	for (i = 0; i < nitems(ok); i++) {
-		assert_true(cfg_duration_parse(ok[i].s, &ms));
+		if (!cfg_duration_parse(ok[i].s, &ms))
+			fail_msg("rejected duration \"%s\"", ok[i].s);
 		assert_int_equal(ms, ok[i].ms);
 	}
 	for (i = 1; i < nitems(bad); i++)
@@ -875,6 +913,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_secret_in_file_refused),
 	    cmocka_unit_test(cfg_secret_file_path_in_file_ok),
 	    cmocka_unit_test(cfg_secret_from_env_decoded),
+	    cmocka_unit_test(cfg_secret_pem_text_as_is),
 	    cmocka_unit_test(cfg_secret_file_missing),
 	    cmocka_unit_test(cfg_base64_and_file_both),
 	    cmocka_unit_test(cfg_bad_base64),

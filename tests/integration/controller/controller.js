@@ -15,7 +15,8 @@
 // Events:
 //   {"event":"listening","port":N,"tls":bool}
 //   {"event":"tunnel_open","tunnel":N,"peer":"ip:port","uris":[...],"cn":"...",
-//    "capabilities":[...]}   (the outpost-capabilities request header values)
+//    "capabilities":[...],   (the outpost-capabilities request header values)
+//    "connector_id":[...]}   (the x-traversal-connector-id values)
 //   {"event":"message","tunnel":N,"msg":{ConnectorMessage as JSON}}
 //   {"event":"tunnel_closed","tunnel":N,"why":"cancelled"|"ended"|"error: ..."}
 //   {"event":"reply","id":ID,"ok":true|false,...}   (one per command)
@@ -140,7 +141,8 @@ function tunnelHandler(call) {
   tunnels.set(id, t);
   const ident = peerIdentity(call);
   emit({ event: 'tunnel_open', tunnel: id, peer: t.peer, uris: ident.uris, cn: ident.cn,
-         capabilities: call.metadata.get('outpost-capabilities') });
+         capabilities: call.metadata.get('outpost-capabilities'),
+         connector_id: call.metadata.get('x-traversal-connector-id') });
   // No sendMetadata here: grpc-js (like grpc-go) sends response headers
   // lazily, with the first message, and connectors must cope with that.
   const closed = (why) => {

@@ -195,6 +195,13 @@ def metric(port, name):
     return None
 
 
+def wait_metric(port, name, value, timeout=5):
+    """The connector counts a session once the edge's end of the call
+    reached it, a moment after the peer saw the connector's end."""
+    assert wait_until(lambda: metric(port, name) == value, timeout), \
+        (name, metric(port, name), value)
+
+
 def ended_total(port):
     _, text = get(port, "/metrics")
     return sum(float(l.rsplit(" ", 1)[1]) for l in text.splitlines()
@@ -273,10 +280,10 @@ def test_echo_several_mib_byte_exact_then_half_close(ctl, spawn, outpost_bin, ta
     end = wait_end(ctl, sid)
     assert end["why"] == "ended" and end["half_closed"] is True
     assert wait_until(lambda: t.closed == 1, 5)
-    assert metric(p.health_port, 'outpost_sessions_total{result="ok"}') == 1
-    assert metric(p.health_port, 'outpost_session_bytes_total{direction="to_target"}') == 6 << 20
-    assert metric(p.health_port, 'outpost_session_bytes_total{direction="from_target"}') == 6 << 20
-    assert metric(p.health_port, "outpost_sessions_open") == 0
+    wait_metric(p.health_port, 'outpost_sessions_total{result="ok"}', 1)
+    wait_metric(p.health_port, 'outpost_session_bytes_total{direction="to_target"}', 6 << 20)
+    wait_metric(p.health_port, 'outpost_session_bytes_total{direction="from_target"}', 6 << 20)
+    wait_metric(p.health_port, "outpost_sessions_open", 0)
     logs = ended_logs(p)
     assert len(logs) == 1
     assert f"127.0.0.1:{t.port}" in logs[0]["msg"] and "ended (ok)" in logs[0]["msg"]
@@ -324,9 +331,10 @@ def test_overloaded_at_session_max(ctl, spawn, outpost_bin, targets):
     assert ra["ok"] and rb["ok"]
     assert (rc["ok"], rc["reason"]) == (False, "overloaded")
     assert t.accepts == 2
-    assert metric(p.health_port, "outpost_sessions_open") == 2
+    wait_metric(p.health_port, "outpost_sessions_open", 2)
     ctl.cmd(cmd="session_half_close", session=a)
     wait_end(ctl, a)
+    wait_metric(p.health_port, "outpost_sessions_open", 1)
     d, rd = open_session(ctl, tun, t.port)
     assert rd["ok"]
 
@@ -343,7 +351,7 @@ def test_idle_timeout_ends_and_closes_target(ctl, spawn, outpost_bin, targets):
     assert 0.8 < time.monotonic() - start < 4
     assert not end["half_closed"]          # reset (RST_STREAM CANCEL), no FIN
     assert wait_until(lambda: t.closed == 1, 3)
-    assert metric(p.health_port, 'outpost_sessions_total{result="idle_timeout"}') == 1
+    wait_metric(p.health_port, 'outpost_sessions_total{result="idle_timeout"}', 1)
 
 
 def test_lifetime_ends_a_busy_session(ctl, spawn, outpost_bin, targets):
@@ -360,7 +368,7 @@ def test_lifetime_ends_a_busy_session(ctl, spawn, outpost_bin, targets):
     end = wait_end(ctl, sid, timeout=5)
     assert 1.8 < time.monotonic() - start < 4
     assert not end["half_closed"]
-    assert metric(p.health_port, 'outpost_sessions_total{result="lifetime"}') == 1
+    wait_metric(p.health_port, 'outpost_sessions_total{result="lifetime"}', 1)
 
 
 def test_edge_cancel_closes_the_target(ctl, spawn, outpost_bin, targets):
@@ -370,8 +378,8 @@ def test_edge_cancel_closes_the_target(ctl, spawn, outpost_bin, targets):
     assert res["ok"] and t.accepts == 1
     ctl.cmd(cmd="session_end", session=sid, code=1, details="client went away")
     assert wait_until(lambda: t.closed == 1, 3)
-    assert wait_until(lambda: metric(p.health_port, "outpost_sessions_open") == 0, 3)
-    assert metric(p.health_port, 'outpost_sessions_total{result="cancelled"}') == 1
+    wait_metric(p.health_port, "outpost_sessions_open", 0)
+    wait_metric(p.health_port, 'outpost_sessions_total{result="cancelled"}', 1)
 
 
 def test_target_reset_ends_the_call_without_half_close(ctl, spawn, outpost_bin, targets):
@@ -382,7 +390,7 @@ def test_target_reset_ends_the_call_without_half_close(ctl, spawn, outpost_bin, 
     end = wait_end(ctl, sid)
     assert end["why"] == "ended" and end["half_closed"] is False
     assert read_all(ctl, sid) == b"bye\n"
-    assert metric(p.health_port, 'outpost_sessions_total{result="reset"}') == 1
+    wait_metric(p.health_port, 'outpost_sessions_total{result="reset"}', 1)
 
 
 # --- drain and loss --------------------------------------------------------------------
@@ -421,8 +429,8 @@ def test_connection_loss_frees_everything(spawn, outpost_bin, targets):
         assert fds(p.pid) == base + 5
     assert wait_until(lambda: t.closed == 5, 5)
     assert wait_until(lambda: fds(p.pid) <= base - 1, 5), (fds(p.pid), base)
-    assert metric(p.health_port, "outpost_sessions_open") == 0
-    assert ended_total(p.health_port) == 5
+    wait_metric(p.health_port, "outpost_sessions_open", 0)
+    assert wait_until(lambda: ended_total(p.health_port) == 5, 5)
 
 
 # --- backpressure ----------------------------------------------------------------------

@@ -1,7 +1,8 @@
 /*
  * outpost-edge — the reference edge controller: `outpost-edge [run]`
  * serves tunnels and the front door until SIGTERM/SIGINT;
- * `outpost-edge check-config` validates the settings; `version`;
+ * `outpost-edge check-config` runs the same checks as `run` (without
+ * creating EDGE_DATA_DIR or a CA); `version`;
  * `token`, `pair` and `revoke` manage identities through the running
  * edge's front door (edge_cli.c).
  * Exit codes: 0 clean stop, 100 bad configuration, 111 temporary
@@ -53,8 +54,12 @@ log_cfg_messages(const struct cfg_errors *errs)
 /* SECCOMP and ENV_LEVEL for the allow-list (installed once edge_start() is done). */
 static struct sandbox_conf edge_sandbox;
 
+/*
+ * The settings and everything built from them: the one validation path of
+ * `run` and `check-config` (check: no side effects, see edge_conf_load).
+ */
 static int
-load(struct edge_conf *ec)
+load(struct edge_conf *ec, bool check)
 {
 	struct cfg_errors *errs = malloc(sizeof(*errs));
 	char err[512];
@@ -68,7 +73,7 @@ load(struct edge_conf *ec)
 	free(errs);
 	if (c == NULL)
 		return -1;
-	if (edge_conf_load(ec, c, err, sizeof(err)) < 0) {
+	if (edge_conf_load(ec, c, check, err, sizeof(err)) < 0) {
 		log_error("config: %s", err);
 		rc = -1;
 	}
@@ -89,7 +94,7 @@ cmd_run(int argc, char **argv)
 	int err = 0, i;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (load(&ec) < 0)
+	if (load(&ec, false) < 0)
 		return EXIT_PERMANENT;
 	if ((err = rx_init(&loop, edge_timers_needed(&ec))) < 0) {
 		log_error("edge: reactor: %s", strerror(-err));
@@ -123,10 +128,31 @@ cmd_version(int argc, char **argv)
 	return 0;
 }
 
+/*
+ * What `run` would refuse at start, reported without starting: exit 100
+ * with the reasons on stderr, or "config ok".  --print and --markdown are
+ * the settings' own (cfg_check_main), after the same checks.
+ */
 static int
 cmd_check_config(int argc, char **argv)
 {
-	return cfg_check_main(argc, argv, environ);
+	static struct edge_conf ec;
+	int rc;
+
+	if (argc == 2 && strcmp(argv[1], "--markdown") == 0)
+		return cfg_check_main(argc, argv, environ);
+	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--print") != 0))
+		return cfg_check_main(argc, argv, environ); /* its usage */
+	rc = load(&ec, true);
+	edge_conf_free(&ec);
+	if (rc < 0) {
+		fprintf(stderr, "config invalid\n");
+		return EXIT_PERMANENT;
+	}
+	if (argc == 2)
+		return cfg_check_main(argc, argv, environ);
+	printf("config ok\n");
+	return fflush(stdout) == 0 ? 0 : EXIT_PERMANENT;
 }
 
 static int

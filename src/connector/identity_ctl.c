@@ -147,6 +147,9 @@ ic_store(struct identity_ctl *ic, struct idstore_files *f)
 {
 	char err[256];
 
+	if (ic->data_lost)
+		log_warn("identity: /data is tmpfs (the data partition needs "
+			 "recovery): the identity is lost at the next boot");
 	if (ic->data_dir == NULL) {
 		log_warn("identity: DATA_DIR is not set: the identity is kept "
 			 "in memory only and a restart needs a new one");
@@ -514,7 +517,8 @@ status_extra(struct buf *b, void *arg)
 	const struct identity_ctl *ic = arg;
 
 	buf_adds(b, ",\"state\":");
-	json_cstr(b, state_names[ic->state]);
+	json_cstr(b,
+	    ic_pair_recovering(ic) ? "needs_recovery" : state_names[ic->state]);
 	buf_adds(b, ",\"identity\":{\"source\":");
 	json_cstr(b, identity_source_name(ic->source));
 	if (ic->have_cur) {
@@ -528,7 +532,7 @@ status_extra(struct buf *b, void *arg)
 		buf_adds(b, ",\"last_error\":");
 		json_cstr(b, ic->last_error);
 	}
-	if (ic->state == IC_RECOVERY) {
+	if (ic->state == IC_RECOVERY || ic_pair_recovering(ic)) {
 		buf_adds(b, ",\"reason\":");
 		json_cstr(b, ic->blocker);
 		buf_adds(b, ",\"action\":");
@@ -610,7 +614,7 @@ setup(struct identity_ctl *ic, const struct identity_ctl_conf *conf, char *err,
     size_t errlen)
 {
 	const struct cfg *c = conf->cfg;
-	const char *dir = cfg_str(c, CFG_DATA_DIR);
+	const char *dir = cfg_str(c, CFG_DATA_DIR), *ds;
 
 	if (dir != NULL && (ic->data_dir = strdup(dir)) == NULL)
 		return snprintf(err, errlen, "out of memory"), -1;
@@ -619,6 +623,8 @@ setup(struct identity_ctl *ic, const struct identity_ctl_conf *conf, char *err,
 	ic->pairing = cfg_is_set(c, CFG_PAIRING)
 	    ? cfg_bool(c, CFG_PAIRING)
 	    : getenv("OUTPOST_DATA_STATE") != NULL;
+	ds = getenv("OUTPOST_DATA_STATE");
+	ic->data_lost = ds != NULL && strcmp(ds, "needs_recovery") == 0;
 	ic->permille = (unsigned)cfg_int(c, CFG_RENEW_AT);
 	ic->have_config_cert = (cfg_is_set(c, CFG_TLS_CERT_BASE64) ||
 				   cfg_is_set(c, CFG_TLS_CERT_FILE)) &&

@@ -13,6 +13,12 @@
  *   5. otherwise guided recovery: /readyz 503 "needs_recovery", /status
  *      "state":"needs_recovery" with what the operator must do.  The
  *      health port stays up; nothing exits.
+ * Under the appliance's init with a data partition that needs recovery
+ * (OUTPOST_DATA_STATE=needs_recovery: /data is tmpfs), pairing in step 4 is
+ * guided recovery too: /readyz "needs_recovery", /status
+ * "state":"needs_recovery" with the user code and the action, and the
+ * console line reads "NEEDS RECOVERY: PAIRING CODE ...".  An approved code
+ * runs the connector until the next boot (the identity is on tmpfs).
  * A stored, enrolled or paired identity is renewed at RENEW_AT (Renew over
  * mTLS, a new key each time), stored, and swapped into the manager
  * without dropping work (manager_set_tls).  Failures retry with backoff;

@@ -41,6 +41,9 @@ struct identity_ctl {
 	char *data_dir; /* NULL: nowhere to store */
 	char token[512]; /* secret; "" when none */
 	bool pairing;
+	/* The appliance's data partition needs recovery (OUTPOST_DATA_STATE):
+	 * /data is tmpfs, so pairing is guided recovery, not a first boot. */
+	bool data_lost;
 	unsigned permille; /* RENEW_AT */
 	bool have_config_cert;
 	uint8_t *ca; /* TLS_CA (PEM) or NULL: the system bundle */
@@ -107,5 +110,8 @@ void ic_note_failure(
 /* identity_pair.c */
 void ic_pair_start(struct identity_ctl *ic);
 void ic_pair_status(const struct identity_ctl *ic, struct buf *b);
+/* True while pairing is guided recovery (ic->data_lost): /status says
+ * needs_recovery with ic->action. */
+bool ic_pair_recovering(const struct identity_ctl *ic);
 
 #endif

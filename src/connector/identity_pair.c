@@ -108,9 +108,10 @@ show_code(struct identity_ctl *ic)
 	 * is the console the operator reads: one plain line as well. */
 	if (ic->mgr == NULL || getenv("OUTPOST_DATA_STATE") != NULL) {
 		fprintf(stderr,
-		    "outpost: PAIRING CODE %s: approve on the edge with "
+		    "outpost: %sPAIRING CODE %s: approve on the edge with "
 		    "`outpost-edge pair approve %s --name NAME`\n",
-		    ic->user_code, ic->user_code);
+		    ic->data_lost ? "NEEDS RECOVERY: " : "", ic->user_code,
+		    ic->user_code);
 		fflush(stderr);
 	}
 }
@@ -159,7 +160,14 @@ ic_pair_start(struct identity_ctl *ic)
 {
 	Outpost__V1__PairRequest req = OUTPOST__V1__PAIR_REQUEST__INIT;
 
-	ic_set_state(ic, IC_PAIRING, "pairing");
+	ic_set_state(
+	    ic, IC_PAIRING, ic->data_lost ? "needs_recovery" : "pairing");
+	if (ic->data_lost)
+		snprintf(ic->action, sizeof(ic->action),
+		    "the data partition is missing or unusable (/data is "
+		    "tmpfs): approve the pairing code with `outpost-edge pair "
+		    "approve CODE --name NAME` to run until the next boot, and "
+		    "restore the data partition to keep the identity");
 	if (ic_new_key(ic) < 0) {
 		ic_recovery(ic, "needs_recovery", "no key could be generated");
 		return;
@@ -173,6 +181,13 @@ ic_pair_start(struct identity_ctl *ic)
 	if (enroll_call_start(ic->call, ic->mc, ic->anon, "Pair", &req.base,
 		PAIR_TIMEOUT_MS, on_paired, ic) < 0)
 		again_later(ic, ic_pair_start, ic_retry_ms(ic));
+}
+
+/* see identity_ctl_int.h */
+bool
+ic_pair_recovering(const struct identity_ctl *ic)
+{
+	return ic->data_lost && ic->state == IC_PAIRING;
 }
 
 /* see identity_ctl_int.h */

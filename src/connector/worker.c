@@ -307,10 +307,13 @@ start_health(struct rx_loop *l, const struct cfg *c)
 
 /*
  * Under the appliance's init (which sets OUTPOST_DATA_STATE, see
- * src/init/), a bad configuration or a data partition that needs recovery
- * must not take the health port down: serve health with the defaults, open
- * no tunnel, and report why on /readyz and /status (the configuration
- * errors are on the console).  Returns that reason, or NULL.
+ * src/init/), a bad configuration must not take the health port down:
+ * serve health with the defaults, open no tunnel, and report why on
+ * /readyz and /status (the configuration errors are on the console).  A
+ * data partition that needs recovery is the identity controller's to
+ * report (identity_ctl.h: NEEDS RECOVERY and a pairing code); without a
+ * controller to recover with it is reported here.  Returns the reason for
+ * serving health only, or NULL.
  */
 static const char *
 appliance_problem(struct cfg **c)
@@ -325,7 +328,10 @@ appliance_problem(struct cfg **c)
 		*c = cfg_load(defaults, &errs);
 		return *c != NULL ? "config_error" : NULL;
 	}
-	return strcmp(data, "needs_recovery") == 0 ? "needs_recovery" : NULL;
+	return strcmp(data, "needs_recovery") == 0 &&
+		!cfg_is_set(*c, CFG_TRAVERSAL_CONTROLLER_URL)
+	    ? "needs_recovery"
+	    : NULL;
 }
 
 /* see worker.h */

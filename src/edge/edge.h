@@ -47,11 +47,14 @@ struct edge_conf {
 
 /*
  * Fill ec from the loaded configuration: listener addresses, the TLS
- * server configuration (certificate, key, client CA), the API token.
- * Returns 0, or -1 with err naming the setting (never a secret value).
+ * server configuration (certificate, key, client CA), the API token, the
+ * identity (edge_id.h).  check (`outpost-edge check-config`): the same
+ * checks without side effects: a missing EDGE_DATA_DIR is not created and
+ * no CA is generated in it.  Returns 0, or -1 with err naming the setting
+ * (never a secret value).
  */
-int edge_conf_load(
-    struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen);
+int edge_conf_load(struct edge_conf *ec, const struct cfg *c, bool check,
+    char *err, size_t errlen);
 
 /* Only the front door's address and token (for the CLI commands). */
 int edge_conf_load_api(

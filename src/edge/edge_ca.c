@@ -90,35 +90,6 @@ edge_ca_issue(const struct edge_id *id, const uint8_t *csr, size_t len,
 	return rc;
 }
 
-/* Generate a P-256 CA into path (never replacing one). */
-static int
-ca_generate(
-    const struct edge_id *id, const char *path, char *err, size_t errlen)
-{
-	static uint8_t mem[PKI_DER_MAX + PKI_PEM_MAX + PKI_KEY_PEM_MAX];
-	uint8_t der[PKI_DER_MAX];
-	struct pki_key *key = NULL;
-	int64_t now = util_wall_ms() / 1000;
-	char cn[300];
-	struct buf d, out;
-	int rc = -1;
-
-	snprintf(cn, sizeof(cn), "outpost-edge CA %s", id->trust_domain);
-	buf_init(&d, der, sizeof(der));
-	buf_init(&out, mem, sizeof(mem));
-	if (pki_key_generate(PKI_KEY_P256, &key, err, errlen) < 0)
-		return -1;
-	if (pki_ca_create(key, cn, now - BACKDATE_S,
-		now + CA_YEARS * 365 * 86400LL, &d, err, errlen) == 0 &&
-	    pki_pem("CERTIFICATE", d.p, d.len, &out, err, errlen) == 0 &&
-	    pki_key_pem(key, &out, err, errlen) == 0)
-		rc = pki_write_file_atomic(
-		    path, out.p, out.len, 0600, true, err, errlen);
-	util_wipe(mem, sizeof(mem));
-	pki_key_free(key);
-	return rc < 0 ? -1 : 0;
-}
-
 static int
 read_named(const char *what, const char *path, uint8_t **p, size_t *n,
     char *err, size_t errlen)
@@ -140,6 +111,30 @@ wipe_free(uint8_t *p, size_t n)
 	free(p);
 }
 
+/* The CA from PEM text (certificate and key may be the same text). */
+static int
+ca_parse(struct edge_id *id, const char *cert_what, const uint8_t *cp,
+    size_t cn, const char *key_what, const uint8_t *kp, size_t kn, char *err,
+    size_t errlen)
+{
+	struct buf b;
+
+	if (tls_pem_cert(cp, cn, cert_what, &id->ca_der, &id->ca_der_len, err,
+		errlen) < 0 ||
+	    pki_key_load(&id->ca_key, kp, kn, key_what, err, errlen) < 0)
+		return -1;
+	if ((id->ca_pem = malloc(PKI_PEM_MAX)) == NULL) {
+		snprintf(err, errlen, "out of memory");
+		return -1;
+	}
+	buf_init(&b, id->ca_pem, PKI_PEM_MAX);
+	if (pki_pem(
+		"CERTIFICATE", id->ca_der, id->ca_der_len, &b, err, errlen) < 0)
+		return -1;
+	id->ca_pem_len = b.len;
+	return 0;
+}
+
 /* The CA from its PEM files (one file may hold both). */
 static int
 ca_read(struct edge_id *id, const char *cert_what, const char *cert_path,
@@ -147,30 +142,49 @@ ca_read(struct edge_id *id, const char *cert_what, const char *cert_path,
 {
 	uint8_t *cp = NULL, *kp = NULL;
 	size_t cn = 0, kn = 0;
-	struct buf b;
 	int rc = -1;
 
-	if (read_named(cert_what, cert_path, &cp, &cn, err, errlen) < 0 ||
-	    read_named(key_what, key_path, &kp, &kn, err, errlen) < 0)
-		goto out;
-	if (tls_pem_cert(cp, cn, cert_what, &id->ca_der, &id->ca_der_len, err,
-		errlen) < 0 ||
-	    pki_key_load(&id->ca_key, kp, kn, key_what, err, errlen) < 0)
-		goto out;
-	if ((id->ca_pem = malloc(PKI_PEM_MAX)) == NULL) {
-		snprintf(err, errlen, "out of memory");
-		goto out;
-	}
-	buf_init(&b, id->ca_pem, PKI_PEM_MAX);
-	if (pki_pem(
-		"CERTIFICATE", id->ca_der, id->ca_der_len, &b, err, errlen) < 0)
-		goto out;
-	id->ca_pem_len = b.len;
-	rc = 0;
-out:
+	if (read_named(cert_what, cert_path, &cp, &cn, err, errlen) == 0 &&
+	    read_named(key_what, key_path, &kp, &kn, err, errlen) == 0)
+		rc = ca_parse(
+		    id, cert_what, cp, cn, key_what, kp, kn, err, errlen);
 	wipe_free(cp, cn);
 	wipe_free(kp, kn);
 	return rc;
+}
+
+/*
+ * Generate a P-256 CA into path (never replacing one); path NULL
+ * (check-config): the same CA in memory only, put in use in id.
+ */
+static int
+ca_generate(struct edge_id *id, const char *path, char *err, size_t errlen)
+{
+	static uint8_t mem[PKI_DER_MAX + PKI_PEM_MAX + PKI_KEY_PEM_MAX];
+	uint8_t der[PKI_DER_MAX];
+	struct pki_key *key = NULL;
+	int64_t now = util_wall_ms() / 1000;
+	char cn[300];
+	struct buf d, out;
+	int rc = -1;
+
+	snprintf(cn, sizeof(cn), "outpost-edge CA %s", id->trust_domain);
+	buf_init(&d, der, sizeof(der));
+	buf_init(&out, mem, sizeof(mem));
+	if (pki_key_generate(PKI_KEY_P256, &key, err, errlen) < 0)
+		return -1;
+	if (pki_ca_create(key, cn, now - BACKDATE_S,
+		now + CA_YEARS * 365 * 86400LL, &d, err, errlen) == 0 &&
+	    pki_pem("CERTIFICATE", d.p, d.len, &out, err, errlen) == 0 &&
+	    pki_key_pem(key, &out, err, errlen) == 0)
+		rc = path != NULL
+		    ? pki_write_file_atomic(
+			  path, out.p, out.len, 0600, true, err, errlen)
+		    : ca_parse(id, "generated CA", out.p, out.len,
+			  "generated CA", out.p, out.len, err, errlen);
+	util_wipe(mem, sizeof(mem));
+	pki_key_free(key);
+	return rc < 0 ? -1 : 0;
 }
 
 /* Issue to the CA's own key once: proves that key and certificate match. */
@@ -199,8 +213,10 @@ ca_selftest(
 	return 0;
 }
 
+/* check: a CA not generated yet is made in memory only (run writes it). */
 static int
-ca_load(struct edge_id *id, const struct cfg *c, char *err, size_t errlen)
+ca_load(struct edge_id *id, const struct cfg *c, bool check, char *err,
+    size_t errlen)
 {
 	const char *cert = cfg_str(c, CFG_EDGE_CA_CERT_FILE);
 	const char *key = cfg_str(c, CFG_EDGE_CA_KEY_FILE);
@@ -220,17 +236,22 @@ ca_load(struct edge_id *id, const struct cfg *c, char *err, size_t errlen)
 		return ca_selftest(id, "EDGE_CA_KEY_FILE", err, errlen);
 	}
 	snprintf(path, sizeof(path), "%s/%s", id->dir, CA_FILE);
-	if (stat(path, &st) < 0 && errno == ENOENT &&
-	    ca_generate(id, path, err, errlen) < 0)
-		return -1;
+	if (stat(path, &st) < 0 && errno == ENOENT) {
+		if (ca_generate(id, check ? NULL : path, err, errlen) < 0)
+			return -1;
+		if (check)
+			return ca_selftest(id, "generated CA", err, errlen);
+	}
 	if (ca_read(id, "EDGE_DATA_DIR CA", path, "EDGE_DATA_DIR CA", path, err,
 		errlen) < 0)
 		return -1;
 	return ca_selftest(id, "EDGE_DATA_DIR CA", err, errlen);
 }
 
+/* check: a directory that does not exist yet is fine (run creates it). */
 static int
-data_dir(struct edge_id *id, const char *dir, char *err, size_t errlen)
+data_dir(
+    struct edge_id *id, const char *dir, bool check, char *err, size_t errlen)
 {
 	struct stat st;
 
@@ -239,7 +260,9 @@ data_dir(struct edge_id *id, const char *dir, char *err, size_t errlen)
 		return -1;
 	}
 	snprintf(id->dir, sizeof(id->dir), "%s", dir);
-	if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+	if (check && stat(dir, &st) < 0 && errno == ENOENT)
+		return 0;
+	if (!check && mkdir(dir, 0700) < 0 && errno != EEXIST) {
 		snprintf(
 		    err, errlen, "EDGE_DATA_DIR: %s: %s", dir, strerror(errno));
 		return -1;
@@ -254,8 +277,8 @@ data_dir(struct edge_id *id, const char *dir, char *err, size_t errlen)
 
 /* see edge_id.h */
 int
-edge_id_load(
-    struct edge_id **out, const struct cfg *c, char *err, size_t errlen)
+edge_id_load(struct edge_id **out, const struct cfg *c, bool check, char *err,
+    size_t errlen)
 {
 	const char *dir = cfg_str(c, CFG_EDGE_DATA_DIR);
 	struct edge_id *id;
@@ -279,8 +302,8 @@ edge_id_load(
 	id->lifetime_s = cfg_int(c, CFG_EDGE_CERT_LIFETIME) / 1000;
 	id->pair_ttl_s = cfg_int(c, CFG_EDGE_PAIRING_TTL) / 1000;
 	id->pair_interval_s = cfg_int(c, CFG_EDGE_PAIRING_INTERVAL) / 1000;
-	if (data_dir(id, dir, err, errlen) < 0 ||
-	    ca_load(id, c, err, errlen) < 0 ||
+	if (data_dir(id, dir, check, err, errlen) < 0 ||
+	    ca_load(id, c, check, err, errlen) < 0 ||
 	    edge_tokens_load(id, err, errlen) < 0 ||
 	    edge_revoked_load(id, err, errlen) < 0) {
 		edge_id_free(id);

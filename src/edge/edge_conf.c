@@ -186,8 +186,8 @@ edge_conf_load_api(
 
 /* see edge.h */
 int
-edge_conf_load(
-    struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
+edge_conf_load(struct edge_conf *ec, const struct cfg *c, bool check, char *err,
+    size_t errlen)
 {
 	if (edge_conf_load_api(ec, c, err, errlen) < 0)
 		return -1;
@@ -214,7 +214,7 @@ edge_conf_load(
 	ec->max_request_body = (size_t)cfg_int(c, CFG_MAX_REQUEST_BODY_SIZE_MB);
 	ec->max_response_body =
 	    (size_t)cfg_int(c, CFG_MAX_RESPONSE_BODY_SIZE_MB);
-	if (edge_id_load(&ec->id, c, err, errlen) < 0 ||
+	if (edge_id_load(&ec->id, c, check, err, errlen) < 0 ||
 	    (!ec->h2c && load_tls(ec, c, err, errlen) < 0)) {
 		edge_conf_free(ec);
 		return -1;

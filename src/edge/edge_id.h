@@ -102,8 +102,8 @@ struct edge_cert {
 };
 
 /* edge_ca.c: load or generate the CA, issue leaf certificates. */
-int edge_id_load(
-    struct edge_id **out, const struct cfg *c, char *err, size_t errlen);
+int edge_id_load(struct edge_id **out, const struct cfg *c, bool check,
+    char *err, size_t errlen);
 void edge_id_free(struct edge_id *id);
 /*
  * Issue a client certificate for name to the key of the DER CSR (which

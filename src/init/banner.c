@@ -40,6 +40,27 @@ health_url(const struct init *in, char *out, size_t n)
 	snprintf(out, n, "http://%s:%d/healthz", host, in->http_port);
 }
 
+/*
+ * The identity is the worker's business (identity_ctl.h): the banner,
+ * printed once before the worker starts, says where it will come from.  A
+ * pairing code is not known yet: the worker prints it on this console as
+ * its own line ("PAIRING CODE XXXX-XXXX", after "NEEDS RECOVERY: " when
+ * /data is tmpfs) and in /status.  A file under /run/outpost for init to
+ * reprint was not chosen: it would need init to watch a file the
+ * sandboxed worker writes, for a line the worker can print itself.
+ */
+static const char *
+identity_line(const struct init *in)
+{
+	if (in->identity)
+		return "client certificate and key configured";
+	if (in->data_ok)
+		return "/data/identity, else a token or pairing "
+		       "(a PAIRING CODE line follows when it pairs)";
+	return "NEEDS RECOVERY: nothing stored on tmpfs survives a reboot "
+	       "(a PAIRING CODE line follows when it pairs)";
+}
+
 /* see init_int.h */
 void
 init_banner(const struct init *in)
@@ -64,9 +85,7 @@ init_banner(const struct init *in)
 		    in->config_errors);
 	else
 		init_console("  config:   /config/outpost.conf ok");
-	init_console("  identity: %s",
-	    in->identity ? "client certificate and key configured"
-			 : "none configured (TLS_CERT_FILE, TLS_KEY_FILE)");
+	init_console("  identity: %s", identity_line(in));
 	if (in->data_ok)
 		init_console(
 		    "  data:     data partition mounted (boot %u)", in->boots);

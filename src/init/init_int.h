@@ -67,7 +67,8 @@ struct init_net {
 	int ifindex;
 	struct dhcp dhcp;
 	struct rx_watch sock;
-	struct rx_timer timer;
+	struct rx_timer timer; /* carrier poll, then the engine's waits */
+	struct rx_defer start; /* init_dhcp_start(): first carrier check */
 	bool active; /* DHCP engine started (after carrier) */
 	bool is_static;
 	char addr[40]; /* "a.b.c.d/len" for the banner, "" until bound */

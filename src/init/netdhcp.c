@@ -1,4 +1,5 @@
-/* The I/O shell around the DHCP engine: one UDP socket, one timer. */
+/* The I/O shell around the DHCP engine: one UDP socket, one timer, and a
+ * deferred start. */
 #include <arpa/inet.h>
 #include <errno.h>
 #include <net/if.h>
@@ -97,14 +98,13 @@ dhcp_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
 #define CARRIER_POLL_MS 50
 
 static void
-dhcp_timer(struct rx_loop *l, struct rx_timer *t)
+dhcp_run(struct init *in)
 {
-	struct init *in = container_of(l, struct init, loop);
 	struct init_net *n = &in->net;
 
 	if (!n->active) {
 		if (!init_netif_carrier("/sys", n->ifname)) {
-			rx_timer_start(l, t, CARRIER_POLL_MS);
+			rx_timer_start(&in->loop, &n->timer, CARRIER_POLL_MS);
 			return;
 		}
 		dhcp_init(&n->dhcp, n->mac,
@@ -112,6 +112,18 @@ dhcp_timer(struct rx_loop *l, struct rx_timer *t)
 		n->active = true;
 	}
 	dhcp_step(in, DHCP_EV_NONE);
+}
+
+static void
+dhcp_timer(struct rx_loop *l, struct rx_timer *t)
+{
+	dhcp_run(container_of(l, struct init, loop));
+}
+
+static void
+dhcp_start(struct rx_loop *l, struct rx_defer *d)
+{
+	dhcp_run(container_of(l, struct init, loop));
 }
 
 static int
@@ -148,6 +160,7 @@ init_dhcp_start(struct init *in)
 	rx_watch_init(&n->sock, fd, dhcp_io, NULL);
 	rx_watch_set(&in->loop, &n->sock, RX_READ);
 	rx_timer_init(&n->timer, dhcp_timer);
-	rx_timer_start(&in->loop, &n->timer, 0);
+	rx_defer_init(&n->start, dhcp_start);
+	rx_defer(&in->loop, &n->start);
 	return 0;
 }

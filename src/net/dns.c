@@ -1,8 +1,8 @@
 /*
  * The resolver: a c-ares channel on the reactor, a fixed pool of query
  * slots, and per-query deadlines.  Results are always delivered from a
- * reactor timer callback, so a caller is never re-entered from
- * dns_resolve() nor from inside c-ares.
+ * reactor callback (the deadline timer, or the query's rx_defer entry), so
+ * a caller is never re-entered from dns_resolve() nor from inside c-ares.
  */
 #include <errno.h>
 #include <limits.h>
@@ -216,21 +216,32 @@ dns_error_detail(enum dns_error err)
 	return "DNS failure";
 }
 
+/* Hand the final result over; the callback may free or restart q. */
 static void
-query_fire(struct rx_loop *l, struct rx_timer *t)
+query_done(struct dns_query *q)
 {
-	struct dns_query *q = container_of(t, struct dns_query, timer);
-
-	if (!q->ready) {
-		/* The deadline: c-ares keeps the slot until its own retries
-		 * end, but the slot no longer points here. */
-		q->slot->q = NULL;
-		q->slot = NULL;
-		q->err = DNS_TIMEOUT;
-		q->detail = "deadline";
-	}
 	q->active = false;
 	q->done(q, q->err, &q->res);
+}
+
+static void
+query_deliver(struct rx_loop *l, struct rx_defer *d)
+{
+	query_done(container_of(d, struct dns_query, deliver));
+}
+
+static void
+query_deadline(struct rx_loop *l, struct rx_timer *t)
+{
+	struct dns_query *q = container_of(t, struct dns_query, deadline);
+
+	/* c-ares keeps the slot until its own retries end, but the slot no
+	 * longer points here. */
+	q->slot->q = NULL;
+	q->slot = NULL;
+	q->err = DNS_TIMEOUT;
+	q->detail = "deadline";
+	query_done(q);
 }
 
 /* see dns.h */
@@ -238,7 +249,8 @@ void
 dns_query_init(struct dns_query *q, dns_done_fn *done)
 {
 	*q = (struct dns_query){.done = done};
-	rx_timer_init(&q->timer, query_fire);
+	rx_timer_init(&q->deadline, query_deadline);
+	rx_defer_init(&q->deliver, query_deliver);
 }
 
 /* see dns.h */
@@ -251,7 +263,8 @@ dns_query_cancel(struct dns_query *q)
 		q->slot->q = NULL;
 		q->slot = NULL;
 	}
-	rx_timer_stop(q->r->loop, &q->timer);
+	rx_timer_stop(q->r->loop, &q->deadline);
+	rx_defer_cancel(q->r->loop, &q->deliver);
 	q->active = false;
 }
 
@@ -394,9 +407,8 @@ on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 			fill_result(&q->res, ai);
 		if (q->err == DNS_OK && q->res.n == 0)
 			q->err = DNS_NXDOMAIN;
-		q->ready = true;
-		/* Re-arming the query's own timer cannot fail. */
-		rx_timer_start(slot->r->loop, &q->timer, 0);
+		rx_timer_stop(slot->r->loop, &q->deadline);
+		rx_defer(slot->r->loop, &q->deliver);
 	}
 	if (ai != NULL)
 		ares_freeaddrinfo(ai);
@@ -437,7 +449,7 @@ ask_cares(struct dns_resolver *r, struct dns_query *q, const char *name)
 
 	if ((slot = slot_get(r)) == NULL)
 		return -EBUSY;
-	if ((rc = rx_timer_start(r->loop, &q->timer, r->timeout_ms)) < 0)
+	if ((rc = rx_timer_start(r->loop, &q->deadline, r->timeout_ms)) < 0)
 		return rc;
 	*slot = (struct dns_slot){.r = r, .q = q, .busy = true};
 	snprintf(slot->name, sizeof(slot->name), "%s", name);
@@ -455,24 +467,19 @@ ask_cares(struct dns_resolver *r, struct dns_query *q, const char *name)
 int
 dns_resolve(struct dns_resolver *r, struct dns_query *q, const char *name)
 {
-	int rc;
-
 	if (q->active)
 		return -EALREADY;
 	if (!name_ok(name))
 		return -EINVAL;
 	q->r = r;
-	q->ready = false;
 	q->err = DNS_FAIL;
 	q->detail = NULL;
 	q->res.n = 0;
 	if (!dns_resolve_local(name, &q->res))
 		return ask_cares(r, q, name);
-	if ((rc = rx_timer_start(r->loop, &q->timer, 0)) < 0)
-		return rc;
 	q->err = DNS_OK;
 	q->detail = "local";
-	q->ready = true;
 	q->active = true;
+	rx_defer(r->loop, &q->deliver);
 	return 0;
 }

@@ -99,10 +99,10 @@ typedef void dns_done_fn(
 struct dns_query {
 	struct dns_resolver *r;
 	struct dns_slot *slot; /* our entry in c-ares, NULL when none */
-	struct rx_timer timer; /* deadline, or a prompt delivery */
+	struct rx_timer deadline; /* armed while c-ares is asked */
+	struct rx_defer deliver; /* queued once the result below is final */
 	dns_done_fn *done;
 	bool active; /* between dns_resolve() and the callback */
-	bool ready; /* the result below is final */
 	enum dns_error err;
 	const char *detail; /* static text: why, for logs */
 	struct dns_result res;
@@ -130,7 +130,9 @@ void dns_query_init(struct dns_query *q, dns_done_fn *done);
 /*
  * Resolve name into addresses.  Returns 0 (the callback will run), or
  * -EINVAL for a malformed name, -EALREADY if q is active, -EBUSY when
- * max_queries are in flight, -ENOSPC when the reactor has no timer left.
+ * max_queries are in flight, -ENOSPC when the reactor has no timer left
+ * for the deadline of a query that goes to c-ares (a local answer, see
+ * dns_resolve_local(), needs no timer: it is delivered by rx_defer()).
  */
 int dns_resolve(struct dns_resolver *r, struct dns_query *q, const char *name);
 

@@ -121,9 +121,9 @@ struct sntp_client {
 	struct dns_result addrs;
 	struct rx_watch w; /* the UDP socket */
 	struct rx_timer timer; /* per-address deadline */
+	struct rx_defer kick; /* sntp_client_start(): begin from the loop */
 	struct sntp_query query;
 	int64_t t1_ms;
-	bool kick; /* the timer starts the first server */
 	bool active;
 	char detail[96];
 };
@@ -149,8 +149,10 @@ int sntp_servers_check(const char *servers, char *err, size_t errlen);
 
 /*
  * Start asking, first server first.  Returns 0 (done will be called), or
- * -EALREADY when active, -ENOENT with no servers.  The client uses one
- * reactor timer, and the resolver one more while a name resolves.
+ * -EALREADY when active, -ENOENT with no servers.  The start itself is
+ * deferred work (rx_defer), no timer; the client then uses one reactor
+ * timer (each address's deadline), and the resolver one more while a name
+ * resolves.
  */
 int sntp_client_start(struct sntp_client *c);
 

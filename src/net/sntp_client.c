@@ -40,6 +40,7 @@ finish(struct sntp_client *c, const struct sntp_result *res)
 	    &c->server[c->si < c->n_servers ? c->si : 0];
 
 	rx_timer_stop(c->loop, &c->timer);
+	rx_defer_cancel(c->loop, &c->kick);
 	dns_query_cancel(&c->q);
 	drop_socket(c);
 	c->active = false;
@@ -107,11 +108,6 @@ on_timer(struct rx_loop *l, struct rx_timer *t)
 {
 	struct sntp_client *c = container_of(t, struct sntp_client, timer);
 
-	if (c->kick) { /* from sntp_client_start() */
-		c->kick = false;
-		next_server(c);
-		return;
-	}
 	snprintf(c->detail, sizeof(c->detail), "%s: no answer",
 	    c->server[c->si].host);
 	next_addr(c);
@@ -196,6 +192,13 @@ next_server(struct sntp_client *c)
 		c->si++;
 	}
 	finish(c, NULL);
+}
+
+/* sntp_client_start()'s first step, run from the loop. */
+static void
+on_kick(struct rx_loop *l, struct rx_defer *d)
+{
+	next_server(container_of(d, struct sntp_client, kick));
 }
 
 /* One "host", "host:port", "[v6]", "[v6]:port" or bare IPv6 entry. */
@@ -304,6 +307,7 @@ sntp_client_init(struct sntp_client *c, struct rx_loop *l,
 	c->try_ms = try_ms > 0 ? try_ms : SNTP_DEFAULT_TRY_MS;
 	c->w.fd = -1;
 	rx_timer_init(&c->timer, on_timer);
+	rx_defer_init(&c->kick, on_kick);
 	dns_query_init(&c->q, on_resolved);
 	return parse_servers(c->server, &c->n_servers, servers, err, errlen);
 }
@@ -312,8 +316,6 @@ sntp_client_init(struct sntp_client *c, struct rx_loop *l,
 int
 sntp_client_start(struct sntp_client *c)
 {
-	int rc;
-
 	if (c->active)
 		return -EALREADY;
 	if (c->n_servers == 0)
@@ -322,9 +324,7 @@ sntp_client_start(struct sntp_client *c)
 	c->addrs.n = 0;
 	c->detail[0] = '\0';
 	/* Begin from the loop, so done never runs inside this call. */
-	if ((rc = rx_timer_start(c->loop, &c->timer, 0)) < 0)
-		return rc;
-	c->kick = true;
+	rx_defer(c->loop, &c->kick);
 	c->active = true;
 	return 0;
 }
@@ -334,9 +334,9 @@ void
 sntp_client_stop(struct sntp_client *c)
 {
 	rx_timer_stop(c->loop, &c->timer);
+	rx_defer_cancel(c->loop, &c->kick);
 	dns_query_cancel(&c->q);
 	drop_socket(c);
-	c->kick = false;
 	c->active = false;
 }
 

@@ -285,6 +285,32 @@ def test_appliance_pairs_by_default(outpost_bin, outpost_edge_bin, tmp_path, pro
     wait_reason(q, "needs_recovery")
 
 
+def test_appliance_data_lost_pairing_is_recovery(outpost_bin, outpost_edge_bin, tmp_path, procs,
+                                                pki):
+    """Under the appliance's init with a data partition that needs recovery (/data is
+    tmpfs): NEEDS RECOVERY and a pairing code, /readyz needs_recovery, no tunnel; the
+    approved code brings the connector up (until the next boot)."""
+    tmp, data = str(tmp_path), str(tmp_path / "data")
+    os.mkdir(data)
+    edge = start_edge(outpost_edge_bin, tmp, procs, pki)
+    p = start_connector(outpost_bin, tmp, procs,
+                        conn_env(edge, pki, data, OUTPOST_DATA_STATE="needs_recovery"))
+    line = "outpost: NEEDS RECOVERY: PAIRING CODE "
+    assert wait_until(lambda: line in p.text(), 10, 0.05), p.text()
+    code = p.text().split(line)[1].split(":")[0]
+    wait_reason(p, "needs_recovery")
+    st = get(p.port, "/status")[1]
+    assert st["state"] == "needs_recovery", st
+    assert st["identity"]["user_code"] == code and "data partition" in st["identity"]["action"]
+    assert edge.state()["connectors"] == []  # no tunnel while recovering
+    s, _, b = edge.request("POST", f"/v1/pairings/{code}/approve", body=json.dumps({"name": "box"}))
+    assert s == 200, b
+    wait_ready(p)
+    st = get(p.port, "/status")[1]
+    assert st["state"] == "running" and st["identity"]["source"] == "pairing", st
+    assert "lost at the next boot" in p.text()
+
+
 def test_outpost_enroll_pairs(outpost_bin, outpost_edge_bin, tmp_path, procs, pki):
     tmp, data = str(tmp_path), str(tmp_path / "data")
     os.mkdir(data)

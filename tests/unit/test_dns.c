@@ -499,6 +499,49 @@ dns_cancel(void **state)
 }
 
 static void
+never_fires(struct rx_loop *l, struct rx_timer *t)
+{
+	fail_msg("a filler timer fired");
+}
+
+/*
+ * A local answer is delivered through the query's rx_defer entry, so it
+ * takes no reactor timer: with the timer heap full it still resolves
+ * (it used to arm a 0 ms timer and fail with -ENOSPC).  A name that goes
+ * to c-ares needs its deadline timer and says so.  After a local answer,
+ * the query's deadline is not left armed.
+ */
+static void
+dns_local_answer_needs_no_timer(void **state)
+{
+	struct fx *f = fx_new("b", 2000, 0);
+	struct rx_timer fill[65];
+	struct got g;
+	size_t n, i;
+
+	for (n = 0; n < nitems(fill); n++) {
+		rx_timer_init(&fill[n], never_fires);
+		if (rx_timer_start(&f->loop, &fill[n], 60000) < 0)
+			break;
+	}
+	assert_true(n > 0 && n < nitems(fill)); /* the heap is full */
+	resolve(f, &g, "localhost");
+	assert_int_equal(g.err, DNS_OK);
+	assert_true(has_addr(&g.res, "127.0.0.1"));
+	resolve(f, &g, "192.0.2.7");
+	assert_int_equal(g.err, DNS_OK);
+	assert_false(rx_timer_active(&g.q.deadline));
+	dns_query_init(&g.q, on_done);
+	assert_int_equal(dns_resolve(f->r, &g.q, "found.test"), -ENOSPC);
+	for (i = 0; i < n; i++)
+		rx_timer_stop(&f->loop, &fill[i]);
+	resolve(f, &g, "found.test");
+	assert_int_equal(g.err, DNS_OK);
+	assert_false(rx_timer_active(&g.q.deadline));
+	fx_free(f);
+}
+
+static void
 dns_bounds(void **state)
 {
 	struct fx *f = fx_new("b", 300, 2);
@@ -583,6 +626,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(dns_hosts_file),
 	    cmocka_unit_test(dns_cancel),
 	    cmocka_unit_test(dns_bounds),
+	    cmocka_unit_test(dns_local_answer_needs_no_timer),
 	    cmocka_unit_test(dns_scratch),
 	    cmocka_unit_test(dns_bad_servers),
 	};

@@ -392,6 +392,48 @@ client_reports_when_nobody_answers(void **state)
 }
 
 static void
+never_fires(struct rx_loop *l, struct rx_timer *t)
+{
+	fail_msg("a filler timer fired");
+}
+
+/*
+ * Starting, and resolving a literal, are deferred work (rx_defer), not
+ * 0 ms timers: with the timer heap full, sntp_client_start() succeeds
+ * (it used to fail with -ENOSPC) and the one step that needs a timer, the
+ * address's deadline, reports its failure through done, naming the
+ * server.  With one timer free the exchange completes.
+ */
+static void
+client_starts_with_the_timer_heap_full(void **state)
+{
+	struct fx *f = fx_new(GOOD, GOOD);
+	struct rx_timer fill[33];
+	char list[64];
+	size_t n;
+
+	for (n = 0; n < nitems(fill); n++) {
+		rx_timer_init(&fill[n], never_fires);
+		if (rx_timer_start(&f->loop, &fill[n], 60000) < 0)
+			break;
+	}
+	assert_true(n > 0 && n < nitems(fill)); /* the heap is full */
+	snprintf(list, sizeof(list), "127.0.0.1:%u", f->rs[0].port);
+	ask(f, list, 1000);
+	assert_int_equal(f->err, SNTP_NO_ANSWER);
+	assert_non_null(strstr(f->detail, "127.0.0.1"));
+	assert_non_null(strstr(f->detail, strerror(ENOSPC)));
+	rx_timer_stop(&f->loop, &fill[--n]);
+	f->calls = 0;
+	ask(f, list, 1000);
+	assert_int_equal(f->err, SNTP_DONE);
+	assert_true(llabs(f->res.offset_ms - 3600 * 1000) < 500);
+	while (n > 0)
+		rx_timer_stop(&f->loop, &fill[--n]);
+	fx_free(f);
+}
+
+static void
 client_server_lists(void **state)
 {
 	struct sntp_client c;
@@ -440,6 +482,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(client_moves_past_silent_and_kod_servers),
 	    cmocka_unit_test(client_ignores_a_forged_answer),
 	    cmocka_unit_test(client_reports_when_nobody_answers),
+	    cmocka_unit_test(client_starts_with_the_timer_heap_full),
 	    cmocka_unit_test(client_server_lists),
 	};
 

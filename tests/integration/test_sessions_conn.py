@@ -401,10 +401,12 @@ def test_drain_keeps_sessions_and_refuses_new_ones(ctl, spawn, outpost_bin, targ
                      DRAIN_TIMEOUT="30s")
     sid, res = open_session(ctl, tun, t.port)
     ctl.cmd(cmd="start_close", tunnel=tun)
-    ctl.wait(lambda e: e["event"] == "tunnel_open" and e["tunnel"] != tun, TIMEOUT, since=0)
+    # Behind START_CLOSE on the same call, before the Tunnel call ends.
     _, res2 = open_session(ctl, tun, t.port)
     assert (res2["ok"], res2["reason"]) == (False, "draining")
-    time.sleep(0.5)
+    ctl.wait(lambda e: e["event"] == "tunnel_open" and e["tunnel"] != tun, TIMEOUT, since=0)
+    # The old Tunnel call ends; its connection stays for the session.
+    ctl.wait(lambda e: e["event"] == "tunnel_closed" and e["tunnel"] == tun, TIMEOUT, since=0)
     send(ctl, sid, b"after drain\n")
     assert wait_until(lambda: stat(ctl, sid)["bytes"] == 12, 5)
     assert read_all(ctl, sid) == b"after drain\n"

@@ -16,6 +16,8 @@ PKGS=(
 	nodejs
 	# dialer tests (HTTP CONNECT proxy)
 	squid
+	# target policy tests (EGRESS_ALLOW): a test resolver on loopback
+	dnsmasq-base
 	# cross builds, container image and its tests
 	gcc-aarch64-linux-gnu gcc-arm-linux-gnueabihf qemu-user-static runc podman skopeo uidmap iproute2
 	qemu-system-arm qemu-efi-aarch64

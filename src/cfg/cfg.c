@@ -374,6 +374,7 @@ cfg_free(struct cfg *c)
 	free(c->path[0]);
 	free(c->path[1]);
 	netpolicy_free(c->session_allow);
+	netpolicy_free(c->egress_allow);
 	free(c);
 }
 

@@ -138,7 +138,9 @@ void cfg_pems_free(struct cfg_pems *p);
 /*
  * The parsed target policy of a policy setting (net/netpolicy.h), owned by
  * c and valid as long as it: CFG_SESSION_ALLOW gives NULL when unset
- * (sessions are off).  NULL for any other key.
+ * (sessions are off); CFG_EGRESS_ALLOW gives netpolicy_any() when unset
+ * (everything but metadata and link-local addresses).  NULL for any other
+ * key.
  */
 struct netpolicy;
 const struct netpolicy *cfg_policy(const struct cfg *c, enum cfg_key k);

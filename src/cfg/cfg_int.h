@@ -62,7 +62,7 @@ struct cfg_slot {
 struct cfg {
 	struct cfg_slot slot[CFG__COUNT];
 	char *path[2]; /* the config file and ENV_FILE, for messages */
-	struct netpolicy *session_allow; /* see cfg_policy() */
+	struct netpolicy *session_allow, *egress_allow; /* see cfg_policy() */
 };
 
 /* "path:line", "environment" or "default", for messages. */
@@ -83,7 +83,7 @@ void cfg_check_all(const struct cfg *c, struct cfg_errors *errs);
 void cfg_check_start(const struct cfg *c, struct cfg_errors *errs);
 
 /*
- * Parse the target policies (SESSION_ALLOW) into c with net/netpolicy.h,
+ * Parse the target policies (SESSION_ALLOW, EGRESS_ALLOW) into c with net/netpolicy.h,
  * reporting a bad entry; run after cfg_check_all() on the same path, so
  * check-config and run refuse the same lists (cfg_start.c).
  */

@@ -3,7 +3,7 @@
  * with the builders' own parsers (c-ares for DNS_SERVERS, the SNTP client's
  * list parser, the dialer's proxy parser, the TLS client configurations of
  * the tunnel and of the executor's upstream connections, the target policy
- * matcher for SESSION_ALLOW), so that cfg_load() refuses, all at once, every value run would refuse one at
+ * matcher for SESSION_ALLOW and EGRESS_ALLOW), so that cfg_load() refuses, all at once, every value run would refuse one at
  * a time, and check-config reports it.
  */
 #include <errno.h>
@@ -169,7 +169,7 @@ controller_tls(const struct cfg *c)
 	return s != NULL && url_parse(s, strlen(s), &u, &why) && u.tls;
 }
 
-/* A target list (SESSION_ALLOW) through the matcher's parser; NULL when
+/* A target list (SESSION_ALLOW, EGRESS_ALLOW) through the matcher's parser; NULL when
  * unset or refused (reported). */
 static struct netpolicy *
 parse_policy(const struct cfg *c, struct cfg_errors *errs, enum cfg_key k)
@@ -191,12 +191,16 @@ void
 cfg_start_policies(struct cfg *c, struct cfg_errors *errs)
 {
 	c->session_allow = parse_policy(c, errs, CFG_SESSION_ALLOW);
+	c->egress_allow = parse_policy(c, errs, CFG_EGRESS_ALLOW);
 }
 
 /* see cfg.h */
 const struct netpolicy *
 cfg_policy(const struct cfg *c, enum cfg_key k)
 {
+	if (k == CFG_EGRESS_ALLOW)
+		return c->egress_allow != NULL ? c->egress_allow
+					       : netpolicy_any();
 	return k == CFG_SESSION_ALLOW ? c->session_allow : NULL;
 }
 

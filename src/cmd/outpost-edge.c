@@ -4,7 +4,8 @@
  * `outpost-edge check-config` runs the same checks as `run` (without
  * creating EDGE_DATA_DIR or a CA); `version`;
  * `token`, `pair` and `revoke` manage identities through the running
- * edge's front door (edge_cli.c).
+ * edge's front door (edge_cli.c); `connect` and `forward` carry local
+ * bytes through a session (edge_session_cli.c).
  * Exit codes: 0 clean stop, 100 bad configuration, 111 temporary
  * failure (e.g. a port in use).
  */
@@ -162,13 +163,23 @@ cmd_identity(int argc, char **argv)
 }
 
 static int
+cmd_session(int argc, char **argv)
+{
+	return edge_session_cli_main(argc, argv, environ);
+}
+
+static int
 cmd_help(int argc, char **argv)
 {
 	printf("usage: outpost-edge [run|check-config|version|help]\n"
 	       "       outpost-edge token create NAME [--ttl 1h]\n"
 	       "       outpost-edge pair list|approve CODE --name NAME|deny "
 	       "CODE\n"
-	       "       outpost-edge revoke NAME\n");
+	       "       outpost-edge revoke NAME\n"
+	       "       outpost-edge connect [--edge URL] [--token-file F] "
+	       "NAME HOST:PORT\n"
+	       "       outpost-edge forward [--listen ADDR:PORT] [--edge URL] "
+	       "[--token-file F] NAME HOST:PORT\n");
 	return 0;
 }
 
@@ -182,6 +193,8 @@ static const struct command {
     {"token", cmd_identity},
     {"pair", cmd_identity},
     {"revoke", cmd_identity},
+    {"connect", cmd_session},
+    {"forward", cmd_session},
     {"help", cmd_help},
 };
 

@@ -24,6 +24,7 @@ static const char *const reason_names[] = {
     [EXEC_BAD_RESPONSE] = "bad_response",
     [EXEC_OVERLOADED] = "overloaded",
     [EXEC_CANCELLED] = "cancelled",
+    [EXEC_POLICY_DENIED] = "policy_denied",
 };
 
 /* see exec.h */

@@ -80,6 +80,8 @@ struct dns_resolver;
  * default above for timeouts, head and pool sizes; max_request_body and
  * max_response_body are taken as given (0: no body allowed).
  */
+struct netpolicy;
+
 struct exec_config {
 	int64_t request_timeout_ms; /* total: dial + TLS + send + receive */
 	int64_t connect_timeout_ms; /* per address */
@@ -95,6 +97,11 @@ struct exec_config {
 	/* Upstream connections at once (dialling, busy, idle or closing):
 	 * the slots.  0: EXEC_DEFAULT_MAX_CONNS. */
 	unsigned max_conns;
+	/* Targets allowed (EGRESS_ALLOW), checked on the name and on every
+	 * resolved address before a dial (dial_opts.policy); a refusal is
+	 * EXEC_POLICY_DENIED with nothing connected.  NULL: netpolicy_any().
+	 * Outlives the executor. */
+	const struct netpolicy *egress;
 };
 
 struct exec;
@@ -102,7 +109,7 @@ struct exec;
 /*
  * Fill c from the settings (REQUEST_TIMEOUT, CONNECT_TIMEOUT,
  * MAX_REQUEST_BODY_SIZE_MB, MAX_RESPONSE_BODY_SIZE_MB, UPSTREAM_TLS_VERIFY,
- * UPSTREAM_TLS_CA_BASE64/_FILE; pool sizes from exec_pool_size(), and
+ * UPSTREAM_TLS_CA_BASE64/_FILE, EGRESS_ALLOW (cfg_policy()); pool sizes from exec_pool_size(), and
  * max_conns: one busy and one closing connection per request in flight
  * plus the pool, so a full load never runs out of slots).  The CA
  * bytes, when set, are heap memory returned in *ca and *calen and pointed to
@@ -132,10 +139,12 @@ enum exec_reason {
 	EXEC_BAD_RESPONSE,
 	EXEC_OVERLOADED,
 	EXEC_CANCELLED,
+	EXEC_POLICY_DENIED,
 };
 
 /* "ok", "dns", "refused", "reset", "unreachable", "tls", "timeout",
- * "too_large", "bad_request", "bad_response", "overloaded", "cancelled". */
+ * "too_large", "bad_request", "bad_response", "overloaded", "cancelled",
+ * "policy_denied". */
 const char *exec_reason_name(enum exec_reason r);
 
 struct exec_job;

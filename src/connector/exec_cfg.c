@@ -38,6 +38,7 @@ exec_config_from_cfg(struct exec_config *c, const struct cfg *cfg, uint8_t **ca,
 	    .pool_total = exec_pool_size(cfg),
 	    /* In flight (as many as the pool) busy and closing, plus idle. */
 	    .max_conns = 3 * exec_pool_size(cfg),
+	    .egress = cfg_policy(cfg, CFG_EGRESS_ALLOW),
 	};
 	*ca = NULL;
 	*calen = 0;

@@ -203,6 +203,8 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 	    [DIAL_TIMEOUT] = {EXEC_TIMEOUT, "connect timed out"},
 	    [DIAL_RESET] = {EXEC_RESET, "reset while connecting"},
 	    [DIAL_PROXY] = {EXEC_UNREACHABLE, "proxy failed"},
+	    [DIAL_POLICY] = {EXEC_POLICY_DENIED,
+		"EGRESS_ALLOW refuses the target or an address it resolved to"},
 	};
 	struct exec *e = c->e;
 	size_t i = (size_t)res->err;
@@ -232,7 +234,8 @@ int
 exec_conn_get(struct exec *e, struct job *job, bool fresh)
 {
 	struct dial_opts o = {.attempt_ms = e->c.connect_timeout_ms,
-	    .total_ms = e->c.request_timeout_ms};
+	    .total_ms = e->c.request_timeout_ms,
+	    .policy = e->c.egress != NULL ? e->c.egress : netpolicy_any()};
 	struct exec_conn *c;
 	int rc;
 

@@ -75,6 +75,11 @@ struct exec {
 	bool freed; /* exec_free() ran: the last close frees e */
 	struct exec_stats st;
 	struct list_node jobs; /* job.link, active jobs (newest last) */
+	/* The response being delivered (exec_resp_deliver(), valid during
+	 * its done() call only): its protobuf headers, sized at start so
+	 * that no response allocates them. */
+	Connector__V1__Header resp_hdr[EXEC_MAX_RESPONSE_HEADERS];
+	Connector__V1__Header *resp_hdrp[EXEC_MAX_RESPONSE_HEADERS];
 };
 
 enum job_state {

@@ -299,15 +299,16 @@ exec_resp_eof(struct job *job, enum exec_reason *r, const char **detail)
 }
 
 /*
- * The kept fields as protobuf Headers: the strings are the head buffer's
- * own bytes, NUL-terminated in place (each name is followed by ':' and
- * each value by CR or whitespace, so nothing is overwritten).
+ * The kept fields as protobuf Headers in e->resp_hdr: the strings are the
+ * head buffer's own bytes, NUL-terminated in place (each name is followed
+ * by ':' and each value by CR or whitespace, so nothing is overwritten).
  */
 static Connector__V1__Header **
 headers_build(struct job *job, size_t *count)
 {
 	struct http_header *h = job->fields;
-	Connector__V1__Header *hs, **ptrs;
+	Connector__V1__Header *hs = job->e->resp_hdr;
+	Connector__V1__Header **ptrs = job->e->resp_hdrp;
 	struct hop_filter f;
 	size_t i, n = 0;
 
@@ -315,10 +316,6 @@ headers_build(struct job *job, size_t *count)
 	for (i = 0; i < job->nfields; i++)
 		hop_note(
 		    &f, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
-	ptrs = malloc(job->nfields * (sizeof(*ptrs) + sizeof(*hs)) + 1);
-	if (ptrs == NULL)
-		return NULL;
-	hs = (Connector__V1__Header *)(void *)(ptrs + job->nfields);
 	for (i = 0; i < job->nfields; i++) {
 		if (hop_drop(&f, h[i].name, h[i].name_len))
 			continue;
@@ -343,20 +340,14 @@ void
 exec_resp_deliver(struct job *job)
 {
 	Connector__V1__HttpResponse resp = CONNECTOR__V1__HTTP_RESPONSE__INIT;
-	Connector__V1__Header **hs;
 	exec_done_fn *done = job->done;
 	char *rbuf = job->rbuf;
 	uint8_t *body = job->body;
 	size_t n = 0;
 
-	if ((hs = headers_build(job, &n)) == NULL) {
-		exec_resp_reset(job);
-		done(job_public(job), EXEC_OVERLOADED, "out of memory", NULL);
-		return;
-	}
+	resp.headers = headers_build(job, &n);
 	resp.http_status = job->status;
 	resp.n_headers = n;
-	resp.headers = hs;
 	resp.body.len = job->body_len;
 	resp.body.data = job->body_len > 0 ? body : NULL;
 	/* The job is finished before its owner sees it (it may be reused). */
@@ -364,7 +355,6 @@ exec_resp_deliver(struct job *job)
 	job->body = NULL;
 	exec_resp_reset(job);
 	done(job_public(job), EXEC_OK, NULL, &resp);
-	free(hs);
 	free(body);
 	free(rbuf);
 }

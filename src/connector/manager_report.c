@@ -39,6 +39,7 @@ static const char *const outcomes[MANAGER_OUTCOMES] = {
     "bad_response",
     "overloaded",
     "cancelled",
+    "policy_denied",
     "draining",
     "internal",
 };
@@ -56,6 +57,7 @@ static const char *const outcome_labels[MANAGER_OUTCOMES] = {
     "outcome=\"bad_response\"",
     "outcome=\"overloaded\"",
     "outcome=\"cancelled\"",
+    "outcome=\"policy_denied\"",
     "outcome=\"draining\"",
     "outcome=\"internal\"",
 };

@@ -16,10 +16,10 @@ size_t
 edge_timers_needed(const struct edge_conf *ec)
 {
 	/* Per connection two timers, per tunnel one (heartbeat), per
-	 * pending request one, the front door's server, the tunnel
-	 * listener one. */
+	 * pending request one, per session one, the front door's server,
+	 * the tunnel listener one. */
 	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) + ec->api_max_conns +
-	    HTTP_SERVER_TIMERS(ec->api_max_conns) + 1 + 16;
+	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 1 + 16;
 }
 
 static void
@@ -31,13 +31,15 @@ free_all(struct edge *e)
 	free(list_entry(n, struct edge_connector, link));
 	free(e->reqs);
 	free(e->scratch);
+	edge_sessions_free(e);
 	free(e);
 }
 
 static void
 maybe_free(struct edge *e)
 {
-	if (e->stopping && !e->lw_open && list_empty(&e->conns))
+	if (e->stopping && !e->lw_open && list_empty(&e->conns) &&
+	    edge_sessions_idle(e))
 		free_all(e);
 }
 
@@ -97,9 +99,12 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
 	    (e->reqs = calloc(ec->api_max_conns, sizeof(*e->reqs))) == NULL ||
-	    (e->scratch = malloc(EDGE_SCRATCH)) == NULL) {
-		if (e != NULL)
+	    (e->scratch = malloc(EDGE_SCRATCH)) == NULL ||
+	    edge_sessions_init(e) < 0) {
+		if (e != NULL) {
 			free(e->reqs);
+			free(e->scratch);
+		}
 		free(e);
 		*err = -ENOMEM;
 		return NULL;
@@ -143,6 +148,7 @@ edge_stop(struct edge *e)
 	if (e->api != NULL)
 		http_server_close(e->api);
 	e->api = NULL;
+	edge_sessions_stop(e);
 	LIST_FOR_EACH_SAFE(n, tmp, &e->conns)
 	edge_conn_close(list_entry(n, struct edge_conn, link), "edge stopping");
 	if (e->lw_open)

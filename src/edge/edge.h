@@ -66,6 +66,13 @@ int edge_conf_load_api(
  */
 int edge_cli_main(int argc, char **argv, char *const *envp);
 
+/*
+ * The session clients (argv[0] "connect" or "forward", see
+ * edge_session_cli.c), through the running edge's front door.  Returns
+ * the exit code.
+ */
+int edge_session_cli_main(int argc, char **argv, char *const *envp);
+
 /* Release what edge_conf_load() allocated; wipes the token.  Idempotent. */
 void edge_conf_free(struct edge_conf *ec);
 

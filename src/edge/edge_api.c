@@ -210,10 +210,29 @@ on_any(struct http_exchange *x, void *arg)
 	case EDGE_R_PROXY:
 		edge_proxy_start(e, x, &r);
 		break;
+	case EDGE_R_CONNECT:
+		edge_session_start(e, x, &r);
+		break;
 	default:
 		edge_api_json(x, 404, "not_found", NULL, NULL);
 		break;
 	}
+}
+
+/* GET /metrics: the edge's counters in the Prometheus text format. */
+static void
+on_metrics(struct http_exchange *x, void *arg)
+{
+	struct edge *e = arg;
+	struct buf b;
+
+	buf_init(&b, e->scratch, EDGE_SCRATCH);
+	edge_session_metrics(&b, e);
+	if (b.overflow)
+		edge_api_json(x, 500, "internal", NULL, "metrics too large");
+	else
+		http_respond(x, 200, "Cache-Control: no-store\r\n",
+		    "text/plain; version=0.0.4", b.p, b.len);
 }
 
 /* see edge_int.h */
@@ -247,6 +266,11 @@ edge_api_start(struct edge *e)
 	e->routes[3] = (struct http_route){.path = "/v1/pairings*",
 	    .methods = HTTP_M_GET | HTTP_M_POST,
 	    .fn = edge_idapi_pairings,
+	    .arg = e,
+	    .admit = authorized};
+	e->routes[4] = (struct http_route){.path = "/metrics",
+	    .methods = HTTP_M_GET | HTTP_M_HEAD,
+	    .fn = on_metrics,
 	    .arg = e,
 	    .admit = authorized};
 	hc.addr4 = addr;

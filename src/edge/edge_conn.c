@@ -196,9 +196,12 @@ start_h2(struct edge_conn *c)
 {
 	struct h2_conf hc = {
 	    .window = EDGE_WINDOW,
-	    .conn_window = 4 * EDGE_WINDOW,
+	    /* Each stream's ring bounds its memory; a connection window
+	     * as large as all of them keeps one stalled session (a client
+	     * that does not read) from stalling the others. */
+	    .conn_window = INT32_MAX,
 	    .max_frame = 65536,
-	    .max_streams = EDGE_CONN_STREAMS,
+	    .max_streams = EDGE_CONN_STREAMS + EDGE_CONN_SESSIONS,
 	    .ping_interval_ms = 0,
 	    .ping_timeout_ms = EDGE_HANDSHAKE_MS,
 	};

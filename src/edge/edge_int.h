@@ -28,6 +28,7 @@
 #include "net/net_listen.h"
 #include "edge/edge.h"
 #include "edge/edge_route.h"
+#include "edge/edge_session.h"
 #include "grpc/grpc.h"
 #include "h2/h2.h"
 #include "http/http_server.h"
@@ -63,6 +64,9 @@ struct edge_tunnel {
 	struct edge_conn *c;
 	struct edge_connector *owner; /* NULL until named */
 	struct edge_call *call; /* an Enrollment call instead of a Tunnel */
+	struct edge_session *sess; /* an Attach call instead (sessions) */
+	unsigned nsessions; /* sessions opened on this Tunnel call */
+	bool slotted; /* holds a slot in c->tun */
 	struct list_node link; /* on owner's tunnels while owner != NULL */
 	struct h2_stream hs;
 	struct grpc_reader rd;
@@ -101,6 +105,7 @@ struct edge_conn {
 	bool identified;
 	bool closing;
 	size_t ntun;
+	size_t nstreams; /* accepted calls, Attach calls included */
 	struct edge_tunnel *tun[EDGE_CONN_STREAMS];
 	char name[EDGE_NAME_MAX]; /* from the certificate; "" for h2c */
 	char addr[NET_ADDR_STRLEN];
@@ -145,7 +150,8 @@ struct edge {
 	struct edge_req *reqs;
 	size_t nreqs;
 	uint64_t seq;
-	struct http_route routes[4];
+	struct http_route routes[5];
+	struct edge_sessions *ss;
 	uint8_t *scratch; /* EDGE_SCRATCH bytes: response header lines */
 };
 

@@ -47,9 +47,11 @@ json_tunnel(struct buf *b, const struct edge_tunnel *t)
 	buf_printf(b,
 	    ",\"in_flight\":%u,\"served\":%" PRIu64
 	    ",\"max_concurrent_requests\":%d,\"missed_heartbeats\":%u"
-	    ",\"transport\":\"%s\"}",
+	    ",\"transport\":\"%s\"",
 	    t->in_flight, t->served, (int)t->max_concurrent, t->missed,
 	    t->c->tls ? "mtls" : "h2c");
+	edge_session_json(b, t);
+	buf_adds(b, "}");
 }
 
 /* see edge_int.h */

@@ -113,6 +113,10 @@ edge_route_parse(const char *p, size_t n, struct edge_route *r)
 		return route_proxy(p, n, i, r);
 	if (is(s, len, "revoke") && i == n && p[n - 1] != '/')
 		return r->kind = EDGE_R_REVOKE;
+	if (is(s, len, "connect") &&
+	    segment(p, n, &i, &r->hostport, &r->hostportlen) && i == n &&
+	    p[n - 1] != '/')
+		return r->kind = EDGE_R_CONNECT;
 	if (!is(s, len, "tunnels") ||
 	    !segment(p, n, &i, &r->tunnel, &r->tunnellen) ||
 	    !id_valid(r->tunnel, r->tunnellen) ||
@@ -160,4 +164,52 @@ edge_route_url(const struct edge_route *r, const char *q, size_t qlen,
 	if (!url_parse(out, at, &u, &why))
 		return -1;
 	return (long)at;
+}
+
+static bool
+host_valid(const char *h, size_t n, bool v6)
+{
+	const char *set = v6 ? "0123456789abcdefABCDEF:." : NULL;
+	size_t i;
+
+	if (n == 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (set != NULL ? strchr(set, h[i]) == NULL : !name_char(h[i]))
+			return false;
+	return true;
+}
+
+/* see edge_route.h */
+bool
+edge_route_target(
+    const struct edge_route *r, char *host, size_t cap, uint16_t *port)
+{
+	const char *hp = r->hostport, *colon;
+	size_t n = r->hostportlen, hl, i;
+	unsigned long v = 0;
+	bool v6;
+
+	if (r->kind != EDGE_R_CONNECT || n == 0 ||
+	    (colon = memrchr(hp, ':', n)) == NULL)
+		return false;
+	hl = (size_t)(colon - hp);
+	v6 = hl >= 2 && hp[0] == '[' && hp[hl - 1] == ']';
+	if (v6) {
+		hp++;
+		hl -= 2;
+	}
+	if (!host_valid(hp, hl, v6) || hl >= cap)
+		return false;
+	for (i = (size_t)(colon - r->hostport) + 1; i < n; i++) {
+		if (r->hostport[i] < '0' || r->hostport[i] > '9' || v > 65535)
+			return false;
+		v = v * 10 + (unsigned long)(r->hostport[i] - '0');
+	}
+	if (colon + 1 == r->hostport + n || v == 0 || v > 65535)
+		return false;
+	memcpy(host, hp, hl);
+	host[hl] = '\0';
+	*port = (uint16_t)v;
+	return true;
 }

@@ -11,6 +11,7 @@
  *                                                     EDGE_R_PROXY
  *   /v1/connectors/{name}/tunnels/{id}/drain          EDGE_R_DRAIN
  *   /v1/connectors/{name}/revoke                      EDGE_R_REVOKE
+ *   /v1/connectors/{name}/connect/{host}:{port}       EDGE_R_CONNECT
  *
  * Names are 1..EDGE_NAME_MAX-1 bytes of [A-Za-z0-9._-] (not "." or
  * ".."); tunnel ids 1..EDGE_ID_MAX-1 bytes of [A-Za-z0-9_-].
@@ -20,6 +21,7 @@
 
 #include <stdbool.h>
 #include <stddef.h>
+#include <stdint.h>
 
 #define EDGE_NAME_MAX 64
 #define EDGE_ID_MAX 64
@@ -31,6 +33,7 @@ enum edge_route_kind {
 	EDGE_R_PROXY,
 	EDGE_R_DRAIN,
 	EDGE_R_REVOKE,
+	EDGE_R_CONNECT,
 };
 
 struct edge_route {
@@ -38,7 +41,7 @@ struct edge_route {
 	const char *name;
 	size_t namelen;
 	bool tls; /* proxy: https */
-	const char *hostport; /* proxy: host[:port], as given */
+	const char *hostport; /* proxy: host[:port]; connect: host:port */
 	size_t hostportlen;
 	const char *rest; /* proxy: "/..." after the host, or empty */
 	size_t restlen;
@@ -61,5 +64,14 @@ bool edge_name_valid(const char *s, size_t n);
  */
 long edge_route_url(const struct edge_route *r, const char *q, size_t qlen,
     char *out, size_t cap);
+
+/*
+ * The target of a connect route: host (a name of [A-Za-z0-9.-_], or an
+ * IPv4 or [IPv6] literal, brackets dropped) NUL-terminated in host (cap
+ * bytes) and the port, 1..65535, which must be given.  False when the
+ * target is malformed or does not fit.
+ */
+bool edge_route_target(
+    const struct edge_route *r, char *host, size_t cap, uint16_t *port);
 
 #endif

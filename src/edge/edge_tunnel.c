@@ -41,9 +41,12 @@ edge_tunnel_accept(struct h2_session *s, void *arg)
 
 	if (c->closing)
 		return NULL;
+	/* Tunnel calls take a slot; Attach calls give theirs back once
+	 * their path is known (edge_session_attach). */
 	for (slot = 0; slot < EDGE_CONN_STREAMS && c->tun[slot] != NULL; slot++)
 		;
-	if (slot == EDGE_CONN_STREAMS || (t = calloc(1, sizeof(*t))) == NULL)
+	if (c->nstreams >= EDGE_CONN_STREAMS + EDGE_CONN_SESSIONS ||
+	    (t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
 	t->rx = malloc(EDGE_WINDOW);
 	t->tx = malloc(EDGE_TX_RING);
@@ -60,9 +63,13 @@ edge_tunnel_accept(struct h2_session *s, void *arg)
 	t->seq = ++c->e->seq;
 	snprintf(t->id, sizeof(t->id), "t%" PRIu64, t->seq);
 	t->since_ms = util_wall_ms();
-	c->tun[slot] = t;
-	if (slot >= c->ntun)
-		c->ntun = slot + 1;
+	c->nstreams++;
+	if (slot < EDGE_CONN_STREAMS) {
+		t->slotted = true;
+		c->tun[slot] = t;
+		if (slot >= c->ntun)
+			c->ntun = slot + 1;
+	}
 	return &t->hs;
 }
 
@@ -126,6 +133,19 @@ edge_tunnel_state_name(const struct edge_tunnel *t)
 	return "unknown";
 }
 
+/* Give t's slot in c->tun back (an Attach call, or t is closing). */
+static void
+unslot(struct edge_tunnel *t)
+{
+	struct edge_conn *c = t->c;
+	size_t i;
+
+	for (i = 0; t->slotted && i < c->ntun; i++)
+		if (c->tun[i] == t)
+			c->tun[i] = NULL;
+	t->slotted = false;
+}
+
 /* End the call from our side with a status (stream stays until CLOSE). */
 static void
 refuse(struct edge_tunnel *t, int status, const char *msg)
@@ -145,7 +165,17 @@ on_headers(struct edge_tunnel *t)
 
 	if (t->accepted || t->ended)
 		return;
+	if (strcmp(path, EDGE_SESSION_PATH) == 0) {
+		unslot(t);
+		edge_session_attach(t);
+		return;
+	}
 	t->ended = true; /* unless accepted below */
+	if (!t->slotted) {
+		h2_stream_end_status(&t->hs, GRPC_STATUS_RESOURCE_EXHAUSTED,
+		    "too many Tunnel calls on this connection");
+		return;
+	}
 	if (strcmp(path, EDGE_TUNNEL_PATH) != 0) {
 		h2_stream_end_status(
 		    &t->hs, GRPC_STATUS_UNIMPLEMENTED, "unknown method");
@@ -311,20 +341,21 @@ static void
 on_close(struct edge_tunnel *t)
 {
 	struct edge_conn *c = t->c;
-	size_t i;
+	bool tunnel = t->slotted;
 
 	t->closed = true;
 	edge_registry_remove(t);
 	edge_proxy_tunnel_gone(t);
+	edge_session_tunnel_gone(t);
 	rx_timer_stop(c->e->l, &t->hb);
-	log_info("edge: tunnel %s%s%s closed (%s)", t->id,
-	    t->hostname[0] ? " on " : "", t->hostname,
-	    h2_stream_error(&t->hs) != H2_SERR_NONE
-		? h2_stream_error_name(h2_stream_error(&t->hs))
-		: "ended");
-	for (i = 0; i < c->ntun; i++)
-		if (c->tun[i] == t)
-			c->tun[i] = NULL;
+	if (tunnel)
+		log_info("edge: tunnel %s%s%s closed (%s)", t->id,
+		    t->hostname[0] ? " on " : "", t->hostname,
+		    h2_stream_error(&t->hs) != H2_SERR_NONE
+			? h2_stream_error_name(h2_stream_error(&t->hs))
+			: "ended");
+	unslot(t);
+	c->nstreams--;
 	tunnel_free(t);
 }
 
@@ -336,6 +367,15 @@ edge_tunnel_event(struct h2_stream *st, unsigned ev, void *arg)
 
 	if (ev & H2_EV_HEADERS)
 		on_headers(t);
+	if (t->sess != NULL) {
+		if (ev & (H2_EV_READ | H2_EV_WRITE))
+			edge_session_event(t, ev);
+		if (ev & H2_EV_CLOSE) {
+			edge_session_stream_closed(t);
+			on_close(t);
+		}
+		return;
+	}
 	if ((ev & H2_EV_READ) && t->accepted)
 		on_read(t);
 	if (ev & H2_EV_WRITE)

@@ -60,6 +60,8 @@
 #define H2_CONNECTOR_ID_MAX 129
 #define H2_MESSAGE_MAX 256 /* longest grpc-message kept (encoded form) */
 #define H2_AUTHORITY_MAX 256 /* longest :authority a client sends */
+#define H2_CAPS_MAX 128 /* longest outpost-capabilities a server records */
+#define H2_SESSION_ID_MAX 65 /* longest outpost-session-id + 1 */
 
 /* Stream events (a bit set). */
 #define H2_EV_HEADERS 0x1u /* client: response headers; server: request */
@@ -142,6 +144,8 @@ struct h2_stream {
 	struct list_node live_link; /* on the session's live: newest first */
 	char path[H2_PATH_MAX];
 	char agent[H2_AGENT_MAX]; /* server: the client's user-agent */
+	char caps[H2_CAPS_MAX]; /* server: outpost-capabilities */
+	char session_id[H2_SESSION_ID_MAX]; /* server: outpost-session-id */
 	char connector_id[H2_CONNECTOR_ID_MAX]; /* server: the client's */
 	char message[H2_MESSAGE_MAX]; /* grpc-message, percent-encoded */
 	/* Server request header checks. */
@@ -280,6 +284,14 @@ const char *h2_stream_user_agent(const struct h2_stream *st);
 /* Server: its x-traversal-connector-id ("" when absent; truncated to
  * H2_CONNECTOR_ID_MAX - 1). */
 const char *h2_stream_connector_id(const struct h2_stream *st);
+
+/*
+ * Server: the outpost-capabilities and outpost-session-id request headers
+ * ("" when absent or too long for H2_CAPS_MAX / H2_SESSION_ID_MAX; see
+ * spec/enrollment.md and spec/sessions.md).
+ */
+const char *h2_stream_capabilities(const struct h2_stream *st);
+const char *h2_stream_session_id(const struct h2_stream *st);
 
 /*
  * Server: answer an accepted stream with :status 200 and content-type

@@ -79,6 +79,12 @@ cb_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
 	else if (s->role == H2_SERVER && name_is(name, nlen, "user-agent"))
 		copy_value(st->agent, sizeof(st->agent), v, vlen);
 	else if (s->role == H2_SERVER &&
+	    name_is(name, nlen, "outpost-capabilities"))
+		copy_value(st->caps, sizeof(st->caps), v, vlen);
+	else if (s->role == H2_SERVER &&
+	    name_is(name, nlen, "outpost-session-id"))
+		copy_value(st->session_id, sizeof(st->session_id), v, vlen);
+	else if (s->role == H2_SERVER &&
 	    name_is(name, nlen, "x-traversal-connector-id"))
 		copy_value(st->connector_id, sizeof(st->connector_id), v, vlen);
 	else if (s->role == H2_CLIENT && name_is(name, nlen, ":status"))

@@ -196,6 +196,20 @@ h2_stream_user_agent(const struct h2_stream *st)
 
 /* see h2.h */
 const char *
+h2_stream_capabilities(const struct h2_stream *st)
+{
+	return st->caps;
+}
+
+/* see h2.h */
+const char *
+h2_stream_session_id(const struct h2_stream *st)
+{
+	return st->session_id;
+}
+
+/* see h2.h */
+const char *
 h2_stream_connector_id(const struct h2_stream *st)
 {
 	return st->connector_id;

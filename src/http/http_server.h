@@ -193,4 +193,18 @@ void http_exchange_head_length(struct http_exchange *x, int64_t len);
 int http_respond(struct http_exchange *x, int status, const char *headers,
     const char *ctype, const void *body, size_t len);
 
+/*
+ * Switch protocols (RFC 9110 15.2.2, e.g. the edge's "Upgrade:
+ * outpost-tcp"): take the connection of a request being handled away
+ * from the server, which forgets it without answering (the caller writes
+ * its own 101) and frees its slot.  The bytes the client sent after the
+ * request's head are copied into pre (*prelen of them, at most cap).
+ * Only for a request without a body.  Returns the socket (non-blocking,
+ * now the caller's), or -EINVAL (x is not being handled, or the request
+ * had a body) or -EMSGSIZE (more than cap bytes follow): x is then still
+ * the caller's to answer.  On success x is gone and no abort runs.
+ */
+int http_exchange_upgrade(
+    struct http_exchange *x, void *pre, size_t cap, size_t *prelen);
+
 #endif

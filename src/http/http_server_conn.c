@@ -445,3 +445,33 @@ http_conn_advance(struct http_conn *c)
 	if (c->state != CONN_CLOSING)
 		interest(c);
 }
+
+/* see http_server.h */
+int
+http_exchange_upgrade(
+    struct http_exchange *x, void *pre, size_t cap, size_t *prelen)
+{
+	struct http_conn *c = container_of(x, struct http_conn, x);
+	struct http_server *s = c->s;
+	size_t n;
+	int fd;
+
+	if (c->state != CONN_HANDLER || c->rd.has_body ||
+	    c->rd.len < c->rd.head_len)
+		return -EINVAL;
+	n = c->rd.len - c->rd.head_len;
+	if (n > cap)
+		return -EMSGSIZE;
+	if ((fd = rx_watch_release(s->l, &c->w)) < 0)
+		return fd;
+	memcpy(pre, c->rd.p + c->rd.head_len, n);
+	*prelen = n;
+	http_server_count(s, 101);
+	rx_timer_stop(s->l, &c->t);
+	x->on_abort = NULL;
+	c->state = CONN_CLOSING; /* as closed, without closing the fd */
+	s->live--;
+	s->st.open = s->live;
+	conn_closed(s->l, &c->w);
+	return fd;
+}

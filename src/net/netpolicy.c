@@ -40,8 +40,19 @@ struct rule {
 
 struct netpolicy {
 	size_t n;
-	struct rule r[];
+	const struct rule *r; /* n rules: the allocation's rest, or static */
 };
+
+/* netpolicy_any(): 0.0.0.0/0 (the mapped prefix) and ::/0, every port. */
+static const struct rule any_rules[] = {
+    {.kind = K_NET,
+	.lo = 1,
+	.hi = 65535,
+	.bits = 96,
+	.net = {{0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff}}},
+    {.kind = K_NET, .lo = 1, .hi = 65535, .bits = 0, .v6 = true},
+};
+static const struct netpolicy any = {nitems(any_rules), any_rules};
 
 /* --- addresses ------------------------------------------------------------ */
 
@@ -420,6 +431,7 @@ netpolicy_parse(
 {
 	struct perr e = {.buf = err, .cap = errlen};
 	struct netpolicy *p;
+	struct rule *rules;
 	size_t want = count_entries(list);
 	const char *s = list, *end;
 	int rc = 0;
@@ -436,8 +448,9 @@ netpolicy_parse(
 		    NETPOLICY_MAX_RULES);
 		return -EINVAL;
 	}
-	if ((p = calloc(1, sizeof(*p) + want * sizeof(p->r[0]))) == NULL)
+	if ((p = calloc(1, sizeof(*p) + want * sizeof(*rules))) == NULL)
 		return -ENOMEM;
+	p->r = rules = (struct rule *)(p + 1);
 	for (; rc == 0 && p->n < want; s = end + 1) {
 		end = strchrnul(s, ',');
 		e.index = (unsigned)p->n + 1;
@@ -448,7 +461,7 @@ netpolicy_parse(
 		if (e.len == 0)
 			rc = perr_say(&e, "empty entry");
 		else
-			rc = parse_entry(&e, &p->r[p->n++], e.text, e.len);
+			rc = parse_entry(&e, &rules[p->n++], e.text, e.len);
 	}
 	if (rc < 0) {
 		free(p);
@@ -459,20 +472,18 @@ netpolicy_parse(
 }
 
 /* see netpolicy.h */
-int
-netpolicy_any(struct netpolicy **out)
+const struct netpolicy *
+netpolicy_any(void)
 {
-	char err[NETPOLICY_ERR_MAX];
-
-	return netpolicy_parse(
-	    out, "0.0.0.0/0:1-65535,[::/0]:1-65535", err, sizeof(err));
+	return &any;
 }
 
 /* see netpolicy.h */
 void
 netpolicy_free(struct netpolicy *p)
 {
-	free(p);
+	if (p != &any)
+		free(p);
 }
 
 /* see netpolicy.h */

@@ -67,7 +67,7 @@ enum netpolicy_verdict {
 /*
  * Parse list (see the syntax above) into a new policy.  Returns 0 with
  * *out set, -EINVAL with err naming the entry and the defect ("entry 2
- * \"db:99999\": port out of range (1-65535)"; entries hold no secrets),
+ * \"db:99999\": port is not a number 1-65535"; entries hold no secrets),
  * or -ENOMEM.  An empty or blank list is -EINVAL ("empty list"): an unset
  * setting is the caller's decision (sessions off; egress netpolicy_any()).
  */
@@ -77,11 +77,12 @@ int netpolicy_parse(
 /*
  * The policy of an unset EGRESS_ALLOW: every address on every port
  * ("0.0.0.0/0:1-65535,[::/0]:1-65535"), so metadata and link-local
- * addresses are refused and nothing else.  0 or -ENOMEM.
+ * addresses are refused and nothing else.  Static: never fails, never
+ * freed.
  */
-int netpolicy_any(struct netpolicy **out);
+const struct netpolicy *netpolicy_any(void);
 
-/* NULL is allowed. */
+/* NULL (and netpolicy_any()) are allowed: nothing happens. */
 void netpolicy_free(struct netpolicy *p);
 
 /*

@@ -7,8 +7,10 @@
 Locations: /dav/ (PUT/GET, byte-exact bodies), /echo (request body echoed
 back by the echo module), /cookies (two Set-Cookie around another header),
 /hop (echoes X-Hop-Probe and X-Keep, adds a hop-by-hop-named header),
-/redirect (302), /fail (500), /gz (text.txt gzip-encoded), and everything
-else from the root.
+/redirect (302), /fail (500), /gz (text.txt gzip-encoded), /nginx_status
+(stub_status: n.counts() gives connections accepted and requests served
+by this nginx so far, not counting these queries), and everything else from
+the root.
 
     with Squid(allowed_port) as sq:  # a forward proxy allowing CONNECT there
 """
@@ -67,6 +69,7 @@ http {{
         }}
         location = /redirect {{ return 302 /elsewhere; }}
         location = /fail {{ return 500 "boom\\n"; }}
+        location = /nginx_status {{ stub_status; }}
         location = /gz {{
             gzip on;
             gzip_types text/plain;
@@ -119,6 +122,17 @@ class Nginx:
 
     def url(self, path):
         return f"http://127.0.0.1:{self.port}{path}"
+
+    def counts(self):
+        """(accepted connections, requests) so far, without these queries."""
+        self.status_queries = getattr(self, "status_queries", 0) + 1
+        with socket.create_connection(("127.0.0.1", self.port), timeout=5) as s:
+            s.sendall(b"GET /nginx_status HTTP/1.0\r\n\r\n")
+            data = b""
+            while chunk := s.recv(4096):
+                data += chunk
+        accepts, _, requests = data.split(b"\r\n\r\n", 1)[1].splitlines()[2].split()
+        return int(accepts) - self.status_queries, int(requests) - self.status_queries
 
     def write(self, name, data):
         with open(os.path.join(self.root, name), "wb") as f:

@@ -404,6 +404,28 @@ cfg_session_allow(void **state)
 	cfg_free(c);
 }
 
+/* EGRESS_ALLOW: the same parser; unset is every address but the special. */
+static void
+cfg_egress_allow(void **state)
+{
+	struct cfg *c;
+
+	expect_one_error(NULL, "EGRESS_ALLOW=*.corp:443,[::1]:0",
+	    "environment: EGRESS_ALLOW: entry 2 \"[::1]:0\": port", NULL);
+	c = load(NULL, NULL, NULL, NULL);
+	assert_ptr_equal(cfg_policy(c, CFG_EGRESS_ALLOW), netpolicy_any());
+	cfg_free(c);
+	c = load("EGRESS_ALLOW=10.0.0.0/8:443\n", NULL, NULL, NULL);
+	assert_non_null(c);
+	assert_int_equal(
+	    netpolicy_check_name(cfg_policy(c, CFG_EGRESS_ALLOW), "x", 443),
+	    NETPOLICY_RESOLVE);
+	assert_int_equal(
+	    netpolicy_check_name(cfg_policy(c, CFG_EGRESS_ALLOW), "x", 80),
+	    NETPOLICY_DENY);
+	cfg_free(c);
+}
+
 static void
 cfg_secret_in_file_refused(void **state)
 {
@@ -931,6 +953,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_not_implemented_reported),
 	    cmocka_unit_test(cfg_all_errors_at_once),
 	    cmocka_unit_test(cfg_session_allow),
+	    cmocka_unit_test(cfg_egress_allow),
 	    cmocka_unit_test(cfg_errors_overflow_counted),
 	    cmocka_unit_test(cfg_parser_whole_and_bytewise),
 	    cmocka_unit_test(cfg_duration_values),

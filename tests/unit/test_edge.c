@@ -38,6 +38,10 @@ route_table(void **state)
 	    {"/v1/connectors/a/revoke", EDGE_R_REVOKE},
 	    {"/v1/connectors/a/revoke/", EDGE_R_NONE},
 	    {"/v1/connectors/a/revokex", EDGE_R_NONE},
+	    {"/v1/connectors/a/connect/db:5432", EDGE_R_CONNECT},
+	    {"/v1/connectors/a/connect/db:5432/", EDGE_R_NONE},
+	    {"/v1/connectors/a/connect/db:5432/x", EDGE_R_NONE},
+	    {"/v1/connectors/a/connect", EDGE_R_NONE},
 	    {"/v1/connectors/", EDGE_R_NONE},
 	    {"/v1/connectors/a/", EDGE_R_NONE},
 	    {"/v1/connectorsx", EDGE_R_NONE},
@@ -147,9 +151,52 @@ route_guard_page(void **state)
 	munmap(m, 2 * pg);
 }
 
+/* Connect targets: host:port, [v6]:port; the port is required. */
+static void
+route_targets(void **state)
+{
+	static const struct {
+		const char *path, *host;
+		unsigned port;
+	} cases[] = {
+	    {"/v1/connectors/a/connect/db.internal:5432", "db.internal", 5432},
+	    {"/v1/connectors/a/connect/10.0.0.1:22", "10.0.0.1", 22},
+	    {"/v1/connectors/a/connect/[fd00::1]:3389", "fd00::1", 3389},
+	    {"/v1/connectors/a/connect/h:65535", "h", 65535},
+	    {"/v1/connectors/a/connect/h:65536", NULL, 0},
+	    {"/v1/connectors/a/connect/h:0", NULL, 0},
+	    {"/v1/connectors/a/connect/h:", NULL, 0},
+	    {"/v1/connectors/a/connect/h", NULL, 0},
+	    {"/v1/connectors/a/connect/:22", NULL, 0},
+	    {"/v1/connectors/a/connect/h%20x:22", NULL, 0},
+	    {"/v1/connectors/a/connect/[fd00::g]:22", NULL, 0},
+	    {"/v1/connectors/a/connect/h:99999999999999999999", NULL, 0},
+	};
+	struct edge_route r;
+	char host[EDGE_HOST_MAX];
+	uint16_t port;
+	size_t i;
+
+	for (i = 0; i < nitems(cases); i++) {
+		assert_int_equal(route(cases[i].path, &r), EDGE_R_CONNECT);
+		if (cases[i].host == NULL) {
+			assert_false(
+			    edge_route_target(&r, host, sizeof(host), &port));
+			continue;
+		}
+		assert_true(edge_route_target(&r, host, sizeof(host), &port));
+		assert_string_equal(host, cases[i].host);
+		assert_int_equal(port, cases[i].port);
+	}
+	assert_int_equal(
+	    route("/v1/connectors/a/connect/abcdef:1", &r), EDGE_R_CONNECT);
+	assert_false(edge_route_target(&r, host, 4, &port)); /* too long */
+}
+
 static void
 json_escapes_peer_strings(void **state)
 {
+	static struct edge e;
 	static struct edge_conn c;
 	static struct edge_tunnel t;
 	struct edge_connector k = {0};
@@ -163,6 +210,8 @@ json_escapes_peer_strings(void **state)
 	strcpy(t.hostname, "h\"\\\n\x01");
 	strcpy(c.addr, "127.0.0.1:5");
 	c.tls = true;
+	c.e = &e;
+	assert_int_equal(edge_sessions_init(&e), 0);
 	t.c = &c;
 	t.accepted = true;
 	t.in_flight = 2;
@@ -178,6 +227,8 @@ json_escapes_peer_strings(void **state)
 	assert_non_null(strstr(mem, "\"in_flight\":2,"));
 	assert_non_null(strstr(mem, "\"transport\":\"mtls\""));
 	assert_non_null(strstr(mem, "\"connected_since\":null"));
+	assert_non_null(strstr(mem, "\"transport\":\"mtls\",\"sessions\":[]}"));
+	edge_sessions_free(&e);
 }
 
 int
@@ -188,6 +239,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(route_slices),
 	    cmocka_unit_test(route_urls),
 	    cmocka_unit_test(route_guard_page),
+	    cmocka_unit_test(route_targets),
 	    cmocka_unit_test(json_escapes_peer_strings),
 	};
 

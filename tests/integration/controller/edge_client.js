@@ -18,6 +18,11 @@
 //   node edge_client.js ADDR --name NAME [--tunnels N] [--max N]
 //        [--tls --cert c.pem --key c.key --ca ca.pem --server-name localhost]
 //
+// With --sessions the Tunnel calls advertise outpost-capabilities: sessions
+// and serve SessionOpen (spec/sessions.md) by dialling the target with
+// net.connect and opening Sessions/Attach on the same channel (the same
+// HTTP/2 connection), with the socket's backpressure (pause/resume).
+//
 // stdin (JSON lines): {"cmd":"mute"} stop answering health checks,
 // {"cmd":"unmute"}, {"cmd":"end","tunnel":i} end a call, {"cmd":"quit"}.
 // stdout (JSON lines): {"event":"received","tunnel":i,"message":case,...},
@@ -40,10 +45,13 @@ const name = flag('--name', 'grpcjs');
 const nTunnels = Number(flag('--tunnels', '1'));
 const maxConcurrent = Number(flag('--max', '100'));
 const protoPath = path.resolve(__dirname, '../../../src/proto/connector/v1/connector.proto');
-const pkg = grpc.loadPackageDefinition(protoLoader.loadSync(protoPath, {
+const sessPath = path.resolve(__dirname, '../../../src/proto/outpost/v1/sessions.proto');
+const root = grpc.loadPackageDefinition(protoLoader.loadSync([protoPath, sessPath], {
   keepCase: true, longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: true,
   includeDirs: [path.resolve(__dirname, '../../../src')],
-})).connector.v1;
+}));
+const pkg = root.connector.v1;
+const sessions = argv.includes('--sessions');
 
 let creds = grpc.credentials.createInsecure();
 const baseOptions = {
@@ -98,13 +106,42 @@ function serve(t, id, r) {
   }
 }
 
+// One session: the target socket <-> an Attach call on t's channel.
+function session(t, o) {
+  const net = require('net');
+  const md = new grpc.Metadata();
+  md.set('outpost-session-id', o.session_id);
+  const sc = new root.outpost.v1.Sessions(addr, creds, { channelOverride: t.client.getChannel() });
+  const call = sc.Attach(md);
+  const sock = net.connect({ host: o.host, port: o.port });
+  let up = false;
+  print({ event: 'session', id: o.session_id, host: o.host, port: o.port });
+  sock.on('connect', () => { up = true; call.write({ result: { ok: true } }); });
+  sock.on('data', (d) => { if (!call.write({ data: d })) { sock.pause(); call.once('drain', () => sock.resume()); } });
+  sock.on('end', () => call.write({ half_close: true }));
+  sock.on('close', () => { if (up) call.end(); });
+  sock.on('error', (e) => {
+    if (!up) { call.write({ result: { ok: false, reason: 'refused', detail: e.code } }); call.end(); }
+    else call.cancel();
+  });
+  call.on('data', (f) => {
+    if (f.frame === 'data' && !sock.write(f.data)) { call.pause(); sock.once('drain', () => call.resume()); }
+    else if (f.frame === 'half_close') sock.end();
+  });
+  call.on('error', () => sock.destroy());
+  call.on('status', (s) => print({ event: 'session_status', id: o.session_id, code: s.code }));
+}
+
 function open(index) {
   const client = new pkg.ConnectorService(addr, creds, { ...baseOptions });
-  const call = client.Tunnel();
+  const tmd = new grpc.Metadata();
+  if (sessions) tmd.set('outpost-capabilities', 'sessions');
+  const call = client.Tunnel(tmd);
   const t = { index, call, client, inFlight: 0, draining: false };
   tunnels[index] = t;
   call.write({ request_id: `open-${index}`, health_check_response: { unix_millis: String(Date.now()), status: 'healthy' } });
   call.on('data', (m) => {
+    if (m.session_open) { session(t, m.session_open); return; }
     const ev = { event: 'received', tunnel: index, message: m.message, request_id: m.request_id };
     if (m.message === 'http_request') {
       ev.method = m.http_request.method;

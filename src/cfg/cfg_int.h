@@ -23,9 +23,10 @@ enum cfg_type {
 	CFG_T_LEVEL,
 	CFG_T_PATH,
 	CFG_T_B64,
-	CFG_T_FRAC, /* keep last: CFG_T_COUNT counts from it */
+	CFG_T_FRAC,
+	CFG_T_PROXY, /* keep last: CFG_T_COUNT counts from it */
 };
-#define CFG_T_COUNT (CFG_T_FRAC + 1)
+#define CFG_T_COUNT (CFG_T_PROXY + 1)
 
 #define CFG_F_SECRET 0x1u
 #define CFG_F_SECRET_FILE 0x2u

@@ -25,6 +25,7 @@ static const char *const reason_names[] = {
     [EXEC_OVERLOADED] = "overloaded",
     [EXEC_CANCELLED] = "cancelled",
     [EXEC_POLICY_DENIED] = "policy_denied",
+    [EXEC_PROXY] = "proxy",
 };
 
 /* see exec.h */
@@ -58,6 +59,8 @@ job_end(struct job *job, bool keep, bool report, enum exec_reason r,
 		c->job = NULL;
 		exec_conn_release(c, keep);
 	}
+	if (job->head != NULL && job->proxy != NULL)
+		util_wipe(job->head, job->head_len); /* Proxy-Authorization */
 	free(job->head);
 	job->head = NULL;
 	if (report && r == EXEC_OK) {
@@ -84,6 +87,10 @@ job_complete(struct job *job)
 	size_t left = 0;
 
 	stream_peek(s, &left);
+	if (exec_proxy_refused(job)) {
+		job_end(job, false, true, EXEC_PROXY, exec_proxy_detail(407));
+		return;
+	}
 	job_end(job,
 	    job->keep_alive && exec_req_sent(job) && left == 0 &&
 		!stream_dead(s) && !stream_output_pending(s),
@@ -291,7 +298,10 @@ exec_new(struct exec **out, struct rx_loop *l, struct dns_resolver *r,
 	e->c = *c;
 	config_defaults(&e->c);
 	rc = exec_tls_load(e, err, errlen);
+	if (rc == 0)
+		rc = exec_proxy_load(e, err, errlen);
 	if (rc < 0) {
+		exec_proxy_free(e);
 		exec_tls_free(e);
 		free(e);
 		return rc;
@@ -310,6 +320,7 @@ exec_free(struct exec *e)
 		exec_cancel(
 		    job_public(list_entry(e->jobs.prev, struct job, link)));
 	exec_tls_free(e);
+	exec_proxy_free(e);
 	exec_conns_free(e); /* frees e, now or after the last close */
 }
 

@@ -8,6 +8,8 @@
  * exec_conn.c   connections: the slots (sized at start), dial (DNS,
  *               connect), TLS, the keep-alive pool
  * exec_tls.c    the upstream TLS client (tls.h) from the settings
+ * exec_proxy.c  the upstream proxy route (HTTP_PROXY, HTTPS_PROXY,
+ *               NO_PROXY; net/noproxy.h)
  */
 #ifndef CONNECTOR_EXEC_INT_H
 #define CONNECTOR_EXEC_INT_H
@@ -67,6 +69,7 @@ struct exec {
 	struct dns_resolver *dns;
 	struct exec_config c;
 	struct tls_upstream_config *tls;
+	struct exec_proxy *proxy; /* NULL: every request goes direct */
 	struct list_node idle; /* exec_conn.link, most recently used first */
 	struct list_node free; /* exec_conn.link, slots to reuse (last first) */
 	unsigned nidle, nconns; /* idle; open in any state but free */
@@ -104,6 +107,9 @@ struct job {
 	struct rx_defer start; /* the start or prompt failure, deferred */
 	bool retried; /* the one stale-connection retry was used */
 	bool idempotent;
+	/* The proxy the request goes through (CONNECT for https, absolute
+	 * form for http), or NULL: direct.  Owned by the executor. */
+	const struct dial_proxy *proxy;
 	enum exec_reason fail; /* the prompt failure to report */
 	const char *fail_detail;
 	struct url url; /* slices of req->url */
@@ -178,6 +184,19 @@ void exec_conn_close(struct exec_conn *c);
 void exec_conns_free(struct exec *e);
 enum exec_reason exec_conn_reason(
     const struct exec_conn *c, const char **detail);
+
+/* exec_proxy.c */
+/* Parse the executor's proxy settings into e->proxy (NULL when none);
+ * 0 or -EINVAL / -ENOMEM with a message naming the setting. */
+int exec_proxy_load(struct exec *e, char *err, size_t errlen);
+void exec_proxy_free(struct exec *e);
+/* The proxy for the job's origin (job->url, job->host), or NULL. */
+const struct dial_proxy *exec_proxy_route(
+    const struct exec *e, const struct job *job);
+/* True when an absolute-form request's answer is the proxy's 407. */
+bool exec_proxy_refused(const struct job *job);
+/* Static text for a failed proxied dial (the proxy's status, if any). */
+const char *exec_proxy_detail(int status);
 
 /* exec_tls.c */
 int exec_tls_load(struct exec *e, char *err, size_t errlen);

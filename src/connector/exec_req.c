@@ -82,6 +82,7 @@ exec_req_check(
 	const char *why = NULL;
 	size_t i;
 
+	job->proxy = NULL;
 	if (req == NULL)
 		return reject(r, detail, EXEC_BAD_REQUEST, "no request");
 	if (!method_ok(job, req->method))
@@ -93,6 +94,7 @@ exec_req_check(
 		    r, detail, EXEC_BAD_REQUEST, why != NULL ? why : "bad URL");
 	memcpy(job->host, job->url.host, job->url.hostlen);
 	job->host[job->url.hostlen] = '\0';
+	job->proxy = exec_proxy_route(e, job);
 	for (i = 0; i < req->n_headers; i++)
 		if (!header_ok(req->headers[i]))
 			return reject(
@@ -130,6 +132,7 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 	const Connector__V1__HttpRequest *req = job->req;
 	const struct url *u = &job->url;
 	bool dflt = u->port == (u->tls ? 443 : 80);
+	bool absolute = job->proxy != NULL && !u->tls;
 	char port[8] = "", clen[32] = "";
 	size_t n = 0, i;
 
@@ -140,17 +143,28 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 		n += (len); \
 	} while (0)
 #define PUTS(s) PUT((s), strlen(s))
-	PUTS(req->method);
-	PUTS(" ");
-	PUT(u->path, u->pathlen);
-	PUTS(" HTTP/1.1\r\nHost: ");
-	PUTS(u->ipv6 ? "[" : "");
-	PUT(u->host, u->hostlen);
-	PUTS(u->ipv6 ? "]" : "");
 	if (!dflt)
 		snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
-	PUTS(port);
+#define PUT_AUTHORITY() \
+	do { \
+		PUTS(u->ipv6 ? "[" : ""); \
+		PUT(u->host, u->hostlen); \
+		PUTS(u->ipv6 ? "]" : ""); \
+		PUTS(port); \
+	} while (0)
+	PUTS(req->method);
+	PUTS(absolute ? " http://" : " ");
+	if (absolute) /* to a proxy: the authority, then the path */
+		PUT_AUTHORITY();
+	PUT(u->path, u->pathlen);
+	PUTS(" HTTP/1.1\r\nHost: ");
+	PUT_AUTHORITY();
 	PUTS("\r\n");
+	if (absolute && job->proxy->auth[0] != '\0') {
+		PUTS("Proxy-Authorization: ");
+		PUTS(job->proxy->auth);
+		PUTS("\r\n");
+	}
 	for (i = 0; i < req->n_headers; i++) {
 		if (!header_kept(f, req->headers[i]))
 			continue;
@@ -164,6 +178,7 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 		    req->body.len);
 	PUTS(clen);
 	PUTS("\r\n");
+#undef PUT_AUTHORITY
 #undef PUTS
 #undef PUT
 	return n;

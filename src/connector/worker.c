@@ -153,8 +153,7 @@ start_identity(struct worker *w, const struct cfg *c, char *err, size_t errlen)
 {
 	const struct identity_ctl_conf ic = {.loop = &w->loop,
 	    .cfg = c,
-	    .dns = w->dns,
-	    .proxy = w->mgr.proxy,
+	    .net = &w->mgr,
 	    .mc = &w->mgr.conf,
 	    .mgr = &w->mgr,
 	    .health = w->health};

@@ -893,7 +893,7 @@ cfg_distance_values(void **state)
 	assert_int_equal(cfg_distance("", ""), 0);
 	assert_int_equal(cfg_distance("kitten", "sitting"), 3);
 	assert_int_equal(cfg_distance("HTTP_PORT", "HTTP_PROT"), 2);
-	assert_string_equal(cfg_suggest("HTTP_PROT"), "HTTP_PORT");
+	assert_string_equal(cfg_suggest("HTTP_PRT"), "HTTP_PORT");
 	assert_string_equal(
 	    cfg_suggest("PAM_AGENT_DATADIR"), "PAM_AGENT_DATA_DIR");
 	assert_null(cfg_suggest("X"));

@@ -389,6 +389,10 @@ run: setup all
 # Benchmark (not part of test): direct vs nginx mTLS chain vs outpost; writes bench/RESULTS.md.
 bench: setup all
 	$(Q)bench/bench.sh $(B)
+# Redaction on the request path, without and with rules (#14); its own section of RESULTS.md.
+bench-redact: setup all
+	$(Q)bench/redact.sh $(B)
+.PHONY: bench-redact
 
 # Connector instructions per tunnelled request (callgrind), 1 KiB and 64 KiB; writes bench/RESULTS.md.
 bench-instr: setup all

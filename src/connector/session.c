@@ -15,6 +15,8 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "net/net.h"
+#include "net/netpolicy.h"
+#include "net/noproxy.h"
 
 /* A refusal's call: the smallest window, room for the result only. */
 #define REFUSAL_TX 1024
@@ -62,6 +64,7 @@ session_conf_load(struct session_conf *sc, const struct cfg *c)
 	    .connect_ms = cfg_int(c, CFG_CONNECT_TIMEOUT),
 	    .buffer = (size_t)cfg_int(c, CFG_SESSION_BUFFER),
 	    .policy = cfg_policy(c, CFG_SESSION_ALLOW),
+	    .no_proxy = cfg_str(c, CFG_NO_PROXY),
 	};
 }
 
@@ -71,12 +74,15 @@ session_table_new(
     struct session_table **out, struct manager *m, const struct session_conf *c)
 {
 	struct session_table *t = calloc(1, sizeof(*t));
+	char why[NETPOLICY_ERR_MAX];
 
 	*out = t;
 	if (t == NULL)
 		return -ENOMEM;
 	t->mgr = m;
 	t->c = *c;
+	if (noproxy_parse(&t->direct, c->no_proxy, why, sizeof(why)) < 0)
+		return -EINVAL;
 	t->s = calloc(c->max + SESSION_REFUSALS, sizeof(*t->s));
 	t->scratch = malloc(SESSION_DATA_MAX);
 	return t->s != NULL && t->scratch != NULL ? 0 : -ENOMEM;
@@ -212,6 +218,7 @@ session_table_free(struct session_table *t)
 		s->w.fd = -1;
 		session_free(s);
 	}
+	noproxy_free(t->direct);
 	free(t->s);
 	free(t->scratch);
 	free(t);
@@ -393,7 +400,7 @@ session_open(struct session_table *t, struct tunnel_slot *slot,
 {
 	/* The dialer checks the name, then every address it resolves to,
 	 * and dials only those (net/dial.h). */
-	struct dial_opts o = {.proxy = t->mgr->proxy, .policy = t->c.policy};
+	struct dial_opts o = {.policy = t->c.policy};
 	enum session_result r;
 	struct session *s;
 	int e;
@@ -414,6 +421,8 @@ session_open(struct session_table *t, struct tunnel_slot *slot,
 	/* The edge may shorten the idle timeout, never lengthen it. */
 	s->idle_ms = clamp_ms(
 	    (uint64_t)so->idle_timeout_s * 1000, t->c.idle_ms, t->c.idle_ms);
+	if (!noproxy_bypass(t->direct, s->host, s->port))
+		o.proxy = t->mgr->proxy;
 	o.attempt_ms = o.total_ms =
 	    clamp_ms(so->connect_timeout_ms, t->c.connect_ms, CONNECT_MAX_MS);
 	e = dial_start(&s->dial, s->host, s->port, &o);

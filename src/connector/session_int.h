@@ -76,6 +76,7 @@ struct session {
 struct session_table {
 	struct manager *mgr;
 	struct session_conf c;
+	struct noproxy *direct; /* NO_PROXY */
 	struct session **s; /* n used of max + SESSION_REFUSALS */
 	unsigned n, nfull;
 	uint8_t *scratch; /* one read from a target (SESSION_DATA_MAX) */

@@ -23,6 +23,8 @@
 #define REFUSAL_MSG 256
 #define SESSION_QUEUE 4 /* messages queued on a call: result, data, FIN */
 #define CONNECT_MAX_MS (5 * 60 * 1000)
+/* An open session with no bytes for this long gives its buffers back. */
+#define SESSION_TRIM_MS 2000
 /* How long the edge has to end a call whose outcome is known. */
 #define SESSION_END_WAIT_MS (30 * 1000)
 
@@ -105,6 +107,7 @@ session_count(const struct session_table *t)
 /* --- a session's memory ----------------------------------------------------- */
 
 static void on_timer(struct rx_loop *l, struct rx_timer *tm);
+static void arm(struct session *s);
 static void on_reap(struct rx_loop *l, struct rx_defer *d);
 static void on_dialed(struct dial *d, int fd, const struct dial_result *r);
 static void ending(struct session *s, enum session_result r);
@@ -277,9 +280,7 @@ attach(struct session *s, int fd, const char *detail)
 	}
 	s->state = SS_OPEN;
 	session_io_start(s, fd);
-	rx_timer_start(s->tab->mgr->loop, &s->timer,
-	    s->idle_ms < s->tab->c.lifetime_ms ? s->idle_ms
-					       : s->tab->c.lifetime_ms);
+	arm(s);
 }
 
 static enum session_result
@@ -434,11 +435,33 @@ session_open(struct session_table *t, struct tunnel_slot *slot,
 
 /* --- the end ----------------------------------------------------------------- */
 
+/*
+ * The session's timer: at the lifetime, the idle deadline, or (bytes moved
+ * since the last trim) SESSION_TRIM_MS after the last byte, when an idle
+ * session's buffers are given back (conn_call_trim).
+ */
+static void
+arm(struct session *s)
+{
+	int64_t at = s->started + s->tab->c.lifetime_ms;
+
+	if (s->active + s->idle_ms < at)
+		at = s->active + s->idle_ms;
+	if (!s->trimmed && s->active + SESSION_TRIM_MS < at)
+		at = s->active + SESSION_TRIM_MS;
+	at -= rx_now(s->tab->mgr->loop);
+	rx_timer_start(s->tab->mgr->loop, &s->timer, at > 0 ? at : 0);
+}
+
 /* see session_int.h */
 void
 session_touch(struct session *s)
 {
 	s->active = rx_now(s->tab->mgr->loop);
+	if (s->trimmed) {
+		s->trimmed = false;
+		arm(s);
+	}
 }
 
 /*
@@ -498,7 +521,11 @@ on_timer(struct rx_loop *l, struct rx_timer *tm)
 		session_abort(s, SR_IDLE_TIMEOUT);
 		return;
 	}
-	rx_timer_start(l, tm, (idle < life ? idle : life) - now);
+	if (!s->trimmed && now >= s->active + SESSION_TRIM_MS) {
+		conn_call_trim(&s->call);
+		s->trimmed = true;
+	}
+	arm(s);
 }
 
 /* see session_int.h */

@@ -64,6 +64,7 @@ struct session {
 	bool up_eof; /* the target sent FIN: half_close queued */
 	bool down_eof; /* the edge sent half_close */
 	bool wshut; /* shutdown(SHUT_WR) done on the target */
+	bool trimmed; /* buffers given back since the last byte */
 	uint8_t *pend; /* edge bytes the target did not take yet */
 	size_t plen, poff;
 	int64_t started, active, idle_ms;

@@ -60,10 +60,10 @@ CFLAGS	:= $(COMMON) $(call INC,$(B)) -isystem $(DEPS)/include -Os -DNDEBUG \
 	   -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
 	   -ffile-prefix-map=$(B)/= -fno-ident
 LDFLAGS	:= -static -Wl,--gc-sections -Wl,--build-id=none -Wl,-O1
-LDLIBS	:= -L$(DEPS)/lib -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl
+LDLIBS	:= -L$(DEPS)/lib -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl -lz
 HOSTCFLAGS := $(COMMON) $(call INC,$(H)) -g -O1 -fno-omit-frame-pointer \
 	   -fsanitize=address,undefined -fno-sanitize-recover=all
-HOSTLIBS := -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl -lcmocka
+HOSTLIBS := -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl -lz -lcmocka
 FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	   -DOUTPOST_FUZZ
 
@@ -85,7 +85,7 @@ all: $(B)/outpost $(B)/outpost-edge
 # --- static binaries --------------------------------------------------------
 
 # Dependency licence notices and versions embedded for `outpost version`.
-LICDEPS	:= bearssl c-ares nghttp2 pcre2 protobuf-c
+LICDEPS	:= bearssl c-ares nghttp2 pcre2 protobuf-c zlib
 $(B)/gen/licenses.c: scripts/embed-licenses.sh $(DEPS)/SOURCES
 	@mkdir -p $(@D)
 	$(call say,GEN,$@)scripts/embed-licenses.sh $(DEPS) $(LICDEPS) > $@
@@ -389,6 +389,14 @@ run: setup all
 # Benchmark (not part of test): direct vs nginx mTLS chain vs outpost; writes bench/RESULTS.md.
 bench: setup all
 	$(Q)bench/bench.sh $(B)
+# Redaction on the request path, without and with rules (#14); its own section of RESULTS.md.
+bench-redact: setup all
+	$(Q)bench/redact.sh $(B)
+.PHONY: bench-redact
+
+# Connector instructions per tunnelled request (callgrind), 1 KiB and 64 KiB; writes bench/RESULTS.md.
+bench-instr: setup all
+	$(Q)bench/instr.sh $(B)
 
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
@@ -396,7 +404,7 @@ clean:
 .PHONY: oci oci-multi oci-test board-image board-test
 .PHONY: deb rpm deploy-settings deploy-check packaging-test
 .PHONY: readme-settings readme-check
-.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench clean image image-test image-test-full
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench bench-instr clean image image-test image-test-full
 .DELETE_ON_ERROR:
 # Keep intermediate objects and generated code (test and fuzz objects are
 # only prerequisites).  Not a bare .SECONDARY: that makes every target

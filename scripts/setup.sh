@@ -8,7 +8,7 @@ PKGS=(
 	# build
 	make gcc clang musl-tools cmake dpkg-dev xz-utils protobuf-c-compiler git
 	# unit tests (host libraries of the same Debian versions as the static deps)
-	libcmocka-dev libbearssl-dev libnghttp2-dev libc-ares-dev libpcre2-dev libprotobuf-c-dev
+	libcmocka-dev libbearssl-dev libnghttp2-dev libc-ares-dev libpcre2-dev libprotobuf-c-dev zlib1g-dev
 	# integration tests
 	python3 python3-pytest python3-prometheus-client nginx-light openssl curl
 	# tunnel tests: the grpc-js test controller (npm ci from its lockfile);
@@ -25,6 +25,8 @@ PKGS=(
 	linux-source-6.1 bc flex bison libelf-dev libssl-dev erofs-utils cryptsetup-bin sbsigntool systemd-boot-efi mtools dosfstools syslinux syslinux-common fdisk bmap-tools python3-vmdkstream faketime ca-certificates qemu-system-x86 qemu-utils ovmf e2fsprogs
 	# benchmark (make bench)
 	wrk
+	# instructions per request (make bench-instr)
+	valgrind
 	# style
 	clang-format
 	# packaging (make deb rpm packaging-test): lintian, rpmbuild, podman-compose (+ CNI dnsname), systemd-analyze

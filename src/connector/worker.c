@@ -9,6 +9,7 @@
 #include "connector/health.h"
 #include "connector/identity_ctl.h"
 #include "connector/manager.h"
+#include "connector/session.h"
 #include "connector/notify.h"
 #include "connector/redact_reload.h"
 #include "connector/tool.h"
@@ -89,6 +90,7 @@ timers_needed(const struct cfg *c)
 	size_t reqs = (size_t)cfg_int(c, CFG_MAX_CONCURRENT_REQUESTS);
 
 	return WORKER_TIMERS + slots * 5 +
+	    SESSION_TIMERS(cfg_int(c, CFG_SESSION_MAX)) +
 	    EXEC_TIMERS(slots * reqs, exec_pool_size(c)) +
 	    HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS));
 }
@@ -318,7 +320,8 @@ worker_main(int argc, char **argv, char *const *envp)
 	else if (start_tunnels(&w, c) < 0)
 		return EXIT_PERMANENT;
 	if (redact_reload_start(&w.rules, &w.loop, c,
-		w.have_mgr ? w.mgr.exec : NULL, on_rules_fatal) < 0)
+		w.have_mgr ? w.mgr.exec : NULL, health_metrics(w.health),
+		on_rules_fatal) < 0)
 		return EXIT_PERMANENT;
 	if (sandbox_start(SANDBOX_WORKER,
 		&(struct sandbox_conf){.enabled = cfg_bool(c, CFG_SECCOMP),

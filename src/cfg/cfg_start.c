@@ -140,12 +140,7 @@ check_tls(const struct cfg *c, struct cfg_errors *errs)
 		report_tls(c, errs, why);
 		return;
 	}
-	o.cert = p.cert;
-	o.cert_len = p.cert_len;
-	o.key = p.key;
-	o.key_len = p.key_len;
-	o.ca = p.ca;
-	o.ca_len = p.ca_len;
+	cfg_pems_tls_opts(&p, &o, NULL);
 	if (tls_client_config_new(&tc, &o, why, sizeof(why)) < 0)
 		report_tls(c, errs, why);
 	tls_client_config_free(tc);

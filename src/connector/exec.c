@@ -24,6 +24,7 @@ static const char *const reason_names[] = {
     [EXEC_BAD_RESPONSE] = "bad_response",
     [EXEC_OVERLOADED] = "overloaded",
     [EXEC_CANCELLED] = "cancelled",
+    [EXEC_REDACTION] = "redaction_failed",
     [EXEC_POLICY_DENIED] = "policy_denied",
     [EXEC_PROXY] = "proxy",
 };
@@ -62,7 +63,9 @@ job_end(struct job *job, bool keep, bool report, enum exec_reason r,
 	if (job->head != NULL && job->proxy != NULL)
 		util_wipe(job->head, job->head_len); /* Proxy-Authorization */
 	free(job->head);
+	free(job->send_owned);
 	job->head = NULL;
+	job->send_owned = NULL;
 	if (report && r == EXEC_OK) {
 		exec_resp_deliver(job);
 		return;
@@ -158,7 +161,8 @@ exec_submit(struct exec *e, struct exec_job *pub,
 	rx_timer_init(&job->deadline, job_deadline);
 	rx_defer_init(&job->start, job_start);
 	list_append(&e->jobs, &job->link);
-	if (!exec_req_check(e, job, &r, &detail))
+	if (!exec_req_check(e, job, &r, &detail) ||
+	    !exec_req_redact(job, &r, &detail))
 		job_queue(job, r, detail);
 	else if (!exec_req_build(job))
 		job_queue(job, EXEC_OVERLOADED, "out of memory");

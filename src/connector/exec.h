@@ -156,11 +156,12 @@ enum exec_reason {
 	EXEC_CANCELLED,
 	EXEC_POLICY_DENIED,
 	EXEC_PROXY,
+	EXEC_REDACTION, /* a body the rules cannot be applied to safely */
 };
 
 /* "ok", "dns", "refused", "reset", "unreachable", "tls", "timeout",
  * "too_large", "bad_request", "bad_response", "overloaded", "cancelled",
- * "policy_denied", "proxy". */
+ * "policy_denied", "proxy", "redaction_failed". */
 const char *exec_reason_name(enum exec_reason r);
 
 struct exec_job;
@@ -169,9 +170,10 @@ struct exec_conn;
 /*
  * The job's outcome.  On success reason is EXEC_OK and resp points at the
  * response, which (with all its strings and bytes) is valid only during
- * the call.  On failure resp is NULL and detail is static text saying why
- * (never a secret, never request data).  The job is finished when done
- * runs: the callback may free it or submit it again.
+ * the call.  On failure resp is NULL and detail is text saying why, valid
+ * during the call (never a secret, never request or response data).  The
+ * job is finished when done runs: the callback may free it or submit it
+ * again.
  */
 typedef void exec_done_fn(struct exec_job *job, enum exec_reason reason,
     const char *detail, const Connector__V1__HttpResponse *resp);
@@ -221,6 +223,16 @@ void exec_submit(struct exec *e, struct exec_job *job,
  * is closed, not pooled.  Harmless on a job that is not active.
  */
 void exec_cancel(struct exec_job *job);
+
+/*
+ * Redaction (REDACTION_RULES_FILE): every response body, and every request
+ * body when redact_live_requests(), passes through l before it leaves the
+ * executor (http/redact.h); a body it refuses is never passed on and the
+ * job fails with EXEC_REDACTION.  l is borrowed and must outlive e; NULL
+ * (the default): no redaction.
+ */
+struct redact_live;
+void exec_set_redaction(struct exec *e, struct redact_live *l);
 
 /* Counters, for tests and metrics. */
 struct exec_stats {

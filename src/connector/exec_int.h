@@ -78,11 +78,14 @@ struct exec {
 	bool freed; /* exec_free() ran: the last close frees e */
 	struct exec_stats st;
 	struct list_node jobs; /* job.link, active jobs (newest last) */
+	struct redact_live *redact; /* borrowed; NULL: no redaction */
+	char redact_detail[160]; /* the last refusal's detail */
 	/* The response being delivered (exec_resp_deliver(), valid during
 	 * its done() call only): its protobuf headers, sized at start so
-	 * that no response allocates them. */
-	Connector__V1__Header resp_hdr[EXEC_MAX_RESPONSE_HEADERS];
-	Connector__V1__Header *resp_hdrp[EXEC_MAX_RESPONSE_HEADERS];
+	 * that no response allocates them; one more for
+	 * X-Traversal-Redacted. */
+	Connector__V1__Header resp_hdr[EXEC_MAX_RESPONSE_HEADERS + 1];
+	Connector__V1__Header *resp_hdrp[EXEC_MAX_RESPONSE_HEADERS + 1];
 };
 
 enum job_state {
@@ -114,9 +117,13 @@ struct job {
 	const char *fail_detail;
 	struct url url; /* slices of req->url */
 	char host[URL_HOST_MAX + 1];
-	/* Request output: the head (heap), then the borrowed body. */
+	/* Request output: the head (heap), then the body: req's, borrowed,
+	 * or its redaction (send_owned, heap). */
 	char *head;
 	size_t head_len, head_off, body_off;
+	const uint8_t *send_body;
+	size_t send_len;
+	uint8_t *send_owned;
 	/* Response input: head buffer (grows up to max_response_head) and
 	 * the final head's fields (heap, exactly nfields). */
 	char *rbuf;
@@ -160,6 +167,8 @@ void exec_job_fail(struct job *job, enum exec_reason r, const char *detail);
 /* exec_req.c */
 bool exec_req_check(
     struct exec *e, struct job *job, enum exec_reason *r, const char **detail);
+/* REDACT_REQUESTS: the body to send, or false with r and detail set. */
+bool exec_req_redact(struct job *job, enum exec_reason *r, const char **detail);
 bool exec_req_build(struct job *job);
 bool exec_req_send(struct job *job, struct stream *s);
 bool exec_req_sent(const struct job *job);

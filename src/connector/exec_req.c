@@ -9,6 +9,7 @@
 
 #include "connector/exec_int.h"
 #include "http/hop.h"
+#include "http/redact.h"
 
 static const struct {
 	const char *name;
@@ -105,6 +106,47 @@ exec_req_check(
 	return true;
 }
 
+/* The value of the first request header called name, or NULL. */
+static const char *
+req_header(const Connector__V1__HttpRequest *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->n_headers; i++)
+		if (strcasecmp(req->headers[i]->key, name) == 0)
+			return req->headers[i]->value;
+	return NULL;
+}
+
+/* see exec_int.h */
+bool
+exec_req_redact(struct job *job, enum exec_reason *r, const char **detail)
+{
+	const Connector__V1__HttpRequest *req = job->req;
+	struct redact_result res;
+	enum redact_refusal why;
+
+	job->send_body = req->body.data;
+	job->send_len = req->body.len;
+	if (job->e->redact == NULL || !redact_live_requests(job->e->redact))
+		return true;
+	why = redact_live_request(job->e->redact, job->host,
+	    req_header(req, "content-type"),
+	    req_header(req, "content-encoding"), req->body.data, req->body.len,
+	    &res);
+	if (why == REDACT_OK && res.changed) {
+		job->send_owned = res.out;
+		job->send_body = res.out;
+		job->send_len = res.out_len;
+		res.out = NULL;
+	}
+	redact_result_free(&res);
+	if (why != REDACT_OK)
+		return reject(
+		    r, detail, EXEC_REDACTION, redact_refusal_name(why));
+	return true;
+}
+
 static bool
 header_kept(const struct hop_filter *f, const Connector__V1__Header *h)
 {
@@ -121,7 +163,7 @@ needs_length(const struct job *job)
 {
 	const char *m = job->req->method;
 
-	return job->req->body.len > 0 || strcmp(m, "POST") == 0 ||
+	return job->send_len > 0 || strcmp(m, "POST") == 0 ||
 	    strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
@@ -175,7 +217,7 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 	}
 	if (needs_length(job))
 		snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n",
-		    req->body.len);
+		    job->send_len);
 	PUTS(clen);
 	PUTS("\r\n");
 #undef PUT_AUTHORITY
@@ -208,15 +250,14 @@ exec_req_build(struct job *job)
 bool
 exec_req_send(struct job *job, struct stream *s)
 {
-	const ProtobufCBinaryData *b = &job->req->body;
 	size_t before = job->head_off + job->body_off;
 
 	if (job->head_off < job->head_len)
 		job->head_off += stream_write(s, job->head + job->head_off,
 		    job->head_len - job->head_off);
-	if (job->head_off == job->head_len && job->body_off < b->len)
-		job->body_off += stream_write(
-		    s, b->data + job->body_off, b->len - job->body_off);
+	if (job->head_off == job->head_len && job->body_off < job->send_len)
+		job->body_off += stream_write(s, job->send_body + job->body_off,
+		    job->send_len - job->body_off);
 	return job->head_off + job->body_off != before;
 }
 
@@ -224,6 +265,5 @@ exec_req_send(struct job *job, struct stream *s)
 bool
 exec_req_sent(const struct job *job)
 {
-	return job->head_off == job->head_len &&
-	    job->body_off == job->req->body.len;
+	return job->head_off == job->head_len && job->body_off == job->send_len;
 }

@@ -1,14 +1,17 @@
 /*
  * The response side: the head is gathered into one bounded buffer and
  * parsed (interim 1xx answers skipped), the body accumulated up to the
- * limit by Content-Length, chunked coding or connection close, and the
- * HttpResponse handed to the job's owner.
+ * limit by Content-Length, chunked coding or connection close, redacted
+ * (http/redact.h) and the HttpResponse handed to the job's owner.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "connector/exec_int.h"
 #include "http/hop.h"
+#include "http/redact.h"
 #include "lib/utf8.h"
 #include "lib/util.h"
 
@@ -298,14 +301,24 @@ exec_resp_eof(struct job *job, enum exec_reason *r, const char **detail)
 	    r, detail, EXEC_BAD_RESPONSE, "connection closed inside the body");
 }
 
+/* see exec.h */
+void
+exec_set_redaction(struct exec *e, struct redact_live *l)
+{
+	e->redact = l;
+}
+
 /*
  * The kept fields as protobuf Headers in e->resp_hdr: the strings are the
  * head buffer's own bytes, NUL-terminated in place (each name is followed
  * by ':' and each value by CR or whitespace, so nothing is overwritten).
+ * clen, when not NULL, is a redacted body's Content-Length, and the
+ * response says X-Traversal-Redacted: true (the one slot past the fields).
  */
 static Connector__V1__Header **
-headers_build(struct job *job, size_t *count)
+headers_build(struct job *job, size_t *count, char *clen)
 {
+	static char redacted[] = "X-Traversal-Redacted", yes[] = "true";
 	struct http_header *h = job->fields;
 	Connector__V1__Header *hs = job->e->resp_hdr;
 	Connector__V1__Header **ptrs = job->e->resp_hdrp;
@@ -321,7 +334,17 @@ headers_build(struct job *job, size_t *count)
 			continue;
 		connector__v1__header__init(&hs[n]);
 		hs[n].key = (char *)h[i].name;
-		hs[n].value = (char *)h[i].value;
+		hs[n].value = clen != NULL && h[i].name_len == 14 &&
+			strncasecmp(h[i].name, "content-length", 14) == 0
+		    ? clen
+		    : (char *)h[i].value;
+		ptrs[n] = &hs[n];
+		n++;
+	}
+	if (clen != NULL) {
+		connector__v1__header__init(&hs[n]);
+		hs[n].key = redacted;
+		hs[n].value = yes;
 		ptrs[n] = &hs[n];
 		n++;
 	}
@@ -335,17 +358,55 @@ headers_build(struct job *job, size_t *count)
 	return ptrs;
 }
 
+/*
+ * The rules for this body: -1 refused (the detail in e->redact_detail),
+ * 0 unchanged, 1 redacted (the redaction replaced job->body).
+ */
+static int
+redact_body(struct job *job)
+{
+	struct exec *e = job->e;
+	struct redact_result res;
+	int rc = 0;
+
+	if (e->redact == NULL)
+		return 0;
+	if (redact_live_response(e->redact, job->host, job->status, job->fields,
+		job->nfields, job->body, job->body_len, &res) != REDACT_OK) {
+		snprintf(e->redact_detail, sizeof(e->redact_detail),
+		    "%s: %.127s", redact_refusal_name(res.refusal), res.detail);
+		rc = -1;
+	} else if (res.changed) {
+		free(job->body);
+		job->body = res.out;
+		job->body_len = res.out_len;
+		res.out = NULL;
+		rc = 1;
+	}
+	redact_result_free(&res);
+	return rc;
+}
+
 /* see exec_int.h */
 void
 exec_resp_deliver(struct job *job)
 {
 	Connector__V1__HttpResponse resp = CONNECTOR__V1__HTTP_RESPONSE__INIT;
 	exec_done_fn *done = job->done;
-	char *rbuf = job->rbuf;
-	uint8_t *body = job->body;
+	char *rbuf = job->rbuf, clen[24];
+	uint8_t *body;
 	size_t n = 0;
+	int redacted = redact_body(job);
 
-	resp.headers = headers_build(job, &n);
+	if (redacted < 0) {
+		exec_resp_reset(job);
+		done(job_public(job), EXEC_REDACTION, job->e->redact_detail,
+		    NULL);
+		return;
+	}
+	snprintf(clen, sizeof(clen), "%zu", job->body_len);
+	body = job->body;
+	resp.headers = headers_build(job, &n, redacted ? clen : NULL);
 	resp.http_status = job->status;
 	resp.n_headers = n;
 	resp.body.len = job->body_len;

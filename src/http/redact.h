@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/http.h"
+
 #define REDACT_ERRORS_MAX 32
 #define REDACT_ERROR_LEN 512
 #define REDACT_FILE_MAX (4u * 1024 * 1024)
@@ -87,6 +89,7 @@ enum redact_refusal {
 	REDACT_MATCH_LIMIT, /* PCRE2 match or depth limit hit */
 	REDACT_TOO_LARGE, /* redacted body over max_out */
 	REDACT_NOMEM,
+	REDACT_RULES, /* the live rules are invalid (redact_live_set NULL) */
 	REDACT__COUNT
 };
 
@@ -114,5 +117,47 @@ enum redact_refusal redact_apply(const struct redact_rules *r,
     struct redact_result *res);
 
 void redact_result_free(struct redact_result *res);
+
+/*
+ * The live rules: what the executor applies to the bodies it carries (see
+ * connector/exec.h).  One per worker, made at start and owned by it; the
+ * executor borrows it.  redact_live_set() swaps the rules in one store
+ * between two bodies (a single reactor thread), so a body is redacted by
+ * one rules file, never by a mix; NULL rules (an invalid reload, while the
+ * worker stops) refuse every body.  Messages and details never hold a
+ * body byte.
+ */
+struct redact_live_conf {
+	bool binary_pass; /* REDACTION_BINARY=pass */
+	bool requests; /* REDACT_REQUESTS: request bodies too */
+	size_t max_out; /* largest redacted body */
+};
+
+struct redact_live;
+
+/* NULL when out of memory.  rules: owned from now on (may be NULL). */
+struct redact_live *redact_live_new(
+    const struct redact_live_conf *c, struct redact_rules *rules);
+void redact_live_free(struct redact_live *l);
+
+/* Swap in rules (owned from now on; NULL: refuse everything). */
+void redact_live_set(struct redact_live *l, struct redact_rules *rules);
+
+/* Whether request bodies are redacted too (REDACT_REQUESTS). */
+bool redact_live_requests(const struct redact_live *l);
+
+/*
+ * Redact one body: a response (status > 0) given its header fields, or a
+ * request body (status 0) given its Content-Type and Content-Encoding.
+ * host is the request host without port.  An empty body is never
+ * refused.  Returns REDACT_OK (res->changed: res->out replaces the body)
+ * or the refusal, with res->detail saying why.  Call redact_result_free().
+ */
+enum redact_refusal redact_live_response(struct redact_live *l,
+    const char *host, int status, const struct http_header *fields,
+    size_t nfields, const uint8_t *body, size_t len, struct redact_result *res);
+enum redact_refusal redact_live_request(struct redact_live *l, const char *host,
+    const char *content_type, const char *content_encoding, const uint8_t *body,
+    size_t len, struct redact_result *res);
 
 #endif

@@ -124,7 +124,8 @@ redact_refusal_name(enum redact_refusal why)
 {
 	static const char *const names[REDACT__COUNT] = {"ok",
 	    "content_encoding", "partial_content", "binary_content",
-	    "malformed_json", "match_limit", "too_large", "out_of_memory"};
+	    "malformed_json", "match_limit", "too_large", "out_of_memory",
+	    "rules_invalid"};
 
 	return why < REDACT__COUNT ? names[why] : "unknown";
 }
@@ -187,8 +188,8 @@ apply_rule(const struct redact_rules *r, size_t i,
 	if (why != REDACT_OK) {
 		char msg[128];
 
-		snprintf(msg, sizeof(msg), "rule \"%.40s\": %s%s%.60s",
-		    rule->name, redact_refusal_name(why), *d ? ": " : "", d);
+		snprintf(msg, sizeof(msg), "rule \"%.40s\"%s%.60s", rule->name,
+		    *d ? ": " : "", d);
 		return refuse(res, why, msg);
 	}
 	if (out != NULL) {

@@ -7,7 +7,9 @@
 Locations: /dav/ (PUT/GET, byte-exact bodies), /echo (request body echoed
 back by the echo module), /cookies (two Set-Cookie around another header),
 /hop (echoes X-Hop-Probe and X-Keep, adds a hop-by-hop-named header),
-/redirect (302), /fail (500), /gz (text.txt gzip-encoded), /nginx_status
+/redirect (302), /fail (500), /gz (text.txt gzip-encoded), /typed/ (files typed
+by extension: json, html, png, txt; gzip for json, html and txt when asked),
+/br (typed/br.txt labelled Content-Encoding: br), /nginx_status
 (stub_status: n.counts() gives connections accepted and requests served
 by this nginx so far, not counting these queries), and everything else from
 the root.
@@ -70,6 +72,17 @@ http {{
         }}
         location = /redirect {{ return 302 /elsewhere; }}
         location = /fail {{ return 500 "boom\\n"; }}
+        location /typed/ {{
+            types {{ application/json json; text/html html; image/png png; text/plain txt; }}
+            gzip on;
+            gzip_types application/json text/html text/plain;
+            gzip_min_length 1;
+        }}
+        location = /br {{
+            default_type text/plain;
+            add_header Content-Encoding br;
+            alias {d}/www/typed/br.txt;
+        }}
         location = /nginx_status {{ stub_status; }}
         location = /gz {{
             gzip on;

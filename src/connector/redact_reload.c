@@ -63,7 +63,7 @@ poll_fire(struct rx_loop *l, struct rx_timer *t)
 /* see redact_reload.h */
 int
 redact_reload_start(struct redact_reload *rr, struct rx_loop *l,
-    const struct cfg *c, struct exec *e,
+    const struct cfg *c, struct exec *e, struct metrics *reg,
     void (*fatal)(struct redact_reload *rr))
 {
 	struct redact_live_conf lc = {
@@ -71,6 +71,8 @@ redact_reload_start(struct redact_reload *rr, struct rx_loop *l,
 		strcmp(cfg_str(c, CFG_REDACTION_BINARY), "pass") == 0,
 	    .requests = cfg_bool(c, CFG_REDACT_REQUESTS),
 	    .max_out = (size_t)cfg_int(c, CFG_MAX_RESPONSE_BODY_SIZE_MB),
+	    .max_decoded =
+		(size_t)cfg_int(c, CFG_MAX_DECODED_RESPONSE_BODY_SIZE_MB),
 	};
 	struct redact_errors errs;
 	struct redact_rules *r;
@@ -93,6 +95,8 @@ redact_reload_start(struct redact_reload *rr, struct rx_loop *l,
 	    redact_rules_count(r));
 	if (e != NULL)
 		exec_set_redaction(e, rr->live);
+	if (reg != NULL)
+		redact_live_metrics_add(rr->live, reg);
 	return rx_timer_start(l, &rr->poll, rr->every_ms);
 }
 

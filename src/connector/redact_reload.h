@@ -23,6 +23,7 @@
 
 struct cfg;
 struct exec;
+struct metrics;
 struct redact_live;
 
 struct redact_reload {
@@ -37,12 +38,12 @@ struct redact_reload {
 
 /*
  * With REDACTION_RULES_FILE set: load it (every error logged), make the
- * live rules, hand them to e (may be NULL: nothing to redact for) and
- * start the poll.  Without it: nothing.  0, or -1 (logged) when the file
+ * live rules, hand them to e (may be NULL: nothing to redact for), add
+ * their metrics to reg (may be NULL) and start the poll.  Without it: nothing.  0, or -1 (logged) when the file
  * cannot be loaded or memory is short.
  */
 int redact_reload_start(struct redact_reload *rr, struct rx_loop *l,
-    const struct cfg *c, struct exec *e,
+    const struct cfg *c, struct exec *e, struct metrics *reg,
     void (*fatal)(struct redact_reload *rr));
 
 /* Stop the poll and free the live rules (after the executor is freed). */

@@ -217,7 +217,8 @@ session_start(struct tunnel_conn *n)
 		return;
 	}
 	count_dial(n, DIAL_RESULT_OK);
-	log_info("%s %u: connected to %s (connection %u)", n->kind, n->index,
+	log_at(n->aux ? LOG_DEBUG : LOG_INFO, /* aux: one per call */
+	    "%s %u: connected to %s (connection %u)", n->kind, n->index,
 	    m->conf.authority, n->generation);
 	conn_kick(n);
 	arm_h2_timer(n);
@@ -410,8 +411,9 @@ conn_close(
 		metric_inc(&m->mx.reconnect);
 	if (reason != NULL)
 		set_error(n, reason, detail);
-	log_info("%s %u: closed (%s%s%s)", n->kind, n->index,
-	    reason != NULL ? reason : "", reason != NULL ? ": " : "", detail);
+	log_at(n->aux ? LOG_DEBUG : LOG_INFO, "%s %u: closed (%s%s%s)", n->kind,
+	    n->index, reason != NULL ? reason : "", reason != NULL ? ": " : "",
+	    detail);
 	n->retry_ms = next_delay(n, clean);
 	n->clean = clean;
 	n->opened_at = 0;

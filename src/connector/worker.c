@@ -318,7 +318,8 @@ worker_main(int argc, char **argv, char *const *envp)
 	else if (start_tunnels(&w, c) < 0)
 		return EXIT_PERMANENT;
 	if (redact_reload_start(&w.rules, &w.loop, c,
-		w.have_mgr ? w.mgr.exec : NULL, on_rules_fatal) < 0)
+		w.have_mgr ? w.mgr.exec : NULL, health_metrics(w.health),
+		on_rules_fatal) < 0)
 		return EXIT_PERMANENT;
 	if (sandbox_start(SANDBOX_WORKER,
 		&(struct sandbox_conf){.enabled = cfg_bool(c, CFG_SECCOMP),

@@ -1,9 +1,11 @@
-"""Redaction rules (#14): `outpost redact` (the dry run, the same code the
-live path will use) and REDACTION_RULES_FILE validation in check-config/run,
-against the real static binary.  Expected outputs are written out by hand.
+"""Redaction rules (#14): `outpost redact` (the dry run, the same code as the
+live path), REDACTION_RULES_FILE validation in check-config/run, and the live
+path (front door -> outpost-edge -> `outpost run` -> nginx) with hot reload,
+against the real static binaries.  Expected outputs are written out by hand.
 """
 import json
 import os
+import subprocess
 
 import pytest
 
@@ -100,7 +102,7 @@ def test_rules_apply_in_file_order(outpost_bin, rules):
 
 
 @pytest.mark.parametrize("args,body,reason", [
-    (["--content-encoding", "gzip"], "x", "content_encoding"),
+    (["--content-encoding", "gzip"], "x", "malformed_gzip"),
     (["--content-encoding", "br"], "x", "content_encoding"),
     (["--status", "206"], "x", "partial_content"),
     (["--content-type", "application/json"], '{"body": {"message": "Bearer x"', "malformed_json"),
@@ -247,6 +249,7 @@ FILES = {
     "doc.json": JSON_IN, "page.html": HTML_IN, "note.txt": TEXT_IN, "plain.txt": "nothing here\n",
     "bad.json": '{"body": {"message": "Bearer x", "m": "%s"' % SECRET,
     "evil.txt": "q" * 5000 + "! " + SECRET, "pic.png": "\x89PNG " + SECRET, "br.txt": SECRET,
+    "big.txt": (SECRET + " ") * 300000,  # 2.1 MB, a few KiB once gzipped
 }
 
 
@@ -257,7 +260,7 @@ def stack(outpost_bin, outpost_edge_bin, tmp_path_factory):
     from edgelib import Edge, connector, dev_pki
     from upstream import Nginx
     d = tmp_path_factory.mktemp("live")
-    pki = dev_pki(str(d / "pki"), "alpha", "beta", "gamma", "delta", "epsilon")
+    pki = dev_pki(str(d / "pki"), "alpha", "beta", "gamma", "delta", "epsilon", "zeta")
     (d / "www" / "typed").mkdir(parents=True)
     for name, text in FILES.items():
         (d / "www" / "typed" / name).write_bytes(text.encode("latin-1" if name == "pic.png" else "utf-8"))
@@ -282,8 +285,8 @@ def stack(outpost_bin, outpost_edge_bin, tmp_path_factory):
 @pytest.fixture(scope="module")
 def live(stack):
     (stack["dir"] / "rules.toml").write_text(LIVE)
-    stack["start"]("alpha", REDACTION_RULES_FILE=str(stack["dir"] / "rules.toml"),
-                   REDACT_REQUESTS="true")
+    stack["alpha"] = stack["start"]("alpha", REDACTION_RULES_FILE=str(stack["dir"] / "rules.toml"),
+                                    REDACT_REQUESTS="true")
     return stack
 
 
@@ -311,7 +314,7 @@ def test_live_unchanged_body_has_no_header(live):
 
 @pytest.mark.parametrize("path,headers,reason", [
     ("/br", None, "content_encoding"),
-    ("/typed/doc.json", {"Accept-Encoding": "gzip"}, "content_encoding"),
+    ("/badgz", None, "malformed_gzip"),
     ("/typed/note.txt", {"Range": "bytes=0-5"}, "partial_content"),
     ("/typed/bad.json", None, "malformed_json"),
     ("/typed/evil.txt", None, "match_limit"),
@@ -431,3 +434,83 @@ def test_reload_unusable_file_exits_100(stack, change):
         assert b == b"A1 B1\n" or s in (502, 503), (s, b)
         assert b"alpha" not in b and b"A2" not in b
     assert "REDACTION_RULES_FILE" in conn.text()
+
+
+# --- gzip: decoded (bounded), redacted, encoded again.
+
+@pytest.mark.parametrize("name,out", [("doc.json", JSON_OUT), ("page.html", HTML_OUT),
+                                      ("note.txt", TEXT_OUT)])
+def test_live_gzip_redacted_and_reencoded(live, name, out):
+    import gzip
+    s, h, b = get(live, f"/typed/{name}", {"Accept-Encoding": "gzip"})
+    assert s == 200, b
+    assert h["content-encoding"] == "gzip" and h["x-traversal-redacted"] == "true"
+    assert gzip.decompress(b).decode() == out
+    assert h["content-length"] == str(len(b))
+
+
+def test_live_gzip_same_bytes_as_outpost_redact(live, outpost_bin):
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", live["nginx"].port, timeout=10)
+    c.request("GET", "/typed/doc.json", headers={"Accept-Encoding": "gzip"})
+    r = c.getresponse()
+    raw = r.read()
+    assert r.getheader("Content-Encoding") == "gzip"
+    c.close()
+    dry = subprocess.run([outpost_bin, "redact", "--rules", str(live["dir"] / "rules.toml"),
+                          "--url", "http://127.0.0.1/", "--content-type", "application/json",
+                          "--content-encoding", "gzip", "-"], input=raw, capture_output=True,
+                         env=base_env(), timeout=10)
+    assert dry.returncode == 0, dry.stderr
+    s, _, b = get(live, "/typed/doc.json", {"Accept-Encoding": "gzip"})
+    assert s == 200 and b == dry.stdout
+
+
+def test_live_gzip_decoded_size_is_bounded(live):
+    import gzip
+    s, h, b = get(live, "/typed/big.txt", {"Accept-Encoding": "gzip"})
+    assert s == 200, b[:200]
+    assert gzip.decompress(b) == ("<email> " * 300000).encode()
+    (live["dir"] / "rules-zeta.toml").write_text(LIVE)
+    live["start"]("zeta", REDACTION_RULES_FILE=str(live["dir"] / "rules-zeta.toml"),
+                  MAX_DECODED_RESPONSE_BODY_SIZE_MB="1")
+    s, _, b = get(live, "/typed/big.txt", {"Accept-Encoding": "gzip"}, name="zeta")
+    assert s == 502 and json.loads(b)["reason"] == "redaction_failed", b[:200]
+    assert "MAX_DECODED_RESPONSE_BODY_SIZE_MB" in json.loads(b)["message"]
+    assert SECRET not in b.decode()
+
+
+# --- metrics: never a matched value.
+
+def scrape(port):
+    import urllib.request
+    from prometheus_client.parser import text_string_to_metric_families
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/metrics", timeout=5) as r:
+        text = r.read().decode()
+    samples = {}
+    for fam in text_string_to_metric_families(text):
+        for smp in fam.samples:
+            samples[(smp.name, tuple(sorted(smp.labels.items())))] = smp.value
+    return text, samples
+
+
+def test_live_metrics(live):
+    port = live["alpha"].health_port
+    _, before = scrape(port)
+    assert before[("outpost_redaction_rules_loaded", ())] == 3
+    assert before[("outpost_redaction_last_reload_timestamp_seconds", ())] > 1.7e9
+    assert get(live, "/typed/page.html")[0] == 200  # two email hits
+    assert get(live, "/typed/evil.txt")[0] == 502  # a match limit refusal
+    text, after = scrape(port)
+
+    def delta(name, **labels):
+        k = (name, tuple(sorted(labels.items())))
+        return after[k] - before.get(k, 0)
+    assert delta("outpost_redaction_hits_total", rule="email") == 2
+    assert delta("outpost_redaction_hits_total", rule="token-in-json") == 0
+    assert delta("outpost_redaction_refusals_total", reason="match_limit") == 1
+    assert delta("outpost_redaction_refusals_total", reason="content_encoding") == 0
+    assert delta("outpost_redaction_seconds_count") == 2
+    assert after[("outpost_redaction_seconds_bucket", (("le", "+Inf"),))] >= 2
+    for leak in ("ann@site.io", SECRET, "qqqq", "Bearer", "joe@"):
+        assert leak not in text

@@ -9,7 +9,7 @@ back by the echo module), /cookies (two Set-Cookie around another header),
 /hop (echoes X-Hop-Probe and X-Keep, adds a hop-by-hop-named header),
 /redirect (302), /fail (500), /gz (text.txt gzip-encoded), /typed/ (files typed
 by extension: json, html, png, txt; gzip for json, html and txt when asked),
-/br (typed/br.txt labelled Content-Encoding: br), /nginx_status
+/br and /badgz (typed/br.txt labelled Content-Encoding: br, gzip), /nginx_status
 (stub_status: n.counts() gives connections accepted and requests served
 by this nginx so far, not counting these queries), and everything else from
 the root.
@@ -81,6 +81,11 @@ http {{
         location = /br {{
             default_type text/plain;
             add_header Content-Encoding br;
+            alias {d}/www/typed/br.txt;
+        }}
+        location = /badgz {{
+            default_type text/plain;
+            add_header Content-Encoding gzip;
             alias {d}/www/typed/br.txt;
         }}
         location = /nginx_status {{ stub_status; }}

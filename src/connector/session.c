@@ -485,8 +485,8 @@ session_abort(struct session *s, enum session_result r)
 	if (s->state == SS_ENDING)
 		return;
 	ending(s, r);
-	if (r == SR_RESET)
-		conn_call_end(&s->call); /* END_STREAM without half_close */
+	if (r == SR_RESET) /* no half_close: status 14 "reset" trailers */
+		conn_call_end_status(&s->call, 14 /* UNAVAILABLE */, "reset");
 	else
 		conn_call_cancel(&s->call);
 }

@@ -165,7 +165,11 @@ pump(struct conn_call *c)
 {
 	if (c->state == CALL_OPEN || c->state == CALL_HALF_CLOSED)
 		grpc_sendq_pump(&c->outq, &c->st, NULL);
-	if (c->state == CALL_HALF_CLOSED && grpc_sendq_empty(&c->outq))
+	if (c->state != CALL_HALF_CLOSED || !grpc_sendq_empty(&c->outq))
+		return;
+	if (c->end_status >= 0)
+		h2_stream_end_trailers(&c->st, c->end_status, c->end_msg);
+	else
 		h2_stream_end(&c->st);
 }
 
@@ -204,9 +208,18 @@ conn_call_send_room(const struct conn_call *c)
 void
 conn_call_end(struct conn_call *c)
 {
+	conn_call_end_status(c, -1, NULL);
+}
+
+/* see tunnel_conn.h */
+void
+conn_call_end_status(struct conn_call *c, int status, const char *msg)
+{
 	if (c->state != CALL_OPEN)
 		return;
 	c->state = CALL_HALF_CLOSED;
+	c->end_status = status;
+	c->end_msg = msg;
 	pump(c);
 	conn_kick(c->conn);
 }

@@ -127,6 +127,8 @@ struct conn_call {
 	bool paused; /* conn_call_pause() */
 	struct rx_defer resume; /* conn_call_resume(): read outside callers */
 	int status; /* CALL_ENDING: the outcome for on_end */
+	int end_status; /* CALL_HALF_CLOSED: trailers to end with, or -1 */
+	const char *end_msg; /* their grpc-message, static */
 	const char *reason;
 	char detail[128];
 };
@@ -204,6 +206,14 @@ void conn_call_resume(struct conn_call *c);
  * START_CLOSE; a session ends its call only when both directions are done).
  */
 void conn_call_end(struct conn_call *c);
+
+/*
+ * Half-close as conn_call_end(), the END_STREAM carried by grpc-status
+ * trailers (status >= 0; msg NULL or a static text): a session's Attach
+ * call ends so on a target reset (status 14 "reset", spec/sessions.md).
+ * status -1 is conn_call_end().
+ */
+void conn_call_end_status(struct conn_call *c, int status, const char *msg);
 
 /*
  * Abort the call with RST_STREAM CANCEL; on_end follows from the reactor

@@ -138,6 +138,9 @@ struct h2_stream {
 	bool headers_ok; /* validated request or response headers */
 	int http_status; /* client: :status, 0 until seen */
 	int grpc_status; /* client: received; server: to send; -1 none */
+	int tx_status; /* client: grpc-status trailers to end with; -1 none */
+	int rx_status; /* server: grpc-status in the client's trailers; -1 */
+	const char *tx_msg; /* client: their grpc-message (static text) */
 	uint32_t reset_code; /* RST_STREAM / close error code */
 	enum h2_stream_error err;
 	struct list_node ev_link; /* on the session's events: FIFO (append) */
@@ -310,8 +313,15 @@ long h2_stream_send(struct h2_stream *st, const void *p, size_t n);
 /* Free bytes in the send ring. */
 size_t h2_stream_send_room(const struct h2_stream *st);
 
-/* Client: END_STREAM after the queued bytes.  Returns 0 or -errno. */
+/*
+ * Client: END_STREAM after the queued bytes.  With h2_stream_end_trailers()
+ * the END_STREAM is carried by grpc-status / grpc-message (msg NULL or a
+ * static text) trailers instead: a gRPC client normally just ends, but a
+ * session ends its Attach call with status 14 "reset" when the target
+ * reset it (spec/sessions.md).  Return 0 or -errno.
+ */
 int h2_stream_end(struct h2_stream *st);
+int h2_stream_end_trailers(struct h2_stream *st, int status, const char *msg);
 
 /*
  * Server: end the call with grpc-status / grpc-message (msg may be NULL)
@@ -346,6 +356,9 @@ const char *h2_stream_error_name(enum h2_stream_error e);
 /*
  * Client: the grpc-status received, or -1 when none (yet).  When buf is not
  * NULL the decoded grpc-message is written there (cap >= 1, NUL-terminated).
+ * Server: the grpc-status of the client's trailers (gRPC clients send none;
+ * a session's Attach call does on a target reset), -1 when none; buf gets
+ * "" (the client's grpc-message is not kept).
  */
 int h2_stream_grpc_status(const struct h2_stream *st, char *buf, size_t cap);
 

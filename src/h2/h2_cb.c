@@ -50,16 +50,23 @@ cb_begin_headers(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 	return 0;
 }
 
-/* Headers gRPC cares about, from either side. */
+/*
+ * Headers gRPC cares about, from either side.  A server keeps the status it
+ * will send in grpc_status / message: a client's trailers never touch them.
+ */
 static void
 header_common(struct h2_stream *st, const uint8_t *name, size_t nlen,
     const uint8_t *v, size_t vlen)
 {
+	bool server = st->sess->role == H2_SERVER;
+
 	if (name_is(name, nlen, "content-type"))
 		st->ctype_ok = h2_grpc_content_type_ok(v, vlen);
+	else if (name_is(name, nlen, "grpc-status") && server)
+		st->rx_status = h2_grpc_status_parse(v, vlen);
 	else if (name_is(name, nlen, "grpc-status"))
 		st->grpc_status = h2_grpc_status_parse(v, vlen);
-	else if (name_is(name, nlen, "grpc-message"))
+	else if (name_is(name, nlen, "grpc-message") && !server)
 		copy_value(st->message, sizeof(st->message), v, vlen);
 }
 

@@ -28,6 +28,8 @@ h2_stream_init(
 	h2_ring_init(&st->rx, rxmem, rxcap);
 	h2_ring_init(&st->tx, txmem, txcap);
 	st->grpc_status = -1;
+	st->tx_status = -1;
+	st->rx_status = -1;
 	list_init(&st->ev_link);
 	list_init(&st->live_link);
 }
@@ -71,19 +73,42 @@ h2_stream_fail(struct h2_stream *st, enum h2_stream_error e, uint32_t code)
 		    st->sess->ng, NGHTTP2_FLAG_NONE, st->id, code);
 }
 
-/* Server: the trailers that end the call, submitted from the data source. */
+/*
+ * The trailers that end the stream (the server's call outcome, or a
+ * client's h2_stream_end_trailers()), submitted from the data source.
+ * msg is the percent-encoded grpc-message, "" for none; nghttp2 copies
+ * both values.
+ */
 static void
-stream_trailers(struct h2_stream *st)
+stream_trailers(struct h2_stream *st, int status, const char *msg)
 {
 	char code[12];
 	nghttp2_nv nv[2];
 
 	/* The value must be written before NV() measures it. */
-	snprintf(code, sizeof(code), "%d", st->grpc_status);
+	snprintf(code, sizeof(code), "%d", status);
 	nv[0] = (nghttp2_nv)NV("grpc-status", code);
-	nv[1] = (nghttp2_nv)NV("grpc-message", st->message);
-	nghttp2_submit_trailer(
-	    st->sess->ng, st->id, nv, st->message[0] != '\0' ? 2 : 1);
+	nv[1] = (nghttp2_nv)NV("grpc-message", msg);
+	nghttp2_submit_trailer(st->sess->ng, st->id, nv, msg[0] != '\0' ? 2 : 1);
+}
+
+/* At the data source's EOF: the trailers this stream ends with, if any. */
+static bool
+stream_end_trailers(struct h2_stream *st)
+{
+	char msg[H2_MESSAGE_MAX];
+
+	if (st->sess->role == H2_SERVER) {
+		stream_trailers(st, st->grpc_status, st->message);
+		return true;
+	}
+	if (st->tx_status < 0)
+		return false;
+	msg[0] = '\0';
+	if (st->tx_msg != NULL)
+		h2_grpc_message_encode(msg, sizeof(msg), st->tx_msg);
+	stream_trailers(st, st->tx_status, msg);
+	return true;
 }
 
 /* see h2_int.h */
@@ -104,10 +129,8 @@ h2_stream_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	}
 	if (st->tx.len == 0 && st->tx_end) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
-		if (st->sess->role == H2_SERVER) {
+		if (stream_end_trailers(st))
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;
-			stream_trailers(st);
-		}
 		st->tx_done = true;
 		return (ssize_t)n;
 	}

@@ -54,6 +54,20 @@ h2_stream_end(struct h2_stream *st)
 	return 0;
 }
 
+/* see h2.h */
+int
+h2_stream_end_trailers(struct h2_stream *st, int status, const char *msg)
+{
+	if (status < 0)
+		return -EINVAL;
+	if (st->sess != NULL && st->sess->role == H2_CLIENT && !st->closed &&
+	    !st->tx_end) {
+		st->tx_status = status;
+		st->tx_msg = msg;
+	}
+	return h2_stream_end(st);
+}
+
 /* Server: a trailers-only answer (no response headers were sent). */
 static int
 stream_trailers_only(struct h2_stream *st)
@@ -158,10 +172,14 @@ h2_stream_reset_code(const struct h2_stream *st)
 int
 h2_stream_grpc_status(const struct h2_stream *st, char *buf, size_t cap)
 {
-	if (buf != NULL)
+	bool server = st->sess != NULL && st->sess->role == H2_SERVER;
+
+	if (buf != NULL && server)
+		buf[0] = '\0';
+	else if (buf != NULL)
 		h2_grpc_message_decode(
 		    buf, cap, st->message, strlen(st->message));
-	return st->grpc_status;
+	return server ? st->rx_status : st->grpc_status;
 }
 
 /* see h2.h */

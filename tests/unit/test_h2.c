@@ -331,6 +331,40 @@ client_end_and_cancel(void **state)
 	assert_int_equal(h2_stream_reset_code(&s->st), 8);
 }
 
+/*
+ * A client may end its side with grpc-status trailers (a session's target
+ * reset, spec/sessions.md): the server sees END_STREAM and the client's
+ * status, and its own status to send is untouched by them.
+ */
+static void
+client_end_with_trailers(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+	char msg[32];
+
+	assert_int_equal(h2_stream_grpc_status(&s->st, NULL, 0), -1);
+	assert_int_equal(h2_stream_send(&p->c.st, "abc", 3), 3);
+	assert_int_equal(h2_stream_end_trailers(&p->c.st, 14, "reset"), 0);
+	assert_int_equal(h2_stream_end(&p->c.st), -EPIPE);
+	pump(p);
+	assert_int_equal(s->st.rx.len, 3);
+	h2_stream_ack(&s->st, 3);
+	assert_true(h2_stream_eof(&s->st));
+	assert_int_equal(h2_stream_grpc_status(&s->st, msg, sizeof(msg)), 14);
+	assert_string_equal(msg, "");
+	assert_int_equal(h2_stream_error(&s->st), H2_SERR_NONE);
+	/* The server still ends the call with its own status. */
+	assert_int_equal(h2_stream_end_status(&s->st, 0, NULL), 0);
+	pump(p);
+	assert_int_equal(h2_stream_grpc_status(&p->c.st, msg, sizeof(msg)), 0);
+	assert_int_equal(h2_stream_error(&p->c.st), H2_SERR_NONE);
+	assert_int_equal(p->c.closes, 1);
+	assert_int_equal(s->closes, 1);
+	/* Only clients send trailers this way. */
+	assert_int_equal(h2_stream_end_trailers(&s->st, 14, NULL), -EINVAL);
+}
+
 static void
 refused_stream(void **state)
 {
@@ -659,6 +693,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(trailers_only, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		client_end_and_cancel, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		client_end_with_trailers, setup, teardown),
 	    cmocka_unit_test_setup_teardown(refused_stream, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		ping_keepalive_and_deadline, setup, teardown),

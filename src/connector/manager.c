@@ -12,6 +12,7 @@
 #include "cfg/cfg.h"
 #include "connector/health.h"
 #include "connector/manager.h"
+#include "connector/session.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -147,6 +148,15 @@ manager_conf_load(
 	return load_url(mc, c, err, errlen);
 }
 
+static int
+load_sessions(struct manager *m, const struct cfg *c)
+{
+	struct session_conf sc;
+
+	session_conf_load(&sc, c);
+	return session_table_new(&m->sessions, m, &sc);
+}
+
 /* see manager.h */
 int
 manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
@@ -164,6 +174,8 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 		return -1;
 	if (m->conf.url.tls && load_tls(m, c, err, errlen) < 0)
 		return -1;
+	if (load_sessions(m, c) < 0)
+		return fail(err, errlen, "%s", "out of memory");
 	/* Twice the slots per edge address: a spare dials the replacement
 	 * before a drained tunnel closes (make-before-break). */
 	m->nslots = 2 * m->conf.slots * manager_groups(c);
@@ -185,6 +197,7 @@ manager_free(struct manager *m)
 
 	for (i = 0; m->slots != NULL && i < m->nslots; i++)
 		tunnel_slot_free(&m->slots[i]);
+	session_table_free(m->sessions);
 	free(m->slots);
 	free(m->addrs);
 	free(m->on_old);

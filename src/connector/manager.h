@@ -39,6 +39,7 @@
 
 struct cfg;
 struct health;
+struct session_table;
 struct dns_resolver;
 
 struct manager_conf {
@@ -107,6 +108,7 @@ struct manager {
 	struct dns_resolver *dns;
 	struct tls_client_config *tls; /* NULL for h2c */
 	struct dial_proxy *proxy; /* NULL: dial directly */
+	struct session_table *sessions; /* brokered TCP (session.h) */
 	struct tunnel_slot *slots; /* nslots = 2 * conf.slots * naddrs */
 	unsigned nslots;
 	struct edge_addr *addrs; /* naddrs groups */

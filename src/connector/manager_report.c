@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "connector/manager.h"
+#include "connector/session.h"
 #include "lib/json.h"
 #include "lib/util.h"
 
@@ -158,6 +159,7 @@ manager_metrics_add(struct manager *m, struct metrics *r)
 	metric_family_add(&x->bytes, &x->bytes_in);
 	metric_family_add(&x->bytes, &x->bytes_out);
 	manager_addrs_metrics_add(m, r);
+	session_metrics_add(m->sessions, r);
 }
 
 /* see manager.h */

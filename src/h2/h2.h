@@ -21,6 +21,9 @@
  * the caller provides: a send ring (bytes queued by h2_stream_send, drained
  * into DATA frames as the peer's flow-control window allows) and a receive
  * ring that must hold at least the stream window (struct h2_conf .window).
+ * A client stream with a larger receive ring gets a window of the ring's
+ * size (a WINDOW_UPDATE once its HEADERS are out), so one session can
+ * give its calls windows of different sizes.
  * Flow control is tied to consumption: the window is reopened only for
  * bytes the application acknowledged with h2_stream_ack, so the memory held
  * per stream never exceeds the rings.
@@ -245,9 +248,10 @@ const char *h2_error_name(enum h2_error e);
 const char *h2_session_error_detail(const struct h2_session *s);
 
 /*
- * Attach ring memory to a stream before h2_stream_open or when accepting.
- * rxcap must be >= the session's conf.window; txcap >= 1.  The memory must
- * outlive the stream (until H2_EV_CLOSE).
+ * Attach ring memory to a stream before h2_stream_open or when accepting
+ * (this also sets up the stream's list links: a stream not passed through
+ * here must not be used).  rxcap must be >= the session's conf.window;
+ * txcap >= 1.  The memory must outlive the stream (until H2_EV_CLOSE).
  */
 void h2_stream_init(
     struct h2_stream *st, void *rxmem, size_t rxcap, void *txmem, size_t txcap);

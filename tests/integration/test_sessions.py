@@ -483,6 +483,31 @@ def test_thousand_idle_sessions(stack):
                       stack.edge.request("GET", "/metrics")[2].decode(), 20)
 
 
+def test_a_drained_tunnel_keeps_its_sessions(stack):
+    t = Target(echo)
+    try:
+        s, status, head, _ = upgrade(stack, f"127.0.0.1:{t.port}")
+        assert status == 101, head
+        s.sendall(b"a")
+        assert recv_exact(s, 1, 10) == b"a"
+        tun = [x["id"] for x in stack.edge.state("c1")["tunnels"] if x["sessions"]][0]
+        code, _, body = stack.edge.request("POST", f"/v1/connectors/c1/tunnels/{tun}/drain")
+        assert code == 202, body
+        assert wait_until(lambda: any(x["id"] != tun and x["state"] == "online"
+                                      for x in stack.edge.state("c1")["tunnels"]), 10)
+        for b in (b"b", b"c"):  # START_CLOSE left the session running
+            s.sendall(b)
+            assert recv_exact(s, 1, 10) == b
+        s2, status, head, _ = upgrade(stack, f"127.0.0.1:{t.port}")
+        assert status == 101, head  # ... and new ones go to the replacement
+        s2.sendall(b"d")
+        assert recv_exact(s2, 1, 10) == b"d"
+        s.close()
+        s2.close()
+    finally:
+        t.close()
+
+
 def test_killing_the_edge_ends_sessions(stack):
     t = Target(echo)
     try:

@@ -274,6 +274,10 @@ def test_errors_before_the_upgrade_are_json(stack, outpost_bin, tmp_path, pki):
         p = subprocess.run(stack.cli("connect", "c1", f"127.0.0.1:{dead}"), env=stack.env(),
                            capture_output=True, timeout=20, input=b"")
         assert p.returncode == 111 and b'"refused"' in p.stderr, p
+        # stdin that epoll cannot watch is refused up front, not a hang.
+        p = subprocess.run(stack.cli("connect", "c1", f"127.0.0.1:{t.port}"), env=stack.env(),
+                           capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
+        assert p.returncode == 100 and b"not a file" in p.stderr, p
         # A connector that did not advertise sessions is never asked.
         if stack.kind == "outpost":
             old = connector(outpost_bin, str(tmp_path), stack.edge, pki, "plain")

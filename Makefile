@@ -60,10 +60,10 @@ CFLAGS	:= $(COMMON) $(call INC,$(B)) -isystem $(DEPS)/include -Os -DNDEBUG \
 	   -ffunction-sections -fdata-sections -fno-asynchronous-unwind-tables \
 	   -ffile-prefix-map=$(B)/= -fno-ident
 LDFLAGS	:= -static -Wl,--gc-sections -Wl,--build-id=none -Wl,-O1
-LDLIBS	:= -L$(DEPS)/lib -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl
+LDLIBS	:= -L$(DEPS)/lib -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl -lz
 HOSTCFLAGS := $(COMMON) $(call INC,$(H)) -g -O1 -fno-omit-frame-pointer \
 	   -fsanitize=address,undefined -fno-sanitize-recover=all
-HOSTLIBS := -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl -lcmocka
+HOSTLIBS := -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl -lz -lcmocka
 FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
 	   -DOUTPOST_FUZZ
 
@@ -85,7 +85,7 @@ all: $(B)/outpost $(B)/outpost-edge
 # --- static binaries --------------------------------------------------------
 
 # Dependency licence notices and versions embedded for `outpost version`.
-LICDEPS	:= bearssl c-ares nghttp2 pcre2 protobuf-c
+LICDEPS	:= bearssl c-ares nghttp2 pcre2 protobuf-c zlib
 $(B)/gen/licenses.c: scripts/embed-licenses.sh $(DEPS)/SOURCES
 	@mkdir -p $(@D)
 	$(call say,GEN,$@)scripts/embed-licenses.sh $(DEPS) $(LICDEPS) > $@

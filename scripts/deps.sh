@@ -128,6 +128,15 @@ build_protobuf_c() {
 	cp protobuf-c/protobuf-c.h "$1/include/protobuf-c/"
 }
 
+# zlib: gzip bodies decoded, redacted and re-encoded (http/redact_gzip.c).
+build_zlib() {
+	CC="$CC" AR="$AR" CFLAGS="$CFLAGS_DEPS" ./configure --static \
+		--prefix="$1" >/dev/null
+	make -j "$JOBS" libz.a >/dev/null
+	cp libz.a "$1/lib/"
+	cp zlib.h zconf.h "$1/include/"
+}
+
 # cmocka for the cross unit tests (run under qemu-user) and the static
 # NET=lwip shim test (lwIP is musl-only); the host unit tests use Debian's
 # libcmocka-dev.  musl's stdint.h has uintptr_t already.
@@ -180,7 +189,7 @@ main() {
 		rm -rf "$dir"
 		stage=$dir/out
 		mkdir -p "$stage/include" "$stage/lib"
-		for name in bearssl nghttp2 protobuf-c c-ares pcre2 lwip cmocka; do
+		for name in bearssl nghttp2 protobuf-c c-ares pcre2 zlib lwip cmocka; do
 			log "  $name $(lock_field "$name" 2)"
 			fetch "$name" "$dir"
 			mkdir -p "$stage/licenses"

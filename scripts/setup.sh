@@ -8,7 +8,7 @@ PKGS=(
 	# build
 	make gcc clang musl-tools cmake dpkg-dev xz-utils protobuf-c-compiler git
 	# unit tests (host libraries of the same Debian versions as the static deps)
-	libcmocka-dev libbearssl-dev libnghttp2-dev libc-ares-dev libpcre2-dev libprotobuf-c-dev
+	libcmocka-dev libbearssl-dev libnghttp2-dev libc-ares-dev libpcre2-dev libprotobuf-c-dev zlib1g-dev
 	# integration tests
 	python3 python3-pytest python3-prometheus-client nginx-light openssl curl
 	# tunnel tests: the grpc-js test controller (npm ci from its lockfile);

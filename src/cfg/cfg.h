@@ -135,6 +135,19 @@ int cfg_pems_load(const struct cfg *c, enum cfg_key cert, enum cfg_key key,
     enum cfg_key ca, struct cfg_pems *p, char *err, size_t errlen);
 void cfg_pems_free(struct cfg_pems *p);
 
+struct tls_client_opts;
+struct tls_server_opts;
+
+/*
+ * The one copy of an identity's PEMs into TLS options: point them at p's
+ * bytes (p keeps owning them; free it once the TLS configuration is
+ * built).  Pass one of client and server, the other NULL.  A client gets
+ * the certificate, key and CA (NULL: the system bundle); a server the
+ * certificate and key (its client CA is the caller's to choose).
+ */
+void cfg_pems_tls_opts(const struct cfg_pems *p, struct tls_client_opts *client,
+    struct tls_server_opts *server);
+
 /*
  * The parsed target policy of a policy setting (net/netpolicy.h), owned by
  * c and valid as long as it: CFG_SESSION_ALLOW gives NULL when unset

@@ -23,9 +23,10 @@ enum cfg_type {
 	CFG_T_LEVEL,
 	CFG_T_PATH,
 	CFG_T_B64,
-	CFG_T_FRAC, /* keep last: CFG_T_COUNT counts from it */
+	CFG_T_FRAC,
+	CFG_T_PROXY, /* keep last: CFG_T_COUNT counts from it */
 };
-#define CFG_T_COUNT (CFG_T_FRAC + 1)
+#define CFG_T_COUNT (CFG_T_PROXY + 1)
 
 #define CFG_F_SECRET 0x1u
 #define CFG_F_SECRET_FILE 0x2u
@@ -91,10 +92,8 @@ void cfg_start_policies(struct cfg *c, struct cfg_errors *errs);
 
 /*
  * REDACTION_RULES_FILE (cfg_redact.c): the rules are loaded with
- * http/redact.h and every error of the file is reported.  Until the
- * executor applies them (#14 item 3) a file with rules is refused: running
- * without the redaction it asks for would pass data it was meant to redact
- * (a valid file without rules, as deploy/ ships, asks for nothing).
+ * http/redact.h and every error of the file is reported; REDACTION_BINARY
+ * is refuse or pass.
  */
 void cfg_check_redaction(const struct cfg *c, struct cfg_errors *errs);
 

@@ -10,6 +10,7 @@
 
 #include "cfg/cfg_int.h"
 #include "lib/util.h"
+#include "tls/tls.h"
 
 /* One setting's bytes; -ENOENT when unset. */
 static int
@@ -77,4 +78,25 @@ cfg_pems_free(struct cfg_pems *p)
 	free(p->key);
 	free(p->ca);
 	memset(p, 0, sizeof(*p));
+}
+
+/* see cfg.h */
+void
+cfg_pems_tls_opts(const struct cfg_pems *p, struct tls_client_opts *client,
+    struct tls_server_opts *server)
+{
+	if (client != NULL) {
+		client->cert = p->cert;
+		client->cert_len = p->cert_len;
+		client->key = p->key;
+		client->key_len = p->key_len;
+		client->ca = p->ca;
+		client->ca_len = p->ca_len;
+	}
+	if (server != NULL) {
+		server->cert = p->cert;
+		server->cert_len = p->cert_len;
+		server->key = p->key;
+		server->key_len = p->key_len;
+	}
 }

@@ -1,7 +1,7 @@
 /*
  * cfg_print.c — everything the module writes for people: the error list,
  * `outpost check-config [--print|--markdown]`.  Secret values are shown
- * only as <set>/<unset>; a URL's userinfo is masked.
+ * only as <set>/<unset>; a URL's or a proxy's userinfo is masked.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -71,6 +71,24 @@ print_url(FILE *f, const char *s)
 	print_escaped(f, u.userinfo + u.userinfolen, strlen(s));
 }
 
+/* A proxy value, with or without a scheme: what precedes the last '@'
+ * after the scheme is user:password. */
+static void
+print_proxy(FILE *f, const char *s)
+{
+	const char *scheme = strstr(s, "://");
+	const char *host = scheme != NULL ? scheme + 3 : s;
+	const char *at = strrchr(host, '@');
+
+	if (at == NULL) {
+		print_escaped(f, s, strlen(s));
+		return;
+	}
+	print_escaped(f, s, (size_t)(host - s));
+	fputs("***", f);
+	print_escaped(f, at, strlen(at));
+}
+
 static void
 print_value(FILE *f, const struct cfg *c, int k)
 {
@@ -82,6 +100,8 @@ print_value(FILE *f, const struct cfg *c, int k)
 		fputs("<unset>", f);
 	else if (cfg_defs[k].type == CFG_T_URL)
 		print_url(f, v);
+	else if (cfg_defs[k].type == CFG_T_PROXY)
+		print_proxy(f, v);
 	else
 		print_escaped(f, v, strlen(v));
 }

@@ -1,8 +1,25 @@
 /*
  * cfg_redact.c — validating REDACTION_RULES_FILE (see cfg_int.h).
  */
+#include <string.h>
+
 #include "cfg/cfg_int.h"
 #include "http/redact.h"
+
+/* REDACTION_BINARY: refuse or pass, nothing else. */
+static void
+check_binary(const struct cfg *c, struct cfg_errors *errs)
+{
+	const char *v = cfg_str(c, CFG_REDACTION_BINARY);
+	char w[300];
+
+	if (strcmp(v, "refuse") == 0 || strcmp(v, "pass") == 0)
+		return;
+	cfg_source_fmt(c, CFG_REDACTION_BINARY, w, sizeof(w));
+	cfg_err(errs, false,
+	    "%s: REDACTION_BINARY: expected refuse or pass, got \"%.40s\"", w,
+	    v);
+}
 
 /* see cfg_int.h */
 void
@@ -14,6 +31,7 @@ cfg_check_redaction(const struct cfg *c, struct cfg_errors *errs)
 	char w[300];
 	unsigned i;
 
+	check_binary(c, errs);
 	if (path == NULL)
 		return;
 	cfg_source_fmt(c, CFG_REDACTION_RULES_FILE, w, sizeof(w));
@@ -24,11 +42,5 @@ cfg_check_redaction(const struct cfg *c, struct cfg_errors *errs)
 	if (r == NULL && rerrs.n_errors > rerrs.n)
 		cfg_err(errs, false, "%s: REDACTION_RULES_FILE: %u more errors",
 		    w, rerrs.n_errors - rerrs.n);
-	if (r != NULL && redact_rules_count(r) > 0)
-		cfg_err(errs, false,
-		    "%s: REDACTION_RULES_FILE: %zu valid rules, but the "
-		    "executor does not apply redaction yet; refusing to run "
-		    "without it (outpost redact applies them)",
-		    w, redact_rules_count(r));
 	redact_rules_free(r);
 }

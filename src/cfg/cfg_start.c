@@ -3,7 +3,8 @@
  * with the builders' own parsers (c-ares for DNS_SERVERS, the SNTP client's
  * list parser, the dialer's proxy parser, the TLS client configurations of
  * the tunnel and of the executor's upstream connections, the target policy
- * matcher for SESSION_ALLOW and EGRESS_ALLOW), so that cfg_load() refuses, all at once, every value run would refuse one at
+ * matcher for SESSION_ALLOW and EGRESS_ALLOW, the NO_PROXY matcher), so
+ * that cfg_load() refuses, all at once, every value run would refuse one at
  * a time, and check-config reports it.
  */
 #include <errno.h>
@@ -16,6 +17,7 @@
 #include "lib/util.h"
 #include "net/dial.h"
 #include "net/dns.h"
+#include "net/noproxy.h"
 #include "net/netpolicy.h"
 #include "net/sntp.h"
 #include "tls/tls.h"
@@ -61,6 +63,20 @@ check_proxy(const struct cfg *c, struct cfg_errors *errs)
 		report(c, errs, CFG_EGRESS_PROXY_URL, why);
 	dial_proxy_wipe(p);
 	free(p);
+}
+
+/* NO_PROXY, parsed by the matcher the executor builds from it. */
+static void
+check_no_proxy(const struct cfg *c, struct cfg_errors *errs)
+{
+	struct noproxy *np = NULL;
+	char why[WHY_MAX];
+
+	if (c->slot[CFG_NO_PROXY].str == NULL)
+		return;
+	if (noproxy_parse(&np, c->slot[CFG_NO_PROXY].str, why, sizeof(why)) < 0)
+		report(c, errs, CFG_NO_PROXY, why);
+	noproxy_free(np);
 }
 
 /* A server list (DNS_SERVERS, NTP_SERVERS) through its client's parser. */
@@ -124,12 +140,7 @@ check_tls(const struct cfg *c, struct cfg_errors *errs)
 		report_tls(c, errs, why);
 		return;
 	}
-	o.cert = p.cert;
-	o.cert_len = p.cert_len;
-	o.key = p.key;
-	o.key_len = p.key_len;
-	o.ca = p.ca;
-	o.ca_len = p.ca_len;
+	cfg_pems_tls_opts(&p, &o, NULL);
 	if (tls_client_config_new(&tc, &o, why, sizeof(why)) < 0)
 		report_tls(c, errs, why);
 	tls_client_config_free(tc);
@@ -209,6 +220,7 @@ void
 cfg_check_start(const struct cfg *c, struct cfg_errors *errs)
 {
 	check_proxy(c, errs);
+	check_no_proxy(c, errs);
 	check_servers(c, errs, CFG_DNS_SERVERS, dns_servers_check);
 	check_servers(c, errs, CFG_NTP_SERVERS, sntp_servers_check);
 	check_upstream_ca(c, errs);

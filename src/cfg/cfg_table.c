@@ -28,6 +28,7 @@ static const char *const type_names[] = {
     [CFG_T_PATH] = "path",
     [CFG_T_B64] = "base64",
     [CFG_T_FRAC] = "fraction",
+    [CFG_T_PROXY] = "proxy",
 };
 
 /* see cfg_int.h */

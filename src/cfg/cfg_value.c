@@ -16,6 +16,7 @@
 #include "lib/log.h"
 #include "lib/url.h"
 #include "lib/util.h"
+#include "net/noproxy.h"
 
 #define MB (1024 * 1024)
 
@@ -341,6 +342,7 @@ cfg_value_parse(const struct cfg_def *d, const char *v, int64_t *num, char *why,
     size_t whylen)
 {
 	enum log_level lvl;
+	struct dial_proxy px;
 	struct url u;
 	const char *uwhy = NULL;
 	char q[48];
@@ -381,6 +383,14 @@ cfg_value_parse(const struct cfg_def *d, const char *v, int64_t *num, char *why,
 			return true;
 		snprintf(why, whylen,
 		    "not valid base64 or PEM text (value not shown)");
+		return false;
+	case CFG_T_PROXY:
+		if (noproxy_proxy_parse(&px, v, &uwhy)) {
+			dial_proxy_wipe(&px);
+			return true;
+		}
+		snprintf(why, whylen, "invalid proxy: %s",
+		    uwhy ? uwhy : "malformed");
 		return false;
 	case CFG_T_PATH:
 		if (strlen(v) < PATH_MAX)

@@ -11,6 +11,7 @@
 #include <nghttp2/nghttp2ver.h>
 #include <pcre2.h>
 #include <protobuf-c/protobuf-c.h>
+#include <zlib.h>
 
 #include "cfg/cfg.h"
 #include "connector/enroll_cmd.h"
@@ -38,9 +39,9 @@ cmd_version(int argc, char **argv)
 	}
 	printf("outpost %s (revision %s)\n", OUTPOST_VERSION, OUTPOST_REVISION);
 	printf("libraries: BearSSL, nghttp2 %s, c-ares %s, PCRE2 %s.%s, "
-	       "protobuf-c %s\n",
+	       "protobuf-c %s, zlib %s\n",
 	    NGHTTP2_VERSION, ARES_VERSION_STR, XSTR(PCRE2_MAJOR),
-	    XSTR(PCRE2_MINOR), PROTOBUF_C_VERSION);
+	    XSTR(PCRE2_MINOR), PROTOBUF_C_VERSION, ZLIB_VERSION);
 	printf("Debian sources:\n%s", outpost_dep_sources);
 	return 0;
 }

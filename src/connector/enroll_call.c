@@ -1,6 +1,7 @@
 /*
- * One unary Enrollment call on its own connection: socket ⇄ stream (TLS)
- * ⇄ HTTP/2 session ⇄ one stream ⇄ gRPC reader.  See enroll_call.h.
+ * One unary Enrollment call on a connection of its own: a thin user of the
+ * edge connection (tunnel_conn.h, conn_init_aux) and one of its calls.
+ * See enroll_call.h.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -9,304 +10,201 @@
 
 #include "connector/enroll_call.h"
 #include "connector/manager.h"
+#include "connector/tunnel_conn.h"
 #include "grpc/grpc.h"
-#include "h2/h2.h"
-#include "lib/util.h"
-#include "net/dial.h"
-#include "net/net.h"
-#include "net/stream.h"
 
 #define ENROLL_PATH_PREFIX "/outpost.v1.Enrollment/"
-#define ENROLL_WINDOW (ENROLL_MESSAGE_MAX + GRPC_PREFIX_LEN)
 #define ENROLL_TXRING (16u << 10)
-#define ENROLL_PLAIN_BUF (16u << 10)
 
 struct enroll_call {
 	struct rx_loop *loop;
-	struct dns_resolver *dns;
-	const struct dial_proxy *proxy;
-	const struct manager_conf *mc;
-	const struct tls_client_config *tls;
+	struct tunnel_conn conn;
+	struct conn_call call;
+	struct rx_timer timer;
 	enroll_call_fn *done;
 	void *arg;
-	bool active, have_stream, have_h2, finished;
+	bool active;
 	char path[64];
-	struct grpc_out *req;
-	struct rx_timer timer;
-	struct dial dial;
-	struct stream st;
-	struct h2_session h2;
-	struct h2_stream call;
-	struct grpc_reader reader;
-	struct enroll_result res;
-	bool got_msg;
-	uint8_t rxring[ENROLL_WINDOW];
-	uint8_t txring[ENROLL_TXRING];
+	struct grpc_out *req; /* until the call takes it */
+	/* What happened, for the result once the connection is gone. */
+	bool tls_started, opened, timed_out, ended, got_msg;
+	int status;
+	char reason[48];
+	char detail[ENROLL_DETAIL_MAX];
+	size_t msg_len;
 	uint8_t msgbuf[ENROLL_MESSAGE_MAX];
-	uint8_t plain_in[ENROLL_PLAIN_BUF], plain_out[ENROLL_PLAIN_BUF];
-	struct tls_conn tlsc;
 };
 
+/* The first word of the grpc-message: the edge's typed reason. */
 static void
-deliver(struct enroll_call *c)
+status_result(struct enroll_call *c, struct enroll_result *r)
 {
-	c->active = false;
-	rx_timer_stop(c->loop, &c->timer);
-	c->done(c, &c->res, c->arg);
+	r->outcome = ENROLL_STATUS;
+	r->status = c->status;
+	snprintf(r->reason, sizeof(r->reason), "%.*s",
+	    (int)strcspn(c->detail, " :"), c->detail);
+	snprintf(r->detail, sizeof(r->detail), "%s", c->detail);
 }
 
-/* End the call with the result set so far; the callback follows. */
 static void
-finish(struct enroll_call *c)
+transport_result(struct enroll_result *r, const char *reason, const char *d)
 {
-	if (c->finished)
-		return;
-	c->finished = true;
-	rx_timer_stop(c->loop, &c->timer);
-	dial_cancel(&c->dial);
-	if (c->have_h2) {
-		h2_session_free(&c->h2);
-		c->have_h2 = false;
+	r->outcome = ENROLL_TRANSPORT;
+	snprintf(r->reason, sizeof(r->reason), "%s", reason);
+	snprintf(r->detail, sizeof(r->detail), "%s", d);
+}
+
+static void
+fill_result(struct enroll_call *c, struct enroll_result *r)
+{
+	*r = (struct enroll_result){.status = -1, .tls = TLS_R_NONE};
+	if (c->ended && c->status == 0 && c->got_msg) {
+		r->outcome = ENROLL_OK;
+		r->status = 0;
+		r->msg = c->msgbuf;
+		r->msg_len = c->msg_len;
+	} else if (c->ended && c->status > 0) {
+		status_result(c, r);
+	} else if (c->ended && c->status == 0) {
+		transport_result(
+		    r, "protocol", "grpc-status 0 without an answer");
+	} else if (c->timed_out) {
+		transport_result(
+		    r, "timeout", "no answer from the edge in time");
+	} else if (c->ended) {
+		transport_result(r, c->reason, c->detail);
+	} else {
+		transport_result(r,
+		    c->conn.last_error[0] != '\0' ? c->conn.last_error
+						  : "closed",
+		    c->conn.last_detail);
 	}
+	/* A handshake that failed (or timed out) says why, typed. */
+	if (!c->opened && c->tls_started && tls_failed(&c->conn.tls))
+		r->tls = tls_reason(&c->conn.tls);
+}
+
+/* --- the connection's and the call's callbacks ---------------------------- */
+
+static int
+conn_opened(struct tunnel_conn *n)
+{
+	struct enroll_call *c = container_of(n, struct enroll_call, conn);
+	struct grpc_out *o = c->req;
+	int r;
+
+	c->opened = true;
+	if ((r = conn_call_open(n, &c->call, c->path, NULL, 0)) < 0)
+		return r;
+	c->req = NULL;
+	if (!conn_call_send(&c->call, o))
+		return -ENOBUFS;
+	conn_call_end(&c->call);
+	return 0;
+}
+
+static void
+conn_changed(struct tunnel_conn *n)
+{
+	struct enroll_call *c = container_of(n, struct enroll_call, conn);
+
+	if (n->state == CONN_HANDSHAKING)
+		c->tls_started = true;
+}
+
+/* The connection is gone (IDLE): the result, once. */
+static void
+conn_closed(struct tunnel_conn *n, bool clean)
+{
+	struct enroll_call *c = container_of(n, struct enroll_call, conn);
+	enroll_call_fn *done = c->done;
+	struct enroll_result r;
+
+	(void)clean;
+	rx_timer_stop(c->loop, &c->timer);
 	free(c->req);
 	c->req = NULL;
-	if (c->have_stream)
-		stream_close(&c->st); /* on_closed delivers */
-	else
-		deliver(c);
+	c->active = false;
+	c->done = NULL;
+	if (done == NULL)
+		return; /* cancelled */
+	fill_result(c, &r);
+	done(c, &r, c->arg);
+}
+
+static const char *
+call_message(struct conn_call *cc, const uint8_t *p, size_t n)
+{
+	struct enroll_call *c = conn_call_arg(cc);
+
+	if (c->got_msg)
+		return "more than one answer";
+	if (n > sizeof(c->msgbuf))
+		return "answer too large";
+	memcpy(c->msgbuf, p, n);
+	c->msg_len = n;
+	c->got_msg = true;
+	return NULL;
 }
 
 static void
-fail(struct enroll_call *c, const char *reason, const char *detail)
+call_end(
+    struct conn_call *cc, int status, const char *reason, const char *detail)
 {
-	if (c->finished)
-		return;
-	c->res.outcome = ENROLL_TRANSPORT;
-	snprintf(c->res.reason, sizeof(c->res.reason), "%s", reason);
-	snprintf(c->res.detail, sizeof(c->res.detail), "%s", detail);
-	finish(c);
+	struct enroll_call *c = conn_call_arg(cc);
+
+	c->ended = true;
+	c->status = status;
+	snprintf(c->reason, sizeof(c->reason), "%s", reason ? reason : "");
+	snprintf(c->detail, sizeof(c->detail), "%s", detail ? detail : "");
+	conn_close(&c->conn, NULL, "call ended", true);
 }
 
-static void
-on_closed(struct stream *s)
-{
-	struct enroll_call *c = container_of(s, struct enroll_call, st);
+static const struct conn_ops enroll_conn_ops = {
+    .opened = conn_opened,
+    .changed = conn_changed,
+    .closed = conn_closed,
+};
 
-	c->have_stream = false;
-	if (c->tls != NULL)
-		tls_wipe(&c->tlsc);
-	deliver(c);
-}
+static const struct conn_call_ops enroll_call_ops = {
+    .on_message = call_message,
+    .on_end = call_end,
+};
 
 static void
 on_timer(struct rx_loop *l, struct rx_timer *t)
 {
 	struct enroll_call *c = container_of(t, struct enroll_call, timer);
 
-	if (c->have_stream && !stream_ready(&c->st) && c->tls != NULL)
-		tls_abort(&c->tlsc, TLS_R_HANDSHAKE_TIMEOUT);
-	fail(c, "timeout", "no answer from the edge in time");
+	c->timed_out = true;
+	if (c->conn.state == CONN_HANDSHAKING)
+		tls_abort(&c->conn.tls, TLS_R_HANDSHAKE_TIMEOUT);
+	if (c->conn.state != CONN_IDLE) {
+		conn_close(&c->conn, "timeout", "no answer in time", false);
+		return;
+	}
+	conn_unschedule(&c->conn); /* the dial was still to come */
+	conn_closed(&c->conn, false);
 }
 
-/* The status and first word of grpc-message, once the stream closed. */
-static void
-call_closed(struct enroll_call *c)
-{
-	int st = h2_stream_grpc_status(
-	    &c->call, c->res.detail, sizeof(c->res.detail));
-	size_t n = strcspn(c->res.detail, " :");
-
-	if (st < 0) {
-		fail(c, "protocol",
-		    h2_stream_error_name(h2_stream_error(&c->call)));
-		return;
-	}
-	if (st == 0 && c->got_msg) {
-		c->res.outcome = ENROLL_OK;
-		c->res.status = 0;
-		c->res.msg = c->msgbuf;
-		finish(c);
-		return;
-	}
-	if (st == 0) {
-		fail(c, "protocol", "grpc-status 0 without an answer");
-		return;
-	}
-	c->res.outcome = ENROLL_STATUS;
-	c->res.status = st;
-	snprintf(c->res.reason, sizeof(c->res.reason), "%.*s", (int)n,
-	    c->res.detail);
-	finish(c);
-}
-
-/* Copy the one answer out of the ring (it may arrive in pieces). */
-static void
-read_call(struct enroll_call *c)
-{
-	const uint8_t *p, *msg;
-	size_t n, used, len;
-	int r;
-
-	while ((p = h2_stream_take(&c->call, &n)) != NULL && n > 0) {
-		r = grpc_reader_feed(&c->reader, p, n, &used, &msg, &len);
-		if (r == GRPC_ERROR || (r == GRPC_MSG && c->got_msg)) {
-			fail(c, "protocol", "bad or extra gRPC message");
-			return;
-		}
-		if (r == GRPC_MSG) {
-			if (msg != c->msgbuf)
-				memcpy(c->msgbuf, msg, len);
-			c->res.msg_len = len;
-			c->got_msg = true;
-		}
-		h2_stream_ack(&c->call, used);
-	}
-}
-
-static void
-on_h2_event(struct h2_stream *st, unsigned ev, void *arg)
-{
-	struct enroll_call *c = arg;
-
-	if (c->finished)
-		return;
-	if (ev & H2_EV_READ)
-		read_call(c);
-	if (!c->finished && ((ev & H2_EV_CLOSE) || h2_stream_eof(&c->call)))
-		call_closed(c);
-}
-
-static void
-flush(struct enroll_call *c)
-{
-	const uint8_t *p;
-	size_t n, w;
-
-	while (
-	    c->have_h2 && (p = h2_session_take(&c->h2, &n)) != NULL && n > 0) {
-		w = stream_write(&c->st, p, n);
-		h2_session_ack(&c->h2, w);
-		if (w < n)
-			break;
-	}
-	stream_update(&c->st);
-}
-
-static int
-open_call(struct enroll_call *c)
-{
-	const struct h2_conf hc = {.window = ENROLL_WINDOW,
-	    .conn_window = ENROLL_WINDOW,
-	    .max_frame = 16384,
-	    .max_streams = 1,
-	    .ping_timeout_ms = c->mc->handshake_ms};
-	int r;
-
-	r = h2_session_init(
-	    &c->h2, H2_CLIENT, &hc, on_h2_event, NULL, c, rx_now(c->loop));
-	if (r < 0)
-		return r;
-	c->have_h2 = true;
-	h2_stream_init(
-	    &c->call, c->rxring, sizeof(c->rxring), c->txring, ENROLL_TXRING);
-	grpc_reader_init(&c->reader, c->msgbuf, sizeof(c->msgbuf));
-	r = h2_stream_open(&c->h2, &c->call, c->tls != NULL ? "https" : "http",
-	    c->mc->authority, c->path, NULL, 0);
-	if (r == 0 &&
-	    h2_stream_send(&c->call, c->req->data, c->req->len) !=
-		(long)c->req->len)
-		r = -EMSGSIZE;
-	return r == 0 ? h2_stream_end(&c->call) : r;
-}
-
-static void
-on_stream(struct stream *s)
-{
-	struct enroll_call *c = container_of(s, struct enroll_call, st);
-	const uint8_t *p;
-	size_t n;
-
-	if (c->finished)
-		return;
-	if (!c->have_h2) {
-		if (c->tls != NULL && tls_failed(&c->tlsc)) {
-			c->res.tls = tls_reason(&c->tlsc);
-			fail(c, tls_error_reason(&c->tlsc),
-			    "TLS handshake failed");
-			return;
-		}
-		if (stream_dead(s)) {
-			if (c->tls != NULL)
-				tls_eof(&c->tlsc);
-			c->res.tls =
-			    c->tls != NULL ? tls_reason(&c->tlsc) : TLS_R_NONE;
-			fail(c,
-			    c->tls != NULL ? tls_error_reason(&c->tlsc)
-					   : "closed",
-			    "the edge closed the connection");
-			return;
-		}
-		if (!stream_ready(s))
-			return;
-		c->res.handshake_done = true;
-		if (open_call(c) < 0) {
-			fail(c, "h2", "cannot open the call");
-			return;
-		}
-	}
-	while ((p = stream_peek(s, &n)) != NULL && n > 0 && !c->finished) {
-		if (h2_session_feed(&c->h2, p, n) < 0) {
-			fail(c, "h2", h2_session_error_detail(&c->h2));
-			return;
-		}
-		stream_consume(s, n);
-	}
-	if (c->finished)
-		return;
-	if (stream_dead(s)) {
-		fail(c, "closed", "the edge closed the connection");
-		return;
-	}
-	flush(c);
-}
-
-static void
-on_dialed(struct dial *d, int fd, const struct dial_result *r)
-{
-	struct enroll_call *c = container_of(d, struct enroll_call, dial);
-
-	if (fd < 0) {
-		fail(c, r->err == DIAL_DNS ? "dns" : "connect", r->detail);
-		return;
-	}
-	if (c->tls != NULL &&
-	    tls_client_start(&c->tlsc, c->tls, c->mc->server_name) < 0) {
-		net_close(fd);
-		c->res.tls = tls_reason(&c->tlsc);
-		fail(c, tls_error_reason(&c->tlsc), "TLS start failed");
-		return;
-	}
-	c->have_stream = true;
-	stream_start(&c->st, c->loop, fd,
-	    c->tls != NULL ? tls_engine(&c->tlsc) : NULL, c->plain_in,
-	    ENROLL_PLAIN_BUF, c->plain_out, ENROLL_PLAIN_BUF, on_stream,
-	    on_closed);
-}
+/* --- the interface ----------------------------------------------------------- */
 
 /* see enroll_call.h */
 struct enroll_call *
-enroll_call_new(
-    struct rx_loop *l, struct dns_resolver *dns, const struct dial_proxy *proxy)
+enroll_call_new(struct manager *m)
 {
 	struct enroll_call *c = calloc(1, sizeof(*c));
 
 	if (c == NULL)
 		return NULL;
-	c->loop = l;
-	c->dns = dns;
-	c->proxy = proxy;
+	c->loop = m->loop;
 	rx_timer_init(&c->timer, on_timer);
-	dial_init(&c->dial, l, dns, on_dialed);
+	if (conn_init_aux(&c->conn, m, "enrolment", &enroll_conn_ops) < 0 ||
+	    conn_call_init(&c->call, &enroll_call_ops, c, ENROLL_TXRING,
+		ENROLL_MESSAGE_MAX, 1) < 0) {
+		enroll_call_free(c);
+		return NULL;
+	}
 	return c;
 }
 
@@ -317,20 +215,10 @@ enroll_call_cancel(struct enroll_call *c)
 	if (!c->active)
 		return;
 	c->done = NULL;
-	c->finished = true;
 	c->active = false;
 	rx_timer_stop(c->loop, &c->timer);
-	dial_cancel(&c->dial);
-	if (c->have_h2)
-		h2_session_free(&c->h2);
-	c->have_h2 = false;
-	free(c->req);
-	c->req = NULL;
-	if (c->have_stream) {
-		c->st.on_close = NULL;
-		stream_close(&c->st);
-		c->have_stream = false;
-	}
+	conn_unschedule(&c->conn);
+	conn_close(&c->conn, NULL, "cancelled", true);
 }
 
 /* see enroll_call.h */
@@ -339,10 +227,15 @@ enroll_call_free(struct enroll_call *c)
 {
 	if (c == NULL)
 		return;
-	enroll_call_cancel(c);
-	dial_free(&c->dial);
-	if (c->tls != NULL)
-		tls_wipe(&c->tlsc);
+	c->done = NULL;
+	rx_timer_stop(c->loop, &c->timer);
+	if (c->conn.mgr != NULL) {
+		conn_unschedule(&c->conn);
+		conn_abort(&c->conn);
+		conn_free(&c->conn);
+	}
+	conn_call_free(&c->call);
+	free(c->req);
 	free(c);
 }
 
@@ -355,40 +248,25 @@ enroll_call_active(const struct enroll_call *c)
 
 /* see enroll_call.h */
 int
-enroll_call_start(struct enroll_call *c, const struct manager_conf *mc,
-    const struct tls_client_config *tls, const char *method,
-    const ProtobufCMessage *req, int64_t timeout_ms, enroll_call_fn *done,
-    void *arg)
+enroll_call_start(struct enroll_call *c, const struct tls_client_config *tls,
+    const char *method, const ProtobufCMessage *req, int64_t timeout_ms,
+    enroll_call_fn *done, void *arg)
 {
-	struct dial_opts o = {.attempt_ms = mc->connect_ms,
-	    .total_ms = 2 * mc->connect_ms,
-	    .proxy = c->proxy};
-	char host[URL_HOST_MAX + 1];
-	int r;
-
-	if (c->active || c->have_stream)
+	if (c->active || c->conn.state != CONN_IDLE)
 		return -EALREADY;
 	if ((c->req = grpc_out_pack(req)) == NULL)
 		return -ENOMEM;
-	c->mc = mc;
-	c->tls = tls;
 	c->done = done;
 	c->arg = arg;
-	c->finished = false;
-	c->got_msg = false;
-	c->res = (struct enroll_result){.status = -1};
+	c->tls_started = c->opened = c->timed_out = false;
+	c->ended = c->got_msg = false;
+	c->status = -1;
+	c->reason[0] = c->detail[0] = '\0';
+	c->msg_len = 0;
 	snprintf(c->path, sizeof(c->path), "%s%s", ENROLL_PATH_PREFIX, method);
-	snprintf(
-	    host, sizeof(host), "%.*s", (int)mc->url.hostlen, mc->url.host);
+	conn_set_tls(&c->conn, tls);
 	c->active = true;
 	rx_timer_start(c->loop, &c->timer, timeout_ms);
-	r = dial_start(&c->dial, host, mc->url.port, &o);
-	if (r < 0) {
-		c->active = false;
-		rx_timer_stop(c->loop, &c->timer);
-		free(c->req);
-		c->req = NULL;
-		return r;
-	}
+	conn_schedule_now(&c->conn);
 	return 0;
 }

@@ -1,11 +1,12 @@
 /*
  * enroll_call.h — one unary gRPC call to the edge's Enrollment service on
- * a short-lived connection of its own (spec/enrollment.md): dial (through
- * EGRESS_PROXY_URL when set), TLS with the caller's client configuration
- * (no client certificate for Enroll/Pair/PairPoll, the current one for
- * Renew), HTTP/2, POST /outpost.v1.Enrollment/<method>, one message each
- * way, then the connection is closed.  The same modules as the tunnel do
- * the work (net/dial, net/stream, tls, h2, grpc).
+ * a short-lived connection of its own (spec/enrollment.md): an edge
+ * connection that is not a tunnel (tunnel_conn.h, conn_init_aux: the same
+ * dial through EGRESS_PROXY_URL, TLS, HTTP/2 and gRPC framing), with the
+ * caller's TLS client configuration (one without a client certificate for
+ * Enroll/Pair/PairPoll, the current one for Renew), POST
+ * /outpost.v1.Enrollment/<method>, one message each way, then the
+ * connection is closed.
  *
  * struct enroll_call is a heap object (enroll_call_new), reusable for one
  * call after another; the whole exchange has one deadline.  The callback
@@ -29,9 +30,7 @@
 #define ENROLL_MESSAGE_MAX (64u << 10) /* largest answer accepted */
 #define ENROLL_DETAIL_MAX 160
 
-struct dns_resolver;
-struct dial_proxy;
-struct manager_conf;
+struct manager;
 struct enroll_call;
 
 /* How a call ended. */
@@ -45,10 +44,10 @@ struct enroll_result {
 	enum enroll_outcome outcome;
 	int status; /* grpc-status (ENROLL_STATUS); -1 otherwise */
 	enum tls_reason tls; /* TLS_R_NONE unless the handshake failed */
-	bool handshake_done; /* TLS was up before the failure */
 	/* ENROLL_STATUS: the grpc-message's first word ("invalid_token",
-	 * "slow_down", ...); ENROLL_TRANSPORT: "dns", "connect", "timeout",
-	 * a TLS reason name ("unknown_ca", ...), "h2" or "protocol". */
+	 * "slow_down", ...); ENROLL_TRANSPORT: a dial error (dial_error_str:
+	 * "dns", "refused", ...), "timeout", a TLS reason name ("unknown_ca",
+	 * ...), "h2", "closed", "stream" or "protocol". */
 	char reason[48];
 	char detail[ENROLL_DETAIL_MAX]; /* the whole grpc-message, or why */
 	const uint8_t *msg; /* ENROLL_OK: the answer, valid in the callback */
@@ -58,22 +57,25 @@ struct enroll_result {
 typedef void enroll_call_fn(
     struct enroll_call *c, const struct enroll_result *r, void *arg);
 
-/* NULL when out of memory.  dns and proxy (NULL: direct) are borrowed. */
-struct enroll_call *enroll_call_new(struct rx_loop *l, struct dns_resolver *dns,
-    const struct dial_proxy *proxy);
+/*
+ * NULL when out of memory.  m (borrowed; it need not be started) gives the
+ * reactor, the controller (host, port, :authority, server name,
+ * CONNECT_TIMEOUT, TLS_HANDSHAKE_TIMEOUT), DNS and the egress proxy.
+ */
+struct enroll_call *enroll_call_new(struct manager *m);
 
 /* Cancel any call (no callback) and free. NULL is a no-op. */
 void enroll_call_free(struct enroll_call *c);
 
 /*
- * Call method ("Enroll", "Pair", "PairPoll", "Renew") at the controller
- * described by mc (host, port, :authority, server name, CONNECT_TIMEOUT),
- * with req as the request, within timeout_ms.  tls: the client
- * configuration (with or without a certificate); NULL only for an
- * http:// (h2c) controller.  Returns 0, or -EALREADY while a call runs,
- * -ENOMEM when req cannot be encoded.
+ * Call method ("Enroll", "Pair", "PairPoll", "Renew") at the manager's
+ * controller with req as the request, within timeout_ms.  tls: the client
+ * configuration (with or without a certificate); NULL: the manager's
+ * current one (an http:// (h2c) controller uses none).  Returns 0, or
+ * -EALREADY while a call runs or its connection is still closing, -ENOMEM
+ * when req cannot be encoded.
  */
-int enroll_call_start(struct enroll_call *c, const struct manager_conf *mc,
+int enroll_call_start(struct enroll_call *c,
     const struct tls_client_config *tls, const char *method,
     const ProtobufCMessage *req, int64_t timeout_ms, enroll_call_fn *done,
     void *arg);

@@ -11,7 +11,6 @@
 #include "connector/identity_ctl.h"
 #include "connector/manager.h"
 #include "lib/exit.h"
-#include "net/dial.h"
 #include "net/dns.h"
 #include "rx/rx.h"
 
@@ -31,35 +30,42 @@ on_done(struct identity_ctl *ic, int code)
 	run_state.code = code;
 }
 
+/*
+ * The manager is never started: it gives the Enrollment calls their
+ * controller, TLS settings, DNS and egress proxy (manager_init validates
+ * them as `outpost run` does).
+ */
 static int
-run(const struct cfg *c, struct rx_loop *l, const struct dial_proxy *proxy)
+run(const struct cfg *c, struct rx_loop *l)
 {
-	static struct manager_conf mc;
+	static struct manager m;
 	struct dns_config dc = {.servers = cfg_str(c, CFG_DNS_SERVERS)};
 	struct identity_ctl_conf icc = {
-	    .loop = l, .cfg = c, .proxy = proxy, .mc = &mc, .done = on_done};
+	    .loop = l, .cfg = c, .net = &m, .mc = &m.conf, .done = on_done};
 	struct dns_resolver *dns = NULL;
 	struct identity_ctl *ic = NULL;
 	char err[256];
+	int rc = EXIT_PERMANENT;
 
-	if (manager_conf_load(&mc, c, err, sizeof(err)) < 0 ||
-	    dns_new(&dns, l, &dc, err, sizeof(err)) < 0) {
+	if (dns_new(&dns, l, &dc, err, sizeof(err)) < 0) {
 		fprintf(stderr, "outpost enroll: %s\n", err);
 		return EXIT_PERMANENT;
 	}
-	icc.dns = dns;
-	if ((ic = identity_ctl_new(&icc, err, sizeof(err))) == NULL) {
+	if (manager_init(&m, l, c, dns, err, sizeof(err)) < 0 ||
+	    (ic = identity_ctl_new(&icc, err, sizeof(err))) == NULL) {
 		fprintf(stderr, "outpost enroll: %s\n", err);
-		dns_free(dns);
-		return EXIT_PERMANENT;
+		goto out;
 	}
 	identity_ctl_start(ic);
 	while (!run_state.done && rx_run_once(l, -1) == 0)
 		;
+	rc = run_state.done ? run_state.code : EXIT_TEMPORARY;
+out:
 	identity_ctl_free(ic);
+	manager_free(&m);
 	dns_free(dns);
 	rx_run_once(l, 0);
-	return run_state.done ? run_state.code : EXIT_TEMPORARY;
+	return rc;
 }
 
 /* see enroll_cmd.h */
@@ -67,8 +73,6 @@ int
 enroll_main(int argc, char **argv, char *const *envp)
 {
 	static struct cfg_errors errs;
-	struct dial_proxy proxy;
-	const char *p, *why;
 	struct rx_loop loop;
 	struct cfg *c;
 	int rc;
@@ -90,19 +94,11 @@ enroll_main(int argc, char **argv, char *const *envp)
 		cfg_free(c);
 		return EXIT_PERMANENT;
 	}
-	p = cfg_str(c, CFG_EGRESS_PROXY_URL);
-	if (p != NULL && !dial_proxy_parse(&proxy, p, &why)) {
-		fprintf(stderr, "outpost enroll: EGRESS_PROXY_URL: %s\n", why);
-		cfg_free(c);
-		return EXIT_PERMANENT;
-	}
 	if (rx_init(&loop, ENROLL_TIMERS) < 0) {
 		cfg_free(c);
 		return EXIT_TEMPORARY;
 	}
-	rc = run(c, &loop, p != NULL ? &proxy : NULL);
-	if (p != NULL)
-		dial_proxy_wipe(&proxy);
+	rc = run(c, &loop);
 	rx_free(&loop);
 	cfg_free(c);
 	return rc;

@@ -24,7 +24,9 @@ static const char *const reason_names[] = {
     [EXEC_BAD_RESPONSE] = "bad_response",
     [EXEC_OVERLOADED] = "overloaded",
     [EXEC_CANCELLED] = "cancelled",
+    [EXEC_REDACTION] = "redaction_failed",
     [EXEC_POLICY_DENIED] = "policy_denied",
+    [EXEC_PROXY] = "proxy",
 };
 
 /* see exec.h */
@@ -58,8 +60,12 @@ job_end(struct job *job, bool keep, bool report, enum exec_reason r,
 		c->job = NULL;
 		exec_conn_release(c, keep);
 	}
+	if (job->head != NULL && job->proxy != NULL)
+		util_wipe(job->head, job->head_len); /* Proxy-Authorization */
 	free(job->head);
+	free(job->send_owned);
 	job->head = NULL;
+	job->send_owned = NULL;
 	if (report && r == EXEC_OK) {
 		exec_resp_deliver(job);
 		return;
@@ -84,6 +90,10 @@ job_complete(struct job *job)
 	size_t left = 0;
 
 	stream_peek(s, &left);
+	if (exec_proxy_refused(job)) {
+		job_end(job, false, true, EXEC_PROXY, exec_proxy_detail(407));
+		return;
+	}
 	job_end(job,
 	    job->keep_alive && exec_req_sent(job) && left == 0 &&
 		!stream_dead(s) && !stream_output_pending(s),
@@ -151,7 +161,8 @@ exec_submit(struct exec *e, struct exec_job *pub,
 	rx_timer_init(&job->deadline, job_deadline);
 	rx_defer_init(&job->start, job_start);
 	list_append(&e->jobs, &job->link);
-	if (!exec_req_check(e, job, &r, &detail))
+	if (!exec_req_check(e, job, &r, &detail) ||
+	    !exec_req_redact(job, &r, &detail))
 		job_queue(job, r, detail);
 	else if (!exec_req_build(job))
 		job_queue(job, EXEC_OVERLOADED, "out of memory");
@@ -291,7 +302,10 @@ exec_new(struct exec **out, struct rx_loop *l, struct dns_resolver *r,
 	e->c = *c;
 	config_defaults(&e->c);
 	rc = exec_tls_load(e, err, errlen);
+	if (rc == 0)
+		rc = exec_proxy_load(e, err, errlen);
 	if (rc < 0) {
+		exec_proxy_free(e);
 		exec_tls_free(e);
 		free(e);
 		return rc;
@@ -310,6 +324,7 @@ exec_free(struct exec *e)
 		exec_cancel(
 		    job_public(list_entry(e->jobs.prev, struct job, link)));
 	exec_tls_free(e);
+	exec_proxy_free(e);
 	exec_conns_free(e); /* frees e, now or after the last close */
 }
 

@@ -34,6 +34,17 @@
  * hop-by-hop fields removed, never joined.  Userinfo in the URL is never
  * sent.
  *
+ * Proxy (net/noproxy.h, Go's rules): unless NO_PROXY (or localhost /
+ * loopback) says direct, an https upstream is reached through an HTTP
+ * CONNECT tunnel of https_proxy and an http upstream by sending the
+ * request in absolute form ("GET http://host:port/path") to http_proxy,
+ * with the proxy's credentials as Proxy-Authorization on each request.
+ * A proxied request never falls back to a direct connection: a proxy
+ * that cannot be reached, refuses the CONNECT, or answers an
+ * absolute-form request with 407 is EXEC_PROXY (detail names the
+ * status).  Pooled connections stay keyed by origin: the route is a
+ * function of the origin.
+ *
  * TLS upstream: BearSSL's full client profile (TLS 1.0 to 1.2), no ALPN
  * (HTTP/1.1 only).  SNI and the name check use the URL host; for an IP
  * literal no SNI is sent and the certificate must carry that address as
@@ -90,6 +101,9 @@ struct exec_config {
 	size_t max_response_head; /* status line and header fields */
 	bool upstream_tls_verify;
 	const uint8_t *upstream_ca_pem; /* PEM bytes, or NULL: system bundle */
+	/* HTTP_PROXY, HTTPS_PROXY, NO_PROXY as net/noproxy.h reads them;
+	 * NULL: none.  Borrowed: parsed by exec_new(). */
+	const char *http_proxy, *https_proxy, *no_proxy;
 	size_t upstream_ca_len;
 	unsigned pool_per_origin; /* idle connections kept per origin */
 	unsigned pool_total; /* idle connections kept in all */
@@ -109,7 +123,8 @@ struct exec;
 /*
  * Fill c from the settings (REQUEST_TIMEOUT, CONNECT_TIMEOUT,
  * MAX_REQUEST_BODY_SIZE_MB, MAX_RESPONSE_BODY_SIZE_MB, UPSTREAM_TLS_VERIFY,
- * UPSTREAM_TLS_CA_BASE64/_FILE, EGRESS_ALLOW (cfg_policy()); pool sizes from exec_pool_size(), and
+ * UPSTREAM_TLS_CA_BASE64/_FILE, EGRESS_ALLOW (cfg_policy()), HTTP_PROXY,
+ * HTTPS_PROXY, NO_PROXY (borrowed from cfg); pool sizes from exec_pool_size(), and
  * max_conns: one busy and one closing connection per request in flight
  * plus the pool, so a full load never runs out of slots).  The CA
  * bytes, when set, are heap memory returned in *ca and *calen and pointed to
@@ -140,11 +155,13 @@ enum exec_reason {
 	EXEC_OVERLOADED,
 	EXEC_CANCELLED,
 	EXEC_POLICY_DENIED,
+	EXEC_PROXY,
+	EXEC_REDACTION, /* a body the rules cannot be applied to safely */
 };
 
 /* "ok", "dns", "refused", "reset", "unreachable", "tls", "timeout",
  * "too_large", "bad_request", "bad_response", "overloaded", "cancelled",
- * "policy_denied". */
+ * "policy_denied", "proxy", "redaction_failed". */
 const char *exec_reason_name(enum exec_reason r);
 
 struct exec_job;
@@ -153,9 +170,10 @@ struct exec_conn;
 /*
  * The job's outcome.  On success reason is EXEC_OK and resp points at the
  * response, which (with all its strings and bytes) is valid only during
- * the call.  On failure resp is NULL and detail is static text saying why
- * (never a secret, never request data).  The job is finished when done
- * runs: the callback may free it or submit it again.
+ * the call.  On failure resp is NULL and detail is text saying why, valid
+ * during the call (never a secret, never request or response data).  The
+ * job is finished when done runs: the callback may free it or submit it
+ * again.
  */
 typedef void exec_done_fn(struct exec_job *job, enum exec_reason reason,
     const char *detail, const Connector__V1__HttpResponse *resp);
@@ -205,6 +223,16 @@ void exec_submit(struct exec *e, struct exec_job *job,
  * is closed, not pooled.  Harmless on a job that is not active.
  */
 void exec_cancel(struct exec_job *job);
+
+/*
+ * Redaction (REDACTION_RULES_FILE): every response body, and every request
+ * body when redact_live_requests(), passes through l before it leaves the
+ * executor (http/redact.h); a body it refuses is never passed on and the
+ * job fails with EXEC_REDACTION.  l is borrowed and must outlive e; NULL
+ * (the default): no redaction.
+ */
+struct redact_live;
+void exec_set_redaction(struct exec *e, struct redact_live *l);
 
 /* Counters, for tests and metrics. */
 struct exec_stats {

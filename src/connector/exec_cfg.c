@@ -34,6 +34,9 @@ exec_config_from_cfg(struct exec_config *c, const struct cfg *cfg, uint8_t **ca,
 	    .max_response_body =
 		(size_t)cfg_int(cfg, CFG_MAX_RESPONSE_BODY_SIZE_MB),
 	    .upstream_tls_verify = cfg_bool(cfg, CFG_UPSTREAM_TLS_VERIFY),
+	    .http_proxy = cfg_str(cfg, CFG_HTTP_PROXY),
+	    .https_proxy = cfg_str(cfg, CFG_HTTPS_PROXY),
+	    .no_proxy = cfg_str(cfg, CFG_NO_PROXY),
 	    .pool_per_origin = exec_pool_size(cfg),
 	    .pool_total = exec_pool_size(cfg),
 	    /* In flight (as many as the pool) busy and closing, plus idle. */

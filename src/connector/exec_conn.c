@@ -202,7 +202,7 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 	    [DIAL_UNREACHABLE] = {EXEC_UNREACHABLE, "host unreachable"},
 	    [DIAL_TIMEOUT] = {EXEC_TIMEOUT, "connect timed out"},
 	    [DIAL_RESET] = {EXEC_RESET, "reset while connecting"},
-	    [DIAL_PROXY] = {EXEC_UNREACHABLE, "proxy failed"},
+	    [DIAL_PROXY] = {EXEC_PROXY, NULL}, /* exec_proxy_detail() */
 	    [DIAL_POLICY] = {EXEC_POLICY_DENIED,
 		"EGRESS_ALLOW refuses the target or an address it resolved to"},
 	};
@@ -214,7 +214,9 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 			i = DIAL_UNREACHABLE;
 		/* The job's teardown puts the slot back. */
 		exec_job_fail(c->job, map[i].r,
-		    i == DIAL_DNS ? dns_error_detail(res->dns) : map[i].detail);
+		    i == DIAL_DNS	  ? dns_error_detail(res->dns)
+			: i == DIAL_PROXY ? exec_proxy_detail(res->proxy_status)
+					  : map[i].detail);
 		return;
 	}
 	if (c->tls && c->t == NULL && (c->t = malloc(sizeof(*c->t))) == NULL) {
@@ -252,6 +254,11 @@ exec_conn_get(struct exec *e, struct job *job, bool fresh)
 	c->state = CONN_DIALING;
 	rx_timer_init(&c->timer, idle_expired);
 	dial_init(&c->d, e->loop, e->dns, dialed);
+	/* https: CONNECT through the proxy; http: a plain connection to it,
+	 * which gets the request in absolute form (exec_req.c).  Either way
+	 * the policy checks the target. */
+	o.proxy = job->proxy;
+	o.proxy_plain = !c->tls;
 	if ((rc = dial_start(&c->d, c->host, c->port, &o)) < 0) {
 		slot_put(e, c);
 		return rc;

@@ -8,6 +8,8 @@
  * exec_conn.c   connections: the slots (sized at start), dial (DNS,
  *               connect), TLS, the keep-alive pool
  * exec_tls.c    the upstream TLS client (tls.h) from the settings
+ * exec_proxy.c  the upstream proxy route (HTTP_PROXY, HTTPS_PROXY,
+ *               NO_PROXY; net/noproxy.h)
  */
 #ifndef CONNECTOR_EXEC_INT_H
 #define CONNECTOR_EXEC_INT_H
@@ -67,6 +69,7 @@ struct exec {
 	struct dns_resolver *dns;
 	struct exec_config c;
 	struct tls_upstream_config *tls;
+	struct exec_proxy *proxy; /* NULL: every request goes direct */
 	struct list_node idle; /* exec_conn.link, most recently used first */
 	struct list_node free; /* exec_conn.link, slots to reuse (last first) */
 	unsigned nidle, nconns; /* idle; open in any state but free */
@@ -75,6 +78,14 @@ struct exec {
 	bool freed; /* exec_free() ran: the last close frees e */
 	struct exec_stats st;
 	struct list_node jobs; /* job.link, active jobs (newest last) */
+	struct redact_live *redact; /* borrowed; NULL: no redaction */
+	char redact_detail[160]; /* the last refusal's detail */
+	/* The response being delivered (exec_resp_deliver(), valid during
+	 * its done() call only): its protobuf headers, sized at start so
+	 * that no response allocates them; one more for
+	 * X-Traversal-Redacted. */
+	Connector__V1__Header resp_hdr[EXEC_MAX_RESPONSE_HEADERS + 1];
+	Connector__V1__Header *resp_hdrp[EXEC_MAX_RESPONSE_HEADERS + 1];
 };
 
 enum job_state {
@@ -99,13 +110,20 @@ struct job {
 	struct rx_defer start; /* the start or prompt failure, deferred */
 	bool retried; /* the one stale-connection retry was used */
 	bool idempotent;
+	/* The proxy the request goes through (CONNECT for https, absolute
+	 * form for http), or NULL: direct.  Owned by the executor. */
+	const struct dial_proxy *proxy;
 	enum exec_reason fail; /* the prompt failure to report */
 	const char *fail_detail;
 	struct url url; /* slices of req->url */
 	char host[URL_HOST_MAX + 1];
-	/* Request output: the head (heap), then the borrowed body. */
+	/* Request output: the head (heap), then the body: req's, borrowed,
+	 * or its redaction (send_owned, heap). */
 	char *head;
 	size_t head_len, head_off, body_off;
+	const uint8_t *send_body;
+	size_t send_len;
+	uint8_t *send_owned;
 	/* Response input: head buffer (grows up to max_response_head) and
 	 * the final head's fields (heap, exactly nfields). */
 	char *rbuf;
@@ -149,6 +167,8 @@ void exec_job_fail(struct job *job, enum exec_reason r, const char *detail);
 /* exec_req.c */
 bool exec_req_check(
     struct exec *e, struct job *job, enum exec_reason *r, const char **detail);
+/* REDACT_REQUESTS: the body to send, or false with r and detail set. */
+bool exec_req_redact(struct job *job, enum exec_reason *r, const char **detail);
 bool exec_req_build(struct job *job);
 bool exec_req_send(struct job *job, struct stream *s);
 bool exec_req_sent(const struct job *job);
@@ -173,6 +193,19 @@ void exec_conn_close(struct exec_conn *c);
 void exec_conns_free(struct exec *e);
 enum exec_reason exec_conn_reason(
     const struct exec_conn *c, const char **detail);
+
+/* exec_proxy.c */
+/* Parse the executor's proxy settings into e->proxy (NULL when none);
+ * 0 or -EINVAL / -ENOMEM with a message naming the setting. */
+int exec_proxy_load(struct exec *e, char *err, size_t errlen);
+void exec_proxy_free(struct exec *e);
+/* The proxy for the job's origin (job->url, job->host), or NULL. */
+const struct dial_proxy *exec_proxy_route(
+    const struct exec *e, const struct job *job);
+/* True when an absolute-form request's answer is the proxy's 407. */
+bool exec_proxy_refused(const struct job *job);
+/* Static text for a failed proxied dial (the proxy's status, if any). */
+const char *exec_proxy_detail(int status);
 
 /* exec_tls.c */
 int exec_tls_load(struct exec *e, char *err, size_t errlen);

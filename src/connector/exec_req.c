@@ -9,6 +9,7 @@
 
 #include "connector/exec_int.h"
 #include "http/hop.h"
+#include "http/redact.h"
 
 static const struct {
 	const char *name;
@@ -82,6 +83,7 @@ exec_req_check(
 	const char *why = NULL;
 	size_t i;
 
+	job->proxy = NULL;
 	if (req == NULL)
 		return reject(r, detail, EXEC_BAD_REQUEST, "no request");
 	if (!method_ok(job, req->method))
@@ -93,6 +95,7 @@ exec_req_check(
 		    r, detail, EXEC_BAD_REQUEST, why != NULL ? why : "bad URL");
 	memcpy(job->host, job->url.host, job->url.hostlen);
 	job->host[job->url.hostlen] = '\0';
+	job->proxy = exec_proxy_route(e, job);
 	for (i = 0; i < req->n_headers; i++)
 		if (!header_ok(req->headers[i]))
 			return reject(
@@ -100,6 +103,47 @@ exec_req_check(
 	if (req->body.len > e->c.max_request_body)
 		return reject(r, detail, EXEC_TOO_LARGE,
 		    "request body over MAX_REQUEST_BODY_SIZE");
+	return true;
+}
+
+/* The value of the first request header called name, or NULL. */
+static const char *
+req_header(const Connector__V1__HttpRequest *req, const char *name)
+{
+	size_t i;
+
+	for (i = 0; i < req->n_headers; i++)
+		if (strcasecmp(req->headers[i]->key, name) == 0)
+			return req->headers[i]->value;
+	return NULL;
+}
+
+/* see exec_int.h */
+bool
+exec_req_redact(struct job *job, enum exec_reason *r, const char **detail)
+{
+	const Connector__V1__HttpRequest *req = job->req;
+	struct redact_result res;
+	enum redact_refusal why;
+
+	job->send_body = req->body.data;
+	job->send_len = req->body.len;
+	if (job->e->redact == NULL || !redact_live_requests(job->e->redact))
+		return true;
+	why = redact_live_request(job->e->redact, job->host,
+	    req_header(req, "content-type"),
+	    req_header(req, "content-encoding"), req->body.data, req->body.len,
+	    &res);
+	if (why == REDACT_OK && res.changed) {
+		job->send_owned = res.out;
+		job->send_body = res.out;
+		job->send_len = res.out_len;
+		res.out = NULL;
+	}
+	redact_result_free(&res);
+	if (why != REDACT_OK)
+		return reject(
+		    r, detail, EXEC_REDACTION, redact_refusal_name(why));
 	return true;
 }
 
@@ -119,7 +163,7 @@ needs_length(const struct job *job)
 {
 	const char *m = job->req->method;
 
-	return job->req->body.len > 0 || strcmp(m, "POST") == 0 ||
+	return job->send_len > 0 || strcmp(m, "POST") == 0 ||
 	    strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
@@ -130,6 +174,7 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 	const Connector__V1__HttpRequest *req = job->req;
 	const struct url *u = &job->url;
 	bool dflt = u->port == (u->tls ? 443 : 80);
+	bool absolute = job->proxy != NULL && !u->tls;
 	char port[8] = "", clen[32] = "";
 	size_t n = 0, i;
 
@@ -140,17 +185,28 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 		n += (len); \
 	} while (0)
 #define PUTS(s) PUT((s), strlen(s))
-	PUTS(req->method);
-	PUTS(" ");
-	PUT(u->path, u->pathlen);
-	PUTS(" HTTP/1.1\r\nHost: ");
-	PUTS(u->ipv6 ? "[" : "");
-	PUT(u->host, u->hostlen);
-	PUTS(u->ipv6 ? "]" : "");
 	if (!dflt)
 		snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
-	PUTS(port);
+#define PUT_AUTHORITY() \
+	do { \
+		PUTS(u->ipv6 ? "[" : ""); \
+		PUT(u->host, u->hostlen); \
+		PUTS(u->ipv6 ? "]" : ""); \
+		PUTS(port); \
+	} while (0)
+	PUTS(req->method);
+	PUTS(absolute ? " http://" : " ");
+	if (absolute) /* to a proxy: the authority, then the path */
+		PUT_AUTHORITY();
+	PUT(u->path, u->pathlen);
+	PUTS(" HTTP/1.1\r\nHost: ");
+	PUT_AUTHORITY();
 	PUTS("\r\n");
+	if (absolute && job->proxy->auth[0] != '\0') {
+		PUTS("Proxy-Authorization: ");
+		PUTS(job->proxy->auth);
+		PUTS("\r\n");
+	}
 	for (i = 0; i < req->n_headers; i++) {
 		if (!header_kept(f, req->headers[i]))
 			continue;
@@ -161,9 +217,10 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 	}
 	if (needs_length(job))
 		snprintf(clen, sizeof(clen), "Content-Length: %zu\r\n",
-		    req->body.len);
+		    job->send_len);
 	PUTS(clen);
 	PUTS("\r\n");
+#undef PUT_AUTHORITY
 #undef PUTS
 #undef PUT
 	return n;
@@ -193,15 +250,14 @@ exec_req_build(struct job *job)
 bool
 exec_req_send(struct job *job, struct stream *s)
 {
-	const ProtobufCBinaryData *b = &job->req->body;
 	size_t before = job->head_off + job->body_off;
 
 	if (job->head_off < job->head_len)
 		job->head_off += stream_write(s, job->head + job->head_off,
 		    job->head_len - job->head_off);
-	if (job->head_off == job->head_len && job->body_off < b->len)
-		job->body_off += stream_write(
-		    s, b->data + job->body_off, b->len - job->body_off);
+	if (job->head_off == job->head_len && job->body_off < job->send_len)
+		job->body_off += stream_write(s, job->send_body + job->body_off,
+		    job->send_len - job->body_off);
 	return job->head_off + job->body_off != before;
 }
 
@@ -209,6 +265,5 @@ exec_req_send(struct job *job, struct stream *s)
 bool
 exec_req_sent(const struct job *job)
 {
-	return job->head_off == job->head_len &&
-	    job->body_off == job->req->body.len;
+	return job->head_off == job->head_len && job->body_off == job->send_len;
 }

@@ -1,14 +1,17 @@
 /*
  * The response side: the head is gathered into one bounded buffer and
  * parsed (interim 1xx answers skipped), the body accumulated up to the
- * limit by Content-Length, chunked coding or connection close, and the
- * HttpResponse handed to the job's owner.
+ * limit by Content-Length, chunked coding or connection close, redacted
+ * (http/redact.h) and the HttpResponse handed to the job's owner.
  */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 
 #include "connector/exec_int.h"
 #include "http/hop.h"
+#include "http/redact.h"
 #include "lib/utf8.h"
 #include "lib/util.h"
 
@@ -298,16 +301,27 @@ exec_resp_eof(struct job *job, enum exec_reason *r, const char **detail)
 	    r, detail, EXEC_BAD_RESPONSE, "connection closed inside the body");
 }
 
+/* see exec.h */
+void
+exec_set_redaction(struct exec *e, struct redact_live *l)
+{
+	e->redact = l;
+}
+
 /*
- * The kept fields as protobuf Headers: the strings are the head buffer's
- * own bytes, NUL-terminated in place (each name is followed by ':' and
- * each value by CR or whitespace, so nothing is overwritten).
+ * The kept fields as protobuf Headers in e->resp_hdr: the strings are the
+ * head buffer's own bytes, NUL-terminated in place (each name is followed
+ * by ':' and each value by CR or whitespace, so nothing is overwritten).
+ * clen, when not NULL, is a redacted body's Content-Length, and the
+ * response says X-Traversal-Redacted: true (the one slot past the fields).
  */
 static Connector__V1__Header **
-headers_build(struct job *job, size_t *count)
+headers_build(struct job *job, size_t *count, char *clen)
 {
+	static char redacted[] = "X-Traversal-Redacted", yes[] = "true";
 	struct http_header *h = job->fields;
-	Connector__V1__Header *hs, **ptrs;
+	Connector__V1__Header *hs = job->e->resp_hdr;
+	Connector__V1__Header **ptrs = job->e->resp_hdrp;
 	struct hop_filter f;
 	size_t i, n = 0;
 
@@ -315,16 +329,22 @@ headers_build(struct job *job, size_t *count)
 	for (i = 0; i < job->nfields; i++)
 		hop_note(
 		    &f, h[i].name, h[i].name_len, h[i].value, h[i].value_len);
-	ptrs = malloc(job->nfields * (sizeof(*ptrs) + sizeof(*hs)) + 1);
-	if (ptrs == NULL)
-		return NULL;
-	hs = (Connector__V1__Header *)(void *)(ptrs + job->nfields);
 	for (i = 0; i < job->nfields; i++) {
 		if (hop_drop(&f, h[i].name, h[i].name_len))
 			continue;
 		connector__v1__header__init(&hs[n]);
 		hs[n].key = (char *)h[i].name;
-		hs[n].value = (char *)h[i].value;
+		hs[n].value = clen != NULL && h[i].name_len == 14 &&
+			strncasecmp(h[i].name, "content-length", 14) == 0
+		    ? clen
+		    : (char *)h[i].value;
+		ptrs[n] = &hs[n];
+		n++;
+	}
+	if (clen != NULL) {
+		connector__v1__header__init(&hs[n]);
+		hs[n].key = redacted;
+		hs[n].value = yes;
 		ptrs[n] = &hs[n];
 		n++;
 	}
@@ -338,25 +358,57 @@ headers_build(struct job *job, size_t *count)
 	return ptrs;
 }
 
+/*
+ * The rules for this body: -1 refused (the detail in e->redact_detail),
+ * 0 unchanged, 1 redacted (the redaction replaced job->body).
+ */
+static int
+redact_body(struct job *job)
+{
+	struct exec *e = job->e;
+	struct redact_result res;
+	int rc = 0;
+
+	if (e->redact == NULL)
+		return 0;
+	if (redact_live_response(e->redact, job->host, job->status, job->fields,
+		job->nfields, job->body, job->body_len, &res) != REDACT_OK) {
+		snprintf(e->redact_detail, sizeof(e->redact_detail),
+		    "%s: %.127s", redact_refusal_name(res.refusal), res.detail);
+		rc = -1;
+	} else if (res.changed) {
+		free(job->body);
+		job->body = res.out;
+		job->body_len = res.out_len;
+		res.out = NULL;
+		rc = 1;
+	}
+	redact_result_free(&res);
+	return rc;
+}
+
 /* see exec_int.h */
 void
 exec_resp_deliver(struct job *job)
 {
 	Connector__V1__HttpResponse resp = CONNECTOR__V1__HTTP_RESPONSE__INIT;
-	Connector__V1__Header **hs;
 	exec_done_fn *done = job->done;
-	char *rbuf = job->rbuf;
-	uint8_t *body = job->body;
+	char *rbuf = job->rbuf, clen[24];
+	uint8_t *body;
 	size_t n = 0;
+	int redacted = redact_body(job);
 
-	if ((hs = headers_build(job, &n)) == NULL) {
+	if (redacted < 0) {
 		exec_resp_reset(job);
-		done(job_public(job), EXEC_OVERLOADED, "out of memory", NULL);
+		done(job_public(job), EXEC_REDACTION, job->e->redact_detail,
+		    NULL);
 		return;
 	}
+	snprintf(clen, sizeof(clen), "%zu", job->body_len);
+	body = job->body;
+	resp.headers = headers_build(job, &n, redacted ? clen : NULL);
 	resp.http_status = job->status;
 	resp.n_headers = n;
-	resp.headers = hs;
 	resp.body.len = job->body_len;
 	resp.body.data = job->body_len > 0 ? body : NULL;
 	/* The job is finished before its owner sees it (it may be reused). */
@@ -364,7 +416,6 @@ exec_resp_deliver(struct job *job)
 	job->body = NULL;
 	exec_resp_reset(job);
 	done(job_public(job), EXEC_OK, NULL, &resp);
-	free(hs);
 	free(body);
 	free(rbuf);
 }

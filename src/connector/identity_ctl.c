@@ -286,7 +286,7 @@ start_enroll(struct identity_ctl *ic)
 	req.hostname = ic->hostname;
 	req.version = OUTPOST_VERSION;
 	log_info("identity: enrolling with the edge at %s", ic->mc->authority);
-	r = enroll_call_start(ic->call, ic->mc, ic->anon, "Enroll", &req.base,
+	r = enroll_call_start(ic->call, ic->anon, "Enroll", &req.base,
 	    CALL_TIMEOUT_MS, on_enrolled, ic);
 	if (r < 0) {
 		log_error("identity: cannot start Enroll: %s", strerror(-r));
@@ -371,8 +371,8 @@ start_renew(struct identity_ctl *ic)
 	req.csr.data = ic->csr;
 	req.csr.len = ic->csr_len;
 	log_info("identity: renewing the certificate of \"%s\"", ic->cur.name);
-	r = enroll_call_start(ic->call, ic->mc, ic->mgr->tls, "Renew",
-	    &req.base, CALL_TIMEOUT_MS, on_renewed, ic);
+	r = enroll_call_start(ic->call, ic->mgr->tls, "Renew", &req.base,
+	    CALL_TIMEOUT_MS, on_renewed, ic);
 	if (r < 0) {
 		snprintf(fail.reason, sizeof(fail.reason), "%s", strerror(-r));
 		renew_failed(ic, &fail);
@@ -405,7 +405,7 @@ on_refused(struct manager *m, void *arg)
 	    ic->source == IDENTITY_CONFIG || enroll_call_active(ic->call))
 		return;
 	req.pairing_id = "";
-	if (enroll_call_start(ic->call, ic->mc, ic->anon, "PairPoll", &req.base,
+	if (enroll_call_start(ic->call, ic->anon, "PairPoll", &req.base,
 		CALL_TIMEOUT_MS, on_probed, ic) == 0)
 		ic->probing = true;
 }
@@ -639,8 +639,7 @@ setup(struct identity_ctl *ic, const struct identity_ctl_conf *conf, char *err,
 	    identity_tls(&ic->anon, ic->ca, ic->ca_len, NULL,
 		ic->mc->server_name, err, errlen) < 0)
 		return -1;
-	if ((ic->call = enroll_call_new(ic->loop, conf->dns, conf->proxy)) ==
-	    NULL)
+	if ((ic->call = enroll_call_new(conf->net)) == NULL)
 		return snprintf(err, errlen, "out of memory"), -1;
 	return 0;
 }

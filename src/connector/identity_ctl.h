@@ -43,8 +43,6 @@
 #include "rx/rx.h"
 
 struct cfg;
-struct dns_resolver;
-struct dial_proxy;
 struct health;
 struct manager;
 struct manager_conf;
@@ -56,8 +54,9 @@ typedef void identity_done_fn(struct identity_ctl *ic, int code);
 struct identity_ctl_conf {
 	struct rx_loop *loop;
 	const struct cfg *cfg; /* read during identity_ctl_new() only */
-	struct dns_resolver *dns;
-	const struct dial_proxy *proxy; /* NULL: direct */
+	/* The Enrollment calls' connections (enroll_call.h): the controller,
+	 * DNS, the egress proxy.  mgr, or in once mode one never started. */
+	struct manager *net;
 	const struct manager_conf *mc; /* controller URL and limits */
 	struct manager *mgr; /* NULL: once mode */
 	struct health *health; /* NULL in once mode */

@@ -76,7 +76,7 @@ poll_once(struct identity_ctl *ic)
 	Outpost__V1__PairPollRequest req = OUTPOST__V1__PAIR_POLL_REQUEST__INIT;
 
 	req.pairing_id = ic->pairing_id;
-	if (enroll_call_start(ic->call, ic->mc, ic->anon, "PairPoll", &req.base,
+	if (enroll_call_start(ic->call, ic->anon, "PairPoll", &req.base,
 		PAIR_TIMEOUT_MS, on_polled, ic) < 0)
 		again_later(ic, poll_once, ic_retry_ms(ic));
 }
@@ -178,7 +178,7 @@ ic_pair_start(struct identity_ctl *ic)
 	req.version = OUTPOST_VERSION;
 	log_info(
 	    "pairing: asking the edge at %s for a code", ic->mc->authority);
-	if (enroll_call_start(ic->call, ic->mc, ic->anon, "Pair", &req.base,
+	if (enroll_call_start(ic->call, ic->anon, "Pair", &req.base,
 		PAIR_TIMEOUT_MS, on_paired, ic) < 0)
 		again_later(ic, ic_pair_start, ic_retry_ms(ic));
 }

@@ -265,47 +265,13 @@ idstore_save(
 	return r;
 }
 
-/* Read name (at most IDSTORE_FILE_MAX bytes) into a heap buffer. */
+/* Read name (at most IDSTORE_FILE_MAX bytes, never through a symlink)
+ * into a heap buffer. */
 static int
 read_file(int dfd, const char *name, char **out, size_t *outlen)
 {
-	struct stat st;
-	ssize_t n;
-	size_t len = 0;
-	char *p;
-	int fd, r = 0;
-
-	if ((fd = openat(dfd, name, O_RDONLY | O_NOFOLLOW | O_CLOEXEC)) < 0)
-		return neg_errno();
-	if (fstat(fd, &st) < 0 || st.st_size > (off_t)IDSTORE_FILE_MAX) {
-		r = st.st_size > (off_t)IDSTORE_FILE_MAX ? -EFBIG : neg_errno();
-		close(fd);
-		return r;
-	}
-	if ((p = malloc((size_t)st.st_size + 1)) == NULL) {
-		close(fd);
-		return -ENOMEM;
-	}
-	while (len < (size_t)st.st_size) {
-		n = read(fd, p + len, (size_t)st.st_size - len);
-		if (n < 0 && errno == EINTR)
-			continue;
-		if (n <= 0) {
-			r = n < 0 ? neg_errno() : -EIO;
-			break;
-		}
-		len += (size_t)n;
-	}
-	close(fd);
-	if (r < 0) {
-		util_wipe(p, (size_t)st.st_size);
-		free(p);
-		return r;
-	}
-	p[len] = '\0';
-	*out = p;
-	*outlen = len;
-	return 0;
+	return util_read_file_at(
+	    dfd, name, O_NOFOLLOW, IDSTORE_FILE_MAX, out, outlen);
 }
 
 /* see identity_store.h */

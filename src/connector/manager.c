@@ -115,12 +115,7 @@ load_tls(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 			return fail(err, errlen, "TLS_CA: %s", strerror(-r));
 	} else if (r < 0)
 		return -1;
-	o.cert = p.cert;
-	o.cert_len = p.cert_len;
-	o.key = p.key;
-	o.key_len = p.key_len;
-	o.ca = p.ca; /* NULL: the system bundle */
-	o.ca_len = p.ca_len;
+	cfg_pems_tls_opts(&p, &o, NULL);
 	r = tls_client_config_new(&m->tls, &o, err, errlen);
 	cfg_pems_free(&p);
 	return r;

@@ -52,7 +52,7 @@ enum manager_dial {
 	DIAL_RESULT__N
 };
 
-#define MANAGER_OUTCOMES 15
+#define MANAGER_OUTCOMES 16
 #define MANAGER_LAT_BUCKETS 12
 
 /* The manager's /metrics families (see lib/metrics.h). */

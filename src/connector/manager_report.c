@@ -39,6 +39,7 @@ static const char *const outcomes[MANAGER_OUTCOMES] = {
     "overloaded",
     "cancelled",
     "policy_denied",
+    "proxy",
     "draining",
     "internal",
 };
@@ -57,6 +58,7 @@ static const char *const outcome_labels[MANAGER_OUTCOMES] = {
     "outcome=\"overloaded\"",
     "outcome=\"cancelled\"",
     "outcome=\"policy_denied\"",
+    "outcome=\"proxy\"",
     "outcome=\"draining\"",
     "outcome=\"internal\"",
 };

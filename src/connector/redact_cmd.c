@@ -124,7 +124,8 @@ run(const struct redact_rules *r, const struct redact_opts *o)
 	    .content_encoding = o->cenc,
 	    .status = o->status,
 	    .binary_pass = o->binary_pass,
-	    .max_out = BODY_MAX};
+	    .max_out = BODY_MAX,
+	    .max_decoded = BODY_MAX};
 	char host[URL_HOST_MAX + 1] = "";
 	struct redact_result res;
 	struct url u;

@@ -67,8 +67,9 @@ conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
 	    n->ncalls >= CONN_CALLS_MAX)
 		return -EAGAIN;
 	h2_stream_init(&c->st, c->rx, CONN_WINDOW, c->tx, c->txcap);
-	r = h2_stream_open(&n->h2, &c->st, m->tls != NULL ? "https" : "http",
-	    m->conf.authority, path, hdr, nhdr);
+	r = h2_stream_open(&n->h2, &c->st,
+	    conn_tls(n) != NULL ? "https" : "http", m->conf.authority, path,
+	    hdr, nhdr);
 	if (r < 0)
 		return r;
 	grpc_reader_reset(&c->reader);

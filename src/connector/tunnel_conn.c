@@ -41,7 +41,7 @@ set_state(struct tunnel_conn *n, enum conn_state s)
 {
 	if (n->state == s)
 		return;
-	log_debug("tunnel %u: %s -> %s", n->index, state_names[n->state],
+	log_debug("%s %u: %s -> %s", n->kind, n->index, state_names[n->state],
 	    state_names[s]);
 	n->state = s;
 	n->since = rx_now(n->mgr->loop);
@@ -53,7 +53,32 @@ set_error(struct tunnel_conn *n, const char *reason, const char *detail)
 {
 	n->last_error = reason;
 	snprintf(n->last_detail, sizeof(n->last_detail), "%s", detail);
-	n->mgr->last_error = reason;
+	if (!n->aux)
+		n->mgr->last_error = reason;
+}
+
+/* A tunnel's dial outcome, for the manager's metrics (not aux ones). */
+static void
+count_dial(struct tunnel_conn *n, enum manager_dial r)
+{
+	if (!n->aux)
+		manager_count_dial(n->mgr, r);
+}
+
+/* see tunnel_conn.h */
+const struct tls_client_config *
+conn_tls(const struct tunnel_conn *n)
+{
+	if (n->mgr->tls == NULL)
+		return NULL; /* h2c */
+	return n->tls_cfg != NULL ? n->tls_cfg : n->mgr->tls;
+}
+
+/* see tunnel_conn.h */
+void
+conn_set_tls(struct tunnel_conn *n, const struct tls_client_config *tls)
+{
+	n->tls_cfg = tls;
 }
 
 /* The stream is zero whenever no socket is attached (see on_stream_closed). */
@@ -92,9 +117,9 @@ try_dial(struct tunnel_conn *n)
 	int64_t wait;
 	int r;
 
-	if (m->stopping)
+	if (m->stopping && !n->aux)
 		return;
-	wait = budget_take(&m->budget, rx_now(m->loop));
+	wait = n->aux ? 0 : budget_take(&m->budget, rx_now(m->loop));
 	if (wait > 0) {
 		rx_timer_start(m->loop, &n->timer, wait);
 		return;
@@ -131,7 +156,7 @@ on_timer(struct rx_loop *l, struct rx_timer *tm)
 		break;
 	case CONN_HANDSHAKING:
 		tls_abort(&n->tls, TLS_R_HANDSHAKE_TIMEOUT);
-		manager_count_dial(n->mgr, DIAL_RESULT_TLS);
+		count_dial(n, DIAL_RESULT_TLS);
 		conn_close(n, tls_error_reason(&n->tls),
 		    "TLS handshake deadline", false);
 		break;
@@ -180,19 +205,20 @@ session_start(struct tunnel_conn *n)
 
 	if (h2_session_init(&n->h2, H2_CLIENT, &hc, conn_calls_event, NULL, n,
 		rx_now(m->loop)) < 0) {
-		manager_count_dial(m, DIAL_RESULT_H2);
+		count_dial(n, DIAL_RESULT_H2);
 		conn_close(n, "h2", "cannot start the HTTP/2 session", false);
 		return;
 	}
 	n->opened_at = rx_now(m->loop);
 	set_state(n, CONN_OPEN);
 	if (n->ops->opened(n) < 0) {
-		manager_count_dial(m, DIAL_RESULT_H2);
+		count_dial(n, DIAL_RESULT_H2);
 		conn_close(n, "h2", "cannot open the call", false);
 		return;
 	}
-	manager_count_dial(m, DIAL_RESULT_OK);
-	log_info("tunnel %u: connected to %s (connection %u)", n->index,
+	count_dial(n, DIAL_RESULT_OK);
+	log_at(n->aux ? LOG_DEBUG : LOG_INFO, /* aux: one per call */
+	    "%s %u: connected to %s (connection %u)", n->kind, n->index,
 	    m->conf.authority, n->generation);
 	conn_kick(n);
 	arm_h2_timer(n);
@@ -264,8 +290,8 @@ handshake_step(struct tunnel_conn *n)
 	if (!tls_failed(&n->tls) && n->st.eof)
 		tls_eof(&n->tls); /* the edge hung up: often our certificate */
 	why = tls_failed(&n->tls) ? tls_error_reason(&n->tls) : "closed";
-	manager_count_dial(n->mgr, DIAL_RESULT_TLS);
-	log_warn("tunnel %u: TLS handshake with %s failed: %s", n->index,
+	count_dial(n, DIAL_RESULT_TLS);
+	log_warn("%s %u: TLS handshake with %s failed: %s", n->kind, n->index,
 	    n->mgr->conf.authority, why);
 	conn_close(n, why, "TLS handshake with the edge failed", false);
 }
@@ -324,23 +350,23 @@ on_dialed(struct dial *d, int fd, const struct dial_result *r)
 	struct manager *m = n->mgr;
 
 	if (fd < 0) {
-		manager_count_dial(m,
+		count_dial(n,
 		    r->err == DIAL_DNS	       ? DIAL_RESULT_DNS
 			: r->err == DIAL_PROXY ? DIAL_RESULT_PROXY
 					       : DIAL_RESULT_CONNECT);
-		log_warn("tunnel %u: dial %s failed: %s (%s)", n->index,
+		log_warn("%s %u: dial %s failed: %s (%s)", n->kind, n->index,
 		    m->conf.authority, dial_error_str(r->err), r->detail);
 		conn_close(n, dial_error_str(r->err), r->detail, false);
 		return;
 	}
-	if (m->tls == NULL) {
+	if (conn_tls(n) == NULL) {
 		stream_start(&n->st, m->loop, fd, NULL, n->plain_in,
 		    CONN_PLAIN_BUF, n->plain_out, CONN_PLAIN_BUF, on_stream,
 		    on_stream_closed);
 		session_start(n);
 		return;
 	}
-	if (tls_client_start(&n->tls, m->tls, m->conf.server_name) < 0) {
+	if (tls_client_start(&n->tls, conn_tls(n), m->conf.server_name) < 0) {
 		net_close(fd);
 		conn_close(n, "tls", tls_error_reason(&n->tls), false);
 		return;
@@ -381,12 +407,13 @@ conn_close(
 
 	if (n->state == CONN_IDLE || n->state == CONN_CLOSING)
 		return;
-	if (has_session(n))
+	if (has_session(n) && !n->aux)
 		metric_inc(&m->mx.reconnect);
 	if (reason != NULL)
 		set_error(n, reason, detail);
-	log_info("tunnel %u: closed (%s%s%s)", n->index,
-	    reason != NULL ? reason : "", reason != NULL ? ": " : "", detail);
+	log_at(n->aux ? LOG_DEBUG : LOG_INFO, "%s %u: closed (%s%s%s)", n->kind,
+	    n->index, reason != NULL ? reason : "", reason != NULL ? ": " : "",
+	    detail);
 	n->retry_ms = next_delay(n, clean);
 	n->clean = clean;
 	n->opened_at = 0;
@@ -451,8 +478,8 @@ on_drain_timeout(struct rx_loop *l, struct rx_timer *tm)
 	struct tunnel_conn *n =
 	    container_of(tm, struct tunnel_conn, drain_timer);
 
-	log_warn(
-	    "tunnel %u: drain timeout with %u calls open", n->index, n->ncalls);
+	log_warn("%s %u: drain timeout with %u calls open", n->kind, n->index,
+	    n->ncalls);
 	conn_close(n, NULL, "drain timeout", true);
 }
 
@@ -484,16 +511,17 @@ conn_bytes_out(const struct tunnel_conn *n)
 	return n->bytes_out + (stream_started(n) ? n->st.bytes_out : 0);
 }
 
-/* see tunnel_conn.h */
-int
-conn_init(struct tunnel_conn *n, struct manager *m, unsigned index,
-    const struct conn_ops *ops)
+static int
+init(struct tunnel_conn *n, struct manager *m, unsigned index, const char *kind,
+    bool aux, const struct conn_ops *ops)
 {
 	*n = (struct tunnel_conn){.mgr = m,
 	    .index = index,
 	    .state = CONN_IDLE,
 	    .last_error = "",
-	    .ops = ops};
+	    .ops = ops,
+	    .kind = kind,
+	    .aux = aux};
 	rx_timer_init(&n->timer, on_timer);
 	rx_timer_init(&n->drain_timer, on_drain_timeout);
 	rx_defer_init(&n->flush, on_flush);
@@ -507,6 +535,22 @@ conn_init(struct tunnel_conn *n, struct manager *m, unsigned index,
 			return -ENOMEM;
 	}
 	return 0;
+}
+
+/* see tunnel_conn.h */
+int
+conn_init(struct tunnel_conn *n, struct manager *m, unsigned index,
+    const struct conn_ops *ops)
+{
+	return init(n, m, index, "tunnel", false, ops);
+}
+
+/* see tunnel_conn.h */
+int
+conn_init_aux(struct tunnel_conn *n, struct manager *m, const char *kind,
+    const struct conn_ops *ops)
+{
+	return init(n, m, 0, kind, true, ops);
 }
 
 /* see tunnel_conn.h */
@@ -524,4 +568,26 @@ conn_free(struct tunnel_conn *n)
 	dial_free(&n->dial);
 	free(n->plain_in);
 	free(n->plain_out);
+}
+
+/* see tunnel_conn.h */
+void
+conn_abort(struct tunnel_conn *n)
+{
+	struct rx_loop *l = n->mgr->loop;
+
+	if (n->state == CONN_IDLE)
+		return;
+	n->state = CONN_CLOSING; /* conn_close() from an on_end: a no-op */
+	rx_timer_stop(l, &n->timer);
+	rx_timer_stop(l, &n->drain_timer);
+	dial_cancel(&n->dial);
+	h2_session_free(&n->h2); /* on_end for every call */
+	rx_defer_cancel(l, &n->flush);
+	rx_defer_cancel(l, &n->teardown);
+	if (stream_started(n)) {
+		n->st.on_close = NULL;
+		stream_close(&n->st);
+	}
+	n->state = CONN_IDLE;
 }

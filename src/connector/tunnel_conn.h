@@ -7,9 +7,11 @@
  * keepalive PINGs and the peer's GOAWAY, the state deadlines, and the
  * backoff before the next dial.  It knows nothing of what the calls mean:
  * the Tunnel call and its requests are tunnel.c's; session calls
- * (spec/sessions.md) open theirs the same way, and so could Renew
- * (spec/enrollment.md: it uses the current client certificate; Enroll and
- * Pair need a connection without one, which enroll_call.c dials today).
+ * (spec/sessions.md) open theirs the same way.  The identity controller's
+ * Enrollment calls (spec/enrollment.md, enroll_call.c) use connections of
+ * their own (conn_init_aux): Renew with the current client certificate,
+ * Enroll, Pair and PairPoll with a configuration without one
+ * (conn_set_tls).
  *
  * States (enum conn_state): IDLE (no socket; a dial may be scheduled) →
  * DIALING → HANDSHAKING (TLS only) → OPEN (session up: calls may be opened)
@@ -210,6 +212,9 @@ struct tunnel_conn {
 
 	/* Private. */
 	const struct conn_ops *ops;
+	const char *kind; /* "tunnel", or an aux connection's name (logs) */
+	bool aux; /* not a tunnel: see conn_init_aux() */
+	const struct tls_client_config *tls_cfg; /* conn_set_tls(); NULL: m's */
 	struct backoff backoff;
 	int64_t retry_ms; /* delay before the next dial */
 	unsigned quick_closes; /* clean closes right after opening */
@@ -231,8 +236,35 @@ struct tunnel_conn {
 int conn_init(struct tunnel_conn *n, struct manager *m, unsigned index,
     const struct conn_ops *ops);
 
+/*
+ * A connection that is not a tunnel (enroll_call.c): like conn_init(), but
+ * its dials bypass the manager's dial budget and stopping, and it counts in
+ * none of the tunnels' metrics, last error or refusal hook (a refused
+ * Renew handshake is the identity controller's to judge).  The owner dials
+ * with conn_schedule_now() and closes it when done; kind names it in logs.
+ */
+int conn_init_aux(struct tunnel_conn *n, struct manager *m, const char *kind,
+    const struct conn_ops *ops);
+
+/*
+ * The TLS client configuration of this connection's next dials instead of
+ * the manager's (borrowed: it must outlive the connection made with it):
+ * one without a client certificate for Enroll, Pair and PairPoll.  NULL:
+ * the manager's (its current identity).  An h2c controller ignores it.
+ */
+void conn_set_tls(struct tunnel_conn *n, const struct tls_client_config *tls);
+
+/* The configuration a dial uses now; NULL for an h2c controller. */
+const struct tls_client_config *conn_tls(const struct tunnel_conn *n);
+
 /* Free what conn_init() allocated; the connection must be IDLE. */
 void conn_free(struct tunnel_conn *n);
+
+/*
+ * Close at once, outside the reactor's order (the owner is being freed):
+ * the calls' on_end run from here, the owner's ops do not; then IDLE.
+ */
+void conn_abort(struct tunnel_conn *n);
 
 /* Dial after the backoff delay (0 at first, or after a clean close). */
 void conn_schedule(struct tunnel_conn *n);

@@ -10,9 +10,9 @@
 #include "connector/identity_ctl.h"
 #include "connector/manager.h"
 #include "connector/notify.h"
+#include "connector/redact_reload.h"
 #include "connector/tool.h"
 #include "connector/worker.h"
-#include "http/redact.h"
 #include "lib/log.h"
 #include "lib/sandbox.h"
 #include "lib/util.h"
@@ -38,10 +38,7 @@ struct worker {
 	struct sntp_client ntp; /* NTP_SERVERS: before the first dial */
 	bool have_ntp;
 	struct rx_timer ntp_retry;
-	struct rx_timer rules_poll; /* REDACTION_RULES_FILE: its content */
-	uint8_t rules_sha256[32];
-	int64_t rules_every_ms;
-	const char *rules_path;
+	struct redact_reload rules; /* REDACTION_RULES_FILE */
 	int exit_code;
 };
 
@@ -71,54 +68,14 @@ on_signal(struct rx_loop *l, int signo)
 	manager_stop(&w->mgr, on_stopped);
 }
 
-/*
- * The rules file is checked every REDACTION_RELOAD_INTERVAL.  Rules are
- * never swapped in place yet: a change (or a file that can no longer be
- * read) drains and exits 111, so the restart validates the new file on the
- * one start-up path (100 there when it is invalid or holds rules the
- * executor cannot apply) and the worker never runs on rules it was not
- * given.
- */
+/* The rules file became unusable (redact_reload.h): stop with 100. */
 static void
-rules_poll(struct rx_loop *l, struct rx_timer *t)
+on_rules_fatal(struct redact_reload *rr)
 {
-	struct worker *w = container_of(t, struct worker, rules_poll);
-	uint8_t now[32];
-	int r = redact_file_sha256(w->rules_path, now);
+	struct worker *w = container_of(rr, struct worker, rules);
 
-	if (r == 0 && memcmp(now, w->rules_sha256, sizeof(now)) == 0) {
-		rx_timer_start(l, t, w->rules_every_ms);
-		return;
-	}
-	if (r < 0)
-		log_error(
-		    "REDACTION_RULES_FILE %s: %s; stopping to re-validate",
-		    w->rules_path, strerror(-r));
-	else
-		log_error("REDACTION_RULES_FILE %s changed; stopping to "
-			  "re-validate",
-		    w->rules_path);
-	w->exit_code = EXIT_TEMPORARY;
-	on_signal(l, SIGTERM);
-}
-
-static int
-start_rules_poll(struct worker *w, const struct cfg *c)
-{
-	int r;
-
-	rx_timer_init(&w->rules_poll, rules_poll);
-	if (!cfg_is_set(c, CFG_REDACTION_RULES_FILE))
-		return 0;
-	w->rules_path = cfg_str(c, CFG_REDACTION_RULES_FILE);
-	w->rules_every_ms = cfg_int(c, CFG_REDACTION_RELOAD_INTERVAL);
-	r = redact_file_sha256(w->rules_path, w->rules_sha256);
-	if (r < 0) {
-		log_error(
-		    "REDACTION_RULES_FILE %s: %s", w->rules_path, strerror(-r));
-		return -1;
-	}
-	return rx_timer_start(&w->loop, &w->rules_poll, w->rules_every_ms);
+	w->exit_code = EXIT_PERMANENT;
+	on_signal(&w->loop, SIGTERM);
 }
 
 /*
@@ -151,8 +108,7 @@ start_identity(struct worker *w, const struct cfg *c, char *err, size_t errlen)
 {
 	const struct identity_ctl_conf ic = {.loop = &w->loop,
 	    .cfg = c,
-	    .dns = w->dns,
-	    .proxy = w->mgr.proxy,
+	    .net = &w->mgr,
 	    .mc = &w->mgr.conf,
 	    .mgr = &w->mgr,
 	    .health = w->health};
@@ -361,7 +317,9 @@ worker_main(int argc, char **argv, char *const *envp)
 		health_set_ready(w.health, false, problem);
 	else if (start_tunnels(&w, c) < 0)
 		return EXIT_PERMANENT;
-	if (start_rules_poll(&w, c) < 0)
+	if (redact_reload_start(&w.rules, &w.loop, c,
+		w.have_mgr ? w.mgr.exec : NULL, health_metrics(w.health),
+		on_rules_fatal) < 0)
 		return EXIT_PERMANENT;
 	if (sandbox_start(SANDBOX_WORKER,
 		&(struct sandbox_conf){.enabled = cfg_bool(c, CFG_SECCOMP),
@@ -373,7 +331,6 @@ worker_main(int argc, char **argv, char *const *envp)
 	}
 	log_info("outpost %s (%s) running", OUTPOST_VERSION, OUTPOST_REVISION);
 	r = rx_run(&w.loop);
-	rx_timer_stop(&w.loop, &w.rules_poll);
 	if (w.have_ntp) {
 		sntp_client_stop(&w.ntp);
 		rx_timer_stop(&w.loop, &w.ntp_retry);
@@ -381,6 +338,7 @@ worker_main(int argc, char **argv, char *const *envp)
 	identity_ctl_free(w.ic);
 	if (w.have_mgr)
 		manager_free(&w.mgr);
+	redact_reload_stop(&w.rules);
 	if (w.dns != NULL)
 		dns_free(w.dns);
 	notify_stop(&w.loop);

@@ -146,10 +146,7 @@ load_tls(struct edge_conf *ec, const struct cfg *c, char *err, size_t errlen)
 			: "EDGE_TLS_KEY_FILE");
 	if (rc < 0)
 		return -1;
-	o.cert = p.cert;
-	o.cert_len = p.cert_len;
-	o.key = p.key;
-	o.key_len = p.key_len;
+	cfg_pems_tls_opts(&p, NULL, &o);
 	rc = client_anchors(ec, &p, &ca, &o.client_ca_len, err, errlen);
 	o.client_ca = ca;
 	if (rc == 0)

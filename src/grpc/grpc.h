@@ -116,16 +116,35 @@ const char *grpc_status_name(int code);
 /*
  * One outgoing message: the 5-byte prefix and the protobuf encoding, sent
  * in pieces (off counts what the stream took).  Heap memory owned by the
+<<<<<<< HEAD
+ * caller's queue (next), released with grpc_out_free() (or free()).
+=======
  * caller's queue (link: on no list until pushed), released with free().
+>>>>>>> main
  */
 struct grpc_out {
 	struct list_node link;
 	size_t len, off;
+	size_t cap; /* bytes of data */
 	uint8_t data[];
 };
 
-/* Encode m as one gRPC message; NULL when out of memory or over 4 GiB. */
+/*
+ * Encode m as one gRPC message, in the buffer of a message released
+ * before when one is large enough; NULL when out of memory or over 4 GiB.
+ */
 struct grpc_out *grpc_out_pack(const ProtobufCMessage *m);
+
+/*
+ * Release o (NULL: nothing).  Up to GRPC_OUT_KEEP buffers of at most
+ * GRPC_OUT_KEEP_MAX bytes are kept for the next grpc_out_pack(): a message
+ * is packed and released per request, and musl's allocator returns a size
+ * class's last group to the kernel when its only block is freed (an
+ * mmap/munmap pair per request).  Single-threaded, like the reactor.
+ */
+void grpc_out_free(struct grpc_out *o);
+#define GRPC_OUT_KEEP 4
+#define GRPC_OUT_KEEP_MAX 16384
 
 #define GRPC_ENVELOPE_MAX 256 /* largest envelope struct (sizeof_message) */
 

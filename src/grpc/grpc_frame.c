@@ -140,6 +140,59 @@ grpc_prefix_write(uint8_t out[GRPC_PREFIX_LEN], size_t len)
 	return true;
 }
 
+/* Released buffers kept for the next messages (see grpc_out_free()). */
+static struct grpc_out *kept[GRPC_OUT_KEEP];
+static unsigned nkept;
+
+/* A buffer for need bytes: a kept one that fits, else a new one. */
+static struct grpc_out *
+out_alloc(size_t need)
+{
+	struct grpc_out *o;
+	unsigned i;
+
+	for (i = 0; i < nkept; i++) {
+		if (kept[i]->cap >= need) {
+			o = kept[i];
+			kept[i] = kept[--nkept];
+			return o;
+		}
+	}
+	/* Kept sizes in 256-byte steps so that messages of about the same
+	 * size share buffers. */
+	if (need <= GRPC_OUT_KEEP_MAX)
+		need = (need + 255) & ~(size_t)255;
+	if ((o = malloc(sizeof(*o) + need)) != NULL)
+		o->cap = need;
+	return o;
+}
+
+/* see grpc.h */
+void
+grpc_out_free(struct grpc_out *o)
+{
+	unsigned i, small = 0;
+
+	if (o == NULL || o->cap > GRPC_OUT_KEEP_MAX) {
+		free(o);
+		return;
+	}
+	if (nkept < GRPC_OUT_KEEP) {
+		kept[nkept++] = o;
+		return;
+	}
+	/* Full: keep the larger of o and the smallest kept buffer. */
+	for (i = 1; i < nkept; i++)
+		if (kept[i]->cap < kept[small]->cap)
+			small = i;
+	if (kept[small]->cap < o->cap) {
+		free(kept[small]);
+		kept[small] = o;
+		return;
+	}
+	free(o);
+}
+
 /* see grpc.h */
 struct grpc_out *
 grpc_out_pack(const ProtobufCMessage *m)
@@ -147,10 +200,10 @@ grpc_out_pack(const ProtobufCMessage *m)
 	size_t n = protobuf_c_message_get_packed_size(m);
 	struct grpc_out *o;
 
-	if ((o = malloc(sizeof(*o) + GRPC_PREFIX_LEN + n)) == NULL)
+	if ((o = out_alloc(GRPC_PREFIX_LEN + n)) == NULL)
 		return NULL;
 	if (!grpc_prefix_write(o->data, n)) {
-		free(o);
+		grpc_out_free(o);
 		return NULL;
 	}
 	protobuf_c_message_pack(m, o->data + GRPC_PREFIX_LEN);

@@ -21,7 +21,7 @@ grpc_sendq_push(struct grpc_sendq *q, struct grpc_out *o)
 	if (o == NULL)
 		return false;
 	if (q->max != 0 && q->n >= q->max) {
-		free(o);
+		grpc_out_free(o);
 		return false;
 	}
 	list_append(&q->q, &o->link);
@@ -53,7 +53,7 @@ grpc_sendq_pump(struct grpc_sendq *q, struct h2_stream *st, bool *full)
 		}
 		list_remove(&o->link);
 		q->n--;
-		free(o);
+		grpc_out_free(o);
 	}
 	return moved;
 }
@@ -72,7 +72,7 @@ grpc_sendq_clear(struct grpc_sendq *q)
 	struct list_node *n, *tmp;
 
 	LIST_FOR_EACH_SAFE(n, tmp, &q->q)
-	free(list_entry(n, struct grpc_out, link));
+	grpc_out_free(list_entry(n, struct grpc_out, link));
 	list_init(&q->q);
 	q->n = 0;
 }

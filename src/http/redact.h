@@ -24,6 +24,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "http/http.h"
+
 #define REDACT_ERRORS_MAX 32
 #define REDACT_ERROR_LEN 512
 #define REDACT_FILE_MAX (4u * 1024 * 1024)
@@ -71,22 +73,25 @@ void redact_errors_print(const struct redact_errors *errs, int fd);
 struct redact_input {
 	const char *host; /* request host, no port; NULL: "" */
 	const char *content_type; /* NULL: none (treated as text) */
-	const char *content_encoding; /* NULL or "identity": none */
+	const char *content_encoding; /* NULL or "identity": none; "gzip" */
 	int status; /* response status; 0 for a request body */
 	bool binary_pass; /* REDACTION_BINARY=pass */
 	size_t max_out; /* largest redacted body */
+	size_t max_decoded; /* largest gzip body once decoded */
 };
 
 /* Why a body was refused (the metrics label and ErrorResponse detail). */
 enum redact_refusal {
 	REDACT_OK = 0,
-	REDACT_ENCODING, /* Content-Encoding other than identity */
+	REDACT_ENCODING, /* Content-Encoding other than identity or gzip */
 	REDACT_PARTIAL, /* 206 */
 	REDACT_BINARY, /* binary content type and a rule for this host */
 	REDACT_MALFORMED_JSON, /* structured rule on JSON that does not parse */
 	REDACT_MATCH_LIMIT, /* PCRE2 match or depth limit hit */
-	REDACT_TOO_LARGE, /* redacted body over max_out */
+	REDACT_TOO_LARGE, /* redacted body over max_out, decoded over max_decoded */
 	REDACT_NOMEM,
+	REDACT_RULES, /* the live rules are invalid (redact_live_set NULL) */
+	REDACT_BAD_GZIP, /* Content-Encoding gzip that does not decode */
 	REDACT__COUNT
 };
 
@@ -114,5 +119,61 @@ enum redact_refusal redact_apply(const struct redact_rules *r,
     struct redact_result *res);
 
 void redact_result_free(struct redact_result *res);
+
+/*
+ * The live rules: what the executor applies to the bodies it carries (see
+ * connector/exec.h).  One per worker, made at start and owned by it; the
+ * executor borrows it.  redact_live_set() swaps the rules in one store
+ * between two bodies (a single reactor thread), so a body is redacted by
+ * one rules file, never by a mix; NULL rules (an invalid reload, while the
+ * worker stops) refuse every body.  Messages and details never hold a
+ * body byte.
+ */
+struct redact_live_conf {
+	bool binary_pass; /* REDACTION_BINARY=pass */
+	bool requests; /* REDACT_REQUESTS: request bodies too */
+	size_t max_out; /* largest redacted body */
+	size_t max_decoded; /* MAX_DECODED_RESPONSE_BODY_SIZE_MB */
+};
+
+struct redact_live;
+
+/* NULL when out of memory.  rules: owned from now on (may be NULL). */
+struct redact_live *redact_live_new(
+    const struct redact_live_conf *c, struct redact_rules *rules);
+void redact_live_free(struct redact_live *l);
+
+/* Swap in rules (owned from now on; NULL: refuse everything). */
+void redact_live_set(struct redact_live *l, struct redact_rules *rules);
+
+/*
+ * Add the redaction metrics to reg (lib/metrics.h; l must outlive it):
+ * outpost_redaction_hits_total{rule}, outpost_redaction_refusals_total
+ * {reason}, outpost_redaction_seconds (histogram of the time spent per
+ * body the rules applied to), outpost_redaction_rules_loaded and
+ * outpost_redaction_last_reload_timestamp_seconds.  Rule labels are kept
+ * across reloads (at most REDACT_METRIC_RULES names, then rule="_other").
+ * Never a matched value.
+ */
+#define REDACT_METRIC_RULES 64
+struct metrics;
+void redact_live_metrics_add(struct redact_live *l, struct metrics *reg);
+
+/* Whether request bodies are redacted too (REDACT_REQUESTS). */
+bool redact_live_requests(const struct redact_live *l);
+
+/*
+ * Redact one body: a response (status > 0) given its header fields, or a
+ * request body (status 0) given its Content-Type and Content-Encoding.
+ * host is the request host without port.  An empty body is never
+ * refused.  Returns REDACT_OK (res->changed: res->out replaces the body)
+ * or the refusal, with res->detail saying why.  Call redact_result_free().
+ */
+enum redact_refusal redact_live_response(struct redact_live *l,
+    const char *host, int status, const struct http_header *fields,
+    size_t nfields, const uint8_t *body, size_t len, struct redact_result *res);
+enum redact_refusal redact_live_request(struct redact_live *l, const char *host,
+    const char *content_type, const char *content_encoding, const uint8_t *body,
+    size_t len, struct redact_result *res);
 
 #endif

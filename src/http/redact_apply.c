@@ -124,7 +124,8 @@ redact_refusal_name(enum redact_refusal why)
 {
 	static const char *const names[REDACT__COUNT] = {"ok",
 	    "content_encoding", "partial_content", "binary_content",
-	    "malformed_json", "match_limit", "too_large", "out_of_memory"};
+	    "malformed_json", "match_limit", "too_large", "out_of_memory",
+	    "rules_invalid", "malformed_gzip"};
 
 	return why < REDACT__COUNT ? names[why] : "unknown";
 }
@@ -147,7 +148,8 @@ check_input(const struct redact_input *in, struct redact_result *res)
 	const char *ce = in->content_encoding;
 	char d[128];
 
-	if (ce != NULL && *ce != '\0' && strcasecmp(ce, "identity") != 0) {
+	if (ce != NULL && *ce != '\0' && strcasecmp(ce, "identity") != 0 &&
+	    strcasecmp(ce, "gzip") != 0) {
 		snprintf(d, sizeof(d),
 		    "Content-Encoding %.40s cannot be "
 		    "redacted",
@@ -187,8 +189,8 @@ apply_rule(const struct redact_rules *r, size_t i,
 	if (why != REDACT_OK) {
 		char msg[128];
 
-		snprintf(msg, sizeof(msg), "rule \"%.40s\": %s%s%.60s",
-		    rule->name, redact_refusal_name(why), *d ? ": " : "", d);
+		snprintf(msg, sizeof(msg), "rule \"%.40s\"%s%.60s", rule->name,
+		    *d ? ": " : "", d);
 		return refuse(res, why, msg);
 	}
 	if (out != NULL) {
@@ -202,14 +204,63 @@ apply_rule(const struct redact_rules *r, size_t i,
 	return REDACT_OK;
 }
 
+/* The rules for host, in file order, over body[0..len). */
+static enum redact_refusal
+apply_rules(const struct redact_rules *r, const struct redact_input *in,
+    const uint8_t *body, size_t len, struct redact_result *res)
+{
+	const char *host = in->host ? in->host : "";
+	const uint8_t *cur = body;
+	size_t cur_len = len, i;
+
+	res->hits = calloc(r->n ? r->n : 1, sizeof(*res->hits));
+	if (res->hits == NULL)
+		return refuse(res, REDACT_NOMEM, "out of memory");
+	res->applied = true;
+	for (i = 0; i < r->n; i++)
+		if (host_matches(r, &r->rule[i], host) &&
+		    apply_rule(r, i, in, res, &cur, &cur_len) != REDACT_OK)
+			return res->refusal;
+	return REDACT_OK;
+}
+
+/* A gzip body: decoded (bounded), redacted, encoded again if it changed. */
+static enum redact_refusal
+apply_gzip(const struct redact_rules *r, const struct redact_input *in,
+    const uint8_t *body, size_t len, struct redact_result *res)
+{
+	enum redact_refusal why;
+	uint8_t *plain, *z;
+	size_t plain_len, z_len;
+
+	why = redact_gunzip(body, len, in->max_decoded, &plain, &plain_len);
+	if (why != REDACT_OK)
+		return refuse(res, why,
+		    why == REDACT_TOO_LARGE
+			? "gzip body over MAX_DECODED_RESPONSE_BODY_SIZE_MB "
+			  "once decoded"
+			: "gzip body does not decode");
+	why = apply_rules(r, in, plain, plain_len, res);
+	free(plain);
+	if (why != REDACT_OK || !res->changed)
+		return why;
+	why = redact_gzip(res->out, res->out_len, in->max_out, &z, &z_len);
+	if (why != REDACT_OK)
+		return refuse(res, why, "gzip: the redacted body does not fit");
+	free(res->out);
+	res->out = z;
+	res->out_len = z_len;
+	return REDACT_OK;
+}
+
 /* see redact.h */
 enum redact_refusal
 redact_apply(const struct redact_rules *r, const struct redact_input *in,
     const uint8_t *body, size_t len, struct redact_result *res)
 {
 	const char *host = in->host ? in->host : "";
-	const uint8_t *cur = body;
-	size_t cur_len = len, i;
+	const char *ce = in->content_encoding;
+	size_t i;
 	bool any = false;
 
 	memset(res, 0, sizeof(*res));
@@ -221,15 +272,9 @@ redact_apply(const struct redact_rules *r, const struct redact_input *in,
 		return res->refusal;
 	if (!is_text(in->content_type))
 		return REDACT_OK; /* binary, REDACTION_BINARY=pass */
-	res->hits = calloc(r->n ? r->n : 1, sizeof(*res->hits));
-	if (res->hits == NULL)
-		return refuse(res, REDACT_NOMEM, "out of memory");
-	res->applied = true;
-	for (i = 0; i < r->n; i++)
-		if (host_matches(r, &r->rule[i], host) &&
-		    apply_rule(r, i, in, res, &cur, &cur_len) != REDACT_OK)
-			return res->refusal;
-	return REDACT_OK;
+	if (ce != NULL && strcasecmp(ce, "gzip") == 0)
+		return apply_gzip(r, in, body, len, res);
+	return apply_rules(r, in, body, len, res);
 }
 
 /* see redact.h */

@@ -47,4 +47,15 @@ enum redact_refusal redact_json(const struct redact_rules *r,
     const struct redact_rule *rule, const uint8_t *j, size_t n, uint8_t **out,
     size_t *out_len, size_t max_out, uint64_t *hits, char *detail, size_t dlen);
 
+/*
+ * gzip (redact_gzip.c): decode all members of in[0..n) into *out (heap),
+ * at most max bytes (REDACT_TOO_LARGE past it, REDACT_BAD_GZIP when it
+ * does not decode); encode in[0..n) as one gzip member (level 6, no name,
+ * no time: the same input gives the same bytes), at most max bytes.
+ */
+enum redact_refusal redact_gunzip(
+    const uint8_t *in, size_t n, size_t max, uint8_t **out, size_t *out_len);
+enum redact_refusal redact_gzip(
+    const uint8_t *in, size_t n, size_t max, uint8_t **out, size_t *out_len);
+
 #endif

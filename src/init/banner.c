@@ -56,9 +56,9 @@ identity_line(const struct init *in)
 		return "client certificate and key configured";
 	if (in->data_ok)
 		return "/data/identity, else a token or pairing "
-		       "(a PAIRING CODE line follows when it pairs)";
+		       "(a pairing code follows when it pairs)";
 	return "NEEDS RECOVERY: nothing stored on tmpfs survives a reboot "
-	       "(a PAIRING CODE line follows when it pairs)";
+	       "(a pairing code follows when it pairs)";
 }
 
 /* see init_int.h */

@@ -52,4 +52,15 @@ int util_random(void *p, size_t n);
  */
 int util_read_file(const char *path, size_t max, char **out, size_t *len);
 
+/*
+ * util_read_file() of name relative to the directory dfd (AT_FDCWD: the
+ * current directory; an absolute name ignores dfd), opened with flags
+ * added to O_RDONLY | O_CLOEXEC | O_NOCTTY.  flags is 0 or O_NOFOLLOW
+ * (anything else: -EINVAL): with O_NOFOLLOW a symlink as the last
+ * component is refused with -ELOOP, never followed.  Same results, errors
+ * and ownership as util_read_file().
+ */
+int util_read_file_at(
+    int dfd, const char *name, int flags, size_t max, char **out, size_t *len);
+
 #endif

@@ -73,6 +73,14 @@ read_all(int fd, size_t hint, size_t max, char **p, size_t *cap, size_t *len)
 int
 util_read_file(const char *path, size_t max, char **out, size_t *len)
 {
+	return util_read_file_at(AT_FDCWD, path, 0, max, out, len);
+}
+
+/* see util.h */
+int
+util_read_file_at(
+    int dfd, const char *name, int flags, size_t max, char **out, size_t *len)
+{
 	struct stat st;
 	char *p = NULL;
 	size_t cap = 0, n = 0;
@@ -80,7 +88,10 @@ util_read_file(const char *path, size_t max, char **out, size_t *len)
 
 	*out = NULL;
 	*len = 0;
-	if ((fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY)) < 0)
+	if ((flags & ~O_NOFOLLOW) != 0)
+		return -EINVAL;
+	if ((fd = openat(dfd, name, O_RDONLY | O_CLOEXEC | O_NOCTTY | flags)) <
+	    0)
 		return -errno;
 	if (fstat(fd, &st) < 0)
 		rc = -errno;

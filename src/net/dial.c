@@ -166,7 +166,7 @@ on_connected(struct dial *d)
 	}
 	/* Connected: only the total deadline applies from here. */
 	rx_timer_start(d->loop, &d->timer, d->deadline - rx_now(d->loop));
-	if (d->o.proxy == NULL) {
+	if (d->o.proxy == NULL || d->o.proxy_plain) {
 		succeed(d, NULL, 0);
 		return;
 	}

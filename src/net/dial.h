@@ -96,6 +96,10 @@ struct dial_opts {
 	int64_t
 	    total_ms; /* DNS + all attempts + proxy; DIAL_DEFAULT_TOTAL_MS */
 	const struct dial_proxy *proxy; /* NULL: direct; outlives the dial */
+	/* With proxy: connect to the proxy and hand the socket over without
+	 * a CONNECT (its owner sends absolute-form HTTP requests); the
+	 * policy checks the target exactly as for a CONNECT. */
+	bool proxy_plain;
 	/* NULL: any address; else the addresses dialled must pass it (see
 	 * above); outlives the dial. */
 	const struct netpolicy *policy;

@@ -1,6 +1,6 @@
 /*
- * Fuzz target: http/redact applied to arbitrary bodies as JSON and as
- * text, under a fixed rule set.  Every outcome is either a refusal with a
+ * Fuzz target: http/redact applied to arbitrary bodies as JSON, as text
+ * and as gzip-encoded text, under a fixed rule set.  Every outcome is either a refusal with a
  * reason or a body; a refusal never leaves output behind, and the hit
  * counts only grow when the body changed.
  */
@@ -22,9 +22,13 @@ static const char rules_text[] =
     "[[rules]]\nname = \"mail\"\ntype = \"regex\"\npattern = '\\w+@\\w+'\n";
 
 static void
-one(const struct redact_rules *r, const char *ct, const uint8_t *d, size_t n)
+one(const struct redact_rules *r, const char *ct, const char *ce,
+    const uint8_t *d, size_t n)
 {
-	struct redact_input in = {.content_type = ct, .max_out = 1 << 20};
+	struct redact_input in = {.content_type = ct,
+	    .content_encoding = ce,
+	    .max_out = 1 << 20,
+	    .max_decoded = 1 << 20};
 	struct redact_result res;
 
 	if (redact_apply(r, &in, d, n, &res) != REDACT_OK) {
@@ -47,7 +51,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		    rules_text, sizeof(rules_text) - 1, "fuzz", &errs);
 	if (r == NULL)
 		abort();
-	one(r, "application/json", data, size);
-	one(r, "text/plain", data, size);
+	one(r, "application/json", NULL, data, size);
+	one(r, "text/plain", NULL, data, size);
+	one(r, "text/plain", "gzip", data, size);
 	return 0;
 }

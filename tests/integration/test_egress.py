@@ -129,11 +129,12 @@ def test_redirect_never_followed(outpost_bin, nginx, dns):
     assert (accepts - before[0], requests - before[1]) == (1, 1)
 
 
-def test_bad_egress_allow_reported_by_check_config_and_run(outpost_bin):
-    env = base_env(EGRESS_ALLOW="127.0.0.1:80,10.0.0.1/8:443")
+@pytest.mark.parametrize("key", ["EGRESS_ALLOW", "SESSION_ALLOW"])
+def test_bad_entry_reported_by_check_config_and_run(outpost_bin, key):
+    env = base_env(**{key: "127.0.0.1:80,10.0.0.1/8:443"})
     r = run([outpost_bin, "check-config"], env=env)
     assert r.returncode == 100, r
-    msg = 'environment: EGRESS_ALLOW: entry 2 "10.0.0.1/8:443": address has bits set'
+    msg = f'environment: {key}: entry 2 "10.0.0.1/8:443": address has bits set'
     assert msg in r.stdout + r.stderr
     r = run([outpost_bin, "run"], env=env)
     assert r.returncode == 100 and msg in r.stdout + r.stderr, r

@@ -394,12 +394,12 @@ def test_port_in_use_exits_111(outpost_bin, port):
 def test_version_and_licenses(outpost_bin):
     r = run([outpost_bin, "version"])
     assert r.returncode == 0
-    for dep in ("BearSSL", "nghttp2 1.", "c-ares 1.", "PCRE2 10.", "protobuf-c 1."):
+    for dep in ("BearSSL", "nghttp2 1.", "c-ares 1.", "PCRE2 10.", "protobuf-c 1.", "zlib 1."):
         assert dep in r.stdout, r.stdout
     assert "bearssl 0.6" in r.stdout
     lic = run([outpost_bin, "version", "--licenses"])
     assert lic.returncode == 0
-    for name in ("bearssl", "c-ares", "nghttp2", "pcre2", "protobuf-c"):
+    for name in ("bearssl", "c-ares", "nghttp2", "pcre2", "protobuf-c", "zlib"):
         assert f"==== {name} ====" in lic.stdout
     assert "Copyright" in lic.stdout
 

@@ -7,12 +7,15 @@
 Locations: /dav/ (PUT/GET, byte-exact bodies), /echo (request body echoed
 back by the echo module), /cookies (two Set-Cookie around another header),
 /hop (echoes X-Hop-Probe and X-Keep, adds a hop-by-hop-named header),
-/redirect (302), /fail (500), /gz (text.txt gzip-encoded), /nginx_status
+/redirect (302), /fail (500), /gz (text.txt gzip-encoded), /typed/ (files typed
+by extension: json, html, png, txt; gzip for json, html and txt when asked),
+/br and /badgz (typed/br.txt labelled Content-Encoding: br, gzip), /nginx_status
 (stub_status: n.counts() gives connections accepted and requests served
 by this nginx so far, not counting these queries), and everything else from
 the root.
 
     with Squid(allowed_port) as sq:  # a forward proxy allowing CONNECT there
+    Squid(port, http_port=..., hosts={"name": "127.0.0.1"}, auth=(u, p))
 """
 import os
 import shutil
@@ -69,6 +72,22 @@ http {{
         }}
         location = /redirect {{ return 302 /elsewhere; }}
         location = /fail {{ return 500 "boom\\n"; }}
+        location /typed/ {{
+            types {{ application/json json; text/html html; image/png png; text/plain txt; }}
+            gzip on;
+            gzip_types application/json text/html text/plain;
+            gzip_min_length 1;
+        }}
+        location = /br {{
+            default_type text/plain;
+            add_header Content-Encoding br;
+            alias {d}/www/typed/br.txt;
+        }}
+        location = /badgz {{
+            default_type text/plain;
+            add_header Content-Encoding gzip;
+            alias {d}/www/typed/br.txt;
+        }}
         location = /nginx_status {{ stub_status; }}
         location = /gz {{
             gzip on;
@@ -169,23 +188,52 @@ shutdown_lifetime 0 seconds
 acl CONNECT method CONNECT
 acl lo src 127.0.0.1/32
 acl allowed_port port {allow}
-http_access allow CONNECT lo allowed_port
-http_access deny all
+{extra}http_access allow CONNECT lo allowed_port {authed}
+{http}http_access deny all
+"""
+
+# Squid(..., http_port=N): plain (absolute-form) requests to port N too.
+SQUID_HTTP = """acl plain_port port {port}
+http_access allow !CONNECT lo plain_port {authed}
+"""
+
+# Squid(..., auth=(user, password)): every request needs Basic credentials.
+SQUID_AUTH = """auth_param basic program /usr/lib/squid/basic_ncsa_auth {d}/passwd
+auth_param basic children 1 startup=1 idle=1
+auth_param basic realm outpost-test
+acl authed proxy_auth REQUIRED
 """
 
 
 class Squid:
-    """A real forward proxy on loopback allowing CONNECT to one port."""
+    """A real forward proxy on loopback allowing CONNECT to one port; with
+    http_port also plain requests to that port; hosts ({name: address})
+    resolved by squid from its own hosts file (no DNS is asked); auth
+    (user, password) answers 407 to requests without those credentials."""
 
-    def __init__(self, allow_port):
+    def __init__(self, allow_port, http_port=None, hosts=None, auth=None):
         # Directly under /tmp: squid drops to its own user, which cannot
         # reach pytest's private temporary directories.
         self.dir = tempfile.mkdtemp(prefix="outpost-squid-")
         os.chmod(self.dir, 0o777)
         self.port = free_port()
         conf = os.path.join(self.dir, "squid.conf")
+        extra, authed = "", ""
+        if hosts:
+            with open(os.path.join(self.dir, "hosts"), "w") as f:
+                f.writelines(f"{a} {n}\n" for n, a in hosts.items())
+            extra += f"hosts_file {self.dir}/hosts\n"
+        if auth:
+            digest = subprocess.run(["openssl", "passwd", "-apr1", auth[1]], check=True,
+                                    capture_output=True, text=True, timeout=10).stdout.strip()
+            with open(os.path.join(self.dir, "passwd"), "w") as f:
+                f.write(f"{auth[0]}:{digest}\n")
+            extra += SQUID_AUTH.format(d=self.dir)
+            authed = "authed"
+        http = SQUID_HTTP.format(port=http_port, authed=authed) if http_port else ""
         with open(conf, "w") as f:
-            f.write(SQUID_CONF.format(d=self.dir, port=self.port, allow=allow_port))
+            f.write(SQUID_CONF.format(d=self.dir, port=self.port, allow=allow_port,
+                                      extra=extra, authed=authed, http=http))
         self.proc = subprocess.Popen(["/usr/sbin/squid", "-N", "-f", conf],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
         deadline = time.monotonic() + 15
@@ -204,6 +252,15 @@ class Squid:
         try:
             with open(os.path.join(self.dir, "access.log")) as f:
                 return [l for l in f if " CONNECT " in l]
+        except OSError:
+            return []
+
+    def log(self):
+        """The requests squid logged so far, one line each (not the bare
+        connections of the start-up probe, logged as NONE_NONE/000)."""
+        try:
+            with open(os.path.join(self.dir, "access.log")) as f:
+                return [l for l in f if " NONE_NONE/000 " not in l]
         except OSError:
             return []
 

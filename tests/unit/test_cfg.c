@@ -23,6 +23,7 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "net/netpolicy.h"
+#include "tls/tls.h"
 
 #define SECRET_B64 "U1VQRVJTRUNSRVRLRVlNQVRFUklBTA=="
 #define SECRET_TEXT "SUPERSECRETKEYMATERIAL"
@@ -540,6 +541,45 @@ cfg_cert_without_key(void **state)
 	    "TLS_CERT_BASE64: needs TLS_KEY_BASE64 or TLS_KEY_FILE", NULL);
 }
 
+/*
+ * cfg_pems_tls_opts(), the one copy of an identity into TLS options (run,
+ * check-config and the edge use it): a client gets certificate, key and
+ * CA (NULL here: the system bundle), a server certificate and key; what
+ * else the options hold is left alone.
+ */
+static void
+cfg_pems_into_tls_opts(void **state)
+{
+	struct cfg *c =
+	    load(NULL, "TLS_CERT_BASE64=Q0VSVA==", "TLS_KEY_BASE64=S0VZ", NULL);
+	struct tls_client_opts co = {.server_name = "edge", .ca_len = 9};
+	struct tls_server_opts so = {.client_ca = "x", .client_ca_len = 1};
+	struct cfg_pems p;
+	char err[128] = "";
+
+	assert_non_null(c);
+	assert_int_equal(
+	    cfg_pems_load(c, CFG_TLS_CERT_BASE64, CFG_TLS_KEY_BASE64,
+		CFG_TLS_CA_BASE64, &p, err, sizeof(err)),
+	    0);
+	cfg_pems_tls_opts(&p, &co, NULL);
+	assert_ptr_equal(co.cert, p.cert);
+	assert_int_equal(co.cert_len, 4);
+	assert_ptr_equal(co.key, p.key);
+	assert_int_equal(co.key_len, 3);
+	assert_null(co.ca);
+	assert_int_equal(co.ca_len, 0);
+	assert_string_equal(co.server_name, "edge");
+	cfg_pems_tls_opts(&p, NULL, &so);
+	assert_ptr_equal(so.cert, p.cert);
+	assert_int_equal(so.cert_len, 4);
+	assert_ptr_equal(so.key, p.key);
+	assert_int_equal(so.key_len, 3);
+	assert_string_equal(so.client_ca, "x");
+	cfg_pems_free(&p);
+	cfg_free(c);
+}
+
 static void
 cfg_backoff_below_interval(void **state)
 {
@@ -893,7 +933,7 @@ cfg_distance_values(void **state)
 	assert_int_equal(cfg_distance("", ""), 0);
 	assert_int_equal(cfg_distance("kitten", "sitting"), 3);
 	assert_int_equal(cfg_distance("HTTP_PORT", "HTTP_PROT"), 2);
-	assert_string_equal(cfg_suggest("HTTP_PROT"), "HTTP_PORT");
+	assert_string_equal(cfg_suggest("HTTP_PRT"), "HTTP_PORT");
 	assert_string_equal(
 	    cfg_suggest("PAM_AGENT_DATADIR"), "PAM_AGENT_DATA_DIR");
 	assert_null(cfg_suggest("X"));
@@ -940,6 +980,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_base64_and_file_both),
 	    cmocka_unit_test(cfg_bad_base64),
 	    cmocka_unit_test(cfg_cert_without_key),
+	    cmocka_unit_test(cfg_pems_into_tls_opts),
 	    cmocka_unit_test(cfg_backoff_below_interval),
 	    cmocka_unit_test(cfg_controller_plaintext),
 	    cmocka_unit_test(cfg_unterminated_quote),

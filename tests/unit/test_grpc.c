@@ -257,6 +257,66 @@ envelope_builder(void **state)
 	    &connector__v1__health_check_request__descriptor, "x", 1, &h.base));
 }
 
+/* One health check message with id, packed by grpc_out_envelope(). */
+static struct grpc_out *
+health(const char *id, int64_t ms)
+{
+	Connector__V1__HealthCheckRequest h =
+	    CONNECTOR__V1__HEALTH_CHECK_REQUEST__INIT;
+
+	h.unix_millis = ms;
+	return grpc_out_envelope(&connector__v1__controller_message__descriptor,
+	    id, CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST,
+	    &h.base);
+}
+
+/* The message in o has request id id and health check time ms. */
+static void
+assert_health(const struct grpc_out *o, const char *id, int64_t ms)
+{
+	Connector__V1__ControllerMessage *m;
+
+	assert_true(o->len <= o->cap);
+	assert_int_equal(o->off, 0);
+	assert_false(list_linked(&o->link));
+	m = connector__v1__controller_message__unpack(
+	    NULL, o->len - GRPC_PREFIX_LEN, o->data + GRPC_PREFIX_LEN);
+	assert_non_null(m);
+	assert_string_equal(m->request_id, id);
+	assert_int_equal(m->health_check_request->unix_millis, ms);
+	connector__v1__controller_message__free_unpacked(m, NULL);
+}
+
+/*
+ * A released message's buffer carries the next message that fits (no
+ * allocation per message); a larger message gets a buffer of its own.
+ */
+static void
+out_buffer_reused(void **state)
+{
+	char big[600];
+	struct grpc_out *a, *b, *c;
+
+	a = health("first", 1);
+	assert_non_null(a);
+	assert_health(a, "first", 1);
+	a->off = 3;
+	grpc_out_free(a);
+	b = health("other", 2);
+	assert_ptr_equal(b, a);
+	assert_health(b, "other", 2);
+	memset(big, 'i', sizeof(big) - 1);
+	big[sizeof(big) - 1] = '\0';
+	c = health(big, 3);
+	assert_non_null(c);
+	assert_ptr_not_equal(c, b);
+	assert_true(c->cap > b->cap);
+	assert_health(c, big, 3);
+	grpc_out_free(b);
+	grpc_out_free(c);
+	grpc_out_free(NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -270,6 +330,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(status_names),
 	    cmocka_unit_test(proto_round_trip),
 	    cmocka_unit_test(envelope_builder),
+	    cmocka_unit_test(out_buffer_reused),
 	};
 
 	if (unit_filter(argc, argv) < 0)

@@ -232,6 +232,38 @@ broken_link_fails_load_and_is_replaced(void **state)
 	expect(fx->dir, "beta", 1);
 }
 
+/*
+ * A file of the current generation that is a symlink (to a key planted
+ * elsewhere) is refused, not followed: the load fails naming the file and
+ * the planted bytes are never handed out.  idstore_read() refuses one too.
+ */
+static void
+symlinked_file_is_refused(void **state)
+{
+	struct fixture *fx = *state;
+	struct idstore_files f;
+	char err[256] = "", p[256], planted[256], *out = NULL;
+	size_t n;
+	FILE *fp;
+
+	save(fx->dir, "alpha");
+	snprintf(planted, sizeof(planted), "%s/planted", fx->dir);
+	assert_non_null(fp = fopen(planted, "w"));
+	fputs("KEY planted\n", fp);
+	fclose(fp);
+	snprintf(p, sizeof(p), "%s/identity/g1/key.pem", fx->dir);
+	assert_int_equal(unlink(p), 0);
+	assert_int_equal(symlink(planted, p), 0);
+	assert_int_equal(idstore_load(fx->dir, &f, err, sizeof(err)), -ELOOP);
+	assert_non_null(strstr(err, "key.pem"));
+	assert_null(f.key);
+	assert_int_equal(idstore_read(p, &out, &n), -ELOOP);
+	assert_null(out);
+	assert_int_equal(idstore_read(planted, &out, &n), 0);
+	assert_string_equal(out, "KEY planted\n");
+	free(out);
+}
+
 static void
 meta_parse_rules(void **state)
 {
@@ -283,6 +315,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(missing_data_dir_is_reported),
 	    cmocka_unit_test_setup_teardown(
 		broken_link_fails_load_and_is_replaced, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		symlinked_file_is_refused, setup, teardown),
 	    cmocka_unit_test(meta_parse_rules),
 	};
 

@@ -1,9 +1,11 @@
 /*
  * Unit tests: lib/util — the constant-time compare, hex digits, wiping,
- * getrandom, and util_read_file() against real files (regular, empty,
- * oversize, a device, a directory, procfs) in a temporary directory.
+ * getrandom, and util_read_file() / util_read_file_at() against real
+ * files (regular, empty, oversize, a device, a directory, procfs, a
+ * symlink) in a temporary directory.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
@@ -154,6 +156,39 @@ util_read_file_other_kinds(void **state)
 	assert_null(p);
 }
 
+/*
+ * util_read_file_at(): relative to a directory, and with O_NOFOLLOW a
+ * symlink as the last component is refused (-ELOOP, nothing handed out)
+ * while the file it names, or the link without the flag, reads.
+ */
+static void
+util_read_file_at_refuses_a_symlink(void **state)
+{
+	char path[160], *p = (char *)"x";
+	size_t n;
+	int dfd;
+
+	write_file("a", "AT\n", 3);
+	snprintf(path, sizeof(path), "%s/link", dir);
+	assert_int_equal(symlink("a", path), 0);
+	assert_true((dfd = open(dir, O_RDONLY | O_DIRECTORY)) >= 0);
+	assert_int_equal(
+	    util_read_file_at(dfd, "link", O_NOFOLLOW, 16, &p, &n), -ELOOP);
+	assert_null(p);
+	assert_int_equal(
+	    util_read_file_at(dfd, "a", O_NOFOLLOW, 16, &p, &n), 0);
+	assert_string_equal(p, "AT\n");
+	free(p);
+	assert_int_equal(util_read_file_at(dfd, "link", 0, 16, &p, &n), 0);
+	assert_int_equal(n, 3);
+	free(p);
+	assert_int_equal(
+	    util_read_file_at(dfd, "a", O_WRONLY, 16, &p, &n), -EINVAL);
+	assert_int_equal(
+	    util_read_file_at(dfd, "a", O_NOFOLLOW, 2, &p, &n), -EFBIG);
+	close(dfd);
+}
+
 static int
 setup(void **state)
 {
@@ -163,7 +198,7 @@ setup(void **state)
 static int
 teardown(void **state)
 {
-	const char *names[] = {"a", "b", "e", "big"};
+	const char *names[] = {"a", "b", "e", "big", "link"};
 	char path[160];
 	size_t i;
 
@@ -184,6 +219,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(util_read_file_whole),
 	    cmocka_unit_test(util_read_file_oversize_is_an_error),
 	    cmocka_unit_test(util_read_file_other_kinds),
+	    cmocka_unit_test(util_read_file_at_refuses_a_symlink),
 	};
 
 	if (unit_filter(argc, argv) < 0)

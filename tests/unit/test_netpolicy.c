@@ -15,6 +15,7 @@
 #include <cmocka.h>
 
 #include "unit.h"
+#include "lib/util.h"
 #include "net/netpolicy.h"
 
 static struct netpolicy *
@@ -192,68 +193,99 @@ parse_limits(void **state)
 	expect_err(name, "not a host name");
 }
 
-/* --- names ------------------------------------------------------------ */
+/* --- matching, table-driven ------------------------------------------- */
+
+/* One check: step 1 on host:port when ip is NULL (want is a verdict),
+ * else step 2 on ip resolved from host (want is 1 or 0). */
+struct tcase {
+	const char *host;
+	uint16_t port;
+	const char *ip;
+	int want;
+};
+
+#define NAME(h, port, v) \
+	{ \
+		h, port, NULL, NETPOLICY_##v \
+	}
+#define PASS(h, port, ip) \
+	{ \
+		h, port, ip, 1 \
+	}
+#define FAIL(h, port, ip) \
+	{ \
+		h, port, ip, 0 \
+	}
+
+static void
+run_cases(const char *list, const struct tcase *t, size_t n)
+{
+	struct netpolicy *p = must_parse(list);
+	size_t i;
+	int got;
+
+	for (i = 0; i < n; i++) {
+		got = t[i].ip != NULL
+		    ? addr_ok(p, t[i].host, t[i].port, t[i].ip)
+		    : (int)netpolicy_check_name(p, t[i].host, t[i].port);
+		if (got != t[i].want)
+			fail_msg("\"%s\": %s:%u %s: got %d, want %d", list,
+			    t[i].host, t[i].port, t[i].ip ? t[i].ip : "(name)",
+			    got, t[i].want);
+	}
+	netpolicy_free(p);
+}
+
+#define RUN(list, cases) run_cases(list, cases, nitems(cases))
 
 static void
 name_rules(void **state)
 {
-	struct netpolicy *p =
-	    must_parse("db.internal:5432-5433,*.corp.example:443");
+	static const struct tcase t[] = {
+	    NAME("db.internal", 5432, ALLOW),
+	    NAME("DB.Internal.", 5433, ALLOW),
+	    NAME("db.internal", 5431, DENY),
+	    NAME("db.internal", 5434, DENY),
+	    NAME("xdb.internal", 5432, DENY),
+	    NAME("internal", 5432, DENY),
+	    NAME("a.corp.example", 443, ALLOW),
+	    NAME("b.a.Corp.Example", 443, ALLOW),
+	    NAME("corp.example", 443, DENY),
+	    NAME("xcorp.example", 443, DENY),
+	    NAME("a.corp.example", 80, DENY),
+	    /* Malformed hosts. */
+	    NAME("", 443, DENY),
+	    NAME("[]", 443, DENY),
+	    NAME("a b.corp.example", 443, DENY),
+	    NAME("fe80::1%eth0", 443, DENY),
+	    /* A listed name's addresses pass, except special ones. */
+	    PASS("db.internal", 5432, "10.1.2.3"),
+	    PASS("x.corp.example", 443, "2001:db8::1"),
+	    FAIL("db.internal", 5432, "169.254.169.254"),
+	    FAIL("db.internal", 5432, "fe80::1"),
+	    FAIL("db.internal", 5432, "::ffff:169.254.1.1"),
+	    FAIL("db.internal", 9999, "10.1.2.3"),
+	    FAIL("other", 5432, "10.1.2.3"),
+	};
 
-	assert_int_equal(
-	    netpolicy_check_name(p, "db.internal", 5432), NETPOLICY_ALLOW);
-	assert_int_equal(
-	    netpolicy_check_name(p, "DB.Internal.", 5433), NETPOLICY_ALLOW);
-	assert_int_equal(
-	    netpolicy_check_name(p, "db.internal", 5431), NETPOLICY_DENY);
-	assert_int_equal(
-	    netpolicy_check_name(p, "db.internal", 5434), NETPOLICY_DENY);
-	assert_int_equal(
-	    netpolicy_check_name(p, "xdb.internal", 5432), NETPOLICY_DENY);
-	assert_int_equal(
-	    netpolicy_check_name(p, "internal", 5432), NETPOLICY_DENY);
-	assert_int_equal(
-	    netpolicy_check_name(p, "a.corp.example", 443), NETPOLICY_ALLOW);
-	assert_int_equal(
-	    netpolicy_check_name(p, "b.a.Corp.Example", 443), NETPOLICY_ALLOW);
-	assert_int_equal(
-	    netpolicy_check_name(p, "corp.example", 443), NETPOLICY_DENY);
-	assert_int_equal(
-	    netpolicy_check_name(p, "xcorp.example", 443), NETPOLICY_DENY);
-	assert_int_equal(
-	    netpolicy_check_name(p, "a.corp.example", 80), NETPOLICY_DENY);
-	/* Malformed hosts. */
-	assert_int_equal(netpolicy_check_name(p, "", 443), NETPOLICY_DENY);
-	assert_int_equal(netpolicy_check_name(p, "[]", 443), NETPOLICY_DENY);
-	assert_int_equal(
-	    netpolicy_check_name(p, "a b.corp.example", 443), NETPOLICY_DENY);
-	/* A listed name's addresses pass, except special ones. */
-	assert_true(addr_ok(p, "db.internal", 5432, "10.1.2.3"));
-	assert_true(addr_ok(p, "x.corp.example", 443, "2001:db8::1"));
-	assert_false(addr_ok(p, "db.internal", 5432, "169.254.169.254"));
-	assert_false(addr_ok(p, "db.internal", 5432, "fe80::1"));
-	assert_false(addr_ok(p, "db.internal", 5432, "::ffff:169.254.1.1"));
-	assert_false(addr_ok(p, "db.internal", 9999, "10.1.2.3"));
-	assert_false(addr_ok(p, "other", 5432, "10.1.2.3"));
-	netpolicy_free(p);
+	RUN("db.internal:5432-5433,*.corp.example:443", t);
 }
 
 static void
 name_never_matches_an_address_rule_textually(void **state)
 {
-	struct netpolicy *p = must_parse("10.0.0.1:22,db:22");
-
 	/* "10.0.0.1" as a host is that address; no name rule matches an
-	 * address, and an all-digit last label is not a name. */
-	assert_int_equal(
-	    netpolicy_check_name(p, "10.0.0.1", 22), NETPOLICY_ALLOW);
-	assert_int_equal(netpolicy_check_name(p, "127.1", 22), NETPOLICY_DENY);
-	assert_int_equal(netpolicy_check_name(p, "db", 22), NETPOLICY_ALLOW);
-	/* A name not listed: address rules might match, resolve first. */
-	assert_int_equal(
-	    netpolicy_check_name(p, "other", 22), NETPOLICY_RESOLVE);
-	assert_int_equal(netpolicy_check_name(p, "other", 23), NETPOLICY_DENY);
-	netpolicy_free(p);
+	 * address, and an all-digit last label is not a name.  A name not
+	 * listed: address rules might match, resolve first. */
+	static const struct tcase t[] = {
+	    NAME("10.0.0.1", 22, ALLOW),
+	    NAME("127.1", 22, DENY),
+	    NAME("db", 22, ALLOW),
+	    NAME("other", 22, RESOLVE),
+	    NAME("other", 23, DENY),
+	};
+
+	RUN("10.0.0.1:22,db:22", t);
 }
 
 /* --- addresses -------------------------------------------------------- */
@@ -261,88 +293,82 @@ name_never_matches_an_address_rule_textually(void **state)
 static void
 cidr_v4(void **state)
 {
-	struct netpolicy *p = must_parse("10.0.0.0/8:5432,192.0.2.7:22");
+	static const struct tcase t[] = {
+	    NAME("db", 5432, RESOLVE),
+	    NAME("db", 22, RESOLVE),
+	    NAME("db", 23, DENY),
+	    PASS("db", 5432, "10.0.0.0"),
+	    PASS("db", 5432, "10.255.255.255"),
+	    FAIL("db", 5432, "11.0.0.0"),
+	    FAIL("db", 5432, "9.255.255.255"),
+	    FAIL("db", 5433, "10.0.0.1"),
+	    PASS("db", 22, "192.0.2.7"),
+	    FAIL("db", 22, "192.0.2.8"),
+	    /* IP literal hosts are final at step 1. */
+	    NAME("10.9.9.9", 5432, ALLOW),
+	    NAME("11.9.9.9", 5432, DENY),
+	    NAME("192.0.2.7", 22, ALLOW),
+	};
 
-	assert_int_equal(
-	    netpolicy_check_name(p, "db", 5432), NETPOLICY_RESOLVE);
-	assert_int_equal(netpolicy_check_name(p, "db", 22), NETPOLICY_RESOLVE);
-	assert_int_equal(netpolicy_check_name(p, "db", 23), NETPOLICY_DENY);
-	assert_true(addr_ok(p, "db", 5432, "10.0.0.0"));
-	assert_true(addr_ok(p, "db", 5432, "10.255.255.255"));
-	assert_false(addr_ok(p, "db", 5432, "11.0.0.0"));
-	assert_false(addr_ok(p, "db", 5432, "9.255.255.255"));
-	assert_false(addr_ok(p, "db", 5433, "10.0.0.1"));
-	assert_true(addr_ok(p, "db", 22, "192.0.2.7"));
-	assert_false(addr_ok(p, "db", 22, "192.0.2.8"));
-	/* IP literal hosts are final at step 1. */
-	assert_int_equal(
-	    netpolicy_check_name(p, "10.9.9.9", 5432), NETPOLICY_ALLOW);
-	assert_int_equal(
-	    netpolicy_check_name(p, "11.9.9.9", 5432), NETPOLICY_DENY);
-	assert_int_equal(
-	    netpolicy_check_name(p, "192.0.2.7", 22), NETPOLICY_ALLOW);
-	netpolicy_free(p);
+	RUN("10.0.0.0/8:5432,192.0.2.7:22", t);
 }
 
 static void
 cidr_prefix_edges(void **state)
 {
-	struct netpolicy *p =
-	    must_parse("10.1.2.128/25:1,0.0.0.0/0:2,[2001:db8:ab00::/40]:3");
+	static const struct tcase t[] = {
+	    PASS("h", 1, "10.1.2.128"),
+	    PASS("h", 1, "10.1.2.255"),
+	    FAIL("h", 1, "10.1.2.127"),
+	    PASS("h", 2, "1.2.3.4"),
+	    PASS("h", 2, "255.255.255.255"),
+	    FAIL("h", 2, "2001:db8::1"),
+	    PASS("h", 3, "2001:db8:ab00::1"),
+	    PASS("h", 3, "2001:db8:abff:ffff::1"),
+	    FAIL("h", 3, "2001:db8:ac00::"),
+	    FAIL("h", 3, "2001:db8:aa00::"),
+	};
 
-	assert_true(addr_ok(p, "h", 1, "10.1.2.128"));
-	assert_true(addr_ok(p, "h", 1, "10.1.2.255"));
-	assert_false(addr_ok(p, "h", 1, "10.1.2.127"));
-	assert_true(addr_ok(p, "h", 2, "1.2.3.4"));
-	assert_true(addr_ok(p, "h", 2, "255.255.255.255"));
-	assert_false(addr_ok(p, "h", 2, "2001:db8::1"));
-	assert_true(addr_ok(p, "h", 3, "2001:db8:ab00::1"));
-	assert_true(addr_ok(p, "h", 3, "2001:db8:abff:ffff::1"));
-	assert_false(addr_ok(p, "h", 3, "2001:db8:ac00::"));
-	assert_false(addr_ok(p, "h", 3, "2001:db8:aa00::"));
-	netpolicy_free(p);
+	RUN("10.1.2.128/25:1,0.0.0.0/0:2,[2001:db8:ab00::/40]:3", t);
 }
 
 static void
 cidr_v6(void **state)
 {
-	struct netpolicy *p = must_parse("[fd00::/8]:22,[::1]:8080,[::/0]:9");
+	static const struct tcase t[] = {
+	    PASS("h", 22, "fd12:3456::1"),
+	    PASS("h", 22, "fdff:ffff:ffff:ffff::"),
+	    FAIL("h", 22, "fc00::1"),
+	    FAIL("h", 23, "fd12::1"),
+	    PASS("h", 8080, "::1"),
+	    FAIL("h", 8080, "::2"),
+	    NAME("[::1]", 8080, ALLOW),
+	    NAME("::1", 8080, ALLOW),
+	    NAME("[::2]", 8080, DENY),
+	    /* An IPv6 rule never matches an IPv4 address, mapped or not. */
+	    PASS("h", 9, "2001:db8::1"),
+	    FAIL("h", 9, "1.2.3.4"),
+	    FAIL("h", 9, "::ffff:1.2.3.4"),
+	};
 
-	assert_true(addr_ok(p, "h", 22, "fd12:3456::1"));
-	assert_true(addr_ok(p, "h", 22, "fdff:ffff:ffff:ffff::"));
-	assert_false(addr_ok(p, "h", 22, "fc00::1"));
-	assert_false(addr_ok(p, "h", 23, "fd12::1"));
-	assert_true(addr_ok(p, "h", 8080, "::1"));
-	assert_false(addr_ok(p, "h", 8080, "::2"));
-	assert_int_equal(
-	    netpolicy_check_name(p, "[::1]", 8080), NETPOLICY_ALLOW);
-	assert_int_equal(netpolicy_check_name(p, "::1", 8080), NETPOLICY_ALLOW);
-	assert_int_equal(
-	    netpolicy_check_name(p, "[::2]", 8080), NETPOLICY_DENY);
-	/* An IPv6 rule never matches an IPv4 address, mapped or not. */
-	assert_true(addr_ok(p, "h", 9, "2001:db8::1"));
-	assert_false(addr_ok(p, "h", 9, "1.2.3.4"));
-	assert_false(addr_ok(p, "h", 9, "::ffff:1.2.3.4"));
-	netpolicy_free(p);
+	RUN("[fd00::/8]:22,[::1]:8080,[::/0]:9", t);
 }
 
 static void
 mapped_ipv6_is_the_ipv4_address(void **state)
 {
-	struct netpolicy *p = must_parse("10.0.0.0/8:22,127.0.0.1:80");
+	static const struct tcase t[] = {
+	    PASS("h", 22, "::ffff:10.1.2.3"),
+	    FAIL("h", 22, "::ffff:11.1.2.3"),
+	    PASS("h", 80, "::ffff:127.0.0.1"),
+	    NAME("[::ffff:10.1.2.3]", 22, ALLOW),
+	    NAME("::ffff:127.0.0.1", 80, ALLOW),
+	    NAME("::ffff:127.0.0.2", 80, DENY),
+	    /* The IPv4-compatible form (::a.b.c.d) is plain IPv6. */
+	    FAIL("h", 22, "::10.1.2.3"),
+	};
 
-	assert_true(addr_ok(p, "h", 22, "::ffff:10.1.2.3"));
-	assert_false(addr_ok(p, "h", 22, "::ffff:11.1.2.3"));
-	assert_true(addr_ok(p, "h", 80, "::ffff:127.0.0.1"));
-	assert_int_equal(
-	    netpolicy_check_name(p, "[::ffff:10.1.2.3]", 22), NETPOLICY_ALLOW);
-	assert_int_equal(
-	    netpolicy_check_name(p, "::ffff:127.0.0.1", 80), NETPOLICY_ALLOW);
-	assert_int_equal(
-	    netpolicy_check_name(p, "::ffff:127.0.0.2", 80), NETPOLICY_DENY);
-	/* The IPv4-compatible form (::a.b.c.d) is plain IPv6, not mapped. */
-	assert_false(addr_ok(p, "h", 22, "::10.1.2.3"));
-	netpolicy_free(p);
+	RUN("10.0.0.0/8:22,127.0.0.1:80", t);
 }
 
 static void
@@ -449,24 +475,23 @@ specials_refused_through_any_wider_rule(void **state)
 static void
 specials_pass_when_listed_exactly(void **state)
 {
-	struct netpolicy *p = must_parse(
-	    "169.254.169.254:80,[fd00:ec2::254/128]:80,100.100.100.200/32:80,"
-	    "[fe80::1]:22");
+	static const struct tcase t[] = {
+	    PASS("imds", 80, "169.254.169.254"),
+	    PASS("imds", 80, "::ffff:169.254.169.254"),
+	    PASS("imds", 80, "fd00:ec2::254"),
+	    PASS("imds", 80, "100.100.100.200"),
+	    PASS("ll", 22, "fe80::1"),
+	    NAME("169.254.169.254", 80, ALLOW),
+	    /* Exactly: not a neighbour, not another port. */
+	    FAIL("imds", 80, "169.254.169.253"),
+	    FAIL("imds", 81, "169.254.169.254"),
+	    FAIL("ll", 22, "fe80::2"),
+	    NAME("169.254.169.254", 81, DENY),
+	};
 
-	assert_true(addr_ok(p, "imds", 80, "169.254.169.254"));
-	assert_true(addr_ok(p, "imds", 80, "::ffff:169.254.169.254"));
-	assert_true(addr_ok(p, "imds", 80, "fd00:ec2::254"));
-	assert_true(addr_ok(p, "imds", 80, "100.100.100.200"));
-	assert_true(addr_ok(p, "ll", 22, "fe80::1"));
-	assert_int_equal(
-	    netpolicy_check_name(p, "169.254.169.254", 80), NETPOLICY_ALLOW);
-	/* Exactly: not a neighbour, not another port. */
-	assert_false(addr_ok(p, "imds", 80, "169.254.169.253"));
-	assert_false(addr_ok(p, "imds", 81, "169.254.169.254"));
-	assert_false(addr_ok(p, "ll", 22, "fe80::2"));
-	assert_int_equal(
-	    netpolicy_check_name(p, "169.254.169.254", 81), NETPOLICY_DENY);
-	netpolicy_free(p);
+	RUN("169.254.169.254:80,[fd00:ec2::254/128]:80,"
+	    "100.100.100.200/32:80,[fe80::1]:22",
+	    t);
 }
 
 static void

@@ -11,6 +11,7 @@
 
 #include "unit.h"
 #include "http/redact.h"
+#include "http/redact_int.h"
 
 static struct redact_rules *
 rules(const char *text)
@@ -47,6 +48,53 @@ static const char structured[] =
     "version = 1\n[[rules]]\nname = \"tok\"\n"
     "type = \"regex-structured-data\"\npattern = 'bearer [a-z]+'\n"
     "hosts = ['api\\.internal']\nredact_fields = [\"a|*|b\"]\n";
+
+/* gzip bodies: every member decoded, the bound kept, truncation refused. */
+static void
+redact_gzip_members_bound_and_truncation(void **state)
+{
+	struct redact_rules *r =
+	    rules("version = 1\n[[rules]]\nname = \"m\"\ntype = \"regex\"\n"
+		  "pattern = 'a@b'\nreplacement = \"X\"\n");
+	struct redact_input in = {.content_type = "text/plain",
+	    .content_encoding = "GZIP",
+	    .max_out = 1 << 20,
+	    .max_decoded = 1 << 20};
+	struct redact_result res;
+	uint8_t *z1, *z2, two[256], *plain;
+	size_t n1, n2, np;
+
+	assert_int_equal(
+	    redact_gzip((const uint8_t *)"1 a@b ", 6, 128, &z1, &n1),
+	    REDACT_OK);
+	assert_int_equal(
+	    redact_gzip((const uint8_t *)"2 a@b", 5, 128, &z2, &n2), REDACT_OK);
+	memcpy(two, z1, n1);
+	memcpy(two + n1, z2, n2);
+	assert_int_equal(redact_apply(r, &in, two, n1 + n2, &res), REDACT_OK);
+	assert_true(res.changed);
+	assert_int_equal(
+	    redact_gunzip(res.out, res.out_len, 100, &plain, &np), REDACT_OK);
+	assert_int_equal(np, 7);
+	assert_memory_equal(plain, "1 X 2 X", 7);
+	assert_int_equal(res.hits[0], 2);
+	free(plain);
+	redact_result_free(&res);
+	/* The bound: 11 bytes decoded do not fit in 10. */
+	in.max_decoded = 10;
+	assert_int_not_equal(
+	    redact_apply(r, &in, two, n1 + n2, &res), REDACT_OK);
+	assert_int_equal(res.refusal, REDACT_TOO_LARGE);
+	redact_result_free(&res);
+	in.max_decoded = 1 << 20;
+	assert_int_not_equal(
+	    redact_apply(r, &in, two, n1 + n2 - 1, &res), REDACT_OK);
+	assert_string_equal(redact_refusal_name(res.refusal), "malformed_gzip");
+	redact_result_free(&res);
+	free(z1);
+	free(z2);
+	redact_rules_free(r);
+}
 
 static void
 redact_json_escapes_decoded_and_reencoded(void **state)
@@ -144,6 +192,7 @@ main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(redact_json_escapes_decoded_and_reencoded),
+	    cmocka_unit_test(redact_gzip_members_bound_and_truncation),
 	    cmocka_unit_test(redact_hosts_are_anchored),
 	    cmocka_unit_test(redact_output_bounded),
 	    cmocka_unit_test(redact_every_error_counted),

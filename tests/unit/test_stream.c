@@ -18,12 +18,11 @@
 #include <cmocka.h>
 
 #include "unit.h"
+#include "testpki.h"
 #include "lib/util.h"
 #include "net/stream.h"
 #include "rx/rx.h"
 #include "tls/tls.h"
-
-static char pki[256];
 
 struct owner {
 	struct stream st;
@@ -270,15 +269,7 @@ want_room_when_quiet(void **state)
 static void *
 load(const char *name, size_t *len)
 {
-	char path[512];
-	void *p = malloc(1 << 16);
-	FILE *f;
-
-	snprintf(path, sizeof(path), "%s/%s", pki, name);
-	assert_non_null(f = fopen(path, "rb"));
-	*len = fread(p, 1, 1 << 16, f);
-	fclose(f);
-	return p;
+	return testpki_load(name, len);
 }
 
 /* The same push through a real BearSSL client and server (mutual TLS, as
@@ -401,29 +392,6 @@ tls_upstream_client(void **state)
 	assert_int_equal(upstream_run("other.example", false, &ready), 0);
 }
 
-static int
-group_setup(void **state)
-{
-	const char *sh = getenv("OUTPOST_PKI_SH");
-	char cmd[768];
-
-	snprintf(pki, sizeof(pki), "/tmp/outpost-test-stream-XXXXXX");
-	if (mkdtemp(pki) == NULL)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "%s %s test >/dev/null",
-	    sh ? sh : "tests/integration/pki.sh", pki);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", pki);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
 int
 main(int argc, char **argv)
 {
@@ -438,5 +406,5 @@ main(int argc, char **argv)
 	if (unit_filter(argc, argv) < 0)
 		return 2;
 	return cmocka_run_group_tests_name(
-	    "stream", tests, group_setup, group_teardown);
+	    "stream", tests, testpki_setup, testpki_teardown);
 }

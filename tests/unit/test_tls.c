@@ -15,13 +15,12 @@
 #include <cmocka.h>
 
 #include "unit.h"
+#include "testpki.h"
 #include <sys/mman.h>
 #include <unistd.h>
 
 #include "tls/tls.h"
 #include "tls/tls_int.h"
-
-static char pki[256];
 
 struct pem {
 	char *p;
@@ -31,41 +30,10 @@ struct pem {
 static struct pem
 load(const char *name)
 {
-	char path[512];
-	struct pem m = {NULL, 0};
-	FILE *f;
+	struct pem m;
 
-	snprintf(path, sizeof(path), "%s/%s", pki, name);
-	f = fopen(path, "rb");
-	if (f == NULL)
-		fail_msg("cannot open %s", path);
-	m.p = malloc(1 << 20);
-	m.len = fread(m.p, 1, 1 << 20, f);
-	fclose(f);
+	m.p = testpki_load(name, &m.len);
 	return m;
-}
-
-static int
-group_setup(void **state)
-{
-	const char *sh = getenv("OUTPOST_PKI_SH");
-	char cmd[768];
-
-	snprintf(pki, sizeof(pki), "/tmp/outpost-test-tls-XXXXXX");
-	if (mkdtemp(pki) == NULL)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "%s %s test >/dev/null",
-	    sh ? sh : "tests/integration/pki.sh", pki);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", pki);
-	return system(cmd) == 0 ? 0 : -1;
 }
 
 static struct tls_client_config *
@@ -445,8 +413,8 @@ openssl_serial(const char *pem, char *hex, size_t cap)
 	char cmd[600];
 	FILE *f;
 
-	snprintf(cmd, sizeof(cmd), "openssl x509 -in %s/%s -noout -serial", pki,
-	    pem);
+	snprintf(cmd, sizeof(cmd), "openssl x509 -in %s/%s -noout -serial",
+	    testpki_dir, pem);
 	assert_non_null(f = popen(cmd, "r"));
 	assert_non_null(fgets(cmd, sizeof(cmd), f));
 	pclose(f);
@@ -651,7 +619,7 @@ san_ip_walk(void **state)
 
 	snprintf(cmd, sizeof(cmd),
 	    "openssl x509 -in %s/server.pem -outform DER -out %s/server.der",
-	    pki, pki);
+	    testpki_dir, testpki_dir);
 	assert_int_equal(system(cmd), 0);
 	der = load("server.der");
 	assert_true(tls_san_has_ip((uint8_t *)der.p, der.len, lo, 4));
@@ -741,5 +709,5 @@ main(int argc, char **argv)
 
 	if (unit_filter(argc, argv) < 0)
 		return 2;
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, testpki_setup, testpki_teardown);
 }

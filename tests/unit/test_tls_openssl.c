@@ -24,9 +24,8 @@
 #include <cmocka.h>
 
 #include "unit.h"
+#include "testpki.h"
 #include "tls/tls.h"
-
-static char pki[256];
 
 struct server {
 	pid_t pid;
@@ -36,25 +35,8 @@ struct server {
 static int
 group_setup(void **state)
 {
-	const char *sh = getenv("OUTPOST_PKI_SH");
-	char cmd[768];
-
 	signal(SIGPIPE, SIG_IGN);
-	snprintf(pki, sizeof(pki), "/tmp/outpost-test-tls-openssl-XXXXXX");
-	if (mkdtemp(pki) == NULL)
-		return -1;
-	snprintf(cmd, sizeof(cmd), "%s %s test >/dev/null",
-	    sh ? sh : "tests/integration/pki.sh", pki);
-	return system(cmd) == 0 ? 0 : -1;
-}
-
-static int
-group_teardown(void **state)
-{
-	char cmd[300];
-
-	snprintf(cmd, sizeof(cmd), "rm -rf %s", pki);
-	return system(cmd) == 0 ? 0 : -1;
+	return testpki_setup(state);
 }
 
 static int64_t
@@ -92,7 +74,7 @@ server_start(const char *extra)
 	    "exec openssl s_server -quiet -naccept 1 -tls1_2 -rev "
 	    "-accept 127.0.0.1:%d -cert %s/server.pem -key %s/server.key "
 	    "-CAfile %s/ca.pem %s </dev/null >/dev/null 2>&1",
-	    s.port, pki, pki, pki, extra);
+	    s.port, testpki_dir, testpki_dir, testpki_dir, extra);
 	s.pid = fork();
 	assert_true(s.pid >= 0);
 	if (s.pid == 0) {
@@ -191,9 +173,10 @@ client_cfg(const char *name)
 	const char *paths[3] = {ca, cert, key};
 	FILE *f;
 
-	snprintf(ca, sizeof(ca), "%s/ca.pem", pki);
-	snprintf(cert, sizeof(cert), "%s/%s.pem", pki, name ? name : "");
-	snprintf(key, sizeof(key), "%s/%s.key", pki, name ? name : "");
+	snprintf(ca, sizeof(ca), "%s/ca.pem", testpki_dir);
+	snprintf(
+	    cert, sizeof(cert), "%s/%s.pem", testpki_dir, name ? name : "");
+	snprintf(key, sizeof(key), "%s/%s.key", testpki_dir, name ? name : "");
 	for (i = 0; i < 3; i++) {
 		pem[i] = NULL;
 		len[i] = 0;
@@ -303,5 +286,5 @@ main(int argc, char **argv)
 
 	if (unit_filter(argc, argv) < 0)
 		return 2;
-	return cmocka_run_group_tests(tests, group_setup, group_teardown);
+	return cmocka_run_group_tests(tests, group_setup, testpki_teardown);
 }

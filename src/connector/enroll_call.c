@@ -200,8 +200,8 @@ enroll_call_new(struct manager *m)
 	c->loop = m->loop;
 	rx_timer_init(&c->timer, on_timer);
 	if (conn_init_aux(&c->conn, m, "enrolment", &enroll_conn_ops) < 0 ||
-	    conn_call_init(&c->call, &enroll_call_ops, c, ENROLL_TXRING,
-		ENROLL_MESSAGE_MAX, 1) < 0) {
+	    conn_call_init(&c->call, &enroll_call_ops, c, CONN_WINDOW,
+		ENROLL_TXRING, ENROLL_MESSAGE_MAX, 1) < 0) {
 		enroll_call_free(c);
 		return NULL;
 	}

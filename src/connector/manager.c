@@ -12,6 +12,7 @@
 #include "cfg/cfg.h"
 #include "connector/health.h"
 #include "connector/manager.h"
+#include "connector/session.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -145,6 +146,15 @@ manager_conf_load(
 	return load_url(mc, c, err, errlen);
 }
 
+static int
+load_sessions(struct manager *m, const struct cfg *c)
+{
+	struct session_conf sc;
+
+	session_conf_load(&sc, c);
+	return session_table_new(&m->sessions, m, &sc);
+}
+
 /* see manager.h */
 int
 manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
@@ -162,6 +172,8 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 		return -1;
 	if (m->conf.url.tls && load_tls(m, c, err, errlen) < 0)
 		return -1;
+	if (load_sessions(m, c) < 0)
+		return fail(err, errlen, "%s", "out of memory");
 	/* Twice the slots: a spare dials the replacement before a drained
 	 * tunnel closes (make-before-break). */
 	m->slots = calloc(2 * m->conf.slots, sizeof(*m->slots));
@@ -182,6 +194,7 @@ manager_free(struct manager *m)
 
 	for (i = 0; m->slots != NULL && i < 2 * m->conf.slots; i++)
 		tunnel_slot_free(&m->slots[i]);
+	session_table_free(m->sessions);
 	free(m->slots);
 	free(m->on_old);
 	if (m->tls_old != NULL)

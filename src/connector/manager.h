@@ -23,6 +23,7 @@
 
 struct cfg;
 struct health;
+struct session_table;
 struct dns_resolver;
 
 struct manager_conf {
@@ -77,6 +78,7 @@ struct manager {
 	struct dns_resolver *dns;
 	struct tls_client_config *tls; /* NULL for h2c */
 	struct dial_proxy *proxy; /* NULL: dial directly */
+	struct session_table *sessions; /* brokered TCP (session.h) */
 	struct tunnel_slot *slots;
 	struct health *health; /* readiness is reported there */
 	char hostname[256];

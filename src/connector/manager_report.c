@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "connector/manager.h"
+#include "connector/session.h"
 #include "lib/json.h"
 #include "lib/util.h"
 
@@ -157,6 +158,7 @@ manager_metrics_add(struct manager *m, struct metrics *r)
 	metric_init(&x->bytes_out, dir[1], NULL, NULL, 0);
 	metric_family_add(&x->bytes, &x->bytes_in);
 	metric_family_add(&x->bytes, &x->bytes_out);
+	session_metrics_add(m->sessions, r);
 }
 
 /* see manager.h */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 
 #include "connector/manager.h"
+#include "connector/session.h"
 #include "connector/tunnel.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -90,10 +91,14 @@ tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
 /*
  * What this connector implements beyond connector.v1, announced on the
  * Tunnel call (spec/enrollment.md, "Capabilities"); an edge that does not
- * know the header ignores it.
+ * know the header ignores it.  "sessions" (spec/sessions.md) only while
+ * SESSION_ALLOW is set: the edge sends SessionOpen only to tunnels that
+ * advertised it.
  */
 static const struct h2_header tunnel_capabilities = {
     "outpost-capabilities", "enroll,renew"};
+static const struct h2_header tunnel_capabilities_sessions = {
+    "outpost-capabilities", "enroll,renew,sessions"};
 
 /* The anchor's TRAVERSAL_CONNECTOR_ID, when set, beside them. */
 static int
@@ -101,8 +106,10 @@ slot_opened(struct tunnel_conn *n)
 {
 	struct tunnel_slot *t = slot_of(n);
 	const char *id = t->mgr->conf.connector_id;
-	struct h2_header h[2] = {
-	    tunnel_capabilities, {"x-traversal-connector-id", id}};
+	struct h2_header h[2] = {session_enabled(t->mgr->sessions)
+		? tunnel_capabilities_sessions
+		: tunnel_capabilities,
+	    {"x-traversal-connector-id", id}};
 	int r =
 	    conn_call_open(n, &t->call, TUNNEL_PATH, h, id[0] != '\0' ? 2 : 1);
 
@@ -185,8 +192,8 @@ tunnel_slot_init(struct tunnel_slot *t, struct manager *m, unsigned index)
 {
 	*t = (struct tunnel_slot){.mgr = m, .index = index};
 	if (conn_init(&t->conn, m, index, &slot_conn_ops) < 0 ||
-	    conn_call_init(&t->call, &tunnel_call_ops, t, TUNNEL_TXRING,
-		m->conf.max_message,
+	    conn_call_init(&t->call, &tunnel_call_ops, t, CONN_WINDOW,
+		TUNNEL_TXRING, m->conf.max_message,
 		m->conf.max_concurrent + TUNNEL_OUT_SLACK) < 0)
 		return -ENOMEM;
 	t->reqs = calloc(m->conf.max_concurrent, sizeof(*t->reqs));

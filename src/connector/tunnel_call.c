@@ -12,14 +12,20 @@
 #include "connector/tunnel_conn.h"
 #include "lib/util.h"
 
+static void on_resume(struct rx_loop *l, struct rx_defer *d);
+
 /* see tunnel_conn.h */
 int
 conn_call_init(struct conn_call *c, const struct conn_call_ops *ops, void *arg,
-    size_t txcap, size_t max_message, unsigned max_queued)
+    size_t rxcap, size_t txcap, size_t max_message, unsigned max_queued)
 {
-	*c = (struct conn_call){.ops = ops, .arg = arg, .txcap = txcap};
+	*c = (struct conn_call){
+	    .ops = ops, .arg = arg, .rxcap = rxcap, .txcap = txcap};
 	grpc_sendq_init(&c->outq, max_queued);
-	c->rx = malloc(CONN_WINDOW);
+	rx_defer_init(&c->resume, on_resume);
+	if (rxcap < CONN_MIN_WINDOW)
+		return -EINVAL;
+	c->rx = malloc(rxcap);
 	c->tx = malloc(txcap);
 	c->msgbuf = malloc(max_message);
 	if (c->rx == NULL || c->tx == NULL || c->msgbuf == NULL)
@@ -66,7 +72,7 @@ conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
 	if ((n->state != CONN_OPEN && n->state != CONN_DRAINING) ||
 	    n->ncalls >= CONN_CALLS_MAX)
 		return -EAGAIN;
-	h2_stream_init(&c->st, c->rx, CONN_WINDOW, c->tx, c->txcap);
+	h2_stream_init(&c->st, c->rx, c->rxcap, c->tx, c->txcap);
 	r = h2_stream_open(&n->h2, &c->st,
 	    conn_tls(n) != NULL ? "https" : "http", m->conf.authority, path,
 	    hdr, nhdr);
@@ -76,6 +82,7 @@ conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
 	grpc_sendq_clear(&c->outq);
 	c->conn = n;
 	c->state = CALL_OPEN;
+	c->paused = false;
 	c->reason = NULL;
 	c->detail[0] = '\0';
 	n->calls[n->ncalls++] = c;
@@ -153,6 +160,15 @@ conn_call_send_idle(const struct conn_call *c)
 }
 
 /* see tunnel_conn.h */
+size_t
+conn_call_send_room(const struct conn_call *c)
+{
+	if ((c->state != CALL_OPEN) || !grpc_sendq_empty(&c->outq))
+		return 0;
+	return h2_stream_send_room(&c->st);
+}
+
+/* see tunnel_conn.h */
 void
 conn_call_end(struct conn_call *c)
 {
@@ -213,7 +229,7 @@ call_read(struct conn_call *c)
 	size_t n, used, len;
 	int r;
 
-	while (c->state != CALL_ENDING &&
+	while (c->state != CALL_ENDING && !c->paused &&
 	    (p = h2_stream_take(&c->st, &n)) != NULL && n > 0) {
 		r = grpc_reader_feed(&c->reader, p, n, &used, &msg, &len);
 		if (r == GRPC_ERROR) {
@@ -229,6 +245,49 @@ call_read(struct conn_call *c)
 		}
 		h2_stream_ack(&c->st, used);
 	}
+}
+
+/* The edge ended the call while our side is open: keep its outcome and
+ * let nghttp2 close the stream (RST_STREAM NO_ERROR). */
+static void
+call_check_eof(struct conn_call *c)
+{
+	if (c->state != CALL_ENDING && h2_stream_eof(&c->st)) {
+		call_outcome(c);
+		h2_stream_cancel(&c->st, 0);
+		conn_kick(c->conn);
+	}
+}
+
+/* see tunnel_conn.h */
+void
+conn_call_pause(struct conn_call *c)
+{
+	c->paused = true;
+}
+
+/* see tunnel_conn.h */
+void
+conn_call_resume(struct conn_call *c)
+{
+	if (!c->paused)
+		return;
+	c->paused = false;
+	if (c->state != CALL_IDLE)
+		rx_defer(c->conn->mgr->loop, &c->resume);
+}
+
+static void
+on_resume(struct rx_loop *l, struct rx_defer *d)
+{
+	struct conn_call *c = container_of(d, struct conn_call, resume);
+
+	(void)l;
+	if (c->state == CALL_IDLE || c->state == CALL_ENDING)
+		return;
+	call_read(c);
+	call_check_eof(c);
+	conn_kick(c->conn);
 }
 
 /* The stream is closed: hand the outcome to the owner; the call is idle. */
@@ -251,6 +310,7 @@ call_closed(struct conn_call *c)
 	reason = c->reason;
 	memcpy(detail, c->detail, sizeof(detail));
 	c->state = CALL_IDLE;
+	rx_defer_cancel(n->mgr->loop, &c->resume);
 	c->conn = NULL;
 	grpc_sendq_clear(&c->outq);
 	conn_call_ended(n, c);
@@ -277,11 +337,5 @@ conn_calls_event(struct h2_stream *st, unsigned ev, void *arg)
 		call_closed(c);
 		return;
 	}
-	/* The edge ended the call while our side is open: keep its outcome
-	 * and let nghttp2 close the stream (RST_STREAM NO_ERROR). */
-	if (c->state != CALL_ENDING && h2_stream_eof(&c->st)) {
-		call_outcome(c);
-		h2_stream_cancel(&c->st, 0);
-		conn_kick(c->conn);
-	}
+	call_check_eof(c);
 }

@@ -196,8 +196,8 @@ static void
 session_start(struct tunnel_conn *n)
 {
 	struct manager *m = n->mgr;
-	struct h2_conf hc = {.window = CONN_WINDOW,
-	    .conn_window = CONN_WINDOW * 2,
+	struct h2_conf hc = {.window = CONN_MIN_WINDOW,
+	    .conn_window = INT32_MAX, /* calls' windows bound them */
 	    .max_frame = 16384,
 	    .max_streams = 4,
 	    .ping_interval_ms = m->conf.keepalive_ms,

@@ -29,8 +29,11 @@
  * says -EAGAIN).  Each call is caller memory (struct conn_call, embedded in
  * its owner) with rings and a message buffer conn_call_init() allocates
  * once; nothing is allocated per message but the outgoing messages
- * themselves (bounded by the call's send queue).  Calls end independently:
- * one call's reset or trailers never touch another's.
+ * themselves (bounded by the call's send queue).  A call's receive window
+ * is its receive ring (rxcap), so a call whose owner stops reading holds
+ * at most that much of the connection: the connection window is the
+ * largest HTTP/2 allows, and never what stops a call.  Calls end
+ * independently: one call's reset or trailers never touch another's.
  *
  * All functions run on the reactor thread.  Callbacks (struct
  * conn_call_ops, struct conn_ops) are never called from inside nghttp2 and
@@ -51,8 +54,13 @@
 #include "rx/rx.h"
 #include "tls/tls.h"
 
-#define CONN_CALLS_MAX 64 /* calls on one connection, the Tunnel call too */
-#define CONN_WINDOW (1u << 20) /* per-call receive window (rx ring) */
+/* Calls on one connection: the Tunnel call and up to SESSION_MAX sessions
+ * (connector/session.h), with room for refusals. */
+#define CONN_CALLS_MAX 4160
+#define CONN_WINDOW (1u << 20) /* the Tunnel call's receive window */
+/* The smallest call window (SETTINGS_INITIAL_WINDOW_SIZE): each call's
+ * window is its receive ring, chosen at conn_call_init(). */
+#define CONN_MIN_WINDOW (16u << 10)
 
 enum conn_state {
 	CONN_IDLE,
@@ -75,7 +83,9 @@ struct conn_call_ops {
 	 * One whole message arrived (p, n valid during the callback).  Return
 	 * NULL, or a static text saying why the message is refused: the call
 	 * is then reset (RST_STREAM CANCEL), reads stop, and on_end follows
-	 * with reason "protocol" and that text.
+	 * with reason "protocol" and that text.  The callback may call
+	 * conn_call_pause(): no further message is delivered (nor window
+	 * returned for it) until conn_call_resume().
 	 */
 	const char *(*on_message)(
 	    struct conn_call *c, const uint8_t *p, size_t n);
@@ -113,19 +123,23 @@ struct conn_call {
 	struct grpc_sendq outq;
 	uint64_t ping_after; /* routable once this many PINGs were acked */
 	uint8_t *rx, *tx, *msgbuf;
-	size_t txcap;
+	size_t rxcap, txcap;
+	bool paused; /* conn_call_pause() */
+	struct rx_defer resume; /* conn_call_resume(): read outside callers */
 	int status; /* CALL_ENDING: the outcome for on_end */
 	const char *reason;
 	char detail[128];
 };
 
 /*
- * Allocate a call's rings (CONN_WINDOW receive, txcap send), a buffer for
- * the largest message accepted (max_message) and bound its send queue to
- * max_queued messages.  0 or -ENOMEM (setup phase).
+ * Allocate a call's rings (rxcap receive: the call's window, at least
+ * CONN_MIN_WINDOW; txcap send), a buffer for the largest message accepted
+ * (max_message) and bound its send queue to max_queued messages.  0,
+ * -EINVAL (rxcap too small) or -ENOMEM.
  */
 int conn_call_init(struct conn_call *c, const struct conn_call_ops *ops,
-    void *arg, size_t txcap, size_t max_message, unsigned max_queued);
+    void *arg, size_t rxcap, size_t txcap, size_t max_message,
+    unsigned max_queued);
 
 /* Release what conn_call_init() allocated; the call must be idle. */
 void conn_call_free(struct conn_call *c);
@@ -158,6 +172,21 @@ bool conn_call_send(struct conn_call *c, struct grpc_out *o);
 
 /* True when no queued message waits to be handed to the stream. */
 bool conn_call_send_idle(const struct conn_call *c);
+
+/*
+ * Bytes a message may have to go out without waiting: the send ring's
+ * free room while no message is queued, else 0 (on_writable follows).
+ */
+size_t conn_call_send_room(const struct conn_call *c);
+
+/*
+ * Stop delivering messages (backpressure: what arrives stays in the
+ * receive ring, and the edge's window for the call is not reopened), and
+ * take them up again.  Resuming delivers from the reactor, never from
+ * inside conn_call_resume().  Harmless on an idle call.
+ */
+void conn_call_pause(struct conn_call *c);
+void conn_call_resume(struct conn_call *c);
 
 /*
  * Half-close: END_STREAM after the queued messages.  Harmless twice.  A

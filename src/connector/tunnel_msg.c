@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "connector/manager.h"
+#include "connector/session.h"
 #include "connector/tunnel.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -199,6 +200,8 @@ tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 	c = connector__v1__controller_message__unpack(NULL, n, p);
 	if (c == NULL)
 		return -EBADMSG;
+	if (c->session_open != NULL) /* outside the oneof (spec/sessions.md) */
+		session_open(t->mgr->sessions, t, c->session_open);
 	switch (c->message_case) {
 	case CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST:
 		on_health(t, c);

@@ -9,6 +9,7 @@
 #include "connector/health.h"
 #include "connector/identity_ctl.h"
 #include "connector/manager.h"
+#include "connector/session.h"
 #include "connector/notify.h"
 #include "connector/redact_reload.h"
 #include "connector/tool.h"
@@ -89,6 +90,7 @@ timers_needed(const struct cfg *c)
 	size_t reqs = (size_t)cfg_int(c, CFG_MAX_CONCURRENT_REQUESTS);
 
 	return WORKER_TIMERS + slots * 5 +
+	    SESSION_TIMERS(cfg_int(c, CFG_SESSION_MAX)) +
 	    EXEC_TIMERS(slots * reqs, exec_pool_size(c)) +
 	    HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS));
 }

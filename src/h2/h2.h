@@ -21,6 +21,9 @@
  * the caller provides: a send ring (bytes queued by h2_stream_send, drained
  * into DATA frames as the peer's flow-control window allows) and a receive
  * ring that must hold at least the stream window (struct h2_conf .window).
+ * A client stream with a larger receive ring gets a window of the ring's
+ * size (a WINDOW_UPDATE once its HEADERS are out), so one session can
+ * give its calls windows of different sizes.
  * Flow control is tied to consumption: the window is reopened only for
  * bytes the application acknowledged with h2_stream_ack, so the memory held
  * per stream never exceeds the rings.

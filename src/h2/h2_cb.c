@@ -247,9 +247,30 @@ cb_stream_close(nghttp2_session *ng, int32_t id, uint32_t code, void *arg)
 	return 0;
 }
 
+/*
+ * Client: a stream whose receive ring is larger than the session's
+ * SETTINGS_INITIAL_WINDOW_SIZE gets a window of the ring's size once its
+ * HEADERS are out (nghttp2 knows the stream only from then on).
+ */
+static void
+grow_window(nghttp2_session *ng, struct h2_session *s, int32_t id)
+{
+	struct h2_stream *st = cb_stream(ng, id);
+	size_t w;
+
+	if (s->role != H2_CLIENT || st == NULL || st->rx.cap <= s->conf.window)
+		return;
+	w = st->rx.cap < NGHTTP2_MAX_WINDOW_SIZE ? st->rx.cap
+						 : NGHTTP2_MAX_WINDOW_SIZE;
+	nghttp2_session_set_local_window_size(
+	    ng, NGHTTP2_FLAG_NONE, id, (int32_t)w);
+}
+
 static int
 cb_frame_send(nghttp2_session *ng, const nghttp2_frame *frame, void *arg)
 {
+	if (frame->hd.type == NGHTTP2_HEADERS)
+		grow_window(ng, arg, frame->hd.stream_id);
 	if (frame->hd.type == NGHTTP2_GOAWAY &&
 	    frame->goaway.error_code != NGHTTP2_NO_ERROR)
 		h2_session_fail(arg, H2_ERR_PROTOCOL,

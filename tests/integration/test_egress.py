@@ -12,10 +12,10 @@ import time
 
 import pytest
 
-from conftest import base_env, free_port, port_answers, run
+from conftest import base_env, free_port, port_answers, run, wait_until
 from edgelib import Edge, connector, dev_pki
-from test_exec_nginx import fetch
-from upstream import Nginx
+from test_exec_nginx import fetch, openssl_cert
+from upstream import Nginx, Squid
 
 DNSMASQ = "/usr/sbin/dnsmasq"
 
@@ -47,7 +47,8 @@ def nginx(tmp_path_factory):
 @pytest.fixture(scope="module")
 def dns():
     """dnsmasq on a loopback port: inside.test and outside.test are
-    127.0.0.1 (A only); every other name under .test does not exist."""
+    127.0.0.1 (A only); every other name under .test does not exist (and
+    squid, which asks 127.0.0.1:53, resolves none of them)."""
     port = free_dns_port()
     p = subprocess.Popen(
         [DNSMASQ, "--keep-in-foreground", "--conf-file=/dev/null", "--no-resolv",
@@ -127,6 +128,40 @@ def test_redirect_never_followed(outpost_bin, nginx, dns):
                for k, v in res["headers"])
     accepts, requests = nginx.counts()
     assert (accepts - before[0], requests - before[1]) == (1, 1)
+
+
+@pytest.fixture(scope="module")
+def tls_nginx(tmp_path_factory):
+    d = tmp_path_factory.mktemp("nginx-tls")
+    (d / "www").mkdir()
+    (d / "www" / "index.html").write_text("<h1>hello from nginx</h1>\n")
+    openssl_cert(d, "", "DNS:inside.test,DNS:outside.test")
+    with Nginx(d, cert=d / "cert.pem", key=d / "key.pem") as n:
+        n.ca = d / "cert.pem"
+        yield n
+
+
+def test_https_proxy_connects_to_the_checked_address(outpost_bin, tls_nginx, dns):
+    """Through HTTPS_PROXY (a real squid that cannot resolve inside.test),
+    a CIDR rule is checked on the connector's resolution and the CONNECT
+    names the checked address; a CIDR miss never reaches the proxy."""
+    n = tls_nginx
+    with Squid(n.https_port) as sq:
+        env = dict(DNS_SERVERS=dns, HTTPS_PROXY=f"http://127.0.0.1:{sq.port}",
+                   UPSTREAM_TLS_CA_FILE=n.ca)
+        url = f"https://inside.test:{n.https_port}/index.html"
+        res = fetch(outpost_bin, url, env=base_env(
+            EGRESS_ALLOW=f"127.0.0.0/30:{n.https_port}", **env))
+        assert res["rc"] == 0 and res["status"] == 200, res
+        assert res["body"] == b"<h1>hello from nginx</h1>\n"
+        assert wait_until(lambda: len(sq.connects()) == 1, 5), sq.connects()
+        assert f" 127.0.0.1:{n.https_port} " in sq.connects()[0], sq.connects()
+        before = n.counts()
+        res = fetch(outpost_bin, url, env=base_env(
+            EGRESS_ALLOW=f"127.0.0.2/32:{n.https_port}", **env))
+        assert refused(res), res
+        time.sleep(0.2)
+        assert len(sq.connects()) == 1 and n.counts() == before
 
 
 @pytest.mark.parametrize("key", ["EGRESS_ALLOW", "SESSION_ALLOW"])

@@ -718,8 +718,8 @@ two_calls_on_one_connection_end_independently(void **state)
 	assert_true(run_until(f, open_tunnels, 1, 3000));
 	t = tunnel_slot_routable(&f->mgr.slots[0]) ? &f->mgr.slots[0]
 						   : &f->mgr.slots[1];
-	assert_int_equal(
-	    conn_call_init(&the_side.call, &side_ops, &the_side, 4096, 4096, 4),
+	assert_int_equal(conn_call_init(&the_side.call, &side_ops, &the_side,
+			     CONN_MIN_WINDOW, 4096, 4096, 4),
 	    0);
 	side_open(t);
 	assert_int_equal(t->conn.ncalls, 2);

@@ -36,8 +36,28 @@
 //   {"cmd":"close","tunnel":N[,"code":C,"details":D]}  end the call (OK or status C)
 //   {"cmd":"shutdown"}                        graceful: GOAWAY, let calls finish
 //   {"cmd":"stop"}                            force shutdown and exit 0
+//
+// Sessions (spec/sessions.md; outpost.v1.Sessions/Attach served here):
+//   {"cmd":"session_open","tunnel":N,"session":S,"host":H,"port":P
+//    [,"connect_timeout_ms":T,"idle_timeout_s":I]}  SessionOpen on tunnel N
+//   {"cmd":"session_send","session":S,"data_b64":B[,"repeat":K]}
+//                                             data frames (<= 64 KiB each), B K times
+//   {"cmd":"session_half_close","session":S}  a half_close frame
+//   {"cmd":"session_end","session":S[,"code":C,"details":D]}  end the call
+//   {"cmd":"session_pause"|"session_resume","session":S}  stop/start reading
+//   {"cmd":"session_stat","session":S}        -> reply: bytes, sha256, frames,
+//                                                half_closed, result, ended
+//   {"cmd":"session_read","session":S}        -> reply.data_b64 (and forget it; the
+//                                                first 16 MiB are kept, the rest only counted)
+// Session events:
+//   {"event":"attach","session":S,"headers":[ids]}  an Attach call arrived
+//   {"event":"session_result","session":S,"result":{ok,reason,detail}}
+//   {"event":"session_half_close","session":S,"bytes":N}
+//   {"event":"session_end","session":S,"why":"ended"|"cancelled"|"error: ...",
+//    "bytes":N,"sha256":H,"half_closed":bool}
 'use strict';
 
+const crypto = require('crypto');
 const fs = require('fs');
 const path = require('path');
 const readline = require('readline');
@@ -90,7 +110,9 @@ const loaderOptions = {
   includeDirs: [path.resolve(__dirname, '../../../src')],
 };
 const pkgDef = protoLoader.loadSync(opts.proto, loaderOptions);
-const proto = grpc.loadPackageDefinition(pkgDef).connector.v1;
+const loaded = grpc.loadPackageDefinition(pkgDef);
+const proto = loaded.connector.v1;
+const sessionsProto = loaded.outpost.v1;
 
 const tunnels = new Map(); // id -> {call, peer, open, received}
 let nextTunnel = 1;
@@ -144,6 +166,64 @@ function tunnelHandler(call) {
   call.on('cancelled', () => closed('cancelled'));
   call.on('error', (e) => closed(`error: ${e.message}`));
   call.on('close', () => closed('closed'));
+}
+
+const sessions = new Map(); // session id -> {call, bytes, hash, chunks, ...}
+const KEEP_MAX = 16 * 1024 * 1024; // data kept for session_read; beyond: counted and hashed
+
+function sessionStat(s) {
+  return { bytes: s.bytes, sha256: s.hash.copy().digest('hex'), frames: s.frames,
+           half_closed: s.halfClosed, result: s.result, ended: s.ended };
+}
+
+function attachHandler(call) {
+  const ids = call.metadata.get('outpost-session-id');
+  const id = String(ids[0] || '');
+  const s = { call, bytes: 0, hash: crypto.createHash('sha256'), chunks: [], kept: 0, frames: 0,
+              halfClosed: false, result: null, ended: null };
+  sessions.set(id, s);
+  emit({ event: 'attach', session: id, headers: ids });
+  const ended = (why) => {
+    if (s.ended) return;
+    s.ended = why;
+    emit(Object.assign({ event: 'session_end', session: id, why }, sessionStat(s)));
+  };
+  call.on('data', (f) => {
+    s.frames++;
+    if (f.frame === 'result') {
+      // proto3 defaults are omitted by the loader (defaults: false).
+      s.result = { ok: !!f.result.ok, reason: f.result.reason || '', detail: f.result.detail || '' };
+      emit({ event: 'session_result', session: id, result: s.result });
+    } else if (f.frame === 'data') {
+      const b = Buffer.from(f.data, 'base64');
+      s.bytes += b.length;
+      s.hash.update(b);
+      if (s.kept + b.length <= KEEP_MAX) {
+        s.chunks.push(b);
+        s.kept += b.length;
+      }
+    } else if (f.frame === 'half_close') {
+      s.halfClosed = true;
+      emit({ event: 'session_half_close', session: id, bytes: s.bytes });
+    }
+  });
+  call.on('end', () => {
+    ended('ended');
+    try {
+      call.end(); // the connector ended its side: finish ours (status OK)
+    } catch (e) {
+      // Already ended.
+    }
+  });
+  call.on('cancelled', () => ended('cancelled'));
+  call.on('error', (e) => ended(`error: ${e.message}`));
+  call.on('close', () => ended('closed'));
+}
+
+function pickSession(id) {
+  const s = sessions.get(String(id));
+  if (!s) throw new Error(`no session ${id}`);
+  return s;
 }
 
 function pickTunnel(which) {
@@ -205,6 +285,52 @@ const commands = {
     else t.call.emit('error', { code: c.code, details: c.details || '' });
     return { tunnel: id };
   },
+  session_open(c) {
+    const so = { session_id: c.session, host: c.host, port: c.port };
+    if (c.connect_timeout_ms) so.connect_timeout_ms = c.connect_timeout_ms;
+    if (c.idle_timeout_s) so.idle_timeout_s = c.idle_timeout_s;
+    return send(c.tunnel, { request_id: '', session_open: so });
+  },
+  session_send(c) {
+    const s = pickSession(c.session);
+    const b = Buffer.from(c.data_b64 || '', 'base64');
+    let n = 0;
+    for (let k = 0; k < (c.repeat || 1); k++) {
+      for (let off = 0; off < b.length; off += 65536) {
+        s.call.write({ data: b.subarray(off, off + 65536) });
+        n++;
+      }
+    }
+    return { frames: n };
+  },
+  session_half_close(c) {
+    pickSession(c.session).call.write({ half_close: true });
+    return {};
+  },
+  session_end(c) {
+    const s = pickSession(c.session);
+    if (!c.code) s.call.end();
+    else s.call.emit('error', { code: c.code, details: c.details || '' });
+    return {};
+  },
+  session_pause(c) {
+    pickSession(c.session).call.pause();
+    return {};
+  },
+  session_resume(c) {
+    pickSession(c.session).call.resume();
+    return {};
+  },
+  session_stat(c) {
+    return sessionStat(pickSession(c.session));
+  },
+  session_read(c) {
+    const s = pickSession(c.session);
+    const b = Buffer.concat(s.chunks);
+    s.chunks = [];
+    s.kept = 0;
+    return { data_b64: b.toString('base64') };
+  },
   shutdown() {
     server.tryShutdown(() => emit({ event: 'shutdown_complete' }));
     return {};
@@ -244,6 +370,7 @@ function credentials() {
 }
 
 server.addService(proto.ConnectorService.service, { Tunnel: tunnelHandler });
+server.addService(sessionsProto.Sessions.service, { Attach: attachHandler });
 server.bindAsync(`${opts.host}:${opts.port}`, credentials(), (err, port) => {
   if (err) {
     process.stderr.write(`controller: bind failed: ${err.message}\n`);

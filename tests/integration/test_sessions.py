@@ -294,9 +294,8 @@ def test_errors_before_the_upgrade_are_json(stack, outpost_bin, tmp_path, pki):
         t.close()
 
 
+@pytest.mark.parametrize("stack", ["outpost"], indirect=True)  # SESSION_ALLOW is outpost's
 def test_policy_denied_dials_nothing(stack):
-    if stack.kind != "outpost":
-        pytest.skip("the connector's policy (SESSION_ALLOW) is outpost's")
     t = Target(echo, host="127.0.0.2")  # outside SESSION_ALLOW's 127.0.0.1
     try:
         s, st, head, rest = upgrade(stack, f"127.0.0.2:{t.port}")

@@ -389,6 +389,14 @@ run: setup all
 # Benchmark (not part of test): direct vs nginx mTLS chain vs outpost; writes bench/RESULTS.md.
 bench: setup all
 	$(Q)bench/bench.sh $(B)
+# Redaction on the request path, without and with rules (#14); its own section of RESULTS.md.
+bench-redact: setup all
+	$(Q)bench/redact.sh $(B)
+.PHONY: bench-redact
+
+# Connector instructions per tunnelled request (callgrind), 1 KiB and 64 KiB; writes bench/RESULTS.md.
+bench-instr: setup all
+	$(Q)bench/instr.sh $(B)
 
 # Sessions benchmark (issue #13): throughput vs direct and socat mTLS, set-up time, RSS at 1000 idle.
 bench-sessions: setup all
@@ -401,7 +409,7 @@ clean:
 .PHONY: oci oci-multi oci-test board-image board-test
 .PHONY: deb rpm deploy-settings deploy-check packaging-test
 .PHONY: readme-settings readme-check
-.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench clean image image-test image-test-full
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench bench-instr clean image image-test image-test-full
 .DELETE_ON_ERROR:
 # Keep intermediate objects and generated code (test and fuzz objects are
 # only prerequisites).  Not a bare .SECONDARY: that makes every target

@@ -100,7 +100,7 @@ $(B)/%: $(B)/%.unstripped
 	$(call say,STRIP,$@)$(STRIP) -o $@ $<
 
 # deps.sh writes build/deps/ARCH; an O= build elsewhere takes a copy.
-$(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh
+$(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh scripts/board.sh $(BOARD_ENV)
 	$(call say,DEPS,$(ARCH))scripts/deps.sh $(ARCH)
 	$(Q)[ build/deps/$(ARCH) -ef $(DEPS) ] || { rm -rf $(DEPS) && mkdir -p $(@D) && \
 		cp -a build/deps/$(ARCH)/. $(DEPS)/; }

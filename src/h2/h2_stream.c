@@ -89,7 +89,8 @@ stream_trailers(struct h2_stream *st, int status, const char *msg)
 	snprintf(code, sizeof(code), "%d", status);
 	nv[0] = (nghttp2_nv)NV("grpc-status", code);
 	nv[1] = (nghttp2_nv)NV("grpc-message", msg);
-	nghttp2_submit_trailer(st->sess->ng, st->id, nv, msg[0] != '\0' ? 2 : 1);
+	nghttp2_submit_trailer(
+	    st->sess->ng, st->id, nv, msg[0] != '\0' ? 2 : 1);
 }
 
 /* At the data source's EOF: the trailers this stream ends with, if any. */

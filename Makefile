@@ -100,7 +100,7 @@ $(B)/%: $(B)/%.unstripped
 	$(call say,STRIP,$@)$(STRIP) -o $@ $<
 
 # deps.sh writes build/deps/ARCH; an O= build elsewhere takes a copy.
-$(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh
+$(DEPS)/SOURCES: scripts/deps.lock scripts/deps.sh scripts/toolchain.sh scripts/board.sh $(BOARD_ENV)
 	$(call say,DEPS,$(ARCH))scripts/deps.sh $(ARCH)
 	$(Q)[ build/deps/$(ARCH) -ef $(DEPS) ] || { rm -rf $(DEPS) && mkdir -p $(@D) && \
 		cp -a build/deps/$(ARCH)/. $(DEPS)/; }
@@ -389,6 +389,14 @@ run: setup all
 # Benchmark (not part of test): direct vs nginx mTLS chain vs outpost; writes bench/RESULTS.md.
 bench: setup all
 	$(Q)bench/bench.sh $(B)
+# Redaction on the request path, without and with rules (#14); its own section of RESULTS.md.
+bench-redact: setup all
+	$(Q)bench/redact.sh $(B)
+.PHONY: bench-redact
+
+# Connector instructions per tunnelled request (callgrind), 1 KiB and 64 KiB; writes bench/RESULTS.md.
+bench-instr: setup all
+	$(Q)bench/instr.sh $(B)
 
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
@@ -396,7 +404,7 @@ clean:
 .PHONY: oci oci-multi oci-test board-image board-test
 .PHONY: deb rpm deploy-settings deploy-check packaging-test
 .PHONY: readme-settings readme-check
-.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench clean image image-test image-test-full
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench bench-instr clean image image-test image-test-full
 .DELETE_ON_ERROR:
 # Keep intermediate objects and generated code (test and fuzz objects are
 # only prerequisites).  Not a bare .SECONDARY: that makes every target

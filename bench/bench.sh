@@ -28,56 +28,15 @@ root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(dirname "$B")/bench
 dur=${BENCH_DURATION:-5}
 quick=${BENCH_QUICK:-}
-results=$root/bench/RESULTS.md
-pids=()
-# shellcheck source=../scripts/procs.sh
-. "$root/scripts/procs.sh"
-
-say() { printf 'bench: %s\n' "$*" >&2; }
-cleanup() {
-	trap - EXIT INT TERM
-	stop_all
-}
-trap cleanup EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+pids=() tag=bench
+# shellcheck source=lib.sh
+. "$root/bench/lib.sh"
 
 command -v wrk >/dev/null || { say "wrk is missing (apt-get install wrk)"; exit 1; }
 command -v nginx >/dev/null || { say "nginx is missing (apt-get install nginx-light)"; exit 1; }
-rm -rf "$work" && mkdir -p "$work/www" "$work/nginx-a" "$work/nginx-b"
-"$root/scripts/dev-pki.sh" "$work/pki" bench >/dev/null
-head -c 24 /dev/urandom | base64 >"$work/token"
-token=$(cat "$work/token")
-head -c 1024 /dev/zero | tr '\0' 'a' >"$work/www/1k"
-head -c 65536 /dev/zero | tr '\0' 'b' >"$work/www/64k"
-
-pa=$(free_port) pb=$(free_port) pq=$(free_port)
-pt=$(free_port) papi=$(free_port) ph=$(free_port)
-
-# Common nginx settings: no access log, keep-alive everywhere.
-nginx_common() {
-	cat <<-EOF
-	daemon off;
-	pid $1/nginx.pid;
-	error_log $1/error.log;
-	worker_rlimit_nofile 8192;
-	events { worker_connections 4096; }
-	EOF
-}
-
-# a: the backend every path ends at.
-{
-	nginx_common "$work/nginx-a"
-	cat <<-EOF
-	worker_processes 1;
-	http {
-	    access_log off;
-	    client_body_temp_path $work/nginx-a;
-	    keepalive_requests 1000000;
-	    server { listen 127.0.0.1:$pa backlog=4096; root $work/www; }
-	}
-	EOF
-} >"$work/nginx-a/nginx.conf"
+rm -rf "$work" && mkdir -p "$work/nginx-b"
+bench_files
+pb=$(free_port) pq=$(free_port)
 
 # b: an HTTP proxy that talks mTLS to a TLS proxy in front of a.  Two
 # workers: the same process budget as the edge plus the connector.
@@ -124,36 +83,18 @@ nginx_common() {
 	EOF
 } >"$work/nginx-b/nginx.conf"
 
-nginx -c "$work/nginx-a/nginx.conf" -e "$work/nginx-a/error.log" &
-pids+=($!)
+start_nginx_a
 nginx -c "$work/nginx-b/nginx.conf" -e "$work/nginx-b/error.log" &
 pids+=($!)
-
-OUTPOST_CONFIG= EDGE_LISTEN=127.0.0.1:$pt EDGE_API_PORT=$papi EDGE_API_TOKEN_FILE=$work/token \
-	EDGE_TLS_CERT_FILE=$work/pki/edge.pem EDGE_TLS_KEY_FILE=$work/pki/edge.key \
-	EDGE_CLIENT_CA_FILE=$work/pki/ca.pem EDGE_API_MAX_CONNECTIONS=1200 ENV_LEVEL=warn \
-	"$B/outpost-edge" run 2>"$work/edge.log" &
-edge_pid=$!
-pids+=($edge_pid)
-OUTPOST_CONFIG= TRAVERSAL_CONTROLLER_URL=https://127.0.0.1:$pt \
-	TLS_CERT_FILE=$work/pki/connector-bench.pem TLS_KEY_FILE=$work/pki/connector-bench.key \
-	TLS_CA_FILE=$work/pki/ca.pem HTTP_PORT=$ph MAX_CONCURRENT_REQUESTS=1000 ENV_LEVEL=warn \
-	"$B/outpost" run 2>"$work/outpost.log" &
-conn_pid=$!
-pids+=($conn_pid)
-
-for _ in $(seq 150); do
-	curl -sf "http://127.0.0.1:$ph/readyz" >/dev/null 2>&1 && break
-	sleep 0.2
-done
-curl -sf "http://127.0.0.1:$ph/readyz" >/dev/null || { say "connector not ready"; tail "$work"/*.log; exit 1; }
+start_edge
+start_connector "$B/outpost"
+wait_ready 150
 for u in "http://127.0.0.1:$pa/1k" "http://127.0.0.1:$pb/1k"; do
 	curl -sf -o /dev/null "$u" || { say "$u does not answer"; tail "$work"/nginx-*/error.log; exit 1; }
 done
 
 url_a() { echo "http://127.0.0.1:$pa/$1"; }
 url_b() { echo "http://127.0.0.1:$pb/$1"; }
-url_c() { echo "http://127.0.0.1:$papi/v1/connectors/bench/proxy/http/127.0.0.1:$pa/$1"; }
 
 rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -279,13 +220,5 @@ $(table)
 EOF
 )
 
-# Replace our section in RESULTS.md, keeping any other section as it is.
-python3 - "$results" "$section" <<'PY'
-import os, re, sys
-path, section = sys.argv[1], sys.argv[2]
-text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-pat = re.compile(r"<!-- bench:begin.*?<!-- bench:end -->", re.S)
-text = pat.sub(lambda m: section, text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-open(path, "w").write(text)
-PY
-say "wrote $results"
+write_section bench "$section"
+say "wrote bench/RESULTS.md"

@@ -6,8 +6,9 @@
 # Versions and .dsc hashes are pinned in scripts/deps.lock; apt verifies the
 # archive signatures and this script verifies each .dsc against the lock.
 # Results are cached in ${XDG_CACHE_HOME:-$HOME/.cache}/outpost/deps, keyed by
-# a hash of the lock, this script, the toolchain file and the compiler, then
-# copied to build/deps/ARCH/{include,lib}.  Nothing third-party is committed.
+# a hash of the lock, this script, the toolchain file, the board.env and the
+# compiler, then copied to build/deps/ARCH/{include,lib}.  Nothing
+# third-party is committed.
 set -euo pipefail
 
 ARCH=${1:-x86_64}
@@ -177,7 +178,7 @@ main() {
 	local key dir stage name
 	need_tools
 	key=$( (cat "$LOCK" "$TOP/scripts/deps.sh" "$TOP/scripts/toolchain.sh" \
-		"$LWIP_OPTS"; echo "$ARCH"; "$CC" --version 2>/dev/null | head -1) | sha256sum | cut -c1-16)
+		"$BOARD_ENV" "$LWIP_OPTS"; echo "$ARCH"; "$CC" --version 2>/dev/null | head -1) | sha256sum | cut -c1-16)
 	dir=$CACHE_ROOT/$ARCH-$key
 	# Concurrent builds (several make runs at once) wait for each other.
 	mkdir -p "$CACHE_ROOT"

@@ -2,33 +2,41 @@
 # Build the appliance kernel: Debian's linux-source-6.1, tinyconfig plus
 # board/<arch>/kernel.fragment, no modules, no initramfs.
 #
-#   scripts/kernel.sh [ARCH]     prints the path of the cached bzImage
+#   scripts/kernel.sh [BOARD]    prints the path of the cached bzImage
+#                                BOARD: x86_64 (default) | aarch64-virt (or
+#                                its BOARD_ARCH, aarch64)
 #
 # The result is cached outside the tree, in
 # ${XDG_CACHE_HOME:-$HOME/.cache}/outpost/kernel/<key>/, keyed by a hash of
-# the source package version, the fragment and this script, so CI rebuilds
-# it only when one of those changes.  After olddefconfig every =y/=n line of
+# the source package version, the fragment, the board.env (BOARD_KERNEL_ARCH,
+# BOARD_KERNEL_IMAGE, BOARD_GNU_TRIPLET for CROSS_COMPILE) and this script,
+# so CI rebuilds it only when one of those changes.  After olddefconfig every =y/=n line of
 # the fragment is checked against the final .config; a symbol that Kconfig
 # dropped (unmet dependency) fails the build loudly.
 set -euo pipefail
 
 ARCH=${1:-x86_64}
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-FRAG=$TOP/board/$ARCH/kernel.fragment
 PKG=linux-source-6.1
 CACHE=${XDG_CACHE_HOME:-$HOME/.cache}/outpost/kernel
 JOBS=${KERNEL_JOBS:-2}
 
-case "$ARCH" in
-x86_64) KARCH=x86_64 IMAGE=arch/x86/boot/bzImage ;;
-aarch64-virt) KARCH=arm64 IMAGE=arch/arm64/boot/Image CROSS=aarch64-linux-gnu- ;;
-*) echo "kernel: unsupported ARCH '$ARCH'" >&2; exit 1 ;;
-esac
+# shellcheck source=board.sh
+. "$TOP/scripts/board.sh"
+board_env "$ARCH" || { echo "kernel: unsupported board '$ARCH'" >&2; exit 1; }
+KARCH=${BOARD_KERNEL_ARCH:-} IMAGE=${BOARD_KERNEL_IMAGE:-}
+CROSS=${BOARD_GNU_TRIPLET:+$BOARD_GNU_TRIPLET-}
+if [ -z "$KARCH" ] || [ -z "$IMAGE" ]; then
+	echo "kernel: $BOARD_ENV names no BOARD_KERNEL_ARCH/BOARD_KERNEL_IMAGE" >&2
+	exit 1
+fi
+BOARD=$(basename "$(dirname "$BOARD_ENV")") # aarch64 names aarch64-virt
+FRAG=$(dirname "$BOARD_ENV")/kernel.fragment
 [ -f "$FRAG" ] || { echo "kernel: missing $FRAG" >&2; exit 1; }
 
 VER=$(dpkg-query -W -f='${Version}' "$PKG" 2>/dev/null) ||
 	{ echo "kernel: $PKG is not installed (scripts/setup.sh)" >&2; exit 1; }
-KEY=$( { echo "$PKG $VER $ARCH"; cat "$FRAG" "$0"; } | sha256sum | cut -c1-16)
+KEY=$( { echo "$PKG $VER $BOARD"; cat "$FRAG" "$BOARD_ENV" "$0"; } | sha256sum | cut -c1-16)
 OUT=$CACHE/$KEY
 
 cached() {

@@ -25,6 +25,8 @@ PKGS=(
 	linux-source-6.1 bc flex bison libelf-dev libssl-dev erofs-utils cryptsetup-bin sbsigntool systemd-boot-efi mtools dosfstools syslinux syslinux-common fdisk bmap-tools python3-vmdkstream faketime ca-certificates qemu-system-x86 qemu-utils ovmf e2fsprogs
 	# benchmark (make bench)
 	wrk
+	# instructions per request (make bench-instr)
+	valgrind
 	# style
 	clang-format
 	# packaging (make deb rpm packaging-test): lintian, rpmbuild, podman-compose (+ CNI dnsname), systemd-analyze

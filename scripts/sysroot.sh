@@ -2,7 +2,8 @@
 # Assemble a static musl sysroot for a cross target from Debian's target
 # packages and print its path on stdout (logs go to stderr).
 #
-#   scripts/sysroot.sh ARCH       ARCH: aarch64 | armhf
+#   scripts/sysroot.sh ARCH       ARCH: aarch64 | armhf (a board with a
+#                                 BOARD_GNU_TRIPLET in its board.env)
 #
 # The .deb files pinned in scripts/sysroot.lock (musl-dev and the kernel UAPI
 # headers of the cross toolchain) are downloaded with apt using a private
@@ -10,8 +11,10 @@
 # architecture list are never touched (no `dpkg --add-architecture`).  Each
 # .deb is checked against the lock, unpacked, and a gcc specs file plus a
 # `cc` wrapper around Debian's gcc-<triplet> are written next to it.
+# The Debian architecture and the gcc and musl triplets come from the
+# target's board/<target>/board.env (scripts/board.sh).
 # Result: ${XDG_CACHE_HOME:-$HOME/.cache}/outpost/sysroot/ARCH-HASH, reused
-# while the lock and this script are unchanged.
+# while the lock, the board.env and this script are unchanged.
 set -euo pipefail
 
 ARCH=${1:?usage: sysroot.sh aarch64|armhf}
@@ -22,15 +25,16 @@ ROOT=${XDG_CACHE_HOME:-$HOME/.cache}/outpost/sysroot
 log() { printf 'sysroot: %s\n' "$*" >&2; }
 die() { log "error: $*"; exit 1; }
 
-case "$ARCH" in
-aarch64) DEBARCH=arm64 GNU=aarch64-linux-gnu MUSL=aarch64-linux-musl ;;
-armhf) DEBARCH=armhf GNU=arm-linux-gnueabihf MUSL=arm-linux-musleabihf ;;
-*) die "unsupported ARCH '$ARCH' (supported: aarch64 armhf)" ;;
-esac
+# shellcheck source=board.sh
+. "$TOP/scripts/board.sh"
+board_env "$ARCH" || die "unsupported ARCH '$ARCH'"
+[ -n "${BOARD_GNU_TRIPLET:-}" ] ||
+	die "ARCH '$ARCH' is native (no BOARD_GNU_TRIPLET in $BOARD_ENV): no sysroot"
+DEBARCH=$BOARD_DEBARCH GNU=$BOARD_GNU_TRIPLET MUSL=$BOARD_MUSL_TRIPLET
 
 lock_rows() { awk -v a="$DEBARCH" '!/^#/ && $1 == a { print $2, $3, $4 }' "$LOCK"; }
 
-KEY=$( (lock_rows; cat "$0") | sha256sum | cut -c1-16)
+KEY=$( (lock_rows; cat "$BOARD_ENV" "$0") | sha256sum | cut -c1-16)
 SYS=$ROOT/$ARCH-$KEY
 if [ -f "$SYS/done" ]; then
 	echo "$SYS"

@@ -2,9 +2,14 @@
 # toolchain for one target architecture.
 #   toolchain_setup ARCH   sets CC, AR, RANLIB, STRIP, TC_SYSTEM_PROCESSOR, TC_APT,
 #                          TC_QEMU (user-mode emulator for tests, empty on x86_64)
-# x86_64 uses Debian's musl-gcc wrapper.  aarch64 and armhf use Debian's
-# cross gcc with a musl sysroot from scripts/sysroot.sh (downloaded once and
-# cached; CC is the sysroot's `cc` wrapper that adds its specs file).
+# The facts come from the target's board/<target>/board.env (scripts/board.sh):
+# with no BOARD_GNU_TRIPLET (x86_64) Debian's musl-gcc wrapper; otherwise
+# Debian's cross gcc-<triplet> with a musl sysroot from scripts/sysroot.sh
+# (downloaded once and cached; CC is the sysroot's `cc` wrapper that adds its
+# specs file).
+
+# shellcheck source=board.sh
+. "$(dirname "${BASH_SOURCE[0]}")/board.sh"
 
 toolchain_cross() {
 	local gnu=$1 sys
@@ -21,29 +26,19 @@ toolchain_cross() {
 }
 
 toolchain_setup() {
-	case "$1" in
-	x86_64)
-		CC=musl-gcc
-		AR=ar
-		RANLIB=ranlib
-		STRIP=strip
-		TC_SYSTEM_PROCESSOR=x86_64
-		TC_APT="musl-tools"
-		TC_QEMU=
-		;;
-	aarch64)
-		TC_SYSTEM_PROCESSOR=aarch64
-		TC_QEMU=qemu-aarch64-static
-		toolchain_cross aarch64-linux-gnu aarch64
-		;;
-	armhf)
-		TC_SYSTEM_PROCESSOR=arm
-		TC_QEMU=qemu-arm-static
-		toolchain_cross arm-linux-gnueabihf armhf
-		;;
-	*)
-		echo "toolchain: unsupported ARCH '$1' (supported: x86_64 aarch64 armhf)" >&2
+	board_env "$1" || {
+		echo "toolchain: unsupported ARCH '$1'" >&2
 		return 1
-		;;
-	esac
+	}
+	TC_SYSTEM_PROCESSOR=$BOARD_CMAKE_PROCESSOR
+	TC_QEMU=$BOARD_QEMU_USER
+	if [ -n "$BOARD_GNU_TRIPLET" ]; then
+		toolchain_cross "$BOARD_GNU_TRIPLET" "$1"
+		return
+	fi
+	CC=musl-gcc
+	AR=ar
+	RANLIB=ranlib
+	STRIP=strip
+	TC_APT="musl-tools"
 }

@@ -248,9 +248,10 @@ const char *h2_error_name(enum h2_error e);
 const char *h2_session_error_detail(const struct h2_session *s);
 
 /*
- * Attach ring memory to a stream before h2_stream_open or when accepting.
- * rxcap must be >= the session's conf.window; txcap >= 1.  The memory must
- * outlive the stream (until H2_EV_CLOSE).
+ * Attach ring memory to a stream before h2_stream_open or when accepting
+ * (this also sets up the stream's list links: a stream not passed through
+ * here must not be used).  rxcap must be >= the session's conf.window;
+ * txcap >= 1.  The memory must outlive the stream (until H2_EV_CLOSE).
  */
 void h2_stream_init(
     struct h2_stream *st, void *rxmem, size_t rxcap, void *txmem, size_t txcap);

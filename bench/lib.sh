@@ -1,0 +1,118 @@
+# Sourced by bench/bench.sh and bench/instr.sh: path c's pieces, on loopback.
+#   bench_files              $work/pki, $work/token ($token), $work/www/{1k,64k}
+#   nginx_common DIR         the settings every nginx here shares
+#   start_nginx_a            nginx a, the upstream every path ends at ($pa)
+#   start_edge               outpost-edge: tunnel port $pt, API/front door $papi
+#   start_connector BIN [WRAPPER...]
+#                            outpost run (BIN, under WRAPPER when given) with
+#                            two tunnels to the edge, health port $ph; sets
+#                            conn_pid (the wrapper's pid when there is one)
+#   wait_ready TRIES         until the connector's /readyz answers (0.2 s apart)
+#   url_c SIZE               path c's URL for /SIZE
+#   write_section NAME TEXT  TEXT replaces the <!-- NAME:begin --> ...
+#                            <!-- NAME:end --> section of bench/RESULTS.md
+#                            (appended when missing), the rest kept as it is
+#   say TEXT                 a line on stderr, "TAG: TEXT"
+# The caller sets root, B (build dir), work, tag, and pids=()
+# (scripts/procs.sh); every process started is stopped when the script
+# ends, however it ends.
+
+# shellcheck source=../scripts/procs.sh
+. "$root/scripts/procs.sh"
+
+say() { printf '%s: %s\n' "$tag" "$*" >&2; }
+cleanup() {
+	trap - EXIT INT TERM
+	stop_all
+}
+trap cleanup EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
+
+pa=$(free_port) pt=$(free_port) papi=$(free_port) ph=$(free_port)
+
+bench_files() {
+	mkdir -p "$work/www" "$work/nginx-a"
+	"$root/scripts/dev-pki.sh" "$work/pki" bench >/dev/null
+	head -c 24 /dev/urandom | base64 >"$work/token"
+	token=$(cat "$work/token")
+	head -c 1024 /dev/zero | tr '\0' 'a' >"$work/www/1k"
+	head -c 65536 /dev/zero | tr '\0' 'b' >"$work/www/64k"
+}
+
+# Common nginx settings: no access log, keep-alive everywhere.
+nginx_common() {
+	cat <<-EOF
+	daemon off;
+	pid $1/nginx.pid;
+	error_log $1/error.log;
+	worker_rlimit_nofile 8192;
+	events { worker_connections 4096; }
+	EOF
+}
+
+start_nginx_a() {
+	{
+		nginx_common "$work/nginx-a"
+		cat <<-EOF
+		worker_processes 1;
+		http {
+		    access_log off;
+		    client_body_temp_path $work/nginx-a;
+		    keepalive_requests 1000000;
+		    server { listen 127.0.0.1:$pa backlog=4096; root $work/www; }
+		}
+		EOF
+	} >"$work/nginx-a/nginx.conf"
+	nginx -c "$work/nginx-a/nginx.conf" -e "$work/nginx-a/error.log" &
+	pids+=($!)
+}
+
+start_edge() {
+	OUTPOST_CONFIG= EDGE_LISTEN=127.0.0.1:$pt EDGE_API_PORT=$papi EDGE_API_TOKEN_FILE=$work/token \
+		EDGE_TLS_CERT_FILE=$work/pki/edge.pem EDGE_TLS_KEY_FILE=$work/pki/edge.key \
+		EDGE_CLIENT_CA_FILE=$work/pki/ca.pem EDGE_API_MAX_CONNECTIONS=1200 ENV_LEVEL=warn \
+		"$B/outpost-edge" run 2>"$work/edge.log" &
+	edge_pid=$!
+	pids+=($edge_pid)
+}
+
+start_connector() {
+	local bin=$1
+	shift
+	OUTPOST_CONFIG= TRAVERSAL_CONTROLLER_URL=https://127.0.0.1:$pt \
+		TLS_CERT_FILE=$work/pki/connector-bench.pem TLS_KEY_FILE=$work/pki/connector-bench.key \
+		TLS_CA_FILE=$work/pki/ca.pem HTTP_PORT=$ph MAX_CONCURRENT_REQUESTS=1000 ENV_LEVEL=warn \
+		"$@" "$bin" run 2>"$work/outpost.log" &
+	conn_pid=$!
+	pids+=($conn_pid)
+}
+
+wait_ready() {
+	local _
+	for _ in $(seq "$1"); do
+		curl -sf "http://127.0.0.1:$ph/readyz" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	curl -sf "http://127.0.0.1:$ph/readyz" >/dev/null || {
+		say "connector not ready"
+		tail "$work"/*.log >&2
+		return 1
+	}
+}
+
+url_c() { echo "http://127.0.0.1:$papi/v1/connectors/bench/proxy/http/127.0.0.1:$pa/$1"; }
+
+write_section() {
+	python3 - "$root/bench/RESULTS.md" "$1" "$2" <<-'PY'
+	import os, re, sys
+	path, name, section = sys.argv[1:4]
+	text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
+	pat = re.compile(r"<!-- %s:begin.*?<!-- %s:end -->" % (name, name), re.S)
+	if pat.search(text):
+	    text = pat.sub(lambda m: section, text)
+	else:
+	    text = text.rstrip("\n") + "\n\n" + section + "\n"
+	open(path, "w").write(text)
+	PY
+}

@@ -27,6 +27,8 @@ PKGS=(
 	wrk
 	# instructions per request (make bench-instr)
 	valgrind
+	# telemetry tests: a real Prometheus server scrapes /metrics (test_telemetry.py)
+	prometheus
 	# style
 	clang-format
 	# packaging (make deb rpm packaging-test): lintian, rpmbuild, podman-compose (+ CNI dnsname), systemd-analyze

@@ -167,15 +167,34 @@ needs_length(const struct job *job)
 	    strcmp(m, "PUT") == 0 || strcmp(m, "PATCH") == 0;
 }
 
+/* ":port" into out, "" for the scheme's default port (no printf per head). */
+static void
+port_format(char out[8], const struct url *u)
+{
+	char d[5];
+	unsigned p = u->port, k = 0;
+
+	if (u->port == (u->tls ? 443 : 80)) {
+		out[0] = '\0';
+		return;
+	}
+	do
+		d[k++] = (char)('0' + p % 10);
+	while ((p /= 10) > 0);
+	*out++ = ':';
+	while (k > 0)
+		*out++ = d[--k];
+	*out = '\0';
+}
+
 /* Write the head into out (NULL: only count); returns its length. */
 static size_t
 head_format(struct job *job, const struct hop_filter *f, char *out)
 {
 	const Connector__V1__HttpRequest *req = job->req;
 	const struct url *u = &job->url;
-	bool dflt = u->port == (u->tls ? 443 : 80);
 	bool absolute = job->proxy != NULL && !u->tls;
-	char port[8] = "", clen[32] = "";
+	char port[8], clen[32] = "";
 	size_t n = 0, i;
 
 #define PUT(p, len) \
@@ -185,8 +204,7 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 		n += (len); \
 	} while (0)
 #define PUTS(s) PUT((s), strlen(s))
-	if (!dflt)
-		snprintf(port, sizeof(port), ":%u", (unsigned)u->port);
+	port_format(port, u);
 #define PUT_AUTHORITY() \
 	do { \
 		PUTS(u->ipv6 ? "[" : ""); \

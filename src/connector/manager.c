@@ -173,7 +173,8 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 	if (m->conf.url.tls && load_tls(m, c, err, errlen) < 0)
 		return -1;
 	if (load_sessions(m, c) < 0)
-		return fail(err, errlen, "%s", "out of memory");
+		return fail(err, errlen, "%s",
+		    "sessions: NO_PROXY is invalid, or out of memory");
 	/* Twice the slots: a spare dials the replacement before a drained
 	 * tunnel closes (make-before-break). */
 	m->slots = calloc(2 * m->conf.slots, sizeof(*m->slots));

@@ -15,12 +15,16 @@
 #include "lib/log.h"
 #include "lib/util.h"
 #include "net/net.h"
+#include "net/netpolicy.h"
+#include "net/noproxy.h"
 
 /* A refusal's call: the smallest window, room for the result only. */
 #define REFUSAL_TX 1024
 #define REFUSAL_MSG 256
 #define SESSION_QUEUE 4 /* messages queued on a call: result, data, FIN */
 #define CONNECT_MAX_MS (5 * 60 * 1000)
+/* An open session with no bytes for this long gives its buffers back. */
+#define SESSION_TRIM_MS 2000
 /* How long the edge has to end a call whose outcome is known. */
 #define SESSION_END_WAIT_MS (30 * 1000)
 
@@ -62,6 +66,7 @@ session_conf_load(struct session_conf *sc, const struct cfg *c)
 	    .connect_ms = cfg_int(c, CFG_CONNECT_TIMEOUT),
 	    .buffer = (size_t)cfg_int(c, CFG_SESSION_BUFFER),
 	    .policy = cfg_policy(c, CFG_SESSION_ALLOW),
+	    .no_proxy = cfg_str(c, CFG_NO_PROXY),
 	};
 }
 
@@ -71,12 +76,15 @@ session_table_new(
     struct session_table **out, struct manager *m, const struct session_conf *c)
 {
 	struct session_table *t = calloc(1, sizeof(*t));
+	char why[NETPOLICY_ERR_MAX];
 
 	*out = t;
 	if (t == NULL)
 		return -ENOMEM;
 	t->mgr = m;
 	t->c = *c;
+	if (noproxy_parse(&t->direct, c->no_proxy, why, sizeof(why)) < 0)
+		return -EINVAL;
 	t->s = calloc(c->max + SESSION_REFUSALS, sizeof(*t->s));
 	t->scratch = malloc(SESSION_DATA_MAX);
 	return t->s != NULL && t->scratch != NULL ? 0 : -ENOMEM;
@@ -99,6 +107,7 @@ session_count(const struct session_table *t)
 /* --- a session's memory ----------------------------------------------------- */
 
 static void on_timer(struct rx_loop *l, struct rx_timer *tm);
+static void arm(struct session *s);
 static void on_reap(struct rx_loop *l, struct rx_defer *d);
 static void on_dialed(struct dial *d, int fd, const struct dial_result *r);
 static void ending(struct session *s, enum session_result r);
@@ -212,6 +221,7 @@ session_table_free(struct session_table *t)
 		s->w.fd = -1;
 		session_free(s);
 	}
+	noproxy_free(t->direct);
 	free(t->s);
 	free(t->scratch);
 	free(t);
@@ -270,9 +280,7 @@ attach(struct session *s, int fd, const char *detail)
 	}
 	s->state = SS_OPEN;
 	session_io_start(s, fd);
-	rx_timer_start(s->tab->mgr->loop, &s->timer,
-	    s->idle_ms < s->tab->c.lifetime_ms ? s->idle_ms
-					       : s->tab->c.lifetime_ms);
+	arm(s);
 }
 
 static enum session_result
@@ -393,7 +401,7 @@ session_open(struct session_table *t, struct tunnel_slot *slot,
 {
 	/* The dialer checks the name, then every address it resolves to,
 	 * and dials only those (net/dial.h). */
-	struct dial_opts o = {.proxy = t->mgr->proxy, .policy = t->c.policy};
+	struct dial_opts o = {.policy = t->c.policy};
 	enum session_result r;
 	struct session *s;
 	int e;
@@ -414,6 +422,8 @@ session_open(struct session_table *t, struct tunnel_slot *slot,
 	/* The edge may shorten the idle timeout, never lengthen it. */
 	s->idle_ms = clamp_ms(
 	    (uint64_t)so->idle_timeout_s * 1000, t->c.idle_ms, t->c.idle_ms);
+	if (!noproxy_bypass(t->direct, s->host, s->port))
+		o.proxy = t->mgr->proxy;
 	o.attempt_ms = o.total_ms =
 	    clamp_ms(so->connect_timeout_ms, t->c.connect_ms, CONNECT_MAX_MS);
 	e = dial_start(&s->dial, s->host, s->port, &o);
@@ -425,11 +435,33 @@ session_open(struct session_table *t, struct tunnel_slot *slot,
 
 /* --- the end ----------------------------------------------------------------- */
 
+/*
+ * The session's timer: at the lifetime, the idle deadline, or (bytes moved
+ * since the last trim) SESSION_TRIM_MS after the last byte, when an idle
+ * session's buffers are given back (conn_call_trim).
+ */
+static void
+arm(struct session *s)
+{
+	int64_t at = s->started + s->tab->c.lifetime_ms;
+
+	if (s->active + s->idle_ms < at)
+		at = s->active + s->idle_ms;
+	if (!s->trimmed && s->active + SESSION_TRIM_MS < at)
+		at = s->active + SESSION_TRIM_MS;
+	at -= rx_now(s->tab->mgr->loop);
+	rx_timer_start(s->tab->mgr->loop, &s->timer, at > 0 ? at : 0);
+}
+
 /* see session_int.h */
 void
 session_touch(struct session *s)
 {
 	s->active = rx_now(s->tab->mgr->loop);
+	if (s->trimmed) {
+		s->trimmed = false;
+		arm(s);
+	}
 }
 
 /*
@@ -489,7 +521,11 @@ on_timer(struct rx_loop *l, struct rx_timer *tm)
 		session_abort(s, SR_IDLE_TIMEOUT);
 		return;
 	}
-	rx_timer_start(l, tm, (idle < life ? idle : life) - now);
+	if (!s->trimmed && now >= s->active + SESSION_TRIM_MS) {
+		conn_call_trim(&s->call);
+		s->trimmed = true;
+	}
+	arm(s);
 }
 
 /* see session_int.h */

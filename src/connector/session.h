@@ -57,6 +57,7 @@ struct session_conf {
 	int64_t connect_ms; /* CONNECT_TIMEOUT: a SessionOpen's 0 */
 	size_t buffer; /* SESSION_BUFFER, per direction */
 	const struct netpolicy *policy; /* SESSION_ALLOW; NULL: sessions off */
+	const char *no_proxy; /* NO_PROXY: targets EGRESS_PROXY_URL skips */
 };
 
 /* The limits and SESSION_ALLOW from the configuration (the policy is c's:
@@ -65,7 +66,10 @@ void session_conf_load(struct session_conf *sc, const struct cfg *c);
 
 /*
  * Allocate an empty table for m's tunnels (setup phase; c is copied, the
- * policy it points to must outlive the table).  0 or -ENOMEM.
+ * policy it points to must outlive the table).  Sessions dial through
+ * m's EGRESS_PROXY_URL unless NO_PROXY (net/noproxy.h) lets the target go
+ * direct.  0, -EINVAL (a bad NO_PROXY: check-config reports it first) or
+ * -ENOMEM.
  */
 int session_table_new(struct session_table **out, struct manager *m,
     const struct session_conf *c);

@@ -64,6 +64,7 @@ struct session {
 	bool up_eof; /* the target sent FIN: half_close queued */
 	bool down_eof; /* the edge sent half_close */
 	bool wshut; /* shutdown(SHUT_WR) done on the target */
+	bool trimmed; /* buffers given back since the last byte */
 	uint8_t *pend; /* edge bytes the target did not take yet */
 	size_t plen, poff;
 	int64_t started, active, idle_ms;
@@ -76,6 +77,7 @@ struct session {
 struct session_table {
 	struct manager *mgr;
 	struct session_conf c;
+	struct noproxy *direct; /* NO_PROXY */
 	struct session **s; /* n used of max + SESSION_REFUSALS */
 	unsigned n, nfull;
 	uint8_t *scratch; /* one read from a target (SESSION_DATA_MAX) */

@@ -132,6 +132,8 @@ flush_target(struct session *s)
 		}
 		s->poff += (size_t)k;
 	}
+	free(s->pend); /* backpressure is the exception: no buffer idles */
+	s->pend = NULL;
 	s->plen = s->poff = 0;
 	conn_call_resume(&s->call);
 	check_shut(s);

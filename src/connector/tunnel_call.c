@@ -7,12 +7,22 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include "connector/manager.h"
 #include "connector/tunnel_conn.h"
 #include "lib/util.h"
 
 static void on_resume(struct rx_loop *l, struct rx_defer *d);
+
+static size_t
+page_up(size_t n)
+{
+	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
+
+	return (n + pg - 1) / pg * pg;
+}
 
 /* see tunnel_conn.h */
 int
@@ -25,11 +35,18 @@ conn_call_init(struct conn_call *c, const struct conn_call_ops *ops, void *arg,
 	rx_defer_init(&c->resume, on_resume);
 	if (rxcap < CONN_MIN_WINDOW)
 		return -EINVAL;
-	c->rx = malloc(rxcap);
-	c->tx = malloc(txcap);
-	c->msgbuf = malloc(max_message);
-	if (c->rx == NULL || c->tx == NULL || c->msgbuf == NULL)
+	/* One mapping, page-aligned parts: pages are resident only once
+	 * touched, and conn_call_trim() can give them back. */
+	c->memlen = page_up(rxcap) + page_up(txcap) + page_up(max_message);
+	c->mem = mmap(NULL, c->memlen, PROT_READ | PROT_WRITE,
+	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+	if (c->mem == MAP_FAILED) {
+		c->mem = NULL;
 		return -ENOMEM;
+	}
+	c->rx = c->mem;
+	c->tx = c->rx + page_up(rxcap);
+	c->msgbuf = c->tx + page_up(txcap);
 	grpc_reader_init(&c->reader, c->msgbuf, max_message);
 	return 0;
 }
@@ -39,10 +56,25 @@ void
 conn_call_free(struct conn_call *c)
 {
 	grpc_sendq_clear(&c->outq);
-	free(c->rx);
-	free(c->tx);
-	free(c->msgbuf);
-	c->rx = c->tx = c->msgbuf = NULL;
+	if (c->mem != NULL)
+		munmap(c->mem, c->memlen);
+	c->mem = c->rx = c->tx = c->msgbuf = NULL;
+}
+
+/* see tunnel_conn.h */
+void
+conn_call_trim(struct conn_call *c)
+{
+	size_t n = 0;
+
+	if (c->mem == NULL ||
+	    (c->state != CALL_OPEN && c->state != CALL_HALF_CLOSED))
+		return;
+	(void)h2_stream_take(&c->st, &n); /* n: bytes waiting to be read */
+	if (n != 0 || h2_stream_send_room(&c->st) != c->txcap ||
+	    !grpc_reader_idle(&c->reader))
+		return;
+	madvise(c->mem, c->memlen, MADV_DONTNEED);
 }
 
 /* see tunnel_conn.h */

@@ -122,8 +122,8 @@ struct conn_call {
 	struct grpc_reader reader;
 	struct grpc_sendq outq;
 	uint64_t ping_after; /* routable once this many PINGs were acked */
-	uint8_t *rx, *tx, *msgbuf;
-	size_t rxcap, txcap;
+	uint8_t *mem, *rx, *tx, *msgbuf; /* one mapping: rx, tx, msgbuf */
+	size_t memlen, rxcap, txcap;
 	bool paused; /* conn_call_pause() */
 	struct rx_defer resume; /* conn_call_resume(): read outside callers */
 	int status; /* CALL_ENDING: the outcome for on_end */
@@ -141,8 +141,17 @@ int conn_call_init(struct conn_call *c, const struct conn_call_ops *ops,
     void *arg, size_t rxcap, size_t txcap, size_t max_message,
     unsigned max_queued);
 
-/* Release what conn_call_init() allocated; the call must be idle. */
+/* Release what conn_call_init() allocated; the call must be idle (or its
+ * init failed). */
 void conn_call_free(struct conn_call *c);
+
+/*
+ * Give the pages of an open call's rings and message buffer back to the
+ * system while they hold nothing (both rings empty, no partial message);
+ * a no-op otherwise.  For calls that sit idle for long (sessions): a
+ * system call, so not per message.
+ */
+void conn_call_trim(struct conn_call *c);
 
 void *conn_call_arg(const struct conn_call *c);
 

@@ -5,16 +5,20 @@
 #include "http/hop.h"
 #include "lib/util.h"
 
-static const char *const fixed[] = {
-    "connection",
-    "proxy-connection",
-    "keep-alive",
-    "proxy-authenticate",
-    "proxy-authorization",
-    "te",
-    "trailer",
-    "transfer-encoding",
-    "upgrade",
+/* The names with their lengths (no strlen() per header and name). */
+static const struct {
+	const char *s;
+	size_t n;
+} fixed[] = {
+    {"connection", 10},
+    {"proxy-connection", 16},
+    {"keep-alive", 10},
+    {"proxy-authenticate", 18},
+    {"proxy-authorization", 19},
+    {"te", 2},
+    {"trailer", 7},
+    {"transfer-encoding", 17},
+    {"upgrade", 7},
 };
 
 static bool
@@ -83,7 +87,7 @@ hop_drop(const struct hop_filter *f, const char *name, size_t nlen)
 	if (f->overflow)
 		return true;
 	for (i = 0; i < nitems(fixed); i++)
-		if (name_eq(name, nlen, fixed[i], strlen(fixed[i])))
+		if (name_eq(name, nlen, fixed[i].s, fixed[i].n))
 			return true;
 	for (i = 0; i < f->nconn; i++)
 		if (listed(f->conn[i].v, f->conn[i].n, name, nlen))

@@ -14,13 +14,14 @@ struct cur {
 	const struct http_limits *lim;
 };
 
+/* RFC 9110 5.6.2; '-' (in most field names) tested before the search. */
 static bool
 is_tchar(unsigned char c)
 {
 	if ((c >= '0' && c <= '9') || (c >= 'a' && c <= 'z') ||
-	    (c >= 'A' && c <= 'Z'))
+	    (c >= 'A' && c <= 'Z') || c == '-')
 		return true;
-	return c != 0 && strchr("!#$%&'*+-.^_`|~", c) != NULL;
+	return c != 0 && strchr("!#$%&'*+.^_`|~", c) != NULL;
 }
 
 /* Field values and reason phrases: HTAB, SP, VCHAR, obs-text. */

@@ -70,6 +70,10 @@ utf8_scrub(char *s, size_t n)
 	size_t i = 0, k, bad = 0;
 
 	while (i < n) {
+		if (p[i] < 0x80) { /* ASCII, the common case */
+			i++;
+			continue;
+		}
 		if ((k = utf8_seq_len(p + i, n - i)) > 0) {
 			i += k;
 			continue;

@@ -5,6 +5,7 @@
  * the caller's two buffers and the socket.
  */
 #include <errno.h>
+#include <string.h>
 
 #include "lib/util.h"
 #include "net/net.h"
@@ -321,8 +322,7 @@ stream_write(struct stream *s, const void *p, size_t n)
 
 	while (done < n && (dst = stream_reserve(s, &room)) != NULL) {
 		k = n - done < room ? n - done : room;
-		for (size_t i = 0; i < k; i++)
-			dst[i] = c[done + i];
+		memcpy(dst, c + done, k);
 		stream_commit(s, k);
 		done += k;
 		if (s->eng != NULL && done < n)

@@ -4,6 +4,7 @@ Tunnel call (seen by the grpc-js controller and by outpost-edge), PEM text
 in the *_BASE64 settings, Go-style fractional durations, and the telemetry
 settings that are accepted but not implemented yet."""
 import os
+import re
 
 import pytest
 
@@ -152,9 +153,42 @@ def test_bad_fractional_durations_are_refused(outpost_bin, value):
 def test_telemetry_settings_are_accepted_and_reported(outpost_bin):
     r = check(outpost_bin, OTEL_SERVICE_NAME="traversal-connector",
               OTEL_RESOURCE_ATTRIBUTES="deployment.environment=prod",
+              OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
               TRAVERSAL_DISABLE_TELEMETRY="true")
     assert r.returncode == 0, r
-    for k in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "TRAVERSAL_DISABLE_TELEMETRY"):
+    for k in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_PROTOCOL",
+              "TRAVERSAL_DISABLE_TELEMETRY"):
         assert f"warning: environment: {k}: not implemented yet" in r.stderr, r.stderr
     r = check(outpost_bin, TRAVERSAL_DISABLE_TELEMETRY="maybe")
     assert r.returncode == 100 and "TRAVERSAL_DISABLE_TELEMETRY: invalid bool" in r.stderr
+
+
+# --- docs/migrating.md covers every anchor setting ----------------------------
+
+# The anchor connector's settings (its current release; /work/shared/FACTS.md
+# and the reference documents).
+ANCHOR = """ENV_NAME ENV_LEVEL HTTP_PORT ENV_FILE TRAVERSAL_CONTROLLER_URL MAX_TUNNELS_ALLOWED
+MAX_CONCURRENT_REQUESTS RECONNECT_INTERVAL MAX_BACKOFF_DELAY REQUEST_TIMEOUT
+MAX_REQUEST_BODY_SIZE_MB MAX_RESPONSE_BODY_SIZE_MB MAX_DECODED_RESPONSE_BODY_SIZE_MB
+EGRESS_PROXY_URL HTTPS_PROXY HTTP_PROXY NO_PROXY TRAVERSAL_CONNECTOR_ID TLS_CERT_BASE64
+TLS_KEY_BASE64 TLS_CA_BASE64 TLS_SERVER_NAME UPSTREAM_TLS_VERIFY UPSTREAM_TLS_CA_BASE64
+UPSTREAM_TLS_CA_FILE REDACTION_RULES_FILE REDACTION_RELOAD_INTERVAL OTEL_SERVICE_NAME
+OTEL_RESOURCE_ATTRIBUTES OTEL_EXPORTER_OTLP_METRICS_ENDPOINT OTEL_EXPORTER_OTLP_TRACES_ENDPOINT
+OTEL_EXPORTER_OTLP_LOGS_ENDPOINT OTEL_EXPORTER_OTLP_PROTOCOL TRAVERSAL_DISABLE_TELEMETRY""".split()
+
+MIGRATING = os.path.join(os.path.dirname(__file__), "..", "..", "docs", "migrating.md")
+
+
+def test_migrating_lists_every_anchor_setting_truthfully(outpost_bin):
+    """Each anchor setting has a row; a row that names an outpost setting
+    names a real one, and one saying *not yet* names no setting we have."""
+    r = run([outpost_bin, "check-config", "--markdown"], env=base_env())
+    ours = set(re.findall(r"^\| `([A-Z0-9_]+)` \|", r.stdout, re.M))
+    rows = [l for l in open(MIGRATING).read().splitlines() if l.startswith("| `")]
+    for name in ANCHOR:
+        row = next((l for l in rows if f"`{name}`" in l.split("|")[1]), None)
+        assert row, f"docs/migrating.md has no row for {name}"
+        if "*not yet*" in row.split("|")[2]:
+            assert name not in ours, f"{name} is a setting now: update its row"
+        else:
+            assert name in ours, f"{name}: migrating.md names it, the table has no such setting"

@@ -4,6 +4,7 @@ on the Tunnel call and serves outpost.v1.Sessions/Attach) and loopback TCP
 targets written here."""
 import base64
 import hashlib
+import json
 import os
 import socket
 import threading
@@ -400,9 +401,16 @@ def test_drain_keeps_sessions_and_refuses_new_ones(ctl, spawn, outpost_bin, targ
     p, tun = connect(ctl, spawn, outpost_bin, SESSION_ALLOW=f"127.0.0.1:{t.port}",
                      DRAIN_TIMEOUT="30s")
     sid, res = open_session(ctl, tun, t.port)
-    ctl.cmd(cmd="start_close", tunnel=tun)
-    # Behind START_CLOSE on the same call, before the Tunnel call ends.
-    _, res2 = open_session(ctl, tun, t.port)
+    # A SessionOpen right behind START_CLOSE on the same call (one write to
+    # the controller: the replacement tunnel is up within milliseconds, and
+    # then the old Tunnel call ends).
+    late = f"late-{os.getpid()}"
+    ctl.proc.stdin.write(json.dumps({"cmd": "start_close", "tunnel": tun}) + "\n" +
+                         json.dumps({"cmd": "session_open", "tunnel": tun, "session": late,
+                                     "host": "127.0.0.1", "port": t.port}) + "\n")
+    ctl.proc.stdin.flush()
+    res2 = ctl.wait(lambda e: e["event"] == "session_result" and e["session"] == late,
+                    TIMEOUT, since=0)["result"]
     assert (res2["ok"], res2["reason"]) == (False, "draining")
     ctl.wait(lambda e: e["event"] == "tunnel_open" and e["tunnel"] != tun, TIMEOUT, since=0)
     # The old Tunnel call ends; its connection stays for the session.

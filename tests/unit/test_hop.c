@@ -26,7 +26,15 @@ hop_fixed_names(void **state)
 	assert_true(drop(&f, "keep-alive"));
 	assert_true(drop(&f, "Proxy-Authorization"));
 	assert_true(drop(&f, "te"));
+	assert_true(drop(&f, "Proxy-Connection"));
+	assert_true(drop(&f, "proxy-authenticate"));
+	assert_true(drop(&f, "Trailer"));
+	assert_true(drop(&f, "Upgrade"));
 	assert_false(drop(&f, "tee"));
+	assert_false(drop(&f, "upgrad"));
+	assert_false(drop(&f, "trailers"));
+	assert_false(drop(&f, "keep-alive2"));
+	assert_false(drop(&f, "proxy-authorizatio"));
 	assert_false(drop(&f, "Set-Cookie"));
 	assert_false(drop(&f, "Content-Length"));
 	assert_false(drop(&f, ""));

@@ -560,6 +560,30 @@ misc_helpers(void **state)
 	assert_string_equal(http_reason(799), "Unknown");
 }
 
+/* Field names are tokens: every tchar of RFC 9110 5.6.2, no separator. */
+static void
+field_name_tchars(void **state)
+{
+	static const char ok[] = "!#$%&'*+-.^_`|~09azAZ";
+	static const char bad[] = "(),/;<=>?@[\\]{}\"";
+	struct http_header h[4];
+	struct http_request r;
+	char m[96];
+	size_t i;
+
+	snprintf(m, sizeof(m), "GET / HTTP/1.1\r\n%s: v\r\n\r\n", ok);
+	assert_int_equal(
+	    req_parse(m, strlen(m), &r, h, 4, &lim_default), (int)strlen(m));
+	assert_int_equal(h[0].name_len, strlen(ok));
+	for (i = 0; i < sizeof(bad) - 1; i++) {
+		snprintf(
+		    m, sizeof(m), "GET / HTTP/1.1\r\nA%cB: v\r\n\r\n", bad[i]);
+		assert_int_equal(
+		    req_parse(m, strlen(m), &r, h, 4, &lim_default),
+		    HTTP_ERROR);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -567,6 +591,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(req_simple),
 	    cmocka_unit_test(req_pipelined),
 	    cmocka_unit_test(req_malformed),
+	    cmocka_unit_test(field_name_tchars),
 	    cmocka_unit_test(req_limit_line),
 	    cmocka_unit_test(req_limit_count),
 	    cmocka_unit_test(req_limit_bytes),

@@ -316,6 +316,28 @@ cfg_new(struct cfg_errors *errs)
 	return c;
 }
 
+/* see cfg.h */
+void
+cfg_env_wipe_secrets(char *const *envp)
+{
+	char key[CFG_ENVKEY_MAX + 1];
+	bool via_alias;
+	char *eq;
+	size_t n;
+	int k;
+
+	for (; envp && *envp; envp++) {
+		eq = strchr(*envp, '=');
+		if (eq == NULL || (n = (size_t)(eq - *envp)) > CFG_ENVKEY_MAX)
+			continue;
+		memcpy(key, *envp, n);
+		key[n] = '\0';
+		k = cfg_lookup(key, &via_alias);
+		if (k >= 0 && (cfg_defs[k].flags & CFG_F_SECRET))
+			explicit_bzero(eq + 1, strlen(eq + 1));
+	}
+}
+
 /* ENV_FILE from the environment wins; an empty one disables it. */
 static void
 load_env_file(struct cfg_ctx *x, char *const *envp)

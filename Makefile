@@ -401,6 +401,11 @@ bench-redact: setup all
 bench-instr: setup all
 	$(Q)bench/instr.sh $(B)
 
+# Sessions benchmark (issue #13): throughput vs direct and socat mTLS, set-up time, RSS at 1000 idle.
+bench-sessions: setup all
+	$(Q)bench/sessions.py $(B)
+.PHONY: bench-sessions
+
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 

@@ -100,28 +100,8 @@ rss_kb() { awk '/^VmRSS/ {print $2}' "/proc/$1/status"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-# wrk prints latency with units; normalise to milliseconds.
-to_ms() {
-	awk -v v="$1" 'BEGIN {
-		n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
-		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-		printf "%.2f", n }'
-}
-
 # run PATH SIZE CONC: one wrk run; sets rps p50 p99 reqs.
-run() {
-	local url threads=$(( $3 < 2 ? 1 : 2 )) out
-	url=$(url_"$1" "$2")
-	out=$(wrk -t"$threads" -c"$3" -d"${dur}s" --latency -H "Authorization: Bearer $token" "$url" 2>&1)
-	echo "$out" >>"$work/wrk.log"
-	rps=$(echo "$out" | awk '/^Requests\/sec:/ {printf "%.0f", $2}')
-	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
-	p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")
-	p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
-	if echo "$out" | grep -q 'Non-2xx'; then
-		say "$1 $2 c=$3: non-2xx answers: $(echo "$out" | grep Non-2xx)"
-	fi
-}
+run() { wrk_run "$1 $2 c=$3" "$(url_"$1" "$2")" "$3"; }
 
 declare -A R
 idle_rss=$(rss_kb "$conn_pid")
@@ -166,7 +146,6 @@ rss1000=$(sort -n "$work/rss.1000" | tail -1)
 max_inflight=$(sort -n "$work/inflight.1000" | tail -1)
 rps1000=$rps p99_1000=$p99
 
-ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "n/a" }'; }
 kib_mib() { awk -v k="$1" 'BEGIN { printf "%.1f MiB", k / 1024 }'; }
 per10k() { awk -v t="$1" -v hz="$hz" -v n="$2" 'BEGIN { if (n > 0) printf "%.2f", t / hz / n * 10000; else print "n/a" }'; }
 if [ -n "$quick" ]; then

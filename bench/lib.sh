@@ -13,6 +13,10 @@
 #                            <!-- NAME:end --> section of bench/RESULTS.md
 #                            (appended when missing), the rest kept as it is
 #   say TEXT                 a line on stderr, "TAG: TEXT"
+#   wrk_run LABEL URL CONC   one wrk run of $dur s with the API token (output
+#                            appended to $work/wrk.log); sets rps reqs p50 p99
+#                            (ms); non-2xx answers are said with LABEL
+#   ratio X Y                X / Y to two decimals ("n/a" when Y is 0)
 # The caller sets root, B (build dir), work, tag, and pids=()
 # (scripts/procs.sh); every process started is stopped when the script
 # ends, however it ends.
@@ -116,3 +120,26 @@ write_section() {
 	open(path, "w").write(text)
 	PY
 }
+
+# wrk prints latency with units; normalise to milliseconds.
+to_ms() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
+		printf "%.2f", n }'
+}
+
+wrk_run() {
+	local threads=$(($3 < 2 ? 1 : 2)) out
+	out=$(wrk -t"$threads" -c"$3" -d"${dur}s" --latency -H "Authorization: Bearer $token" "$2" 2>&1)
+	echo "$out" >>"$work/wrk.log"
+	rps=$(echo "$out" | awk '/^Requests\/sec:/ {printf "%.0f", $2}')
+	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+	p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")
+	p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
+	if echo "$out" | grep -q 'Non-2xx'; then
+		say "$1: non-2xx answers: $(echo "$out" | grep Non-2xx)"
+	fi
+}
+
+ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "n/a" }'; }

@@ -8,31 +8,25 @@
 #
 #   bench/redact.sh BUILD_DIR          (BENCH_DURATION seconds per run, default 5)
 #
-# Also the rules engine alone on 1 MiB, outpost redact vs perl -pe.
-# Bounded: 8 wrk runs, 12 timed runs of outpost redact or perl.  Not part of make test.  Goal (reported, not
-# asserted, #14): redacted / plain >= 0.9 at 1 KiB.
+# Also the rules engine alone on 1 MiB: outpost redact against perl -pe.
+# Bounded: 8 wrk runs and 12 timed runs of outpost redact or perl.  Not part
+# of make test.  Goals (reported, not asserted, #14): redacted / plain >= 0.9
+# at 1 KiB; outpost redact >= 2x perl.
 set -euo pipefail
 
 B=$(cd "${1:?usage: redact.sh BUILD_DIR}" && pwd)
 root=$(cd "$(dirname "$0")/.." && pwd)
 work=$(dirname "$B")/bench-redact
 dur=${BENCH_DURATION:-5}
-results=$root/bench/RESULTS.md
-pids=()
-# shellcheck source=../scripts/procs.sh
-. "$root/scripts/procs.sh"
-
-say() { printf 'bench-redact: %s\n' "$*" >&2; }
-trap 'trap - EXIT; stop_all' EXIT
-trap 'exit 130' INT
-trap 'exit 143' TERM
+pids=() tag=bench-redact
+# shellcheck source=lib.sh
+. "$root/bench/lib.sh"
 
 command -v wrk >/dev/null || { say "wrk is missing (apt-get install wrk)"; exit 1; }
-rm -rf "$work" && mkdir -p "$work/www" "$work/nginx"
+rm -rf "$work"
+bench_files
 "$root/scripts/dev-pki.sh" "$work/pki" plain >/dev/null
 "$root/scripts/dev-pki.sh" "$work/pki" redact >/dev/null
-head -c 24 /dev/urandom | base64 >"$work/token"
-token=$(cat "$work/token")
 # 64-byte lines, each with one address: 16 and 1024 substitutions.
 line() { printf 'user.%04d@example.com wrote: the service is fine, thanks.......\n' "$1"; }
 for i in $(seq 16); do line "$i"; done >"$work/www/1k"
@@ -56,28 +50,8 @@ redact_fields = ["body|message", "items|*|secret"]
 skip_fields = ["body|id"]
 EOF
 
-pa=$(free_port) pt=$(free_port) papi=$(free_port)
-cat >"$work/nginx/nginx.conf" <<EOF
-daemon off;
-pid $work/nginx/nginx.pid;
-error_log $work/nginx/error.log;
-worker_processes 1;
-events { worker_connections 4096; }
-http {
-    access_log off;
-    default_type text/plain;
-    client_body_temp_path $work/nginx;
-    keepalive_requests 1000000;
-    server { listen 127.0.0.1:$pa backlog=4096; root $work/www; }
-}
-EOF
-nginx -c "$work/nginx/nginx.conf" -e "$work/nginx/error.log" &
-pids+=($!)
-OUTPOST_CONFIG= EDGE_LISTEN=127.0.0.1:$pt EDGE_API_PORT=$papi EDGE_API_TOKEN_FILE=$work/token \
-	EDGE_TLS_CERT_FILE=$work/pki/edge.pem EDGE_TLS_KEY_FILE=$work/pki/edge.key \
-	EDGE_CLIENT_CA_FILE=$work/pki/ca.pem EDGE_API_MAX_CONNECTIONS=1200 ENV_LEVEL=warn \
-	"$B/outpost-edge" run 2>"$work/edge.log" &
-pids+=($!)
+start_nginx_a
+start_edge
 
 # connector NAME [SETTING=VALUE...]: started, ready on return.
 connector() {
@@ -104,29 +78,6 @@ url() { echo "http://127.0.0.1:$papi/v1/connectors/$1/proxy/http/127.0.0.1:$pa/$
 got=$(curl -sf -H "Authorization: Bearer $token" "$(url redact 1k)" | head -1)
 [ "$got" = "<email> wrote: the service is fine, thanks......." ] ||
 	{ say "the redacted connector did not redact: $got"; exit 1; }
-
-to_ms() {
-	awk -v v="$1" 'BEGIN {
-		n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
-		if (u == "us") n /= 1000; else if (u == "s") n *= 1000; else if (u == "m") n *= 60000;
-		printf "%.2f", n }'
-}
-
-# run NAME SIZE CONC: one wrk run; sets rps p50 p99.
-run() {
-	local threads=$(($3 < 2 ? 1 : 2)) out
-	out=$(wrk -t"$threads" -c"$3" -d"${dur}s" --latency -H "Authorization: Bearer $token" \
-		"$(url "$1" "$2")" 2>&1)
-	echo "$out" >>"$work/wrk.log"
-	rps=$(echo "$out" | awk '/^Requests\/sec:/ {printf "%.0f", $2}')
-	p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")
-	p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
-	if echo "$out" | grep -q 'Non-2xx'; then
-		say "$1 $2 c=$3: non-2xx answers: $(echo "$out" | grep Non-2xx)"
-	fi
-}
-
-ratio() { awk -v x="$1" -v y="$2" 'BEGIN { if (y > 0) printf "%.2f", x / y; else print "n/a" }'; }
 
 # Throughput of the rules engine alone against perl -pe doing the same
 # substitutions, on 1 MiB of the same text (best of 3, process start
@@ -162,7 +113,7 @@ declare -A R
 for size in 1k 64k; do
 	for conc in 1 64; do
 		for name in plain redact; do
-			run "$name" "$size" "$conc"
+			wrk_run "$name $size c=$conc" "$(url "$name" "$size")" "$conc"
 			R[$name.$size.$conc]="$rps $p50 $p99"
 			say "$name $size c=$conc: $rps req/s, p50 $p50 ms, p99 $p99 ms"
 		done
@@ -206,12 +157,5 @@ one-rule case). Goal (#14): ≥ 2× perl.
 EOF
 )
 
-python3 - "$results" "$section" <<'PY'
-import os, re, sys
-path, section = sys.argv[1], sys.argv[2]
-text = open(path).read() if os.path.exists(path) else "# Benchmark results\n"
-pat = re.compile(r"<!-- bench-redact:begin.*?<!-- bench-redact:end -->", re.S)
-text = pat.sub(lambda m: section, text) if pat.search(text) else text.rstrip("\n") + "\n\n" + section + "\n"
-open(path, "w").write(text)
-PY
-say "wrote $results"
+write_section bench-redact "$section"
+say "wrote $root/bench/RESULTS.md"

@@ -6,7 +6,9 @@
 # CSR and the identity is stored in the connector's DATA_DIR, so the next
 # run reconnects without a token.  Prints one curl command that goes
 # through the edge's front door and the tunnel to the upstream, and its
-# answer; then waits until Ctrl-C, which stops everything.
+# answer, then the same request as raw bytes through a session
+# (`outpost-edge connect`, SESSION_ALLOW set for the upstream's port); then
+# waits until Ctrl-C, which stops everything.
 #
 #   scripts/run.sh BUILD_DIR            (BUILD_DIR holds outpost, outpost-edge)
 #
@@ -89,8 +91,10 @@ pids+=($!)
 
 # A token only when the connector has no identity yet (a later run
 # reconnects with the stored one).
+# SESSION_ALLOW lets sessions reach the demo upstream's port (and no other).
 conn_env=(OUTPOST_CONFIG= TRAVERSAL_CONTROLLER_URL=https://127.0.0.1:$tunnel_port
-	TLS_CA_FILE=$run/pki/ca.pem HTTP_PORT=$health_port DATA_DIR=$run/data)
+	TLS_CA_FILE=$run/pki/ca.pem HTTP_PORT=$health_port DATA_DIR=$run/data
+	SESSION_ALLOW=127.0.0.1:$upstream_port)
 if ! env "${conn_env[@]}" "$outpost_bin" identity show >/dev/null 2>&1; then
 	for _ in $(seq 50); do
 		port_open "$api_port" && break
@@ -126,6 +130,14 @@ printf '\n$ curl -si -H "Authorization: Bearer $(cat %s)" %s\n' "$run/token" "$u
 ok=0
 curl -si --max-time 10 -H "Authorization: Bearer $token" "$url" || ok=1
 echo
+# The same upstream through a session (raw TCP, the way ssh -o
+# ProxyCommand='outpost-edge connect ... %h:%p' or nc would use it).
+base="$edge_bin connect --edge http://127.0.0.1:$api_port --token-file $run/token"
+connect="$base $name 127.0.0.1:$upstream_port"
+printf "\n\$ printf 'GET /index.html HTTP/1.0\\r\\n\\r\\n' | %s\n" "$connect"
+printf 'GET /index.html HTTP/1.0\r\n\r\n' | timeout 10 env OUTPOST_CONFIG= $connect || ok=1
+echo
+say "ssh through a session (SESSION_ALLOW must list the host's port 22): ssh -o ProxyCommand='$base $name %h:%p' user@host"
 if [ "${RUN_ONCE:-0}" = 1 ]; then
 	exit $ok
 fi

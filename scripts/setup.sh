@@ -27,6 +27,8 @@ PKGS=(
 	wrk
 	# instructions per request (make bench-instr)
 	valgrind
+	# sessions tests and bench (test_sessions.py, make bench-sessions): sshd/ssh/scp, initdb/pg_ctl/psql/pgbench, socat
+	openssh-server openssh-client postgresql socat
 	# style
 	clang-format
 	# packaging (make deb rpm packaging-test): lintian, rpmbuild, podman-compose (+ CNI dnsname), systemd-analyze

@@ -215,6 +215,31 @@ cfg_policy(const struct cfg *c, enum cfg_key k)
 	return k == CFG_SESSION_ALLOW ? c->session_allow : NULL;
 }
 
+/* TRAVERSAL_CONTROLLER_CONNECT_TO: host:port entries, at most
+ * MAX_EDGE_ADDRESSES (the manager parses it the same way). */
+static void
+check_connect_to(const struct cfg *c, struct cfg_errors *errs)
+{
+	const char *s = c->slot[CFG_TRAVERSAL_CONTROLLER_CONNECT_TO].str, *e;
+	const char *why;
+	int64_t max = cfg_int(c, CFG_MAX_EDGE_ADDRESSES), n = 0;
+	struct url u;
+
+	for (; s != NULL; s = *e == ',' ? e + 1 : NULL) {
+		e = s + strcspn(s, ",");
+		if (!url_parse_hostport(s, (size_t)(e - s), &u, &why)) {
+			report(
+			    c, errs, CFG_TRAVERSAL_CONTROLLER_CONNECT_TO, why);
+			return;
+		}
+		if (++n > max) {
+			report(c, errs, CFG_TRAVERSAL_CONTROLLER_CONNECT_TO,
+			    "more addresses than MAX_EDGE_ADDRESSES");
+			return;
+		}
+	}
+}
+
 /* see cfg_int.h */
 void
 cfg_check_start(const struct cfg *c, struct cfg_errors *errs)
@@ -224,6 +249,7 @@ cfg_check_start(const struct cfg *c, struct cfg_errors *errs)
 	check_servers(c, errs, CFG_DNS_SERVERS, dns_servers_check);
 	check_servers(c, errs, CFG_NTP_SERVERS, sntp_servers_check);
 	check_upstream_ca(c, errs);
+	check_connect_to(c, errs);
 	if (controller_tls(c))
 		check_tls(c, errs);
 }

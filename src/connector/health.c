@@ -30,21 +30,20 @@ static void
 on_readyz(struct http_exchange *x, void *arg)
 {
 	struct health *h = arg;
+	bool ready = h->ready && h->blocker == NULL;
 	struct buf b;
 
 	buf_init(&b, h->body, sizeof(h->body));
-	if (h->ready && h->blocker == NULL) {
-		buf_printf(&b, "{\"status\":\"ready\",\"active_tunnels\":%u}",
-		    h->tunnels_up);
-		reply_json(x, 200, &b);
-		return;
+	buf_printf(&b, "{\"status\":\"%s\",\"active_tunnels\":%u",
+	    ready ? "ready" : "not ready", h->tunnels_up);
+	if (!ready) {
+		buf_adds(&b, ",\"reason\":");
+		json_cstr(&b, h->blocker != NULL ? h->blocker : h->reason);
 	}
-	buf_printf(&b,
-	    "{\"status\":\"not ready\",\"active_tunnels\":%u,\"reason\":",
-	    h->tunnels_up);
-	json_cstr(&b, h->blocker != NULL ? h->blocker : h->reason);
+	if (h->degraded_fn != NULL)
+		h->degraded_fn(&b, h->degraded_arg);
 	buf_adds(&b, "}");
-	reply_json(x, 503, &b);
+	reply_json(x, ready ? 200 : 503, &b);
 }
 
 static void
@@ -175,6 +174,14 @@ health_set_ready(struct health *h, bool ready, const char *reason)
 		h->reason = reason;
 	notify_readiness(ready && h->blocker == NULL,
 	    h->blocker != NULL ? h->blocker : h->reason, h->tunnels_up);
+}
+
+/* see health.h */
+void
+health_set_degraded(struct health *h, health_status_fn *fn, void *arg)
+{
+	h->degraded_fn = fn;
+	h->degraded_arg = arg;
 }
 
 /* see health.h */

@@ -80,6 +80,12 @@ void health_set_blocker(struct health *h, const char *reason);
  */
 void health_set_extra(struct health *h, health_status_fn *fn, void *arg);
 
+/*
+ * Members appended to /readyz's body, ready or not (one writer; NULL to
+ * remove): the tunnel manager's ',"degraded":[addresses]'.
+ */
+void health_set_degraded(struct health *h, health_status_fn *fn, void *arg);
+
 /* The registry /metrics renders; other modules add families at start. */
 struct metrics *health_metrics(struct health *h);
 

@@ -32,6 +32,8 @@ struct health {
 	const char *blocker; /* overrides readiness while set */
 	health_status_fn *extra_fn;
 	void *extra_arg;
+	health_status_fn *degraded_fn;
+	void *degraded_arg;
 
 	struct metrics reg;
 	struct metric_family f_build, f_uptime, f_rss, f_fds, f_req, f_conn,

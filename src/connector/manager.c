@@ -78,6 +78,8 @@ load_limits(struct manager_conf *mc, const struct cfg *c)
 	mc->drain_ms = cfg_int(c, CFG_DRAIN_TIMEOUT);
 	mc->dial_budget = (unsigned)cfg_int(c, CFG_DIAL_BUDGET);
 	mc->max_message = (size_t)(req > resp ? req : resp) + MESSAGE_SLACK;
+	mc->discovery_ms = cfg_int(c, CFG_TUNNEL_DISCOVERY_INTERVAL);
+	mc->max_addrs = (unsigned)cfg_int(c, CFG_MAX_EDGE_ADDRESSES);
 }
 
 static int
@@ -175,16 +177,17 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 	if (load_sessions(m, c) < 0)
 		return fail(err, errlen, "%s",
 		    "sessions: NO_PROXY is invalid, or out of memory");
-	/* Twice the slots: a spare dials the replacement before a drained
-	 * tunnel closes (make-before-break). */
-	m->slots = calloc(2 * m->conf.slots, sizeof(*m->slots));
-	m->on_old = calloc(2 * m->conf.slots, sizeof(*m->on_old));
+	/* Twice the slots per edge address: a spare dials the replacement
+	 * before a drained tunnel closes (make-before-break). */
+	m->nslots = 2 * m->conf.slots * manager_groups(c);
+	m->slots = calloc(m->nslots, sizeof(*m->slots));
+	m->on_old = calloc(m->nslots, sizeof(*m->on_old));
 	if (m->slots == NULL || m->on_old == NULL)
 		return fail(err, errlen, "%s", "out of memory");
-	for (i = 0; i < 2 * m->conf.slots; i++)
+	for (i = 0; i < m->nslots; i++)
 		if (tunnel_slot_init(&m->slots[i], m, i) < 0)
 			return fail(err, errlen, "%s", "out of memory");
-	return 0;
+	return manager_addrs_init(m, c, err, errlen);
 }
 
 /* see manager.h */
@@ -193,10 +196,11 @@ manager_free(struct manager *m)
 {
 	unsigned i;
 
-	for (i = 0; m->slots != NULL && i < 2 * m->conf.slots; i++)
+	for (i = 0; m->slots != NULL && i < m->nslots; i++)
 		tunnel_slot_free(&m->slots[i]);
 	session_table_free(m->sessions);
 	free(m->slots);
+	free(m->addrs);
 	free(m->on_old);
 	if (m->tls_old != NULL)
 		tls_client_config_free(m->tls_old);
@@ -218,13 +222,24 @@ manager_start(struct manager *m)
 	unsigned i;
 
 	budget_init(&m->budget, m->conf.dial_budget, rx_now(m->loop));
-	for (i = 0; i < m->conf.slots; i++)
-		conn_schedule(&m->slots[i].conn);
+	if (m->discover) {
+		manager_discover_now(m->loop, &m->disc_timer);
+		return;
+	}
+	for (i = 0; i < m->naddrs; i++)
+		manager_group_fill(m, i);
 }
 
-/* Dialling, or open and not draining: a slot that is, or will be, a tunnel. */
-static bool
-slot_active(const struct tunnel_slot *t)
+/* see manager.h */
+unsigned
+manager_slot_group(const struct manager *m, const struct tunnel_slot *t)
+{
+	return t->index / (2 * m->conf.slots);
+}
+
+/* see manager.h */
+bool
+manager_slot_active(const struct tunnel_slot *t)
 {
 	return conn_scheduled(&t->conn) || t->conn.state == CONN_DIALING ||
 	    t->conn.state == CONN_HANDSHAKING || t->conn.state == CONN_OPEN;
@@ -236,7 +251,7 @@ count_slots(const struct manager *m, bool (*pred)(const struct tunnel_slot *))
 {
 	unsigned i, n = 0;
 
-	for (i = 0; i < 2 * m->conf.slots; i++)
+	for (i = 0; i < m->nslots; i++)
 		n += pred(&m->slots[i]);
 	return n;
 }
@@ -246,10 +261,39 @@ all_idle(const struct manager *m)
 {
 	unsigned i;
 
-	for (i = 0; i < 2 * m->conf.slots; i++)
+	for (i = 0; i < m->nslots; i++)
 		if (m->slots[i].conn.state != CONN_IDLE)
 			return false;
 	return true;
+}
+
+/* Active slots of group g. */
+static unsigned
+group_active(const struct manager *m, unsigned g)
+{
+	unsigned i, n = 0, per = 2 * m->conf.slots;
+
+	for (i = g * per; i < (g + 1) * per; i++)
+		n += manager_slot_active(&m->slots[i]);
+	return n;
+}
+
+/* An idle slot of group g other than except, not on the previous identity,
+ * dials at once. */
+static void
+dial_spare(struct manager *m, unsigned g, const struct tunnel_slot *except)
+{
+	unsigned i, per = 2 * m->conf.slots;
+	struct tunnel_slot *t;
+
+	for (i = g * per; i < (g + 1) * per; i++) {
+		t = &m->slots[i];
+		if (t != except && !m->on_old[i] &&
+		    t->conn.state == CONN_IDLE && !conn_scheduled(&t->conn)) {
+			conn_schedule_now(&t->conn);
+			return;
+		}
+	}
 }
 
 /* A slot's connection on the previous identity is gone. */
@@ -259,7 +303,7 @@ release_old(struct manager *m, const struct tunnel_slot *t)
 	unsigned i;
 
 	m->on_old[t->index] = false;
-	for (i = 0; i < 2 * m->conf.slots; i++)
+	for (i = 0; i < m->nslots; i++)
 		if (m->on_old[i])
 			return;
 	if (m->tls_old != NULL) {
@@ -272,6 +316,8 @@ release_old(struct manager *m, const struct tunnel_slot *t)
 void
 manager_slot_idle(struct manager *m, struct tunnel_slot *t)
 {
+	unsigned g = manager_slot_group(m, t);
+
 	if (m->on_old[t->index])
 		release_old(m, t);
 	if (m->stopping) {
@@ -282,7 +328,11 @@ manager_slot_idle(struct manager *m, struct tunnel_slot *t)
 		}
 		return;
 	}
-	if (count_slots(m, slot_active) < m->conf.slots)
+	if (!m->addrs[g].wanted) {
+		manager_group_idle(m, g);
+		return;
+	}
+	if (group_active(m, g) < m->conf.slots)
 		conn_schedule(&t->conn);
 }
 
@@ -290,36 +340,10 @@ manager_slot_idle(struct manager *m, struct tunnel_slot *t)
 void
 manager_replace(struct manager *m, struct tunnel_slot *draining)
 {
-	unsigned i;
-	struct tunnel_slot *t;
+	unsigned g = manager_slot_group(m, draining);
 
-	if (count_slots(m, slot_active) >= m->conf.slots)
-		return;
-	for (i = 0; i < 2 * m->conf.slots; i++) {
-		t = &m->slots[i];
-		if (t != draining && t->conn.state == CONN_IDLE &&
-		    !conn_scheduled(&t->conn)) {
-			conn_schedule_now(&t->conn);
-			return;
-		}
-	}
-}
-
-/* An idle slot dials at once, with the configuration now current. */
-static void
-dial_spare(struct manager *m)
-{
-	struct tunnel_slot *t;
-	unsigned i;
-
-	for (i = 0; i < 2 * m->conf.slots; i++) {
-		t = &m->slots[i];
-		if (!m->on_old[i] && t->conn.state == CONN_IDLE &&
-		    !conn_scheduled(&t->conn)) {
-			conn_schedule_now(&t->conn);
-			return;
-		}
-	}
+	if (m->addrs[g].wanted && group_active(m, g) < m->conf.slots)
+		dial_spare(m, g, draining);
 }
 
 /* Once a tunnel on the new identity is routable, the old ones drain. */
@@ -328,13 +352,13 @@ retire_old(struct manager *m)
 {
 	unsigned i;
 
-	for (i = 0; i < 2 * m->conf.slots; i++)
+	for (i = 0; i < m->nslots; i++)
 		if (!m->on_old[i] && tunnel_slot_routable(&m->slots[i]))
 			break;
-	if (i == 2 * m->conf.slots)
+	if (i == m->nslots)
 		return;
 	m->retiring = false;
-	for (i = 0; i < 2 * m->conf.slots; i++)
+	for (i = 0; i < m->nslots; i++)
 		if (m->on_old[i] && m->slots[i].conn.state == CONN_OPEN)
 			tunnel_slot_drain(&m->slots[i], "identity renewed");
 }
@@ -351,7 +375,7 @@ manager_set_tls(struct manager *m, struct tls_client_config *tls)
 	m->tls_old = m->tls;
 	m->tls = tls;
 	/* Connections past the dial use the old configuration. */
-	for (i = 0; i < 2 * m->conf.slots; i++) {
+	for (i = 0; i < m->nslots; i++) {
 		t = &m->slots[i];
 		m->on_old[i] =
 		    t->conn.state >= CONN_HANDSHAKING; /* to CLOSING */
@@ -366,10 +390,10 @@ manager_set_tls(struct manager *m, struct tls_client_config *tls)
 	 * with the new identity is routable (retire_old); a handshake in
 	 * progress starts again. */
 	m->retiring = true;
-	for (i = 0; i < 2 * m->conf.slots; i++) {
+	for (i = 0; i < m->nslots; i++) {
 		t = &m->slots[i];
 		if (m->on_old[i] && t->conn.state == CONN_OPEN)
-			dial_spare(m);
+			dial_spare(m, manager_slot_group(m, t), NULL);
 		else if (m->on_old[i] && t->conn.state == CONN_HANDSHAKING)
 			tunnel_slot_drain(t, "identity renewed");
 	}
@@ -379,10 +403,12 @@ manager_set_tls(struct manager *m, struct tls_client_config *tls)
 void
 manager_slot_changed(struct manager *m)
 {
-	unsigned i, open = manager_open_tunnels(m);
+	unsigned i, open = manager_open_tunnels(m), wanted = 0;
 
+	for (i = 0; i < m->naddrs; i++)
+		wanted += m->addrs[i].wanted ? m->conf.slots : 0;
 	if (m->health != NULL) {
-		health_set_tunnels(m->health, open, m->conf.slots);
+		health_set_tunnels(m->health, open, wanted);
 		health_set_ready(m->health, open > 0,
 		    m->stopping			? "stopping"
 			: m->last_error != NULL ? m->last_error
@@ -392,7 +418,7 @@ manager_slot_changed(struct manager *m)
 		retire_old(m);
 	if (open == 0)
 		return;
-	for (i = 0; i < 2 * m->conf.slots; i++)
+	for (i = 0; i < m->nslots; i++)
 		tunnel_slot_poke(&m->slots[i]);
 }
 
@@ -412,7 +438,8 @@ manager_stop(struct manager *m, void (*stopped)(struct manager *))
 
 	m->stopping = true;
 	m->stopped = stopped;
-	for (i = 0; i < 2 * m->conf.slots; i++) {
+	manager_addrs_stop(m);
+	for (i = 0; i < m->nslots; i++) {
 		t = &m->slots[i];
 		if (t->conn.state == CONN_IDLE)
 			conn_unschedule(&t->conn);

@@ -1,7 +1,22 @@
 /*
- * manager.h — the tunnel manager: MAX_TUNNELS_ALLOWED slots sharing one
- * dial budget, one executor and one TLS client configuration, and the
- * counters /metrics and /status report.
+ * manager.h — the tunnel manager: MAX_TUNNELS_ALLOWED slots per edge
+ * address sharing one dial budget, one executor and one TLS client
+ * configuration, and the counters /metrics and /status report.
+ *
+ * Edge addresses (scale-out, README "Scaling out"): the slots come in
+ * groups of 2 * MAX_TUNNELS_ALLOWED (half of them spares for
+ * make-before-break), one group per edge address.  There is one group
+ * dialling the URL's host as before when that host is an address literal
+ * or a localhost name, or when an egress proxy resolves names for us; one
+ * group per TRAVERSAL_CONTROLLER_CONNECT_TO entry; else MAX_EDGE_ADDRESSES
+ * groups filled by discovery: the host is resolved (net/dns.h) at start
+ * and every TUNNEL_DISCOVERY_INTERVAL, a new address gets a free group at
+ * once (its dials go through the shared budget), an address gone from the
+ * answer drains its group make-before-break (its tunnels finish once a
+ * tunnel elsewhere is routable) and the group is free again once idle.  A
+ * failed or empty answer keeps the addresses known: DNS trouble never
+ * takes working tunnels down.  Every dial verifies the same name
+ * (conf.server_name).
  *
  * A startup object: manager_init() reads the configuration and allocates
  * everything; errors there are configuration errors (exit 100).  After
@@ -19,6 +34,7 @@
 #include "lib/buf.h"
 #include "lib/metrics.h"
 #include "lib/url.h"
+#include "net/dns.h"
 #include "rx/rx.h"
 
 struct cfg;
@@ -40,6 +56,19 @@ struct manager_conf {
 	int64_t connect_ms, handshake_ms, keepalive_ms, drain_ms;
 	unsigned dial_budget;
 	size_t max_message;
+	int64_t discovery_ms; /* TUNNEL_DISCOVERY_INTERVAL */
+	unsigned max_addrs; /* MAX_EDGE_ADDRESSES */
+};
+
+/* One edge address and its group of slots (see above). */
+struct edge_addr {
+	char host[URL_HOST_MAX + 1]; /* dialled; "" while the group is free */
+	uint16_t port;
+	bool url; /* the URL's own host: the slots dial as before */
+	bool wanted; /* in the last answer, or configured */
+	char label[URL_HOST_MAX + 28]; /* address="host:port" (metrics) */
+	char name[URL_HOST_MAX + 10]; /* host:port ([v6]:port) */
+	struct metric tunnels; /* routable tunnels there */
 };
 
 /* Dial outcomes counted for /metrics. */
@@ -68,6 +97,7 @@ struct manager_metrics {
 	struct metric lat;
 	uint64_t lat_buckets[MANAGER_LAT_BUCKETS];
 	struct metric bytes_in, bytes_out;
+	struct metric_family addr_tunnels;
 };
 
 struct manager {
@@ -79,7 +109,13 @@ struct manager {
 	struct tls_client_config *tls; /* NULL for h2c */
 	struct dial_proxy *proxy; /* NULL: dial directly */
 	struct session_table *sessions; /* brokered TCP (session.h) */
-	struct tunnel_slot *slots;
+	struct tunnel_slot *slots; /* nslots = 2 * conf.slots * naddrs */
+	unsigned nslots;
+	struct edge_addr *addrs; /* naddrs groups */
+	unsigned naddrs;
+	bool discover; /* resolve conf.url's host for the addresses */
+	struct dns_query disc;
+	struct rx_timer disc_timer;
 	struct health *health; /* readiness is reported there */
 	char hostname[256];
 	bool stopping;
@@ -150,6 +186,49 @@ void manager_replace(struct manager *m, struct tunnel_slot *draining);
 
 /* Register the manager's families with a registry (at start). */
 void manager_metrics_add(struct manager *m, struct metrics *r);
+
+/* The group (index into addrs) a slot belongs to. */
+unsigned manager_slot_group(
+    const struct manager *m, const struct tunnel_slot *t);
+
+/* Dialling, or open and not draining: a slot that is, or will be, a tunnel. */
+bool manager_slot_active(const struct tunnel_slot *t);
+
+/* --- edge addresses (manager_addr.c) -------------------------------------- */
+
+/* Groups of slots the configuration makes (see above); at least 1. */
+unsigned manager_groups(const struct cfg *c);
+
+/* Allocate and fill addrs (after the slots exist); 0 or -1 with err. */
+int manager_addrs_init(
+    struct manager *m, const struct cfg *c, char *err, size_t errlen);
+
+/* Routable tunnels of group g. */
+unsigned manager_group_open(const struct manager *m, unsigned g);
+
+/* Schedule dials in group g until MAX_TUNNELS_ALLOWED are active. */
+void manager_group_fill(struct manager *m, unsigned g);
+
+/* A slot of group g went idle: forget a dropped address once all are. */
+void manager_group_idle(struct manager *m, unsigned g);
+
+/* Discovery: the timer resolving the host, and its answer. */
+void manager_discover_now(struct rx_loop *l, struct rx_timer *t);
+void manager_discovered(
+    struct dns_query *q, enum dns_error err, const struct dns_result *res);
+
+/* Stop discovery (shutdown). */
+void manager_addrs_stop(struct manager *m);
+
+/* outpost_edge_address_tunnels{address} (with manager_metrics_add). */
+void manager_addrs_metrics_add(struct manager *m, struct metrics *r);
+
+/* The addresses as a JSON array for /status. */
+void manager_addrs_json(const struct manager *m, struct buf *b);
+
+/* ',"degraded":[...]' for /readyz: the wanted addresses without a routable
+ * tunnel, when there are some and more than one address is wanted. */
+void manager_degraded_fn(struct buf *b, void *arg);
 
 /* JSON for /status: the controller, every slot's state and last error. */
 void manager_status_json(const struct manager *m, struct buf *b);

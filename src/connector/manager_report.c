@@ -89,7 +89,7 @@ collect_slots(struct metric_family *f, void *arg)
 
 	for (i = 0; i < CONN__STATES; i++)
 		metric_set(&m->mx.tunnel_state[i], 0);
-	for (i = 0; i < 2 * m->conf.slots; i++) {
+	for (i = 0; i < m->nslots; i++) {
 		t = &m->slots[i];
 		metric_inc(&m->mx.tunnel_state[t->conn.state]);
 		inflight += t->inflight;
@@ -158,6 +158,7 @@ manager_metrics_add(struct manager *m, struct metrics *r)
 	metric_init(&x->bytes_out, dir[1], NULL, NULL, 0);
 	metric_family_add(&x->bytes, &x->bytes_in);
 	metric_family_add(&x->bytes, &x->bytes_out);
+	manager_addrs_metrics_add(m, r);
 	session_metrics_add(m->sessions, r);
 }
 
@@ -198,13 +199,17 @@ manager_observe_latency(struct manager *m, int64_t ms)
 }
 
 static void
-slot_json(const struct tunnel_slot *t, int64_t now, struct buf *b)
+slot_json(const struct tunnel_slot *t, const char *address, int64_t now,
+    struct buf *b)
 {
 	const struct tunnel_conn *n = &t->conn;
 	bool live = n->state == CONN_OPEN || n->state == CONN_DRAINING;
 
 	buf_printf(b, "{\"slot\":%u,\"state\":\"%s\",\"since_ms\":%lld,",
 	    t->index, conn_state_name(n->state), (long long)(now - n->since));
+	buf_adds(b, "\"address\":");
+	json_cstr(b, address[0] != '\0' ? address : NULL);
+	buf_adds(b, ",");
 	buf_printf(b, "\"in_flight\":%u,\"served\":%llu,\"errors\":%llu,",
 	    t->inflight, (unsigned long long)t->served,
 	    (unsigned long long)t->errors);
@@ -222,7 +227,7 @@ void
 manager_status_json(const struct manager *m, struct buf *b)
 {
 	int64_t now = rx_now(m->loop);
-	unsigned i, shown = 0;
+	unsigned i, g, shown = 0;
 	const struct tunnel_slot *t;
 
 	buf_adds(b, "{\"controller\":");
@@ -231,16 +236,21 @@ manager_status_json(const struct manager *m, struct buf *b)
 	    m->conf.slots, manager_open_tunnels(m));
 	buf_adds(b, "\"last_error\":");
 	json_cstr(b, m->last_error);
+	buf_adds(b, ",\"edge_addresses\":");
+	manager_addrs_json(m, b);
 	buf_adds(b, ",\"slots\":[");
-	for (i = 0; i < 2 * m->conf.slots; i++) {
+	for (i = 0; i < m->nslots; i++) {
 		t = &m->slots[i];
-		/* Spares appear only while they are doing something. */
-		if (i >= m->conf.slots && t->conn.state == CONN_IDLE &&
-		    !conn_scheduled(&t->conn))
+		g = manager_slot_group(m, t);
+		/* Spares, and the slots of an address not in use, appear
+		 * only while they are doing something. */
+		if ((i % (2 * m->conf.slots) >= m->conf.slots ||
+			!m->addrs[g].wanted) &&
+		    t->conn.state == CONN_IDLE && !conn_scheduled(&t->conn))
 			continue;
 		if (shown++ > 0)
 			buf_adds(b, ",");
-		slot_json(t, now, b);
+		slot_json(t, m->addrs[g].name, now, b);
 	}
 	buf_adds(b, "]}");
 }

@@ -128,7 +128,9 @@ try_dial(struct tunnel_conn *n)
 	host[m->conf.url.hostlen] = '\0';
 	n->generation++;
 	set_state(n, CONN_DIALING);
-	r = dial_start(&n->dial, host, m->conf.url.port, &o);
+	r = n->dial_host != NULL
+	    ? dial_start(&n->dial, n->dial_host, n->dial_port, &o)
+	    : dial_start(&n->dial, host, m->conf.url.port, &o);
 	if (r < 0)
 		conn_close(n, "dial", strerror(-r), false);
 }

@@ -248,6 +248,13 @@ struct tunnel_conn {
 	char last_detail[96];
 	uint64_t bytes_in, bytes_out; /* of closed connections */
 
+	/* Set by the owner while IDLE: what the next dials reach instead of
+	 * the URL's host and port (an edge replica's address, or a
+	 * TRAVERSAL_CONTROLLER_CONNECT_TO entry; borrowed).  NULL: the URL's.
+	 * TLS verifies the manager's server_name either way. */
+	const char *dial_host;
+	uint16_t dial_port;
+
 	/* Private. */
 	const struct conn_ops *ops;
 	const char *kind; /* "tunnel", or an aux connection's name (logs) */

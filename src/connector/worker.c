@@ -86,10 +86,12 @@ on_rules_fatal(struct redact_reload *rr)
 static size_t
 timers_needed(const struct cfg *c)
 {
-	size_t slots = 2 * (size_t)cfg_int(c, CFG_MAX_TUNNELS_ALLOWED);
+	size_t slots =
+	    2 * (size_t)cfg_int(c, CFG_MAX_TUNNELS_ALLOWED) * manager_groups(c);
 	size_t reqs = (size_t)cfg_int(c, CFG_MAX_CONCURRENT_REQUESTS);
 
-	return WORKER_TIMERS + slots * 5 +
+	/* 2: discovery's timer and its DNS query's deadline. */
+	return WORKER_TIMERS + 2 + slots * 5 +
 	    SESSION_TIMERS(cfg_int(c, CFG_SESSION_MAX)) +
 	    EXEC_TIMERS(slots * reqs, exec_pool_size(c)) +
 	    HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS));
@@ -213,6 +215,7 @@ start_tunnels(struct worker *w, const struct cfg *c)
 	}
 	manager_metrics_add(&w->mgr, health_metrics(w->health));
 	health_set_status(w->health, manager_status_fn, &w->mgr);
+	health_set_degraded(w->health, manager_degraded_fn, &w->mgr);
 	if (cfg_is_set(c, CFG_NTP_SERVERS)) {
 		if (start_ntp(w, c, err, sizeof(err)) < 0) {
 			log_error("configuration: %s", err);

@@ -175,7 +175,9 @@ host_valid(const char *h, size_t n, bool v6)
 	if (n == 0)
 		return false;
 	for (i = 0; i < n; i++)
-		if (set != NULL ? strchr(set, h[i]) == NULL : !name_char(h[i]))
+		if (h[i] == '\0' ||
+		    (set != NULL ? strchr(set, h[i]) == NULL
+				 : !name_char(h[i])))
 			return false;
 	return true;
 }

@@ -18,6 +18,9 @@
  * protocols work.  A local side that fails resets the session (the edge
  * then cancels the call).
  *
+ * connect needs stdin and stdout that epoll can watch (pipes, sockets, a
+ * terminal, as ssh gives a ProxyCommand): a file is refused (exit 100).
+ *
  * Exit codes (connect): 0 when the session ended, 100 when the edge refused
  * it with a 4xx or the usage is wrong, 111 when the edge could not be
  * reached or answered 5xx.  forward runs until SIGINT/SIGTERM (0).
@@ -30,6 +33,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/epoll.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -609,6 +613,20 @@ start_forward(struct cli *c, const struct opts *o)
 	return EXIT_OK;
 }
 
+/* True when epoll can watch fd (not a regular file or /dev/null). */
+static bool
+pollable(int fd)
+{
+	struct epoll_event ev = {.events = EPOLLIN};
+	int ep = epoll_create1(EPOLL_CLOEXEC), rc;
+
+	if (ep < 0)
+		return true; /* the reactor would fail first */
+	rc = epoll_ctl(ep, EPOLL_CTL_ADD, fd, &ev);
+	close(ep);
+	return rc == 0;
+}
+
 static int
 run(struct cli *c, const struct opts *o, bool forward)
 {
@@ -621,6 +639,12 @@ run(struct cli *c, const struct opts *o, bool forward)
 	rx_signal_start(&c->loop, &set, on_signal);
 	if (forward && (rc = start_forward(c, o)) != EXIT_OK)
 		return rc;
+	if (!forward && (!pollable(0) || !pollable(1))) {
+		fprintf(stderr,
+		    "outpost-edge: connect: stdin and stdout must be "
+		    "pipes, sockets or a terminal (not a file)\n");
+		return EXIT_PERMANENT;
+	}
 	if (!forward) {
 		fcntl(0, F_SETFL, fcntl(0, F_GETFL) | O_NONBLOCK);
 		fcntl(1, F_SETFL, fcntl(1, F_GETFL) | O_NONBLOCK);

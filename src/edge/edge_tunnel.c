@@ -37,7 +37,7 @@ edge_tunnel_accept(struct h2_session *s, void *arg)
 {
 	struct edge_conn *c = arg;
 	struct edge_tunnel *t;
-	size_t slot, max = max_message(c->e->conf);
+	size_t slot;
 
 	if (c->closing)
 		return NULL;
@@ -50,12 +50,13 @@ edge_tunnel_accept(struct h2_session *s, void *arg)
 		return NULL;
 	t->rx = malloc(EDGE_WINDOW);
 	t->tx = malloc(EDGE_TX_RING);
-	t->rdbuf = malloc(max);
-	if (t->rx == NULL || t->tx == NULL || t->rdbuf == NULL) {
+	if (t->rx == NULL || t->tx == NULL) {
 		tunnel_free(t);
 		return NULL;
 	}
-	grpc_reader_init(&t->rd, t->rdbuf, max);
+	/* The message buffer waits for the path: an Attach call needs a
+	 * small one, an Enrollment call none (edge_session.c, edge_enroll.c). */
+	grpc_reader_init(&t->rd, NULL, 0);
 	h2_stream_init(&t->hs, t->rx, EDGE_WINDOW, t->tx, EDGE_TX_RING);
 	t->c = c;
 	list_init(&t->link); /* on no connector's list until named */
@@ -157,6 +158,8 @@ refuse(struct edge_tunnel *t, int status, const char *msg)
 	h2_stream_end_status(&t->hs, status, msg);
 }
 
+static int recycle(struct edge_tunnel *t);
+
 static void
 on_headers(struct edge_tunnel *t)
 {
@@ -184,6 +187,11 @@ on_headers(struct edge_tunnel *t)
 	if (h2_stream_error(&t->hs) != H2_SERR_NONE) {
 		h2_stream_end_status(&t->hs, GRPC_STATUS_INVALID_ARGUMENT,
 		    h2_stream_error_name(h2_stream_error(&t->hs)));
+		return;
+	}
+	if (recycle(t) < 0) {
+		h2_stream_end_status(
+		    &t->hs, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		return;
 	}
 	if (h2_stream_respond(&t->hs) < 0)
@@ -280,8 +288,9 @@ on_message(struct edge_tunnel *t, const uint8_t *p, size_t n)
 }
 
 /*
- * After a large message, give its pages back: a new (untouched) buffer
- * keeps the resident size of an idle tunnel small.  The reader has just
+ * A fresh message buffer: the first one (at the call's headers) and,
+ * after a large message, one whose pages are untouched again, which keeps
+ * the resident size of an idle tunnel small.  The reader has just
  * completed a message, so nothing partial is lost.
  */
 static int

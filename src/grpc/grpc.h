@@ -116,11 +116,8 @@ const char *grpc_status_name(int code);
 /*
  * One outgoing message: the 5-byte prefix and the protobuf encoding, sent
  * in pieces (off counts what the stream took).  Heap memory owned by the
-<<<<<<< HEAD
- * caller's queue (next), released with grpc_out_free() (or free()).
-=======
- * caller's queue (link: on no list until pushed), released with free().
->>>>>>> main
+ * caller's queue (link: on no list until pushed), released with
+ * grpc_out_free() (or free()).
  */
 struct grpc_out {
 	struct list_node link;

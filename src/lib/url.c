@@ -126,3 +126,25 @@ url_parse(const char *s, size_t n, struct url *u, const char **why)
 	}
 	return true;
 }
+
+/* see url.h */
+bool
+url_parse_hostport(const char *s, size_t n, struct url *u, const char **why)
+{
+	const char *c;
+
+	memset(u, 0, sizeof(*u));
+	for (c = s; c < s + n; c++)
+		if ((unsigned char)*c <= 0x20 || *c == 0x7f || *c == '/' ||
+		    *c == '?' || *c == '#')
+			return fail(why, "not host:port");
+	if (!parse_authority(s, s + n, u, why))
+		return false;
+	if (u->userinfo != NULL)
+		return fail(why, "credentials in host:port");
+	if (!u->port_given)
+		return fail(why, "missing port");
+	u->path = "/";
+	u->pathlen = 1;
+	return true;
+}

@@ -34,4 +34,13 @@ struct url {
 /* Parse s[0..n).  Returns true, or false with *why naming the defect. */
 bool url_parse(const char *s, size_t n, struct url *u, const char **why);
 
+/*
+ * Parse an authority s[0..n) of the form host:port (host a name, IPv4, or
+ * [IPv6] literal; the port required; no credentials, path or query), as in
+ * TRAVERSAL_CONTROLLER_CONNECT_TO.  Fills host, hostlen, ipv6, port and
+ * port_given (tls false, path "/").  Returns true, or false with *why.
+ */
+bool url_parse_hostport(
+    const char *s, size_t n, struct url *u, const char **why);
+
 #endif

@@ -35,7 +35,7 @@
 
 #include "rx/rx.h"
 
-#define DNS_MAX_ADDRS 8
+#define DNS_MAX_ADDRS 16
 #define DNS_NAME_MAX 254 /* 253 and an optional trailing dot */
 #define DNS_DEFAULT_QUERIES 64
 #define DNS_DEFAULT_TIMEOUT_MS 5000

@@ -5,7 +5,8 @@
  *   even: the rest is "path[?query]": edge_route_parse() must agree with
  *         itself (slices inside the input, valid names), and a proxy
  *         route's URL, when built, must parse as an absolute http(s) URL
- *         whose host is exactly the route's host.
+ *         whose host is exactly the route's host; a connect route's
+ *         target, when accepted, has a port and a host of safe bytes.
  *   odd:  the rest is split at NUL bytes into connector name, tunnel id,
  *         hostname and address; the registry JSON written from them must
  *         be valid JSON (checked by a small strict validator below).
@@ -36,6 +37,23 @@ inside(const char *s, size_t n, const char *p, size_t len)
 	return len == 0 || (s >= p && s + n <= p + len);
 }
 
+/* A connect route's target: a port 1..65535 and a host of safe bytes. */
+static void
+fuzz_target(const struct edge_route *r, const char *p, size_t plen)
+{
+	char host[EDGE_HOST_MAX];
+	uint16_t port = 0;
+
+	check(edge_name_valid(r->name, r->namelen));
+	check(inside(r->hostport, r->hostportlen, p, plen));
+	if (!edge_route_target(r, host, sizeof(host), &port))
+		return;
+	check(port > 0 && strlen(host) > 0 && strlen(host) < r->hostportlen);
+	check(strspn(host,
+		  "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz"
+		  "0123456789.-_:") == strlen(host));
+}
+
 static void
 fuzz_route(const char *p, size_t n)
 {
@@ -58,6 +76,9 @@ fuzz_route(const char *p, size_t n)
 	case EDGE_R_REVOKE:
 		check(edge_name_valid(r.name, r.namelen));
 		check(inside(r.name, r.namelen, p, plen));
+		return;
+	case EDGE_R_CONNECT:
+		fuzz_target(&r, p, plen);
 		return;
 	case EDGE_R_PROXY:
 		break;
@@ -171,6 +192,7 @@ field(const char **p, const char *end, char *out, size_t cap)
 static void
 fuzz_json(const char *p, size_t n)
 {
+	static struct edge e;
 	static struct edge_conn c;
 	static struct edge_tunnel t;
 	static char mem[64 * 1024];
@@ -185,10 +207,15 @@ fuzz_json(const char *p, size_t n)
 	field(&p, end, t.hostname, sizeof(t.hostname));
 	field(&p, end, c.addr, sizeof(c.addr));
 	t.c = &c;
+	c.e = &e;
+	if (e.ss == NULL)
+		check(
+		    edge_sessions_init(&e) == 0); /* none open: "sessions":[] */
 	t.accepted = n & 1;
 	t.since_ms = (int64_t)n * 1000003;
 	t.in_flight = (unsigned)n;
-	k.tunnels = &t;
+	list_init(&k.tunnels);
+	list_append(&k.tunnels, &t.link);
 	buf_init(&b, mem, sizeof(mem));
 	edge_json_connector(&b, &k);
 	check(!b.overflow);

@@ -22,6 +22,9 @@ def test_make_run_prints_a_proxied_response(outpost_bin, outpost_edge_bin):
     assert "$ curl -si -H \"Authorization: Bearer $(cat " in r.stdout
     assert "HTTP/1.1 200 OK" in r.stdout
     assert "hello from the demo upstream, through outpost" in r.stdout
+    # ... and through a session: the same answer as raw bytes.
+    assert " connect --edge http://127.0.0.1:" in r.stdout
+    assert r.stdout.count("hello from the demo upstream, through outpost") == 2, r.stdout
     assert "connector ready" in r.stderr and "stopped" in r.stderr
     assert "enrolling connector \"demo\" with a single-use token" in r.stderr
     shown = subprocess.run([outpost_bin, "identity", "show"], capture_output=True, text=True,

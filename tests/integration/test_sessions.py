@@ -24,7 +24,7 @@ import time
 import pytest
 
 from conftest import base_env, free_port, wait_until
-from edgelib import Edge, grpcjs_client
+from edgelib import Edge, connector, dev_pki, grpcjs_client
 from tunnellib import rss_kib
 
 GIB = 1 << 30
@@ -35,11 +35,11 @@ GIB = 1 << 30
 class Target:
     """A threaded TCP server on 127.0.0.1 running handler(conn) per connection."""
 
-    def __init__(self, handler):
+    def __init__(self, handler, host="127.0.0.1"):
         self.accepted = 0
         self.s = socket.socket()
         self.s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        self.s.bind(("127.0.0.1", 0))
+        self.s.bind((host, 0))
         self.s.listen(1024)
         self.port = self.s.getsockname()[1]
         self.handler = handler
@@ -113,15 +113,22 @@ def fd_count(pid):
 
 
 class Stack:
-    """outpost-edge (h2c) and a connector named c1 that serves sessions."""
+    """outpost-edge and a connector named c1 that serves sessions: `outpost
+    run` (mTLS, SESSION_ALLOW for loopback 127.0.0.1 only) or the grpc-js
+    peer (h2c)."""
 
-    def __init__(self, edge_bin, tmp, kind):
+    def __init__(self, edge_bin, outpost_bin, tmp, kind, pki):
         self.tmp = tmp
         self.kind = kind
-        self.edge = Edge(edge_bin, tmp, EDGE_REQUEST_TIMEOUT="5s")
-        self.token_file = os.path.join(tmp, "edge-token")
         self.edge_bin = edge_bin
-        self.conn = grpcjs_client(tmp, self.edge, "c1", extra=("--sessions",))
+        self.token_file = os.path.join(tmp, "edge-token")
+        if kind == "outpost":
+            self.edge = Edge(edge_bin, tmp, pki, EDGE_REQUEST_TIMEOUT="5s")
+            self.conn = connector(outpost_bin, tmp, self.edge, pki, "c1",
+                                  SESSION_ALLOW="127.0.0.1:1-65535", SESSION_MAX="1100")
+        else:
+            self.edge = Edge(edge_bin, tmp, EDGE_REQUEST_TIMEOUT="5s")
+            self.conn = grpcjs_client(tmp, self.edge, "c1", extra=("--sessions",))
         self.edge.wait_tunnels("c1", 1)
 
     @property
@@ -140,9 +147,14 @@ class Stack:
         self.edge.stop()
 
 
-@pytest.fixture
-def stack(outpost_edge_bin, tmp_path):
-    s = Stack(outpost_edge_bin, str(tmp_path), "grpcjs")
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return dev_pki(str(tmp_path_factory.mktemp("pki")), "c1", "plain")
+
+
+@pytest.fixture(params=["outpost", "grpcjs"])
+def stack(request, outpost_edge_bin, outpost_bin, tmp_path, pki):
+    s = Stack(outpost_edge_bin, outpost_bin, str(tmp_path), request.param, pki)
     yield s
     s.stop()
 
@@ -243,7 +255,7 @@ def test_front_door_upgrade_carries_bytes_both_ways(stack):
         t.close()
 
 
-def test_errors_before_the_upgrade_are_json(stack, outpost_edge_bin, tmp_path):
+def test_errors_before_the_upgrade_are_json(stack, outpost_bin, tmp_path, pki):
     t = Target(echo)
     dead = free_port()
     try:
@@ -262,15 +274,32 @@ def test_errors_before_the_upgrade_are_json(stack, outpost_edge_bin, tmp_path):
         p = subprocess.run(stack.cli("connect", "c1", f"127.0.0.1:{dead}"), env=stack.env(),
                            capture_output=True, timeout=20, input=b"")
         assert p.returncode == 111 and b'"refused"' in p.stderr, p
+        # stdin that epoll cannot watch is refused up front, not a hang.
+        p = subprocess.run(stack.cli("connect", "c1", f"127.0.0.1:{t.port}"), env=stack.env(),
+                           capture_output=True, timeout=20, stdin=subprocess.DEVNULL)
+        assert p.returncode == 100 and b"not a file" in p.stderr, p
         # A connector that did not advertise sessions is never asked.
-        old = grpcjs_client(str(tmp_path), stack.edge, "plain")
+        if stack.kind == "outpost":
+            old = connector(outpost_bin, str(tmp_path), stack.edge, pki, "plain")
+        else:
+            old = grpcjs_client(str(tmp_path), stack.edge, "plain")
         try:
             stack.edge.wait_tunnels("plain", 1)
             s, st, head, rest = upgrade(stack, f"127.0.0.1:{t.port}", name="plain")
             assert st == 503 and json_error(stack, s, rest, head)["error"] == "no_tunnel"
-            assert '"session_open"' not in old.text()
         finally:
             old.stop()
+        assert t.accepted == 0
+    finally:
+        t.close()
+
+
+@pytest.mark.parametrize("stack", ["outpost"], indirect=True)  # SESSION_ALLOW is outpost's
+def test_policy_denied_dials_nothing(stack):
+    t = Target(echo, host="127.0.0.2")  # outside SESSION_ALLOW's 127.0.0.1
+    try:
+        s, st, head, rest = upgrade(stack, f"127.0.0.2:{t.port}")
+        assert st == 403 and json_error(stack, s, rest, head)["error"] == "policy_denied"
         assert t.accepted == 0
     finally:
         t.close()
@@ -401,16 +430,21 @@ def test_backpressure_bounds_the_edge_and_the_session_resumes(stack):
     t = Target(bulk(GIB))
     try:
         base = rss_kib(stack.edge.proc.p.pid)
+        cbase = rss_kib(stack.connector_pid)
         s, status, head, rest = upgrade(stack, f"127.0.0.1:{t.port}")
         assert status == 101, head
         s.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 64 << 10)
         time.sleep(3)  # the client reads nothing: every buffer on the way fills
         grown = rss_kib(stack.edge.proc.p.pid) - base
+        cgrown = rss_kib(stack.connector_pid) - cbase
         st = stack.edge.state("c1")
         held = [x for tun in st["tunnels"] for x in tun["sessions"]][0]["bytes_from_target"]
         assert held < 64 << 20, held  # stopped, far from 1 GiB
-        print(f"backpressure: edge RSS +{grown} KiB, {held} bytes past the edge")
+        print(f"backpressure [{stack.kind}]: edge RSS +{grown} KiB, connector +{cgrown} KiB,"
+              f" {held} bytes past the edge")
         assert grown < 16 << 10, grown
+        if stack.kind == "outpost":  # (node's heap is not ours to bound)
+            assert cgrown < 16 << 10, cgrown
         got = len(rest)
         s.settimeout(60)
         deadline = time.time() + 300
@@ -437,7 +471,8 @@ def test_thousand_idle_sessions(stack):
             assert rest + recv_exact(s, 1 - len(rest), 10) == b"x", i
             socks.append(s)
         rss = rss_kib(stack.edge.proc.p.pid)
-        print(f"1000 idle sessions: edge RSS {rss} KiB (+{rss - base} KiB)")
+        print(f"1000 idle sessions [{stack.kind}]: edge RSS {rss} KiB (+{rss - base} KiB),"
+              f" connector RSS {rss_kib(stack.connector_pid)} KiB")
         sc, _, m = stack.edge.request("GET", "/metrics")
         assert "outpost_sessions_open 1000" in m.decode()
         for s in socks[:10]:  # still alive, each of them
@@ -451,9 +486,35 @@ def test_thousand_idle_sessions(stack):
                       stack.edge.request("GET", "/metrics")[2].decode(), 20)
 
 
+def test_a_drained_tunnel_keeps_its_sessions(stack):
+    t = Target(echo)
+    try:
+        s, status, head, _ = upgrade(stack, f"127.0.0.1:{t.port}")
+        assert status == 101, head
+        s.sendall(b"a")
+        assert recv_exact(s, 1, 10) == b"a"
+        tun = [x["id"] for x in stack.edge.state("c1")["tunnels"] if x["sessions"]][0]
+        code, _, body = stack.edge.request("POST", f"/v1/connectors/c1/tunnels/{tun}/drain")
+        assert code == 202, body
+        assert wait_until(lambda: any(x["id"] != tun and x["state"] == "online"
+                                      for x in stack.edge.state("c1")["tunnels"]), 10)
+        for b in (b"b", b"c"):  # START_CLOSE left the session running
+            s.sendall(b)
+            assert recv_exact(s, 1, 10) == b
+        s2, status, head, _ = upgrade(stack, f"127.0.0.1:{t.port}")
+        assert status == 101, head  # ... and new ones go to the replacement
+        s2.sendall(b"d")
+        assert recv_exact(s2, 1, 10) == b"d"
+        s.close()
+        s2.close()
+    finally:
+        t.close()
+
+
 def test_killing_the_edge_ends_sessions(stack):
     t = Target(echo)
     try:
+        fds = fd_count(stack.connector_pid)
         s, status, head, _ = upgrade(stack, f"127.0.0.1:{t.port}")
         assert status == 101, head
         s.sendall(b"ping")
@@ -464,8 +525,10 @@ def test_killing_the_edge_ends_sessions(stack):
         s.settimeout(10)
         assert s.recv(1) == b""  # the client's session ended with the edge
         # ... and the connector closed the target side.
-        t.conns[0].settimeout(10)
         assert wait_until(lambda: _closed(t.conns[0]), 10)
+        if stack.kind == "outpost":  # everything of the session freed
+            assert wait_until(lambda: fd_count(stack.connector_pid) <= fds, 10), \
+                (fd_count(stack.connector_pid), fds)
     finally:
         t.close()
 

@@ -1,0 +1,331 @@
+"""Scale-out (#19): one connector keeps tunnels to every outpost-edge replica.
+
+Three real outpost-edge replicas listen on 127.0.0.1, 127.0.0.2 and
+127.0.0.3 (same tunnel port) behind one test name that a small DNS server
+in this file answers (DNS_SERVERS; its record set can change).  The edge's
+certificate is for "localhost": TLS_SERVER_NAME=localhost makes every dial,
+whatever the address, verify that one name.
+"""
+import http.client
+import json
+import os
+import signal
+import socket
+import struct
+import threading
+import time
+
+import pytest
+
+from conftest import free_port, run, base_env, wait_until
+from edgelib import Edge, Proc, Upstream, connector, dev_pki
+
+NAME = "edges.scaleout.test"
+ADDRS = ["127.0.0.1", "127.0.0.2", "127.0.0.3"]
+INTERVAL = 2.0  # TUNNEL_DISCOVERY_INTERVAL for these tests, seconds
+
+
+class Dns:
+    """A UDP DNS responder on 127.0.0.1: A records for NAME from self.addrs
+    (TTL 0), an empty NOERROR answer for its other types, NXDOMAIN for other
+    names.  Counts the queries for NAME."""
+
+    def __init__(self, addrs):
+        self.addrs = list(addrs)
+        self.queries = 0
+        self.s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        self.s.bind(("127.0.0.1", 0))
+        self.s.settimeout(0.2)
+        self.port = self.s.getsockname()[1]
+        self._stop = False
+        self.t = threading.Thread(target=self._serve, daemon=True)
+        self.t.start()
+
+    def _answer(self, q):
+        (qid, _flags, qd) = struct.unpack(">HHH", q[:6])
+        if qd != 1:
+            return None
+        i, labels = 12, []
+        while i < len(q) and q[i] != 0 and len(labels) < 64:
+            labels.append(q[i + 1:i + 1 + q[i]].decode(errors="replace").lower())
+            i += 1 + q[i]
+        qtype, _ = struct.unpack(">HH", q[i + 1:i + 5])
+        question = q[12:i + 5]
+        name = ".".join(labels)
+        if name != NAME:
+            return struct.pack(">HHHHHH", qid, 0x8183, 1, 0, 0, 0) + question
+        self.queries += 1
+        rrs = b""
+        addrs = list(self.addrs) if qtype == 1 else []
+        for a in addrs:
+            rrs += struct.pack(">HHHIH", 0xC00C, 1, 1, 0, 4) + socket.inet_aton(a)
+        return struct.pack(">HHHHHH", qid, 0x8180, 1, len(addrs), 0, 0) + question + rrs
+
+    def _serve(self):
+        while not self._stop:
+            try:
+                q, peer = self.s.recvfrom(512)
+            except socket.timeout:
+                continue
+            except OSError:
+                return
+            try:
+                a = self._answer(q)
+            except (struct.error, IndexError):
+                a = None
+            if a:
+                self.s.sendto(a, peer)
+
+    def stop(self):
+        self._stop = True
+        self.t.join(timeout=2)
+        self.s.close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return dev_pki(str(tmp_path_factory.mktemp("pki")), "alpha")
+
+
+@pytest.fixture
+def upstream():
+    u = Upstream()
+    yield u
+    u.stop()
+
+
+class Replicas:
+    """Three outpost-edge replicas on ADDRS, one tunnel port."""
+
+    def __init__(self, binary, tmp, pki):
+        self.binary, self.tmp, self.pki = binary, tmp, pki
+        self.tport = free_port()
+        self.edges = [None] * len(ADDRS)
+        for i in range(len(ADDRS)):
+            self.start(i)
+
+    def start(self, i):
+        d = os.path.join(self.tmp, f"edge{i}")
+        os.makedirs(d, exist_ok=True)
+        self.edges[i] = Edge(self.binary, d, self.pki, EDGE_LISTEN=f"{ADDRS[i]}:{self.tport}",
+                             HEARTBEAT_INTERVAL="300ms")
+
+    def stop(self):
+        for e in self.edges:
+            if e is not None:
+                e.stop()
+
+    def online(self, i, name="alpha"):
+        try:
+            st = self.edges[i].state(name)
+        except (AssertionError, OSError):
+            return 0
+        return len([t for t in st["tunnels"] if t["state"] == "online"])
+
+
+@pytest.fixture
+def replicas(outpost_edge_bin, tmp_path, pki):
+    r = Replicas(outpost_edge_bin, str(tmp_path), pki)
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def dns():
+    d = Dns(ADDRS)
+    yield d
+    d.stop()
+
+
+@pytest.fixture
+def procs():
+    ps = []
+    yield ps
+    for p in reversed(ps):
+        p.stop()
+
+
+def get(port, path, timeout=2):
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        c.request("GET", path)
+        r = c.getresponse()
+        return r.status, r.read()
+    finally:
+        c.close()
+
+
+def status(conn):
+    s, b = get(conn.health_port, "/status")
+    assert s == 200, b
+    return json.loads(b)["detail"]
+
+
+def by_address(conn):
+    return {a["address"]: a for a in status(conn)["edge_addresses"]}
+
+
+def discovering(outpost_bin, tmp, replicas, dns, pki, **settings):
+    env = dict(TRAVERSAL_CONTROLLER_URL=f"https://{NAME}:{replicas.tport}",
+               TLS_SERVER_NAME="localhost", DNS_SERVERS=f"127.0.0.1:{dns.port}",
+               TUNNEL_DISCOVERY_INTERVAL=f"{int(INTERVAL * 1000)}ms")
+    env.update(settings)
+    return connector(outpost_bin, tmp, replicas.edges[0], pki, "alpha", **env)
+
+
+def all_online(replicas, n=2, which=range(len(ADDRS))):
+    return all(replicas.online(i) >= n for i in which)
+
+
+def test_tunnels_on_every_replica_failover_and_return(outpost_bin, tmp_path, replicas, dns,
+                                                      pki, upstream, procs):
+    conn = discovering(outpost_bin, str(tmp_path), replicas, dns, pki)
+    procs.append(conn)
+    assert wait_until(lambda: all_online(replicas), 10), conn.text()[-3000:]
+    addrs = by_address(conn)
+    assert sorted(addrs) == [f"{a}:{replicas.tport}" for a in ADDRS]
+    assert all(a["state"] == "up" and a["tunnels"] == 2 for a in addrs.values()), addrs
+    for e in replicas.edges:  # every front door serves the connector
+        s, _, b = e.proxy("alpha", f"{upstream.hostport}/hello")
+        assert s == 200 and b'"path": "/hello"' in b
+    s, b = get(conn.health_port, "/metrics")
+    for a in ADDRS:
+        assert f'outpost_edge_address_tunnels{{address="{a}:{replicas.tport}"}} 2' \
+            in b.decode(), b.decode()
+
+    # Replica 0 killed: requests through the other two never fail, /readyz
+    # stays 200 and reports the address degraded.
+    failures, ok, ready = [], [0], []
+    stop = threading.Event()
+
+    def loop():
+        k = 0
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            e = replicas.edges[1 + k % 2]
+            k += 1
+            s, _, b = e.proxy("alpha", f"{upstream.hostport}/x")
+            if s == 200:
+                ok[0] += 1
+            else:
+                failures.append((s, b[:200]))
+    t = threading.Thread(target=loop)
+    t.start()
+    try:
+        time.sleep(0.5)
+        replicas.edges[0].proc.stop(signal.SIGKILL)
+        gone = f"{ADDRS[0]}:{replicas.tport}"
+        end = time.monotonic() + 3
+        while time.monotonic() < end:
+            s, b = get(conn.health_port, "/readyz")
+            ready.append((s, json.loads(b)))
+            time.sleep(0.1)
+    finally:
+        stop.set()
+        t.join(timeout=35)
+    assert failures == [] and ok[0] > 10, (failures[:5], ok)
+    assert all(s == 200 for s, _ in ready), ready
+    assert ready[-1][1]["degraded"] == [gone], ready[-1]
+    assert by_address(conn)[gone]["state"] == "degraded"
+
+    # Back: its tunnels return within one discovery interval.
+    replicas.start(0)
+    t0 = time.monotonic()
+    assert wait_until(lambda: replicas.online(0) >= 2, 10), conn.text()[-3000:]
+    back = time.monotonic() - t0
+    assert back <= INTERVAL, back
+    s, _, _ = replicas.edges[0].proxy("alpha", f"{upstream.hostport}/again")
+    assert s == 200
+    assert wait_until(lambda: get(conn.health_port, "/readyz") ==
+                      (200, b'{"status":"ready","active_tunnels":6}'), 2)
+
+
+def test_record_set_shrinks_address_drained_make_before_break(outpost_bin, tmp_path, replicas,
+                                                              dns, pki, upstream, procs):
+    conn = discovering(outpost_bin, str(tmp_path), replicas, dns, pki)
+    procs.append(conn)
+    assert wait_until(lambda: all_online(replicas), 10), conn.text()[-3000:]
+    # A slow request in flight on replica 2 when its address leaves DNS.
+    result = {}
+
+    def slow():
+        result["r"] = replicas.edges[2].proxy("alpha", f"{upstream.hostport}/slow/1500")
+    t = threading.Thread(target=slow)
+    t.start()
+    time.sleep(0.3)
+    dns.addrs = ADDRS[:2]
+    gone = f"{ADDRS[2]}:{replicas.tport}"
+    assert wait_until(lambda: by_address(conn).get(gone, {}).get("state") != "up",
+                      INTERVAL + 2), status(conn)
+    t.join(timeout=10)
+    assert result["r"][0] == 200, result  # in flight when draining began: finished
+    assert wait_until(lambda: replicas.online(2) == 0, 5), replicas.edges[2].state("alpha")
+    assert wait_until(lambda: gone not in by_address(conn), 5), status(conn)
+    assert "gone from DNS, draining" in conn.text()
+    # The other two were never touched and keep serving.
+    assert all_online(replicas, which=(0, 1))
+    assert get(conn.health_port, "/readyz")[0] == 200
+    for i in (0, 1):
+        assert replicas.edges[i].proxy("alpha", f"{upstream.hostport}/x")[0] == 200
+    # The address comes back to DNS: its tunnels too, within one interval.
+    dns.addrs = list(ADDRS)
+    assert wait_until(lambda: replicas.online(2) >= 2, INTERVAL + 2), conn.text()[-3000:]
+
+
+def test_connect_to_dials_the_listed_addresses_with_the_url_name(outpost_bin, tmp_path,
+                                                                 replicas, pki, upstream,
+                                                                 procs):
+    listed = ",".join(f"{a}:{replicas.tport}" for a in ADDRS)
+    # The URL's name is only for TLS: nothing resolves it (no DNS server).
+    conn = connector(outpost_bin, str(tmp_path), replicas.edges[0], pki, "alpha",
+                     TRAVERSAL_CONTROLLER_URL="https://localhost:1",
+                     TRAVERSAL_CONTROLLER_CONNECT_TO=listed)
+    procs.append(conn)
+    assert wait_until(lambda: all_online(replicas), 10), conn.text()[-3000:]
+    for e in replicas.edges:
+        assert e.proxy("alpha", f"{upstream.hostport}/ct")[0] == 200
+    assert sorted(by_address(conn)) == sorted(listed.split(","))
+
+
+def test_connect_to_wrong_name_is_refused_by_tls(outpost_bin, tmp_path, replicas, pki):
+    """Every listed address is verified against the URL's name."""
+    env = dict(TRAVERSAL_CONTROLLER_URL="https://not-the-edge.test:1",
+               TRAVERSAL_CONTROLLER_CONNECT_TO=f"127.0.0.1:{replicas.tport}",
+               TLS_CERT_FILE=f"{pki}/connector-alpha.pem",
+               TLS_KEY_FILE=f"{pki}/connector-alpha.key", TLS_CA_FILE=f"{pki}/ca.pem",
+               HTTP_PORT=free_port(), RECONNECT_INTERVAL="200ms", MAX_BACKOFF_DELAY="1s")
+    p = Proc([outpost_bin, "run"], base_env(**env), os.path.join(str(tmp_path), "wrong.log"))
+    try:
+        assert wait_until(lambda: "failed: hostname" in p.text(), 10), p.text()
+        assert replicas.online(0) == 0
+        s, b = get(env["HTTP_PORT"], "/status")
+        addrs = json.loads(b)["detail"]["edge_addresses"]
+        assert addrs == [{"address": f"127.0.0.1:{replicas.tport}", "state": "degraded",
+                          "tunnels": 0, "first_slot": 0}], addrs
+        # One address: /readyz keeps the anchor's body.
+        assert get(env["HTTP_PORT"], "/readyz") == (
+            503, b'{"status":"not ready","active_tunnels":0,"reason":"hostname"}')
+    finally:
+        p.stop()
+
+
+@pytest.mark.parametrize("value, why", [
+    ("127.0.0.1", "missing port"),
+    ("127.0.0.1:80/x", "not host:port"),
+    ("u:p@127.0.0.1:80", "credentials"),
+    ("127.0.0.1:80,,127.0.0.2:80", "missing host"),
+])
+def test_connect_to_bad_value_refused_by_check_config(outpost_bin, value, why):
+    r = run([outpost_bin, "check-config"], env=base_env(
+        TRAVERSAL_CONTROLLER_URL="https://localhost:1", TLS_CERT_BASE64="x",
+        TRAVERSAL_CONTROLLER_CONNECT_TO=value))
+    assert r.returncode == 100, r
+    assert "TRAVERSAL_CONTROLLER_CONNECT_TO" in r.stdout + r.stderr and why in r.stdout + r.stderr
+
+
+def test_connect_to_more_than_max_edge_addresses_refused(outpost_bin):
+    r = run([outpost_bin, "check-config"], env=base_env(
+        TRAVERSAL_CONTROLLER_URL="https://localhost:1", MAX_EDGE_ADDRESSES="2",
+        TRAVERSAL_CONTROLLER_CONNECT_TO="127.0.0.1:1,127.0.0.2:1,127.0.0.3:1"))
+    assert r.returncode == 100, r
+    assert "more addresses than MAX_EDGE_ADDRESSES" in r.stdout + r.stderr

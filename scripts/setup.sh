@@ -27,6 +27,8 @@ PKGS=(
 	wrk
 	# instructions per request (make bench-instr)
 	valgrind
+	# telemetry tests: a real Prometheus server scrapes /metrics (test_telemetry.py)
+	prometheus
 	# sessions tests and bench (test_sessions.py, make bench-sessions): sshd/ssh/scp, initdb/pg_ctl/psql/pgbench, socat
 	openssh-server openssh-client postgresql socat
 	# style

@@ -53,12 +53,9 @@ on_metrics(struct http_exchange *x, void *arg)
 	struct buf b;
 
 	buf_init(&b, h->body, sizeof(h->body));
-	if (!metrics_render(&h->reg, &b)) {
+	if (http_respond_metrics(x, &h->reg, &b) == -EMSGSIZE)
 		http_respond(
 		    x, 500, NULL, "text/plain", "metrics overflow\n", 17);
-		return;
-	}
-	http_respond(x, 200, NO_STORE, METRICS_CONTENT_TYPE, b.p, b.len);
 }
 
 static void

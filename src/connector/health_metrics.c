@@ -133,7 +133,7 @@ health_metrics_init(struct health *h)
 {
 	metrics_init(&h->reg);
 	metric_family_init(&h->f_build, "outpost_build_info",
-	    "Build of the running binary.", METRIC_GAUGE, NULL, h);
+	    "Build of the running binary.", METRIC_INFO, NULL, h);
 	metric_init(&h->m_build,
 	    "version=\"" OUTPOST_VERSION "\",revision=\"" OUTPOST_REVISION "\"",
 	    NULL, NULL, 0);

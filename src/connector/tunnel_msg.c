@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "connector/manager.h"
+#include "connector/pb_check.h"
 #include "connector/session.h"
 #include "connector/tunnel.h"
 #include "lib/log.h"
@@ -213,8 +214,15 @@ tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 		on_connection(t, c);
 		break;
 	case CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HTTP_REQUEST:
-		on_http(t, c);
-		return 0;
+		if (pb_strings_clean(
+			&connector__v1__controller_message__descriptor, p, n)) {
+			on_http(t, c);
+			return 0;
+		}
+		/* protobuf-c would truncate the string at the NUL. */
+		send_error(t, c->request_id, exec_reason_name(EXEC_BAD_REQUEST),
+		    "NUL byte in a string field");
+		break;
 	default:
 		/* A newer controller's message: ignore it (forward compatible). */
 		log_debug("tunnel %u: ignoring unknown message", t->index);

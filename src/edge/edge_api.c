@@ -219,7 +219,7 @@ on_any(struct http_exchange *x, void *arg)
 	}
 }
 
-/* GET /metrics: the edge's counters in the Prometheus text format. */
+/* GET /metrics: the edge's registry, in the format the Accept asks for. */
 static void
 on_metrics(struct http_exchange *x, void *arg)
 {
@@ -227,12 +227,8 @@ on_metrics(struct http_exchange *x, void *arg)
 	struct buf b;
 
 	buf_init(&b, e->scratch, EDGE_SCRATCH);
-	edge_session_metrics(&b, e);
-	if (b.overflow)
+	if (http_respond_metrics(x, &e->metrics, &b) == -EMSGSIZE)
 		edge_api_json(x, 500, "internal", NULL, "metrics too large");
-	else
-		http_respond(x, 200, "Cache-Control: no-store\r\n",
-		    "text/plain; version=0.0.4", b.p, b.len);
 }
 
 /* see edge_int.h */
@@ -246,6 +242,8 @@ edge_api_start(struct edge *e)
 	int err = 0;
 
 	inet_ntop(AF_INET, &a, addr, sizeof(addr));
+	metrics_init(&e->metrics);
+	edge_session_metrics_add(e, &e->metrics);
 	/* Every route is behind the token (admit = authorized). */
 	e->routes[0] = (struct http_route){.path = "/v1/connectors",
 	    .methods = HTTP_M_GET | HTTP_M_HEAD,

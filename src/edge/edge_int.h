@@ -34,6 +34,7 @@
 #include "http/http_server.h"
 #include "lib/buf.h"
 #include "lib/list.h"
+#include "lib/metrics.h"
 #include "net/net.h"
 #include "net/stream.h"
 #include "rx/rx.h"
@@ -152,6 +153,7 @@ struct edge {
 	uint64_t seq;
 	struct http_route routes[5];
 	struct edge_sessions *ss;
+	struct metrics metrics; /* GET /metrics (edge_api.c) */
 	uint8_t *scratch; /* EDGE_SCRATCH bytes: response header lines */
 };
 

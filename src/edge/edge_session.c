@@ -815,29 +815,41 @@ edge_session_json(struct buf *b, const struct edge_tunnel *t)
 	buf_adds(b, "]");
 }
 
-/* see edge_session.h */
-void
-edge_session_metrics(struct buf *b, const struct edge *e)
+static void
+collect(struct metric_family *f, void *arg)
 {
-	const struct edge_sessions *ss = e->ss;
+	struct edge_sessions *ss = arg;
 	int i;
 
-	buf_printf(b,
-	    "# HELP outpost_sessions_open Sessions opening or open.\n"
-	    "# TYPE outpost_sessions_open gauge\n"
-	    "outpost_sessions_open %zu\n"
-	    "# HELP outpost_sessions_total Sessions by how they began.\n"
-	    "# TYPE outpost_sessions_total counter\n",
-	    ss->open);
+	metric_set(&ss->m_open, (double)ss->open);
 	for (i = 0; i < EDGE_SR_COUNT; i++)
-		buf_printf(b,
-		    "outpost_sessions_total{result=\"%s\"} %" PRIu64 "\n",
-		    results[i].name, ss->total[i]);
-	buf_printf(b,
-	    "# HELP outpost_session_bytes_total Session bytes carried.\n"
-	    "# TYPE outpost_session_bytes_total counter\n"
-	    "outpost_session_bytes_total{direction=\"to_target\"} %" PRIu64 "\n"
-	    "outpost_session_bytes_total{direction=\"from_target\"} %" PRIu64
-	    "\n",
-	    ss->to_target, ss->from_target);
+		metric_set(&ss->m_total[i], (double)ss->total[i]);
+	metric_set(&ss->m_to, (double)ss->to_target);
+	metric_set(&ss->m_from, (double)ss->from_target);
+}
+
+/* see edge_session.h */
+void
+edge_session_metrics_add(struct edge *e, struct metrics *r)
+{
+	struct edge_sessions *ss = e->ss;
+	int i;
+
+	metrics_add_family(r, &ss->f_open, "outpost_sessions_open",
+	    "Sessions opening or open.", METRIC_GAUGE, collect, ss);
+	metric_family_add_series(&ss->f_open, &ss->m_open, NULL);
+	metrics_add_family(r, &ss->f_total, "outpost_sessions_total",
+	    "Sessions by how they began.", METRIC_COUNTER, collect, ss);
+	for (i = 0; i < EDGE_SR_COUNT; i++) {
+		snprintf(ss->labels[i], sizeof(ss->labels[i]), "result=\"%s\"",
+		    results[i].name);
+		metric_family_add_series(
+		    &ss->f_total, &ss->m_total[i], ss->labels[i]);
+	}
+	metrics_add_family(r, &ss->f_bytes, "outpost_session_bytes_total",
+	    "Session bytes carried.", METRIC_COUNTER, collect, ss);
+	metric_family_add_series(
+	    &ss->f_bytes, &ss->m_to, "direction=\"to_target\"");
+	metric_family_add_series(
+	    &ss->f_bytes, &ss->m_from, "direction=\"from_target\"");
 }

@@ -32,6 +32,7 @@
 
 #include "lib/buf.h"
 #include "lib/list.h"
+#include "lib/metrics.h"
 
 #define EDGE_SESSION_PATH "/outpost.v1.Sessions/Attach"
 #define EDGE_SESSIONS_MAX 4096 /* sessions per edge, pending included */
@@ -68,6 +69,10 @@ struct edge_sessions {
 	uint64_t total[EDGE_SR_COUNT];
 	uint64_t to_target, from_target; /* bytes */
 	uint8_t *scratch; /* one packed frame, or the bytes after a head */
+	/* The counters above as metric series (refreshed at scrape). */
+	struct metric_family f_open, f_total, f_bytes;
+	struct metric m_open, m_total[EDGE_SR_COUNT], m_to, m_from;
+	char labels[EDGE_SR_COUNT][48];
 };
 
 /* Allocate e->ss; 0 or -ENOMEM.  edge_sessions_free() at the end. */
@@ -99,7 +104,7 @@ void edge_session_tunnel_gone(struct edge_tunnel *t);
 /* ,"sessions":[...] of tunnel t: id, target, bytes, age; never data. */
 void edge_session_json(struct buf *b, const struct edge_tunnel *t);
 
-/* The session metrics in the Prometheus text format. */
-void edge_session_metrics(struct buf *b, const struct edge *e);
+/* Add the session metric families to r (after edge_sessions_init). */
+void edge_session_metrics_add(struct edge *e, struct metrics *r);
 
 #endif

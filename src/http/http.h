@@ -121,7 +121,9 @@ int http_request_framing(
 
 /*
  * Framing of a response to a request with method 'method' (HEAD, and
- * statuses 1xx/204/304, have no body).  Returns 0 or HTTP_ERROR.
+ * statuses 1xx/204/304, have no body).  A bad or conflicting
+ * Content-Length, or one together with Transfer-Encoding, is an error
+ * (response splitting).  Returns 0 or HTTP_ERROR.
  */
 int http_response_framing(const struct http_response *resp, const char *method,
     size_t method_len, struct http_framing *f);

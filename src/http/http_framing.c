@@ -171,9 +171,12 @@ http_response_framing(const struct http_response *resp, const char *method,
 	    resp->status == 204 || resp->status == 304)
 		return 0;
 	te = transfer_encoding(resp->headers, resp->nheaders);
+	/* Both is how responses are split (RFC 9112 6.1: "ought to be
+	 * handled as an error"): refused, never guessed. */
+	if (te != 0 && has_cl)
+		return HTTP_ERROR;
 	if (te == 1 || te == 3) {
 		f->kind = HTTP_BODY_CHUNKED;
-		f->keep_alive = f->keep_alive && !has_cl;
 	} else if (te == 2 || !has_cl) {
 		f->kind = HTTP_BODY_CLOSE;
 		f->keep_alive = false;

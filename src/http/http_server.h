@@ -60,6 +60,8 @@
 #include <stdint.h>
 
 #include "http/http.h"
+#include "lib/buf.h"
+#include "lib/metrics.h"
 #include "rx/rx.h"
 
 struct http_server;
@@ -192,6 +194,16 @@ void http_exchange_head_length(struct http_exchange *x, int64_t len);
  */
 int http_respond(struct http_exchange *x, int status, const char *headers,
     const char *ctype, const void *body, size_t len);
+
+/*
+ * GET /metrics: render 'reg' into 'b' (the caller's storage, which must
+ * outlive nothing: the response is copied) in the format the request's
+ * Accept header asks for (metrics_negotiate) and answer 200 with it,
+ * Cache-Control: no-store and Vary: Accept.  -EMSGSIZE, having answered
+ * nothing, when the exposition does not fit b; else http_respond's result.
+ */
+int http_respond_metrics(
+    struct http_exchange *x, struct metrics *reg, struct buf *b);
 
 /*
  * Switch protocols (RFC 9110 15.2.2, e.g. the edge's "Upgrade:

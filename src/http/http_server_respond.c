@@ -9,6 +9,7 @@
 #include "http/http_server.h"
 #include "http/http_server_int.h"
 #include "lib/log.h"
+#include "lib/metrics.h"
 #include "lib/util.h"
 
 static bool
@@ -203,4 +204,22 @@ http_exchange_on_abort(struct http_exchange *x, http_abort_fn *fn, void *arg)
 {
 	x->on_abort = fn;
 	x->abort_arg = arg;
+}
+
+/* see http_server.h */
+int
+http_respond_metrics(
+    struct http_exchange *x, struct metrics *reg, struct buf *b)
+{
+	const struct http_header *a =
+	    http_header_find(x->req.headers, x->req.nheaders, "accept");
+	enum metrics_format fmt = a != NULL
+	    ? metrics_negotiate(a->value, a->value_len)
+	    : METRICS_PROMETHEUS;
+
+	if (!metrics_render(reg, fmt, b))
+		return -EMSGSIZE;
+	return http_respond(x, 200,
+	    "Cache-Control: no-store\r\nVary: Accept\r\n",
+	    metrics_content_type(fmt), b->p, b->len);
 }

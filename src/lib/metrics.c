@@ -1,6 +1,8 @@
 /* The metrics registry and its Prometheus text renderer. */
 #include <math.h>
 #include <stdio.h>
+#include <string.h>
+#include <strings.h>
 
 #include "lib/metrics.h"
 
@@ -53,6 +55,25 @@ metric_family_add(struct metric_family *f, struct metric *m)
 
 /* see metrics.h */
 void
+metrics_add_family(struct metrics *r, struct metric_family *f, const char *name,
+    const char *help, enum metric_type type, metric_collect_fn *collect,
+    void *arg)
+{
+	metric_family_init(f, name, help, type, collect, arg);
+	metrics_add(r, f);
+}
+
+/* see metrics.h */
+void
+metric_family_add_series(
+    struct metric_family *f, struct metric *m, const char *labels)
+{
+	metric_init(m, labels, NULL, NULL, 0);
+	metric_family_add(f, m);
+}
+
+/* see metrics.h */
+void
 metric_observe(struct metric *m, double v)
 {
 	size_t i;
@@ -65,6 +86,12 @@ metric_observe(struct metric *m, double v)
 	m->sum += v;
 	m->count++;
 }
+
+/* The exposition being written: its format and the output. */
+struct render {
+	enum metrics_format fmt;
+	struct buf *b;
+};
 
 /* Prometheus floats: integers plainly, +Inf/-Inf/NaN by name. */
 static void
@@ -94,8 +121,18 @@ put_sample(struct buf *b, const char *name, const char *suffix,
 	buf_adds(b, "\n");
 }
 
+/* A bucket bound; OpenMetrics writes integral bounds as "1.0". */
 static void
-put_histogram(struct buf *b, const char *name, const struct metric *m)
+put_le(const struct render *rd, char *le, size_t n, double bound)
+{
+	bool integral = bound == floor(bound) && fabs(bound) < 1e15;
+
+	snprintf(le, n, "le=\"%.15g%s\"", bound,
+	    rd->fmt == METRICS_OPENMETRICS && integral ? ".0" : "");
+}
+
+static void
+put_histogram(const struct render *rd, const char *name, const struct metric *m)
 {
 	char le[48];
 	uint64_t acc = 0;
@@ -103,40 +140,246 @@ put_histogram(struct buf *b, const char *name, const struct metric *m)
 
 	for (i = 0; i < m->nbounds; i++) {
 		acc += m->buckets[i];
-		snprintf(le, sizeof(le), "le=\"%.15g\"", m->bounds[i]);
-		put_sample(b, name, "_bucket", m->labels, le, (double)acc);
+		put_le(rd, le, sizeof(le), m->bounds[i]);
+		put_sample(rd->b, name, "_bucket", m->labels, le, (double)acc);
 	}
 	put_sample(
-	    b, name, "_bucket", m->labels, "le=\"+Inf\"", (double)m->count);
-	put_sample(b, name, "_sum", m->labels, NULL, m->sum);
-	put_sample(b, name, "_count", m->labels, NULL, (double)m->count);
+	    rd->b, name, "_bucket", m->labels, "le=\"+Inf\"", (double)m->count);
+	put_sample(rd->b, name, "_sum", m->labels, NULL, m->sum);
+	put_sample(rd->b, name, "_count", m->labels, NULL, (double)m->count);
+}
+
+static bool
+ends_with(const char *s, size_t n, const char *suffix)
+{
+	size_t k = strlen(suffix);
+
+	return n >= k && memcmp(s + n - k, suffix, k) == 0;
+}
+
+/* The length of the family's own name: OpenMetrics drops the sample suffix. */
+static size_t
+base_len(const struct render *rd, const struct metric_family *f)
+{
+	size_t n = strlen(f->name);
+
+	if (rd->fmt != METRICS_OPENMETRICS)
+		return n;
+	if (f->type == METRIC_COUNTER && ends_with(f->name, n, "_total"))
+		return n - 6;
+	if (f->type == METRIC_INFO && ends_with(f->name, n, "_info"))
+		return n - 5;
+	return n;
+}
+
+/* HELP text, escaped as the format wants (OpenMetrics also escapes "). */
+static void
+put_help(const struct render *rd, const char *s)
+{
+	for (; *s != '\0'; s++)
+		if (*s == '\\')
+			buf_adds(rd->b, "\\\\");
+		else if (*s == '\n')
+			buf_adds(rd->b, "\\n");
+		else if (*s == '"' && rd->fmt == METRICS_OPENMETRICS)
+			buf_adds(rd->b, "\\\"");
+		else
+			buf_printf(rd->b, "%c", *s);
+}
+
+/* # TYPE, # UNIT (OpenMetrics, by the name's suffix) and # HELP. */
+static void
+put_meta(const struct render *rd, const struct metric_family *f)
+{
+	static const char *prom[] = {"counter", "gauge", "histogram", "gauge"};
+	static const char *om[] = {"counter", "gauge", "histogram", "info"};
+	static const char *units[] = {"seconds", "bytes"};
+	int n = (int)base_len(rd, f);
+	size_t i;
+	char suffix[16];
+
+	buf_printf(rd->b, "# TYPE %.*s %s\n", n, f->name,
+	    rd->fmt == METRICS_OPENMETRICS ? om[f->type] : prom[f->type]);
+	for (i = 0; rd->fmt == METRICS_OPENMETRICS && i < 2; i++) {
+		snprintf(suffix, sizeof(suffix), "_%s", units[i]);
+		if (ends_with(f->name, (size_t)n, suffix))
+			buf_printf(
+			    rd->b, "# UNIT %.*s %s\n", n, f->name, units[i]);
+	}
+	buf_printf(rd->b, "# HELP %.*s ", n, f->name);
+	put_help(rd, f->help);
+	buf_adds(rd->b, "\n");
+}
+
+static void
+put_family(const struct render *rd, const struct metric_family *f)
+{
+	const char *suffix = "";
+	struct list_node *mn;
+	struct metric *m;
+	size_t n = base_len(rd, f);
+	char name[128];
+
+	if (rd->fmt == METRICS_OPENMETRICS && f->type == METRIC_COUNTER)
+		suffix = "_total";
+	else if (rd->fmt == METRICS_OPENMETRICS && f->type == METRIC_INFO)
+		suffix = "_info";
+	snprintf(name, sizeof(name), "%.*s", (int)n, f->name);
+	put_meta(rd, f);
+	LIST_FOR_EACH(mn, &f->series)
+	{
+		m = list_entry(mn, struct metric, node);
+		if (f->type == METRIC_HISTOGRAM)
+			put_histogram(rd, name, m);
+		else
+			put_sample(
+			    rd->b, name, suffix, m->labels, NULL, m->value);
+	}
 }
 
 /* see metrics.h */
 bool
-metrics_render(struct metrics *r, struct buf *out)
+metrics_render(struct metrics *r, enum metrics_format fmt, struct buf *out)
 {
-	static const char *types[] = {"counter", "gauge", "histogram"};
-	struct list_node *fn, *mn;
+	struct render rd = {.fmt = fmt, .b = out};
+	struct list_node *fn;
 	struct metric_family *f;
-	struct metric *m;
 
 	LIST_FOR_EACH(fn, &r->families)
 	{
 		f = list_entry(fn, struct metric_family, node);
 		if (f->collect != NULL)
 			f->collect(f, f->arg);
-		buf_printf(out, "# HELP %s %s\n# TYPE %s %s\n", f->name,
-		    f->help, f->name, types[f->type]);
-		LIST_FOR_EACH(mn, &f->series)
-		{
-			m = list_entry(mn, struct metric, node);
-			if (f->type == METRIC_HISTOGRAM)
-				put_histogram(out, f->name, m);
-			else
-				put_sample(out, f->name, "", m->labels, NULL,
-				    m->value);
+		put_family(&rd, f);
+	}
+	if (fmt == METRICS_OPENMETRICS)
+		buf_adds(out, "# EOF\n");
+	return !out->overflow;
+}
+
+/* see metrics.h */
+const char *
+metrics_content_type(enum metrics_format fmt)
+{
+	return fmt == METRICS_OPENMETRICS
+	    ? "application/openmetrics-text; version=1.0.0; charset=utf-8"
+	    : "text/plain; version=0.0.4; charset=utf-8";
+}
+
+/* --- content negotiation ---------------------------------------------------- */
+
+/* One piece of a list, with the whitespace around it trimmed. */
+struct span {
+	const char *p;
+	size_t n;
+};
+
+static struct span
+trim(const char *p, size_t n)
+{
+	while (n > 0 && (*p == ' ' || *p == '\t'))
+		p++, n--;
+	while (n > 0 && (p[n - 1] == ' ' || p[n - 1] == '\t'))
+		n--;
+	return (struct span){p, n};
+}
+
+static bool
+span_eq(struct span s, const char *lit)
+{
+	return s.n == strlen(lit) && strncasecmp(s.p, lit, s.n) == 0;
+}
+
+/* Cut the next piece up to 'sep' off *rest. */
+static struct span
+next_piece(struct span *rest, char sep)
+{
+	const char *e = memchr(rest->p, sep, rest->n);
+	size_t n = e != NULL ? (size_t)(e - rest->p) : rest->n;
+	struct span s = trim(rest->p, n);
+
+	rest->p += e != NULL ? n + 1 : n;
+	rest->n -= e != NULL ? n + 1 : n;
+	return s;
+}
+
+/* An RFC 9110 qvalue in thousandths; -1 when malformed. */
+static int
+qvalue(struct span v)
+{
+	int q = 0, scale = 1000;
+	size_t i;
+
+	if (v.n == 0 || (v.p[0] != '0' && v.p[0] != '1') || v.n > 5)
+		return -1;
+	q = (v.p[0] - '0') * 1000;
+	if (v.n > 1 && v.p[1] != '.')
+		return -1;
+	for (i = 2; i < v.n; i++) {
+		if (v.p[i] < '0' || v.p[i] > '9')
+			return -1;
+		scale /= 10;
+		q += (v.p[i] - '0') * scale;
+	}
+	return q > 1000 ? -1 : q;
+}
+
+/* The format a media range stands for; -1 for one we do not serve. */
+static int
+range_format(struct span type, struct span version)
+{
+	bool any = version.p == NULL;
+
+	if (span_eq(type, "application/openmetrics-text"))
+		return any || span_eq(version, "1.0.0") ||
+			span_eq(version, "0.0.1")
+		    ? METRICS_OPENMETRICS
+		    : -1;
+	if (span_eq(type, "text/plain"))
+		return any || span_eq(version, "0.0.4") ? METRICS_PROMETHEUS
+							: -1;
+	if (span_eq(type, "*/*") || span_eq(type, "text/*"))
+		return METRICS_PROMETHEUS;
+	if (span_eq(type, "application/*"))
+		return METRICS_OPENMETRICS;
+	return -1;
+}
+
+/* One element of the Accept list: its format (or -1) and its q. */
+static int
+accept_element(struct span el, int *q)
+{
+	struct span type = next_piece(&el, ';'), version = {NULL, 0};
+	struct span param, name;
+
+	*q = 1000;
+	while (el.n > 0) {
+		param = next_piece(&el, ';');
+		name = next_piece(&param, '=');
+		if (param.n >= 2 && param.p[0] == '"' &&
+		    param.p[param.n - 1] == '"')
+			param = (struct span){param.p + 1, param.n - 2};
+		if (span_eq(name, "q"))
+			*q = qvalue(param);
+		else if (span_eq(name, "version"))
+			version = param;
+	}
+	return *q <= 0 ? -1 : range_format(type, version);
+}
+
+/* see metrics.h */
+enum metrics_format
+metrics_negotiate(const char *accept, size_t len)
+{
+	struct span rest = {accept, accept != NULL ? len : 0};
+	int best = METRICS_PROMETHEUS, best_q = 0, f, q;
+
+	while (rest.n > 0) {
+		f = accept_element(next_piece(&rest, ','), &q);
+		if (f >= 0 && q > best_q) {
+			best = f;
+			best_q = q;
 		}
 	}
-	return !out->overflow;
+	return (enum metrics_format)best;
 }

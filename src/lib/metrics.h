@@ -1,6 +1,7 @@
 /*
  * metrics.h — a tiny metrics registry rendered as Prometheus text format
- * (version 0.0.4).
+ * (version 0.0.4) or as OpenMetrics 1.0.0 text, chosen by the scraper's
+ * Accept header (metrics_negotiate).
  *
  * Everything is caller-allocated and linked in; nothing is allocated.  A
  * module declares a struct metric_family (name, help, type) and one
@@ -16,6 +17,12 @@
  * arrays: 'bounds' (ascending upper bounds, +Inf implied) and 'buckets'
  * (one counter per bound, non-cumulative; rendering accumulates).
  *
+ * Counter family names end in `_total` (OpenMetrics drops it from the
+ * family's own name and keeps it on the sample); a name ending in
+ * `_seconds` or `_bytes` gets a `# UNIT` line in OpenMetrics.  An info
+ * family (METRIC_INFO, name ending in `_info`, value 1) is a gauge in
+ * the Prometheus text and an info in OpenMetrics.
+ *
  * Families and series must stay alive (and linked) for as long as the
  * registry is rendered.  Single-threaded.
  */
@@ -29,7 +36,14 @@
 #include "lib/buf.h"
 #include "lib/list.h"
 
-enum metric_type { METRIC_COUNTER, METRIC_GAUGE, METRIC_HISTOGRAM };
+enum metric_type {
+	METRIC_COUNTER,
+	METRIC_GAUGE,
+	METRIC_HISTOGRAM,
+	METRIC_INFO
+};
+
+enum metrics_format { METRICS_PROMETHEUS, METRICS_OPENMETRICS };
 
 struct metric {
 	const char *labels; /* NULL: no labels */
@@ -74,6 +88,14 @@ void metric_init(struct metric *m, const char *labels, const double *bounds,
     uint64_t *buckets, size_t nbounds);
 void metric_family_add(struct metric_family *f, struct metric *m);
 
+/* Shorthands: metric_family_init + metrics_add; metric_init (no buckets) +
+ * metric_family_add. */
+void metrics_add_family(struct metrics *r, struct metric_family *f,
+    const char *name, const char *help, enum metric_type type,
+    metric_collect_fn *collect, void *arg);
+void metric_family_add_series(
+    struct metric_family *f, struct metric *m, const char *labels);
+
 static inline void
 metric_inc(struct metric *m)
 {
@@ -94,9 +116,24 @@ metric_set(struct metric *m, double v)
 
 void metric_observe(struct metric *m, double v);
 
-/* Append the exposition to out; false if it did not fit (out->overflow). */
-bool metrics_render(struct metrics *r, struct buf *out);
+/*
+ * Append the exposition in format 'fmt' to out; false if it did not fit
+ * (out->overflow).
+ */
+bool metrics_render(
+    struct metrics *r, enum metrics_format fmt, struct buf *out);
 
-#define METRICS_CONTENT_TYPE "text/plain; version=0.0.4; charset=utf-8"
+/*
+ * The format to answer an Accept header value with (NULL: none sent):
+ * the acceptable media range with the highest q (the earliest on a tie)
+ * among application/openmetrics-text (version 1.0.0 or 0.0.1, or none)
+ * and text/plain (version 0.0.4 or none), or a wildcard, which means the
+ * Prometheus text.  Nothing acceptable also gives the Prometheus text
+ * (as the Prometheus client libraries do).
+ */
+enum metrics_format metrics_negotiate(const char *accept, size_t len);
+
+/* The Content-Type header value of a format. */
+const char *metrics_content_type(enum metrics_format fmt);
 
 #endif

@@ -1059,6 +1059,20 @@ exec_bad_request(void **state)
 	bad_case(f, "GET", url, "X-A", "v\r\nX-Injected: 1", EXEC_BAD_REQUEST);
 	bad_case(f, "GET", url, "Bad Name", "v", EXEC_BAD_REQUEST);
 	bad_case(f, "GET", url, "", "v", EXEC_BAD_REQUEST);
+	/* Issue #17 item 5: every way to end a field line early. */
+	bad_case(f, "GET", url, "X-A", "v\nX-Injected: 1", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, "X-A", "v\rX", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, "X-A", "v\r\n folded", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, "X-A", "v\x7f", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, "X-A", "v\x01", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, "X-A\r\nX-B", "v", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, "X-A:", "v", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, " X-A", "v", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", url, "X-A\t", "v", EXEC_BAD_REQUEST);
+	bad_case(f, "GET", "http://h/a\r\nX: 1", NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, "GET", "http://h/a\tb", NULL, NULL, EXEC_BAD_REQUEST);
+	bad_case(f, "GET", "http://h\r\n/", NULL, NULL, EXEC_BAD_REQUEST);
+	assert_int_equal(f->srv.accepts, 0);
 	/* Over MAX_REQUEST_BODY: too_large, without connecting. */
 	call_init(&c, "POST", url);
 	c.req.body.data = body;

@@ -340,6 +340,9 @@ resp_framing(void **state)
 	static const char *conflict = "HTTP/1.1 200 OK\r\nContent-Length: 1"
 				      "\r\nContent-Length: 2\r\n\r\n";
 	static const char *h10 = "HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n";
+	/* Issue #17 item 4: both framings is response splitting. */
+	static const char *cl_te = "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n"
+				   "Transfer-Encoding: chunked\r\n\r\n";
 
 	assert_true(resp_parse(close_delim, strlen(close_delim), &r, h, 8) > 0);
 	assert_int_equal(http_response_framing(&r, "GET", 3, &f), 0);
@@ -349,6 +352,8 @@ resp_framing(void **state)
 	assert_int_equal(http_response_framing(&r, "GET", 3, &f), 0);
 	assert_int_equal(f.kind, HTTP_BODY_CHUNKED);
 	assert_true(resp_parse(conflict, strlen(conflict), &r, h, 8) > 0);
+	assert_int_equal(http_response_framing(&r, "GET", 3, &f), HTTP_ERROR);
+	assert_true(resp_parse(cl_te, strlen(cl_te), &r, h, 8) > 0);
 	assert_int_equal(http_response_framing(&r, "GET", 3, &f), HTTP_ERROR);
 	assert_true(resp_parse(h10, strlen(h10), &r, h, 8) > 0);
 	assert_int_equal(http_response_framing(&r, "GET", 3, &f), 0);

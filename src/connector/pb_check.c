@@ -1,0 +1,81 @@
+/* A walk of protobuf wire bytes guided by protobuf-c's descriptors. */
+#include <string.h>
+
+#include "connector/pb_check.h"
+
+/* A varint at *p, before end; false when it runs off or past 64 bits. */
+static bool
+varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+	unsigned shift;
+
+	*v = 0;
+	for (shift = 0; shift < 64 && *p < end; shift += 7) {
+		uint8_t b = *(*p)++;
+
+		*v |= (uint64_t)(b & 0x7f) << shift;
+		if ((b & 0x80) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* Skip a field that is not length-delimited; false when malformed. */
+static bool
+skip_fixed(const uint8_t **p, const uint8_t *end, unsigned wire)
+{
+	uint64_t v;
+	size_t w = wire == 1 ? 8 : 4;
+
+	if (wire == 0)
+		return varint(p, end, &v);
+	if (wire != 1 && wire != 5)
+		return false; /* groups are not used by these protocols */
+	if ((size_t)(end - *p) < w)
+		return false;
+	*p += w;
+	return true;
+}
+
+static bool
+walk(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
+    unsigned depth)
+{
+	const uint8_t *end = p + n;
+	const ProtobufCFieldDescriptor *f;
+	uint64_t key, len;
+
+	if (depth > PB_CHECK_DEPTH)
+		return false;
+	while (p < end) {
+		if (!varint(&p, end, &key))
+			return false;
+		if ((key & 7) != 2) {
+			if (!skip_fixed(&p, end, (unsigned)(key & 7)))
+				return false;
+			continue;
+		}
+		if (!varint(&p, end, &len) || len > (uint64_t)(end - p))
+			return false;
+		f = key >> 3 <= UINT32_MAX
+		    ? protobuf_c_message_descriptor_get_field(
+			  d, (unsigned)(key >> 3))
+		    : NULL;
+		if (f != NULL && f->type == PROTOBUF_C_TYPE_STRING &&
+		    memchr(p, 0, (size_t)len) != NULL)
+			return false;
+		if (f != NULL && f->type == PROTOBUF_C_TYPE_MESSAGE &&
+		    !walk(f->descriptor, p, (size_t)len, depth + 1))
+			return false;
+		p += len;
+	}
+	return true;
+}
+
+/* see pb_check.h */
+bool
+pb_strings_clean(
+    const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n)
+{
+	return walk(d, p, n, 0);
+}

@@ -1,0 +1,28 @@
+/*
+ * pb_check.h — what protobuf-c's unpacking cannot see: a string field's
+ * bytes with a NUL in them.  protobuf-c hands strings back NUL-terminated
+ * without a length, so "v\0\r\nX-Evil: 1" would silently become "v".  The
+ * tunnel refuses such a request (bad_request) instead of truncating it.
+ */
+#ifndef CONNECTOR_PB_CHECK_H
+#define CONNECTOR_PB_CHECK_H
+
+#include <stdbool.h>
+#include <stddef.h>
+#include <stdint.h>
+
+#include <protobuf-c/protobuf-c.h>
+
+/* Nesting followed before the check gives up (and fails). */
+#define PB_CHECK_DEPTH 8
+
+/*
+ * true when no string field of message d encoded in p[0..n), at any depth
+ * of the fields d knows, holds a NUL byte.  Unknown fields are skipped;
+ * malformed wire bytes or nesting past PB_CHECK_DEPTH give false.  Reads
+ * only p[0..n); no allocation.
+ */
+bool pb_strings_clean(
+    const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n);
+
+#endif

@@ -1,0 +1,108 @@
+/* pb_check: NUL bytes in protobuf string fields (issue #17 item 5). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <stdlib.h>
+#include <string.h>
+#include <cmocka.h>
+#include "unit.h"
+#include "connector/pb_check.h"
+#include "proto/connector/v1/connector.pb-c.h"
+
+static const ProtobufCMessageDescriptor *const D =
+    &connector__v1__controller_message__descriptor;
+
+/* A ControllerMessage carrying an HttpRequest with one header, packed. */
+static size_t
+pack(uint8_t *out, size_t cap, const char *value, const uint8_t *body,
+    size_t blen)
+{
+	Connector__V1__ControllerMessage m =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
+	Connector__V1__HttpRequest r = CONNECTOR__V1__HTTP_REQUEST__INIT;
+	Connector__V1__Header h = CONNECTOR__V1__HEADER__INIT, *hp = &h;
+	size_t n;
+
+	h.key = "X-A";
+	h.value = (char *)value;
+	r.method = "GET";
+	r.url = "http://127.0.0.1/";
+	r.headers = &hp;
+	r.n_headers = 1;
+	r.body.data = (uint8_t *)body;
+	r.body.len = blen;
+	m.request_id = "r1";
+	m.message_case =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HTTP_REQUEST;
+	m.http_request = &r;
+	n = connector__v1__controller_message__get_packed_size(&m);
+	assert_true(n <= cap);
+	return connector__v1__controller_message__pack(&m, out);
+}
+
+/* Replace the first 'X' of the packed value "vXw" by a NUL. */
+static void
+poke_nul(uint8_t *p, size_t n)
+{
+	uint8_t *x = memmem(p, n, "vXw", 3);
+
+	assert_non_null(x);
+	x[1] = 0;
+}
+
+static void
+pb_clean_and_nul(void **state)
+{
+	static const uint8_t body[] = {'a', 0, 'b'};
+	uint8_t buf[512];
+	size_t n;
+
+	n = pack(buf, sizeof(buf), "vXw", body, sizeof(body));
+	/* NUL bytes in a bytes field (the body) are data, not a problem. */
+	assert_true(pb_strings_clean(D, buf, n));
+	poke_nul(buf, n);
+	/* protobuf-c still unpacks it, truncated: that is what we refuse. */
+	{
+		Connector__V1__ControllerMessage *m =
+		    connector__v1__controller_message__unpack(NULL, n, buf);
+
+		assert_non_null(m);
+		assert_string_equal(m->http_request->headers[0]->value, "v");
+		connector__v1__controller_message__free_unpacked(m, NULL);
+	}
+	assert_false(pb_strings_clean(D, buf, n));
+}
+
+static void
+pb_malformed_and_unknown(void **state)
+{
+	/* Field 99 (unknown, length-delimited) holding a NUL: skipped. */
+	static const uint8_t unknown[] = {0x9a, 0x06, 2, 'a', 0};
+	/* A length past the end, a truncated varint, a group. */
+	static const uint8_t over[] = {0x0a, 5, 'a'};
+	static const uint8_t trunc[] = {0x08, 0x80};
+	static const uint8_t group[] = {0x0b, 0x0c};
+	/* request_id (field 1, a string) with a NUL. */
+	static const uint8_t id_nul[] = {0x0a, 2, 'a', 0};
+
+	assert_true(pb_strings_clean(D, unknown, sizeof(unknown)));
+	assert_true(pb_strings_clean(D, NULL, 0));
+	assert_false(pb_strings_clean(D, over, sizeof(over)));
+	assert_false(pb_strings_clean(D, trunc, sizeof(trunc)));
+	assert_false(pb_strings_clean(D, group, sizeof(group)));
+	assert_false(pb_strings_clean(D, id_nul, sizeof(id_nul)));
+}
+
+int
+main(int argc, char **argv)
+{
+	const struct CMUnitTest tests[] = {
+	    cmocka_unit_test(pb_clean_and_nul),
+	    cmocka_unit_test(pb_malformed_and_unknown),
+	};
+
+	if (unit_filter(argc, argv) != 0)
+		return 2;
+	return cmocka_run_group_tests(tests, NULL, NULL);
+}

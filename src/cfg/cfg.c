@@ -278,22 +278,35 @@ env_unknown(struct cfg_ctx *x, const char *key)
 		    key, hint);
 }
 
+/*
+ * The name of environment entry e ("KEY=value") into key; its value, or
+ * NULL when e has no '=' or a name too long to be a setting.
+ */
+static char *
+env_split(char *e, char key[CFG_ENVKEY_MAX + 1])
+{
+	char *eq = strchr(e, '=');
+	size_t n;
+
+	if (eq == NULL || (n = (size_t)(eq - e)) > CFG_ENVKEY_MAX)
+		return NULL;
+	memcpy(key, e, n);
+	key[n] = '\0';
+	return eq + 1;
+}
+
 static void
 load_env(struct cfg_ctx *x, char *const *envp)
 {
 	char key[CFG_ENVKEY_MAX + 1];
-	const char *eq;
+	const char *v;
 	bool via_alias;
-	size_t n;
 
 	for (; envp && *envp; envp++) {
-		eq = strchr(*envp, '=');
-		if (eq == NULL || (n = (size_t)(eq - *envp)) > CFG_ENVKEY_MAX)
+		if ((v = env_split(*envp, key)) == NULL)
 			continue;
-		memcpy(key, *envp, n);
-		key[n] = '\0';
 		if (cfg_lookup(key, &via_alias) >= 0)
-			assign(x, key, eq + 1, 0);
+			assign(x, key, v, 0);
 		else
 			env_unknown(x, key);
 	}
@@ -314,6 +327,24 @@ cfg_new(struct cfg_errors *errs)
 			cfg_err(
 			    errs, false, "%s: bad default", cfg_defs[k].name);
 	return c;
+}
+
+/* see cfg.h */
+void
+cfg_env_wipe_secrets(char *const *envp)
+{
+	char key[CFG_ENVKEY_MAX + 1];
+	bool via_alias;
+	char *v;
+	int k;
+
+	for (; envp && *envp; envp++) {
+		if ((v = env_split(*envp, key)) == NULL)
+			continue;
+		k = cfg_lookup(key, &via_alias);
+		if (k >= 0 && (cfg_defs[k].flags & CFG_F_SECRET))
+			explicit_bzero(v, strlen(v));
+	}
 }
 
 /* ENV_FILE from the environment wins; an empty one disables it. */

@@ -161,6 +161,14 @@ const struct netpolicy *cfg_policy(const struct cfg *c, enum cfg_key k);
 /* Wipe secret values and free.  NULL is allowed. */
 void cfg_free(struct cfg *c);
 
+/*
+ * Overwrite, in place, the value of every secret setting (CFG_F_SECRET)
+ * in the environment block envp (the one cfg_load() read; its strings are
+ * the process's own, so /proc/PID/environ no longer shows them).  Call
+ * once cfg_load() has copied them; nothing may read them from envp after.
+ */
+void cfg_env_wipe_secrets(char *const *envp);
+
 /* The key's name ("HTTP_PORT"); NULL when k is out of range. */
 const char *cfg_key_name(enum cfg_key k);
 

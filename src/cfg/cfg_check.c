@@ -269,6 +269,7 @@ cfg_check_all(const struct cfg *c, struct cfg_errors *errs)
 	check_secret_files(c, errs);
 	check_nyi(c, errs);
 	cfg_check_redaction(c, errs);
+	cfg_check_otel(c, errs);
 	cfg_check_start(c, errs);
 }
 

@@ -97,6 +97,14 @@ void cfg_start_policies(struct cfg *c, struct cfg_errors *errs);
  */
 void cfg_check_redaction(const struct cfg *c, struct cfg_errors *errs);
 
+/* cfg_otel.c: the OTEL_* settings' rules (protocol, sampler, key=value
+ * lists, client certificate + key, batch within queue). */
+void cfg_check_otel(const struct cfg *c, struct cfg_errors *errs);
+
+/* 0 when s is a valid OTEL key=value list (W3C Baggage syntax), else the
+ * 1-based position of the first bad entry. */
+int cfg_otel_kv_check(const char *s);
+
 /* The table, indexed by enum cfg_key. */
 extern const struct cfg_def cfg_defs[CFG__COUNT];
 

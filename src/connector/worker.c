@@ -304,6 +304,9 @@ worker_main(int argc, char **argv, char *const *envp)
 	int r;
 
 	c = tool_config(envp);
+	/* The configuration holds its own copies: wipe the environment's
+	 * (issue #17 item 2: /proc/PID/environ no longer shows them). */
+	cfg_env_wipe_secrets(envp);
 	problem = appliance_problem(&c);
 	if (c == NULL)
 		return EXIT_PERMANENT;

@@ -197,3 +197,48 @@ def test_real_prometheus_scrapes_connector_and_edge(stack, tmp_path):
         assert prom.value('outpost_sessions_open{job="edge"}') == 0
     finally:
         prom.stop()
+
+
+# --- the OTEL_* settings on the one validation path (issue #15 item 1) ---
+
+def check_config(outpost_bin, *args, **env):
+    from conftest import base_env, run
+    return run([outpost_bin, "check-config", *args], env=base_env(**env))
+
+
+def test_otel_settings_valid_are_accepted_as_not_implemented(outpost_bin, tmp_path):
+    r = check_config(outpost_bin, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
+                     OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                     OTEL_EXPORTER_OTLP_HEADERS="api-key=sekrit-marker-1,x-b=a%20b",
+                     OTEL_RESOURCE_ATTRIBUTES="deployment.environment=prod, team=edge",
+                     OTEL_TRACES_SAMPLER="parentbased_traceidratio",
+                     OTEL_TRACES_SAMPLER_ARG="0.25", OTEL_SDK_DISABLED="false")
+    assert r.returncode == 0, r.stdout + r.stderr
+    out = r.stdout + r.stderr
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT: not implemented yet; ignored" in out
+    assert "sekrit-marker-1" not in out
+    p = check_config(outpost_bin, "--print", OTEL_EXPORTER_OTLP_HEADERS="api-key=sekrit-marker-1")
+    assert "sekrit-marker-1" not in p.stdout + p.stderr
+    assert "OTEL_EXPORTER_OTLP_HEADERS" in p.stdout
+
+
+def test_otel_settings_invalid_are_refused_by_name(outpost_bin, tmp_path):
+    cert = tmp_path / "c.pem"
+    cert.write_text("x")
+    r = check_config(outpost_bin, OTEL_EXPORTER_OTLP_PROTOCOL="grpc",
+                     OTEL_EXPORTER_OTLP_HEADERS="api-key=sekrit-marker-2,broken",
+                     OTEL_RESOURCE_ATTRIBUTES="a=b,c=d%zz",
+                     OTEL_TRACES_SAMPLER="sometimes",
+                     OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=str(cert),
+                     OTEL_BSP_MAX_QUEUE_SIZE="10", OTEL_BSP_MAX_EXPORT_BATCH_SIZE="20",
+                     OTEL_EXPORTER_OTLP_TIMEOUT="0")
+    assert r.returncode == 100
+    out = r.stdout + r.stderr
+    assert 'OTEL_EXPORTER_OTLP_PROTOCOL: "grpc" is not supported' in out
+    assert "OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not key=value" in out
+    assert "OTEL_RESOURCE_ATTRIBUTES: entry 2 is not key=value" in out
+    assert 'OTEL_TRACES_SAMPLER: "sometimes" is not a sampler' in out
+    assert "OTEL_EXPORTER_OTLP_CLIENT_KEY go together" in out
+    assert "OTEL_BSP_MAX_EXPORT_BATCH_SIZE (20) exceeds OTEL_BSP_MAX_QUEUE_SIZE (10)" in out
+    assert "OTEL_EXPORTER_OTLP_TIMEOUT" in out
+    assert "sekrit-marker-2" not in out

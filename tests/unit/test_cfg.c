@@ -955,6 +955,25 @@ teardown(void **state)
 	return system(cmd) == 0 ? 0 : -1;
 }
 
+/* Issue #17 item 2: secrets are wiped in place, nothing else touched. */
+static void
+cfg_env_wipe_values(void **state)
+{
+	char key[] = "TLS_KEY_BASE64=c2VjcmV0", tok[] = "ENROLLMENT_TOKEN=t0k",
+	     file[] = "TLS_KEY_FILE=/k.pem", other[] = "HTTP_PORT=8080",
+	     odd[] = "NOEQUALS";
+	char *env[] = {key, tok, file, other, odd, NULL};
+
+	cfg_env_wipe_secrets(env);
+	assert_memory_equal(
+	    key, "TLS_KEY_BASE64=\0\0\0\0\0\0\0\0", sizeof(key));
+	assert_memory_equal(tok, "ENROLLMENT_TOKEN=\0\0\0", sizeof(tok));
+	assert_string_equal(file, "TLS_KEY_FILE=/k.pem");
+	assert_string_equal(other, "HTTP_PORT=8080");
+	assert_string_equal(odd, "NOEQUALS");
+	cfg_env_wipe_secrets(NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -999,6 +1018,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_parser_whole_and_bytewise),
 	    cmocka_unit_test(cfg_duration_values),
 	    cmocka_unit_test(cfg_distance_values),
+	    cmocka_unit_test(cfg_env_wipe_values),
 	};
 
 	if (unit_filter(argc, argv) < 0)

@@ -1,0 +1,165 @@
+/*
+ * The OpenTelemetry settings' own rules (issue #15), on the one validation
+ * path: the protocol and sampler names, the key=value lists of
+ * OTEL_RESOURCE_ATTRIBUTES and OTEL_EXPORTER_OTLP_HEADERS (W3C Baggage
+ * syntax, as the OpenTelemetry SDKs read them), the client certificate and
+ * key as a pair, and the batch size within the queue.  Errors name the
+ * setting and the entry's position, never a header value (a secret).
+ */
+#include <string.h>
+
+#include "cfg/cfg_int.h"
+
+static bool
+set(const struct cfg *c, enum cfg_key k)
+{
+	return c->slot[k].set;
+}
+
+static bool
+one_of(const char *v, const char *const *names, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		if (strcmp(v, names[i]) == 0)
+			return true;
+	return false;
+}
+
+static bool
+hexdig(char ch)
+{
+	return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') ||
+	    (ch >= 'A' && ch <= 'F');
+}
+
+/* A key: an RFC 9110 token (what an HTTP header name may be). */
+static bool
+key_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	if (n == 0)
+		return false;
+	for (i = 0; i < n; i++)
+		if (strchr("!#$%&'*+-.^_`|~", p[i]) == NULL &&
+		    !((p[i] >= '0' && p[i] <= '9') ||
+			(p[i] >= 'a' && p[i] <= 'z') ||
+			(p[i] >= 'A' && p[i] <= 'Z')))
+			return false;
+	return true;
+}
+
+/* A value: printable ASCII or blanks, '%' only as %XX. */
+static bool
+value_ok(const char *p, size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		if (((unsigned char)p[i] < 0x20 && p[i] != '\t') ||
+		    (unsigned char)p[i] > 0x7e)
+			return false;
+		if (p[i] == '%' &&
+		    (i + 2 >= n || !hexdig(p[i + 1]) || !hexdig(p[i + 2])))
+			return false;
+	}
+	return true;
+}
+
+/* key=value, blanks allowed around the key. */
+static bool
+entry_ok(const char *p, size_t n)
+{
+	const char *eq = memchr(p, '=', n);
+	const char *k = p, *ke = eq;
+
+	if (eq == NULL)
+		return false;
+	while (k < ke && (*k == ' ' || *k == '\t'))
+		k++;
+	while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
+		ke--;
+	return key_ok(k, (size_t)(ke - k)) &&
+	    value_ok(eq + 1, n - (size_t)(eq + 1 - p));
+}
+
+/* see cfg_int.h */
+int
+cfg_otel_kv_check(const char *s)
+{
+	const char *e;
+	size_t n;
+	int pos;
+
+	for (pos = 1;; pos++) {
+		e = strchr(s, ',');
+		n = e != NULL ? (size_t)(e - s) : strlen(s);
+		if (!entry_ok(s, n))
+			return pos;
+		if (e == NULL)
+			return 0;
+		s = e + 1;
+	}
+}
+
+static void
+check_list(const struct cfg *c, enum cfg_key k, struct cfg_errors *errs)
+{
+	char w[128];
+	int pos;
+
+	if (!set(c, k) || (pos = cfg_otel_kv_check(c->slot[k].str)) == 0)
+		return;
+	cfg_source_fmt(c, k, w, sizeof(w));
+	cfg_err(errs, false,
+	    "%s: %s: entry %d is not key=value (a token, '=', a "
+	    "percent-encoded value; entries separated by ',')",
+	    w, cfg_defs[k].name, pos);
+}
+
+static void
+check_names(const struct cfg *c, struct cfg_errors *errs)
+{
+	static const char *const protocols[] = {"http/protobuf", "http/json"};
+	static const char *const samplers[] = {"always_on", "always_off",
+	    "traceidratio", "parentbased_always_on", "parentbased_always_off",
+	    "parentbased_traceidratio"};
+	const char *p = c->slot[CFG_OTEL_EXPORTER_OTLP_PROTOCOL].str;
+	const char *s = c->slot[CFG_OTEL_TRACES_SAMPLER].str;
+
+	if (p != NULL && !one_of(p, protocols, 2))
+		cfg_err(errs, false,
+		    "OTEL_EXPORTER_OTLP_PROTOCOL: \"%s\" is not supported "
+		    "(http/protobuf or http/json)",
+		    p);
+	if (s != NULL && !one_of(s, samplers, 6))
+		cfg_err(errs, false,
+		    "OTEL_TRACES_SAMPLER: \"%s\" is not a sampler (always_on, "
+		    "always_off, traceidratio, parentbased_always_on, "
+		    "parentbased_always_off, parentbased_traceidratio)",
+		    s);
+}
+
+/* see cfg_int.h */
+void
+cfg_check_otel(const struct cfg *c, struct cfg_errors *errs)
+{
+	check_names(c, errs);
+	check_list(c, CFG_OTEL_RESOURCE_ATTRIBUTES, errs);
+	check_list(c, CFG_OTEL_EXPORTER_OTLP_HEADERS, errs);
+	if (set(c, CFG_OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE) !=
+	    set(c, CFG_OTEL_EXPORTER_OTLP_CLIENT_KEY))
+		cfg_err(errs, false,
+		    "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE and "
+		    "OTEL_EXPORTER_OTLP_CLIENT_KEY go together: set both or "
+		    "neither");
+	if (c->slot[CFG_OTEL_BSP_MAX_EXPORT_BATCH_SIZE].num >
+	    c->slot[CFG_OTEL_BSP_MAX_QUEUE_SIZE].num)
+		cfg_err(errs, false,
+		    "OTEL_BSP_MAX_EXPORT_BATCH_SIZE (%lld) exceeds "
+		    "OTEL_BSP_MAX_QUEUE_SIZE (%lld)",
+		    (long long)c->slot[CFG_OTEL_BSP_MAX_EXPORT_BATCH_SIZE].num,
+		    (long long)c->slot[CFG_OTEL_BSP_MAX_QUEUE_SIZE].num);
+}

@@ -275,6 +275,25 @@ data_dir(
 	return 0;
 }
 
+/* The CA, tokens and revocations; for run under the directory's lock, so
+ * replicas starting together generate one CA (check writes nothing). */
+static int
+stores_load(struct edge_id *id, const struct cfg *c, bool check, char *err,
+    size_t errlen)
+{
+	int fd = -1, rc;
+
+	if (!check && (fd = edge_store_lock(id, err, errlen)) < 0)
+		return -1;
+	rc = ca_load(id, c, check, err, errlen) < 0 ||
+		edge_tokens_load(id, err, errlen) < 0 ||
+		edge_revoked_load(id, err, errlen) < 0
+	    ? -1
+	    : 0;
+	edge_store_unlock(fd);
+	return rc;
+}
+
 /* see edge_id.h */
 int
 edge_id_load(struct edge_id **out, const struct cfg *c, bool check, char *err,
@@ -303,9 +322,7 @@ edge_id_load(struct edge_id **out, const struct cfg *c, bool check, char *err,
 	id->pair_ttl_s = cfg_int(c, CFG_EDGE_PAIRING_TTL) / 1000;
 	id->pair_interval_s = cfg_int(c, CFG_EDGE_PAIRING_INTERVAL) / 1000;
 	if (data_dir(id, dir, check, err, errlen) < 0 ||
-	    ca_load(id, c, check, err, errlen) < 0 ||
-	    edge_tokens_load(id, err, errlen) < 0 ||
-	    edge_revoked_load(id, err, errlen) < 0) {
+	    stores_load(id, c, check, err, errlen) < 0) {
 		edge_id_free(id);
 		return -1;
 	}

@@ -162,25 +162,33 @@ do_enroll(struct edge_tunnel *t, const uint8_t *p, size_t n)
 {
 	struct edge_id *id = ident(t);
 	Outpost__V1__EnrollRequest *rq;
-	char name[EDGE_NAME_MAX], err[256];
+	struct edge_token tk;
+	char err[256];
 	const char *why;
-	int slot;
+	int rc;
 
 	if ((rq = outpost__v1__enroll_request__unpack(NULL, n, p)) == NULL) {
 		fail(t, GRPC_STATUS_INVALID_ARGUMENT, "bad_request",
 		    "malformed EnrollRequest");
 		return;
 	}
-	slot = edge_token_find(id, rq->token, strlen(rq->token), name, &why);
-	if (slot < 0) {
+	/* Claimed before the certificate is issued: of two replicas sharing
+	 * the store, only one may answer with a certificate. */
+	rc = edge_token_claim(
+	    id, rq->token, strlen(rq->token), &tk, &why, err, sizeof(err));
+	if (rc == -1) {
 		log_warn("edge: enrolment from %s refused: token %s",
 		    t->c->addr, why);
 		fail(t, GRPC_STATUS_PERMISSION_DENIED, "invalid_token", NULL);
-	} else if (issue(t, "token", name, rq->csr.data, rq->csr.len) &&
-	    edge_token_consume(id, slot, err, sizeof(err)) < 0) {
-		/* Answered already: the token could not be retired. */
+	} else if (rc < 0) {
+		log_error("edge: token store: %s", err);
+		fail(t, GRPC_STATUS_UNAVAILABLE, "internal", "store");
+	} else if (!issue(t, "token", tk.name, rq->csr.data, rq->csr.len) &&
+	    edge_token_unclaim(id, &tk, err, sizeof(err)) < 0) {
+		/* Answered already: the token could not be put back. */
 		log_error("edge: token store: %s", err);
 	}
+	util_wipe(&tk, sizeof(tk));
 	util_wipe(rq->token, strlen(rq->token));
 	outpost__v1__enroll_request__free_unpacked(rq, NULL);
 }

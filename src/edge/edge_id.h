@@ -8,7 +8,9 @@
  *                        and the pending pairings.
  *
  * Files under EDGE_DATA_DIR (mode 0600, each rewritten atomically with
- * pki_write_file_atomic):
+ * pki_write_file_atomic; several edge replicas may share the directory:
+ * each change is a re-read and rewrite under edge_store_lock(), and the
+ * CA is generated under it once):
  *   ca.pem     the generated CA (certificate and PKCS#8 key), written
  *              once, when EDGE_CA_CERT_FILE / EDGE_CA_KEY_FILE are unset
  *   tokens     one line per unused token: sha256-hex expires-unix name
@@ -90,6 +92,8 @@ struct edge_id {
 	size_t ntokens;
 	struct edge_revoked *revoked; /* EDGE_REVOKED_MAX slots */
 	size_t nrevoked;
+	int64_t revoked_version[3]; /* the file read: inode, size, mtime */
+	bool revoked_stale; /* memory is not the file: read it again */
 	struct edge_pairing pairs[EDGE_PAIRINGS_MAX];
 };
 
@@ -127,6 +131,16 @@ int edge_store_lines(const struct edge_id *id, const char *file,
 /* Replace file with b's bytes atomically (0600).  0, or -1 with err. */
 int edge_store_save(const struct edge_id *id, const char *file,
     const struct buf *b, char *err, size_t errlen);
+/*
+ * Take the data directory's lock (the file "lock", an exclusive
+ * open-file-description fcntl lock): waits while another process (another
+ * edge replica on the same volume) holds it.  Hold it over a re-read and
+ * rewrite of a store, never across the reactor.  The descriptor, or -1
+ * with err.
+ */
+int edge_store_lock(const struct edge_id *id, char *err, size_t errlen);
+/* Release what edge_store_lock() returned (harmless with -1). */
+void edge_store_unlock(int fd);
 
 /* edge_token.c */
 int edge_tokens_load(struct edge_id *id, char *err, size_t errlen);
@@ -137,21 +151,30 @@ int edge_tokens_load(struct edge_id *id, char *err, size_t errlen);
 int edge_token_create(struct edge_id *id, const char *name, int64_t ttl_s,
     char *tok, int64_t *expires, char *err, size_t errlen);
 /*
- * Find an unused, unexpired token; its name into name (EDGE_NAME_MAX).
- * Returns the slot, or -1 with why ("unknown", "expired").
+ * Claim an unused, unexpired token, atomically across the replicas sharing
+ * EDGE_DATA_DIR (under edge_store_lock(), from the store on disk): it is
+ * removed and the store written; *out is what it was (its name).  Returns
+ * 0; -1 with why ("unknown or already used", "expired"); -2 with err (the
+ * store could not be read or written: the token stays).  Of two replicas
+ * claiming one token at once exactly one gets 0.
  */
-int edge_token_find(struct edge_id *id, const char *tok, size_t len, char *name,
-    const char **why);
-/* Consume slot (from edge_token_find): removed and the store written. */
-int edge_token_consume(struct edge_id *id, int slot, char *err, size_t errlen);
+int edge_token_claim(struct edge_id *id, const char *tok, size_t len,
+    struct edge_token *out, const char **why, char *err, size_t errlen);
+/* Put back a claimed token whose enrolment failed.  0 or -1 with err. */
+int edge_token_unclaim(
+    struct edge_id *id, const struct edge_token *t, char *err, size_t errlen);
 
 /* edge_revoke.c */
 int edge_revoked_load(struct edge_id *id, char *err, size_t errlen);
 /* Revoke every certificate of name issued so far.  0 or -1 with err. */
 int edge_revoke(struct edge_id *id, const char *name, char *err, size_t errlen);
-/* True when name's certificate with this serial is revoked. */
-bool edge_is_revoked(const struct edge_id *id, const char *name,
-    const uint8_t *serial, size_t len);
+/*
+ * True when name's certificate with this serial is revoked (the file is
+ * read again first when another replica replaced it; true for every
+ * certificate while it cannot be read).
+ */
+bool edge_is_revoked(
+    struct edge_id *id, const char *name, const uint8_t *serial, size_t len);
 /* A certificate was issued to name: keep it valid if name was revoked. */
 int edge_revoked_issued(struct edge_id *id, const char *name,
     const uint8_t *serial, size_t len, char *err, size_t errlen);

@@ -6,13 +6,21 @@
  * afterwards (re-enrolment, and their renewals): their serials are kept
  * with the name (the last EDGE_REVOKED_SERIALS).  Serials are compared
  * without leading zero bytes (DER adds one before a high bit).
+ *
+ * Replicas sharing EDGE_DATA_DIR: a change is a re-read and rewrite under
+ * edge_store_lock(), and a check first re-reads the file when it was
+ * replaced since the last read (inode, size or mtime differ), so a name
+ * revoked on one replica is refused by all; a file that cannot be read
+ * then refuses every certificate (fail closed).
  */
 #include <inttypes.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "edge/edge_id.h"
+#include "lib/log.h"
 #include "lib/util.h"
 
 #define REVOKED_FILE "revoked"
@@ -97,6 +105,34 @@ parse_line(char *line, void *arg)
 	return 0;
 }
 
+/* What identifies the file's version on disk ({0} when absent). */
+static void
+version(const struct edge_id *id, int64_t v[3])
+{
+	char path[EDGE_ID_PATH_MAX + 16];
+	struct stat st;
+
+	snprintf(path, sizeof(path), "%s/%s", id->dir, REVOKED_FILE);
+	v[0] = v[1] = v[2] = 0;
+	if (stat(path, &st) == 0) {
+		v[0] = (int64_t)st.st_ino;
+		v[1] = (int64_t)st.st_size;
+		v[2] = (int64_t)st.st_mtim.tv_sec * 1000000000 +
+		    st.st_mtim.tv_nsec;
+	}
+}
+
+/* Read the file again (what other replicas wrote). */
+static int
+reload(struct edge_id *id, char *err, size_t errlen)
+{
+	version(id, id->revoked_version);
+	id->nrevoked = 0;
+	id->revoked_stale =
+	    edge_store_lines(id, REVOKED_FILE, parse_line, id, err, errlen) < 0;
+	return id->revoked_stale ? -1 : 0;
+}
+
 /* see edge_id.h */
 int
 edge_revoked_load(struct edge_id *id, char *err, size_t errlen)
@@ -106,7 +142,24 @@ edge_revoked_load(struct edge_id *id, char *err, size_t errlen)
 		snprintf(err, errlen, "out of memory");
 		return -1;
 	}
-	return edge_store_lines(id, REVOKED_FILE, parse_line, id, err, errlen);
+	return reload(id, err, errlen);
+}
+
+/* Before a check: false when the file changed and cannot be read. */
+static bool
+fresh(struct edge_id *id)
+{
+	int64_t v[3];
+	char err[256];
+
+	version(id, v);
+	if (!id->revoked_stale &&
+	    memcmp(v, id->revoked_version, sizeof(v)) == 0)
+		return true;
+	if (reload(id, err, sizeof(err)) == 0)
+		return true;
+	log_error("edge: revocations: %s (every certificate refused)", err);
+	return false;
 }
 
 static int
@@ -138,14 +191,15 @@ save(const struct edge_id *id, char *err, size_t errlen)
 	return rc;
 }
 
-/* see edge_id.h */
-int
-edge_revoke(struct edge_id *id, const char *name, char *err, size_t errlen)
+static int
+revoke_locked(struct edge_id *id, const char *name, char *err, size_t errlen)
 {
-	struct edge_revoked *r = find(id, name), old;
+	struct edge_revoked *r;
 	bool added = false;
 
-	if (r == NULL) {
+	if (reload(id, err, errlen) < 0)
+		return -1;
+	if ((r = find(id, name)) == NULL) {
 		if (id->nrevoked == EDGE_REVOKED_MAX) {
 			snprintf(err, errlen, "too many revoked names (%d)",
 			    EDGE_REVOKED_MAX);
@@ -156,26 +210,40 @@ edge_revoke(struct edge_id *id, const char *name, char *err, size_t errlen)
 		snprintf(r->name, sizeof(r->name), "%s", name);
 		added = true;
 	}
-	old = *r;
 	r->at = util_wall_ms() / 1000;
 	r->nserials = 0;
 	if (save(id, err, errlen) == 0)
 		return 0;
-	*r = old;
 	if (added)
 		id->nrevoked--;
+	id->revoked_stale = true; /* memory differs from the file */
 	return -1;
 }
 
 /* see edge_id.h */
-bool
-edge_is_revoked(const struct edge_id *id, const char *name,
-    const uint8_t *serial, size_t len)
+int
+edge_revoke(struct edge_id *id, const char *name, char *err, size_t errlen)
 {
-	const struct edge_revoked *r = find(id, name);
+	int fd = edge_store_lock(id, err, errlen), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = revoke_locked(id, name, err, errlen);
+	edge_store_unlock(fd);
+	return rc;
+}
+
+/* see edge_id.h */
+bool
+edge_is_revoked(
+    struct edge_id *id, const char *name, const uint8_t *serial, size_t len)
+{
+	const struct edge_revoked *r;
 	size_t k;
 
-	if (r == NULL)
+	if (!fresh(id))
+		return true;
+	if ((r = find(id, name)) == NULL)
 		return false;
 	if (serial == NULL)
 		return true;
@@ -187,14 +255,15 @@ edge_is_revoked(const struct edge_id *id, const char *name,
 	return true;
 }
 
-/* see edge_id.h */
-int
-edge_revoked_issued(struct edge_id *id, const char *name, const uint8_t *serial,
+static int
+issued_locked(struct edge_id *id, const char *name, const uint8_t *serial,
     size_t len, char *err, size_t errlen)
 {
-	struct edge_revoked *r = find(id, name), old;
+	struct edge_revoked *r, old;
 
-	if (r == NULL)
+	if (reload(id, err, errlen) < 0)
+		return -1;
+	if ((r = find(id, name)) == NULL)
 		return 0;
 	old = *r;
 	if (!add_serial(r, serial, len)) {
@@ -205,4 +274,18 @@ edge_revoked_issued(struct edge_id *id, const char *name, const uint8_t *serial,
 		return 0;
 	*r = old;
 	return -1;
+}
+
+/* see edge_id.h */
+int
+edge_revoked_issued(struct edge_id *id, const char *name, const uint8_t *serial,
+    size_t len, char *err, size_t errlen)
+{
+	int fd = edge_store_lock(id, err, errlen), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = issued_locked(id, name, serial, len, err, errlen);
+	edge_store_unlock(fd);
+	return rc;
 }

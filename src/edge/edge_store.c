@@ -1,15 +1,20 @@
 /*
  * edge_store.c — the small line-oriented files under EDGE_DATA_DIR:
- * read line by line at start, rewritten whole and atomically (mode 0600)
- * after each change.
+ * read line by line, rewritten whole and atomically (mode 0600) after
+ * each change, and the lock that makes a read-modify-write of them atomic
+ * across the edge replicas sharing the directory (README "Scaling out").
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "edge/edge_id.h"
 #include "lib/util.h"
+
+#define LOCK_FILE "lock"
 
 static void
 store_path(const struct edge_id *id, const char *file, char *path, size_t cap)
@@ -77,4 +82,40 @@ edge_store_save(const struct edge_id *id, const char *file, const struct buf *b,
 		   path, b->p, b->len, 0600, false, err, errlen) < 0
 	    ? -1
 	    : 0;
+}
+
+/* see edge_id.h */
+int
+edge_store_lock(const struct edge_id *id, char *err, size_t errlen)
+{
+	struct flock fl = {.l_type = F_WRLCK, .l_whence = SEEK_SET};
+	char path[EDGE_ID_PATH_MAX + 16];
+	int fd;
+
+	store_path(id, LOCK_FILE, path, sizeof(path));
+	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+	if (fd < 0) {
+		snprintf(err, errlen, "EDGE_DATA_DIR: %s: %s", path,
+		    strerror(errno));
+		return -1;
+	}
+	/* Open-file-description locks: per open, released by its close,
+	 * honoured by other processes (and by NFS servers, as POSIX locks). */
+	while (fcntl(fd, F_OFD_SETLKW, &fl) < 0) {
+		if (errno == EINTR)
+			continue;
+		snprintf(err, errlen, "EDGE_DATA_DIR: lock %s: %s", path,
+		    strerror(errno));
+		close(fd);
+		return -1;
+	}
+	return fd;
+}
+
+/* see edge_id.h */
+void
+edge_store_unlock(int fd)
+{
+	if (fd >= 0)
+		close(fd);
 }

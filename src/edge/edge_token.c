@@ -123,15 +123,21 @@ save(struct edge_id *id, char *err, size_t errlen)
 	return rc;
 }
 
-/* see edge_id.h */
-int
-edge_token_create(struct edge_id *id, const char *name, int64_t ttl_s,
-    char *tok, int64_t *expires, char *err, size_t errlen)
+/* Under the lock: the store as the other replicas left it. */
+static int
+reload(struct edge_id *id, char *err, size_t errlen)
 {
-	uint8_t rnd[EDGE_TOKEN_RANDOM];
-	struct edge_token *t;
-	size_t pl = strlen(EDGE_TOKEN_PREFIX);
+	id->ntokens = 0;
+	return edge_store_lines(id, TOKENS_FILE, parse_line, id, err, errlen);
+}
 
+/* Add t under the lock; 0 or -1 with err (the store unchanged). */
+static int
+add_locked(
+    struct edge_id *id, const struct edge_token *t, char *err, size_t errlen)
+{
+	if (reload(id, err, errlen) < 0)
+		return -1;
 	if (id->ntokens == EDGE_TOKENS_MAX) {
 		save(id, err, errlen); /* drops expired ones */
 		if (id->ntokens == EDGE_TOKENS_MAX) {
@@ -140,6 +146,35 @@ edge_token_create(struct edge_id *id, const char *name, int64_t ttl_s,
 			return -1;
 		}
 	}
+	id->tokens[id->ntokens++] = *t;
+	if (save(id, err, errlen) < 0) {
+		id->ntokens--;
+		return -1;
+	}
+	return 0;
+}
+
+static int
+add(struct edge_id *id, const struct edge_token *t, char *err, size_t errlen)
+{
+	int fd = edge_store_lock(id, err, errlen), rc;
+
+	if (fd < 0)
+		return -1;
+	rc = add_locked(id, t, err, errlen);
+	edge_store_unlock(fd);
+	return rc;
+}
+
+/* see edge_id.h */
+int
+edge_token_create(struct edge_id *id, const char *name, int64_t ttl_s,
+    char *tok, int64_t *expires, char *err, size_t errlen)
+{
+	uint8_t rnd[EDGE_TOKEN_RANDOM];
+	struct edge_token t;
+	size_t pl = strlen(EDGE_TOKEN_PREFIX);
+
 	if (util_random(rnd, sizeof(rnd)) != 0) {
 		snprintf(err, errlen, "no entropy");
 		return -1;
@@ -147,23 +182,20 @@ edge_token_create(struct edge_id *id, const char *name, int64_t ttl_s,
 	memcpy(tok, EDGE_TOKEN_PREFIX, pl);
 	hex(rnd, sizeof(rnd), tok + pl);
 	util_wipe(rnd, sizeof(rnd));
-	t = &id->tokens[id->ntokens++];
-	hash_token(tok, strlen(tok), t->hash);
-	t->expires = util_wall_ms() / 1000 + ttl_s;
-	snprintf(t->name, sizeof(t->name), "%s", name);
-	*expires = t->expires;
-	if (save(id, err, errlen) < 0) {
-		id->ntokens--;
+	hash_token(tok, strlen(tok), t.hash);
+	t.expires = util_wall_ms() / 1000 + ttl_s;
+	snprintf(t.name, sizeof(t.name), "%s", name);
+	*expires = t.expires;
+	if (add(id, &t, err, errlen) < 0) {
 		util_wipe(tok, EDGE_TOKEN_MAX);
 		return -1;
 	}
 	return 0;
 }
 
-/* see edge_id.h */
-int
-edge_token_find(struct edge_id *id, const char *tok, size_t len, char *name,
-    const char **why)
+/* The slot of an unused, unexpired token, or -1 with why. */
+static int
+find(struct edge_id *id, const char *tok, size_t len, const char **why)
 {
 	uint8_t h[32];
 	size_t i;
@@ -183,20 +215,46 @@ edge_token_find(struct edge_id *id, const char *tok, size_t len, char *name,
 		*why = "expired";
 		return -1;
 	}
-	snprintf(name, EDGE_NAME_MAX, "%s", id->tokens[slot].name);
 	return slot;
 }
 
-/* see edge_id.h */
-int
-edge_token_consume(struct edge_id *id, int slot, char *err, size_t errlen)
+static int
+claim_locked(struct edge_id *id, const char *tok, size_t len,
+    struct edge_token *out, const char **why, char *err, size_t errlen)
 {
-	struct edge_token keep = id->tokens[slot];
+	int slot;
 
+	if (reload(id, err, errlen) < 0)
+		return -2;
+	if ((slot = find(id, tok, len, why)) < 0)
+		return -1;
+	*out = id->tokens[slot];
 	id->tokens[slot] = id->tokens[--id->ntokens];
 	if (save(id, err, errlen) == 0)
 		return 0;
 	/* Not written: the token stays usable, the caller answers an error. */
-	id->tokens[id->ntokens++] = keep;
-	return -1;
+	id->tokens[id->ntokens++] = *out;
+	return -2;
+}
+
+/* see edge_id.h */
+int
+edge_token_claim(struct edge_id *id, const char *tok, size_t len,
+    struct edge_token *out, const char **why, char *err, size_t errlen)
+{
+	int fd = edge_store_lock(id, err, errlen), rc;
+
+	if (fd < 0)
+		return -2;
+	rc = claim_locked(id, tok, len, out, why, err, errlen);
+	edge_store_unlock(fd);
+	return rc;
+}
+
+/* see edge_id.h */
+int
+edge_token_unclaim(
+    struct edge_id *id, const struct edge_token *t, char *err, size_t errlen)
+{
+	return add(id, t, err, errlen);
 }

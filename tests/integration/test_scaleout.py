@@ -329,3 +329,77 @@ def test_connect_to_more_than_max_edge_addresses_refused(outpost_bin):
         TRAVERSAL_CONTROLLER_CONNECT_TO="127.0.0.1:1,127.0.0.2:1,127.0.0.3:1"))
     assert r.returncode == 100, r
     assert "more addresses than MAX_EDGE_ADDRESSES" in r.stdout + r.stderr
+
+
+# --- edge replicas sharing EDGE_DATA_DIR -------------------------------------
+
+def shared_edges(binary, tmp, procs, pki, n=2):
+    """n edges started at once on one EDGE_DATA_DIR (the CA made by one)."""
+    from test_enroll_edge import start_edge
+    data = os.path.join(tmp, "shared-data")
+    edges = [None] * n
+
+    def start(i):
+        d = os.path.join(tmp, f"shared{i}")
+        os.makedirs(d, exist_ok=True)
+        edges[i] = start_edge(binary, d, procs, pki, data=data,
+                              EDGE_TLS_CERT_FILE=f"{pki}/edge.pem",
+                              EDGE_TLS_KEY_FILE=f"{pki}/edge.key")
+    ts = [threading.Thread(target=start, args=(i,)) for i in range(n)]
+    for t in ts:
+        t.start()
+    for t in ts:
+        t.join(timeout=30)
+    assert all(edges), "an edge did not start"
+    return edges
+
+
+def test_shared_data_dir_one_token_one_winner(outpost_edge_bin, tmp_path, pki, procs):
+    from test_enroll_edge import PERMISSION_DENIED, Client, csr, token
+    tmp = str(tmp_path)
+    a, b = shared_edges(outpost_edge_bin, tmp, procs, pki)
+    ca = []
+    clients = [Client(tmp, e, procs, name=f"enroll-{i}") for i, e in enumerate((a, b))]
+    der, _ = csr(tmp, "race")
+    for rnd in range(8):
+        tok = token((a, b)[rnd % 2], f"race{rnd}")
+        results = [None, None]
+
+        def go(i):
+            results[i] = clients[i].call("Enroll", {"token": tok, "csr": der})
+        ts = [threading.Thread(target=go, args=(i,)) for i in range(2)]
+        for t in ts:
+            t.start()
+        for t in ts:
+            t.join(timeout=20)
+        won = [r for r in results if r and r["ok"]]
+        lost = [r for r in results if r and not r["ok"]]
+        assert len(won) == 1 and len(lost) == 1, (rnd, results)
+        assert lost[0]["code"] == PERMISSION_DENIED and \
+            lost[0]["details"].startswith("invalid_token"), lost
+        assert won[0]["response"]["connector_name"] == f"race{rnd}"
+        ca.append(won[0]["response"]["ca_certificate"])
+    # One CA for both replicas, though they started together.
+    assert len(set(ca)) == 1
+    # Tokens made on either replica are all kept: none overwrites the other's.
+    t1, t2 = token(a, "keep1"), token(b, "keep2")
+    assert clients[1].call("Enroll", {"token": t1, "csr": der})["ok"]
+    assert clients[0].call("Enroll", {"token": t2, "csr": der})["ok"]
+
+
+def test_shared_data_dir_revocation_seen_by_the_other_replica(outpost_edge_bin, tmp_path, pki,
+                                                              procs):
+    from test_enroll_edge import UNAVAILABLE, Client, csr, enroll
+    tmp = str(tmp_path)
+    a, b = shared_edges(outpost_edge_bin, tmp, procs, pki)
+    cert, key, _, _ = enroll(tmp, a, procs, "rev")
+    der, _ = csr(tmp, "rev-renew")
+    c = Client(tmp, b, procs, cert=cert, key=key, name="renew-b")
+    assert c.call("Renew", {"csr": der})["ok"]  # B trusts what A issued
+    c.stop()
+    s, _, body = a.request("POST", "/v1/connectors/rev/revoke", body="{}")
+    assert s == 200, body
+    c = Client(tmp, b, procs, cert=cert, key=key, name="renew-b2")
+    r = c.call("Renew", {"csr": der})
+    assert not r["ok"] and r["code"] == UNAVAILABLE, r
+    assert "refused at the handshake: revoked" in b.proc.text()

@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <time.h>
 #include <unistd.h>
 #include <cmocka.h>
 
@@ -102,12 +103,12 @@ static void
 tokens_single_use(void **state)
 {
 	struct edge_id *id = fresh();
-	char tok[EDGE_TOKEN_MAX], tok2[EDGE_TOKEN_MAX], name[EDGE_NAME_MAX];
+	char tok[EDGE_TOKEN_MAX], tok2[EDGE_TOKEN_MAX];
 	char err[256], line[EDGE_ID_PATH_MAX + 16];
+	struct edge_token tk;
 	const char *why = NULL;
 	int64_t exp;
 	FILE *f;
-	int slot;
 
 	assert_int_equal(
 	    edge_token_create(id, "alpha", 3600, tok, &exp, err, sizeof(err)),
@@ -127,35 +128,68 @@ tokens_single_use(void **state)
 	while (fgets(line, sizeof(line), f) != NULL)
 		assert_null(strstr(line, tok + 4));
 	fclose(f);
-	/* Survives a restart; found once, then gone. */
+	/* Survives a restart; claimed once, then gone. */
 	id = reload(id);
-	slot = edge_token_find(id, tok, strlen(tok), name, &why);
-	assert_true(slot >= 0);
-	assert_string_equal(name, "alpha");
-	assert_int_equal(edge_token_consume(id, slot, err, sizeof(err)), 0);
+	assert_int_equal(
+	    edge_token_claim(id, tok, strlen(tok), &tk, &why, err, sizeof(err)),
+	    0);
+	assert_string_equal(tk.name, "alpha");
 	id = reload(id);
-	assert_int_equal(edge_token_find(id, tok, strlen(tok), name, &why), -1);
+	assert_int_equal(
+	    edge_token_claim(id, tok, strlen(tok), &tk, &why, err, sizeof(err)),
+	    -1);
 	assert_string_equal(why, "unknown or already used");
-	assert_true(edge_token_find(id, tok2, strlen(tok2), name, &why) >= 0);
-	assert_string_equal(name, "beta");
 	/* A prefix of a token is not the token. */
-	assert_int_equal(edge_token_find(id, tok2, 20, name, &why), -1);
+	assert_int_equal(
+	    edge_token_claim(id, tok2, 20, &tk, &why, err, sizeof(err)), -1);
+	assert_int_equal(edge_token_claim(id, tok2, strlen(tok2), &tk, &why,
+			     err, sizeof(err)),
+	    0);
+	assert_string_equal(tk.name, "beta");
+	/* Put back (its enrolment failed): usable again, once. */
+	assert_int_equal(edge_token_unclaim(id, &tk, err, sizeof(err)), 0);
+	id = reload(id);
+	assert_int_equal(edge_token_claim(id, tok2, strlen(tok2), &tk, &why,
+			     err, sizeof(err)),
+	    0);
+	assert_int_equal(edge_token_claim(id, tok2, strlen(tok2), &tk, &why,
+			     err, sizeof(err)),
+	    -1);
 	cleanup(id);
+}
+
+/* Rewrite the one token's line with an expiry in the past. */
+static void
+expire_on_disk(const struct edge_id *id)
+{
+	char path[EDGE_ID_PATH_MAX + 16], hx[65];
+	FILE *f;
+
+	snprintf(path, sizeof(path), "%s/tokens", id->dir);
+	assert_non_null(f = fopen(path, "r"));
+	assert_int_equal(fscanf(f, "%64s", hx), 1);
+	fclose(f);
+	assert_non_null(f = fopen(path, "w"));
+	fprintf(f, "%s %lld alpha\n", hx, (long long)(time(NULL) - 1));
+	fclose(f);
 }
 
 static void
 tokens_expire(void **state)
 {
 	struct edge_id *id = fresh();
-	char tok[EDGE_TOKEN_MAX], name[EDGE_NAME_MAX], err[256];
+	char tok[EDGE_TOKEN_MAX], err[256];
+	struct edge_token tk;
 	const char *why = NULL;
 	int64_t exp;
 
 	assert_int_equal(
 	    edge_token_create(id, "alpha", 3600, tok, &exp, err, sizeof(err)),
 	    0);
-	id->tokens[0].expires = exp - 3601; /* white box: an hour later */
-	assert_int_equal(edge_token_find(id, tok, strlen(tok), name, &why), -1);
+	expire_on_disk(id); /* white box: an hour later */
+	assert_int_equal(
+	    edge_token_claim(id, tok, strlen(tok), &tk, &why, err, sizeof(err)),
+	    -1);
 	assert_string_equal(why, "expired");
 	cleanup(id);
 }

@@ -147,7 +147,10 @@ $(eval $(call variant,$(F),FUZZCC,FUZZCFLAGS,FUZZCC,$(CORE) $(EDGE),))
 # into $(O)/$(ARCH)-lwip; the POSIX build above never sees lwIP.
 LW	:= $(O)/$(ARCH)-lwip
 LWCORE	:= $(filter-out src/net/net_posix.c,$(CORE)) src/net/net_lwip.c
-LWCFLAGS = $(subst $(B)/,$(LW)/,$(CFLAGS)) -Isrc/net/lwip -isystem $(DEPS)/lwip/include
+# The reactor polls through net_poll() there (src/rx/rx_poll.c): epoll cannot
+# see lwIP's sockets.
+LWCFLAGS = $(subst $(B)/,$(LW)/,$(CFLAGS)) -Isrc/net/lwip -isystem $(DEPS)/lwip/include \
+	   -DRX_BACKEND=rx_poll_backend
 LWLIBS	= $(LDLIBS) -llwip
 $(eval $(call variant,$(LW),CC,LWCFLAGS,CC-LWIP,$(LWCORE),$(DEPS)/SOURCES))
 $(LW)/gen/licenses.c: $(B)/gen/licenses.c

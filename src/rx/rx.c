@@ -1,30 +1,33 @@
 /*
- * The epoll loop: batch interest changes, wait, dispatch, expire timers,
- * run deferred work, then finish deferred closes.
+ * The loop: batch interest changes, wait (through the backend), dispatch,
+ * expire timers, run deferred work, then finish deferred closes.
  */
 #include <errno.h>
 #include <stdlib.h>
-#include <sys/epoll.h>
-#include <unistd.h>
 
 #include "lib/util.h"
 #include "net/net.h"
 #include "rx/rx.h"
 #include "rx/rx_int.h"
 
-#define RX_EVENTS 64
+/* The build picks the backend: -DRX_BACKEND=rx_poll_backend (lwIP). */
+#ifndef RX_BACKEND
+#define RX_BACKEND rx_epoll_backend
+#endif
 
-/* see rx.h */
+/* see rx_int.h */
 int
-rx_init(struct rx_loop *l, size_t max_timers)
+rx_init_backend(
+    struct rx_loop *l, size_t max_timers, const struct rx_backend *be)
 {
-	*l = (struct rx_loop){.sigfd = -1};
-	l->epfd = epoll_create1(EPOLL_CLOEXEC);
-	if (l->epfd < 0)
-		return -errno;
+	int r;
+
+	*l = (struct rx_loop){.sigfd = -1, .be = be};
+	if ((r = be->init(l)) < 0)
+		return r;
 	l->heap = calloc(max_timers ? max_timers : 1, sizeof(*l->heap));
 	if (l->heap == NULL) {
-		close(l->epfd);
+		be->free(l);
 		return -ENOMEM;
 	}
 	l->capheap = max_timers;
@@ -36,12 +39,18 @@ rx_init(struct rx_loop *l, size_t max_timers)
 }
 
 /* see rx.h */
+int
+rx_init(struct rx_loop *l, size_t max_timers)
+{
+	return rx_init_backend(l, max_timers, &RX_BACKEND);
+}
+
+/* see rx.h */
 void
 rx_free(struct rx_loop *l)
 {
-	if (l->sigfd >= 0)
-		close(l->sigfd);
-	close(l->epfd);
+	l->be->signal_free(l);
+	l->be->free(l);
 	free(l->heap);
 	l->heap = NULL;
 }
@@ -84,7 +93,7 @@ queue_change(struct rx_loop *l, struct rx_watch *w)
 	push_front(&l->changes, w);
 }
 
-/* A hung-up watcher that wants nothing stays out of epoll: the kernel
+/* A hung-up watcher that wants nothing stays out of the backend: the kernel
  * would report the condition at every wait. */
 static bool
 parked(const struct rx_watch *w)
@@ -111,10 +120,10 @@ rx_watch_close(struct rx_loop *l, struct rx_watch *w)
 		return;
 	w->closing = true;
 	w->want = 0;
-	/* Removing it from epoll now means no later wait reports it; the
-	 * change list may still point at it, so it is skipped there. */
+	/* Removing it from the backend now means no later wait reports it;
+	 * the change list may still point at it, so it is skipped there. */
 	if (w->registered)
-		epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+		l->be->disarm(l, w);
 	w->registered = false;
 	if (!w->pending)
 		push_front(&l->closing, w);
@@ -129,7 +138,7 @@ rx_watch_release(struct rx_loop *l, struct rx_watch *w)
 	if (w->closing || fd < 0)
 		return -EBADF;
 	if (w->registered)
-		epoll_ctl(l->epfd, EPOLL_CTL_DEL, fd, NULL);
+		l->be->disarm(l, w);
 	if (w->pending)
 		list_remove(&w->link);
 	*w = (struct rx_watch){.fd = -1};
@@ -141,8 +150,6 @@ static void
 apply_changes(struct rx_loop *l)
 {
 	struct rx_watch *w;
-	struct epoll_event ev;
-	int op;
 
 	while (!list_empty(&l->changes)) {
 		w = list_entry(l->changes.next, struct rx_watch, link);
@@ -154,16 +161,12 @@ apply_changes(struct rx_loop *l)
 		}
 		if (parked(w)) {
 			if (w->registered)
-				epoll_ctl(l->epfd, EPOLL_CTL_DEL, w->fd, NULL);
+				l->be->disarm(l, w);
 			w->registered = false;
 			w->armed = 0;
 			continue;
 		}
-		ev.events = (w->want & RX_READ ? EPOLLIN | EPOLLRDHUP : 0) |
-		    (w->want & RX_WRITE ? EPOLLOUT : 0);
-		ev.data.ptr = w;
-		op = w->registered ? EPOLL_CTL_MOD : EPOLL_CTL_ADD;
-		if (epoll_ctl(l->epfd, op, w->fd, &ev) == 0) {
+		if (l->be->arm(l, w) == 0) {
 			w->registered = true;
 			w->armed = w->want;
 		}
@@ -186,56 +189,41 @@ finish_closes(struct rx_loop *l)
 	}
 }
 
-static void
-dispatch(struct rx_loop *l, struct epoll_event *ev, int n)
+/* see rx_int.h */
+void
+rx_dispatch(struct rx_loop *l, struct rx_watch *w, bool rd, bool wr, bool hup)
 {
-	struct rx_watch *w;
 	unsigned got;
-	bool hup;
-	int i;
 
-	for (i = 0; i < n; i++) {
-		w = ev[i].data.ptr;
-		if (w->closing || w->fd < 0) /* closing or released */
-			continue;
-		hup = (ev[i].events & (EPOLLERR | EPOLLHUP)) != 0;
-		got = 0;
-		if (ev[i].events & (EPOLLIN | EPOLLRDHUP))
-			got |= RX_READ;
-		if (ev[i].events & EPOLLOUT)
-			got |= RX_WRITE;
-		if (hup)
-			got |= RX_READ | RX_WRITE;
-		got &= w->want;
-		if (hup) {
-			got |= RX_HANGUP;
-			w->hung_up = true;
-		}
-		if (got != 0)
-			w->io(l, w, got);
-		/* Still wanting nothing: out of epoll (see parked()). */
-		if (hup && !w->closing && parked(w) && w->registered)
-			queue_change(l, w);
+	if (w->closing || w->fd < 0) /* closing or released */
+		return;
+	got = (rd ? RX_READ : 0) | (wr ? RX_WRITE : 0);
+	if (hup)
+		got |= RX_READ | RX_WRITE;
+	got &= w->want;
+	if (hup) {
+		got |= RX_HANGUP;
+		w->hung_up = true;
 	}
+	if (got != 0)
+		w->io(l, w, got);
+	/* Still wanting nothing: out of the backend (see parked()). */
+	if (hup && !w->closing && parked(w) && w->registered)
+		queue_change(l, w);
 }
 
 /* see rx.h */
 int
 rx_run_once(struct rx_loop *l, int max_wait_ms)
 {
-	struct epoll_event ev[RX_EVENTS];
-	int n, wait;
+	int r, wait;
 
 	apply_changes(l);
 	finish_closes(l);
 	wait = rx_defer_pending(l) ? 0 : rx_timer_wait_ms(l, max_wait_ms);
-	n = epoll_wait(l->epfd, ev, RX_EVENTS, wait);
-	if (n < 0 && errno != EINTR)
-		return -errno;
-	l->now = util_mono_ms();
+	if ((r = l->be->wait(l, wait)) < 0)
+		return r;
 	l->iterations++;
-	if (n > 0)
-		dispatch(l, ev, n);
 	rx_timer_expire(l);
 	rx_defer_run(l);
 	apply_changes(l);

@@ -1,5 +1,10 @@
 /*
- * rx.h — the reactor: one thread, one loop, epoll underneath.
+ * rx.h — the reactor: one thread, one loop, epoll or poll underneath.
+ *
+ * The readiness mechanism is a backend chosen at build time (rx_int.h):
+ * epoll (rx_epoll.c) for the POSIX build, poll over net_poll() (rx_poll.c)
+ * for the lwIP build, whose sockets epoll cannot see.  Nothing below
+ * depends on which one runs; "epoll" below stands for either.
  *
  * Watchers and timers are embedded in their owners (recover the owner with
  * container_of) and never allocated by the reactor.  Interest is
@@ -22,8 +27,9 @@
  * (after I/O callbacks and timers, before deferred closes), or at the end
  * of the first one when queued outside the loop.  See struct rx_defer.
  *
- * Signals arrive through a signalfd as ordinary callbacks, never inside a
- * handler.  Errors: >= 0 or -errno.  Nothing here may be called from
+ * Signals arrive as ordinary callbacks, never inside a handler: through a
+ * signalfd with epoll, through a sigwait thread and a loopback socket with
+ * poll (rx_sigwait.c).  Errors: >= 0 or -errno.  Nothing here may be called from
  * another thread or from a signal handler.
  */
 #ifndef RX_RX_H
@@ -64,8 +70,9 @@ typedef void rx_defer_fn(struct rx_loop *, struct rx_defer *);
 struct rx_watch {
 	int fd;
 	unsigned want; /* what the owner asked for */
-	unsigned armed; /* what epoll has */
-	bool registered; /* fd added to epoll */
+	unsigned armed; /* what the backend (epoll or poll) has */
+	bool registered; /* fd known to the backend */
+	size_t slot; /* the poll backend's index of fd; unused by epoll */
 	bool pending; /* on the change list */
 	bool closing;
 	bool hung_up; /* epoll reported EPOLLERR/EPOLLHUP; see rx_io_fn */
@@ -98,8 +105,11 @@ struct rx_defer {
 	bool queued;
 };
 
+struct rx_backend;
 struct rx_loop {
-	int epfd;
+	const struct rx_backend *be; /* chosen at build time, see rx_int.h */
+	void *bstate; /* the backend's own, owned by it */
+	void *sigstate; /* the signal source's own, owned by it */
 	int sigfd;
 	bool stop;
 	int64_t now;
@@ -121,7 +131,7 @@ int rx_init(struct rx_loop *l, size_t max_timers);
 /* Release the loop; every watcher must have been closed. */
 void rx_free(struct rx_loop *l);
 
-/* Run until rx_stop(); returns 0 or -errno from epoll_wait. */
+/* Run until rx_stop(); returns 0 or -errno from the backend's wait. */
 int rx_run(struct rx_loop *l);
 
 /* One iteration waiting at most max_wait_ms (-1: until a timer or event). */
@@ -172,7 +182,8 @@ void rx_defer_cancel(struct rx_loop *l, struct rx_defer *d);
 
 bool rx_defer_queued(const struct rx_defer *d);
 
-/* Block the signals in set and deliver them to fn through a signalfd. */
+/* Block the signals in set and deliver them to fn as reactor events
+ * (signalfd, or a sigwait thread with the poll backend). */
 int rx_signal_start(struct rx_loop *l, const sigset_t *set, rx_signal_fn *fn);
 
 #endif

@@ -1,12 +1,27 @@
-/* Signals as reactor events: block them and read a signalfd. */
+/* Signals as reactor events: block them, then the backend's source (a
+ * signalfd here, for epoll; rx_sigwait.c for poll). */
 #include <errno.h>
 #include <sys/signalfd.h>
 #include <unistd.h>
 
-#include "rx/rx.h"
+#include "rx/rx_int.h"
+
+/* see rx.h */
+int
+rx_signal_start(struct rx_loop *l, const sigset_t *set, rx_signal_fn *fn)
+{
+	int r;
+
+	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
+		return -errno;
+	if ((r = l->be->signal_start(l, set)) < 0)
+		return r;
+	l->on_signal = fn;
+	return 0;
+}
 
 static void
-signal_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
+signalfd_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
 {
 	struct signalfd_siginfo si;
 	ssize_t n;
@@ -21,22 +36,27 @@ signal_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
 	}
 }
 
-/* see rx.h */
+/* see rx_int.h */
 int
-rx_signal_start(struct rx_loop *l, const sigset_t *set, rx_signal_fn *fn)
+rx_signalfd_start(struct rx_loop *l, const sigset_t *set)
 {
-	int fd;
+	int fd = signalfd(l->sigfd, set, SFD_NONBLOCK | SFD_CLOEXEC);
 
-	if (sigprocmask(SIG_BLOCK, set, NULL) < 0)
-		return -errno;
-	fd = signalfd(l->sigfd, set, SFD_NONBLOCK | SFD_CLOEXEC);
 	if (fd < 0)
 		return -errno;
-	l->on_signal = fn;
 	if (l->sigfd < 0) {
 		l->sigfd = fd;
-		rx_watch_init(&l->sigwatch, fd, signal_io, NULL);
+		rx_watch_init(&l->sigwatch, fd, signalfd_io, NULL);
 		rx_watch_set(l, &l->sigwatch, RX_READ);
 	}
 	return 0;
+}
+
+/* see rx_int.h */
+void
+rx_signalfd_free(struct rx_loop *l)
+{
+	if (l->sigfd >= 0)
+		close(l->sigfd);
+	l->sigfd = -1;
 }

@@ -1,5 +1,7 @@
 /*
- * Unit tests: the reactor.  Real epoll, real socketpairs, real signals.
+ * Unit tests: the reactor.  Real epoll and poll (every case runs once per
+ * backend, as group "rx-epoll" then "rx-poll"), real socketpairs, real
+ * signals.
  * Every loop is bounded in iterations and each wait in time.  Run one case
  * with: test_rx <name-pattern>.
  */
@@ -21,6 +23,16 @@
 #include "unit.h"
 #include "lib/util.h"
 #include "rx/rx.h"
+#include "rx/rx_int.h"
+
+/* The backend the running group tests (see main). */
+static const struct rx_backend *backend;
+
+static int
+init(struct rx_loop *l, size_t max_timers)
+{
+	return rx_init_backend(l, max_timers, backend);
+}
 
 /* --- timers ------------------------------------------------------------ */
 
@@ -48,7 +60,7 @@ timer_order(void **state)
 	struct rx_loop l;
 	int log[6], n = 0, i;
 
-	assert_int_equal(rx_init(&l, 8), 0);
+	assert_int_equal(init(&l, 8), 0);
 	for (i = 0; i < 6; i++) {
 		m[i] = (struct tmark){.id = i, .log = log, .n = &n};
 		rx_timer_init(&m[i].t, tmark_fire);
@@ -69,7 +81,7 @@ timer_stop_and_full(void **state)
 	struct rx_loop l;
 	int log[2], n = 0, i;
 
-	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(init(&l, 1), 0);
 	a = (struct tmark){.id = 1, .log = log, .n = &n};
 	b = (struct tmark){.id = 2, .log = log, .n = &n};
 	rx_timer_init(&a.t, tmark_fire);
@@ -149,7 +161,7 @@ zero_timer_no_starvation(void **state)
 	uint64_t it0;
 	int sv[2], i;
 
-	assert_int_equal(rx_init(&l, 4), 0);
+	assert_int_equal(init(&l, 4), 0);
 	assert_int_equal(pair(sv), 0);
 	rx_watch_init(&e.w, sv[0], end_io, end_closed);
 	rx_watch_set(&l, &e.w, RX_READ);
@@ -206,7 +218,7 @@ defer_order_and_cancel(void **state)
 	int log[8], n = 0, i;
 	static const int first[] = {0, 1, 3}, second[] = {0, 1, 3, 4};
 
-	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(init(&l, 1), 0);
 	for (i = 0; i < 5; i++) {
 		m[i] = (struct dmark){.id = i, .log = log, .n = &n};
 		rx_defer_init(&m[i].d, dmark_run);
@@ -246,7 +258,7 @@ defer_once_per_iteration(void **state)
 	uint64_t it0;
 	int log[32], n = 0, sv[2], i;
 
-	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(init(&l, 1), 0);
 	assert_int_equal(pair(sv), 0);
 	rx_watch_init(&e.w, sv[0], end_io, end_closed);
 	rx_watch_set(&l, &e.w, RX_READ);
@@ -287,7 +299,7 @@ close_self_in_callback(void **state)
 	struct rx_loop l;
 	int sv[2], i;
 
-	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(init(&l, 1), 0);
 	assert_int_equal(pair(sv), 0);
 	rx_watch_init(&e.w, sv[0], end_io, end_closed);
 	rx_watch_set(&l, &e.w, RX_READ);
@@ -312,7 +324,7 @@ close_other_in_same_batch(void **state)
 	struct rx_loop l;
 	int s1[2], s2[2];
 
-	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(init(&l, 1), 0);
 	assert_int_equal(pair(s1), 0);
 	assert_int_equal(pair(s2), 0);
 	/* Each closes the other: whichever runs first wins, the other's
@@ -351,7 +363,7 @@ close_then_rearm(void **state)
 	struct rx_loop l;
 	int sv[2];
 
-	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(init(&l, 1), 0);
 	assert_int_equal(pair(sv), 0);
 	rx_watch_init(&e.w, sv[0], end_io, end_closed);
 	rx_watch_set(&l, &e.w, RX_READ);
@@ -445,7 +457,7 @@ hangup_without_interest(void **state)
 	struct rx_loop l;
 	int sv[2];
 
-	assert_int_equal(rx_init(&l, 2), 0);
+	assert_int_equal(init(&l, 2), 0);
 	assert_int_equal(pair(sv), 0);
 	rx_watch_init(&h.w, sv[0], hup_io, NULL);
 	rx_watch_set(&l, &h.w, 0);
@@ -476,7 +488,7 @@ reset_without_interest(void **state)
 	assert_int_equal(connect(c, (struct sockaddr *)&a, sizeof(a)), 0);
 	assert_true((s = accept4(ls, NULL, NULL, SOCK_NONBLOCK)) >= 0);
 	close(ls);
-	assert_int_equal(rx_init(&l, 2), 0);
+	assert_int_equal(init(&l, 2), 0);
 	rx_watch_init(&h.w, s, hup_io, NULL);
 	rx_watch_set(&l, &h.w, 0);
 	assert_int_equal(rx_run_once(&l, 0), 0);
@@ -505,7 +517,7 @@ signal_delivery(void **state)
 	struct rx_loop l;
 	sigset_t set;
 
-	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(init(&l, 1), 0);
 	sigemptyset(&set);
 	sigaddset(&set, SIGUSR1);
 	assert_int_equal(rx_signal_start(&l, &set, on_signal), 0);
@@ -538,7 +550,7 @@ many_watchers(void **state)
 	}
 	if (rl.rlim_cur < 2 * MANY + 64)
 		skip();
-	assert_int_equal(rx_init(&l, 1), 0);
+	assert_int_equal(init(&l, 1), 0);
 	for (i = 0; i < MANY; i++) {
 		assert_int_equal(pair(sv), 0);
 		e[i] = (struct pipe_end){.close_self = true};
@@ -582,7 +594,12 @@ main(int argc, char **argv)
 	    cmocka_unit_test(many_watchers),
 	};
 
+	int r;
+
 	if (unit_filter(argc, argv) < 0)
 		return 2;
-	return cmocka_run_group_tests_name("rx", tests, NULL, NULL);
+	backend = &rx_epoll_backend;
+	r = cmocka_run_group_tests_name("rx-epoll", tests, NULL, NULL);
+	backend = &rx_poll_backend;
+	return r | cmocka_run_group_tests_name("rx-poll", tests, NULL, NULL);
 }

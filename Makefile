@@ -250,6 +250,12 @@ fuzz-smoke: fuzz-build
 			2>$(F)/$$n.log || { tail -40 $(F)/$$n.log; exit 1; }; \
 		grep -aE 'stat::number_of_executed_units' $(F)/$$n.log; done
 
+# Long fuzzing (#17 item 7, run by hand): every target FUZZ_SECONDS (default
+# 600) with the fuzz-smoke loop; `make fuzz-long FUZZ_SECONDS=N`.
+fuzz-long: FUZZ_SECONDS = 600
+fuzz-long: fuzz-smoke
+.PHONY: fuzz-long
+
 # --- integration ------------------------------------------------------------
 
 # The grpc-js test controller's packages, pinned by its package-lock.json.

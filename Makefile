@@ -171,9 +171,11 @@ lwip-test: $(LW)/test_net_lwip
 	$(Q)$(QEMU) $(LW)/test_net_lwip
 # --- end lwIP variant -----------------------------------------------------------
 
-size: $(B)/outpost
+# `make size NET=lwip`: the lwIP build's binary instead.
+SIZEBIN	:= $(if $(filter lwip,$(NET)),$(LW)/outpost,$(B)/outpost)
+size: $(SIZEBIN)
 	@s=$$(stat -c %s $<); printf 'outpost %s: %d bytes stripped (%d KiB)\n' \
-		$(ARCH) $$s $$((s / 1024)); \
+		$(ARCH)$(if $(filter lwip,$(NET)),-lwip) $$s $$((s / 1024)); \
 	if [ $$s -gt 2097152 ]; then echo 'size: over the 2 MiB limit' >&2; exit 1; fi
 
 # --- host build: unit tests with ASan + UBSan -------------------------------

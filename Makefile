@@ -171,9 +171,11 @@ lwip-test: $(LW)/test_net_lwip
 	$(Q)$(QEMU) $(LW)/test_net_lwip
 # --- end lwIP variant -----------------------------------------------------------
 
-size: $(B)/outpost
+# `make size NET=lwip`: the lwIP build's binary instead.
+SIZEBIN	:= $(if $(filter lwip,$(NET)),$(LW)/outpost,$(B)/outpost)
+size: $(SIZEBIN)
 	@s=$$(stat -c %s $<); printf 'outpost %s: %d bytes stripped (%d KiB)\n' \
-		$(ARCH) $$s $$((s / 1024)); \
+		$(ARCH)$(if $(filter lwip,$(NET)),-lwip) $$s $$((s / 1024)); \
 	if [ $$s -gt 2097152 ]; then echo 'size: over the 2 MiB limit' >&2; exit 1; fi
 
 # --- host build: unit tests with ASan + UBSan -------------------------------
@@ -249,6 +251,12 @@ fuzz-smoke: fuzz-build
 			-print_final_stats=1 $(F)/new/$$n tests/fuzz/corpus/$$n \
 			2>$(F)/$$n.log || { tail -40 $(F)/$$n.log; exit 1; }; \
 		grep -aE 'stat::number_of_executed_units' $(F)/$$n.log; done
+
+# Long fuzzing (#17 item 7, run by hand): every target FUZZ_SECONDS (default
+# 600) with the fuzz-smoke loop; `make fuzz-long FUZZ_SECONDS=N`.
+fuzz-long: FUZZ_SECONDS = 600
+fuzz-long: fuzz-smoke
+.PHONY: fuzz-long
 
 # --- integration ------------------------------------------------------------
 

@@ -108,7 +108,7 @@ def boot(img, tmp_path, timeout, kernel=None, cmdline=None, until=None):
                 break
             try:
                 with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=2) as r:
-                    if '"ok"' in r.read().decode():
+                    if '"healthy"' in r.read().decode():
                         took = time.monotonic() - t0
                         break
             except OSError:

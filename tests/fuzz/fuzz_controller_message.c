@@ -5,12 +5,15 @@
  * Unknown fields are kept verbatim by protobuf-c, which accepts some it
  * cannot re-read (e.g. field number 0, at any depth), so a failed re-decode
  * is tolerated; when it succeeds, the request id and the case must match.
+ * A decoded message's bytes also go through pb_strings_clean(), the tunnel's
+ * raw check for NULs in string fields (tunnel_msg.c), on the same input.
  */
 #include <stddef.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "connector/pb_check.h"
 #include "proto/connector/v1/connector.pb-c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -53,6 +56,8 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (m == NULL)
 		return 0;
 	(void)touch(m);
+	(void)pb_strings_clean(
+	    &connector__v1__controller_message__descriptor, data, size);
 	n = connector__v1__controller_message__get_packed_size(m);
 	wire = malloc(n ? n : 1);
 	if (wire == NULL)

@@ -58,27 +58,9 @@ privdrop_parse_user(const char *s, uid_t *uid, gid_t *gid)
 	return 0;
 }
 
+/* capget(2) or capset(2) (nr) of this process, ABI version 3. */
 static int
-caps_get(struct caps *c)
-{
-	struct {
-		uint32_t version;
-		int pid;
-	} h = {CAP_VERSION_3, 0};
-	struct {
-		uint32_t eff, prm, inh;
-	} d[2];
-
-	if (syscall(SYS_capget, &h, d) < 0)
-		return -errno;
-	c->eff = d[0].eff | (uint64_t)d[1].eff << 32;
-	c->prm = d[0].prm | (uint64_t)d[1].prm << 32;
-	c->inh = d[0].inh | (uint64_t)d[1].inh << 32;
-	return 0;
-}
-
-static int
-caps_set(const struct caps *c)
+caps_call(long nr, struct caps *c)
 {
 	struct {
 		uint32_t version;
@@ -90,7 +72,12 @@ caps_set(const struct caps *c)
 	    {(uint32_t)(c->eff >> 32), (uint32_t)(c->prm >> 32),
 		(uint32_t)(c->inh >> 32)}};
 
-	return syscall(SYS_capset, &h, d) < 0 ? -errno : 0;
+	if (syscall(nr, &h, d) < 0)
+		return -errno;
+	c->eff = d[0].eff | (uint64_t)d[1].eff << 32;
+	c->prm = d[0].prm | (uint64_t)d[1].prm << 32;
+	c->inh = d[0].inh | (uint64_t)d[1].inh << 32;
+	return 0;
 }
 
 /* Every capability the kernel knows, except `keep`, out of the bounding set. */
@@ -192,7 +179,7 @@ drop_caps(uint64_t keep, char *err, size_t errlen)
 	struct caps c = {keep, keep, 0};
 	int r;
 
-	if ((r = caps_set(&c)) < 0)
+	if ((r = caps_call(SYS_capset, &c)) < 0)
 		return fail(err, errlen, -r, "capset");
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return fail(err, errlen, errno, "ambient capabilities");
@@ -249,10 +236,10 @@ verify_files(const struct privdrop_conf *conf, char *err, size_t errlen)
 static int
 verify_caps(uint64_t keep, char *err, size_t errlen)
 {
-	struct caps c;
+	struct caps c = {0};
 	int r;
 
-	if ((r = caps_get(&c)) < 0)
+	if ((r = caps_call(SYS_capget, &c)) < 0)
 		return fail(err, errlen, -r, "capget");
 	if (c.eff != keep || c.prm != keep || c.inh != 0)
 		return fail(err, errlen, EPERM, "capabilities left");
@@ -282,7 +269,7 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 {
 	uid_t r, e, s, uid;
 	gid_t gid;
-	struct caps now;
+	struct caps now = {0};
 	uint64_t keep;
 	bool root;
 	int rc;
@@ -292,7 +279,7 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 	if ((uid == 0 || gid == 0) && !conf->allow_root)
 		return fail(err, errlen, EPERM,
 		    "OUTPOST_USER: uid or gid 0 needs ALLOW_ROOT=true");
-	if (getresuid(&r, &e, &s) < 0 || (rc = caps_get(&now)) < 0)
+	if (getresuid(&r, &e, &s) < 0 || (rc = caps_call(SYS_capget, &now)) < 0)
 		return fail(err, errlen, errno, "getresuid/capget");
 	root = r == 0 || e == 0 || s == 0;
 	keep = conf->sys_time ? now.prm & (1ULL << CAP_SYS_TIME) : 0;

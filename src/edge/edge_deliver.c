@@ -105,8 +105,15 @@ static void
 cut(struct edge_req *q, const char *reason, const char *detail)
 {
 	struct http_exchange *x = q->x;
-	bool headed = q->pstate != EDGE_P_HEAD;
+	bool headed = q->pstate != EDGE_P_HEAD, whole = q->whole;
 
+	if (whole) {
+		log_info("edge: request %s: the body was whole before %s",
+		    q->id, reason);
+		unbind(q);
+		edge_proxy_release(q);
+		return;
+	}
 	log_warn("edge: request %s: streamed response %s: %s%s%s", q->id,
 	    headed ? "cut" : "failed", reason, detail ? ": " : "",
 	    detail ? detail : "");
@@ -149,7 +156,8 @@ finish(struct edge_tunnel *t, const Outpost__V1__End *end)
 	}
 	unbind(q);
 	edge_proxy_release(q);
-	http_exchange_end(x, true);
+	if (!q->whole)
+		http_exchange_end(x, true);
 }
 
 static void on_drain(struct http_exchange *x, void *arg);
@@ -180,15 +188,22 @@ on_head(struct edge_tunnel *t, const Connector__V1__HttpResponse *h)
 		return;
 	}
 	http_exchange_on_drain(x, on_drain, q);
+	q->left = edge_proxy_length(h);
 }
 
 static void
 on_data(struct edge_tunnel *t, const ProtobufCBinaryData *d)
 {
 	struct edge_req *q = t->dreq;
-	int r = http_exchange_write(q->x, d->data, d->len);
+	int r =
+	    q->whole ? -EMSGSIZE : http_exchange_write(q->x, d->data, d->len);
 
-	if (r == -EMSGSIZE) {
+	if (r == 0 && q->left > 0 && (q->left -= (int64_t)d->len) == 0) {
+		/* Whole: the client may go now without cancelling the call,
+		 * which owes only its End. */
+		http_exchange_end(q->x, true);
+		q->whole = true;
+	} else if (r == -EMSGSIZE) {
 		cut(q, "too_long", "more than the announced Content-Length");
 		h2_stream_cancel(&t->hs, 8);
 		kick(t);
@@ -222,11 +237,12 @@ on_part(struct edge_tunnel *t, const uint8_t *p, size_t n)
 	return t->dreq != NULL;
 }
 
-/* Room at the client for a whole part (none needed before the head). */
+/* Room at the client for a whole part (none needed before the head or
+ * once the client has its whole body). */
 static bool
 room(const struct edge_req *q)
 {
-	return q->pstate == EDGE_P_HEAD ||
+	return q->pstate == EDGE_P_HEAD || q->whole ||
 	    http_exchange_room(q->x) >= EDGE_PART_DATA_MAX;
 }
 

@@ -141,6 +141,9 @@ struct edge_req {
 	struct edge_tunnel *dlv; /* its Deliver call once matched */
 	enum edge_pstate pstate;
 	struct rx_defer again; /* the Deliver ring has more parts */
+	int64_t left; /* streamed: Content-Length still owed; < 0 none */
+	/* The client has its whole body (x is gone): only End is owed. */
+	bool whole;
 	uint32_t gen;
 	char id[EDGE_REQ_ID_MAX];
 	struct edge_route route; /* points into x's request: a retry */

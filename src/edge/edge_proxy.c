@@ -107,6 +107,7 @@ edge_proxy_start(
 	body = http_exchange_body(x, &blen);
 	q->streamed = edge_tunnel_has_cap(t, "stream");
 	q->pstate = EDGE_P_HEAD;
+	q->whole = false;
 	if (edge_tunnel_send(t,
 		edge_msg_http(q->id, http_exchange_request(x), url, body, blen,
 		    q->streamed)) < 0) {

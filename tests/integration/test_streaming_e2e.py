@@ -90,7 +90,7 @@ def test_streaming_is_asked_only_of_tunnels_that_advertise_it(outpost_edge_bin, 
     asked = {c.log: [e["stream_response"] for e in events(c, "received")
                      if e["message"] == "http_request"] for c in (plain, js)}
     assert asked == {plain.log: [False], js.log: [True]}
-    assert [e["code"] for e in events(js, "deliver")] == [0]
+    assert wait_until(lambda: [e["code"] for e in events(js, "deliver")] == [0], 5), js.text()
 
 
 def test_sse_events_reach_the_client_as_they_are_sent(outpost_edge_bin, tmp_path, procs):

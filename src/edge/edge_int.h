@@ -52,6 +52,7 @@
 #define EDGE_REQ_ID_MAX 32
 #define EDGE_HOST_MAX 256
 #define EDGE_SCRATCH (32u << 10)
+#define EDGE_RWATCH_MS 1000 /* revocation file poll (edge_rwatch.c) */
 
 struct edge;
 struct edge_connector;
@@ -151,10 +152,11 @@ struct edge {
 	struct edge_req *reqs;
 	size_t nreqs;
 	uint64_t seq;
-	struct http_route routes[5];
+	struct http_route routes[7];
 	struct edge_sessions *ss;
 	struct metrics metrics; /* GET /metrics (edge_api.c) */
 	uint8_t *scratch; /* EDGE_SCRATCH bytes: response header lines */
+	struct rx_timer rwatch; /* edge_rwatch.c */
 };
 
 /* edge.c: a connection finished closing (the edge may be freed now). */
@@ -228,6 +230,20 @@ void edge_idapi_revoke(
 
 /* edge_json.c: an RFC 3339 UTC time from Unix ms ("null" for <= 0). */
 void edge_json_time(struct buf *b, int64_t ms);
+
+/* edge_rwatch.c */
+/*
+ * Close every TLS connection (of name; NULL: of any name) whose
+ * certificate is revoked now, logging why.  Returns how many.
+ */
+unsigned edge_revoked_close(struct edge *e, const char *name, const char *why);
+/* Poll the revocation file (with EDGE_DATA_DIR); stop before freeing. */
+void edge_rwatch_start(struct edge *e);
+void edge_rwatch_stop(struct edge *e);
+
+/* edge_health.c: GET /healthz and /readyz, without the token. */
+void edge_health_routes(
+    struct edge *e, struct http_route *live, struct http_route *ready);
 
 /* edge_api.c */
 int edge_api_start(struct edge *e);

@@ -403,3 +403,78 @@ def test_shared_data_dir_revocation_seen_by_the_other_replica(outpost_edge_bin, 
     r = c.call("Renew", {"csr": der})
     assert not r["ok"] and r["code"] == UNAVAILABLE, r
     assert "refused at the handshake: revoked" in b.proc.text()
+
+
+def test_shared_data_dir_revocation_closes_the_other_replicas_tunnels(
+        outpost_bin, outpost_edge_bin, tmp_path, pki, procs):
+    """A name revoked on replica A: A closes its tunnels at once, B within
+    its revocation poll (1 s) plus slack, and B refuses the reconnects."""
+    from test_enroll_edge import enroll
+    tmp = str(tmp_path)
+    a, b = shared_edges(outpost_edge_bin, tmp, procs, pki)
+    cert, key, _, _ = enroll(tmp, a, procs, "rev2")
+    env = dict(TRAVERSAL_CONTROLLER_URL="https://localhost:1",
+               TRAVERSAL_CONTROLLER_CONNECT_TO=f"127.0.0.1:{a.tport},127.0.0.1:{b.tport}",
+               TLS_CERT_FILE=cert, TLS_KEY_FILE=key, TLS_CA_FILE=f"{pki}/ca.pem",
+               HTTP_PORT=free_port(), RECONNECT_INTERVAL="200ms", MAX_BACKOFF_DELAY="1s")
+    p = Proc([outpost_bin, "run"], base_env(**env), os.path.join(tmp, "rev2.log"))
+    procs.append(p)
+    a.wait_tunnels("rev2", 2)
+    b.wait_tunnels("rev2", 2)
+
+    def tunnels(e):
+        return e.state("rev2")["tunnels"]
+    s, _, body = a.request("POST", "/v1/connectors/rev2/revoke", body="{}")
+    t0 = time.monotonic()
+    assert s == 200 and json.loads(body)["closed"] >= 1, body
+    assert wait_until(lambda: not tunnels(b), 5, 0.05), b.proc.text()[-3000:]
+    took = time.monotonic() - t0
+    assert took < 2.5, took  # the 1 s poll, a close, the log read
+    assert "certificate revoked by another replica" in b.proc.text()
+    assert "revocations changed: " in b.proc.text()
+    time.sleep(1.5)  # the connector redials (200 ms backoff): refused by both
+    assert tunnels(a) == [] and tunnels(b) == []
+    assert "refused at the handshake: revoked" in b.proc.text()
+
+
+def test_edge_health_endpoints_without_token(outpost_edge_bin, tmp_path, pki, procs):
+    """/healthz and /readyz answer without the token, and say nothing else;
+    /readyz follows EDGE_DATA_DIR and its revocation list."""
+    from test_enroll_edge import start_edge
+    tmp = str(tmp_path)
+    e = start_edge(outpost_edge_bin, tmp, procs, pki, EDGE_TLS_CERT_FILE=f"{pki}/edge.pem",
+                   EDGE_TLS_KEY_FILE=f"{pki}/edge.key")
+
+    def probe(path, method="GET"):
+        s, h, b = e.request(method, path, token=False)
+        assert dict(h).get("Cache-Control") == "no-store" or s in (401, 405), (s, h)
+        return s, b
+
+    assert probe("/healthz") == (200, b'{"status":"healthy"}\n')
+    assert probe("/readyz") == (200, b'{"status":"ready"}\n')
+    assert probe("/readyz", "HEAD")[0] == 200
+    assert probe("/healthz", "POST")[0] == 405
+    for path in ("/metrics", "/v1/connectors", "/v1/pairings"):  # the rest: token
+        assert probe(path)[0] == 401, path
+    # The revocation list unreadable: not ready (and every certificate refused).
+    rev = os.path.join(e.data, "revoked")
+    with open(rev, "w") as f:
+        f.write("not a valid line\n")
+    assert probe("/readyz") == (503, b'{"status":"not ready","reason":"revocations unreadable"}\n')
+    assert probe("/healthz")[0] == 200  # alive all the same
+    os.unlink(rev)
+    assert probe("/readyz")[0] == 200
+    # The data directory gone (a volume unmounted): not ready until it is back.
+    os.rename(e.data, e.data + ".away")
+    assert probe("/readyz") == (503, b'{"status":"not ready","reason":"EDGE_DATA_DIR not usable"}\n')
+    os.rename(e.data + ".away", e.data)
+    assert probe("/readyz")[0] == 200
+
+
+def test_edge_readyz_without_data_dir(outpost_edge_bin, tmp_path):
+    e = Edge(outpost_edge_bin, str(tmp_path))  # h2c, enrolment off
+    try:
+        s, _, b = e.request("GET", "/readyz", token=False)
+        assert (s, b) == (200, b'{"status":"ready"}\n')
+    finally:
+        e.stop()

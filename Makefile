@@ -429,6 +429,11 @@ bench-sessions: setup all
 	$(Q)bench/sessions.py $(B)
 .PHONY: bench-sessions
 
+# Scale-out (#19): 1 vs 3 edge replicas with one connector, its RSS with 2 and 3x2 tunnels.
+bench-scaleout: setup all
+	$(Q)nice bench/scaleout.sh $(B)
+.PHONY: bench-scaleout
+
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro
 

@@ -436,6 +436,12 @@ bench-redact: setup all
 bench-instr: setup all
 	$(Q)bench/instr.sh $(B)
 
+# lwIP benchmark (issue #16): path c with the lwIP connector over a tap beside
+# the POSIX one (network namespaces: as root); writes bench/RESULTS.md.
+bench-lwip: setup all $(LW)/outpost
+	$(Q)$(PYTHON) bench/lwip.py $(B) $(LW)
+.PHONY: bench-lwip
+
 # Sessions benchmark (issue #13): throughput vs direct and socat mTLS, set-up time, RSS at 1000 idle.
 bench-sessions: setup all
 	$(Q)bench/sessions.py $(B)

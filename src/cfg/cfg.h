@@ -173,6 +173,11 @@ int cfg_otel_kv_parse(const char *s, char *scratch, cfg_kv_fn *fn, void *arg);
 struct netpolicy;
 const struct netpolicy *cfg_policy(const struct cfg *c, enum cfg_key k);
 
+/* LWIP_TAP, LWIP_ADDRESS and LWIP_GATEWAY into *ic (pointers into c, NULL
+ * when unset), for net_iface_start(); cfg_load() checked them. */
+struct net_iface_conf;
+void cfg_iface_conf(const struct cfg *c, struct net_iface_conf *ic);
+
 /* Wipe secret values and free.  NULL is allowed. */
 void cfg_free(struct cfg *c);
 

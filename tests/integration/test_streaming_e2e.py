@@ -12,6 +12,7 @@ import http.client
 import json
 import re
 import socket
+import subprocess
 import threading
 import time
 
@@ -180,6 +181,27 @@ def test_client_going_away_cancels_the_deliver_call(outpost_edge_bin, tmp_path, 
     assert "client went away" in edge.proc.text()
     s, _, _ = edge.proxy("js", "svc:80/bytes/10")
     assert s == 200
+
+
+def test_clients_resetting_mid_body_leave_the_edge_serving(outpost_edge_bin, tmp_path, procs):
+    """A client reset while its body is being written (the write fails in
+    the middle of a part) ends that response only."""
+    edge = start_edge(outpost_edge_bin, tmp_path, procs)
+    js = js_connector(tmp_path, procs, edge)
+    for i in range(12):
+        sk = socket.create_connection(("127.0.0.1", edge.aport), timeout=10)
+        sk.sendall(f"GET /v1/connectors/js/proxy/http/svc:80/bytes/{64 << 20}"
+                   f"{'?chunked=1' if i % 2 else ''} HTTP/1.1\r\nHost: t\r\n"
+                   f"Authorization: Bearer {edge.token}\r\n\r\n".encode())
+        assert sk.recv(12) == b"HTTP/1.1 200"
+        sk.recv(1 << 16)
+        sk.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        sk.close()  # RST
+    assert wait_until(lambda: len(events(js, "deliver")) == 12, 10), js.text()[-2000:]
+    assert {e["code"] for e in events(js, "deliver")} == {1}  # each one cancelled
+    assert edge.proc.alive(), edge.proc.text()[-2000:]
+    s, _, b = edge.proxy("js", "svc:80/bytes/10")
+    assert s == 200 and b == pattern(0, 10)
 
 
 @pytest.mark.parametrize("kind,code,client", [
@@ -497,3 +519,16 @@ def test_real_buffered_answers_with_streaming_switched_off(real, up):
     c.close()
     assert r.status == 200 and r.getheader("Transfer-Encoding") is None
     assert r.getheader("Content-Length") == str(len(body)) and body.count(b"data: ") == 3
+
+
+def test_real_clients_leaving_with_answers_in_flight_leave_the_edge_serving(real, up):
+    """64 clients that all leave at once (wrk at the end of each run) while
+    small streamed answers come: some writes fail between head and body."""
+    edge, _ = real()
+    for _ in range(3):
+        subprocess.run(["wrk", "-t2", "-c64", "-d1s", "-H", f"Authorization: Bearer {edge.token}",
+                        f"http://127.0.0.1:{edge.aport}/v1/connectors/alpha/proxy/http/"
+                        f"{up.hostport}/bytes/1000"], check=True, capture_output=True, timeout=30)
+    assert edge.proc.alive(), edge.proc.text()[-2000:]
+    s, _, b = edge.proxy("alpha", f"{up.hostport}/bytes/1000")
+    assert s == 200 and len(b) == 1000

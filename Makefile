@@ -70,7 +70,7 @@ FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,addres
 # Every module under src/ except the binaries' main files and the edge.
 # LWIP_ONLY: sources of the NET=lwip variant alone (see the lwIP block).
 LWIP_ONLY := src/net/net_lwip.c src/net/net_lwip_if.c tests/unit/test_net_lwip.c
-MODS	:= lib rx net cfg http tls h2 grpc connector init trace
+MODS	:= lib rx net cfg http tls h2 grpc otel connector init trace
 CORE	:= $(filter-out $(LWIP_ONLY),$(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c))))
 EDGE	:= $(sort $(wildcard src/edge/*.c))
 PROTOS	:= $(shell find src/proto -name '*.proto' 2>/dev/null | sort)
@@ -317,12 +317,16 @@ coverage: setup $(COVUNIT) $(COVFUZZ)
 CTRL	:= tests/integration/controller
 $(CTRL)/node_modules/.stamp: $(CTRL)/package.json $(CTRL)/package-lock.json | setup
 	$(call say,NPM,$(CTRL))cd $(CTRL) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp
+# The OTLP test receiver's (protobufjs), pinned the same way.
+OTLPRCV	:= tests/integration/otlp
+$(OTLPRCV)/node_modules/.stamp: $(OTLPRCV)/package.json $(OTLPRCV)/package-lock.json | setup
+	$(call say,NPM,$(OTLPRCV))cd $(OTLPRCV) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp
 
 # The seccomp probe (tests/seccomp/): a test-only program, never installed.
 $(B)/sandbox-probe: $(call obj,$(B),tests/seccomp/sandbox_probe.c) $(B)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-integration: setup all $(CTRL)/node_modules/.stamp $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost) $(call RUNBIN,outpost-edge)) $(H)/toml_dump $(B)/sandbox-probe
+integration: setup all $(CTRL)/node_modules/.stamp $(OTLPRCV)/node_modules/.stamp $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost) $(call RUNBIN,outpost-edge)) $(H)/toml_dump $(B)/sandbox-probe
 	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) OUTPOST_EDGE_BIN=$(call RUNBIN,outpost-edge) \
 		TOML_DUMP_BIN=$(CURDIR)/$(H)/toml_dump \
 		SANDBOX_PROBE=$(CURDIR)/$(B)/sandbox-probe \

@@ -18,8 +18,13 @@
 
 typedef Connector__V1__ControllerMessage ctl_msg;
 
-/* Queue a ConnectorMessage {id, sub in oneof member field}; a full send
- * queue drains the tunnel. */
+/*
+ * Queue a ConnectorMessage {id, sub in oneof member field}.  The queue has
+ * room for every request's answer and TUNNEL_OUT_SLACK control messages:
+ * full, the edge sends faster than it reads, and the tunnel closes
+ * (typed, with backoff: a drain would dial a replacement at once, which
+ * the same edge floods again).
+ */
 static void
 send_msg(struct tunnel_slot *t, const char *id, unsigned field,
     const ProtobufCMessage *sub)
@@ -27,7 +32,8 @@ send_msg(struct tunnel_slot *t, const char *id, unsigned field,
 	if (!tunnel_queue(t, id, field, sub)) {
 		log_warn("tunnel %u: send queue full, closing", t->index);
 		t->mgr->send_overflow++;
-		tunnel_slot_drain(t, "send_queue_full");
+		conn_close(&t->conn, "send_queue_full",
+		    "the edge sends faster than it reads", false);
 	}
 }
 
@@ -192,15 +198,53 @@ on_connection(struct tunnel_slot *t, const ctl_msg *c)
 	}
 }
 
+/*
+ * Unpacking may allocate many times a message's size (an empty repeated
+ * Header is 2 bytes on the wire and a 40-byte struct in memory): a
+ * ControllerMessage may take TUNNEL_UNPACK_FACTOR times its size plus
+ * TUNNEL_UNPACK_SLACK (a body is copied once; a usual header block is a
+ * few KiB).  What is freed is not given back: the bound is on the total.
+ */
+#define TUNNEL_UNPACK_FACTOR 2
+#define TUNNEL_UNPACK_SLACK (64u << 10)
+
+struct unpack_budget {
+	size_t left;
+	bool over;
+};
+
+static void *
+budget_alloc(void *arg, size_t size)
+{
+	struct unpack_budget *b = arg;
+
+	if (size > b->left) {
+		b->over = true;
+		return NULL;
+	}
+	b->left -= size;
+	return malloc(size);
+}
+
+static void
+budget_free(void *arg, void *p)
+{
+	(void)arg;
+	free(p); /* as free_unpacked(c, NULL) does */
+}
+
 /* see tunnel.h */
 int
 tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 {
+	struct unpack_budget b = {
+	    .left = TUNNEL_UNPACK_FACTOR * n + TUNNEL_UNPACK_SLACK};
+	ProtobufCAllocator a = {budget_alloc, budget_free, &b};
 	ctl_msg *c;
 
-	c = connector__v1__controller_message__unpack(NULL, n, p);
+	c = connector__v1__controller_message__unpack(&a, n, p);
 	if (c == NULL)
-		return -EBADMSG;
+		return b.over ? -ENOMEM : -EBADMSG;
 	if (c->session_open != NULL) /* outside the oneof (spec/sessions.md) */
 		session_open(t->mgr->sessions, t, c->session_open);
 	switch (c->message_case) {

@@ -127,6 +127,7 @@ void
 manager_metrics_add(struct manager *m, struct metrics *r)
 {
 	struct manager_metrics *x = &m->mx;
+	unsigned i;
 	static const char *const dir[2] = {
 	    "direction=\"in\"", "direction=\"out\""};
 
@@ -141,6 +142,8 @@ manager_metrics_add(struct manager *m, struct metrics *r)
 	series(&x->reconnects, &x->reconnect, NULL, 1);
 	family(r, &x->closes, "outpost_tunnel_closes_total",
 	    "Tunnel connections closed, by typed reason.", METRIC_COUNTER, m);
+	for (i = 0; i < x->ncloses; i++) /* any before the registry */
+		metric_family_add(&x->closes, &x->close[i]);
 	family(r, &x->requests, "outpost_requests_total",
 	    "Requests by outcome (ok or the typed error reason).",
 	    METRIC_COUNTER, m);
@@ -225,7 +228,8 @@ close_series(struct manager_metrics *x, const char *reason)
 	snprintf(x->close_label[i], sizeof(x->close_label[i]),
 	    "reason=\"%.28s\"", reason);
 	metric_init(&x->close[i], x->close_label[i], NULL, NULL, 0);
-	metric_family_add(&x->closes, &x->close[i]);
+	if (x->closes.name != NULL) /* else manager_metrics_add() links it */
+		metric_family_add(&x->closes, &x->close[i]);
 	x->ncloses++;
 	return &x->close[i];
 }

@@ -496,7 +496,8 @@ conn_replace_delay(struct tunnel_conn *n)
 	uint32_t rnd = 0;
 
 	if (n->opened_at == 0 ||
-	    rx_now(n->mgr->loop) - n->opened_at >= CONN_QUICK_MS)
+	    rx_now(n->mgr->loop) - n->opened_at >= CONN_QUICK_MS ||
+	    n->quick_closes + 1 < CONN_QUICK_MAX)
 		return 0;
 	util_random(&rnd, sizeof(rnd));
 	return backoff_next(&n->backoff, rnd);

@@ -335,7 +335,8 @@ void conn_schedule_in(struct tunnel_conn *n, int64_t ms);
 
 /*
  * The delay before a replacement for n (draining) dials: 0, unless n
- * drains within CONN_QUICK_MS of opening; then the next step of n's
+ * drains within CONN_QUICK_MS of opening and its last closes were quick
+ * too (as many as make a clean close back off); then the next step of n's
  * backoff.  An edge that asks every new tunnel to close (START_CLOSE)
  * gets paced replacements, not a dial storm.
  */

@@ -218,12 +218,14 @@ budget_alloc(void *arg, size_t size)
 {
 	struct unpack_budget *b = arg;
 
-	if (size > b->left) {
-		b->over = true;
+	void *p = size <= b->left ? malloc(size) : NULL;
+
+	if (p == NULL) {
+		b->over = true; /* over the bound, or out of memory */
 		return NULL;
 	}
 	b->left -= size;
-	return malloc(size);
+	return p;
 }
 
 static void

@@ -329,6 +329,25 @@ cfg_new(struct cfg_errors *errs)
 	return c;
 }
 
+/*
+ * The user:password@ of a URL or proxy value, removed in place: the host
+ * part moves left over it and the bytes freed at the end are zeroed.
+ */
+static void
+wipe_userinfo(char *v)
+{
+	char *a = strstr(v, "://"), *at;
+	size_t n, tail;
+
+	a = a != NULL ? a + 3 : v;
+	n = strcspn(a, "/?#");
+	if ((at = memrchr(a, '@', n)) == NULL)
+		return;
+	tail = strlen(at + 1);
+	memmove(a, at + 1, tail + 1);
+	explicit_bzero(a + tail + 1, (size_t)(at - a));
+}
+
 /* see cfg.h */
 void
 cfg_env_wipe_secrets(char *const *envp)
@@ -344,6 +363,10 @@ cfg_env_wipe_secrets(char *const *envp)
 		k = cfg_lookup(key, &via_alias);
 		if (k >= 0 && (cfg_defs[k].flags & CFG_F_SECRET))
 			explicit_bzero(v, strlen(v));
+		else if (k >= 0 &&
+		    (cfg_defs[k].type == CFG_T_PROXY ||
+			cfg_defs[k].type == CFG_T_URL))
+			wipe_userinfo(v);
 	}
 }
 

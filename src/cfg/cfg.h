@@ -164,7 +164,8 @@ void cfg_free(struct cfg *c);
 /*
  * Overwrite, in place, the value of every secret setting (CFG_F_SECRET)
  * in the environment block envp (the one cfg_load() read; its strings are
- * the process's own, so /proc/PID/environ no longer shows them).  Call
+ * the process's own, so /proc/PID/environ no longer shows them), and the
+ * user:password@ of every URL and proxy setting (HTTPS_PROXY, ...).  Call
  * once cfg_load() has copied them; nothing may read them from envp after.
  */
 void cfg_env_wipe_secrets(char *const *envp);

@@ -11,6 +11,7 @@
 #include <unistd.h>
 
 #include "cfg/cfg_int.h"
+#include "lib/privdrop.h"
 #include "lib/url.h"
 #include "lib/util.h"
 
@@ -241,6 +242,28 @@ check_secret_files(const struct cfg *c, struct cfg_errors *errs)
 	}
 }
 
+/* OUTPOST_USER: what privdrop_start() would refuse (lib/privdrop.h). */
+static void
+check_user(const struct cfg *c, struct cfg_errors *errs)
+{
+	const char *u = c->slot[CFG_OUTPOST_USER].str;
+	char w[WHERE_MAX];
+	uid_t uid;
+	gid_t gid;
+
+	cfg_source_fmt(c, CFG_OUTPOST_USER, w, sizeof(w));
+	if (privdrop_parse_user(u, &uid, &gid) < 0)
+		cfg_err(errs, false,
+		    "%s: OUTPOST_USER: \"%s\" is not a numeric uid:gid "
+		    "(e.g. %s)",
+		    w, u, PRIVDROP_DEFAULT_USER);
+	else if ((uid == 0 || gid == 0) && !c->slot[CFG_ALLOW_ROOT].num)
+		cfg_err(errs, false,
+		    "%s: OUTPOST_USER: uid or gid 0 runs the loop as root; "
+		    "that needs ALLOW_ROOT=true",
+		    w);
+}
+
 static void
 check_nyi(const struct cfg *c, struct cfg_errors *errs)
 {
@@ -268,6 +291,7 @@ cfg_check_all(const struct cfg *c, struct cfg_errors *errs)
 	check_connector_id(c, errs);
 	check_secret_files(c, errs);
 	check_nyi(c, errs);
+	check_user(c, errs);
 	cfg_check_redaction(c, errs);
 	cfg_check_otel(c, errs);
 	cfg_check_start(c, errs);

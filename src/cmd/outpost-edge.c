@@ -19,6 +19,7 @@
 #include "edge/edge.h"
 #include "lib/exit.h"
 #include "lib/log.h"
+#include "lib/privdrop.h"
 #include "lib/sandbox.h"
 #include "rx/rx.h"
 
@@ -54,6 +55,10 @@ log_cfg_messages(const struct cfg_errors *errs)
 
 /* SECCOMP and ENV_LEVEL for the allow-list (installed once edge_start() is done). */
 static struct sandbox_conf edge_sandbox;
+/* OUTPOST_USER, ALLOW_ROOT, EDGE_DATA_DIR for the privilege drop before it. */
+static char edge_user[32], edge_data[4096];
+static struct privdrop_conf edge_priv = {
+    .user = edge_user, .data_key = "EDGE_DATA_DIR"};
 
 /*
  * The settings and everything built from them: the one validation path of
@@ -70,6 +75,7 @@ load(struct edge_conf *ec, bool check)
 	if (errs == NULL)
 		return -1;
 	c = cfg_load(environ, errs);
+	cfg_env_wipe_secrets(environ);
 	log_cfg_messages(errs);
 	free(errs);
 	if (c == NULL)
@@ -81,6 +87,13 @@ load(struct edge_conf *ec, bool check)
 	edge_sandbox =
 	    (struct sandbox_conf){.enabled = cfg_bool(c, CFG_SECCOMP),
 		.debug = cfg_int(c, CFG_ENV_LEVEL) == LOG_DEBUG};
+	snprintf(
+	    edge_user, sizeof(edge_user), "%s", cfg_str(c, CFG_OUTPOST_USER));
+	edge_priv.allow_root = cfg_bool(c, CFG_ALLOW_ROOT);
+	if (cfg_is_set(c, CFG_EDGE_DATA_DIR) &&
+	    snprintf(edge_data, sizeof(edge_data), "%s",
+		cfg_str(c, CFG_EDGE_DATA_DIR)) < (int)sizeof(edge_data))
+		edge_priv.data_dir = edge_data;
 	cfg_free(c);
 	return rc;
 }
@@ -109,7 +122,8 @@ cmd_run(int argc, char **argv)
 		log_error("edge: start: %s", strerror(-err));
 		return err == -EINVAL ? EXIT_PERMANENT : EXIT_TEMPORARY;
 	}
-	if (sandbox_start(SANDBOX_EDGE, &edge_sandbox, msg, sizeof(msg)) < 0) {
+	if (privdrop_start(&edge_priv, msg, sizeof(msg)) < 0 ||
+	    sandbox_start(SANDBOX_EDGE, &edge_sandbox, msg, sizeof(msg)) < 0) {
 		log_error("edge: %s", msg);
 		return EXIT_PERMANENT;
 	}
@@ -117,6 +131,7 @@ cmd_run(int argc, char **argv)
 	/* Let the deferred closes finish (bounded). */
 	for (i = 0; i < 8; i++)
 		rx_run_once(&loop, 0);
+	rx_free(&loop);
 	edge_conf_free(&ec);
 	log_info("edge: stopped");
 	return 0;

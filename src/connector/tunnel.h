@@ -46,6 +46,7 @@
 #include "connector/tunnel_conn.h"
 #include "proto/connector/v1/connector.pb-c.h"
 
+struct deliver;
 struct manager;
 struct tunnel_slot;
 
@@ -54,6 +55,7 @@ struct tunnel_req {
 	struct tunnel_slot *slot;
 	Connector__V1__ControllerMessage *msg; /* owns the HttpRequest */
 	struct exec_job job;
+	struct deliver *dl; /* streamed (connector/deliver.h), else NULL */
 	int64_t started;
 	bool busy;
 };
@@ -98,5 +100,12 @@ void tunnel_msg_cancel_all(struct tunnel_slot *t);
 bool tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
     const ProtobufCMessage *sub);
 void tunnel_request_done(struct tunnel_slot *t);
+/* Answer r on the Tunnel call (resp, or an ErrorResponse with the reason
+ * and detail), then tunnel_req_finish(); for exec_done_fn callers. */
+void tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
+    const char *detail, const Connector__V1__HttpResponse *resp);
+/* r is answered: counted under result ("ok" or a reason; NULL: not
+ * counted, the tunnel went away), its message freed, its slot free. */
+void tunnel_req_finish(struct tunnel_req *r, const char *result);
 
 #endif

@@ -15,6 +15,7 @@
 #include "connector/tool.h"
 #include "connector/worker.h"
 #include "lib/log.h"
+#include "lib/privdrop.h"
 #include "lib/sandbox.h"
 #include "lib/util.h"
 #include "net/dns.h"
@@ -293,6 +294,21 @@ appliance_problem(struct cfg **c)
 	    : NULL;
 }
 
+/* OUTPOST_USER (lib/privdrop.h): the rules file is read again while running. */
+static int
+drop_privileges(const struct cfg *c, char *err, size_t errlen)
+{
+	const char *reread[] = {cfg_str(c, CFG_REDACTION_RULES_FILE), NULL};
+	const struct privdrop_conf pc = {.user = cfg_str(c, CFG_OUTPOST_USER),
+	    .allow_root = cfg_bool(c, CFG_ALLOW_ROOT),
+	    .sys_time = cfg_is_set(c, CFG_NTP_SERVERS),
+	    .data_key = "DATA_DIR",
+	    .data_dir = cfg_str(c, CFG_DATA_DIR),
+	    .reread = reread};
+
+	return privdrop_start(&pc, err, errlen);
+}
+
 /* see worker.h */
 int
 worker_main(int argc, char **argv, char *const *envp)
@@ -329,6 +345,10 @@ worker_main(int argc, char **argv, char *const *envp)
 		w.have_mgr ? w.mgr.exec : NULL, health_metrics(w.health),
 		on_rules_fatal) < 0)
 		return EXIT_PERMANENT;
+	if (drop_privileges(c, err, sizeof(err)) < 0) {
+		log_error("%s", err);
+		return EXIT_PERMANENT;
+	}
 	if (sandbox_start(SANDBOX_WORKER,
 		&(struct sandbox_conf){.enabled = cfg_bool(c, CFG_SECCOMP),
 		    .debug = cfg_int(c, CFG_ENV_LEVEL) == LOG_DEBUG,

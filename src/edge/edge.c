@@ -17,9 +17,9 @@ edge_timers_needed(const struct edge_conf *ec)
 {
 	/* Per connection two timers, per tunnel one (heartbeat), per
 	 * pending request one, per session one, the front door's server,
-	 * the tunnel listener one. */
+	 * the tunnel listener one, the revocation watch one. */
 	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) + ec->api_max_conns +
-	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 1 + 16;
+	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 2 + 16;
 }
 
 static void
@@ -126,6 +126,7 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 		}
 		return NULL;
 	}
+	edge_rwatch_start(e);
 	log_info("edge: tunnels on port %u (%s), front door on port %u",
 	    e->tport, ec->h2c ? "h2c" : "mTLS", edge_api_port(e));
 	return e;
@@ -145,6 +146,7 @@ edge_stop(struct edge *e)
 	struct list_node *n, *tmp;
 
 	e->stopping = true;
+	edge_rwatch_stop(e);
 	if (e->api != NULL)
 		http_server_close(e->api);
 	e->api = NULL;

@@ -244,7 +244,8 @@ edge_api_start(struct edge *e)
 	inet_ntop(AF_INET, &a, addr, sizeof(addr));
 	metrics_init(&e->metrics);
 	edge_session_metrics_add(e, &e->metrics);
-	/* Every route is behind the token (admit = authorized). */
+	/* Every route is behind the token (admit = authorized) but the
+	 * probes (edge_health.c). */
 	e->routes[0] = (struct http_route){.path = "/v1/connectors",
 	    .methods = HTTP_M_GET | HTTP_M_HEAD,
 	    .fn = on_list,
@@ -271,6 +272,7 @@ edge_api_start(struct edge *e)
 	    .fn = on_metrics,
 	    .arg = e,
 	    .admit = authorized};
+	edge_health_routes(e, &e->routes[5], &e->routes[6]);
 	hc.addr4 = addr;
 	hc.port = ec->api_port;
 	hc.max_conns = ec->api_max_conns;

@@ -139,6 +139,11 @@ int edge_store_save(const struct edge_id *id, const char *file,
  * with err.
  */
 int edge_store_lock(const struct edge_id *id, char *err, size_t errlen);
+/*
+ * The directory is usable: its lock file opens read-write (created when
+ * absent), without taking the lock.  For /readyz.
+ */
+bool edge_store_usable(const struct edge_id *id);
 /* Release what edge_store_lock() returned (harmless with -1). */
 void edge_store_unlock(int fd);
 
@@ -175,6 +180,12 @@ int edge_revoke(struct edge_id *id, const char *name, char *err, size_t errlen);
  */
 bool edge_is_revoked(
     struct edge_id *id, const char *name, const uint8_t *serial, size_t len);
+/*
+ * Read the file again when another replica replaced it (one stat when it
+ * did not): 0 unchanged, 1 read again, -1 unreadable (every certificate
+ * is refused until a read succeeds; logged once per failure).
+ */
+int edge_revoked_refresh(struct edge_id *id);
 /* A certificate was issued to name: keep it valid if name was revoked. */
 int edge_revoked_issued(struct edge_id *id, const char *name,
     const uint8_t *serial, size_t len, char *err, size_t errlen);

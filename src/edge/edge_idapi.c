@@ -231,25 +231,6 @@ edge_idapi_pairings(struct http_exchange *x, void *arg)
 		edge_api_json(x, 404, "not_found", NULL, NULL);
 }
 
-/* Close every connection of name: its certificate is no longer good. */
-static unsigned
-close_connections(struct edge *e, const char *name)
-{
-	struct list_node *node, *tmp;
-	struct edge_conn *c;
-	unsigned n = 0;
-
-	LIST_FOR_EACH_SAFE(node, tmp, &e->conns)
-	{
-		c = list_entry(node, struct edge_conn, link);
-		if (!c->closing && c->tls && strcmp(c->name, name) == 0) {
-			edge_conn_close(c, "revoked");
-			n++;
-		}
-	}
-	return n;
-}
-
 /* see edge_int.h */
 void
 edge_idapi_revoke(
@@ -272,7 +253,7 @@ edge_idapi_revoke(
 		edge_api_json(x, 503, "store", NULL, err);
 		return;
 	}
-	closed = close_connections(e, name);
+	closed = edge_revoked_close(e, name, "revoked here");
 	log_warn("edge: connector %s revoked: %u connection(s) closed", name,
 	    closed);
 	buf_init(&b, mem, sizeof(mem));

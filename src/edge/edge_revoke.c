@@ -11,7 +11,8 @@
  * edge_store_lock(), and a check first re-reads the file when it was
  * replaced since the last read (inode, size or mtime differ), so a name
  * revoked on one replica is refused by all; a file that cannot be read
- * then refuses every certificate (fail closed).
+ * then refuses every certificate (fail closed).  The edge also polls the
+ * file (edge_rwatch.c) to close tunnels revoked on another replica.
  */
 #include <inttypes.h>
 #include <stdio.h>
@@ -145,21 +146,30 @@ edge_revoked_load(struct edge_id *id, char *err, size_t errlen)
 	return reload(id, err, errlen);
 }
 
-/* Before a check: false when the file changed and cannot be read. */
-static bool
-fresh(struct edge_id *id)
+/* see edge_id.h */
+int
+edge_revoked_refresh(struct edge_id *id)
 {
+	bool was_stale = id->revoked_stale;
 	int64_t v[3];
 	char err[256];
 
 	version(id, v);
-	if (!id->revoked_stale &&
-	    memcmp(v, id->revoked_version, sizeof(v)) == 0)
-		return true;
+	if (!was_stale && memcmp(v, id->revoked_version, sizeof(v)) == 0)
+		return 0;
 	if (reload(id, err, sizeof(err)) == 0)
-		return true;
-	log_error("edge: revocations: %s (every certificate refused)", err);
-	return false;
+		return 1;
+	if (!was_stale) /* once per failure, not per check */
+		log_error(
+		    "edge: revocations: %s (every certificate refused)", err);
+	return -1;
+}
+
+/* Before a check: false when the file changed and cannot be read. */
+static bool
+fresh(struct edge_id *id)
+{
+	return edge_revoked_refresh(id) >= 0;
 }
 
 static int

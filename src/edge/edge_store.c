@@ -84,6 +84,26 @@ edge_store_save(const struct edge_id *id, const char *file, const struct buf *b,
 	    : 0;
 }
 
+static int
+open_lock(const struct edge_id *id, char *path, size_t cap)
+{
+	store_path(id, LOCK_FILE, path, cap);
+	return open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
+}
+
+/* see edge_id.h */
+bool
+edge_store_usable(const struct edge_id *id)
+{
+	char path[EDGE_ID_PATH_MAX + 16];
+	int fd = open_lock(id, path, sizeof(path));
+
+	if (fd < 0)
+		return false;
+	close(fd);
+	return true;
+}
+
 /* see edge_id.h */
 int
 edge_store_lock(const struct edge_id *id, char *err, size_t errlen)
@@ -92,9 +112,7 @@ edge_store_lock(const struct edge_id *id, char *err, size_t errlen)
 	char path[EDGE_ID_PATH_MAX + 16];
 	int fd;
 
-	store_path(id, LOCK_FILE, path, sizeof(path));
-	fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
-	if (fd < 0) {
+	if ((fd = open_lock(id, path, sizeof(path))) < 0) {
 		snprintf(err, errlen, "EDGE_DATA_DIR: %s: %s", path,
 		    strerror(errno));
 		return -1;

@@ -28,19 +28,6 @@ hash_token(const char *tok, size_t len, uint8_t out[32])
 	br_sha256_out(&h, out);
 }
 
-static void
-hex(const uint8_t *p, size_t n, char *out)
-{
-	static const char digits[] = "0123456789abcdef";
-	size_t i;
-
-	for (i = 0; i < n; i++) {
-		out[2 * i] = digits[p[i] >> 4];
-		out[2 * i + 1] = digits[p[i] & 15];
-	}
-	out[2 * n] = '\0';
-}
-
 static bool
 unhex(const char *s, uint8_t *out, size_t n)
 {
@@ -114,7 +101,7 @@ save(struct edge_id *id, char *err, size_t errlen)
 	}
 	buf_init(&b, mem, cap);
 	for (i = 0; i < id->ntokens; i++) {
-		hex(id->tokens[i].hash, sizeof(id->tokens[i].hash), hx);
+		util_hex(id->tokens[i].hash, sizeof(id->tokens[i].hash), hx);
 		buf_printf(&b, "%s %" PRId64 " %s\n", hx, id->tokens[i].expires,
 		    id->tokens[i].name);
 	}
@@ -180,7 +167,7 @@ edge_token_create(struct edge_id *id, const char *name, int64_t ttl_s,
 		return -1;
 	}
 	memcpy(tok, EDGE_TOKEN_PREFIX, pl);
-	hex(rnd, sizeof(rnd), tok + pl);
+	util_hex(rnd, sizeof(rnd), tok + pl);
 	util_wipe(rnd, sizeof(rnd));
 	hash_token(tok, strlen(tok), t.hash);
 	t.expires = util_wall_ms() / 1000 + ttl_s;

@@ -80,3 +80,18 @@ util_hexval(int c)
 		return c - 'A' + 10;
 	return -1;
 }
+
+/* see util.h */
+void
+util_hex(const void *p, size_t n, char *out)
+{
+	static const char digits[] = "0123456789abcdef";
+	const uint8_t *b = p;
+	size_t i;
+
+	for (i = 0; i < n; i++) {
+		out[2 * i] = digits[b[i] >> 4];
+		out[2 * i + 1] = digits[b[i] & 15];
+	}
+	out[2 * n] = '\0';
+}

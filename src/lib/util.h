@@ -33,6 +33,9 @@ bool util_ct_eq(const void *a, const void *b, size_t n);
 /* The value of one hexadecimal digit, or -1. */
 int util_hexval(int c);
 
+/* n bytes as lowercase hex into out: 2n characters and a NUL. */
+void util_hex(const void *p, size_t n, char *out);
+
 /*
  * Fill p with n bytes from getrandom(2).  Returns 0 or -errno; it never
  * falls back to a weaker source.

@@ -6,9 +6,11 @@ in this file answers (DNS_SERVERS; its record set can change).  The edge's
 certificate is for "localhost": TLS_SERVER_NAME=localhost makes every dial,
 whatever the address, verify that one name.
 """
+import datetime
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -403,3 +405,151 @@ def test_shared_data_dir_revocation_seen_by_the_other_replica(outpost_edge_bin, 
     r = c.call("Renew", {"csr": der})
     assert not r["ok"] and r["code"] == UNAVAILABLE, r
     assert "refused at the handshake: revoked" in b.proc.text()
+
+
+def test_shared_data_dir_revocation_closes_the_other_replicas_tunnels(
+        outpost_bin, outpost_edge_bin, tmp_path, pki, procs):
+    """A name revoked on replica A: A closes its tunnels at once, B within
+    its revocation poll (1 s) plus slack, and B refuses the reconnects."""
+    from test_enroll_edge import enroll
+    tmp = str(tmp_path)
+    a, b = shared_edges(outpost_edge_bin, tmp, procs, pki)
+    cert, key, _, _ = enroll(tmp, a, procs, "rev2")
+    env = dict(TRAVERSAL_CONTROLLER_URL="https://localhost:1",
+               TRAVERSAL_CONTROLLER_CONNECT_TO=f"127.0.0.1:{a.tport},127.0.0.1:{b.tport}",
+               TLS_CERT_FILE=cert, TLS_KEY_FILE=key, TLS_CA_FILE=f"{pki}/ca.pem",
+               HTTP_PORT=free_port(), RECONNECT_INTERVAL="200ms", MAX_BACKOFF_DELAY="1s")
+    p = Proc([outpost_bin, "run"], base_env(**env), os.path.join(tmp, "rev2.log"))
+    procs.append(p)
+    a.wait_tunnels("rev2", 2)
+    b.wait_tunnels("rev2", 2)
+
+    def tunnels(e):
+        return e.state("rev2")["tunnels"]
+    s, _, body = a.request("POST", "/v1/connectors/rev2/revoke", body="{}")
+    t0 = time.monotonic()
+    assert s == 200 and json.loads(body)["closed"] >= 1, body
+    assert wait_until(lambda: not tunnels(b), 5, 0.05), b.proc.text()[-3000:]
+    took = time.monotonic() - t0
+    assert took < 2.5, took  # the 1 s poll, a close, the log read
+    assert "certificate revoked by another replica" in b.proc.text()
+    assert "revocations changed: " in b.proc.text()
+    time.sleep(1.5)  # the connector redials (200 ms backoff): refused by both
+    assert tunnels(a) == [] and tunnels(b) == []
+    assert "refused at the handshake: revoked" in b.proc.text()
+
+
+def test_edge_health_endpoints_without_token(outpost_edge_bin, tmp_path, pki, procs):
+    """/healthz and /readyz answer without the token, and say nothing else;
+    /readyz follows EDGE_DATA_DIR and its revocation list."""
+    from test_enroll_edge import start_edge
+    tmp = str(tmp_path)
+    e = start_edge(outpost_edge_bin, tmp, procs, pki, EDGE_TLS_CERT_FILE=f"{pki}/edge.pem",
+                   EDGE_TLS_KEY_FILE=f"{pki}/edge.key")
+
+    def probe(path, method="GET"):
+        s, h, b = e.request(method, path, token=False)
+        assert dict(h).get("Cache-Control") == "no-store" or s in (401, 405), (s, h)
+        return s, b
+
+    assert probe("/healthz") == (200, b'{"status":"healthy"}\n')
+    assert probe("/readyz") == (200, b'{"status":"ready"}\n')
+    assert probe("/readyz", "HEAD")[0] == 200
+    assert probe("/healthz", "POST")[0] == 405
+    for path in ("/metrics", "/v1/connectors", "/v1/pairings"):  # the rest: token
+        assert probe(path)[0] == 401, path
+    # The revocation list unreadable: not ready (and every certificate refused).
+    rev = os.path.join(e.data, "revoked")
+    with open(rev, "w") as f:
+        f.write("not a valid line\n")
+    assert probe("/readyz") == (503, b'{"status":"not ready","reason":"revocations unreadable"}\n')
+    assert probe("/healthz")[0] == 200  # alive all the same
+    os.unlink(rev)
+    assert probe("/readyz")[0] == 200
+    # The data directory gone (a volume unmounted): not ready until it is back.
+    os.rename(e.data, e.data + ".away")
+    assert probe("/readyz") == (503, b'{"status":"not ready","reason":"EDGE_DATA_DIR not usable"}\n')
+    os.rename(e.data + ".away", e.data)
+    assert probe("/readyz")[0] == 200
+
+
+def test_edge_readyz_without_data_dir(outpost_edge_bin, tmp_path):
+    e = Edge(outpost_edge_bin, str(tmp_path))  # h2c, enrolment off
+    try:
+        s, _, b = e.request("GET", "/readyz", token=False)
+        assert (s, b) == (200, b'{"status":"ready"}\n')
+    finally:
+        e.stop()
+
+
+def dials_total(conn):
+    """The connector's outpost_dials_total, all results."""
+    s, b = get(conn.health_port, "/metrics")
+    assert s == 200, b
+    return sum(float(v) for v in re.findall(
+        r'^outpost_dials_total\{result="[a-z0-9_]+"\} ([0-9.e+]+)$', b.decode(), re.M))
+
+
+def accepts_since(text, t0):
+    """Tunnel connections an edge accepted (its debug log) at wall time >= t0."""
+    n = 0
+    for line in text.splitlines():
+        if '"edge: connection from ' not in line:
+            continue
+        ts = json.loads(line)["ts"]
+        if datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=datetime.timezone.utc).timestamp() >= t0:
+            n += 1
+    return n
+
+
+def test_dial_budget_honoured_while_replicas_flap(outpost_bin, tmp_path, replicas, dns, pki,
+                                                   procs):
+    """One minute of SIGKILL/restart over the 3 replicas (one down at a time,
+    1.5 s each way).  The reconnect backoff alone (200 ms .. 1 s per slot)
+    would redial the dead replica's slots several times a second; the
+    DIAL_BUDGET token bucket (BUDGET dials per minute, a burst of BUDGET)
+    caps them: over any span of t seconds the connector dials at most
+    BUDGET + BUDGET*t/60 times (+ SLACK for a dial whose result lands just
+    inside the span).  Counted from the connector's outpost_dials_total,
+    sampled every second; the edges' accept logs are a lower bound of it."""
+    BUDGET, SPAN, SLACK = 20, 60.0, 2
+    conn = discovering(outpost_bin, str(tmp_path), replicas, dns, pki,
+                       DIAL_BUDGET=str(BUDGET))
+    procs.append(conn)
+    assert wait_until(lambda: all_online(replicas), 15), conn.text()[-3000:]
+    accepted = 0
+    t0_wall, t0 = time.time(), time.monotonic()
+    samples = [(0.0, dials_total(conn))]
+    k, next_sample = 0, 1.0
+    while time.monotonic() - t0 < SPAN and k < 40:
+        i = k % len(ADDRS)
+        k += 1
+        replicas.edges[i].proc.stop(signal.SIGKILL)
+        accepted += accepts_since(replicas.edges[i].proc.text(), t0_wall)
+        for phase in ("down", "up"):
+            if phase == "up":
+                replicas.start(i)
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                now = time.monotonic() - t0
+                if now >= next_sample:
+                    samples.append((now, dials_total(conn)))
+                    next_sample += 1.0
+                time.sleep(0.05)
+    samples.append((time.monotonic() - t0, dials_total(conn)))
+    accepted += sum(accepts_since(e.proc.text(), t0_wall) for e in replicas.edges)
+    dials = samples[-1][1] - samples[0][1]
+    worst = max(((t2 - t1, d2 - d1) for t1, d1 in samples for t2, d2 in samples if t2 > t1),
+                key=lambda s: s[1] - (BUDGET + BUDGET * s[0] / 60))
+    assert worst[1] <= BUDGET + BUDGET * worst[0] / 60 + SLACK, (worst, samples)
+    # The budget was what bound them: the flapping asked for more than it
+    # allows, so the whole refill was used (at least its steady rate).
+    assert dials >= BUDGET * samples[-1][0] / 60, (dials, samples)
+    assert accepted <= dials + SLACK, (accepted, dials)
+    print(f"flap: {k} kill/restart cycles in {samples[-1][0]:.0f} s, {dials:.0f} dials "
+          f"({dials * 60 / samples[-1][0]:.1f}/min, budget {BUDGET}/min + burst {BUDGET}), "
+          f"{accepted} accepted by the edges")
+    # Once the flapping stops, every replica gets its tunnels back (within the
+    # budget's refill: at most 6 dials at BUDGET per minute).
+    assert wait_until(lambda: all_online(replicas), 6 * 60 / BUDGET + 10), conn.text()[-3000:]

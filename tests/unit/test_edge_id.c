@@ -194,6 +194,38 @@ tokens_expire(void **state)
 	cleanup(id);
 }
 
+/* Two replicas on one directory: B notices what A wrote, once. */
+static void
+revoked_refresh(void **state)
+{
+	struct edge_id *a = fresh(), *b = calloc(1, sizeof(*b));
+	char err[256], path[EDGE_ID_PATH_MAX + 16];
+	FILE *f;
+
+	assert_non_null(b);
+	memcpy(b->dir, a->dir, sizeof(b->dir));
+	assert_int_equal(edge_revoked_load(b, err, sizeof(err)), 0);
+	assert_int_equal(edge_revoked_refresh(b), 0);
+	assert_int_equal(edge_revoke(a, "alpha", err, sizeof(err)), 0);
+	assert_int_equal(edge_revoked_refresh(b), 1);
+	assert_int_equal(edge_revoked_refresh(b), 0);
+	assert_true(edge_is_revoked(b, "alpha", NULL, 0));
+	assert_true(edge_store_usable(b));
+	/* Unreadable: -1 on every poll until it reads, every name refused. */
+	snprintf(path, sizeof(path), "%s/revoked", a->dir);
+	assert_non_null(f = fopen(path, "w"));
+	fputs("bad\n", f);
+	fclose(f);
+	assert_int_equal(edge_revoked_refresh(b), -1);
+	assert_int_equal(edge_revoked_refresh(b), -1);
+	assert_true(edge_is_revoked(b, "beta", NULL, 0));
+	assert_int_equal(unlink(path), 0);
+	assert_int_equal(edge_revoked_refresh(b), 1);
+	assert_false(edge_is_revoked(b, "alpha", NULL, 0));
+	edge_id_free(b);
+	cleanup(a);
+}
+
 static void
 revoked_store(void **state)
 {
@@ -274,6 +306,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(tokens_single_use),
 	    cmocka_unit_test(tokens_expire),
 	    cmocka_unit_test(revoked_store),
+	    cmocka_unit_test(revoked_refresh),
 	    cmocka_unit_test(pairing_codes),
 	};
 

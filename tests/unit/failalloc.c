@@ -5,13 +5,13 @@
 #include "failalloc.h"
 
 static unsigned long count, target;
-static bool armed, fired;
+static bool armed, fired, held;
 
 /* Whether this allocation is the one to fail. */
 static bool
 fail_now(void)
 {
-	if (!armed)
+	if (!armed || held)
 		return false;
 	if (++count != target)
 		return false;
@@ -43,6 +43,13 @@ bool
 failalloc_fired(void)
 {
 	return fired;
+}
+
+/* see failalloc.h */
+void
+failalloc_hold(bool on)
+{
+	held = on;
 }
 
 #ifdef __GLIBC__

@@ -32,4 +32,9 @@ unsigned long failalloc_disarm(void);
 /* True once the armed failure happened. */
 bool failalloc_fired(void);
 
+/* While held, allocations neither count nor fail: for a test's own peer
+ * code in the same process (its in-process server), which is not under
+ * test. */
+void failalloc_hold(bool on);
+
 #endif

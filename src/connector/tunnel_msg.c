@@ -229,55 +229,24 @@ on_connection(struct tunnel_slot *t, const ctl_msg *c)
 	}
 }
 
-/*
- * Unpacking may allocate many times a message's size (an empty repeated
- * Header is 2 bytes on the wire and a 40-byte struct in memory): a
- * ControllerMessage may take TUNNEL_UNPACK_FACTOR times its size plus
- * TUNNEL_UNPACK_SLACK (a body is copied once; a usual header block is a
- * few KiB).  What is freed is not given back: the bound is on the total.
- */
+/* A ControllerMessage may take TUNNEL_UNPACK_FACTOR times its size plus
+ * TUNNEL_UNPACK_SLACK once unpacked (pb_unpack_bounded): a body is copied
+ * once; a usual header block is a few KiB. */
 #define TUNNEL_UNPACK_FACTOR 2
 #define TUNNEL_UNPACK_SLACK (64u << 10)
-
-struct unpack_budget {
-	size_t left;
-	bool over;
-};
-
-static void *
-budget_alloc(void *arg, size_t size)
-{
-	struct unpack_budget *b = arg;
-
-	void *p = size <= b->left ? malloc(size) : NULL;
-
-	if (p == NULL) {
-		b->over = true; /* over the bound, or out of memory */
-		return NULL;
-	}
-	b->left -= size;
-	return p;
-}
-
-static void
-budget_free(void *arg, void *p)
-{
-	(void)arg;
-	free(p); /* as free_unpacked(c, NULL) does */
-}
 
 /* see tunnel.h */
 int
 tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 {
-	struct unpack_budget b = {
-	    .left = TUNNEL_UNPACK_FACTOR * n + TUNNEL_UNPACK_SLACK};
-	ProtobufCAllocator a = {budget_alloc, budget_free, &b};
+	bool over;
 	ctl_msg *c;
 
-	c = connector__v1__controller_message__unpack(&a, n, p);
+	c = (ctl_msg *)pb_unpack_bounded(
+	    &connector__v1__controller_message__descriptor, p, n,
+	    TUNNEL_UNPACK_FACTOR * n + TUNNEL_UNPACK_SLACK, &over);
 	if (c == NULL)
-		return b.over ? -ENOMEM : -EBADMSG;
+		return over ? -ENOMEM : -EBADMSG;
 	if (c->session_open != NULL) /* outside the oneof (spec/sessions.md) */
 		session_open(t->mgr->sessions, t, c->session_open);
 	switch (c->message_case) {

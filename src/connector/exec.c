@@ -153,11 +153,21 @@ void
 exec_submit(struct exec *e, struct exec_job *pub,
     const Connector__V1__HttpRequest *req, exec_done_fn *done)
 {
+	exec_submit_traced(e, pub, req, NULL, done);
+}
+
+/* see exec.h */
+void
+exec_submit_traced(struct exec *e, struct exec_job *pub,
+    const Connector__V1__HttpRequest *req, const char *traceparent,
+    exec_done_fn *done)
+{
 	struct job *job = job_of(pub);
 	enum exec_reason r = EXEC_OK;
 	const char *detail = NULL;
 
-	*job = (struct job){.e = e, .req = req, .done = done};
+	*job = (struct job){
+	    .e = e, .req = req, .traceparent = traceparent, .done = done};
 	rx_timer_init(&job->deadline, job_deadline);
 	rx_defer_init(&job->start, job_start);
 	list_append(&e->jobs, &job->link);

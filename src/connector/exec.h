@@ -183,7 +183,7 @@ typedef void exec_done_fn(struct exec_job *job, enum exec_reason reason,
  * only its size and alignment are published, its fields are private
  * (struct job in exec_int.h, checked at build time to fit).
  */
-#define EXEC_JOB_SIZE (36 * sizeof(void *) + 20 * 8 + URL_HOST_MAX + 1)
+#define EXEC_JOB_SIZE (37 * sizeof(void *) + 20 * 8 + URL_HOST_MAX + 1)
 struct exec_job {
 	union {
 		max_align_t align;
@@ -217,6 +217,16 @@ void exec_free(struct exec *e);
  */
 void exec_submit(struct exec *e, struct exec_job *job,
     const Connector__V1__HttpRequest *req, exec_done_fn *done);
+
+/*
+ * As exec_submit(), and the request carries the W3C traceparent value
+ * traceparent (NUL-terminated, borrowed like req) in place of any
+ * traceparent field of req's headers (the executor's span, trace/trace.h).
+ * NULL: exactly exec_submit().
+ */
+void exec_submit_traced(struct exec *e, struct exec_job *job,
+    const Connector__V1__HttpRequest *req, const char *traceparent,
+    exec_done_fn *done);
 
 /*
  * Cancel a job in flight: no callback afterwards; its upstream connection

@@ -96,6 +96,7 @@ struct manager_metrics {
 	struct metric inflight_now;
 	struct metric lat;
 	uint64_t lat_buckets[MANAGER_LAT_BUCKETS];
+	struct metric_exemplar lat_ex[MANAGER_LAT_BUCKETS + 1];
 	struct metric bytes_in, bytes_out;
 	struct metric_family addr_tunnels;
 };
@@ -133,6 +134,9 @@ struct manager {
 	 * nobody asks.  Set by the identity controller. */
 	void (*on_refused)(struct manager *m, void *arg);
 	void *refused_arg;
+	/* Spans of the requests and tunnels (trace/trace.h), from the
+	 * settings; NULL: tracing off.  Owned. */
+	struct trace_recorder *trace;
 };
 
 /* TRAVERSAL_CONTROLLER_URL and the limits; 0 or -1 with err. */
@@ -177,7 +181,11 @@ unsigned manager_open_tunnels(const struct manager *m);
 /* Called by the slots. */
 void manager_count_dial(struct manager *m, enum manager_dial r);
 void manager_count_request(struct manager *m, const char *reason);
-void manager_observe_latency(struct manager *m, int64_t ms);
+/* A request's latency; span (NULL: none) is its span, whose trace becomes
+ * the bucket's exemplar when it was sampled. */
+struct trace_span;
+void manager_observe_latency(
+    struct manager *m, int64_t ms, const struct trace_span *span);
 void manager_slot_changed(struct manager *m);
 /* A slot's connection is gone: dial again, or rest as a spare. */
 void manager_slot_idle(struct manager *m, struct tunnel_slot *t);

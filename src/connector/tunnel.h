@@ -45,6 +45,7 @@
 #include "connector/exec.h"
 #include "connector/tunnel_conn.h"
 #include "proto/connector/v1/connector.pb-c.h"
+#include "trace/trace.h"
 
 struct manager;
 struct tunnel_slot;
@@ -56,6 +57,11 @@ struct tunnel_req {
 	struct exec_job job;
 	int64_t started;
 	bool busy;
+	/* connector.handle_http_request and its child executor.upstream_http
+	 * (tunnel_trace.c), and the traceparent naming the child, sent
+	 * upstream. */
+	struct trace_span span, up;
+	char traceparent[TRACE_PARENT_LEN + 1];
 };
 
 struct tunnel_slot {
@@ -95,5 +101,17 @@ void tunnel_msg_cancel_all(struct tunnel_slot *t);
 bool tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
     const ProtobufCMessage *sub);
 void tunnel_request_done(struct tunnel_slot *t);
+
+/*
+ * tunnel_trace.c: the request's spans.  start: before the request goes
+ * to the executor, joining the trace of req's traceparent (and
+ * tracestate) field when it is valid; returns the traceparent to send
+ * upstream (r->traceparent), or NULL when tracing is off.  end: once, with
+ * the outcome (resp NULL on failure, why the typed reason).
+ */
+const char *tunnel_trace_start(struct manager *m, struct tunnel_req *r,
+    const Connector__V1__HttpRequest *req);
+void tunnel_trace_end(struct manager *m, struct tunnel_req *r,
+    enum exec_reason why, const Connector__V1__HttpResponse *resp);
 
 #endif

@@ -128,7 +128,9 @@ exec_done(struct exec_job *job, enum exec_reason why, const char *detail,
 	struct tunnel_req *r = container_of(job, struct tunnel_req, job);
 	struct tunnel_slot *t = r->slot;
 
-	manager_observe_latency(t->mgr, rx_now(t->mgr->loop) - r->started);
+	tunnel_trace_end(t->mgr, r, why, resp);
+	manager_observe_latency(
+	    t->mgr, rx_now(t->mgr->loop) - r->started, &r->span);
 	if (resp == NULL) {
 		t->errors++;
 		send_error(
@@ -172,7 +174,8 @@ on_http(struct tunnel_slot *t, ctl_msg *c)
 		r->msg = c;
 		r->started = rx_now(t->mgr->loop);
 		t->inflight++;
-		exec_submit(t->mgr->exec, &r->job, c->http_request, exec_done);
+		exec_submit_traced(t->mgr->exec, &r->job, c->http_request,
+		    tunnel_trace_start(t->mgr, r, c->http_request), exec_done);
 		return;
 	}
 	connector__v1__controller_message__free_unpacked(c, NULL);
@@ -242,6 +245,7 @@ tunnel_msg_cancel_all(struct tunnel_slot *t)
 		if (!t->reqs[i].busy)
 			continue;
 		exec_cancel(&t->reqs[i].job);
+		tunnel_trace_end(t->mgr, &t->reqs[i], EXEC_CANCELLED, NULL);
 		finish_req(&t->reqs[i]);
 	}
 }

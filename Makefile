@@ -258,6 +258,21 @@ fuzz-long: FUZZ_SECONDS = 600
 fuzz-long: fuzz-smoke
 .PHONY: fuzz-long
 
+# --- sanitizer soak (#17 item 8) ----------------------------------------------
+# The ASan+UBSan host builds (glibc, Debian's libraries) of both binaries
+# under mixed load for SOAK_SECONDS; tests/soak/soak.py says what and why.
+SOAK_SECONDS ?= 120
+$(H)/gen/licenses.c: $(B)/gen/licenses.c
+	@mkdir -p $(@D) && cp $< $@
+$(H)/outpost: $(call obj,$(H),src/cmd/outpost.c $(H)/gen/licenses.c) $(H)/libcore.a
+	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(filter-out -lcmocka,$(HOSTLIBS))
+$(H)/outpost-edge: $(call obj,$(H),src/cmd/outpost-edge.c $(EDGE)) $(H)/libcore.a
+	$(call say,LD,$@)$(HOSTCC) $(HOSTCFLAGS) -o $@ $^ $(filter-out -lcmocka,$(HOSTLIBS))
+soak: setup $(H)/outpost $(H)/outpost-edge
+	$(Q)$(PYTHON) tests/soak/soak.py --outpost $(H)/outpost --edge $(H)/outpost-edge \
+		--seconds $(SOAK_SECONDS) --dir $(O)/soak
+.PHONY: soak
+
 # --- integration ------------------------------------------------------------
 
 # The grpc-js test controller's packages, pinned by its package-lock.json.
@@ -392,7 +407,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): scripts/setup.sh
 	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
 
-test: setup all size readme-check include-check unit lwip-test integration fuzz-smoke repro format-check clang-check oci-test image-test packaging-test
+test: setup all size readme-check include-check unit lwip-test integration fuzz-smoke repro format-check clang-check oci-test image-test packaging-test soak
 
 run: setup all
 	$(Q)scripts/run.sh $(B)
@@ -413,6 +428,11 @@ bench-instr: setup all
 bench-sessions: setup all
 	$(Q)bench/sessions.py $(B)
 .PHONY: bench-sessions
+
+# Scale-out (#19): 1 vs 3 edge replicas with one connector, its RSS with 2 and 3x2 tunnels.
+bench-scaleout: setup all
+	$(Q)nice bench/scaleout.sh $(B)
+.PHONY: bench-scaleout
 
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro

@@ -131,6 +131,7 @@ cmd_run(int argc, char **argv)
 	/* Let the deferred closes finish (bounded). */
 	for (i = 0; i < 8; i++)
 		rx_run_once(&loop, 0);
+	rx_free(&loop);
 	edge_conf_free(&ec);
 	log_info("edge: stopped");
 	return 0;

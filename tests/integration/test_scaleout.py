@@ -6,9 +6,11 @@ in this file answers (DNS_SERVERS; its record set can change).  The edge's
 certificate is for "localhost": TLS_SERVER_NAME=localhost makes every dial,
 whatever the address, verify that one name.
 """
+import datetime
 import http.client
 import json
 import os
+import re
 import signal
 import socket
 import struct
@@ -478,3 +480,76 @@ def test_edge_readyz_without_data_dir(outpost_edge_bin, tmp_path):
         assert (s, b) == (200, b'{"status":"ready"}\n')
     finally:
         e.stop()
+
+
+def dials_total(conn):
+    """The connector's outpost_dials_total, all results."""
+    s, b = get(conn.health_port, "/metrics")
+    assert s == 200, b
+    return sum(float(v) for v in re.findall(
+        r'^outpost_dials_total\{result="[a-z0-9_]+"\} ([0-9.e+]+)$', b.decode(), re.M))
+
+
+def accepts_since(text, t0):
+    """Tunnel connections an edge accepted (its debug log) at wall time >= t0."""
+    n = 0
+    for line in text.splitlines():
+        if '"edge: connection from ' not in line:
+            continue
+        ts = json.loads(line)["ts"]
+        if datetime.datetime.strptime(ts, "%Y-%m-%dT%H:%M:%S.%fZ").replace(
+                tzinfo=datetime.timezone.utc).timestamp() >= t0:
+            n += 1
+    return n
+
+
+def test_dial_budget_honoured_while_replicas_flap(outpost_bin, tmp_path, replicas, dns, pki,
+                                                   procs):
+    """One minute of SIGKILL/restart over the 3 replicas (one down at a time,
+    1.5 s each way).  The reconnect backoff alone (200 ms .. 1 s per slot)
+    would redial the dead replica's slots several times a second; the
+    DIAL_BUDGET token bucket (BUDGET dials per minute, a burst of BUDGET)
+    caps them: over any span of t seconds the connector dials at most
+    BUDGET + BUDGET*t/60 times (+ SLACK for a dial whose result lands just
+    inside the span).  Counted from the connector's outpost_dials_total,
+    sampled every second; the edges' accept logs are a lower bound of it."""
+    BUDGET, SPAN, SLACK = 20, 60.0, 2
+    conn = discovering(outpost_bin, str(tmp_path), replicas, dns, pki,
+                       DIAL_BUDGET=str(BUDGET))
+    procs.append(conn)
+    assert wait_until(lambda: all_online(replicas), 15), conn.text()[-3000:]
+    accepted = 0
+    t0_wall, t0 = time.time(), time.monotonic()
+    samples = [(0.0, dials_total(conn))]
+    k, next_sample = 0, 1.0
+    while time.monotonic() - t0 < SPAN and k < 40:
+        i = k % len(ADDRS)
+        k += 1
+        replicas.edges[i].proc.stop(signal.SIGKILL)
+        accepted += accepts_since(replicas.edges[i].proc.text(), t0_wall)
+        for phase in ("down", "up"):
+            if phase == "up":
+                replicas.start(i)
+            end = time.monotonic() + 1.5
+            while time.monotonic() < end:
+                now = time.monotonic() - t0
+                if now >= next_sample:
+                    samples.append((now, dials_total(conn)))
+                    next_sample += 1.0
+                time.sleep(0.05)
+    samples.append((time.monotonic() - t0, dials_total(conn)))
+    accepted += sum(accepts_since(e.proc.text(), t0_wall) for e in replicas.edges)
+    dials = samples[-1][1] - samples[0][1]
+    worst = max(((t2 - t1, d2 - d1) for t1, d1 in samples for t2, d2 in samples if t2 > t1),
+                key=lambda s: s[1] - (BUDGET + BUDGET * s[0] / 60))
+    assert worst[1] <= BUDGET + BUDGET * worst[0] / 60 + SLACK, (worst, samples)
+    # The budget was what bound them: the flapping asked for more than it
+    # allows, so the whole refill was used (at least its steady rate).
+    assert dials >= BUDGET * samples[-1][0] / 60, (dials, samples)
+    assert accepted <= dials + SLACK, (accepted, dials)
+    print(f"flap: {k} kill/restart cycles in {samples[-1][0]:.0f} s, {dials:.0f} dials "
+          f"({dials * 60 / samples[-1][0]:.1f}/min, budget {BUDGET}/min + burst {BUDGET}), "
+          f"{accepted} accepted by the edges")
+    # Once the flapping stops, every replica gets its tunnels back (within the
+    # budget's refill: at most 6 dials at BUDGET per minute).
+    assert wait_until(lambda: all_online(replicas), 6 * 60 / BUDGET + 10), conn.text()[-3000:]

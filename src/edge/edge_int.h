@@ -62,11 +62,15 @@ struct edge_call;
 
 enum edge_tstate { EDGE_T_ONLINE, EDGE_T_OFFLINE, EDGE_T_DRAINING };
 
+struct edge_req;
+
 struct edge_tunnel {
 	struct edge_conn *c;
 	struct edge_connector *owner; /* NULL until named */
 	struct edge_call *call; /* an Enrollment call instead of a Tunnel */
 	struct edge_session *sess; /* an Attach call instead (sessions) */
+	bool deliver; /* a Deliver call instead (edge_deliver.c) */
+	struct edge_req *dreq; /* its request while it relays one */
 	unsigned nsessions; /* sessions opened on this Tunnel call */
 	bool slotted; /* holds a slot in c->tun */
 	struct list_node link; /* on owner's tunnels while owner != NULL */
@@ -125,11 +129,21 @@ struct edge_connector {
 	uint64_t requests;
 };
 
+/* Where a streamed response is (edge_part_check). */
+enum edge_pstate { EDGE_P_HEAD, EDGE_P_BODY, EDGE_P_END };
+
 struct edge_req {
 	struct edge *e;
 	struct http_exchange *x; /* NULL: slot free */
-	struct edge_tunnel *t;
-	struct rx_timer timer;
+	struct edge_tunnel *t; /* NULL once a streaming tunnel closed */
+	struct rx_timer timer; /* until the answer, or a streamed head */
+	bool streamed; /* asked with stream_response */
+	struct edge_tunnel *dlv; /* its Deliver call once matched */
+	enum edge_pstate pstate;
+	struct rx_defer again; /* the Deliver ring has more parts */
+	int64_t left; /* streamed: Content-Length still owed; < 0 none */
+	/* The client has its whole body (x is gone): only End is owed. */
+	bool whole;
 	uint32_t gen;
 	char id[EDGE_REQ_ID_MAX];
 	struct edge_route route; /* points into x's request: a retry */
@@ -177,6 +191,8 @@ void edge_tunnel_event(struct h2_stream *st, unsigned ev, void *arg);
 /* Queue a packed message (takes ownership of o).  0 or -errno. */
 int edge_tunnel_send(struct edge_tunnel *t, struct grpc_out *o);
 bool edge_tunnel_routable(const struct edge_tunnel *t);
+/* Whether t's outpost-capabilities list cap ("sessions", "stream"). */
+bool edge_tunnel_has_cap(const struct edge_tunnel *t, const char *cap);
 const char *edge_tunnel_state_name(const struct edge_tunnel *t);
 
 /* edge_msg.c: ControllerMessage builders (heap; NULL on ENOMEM). */
@@ -184,7 +200,7 @@ struct grpc_out *edge_msg_health(const char *id, int64_t unix_ms);
 struct grpc_out *edge_msg_metadata(const char *id);
 struct grpc_out *edge_msg_start_close(const char *id);
 struct grpc_out *edge_msg_http(const char *id, const struct http_request *rq,
-    const char *url, const void *body, size_t blen);
+    const char *url, const void *body, size_t blen, bool stream);
 
 /* edge_registry.c */
 int edge_registry_add(struct edge *e, struct edge_tunnel *t, const char *name);
@@ -207,8 +223,55 @@ void edge_proxy_start(
 struct Connector__V1__ConnectorMessage;
 void edge_proxy_reply(
     struct edge_tunnel *t, const struct Connector__V1__ConnectorMessage *m);
-/* t is going away: fail its pending requests with 502. */
+/* t is going away: fail its pending requests with 502 (those whose
+ * streamed response is under way go on: their Deliver call is theirs). */
 void edge_proxy_tunnel_gone(struct edge_tunnel *t);
+struct Connector__V1__HttpResponse;
+/* The live request "r<slot>-<gen>" names, or NULL. */
+struct edge_req *edge_proxy_find(struct edge *e, const char *id);
+/* The request is over: its slot (and Deliver call: cancelled) is freed. */
+void edge_proxy_release(struct edge_req *q);
+/*
+ * An answer's status and headers as header lines in b (the edge's
+ * scratch); false after answering x with 502 when they are unusable.
+ */
+bool edge_proxy_head(struct http_exchange *x,
+    const struct Connector__V1__HttpResponse *r, struct buf *b);
+/* The answer's Content-Length; -1 when it has none or a bad one. */
+int64_t edge_proxy_length(const struct Connector__V1__HttpResponse *r);
+
+/*
+ * edge_deliver.c: streamed responses (spec/streaming.md).  A Deliver
+ * call (t->deliver) is matched by its outpost-request-id to a request
+ * asked with stream_response on a Tunnel call of the same connection;
+ * its ResponseParts go to the front-door client as they come (chunked,
+ * or the upstream's Content-Length), parts taken only while the client
+ * has room for a whole one, so the call's HTTP/2 window is the
+ * backpressure.  A bad call is ended with a typed reason, its client
+ * sees a 502 or a cut body.
+ */
+#define EDGE_DELIVER_PATH "/outpost.v1.Responses/Deliver"
+#define EDGE_PART_DATA_MAX 65536u /* bytes per data part (spec) */
+/* t's request headers name EDGE_DELIVER_PATH: match it to its request. */
+void edge_deliver_attach(struct edge_tunnel *t);
+/* Events of a Deliver call; H2_EV_CLOSE before t is freed. */
+void edge_deliver_event(struct edge_tunnel *t, unsigned ev);
+/* The request is going away: cancel its Deliver call (RST_STREAM
+ * CANCEL); q->dlv is NULL afterwards. */
+void edge_deliver_cancel(struct edge_req *q);
+/*
+ * Decode one message of a Deliver call (n bytes at p) and check that it
+ * may follow what came before (*st; advanced when it may).  NULL with
+ * *out set (the caller frees it with
+ * outpost__v1__response_part__free_unpacked), or the typed reason it is
+ * refused with ("malformed_part", "data_before_head", "second_head",
+ * "data_too_large", "part_after_end", "empty_part", "bad_head") and *out
+ * NULL.  Sans-I/O (fuzzed: tests/fuzz/fuzz_response_part.c).
+ */
+#define EDGE_PART_MSG_MAX (EDGE_PART_DATA_MAX + EDGE_SCRATCH)
+struct Outpost__V1__ResponsePart;
+const char *edge_part_decode(enum edge_pstate *st, const uint8_t *p, size_t n,
+    struct Outpost__V1__ResponsePart **out);
 
 /* edge_enroll.c: Enrollment calls and the per-call access check. */
 /* The session's event callback: routes each call (see edge_enroll.c). */

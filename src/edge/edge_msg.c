@@ -115,7 +115,7 @@ copy_headers(const struct http_request *rq, Connector__V1__Header *hv,
 /* see edge_int.h */
 struct grpc_out *
 edge_msg_http(const char *id, const struct http_request *rq, const char *url,
-    const void *body, size_t blen)
+    const void *body, size_t blen, bool stream)
 {
 	Connector__V1__HttpRequest r = CONNECTOR__V1__HTTP_REQUEST__INIT;
 	Connector__V1__Header hv[HDR_MAX], *hp[HDR_MAX];
@@ -135,6 +135,7 @@ edge_msg_http(const char *id, const struct http_request *rq, const char *url,
 	r.headers = hp;
 	r.body.data = (uint8_t *)body;
 	r.body.len = blen;
+	r.stream_response = stream;
 	o = envelope(id,
 	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HTTP_REQUEST, &r.base);
 	free(mem);

@@ -1,7 +1,9 @@
 /*
  * edge_proxy.c — a front-door request through a tunnel: pick the
  * connector's least-loaded routable tunnel, send HttpRequest, wait (with
- * a deadline) for HttpResponse or ErrorResponse, answer the client.
+ * a deadline) for HttpResponse or ErrorResponse, answer the client.  A
+ * tunnel that advertises "stream" is asked for a streamed answer, which
+ * may come as a Deliver call instead (edge_deliver.c).
  *
  * Pending requests live in a pool with one slot per front-door
  * connection; request_id is "r<slot>-<generation>", so a reply finds its
@@ -23,12 +25,15 @@
 
 #define REASON_MAX 32
 
-static void
-release(struct edge_req *q)
+/* see edge_int.h */
+void
+edge_proxy_release(struct edge_req *q)
 {
 	if (q->t != NULL && q->t->in_flight > 0)
 		q->t->in_flight--;
 	rx_timer_stop(q->e->l, &q->timer);
+	rx_defer_cancel(q->e->l, &q->again);
+	edge_deliver_cancel(q);
 	q->x = NULL;
 	q->t = NULL;
 }
@@ -39,7 +44,7 @@ on_abort(struct http_exchange *x, void *arg)
 	struct edge_req *q = arg;
 
 	log_debug("edge: request %s: client went away", q->id);
-	release(q);
+	edge_proxy_release(q);
 }
 
 static void
@@ -52,7 +57,7 @@ on_timeout(struct rx_loop *l, struct rx_timer *tm)
 		return;
 	log_warn("edge: request %s: no answer within %" PRId64 " ms", q->id,
 	    q->e->conf->request_timeout_ms);
-	release(q);
+	edge_proxy_release(q);
 	edge_api_json(
 	    x, 504, "timeout", NULL, "the connector did not answer in time");
 }
@@ -100,9 +105,12 @@ edge_proxy_start(
 		return;
 	}
 	body = http_exchange_body(x, &blen);
+	q->streamed = edge_tunnel_has_cap(t, "stream");
+	q->pstate = EDGE_P_HEAD;
+	q->whole = false;
 	if (edge_tunnel_send(t,
-		edge_msg_http(
-		    q->id, http_exchange_request(x), url, body, blen)) < 0) {
+		edge_msg_http(q->id, http_exchange_request(x), url, body, blen,
+		    q->streamed)) < 0) {
 		edge_api_json(x, 503, "no_tunnel", NULL, "tunnel send failed");
 		return;
 	}
@@ -118,23 +126,32 @@ edge_proxy_start(
 	edge_conn_kick(t->c);
 }
 
-/* "r<slot>-<gen>" → the live slot it names on tunnel t, or NULL. */
-static struct edge_req *
-slot_find(struct edge_tunnel *t, const char *id)
+/* see edge_int.h */
+struct edge_req *
+edge_proxy_find(struct edge *e, const char *id)
 {
-	struct edge *e = t->c->e;
 	unsigned long long slot;
 	char *end;
 
-	if (id == NULL || id[0] != 'r')
+	if (id == NULL || id[0] != 'r' || id[1] < '0' || id[1] > '9')
 		return NULL;
 	slot = strtoull(id + 1, &end, 10);
 	if (end == id + 1 || *end != '-' || slot >= e->nreqs)
 		return NULL;
-	if (e->reqs[slot].x == NULL || e->reqs[slot].t != t ||
-	    strcmp(e->reqs[slot].id, id) != 0)
+	if (e->reqs[slot].x == NULL || strcmp(e->reqs[slot].id, id) != 0)
 		return NULL;
 	return &e->reqs[slot];
+}
+
+/* The live request id names on tunnel t, its head still owed, or NULL
+ * (a failure before the head is an ErrorResponse, even once a Deliver
+ * call came). */
+static struct edge_req *
+slot_find(struct edge_tunnel *t, const char *id)
+{
+	struct edge_req *q = edge_proxy_find(t->c->e, id);
+
+	return q != NULL && q->t == t && q->pstate == EDGE_P_HEAD ? q : NULL;
 }
 
 static bool
@@ -196,12 +213,9 @@ response_headers(const Connector__V1__HttpResponse *r, struct buf *b)
 	return !b->overflow;
 }
 
-/*
- * A HEAD answer announces the upstream's Content-Length (what a GET
- * would carry), or none when the upstream sent none or a bad one.
- */
-static void
-head_length(struct http_exchange *x, const Connector__V1__HttpResponse *r)
+/* see edge_int.h */
+int64_t
+edge_proxy_length(const Connector__V1__HttpResponse *r)
 {
 	const char *v = NULL;
 	size_t i, n;
@@ -212,9 +226,30 @@ head_length(struct http_exchange *x, const Connector__V1__HttpResponse *r)
 			v = r->headers[i]->value;
 	n = v != NULL ? strlen(v) : 0;
 	if (n == 0 || n > 18 || strspn(v, "0123456789") != n)
-		http_exchange_head_length(x, -1);
-	else
-		http_exchange_head_length(x, (int64_t)strtoll(v, NULL, 10));
+		return -1;
+	return (int64_t)strtoll(v, NULL, 10);
+}
+
+/* see edge_int.h */
+bool
+edge_proxy_head(struct http_exchange *x, const Connector__V1__HttpResponse *r,
+    struct buf *b)
+{
+	if (r->http_status < 200 || r->http_status > 599) {
+		edge_api_json(x, 502, "bad_response", NULL,
+		    "the connector returned an invalid status");
+		return false;
+	}
+	if (!response_headers(r, b) || !buf_add(b, "", 1)) {
+		edge_api_json(x, 502, "bad_response", NULL,
+		    "the connector returned malformed headers");
+		return false;
+	}
+	/* A HEAD answer announces the upstream's Content-Length (what a
+	 * GET would carry), or none when the upstream sent none or a bad
+	 * one. */
+	http_exchange_head_length(x, edge_proxy_length(r));
+	return true;
 }
 
 static void
@@ -223,21 +258,11 @@ answer_http(struct edge *e, struct http_exchange *x,
 {
 	struct buf b;
 
-	if (r->http_status < 100 || r->http_status > 599 ||
-	    (r->http_status >= 100 && r->http_status < 200)) {
-		edge_api_json(x, 502, "bad_response", NULL,
-		    "the connector returned an invalid status");
-		return;
-	}
 	/* The edge's scratch buffer: a per-request malloc of this size
 	 * costs an mmap/munmap pair with musl. */
 	buf_init(&b, e->scratch, EDGE_SCRATCH);
-	if (!response_headers(r, &b) || !buf_add(&b, "", 1)) {
-		edge_api_json(x, 502, "bad_response", NULL,
-		    "the connector returned malformed headers");
+	if (!edge_proxy_head(x, r, &b))
 		return;
-	}
-	head_length(x, r);
 	if (http_respond(x, r->http_status, (const char *)b.p, NULL,
 		r->body.data, r->body.len) == -ENOSPC)
 		log_warn("edge: response too large for the front door");
@@ -282,7 +307,7 @@ edge_proxy_reply(
 	}
 	x = q->x;
 	route = q->route;
-	release(q);
+	edge_proxy_release(q);
 	if (m->message_case ==
 	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE) {
 		answer_http(t->c->e, x, m->http_response);
@@ -314,7 +339,11 @@ edge_proxy_tunnel_gone(struct edge_tunnel *t)
 	for (i = 0; i < e->nreqs; i++) {
 		if (e->reqs[i].t != t || (x = e->reqs[i].x) == NULL)
 			continue;
-		release(&e->reqs[i]);
+		if (e->reqs[i].dlv != NULL) {
+			e->reqs[i].t = NULL; /* streaming on its own call */
+			continue;
+		}
+		edge_proxy_release(&e->reqs[i]);
 		edge_api_json(x, 502, "tunnel_closed", NULL,
 		    "the tunnel closed before the connector answered");
 	}

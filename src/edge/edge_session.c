@@ -586,21 +586,6 @@ edge_session_tunnel_gone(struct edge_tunnel *t)
 	}
 }
 
-static bool
-has_cap(const char *caps, const char *want)
-{
-	size_t n = strlen(want);
-	const char *p = caps;
-
-	while ((p = strstr(p, want)) != NULL) {
-		if ((p == caps || p[-1] == ',' || p[-1] == ' ') &&
-		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
-			return true;
-		p += n;
-	}
-	return false;
-}
-
 /* The least-loaded routable tunnel of k that advertised sessions. */
 static struct edge_tunnel *
 pick(struct edge_connector *k, int64_t now)
@@ -612,7 +597,7 @@ pick(struct edge_connector *k, int64_t now)
 	{
 		t = list_entry(n, struct edge_tunnel, link);
 		if (!edge_tunnel_routable(t) ||
-		    !has_cap(h2_stream_capabilities(&t->hs), "sessions"))
+		    !edge_tunnel_has_cap(t, "sessions"))
 			continue;
 		if (best == NULL || t->nsessions < best->nsessions ||
 		    (t->nsessions == best->nsessions &&

@@ -118,6 +118,22 @@ edge_tunnel_routable(const struct edge_tunnel *t)
 }
 
 /* see edge_int.h */
+bool
+edge_tunnel_has_cap(const struct edge_tunnel *t, const char *cap)
+{
+	const char *caps = h2_stream_capabilities(&t->hs), *p = caps;
+	size_t n = strlen(cap);
+
+	while ((p = strstr(p, cap)) != NULL) {
+		if ((p == caps || p[-1] == ',' || p[-1] == ' ') &&
+		    (p[n] == '\0' || p[n] == ',' || p[n] == ' '))
+			return true;
+		p += n;
+	}
+	return false;
+}
+
+/* see edge_int.h */
 const char *
 edge_tunnel_state_name(const struct edge_tunnel *t)
 {
@@ -171,6 +187,11 @@ on_headers(struct edge_tunnel *t)
 	if (strcmp(path, EDGE_SESSION_PATH) == 0) {
 		unslot(t);
 		edge_session_attach(t);
+		return;
+	}
+	if (strcmp(path, EDGE_DELIVER_PATH) == 0) {
+		unslot(t);
+		edge_deliver_attach(t);
 		return;
 	}
 	t->ended = true; /* unless accepted below */
@@ -376,6 +397,12 @@ edge_tunnel_event(struct h2_stream *st, unsigned ev, void *arg)
 
 	if (ev & H2_EV_HEADERS)
 		on_headers(t);
+	if (t->deliver) {
+		edge_deliver_event(t, ev);
+		if (ev & H2_EV_CLOSE)
+			on_close(t);
+		return;
+	}
 	if (t->sess != NULL) {
 		if (ev & (H2_EV_READ | H2_EV_WRITE))
 			edge_session_event(t, ev);

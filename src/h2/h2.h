@@ -62,6 +62,7 @@
 #define H2_AUTHORITY_MAX 256 /* longest :authority a client sends */
 #define H2_CAPS_MAX 128 /* longest outpost-capabilities a server records */
 #define H2_SESSION_ID_MAX 65 /* longest outpost-session-id + 1 */
+#define H2_REQUEST_ID_MAX 65 /* longest outpost-request-id + 1 */
 
 /* Stream events (a bit set). */
 #define H2_EV_HEADERS 0x1u /* client: response headers; server: request */
@@ -149,6 +150,7 @@ struct h2_stream {
 	char agent[H2_AGENT_MAX]; /* server: the client's user-agent */
 	char caps[H2_CAPS_MAX]; /* server: outpost-capabilities */
 	char session_id[H2_SESSION_ID_MAX]; /* server: outpost-session-id */
+	char request_id[H2_REQUEST_ID_MAX]; /* server: outpost-request-id */
 	char connector_id[H2_CONNECTOR_ID_MAX]; /* server: the client's */
 	char message[H2_MESSAGE_MAX]; /* grpc-message, percent-encoded */
 	/* Server request header checks. */
@@ -296,6 +298,10 @@ const char *h2_stream_connector_id(const struct h2_stream *st);
  */
 const char *h2_stream_capabilities(const struct h2_stream *st);
 const char *h2_stream_session_id(const struct h2_stream *st);
+
+/* Server: the outpost-request-id request header of a Deliver call ("" when
+ * absent or longer than H2_REQUEST_ID_MAX - 1; spec/streaming.md). */
+const char *h2_stream_request_id(const struct h2_stream *st);
 
 /*
  * Server: answer an accepted stream with :status 200 and content-type

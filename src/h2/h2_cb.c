@@ -92,6 +92,9 @@ cb_header(nghttp2_session *ng, const nghttp2_frame *frame, const uint8_t *name,
 	    name_is(name, nlen, "outpost-session-id"))
 		copy_value(st->session_id, sizeof(st->session_id), v, vlen);
 	else if (s->role == H2_SERVER &&
+	    name_is(name, nlen, "outpost-request-id"))
+		copy_value(st->request_id, sizeof(st->request_id), v, vlen);
+	else if (s->role == H2_SERVER &&
 	    name_is(name, nlen, "x-traversal-connector-id"))
 		copy_value(st->connector_id, sizeof(st->connector_id), v, vlen);
 	else if (s->role == H2_CLIENT && name_is(name, nlen, ":status"))

@@ -234,6 +234,13 @@ h2_stream_session_id(const struct h2_stream *st)
 
 /* see h2.h */
 const char *
+h2_stream_request_id(const struct h2_stream *st)
+{
+	return st->request_id;
+}
+
+/* see h2.h */
+const char *
 h2_stream_connector_id(const struct h2_stream *st)
 {
 	return st->connector_id;

@@ -196,6 +196,53 @@ int http_respond(struct http_exchange *x, int status, const char *headers,
     const char *ctype, const void *body, size_t len);
 
 /*
+ * Streamed answers (a relay: the edge's streamed responses).  Instead of
+ * http_respond(), a handler may send the head with http_respond_stream()
+ * and the body as it arrives with http_exchange_write(), then finish with
+ * http_exchange_end().  length >= 0 is announced as Content-Length (the
+ * body must then be exactly that long); negative: unknown, sent chunked
+ * to an HTTP/1.1 client and close-delimited to an HTTP/1.0 one.  At most
+ * HTTP_STREAM_BUF bytes are queued per connection: a writer asks
+ * http_exchange_room() and, when that is too small, waits for the drain
+ * callback, which runs each time queued bytes were written.  While
+ * streaming, the connection closes when the client reads nothing for
+ * idle_timeout_ms with output queued, or goes away: the abort callback
+ * runs (as for a deferred handler) and x is invalid afterwards.
+ *
+ * http_respond_stream: 0; -EALREADY (answered already); -EINVAL (a
+ * status below 200); -ENOMEM (the connection closed, no abort runs).
+ */
+#define HTTP_STREAM_BUF (192u << 10)
+typedef void http_drain_fn(struct http_exchange *x, void *arg);
+
+int http_respond_stream(struct http_exchange *x, int status,
+    const char *headers, const char *ctype, int64_t length);
+
+/* Body bytes http_exchange_write() takes now, framing included. */
+size_t http_exchange_room(const struct http_exchange *x);
+
+/*
+ * Queue n body bytes (copied).  0; -EINVAL (not streaming); -ENOSPC (n
+ * exceeds the room: nothing queued); -EMSGSIZE (more than the announced
+ * Content-Length: nothing queued).  For HEAD, 204 and 304 the bytes are
+ * dropped.
+ */
+int http_exchange_write(struct http_exchange *x, const void *p, size_t n);
+
+void http_exchange_on_drain(
+    struct http_exchange *x, http_drain_fn *fn, void *arg);
+
+/*
+ * The body is over.  complete: whole (chunked: the last chunk follows;
+ * with a Content-Length, a shorter body counts as cut).  Not complete:
+ * the body is cut, and the client must see it: what is queued is
+ * written, then the connection closes without a last chunk (chunked) or
+ * short of its Content-Length.  x is no longer the caller's afterwards;
+ * no abort runs.  Ignored when x is not streaming.
+ */
+void http_exchange_end(struct http_exchange *x, bool complete);
+
+/*
  * GET /metrics: render 'reg' into 'b' (the caller's storage, which must
  * outlive nothing: the response is copied) in the format the request's
  * Accept header asks for (metrics_negotiate) and answer 200 with it,

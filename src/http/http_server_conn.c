@@ -31,6 +31,13 @@ out_pending(const struct http_conn *c)
 	return c->out.len > c->out_off;
 }
 
+/* see http_server_int.h */
+size_t
+http_conn_out_pending(const struct http_conn *c)
+{
+	return c->out.len - c->out_off;
+}
+
 static void
 out_release(struct http_conn *c)
 {
@@ -87,6 +94,7 @@ interest(struct http_conn *c)
 		break;
 	case CONN_READ:
 	case CONN_HANDLER:
+	case CONN_STREAM:
 		/* While a handler works, keep reading (into what the buffer
 		 * has) to notice a peer that goes away. */
 		want = http_reader_wants(&c->rd) ? RX_READ : 0;
@@ -215,10 +223,16 @@ conn_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
 {
 	struct http_conn *c = container_of(w, struct http_conn, w);
 
+	size_t queued = http_conn_out_pending(c);
+
 	if (events & RX_READ)
 		conn_read(c);
 	if ((events & RX_WRITE) && c->state != CONN_CLOSING)
 		http_conn_advance(c);
+	/* A streamed answer's writer hears that room appeared. */
+	if (c->state == CONN_STREAM && c->x.on_drain != NULL &&
+	    http_conn_out_pending(c) < queued)
+		c->x.on_drain(&c->x, c->x.drain_arg);
 }
 
 static void
@@ -266,7 +280,7 @@ http_conn_close(struct http_conn *c)
 	rx_watch_close(c->s->l, &c->w);
 	c->s->live--;
 	c->s->st.open = c->s->live;
-	if (was == CONN_HANDLER && x->on_abort != NULL)
+	if ((was == CONN_HANDLER || was == CONN_STREAM) && x->on_abort != NULL)
 		x->on_abort(x, x->abort_arg);
 }
 
@@ -286,10 +300,16 @@ flush(struct http_conn *c)
 		return false;
 	}
 	c->out_off += (size_t)n;
-	if (c->state == CONN_WRITE)
+	if (c->state == CONN_WRITE || c->state == CONN_STREAM)
 		rx_timer_start(c->s->l, &c->t, c->s->conf.idle_timeout_ms);
 	if (out_pending(c))
 		return false;
+	if (c->state == CONN_STREAM) {
+		/* Kept for the next bytes; a silent stream has no deadline. */
+		c->out.len = c->out_off = 0;
+		rx_timer_stop(c->s->l, &c->t);
+		return true;
+	}
 	out_release(c);
 	return true;
 }

@@ -19,6 +19,7 @@ enum conn_state {
 	CONN_ADMIT, /* a head is complete: the route's admit hook decides */
 	CONN_HANDLER, /* the handler owes a response */
 	CONN_WRITE, /* flushing a response */
+	CONN_STREAM, /* a streamed answer: head sent, body still coming */
 	CONN_LINGER, /* response sent, write side shut, draining input */
 };
 
@@ -36,6 +37,12 @@ struct http_exchange {
 	bool keep_alive; /* per the request's framing */
 	http_abort_fn *on_abort;
 	void *abort_arg;
+	/* A streamed answer (http_server_stream.c). */
+	bool chunked; /* each write is one chunk */
+	bool bodyless; /* HEAD, 204, 304: writes are dropped */
+	int64_t left; /* Content-Length still owed; < 0: none announced */
+	http_drain_fn *on_drain;
+	void *drain_arg;
 };
 
 struct http_conn {
@@ -112,6 +119,14 @@ bool http_allow_header(struct buf *b, unsigned allowed);
 
 /* Reserve room for n more bytes of output; false when out of memory. */
 bool http_conn_out_reserve(struct http_conn *c, size_t n);
+
+/* Bytes queued and not yet written. */
+size_t http_conn_out_pending(const struct http_conn *c);
+
+/* Put the head of a response (status line, Content-Type, Content-Length
+ * when it has one, Connection, the caller's headers) into c->out. */
+void http_conn_put_head(struct http_conn *c, int status, const char *headers,
+    const char *ctype, size_t len);
 
 /* A slot's close has finished (http_server.c). */
 void http_server_slot_done(struct http_server *s, struct http_conn *c);

@@ -4,6 +4,7 @@
  * it is written; then the connection is driven to write.
  */
 #include <errno.h>
+#include <stdint.h>
 #include <string.h>
 
 #include "http/http_server.h"
@@ -32,11 +33,13 @@ put_length(struct http_conn *c, int status, size_t len)
 			    (long long)x->head_len);
 		return;
 	}
-	buf_printf(&c->out, "Content-Length: %zu\r\n", len);
+	if (len != SIZE_MAX) /* SIZE_MAX: a streamed body of unknown length */
+		buf_printf(&c->out, "Content-Length: %zu\r\n", len);
 }
 
-static void
-put_head(struct http_conn *c, int status, const char *headers,
+/* see http_server_int.h */
+void
+http_conn_put_head(struct http_conn *c, int status, const char *headers,
     const char *ctype, size_t len)
 {
 	struct buf *b = &c->out;
@@ -88,7 +91,7 @@ http_conn_put(struct http_conn *c, int status, const char *headers,
 	if (status == 400 || status == 408 || status == 411 || status == 413 ||
 	    status == 414 || status == 431)
 		c->close = true;
-	put_head(c, status, headers, ctype, len);
+	http_conn_put_head(c, status, headers, ctype, len);
 	if (has_body(c, status))
 		buf_add(&c->out, body, len);
 	if (c->out.overflow) {
@@ -96,7 +99,7 @@ http_conn_put(struct http_conn *c, int status, const char *headers,
 		c->out.overflow = false;
 		c->close = true;
 		status = 500;
-		put_head(c, status, NULL, "text/plain", 22);
+		http_conn_put_head(c, status, NULL, "text/plain", 22);
 		buf_add(&c->out, "Internal Server Error\n",
 		    has_body(c, 500) ? 22 : 0);
 		r = -ENOSPC;

@@ -1,7 +1,11 @@
 /*
  * Fuzz target: protobuf-c decoding of outpost.v1.ResponsePart, the messages
  * a connector sends on a Deliver call (spec/streaming.md) and the edge
- * decodes.  Every field a relay reads is touched (the head's status and
+ * decodes.  The input is read twice: as one message, and as the bytes of a
+ * Deliver call, gRPC-framed messages through the edge's own path
+ * (grpc_reader with the edge's message limit, then edge_part_decode with
+ * its ordering rules: one head first, data of 1..65536 bytes, one end),
+ * whose verdicts must be consistent.  Every field a relay reads is touched (the head's status and
  * headers, the data bytes, the end's strings) so ASan sees bad pointers; a
  * decoded part is re-encoded and decoded again, and when that succeeds
  * (protobuf-c keeps some unknown fields it cannot re-read) the case, the
@@ -12,6 +16,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "edge/edge_int.h"
+#include "grpc/grpc.h"
 #include "proto/outpost/v1/responses.pb-c.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
@@ -69,6 +75,45 @@ same(const Outpost__V1__ResponsePart *a, const Outpost__V1__ResponsePart *b)
 	}
 }
 
+/* The call's bytes as the edge reads them, until a part is refused. */
+static void
+deliver(const uint8_t *data, size_t size)
+{
+	static uint8_t buf[EDGE_PART_MSG_MAX];
+	enum edge_pstate st = EDGE_P_HEAD, was;
+	Outpost__V1__ResponsePart *m;
+	struct grpc_reader rd;
+	const uint8_t *msg;
+	size_t used, len;
+	const char *why;
+	int r;
+
+	grpc_reader_init(&rd, buf, sizeof(buf));
+	while (size > 0) {
+		r = grpc_reader_feed(&rd, data, size, &used, &msg, &len);
+		if (r != GRPC_MSG)
+			return;
+		data += used;
+		size -= used;
+		was = st;
+		why = edge_part_decode(&st, msg, len, &m);
+		if (why != NULL) {
+			if (m != NULL || st != was)
+				abort(); /* a refused part leaves no trace */
+			return;
+		}
+		(void)touch(m);
+		if (was == EDGE_P_END ||
+		    (m->part_case == OUTPOST__V1__RESPONSE_PART__PART_DATA &&
+			(was != EDGE_P_BODY || m->data.len == 0 ||
+			    m->data.len > EDGE_PART_DATA_MAX)) ||
+		    (m->part_case == OUTPOST__V1__RESPONSE_PART__PART_HEAD &&
+			was != EDGE_P_HEAD))
+			abort(); /* accepted what the spec forbids */
+		outpost__v1__response_part__free_unpacked(m, NULL);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -76,6 +121,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	uint8_t *wire;
 	size_t n;
 
+	deliver(data, size);
 	m = outpost__v1__response_part__unpack(NULL, size, data);
 	if (m == NULL)
 		return 0;

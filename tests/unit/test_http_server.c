@@ -31,6 +31,7 @@ struct fixture {
 	struct rx_timer later;
 	struct http_exchange *pending;
 	int aborts;
+	int drains;
 	int calls;
 	int respond_result;
 	int peer_family;
@@ -77,6 +78,22 @@ on_slow(struct http_exchange *x, void *arg)
 	rx_timer_start(&fx.l, &fx.later, 30);
 }
 
+/* A streamed answer: the test drives the exchange itself. */
+static void
+on_drain(struct http_exchange *x, void *arg)
+{
+	fx.drains++;
+}
+
+static void
+on_stream(struct http_exchange *x, void *arg)
+{
+	fx.calls++;
+	fx.pending = x;
+	http_exchange_on_abort(x, on_abort, NULL);
+	http_exchange_on_drain(x, on_drain, NULL);
+}
+
 static void
 on_big(struct http_exchange *x, void *arg)
 {
@@ -103,6 +120,7 @@ static const struct http_route routes[] = {
     {"/echo", HTTP_M_POST | HTTP_M_PUT, on_echo, NULL, NULL},
     {"/slow", HTTP_M_GET, on_slow, NULL, NULL},
     {"/big", HTTP_M_GET, on_big, NULL, NULL},
+    {"/stream", HTTP_M_GET, on_stream, NULL, NULL},
     {"/guarded", HTTP_M_POST | HTTP_M_GET, on_echo, NULL, on_admit},
 };
 
@@ -478,6 +496,166 @@ reset_midway(void **state)
 	close(fd);
 }
 
+/* Pump the loop until the handler holds a streamed exchange. */
+static struct http_exchange *
+stream_request(int fd, const char *req)
+{
+	int i;
+
+	send_str(fd, req);
+	for (i = 0; i < 100 && fx.pending == NULL; i++)
+		rx_run_once(&fx.l, 10);
+	assert_non_null(fx.pending);
+	return fx.pending;
+}
+
+/* Unknown length: one chunk per write, sent at once; the last chunk
+ * ends it and the connection serves the next request. */
+static void
+stream_chunked(void **state)
+{
+	char b[4096], *p;
+	int fd = client();
+	struct http_exchange *x = stream_request(fd,
+	    "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n"
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 2\r\n"
+	    "Connection: close\r\n\r\nok");
+
+	assert_int_equal(
+	    http_respond_stream(x, 200, "X-A: b\r\n", "text/plain", -1), 0);
+	assert_int_equal(
+	    http_respond_stream(x, 200, NULL, NULL, -1), -EALREADY);
+	assert_int_equal(http_exchange_write(x, "hello", 5), 0);
+	recv_until(fd, b, sizeof(b), "hello\r\n");
+	/* Each write reaches the client before the body ends. */
+	assert_non_null(strstr(b, "HTTP/1.1 200 OK\r\n"));
+	assert_non_null(strstr(b, "Transfer-Encoding: chunked\r\n"));
+	assert_non_null(strstr(b, "X-A: b\r\n\r\n5\r\nhello\r\n"));
+	assert_null(strstr(b, "Content-Length"));
+	assert_int_equal(http_exchange_write(x, "world!", 6), 0);
+	http_exchange_end(x, true);
+	fx.pending = NULL;
+	recv_all(fd, b, sizeof(b));
+	assert_string_equal(
+	    strstr(b, "6\r\nworld!\r\n0\r\n\r\nHTTP/1.1 200 OK"),
+	    "6\r\nworld!\r\n0\r\n\r\nHTTP/1.1 200 OK\r\n"
+	    "Content-Type: text/plain\r\nContent-Length: 2"
+	    "\r\nConnection: close\r\n\r\nok");
+	p = strstr(b, "ok");
+	assert_non_null(p);
+	assert_int_equal(fx.calls, 2);
+	assert_int_equal(fx.aborts, 0);
+	close(fd);
+}
+
+/* A known length is announced; more is refused, less is a cut (the
+ * connection closes short of it). */
+static void
+stream_length_cut(void **state)
+{
+	char b[4096];
+	int fd = client();
+	struct http_exchange *x =
+	    stream_request(fd, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+
+	assert_int_equal(http_respond_stream(x, 200, NULL, NULL, 10), 0);
+	assert_int_equal(http_exchange_write(x, "01234", 5), 0);
+	assert_int_equal(http_exchange_write(x, "0123456", 6), -EMSGSIZE);
+	http_exchange_end(x, true);
+	fx.pending = NULL;
+	recv_all(fd, b, sizeof(b));
+	assert_non_null(strstr(b, "Content-Length: 10\r\n"));
+	assert_null(strstr(b, "chunked"));
+	assert_string_equal(strstr(b, "\r\n\r\n"), "\r\n\r\n01234");
+	close(fd);
+	/* Chunked and cut: no last chunk, then EOF. */
+	fd = client();
+	x = stream_request(fd, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(http_respond_stream(x, 200, NULL, NULL, -1), 0);
+	assert_int_equal(http_exchange_write(x, "abc", 3), 0);
+	http_exchange_end(x, false);
+	fx.pending = NULL;
+	recv_all(fd, b, sizeof(b));
+	assert_string_equal(strstr(b, "\r\n\r\n"), "\r\n\r\n3\r\nabc\r\n");
+	assert_int_equal(fx.aborts, 0);
+	close(fd);
+}
+
+/* HTTP/1.0 has no chunks: the body ends with the connection; HEAD
+ * gets the head only. */
+static void
+stream_http10_and_head(void **state)
+{
+	char b[4096];
+	int fd = client();
+	struct http_exchange *x =
+	    stream_request(fd, "GET /stream HTTP/1.0\r\nHost: t\r\n\r\n");
+
+	assert_int_equal(http_respond_stream(x, 200, NULL, NULL, -1), 0);
+	assert_int_equal(http_exchange_write(x, "raw", 3), 0);
+	http_exchange_end(x, true);
+	fx.pending = NULL;
+	recv_all(fd, b, sizeof(b));
+	assert_non_null(strstr(b, "Connection: close\r\n"));
+	assert_string_equal(strstr(b, "\r\n\r\n"), "\r\n\r\nraw");
+	close(fd);
+	fd = client();
+	x = stream_request(fd,
+	    "HEAD /stream HTTP/1.1\r\nHost: t\r\nConnection: close\r\n\r\n");
+	http_exchange_head_length(x, 7);
+	assert_int_equal(http_respond_stream(x, 200, NULL, NULL, -1), 0);
+	assert_int_equal(http_exchange_write(x, "dropped", 7), 0);
+	http_exchange_end(x, true);
+	fx.pending = NULL;
+	recv_all(fd, b, sizeof(b));
+	assert_non_null(strstr(b, "Content-Length: 7\r\n"));
+	assert_string_equal(strstr(b, "\r\n\r\n"), "\r\n\r\n");
+	close(fd);
+}
+
+/* A client that reads nothing: the room runs out within HTTP_STREAM_BUF
+ * queued bytes (the socket buffers aside); reading brings drain calls;
+ * leaving aborts the exchange. */
+static void
+stream_backpressure(void **state)
+{
+	static char chunk[16384];
+	char b[65536];
+	size_t wrote = 0, got = 0;
+	int fd = client(), i;
+	struct http_exchange *x;
+	ssize_t n;
+
+	x = stream_request(fd, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(http_respond_stream(x, 200, NULL, NULL, -1), 0);
+	for (i = 0; i < 4000; i++) {
+		if (http_exchange_room(x) < sizeof(chunk)) {
+			rx_run_once(&fx.l, 1);
+			if (http_exchange_room(x) < sizeof(chunk))
+				break;
+		}
+		assert_int_equal(
+		    http_exchange_write(x, chunk, sizeof(chunk)), 0);
+		wrote += sizeof(chunk);
+	}
+	assert_true(i < 4000); /* the room ran out */
+	assert_int_equal(http_exchange_write(x, chunk, sizeof(chunk)), -ENOSPC);
+	print_message("queued %zu bytes before the room ran out\n", wrote);
+	for (i = 0; i < 2000 && fx.drains == 0; i++) {
+		rx_run_once(&fx.l, 1);
+		while ((n = read(fd, b, sizeof(b))) > 0)
+			got += (size_t)n;
+	}
+	assert_true(fx.drains > 0);
+	assert_true(got > 0);
+	assert_true(http_exchange_room(x) >= sizeof(chunk));
+	close(fd);
+	for (i = 0; i < 50 && fx.aborts == 0; i++)
+		rx_run_once(&fx.l, 5);
+	assert_int_equal(fx.aborts, 1);
+	assert_null(fx.pending);
+}
+
 /* The admit hook runs on the head: no 100 Continue, no body read, the
  * handler never called, and the connection closes after the 401. */
 static void
@@ -575,6 +753,12 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(
 		admit_refuses_before_the_body, setup, teardown),
 	    cmocka_unit_test(reader_whole_and_bytewise),
+	    cmocka_unit_test_setup_teardown(stream_chunked, setup, teardown),
+	    cmocka_unit_test_setup_teardown(stream_length_cut, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		stream_http10_and_head, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		stream_backpressure, setup, teardown),
 	};
 
 	if (unit_filter(argc, argv) < 0)

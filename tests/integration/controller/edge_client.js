@@ -23,6 +23,19 @@
 // net.connect and opening Sessions/Attach on the same channel (the same
 // HTTP/2 connection), with the socket's backpressure (pause/resume).
 //
+// With --stream they advertise stream too and answer an HttpRequest with
+// stream_response (spec/streaming.md) on a Responses/Deliver call on the
+// same channel, with the call's backpressure, by URL path:
+//   /sse/N/MS        head (text/event-stream), N events "data: i" MS ms apart
+//   /bytes/N         head (Content-Length N unless ?chunked=1), N bytes of
+//                    a repeating pattern (i % 251) in 65536-byte parts
+//   /cut             head, "partial", then End{error_reason: reset}
+//   /hang            head, "waiting", then nothing until the edge cancels
+//                    (the Deliver outcome is then code 1, CANCELLED)
+//   /bad/KIND        data_before_head, second_head, too_large (a 65537-byte
+//                    part), unknown_id, duplicate (two calls), no_end
+// Deliver outcomes are printed: {"event":"deliver","id":...,"code":...}.
+//
 // stdin (JSON lines): {"cmd":"mute"} stop answering health checks,
 // {"cmd":"unmute"}, {"cmd":"end","tunnel":i} end a call, {"cmd":"quit"}.
 // stdout (JSON lines): {"event":"received","tunnel":i,"message":case,...},
@@ -46,12 +59,14 @@ const nTunnels = Number(flag('--tunnels', '1'));
 const maxConcurrent = Number(flag('--max', '100'));
 const protoPath = path.resolve(__dirname, '../../../src/proto/connector/v1/connector.proto');
 const sessPath = path.resolve(__dirname, '../../../src/proto/outpost/v1/sessions.proto');
-const root = grpc.loadPackageDefinition(protoLoader.loadSync([protoPath, sessPath], {
+const respPath = path.resolve(__dirname, '../../../src/proto/outpost/v1/responses.proto');
+const root = grpc.loadPackageDefinition(protoLoader.loadSync([protoPath, sessPath, respPath], {
   keepCase: true, longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: true,
   includeDirs: [path.resolve(__dirname, '../../../src')],
 }));
 const pkg = root.connector.v1;
 const sessions = argv.includes('--sessions');
+const streaming = argv.includes('--stream');
 
 let creds = grpc.credentials.createInsecure();
 const baseOptions = {
@@ -132,10 +147,120 @@ function session(t, o) {
   call.on('status', (s) => print({ event: 'session_status', id: o.session_id, code: s.code }));
 }
 
+// One streamed answer on a Deliver call on t's channel.
+function deliverCall(t, id, u) {
+  const md = new grpc.Metadata();
+  md.set('outpost-request-id', id);
+  const rc = new root.outpost.v1.Responses(addr, creds, { channelOverride: t.client.getChannel() });
+  const call = rc.Deliver(md, (err) => {
+    call.stopped = true;
+    print({ event: 'deliver', id, path: u.pathname, code: err ? err.code : 0,
+      details: err ? err.details : '' });
+  });
+  call.stopped = false;
+  return call;
+}
+
+function head(status, headers) {
+  return { head: { http_status: status, headers: headers.map(([key, value]) => ({ key, value })) } };
+}
+
+// Write parts in order, waiting for 'drain' when the call is full; done()
+// after the last.  Stops once the call has ended (the edge cancelled it).
+function writeAll(call, next, done) {
+  const step = () => {
+    for (;;) {
+      if (call.stopped) return;
+      const part = next();
+      if (part === null) { done(); return; }
+      if (!call.write(part)) { call.once('drain', step); return; }
+    }
+  };
+  step();
+}
+
+function pattern(off, n) {
+  const b = Buffer.allocUnsafe(n);
+  for (let i = 0; i < n; i++) b[i] = (off + i) % 251;
+  return b;
+}
+
+function streamed(t, id, r) {
+  const u = new URL(r.url);
+  const p = u.pathname.split('/').filter(Boolean);
+  t.inFlight--;
+  if (p[0] === 'bad' && p[1] === 'unknown_id') id = 'r999999-1';
+  const call = deliverCall(t, id, u);
+  const end = () => { call.write({ end: {} }); call.end(); };
+  if (p[0] === 'sse') {
+    const n = Number(p[1]);
+    let i = 0;
+    call.write(head(200, [['content-type', 'text/event-stream'], ['cache-control', 'no-cache']]));
+    const tick = setInterval(() => {
+      if (call.stopped) { clearInterval(tick); return; }
+      if (i === n) { clearInterval(tick); end(); return; }
+      call.write({ data: Buffer.from(`data: ${i} ${Date.now()}\n\n`) });
+      i++;
+    }, Number(p[2]));
+  } else if (p[0] === 'bytes') {
+    const n = Number(p[1]);
+    let off = 0;
+    const hs = [['content-type', 'application/octet-stream']];
+    if (u.searchParams.get('chunked') !== '1') hs.push(['content-length', String(n)]);
+    call.write(head(200, hs));
+    writeAll(call, () => {
+      if (off >= n) return null;
+      const k = Math.min(65536, n - off);
+      const part = { data: pattern(off, k) };
+      off += k;
+      return part;
+    }, end);
+  } else if (p[0] === 'cut') {
+    call.write(head(200, [['content-type', 'text/plain']]));
+    call.write({ data: Buffer.from('partial') });
+    call.write({ end: { error_reason: 'reset', detail: 'upstream reset the connection' } });
+    call.end();
+  } else if (p[0] === 'hang') {
+    call.write(head(200, [['content-type', 'text/plain']]));
+    call.write({ data: Buffer.from('waiting') });
+  } else if (p[0] === 'bad') {
+    const kind = p[1];
+    if (kind === 'data_before_head') {
+      call.write({ data: Buffer.from('early') });
+    } else if (kind === 'second_head') {
+      call.write(head(200, []));
+      call.write(head(200, []));
+    } else if (kind === 'too_large') {
+      call.write(head(200, []));
+      call.write({ data: Buffer.alloc(65537, 'x') });
+    } else if (kind === 'duplicate') {
+      call.write(head(200, [['content-type', 'text/plain']]));
+      call.write({ data: Buffer.from('first') });
+      const again = deliverCall(t, id, new URL(r.url + '?second=1'));
+      again.write(head(200, []));
+      setTimeout(end, 200); // after the duplicate was refused
+      return;
+    } else if (kind === 'no_end') {
+      call.write(head(200, []));
+      call.write({ data: Buffer.from('no end') });
+    } else {
+      call.write(head(200, []));
+    }
+    if (kind !== 'unknown_id') call.end();
+    else { call.write(head(200, [])); call.end(); }
+  } else {
+    call.write(head(404, []));
+    end();
+  }
+}
+
 function open(index) {
   const client = new pkg.ConnectorService(addr, creds, { ...baseOptions });
   const tmd = new grpc.Metadata();
-  if (sessions) tmd.set('outpost-capabilities', 'sessions');
+  const caps = [];
+  if (sessions) caps.push('sessions');
+  if (streaming) caps.push('stream');
+  if (caps.length) tmd.set('outpost-capabilities', caps.join(','));
   const call = client.Tunnel(tmd);
   const t = { index, call, client, inFlight: 0, draining: false };
   tunnels[index] = t;
@@ -147,9 +272,13 @@ function open(index) {
       ev.method = m.http_request.method;
       ev.url = m.http_request.url;
       ev.body_len = (m.http_request.body || []).length;
+      ev.stream_response = !!m.http_request.stream_response;
     }
     print(ev);
-    if (m.message === 'http_request') {
+    if (m.message === 'http_request' && m.http_request.stream_response) {
+      t.inFlight++;
+      streamed(t, m.request_id, m.http_request);
+    } else if (m.message === 'http_request') {
       serve(t, m.request_id, m.http_request);
     } else if (m.message === 'health_check_request') {
       if (!muted) {

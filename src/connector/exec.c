@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "connector/exec_int.h"
+#include "http/redact.h"
 #include "lib/util.h"
 
 static const char *const reason_names[] = {
@@ -53,6 +54,7 @@ job_end(struct job *job, bool keep, bool report, enum exec_reason r,
 
 	rx_timer_stop(job->e->loop, &job->deadline);
 	rx_defer_cancel(job->e->loop, &job->start);
+	rx_defer_cancel(job->e->loop, &job->wake);
 	list_remove(&job->link);
 	job->state = JOB_IDLE;
 	job->conn = NULL;
@@ -66,7 +68,7 @@ job_end(struct job *job, bool keep, bool report, enum exec_reason r,
 	free(job->send_owned);
 	job->head = NULL;
 	job->send_owned = NULL;
-	if (report && r == EXEC_OK) {
+	if (report && r == EXEC_OK && job->sink == NULL) {
 		exec_resp_deliver(job);
 		return;
 	}
@@ -115,7 +117,39 @@ job_deadline(struct rx_loop *l, struct rx_timer *t)
 {
 	struct job *job = container_of(t, struct job, deadline);
 
-	exec_job_fail(job, EXEC_TIMEOUT, "request deadline passed");
+	exec_job_fail(job, EXEC_TIMEOUT,
+	    job->streaming ? "no body byte for STREAM_IDLE_TIMEOUT"
+			   : "request deadline passed");
+}
+
+/* see exec_int.h */
+void
+exec_job_touch(struct job *job)
+{
+	if (job->streaming)
+		rx_timer_start(
+		    job->e->loop, &job->deadline, job->e->c.stream_idle_ms);
+}
+
+/* exec_resume(): read on, outside the sink's stack. */
+static void
+job_wake(struct rx_loop *l, struct rx_defer *d)
+{
+	struct job *job = container_of(d, struct job, wake);
+
+	(void)l;
+	if (job->state == JOB_EXCHANGING && exec_job_io(job))
+		stream_update(&job->conn->s);
+}
+
+/* see exec.h */
+void
+exec_resume(struct exec_job *pub)
+{
+	struct job *job = job_of(pub);
+
+	if (job->sink != NULL && job->state == JOB_EXCHANGING)
+		rx_defer(job->e->loop, &job->wake);
 }
 
 /* Attach a connection (pooled or being dialled); false: job finished. */
@@ -148,19 +182,10 @@ job_start(struct rx_loop *l, struct rx_defer *d)
 		job_connect(job, false);
 }
 
-/* see exec.h */
-void
-exec_submit(struct exec *e, struct exec_job *pub,
-    const Connector__V1__HttpRequest *req, exec_done_fn *done)
-{
-	exec_submit_traced(e, pub, req, NULL, done);
-}
-
-/* see exec.h */
-void
-exec_submit_traced(struct exec *e, struct exec_job *pub,
+static void
+submit(struct exec *e, struct exec_job *pub,
     const Connector__V1__HttpRequest *req, const char *traceparent,
-    exec_done_fn *done)
+    exec_done_fn *done, const struct exec_sink *sink)
 {
 	struct job *job = job_of(pub);
 	enum exec_reason r = EXEC_OK;
@@ -170,6 +195,7 @@ exec_submit_traced(struct exec *e, struct exec_job *pub,
 	    .e = e, .req = req, .traceparent = traceparent, .done = done};
 	rx_timer_init(&job->deadline, job_deadline);
 	rx_defer_init(&job->start, job_start);
+	rx_defer_init(&job->wake, job_wake);
 	list_append(&e->jobs, &job->link);
 	if (!exec_req_check(e, job, &r, &detail) ||
 	    !exec_req_redact(job, &r, &detail))
@@ -181,6 +207,35 @@ exec_submit_traced(struct exec *e, struct exec_job *pub,
 		job_queue(job, EXEC_OVERLOADED, "no timer left");
 	else
 		job_queue(job, EXEC_OK, NULL);
+	/* The rules need the whole body: a host they cover is buffered. */
+	if (e->redact == NULL || !redact_live_covers(e->redact, job->host))
+		job->sink = sink;
+}
+
+/* see exec.h */
+void
+exec_submit(struct exec *e, struct exec_job *pub,
+    const Connector__V1__HttpRequest *req, exec_done_fn *done)
+{
+	submit(e, pub, req, NULL, done, NULL);
+}
+
+/* see exec.h */
+void
+exec_submit_traced(struct exec *e, struct exec_job *pub,
+    const Connector__V1__HttpRequest *req, const char *traceparent,
+    exec_done_fn *done)
+{
+	submit(e, pub, req, traceparent, done, NULL);
+}
+
+/* see exec.h */
+void
+exec_submit_stream(struct exec *e, struct exec_job *pub,
+    const Connector__V1__HttpRequest *req, const char *traceparent,
+    exec_done_fn *done, const struct exec_sink *sink)
+{
+	submit(e, pub, req, traceparent, done, sink);
 }
 
 /* see exec.h */
@@ -266,7 +321,7 @@ exec_job_io(struct job *job)
 		exec_job_fail(job, r, detail);
 		return false;
 	}
-	if (stream_dead(s)) {
+	if (stream_dead(s) && !exec_resp_pending(job)) {
 		job_conn_lost(job);
 		return false;
 	}
@@ -290,6 +345,10 @@ config_defaults(struct exec_config *c)
 		c->pool_idle_ms = EXEC_DEFAULT_POOL_IDLE_MS;
 	if (c->max_conns == 0)
 		c->max_conns = EXEC_DEFAULT_MAX_CONNS;
+	if (c->max_streamed_body == 0)
+		c->max_streamed_body = c->max_response_body;
+	if (c->stream_idle_ms <= 0)
+		c->stream_idle_ms = c->request_timeout_ms;
 }
 
 /* see exec.h */

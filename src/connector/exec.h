@@ -116,6 +116,12 @@ struct exec_config {
 	 * EXEC_POLICY_DENIED with nothing connected.  NULL: netpolicy_any().
 	 * Outlives the executor. */
 	const struct netpolicy *egress;
+	/* Streamed responses (exec_submit_stream()): the largest body
+	 * (MAX_STREAMED_RESPONSE_SIZE_MB; 0: max_response_body) and the
+	 * longest time without a body byte moving (STREAM_IDLE_TIMEOUT; 0:
+	 * request_timeout_ms). */
+	uint64_t max_streamed_body;
+	int64_t stream_idle_ms;
 };
 
 struct exec;
@@ -183,7 +189,7 @@ typedef void exec_done_fn(struct exec_job *job, enum exec_reason reason,
  * only its size and alignment are published, its fields are private
  * (struct job in exec_int.h, checked at build time to fit).
  */
-#define EXEC_JOB_SIZE (37 * sizeof(void *) + 20 * 8 + URL_HOST_MAX + 1)
+#define EXEC_JOB_SIZE (45 * sizeof(void *) + 24 * 8 + URL_HOST_MAX + 1)
 struct exec_job {
 	union {
 		max_align_t align;
@@ -233,6 +239,54 @@ void exec_submit_traced(struct exec *e, struct exec_job *job,
  * is closed, not pooled.  Harmless on a job that is not active.
  */
 void exec_cancel(struct exec_job *job);
+
+/*
+ * Streamed responses (spec/streaming.md).  The sink's callbacks run on the
+ * reactor from the job's I/O, never from inside exec_submit_stream() or
+ * exec_resume(); each may not call exec_cancel() on its own job (return
+ * false instead).
+ */
+struct exec_sink {
+	/* The final response head: status and headers, body empty (valid
+	 * during the call).  false: the job fails with EXEC_OVERLOADED
+	 * before any body byte ("cannot deliver the response"). */
+	bool (*head)(
+	    struct exec_job *job, const Connector__V1__HttpResponse *resp);
+	/* How many body bytes the sink takes now; 0 stops the upstream
+	 * reads until the sink calls exec_resume(). */
+	size_t (*room)(struct exec_job *job);
+	/* n body bytes (1 .. the last room()), in order, valid during the
+	 * call.  false: the job fails with EXEC_OVERLOADED. */
+	bool (*data)(struct exec_job *job, const uint8_t *p, size_t n);
+};
+
+/*
+ * Like exec_submit_traced(), but the response body is handed to sink (borrowed,
+ * static) as it arrives instead of whole: with HTTP/1.1 framing decoded
+ * (Content-Length, chunked, or close-delimited), in the order received.
+ * Only what room() allows is read from the upstream, so a job holds at
+ * most its connection's buffers.  request_timeout_ms bounds the time to
+ * the head; afterwards stream_idle_ms bounds every silence (no body byte
+ * moved: a slow upstream or a full sink alike), and max_streamed_body the
+ * body (a longer Content-Length fails before the head).  A host that
+ * redaction rules cover (exec_set_redaction()) is answered buffered, as
+ * exec_submit() does: the rules need the whole body.
+ *
+ * done is called exactly once: before sink->head (a failure, or the
+ * buffered answer: resp not NULL) exactly as for exec_submit(); after it
+ * with resp NULL and EXEC_OK (the body is complete) or the reason the
+ * body is cut (EXEC_RESET, EXEC_TIMEOUT, EXEC_TOO_LARGE, EXEC_BAD_RESPONSE,
+ * EXEC_OVERLOADED).
+ */
+void exec_submit_stream(struct exec *e, struct exec_job *job,
+    const Connector__V1__HttpRequest *req, const char *traceparent,
+    exec_done_fn *done, const struct exec_sink *sink);
+
+/*
+ * The sink has room again: the job reads on, from the reactor's deferred
+ * work.  Harmless on a job that is not streaming or not active.
+ */
+void exec_resume(struct exec_job *job);
 
 /*
  * Redaction (REDACTION_RULES_FILE): every response body, and every request

@@ -42,6 +42,9 @@ exec_config_from_cfg(struct exec_config *c, const struct cfg *cfg, uint8_t **ca,
 	    /* In flight (as many as the pool) busy and closing, plus idle. */
 	    .max_conns = 3 * exec_pool_size(cfg),
 	    .egress = cfg_policy(cfg, CFG_EGRESS_ALLOW),
+	    .max_streamed_body =
+		(uint64_t)cfg_int(cfg, CFG_MAX_STREAMED_RESPONSE_SIZE_MB),
+	    .stream_idle_ms = cfg_int(cfg, CFG_STREAM_IDLE_TIMEOUT),
 	};
 	*ca = NULL;
 	*calen = 0;

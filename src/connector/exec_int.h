@@ -140,6 +140,14 @@ struct job {
 	uint8_t *body;
 	size_t body_len, body_cap;
 	uint64_t resp_bytes; /* any response byte seen on this attempt */
+	/* Streamed (exec_submit_stream()): the sink, NULL when buffered;
+	 * whether its head() ran; body bytes handed to it; bytes of rbuf
+	 * past the head handed to it; the deferred exec_resume(). */
+	const struct exec_sink *sink;
+	bool streaming;
+	uint64_t streamed;
+	size_t rfed;
+	struct rx_defer wake;
 };
 
 _Static_assert(sizeof(struct job) <= sizeof(struct exec_job),
@@ -183,7 +191,11 @@ enum exec_resp_state exec_resp_eof(
     struct job *job, enum exec_reason *r, const char **detail);
 /* Build the HttpResponse, release the response buffers, call done. */
 void exec_resp_deliver(struct job *job);
+/* exec.c: body bytes reached the sink; the idle deadline restarts. */
+void exec_job_touch(struct job *job);
 void exec_resp_reset(struct job *job);
+/* Streamed: bytes after the head still wait for room in the sink. */
+bool exec_resp_pending(const struct job *job);
 
 /* exec_conn.c */
 /* A slot per connection, at most max_conns; 0 or -errno. */

@@ -15,6 +15,9 @@
 #include "lib/utf8.h"
 #include "lib/util.h"
 
+static Connector__V1__Header **headers_build(
+    struct job *job, size_t *count, char *clen);
+
 static enum exec_resp_state
 fail(enum exec_reason *r, const char **detail, enum exec_reason why,
     const char *text)
@@ -35,7 +38,7 @@ exec_resp_reset(struct job *job)
 	job->rcap = 0;
 	job->fields = NULL;
 	job->body = NULL;
-	job->rlen = job->rhead = job->nfields = 0;
+	job->rlen = job->rhead = job->nfields = job->rfed = 0;
 	job->body_len = job->body_cap = 0;
 	job->body_left = job->resp_bytes = 0;
 	job->status = 0;
@@ -56,6 +59,42 @@ body_grow(size_t cap, size_t need, size_t bound)
 	return cap;
 }
 
+static const char *
+too_large(const struct job *job)
+{
+	return job->sink != NULL
+	    ? "response body over MAX_STREAMED_RESPONSE_SIZE_MB"
+	    : "response body over MAX_RESPONSE_BODY_SIZE";
+}
+
+/* Streamed: the bytes go to the sink (n is within its room). */
+static enum exec_resp_state
+stream_add(struct job *job, const uint8_t *p, size_t n, enum exec_reason *r,
+    const char **detail)
+{
+	if (n > job->e->c.max_streamed_body - job->streamed)
+		return fail(r, detail, EXEC_TOO_LARGE, too_large(job));
+	if (!job->sink->data(job_public(job), p, n))
+		return fail(
+		    r, detail, EXEC_OVERLOADED, "cannot deliver the response");
+	job->streamed += n;
+	exec_job_touch(job);
+	return RESP_MORE;
+}
+
+/* Of n bytes, how many may be decoded now: all, or (streamed) as many as
+ * the sink has room for. */
+static size_t
+feed_room(struct job *job, size_t n)
+{
+	size_t room;
+
+	if (job->sink == NULL)
+		return n;
+	room = job->sink->room(job_public(job));
+	return n < room ? n : room;
+}
+
 /*
  * Append decoded body bytes.  A Content-Length body was allocated whole;
  * others grow geometrically up to the limit, never holding a byte past it.
@@ -69,9 +108,10 @@ body_add(struct job *job, const uint8_t *p, size_t n, enum exec_reason *r,
 
 	if (n == 0)
 		return RESP_MORE;
+	if (job->sink != NULL)
+		return stream_add(job, p, n, r, detail);
 	if (n > max - job->body_len)
-		return fail(r, detail, EXEC_TOO_LARGE,
-		    "response body over MAX_RESPONSE_BODY_SIZE");
+		return fail(r, detail, EXEC_TOO_LARGE, too_large(job));
 	if (job->body_kind == HTTP_BODY_LENGTH)
 		bound = job->body_len + (size_t)job->body_left;
 	if (job->body_len + n > job->body_cap) {
@@ -93,15 +133,17 @@ chunked_feed(struct job *job, const uint8_t *p, size_t n, size_t *used,
 {
 	struct http_chunked *c = &job->chunked;
 	const uint8_t *data;
-	size_t dlen;
+	size_t in, dlen;
 	long k;
 
 	*used = 0;
+	/* Each step decodes at most its input: within the sink's room. */
 	while (*used < n && !http_chunked_done(c)) {
-		k = http_chunked_feed(c, p + *used, n - *used, &data, &dlen);
+		if ((in = feed_room(job, n - *used)) == 0)
+			break;
+		k = http_chunked_feed(c, p + *used, in, &data, &dlen);
 		if (k == HTTP_ERROR_TOO_LARGE && c->remaining > 0)
-			return fail(r, detail, EXEC_TOO_LARGE,
-			    "response body over MAX_RESPONSE_BODY_SIZE");
+			return fail(r, detail, EXEC_TOO_LARGE, too_large(job));
 		if (k < 0)
 			return fail(r, detail, EXEC_BAD_RESPONSE,
 			    "malformed chunked body");
@@ -122,6 +164,7 @@ body_feed(struct job *job, const uint8_t *p, size_t n, size_t *used,
 	switch (job->body_kind) {
 	case HTTP_BODY_LENGTH:
 		k = n < job->body_left ? n : (size_t)job->body_left;
+		k = feed_room(job, k);
 		*used = k;
 		if (body_add(job, p, k, r, detail) == RESP_FAIL)
 			return RESP_FAIL;
@@ -130,8 +173,8 @@ body_feed(struct job *job, const uint8_t *p, size_t n, size_t *used,
 	case HTTP_BODY_CHUNKED:
 		return chunked_feed(job, p, n, used, r, detail);
 	case HTTP_BODY_CLOSE:
-		*used = n;
-		return body_add(job, p, n, r, detail);
+		*used = feed_room(job, n);
+		return body_add(job, p, *used, r, detail);
 	default:
 		*used = 0;
 		return RESP_DONE;
@@ -144,7 +187,8 @@ head_done(struct job *job, const struct http_response *resp,
     enum exec_reason *r, const char **detail)
 {
 	const char *m = job->req->method;
-	size_t max = job->e->c.max_response_body;
+	uint64_t max = job->sink != NULL ? job->e->c.max_streamed_body
+					 : job->e->c.max_response_body;
 	struct http_framing f;
 
 	if (http_response_framing(resp, m, strlen(m), &f) < 0)
@@ -161,11 +205,12 @@ head_done(struct job *job, const struct http_response *resp,
 	job->body_kind = resp->status == 101 ? HTTP_BODY_NONE : f.kind;
 	if (job->body_kind == HTTP_BODY_LENGTH) {
 		if (f.length > max)
-			return fail(r, detail, EXEC_TOO_LARGE,
-			    "response body over MAX_RESPONSE_BODY_SIZE");
+			return fail(r, detail, EXEC_TOO_LARGE, too_large(job));
+		job->body_left = f.length;
+		if (job->sink != NULL)
+			return RESP_MORE;
 		/* One allocation of the declared size (within the limit);
 		 * its pages become resident only as the bytes arrive. */
-		job->body_left = f.length;
 		if ((job->body = malloc((size_t)f.length)) == NULL)
 			return fail(
 			    r, detail, EXEC_OVERLOADED, "out of memory");
@@ -218,12 +263,48 @@ head_parse(struct job *job, enum exec_reason *r, const char **detail)
 	}
 }
 
+/* Streamed: the head to the sink, before any body byte. */
+static enum exec_resp_state
+stream_head(struct job *job, enum exec_reason *r, const char **detail)
+{
+	Connector__V1__HttpResponse resp = CONNECTOR__V1__HTTP_RESPONSE__INIT;
+	size_t n = 0;
+
+	if (exec_proxy_refused(job))
+		return fail(r, detail, EXEC_PROXY, exec_proxy_detail(407));
+	resp.headers = headers_build(job, &n, NULL);
+	resp.http_status = job->status;
+	resp.n_headers = n;
+	if (!job->sink->head(job_public(job), &resp))
+		return fail(
+		    r, detail, EXEC_OVERLOADED, "cannot deliver the response");
+	job->streaming = true;
+	exec_job_touch(job);
+	return RESP_MORE;
+}
+
+/* Bytes after the head are the body's first: all of them, or (streamed)
+ * as many as the sink takes now, the rest on the next feed. */
+static enum exec_resp_state
+rest_feed(struct job *job, enum exec_reason *r, const char **detail)
+{
+	size_t off = job->rhead + job->rfed, used;
+	enum exec_resp_state st;
+
+	st = body_feed(
+	    job, (uint8_t *)job->rbuf + off, job->rlen - off, &used, r, detail);
+	job->rfed += used;
+	if (st == RESP_DONE && job->rhead + job->rfed < job->rlen)
+		job->keep_alive = false; /* extra bytes: not reusable */
+	return st;
+}
+
 /* Move stream bytes into the head buffer; then parse what is there. */
 static enum exec_resp_state
 head_feed(
     struct job *job, struct stream *s, enum exec_reason *r, const char **detail)
 {
-	size_t max = job->e->c.max_response_head, n, k, used;
+	size_t max = job->e->c.max_response_head, n, k;
 	enum exec_resp_state st;
 	const uint8_t *p;
 	char *grown;
@@ -251,12 +332,10 @@ head_feed(
 		return RESP_MORE;
 	if ((st = head_parse(job, r, detail)) != RESP_MORE || job->rhead == 0)
 		return st;
-	/* Bytes after the head are the body's first. */
-	st = body_feed(job, (uint8_t *)job->rbuf + job->rhead,
-	    job->rlen - job->rhead, &used, r, detail);
-	if (st == RESP_DONE && used < job->rlen - job->rhead)
-		job->keep_alive = false; /* extra bytes: not reusable */
-	return st;
+	if (job->sink != NULL &&
+	    (st = stream_head(job, r, detail)) != RESP_MORE)
+		return st;
+	return rest_feed(job, r, detail);
 }
 
 /* see exec_int.h */
@@ -268,6 +347,12 @@ exec_resp_feed(
 	const uint8_t *p;
 	size_t n, used;
 
+	if (exec_resp_pending(job)) {
+		st =
+		    rest_feed(job, r, detail); /* streamed, the sink was full */
+		if (st != RESP_MORE || exec_resp_pending(job))
+			return st;
+	}
 	while (st == RESP_MORE && (p = stream_peek(s, &n)) != NULL && n > 0) {
 		job->resp_bytes += n;
 		if (job->rhead == 0) {
@@ -279,8 +364,17 @@ exec_resp_feed(
 		}
 		st = body_feed(job, p, n, &used, r, detail);
 		stream_consume(s, used);
+		if (used == 0 && st == RESP_MORE)
+			break; /* streamed: the sink is full */
 	}
 	return st;
+}
+
+/* see exec_int.h */
+bool
+exec_resp_pending(const struct job *job)
+{
+	return job->rhead != 0 && job->rhead + job->rfed < job->rlen;
 }
 
 /* see exec_int.h */

@@ -81,6 +81,7 @@ load_limits(struct manager_conf *mc, const struct cfg *c)
 	mc->max_message = (size_t)(req > resp ? req : resp) + MESSAGE_SLACK;
 	mc->discovery_ms = cfg_int(c, CFG_TUNNEL_DISCOVERY_INTERVAL);
 	mc->max_addrs = (unsigned)cfg_int(c, CFG_MAX_EDGE_ADDRESSES);
+	mc->stream = cfg_bool(c, CFG_STREAM_RESPONSES);
 }
 
 static int

@@ -58,6 +58,7 @@ struct manager_conf {
 	size_t max_message;
 	int64_t discovery_ms; /* TUNNEL_DISCOVERY_INTERVAL */
 	unsigned max_addrs; /* MAX_EDGE_ADDRESSES */
+	bool stream; /* STREAM_RESPONSES: advertise "stream" (deliver.h) */
 };
 
 /* One edge address and its group of slots (see above). */

@@ -4,6 +4,7 @@
  * connection is tunnel_conn.c's; the messages are tunnel_msg.c's.
  */
 #include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 
 #include "connector/manager.h"
@@ -93,26 +94,23 @@ tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
  * Tunnel call (spec/enrollment.md, "Capabilities"); an edge that does not
  * know the header ignores it.  "sessions" (spec/sessions.md) only while
  * SESSION_ALLOW is set: the edge sends SessionOpen only to tunnels that
- * advertised it.
+ * advertised it; "stream" (spec/streaming.md) while STREAM_RESPONSES is
+ * on.  The anchor's TRAVERSAL_CONNECTOR_ID, when set, beside them.
  */
-static const struct h2_header tunnel_capabilities = {
-    "outpost-capabilities", "enroll,renew"};
-static const struct h2_header tunnel_capabilities_sessions = {
-    "outpost-capabilities", "enroll,renew,sessions"};
-
-/* The anchor's TRAVERSAL_CONNECTOR_ID, when set, beside them. */
 static int
 slot_opened(struct tunnel_conn *n)
 {
 	struct tunnel_slot *t = slot_of(n);
 	const char *id = t->mgr->conf.connector_id;
-	struct h2_header h[2] = {session_enabled(t->mgr->sessions)
-		? tunnel_capabilities_sessions
-		: tunnel_capabilities,
-	    {"x-traversal-connector-id", id}};
-	int r =
-	    conn_call_open(n, &t->call, TUNNEL_PATH, h, id[0] != '\0' ? 2 : 1);
+	char caps[64];
+	struct h2_header h[2] = {
+	    {"outpost-capabilities", caps}, {"x-traversal-connector-id", id}};
+	int r;
 
+	snprintf(caps, sizeof(caps), "enroll,renew%s%s",
+	    session_enabled(t->mgr->sessions) ? ",sessions" : "",
+	    t->mgr->conf.stream ? ",stream" : "");
+	r = conn_call_open(n, &t->call, TUNNEL_PATH, h, id[0] != '\0' ? 2 : 1);
 	if (r < 0)
 		return r;
 	tunnel_msg_hello(t);

@@ -47,6 +47,7 @@
 #include "proto/connector/v1/connector.pb-c.h"
 #include "trace/trace.h"
 
+struct deliver;
 struct manager;
 struct tunnel_slot;
 
@@ -55,6 +56,7 @@ struct tunnel_req {
 	struct tunnel_slot *slot;
 	Connector__V1__ControllerMessage *msg; /* owns the HttpRequest */
 	struct exec_job job;
+	struct deliver *dl; /* streamed (connector/deliver.h), else NULL */
 	int64_t started;
 	bool busy;
 	/* connector.handle_http_request and its child executor.upstream_http
@@ -101,17 +103,26 @@ void tunnel_msg_cancel_all(struct tunnel_slot *t);
 bool tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
     const ProtobufCMessage *sub);
 void tunnel_request_done(struct tunnel_slot *t);
+/* Answer r on the Tunnel call (resp, or an ErrorResponse with the reason
+ * and detail), then tunnel_req_finish(); for exec_done_fn callers. */
+void tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
+    const char *detail, const Connector__V1__HttpResponse *resp);
+/* r is answered: counted under result ("ok" or a reason; NULL: not
+ * counted, the tunnel went away), its message freed, its slot free. */
+void tunnel_req_finish(struct tunnel_req *r, const char *result);
 
 /*
  * tunnel_trace.c: the request's spans.  start: before the request goes
  * to the executor, joining the trace of req's traceparent (and
  * tracestate) field when it is valid; returns the traceparent to send
- * upstream (r->traceparent), or NULL when tracing is off.  end: once, with
- * the outcome (resp NULL on failure, why the typed reason).
+ * upstream (r->traceparent, while r->up.active), or NULL when tracing is
+ * off.  end: ends both spans with the outcome: result "ok" or the typed
+ * reason (NULL: cancelled, the tunnel went away), resp the answer when
+ * there is one; the first call counts, later ones do nothing.
  */
 const char *tunnel_trace_start(struct manager *m, struct tunnel_req *r,
     const Connector__V1__HttpRequest *req);
 void tunnel_trace_end(struct manager *m, struct tunnel_req *r,
-    enum exec_reason why, const Connector__V1__HttpResponse *resp);
+    const char *result, const Connector__V1__HttpResponse *resp);
 
 #endif

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "connector/deliver.h"
 #include "connector/manager.h"
 #include "connector/pb_check.h"
 #include "connector/session.h"
@@ -84,7 +85,6 @@ send_error(struct tunnel_slot *t, const char *id, const char *reason,
 	er.message = text;
 	er.code = "UPSTREAM_ERROR";
 	er.reason = (char *)reason;
-	manager_count_request(t->mgr, reason);
 	send_msg(t, id,
 	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_ERROR_RESPONSE, &er.base);
 }
@@ -109,40 +109,63 @@ on_metadata(struct tunnel_slot *t, const ctl_msg *c)
 	    &md.base);
 }
 
+/* A request refused before it runs. */
 static void
-finish_req(struct tunnel_req *r)
+refuse(struct tunnel_slot *t, const char *id, const char *reason,
+    const char *detail)
+{
+	manager_count_request(t->mgr, reason);
+	send_error(t, id, reason, detail);
+}
+
+/* see tunnel.h */
+void
+tunnel_req_finish(struct tunnel_req *r, const char *result)
 {
 	struct tunnel_slot *t = r->slot;
 
+	tunnel_trace_end(t->mgr, r, result, NULL);
+	if (result != NULL) {
+		manager_observe_latency(
+		    t->mgr, rx_now(t->mgr->loop) - r->started, &r->span);
+		manager_count_request(t->mgr, result);
+		if (strcmp(result, "ok") == 0)
+			t->served++;
+		else
+			t->errors++;
+	}
 	connector__v1__controller_message__free_unpacked(r->msg, NULL);
 	r->msg = NULL;
+	r->dl = NULL;
 	r->busy = false;
 	t->inflight--;
 	tunnel_request_done(t);
+}
+
+/* see tunnel.h */
+void
+tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
+    const char *detail, const Connector__V1__HttpResponse *resp)
+{
+	struct tunnel_slot *t = r->slot;
+
+	tunnel_trace_end(t->mgr, r, exec_reason_name(why), resp);
+	if (resp == NULL)
+		send_error(
+		    t, r->msg->request_id, exec_reason_name(why), detail);
+	else
+		send_msg(t, r->msg->request_id,
+		    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE,
+		    &resp->base);
+	tunnel_req_finish(r, resp == NULL ? exec_reason_name(why) : "ok");
 }
 
 static void
 exec_done(struct exec_job *job, enum exec_reason why, const char *detail,
     const Connector__V1__HttpResponse *resp)
 {
-	struct tunnel_req *r = container_of(job, struct tunnel_req, job);
-	struct tunnel_slot *t = r->slot;
-
-	tunnel_trace_end(t->mgr, r, why, resp);
-	manager_observe_latency(
-	    t->mgr, rx_now(t->mgr->loop) - r->started, &r->span);
-	if (resp == NULL) {
-		t->errors++;
-		send_error(
-		    t, r->msg->request_id, exec_reason_name(why), detail);
-	} else {
-		t->served++;
-		manager_count_request(t->mgr, "ok");
-		send_msg(t, r->msg->request_id,
-		    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE,
-		    &resp->base);
-	}
-	finish_req(r);
+	tunnel_req_answer(
+	    container_of(job, struct tunnel_req, job), why, detail, resp);
 }
 
 static struct tunnel_req *
@@ -161,21 +184,30 @@ static void
 on_http(struct tunnel_slot *t, ctl_msg *c)
 {
 	struct tunnel_req *r;
+	const char *tp;
 
 	if (tunnel_slot_draining(t)) {
-		send_error(t, c->request_id, "draining",
+		refuse(t, c->request_id, "draining",
 		    "tunnel is closing; retry on another tunnel");
 	} else if ((r = free_req(t)) == NULL) {
-		send_error(t, c->request_id, "overloaded",
+		refuse(t, c->request_id, "overloaded",
 		    "MAX_CONCURRENT_REQUESTS requests already in flight");
 	} else {
 		r->busy = true;
 		r->slot = t;
 		r->msg = c;
+		r->dl = NULL;
 		r->started = rx_now(t->mgr->loop);
 		t->inflight++;
-		exec_submit_traced(t->mgr->exec, &r->job, c->http_request,
-		    tunnel_trace_start(t->mgr, r, c->http_request), exec_done);
+		tp = tunnel_trace_start(t->mgr, r, c->http_request);
+		/* Streamed only when asked, and only on a tunnel that said
+		 * "stream" (STREAM_RESPONSES). */
+		if (!c->http_request->stream_response || !t->mgr->conf.stream)
+			exec_submit_traced(t->mgr->exec, &r->job,
+			    c->http_request, tp, exec_done);
+		else if (!deliver_submit(r))
+			tunnel_req_answer(
+			    r, EXEC_OVERLOADED, "out of memory", NULL);
 		return;
 	}
 	connector__v1__controller_message__free_unpacked(c, NULL);
@@ -223,7 +255,7 @@ tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 			return 0;
 		}
 		/* protobuf-c would truncate the string at the NUL. */
-		send_error(t, c->request_id, exec_reason_name(EXEC_BAD_REQUEST),
+		refuse(t, c->request_id, exec_reason_name(EXEC_BAD_REQUEST),
 		    "NUL byte in a string field");
 		break;
 	default:
@@ -244,8 +276,8 @@ tunnel_msg_cancel_all(struct tunnel_slot *t)
 	for (i = 0; i < t->mgr->conf.max_concurrent; i++) {
 		if (!t->reqs[i].busy)
 			continue;
+		deliver_abort(&t->reqs[i]);
 		exec_cancel(&t->reqs[i].job);
-		tunnel_trace_end(t->mgr, &t->reqs[i], EXEC_CANCELLED, NULL);
-		finish_req(&t->reqs[i]);
+		tunnel_req_finish(&t->reqs[i], NULL);
 	}
 }

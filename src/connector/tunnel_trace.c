@@ -116,25 +116,29 @@ tunnel_trace_start(struct manager *m, struct tunnel_req *r,
 	return r->traceparent;
 }
 
-/* The outcome on one span: an HTTP status at or above error_from, or a
- * typed failure, is an error (the conventions: 4xx only for clients). */
+/*
+ * The outcome on one span: a typed failure, or an HTTP status at or above
+ * error_from, is an error (the conventions: 4xx only for clients).
+ */
 static void
-outcome_attrs(struct trace_span *s, enum exec_reason why,
+outcome_attrs(struct trace_span *s, const char *result,
     const Connector__V1__HttpResponse *resp, int error_from)
 {
 	char code[12];
 
 	if (!s->recording)
 		return;
-	if (resp == NULL) {
-		attr_cstr(s, "error.type", exec_reason_name(why));
-		trace_span_set_status(s, TRACE_STATUS_ERROR);
-		return;
+	if (resp != NULL) {
+		trace_span_attr_int(
+		    s, "http.response.status_code", resp->http_status);
+		trace_span_attr_int(
+		    s, "http.response.body.size", (int64_t)resp->body.len);
 	}
-	trace_span_attr_int(s, "http.response.status_code", resp->http_status);
-	trace_span_attr_int(
-	    s, "http.response.body.size", (int64_t)resp->body.len);
-	if (resp->http_status >= error_from) {
+	if (result == NULL || strcmp(result, "ok") != 0) {
+		attr_cstr(
+		    s, "error.type", result != NULL ? result : "cancelled");
+		trace_span_set_status(s, TRACE_STATUS_ERROR);
+	} else if (resp != NULL && resp->http_status >= error_from) {
 		snprintf(code, sizeof(code), "%d", (int)resp->http_status);
 		attr_cstr(s, "error.type", code);
 		trace_span_set_status(s, TRACE_STATUS_ERROR);
@@ -143,11 +147,11 @@ outcome_attrs(struct trace_span *s, enum exec_reason why,
 
 /* see tunnel.h */
 void
-tunnel_trace_end(struct manager *m, struct tunnel_req *r, enum exec_reason why,
+tunnel_trace_end(struct manager *m, struct tunnel_req *r, const char *result,
     const Connector__V1__HttpResponse *resp)
 {
-	outcome_attrs(&r->up, why, resp, 400);
-	outcome_attrs(&r->span, why, resp, 500);
+	outcome_attrs(&r->up, result, resp, 400);
+	outcome_attrs(&r->span, result, resp, 500);
 	trace_span_end(m->trace, &r->up);
 	trace_span_end(m->trace, &r->span);
 }

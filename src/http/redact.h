@@ -118,6 +118,9 @@ enum redact_refusal redact_apply(const struct redact_rules *r,
     const struct redact_input *in, const uint8_t *body, size_t len,
     struct redact_result *res);
 
+/* True when a rule targets host (the request host without port). */
+bool redact_rules_cover(const struct redact_rules *r, const char *host);
+
 void redact_result_free(struct redact_result *res);
 
 /*
@@ -158,6 +161,10 @@ void redact_live_set(struct redact_live *l, struct redact_rules *rules);
 #define REDACT_METRIC_RULES 64
 struct metrics;
 void redact_live_metrics_add(struct redact_live *l, struct metrics *reg);
+
+/* True when a body for host would pass through the rules (a rule targets
+ * it, or the rules are invalid): such a response cannot be streamed. */
+bool redact_live_covers(const struct redact_live *l, const char *host);
 
 /* Whether request bodies are redacted too (REDACT_REQUESTS). */
 bool redact_live_requests(const struct redact_live *l);

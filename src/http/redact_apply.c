@@ -254,19 +254,26 @@ apply_gzip(const struct redact_rules *r, const struct redact_input *in,
 }
 
 /* see redact.h */
+bool
+redact_rules_cover(const struct redact_rules *r, const char *host)
+{
+	size_t i;
+
+	for (i = 0; i < r->n; i++)
+		if (host_matches(r, &r->rule[i], host))
+			return true;
+	return false;
+}
+
+/* see redact.h */
 enum redact_refusal
 redact_apply(const struct redact_rules *r, const struct redact_input *in,
     const uint8_t *body, size_t len, struct redact_result *res)
 {
-	const char *host = in->host ? in->host : "";
 	const char *ce = in->content_encoding;
-	size_t i;
-	bool any = false;
 
 	memset(res, 0, sizeof(*res));
-	for (i = 0; i < r->n && !any; i++)
-		any = host_matches(r, &r->rule[i], host);
-	if (!any)
+	if (!redact_rules_cover(r, in->host ? in->host : ""))
 		return REDACT_OK;
 	if (check_input(in, res) != REDACT_OK)
 		return res->refusal;

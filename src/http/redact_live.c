@@ -270,6 +270,13 @@ apply(struct redact_live *l, struct redact_input *in, const uint8_t *body,
 }
 
 /* see redact.h */
+bool
+redact_live_covers(const struct redact_live *l, const char *host)
+{
+	return l->rules == NULL || redact_rules_cover(l->rules, host);
+}
+
+/* see redact.h */
 enum redact_refusal
 redact_live_response(struct redact_live *l, const char *host, int status,
     const struct http_header *fields, size_t nfields, const uint8_t *body,

@@ -172,14 +172,22 @@ change_ids(uid_t uid, gid_t gid, uint64_t keep, char *err, size_t errlen)
 	return 0;
 }
 
-/* Steps 4–5: what is left of the capabilities, then no_new_privs. */
+/*
+ * Steps 4–5: what is left of the capabilities, then no_new_privs.
+ * capset(2) only when something is left to drop: a systemd unit's
+ * SystemCallFilter=~@privileged refuses it even to a process without
+ * capabilities (deploy/systemd/outpost.service).
+ */
 static int
 drop_caps(uint64_t keep, char *err, size_t errlen)
 {
-	struct caps c = {keep, keep, 0};
+	struct caps c = {0}, want = {keep, keep, 0};
 	int r;
 
-	if ((r = caps_call(SYS_capset, &c)) < 0)
+	if ((r = caps_call(SYS_capget, &c)) < 0)
+		return fail(err, errlen, -r, "capget");
+	if ((c.eff != keep || c.prm != keep || c.inh != 0) &&
+	    (r = caps_call(SYS_capset, &want)) < 0)
 		return fail(err, errlen, -r, "capset");
 	if (prctl(PR_CAP_AMBIENT, PR_CAP_AMBIENT_CLEAR_ALL, 0, 0, 0) < 0)
 		return fail(err, errlen, errno, "ambient capabilities");
@@ -271,7 +279,7 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 	gid_t gid;
 	struct caps now = {0};
 	uint64_t keep;
-	bool root;
+	bool root, change;
 	int rc;
 
 	if (privdrop_parse_user(conf->user, &uid, &gid) < 0)
@@ -282,15 +290,18 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 	if (getresuid(&r, &e, &s) < 0 || (rc = caps_call(SYS_capget, &now)) < 0)
 		return fail(err, errlen, errno, "getresuid/capget");
 	root = r == 0 || e == 0 || s == 0;
+	/* ALLOW_ROOT with 0:0: the ids stay as they are, the rest applies */
+	change = root && (uid != 0 || gid != 0);
 	keep = conf->sys_time ? now.prm & (1ULL << CAP_SYS_TIME) : 0;
-	if (root && (rc = give_data_dir(conf, uid, gid, err, errlen)) < 0)
+	if (change && uid != 0 &&
+	    (rc = give_data_dir(conf, uid, gid, err, errlen)) < 0)
 		return rc;
-	if (root && (rc = change_ids(uid, gid, keep, err, errlen)) < 0)
+	if (change && (rc = change_ids(uid, gid, keep, err, errlen)) < 0)
 		return rc;
-	if (!root && (now.eff >> CAP_SETPCAP & 1) && drop_bounding(keep) < 0)
+	if (!change && (now.eff >> CAP_SETPCAP & 1) && drop_bounding(keep) < 0)
 		return fail(err, errlen, errno, "bounding set");
 	if ((rc = drop_caps(keep, err, errlen)) < 0 ||
-	    (root && (rc = verify_ids(uid, gid, err, errlen)) < 0) ||
+	    (change && (rc = verify_ids(uid, gid, err, errlen)) < 0) ||
 	    (rc = verify_caps(keep, err, errlen)) < 0 ||
 	    (rc = verify_files(conf, err, errlen)) < 0)
 		return rc;

@@ -28,7 +28,10 @@
  * set (NTP_SERVERS: the worker steps the clock) and held at the call.
  * A target uid or gid 0 needs ALLOW_ROOT=true (cfg refuses it otherwise,
  * and so does this function); the loop then runs as root without
- * capabilities, logged at warn.
+ * capabilities, logged at warn.  With 0:0 the ids are left as they are
+ * (as when started unprivileged).  capset(2) is called only when there is
+ * something to drop: a systemd unit's SystemCallFilter=~@privileged
+ * refuses it even to a process that holds nothing.
  */
 #ifndef LIB_PRIVDROP_H
 #define LIB_PRIVDROP_H

@@ -44,7 +44,7 @@ def test_connector_id_is_a_header_of_every_tunnel_call(h2c, spawn, outpost_bin):
     wait_tunnels(h2c, 2)
     opened = [e for e in h2c.events if e["event"] == "tunnel_open"]
     assert [t["connector_id"] for t in opened] == [[ident], [ident]]
-    assert all(t["capabilities"] == ["enroll,renew"] for t in opened)
+    assert all(t["capabilities"] == ["enroll,renew,stream"] for t in opened)
 
 
 def test_no_connector_id_no_header(h2c, spawn, outpost_bin):

@@ -221,12 +221,12 @@ def ended_logs(p):
 def test_sessions_capability_only_with_session_allow(ctl, spawn, outpost_bin):
     p, _ = connect(ctl, spawn, outpost_bin)
     caps = [e for e in ctl.events if e["event"] == "tunnel_open"][-1]["capabilities"]
-    assert caps == ["enroll,renew"]
+    assert caps == ["enroll,renew,stream"]
     p.terminate()
     p.wait(timeout=10)
     connect(ctl, spawn, outpost_bin, SESSION_ALLOW="127.0.0.1:22")
     caps = [e for e in ctl.events if e["event"] == "tunnel_open"][-1]["capabilities"]
-    assert caps == ["enroll,renew,sessions"]
+    assert caps == ["enroll,renew,sessions,stream"]
 
 
 def test_sessions_off_refuses_without_dialling(ctl, spawn, outpost_bin, targets):

@@ -80,7 +80,7 @@ def test_tunnel_call_announces_capabilities(h2c, spawn, outpost_bin):
     """spec/enrollment.md: the Tunnel call carries outpost-capabilities."""
     start_connector(spawn, outpost_bin, connector_env(h2c, MAX_TUNNELS_ALLOWED=1))
     t = h2c.wait_tunnel()
-    assert t["capabilities"] == ["enroll,renew"]
+    assert t["capabilities"] == ["enroll,renew,stream"]
 
 
 def test_h2c_metadata_and_health(connected):

@@ -55,6 +55,22 @@
 //   {"event":"session_half_close","session":S,"bytes":N}
 //   {"event":"session_end","session":S,"why":"ended"|"cancelled"|"error: ...",
 //    "bytes":N,"sha256":H,"half_closed":bool}
+//
+// Streamed responses (spec/streaming.md; outpost.v1.Responses/Deliver served
+// here with grpc-js's default behaviour: DeliverAck and status OK once the
+// connector half-closes):
+//   {"cmd":"http",...,"stream":true}           the HttpRequest asks stream_response
+//   {"cmd":"deliver_cancel","request_id":R}   end the call now (status CANCELLED)
+//   {"cmd":"deliver_pause"|"deliver_resume","request_id":R}  stop/start reading
+//   {"cmd":"deliver_stat","request_id":R}     -> reply: the deliver_end fields so far
+//   {"cmd":"deliver_read","request_id":R}     -> reply.data_b64 (the first 16 MiB kept)
+// Deliver events:
+//   {"event":"deliver_open","request_id":R,"headers":[ids]}
+//   {"event":"deliver_head","request_id":R,"head":{HttpResponse}}
+//   {"event":"deliver_data","request_id":R,"n":N,"bytes":TOTAL,"t_ms":MS}  (per part)
+//   {"event":"deliver_end","request_id":R,"why":"ended"|"cancelled"|"error: ...",
+//    "end":{error_reason,detail}|null,"bytes":N,"sha256":H,"parts":P,"min_part":A,
+//    "max_part":B,"violations":[what broke the spec's part order or sizes]}
 'use strict';
 
 const crypto = require('crypto');
@@ -109,7 +125,9 @@ const loaderOptions = {
   // --proto_path is src/, as in the Makefile).
   includeDirs: [path.resolve(__dirname, '../../../src')],
 };
-const pkgDef = protoLoader.loadSync(opts.proto, loaderOptions);
+const pkgDef = protoLoader.loadSync(
+  [opts.proto, path.resolve(__dirname, '../../../src/proto/outpost/v1/responses.proto')],
+  loaderOptions);
 const loaded = grpc.loadPackageDefinition(pkgDef);
 const proto = loaded.connector.v1;
 const sessionsProto = loaded.outpost.v1;
@@ -220,6 +238,75 @@ function attachHandler(call) {
   call.on('close', () => ended('closed'));
 }
 
+const delivers = new Map(); // request id -> {call, bytes, hash, chunks, ...}
+
+function deliverStat(d) {
+  return { bytes: d.bytes, sha256: d.hash.copy().digest('hex'), parts: d.parts,
+           min_part: d.minPart, max_part: d.maxPart, end: d.end, head: d.head,
+           violations: d.violations, ended: d.ended };
+}
+
+// The spec's order: head first, exactly once; data of 1 .. 65536 bytes;
+// end last, exactly once.  What breaks it is recorded, never fixed up.
+function deliverPart(d, id, p) {
+  if (d.end) d.violations.push(`${p.part} after end`);
+  if (p.part === 'head') {
+    if (d.head) d.violations.push('second head');
+    d.head = p.head;
+    emit({ event: 'deliver_head', request_id: id, head: p.head });
+  } else if (p.part === 'data') {
+    const b = Buffer.from(p.data || '', 'base64');
+    if (!d.head) d.violations.push('data before head');
+    if (b.length < 1 || b.length > 65536) d.violations.push(`data part of ${b.length} bytes`);
+    d.parts++;
+    d.bytes += b.length;
+    d.minPart = d.minPart === null ? b.length : Math.min(d.minPart, b.length);
+    d.maxPart = Math.max(d.maxPart, b.length);
+    d.hash.update(b);
+    if (d.kept + b.length <= KEEP_MAX) {
+      d.chunks.push(b);
+      d.kept += b.length;
+    }
+    emit({ event: 'deliver_data', request_id: id, n: b.length, bytes: d.bytes, t_ms: Date.now() });
+  } else if (p.part === 'end') {
+    if (!d.head) d.violations.push('end before head');
+    // proto3 defaults are omitted by the loader (defaults: false).
+    d.end = { error_reason: p.end.error_reason || '', detail: p.end.detail || '' };
+  } else {
+    d.violations.push('empty part');
+  }
+}
+
+function deliverHandler(call, callback) {
+  const ids = call.metadata.get('outpost-request-id');
+  const id = String(ids[0] || '');
+  const d = { call, callback, bytes: 0, hash: crypto.createHash('sha256'), chunks: [], kept: 0,
+              parts: 0, minPart: null, maxPart: 0, head: null, end: null, violations: [],
+              ended: null };
+  delivers.set(id, d);
+  emit({ event: 'deliver_open', request_id: id, headers: ids });
+  const ended = (why) => {
+    if (d.ended) return;
+    d.ended = why;
+    emit(Object.assign({ event: 'deliver_end', request_id: id, why }, deliverStat(d)));
+  };
+  d.finish = ended;
+  call.on('data', (p) => deliverPart(d, id, p));
+  call.on('end', () => {
+    if (!d.end) d.violations.push('half-closed without end');
+    ended('ended');
+    callback(null, {}); // DeliverAck, status OK
+  });
+  call.on('cancelled', () => ended('cancelled'));
+  call.on('error', (e) => ended(`error: ${e.message}`));
+}
+
+function pickDeliver(id) {
+  const d = delivers.get(String(id));
+  if (!d) throw new Error(`no Deliver call for ${id}`);
+  return d;
+}
+
 function pickSession(id) {
   const s = sessions.get(String(id));
   if (!s) throw new Error(`no session ${id}`);
@@ -261,7 +348,8 @@ const commands = {
     const headers = (c.headers || []).map(([key, value]) => ({ key, value }));
     return send(c.tunnel, {
       request_id: c.request_id,
-      http_request: { method: c.method, url: c.url, headers, body: c.body_b64 || '' },
+      http_request: { method: c.method, url: c.url, headers, body: c.body_b64 || '',
+                      stream_response: !!c.stream },
     });
   },
   start_close(c) {
@@ -331,6 +419,30 @@ const commands = {
     s.kept = 0;
     return { data_b64: b.toString('base64') };
   },
+  deliver_cancel(c) {
+    const d = pickDeliver(c.request_id);
+    d.callback({ code: grpc.status.CANCELLED, details: 'the client went away' });
+    d.finish('cancelled_by_controller');
+    return {};
+  },
+  deliver_pause(c) {
+    pickDeliver(c.request_id).call.pause();
+    return {};
+  },
+  deliver_resume(c) {
+    pickDeliver(c.request_id).call.resume();
+    return {};
+  },
+  deliver_stat(c) {
+    return deliverStat(pickDeliver(c.request_id));
+  },
+  deliver_read(c) {
+    const d = pickDeliver(c.request_id);
+    const b = Buffer.concat(d.chunks);
+    d.chunks = [];
+    d.kept = 0;
+    return { data_b64: b.toString('base64') };
+  },
   shutdown() {
     server.tryShutdown(() => emit({ event: 'shutdown_complete' }));
     return {};
@@ -371,6 +483,7 @@ function credentials() {
 
 server.addService(proto.ConnectorService.service, { Tunnel: tunnelHandler });
 server.addService(sessionsProto.Sessions.service, { Attach: attachHandler });
+server.addService(sessionsProto.Responses.service, { Deliver: deliverHandler });
 server.bindAsync(`${opts.host}:${opts.port}`, credentials(), (err, port) => {
   if (err) {
     process.stderr.write(`controller: bind failed: ${err.message}\n`);

@@ -1,0 +1,49 @@
+/*
+ * deliver.h — streamed responses, the connector's side (spec/streaming.md):
+ * an HttpRequest with stream_response on a tunnel that advertised
+ * "stream" runs on the executor with a sink (exec_submit_stream()); once
+ * the upstream's head is there, a new call on the Tunnel call's connection
+ * (POST /outpost.v1.Responses/Deliver, outpost-request-id) carries
+ * ResponsePart{head}, then the body in ResponsePart{data} of 1 .. 65536
+ * bytes as it arrives, then ResponsePart{end} (error_reason empty, or the
+ * typed reason the body is cut: timeout, reset, too_large, ...).
+ *
+ * Failures before the head, and responses the executor answers buffered
+ * (a host under redaction rules), are answered on the Tunnel call as for
+ * any request (ErrorResponse, HttpResponse).
+ *
+ * Backpressure is HTTP/2 flow control only: the upstream is read only
+ * while the Deliver call's send ring (DELIVER_TXRING) has room, so a
+ * response holds at most that ring and its upstream connection's buffers.
+ * The edge cancelling the call (RST_STREAM: its client went away) cancels
+ * the job: the upstream connection is closed at once.  The request counts
+ * against MAX_CONCURRENT_REQUESTS until the Deliver call has ended.
+ *
+ * All functions run on the reactor thread.
+ */
+#ifndef CONNECTOR_DELIVER_H
+#define CONNECTOR_DELIVER_H
+
+#include <stdbool.h>
+
+#include "connector/tunnel.h"
+
+#define DELIVER_PATH "/outpost.v1.Responses/Deliver"
+#define DELIVER_TXRING (256u << 10) /* per streamed response */
+#define DELIVER_DATA_MAX 65536 /* the spec's largest data part */
+
+/*
+ * Run r's request (r->msg's HttpRequest, on r->slot) streamed.  The
+ * answer, whichever it is, ends with tunnel_req_finish(r).  false: no
+ * memory for the Deliver call (nothing started; the caller answers).
+ */
+bool deliver_submit(struct tunnel_req *r);
+
+/*
+ * The Tunnel call is gone (tunnel_msg_cancel_all()): cancel r's job and
+ * its Deliver call; r is free again at once, the call's memory once the
+ * call has ended.  Harmless when r streams nothing.
+ */
+void deliver_abort(struct tunnel_req *r);
+
+#endif

@@ -69,7 +69,7 @@ FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,addres
 
 # Every module under src/ except the binaries' main files and the edge.
 # LWIP_ONLY: sources of the NET=lwip variant alone (see the lwIP block).
-LWIP_ONLY := src/net/net_lwip.c tests/unit/test_net_lwip.c
+LWIP_ONLY := src/net/net_lwip.c src/net/net_lwip_if.c tests/unit/test_net_lwip.c
 MODS	:= lib rx net cfg http tls h2 grpc connector init trace
 CORE	:= $(filter-out $(LWIP_ONLY),$(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c))))
 EDGE	:= $(sort $(wildcard src/edge/*.c))
@@ -146,7 +146,7 @@ $(eval $(call variant,$(F),FUZZCC,FUZZCFLAGS,FUZZCC,$(CORE) $(EDGE),))
 # lwIP's static library from deps.sh, configured by src/net/lwip/lwipopts.h)
 # into $(O)/$(ARCH)-lwip; the POSIX build above never sees lwIP.
 LW	:= $(O)/$(ARCH)-lwip
-LWCORE	:= $(filter-out src/net/net_posix.c,$(CORE)) src/net/net_lwip.c
+LWCORE	:= $(filter-out src/net/net_posix.c,$(CORE)) src/net/net_lwip.c src/net/net_lwip_if.c
 # The reactor polls through net_poll() there (src/rx/rx_poll.c): epoll cannot
 # see lwIP's sockets.
 LWCFLAGS = $(subst $(B)/,$(LW)/,$(CFLAGS)) -Isrc/net/lwip -isystem $(DEPS)/lwip/include \
@@ -167,8 +167,19 @@ $(LW)/test_net_lwip: $(LW)/obj/tests/unit/test_net_lwip.o $(LW)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LWLIBS) -lcmocka
 .PHONY: lwip lwip-test
 lwip: $(LW)/outpost
-lwip-test: $(LW)/test_net_lwip
+# Cross (ARCH=aarch64): also the reactor's tests (both backends) under qemu.
+lwip-test: $(LW)/test_net_lwip $(if $(QEMU),$(B)/test_rx)
 	$(Q)$(QEMU) $(LW)/test_net_lwip
+	$(if $(QEMU),$(Q)$(QEMU) $(B)/test_rx)
+# The tunnel checks over a tap device, the lwIP and the POSIX build side by
+# side (tests/lwip: network namespaces, so as root; host ARCH only).
+# LWIP_TESTS='tests/lwip/test_lwip.py -k name' picks tests.
+LWIP_TESTS ?= tests/lwip
+.PHONY: lwip-integration
+lwip-integration: setup $(B)/outpost $(B)/outpost-edge $(LW)/outpost
+	$(Q)OUTPOST_BIN=$(CURDIR)/$(B)/outpost OUTPOST_LWIP_BIN=$(CURDIR)/$(LW)/outpost \
+		OUTPOST_EDGE_BIN=$(CURDIR)/$(B)/outpost-edge \
+		$(PYTHON) -m pytest -q -p no:cacheprovider $(LWIP_TESTS)
 # --- end lwIP variant -----------------------------------------------------------
 
 # `make size NET=lwip`: the lwIP build's binary instead.
@@ -386,7 +397,8 @@ CLANG_MUSL = clang --target=x86_64-linux-musl -nostdinc -isystem /usr/include/x8
 clang-check: $(B)/outpost $(B)/outpost-edge
 	$(call say,CLANG,musl-headers)for f in $(CORE) $(EDGE) src/cmd/outpost.c src/cmd/outpost-edge.c; do \
 		$(CLANG_MUSL) $(filter-out -MMD -MP,$(CFLAGS)) $$f || exit 1; done
-	$(Q)$(CLANG_MUSL) $(filter-out -MMD -MP,$(LWCFLAGS)) src/net/net_lwip.c
+	$(Q)for f in src/net/net_lwip.c src/net/net_lwip_if.c; do \
+		$(CLANG_MUSL) $(filter-out -MMD -MP,$(LWCFLAGS)) $$f || exit 1; done
 
 # The module include rules of docs/architecture.md.
 include-check:
@@ -407,7 +419,7 @@ setup: $(SETUP_STAMP)
 $(SETUP_STAMP): scripts/setup.sh
 	$(call say,SETUP,host packages)scripts/setup.sh && mkdir -p $(@D) && touch $@
 
-test: setup all size readme-check include-check unit lwip-test integration fuzz-smoke repro format-check clang-check oci-test image-test packaging-test soak
+test: setup all size readme-check include-check unit lwip-test lwip-integration integration fuzz-smoke repro format-check clang-check oci-test image-test packaging-test soak
 
 run: setup all
 	$(Q)scripts/run.sh $(B)

@@ -158,6 +158,11 @@ void cfg_pems_tls_opts(const struct cfg_pems *p, struct tls_client_opts *client,
 struct netpolicy;
 const struct netpolicy *cfg_policy(const struct cfg *c, enum cfg_key k);
 
+/* LWIP_TAP, LWIP_ADDRESS and LWIP_GATEWAY into *ic (pointers into c, NULL
+ * when unset), for net_iface_start(); cfg_load() checked them. */
+struct net_iface_conf;
+void cfg_iface_conf(const struct cfg *c, struct net_iface_conf *ic);
+
 /* Wipe secret values and free.  NULL is allowed. */
 void cfg_free(struct cfg *c);
 

@@ -18,6 +18,7 @@
 #include "net/dial.h"
 #include "net/dns.h"
 #include "net/noproxy.h"
+#include "net/net.h"
 #include "net/netpolicy.h"
 #include "net/sntp.h"
 #include "tls/tls.h"
@@ -240,6 +241,38 @@ check_connect_to(const struct cfg *c, struct cfg_errors *errs)
 	}
 }
 
+/* LWIP_*: the socket backend's own interface (net.h net_iface_check: the
+ * lwIP build needs it, the POSIX build refuses it). */
+static void
+check_iface(const struct cfg *c, struct cfg_errors *errs)
+{
+	static const enum cfg_key keys[] = {
+	    CFG_LWIP_TAP, CFG_LWIP_ADDRESS, CFG_LWIP_GATEWAY};
+	struct net_iface_conf ic;
+	char why[WHY_MAX];
+	size_t i;
+
+	cfg_iface_conf(c, &ic);
+	if (net_iface_check(&ic, why, sizeof(why)) == 0)
+		return;
+	/* The message starts with the setting it concerns. */
+	for (i = 0; i < 2; i++)
+		if (strncmp(why, cfg_defs[keys[i]].name,
+			strlen(cfg_defs[keys[i]].name)) == 0)
+			break;
+	/* i == 2: LWIP_GATEWAY, the one left. */
+	report(c, errs, keys[i], after_name(why, cfg_defs[keys[i]].name));
+}
+
+/* see cfg.h */
+void
+cfg_iface_conf(const struct cfg *c, struct net_iface_conf *ic)
+{
+	ic->tap = c->slot[CFG_LWIP_TAP].str;
+	ic->address = c->slot[CFG_LWIP_ADDRESS].str;
+	ic->gateway = c->slot[CFG_LWIP_GATEWAY].str;
+}
+
 /* see cfg_int.h */
 void
 cfg_check_start(const struct cfg *c, struct cfg_errors *errs)
@@ -250,6 +283,7 @@ cfg_check_start(const struct cfg *c, struct cfg_errors *errs)
 	check_servers(c, errs, CFG_NTP_SERVERS, sntp_servers_check);
 	check_upstream_ca(c, errs);
 	check_connect_to(c, errs);
+	check_iface(c, errs);
 	if (controller_tls(c))
 		check_tls(c, errs);
 }

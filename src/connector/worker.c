@@ -19,6 +19,7 @@
 #include "lib/sandbox.h"
 #include "lib/util.h"
 #include "net/dns.h"
+#include "net/net.h"
 #include "net/sntp.h"
 #include "rx/rx.h"
 
@@ -242,6 +243,22 @@ start_signals(struct rx_loop *l)
 	return rx_signal_start(l, &set, on_signal);
 }
 
+/* The socket backend's own interface (the lwIP build's tap device), up
+ * before the health port listens and the first dial. */
+static int
+start_iface(const struct cfg *c)
+{
+	struct net_iface_conf ic;
+	char err[256];
+
+	cfg_iface_conf(c, &ic);
+	if (net_iface_start(&ic, err, sizeof(err)) == 0)
+		return 0;
+	log_error("configuration: %s", err);
+	fprintf(stderr, "outpost: %s\n", err);
+	return -1;
+}
+
 static struct health *
 start_health(struct rx_loop *l, const struct cfg *c)
 {
@@ -335,6 +352,8 @@ worker_main(int argc, char **argv, char *const *envp)
 		log_error("%s", err);
 		return EXIT_PERMANENT;
 	}
+	if (start_iface(c) < 0)
+		return EXIT_PERMANENT;
 	if ((w.health = start_health(&w.loop, c)) == NULL)
 		return EXIT_TEMPORARY;
 	if (problem != NULL)
@@ -352,7 +371,8 @@ worker_main(int argc, char **argv, char *const *envp)
 	if (sandbox_start(SANDBOX_WORKER,
 		&(struct sandbox_conf){.enabled = cfg_bool(c, CFG_SECCOMP),
 		    .debug = cfg_int(c, CFG_ENV_LEVEL) == LOG_DEBUG,
-		    .set_clock = cfg_is_set(c, CFG_NTP_SERVERS)},
+		    .set_clock = cfg_is_set(c, CFG_NTP_SERVERS),
+		    .threads = net_backend_threads()},
 		err, sizeof(err)) < 0) {
 		log_error("%s", err);
 		return EXIT_PERMANENT;

@@ -73,6 +73,7 @@ static const struct {
     [EDGE_SR_NO_TUNNEL] = {"no_tunnel", 503},
     [EDGE_SR_TUNNEL_CLOSED] = {"tunnel_closed", 502},
     [EDGE_SR_CANCELLED] = {"cancelled", 499},
+    [EDGE_SR_RESET] = {"reset", 502},
 };
 
 static void on_client(struct stream *st);
@@ -425,6 +426,34 @@ ring_empty(struct edge_session *s)
 }
 
 /*
+ * The connector ended the Attach call with request trailers carrying a
+ * non-zero grpc-status (the target reset the connection: 14 "reset",
+ * spec/sessions.md): the session ends at once and the client's socket is
+ * closed (what its buffer still holds is dropped, as a reset drops it),
+ * not half-closed to wait for the client's end.  Read from the trailers
+ * (h2_stream_grpc_status()), not guessed from the missing half_close; a
+ * client that sends no trailers (grpc-js cannot) ending before its
+ * half_close is still taken as the half_close.  True when it ended.
+ */
+static bool
+ended_by_trailers(struct edge_session *s)
+{
+	int st = h2_stream_grpc_status(&s->att->hs, NULL, 0);
+	char why[48];
+
+	if (st <= 0)
+		return false;
+	if (st == GRPC_STATUS_UNAVAILABLE)
+		snprintf(why, sizeof(why), "reset by the target");
+	else
+		snprintf(
+		    why, sizeof(why), "ended by the connector, status %d", st);
+	s->res = EDGE_SR_RESET;
+	end(s, why, false);
+	return true;
+}
+
+/*
  * Target to client: take Attach bytes (reopening the window) only while
  * the client buffer has room for a whole frame; the stream calls back
  * when the client reads.  Writing to the client here may empty its buffer
@@ -455,6 +484,8 @@ pump_down(struct edge_session *s)
 			end(s, "no result", false);
 			return;
 		}
+		if (ended_by_trailers(s))
+			return;
 		s->down_done = true;
 	}
 }

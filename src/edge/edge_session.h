@@ -58,6 +58,7 @@ enum edge_sess_result {
 	EDGE_SR_NO_TUNNEL, /* edge side: nowhere to open it */
 	EDGE_SR_TUNNEL_CLOSED, /* edge side: lost before the result */
 	EDGE_SR_CANCELLED, /* edge side: the client left first */
+	EDGE_SR_RESET, /* open, then ended by the connector's trailers */
 	EDGE_SR_COUNT,
 };
 

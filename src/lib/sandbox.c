@@ -198,6 +198,16 @@ static const long clock_calls[] = {
 #endif
 };
 
+/* The lwIP build's locks and semaphores (pthread mutexes, conditions). */
+static const long thread_calls[] = {
+#ifdef SYS_futex
+    SYS_futex,
+#endif
+#ifdef SYS_futex_time64
+    SYS_futex_time64,
+#endif
+};
+
 struct filter {
 	struct sandbox_insn f[SANDBOX_MAX];
 	size_t n;
@@ -280,6 +290,8 @@ build(struct filter *b, enum sandbox_profile p, const struct sandbox_conf *conf,
 	allow_arg_in(
 	    b, SYS_socket, 0, socket_families, nitems(socket_families), def);
 	allow_arg_in(b, SYS_ioctl, 1, ioctls, nitems(ioctls), def);
+	for (size_t i = 0; conf->threads && i < nitems(thread_calls); i++)
+		allow(b, thread_calls[i]);
 	if (p == SANDBOX_WORKER && conf->set_clock) {
 		/* sntp_clock_step(); without the capability the kernel would
 		   refuse it anyway: fail as it would, logged by the caller */

@@ -40,6 +40,8 @@ struct sandbox_conf {
 	bool debug; /* ENV_LEVEL=debug: trap and name the call (above) */
 	bool set_clock; /* NTP_SERVERS: clock_settime(2) is allowed when the
 			   process holds CAP_SYS_TIME, else it fails EPERM */
+	bool threads; /* the socket backend runs threads of its own (lwIP,
+			 net.h net_backend_threads()): futex(2) for its locks */
 };
 
 /*

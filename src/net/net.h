@@ -90,4 +90,35 @@ int net_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 #define NET_ADDR_STRLEN 64
 void net_addr_str(const struct sockaddr *sa, char *out, size_t n);
 
+/*
+ * The backend's own network interface.  The POSIX backend runs on the
+ * kernel's interfaces and has none: it refuses any field set.  The lwIP
+ * backend (net_lwip_if.c) brings its stack's tap interface up from them.
+ * Strings as the settings hold them; NULL when unset.
+ */
+struct net_iface_conf {
+	const char *tap; /* LWIP_TAP: the tap device's name */
+	const char *address; /* LWIP_ADDRESS: "a.b.c.d/len[,ipv6/64]" */
+	const char *gateway; /* LWIP_GATEWAY: "a.b.c.d", on the address's net */
+};
+
+/* Check conf as net_iface_start() would, starting nothing (check-config
+ * calls it).  0, or -1 with a message into err[0..errlen) that starts with
+ * the setting's name ("LWIP_ADDRESS: ...").  Never fails on a NULL field
+ * it does not need. */
+int net_iface_check(
+    const struct net_iface_conf *conf, char *err, size_t errlen);
+
+/* Bring the interface up: once per process, after rx_signal_start() (the
+ * backend's threads must start with the signals blocked) and before the
+ * first dial.  0, or -1 with err as above (the device cannot be attached,
+ * a second call, ...).  Setup only: never from a reactor callback. */
+int net_iface_start(
+    const struct net_iface_conf *conf, char *err, size_t errlen);
+
+/* Whether the backend runs threads of its own that the reactor's thread
+ * synchronises with (lwIP: its tcpip and tap threads), which the seccomp
+ * allow-list must then let it do.  Cannot fail. */
+bool net_backend_threads(void);
+
 #endif

@@ -4,8 +4,25 @@
  * valid for libc calls); lwIP has no SOCK_NONBLOCK, accept4 or
  * MSG_NOSIGNAL: sockets are made non-blocking with lwip_fcntl, and lwIP
  * never raises SIGPIPE.  Close-on-exec does not apply: lwIP descriptors do
- * not survive exec.  The stack (tcpip thread, loopback netif) starts on the
- * first net_socket() or net_poll(), once per process.
+ * not survive exec.  The stack starts on the first net_socket(),
+ * net_poll() or net_iface_start() (net_lwip_if.c), once per process.
+ *
+ * Threads.  The reactor is one thread, as in the POSIX build; lwIP adds
+ * its own, none of which ever touches reactor state:
+ *   - the tcpip thread (tcpip_init): lwIP's timers (TCP retransmission,
+ *     ARP, neighbour discovery) and every received frame;
+ *   - the tap thread (the unix port's tapif.c): read()s frames from the
+ *     tap device and queues them to the tcpip thread (tcpip_input,
+ *     bounded by MEMP_NUM_TCPIP_MSG_INPKT: a full queue drops the frame);
+ *   - the signal thread of the poll backend (src/rx/rx_sigwait.c).
+ * The reactor's lwip_* calls run in the reactor's own thread under lwIP's
+ * core lock (LWIP_TCPIP_CORE_LOCKING), so a call never waits for the
+ * tcpip thread to be scheduled; lwip_poll() sleeps on a semaphore that the
+ * tcpip thread's socket events post.  All three threads are created after
+ * rx_signal_start() blocked the reactor's signals, and inherit that mask,
+ * so a signal is only ever taken by sigwait().  The worker's seccomp
+ * allow-list is installed by the reactor thread after these threads exist
+ * and binds that thread alone.
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -18,13 +35,21 @@
 #include <lwip/tcpip.h>
 
 #include "net/net.h"
+#include "net/net_lwip_int.h"
 
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
 
 static void
-stack_start(void)
+stack_init(void)
 {
 	tcpip_init(NULL, NULL);
+}
+
+/* see net_lwip_int.h */
+void
+net_lwip_start(void)
+{
+	pthread_once(&stack_once, stack_init);
 }
 
 static int
@@ -52,7 +77,7 @@ net_socket(int family, int type)
 {
 	int fd;
 
-	pthread_once(&stack_once, stack_start);
+	net_lwip_start();
 	fd = lwip_socket(family, type, 0);
 	return fd < 0 ? -errno : nonblock(fd);
 }
@@ -191,6 +216,13 @@ net_local_addr(int fd, struct sockaddr_storage *ss)
 int
 net_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
-	pthread_once(&stack_once, stack_start);
+	net_lwip_start();
 	return ret(lwip_poll(fds, n, timeout_ms));
+}
+
+/* see net.h */
+bool
+net_backend_threads(void)
+{
+	return true;
 }

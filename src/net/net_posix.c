@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <netinet/in.h>
 #include <netinet/tcp.h>
+#include <stdio.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -143,4 +144,36 @@ int
 net_poll(struct pollfd *fds, nfds_t n, int timeout_ms)
 {
 	return ret(poll(fds, n, timeout_ms));
+}
+
+/* see net.h: the kernel's interfaces are the system's to configure. */
+int
+net_iface_check(const struct net_iface_conf *conf, char *err, size_t errlen)
+{
+	const char *name = conf->tap != NULL ? "LWIP_TAP"
+	    : conf->address != NULL	     ? "LWIP_ADDRESS"
+	    : conf->gateway != NULL	     ? "LWIP_GATEWAY"
+					     : NULL;
+
+	if (name == NULL)
+		return 0;
+	snprintf(err, errlen,
+	    "%s: applies to the lwIP build only (make NET=lwip); this build "
+	    "uses the kernel's network interfaces",
+	    name);
+	return -1;
+}
+
+/* see net.h */
+int
+net_iface_start(const struct net_iface_conf *conf, char *err, size_t errlen)
+{
+	return net_iface_check(conf, err, errlen);
+}
+
+/* see net.h */
+bool
+net_backend_threads(void)
+{
+	return false;
 }

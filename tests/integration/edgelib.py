@@ -64,14 +64,14 @@ def dev_pki(directory, *names):
 class Edge:
     """outpost-edge on free loopback ports with a fresh API token."""
 
-    def __init__(self, binary, tmp, pki=None, preexec_fn=None, **settings):
+    def __init__(self, binary, tmp, pki=None, preexec_fn=None, listen="127.0.0.1", **settings):
         self.tport = free_port()
         self.aport = free_port()
         self.token = "test-token-" + os.urandom(12).hex()
         tok = os.path.join(tmp, "edge-token")
         with open(tok, "w") as f:
             f.write(self.token + "\n")
-        env = dict(EDGE_LISTEN=f"127.0.0.1:{self.tport}", EDGE_API_PORT=self.aport,
+        env = dict(EDGE_LISTEN=f"{listen}:{self.tport}", EDGE_API_PORT=self.aport,
                    EDGE_API_TOKEN_FILE=tok, ENV_LEVEL="debug")
         if pki is None:
             env["EDGE_H2C"] = "true"

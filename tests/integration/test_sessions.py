@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import socket
+import struct
 import subprocess
 import tempfile
 import threading
@@ -544,3 +545,48 @@ def _closed(c):
         return False
     except OSError:
         return True
+
+
+def reset_after_hello(c):
+    """Read one chunk, answer it, then reset the connection (RST)."""
+    c.recv(65536)
+    c.sendall(b"bye\n")
+    time.sleep(0.2)
+    c.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, struct.pack("ii", 1, 0))
+
+
+def test_target_reset_ends_the_session_from_the_trailers(stack):
+    """The connector ends the Attach call with grpc-status 14 trailers (no
+    half_close) when the target resets: the edge reads that status
+    (h2_stream_grpc_status) and ends the session at once, counted as
+    "reset", without waiting for the client to close its side.  The grpc-js
+    peer sends no request trailers, so only `outpost run` is checked."""
+    if stack.kind != "outpost":
+        pytest.skip("grpc-js clients cannot send request trailers")
+    t = Target(reset_after_hello)
+    try:
+        s, status, head, rest = upgrade(stack, f"127.0.0.1:{t.port}")
+        assert status == 101, head
+        s.sendall(b"hello\n")
+        got = rest
+        s.settimeout(10)
+        try:
+            while True:
+                d = s.recv(65536)
+                if not d:
+                    break
+                got += d
+        except ConnectionResetError:
+            pass
+        assert got == b"bye\n"
+        # The client has not closed: the session is over all the same.
+        assert wait_until(lambda: not any(tun["sessions"] for tun in
+                                          stack.edge.state("c1")["tunnels"]), 5)
+        assert wait_until(lambda: "ended: reset by the target (reset)" in
+                          stack.edge.proc.text(), 5), stack.edge.proc.text()[-2000:]
+        m = stack.edge.request("GET", "/metrics")[2].decode()
+        assert 'outpost_sessions_total{result="reset"} 1' in m
+        assert 'outpost_sessions_total{result="ok"} 0' in m
+        s.close()
+    finally:
+        t.close()

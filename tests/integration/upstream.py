@@ -47,7 +47,7 @@ http {{
     client_body_buffer_size 2m;
     keepalive_requests 100000;
     server {{
-        listen 127.0.0.1:{port};
+        listen {host}:{port};
         {tls}
         server_name localhost;
         root {d}/www;
@@ -114,8 +114,9 @@ def free_port():
 
 
 class Nginx:
-    def __init__(self, directory, cert=None, key=None, trace_log=False):
+    def __init__(self, directory, cert=None, key=None, host="127.0.0.1", trace_log=False):
         self.dir = str(directory)
+        self.host = host
         self.root = os.path.join(self.dir, "www")
         os.makedirs(os.path.join(self.root, "dav"), exist_ok=True)
         self.port = free_port()
@@ -126,8 +127,8 @@ class Nginx:
                    f"ssl_certificate {cert}; ssl_certificate_key {key};")
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
-            f.write(CONF.format(d=self.dir, port=self.port, echo=ECHO_MODULE, tls=tls,
-                                access=TRACE_LOG.format(d=self.dir) if trace_log
+            f.write(CONF.format(d=self.dir, host=host, port=self.port, echo=ECHO_MODULE,
+                                tls=tls, access=TRACE_LOG.format(d=self.dir) if trace_log
                                 else "access_log off;"))
         self.proc = subprocess.Popen([NGINX, "-c", conf, "-e", self.dir + "/error.log"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
@@ -141,14 +142,14 @@ class Nginx:
             if self.proc.poll() is not None:
                 raise RuntimeError("nginx exited: " + self.proc.stderr.read().decode())
             try:
-                with socket.create_connection(("127.0.0.1", port), timeout=0.2):
+                with socket.create_connection((self.host, port), timeout=0.2):
                     return
             except OSError:
                 time.sleep(0.05)
         raise RuntimeError(f"nginx did not listen on {port} within 10 s")
 
     def url(self, path):
-        return f"http://127.0.0.1:{self.port}{path}"
+        return f"http://{self.host}:{self.port}{path}"
 
     def counts(self):
         """(accepted connections, requests) so far, without these queries."""

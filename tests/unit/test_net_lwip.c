@@ -190,6 +190,52 @@ lwip_listen_in_use(void **state)
 	assert_int_equal(net_close(lfd), 0);
 }
 
+/* net_iface_check: the settings run would refuse, each named first. */
+static void
+lwip_iface_check(void **state)
+{
+	static const struct {
+		struct net_iface_conf c;
+		const char *err; /* NULL: accepted; else the message's start */
+	} cases[] = {
+	    {{"tap0", "10.0.0.2/24", "10.0.0.1"}, NULL},
+	    {{"tap0", "10.0.0.2/24,fd00::2/64", NULL}, NULL},
+	    {{"t", "192.168.1.9/30", "192.168.1.10"}, NULL},
+	    {{NULL, "10.0.0.2/24", NULL}, "LWIP_TAP: not set"},
+	    {{"", "10.0.0.2/24", NULL}, "LWIP_TAP: not an interface"},
+	    {{"a/b", "10.0.0.2/24", NULL}, "LWIP_TAP: not an interface"},
+	    {{"sixteen-chars-xx", "10.0.0.2/24", NULL}, "LWIP_TAP: not an"},
+	    {{"tap0", NULL, NULL}, "LWIP_ADDRESS: not set"},
+	    {{"tap0", "10.0.0.2", NULL}, "LWIP_ADDRESS: 10.0.0.2: not"},
+	    {{"tap0", "10.0.0.2/", NULL}, "LWIP_ADDRESS:"},
+	    {{"tap0", "10.0.0.2/0", NULL}, "LWIP_ADDRESS:"},
+	    {{"tap0", "10.0.0.2/31", NULL}, "LWIP_ADDRESS:"},
+	    {{"tap0", "10.0.0.2/24x", NULL}, "LWIP_ADDRESS:"},
+	    {{"tap0", "10.0.0.256/24", NULL}, "LWIP_ADDRESS:"},
+	    {{"tap0", "fd00::2/64", NULL}, "LWIP_ADDRESS:"},
+	    {{"tap0", "10.0.0.2/24,fd00::2/48", NULL}, "LWIP_ADDRESS: fd00"},
+	    {{"tap0", "10.0.0.2/24,10.0.0.3/64", NULL}, "LWIP_ADDRESS:"},
+	    {{"tap0", "10.0.0.2/24,", NULL}, "LWIP_ADDRESS:"},
+	    {{"tap0", "10.0.0.2/24", "10.0.1.1"}, "LWIP_GATEWAY: 10.0.1.1"},
+	    {{"tap0", "10.0.0.2/24", "10.0.0.2"}, "LWIP_GATEWAY:"},
+	    {{"tap0", "10.0.0.2/24", "gw"}, "LWIP_GATEWAY: gw: not"},
+	};
+	char err[256];
+	size_t i;
+
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		err[0] = '\0';
+		int r = net_iface_check(&cases[i].c, err, sizeof(err));
+		if (cases[i].err == NULL) {
+			assert_int_equal(r, 0);
+			continue;
+		}
+		assert_int_equal(r, -1);
+		if (strncmp(err, cases[i].err, strlen(cases[i].err)) != 0)
+			fail_msg("case %zu: %s", i, err);
+	}
+}
+
 int
 main(int argc, char **argv)
 {
@@ -198,6 +244,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(lwip_round_trip_v6),
 	    cmocka_unit_test(lwip_connect_refused),
 	    cmocka_unit_test(lwip_listen_in_use),
+	    cmocka_unit_test(lwip_iface_check),
 	};
 
 	if (unit_filter(argc, argv) < 0)

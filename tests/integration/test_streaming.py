@@ -313,3 +313,32 @@ def test_rss_stays_small_while_streaming(h2c, spawn, outpost_bin):
     assert end["bytes"] == total and end["sha256"] == digest.hexdigest()
     assert end["violations"] == []
     assert peak < 24 * 1024, f"connector RSS {peak} KiB (at start {base} KiB)"
+
+
+def test_hosts_under_redaction_rules_stay_buffered(h2c, spawn, outpost_bin, tmp_path):
+    """Redaction needs the whole body: a host a rule covers is answered with
+    one redacted HttpResponse on the Tunnel call although streaming was
+    asked; a host no rule covers still streams."""
+    rules = tmp_path / "rules.toml"
+    rules.write_text("version = 1\n[[rules]]\nname = \"pin\"\ntype = \"regex\"\n"
+                     "pattern = 'pin=\\d+'\nreplacement = \"pin=X\"\nhosts = ['localhost']\n")
+    body = b"user pin=1234 ok\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body)
+
+    def script(conn, up):
+        while up.read_request(conn) is not None:
+            conn.sendall(head + body)
+
+    with RawUpstream(script) as up:
+        _, t = connector(h2c, spawn, outpost_bin, REDACTION_RULES_FILE=str(rules))
+        assert "stream" in caps(t)
+        rid = ask_stream(h2c, t, f"http://localhost:{up.port}/covered")
+        m = tunnel_answer(h2c, rid)
+        assert body_of(m) == b"user pin=X ok\n"
+        assert ("X-Traversal-Redacted", "true") in [
+            (h["key"], h["value"]) for h in m["http_response"]["headers"]]
+        assert not [e for e in h2c.events if e["event"] == "deliver_open" and e["request_id"] == rid]
+        rid = ask_stream(h2c, t, up.url("/not-covered"))
+        end = deliver_end(h2c, rid)
+        body_read = base64.b64decode(h2c.cmd(cmd="deliver_read", request_id=rid)["data_b64"])
+    assert end["end"]["error_reason"] == "" and body_read == body

@@ -1636,6 +1636,212 @@ exec_concurrent(void **state)
 	fx_free(f);
 }
 
+/* --- streamed responses (exec_submit_stream) ------------------------------ */
+
+struct scall {
+	struct call c;
+	unsigned heads, datas_before_head;
+	int status;
+	bool te_seen; /* Transfer-Encoding in the head (hop-by-hop: never) */
+	size_t budget; /* what room() grants now; refilled by the test */
+	size_t asked; /* the last room() */
+	bool blocked; /* room() said 0 */
+	bool buffered; /* done had a whole response */
+	uint8_t got[4096];
+	size_t got_len;
+};
+
+static struct scall *
+scall_of(struct exec_job *job)
+{
+	return container_of(job, struct scall, c.job);
+}
+
+static bool
+s_head(struct exec_job *job, const Connector__V1__HttpResponse *resp)
+{
+	struct scall *s = scall_of(job);
+	size_t i;
+
+	s->heads++;
+	s->status = resp->http_status;
+	assert_int_equal(resp->body.len, 0);
+	for (i = 0; i < resp->n_headers; i++)
+		if (strcasecmp(resp->headers[i]->key, "transfer-encoding") == 0)
+			s->te_seen = true;
+	return true;
+}
+
+static size_t
+s_room(struct exec_job *job)
+{
+	struct scall *s = scall_of(job);
+
+	s->asked = s->budget;
+	s->blocked = s->budget == 0;
+	return s->budget;
+}
+
+static bool
+s_data(struct exec_job *job, const uint8_t *p, size_t n)
+{
+	struct scall *s = scall_of(job);
+
+	if (s->heads == 0)
+		s->datas_before_head++;
+	assert_true(n >= 1 && n <= s->asked && n <= s->budget);
+	assert_true(s->got_len + n <= sizeof(s->got));
+	memcpy(s->got + s->got_len, p, n);
+	s->got_len += n;
+	s->budget -= n;
+	return true;
+}
+
+static const struct exec_sink test_sink = {
+    .head = s_head, .room = s_room, .data = s_data};
+
+static void
+s_done(struct exec_job *job, enum exec_reason r, const char *detail,
+    const Connector__V1__HttpResponse *resp)
+{
+	struct scall *s = scall_of(job);
+
+	s->c.calls++;
+	s->c.r = r;
+	s->buffered = resp != NULL;
+	if (r != EXEC_OK)
+		assert_non_null(detail);
+}
+
+/* Run the job, granting piece bytes of room each time the sink was full
+ * (exec_resume()), or none when piece is 0. */
+static void
+scall_run(struct fx *f, struct scall *s, size_t piece, int64_t ms)
+{
+	int64_t end = util_mono_ms() + ms;
+
+	s->budget = piece;
+	exec_submit_stream(f->e, &s->c.job, &s->c.req, s_done, &test_sink);
+	assert_int_equal(s->c.calls, 0);
+	while (s->c.calls == 0 && util_mono_ms() < end) {
+		rx_run_once(&f->loop, 20);
+		if (s->blocked && piece > 0 && s->c.calls == 0) {
+			s->blocked = false;
+			s->budget = piece;
+			exec_resume(&s->c.job);
+		}
+	}
+	assert_int_equal(s->c.calls, 1);
+}
+
+static const char RESP_CHUNKS[] = "HTTP/1.1 200 OK\r\n"
+				  "Transfer-Encoding: chunked\r\n"
+				  "\r\n"
+				  "5\r\nhello\r\n"
+				  "1;ext=1\r\n,\r\n"
+				  "14\r\n streamed in pieces!\r\n"
+				  "0\r\n\r\n";
+
+/* The body reaches the sink decoded, in pieces within its room (the bytes
+ * that came with the head included), the head first; then done(EXEC_OK)
+ * without a response, and the connection is pooled. */
+static void
+exec_stream_pieces(void **state)
+{
+	struct fx *f = fx_new();
+	struct scall s = {0};
+	struct exec_stats st;
+
+	srv_script(&f->srv, S_RESPOND, RESP_CHUNKS);
+	call_init(&s.c, "GET", "");
+	call_url(&s.c, f, "/events");
+	scall_run(f, &s, 3, 8000);
+	assert_int_equal(s.c.r, EXEC_OK);
+	assert_false(s.buffered);
+	assert_int_equal(s.heads, 1);
+	assert_int_equal(s.datas_before_head, 0);
+	assert_int_equal(s.status, 200);
+	assert_false(s.te_seen);
+	assert_int_equal(s.got_len, 26);
+	assert_memory_equal(s.got, "hello, streamed in pieces!", 26);
+	exec_stats(f->e, &st);
+	assert_int_equal(st.idle, 1);
+	call_free(&s.c);
+	fx_free(f);
+}
+
+/* Over max_streamed_body: a Content-Length fails before the head; a
+ * chunked body is cut after it (EXEC_TOO_LARGE), never past the limit. */
+static void
+exec_stream_too_large(void **state)
+{
+	struct exec_config ec = config_default();
+	struct fx *f;
+	struct scall s = {0};
+
+	ec.max_streamed_body = 10;
+	f = fx_new_with(&ec);
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 200 OK\r\nContent-Length: 11\r\n\r\nhello world");
+	call_init(&s.c, "GET", "");
+	call_url(&s.c, f, "/declared");
+	scall_run(f, &s, 4096, 8000);
+	assert_int_equal(s.c.r, EXEC_TOO_LARGE);
+	assert_int_equal(s.heads, 0);
+	memset(&s, 0, sizeof(s));
+	srv_script(&f->srv, S_RESPOND, RESP_CHUNKS);
+	call_init(&s.c, "GET", "");
+	call_url(&s.c, f, "/chunked");
+	scall_run(f, &s, 4096, 8000);
+	assert_int_equal(s.c.r, EXEC_TOO_LARGE);
+	assert_int_equal(s.heads, 1);
+	assert_true(s.got_len <= 10);
+	call_free(&s.c);
+	fx_free(f);
+}
+
+/* A sink that stays full is silence too: EXEC_TIMEOUT after stream_idle_ms, though request_timeout_ms is far away; and a
+ * cancelled stream closes its upstream connection. */
+static void
+exec_stream_idle_and_cancel(void **state)
+{
+	struct exec_config ec = config_default();
+	struct fx *f;
+	struct scall s = {0};
+	unsigned closed;
+	int64_t t0;
+
+	ec.request_timeout_ms = 30000;
+	ec.stream_idle_ms = 300;
+	ec.max_streamed_body = (uint64_t)4 << 30;
+	f = fx_new_with(&ec);
+	srv_script(&f->srv, S_ENDLESS,
+	    "HTTP/1.1 200 OK\r\nContent-Length: 1000000000\r\n\r\n");
+	call_init(&s.c, "GET", "");
+	call_url(&s.c, f, "/full");
+	t0 = util_mono_ms();
+	scall_run(f, &s, 0, 8000);
+	assert_int_equal(s.c.r, EXEC_TIMEOUT);
+	assert_int_equal(s.heads, 1);
+	assert_true(util_mono_ms() - t0 < 5000);
+	memset(&s, 0, sizeof(s));
+	call_init(&s.c, "GET", "");
+	call_url(&s.c, f, "/cancel");
+	s.budget = 1024;
+	exec_submit_stream(f->e, &s.c.job, &s.c.req, s_done, &test_sink);
+	t0 = util_mono_ms();
+	while (s.heads == 0 && util_mono_ms() - t0 < 5000)
+		rx_run_once(&f->loop, 20);
+	assert_int_equal(s.heads, 1);
+	closed = f->srv.closed;
+	exec_cancel(&s.c.job);
+	run_ms(f, 200);
+	assert_int_equal(s.c.calls, 0);
+	assert_true(f->srv.closed > closed);
+	call_free(&s.c);
+	fx_free(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -1668,6 +1874,9 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_conn_slots),
 	    cmocka_unit_test(exec_tls),
 	    cmocka_unit_test(exec_tls_bad_ca),
+	    cmocka_unit_test(exec_stream_pieces),
+	    cmocka_unit_test(exec_stream_too_large),
+	    cmocka_unit_test(exec_stream_idle_and_cancel),
 	};
 
 	if (unit_filter(argc, argv) < 0)

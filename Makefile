@@ -70,7 +70,7 @@ FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,addres
 # Every module under src/ except the binaries' main files and the edge.
 # LWIP_ONLY: sources of the NET=lwip variant alone (see the lwIP block).
 LWIP_ONLY := src/net/net_lwip.c src/net/net_lwip_if.c tests/unit/test_net_lwip.c
-MODS	:= lib rx net cfg http tls h2 grpc connector init trace
+MODS	:= lib rx net cfg http tls h2 grpc otel connector init trace
 CORE	:= $(filter-out $(LWIP_ONLY),$(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c))))
 EDGE	:= $(sort $(wildcard src/edge/*.c))
 PROTOS	:= $(shell find src/proto -name '*.proto' 2>/dev/null | sort)
@@ -162,13 +162,15 @@ $(LW)/outpost: $(LW)/outpost.unstripped
 ifeq ($(NET),lwip)
 all: $(LW)/outpost
 endif
-# The shim's unit test over lwIP's loopback netif (static, musl cmocka).
+# The shim's unit test over lwIP's loopback netif (static, musl cmocka, whose
+# header would redefine musl's uintptr_t on aarch64).
+$(LW)/obj/tests/%.o: LWCFLAGS += -UNDEBUG -D_UINTPTR_T_DEFINED
 $(LW)/test_net_lwip: $(LW)/obj/tests/unit/test_net_lwip.o $(LW)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LWLIBS) -lcmocka
 .PHONY: lwip lwip-test
 lwip: $(LW)/outpost
 # Cross (ARCH=aarch64): also the reactor's tests (both backends) under qemu.
-lwip-test: $(LW)/test_net_lwip $(if $(QEMU),$(B)/test_rx)
+lwip-test: $(LW)/test_net_lwip $(if $(filter-out x86_64,$(ARCH)),$(B)/test_rx)
 	$(Q)$(QEMU) $(LW)/test_net_lwip
 	$(if $(QEMU),$(Q)$(QEMU) $(B)/test_rx)
 # The tunnel checks over a tap device, the lwIP and the POSIX build side by
@@ -317,12 +319,16 @@ coverage: setup $(COVUNIT) $(COVFUZZ)
 CTRL	:= tests/integration/controller
 $(CTRL)/node_modules/.stamp: $(CTRL)/package.json $(CTRL)/package-lock.json | setup
 	$(call say,NPM,$(CTRL))cd $(CTRL) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp
+# The OTLP test receiver's (protobufjs), pinned the same way.
+OTLPRCV	:= tests/integration/otlp
+$(OTLPRCV)/node_modules/.stamp: $(OTLPRCV)/package.json $(OTLPRCV)/package-lock.json | setup
+	$(call say,NPM,$(OTLPRCV))cd $(OTLPRCV) && npm ci --no-audit --no-fund --loglevel=error && touch node_modules/.stamp
 
 # The seccomp probe (tests/seccomp/): a test-only program, never installed.
 $(B)/sandbox-probe: $(call obj,$(B),tests/seccomp/sandbox_probe.c) $(B)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LDLIBS)
 
-integration: setup all $(CTRL)/node_modules/.stamp $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost) $(call RUNBIN,outpost-edge)) $(H)/toml_dump $(B)/sandbox-probe
+integration: setup all $(CTRL)/node_modules/.stamp $(OTLPRCV)/node_modules/.stamp $(patsubst $(CURDIR)/%,%,$(call RUNBIN,outpost) $(call RUNBIN,outpost-edge)) $(H)/toml_dump $(B)/sandbox-probe
 	$(Q)OUTPOST_BIN=$(call RUNBIN,outpost) OUTPOST_EDGE_BIN=$(call RUNBIN,outpost-edge) \
 		TOML_DUMP_BIN=$(CURDIR)/$(H)/toml_dump \
 		SANDBOX_PROBE=$(CURDIR)/$(B)/sandbox-probe \
@@ -462,6 +468,12 @@ bench-redact: setup all
 # Connector instructions per tunnelled request (callgrind), 1 KiB and 64 KiB; writes bench/RESULTS.md.
 bench-instr: setup all
 	$(Q)bench/instr.sh $(B)
+
+# lwIP benchmark (issue #16): path c with the lwIP connector over a tap beside
+# the POSIX one (network namespaces: as root); writes bench/RESULTS.md.
+bench-lwip: setup all $(LW)/outpost
+	$(Q)$(PYTHON) bench/lwip.py $(B) $(LW)
+.PHONY: bench-lwip
 
 # Sessions benchmark (issue #13): throughput vs direct and socat mTLS, set-up time, RSS at 1000 idle.
 bench-sessions: setup all

@@ -6,10 +6,14 @@
 #   b  wrk → nginx proxy ══mTLS══▶ nginx TLS proxy → nginx     (tunnel-like chain)
 #   c  wrk → outpost-edge ══mTLS tunnel══▶ outpost → nginx     (outpost)
 #
-# For 1 KiB and 64 KiB responses at concurrency 1 and 64: requests/s,
-# p50/p99 latency, the ratios c/b and c/a; the connector's RSS idle, under
-# load and at ~1000 requests in flight (from /proc), and CPU seconds per
-# 10k requests of the connector and the edge.
+# For 1 KiB, 64 KiB, 1 MiB and 16 MiB responses at concurrency 1 and 64:
+# requests/s, p50/p99 latency, the ratios c/b and c/a; the connector's RSS
+# idle, under load and at ~1000 requests in flight (from /proc), and CPU
+# seconds per 10k requests of the connector and the edge.  Streamed
+# responses (#20): server-sent-event latency (upstream write to client read,
+# p50/p99; bench/stream.py is the SSE upstream and reader) and a 1 GiB
+# download (curl; MiB/s, with the connector's and edge's peak RSS on c),
+# each on a, b and c.
 #
 #   bench/bench.sh BUILD_DIR            (make bench)
 #   BENCH_QUICK=1 bench/bench.sh BUILD_DIR
@@ -18,7 +22,8 @@
 #       ("quick: c/b ... rss1000_kib ...") and leaves RESULTS.md alone, so it
 #       can be repeated and the median taken.
 #
-# Bounded: BENCH_DURATION seconds per wrk run (default 5), 13 runs.  Not
+# Bounded: BENCH_DURATION seconds per wrk run (default 5), 25 runs; three
+# SSE reads of 200 events 10 ms apart; three 1 GiB downloads.  Not
 # part of make test.  Goals (reported, not asserted): c/b >= 0.8 for 1 KiB at
 # concurrency 64; connector RSS <= 8 MiB at 1000 requests in flight.
 set -euo pipefail
@@ -36,7 +41,7 @@ command -v wrk >/dev/null || { say "wrk is missing (apt-get install wrk)"; exit 
 command -v nginx >/dev/null || { say "nginx is missing (apt-get install nginx-light)"; exit 1; }
 rm -rf "$work" && mkdir -p "$work/nginx-b"
 bench_files
-pb=$(free_port) pq=$(free_port)
+pb=$(free_port) pq=$(free_port) psse=$(free_port)
 
 # b: an HTTP proxy that talks mTLS to a TLS proxy in front of a.  Two
 # workers: the same process budget as the edge plus the connector.
@@ -78,12 +83,19 @@ pb=$(free_port) pq=$(free_port)
 	            proxy_http_version 1.1;
 	            proxy_set_header Connection "";
 	        }
+	        location /sse/ {
+	            proxy_pass http://127.0.0.1:$psse;
+	            proxy_http_version 1.1;
+	            proxy_pass_header X-Accel-Buffering;
+	        }
 	    }
 	}
 	EOF
 } >"$work/nginx-b/nginx.conf"
 
 start_nginx_a
+python3 "$root/bench/stream.py" serve "$psse" 200 10 &
+pids+=($!)
 nginx -c "$work/nginx-b/nginx.conf" -e "$work/nginx-b/error.log" &
 pids+=($!)
 start_edge
@@ -107,7 +119,7 @@ declare -A R
 idle_rss=$(rss_kb "$conn_pid")
 peak_rss=$idle_rss
 cpu_conn=0 cpu_edge=0 reqs_c=0
-sizes="1k 64k" concs="1 64" paths="a b c"
+sizes="1k 64k 1m 16m" concs="1 64" paths="a b c"
 [ -n "$quick" ] && sizes=1k concs=64 paths="b c"
 for size in $sizes; do
 	for conc in $concs; do
@@ -155,15 +167,51 @@ if [ -n "$quick" ]; then
 	exit 0
 fi
 
+# Streamed responses: SSE latency, then a 1 GiB download, on each path.
+sse_a="http://127.0.0.1:$psse/sse/" sse_b="http://127.0.0.1:$pb/sse/"
+sse_c="http://127.0.0.1:$papi/v1/connectors/bench/proxy/http/127.0.0.1:$psse/sse/"
+declare -A S G
+for path in a b c; do
+	u=sse_$path
+	S[$path]=$(python3 "$root/bench/stream.py" sse "${!u}" 200 "Authorization: Bearer $token") ||
+		S[$path]="n/a n/a"
+	say "$path sse: p50 / p99 ${S[$path]} ms"
+done
+for path in a b c; do
+	( while sleep 0.2; do echo "$(rss_kb "$conn_pid") $(rss_kb "$edge_pid")"; done >"$work/rss.1g.$path" ) &
+	sampler=$!
+	G[$path]=$(curl -sf -o /dev/null -H "Authorization: Bearer $token" \
+		-w '%{size_download} %{speed_download}' "$(url_"$path" 1g)") || G[$path]="0 0"
+	kill "$sampler" 2>/dev/null; wait "$sampler" 2>/dev/null || true
+	say "$path 1 GiB: ${G[$path]} (bytes, bytes/s)"
+done
+g_conn=$(awk '{print $1}' "$work/rss.1g.c" | sort -n | tail -1)
+g_edge=$(awk '{print $2}' "$work/rss.1g.c" | sort -n | tail -1)
+mibs() { awk -v n="$1" -v s="$2" 'BEGIN { if (n == 1073741824) printf "%.0f", s / 1048576; else print "n/a (" n " bytes)" }'; }
+stream_table() {
+	local p50a p99a p50b p99b p50c p99c ga gb gc
+	read -r p50a p99a <<<"${S[a]}"
+	read -r p50b p99b <<<"${S[b]}"
+	read -r p50c p99c <<<"${S[c]}"
+	ga=$(mibs ${G[a]}) gb=$(mibs ${G[b]}) gc=$(mibs ${G[c]})
+	echo "| streamed responses | a: direct | b: nginx mTLS chain | c: outpost | c/b | goal |"
+	echo "|---|---|---|---|---|---|"
+	echo "| SSE event latency p50, upstream write → client read (ms) | $p50a | $p50b | $p50c | | |"
+	echo "| SSE event latency p99 (ms) | $p99a | $p99b | $p99c | | c − a ≤ 2 ms |"
+	echo "| 1 GiB download (MiB/s) | $ga | $gb | $gc | $(ratio "$gc" "$gb") | ≥ 1.0 |"
+	echo "| connector / edge peak RSS during the 1 GiB download on c | | | $(kib_mib "${g_conn:-0}") / $(kib_mib "${g_edge:-0}") | | connector ≤ 4 MiB |"
+}
+
 table() {
 	echo "| size | conc | a: direct req/s | b: nginx mTLS chain req/s | c: outpost req/s | c/b | c/a | p50 a / b / c (ms) | p99 a / b / c (ms) |"
 	echo "|---|---|---|---|---|---|---|---|---|"
-	for size in 1k 64k; do
+	for size in 1k 64k 1m 16m; do
 		for conc in 1 64; do
 			read -r ra la qa <<<"${R[a.$size.$conc]}"
 			read -r rb lb qb <<<"${R[b.$size.$conc]}"
 			read -r rc lc qc <<<"${R[c.$size.$conc]}"
-			echo "| ${size/k/ KiB} | $conc | $ra | $rb | $rc | $(ratio "$rc" "$rb") | $(ratio "$rc" "$ra") | $la / $lb / $lc | $qa / $qb / $qc |"
+			label=${size/k/ KiB}
+			echo "| ${label/m/ MiB} | $conc | $ra | $rb | $rc | $(ratio "$rc" "$rb") | $(ratio "$rc" "$ra") | $la / $lb / $lc | $qa / $qb / $qc |"
 		done
 	done
 }
@@ -195,6 +243,13 @@ $(table)
 | connector RSS, 1000 connections through the edge (peak; up to ${max_inflight:-?} requests in flight on the connector seen by the edge) | $(kib_mib "${rss1000:-0}") ($rps1000 req/s, p99 $p99_1000 ms) | ≤ 8 MiB at 1000 in flight |
 | connector CPU per 10k requests (path c) | $(per10k "$cpu_conn" "$reqs_c") s | |
 | edge CPU per 10k requests (path c) | $(per10k "$cpu_edge" "$reqs_c") s | |
+
+Streamed (#20): 200 server-sent events 10 ms apart from bench/stream.py
+(which sends \`X-Accel-Buffering: no\`, passed on by b's TLS proxy, so both
+nginx hops relay each event at once), and a 1 GiB file (sparse) from nginx
+**a** read by curl.
+
+$(stream_table)
 <!-- bench:end -->
 EOF
 )

@@ -1,5 +1,6 @@
 # Sourced by bench/bench.sh and bench/instr.sh: path c's pieces, on loopback.
-#   bench_files              $work/pki, $work/token ($token), $work/www/{1k,64k}
+#   bench_files              $work/pki, $work/token ($token), $work/www/{1k,64k,1m,16m}
+#                            and $work/www/1g (sparse)
 #   nginx_common DIR         the settings every nginx here shares
 #   start_nginx_a            nginx a, the upstream every path ends at ($pa)
 #   start_edge               outpost-edge: tunnel port $pt, API/front door $papi
@@ -42,6 +43,9 @@ bench_files() {
 	token=$(cat "$work/token")
 	head -c 1024 /dev/zero | tr '\0' 'a' >"$work/www/1k"
 	head -c 65536 /dev/zero | tr '\0' 'b' >"$work/www/64k"
+	head -c 1048576 /dev/zero | tr '\0' 'c' >"$work/www/1m"
+	head -c 16777216 /dev/zero | tr '\0' 'd' >"$work/www/16m"
+	truncate -s 1G "$work/www/1g"
 }
 
 # Common nginx settings: no access log, keep-alive everywhere.

@@ -33,6 +33,8 @@ PKGS=(
 	openssh-server openssh-client postgresql socat
 	# style
 	clang-format
+	# coverage (make coverage): llvm-profdata, llvm-cov
+	llvm
 	# packaging (make deb rpm packaging-test): lintian, rpmbuild, podman-compose (+ CNI dnsname), systemd-analyze
 	lintian rpm podman-compose systemd golang-github-containernetworking-plugin-dnsname
 )

@@ -155,6 +155,21 @@ void cfg_pems_tls_opts(const struct cfg_pems *p, struct tls_client_opts *client,
  * (everything but metadata and link-local addresses).  NULL for any other
  * key.
  */
+/*
+ * The one reader of the OpenTelemetry key=value lists
+ * (OTEL_RESOURCE_ATTRIBUTES, OTEL_EXPORTER_OTLP_HEADERS: W3C Baggage
+ * syntax): entries split at ',', blanks trimmed around keys (RFC 9110
+ * tokens) and values (printable ASCII, '%' only as %XX), each value
+ * percent-decoded.  fn gets each entry as NUL-terminated key and value in
+ * scratch (at least strlen(s) + 2 bytes; the caller wipes it when the
+ * list is a secret); returning false makes that entry bad.  Returns 0, or
+ * the 1-based position of the first bad entry (fn is not called past it).
+ * fn NULL: syntax only.
+ */
+typedef bool cfg_kv_fn(
+    void *arg, const char *key, size_t klen, const char *val, size_t vlen);
+int cfg_otel_kv_parse(const char *s, char *scratch, cfg_kv_fn *fn, void *arg);
+
 struct netpolicy;
 const struct netpolicy *cfg_policy(const struct cfg *c, enum cfg_key k);
 

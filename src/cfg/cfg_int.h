@@ -102,8 +102,9 @@ void cfg_check_redaction(const struct cfg *c, struct cfg_errors *errs);
 void cfg_check_otel(const struct cfg *c, struct cfg_errors *errs);
 
 /* 0 when s is a valid OTEL key=value list (W3C Baggage syntax), else the
- * 1-based position of the first bad entry. */
-int cfg_otel_kv_check(const char *s);
+ * 1-based position of the first bad entry; header: values must also stay
+ * one line once decoded (OTEL_EXPORTER_OTLP_HEADERS). */
+int cfg_otel_kv_check(const char *s, bool header);
 
 /* The table, indexed by enum cfg_key. */
 extern const struct cfg_def cfg_defs[CFG__COUNT];

@@ -6,9 +6,12 @@
  * key as a pair, and the batch size within the queue.  Errors name the
  * setting and the entry's position, never a header value (a secret).
  */
+#include <stdlib.h>
 #include <string.h>
 
 #include "cfg/cfg_int.h"
+#include "lib/url.h"
+#include "lib/util.h"
 
 static bool
 set(const struct cfg *c, enum cfg_key k)
@@ -68,26 +71,67 @@ value_ok(const char *p, size_t n)
 	return true;
 }
 
-/* key=value, blanks allowed around the key. */
 static bool
-entry_ok(const char *p, size_t n)
+blank(char ch)
 {
-	const char *eq = memchr(p, '=', n);
-	const char *k = p, *ke = eq;
+	return ch == ' ' || ch == '\t';
+}
+
+static int
+hexval(char ch)
+{
+	return ch <= '9' ? ch - '0' : (ch | 0x20) - 'a' + 10;
+}
+
+/* Percent-decode p[0..n) into out; returns the decoded length. */
+static size_t
+decode(const char *p, size_t n, char *out)
+{
+	size_t i, k = 0;
+
+	for (i = 0; i < n; i++, k++) {
+		if (p[i] == '%') {
+			out[k] =
+			    (char)(hexval(p[i + 1]) << 4 | hexval(p[i + 2]));
+			i += 2;
+		} else {
+			out[k] = p[i];
+		}
+	}
+	out[k] = '\0';
+	return k;
+}
+
+/* key=value, blanks allowed around the key and the value. */
+static bool
+entry(const char *p, size_t n, char *scratch, cfg_kv_fn *fn, void *arg)
+{
+	const char *eq = memchr(p, '=', n), *k = p, *ke = eq, *v, *ve;
+	size_t vlen;
 
 	if (eq == NULL)
 		return false;
-	while (k < ke && (*k == ' ' || *k == '\t'))
+	while (k < ke && blank(*k))
 		k++;
-	while (ke > k && (ke[-1] == ' ' || ke[-1] == '\t'))
+	while (ke > k && blank(ke[-1]))
 		ke--;
-	return key_ok(k, (size_t)(ke - k)) &&
-	    value_ok(eq + 1, n - (size_t)(eq + 1 - p));
+	for (v = eq + 1, ve = p + n; v < ve && blank(*v); v++)
+		;
+	while (ve > v && blank(ve[-1]))
+		ve--;
+	if (!key_ok(k, (size_t)(ke - k)) || !value_ok(v, (size_t)(ve - v)))
+		return false;
+	if (fn == NULL)
+		return true;
+	memcpy(scratch, k, (size_t)(ke - k));
+	scratch[ke - k] = '\0';
+	vlen = decode(v, (size_t)(ve - v), scratch + (ke - k) + 1);
+	return fn(arg, scratch, (size_t)(ke - k), scratch + (ke - k) + 1, vlen);
 }
 
-/* see cfg_int.h */
+/* see cfg.h */
 int
-cfg_otel_kv_check(const char *s)
+cfg_otel_kv_parse(const char *s, char *scratch, cfg_kv_fn *fn, void *arg)
 {
 	const char *e;
 	size_t n;
@@ -96,12 +140,55 @@ cfg_otel_kv_check(const char *s)
 	for (pos = 1;; pos++) {
 		e = strchr(s, ',');
 		n = e != NULL ? (size_t)(e - s) : strlen(s);
-		if (!entry_ok(s, n))
+		if (!entry(s, n, scratch, fn, arg))
 			return pos;
 		if (e == NULL)
 			return 0;
 		s = e + 1;
 	}
+}
+
+/* A header value must stay one line once decoded: no control bytes but
+ * HTAB (CR, LF, NUL, DEL). */
+static bool
+header_ok(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
+{
+	size_t i;
+
+	(void)arg;
+	(void)k;
+	(void)klen;
+	for (i = 0; i < vlen; i++)
+		if (((unsigned char)v[i] < 0x20 && v[i] != '\t') ||
+		    v[i] == 0x7f)
+			return false;
+	return true;
+}
+
+static bool
+any_ok(void *arg, const char *k, size_t klen, const char *v, size_t vlen)
+{
+	(void)arg;
+	(void)k;
+	(void)klen;
+	(void)v;
+	(void)vlen;
+	return true;
+}
+
+/* see cfg_int.h */
+int
+cfg_otel_kv_check(const char *s, bool header)
+{
+	char *scratch = malloc(strlen(s) + 2);
+	int pos;
+
+	if (scratch == NULL)
+		return 1;
+	pos = cfg_otel_kv_parse(s, scratch, header ? header_ok : any_ok, NULL);
+	util_wipe(scratch, strlen(s) + 2);
+	free(scratch);
+	return pos;
 }
 
 static void
@@ -110,12 +197,15 @@ check_list(const struct cfg *c, enum cfg_key k, struct cfg_errors *errs)
 	char w[128];
 	int pos;
 
-	if (!set(c, k) || (pos = cfg_otel_kv_check(c->slot[k].str)) == 0)
+	if (!set(c, k) ||
+	    (pos = cfg_otel_kv_check(
+		 c->slot[k].str, k == CFG_OTEL_EXPORTER_OTLP_HEADERS)) == 0)
 		return;
 	cfg_source_fmt(c, k, w, sizeof(w));
 	cfg_err(errs, false,
 	    "%s: %s: entry %d is not key=value (a token, '=', a "
-	    "percent-encoded value; entries separated by ',')",
+	    "percent-encoded value without control characters; entries "
+	    "separated by ',')",
 	    w, cfg_defs[k].name, pos);
 }
 
@@ -142,10 +232,29 @@ check_names(const struct cfg *c, struct cfg_errors *errs)
 		    s);
 }
 
+/* A password in an endpoint URL would be sent nowhere and logged. */
+static void
+check_endpoint(const struct cfg *c, enum cfg_key k, struct cfg_errors *errs)
+{
+	const char *s = c->slot[k].str, *why;
+	struct url u;
+
+	if (set(c, k) && url_parse(s, strlen(s), &u, &why) &&
+	    u.userinfo != NULL)
+		cfg_err(errs, false,
+		    "%s: credentials in the URL are not supported (use "
+		    "OTEL_EXPORTER_OTLP_HEADERS)",
+		    cfg_defs[k].name);
+}
+
 /* see cfg_int.h */
 void
 cfg_check_otel(const struct cfg *c, struct cfg_errors *errs)
 {
+	check_endpoint(c, CFG_OTEL_EXPORTER_OTLP_ENDPOINT, errs);
+	check_endpoint(c, CFG_OTEL_EXPORTER_OTLP_METRICS_ENDPOINT, errs);
+	check_endpoint(c, CFG_OTEL_EXPORTER_OTLP_TRACES_ENDPOINT, errs);
+	check_endpoint(c, CFG_OTEL_EXPORTER_OTLP_LOGS_ENDPOINT, errs);
 	check_names(c, errs);
 	check_list(c, CFG_OTEL_RESOURCE_ATTRIBUTES, errs);
 	check_list(c, CFG_OTEL_EXPORTER_OTLP_HEADERS, errs);

@@ -309,28 +309,6 @@ exec_conns_free(struct exec *e)
 		free(e);
 }
 
-/* Static text for the BearSSL errors an operator can act on. */
-static const char *
-tls_detail(int err)
-{
-	switch (err) {
-	case BR_ERR_X509_NOT_TRUSTED:
-		return "tls: certificate not trusted";
-	case BR_ERR_X509_BAD_SERVER_NAME:
-		return "tls: certificate does not match the host name";
-	case BR_ERR_X509_EXPIRED:
-		return "tls: certificate expired or not yet valid";
-	case BR_ERR_BAD_VERSION:
-	case BR_ERR_BAD_CIPHER_SUITE:
-	case BR_ERR_UNSUPPORTED_VERSION:
-		return "tls: no common protocol version or cipher suite";
-	default:
-		if (err >= BR_ERR_RECV_FATAL_ALERT)
-			return "tls: the server sent a fatal alert";
-		return "tls: handshake or record error";
-	}
-}
-
 /* see exec_int.h */
 enum exec_reason
 exec_conn_reason(const struct exec_conn *c, const char **detail)
@@ -338,7 +316,7 @@ exec_conn_reason(const struct exec_conn *c, const char **detail)
 	int err = stream_error(&c->s);
 
 	if (err == STREAM_ERR_TLS) {
-		*detail = tls_detail(c->s.tls_err);
+		*detail = tls_br_detail(c->s.tls_err);
 		return EXEC_TLS;
 	}
 	if (c->tls && !c->handshaken) {

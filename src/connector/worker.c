@@ -21,6 +21,7 @@
 #include "net/dns.h"
 #include "net/net.h"
 #include "net/sntp.h"
+#include "otel/otel.h"
 #include "rx/rx.h"
 
 /* Timers of the DNS resolver, the SNTP client and other fixed users. */
@@ -42,6 +43,7 @@ struct worker {
 	bool have_ntp;
 	struct rx_timer ntp_retry;
 	struct redact_reload rules; /* REDACTION_RULES_FILE */
+	struct otel *otel; /* OTLP export, when an endpoint is set */
 	int exit_code;
 };
 
@@ -93,7 +95,7 @@ timers_needed(const struct cfg *c)
 	size_t reqs = (size_t)cfg_int(c, CFG_MAX_CONCURRENT_REQUESTS);
 
 	/* 2: discovery's timer and its DNS query's deadline. */
-	return WORKER_TIMERS + 2 + slots * 5 +
+	return WORKER_TIMERS + 2 + OTEL_TIMERS + slots * 5 +
 	    SESSION_TIMERS(cfg_int(c, CFG_SESSION_MAX)) +
 	    EXEC_TIMERS(slots * reqs, exec_pool_size(c)) +
 	    HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS));
@@ -231,6 +233,25 @@ start_tunnels(struct worker *w, const struct cfg *c)
 	return 0;
 }
 
+/* OTLP export (issue #15), with the tunnels' resolver when they have one. */
+static int
+start_otel(struct worker *w, const struct cfg *c)
+{
+	struct otel_conf oc = {.loop = &w->loop,
+	    .dns = w->dns,
+	    .cfg = c,
+	    .service_version = OUTPOST_VERSION,
+	    .instance_id = cfg_str(c, CFG_TRAVERSAL_CONNECTOR_ID),
+	    .registry = health_metrics(w->health)};
+	char err[256];
+
+	if (otel_new(&oc, &w->otel, err, sizeof(err)) == 0)
+		return 0;
+	log_error("configuration: %s", err);
+	fprintf(stderr, "outpost: %s\n", err);
+	return -1;
+}
+
 static int
 start_signals(struct rx_loop *l)
 {
@@ -360,6 +381,8 @@ worker_main(int argc, char **argv, char *const *envp)
 		health_set_ready(w.health, false, problem);
 	else if (start_tunnels(&w, c) < 0)
 		return EXIT_PERMANENT;
+	if (problem == NULL && start_otel(&w, c) < 0)
+		return EXIT_PERMANENT;
 	if (redact_reload_start(&w.rules, &w.loop, c,
 		w.have_mgr ? w.mgr.exec : NULL, health_metrics(w.health),
 		on_rules_fatal) < 0)
@@ -387,6 +410,7 @@ worker_main(int argc, char **argv, char *const *envp)
 	if (w.have_mgr)
 		manager_free(&w.mgr);
 	redact_reload_stop(&w.rules);
+	otel_free(w.otel);
 	if (w.dns != NULL)
 		dns_free(w.dns);
 	notify_stop(&w.loop);

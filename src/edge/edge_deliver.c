@@ -187,6 +187,8 @@ on_head(struct edge_tunnel *t, const Connector__V1__HttpResponse *h)
 		edge_proxy_release(q);
 		return;
 	}
+	if (t->dreq == NULL)
+		return; /* the client went away while it was written */
 	http_exchange_on_drain(x, on_drain, q);
 	q->left = edge_proxy_length(h);
 }
@@ -198,6 +200,8 @@ on_data(struct edge_tunnel *t, const ProtobufCBinaryData *d)
 	int r =
 	    q->whole ? -EMSGSIZE : http_exchange_write(q->x, d->data, d->len);
 
+	if (t->dreq == NULL)
+		return; /* the client went away while it was written */
 	if (r == 0 && q->left > 0 && (q->left -= (int64_t)d->len) == 0) {
 		/* Whole: the client may go now without cancelling the call,
 		 * which owes only its End. */
@@ -372,7 +376,8 @@ edge_deliver_attach(struct edge_tunnel *t)
 	t->deliver = true;
 	t->ended = true; /* unless accepted below */
 	if (q == NULL) {
-		log_warn(
+		/* Info: a client that left before its call came is common. */
+		log_info(
 		    "edge: Deliver call for request %s from %s refused: %s",
 		    h2_stream_request_id(&t->hs), t->c->addr, why);
 		h2_stream_end_status(&t->hs,

@@ -11,6 +11,9 @@
 
 static enum log_level log_min = LOG_INFO;
 static int log_fd = 2;
+static log_sink_fn *log_sink;
+static void *log_sink_arg;
+static bool log_in_sink;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -45,6 +48,14 @@ void
 log_set_fd(int fd)
 {
 	log_fd = fd;
+}
+
+/* see log.h */
+void
+log_set_sink(log_sink_fn *fn, void *arg)
+{
+	log_sink = fn;
+	log_sink_arg = arg;
 }
 
 /* A site may write now: within its burst, or a new window has begun. */
@@ -112,4 +123,9 @@ log_site_msg(struct log_site *site, enum log_level level, const char *fmt, ...)
 		site->suppressed = 0;
 	}
 	write_line(level, msg, (size_t)n);
+	if (log_sink != NULL && !log_in_sink) {
+		log_in_sink = true;
+		log_sink(log_sink_arg, level, msg, (size_t)n);
+		log_in_sink = false;
+	}
 }

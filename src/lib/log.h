@@ -38,6 +38,16 @@ struct log_site {
 void log_set_level(enum log_level level);
 void log_set_fd(int fd);
 
+/*
+ * A second destination of every line written (the OTLP exporter's log
+ * records): called after the line went to the fd, with the level and the
+ * message (not NUL-terminated; no JSON).  A line logged from inside the
+ * sink is written to the fd only.  fn NULL: no sink.
+ */
+typedef void log_sink_fn(
+    void *arg, enum log_level level, const char *msg, size_t n);
+void log_set_sink(log_sink_fn *fn, void *arg);
+
 /* Write a line for call site 'site', subject to its rate limit. */
 void log_site_msg(struct log_site *site, enum log_level level, const char *fmt,
     ...) __attribute__((format(printf, 3, 4)));

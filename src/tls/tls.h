@@ -254,6 +254,10 @@ const char *tls_reason_name(enum tls_reason r);
 /* Shorthand: tls_reason_name(tls_reason(c)). */
 const char *tls_error_reason(const struct tls_conn *c);
 
+/* Static text for a BearSSL error code an operator can act on ("tls:
+ * certificate not trusted", ...), for a stream's tls_err. */
+const char *tls_br_detail(int br_err);
+
 /*
  * Server, after tls_ready() (or inside the peer check): whether the
  * client presented a certificate that verified; its i-th SAN URI (NULL

@@ -101,3 +101,25 @@ tls_error_reason(const struct tls_conn *c)
 {
 	return tls_reason_name(c->reason);
 }
+
+/* see tls.h */
+const char *
+tls_br_detail(int err)
+{
+	switch (err) {
+	case BR_ERR_X509_NOT_TRUSTED:
+		return "tls: certificate not trusted";
+	case BR_ERR_X509_BAD_SERVER_NAME:
+		return "tls: certificate does not match the host name";
+	case BR_ERR_X509_EXPIRED:
+		return "tls: certificate expired or not yet valid";
+	case BR_ERR_BAD_VERSION:
+	case BR_ERR_BAD_CIPHER_SUITE:
+	case BR_ERR_UNSUPPORTED_VERSION:
+		return "tls: no common protocol version or cipher suite";
+	default:
+		if (err >= BR_ERR_RECV_FATAL_ALERT)
+			return "tls: the server sent a fatal alert";
+		return "tls: handshake or record error";
+	}
+}

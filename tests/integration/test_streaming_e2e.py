@@ -12,12 +12,14 @@ import http.client
 import json
 import re
 import socket
+import subprocess
+import threading
 import time
 
 import pytest
 
 from conftest import wait_until
-from edgelib import Edge, grpcjs_client
+from edgelib import Edge, connector, dev_pki, grpcjs_client
 from tunnellib import rss_kib
 
 
@@ -181,6 +183,27 @@ def test_client_going_away_cancels_the_deliver_call(outpost_edge_bin, tmp_path, 
     assert s == 200
 
 
+def test_clients_resetting_mid_body_leave_the_edge_serving(outpost_edge_bin, tmp_path, procs):
+    """A client reset while its body is being written (the write fails in
+    the middle of a part) ends that response only."""
+    edge = start_edge(outpost_edge_bin, tmp_path, procs)
+    js = js_connector(tmp_path, procs, edge)
+    for i in range(12):
+        sk = socket.create_connection(("127.0.0.1", edge.aport), timeout=10)
+        sk.sendall(f"GET /v1/connectors/js/proxy/http/svc:80/bytes/{64 << 20}"
+                   f"{'?chunked=1' if i % 2 else ''} HTTP/1.1\r\nHost: t\r\n"
+                   f"Authorization: Bearer {edge.token}\r\n\r\n".encode())
+        assert sk.recv(12) == b"HTTP/1.1 200"
+        sk.recv(1 << 16)
+        sk.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        sk.close()  # RST
+    assert wait_until(lambda: len(events(js, "deliver")) == 12, 10), js.text()[-2000:]
+    assert {e["code"] for e in events(js, "deliver")} == {1}  # each one cancelled
+    assert edge.proc.alive(), edge.proc.text()[-2000:]
+    s, _, b = edge.proxy("js", "svc:80/bytes/10")
+    assert s == 200 and b == pattern(0, 10)
+
+
 @pytest.mark.parametrize("kind,code,client", [
     ("data_before_head", 3, "502"),
     ("second_head", 3, "cut"),
@@ -256,3 +279,256 @@ def test_a_slow_client_pauses_only_its_own_response(outpost_edge_bin, tmp_path, 
         assert got > 0
     finally:
         sk.close()
+
+
+# --- the real connector (`outpost run`, mTLS) and a raw-socket upstream ------
+
+class StreamUpstream:
+    """A threaded HTTP/1.1 upstream that writes as it goes:
+    /sse/N/MS   chunked text/event-stream, N events "data: i ms" MS ms apart
+    /bytes/N    Content-Length N of the i % 251 pattern
+    /reset      Content-Length 1000000, 100000 bytes, then a TCP reset
+    Each connection's end is noted in .closed (path, monotonic time)."""
+
+    BLOCK = bytes(range(251)) * (1 << 12)
+
+    def __init__(self):
+        self.ls = socket.create_server(("127.0.0.1", 0))
+        self.port = self.ls.getsockname()[1]
+        self.closed = []
+        self.stop_ = False
+        threading.Thread(target=self._accept, daemon=True).start()
+
+    @property
+    def hostport(self):
+        return f"127.0.0.1:{self.port}"
+
+    def _accept(self):
+        while not self.stop_:
+            try:
+                s, _ = self.ls.accept()
+            except OSError:
+                return
+            threading.Thread(target=self._serve, args=(s,), daemon=True).start()
+
+    def _serve(self, s):
+        path = "?"
+        try:
+            req = b""
+            while b"\r\n\r\n" not in req and len(req) < 65536:
+                d = s.recv(4096)
+                if not d:
+                    return
+                req += d
+            path = req.split(b" ", 2)[1].decode()
+            p = path.strip("/").split("/")
+            if p[0] == "sse":
+                self._sse(s, int(p[1]), int(p[2]))
+            elif p[0] == "bytes":
+                self._bytes(s, int(p[1]))
+            elif p[0] == "reset":
+                s.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n")
+                s.sendall(self.BLOCK[:100000])
+                time.sleep(0.2)
+                s.setsockopt(socket.SOL_SOCKET, socket.SO_LINGER, b"\1\0\0\0\0\0\0\0")
+        except OSError:
+            pass
+        finally:
+            self.closed.append((path, time.monotonic()))
+            s.close()
+
+    def _sse(self, s, n, ms):
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: text/event-stream\r\n"
+                  b"Transfer-Encoding: chunked\r\n\r\n")
+        s.settimeout(ms / 1000)
+        for i in range(n):
+            ev = f"data: {i} {int(time.time() * 1000)}\n\n".encode()
+            s.sendall(b"%x\r\n%s\r\n" % (len(ev), ev))
+            try:
+                if s.recv(1) == b"":
+                    return  # the connector closed: the request was aborted
+            except socket.timeout:
+                pass
+        s.sendall(b"0\r\n\r\n")
+
+    def _bytes(self, s, n):
+        s.sendall(b"HTTP/1.1 200 OK\r\nContent-Type: application/octet-stream\r\n"
+                  b"Content-Length: %d\r\n\r\n" % n)
+        mv = memoryview(self.BLOCK)
+        while n > 0:
+            k = min(n, len(mv))
+            s.sendall(mv[:k])
+            n -= k
+
+    def stop(self):
+        self.stop_ = True
+        self.ls.close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return dev_pki(str(tmp_path_factory.mktemp("pki")), "alpha")
+
+
+@pytest.fixture
+def up():
+    u = StreamUpstream()
+    yield u
+    u.stop()
+
+
+@pytest.fixture
+def real(outpost_bin, outpost_edge_bin, pki, tmp_path, procs):
+    """edge + `outpost run` alpha with one tunnel; returns (edge, connector)."""
+    def start(**settings):
+        edge = Edge(outpost_edge_bin, str(tmp_path), pki)
+        procs.append(edge)
+        conn = connector(outpost_bin, str(tmp_path), edge, pki, "alpha",
+                         MAX_TUNNELS_ALLOWED=1, **settings)
+        procs.append(conn)
+        edge.wait_tunnels("alpha", 1)
+        return edge, conn
+    return start
+
+
+def sse_lags(r, n):
+    buf, lags = b"", []
+    deadline = time.monotonic() + 30
+    while len(lags) < n and time.monotonic() < deadline:
+        d = r.read1(65536)
+        if not d:
+            break
+        now = time.time() * 1000
+        buf += d
+        while b"\n\n" in buf:
+            ev, buf = buf.split(b"\n\n", 1)
+            _, i, sent = ev.decode().split()
+            assert int(i) == len(lags)
+            lags.append(now - int(sent))
+    return lags
+
+
+def test_real_sse_events_arrive_as_the_upstream_writes_them(real, up):
+    edge, _ = real()
+    c, r = front(edge, f"/v1/connectors/alpha/proxy/http/{up.hostport}/sse/20/50")
+    try:
+        assert r.status == 200 and r.getheader("Transfer-Encoding") == "chunked"
+        lags = sse_lags(r, 20)
+        assert len(lags) == 20 and max(lags) < 500, lags
+        assert r.read() == b""
+    finally:
+        c.close()
+
+
+def test_real_cancel_closes_the_upstream_connection(real, up):
+    edge, conn = real()
+    c, r = front(edge, f"/v1/connectors/alpha/proxy/http/{up.hostport}/sse/400/50")
+    assert r.status == 200
+    assert len(sse_lags(r, 2)) == 2
+    t0 = time.monotonic()
+    c.close()
+    r.close()
+    assert wait_until(lambda: up.closed, 5), conn.text()[-2000:]
+    assert up.closed[0][0] == "/sse/400/50" and up.closed[0][1] - t0 < 3
+    s, _, b = edge.proxy("alpha", f"{up.hostport}/bytes/1000")
+    assert s == 200 and len(b) == 1000
+
+
+def test_real_1gib_download_is_byte_exact_in_bounded_memory(real, up):
+    edge, conn = real()
+    n = 1 << 30
+    peak = {"edge": 0, "conn": 0}
+    done = threading.Event()
+
+    def sample():
+        while not done.wait(0.1):
+            peak["edge"] = max(peak["edge"], rss_kib(edge.proc.p.pid))
+            peak["conn"] = max(peak["conn"], rss_kib(conn.p.pid))
+    th = threading.Thread(target=sample, daemon=True)
+    th.start()
+    c, r = front(edge, f"/v1/connectors/alpha/proxy/http/{up.hostport}/bytes/{n}", timeout=60)
+    try:
+        assert r.status == 200 and r.getheader("Content-Length") == str(n)
+        h, got, t0 = hashlib.sha256(), 0, time.monotonic()
+        while True:
+            d = r.read(1 << 20)
+            if not d:
+                break
+            h.update(d)
+            got += len(d)
+        took = time.monotonic() - t0
+    finally:
+        done.set()
+        th.join()
+        c.close()
+    assert got == n and h.hexdigest() == pattern_sha(n)
+    print(f"1 GiB in {took:.1f} s; peak RSS edge {peak['edge']} KiB, connector {peak['conn']} KiB")
+    assert 0 < peak["edge"] < 16 << 10 and 0 < peak["conn"] < 16 << 10, peak
+
+
+def test_real_upstream_reset_cuts_the_body_and_the_tunnel_lives_on(real, up):
+    edge, _ = real()
+    c, r = front(edge, f"/v1/connectors/alpha/proxy/http/{up.hostport}/reset")
+    try:
+        assert r.status == 200 and r.getheader("Content-Length") == "1000000"
+        with pytest.raises(http.client.IncompleteRead) as ei:
+            r.read()
+        assert len(ei.value.partial) == 100000
+    finally:
+        c.close()
+    assert wait_until(lambda: re.search(r"request r\S+: streamed response cut: \w+",
+                                        edge.proc.text()), 5), edge.proc.text()[-2000:]
+    s, _, b = edge.proxy("alpha", f"{up.hostport}/bytes/1000")
+    assert s == 200 and len(b) == 1000
+    assert len(edge.state("alpha")["tunnels"]) == 1
+
+
+def test_real_slow_client_pauses_only_its_own_response(real, up):
+    edge, _ = real()
+    small = f"{up.hostport}/bytes/65536"
+
+    def timed():
+        t0 = time.monotonic()
+        s, _, b = edge.proxy("alpha", small)
+        assert s == 200 and len(b) == 65536
+        return time.monotonic() - t0
+    base = sorted(timed() for _ in range(10))
+    sk = socket.create_connection(("127.0.0.1", edge.aport), timeout=10)
+    sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
+    sk.sendall(f"GET /v1/connectors/alpha/proxy/http/{up.hostport}/bytes/{256 << 20} HTTP/1.1\r\n"
+               f"Host: t\r\nAuthorization: Bearer {edge.token}\r\n\r\n".encode())
+    try:
+        assert sk.recv(12) == b"HTTP/1.1 200"
+        time.sleep(1)
+        during = sorted(timed() for _ in range(10))
+        assert during[5] < base[5] * 10 + 0.2, (base, during)
+        sk.settimeout(10)
+        assert sum(len(sk.recv(1 << 20)) for _ in range(8)) > 0
+    finally:
+        sk.close()
+
+
+def test_real_buffered_answers_with_streaming_switched_off(real, up):
+    """STREAM_RESPONSES=false: no `stream` capability, so the edge asks for
+    nothing and relays one buffered HttpResponse (with its length); with
+    streaming on, the same chunked upstream answer comes chunked."""
+    path = f"/v1/connectors/alpha/proxy/http/{up.hostport}/sse/3/20"
+    edge, _ = real(STREAM_RESPONSES="false")
+    c, r = front(edge, path)
+    body = r.read()
+    c.close()
+    assert r.status == 200 and r.getheader("Transfer-Encoding") is None
+    assert r.getheader("Content-Length") == str(len(body)) and body.count(b"data: ") == 3
+
+
+def test_real_clients_leaving_with_answers_in_flight_leave_the_edge_serving(real, up):
+    """64 clients that all leave at once (wrk at the end of each run) while
+    small streamed answers come: some writes fail between head and body."""
+    edge, _ = real()
+    for _ in range(3):
+        subprocess.run(["wrk", "-t2", "-c64", "-d1s", "-H", f"Authorization: Bearer {edge.token}",
+                        f"http://127.0.0.1:{edge.aport}/v1/connectors/alpha/proxy/http/"
+                        f"{up.hostport}/bytes/1000"], check=True, capture_output=True, timeout=30)
+    assert edge.proc.alive(), edge.proc.text()[-2000:]
+    s, _, b = edge.proxy("alpha", f"{up.hostport}/bytes/1000")
+    assert s == 200 and len(b) == 1000

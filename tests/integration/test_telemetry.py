@@ -206,7 +206,7 @@ def check_config(outpost_bin, *args, **env):
     return run([outpost_bin, "check-config", *args], env=base_env(**env))
 
 
-def test_otel_settings_valid_are_accepted_as_not_implemented(outpost_bin, tmp_path):
+def test_otel_settings_valid_are_accepted(outpost_bin, tmp_path):
     r = check_config(outpost_bin, OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318",
                      OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
                      OTEL_EXPORTER_OTLP_HEADERS="api-key=sekrit-marker-1,x-b=a%20b",
@@ -215,7 +215,7 @@ def test_otel_settings_valid_are_accepted_as_not_implemented(outpost_bin, tmp_pa
                      OTEL_TRACES_SAMPLER_ARG="0.25", OTEL_SDK_DISABLED="false")
     assert r.returncode == 0, r.stdout + r.stderr
     out = r.stdout + r.stderr
-    assert "OTEL_EXPORTER_OTLP_ENDPOINT: not implemented yet; ignored" in out
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT" not in out  # the exporter implements it
     assert "sekrit-marker-1" not in out
     p = check_config(outpost_bin, "--print", OTEL_EXPORTER_OTLP_HEADERS="api-key=sekrit-marker-1")
     assert "sekrit-marker-1" not in p.stdout + p.stderr
@@ -242,3 +242,20 @@ def test_otel_settings_invalid_are_refused_by_name(outpost_bin, tmp_path):
     assert "OTEL_BSP_MAX_EXPORT_BATCH_SIZE (20) exceeds OTEL_BSP_MAX_QUEUE_SIZE (10)" in out
     assert "OTEL_EXPORTER_OTLP_TIMEOUT" in out
     assert "sekrit-marker-2" not in out
+
+
+def test_otel_header_values_stay_one_line(outpost_bin):
+    """A percent-encoded CR LF in a header value would inject a header."""
+    r = check_config(outpost_bin, OTEL_EXPORTER_OTLP_HEADERS="a=b,x=sekrit%0D%0AInjected:%201")
+    assert r.returncode == 100
+    out = r.stdout + r.stderr
+    assert "OTEL_EXPORTER_OTLP_HEADERS: entry 2 is not key=value" in out
+    assert "sekrit" not in out
+
+
+def test_otel_endpoint_credentials_refused(outpost_bin):
+    r = check_config(outpost_bin, OTEL_EXPORTER_OTLP_ENDPOINT="http://u:sekrit@127.0.0.1:4318")
+    assert r.returncode == 100
+    out = r.stdout + r.stderr
+    assert "OTEL_EXPORTER_OTLP_ENDPOINT: credentials in the URL are not supported" in out
+    assert "sekrit" not in out

@@ -753,14 +753,14 @@ cfg_not_implemented_reported(void **state)
 {
 	struct cfg *c =
 	    load("OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=http://otel:4318\n",
-		"OTEL_EXPORTER_OTLP_ENDPOINT=http://otel:4318", NULL, NULL);
+		"OTEL_BSP_SCHEDULE_DELAY=100", NULL, NULL);
 
 	assert_non_null(c);
 	assert_msg("outpost.conf:1: OTEL_EXPORTER_OTLP_TRACES_ENDPOINT: not "
 		   "implemented yet",
 	    NULL);
 	assert_msg(
-	    "environment: OTEL_EXPORTER_OTLP_ENDPOINT: not implemented", NULL);
+	    "environment: OTEL_BSP_SCHEDULE_DELAY: not implemented", NULL);
 	cfg_free(c);
 }
 

@@ -44,8 +44,7 @@ group_teardown(void **state)
 }
 
 /* Run a shell command in the test directory; its exit status. */
-static int
-sh(const char *fmt, ...)
+static int __attribute__((format(printf, 1, 2))) sh(const char *fmt, ...)
 {
 	char cmd[2048];
 	int n;

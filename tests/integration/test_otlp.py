@@ -1,0 +1,248 @@
+"""OTLP/HTTP export (#15) against an independent receiver.
+
+tests/integration/otlp/receiver.js (Node, protobufjs) decodes every export
+from outpost's own .proto files in both encodings and records each request
+(raw bytes and decoded body) as a JSON line; these tests read those lines.
+The connector runs with the edge and a Python upstream (edgelib), so the
+metric values come from real requests through a real tunnel.
+"""
+import base64
+import json
+import os
+import subprocess
+import time
+
+import pytest
+
+from conftest import free_port, wait_until
+from edgelib import Edge, Upstream, connector, dev_pki
+
+HERE = os.path.dirname(os.path.abspath(__file__))
+RECEIVER = os.path.join(HERE, "otlp", "receiver.js")
+
+
+class Receiver:
+    """The Node OTLP receiver on a loopback port (TLS with cert/key)."""
+
+    def __init__(self, tmp, *args, cert=None, key=None, port=0):
+        self.out = os.path.join(tmp, f"otlp-{time.monotonic_ns()}.jsonl")
+        argv = ["node", RECEIVER, "--port", str(port), "--out", self.out, *args]
+        if cert:
+            argv += ["--cert", cert, "--key", key]
+        self.proc = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+        line = self.proc.stdout.readline().decode()
+        if not line.startswith("listening "):
+            self.proc.kill()
+            raise AssertionError("receiver did not start: " + line + self.proc.stdout.read().decode())
+        self.port = int(line.split()[1])
+        self.scheme = "https" if cert else "http"
+
+    @property
+    def url(self):
+        return f"{self.scheme}://127.0.0.1:{self.port}"
+
+    def records(self, signal=None):
+        try:
+            with open(self.out) as f:
+                recs = [json.loads(l) for l in f if l.strip()]
+        except FileNotFoundError:
+            return []
+        return [r for r in recs if signal is None or r["signal"] == signal]
+
+    def control(self, **behaviour):
+        import http.client
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        if self.scheme == "https":
+            import ssl
+            c = http.client.HTTPSConnection("127.0.0.1", self.port, timeout=5,
+                                            context=ssl._create_unverified_context())
+        c.request("POST", "/control", body=json.dumps(behaviour))
+        assert c.getresponse().status == 204
+        c.close()
+
+    def stop(self):
+        if self.proc.poll() is None:
+            self.proc.terminate()
+            try:
+                self.proc.wait(5)
+            except subprocess.TimeoutExpired:
+                self.proc.kill()
+                self.proc.wait(5)
+        self.proc.stdout.close()
+
+
+@pytest.fixture(scope="module")
+def pki(tmp_path_factory):
+    return dev_pki(str(tmp_path_factory.mktemp("pki")), "alpha")
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    r = Receiver(str(tmp_path))
+    yield r
+    r.stop()
+
+
+@pytest.fixture
+def stack(outpost_bin, outpost_edge_bin, pki, tmp_path):
+    """start(**settings) -> connector alpha (two tunnels up) behind an edge."""
+    up = Upstream()
+    edge = Edge(outpost_edge_bin, str(tmp_path), pki)
+    procs = [edge]
+
+    def start(**settings):
+        conn = connector(outpost_bin, str(tmp_path), edge, pki, "alpha", **settings)
+        procs.append(conn)
+        edge.wait_tunnels("alpha", 2)
+        return conn
+    try:
+        yield up, edge, start
+    finally:
+        for p in reversed(procs):
+            p.stop()
+        up.stop()
+
+
+def resource(body):
+    key = "resourceMetrics" if "resourceMetrics" in body else "resourceLogs"
+    attrs = body[key][0]["resource"].get("attributes", [])
+    return {a["key"]: a["value"].get("stringValue") for a in attrs}
+
+
+def metrics_of(rec):
+    """{name: metric} of one metrics export."""
+    out = {}
+    for rm in rec["body"]["resourceMetrics"]:
+        for sm in rm["scopeMetrics"]:
+            for m in sm["metrics"]:
+                out[m["name"]] = m
+    return out
+
+
+def points(m):
+    for kind in ("sum", "gauge", "histogram"):
+        if kind in m:
+            return m[kind]["dataPoints"]
+    raise AssertionError(m)
+
+
+def attrs(p):
+    return {a["key"]: a["value"]["stringValue"] for a in p.get("attributes", [])}
+
+
+def ok_requests(rec):
+    """outpost_requests_total{outcome="ok"} in one export, or None."""
+    m = metrics_of(rec).get("outpost_requests_total")
+    if m is None:
+        return None
+    return next((p.get("asDouble", 0) for p in points(m) if attrs(p) == {"outcome": "ok"}), None)
+
+
+def last_metrics(rcv, pred, timeout=15):
+    """The first metrics export satisfying pred (waiting for it)."""
+    def find():
+        for r in reversed(rcv.records("metrics")):
+            if "body" in r and pred(r):
+                return r
+        return None
+    rec = wait_until(find, timeout, 0.1)
+    assert rec, [r.get("error") for r in rcv.records()]
+    return rec
+
+
+def otlp_env(rcv, **extra):
+    env = dict(OTEL_EXPORTER_OTLP_ENDPOINT=rcv.url, OTEL_METRIC_EXPORT_INTERVAL="1000")
+    env.update(extra)
+    return env
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_metrics_after_requests(stack, receiver, protocol):
+    """N requests through the tunnel appear in the exported counters and the
+    latency histogram (outpost's names and the anchor's), in either
+    encoding, with the resource attributes set."""
+    up, edge, start = stack
+    start(**otlp_env(receiver, OTEL_EXPORTER_OTLP_PROTOCOL=protocol, ENV_NAME="staging",
+                     OTEL_SERVICE_NAME="edge-connector",
+                     OTEL_RESOURCE_ATTRIBUTES="team=net%20ops,service.name=ignored",
+                     TRAVERSAL_CONNECTOR_ID="conn-alpha-1"))
+    n = 7
+    for i in range(n):
+        s, _, _ = edge.proxy("alpha", f"{up.hostport}/echo")
+        assert s == 200
+    rec = last_metrics(receiver, lambda r: ok_requests(r) == n)
+    want_ct = "application/json" if protocol == "http/json" else "application/x-protobuf"
+    assert rec["content_type"] == want_ct
+    assert rec["path"] == "/v1/metrics"
+    res = resource(rec["body"])
+    assert res["service.name"] == "edge-connector"
+    assert res["deployment.environment"] == "staging"
+    assert res["service.instance.id"] == "conn-alpha-1"
+    assert res["service.version"]
+    assert res["host.name"] == os.uname().nodename
+    assert res["team"] == "net ops"
+    ms = metrics_of(rec)
+    req = ms["outpost_requests_total"]["sum"]
+    assert req["isMonotonic"] and req["aggregationTemporality"] == 2
+    anchor = ms["upstream_requests_total"]
+    assert [p["asDouble"] for p in points(anchor) if attrs(p) == {"outcome": "ok"}] == [n]
+    for name in ("outpost_upstream_seconds", "upstream_latency"):
+        h = ms[name]["histogram"]
+        assert h["aggregationTemporality"] == 2
+        (p,) = h["dataPoints"]
+        assert p["count"] == str(n)
+        assert len(p["bucketCounts"]) == len(p["explicitBounds"]) + 1
+        assert sum(int(c) for c in p["bucketCounts"]) == n
+        assert p["sum"] >= 0  # present (sub-millisecond requests sum to 0)
+    assert ms["upstream_latency"]["unit"] == "s"
+    assert points(ms["connector.streams_active"])[0]["asDouble"] == 2
+    assert points(ms["concurrent_requests"])[0]["asDouble"] == 0
+    assert points(ms["request_body_size_limit_hit_total"])[0]["asDouble"] == 0
+    assert "reconnects_total" in ms
+    # Every interval again: cumulative, from the same start time.
+    later = last_metrics(receiver, lambda r: r["ts"] > rec["ts"])
+    p0 = points(ms["outpost_uptime_seconds"])[0]
+    p1 = points(metrics_of(later)["outpost_uptime_seconds"])[0]
+    assert p0["startTimeUnixNano"] == p1["startTimeUnixNano"]
+    assert int(p1["timeUnixNano"]) > int(p0["timeUnixNano"])
+
+
+def test_logs_exported(stack, receiver):
+    """The JSON log lines arrive as log records with their severity."""
+    up, edge, start = stack
+    start(**otlp_env(receiver, OTEL_EXPORTER_OTLP_PROTOCOL="http/json"))
+
+    def bodies():
+        out = []
+        for r in receiver.records("logs"):
+            for rl in r.get("body", {}).get("resourceLogs", []):
+                for sl in rl["scopeLogs"]:
+                    out += sl["logRecords"]
+        return out
+    assert wait_until(lambda: any("running" in l["body"]["stringValue"] for l in bodies()), 10)
+    running = next(l for l in bodies() if "running" in l["body"]["stringValue"])
+    assert running["severityNumber"] == 9 and running["severityText"] == "INFO"
+    assert int(running["timeUnixNano"]) > 0
+    assert receiver.records("logs")[0]["path"] == "/v1/logs"
+
+
+def test_no_request_data_in_exports(stack, receiver):
+    """Marker strings in a request's path, query, headers and body never
+    appear in any exported byte, while that request is counted."""
+    up, edge, start = stack
+    conn = start(**otlp_env(receiver, ENV_LEVEL="debug",
+                     OTEL_EXPORTER_OTLP_HEADERS="x-api-key=sekrit-hdr-value"))
+    marks = ["MARKPATH7f3a", "MARKQUERY91c2", "MARKHDR5d0e", "MARKBODY22b8"]
+    s, _, _ = edge.proxy("alpha", f"{up.hostport}/echo/{marks[0]}?q={marks[1]}", method="POST",
+                         body=f"payload {marks[3]}".encode(), headers={"X-Mark": marks[2]})
+    assert s == 200
+    last_metrics(receiver, lambda r: ok_requests(r) == 1)
+    time.sleep(1.5)  # the next log batch too
+    recs = receiver.records()
+    assert {r["signal"] for r in recs} >= {"metrics", "logs"}
+    for r in recs:
+        raw = base64.b64decode(r["raw_b64"])
+        for m in marks:
+            assert m.encode() not in raw, (m, r["signal"])
+        assert r["headers"].get("x-api-key") == "sekrit-hdr-value"
+    assert "sekrit-hdr-value" not in conn.text()

@@ -16,6 +16,7 @@ from http.server import BaseHTTPRequestHandler, HTTPServer
 from prometheus_client.parser import text_string_to_metric_families
 
 from conftest import base_env, free_port, port_answers, run, wait_until
+from healthlib import slowloris
 
 
 def get(port, path, method="GET", headers=None):
@@ -205,35 +206,7 @@ def test_413_request_body_refused(worker):
 
 def test_slowloris_dropped_while_others_served(worker):
     _, port = worker(HEALTH_HEADER_TIMEOUT="1s")
-    slow = socket.create_connection(("127.0.0.1", port), timeout=5)
-    slow.sendall(b"GET /healthz HTTP/1.1\r\n")
-    t0 = time.monotonic()
-    got = b""
-    # Trickle a header byte every 100 ms; a second client is served meanwhile.
-    served = []
-    for i in range(30):
-        try:
-            slow.sendall(b"X")
-        except OSError:
-            break
-        if i == 3:
-            t = time.monotonic()
-            st, _, _ = get(port, "/healthz")
-            served.append((st, time.monotonic() - t))
-        time.sleep(0.1)
-        slow.setblocking(False)
-        try:
-            got += slow.recv(4096)
-        except BlockingIOError:
-            pass
-        except OSError:
-            break
-        finally:
-            slow.setblocking(True)
-        if got:
-            break
-    elapsed = time.monotonic() - t0
-    slow.close()
+    served, got, elapsed = slowloris("127.0.0.1", port, lambda: get(port, "/healthz")[0])
     assert served and served[0][0] == 200 and served[0][1] < 0.5
     assert status_of(got) == 408, got
     assert 0.8 < elapsed < 2.5

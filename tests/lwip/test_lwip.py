@@ -13,7 +13,6 @@ import http.client
 import json
 import os
 import signal
-import socket
 import sys
 import threading
 import time
@@ -23,6 +22,7 @@ import pytest
 sys.path.insert(0, os.path.join(os.path.dirname(__file__), "..", "integration"))
 from conftest import base_env, run, wait_until  # noqa: E402
 from edgelib import Edge, Proc, dev_pki  # noqa: E402
+from healthlib import slowloris  # noqa: E402
 from upstream import Nginx  # noqa: E402
 
 import lwipnet  # noqa: E402
@@ -279,33 +279,7 @@ def test_edge_killed_then_back(site, edge, pki, tmp_path):
 
 def test_health_port_holds_off_slowloris(site, edge):
     site.start(edge, HEALTH_HEADER_TIMEOUT="1s")
-    slow = socket.create_connection((site.host, HTTP_PORT), timeout=5)
-    slow.sendall(b"GET /healthz HTTP/1.1\r\n")
-    t0 = time.monotonic()
-    got, served = b"", []
-    # A header byte every 100 ms; another client is served meanwhile.
-    for i in range(30):
-        try:
-            slow.sendall(b"X")
-        except OSError:
-            break
-        if i == 3:
-            t = time.monotonic()
-            served.append((site.health("/healthz")[0], time.monotonic() - t))
-        time.sleep(0.1)
-        slow.setblocking(False)
-        try:
-            got += slow.recv(4096)
-        except BlockingIOError:
-            pass
-        except OSError:
-            break
-        finally:
-            slow.setblocking(True)
-        if got:
-            break
-    elapsed = time.monotonic() - t0
-    slow.close()
+    served, got, elapsed = slowloris(site.host, HTTP_PORT, lambda: site.health("/healthz")[0])
     assert served and served[0][0] == 200 and served[0][1] < 1.0, served
     assert got.startswith(b"HTTP/1.1 408"), got
     assert 0.8 < elapsed < 2.5, elapsed

@@ -162,13 +162,15 @@ $(LW)/outpost: $(LW)/outpost.unstripped
 ifeq ($(NET),lwip)
 all: $(LW)/outpost
 endif
-# The shim's unit test over lwIP's loopback netif (static, musl cmocka).
+# The shim's unit test over lwIP's loopback netif (static, musl cmocka, whose
+# header would redefine musl's uintptr_t on aarch64).
+$(LW)/obj/tests/%.o: LWCFLAGS += -UNDEBUG -D_UINTPTR_T_DEFINED
 $(LW)/test_net_lwip: $(LW)/obj/tests/unit/test_net_lwip.o $(LW)/libcore.a
 	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LWLIBS) -lcmocka
 .PHONY: lwip lwip-test
 lwip: $(LW)/outpost
 # Cross (ARCH=aarch64): also the reactor's tests (both backends) under qemu.
-lwip-test: $(LW)/test_net_lwip $(if $(QEMU),$(B)/test_rx)
+lwip-test: $(LW)/test_net_lwip $(if $(filter-out x86_64,$(ARCH)),$(B)/test_rx)
 	$(Q)$(QEMU) $(LW)/test_net_lwip
 	$(if $(QEMU),$(Q)$(QEMU) $(B)/test_rx)
 # The tunnel checks over a tap device, the lwIP and the POSIX build side by
@@ -466,6 +468,12 @@ bench-redact: setup all
 # Connector instructions per tunnelled request (callgrind), 1 KiB and 64 KiB; writes bench/RESULTS.md.
 bench-instr: setup all
 	$(Q)bench/instr.sh $(B)
+
+# lwIP benchmark (issue #16): path c with the lwIP connector over a tap beside
+# the POSIX one (network namespaces: as root); writes bench/RESULTS.md.
+bench-lwip: setup all $(LW)/outpost
+	$(Q)$(PYTHON) bench/lwip.py $(B) $(LW)
+.PHONY: bench-lwip
 
 # Sessions benchmark (issue #13): throughput vs direct and socat mTLS, set-up time, RSS at 1000 idle.
 bench-sessions: setup all

@@ -109,9 +109,8 @@ struct net_iface_conf {
 int net_iface_check(
     const struct net_iface_conf *conf, char *err, size_t errlen);
 
-/* Bring the interface up: once per process, after rx_signal_start() (the
- * backend's threads must start with the signals blocked) and before the
- * first dial.  0, or -1 with err as above (the device cannot be attached,
+/* Bring the interface up: once per process, before the first dial (the
+ * backend's threads start with every signal blocked).  0, or -1 with err as above (the device cannot be attached,
  * a second call, ...).  Setup only: never from a reactor callback. */
 int net_iface_start(
     const struct net_iface_conf *conf, char *err, size_t errlen);

@@ -18,9 +18,10 @@
  * The reactor's lwip_* calls run in the reactor's own thread under lwIP's
  * core lock (LWIP_TCPIP_CORE_LOCKING), so a call never waits for the
  * tcpip thread to be scheduled; lwip_poll() sleeps on a semaphore that the
- * tcpip thread's socket events post.  All three threads are created after
- * rx_signal_start() blocked the reactor's signals, and inherit that mask,
- * so a signal is only ever taken by sigwait().  The worker's seccomp
+ * tcpip thread's socket events post.  lwIP's two threads are created with
+ * every signal blocked (net_lwip_masked()), whenever the first socket is
+ * made, so a process signal is only ever taken by the reactor's own
+ * threads (rx_sigwait.c's sigwait()).  The worker's seccomp
  * allow-list is installed by the reactor thread after these threads exist
  * and binds that thread alone.
  */
@@ -30,6 +31,7 @@
 #include <netinet/in.h>
 #include <netinet/tcp.h>
 #include <pthread.h>
+#include <signal.h>
 
 #include <lwip/sockets.h>
 #include <lwip/tcpip.h>
@@ -39,10 +41,28 @@
 
 static pthread_once_t stack_once = PTHREAD_ONCE_INIT;
 
+/* see net_lwip_int.h */
+void
+net_lwip_masked(void (*fn)(void *), void *arg)
+{
+	sigset_t all, old;
+
+	sigfillset(&all);
+	pthread_sigmask(SIG_BLOCK, &all, &old);
+	fn(arg);
+	pthread_sigmask(SIG_SETMASK, &old, NULL);
+}
+
+static void
+tcpip_start(void *arg)
+{
+	tcpip_init(NULL, NULL);
+}
+
 static void
 stack_init(void)
 {
-	tcpip_init(NULL, NULL);
+	net_lwip_masked(tcpip_start, NULL);
 }
 
 /* see net_lwip_int.h */

@@ -238,9 +238,9 @@ random_mac(struct netif *n)
 	n->hwaddr[0] = (uint8_t)((n->hwaddr[0] & 0xfc) | 0x02);
 }
 
-/* Under the core lock: add, address, route and raise the tap netif. */
+/* Add, address, route and raise the tap netif. */
 static int
-add_netif(const struct iface *ifc)
+add_locked(const struct iface *ifc)
 {
 	s8_t idx;
 
@@ -265,12 +265,28 @@ add_netif(const struct iface *ifc)
 	return 0;
 }
 
+struct add {
+	const struct iface *ifc;
+	int r;
+};
+
+/* Under the core lock: add_locked() (tapif_init starts the tap thread). */
+static void
+add_netif(void *arg)
+{
+	struct add *a = arg;
+
+	LOCK_TCPIP_CORE();
+	a->r = add_locked(a->ifc);
+	UNLOCK_TCPIP_CORE();
+}
+
 /* see net.h */
 int
 net_iface_start(const struct net_iface_conf *conf, char *err, size_t errlen)
 {
 	struct iface ifc;
-	int r;
+	struct add a = {.ifc = &ifc};
 
 	if (tap_started)
 		return fail(
@@ -281,10 +297,8 @@ net_iface_start(const struct net_iface_conf *conf, char *err, size_t errlen)
 	if (setenv("PRECONFIGURED_TAPIF", conf->tap, 1) < 0)
 		return fail(err, errlen, "%s: out of memory", "LWIP_TAP");
 	net_lwip_start();
-	LOCK_TCPIP_CORE();
-	r = add_netif(&ifc);
-	UNLOCK_TCPIP_CORE();
-	if (r < 0)
+	net_lwip_masked(add_netif, &a);
+	if (a.r < 0)
 		return fail(
 		    err, errlen, "%s: lwIP refused the interface", "LWIP_TAP");
 	tap_started = true;

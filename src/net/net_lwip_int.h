@@ -7,4 +7,8 @@
  * create its thread). */
 void net_lwip_start(void);
 
+/* Call fn(arg) with every signal blocked in the calling thread (restored
+ * after), so that the threads fn creates never take a process signal. */
+void net_lwip_masked(void (*fn)(void *), void *arg);
+
 #endif

@@ -9,9 +9,9 @@
  * dropped, as the kernel coalesces a pending signal.
  *
  * The set must be blocked in every thread: rx_signal_start() blocks it in
- * the caller before this starts, and threads created later inherit it,
- * so call it before the first socket of the process (lwIP's tcpip thread
- * starts with the first socket).
+ * the caller before this starts, threads created later inherit it, and
+ * lwIP starts its own threads with every signal blocked (net_lwip.c), so
+ * the order of rx_signal_start() and the first socket does not matter.
  */
 #include <errno.h>
 #include <netinet/in.h>

@@ -11,6 +11,10 @@
 #include <errno.h>
 #include <string.h>
 #include <netinet/in.h>
+#include <pthread.h>
+#include <signal.h>
+#include <time.h>
+#include <unistd.h>
 #include <cmocka.h>
 
 #include "unit.h"
@@ -190,6 +194,26 @@ lwip_listen_in_use(void **state)
 	assert_int_equal(net_close(lfd), 0);
 }
 
+/* lwIP's threads start with every signal blocked, whenever the stack
+ * starts: a signal blocked here stays pending for this thread's sigwait
+ * instead of killing the process in the tcpip thread (default action). */
+static void
+lwip_threads_take_no_signal(void **state)
+{
+	struct timespec ts = {.tv_sec = 2};
+	int fd = net_socket(AF_INET, SOCK_STREAM);
+	sigset_t set;
+
+	assert_true(fd >= 0);
+	assert_int_equal(net_close(fd), 0);
+	sigemptyset(&set);
+	sigaddset(&set, SIGUSR1);
+	assert_int_equal(pthread_sigmask(SIG_BLOCK, &set, NULL), 0);
+	assert_int_equal(kill(getpid(), SIGUSR1), 0);
+	assert_int_equal(sigtimedwait(&set, NULL, &ts), SIGUSR1);
+	assert_int_equal(pthread_sigmask(SIG_UNBLOCK, &set, NULL), 0);
+}
+
 /* net_iface_check: the settings run would refuse, each named first. */
 static void
 lwip_iface_check(void **state)
@@ -245,6 +269,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(lwip_connect_refused),
 	    cmocka_unit_test(lwip_listen_in_use),
 	    cmocka_unit_test(lwip_iface_check),
+	    cmocka_unit_test(lwip_threads_take_no_signal),
 	};
 
 	if (unit_filter(argc, argv) < 0)

@@ -45,9 +45,11 @@ class Receiver:
     def records(self, signal=None):
         try:
             with open(self.out) as f:
-                recs = [json.loads(l) for l in f if l.strip()]
+                text = f.read()
         except FileNotFoundError:
             return []
+        # Only whole lines: the receiver may be writing the last one.
+        recs = [json.loads(l) for l in text.split("\n")[:-1] if l.strip()]
         return [r for r in recs if signal is None or r["signal"] == signal]
 
     def control(self, **behaviour):

@@ -280,9 +280,10 @@ group_active(const struct manager *m, unsigned g)
 }
 
 /* An idle slot of group g other than except, not on the previous identity,
- * dials at once. */
+ * dials in delay_ms. */
 static void
-dial_spare(struct manager *m, unsigned g, const struct tunnel_slot *except)
+dial_spare(struct manager *m, unsigned g, const struct tunnel_slot *except,
+    int64_t delay_ms)
 {
 	unsigned i, per = 2 * m->conf.slots;
 	struct tunnel_slot *t;
@@ -291,7 +292,7 @@ dial_spare(struct manager *m, unsigned g, const struct tunnel_slot *except)
 		t = &m->slots[i];
 		if (t != except && !m->on_old[i] &&
 		    t->conn.state == CONN_IDLE && !conn_scheduled(&t->conn)) {
-			conn_schedule_now(&t->conn);
+			conn_schedule_in(&t->conn, delay_ms);
 			return;
 		}
 	}
@@ -344,7 +345,7 @@ manager_replace(struct manager *m, struct tunnel_slot *draining)
 	unsigned g = manager_slot_group(m, draining);
 
 	if (m->addrs[g].wanted && group_active(m, g) < m->conf.slots)
-		dial_spare(m, g, draining);
+		dial_spare(m, g, draining, conn_replace_delay(&draining->conn));
 }
 
 /* Once a tunnel on the new identity is routable, the old ones drain. */
@@ -361,7 +362,7 @@ retire_old(struct manager *m)
 	m->retiring = false;
 	for (i = 0; i < m->nslots; i++)
 		if (m->on_old[i] && m->slots[i].conn.state == CONN_OPEN)
-			tunnel_slot_drain(&m->slots[i], "identity renewed");
+			tunnel_slot_drain(&m->slots[i], "identity_renewed");
 }
 
 /* see manager.h */
@@ -394,9 +395,9 @@ manager_set_tls(struct manager *m, struct tls_client_config *tls)
 	for (i = 0; i < m->nslots; i++) {
 		t = &m->slots[i];
 		if (m->on_old[i] && t->conn.state == CONN_OPEN)
-			dial_spare(m, manager_slot_group(m, t), NULL);
+			dial_spare(m, manager_slot_group(m, t), NULL, 0);
 		else if (m->on_old[i] && t->conn.state == CONN_HANDSHAKING)
-			tunnel_slot_drain(t, "identity renewed");
+			tunnel_slot_drain(t, "identity_renewed");
 	}
 }
 

@@ -86,14 +86,22 @@ enum manager_dial {
 #define MANAGER_OUTCOMES 16
 #define MANAGER_LAT_BUCKETS 12
 #define MANAGER_SIZE_BUCKETS 10
+/* Distinct tunnel close reasons counted; the last series is "other". */
+#define MANAGER_CLOSE_REASONS 32
 
 /* The manager's /metrics families (see lib/metrics.h). */
 struct manager_metrics {
 	struct metric_family tunnels, dials, reconnects, requests, inflight,
-	    latency, bytes;
+	    latency, bytes, closes;
 	struct metric tunnel_state[CONN__STATES];
 	struct metric dial[DIAL_RESULT__N];
 	struct metric reconnect;
+	/* Tunnel closes by typed reason, a series added at a reason's first
+	 * close: its reason (static text) and label. */
+	struct metric close[MANAGER_CLOSE_REASONS];
+	const char *close_reason[MANAGER_CLOSE_REASONS];
+	char close_label[MANAGER_CLOSE_REASONS][40];
+	unsigned ncloses;
 	struct metric outcome[MANAGER_OUTCOMES];
 	struct metric inflight_now;
 	struct metric lat;
@@ -185,6 +193,10 @@ unsigned manager_open_tunnels(const struct manager *m);
 /* Called by the slots. */
 void manager_count_dial(struct manager *m, enum manager_dial r);
 void manager_count_request(struct manager *m, const char *reason);
+/* A tunnel closed for reason (a static typed reason, e.g. "h2",
+ * "send_stalled", "start_close"; "clean" for an orderly close): counted in
+ * outpost_tunnel_closes_total{reason}. */
+void manager_count_close(struct manager *m, const char *reason);
 void manager_observe_latency(struct manager *m, int64_t ms);
 /* The body sizes of a request answered from its upstream. */
 void manager_observe_bodies(struct manager *m, size_t req, size_t resp);

@@ -203,7 +203,7 @@ group_drop(struct manager *m, unsigned g)
 		if (t->conn.state == CONN_IDLE)
 			conn_unschedule(&t->conn);
 		else if (!tunnel_slot_draining(t))
-			tunnel_slot_drain(t, "address gone from DNS");
+			tunnel_slot_drain(t, "address_gone");
 	}
 	manager_group_idle(m, g);
 }

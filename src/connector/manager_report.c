@@ -140,6 +140,7 @@ void
 manager_metrics_add(struct manager *m, struct metrics *r)
 {
 	struct manager_metrics *x = &m->mx;
+	unsigned i;
 	static const char *const dir[2] = {
 	    "direction=\"in\"", "direction=\"out\""};
 
@@ -152,6 +153,10 @@ manager_metrics_add(struct manager *m, struct metrics *r)
 	family(r, &x->reconnects, "outpost_reconnects_total",
 	    "Open tunnels lost or closed.", METRIC_COUNTER, m);
 	series(&x->reconnects, &x->reconnect, NULL, 1);
+	family(r, &x->closes, "outpost_tunnel_closes_total",
+	    "Tunnel connections closed, by typed reason.", METRIC_COUNTER, m);
+	for (i = 0; i < x->ncloses; i++) /* any before the registry */
+		metric_family_add(&x->closes, &x->close[i]);
 	family(r, &x->requests, "outpost_requests_total",
 	    "Requests by outcome (ok or the typed error reason).",
 	    METRIC_COUNTER, m);
@@ -212,6 +217,51 @@ manager_count_request(struct manager *m, const char *reason)
 		}
 	}
 	metric_inc(&m->mx.outcome[MANAGER_OUTCOMES - 1]);
+}
+
+/* A reason usable as a label value as it is: [a-z0-9_], not empty. */
+static bool
+reason_token(const char *s)
+{
+	if (*s == '\0')
+		return false;
+	for (; *s != '\0'; s++)
+		if (!((*s >= 'a' && *s <= 'z') || (*s >= '0' && *s <= '9') ||
+			*s == '_'))
+			return false;
+	return true;
+}
+
+/* The series of a reason, added at its first close; once all but one are
+ * taken, the last is "other" for the rest. */
+static struct metric *
+close_series(struct manager_metrics *x, const char *reason)
+{
+	unsigned i;
+
+	if (!reason_token(reason))
+		reason = "other";
+	for (i = 0; i < x->ncloses; i++)
+		if (strcmp(x->close_reason[i], reason) == 0)
+			return &x->close[i];
+	if (x->ncloses >= MANAGER_CLOSE_REASONS - 1 &&
+	    strcmp(reason, "other") != 0)
+		return close_series(x, "other");
+	x->close_reason[i] = reason;
+	snprintf(x->close_label[i], sizeof(x->close_label[i]),
+	    "reason=\"%.28s\"", reason);
+	metric_init(&x->close[i], x->close_label[i], NULL, NULL, 0);
+	if (x->closes.name != NULL) /* else manager_metrics_add() links it */
+		metric_family_add(&x->closes, &x->close[i]);
+	x->ncloses++;
+	return &x->close[i];
+}
+
+/* see manager.h */
+void
+manager_count_close(struct manager *m, const char *reason)
+{
+	metric_inc(close_series(&m->mx, reason));
 }
 
 /* see manager.h */

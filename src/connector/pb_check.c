@@ -1,4 +1,6 @@
-/* A walk of protobuf wire bytes guided by protobuf-c's descriptors. */
+/* A walk of protobuf wire bytes guided by protobuf-c's descriptors, and
+ * unpacking under a memory budget. */
+#include <stdlib.h>
 #include <string.h>
 
 #include "connector/pb_check.h"
@@ -78,4 +80,43 @@ pb_strings_clean(
     const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n)
 {
 	return walk(d, p, n, 0);
+}
+
+struct unpack_budget {
+	size_t left;
+	bool over;
+};
+
+static void *
+budget_alloc(void *arg, size_t size)
+{
+	struct unpack_budget *b = arg;
+	void *p = size <= b->left ? malloc(size) : NULL;
+
+	if (p == NULL) {
+		b->over = true; /* over the budget, or out of memory */
+		return NULL;
+	}
+	b->left -= size;
+	return p;
+}
+
+static void
+budget_free(void *arg, void *p)
+{
+	(void)arg;
+	free(p); /* as protobuf_c_message_free_unpacked(m, NULL) does */
+}
+
+/* see pb_check.h */
+ProtobufCMessage *
+pb_unpack_bounded(const ProtobufCMessageDescriptor *d, const uint8_t *p,
+    size_t n, size_t budget, bool *over)
+{
+	struct unpack_budget b = {.left = budget};
+	ProtobufCAllocator a = {budget_alloc, budget_free, &b};
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, &a, n, p);
+
+	*over = m == NULL && b.over;
+	return m;
 }

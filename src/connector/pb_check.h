@@ -3,6 +3,7 @@
  * bytes with a NUL in them.  protobuf-c hands strings back NUL-terminated
  * without a length, so "v\0\r\nX-Evil: 1" would silently become "v".  The
  * tunnel refuses such a request (bad_request) instead of truncating it.
+ * And what it does not bound: the memory a message unpacks into.
  */
 #ifndef CONNECTOR_PB_CHECK_H
 #define CONNECTOR_PB_CHECK_H
@@ -24,5 +25,16 @@
  */
 bool pb_strings_clean(
     const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n);
+
+/*
+ * protobuf-c's unpacking may allocate many times a message's size (an
+ * empty repeated message field is 2 bytes on the wire, a 40-byte struct in
+ * memory).  Unpack message d from p[0..n) allocating at most budget bytes
+ * in all (frees are not given back): the message, or NULL with *over true
+ * when the budget (or memory) ran out, false when the bytes are malformed.
+ * Free it with protobuf_c_message_free_unpacked(m, NULL).
+ */
+ProtobufCMessage *pb_unpack_bounded(const ProtobufCMessageDescriptor *d,
+    const uint8_t *p, size_t n, size_t budget, bool *over);
 
 #endif

@@ -44,10 +44,11 @@ static const char *
 tunnel_on_message(struct conn_call *c, const uint8_t *p, size_t n)
 {
 	struct tunnel_slot *t = conn_call_arg(c);
+	int r = tunnel_msg_dispatch(t, p, n);
 
-	return tunnel_msg_dispatch(t, p, n) < 0
-	    ? "undecodable ControllerMessage"
-	    : NULL;
+	if (r == -ENOMEM)
+		return "ControllerMessage decodes past its memory bound";
+	return r < 0 ? "undecodable ControllerMessage" : NULL;
 }
 
 static void
@@ -67,7 +68,7 @@ tunnel_on_end(
 	/* A rebalance.  Other calls on the connection may go on: then a spare
 	 * slot replaces this one; else the connection closes now and this
 	 * slot re-dials (its quick-close count applies). */
-	conn_drain(&t->conn);
+	conn_drain(&t->conn, "rebalance");
 	if (!was_draining && t->conn.ncalls > 0 && !t->mgr->stopping)
 		manager_replace(t->mgr, t);
 }
@@ -161,7 +162,7 @@ tunnel_slot_drain(struct tunnel_slot *t, const char *why)
 		return;
 	}
 	log_info("tunnel %u: draining (%s)", t->index, why);
-	conn_drain(&t->conn);
+	conn_drain(&t->conn, why);
 	if (!t->mgr->stopping)
 		manager_replace(t->mgr, t);
 	tunnel_request_done(t);

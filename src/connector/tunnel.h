@@ -80,7 +80,8 @@ void tunnel_slot_free(struct tunnel_slot *t);
 /* Another slot became routable: a draining slot waiting for it may finish. */
 void tunnel_slot_poke(struct tunnel_slot *t);
 
-/* Stop taking requests; close once in-flight ones are done (or on timeout). */
+/* Stop taking requests; close once in-flight ones are done (or on timeout).
+ * why: a static typed reason (the close is counted as it, conn_drain()). */
 void tunnel_slot_drain(struct tunnel_slot *t, const char *why);
 
 /* True when the slot can take requests from the edge (see above). */
@@ -90,6 +91,8 @@ bool tunnel_slot_routable(const struct tunnel_slot *t);
 bool tunnel_slot_draining(const struct tunnel_slot *t);
 
 /* Called by the message layer (tunnel_msg.c). */
+/* Decode and act on one ControllerMessage: 0, -EBADMSG (undecodable) or
+ * -ENOMEM (decoding it would take more than its memory bound). */
 int tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n);
 void tunnel_msg_hello(struct tunnel_slot *t);
 void tunnel_msg_cancel_all(struct tunnel_slot *t);

@@ -114,6 +114,7 @@ conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
 	grpc_sendq_clear(&c->outq);
 	c->conn = n;
 	c->state = CALL_OPEN;
+	c->stall_since = 0;
 	c->paused = false;
 	c->reason = NULL;
 	c->detail[0] = '\0';
@@ -158,6 +159,29 @@ conn_calls_finished(const struct tunnel_conn *n)
 		    !grpc_sendq_empty(&n->calls[i]->outq))
 			return false;
 	return true;
+}
+
+/* see tunnel_conn.h */
+bool
+conn_calls_stalled(struct tunnel_conn *n, int64_t now, int64_t limit_ms)
+{
+	struct conn_call *c;
+	uint64_t sent;
+	unsigned i;
+
+	for (i = 0; i < n->ncalls; i++) {
+		c = n->calls[i];
+		sent = h2_stream_sent(&c->st);
+		if (grpc_sendq_empty(&c->outq) &&
+		    h2_stream_send_room(&c->st) == c->txcap)
+			c->stall_since = 0; /* nothing waits */
+		else if (c->stall_since == 0 || sent != c->stall_sent) {
+			c->stall_sent = sent;
+			c->stall_since = now;
+		} else if (now - c->stall_since >= limit_ms)
+			return true;
+	}
+	return false;
 }
 
 static void

@@ -127,6 +127,7 @@ try_dial(struct tunnel_conn *n)
 	memcpy(host, m->conf.url.host, m->conf.url.hostlen);
 	host[m->conf.url.hostlen] = '\0';
 	n->generation++;
+	n->drain_reason = NULL;
 	set_state(n, CONN_DIALING);
 	r = n->dial_host != NULL
 	    ? dial_start(&n->dial, n->dial_host, n->dial_port, &o)
@@ -135,12 +136,19 @@ try_dial(struct tunnel_conn *n)
 		conn_close(n, "dial", strerror(-r), false);
 }
 
-/* Re-arm the timer for the h2 session's next deadline. */
+/*
+ * Re-arm the timer for the h2 session's next deadline.  Not once the
+ * connection closes (a call's end inside on_flush can close it): the
+ * timer is then the re-dial's, and a slot with it armed counts as
+ * scheduled, so the manager would not re-dial until that deadline.
+ */
 static void
 arm_h2_timer(struct tunnel_conn *n)
 {
 	int64_t d = h2_session_deadline(&n->h2), now = rx_now(n->mgr->loop);
 
+	if (!has_session(n))
+		return;
 	if (d == INT64_MAX)
 		rx_timer_stop(n->mgr->loop, &n->timer);
 	else
@@ -167,6 +175,16 @@ on_timer(struct rx_loop *l, struct rx_timer *tm)
 		if (h2_session_run_timers(&n->h2, rx_now(l)) < 0) {
 			conn_close(n, "h2",
 			    h2_error_name(h2_session_error(&n->h2)), false);
+			return;
+		}
+		/* A peer that answers PINGs but never opens its window is as
+		 * dead as one that does not: the same bound. */
+		if (conn_calls_stalled(n, rx_now(l),
+			n->mgr->conf.keepalive_ms +
+			    n->mgr->conf.handshake_ms)) {
+			conn_close(n, "send_stalled",
+			    "the edge's flow-control window stayed shut",
+			    false);
 			return;
 		}
 		conn_kick(n);
@@ -411,6 +429,11 @@ conn_close(
 		return;
 	if (has_session(n) && !n->aux)
 		metric_inc(&m->mx.reconnect);
+	if (!n->aux)
+		manager_count_close(m,
+		    reason != NULL		  ? reason
+			: n->drain_reason != NULL ? n->drain_reason
+						  : "clean");
 	if (reason != NULL)
 		set_error(n, reason, detail);
 	log_at(n->aux ? LOG_DEBUG : LOG_INFO, "%s %u: closed (%s%s%s)", n->kind,
@@ -455,8 +478,29 @@ conn_schedule(struct tunnel_conn *n)
 void
 conn_schedule_now(struct tunnel_conn *n)
 {
-	n->retry_ms = 0;
+	conn_schedule_in(n, 0);
+}
+
+/* see tunnel_conn.h */
+void
+conn_schedule_in(struct tunnel_conn *n, int64_t ms)
+{
+	n->retry_ms = ms;
 	conn_schedule(n);
+}
+
+/* see tunnel_conn.h */
+int64_t
+conn_replace_delay(struct tunnel_conn *n)
+{
+	uint32_t rnd = 0;
+
+	if (n->opened_at == 0 ||
+	    rx_now(n->mgr->loop) - n->opened_at >= CONN_QUICK_MS ||
+	    n->quick_closes + 1 < CONN_QUICK_MAX)
+		return 0;
+	util_random(&rnd, sizeof(rnd));
+	return backoff_next(&n->backoff, rnd);
 }
 
 /* see tunnel_conn.h */
@@ -482,18 +526,19 @@ on_drain_timeout(struct rx_loop *l, struct rx_timer *tm)
 
 	log_warn("%s %u: drain timeout with %u calls open", n->kind, n->index,
 	    n->ncalls);
-	conn_close(n, NULL, "drain timeout", true);
+	conn_close(n, n->drain_reason, "drain timeout", true);
 }
 
 /* see tunnel_conn.h */
 void
-conn_drain(struct tunnel_conn *n)
+conn_drain(struct tunnel_conn *n, const char *why)
 {
 	if (n->state != CONN_OPEN) {
 		if (n->state != CONN_DRAINING)
 			conn_close(n, NULL, "closed before it opened", true);
 		return;
 	}
+	n->drain_reason = why;
 	set_state(n, CONN_DRAINING);
 	rx_timer_start(n->mgr->loop, &n->drain_timer, n->mgr->conf.drain_ms);
 	conn_kick(n);

@@ -122,6 +122,8 @@ struct conn_call {
 	struct grpc_reader reader;
 	struct grpc_sendq outq;
 	uint64_t ping_after; /* routable once this many PINGs were acked */
+	uint64_t stall_sent; /* bytes the stream had let out at stall_since */
+	int64_t stall_since; /* since then nothing left; 0: not waiting */
 	uint8_t *mem, *rx, *tx, *msgbuf; /* one mapping: rx, tx, msgbuf */
 	size_t memlen, rxcap, txcap;
 	bool paused; /* conn_call_pause() */
@@ -274,6 +276,7 @@ struct tunnel_conn {
 	int64_t retry_ms; /* delay before the next dial */
 	unsigned quick_closes; /* clean closes right after opening */
 	bool clean; /* how the closing connection ended */
+	const char *drain_reason; /* conn_drain()'s, while draining */
 	struct rx_timer timer; /* retry, state deadline or h2 timers */
 	struct rx_timer drain_timer; /* DRAIN_TIMEOUT */
 	struct rx_defer flush; /* one write per loop turn */
@@ -327,6 +330,18 @@ void conn_schedule(struct tunnel_conn *n);
 /* Dial as soon as the budget allows (a replacement). */
 void conn_schedule_now(struct tunnel_conn *n);
 
+/* Dial in ms, then as the budget allows. */
+void conn_schedule_in(struct tunnel_conn *n, int64_t ms);
+
+/*
+ * The delay before a replacement for n (draining) dials: 0, unless n
+ * drains within CONN_QUICK_MS of opening and its last closes were quick
+ * too (as many as make a clean close back off); then the next step of n's
+ * backoff.  An edge that asks every new tunnel to close (START_CLOSE)
+ * gets paced replacements, not a dial storm.
+ */
+int64_t conn_replace_delay(struct tunnel_conn *n);
+
 /* Forget a scheduled dial (shutdown). */
 void conn_unschedule(struct tunnel_conn *n);
 
@@ -335,9 +350,11 @@ bool conn_scheduled(const struct tunnel_conn *n);
 
 /*
  * Take no new calls; close once the last call has ended, or at
- * DRAIN_TIMEOUT.  A connection not yet OPEN closes at once.
+ * DRAIN_TIMEOUT.  A connection not yet OPEN closes at once.  why (a static
+ * typed reason: "start_close", "identity_renewed", ...) is what the close
+ * is counted as, and at DRAIN_TIMEOUT the last error.
  */
-void conn_drain(struct tunnel_conn *n);
+void conn_drain(struct tunnel_conn *n, const char *why);
 
 /*
  * Close (deferred, see above): reason and detail are recorded as the last
@@ -361,6 +378,13 @@ const char *conn_state_name(enum conn_state s);
 void conn_calls_event(struct h2_stream *st, unsigned ev, void *arg);
 bool conn_calls_routable_now(const struct tunnel_conn *n, uint64_t acked);
 bool conn_calls_finished(const struct tunnel_conn *n);
+
+/*
+ * True when a call has had bytes waiting to go out, none of which the
+ * edge's flow control let out, for limit_ms or longer at now: the edge
+ * stopped reading.  Called at the connection's timer ticks.
+ */
+bool conn_calls_stalled(struct tunnel_conn *n, int64_t now, int64_t limit_ms);
 void conn_call_ended(struct tunnel_conn *n, struct conn_call *c);
 
 #endif

@@ -19,8 +19,13 @@
 
 typedef Connector__V1__ControllerMessage ctl_msg;
 
-/* Queue a ConnectorMessage {id, sub in oneof member field}; a full send
- * queue drains the tunnel. */
+/*
+ * Queue a ConnectorMessage {id, sub in oneof member field}.  The queue has
+ * room for every request's answer and TUNNEL_OUT_SLACK control messages:
+ * full, the edge sends faster than it reads, and the tunnel closes
+ * (typed, with backoff: a drain would dial a replacement at once, which
+ * the same edge floods again).
+ */
 static void
 send_msg(struct tunnel_slot *t, const char *id, unsigned field,
     const ProtobufCMessage *sub)
@@ -28,7 +33,8 @@ send_msg(struct tunnel_slot *t, const char *id, unsigned field,
 	if (!tunnel_queue(t, id, field, sub)) {
 		log_warn("tunnel %u: send queue full, closing", t->index);
 		t->mgr->send_overflow++;
-		tunnel_slot_drain(t, "send_queue_full");
+		conn_close(&t->conn, "send_queue_full",
+		    "the edge sends faster than it reads", false);
 	}
 }
 
@@ -226,15 +232,24 @@ on_connection(struct tunnel_slot *t, const ctl_msg *c)
 	}
 }
 
+/* A ControllerMessage may take TUNNEL_UNPACK_FACTOR times its size plus
+ * TUNNEL_UNPACK_SLACK once unpacked (pb_unpack_bounded): a body is copied
+ * once; a usual header block is a few KiB. */
+#define TUNNEL_UNPACK_FACTOR 2
+#define TUNNEL_UNPACK_SLACK (64u << 10)
+
 /* see tunnel.h */
 int
 tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 {
+	bool over;
 	ctl_msg *c;
 
-	c = connector__v1__controller_message__unpack(NULL, n, p);
+	c = (ctl_msg *)pb_unpack_bounded(
+	    &connector__v1__controller_message__descriptor, p, n,
+	    TUNNEL_UNPACK_FACTOR * n + TUNNEL_UNPACK_SLACK, &over);
 	if (c == NULL)
-		return -EBADMSG;
+		return over ? -ENOMEM : -EBADMSG;
 	if (c->session_open != NULL) /* outside the oneof (spec/sessions.md) */
 		session_open(t->mgr->sessions, t, c->session_open);
 	switch (c->message_case) {

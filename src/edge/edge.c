@@ -31,6 +31,7 @@ free_all(struct edge *e)
 	free(list_entry(n, struct edge_connector, link));
 	free(e->reqs);
 	free(e->scratch);
+	edge_spares_free(e);
 	edge_sessions_free(e);
 	free(e);
 }

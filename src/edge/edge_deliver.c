@@ -389,9 +389,9 @@ edge_deliver_attach(struct edge_tunnel *t)
 		kick(t);
 		return;
 	}
-	if ((buf = malloc(EDGE_PART_MSG_MAX)) == NULL ||
+	if ((buf = edge_spare_get(t->c->e, EDGE_PART_MSG_MAX)) == NULL ||
 	    h2_stream_respond(&t->hs) < 0) {
-		free(buf);
+		edge_spare_put(t->c->e, buf, EDGE_PART_MSG_MAX);
 		h2_stream_end_status(
 		    &t->hs, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		kick(t);

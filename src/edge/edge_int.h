@@ -54,6 +54,9 @@
 #define EDGE_SCRATCH (32u << 10)
 #define EDGE_RWATCH_MS 1000 /* revocation file poll (edge_rwatch.c) */
 
+/* Freed stream buffers kept for the next call (edge_spare_get). */
+#define EDGE_SPARES 12
+
 struct edge;
 struct edge_connector;
 struct edge_call;
@@ -169,6 +172,10 @@ struct edge {
 	struct http_route routes[7];
 	struct edge_sessions *ss;
 	struct metrics metrics; /* GET /metrics (edge_api.c) */
+	struct edge_spare {
+		void *p;
+		size_t size;
+	} spare[EDGE_SPARES]; /* edge_spare_get() */
 	uint8_t *scratch; /* EDGE_SCRATCH bytes: response header lines */
 	struct rx_timer rwatch; /* edge_rwatch.c */
 };
@@ -188,6 +195,18 @@ void edge_conn_kick(struct edge_conn *c);
 /* edge_tunnel.c */
 struct h2_stream *edge_tunnel_accept(struct h2_session *s, void *arg);
 void edge_tunnel_event(struct h2_stream *st, unsigned ev, void *arg);
+/*
+ * Stream memory: the rings of an accepted call and a Deliver call's
+ * message buffer come from here and go back here, which keeps up to
+ * EDGE_SPARES freed buffers for the next call of the same size instead
+ * of an mmap/munmap pair and fresh page faults per call (with streamed
+ * responses each request is a call).  The pages of at most EDGE_SPARES
+ * buffers stay resident.  get: NULL when out of memory; put: p may be
+ * NULL; free releases every spare (at the edge's end).
+ */
+void *edge_spare_get(struct edge *e, size_t size);
+void edge_spare_put(struct edge *e, void *p, size_t size);
+void edge_spares_free(struct edge *e);
 /* Queue a packed message (takes ownership of o).  0 or -errno. */
 int edge_tunnel_send(struct edge_tunnel *t, struct grpc_out *o);
 bool edge_tunnel_routable(const struct edge_tunnel *t);

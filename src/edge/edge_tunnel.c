@@ -21,13 +21,57 @@ max_message(const struct edge_conf *ec)
 	    EDGE_MSG_OVERHEAD;
 }
 
+/* see edge_int.h */
+void *
+edge_spare_get(struct edge *e, size_t size)
+{
+	void *p;
+	size_t i;
+
+	for (i = 0; i < EDGE_SPARES; i++)
+		if (e->spare[i].p != NULL && e->spare[i].size == size) {
+			p = e->spare[i].p;
+			e->spare[i].p = NULL;
+			return p;
+		}
+	return malloc(size);
+}
+
+/* see edge_int.h */
+void
+edge_spare_put(struct edge *e, void *p, size_t size)
+{
+	size_t i;
+
+	for (i = 0; p != NULL && i < EDGE_SPARES; i++)
+		if (e->spare[i].p == NULL) {
+			e->spare[i].p = p;
+			e->spare[i].size = size;
+			return;
+		}
+	free(p);
+}
+
+/* see edge_int.h */
+void
+edge_spares_free(struct edge *e)
+{
+	size_t i;
+
+	for (i = 0; i < EDGE_SPARES; i++)
+		free(e->spare[i].p);
+}
+
 static void
-tunnel_free(struct edge_tunnel *t)
+tunnel_free(struct edge *e, struct edge_tunnel *t)
 {
 	grpc_sendq_clear(&t->oq);
-	free(t->rdbuf);
-	free(t->rx);
-	free(t->tx);
+	if (t->deliver)
+		edge_spare_put(e, t->rdbuf, EDGE_PART_MSG_MAX);
+	else
+		free(t->rdbuf);
+	edge_spare_put(e, t->rx, EDGE_WINDOW);
+	edge_spare_put(e, t->tx, EDGE_TX_RING);
 	free(t);
 }
 
@@ -48,10 +92,10 @@ edge_tunnel_accept(struct h2_session *s, void *arg)
 	if (c->nstreams >= EDGE_CONN_STREAMS + EDGE_CONN_SESSIONS ||
 	    (t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
-	t->rx = malloc(EDGE_WINDOW);
-	t->tx = malloc(EDGE_TX_RING);
+	t->rx = edge_spare_get(c->e, EDGE_WINDOW);
+	t->tx = edge_spare_get(c->e, EDGE_TX_RING);
 	if (t->rx == NULL || t->tx == NULL) {
-		tunnel_free(t);
+		tunnel_free(c->e, t);
 		return NULL;
 	}
 	/* The message buffer waits for the path: an Attach call needs a
@@ -386,7 +430,7 @@ on_close(struct edge_tunnel *t)
 			: "ended");
 	unslot(t);
 	c->nstreams--;
-	tunnel_free(t);
+	tunnel_free(c->e, t);
 }
 
 /* see edge_int.h */

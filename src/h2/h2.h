@@ -129,6 +129,7 @@ struct h2_stream {
 	struct h2_session *sess;
 	int32_t id;
 	struct h2_ring rx, tx;
+	uint64_t tx_sent; /* bytes handed to nghttp2 from tx */
 	unsigned events;
 	bool deferred; /* the data source is waiting for bytes */
 	bool responded; /* server: response headers submitted */
@@ -318,6 +319,10 @@ long h2_stream_send(struct h2_stream *st, const void *p, size_t n);
 
 /* Free bytes in the send ring. */
 size_t h2_stream_send_room(const struct h2_stream *st);
+
+/* Bytes of the stream's body that left the send ring so far (the peer's
+ * flow-control window let them out). */
+uint64_t h2_stream_sent(const struct h2_stream *st);
 
 /*
  * Client: END_STREAM after the queued bytes.  With h2_stream_end_trailers()

@@ -126,6 +126,7 @@ h2_stream_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
 	if (n > 0) {
 		memcpy(buf, p, n);
 		h2_ring_drop(&st->tx, n);
+		st->tx_sent += n;
 		h2_stream_post(st, H2_EV_WRITE);
 	}
 	if (st->tx.len == 0 && st->tx_end) {

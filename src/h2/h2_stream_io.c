@@ -42,6 +42,13 @@ h2_stream_send_room(const struct h2_stream *st)
 }
 
 /* see h2.h */
+uint64_t
+h2_stream_sent(const struct h2_stream *st)
+{
+	return st->tx_sent;
+}
+
+/* see h2.h */
 int
 h2_stream_end(struct h2_stream *st)
 {

@@ -6,7 +6,11 @@
  * cannot re-read (e.g. field number 0, at any depth), so a failed re-decode
  * is tolerated; when it succeeds, the request id and the case must match.
  * A decoded message's bytes also go through pb_strings_clean(), the tunnel's
- * raw check for NULs in string fields (tunnel_msg.c), on the same input.
+ * raw check for NULs in string fields (tunnel_msg.c), on the same input,
+ * and pb_unpack_bounded() decodes the input again under the tunnel's
+ * budget and under one of half the input's size,
+ * which fails part-way for most inputs: protobuf-c's cleanup after a
+ * failed allocation, under ASan and LeakSanitizer.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -45,6 +49,29 @@ touch(const Connector__V1__ControllerMessage *m)
 	return n;
 }
 
+/* Decode under the tunnel's budget (2 x size + 64 KiB) and a tight one
+ * (size / 2): the same answer as the unbounded decode, or a failure on the
+ * budget, never one blamed on the bytes. */
+static void
+bounded(const uint8_t *data, size_t size, bool decodable)
+{
+	const size_t budgets[2] = {2 * size + (64u << 10), size / 2};
+	ProtobufCMessage *m;
+	bool over;
+	size_t i;
+
+	for (i = 0; i < 2; i++) {
+		m = pb_unpack_bounded(
+		    &connector__v1__controller_message__descriptor, data, size,
+		    budgets[i], &over);
+		if ((m != NULL && !decodable) ||
+		    (m == NULL && decodable && !over))
+			abort();
+		if (m != NULL)
+			protobuf_c_message_free_unpacked(m, NULL);
+	}
+}
+
 int
 LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 {
@@ -53,6 +80,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	size_t n;
 
 	m = connector__v1__controller_message__unpack(NULL, size, data);
+	bounded(data, size, m != NULL);
 	if (m == NULL)
 		return 0;
 	(void)touch(m);

@@ -94,12 +94,41 @@ pb_malformed_and_unknown(void **state)
 	assert_false(pb_strings_clean(D, id_nul, sizeof(id_nul)));
 }
 
+/* An HttpRequest of 1000 empty headers: 2 bytes each on the wire, far more
+ * once unpacked; over a budget it is refused as such, not as malformed. */
+static void
+pb_unpack_budget(void **state)
+{
+	const ProtobufCMessageDescriptor *d =
+	    &connector__v1__controller_message__descriptor;
+	static uint8_t wire[6 + 2000];
+	Connector__V1__ControllerMessage *m;
+	bool over;
+	size_t i;
+
+	memcpy(wire, "\x1a\xd3\x0f", 3); /* field 3, 2003 bytes */
+	memcpy(wire + 3, "\x0a\x01G", 3); /* method "G" */
+	for (i = 0; i < 1000; i++)
+		memcpy(wire + 6 + 2 * i, "\x1a\x00", 2);
+	m = (Connector__V1__ControllerMessage *)pb_unpack_bounded(
+	    d, wire, 2006, 1 << 20, &over);
+	assert_non_null(m);
+	assert_false(over);
+	assert_int_equal(m->http_request->n_headers, 1000);
+	protobuf_c_message_free_unpacked(&m->base, NULL);
+	assert_null(pb_unpack_bounded(d, wire, 2006, 2 * 2006, &over));
+	assert_true(over);
+	assert_null(pb_unpack_bounded(d, wire, 2005, 1 << 20, &over));
+	assert_false(over); /* truncated: malformed */
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(pb_clean_and_nul),
 	    cmocka_unit_test(pb_malformed_and_unknown),
+	    cmocka_unit_test(pb_unpack_budget),
 	};
 
 	if (unit_filter(argc, argv) != 0)

@@ -1,7 +1,8 @@
 /*
  * Unit tests: the tunnel slots' state machine, driven by the real manager
  * on the reactor against an in-process edge built from the same h2 and
- * gRPC modules, over loopback sockets.  Usage: test_tunnel [name-filter]
+ * gRPC modules, over loopback sockets; and the same under injected faults
+ * (wrapfd.h, failalloc.h; #17 item 6).  Usage: test_tunnel [name-filter]
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -15,6 +16,8 @@
 #include <cmocka.h>
 
 #include "unit.h"
+#include "failalloc.h"
+#include "wrapfd.h"
 #include "cfg/cfg.h"
 #include "connector/manager.h"
 #include "lib/util.h"
@@ -40,6 +43,11 @@ struct sconn {
 	uint8_t msg[WINDOW];
 	unsigned hellos, msgs;
 	int last_case;
+	/* HealthCheckResponses to edge_health(k): bit k once it echoed
+	 * 1000 + k; wrong: echoes that did not; lost: answers the edge
+	 * could not decode (injected ENOMEM). */
+	uint32_t answered;
+	unsigned wrong, lost;
 	/* A second call on the connection (fx.accept_side). */
 	struct h2_stream side;
 	bool side_live;
@@ -109,6 +117,22 @@ edge_respond(struct sconn *c)
 	c->responded = true;
 }
 
+/* Record an answer to edge_health(). */
+static void
+edge_check_answer(struct sconn *c, const Connector__V1__ConnectorMessage *m)
+{
+	unsigned k;
+
+	if (m->message_case !=
+		CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE ||
+	    sscanf(m->request_id, "h%u", &k) != 1 || k >= 32)
+		return;
+	if (m->health_check_response->unix_millis == 1000 + (int64_t)k)
+		c->answered |= 1u << k;
+	else
+		c->wrong++;
+}
+
 static void
 edge_read(struct sconn *c)
 {
@@ -121,8 +145,14 @@ edge_read(struct sconn *c)
 		    GRPC_MSG) {
 			m = connector__v1__connector_message__unpack(
 			    NULL, len, msg);
+			if (m == NULL && failalloc_fired()) {
+				c->lost++;
+				h2_stream_ack(&c->call, used);
+				continue;
+			}
 			assert_non_null(m);
 			c->msgs++;
+			edge_check_answer(c, m);
 			c->last_case = (int)m->message_case;
 			if (m->message_case ==
 			    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HEALTH_CHECK_RESPONSE)
@@ -799,6 +829,209 @@ failed_call_opening_counts_as_h2_on_h2c(void **state)
 	fx_stop(f);
 }
 
+/* --- under injected faults (#17 item 6) ----------------------------------- */
+
+#define FAULT_SEEDS 24 /* seeds per fault test: 1 .. FAULT_SEEDS */
+#define FAULT_ASKS 16 /* HealthCheckRequests per run */
+#define ENOMEM_RUNS 3000 /* bound on the allocation sweep */
+
+static const char *const fault_env[] = {"MAX_TUNNELS_ALLOWED=1",
+    "RECONNECT_INTERVAL=100ms", "MAX_BACKOFF_DELAY=100ms", "DIAL_BUDGET=6000",
+    NULL};
+
+/* A HealthCheckRequest "h<k>" echoing 1000 + k, on connection i. */
+static void
+edge_health(struct fx *f, unsigned i, unsigned k)
+{
+	Connector__V1__ControllerMessage m =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
+	Connector__V1__HealthCheckRequest hc =
+	    CONNECTOR__V1__HEALTH_CHECK_REQUEST__INIT;
+	char id[16];
+
+	snprintf(id, sizeof(id), "h%u", k);
+	hc.unix_millis = 1000 + (int64_t)k;
+	m.request_id = id;
+	m.message_case =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST;
+	m.health_check_request = &hc;
+	edge_send(f, i, &m);
+}
+
+static void
+ask_all(struct fx *f, unsigned i, unsigned n)
+{
+	unsigned k;
+
+	for (k = 0; k < n; k++)
+		edge_health(f, i, k);
+}
+
+/* Connection i has every answer to ask_all(n), or was told it lost the
+ * rest (fault_n: the n of the last ask_all). */
+static unsigned fault_n;
+
+static bool
+answered(struct fx *f, unsigned i)
+{
+	const struct sconn *c = &f->c[i];
+
+	return f->naccepted > i &&
+	    (unsigned)__builtin_popcount(c->answered) + c->lost == fault_n;
+}
+
+static bool
+resets_seen(struct fx *f, unsigned i)
+{
+	return wrapfd_stats()->resets > 0 || answered(f, i);
+}
+
+static bool
+hello_or_reset(struct fx *f, unsigned i)
+{
+	return wrapfd_stats()->resets > 0 || hellos_on(f, i);
+}
+
+/* The newest connection, one after the first i, is open with its hello. */
+static bool
+fresh_tunnel(struct fx *f, unsigned i)
+{
+	return f->naccepted > i && f->c[f->naccepted - 1].hellos > 0 &&
+	    !f->c[f->naccepted - 1].closed && open_tunnels(f, 1);
+}
+
+/* The slot recorded why its connection closed. */
+static bool
+close_seen(struct fx *f, unsigned i)
+{
+	return f->mgr.slots[0].conn.last_error[0] != '\0';
+}
+
+/* After a fault: a tunnel on a connection newer than any the edge saw
+ * close answers exactly. */
+static void
+recovers(struct fx *f)
+{
+	unsigned j, after = 0;
+
+	for (j = 0; j < f->naccepted; j++)
+		if (f->c[j].closed)
+			after = j + 1;
+	assert_true(run_until(f, fresh_tunnel, after, 3000));
+	j = f->naccepted - 1;
+	f->c[j].answered = 0;
+	f->c[j].lost = 0;
+	fault_n = 4;
+	ask_all(f, j, fault_n);
+	assert_true(run_until(f, answered, j, 3000));
+	assert_int_equal(f->c[j].answered, 0xf);
+	assert_int_equal(f->c[j].wrong, 0);
+}
+
+/* Short reads and writes, EINTR and spurious EAGAIN on every socket (both
+ * sides): every answer arrives, exact, on the one connection. */
+static void
+short_io_keeps_the_tunnel_exact(void **state)
+{
+	const struct wrapfd_plan p = {.faults = WRAPFD_SHORT_READ |
+		WRAPFD_SHORT_WRITE | WRAPFD_EINTR | WRAPFD_EAGAIN,
+	    .percent = 40,
+	    .reset_after = -1};
+	struct wrapfd_stats sum = {0};
+	const struct wrapfd_stats *s;
+	uint64_t seed;
+	struct fx *f;
+
+	for (seed = 1; seed <= FAULT_SEEDS; seed++) {
+		wrapfd_clear();
+		wrapfd_seed(seed);
+		f = fx_start(0, fault_env);
+		wrapfd_set(WRAPFD_ALL, &p);
+		assert_true(run_until(f, hellos_on, 0, 3000));
+		fault_n = FAULT_ASKS;
+		ask_all(f, 0, fault_n);
+		assert_true(run_until(f, answered, 0, 3000));
+		assert_int_equal(f->c[0].answered, (1u << FAULT_ASKS) - 1);
+		assert_int_equal(f->c[0].wrong, 0);
+		assert_int_equal(f->naccepted, 1);
+		s = wrapfd_stats();
+		sum.short_reads += s->short_reads;
+		sum.short_writes += s->short_writes;
+		sum.eintr += s->eintr;
+		sum.eagain += s->eagain;
+		wrapfd_clear();
+		fx_stop(f);
+	}
+	assert_true(sum.short_reads > 0 && sum.short_writes > 0);
+	assert_true(sum.eintr > 0 && sum.eagain > 0);
+}
+
+/* ECONNRESET after a seed-chosen number of bytes (with short I/O too):
+ * the tunnel closes typed ("closed"), re-dials and answers again. */
+static void
+reset_closes_typed_and_redials(void **state)
+{
+	struct wrapfd_plan p = {.faults = WRAPFD_SHORT_READ |
+		WRAPFD_SHORT_WRITE | WRAPFD_EINTR | WRAPFD_EAGAIN,
+	    .percent = 20};
+	unsigned resets = 0;
+	uint64_t seed;
+	struct fx *f;
+
+	for (seed = 1; seed <= FAULT_SEEDS; seed++) {
+		wrapfd_clear();
+		wrapfd_seed(seed);
+		p.reset_after = (int64_t)(seed * 211 % 1500);
+		f = fx_start(0, fault_env);
+		wrapfd_set(WRAPFD_ALL, &p);
+		fault_n = FAULT_ASKS;
+		if (run_until(f, hello_or_reset, 0, 2000) &&
+		    wrapfd_stats()->resets == 0)
+			ask_all(f, 0, fault_n);
+		assert_true(run_until(f, resets_seen, 0, 3000));
+		if (wrapfd_stats()->resets > 0) {
+			resets++;
+			wrapfd_set(WRAPFD_ALL, NULL);
+			assert_true(run_until(f, close_seen, 0, 3000));
+			recovers(f);
+			assert_string_equal(
+			    f->mgr.slots[0].conn.last_error, "closed");
+		}
+		wrapfd_clear();
+		fx_stop(f);
+	}
+	assert_true(resets > FAULT_SEEDS / 2);
+}
+
+/* Every allocation while the tunnel carries requests fails once, each in a
+ * run of its own (both sides: the test edge loses answers it cannot
+ * decode): no crash, no leak, no silent loss on a tunnel that stays open,
+ * and a tunnel answers exactly afterwards. */
+static void
+enomem_over_the_tunnel(void **state)
+{
+	unsigned long n, used = 0;
+	struct fx *f;
+
+	for (n = 1; n <= ENOMEM_RUNS; n++) {
+		f = fx_start(0, fault_env);
+		assert_true(run_until(f, hellos_on, 0, 3000));
+		fault_n = 4;
+		failalloc_arm(n);
+		ask_all(f, 0, fault_n);
+		run_until(f, answered, 0, 300);
+		used = failalloc_disarm();
+		if (!f->c[0].closed && f->mgr.slots[0].conn.state == CONN_OPEN)
+			assert_true(answered(f, 0));
+		assert_int_equal(f->c[0].wrong, 0);
+		recovers(f);
+		fx_stop(f);
+		if (used < n)
+			break;
+	}
+	assert_true(used < n); /* every allocation of the path failed once */
+}
+
 int
 main(int argc, char **argv)
 {
@@ -815,6 +1048,9 @@ main(int argc, char **argv)
 	    cmocka_unit_test(unknown_message_is_ignored),
 	    cmocka_unit_test(two_calls_on_one_connection_end_independently),
 	    cmocka_unit_test(failed_call_opening_counts_as_h2_on_h2c),
+	    cmocka_unit_test(short_io_keeps_the_tunnel_exact),
+	    cmocka_unit_test(reset_closes_typed_and_redials),
+	    cmocka_unit_test(enomem_over_the_tunnel),
 	};
 
 	if (unit_filter(argc, argv) < 0)

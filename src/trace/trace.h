@@ -200,6 +200,14 @@ struct cfg;
 int trace_recorder_from_cfg(
     struct trace_recorder **out, struct rx_loop *l, const struct cfg *c);
 
+/*
+ * The OTLP exporter's callback (trace_otlp.c): arg is a struct otel (whose
+ * traces signal is on, otel/otel.h); the spans go there as one
+ * ExportTraceServiceRequest.  A batch that finds no memory is dropped.
+ */
+void trace_otlp_export(
+    void *arg, const struct trace_span *const *spans, size_t n);
+
 /* Send finished spans to fn from now on (NULL: discard them). */
 void trace_recorder_set_export(
     struct trace_recorder *r, trace_export_fn *fn, void *arg);

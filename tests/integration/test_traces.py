@@ -8,6 +8,7 @@ under a new span id (the executor's span), never the controller's own
 parent id, and a fresh sampled trace when the request carries none or an
 invalid one.
 """
+import base64
 import re
 
 import pytest
@@ -140,3 +141,89 @@ def test_openmetrics_exemplar_names_the_trace(h2c, nginx, spawn, outpost_bin):
     # The Prometheus text format has no exemplars.
     _, _, text = scrape(p.health_port, "text/plain")
     assert TRACE not in text
+
+
+# --- the spans, exported over OTLP to the independent receiver (test_otlp.py) ---
+
+def spans_of(rcv):
+    """Every span exported so far: {spanId: span} (OTLP JSON mapping, ids hex)."""
+    out = {}
+    for r in rcv.records("traces"):
+        for rs in r.get("body", {}).get("resourceSpans", []):
+            for ss in rs["scopeSpans"]:
+                for s in ss["spans"]:
+                    out[s["spanId"]] = s
+    return out
+
+
+def span_attrs(s):
+    return {a["key"]: next(iter(a["value"].values())) for a in s.get("attributes", [])}
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    from test_otlp import Receiver
+    r = Receiver(str(tmp_path))
+    yield r
+    r.stop()
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_spans_exported_with_parent_and_child(protocol, h2c, nginx, receiver, spawn,
+                                              outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=
+                   receiver.url + "/v1/traces", OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+                   OTEL_BSP_SCHEDULE_DELAY="200")
+    nginx.write("j.txt", b"jjj")
+    marks = ["MARKPATH7f3a", "MARKQUERY91c2", "MARKHDR5d0e", "MARKBODY22b8"]
+    path = f"/j.txt?{marks[1]}=1"
+    nginx.write(f"{marks[0]}.txt", b"x")
+    msg = ask(h2c, t, "POST", nginx.url(f"/{marks[0]}.txt?q={marks[1]}"),
+              headers=[("traceparent", f"00-{TRACE}-{PARENT}-01"), ("X-Mark", marks[2])],
+              body=marks[3].encode())
+    assert "http_response" in msg
+    trace, up_id, _, _ = seen(nginx, path, h2c=h2c, tunnel=t,
+                              headers=[("traceparent", f"00-{TRACE}-{PARENT}-01"),
+                                       ("tracestate", "rojo=1")])
+    assert wait_until(lambda: up_id in spans_of(receiver), 10), receiver.records()
+    spans = spans_of(receiver)
+    up = spans[up_id]  # the span nginx was named in its traceparent
+    assert up["name"] == "executor.upstream_http" and up["traceId"] == TRACE
+    handle = spans[up["parentSpanId"]]
+    assert handle["name"] == "connector.handle_http_request"
+    assert handle["parentSpanId"] == PARENT and handle["traceId"] == TRACE
+    assert handle["traceState"] == up["traceState"] == "rojo=1"
+    kinds = {handle["kind"], up["kind"]}
+    assert kinds in ({"SPAN_KIND_SERVER", "SPAN_KIND_CLIENT"}, {2, 3}), kinds
+    a = span_attrs(up)
+    assert a["http.request.method"] == "GET"
+    assert a["server.address"] == "127.0.0.1"
+    assert int(a["server.port"]) == nginx.port
+    assert int(a["http.response.status_code"]) == 200
+    assert int(a["http.response.body.size"]) == 3
+    assert "error.type" not in a
+    assert int(span_attrs(handle)["http.response.status_code"]) == 200
+    assert int(up["startTimeUnixNano"]) >= int(handle["startTimeUnixNano"])
+    assert int(up["endTimeUnixNano"]) <= int(handle["endTimeUnixNano"])
+    # The POST with markers in path, query, header and body: exported
+    # (both spans), and none of its data in any exported byte.
+    posts = [s for s in spans.values() if span_attrs(s).get("http.request.method") == "POST"]
+    assert len(posts) == 2 and all(int(span_attrs(s)["http.request.body.size"]) == len(marks[3])
+                                   for s in posts)
+    for r in receiver.records("traces"):
+        raw = base64.b64decode(r["raw_b64"])
+        for m in marks:
+            assert m.encode() not in raw, m
+
+
+def test_failed_request_span_names_the_typed_reason(h2c, receiver, spawn, outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+                   OTEL_BSP_SCHEDULE_DELAY="200")
+    from conftest import free_port
+    msg = ask(h2c, t, "GET", f"http://127.0.0.1:{free_port()}/x",
+              headers=[("traceparent", f"00-{TRACE}-{PARENT}-01")])
+    assert "error_response" in msg, msg
+    assert wait_until(lambda: len(spans_of(receiver)) >= 2, 10), receiver.records()
+    for s in spans_of(receiver).values():
+        assert span_attrs(s)["error.type"] == "refused", s
+        assert s["status"]["code"] in ("STATUS_CODE_ERROR", 2)

@@ -771,6 +771,11 @@ cfg_not_implemented_reported(void **state)
 	    "outpost.conf:1: OTEL_BSP_EXPORT_TIMEOUT: not implemented yet",
 	    NULL);
 	cfg_free(c);
+	c = load(NULL, "OTEL_BSP_EXPORT_TIMEOUT=100", NULL, NULL);
+	assert_non_null(c);
+	assert_msg(
+	    "environment: OTEL_BSP_EXPORT_TIMEOUT: not implemented", NULL);
+	cfg_free(c);
 }
 
 /* Many defects in one go: each is reported with its own line. */

@@ -259,7 +259,8 @@ check_base64(const char *v)
 	return true;
 }
 
-/* "2/3" or "0.75" in permille (rounded down); false on junk. */
+/* "2/3", "0.75", "0", "1" or "1.0" in permille (rounded down); false on
+ * junk. */
 static bool
 parse_fraction(const char *v, int64_t *num)
 {
@@ -277,6 +278,14 @@ parse_fraction(const char *v, int64_t *num)
 		    !parse_i64(slash + 1, &m) || n > 1000000 || m > 1000000)
 			return false;
 		*num = n * 1000 / m;
+		return true;
+	}
+	/* The whole numbers 0 and 1, and 1.0 (as OTEL_TRACES_SAMPLER_ARG
+	 * is written); 1.0 with up to three zeros. */
+	if (strcmp(tmp, "0") == 0 || strcmp(tmp, "1") == 0 ||
+	    (strncmp(tmp, "1.", 2) == 0 && strlen(tmp) <= 5 && tmp[2] != '\0' &&
+		strspn(tmp + 2, "0") == strlen(tmp + 2))) {
+		*num = tmp[0] == '1' ? 1000 : 0;
 		return true;
 	}
 	/* A decimal: "0." and one to three digits. */

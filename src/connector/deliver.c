@@ -179,8 +179,8 @@ deliver_submit(struct tunnel_req *r)
 	dl->loop = m->loop;
 	rx_defer_init(&dl->reap, on_reap);
 	r->dl = dl;
-	exec_submit_stream(
-	    m->exec, &r->job, r->msg->http_request, job_done, &deliver_sink);
+	exec_submit_stream(m->exec, &r->job, r->msg->http_request,
+	    r->up.active ? r->traceparent : NULL, job_done, &deliver_sink);
 	return true;
 }
 

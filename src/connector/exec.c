@@ -184,14 +184,15 @@ job_start(struct rx_loop *l, struct rx_defer *d)
 
 static void
 submit(struct exec *e, struct exec_job *pub,
-    const Connector__V1__HttpRequest *req, exec_done_fn *done,
-    const struct exec_sink *sink)
+    const Connector__V1__HttpRequest *req, const char *traceparent,
+    exec_done_fn *done, const struct exec_sink *sink)
 {
 	struct job *job = job_of(pub);
 	enum exec_reason r = EXEC_OK;
 	const char *detail = NULL;
 
-	*job = (struct job){.e = e, .req = req, .done = done};
+	*job = (struct job){
+	    .e = e, .req = req, .traceparent = traceparent, .done = done};
 	rx_timer_init(&job->deadline, job_deadline);
 	rx_defer_init(&job->start, job_start);
 	rx_defer_init(&job->wake, job_wake);
@@ -216,16 +217,25 @@ void
 exec_submit(struct exec *e, struct exec_job *pub,
     const Connector__V1__HttpRequest *req, exec_done_fn *done)
 {
-	submit(e, pub, req, done, NULL);
+	submit(e, pub, req, NULL, done, NULL);
+}
+
+/* see exec.h */
+void
+exec_submit_traced(struct exec *e, struct exec_job *pub,
+    const Connector__V1__HttpRequest *req, const char *traceparent,
+    exec_done_fn *done)
+{
+	submit(e, pub, req, traceparent, done, NULL);
 }
 
 /* see exec.h */
 void
 exec_submit_stream(struct exec *e, struct exec_job *pub,
-    const Connector__V1__HttpRequest *req, exec_done_fn *done,
-    const struct exec_sink *sink)
+    const Connector__V1__HttpRequest *req, const char *traceparent,
+    exec_done_fn *done, const struct exec_sink *sink)
 {
-	submit(e, pub, req, done, sink);
+	submit(e, pub, req, traceparent, done, sink);
 }
 
 /* see exec.h */

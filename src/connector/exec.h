@@ -189,7 +189,7 @@ typedef void exec_done_fn(struct exec_job *job, enum exec_reason reason,
  * only its size and alignment are published, its fields are private
  * (struct job in exec_int.h, checked at build time to fit).
  */
-#define EXEC_JOB_SIZE (44 * sizeof(void *) + 24 * 8 + URL_HOST_MAX + 1)
+#define EXEC_JOB_SIZE (45 * sizeof(void *) + 24 * 8 + URL_HOST_MAX + 1)
 struct exec_job {
 	union {
 		max_align_t align;
@@ -225,6 +225,16 @@ void exec_submit(struct exec *e, struct exec_job *job,
     const Connector__V1__HttpRequest *req, exec_done_fn *done);
 
 /*
+ * As exec_submit(), and the request carries the W3C traceparent value
+ * traceparent (NUL-terminated, borrowed like req) in place of any
+ * traceparent field of req's headers (the executor's span, trace/trace.h).
+ * NULL: exactly exec_submit().
+ */
+void exec_submit_traced(struct exec *e, struct exec_job *job,
+    const Connector__V1__HttpRequest *req, const char *traceparent,
+    exec_done_fn *done);
+
+/*
  * Cancel a job in flight: no callback afterwards; its upstream connection
  * is closed, not pooled.  Harmless on a job that is not active.
  */
@@ -251,7 +261,7 @@ struct exec_sink {
 };
 
 /*
- * Like exec_submit(), but the response body is handed to sink (borrowed,
+ * Like exec_submit_traced(), but the response body is handed to sink (borrowed,
  * static) as it arrives instead of whole: with HTTP/1.1 framing decoded
  * (Content-Length, chunked, or close-delimited), in the order received.
  * Only what room() allows is read from the upstream, so a job holds at
@@ -269,8 +279,8 @@ struct exec_sink {
  * EXEC_OVERLOADED).
  */
 void exec_submit_stream(struct exec *e, struct exec_job *job,
-    const Connector__V1__HttpRequest *req, exec_done_fn *done,
-    const struct exec_sink *sink);
+    const Connector__V1__HttpRequest *req, const char *traceparent,
+    exec_done_fn *done, const struct exec_sink *sink);
 
 /*
  * The sink has room again: the job reads on, from the reactor's deferred

@@ -103,6 +103,7 @@ struct job {
 	enum job_state state;
 	struct exec *e;
 	const Connector__V1__HttpRequest *req;
+	const char *traceparent; /* borrowed; NULL: req's fields as they are */
 	exec_done_fn *done;
 	struct exec_conn *conn;
 	struct list_node link; /* on e->jobs while active */

@@ -148,12 +148,15 @@ exec_req_redact(struct job *job, enum exec_reason *r, const char **detail)
 }
 
 static bool
-header_kept(const struct hop_filter *f, const Connector__V1__Header *h)
+header_kept(const struct job *job, const struct hop_filter *f,
+    const Connector__V1__Header *h)
 {
 	size_t n = strlen(h->key);
 
 	if (hop_drop(f, h->key, n))
 		return false;
+	if (job->traceparent != NULL && strcasecmp(h->key, "traceparent") == 0)
+		return false; /* the executor's span replaces it */
 	return strcasecmp(h->key, "host") != 0 &&
 	    strcasecmp(h->key, "content-length") != 0;
 }
@@ -226,11 +229,16 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 		PUTS("\r\n");
 	}
 	for (i = 0; i < req->n_headers; i++) {
-		if (!header_kept(f, req->headers[i]))
+		if (!header_kept(job, f, req->headers[i]))
 			continue;
 		PUTS(req->headers[i]->key);
 		PUTS(": ");
 		PUTS(req->headers[i]->value);
+		PUTS("\r\n");
+	}
+	if (job->traceparent != NULL) {
+		PUTS("traceparent: ");
+		PUTS(job->traceparent);
 		PUTS("\r\n");
 	}
 	if (needs_length(job))

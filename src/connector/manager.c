@@ -16,6 +16,7 @@
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "trace/trace.h"
 
 /* Headers, framing and protobuf overhead allowed above the body limits. */
 #define MESSAGE_SLACK (256u << 10)
@@ -178,6 +179,8 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 	if (load_sessions(m, c) < 0)
 		return fail(err, errlen, "%s",
 		    "sessions: NO_PROXY is invalid, or out of memory");
+	if (trace_recorder_from_cfg(&m->trace, l, c) < 0)
+		return fail(err, errlen, "%s", "traces: out of memory");
 	/* Twice the slots per edge address: a spare dials the replacement
 	 * before a drained tunnel closes (make-before-break). */
 	m->nslots = 2 * m->conf.slots * manager_groups(c);
@@ -200,6 +203,7 @@ manager_free(struct manager *m)
 	for (i = 0; m->slots != NULL && i < m->nslots; i++)
 		tunnel_slot_free(&m->slots[i]);
 	session_table_free(m->sessions);
+	trace_recorder_free(m->trace);
 	free(m->slots);
 	free(m->addrs);
 	free(m->on_old);

@@ -105,6 +105,7 @@ struct manager_metrics {
 	struct metric inflight_now;
 	struct metric lat;
 	uint64_t lat_buckets[MANAGER_LAT_BUCKETS];
+	struct metric_exemplar lat_ex[MANAGER_LAT_BUCKETS + 1];
 	struct metric bytes_in, bytes_out;
 	struct metric_family addr_tunnels;
 };
@@ -142,6 +143,9 @@ struct manager {
 	 * nobody asks.  Set by the identity controller. */
 	void (*on_refused)(struct manager *m, void *arg);
 	void *refused_arg;
+	/* Spans of the requests and tunnels (trace/trace.h), from the
+	 * settings; NULL: tracing off.  Owned. */
+	struct trace_recorder *trace;
 };
 
 /* TRAVERSAL_CONTROLLER_URL and the limits; 0 or -1 with err. */
@@ -190,7 +194,11 @@ void manager_count_request(struct manager *m, const char *reason);
  * "send_stalled", "start_close"; "clean" for an orderly close): counted in
  * outpost_tunnel_closes_total{reason}. */
 void manager_count_close(struct manager *m, const char *reason);
-void manager_observe_latency(struct manager *m, int64_t ms);
+/* A request's latency; span (NULL: none) is its span, whose trace becomes
+ * the bucket's exemplar when it was sampled. */
+struct trace_span;
+void manager_observe_latency(
+    struct manager *m, int64_t ms, const struct trace_span *span);
 void manager_slot_changed(struct manager *m);
 /* A slot's connection is gone: dial again, or rest as a spare. */
 void manager_slot_idle(struct manager *m, struct tunnel_slot *t);

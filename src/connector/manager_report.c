@@ -6,6 +6,7 @@
 #include "connector/session.h"
 #include "lib/json.h"
 #include "lib/util.h"
+#include "trace/trace.h"
 
 static const char *const dial_labels[DIAL_RESULT__N] = {
     "result=\"ok\"",
@@ -156,6 +157,7 @@ manager_metrics_add(struct manager *m, struct metrics *r)
 	    m);
 	metric_init(
 	    &x->lat, NULL, lat_bounds, x->lat_buckets, MANAGER_LAT_BUCKETS);
+	metric_set_exemplars(&x->lat, x->lat_ex);
 	metric_family_add(&x->latency, &x->lat);
 	family(r, &x->bytes, "outpost_tunnel_bytes_total",
 	    "Bytes on the tunnel connections.", METRIC_COUNTER, m);
@@ -243,9 +245,19 @@ manager_count_close(struct manager *m, const char *reason)
 
 /* see manager.h */
 void
-manager_observe_latency(struct manager *m, int64_t ms)
+manager_observe_latency(
+    struct manager *m, int64_t ms, const struct trace_span *span)
 {
-	metric_observe(&m->mx.lat, (double)ms / 1000.0);
+	char tid[2 * TRACE_ID_LEN + 1], sid[2 * TRACE_SPAN_ID_LEN + 1];
+	bool traced = span != NULL && span->active &&
+	    (span->ctx.flags & TRACE_FLAG_SAMPLED) != 0;
+
+	if (traced) {
+		util_hex(span->ctx.trace_id, TRACE_ID_LEN, tid);
+		util_hex(span->ctx.span_id, TRACE_SPAN_ID_LEN, sid);
+	}
+	metric_observe_traced(&m->mx.lat, (double)ms / 1000.0,
+	    traced ? tid : NULL, traced ? sid : NULL);
 }
 
 static void

@@ -45,6 +45,7 @@
 #include "connector/exec.h"
 #include "connector/tunnel_conn.h"
 #include "proto/connector/v1/connector.pb-c.h"
+#include "trace/trace.h"
 
 struct deliver;
 struct manager;
@@ -58,6 +59,11 @@ struct tunnel_req {
 	struct deliver *dl; /* streamed (connector/deliver.h), else NULL */
 	int64_t started;
 	bool busy;
+	/* connector.handle_http_request and its child executor.upstream_http
+	 * (tunnel_trace.c), and the traceparent naming the child, sent
+	 * upstream. */
+	struct trace_span span, up;
+	char traceparent[TRACE_PARENT_LEN + 1];
 };
 
 struct tunnel_slot {
@@ -107,5 +113,19 @@ void tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
 /* r is answered: counted under result ("ok" or a reason; NULL: not
  * counted, the tunnel went away), its message freed, its slot free. */
 void tunnel_req_finish(struct tunnel_req *r, const char *result);
+
+/*
+ * tunnel_trace.c: the request's spans.  start: before the request goes
+ * to the executor, joining the trace of req's traceparent (and
+ * tracestate) field when it is valid; returns the traceparent to send
+ * upstream (r->traceparent, while r->up.active), or NULL when tracing is
+ * off.  end: ends both spans with the outcome: result "ok" or the typed
+ * reason (NULL: cancelled, the tunnel went away), resp the answer when
+ * there is one; the first call counts, later ones do nothing.
+ */
+const char *tunnel_trace_start(struct manager *m, struct tunnel_req *r,
+    const Connector__V1__HttpRequest *req);
+void tunnel_trace_end(struct manager *m, struct tunnel_req *r,
+    const char *result, const Connector__V1__HttpResponse *resp);
 
 #endif

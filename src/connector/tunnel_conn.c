@@ -597,7 +597,16 @@ int
 conn_init_aux(struct tunnel_conn *n, struct manager *m, const char *kind,
     const struct conn_ops *ops)
 {
-	return init(n, m, 0, kind, true, ops);
+	int rc = init(n, m, 0, kind, true, ops);
+
+	/* TRAVERSAL_CONTROLLER_CONNECT_TO: the URL's host only names the
+	 * edge (TLS); enrolment and renewal dial the first listed address
+	 * as the tunnels dial theirs. */
+	if (rc == 0 && m->addrs != NULL && !m->discover && !m->addrs[0].url) {
+		n->dial_host = m->addrs[0].host;
+		n->dial_port = m->addrs[0].port;
+	}
+	return rc;
 }
 
 /* see tunnel_conn.h */

@@ -300,6 +300,7 @@ int conn_init(struct tunnel_conn *n, struct manager *m, unsigned index,
  * none of the tunnels' metrics, last error or refusal hook (a refused
  * Renew handshake is the identity controller's to judge).  The owner dials
  * with conn_schedule_now() and closes it when done; kind names it in logs.
+ * With TRAVERSAL_CONTROLLER_CONNECT_TO it dials the first listed address.
  */
 int conn_init_aux(struct tunnel_conn *n, struct manager *m, const char *kind,
     const struct conn_ops *ops);

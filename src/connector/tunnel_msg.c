@@ -130,9 +130,10 @@ tunnel_req_finish(struct tunnel_req *r, const char *result)
 {
 	struct tunnel_slot *t = r->slot;
 
+	tunnel_trace_end(t->mgr, r, result, NULL);
 	if (result != NULL) {
 		manager_observe_latency(
-		    t->mgr, rx_now(t->mgr->loop) - r->started);
+		    t->mgr, rx_now(t->mgr->loop) - r->started, &r->span);
 		manager_count_request(t->mgr, result);
 		if (strcmp(result, "ok") == 0)
 			t->served++;
@@ -154,6 +155,7 @@ tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
 {
 	struct tunnel_slot *t = r->slot;
 
+	tunnel_trace_end(t->mgr, r, exec_reason_name(why), resp);
 	if (resp == NULL)
 		send_error(
 		    t, r->msg->request_id, exec_reason_name(why), detail);
@@ -188,6 +190,7 @@ static void
 on_http(struct tunnel_slot *t, ctl_msg *c)
 {
 	struct tunnel_req *r;
+	const char *tp;
 
 	if (tunnel_slot_draining(t)) {
 		refuse(t, c->request_id, "draining",
@@ -202,11 +205,12 @@ on_http(struct tunnel_slot *t, ctl_msg *c)
 		r->dl = NULL;
 		r->started = rx_now(t->mgr->loop);
 		t->inflight++;
+		tp = tunnel_trace_start(t->mgr, r, c->http_request);
 		/* Streamed only when asked, and only on a tunnel that said
 		 * "stream" (STREAM_RESPONSES). */
 		if (!c->http_request->stream_response || !t->mgr->conf.stream)
-			exec_submit(
-			    t->mgr->exec, &r->job, c->http_request, exec_done);
+			exec_submit_traced(t->mgr->exec, &r->job,
+			    c->http_request, tp, exec_done);
 		else if (!deliver_submit(r))
 			tunnel_req_answer(
 			    r, EXEC_OVERLOADED, "out of memory", NULL);

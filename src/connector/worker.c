@@ -23,6 +23,7 @@
 #include "net/sntp.h"
 #include "otel/otel.h"
 #include "rx/rx.h"
+#include "trace/trace.h"
 
 /* Timers of the DNS resolver, the SNTP client and other fixed users. */
 #define WORKER_TIMERS 64
@@ -245,8 +246,14 @@ start_otel(struct worker *w, const struct cfg *c)
 	    .registry = health_metrics(w->health)};
 	char err[256];
 
-	if (otel_new(&oc, &w->otel, err, sizeof(err)) == 0)
+	if (otel_new(&oc, &w->otel, err, sizeof(err)) == 0) {
+		/* The requests' and tunnels' spans (trace/trace.h). */
+		if (w->have_mgr && w->mgr.trace != NULL &&
+		    otel_enabled(w->otel, OTEL_TRACES))
+			trace_recorder_set_export(
+			    w->mgr.trace, trace_otlp_export, w->otel);
 		return 0;
+	}
 	log_error("configuration: %s", err);
 	fprintf(stderr, "outpost: %s\n", err);
 	return -1;

@@ -3,6 +3,7 @@
 #include <stdio.h>
 #include <string.h>
 #include <strings.h>
+#include <time.h>
 
 #include "lib/metrics.h"
 
@@ -73,18 +74,53 @@ metric_family_add_series(
 }
 
 /* see metrics.h */
-void
-metric_observe(struct metric *m, double v)
+/* The bucket of v: an index of bounds, or nbounds for +Inf. */
+static size_t
+bucket_of(const struct metric *m, double v)
 {
 	size_t i;
 
 	for (i = 0; i < m->nbounds; i++)
-		if (v <= m->bounds[i]) {
-			m->buckets[i]++;
+		if (v <= m->bounds[i])
 			break;
-		}
+	return i;
+}
+
+void
+metric_observe(struct metric *m, double v)
+{
+	size_t i = bucket_of(m, v);
+
+	if (i < m->nbounds)
+		m->buckets[i]++;
 	m->sum += v;
 	m->count++;
+}
+
+/* see metrics.h */
+void
+metric_set_exemplars(struct metric *m, struct metric_exemplar *ex)
+{
+	m->exemplars = ex;
+}
+
+/* see metrics.h */
+void
+metric_observe_traced(
+    struct metric *m, double v, const char *trace_id, const char *span_id)
+{
+	struct metric_exemplar *e;
+	struct timespec ts;
+
+	metric_observe(m, v);
+	if (m->exemplars == NULL || trace_id == NULL)
+		return;
+	e = &m->exemplars[bucket_of(m, v)];
+	snprintf(e->trace_id, sizeof(e->trace_id), "%s", trace_id);
+	snprintf(e->span_id, sizeof(e->span_id), "%s", span_id);
+	e->value = v;
+	clock_gettime(CLOCK_REALTIME, &ts);
+	e->when = (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;
 }
 
 /* The exposition being written: its format and the output. */
@@ -105,9 +141,9 @@ put_num(struct buf *b, double v)
 		buf_printf(b, "%.15g", v);
 }
 
-/* name{labels[,extra]} value */
+/* name{labels[,extra]} value, without the line's end */
 static void
-put_sample(struct buf *b, const char *name, const char *suffix,
+put_value(struct buf *b, const char *name, const char *suffix,
     const char *labels, const char *extra, double v)
 {
 	bool has = labels != NULL && labels[0] != '\0';
@@ -118,7 +154,34 @@ put_sample(struct buf *b, const char *name, const char *suffix,
 		    has && extra != NULL ? "," : "", extra ? extra : "");
 	buf_adds(b, " ");
 	put_num(b, v);
+}
+
+static void
+put_sample(struct buf *b, const char *name, const char *suffix,
+    const char *labels, const char *extra, double v)
+{
+	put_value(b, name, suffix, labels, extra, v);
 	buf_adds(b, "\n");
+}
+
+/* A bucket's sample and, in OpenMetrics, its exemplar:
+ * `# {trace_id="...",span_id="..."} value timestamp`. */
+static void
+put_bucket(const struct render *rd, const char *name, const struct metric *m,
+    size_t i, const char *le, uint64_t acc)
+{
+	const struct metric_exemplar *e =
+	    m->exemplars != NULL ? &m->exemplars[i] : NULL;
+
+	put_value(rd->b, name, "_bucket", m->labels, le, (double)acc);
+	if (rd->fmt == METRICS_OPENMETRICS && e != NULL &&
+	    e->trace_id[0] != '\0') {
+		buf_printf(rd->b, " # {trace_id=\"%s\",span_id=\"%s\"} ",
+		    e->trace_id, e->span_id);
+		put_num(rd->b, e->value);
+		buf_printf(rd->b, " %.3f", e->when);
+	}
+	buf_adds(rd->b, "\n");
 }
 
 /* A bucket bound; OpenMetrics writes integral bounds as "1.0". */
@@ -141,10 +204,9 @@ put_histogram(const struct render *rd, const char *name, const struct metric *m)
 	for (i = 0; i < m->nbounds; i++) {
 		acc += m->buckets[i];
 		put_le(rd, le, sizeof(le), m->bounds[i]);
-		put_sample(rd->b, name, "_bucket", m->labels, le, (double)acc);
+		put_bucket(rd, name, m, i, le, acc);
 	}
-	put_sample(
-	    rd->b, name, "_bucket", m->labels, "le=\"+Inf\"", (double)m->count);
+	put_bucket(rd, name, m, m->nbounds, "le=\"+Inf\"", m->count);
 	put_sample(rd->b, name, "_sum", m->labels, NULL, m->sum);
 	put_sample(rd->b, name, "_count", m->labels, NULL, (double)m->count);
 }

@@ -45,6 +45,17 @@ enum metric_type {
 
 enum metrics_format { METRICS_PROMETHEUS, METRICS_OPENMETRICS };
 
+/*
+ * An OpenMetrics exemplar: the trace of one observation in a bucket (the
+ * latest), shown after the bucket's sample in the OpenMetrics format only.
+ */
+struct metric_exemplar {
+	char trace_id[33]; /* lowercase hex; "" when the bucket has none */
+	char span_id[17];
+	double value;
+	double when; /* Unix seconds */
+};
+
 struct metric {
 	const char *labels; /* NULL: no labels */
 	double value; /* counter or gauge */
@@ -53,6 +64,7 @@ struct metric {
 	size_t nbounds;
 	double sum;
 	uint64_t count;
+	struct metric_exemplar *exemplars; /* NULL, or nbounds + 1 (+Inf) */
 	struct list_node node; /* on its family's series */
 };
 
@@ -115,6 +127,16 @@ metric_set(struct metric *m, double v)
 }
 
 void metric_observe(struct metric *m, double v);
+
+/* Keep exemplars for histogram m in ex (caller memory, nbounds + 1 of
+ * them, zeroed; it must live as long as m). */
+void metric_set_exemplars(struct metric *m, struct metric_exemplar *ex);
+
+/* metric_observe(), and when m keeps exemplars and trace_id (32 hex
+ * characters, NUL-terminated, as span_id's 16) is not NULL, the bucket's
+ * exemplar becomes this observation. */
+void metric_observe_traced(
+    struct metric *m, double v, const char *trace_id, const char *span_id);
 
 /*
  * Append the exposition in format 'fmt' to out; false if it did not fit

@@ -188,6 +188,30 @@ struct trace_stats {
 int trace_recorder_new(struct trace_recorder **out, struct rx_loop *l,
     const struct trace_config *c, trace_export_fn *fn, void *arg);
 
+/*
+ * The recorder the settings ask for (OTEL_TRACES_SAMPLER, _ARG: 1 when
+ * unset; OTEL_BSP_MAX_QUEUE_SIZE, _MAX_EXPORT_BATCH_SIZE, _SCHEDULE_DELAY),
+ * with no exporter yet (trace_recorder_set_export).  *out is NULL, and 0
+ * returned, when OTEL_SDK_DISABLED or TRAVERSAL_DISABLE_TELEMETRY is true:
+ * tracing off.  0, -ENOMEM, or -EINVAL for a sampler name src/cfg let
+ * through (a bug).  Setup phase only.
+ */
+struct cfg;
+int trace_recorder_from_cfg(
+    struct trace_recorder **out, struct rx_loop *l, const struct cfg *c);
+
+/*
+ * The OTLP exporter's callback (trace_otlp.c): arg is a struct otel (whose
+ * traces signal is on, otel/otel.h); the spans go there as one
+ * ExportTraceServiceRequest.  A batch that finds no memory is dropped.
+ */
+void trace_otlp_export(
+    void *arg, const struct trace_span *const *spans, size_t n);
+
+/* Send finished spans to fn from now on (NULL: discard them). */
+void trace_recorder_set_export(
+    struct trace_recorder *r, trace_export_fn *fn, void *arg);
+
 /* Export what is queued (the shutdown flush), then free r.  NULL: no-op. */
 void trace_recorder_free(struct trace_recorder *r);
 

@@ -136,6 +136,15 @@ trace_recorder_free(struct trace_recorder *r)
 
 /* see trace.h */
 void
+trace_recorder_set_export(
+    struct trace_recorder *r, trace_export_fn *fn, void *arg)
+{
+	r->fn = fn;
+	r->arg = arg;
+}
+
+/* see trace.h */
+void
 trace_recorder_stats(const struct trace_recorder *r, struct trace_stats *st)
 {
 	*st = r->st;

@@ -170,3 +170,34 @@ def test_started_unprivileged_keeps_its_uid(outpost_bin, world):
         assert "started unprivileged: OUTPOST_USER not applied" in p.text()
     finally:
         p.stop()
+
+
+@pytest.mark.parametrize("ntp", [True, False])
+def test_appliance_worker_credentials(outpost_bin, world, ntp):
+    # The appliance's init (src/init/super.c) starts the worker as uid 999
+    # with CAP_SYS_TIME inheritable and ambient: the worker keeps it in its
+    # effective and permitted sets only when NTP_SERVERS needs it, and drops
+    # the inheritable and ambient copies either way.
+    data = os.path.join(world, "data")
+    os.mkdir(data)
+    os.chown(data, 999, 999)
+    env = base_env(HTTP_PORT=free_port(), DATA_DIR=data, **DEFAULT)
+    if ntp:
+        env["NTP_SERVERS"] = "127.0.0.1:9"
+    argv = ["setpriv", "--reuid=999", "--regid=999", "--clear-groups", "--inh-caps=+sys_time",
+            "--ambient-caps=+sys_time", "--", outpost_bin, "run"]
+    p = Proc(argv, env, os.path.join(world, "appliance.log"))
+    try:
+        assert wait_until(lambda: not p.alive() or "running" in p.text(), 10), p.text()
+        assert p.alive(), p.text()
+        st = status(p.p.pid)
+        assert st["Uid"] == ["999"] * 4 and st["Gid"] == ["999"] * 4, st
+        want = CAP_SYS_TIME if ntp else 0
+        for k in ("CapEff", "CapPrm"):
+            assert int(st[k][0], 16) == want, (k, st[k])
+        for k in ("CapInh", "CapAmb"):
+            assert int(st[k][0], 16) == 0, (k, st[k])
+        assert st["NoNewPrivs"] == ["1"] and st["Seccomp"] == ["2"]
+        assert "started unprivileged: OUTPOST_USER not applied" in p.text()
+    finally:
+        p.stop()

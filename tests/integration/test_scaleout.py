@@ -553,3 +553,25 @@ def test_dial_budget_honoured_while_replicas_flap(outpost_bin, tmp_path, replica
     # Once the flapping stops, every replica gets its tunnels back (within the
     # budget's refill: at most 6 dials at BUDGET per minute).
     assert wait_until(lambda: all_online(replicas), 6 * 60 / BUDGET + 10), conn.text()[-3000:]
+
+
+def test_connect_to_enrols_and_serves_on_every_listed_replica(outpost_bin, outpost_edge_bin,
+                                                              tmp_path, pki, procs):
+    """Token enrolment with TRAVERSAL_CONTROLLER_CONNECT_TO (the URL's name
+    only for TLS, nothing listens there): the enrolment dials the first
+    listed replica; the certificate, issued by the shared CA, then opens
+    tunnels on both replicas."""
+    from test_enroll_edge import token
+    tmp = str(tmp_path)
+    a, b = shared_edges(outpost_edge_bin, tmp, procs, pki)
+    data = os.path.join(tmp, "conn-data")
+    os.mkdir(data)
+    env = dict(TRAVERSAL_CONTROLLER_URL="https://localhost:1",
+               TRAVERSAL_CONTROLLER_CONNECT_TO=f"127.0.0.1:{a.tport},127.0.0.1:{b.tport}",
+               TLS_CA_FILE=f"{pki}/ca.pem", DATA_DIR=data, ENROLLMENT_TOKEN=token(b, "ct1"),
+               HTTP_PORT=free_port(), RECONNECT_INTERVAL="200ms", MAX_BACKOFF_DELAY="1s")
+    p = Proc([outpost_bin, "run"], base_env(**env), os.path.join(tmp, "ct1.log"))
+    procs.append(p)
+    a.wait_tunnels("ct1", 2)
+    b.wait_tunnels("ct1", 2)
+    assert "dial localhost:1" not in p.text()

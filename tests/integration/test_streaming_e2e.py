@@ -80,6 +80,23 @@ def pattern_sha(n):
     return h.hexdigest()
 
 
+def sse_lags(r, n):
+    buf, lags = b"", []
+    deadline = time.monotonic() + 30
+    while len(lags) < n and time.monotonic() < deadline:
+        d = r.read1(65536)
+        if not d:
+            break
+        now = time.time() * 1000
+        buf += d
+        while b"\n\n" in buf:
+            ev, buf = buf.split(b"\n\n", 1)
+            _, i, sent = ev.decode().split()
+            assert int(i) == len(lags)
+            lags.append(now - int(sent))
+    return lags
+
+
 def test_streaming_is_asked_only_of_tunnels_that_advertise_it(outpost_edge_bin, tmp_path, procs):
     edge = start_edge(outpost_edge_bin, tmp_path, procs)
     plain = js_connector(tmp_path, procs, edge, "plain", stream=False)
@@ -103,19 +120,7 @@ def test_sse_events_reach_the_client_as_they_are_sent(outpost_edge_bin, tmp_path
         assert r.status == 200
         assert r.getheader("Transfer-Encoding") == "chunked"
         assert r.getheader("Content-Type") == "text/event-stream"
-        buf, lags = b"", []
-        deadline = time.monotonic() + 20
-        while len(lags) < 20 and time.monotonic() < deadline:
-            d = r.read1(65536)
-            if not d:
-                break
-            now = time.time() * 1000
-            buf += d
-            while b"\n\n" in buf:
-                ev, buf = buf.split(b"\n\n", 1)
-                _, i, sent = ev.decode().split()
-                assert int(i) == len(lags)
-                lags.append(now - int(sent))
+        lags = sse_lags(r, 20)
         assert len(lags) == 20, lags
         # Buffered, the first event would wait for the last (~1 s); each
         # event arrives well within one interval of being written.
@@ -250,35 +255,38 @@ def test_unknown_and_duplicate_deliver_calls_are_refused(outpost_edge_bin, tmp_p
     assert edge.proc.alive()
 
 
-def timed_get(edge, path):
-    t0 = time.monotonic()
-    s, _, b = edge.proxy("js", path)
-    assert s == 200
-    return time.monotonic() - t0
-
-
-def test_a_slow_client_pauses_only_its_own_response(outpost_edge_bin, tmp_path, procs):
-    edge = start_edge(outpost_edge_bin, tmp_path, procs)
-    js_connector(tmp_path, procs, edge)
-    base = sorted(timed_get(edge, "svc:80/bytes/65536") for _ in range(10))
-    # A client that reads nothing of a 256 MiB streamed answer.
+def slow_client_check(edge, name, target):
+    """The median of 10 GETs of TARGET/bytes/65536 on the tunnel, without
+    and then with a client that reads nothing of a 256 MiB streamed answer
+    on the same tunnel: generously bounded; the edge's RSS meanwhile."""
+    def timed():
+        t0 = time.monotonic()
+        s, _, b = edge.proxy(name, f"{target}/bytes/65536")
+        assert s == 200 and len(b) == 65536
+        return time.monotonic() - t0
+    base = sorted(timed() for _ in range(10))
     sk = socket.create_connection(("127.0.0.1", edge.aport), timeout=10)
     sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sk.sendall(f"GET /v1/connectors/js/proxy/http/svc:80/bytes/{256 << 20} HTTP/1.1\r\n"
+    sk.sendall(f"GET /v1/connectors/{name}/proxy/http/{target}/bytes/{256 << 20} HTTP/1.1\r\n"
                f"Host: t\r\nAuthorization: Bearer {edge.token}\r\n\r\n".encode())
     try:
         assert sk.recv(12) == b"HTTP/1.1 200"
         time.sleep(1)  # the edge's buffers and the call's window fill up
         rss = rss_kib(edge.proc.p.pid)
-        during = sorted(timed_get(edge, "svc:80/bytes/65536") for _ in range(10))
+        during = sorted(timed() for _ in range(10))
         assert during[5] < base[5] * 10 + 0.2, (base, during)
         assert rss < 16 << 10, rss
         # It still flows once the client reads.
         sk.settimeout(10)
-        got = sum(len(sk.recv(1 << 20)) for _ in range(8))
-        assert got > 0
+        assert sum(len(sk.recv(1 << 20)) for _ in range(8)) > 0
     finally:
         sk.close()
+
+
+def test_a_slow_client_pauses_only_its_own_response(outpost_edge_bin, tmp_path, procs):
+    edge = start_edge(outpost_edge_bin, tmp_path, procs)
+    js_connector(tmp_path, procs, edge)
+    slow_client_check(edge, "js", "svc:80")
 
 
 # --- the real connector (`outpost run`, mTLS) and a raw-socket upstream ------
@@ -391,23 +399,6 @@ def real(outpost_bin, outpost_edge_bin, pki, tmp_path, procs):
     return start
 
 
-def sse_lags(r, n):
-    buf, lags = b"", []
-    deadline = time.monotonic() + 30
-    while len(lags) < n and time.monotonic() < deadline:
-        d = r.read1(65536)
-        if not d:
-            break
-        now = time.time() * 1000
-        buf += d
-        while b"\n\n" in buf:
-            ev, buf = buf.split(b"\n\n", 1)
-            _, i, sent = ev.decode().split()
-            assert int(i) == len(lags)
-            lags.append(now - int(sent))
-    return lags
-
-
 def test_real_sse_events_arrive_as_the_upstream_writes_them(real, up):
     edge, _ = real()
     c, r = front(edge, f"/v1/connectors/alpha/proxy/http/{up.hostport}/sse/20/50")
@@ -485,27 +476,7 @@ def test_real_upstream_reset_cuts_the_body_and_the_tunnel_lives_on(real, up):
 
 def test_real_slow_client_pauses_only_its_own_response(real, up):
     edge, _ = real()
-    small = f"{up.hostport}/bytes/65536"
-
-    def timed():
-        t0 = time.monotonic()
-        s, _, b = edge.proxy("alpha", small)
-        assert s == 200 and len(b) == 65536
-        return time.monotonic() - t0
-    base = sorted(timed() for _ in range(10))
-    sk = socket.create_connection(("127.0.0.1", edge.aport), timeout=10)
-    sk.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, 4096)
-    sk.sendall(f"GET /v1/connectors/alpha/proxy/http/{up.hostport}/bytes/{256 << 20} HTTP/1.1\r\n"
-               f"Host: t\r\nAuthorization: Bearer {edge.token}\r\n\r\n".encode())
-    try:
-        assert sk.recv(12) == b"HTTP/1.1 200"
-        time.sleep(1)
-        during = sorted(timed() for _ in range(10))
-        assert during[5] < base[5] * 10 + 0.2, (base, during)
-        sk.settimeout(10)
-        assert sum(len(sk.recv(1 << 20)) for _ in range(8)) > 0
-    finally:
-        sk.close()
+    slow_client_check(edge, "alpha", up.hostport)
 
 
 def test_real_buffered_answers_with_streaming_switched_off(real, up):

@@ -3,6 +3,7 @@
     with Nginx(tmp_path) as n:       # n.port (HTTP), n.root (document root)
         ...
     Nginx(d, cert=..., key=...)      # also HTTPS (and h2) on n.https_port
+    Nginx(d, trace_log=True)         # n.traceparents(): the W3C headers it got
 
 Locations: /dav/ (PUT/GET, byte-exact bodies), /echo (request body echoed
 back by the echo module), /cookies (two Set-Cookie around another header),
@@ -36,7 +37,7 @@ pid {d}/nginx.pid;
 error_log {d}/error.log warn;
 events {{ worker_connections 1024; }}
 http {{
-    access_log off;
+    {access}
     client_body_temp_path {d}/tmp-body;
     proxy_temp_path {d}/tmp-proxy;
     fastcgi_temp_path {d}/tmp-fcgi;
@@ -101,6 +102,11 @@ http {{
 """
 
 
+# Nginx(trace_log=True): each request's URI and W3C trace headers, one line.
+TRACE_LOG = ("log_format trace '$request_uri $http_traceparent $http_tracestate'; "
+             "access_log {d}/trace.log trace;")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -108,7 +114,7 @@ def free_port():
 
 
 class Nginx:
-    def __init__(self, directory, cert=None, key=None, host="127.0.0.1"):
+    def __init__(self, directory, cert=None, key=None, host="127.0.0.1", trace_log=False):
         self.dir = str(directory)
         self.host = host
         self.root = os.path.join(self.dir, "www")
@@ -122,7 +128,8 @@ class Nginx:
         conf = os.path.join(self.dir, "nginx.conf")
         with open(conf, "w") as f:
             f.write(CONF.format(d=self.dir, host=host, port=self.port, echo=ECHO_MODULE,
-                                tls=tls))
+                                tls=tls, access=TRACE_LOG.format(d=self.dir) if trace_log
+                                else "access_log off;"))
         self.proc = subprocess.Popen([NGINX, "-c", conf, "-e", self.dir + "/error.log"],
                                      stdout=subprocess.DEVNULL, stderr=subprocess.PIPE)
         for p in (self.port, self.https_port):
@@ -154,6 +161,15 @@ class Nginx:
                 data += chunk
         accepts, _, requests = data.split(b"\r\n\r\n", 1)[1].splitlines()[2].split()
         return int(accepts) - self.status_queries, int(requests) - self.status_queries
+
+    def traceparents(self):
+        """(uri, traceparent, tracestate) of each request so far (trace_log=True);
+        "-" for a header the request did not carry."""
+        try:
+            with open(os.path.join(self.dir, "trace.log")) as f:
+                return [tuple(line.rstrip("\n").split(" ", 2)) for line in f]
+        except FileNotFoundError:
+            return []
 
     def write(self, name, data):
         with open(os.path.join(self.root, name), "wb") as f:

@@ -276,7 +276,8 @@ cfg_bad_duration(void **state)
 	    NULL, "DRAIN_TIMEOUT=-5s", "DRAIN_TIMEOUT", "invalid duration");
 }
 
-/* RENEW_AT: "2/3" or a decimal, in permille, within 0.1..0.95. */
+/* RENEW_AT: "2/3" or a decimal, in permille, within 0.1..0.95;
+ * OTEL_TRACES_SAMPLER_ARG also as 0, 1 and 1.0. */
 static void
 cfg_fraction(void **state)
 {
@@ -285,7 +286,10 @@ cfg_fraction(void **state)
 		int64_t permille;
 	} ok[] = {{"RENEW_AT=2/3", 666}, {"RENEW_AT=0.75", 750},
 	    {"RENEW_AT=0.5", 500}, {"RENEW_AT=0.125", 125},
-	    {"RENEW_AT=9/10", 900}};
+	    {"RENEW_AT=9/10", 900}, {"OTEL_TRACES_SAMPLER_ARG=0", 0},
+	    {"OTEL_TRACES_SAMPLER_ARG=1", 1000},
+	    {"OTEL_TRACES_SAMPLER_ARG=1.0", 1000},
+	    {"OTEL_TRACES_SAMPLER_ARG=0.001", 1}};
 	struct cfg *c;
 	size_t i;
 
@@ -295,12 +299,21 @@ cfg_fraction(void **state)
 	for (i = 0; i < sizeof(ok) / sizeof(ok[0]); i++) {
 		c = load(NULL, ok[i].env, NULL, NULL);
 		assert_non_null(c);
-		assert_int_equal(cfg_int(c, CFG_RENEW_AT), ok[i].permille);
+		assert_int_equal(cfg_int(c,
+				     strncmp(ok[i].env, "RENEW", 5) == 0
+					 ? CFG_RENEW_AT
+					 : CFG_OTEL_TRACES_SAMPLER_ARG),
+		    ok[i].permille);
 		cfg_free(c);
 	}
 	expect_one_error(
 	    NULL, "RENEW_AT=1/20", "RENEW_AT", "out of range (0.100..0.950)");
-	expect_one_error(NULL, "RENEW_AT=1", "RENEW_AT", "invalid fraction");
+	expect_one_error(
+	    NULL, "RENEW_AT=1", "RENEW_AT", "out of range (0.100..0.950)");
+	expect_one_error(NULL, "OTEL_TRACES_SAMPLER_ARG=1.5",
+	    "OTEL_TRACES_SAMPLER_ARG", "invalid fraction");
+	expect_one_error(NULL, "OTEL_TRACES_SAMPLER_ARG=0.0001",
+	    "OTEL_TRACES_SAMPLER_ARG", "invalid fraction");
 	expect_one_error(
 	    NULL, "RENEW_AT=0.3333", "RENEW_AT", "invalid fraction");
 	expect_one_error(NULL, "RENEW_AT=2/0", "RENEW_AT", "invalid fraction");

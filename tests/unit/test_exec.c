@@ -1821,7 +1821,8 @@ scall_run(struct fx *f, struct scall *s, size_t piece, int64_t ms)
 	int64_t end = util_mono_ms() + ms;
 
 	s->budget = piece;
-	exec_submit_stream(f->e, &s->c.job, &s->c.req, s_done, &test_sink);
+	exec_submit_stream(
+	    f->e, &s->c.job, &s->c.req, NULL, s_done, &test_sink);
 	assert_int_equal(s->c.calls, 0);
 	while (s->c.calls == 0 && util_mono_ms() < end) {
 		rx_run_once(&f->loop, 20);
@@ -1928,7 +1929,7 @@ exec_stream_idle_and_cancel(void **state)
 	call_init(&s.c, "GET", "");
 	call_url(&s.c, f, "/cancel");
 	s.budget = 1024;
-	exec_submit_stream(f->e, &s.c.job, &s.c.req, s_done, &test_sink);
+	exec_submit_stream(f->e, &s.c.job, &s.c.req, NULL, s_done, &test_sink);
 	t0 = util_mono_ms();
 	while (s.heads == 0 && util_mono_ms() - t0 < 5000)
 		rx_run_once(&f->loop, 20);

@@ -201,12 +201,55 @@ render_special_and_overflow(void **state)
 	assert_false(metrics_render(&r, METRICS_PROMETHEUS, &b));
 }
 
+/* Exemplars: the latest traced observation per bucket, OpenMetrics only. */
+static void
+render_exemplars(void **state)
+{
+	static const double bounds[] = {0.1, 1};
+	static const char tid[] = "0af7651916cd43dd8448eb211c80319c";
+	struct metric_exemplar ex[3] = {0};
+	uint64_t buckets[2] = {0};
+	struct metric_family f;
+	struct metrics r;
+	struct metric m;
+	char mem[2048], *line;
+	struct buf b;
+
+	metrics_init(&r);
+	metric_family_init(&f, "x_seconds", "L.", METRIC_HISTOGRAM, NULL, NULL);
+	metric_init(&m, NULL, bounds, buckets, 2);
+	metric_set_exemplars(&m, ex);
+	metric_family_add(&f, &m);
+	metrics_add(&r, &f);
+	metric_observe_traced(&m, 0.5, "1111", "22"); /* replaced below */
+	metric_observe_traced(&m, 0.25, tid, "b7ad6b7169203331");
+	metric_observe_traced(&m, 7, NULL, NULL); /* untraced: none */
+	metric_observe(&m, 0.05);
+	buf_init(&b, mem, sizeof(mem) - 1);
+	assert_true(metrics_render(&r, METRICS_OPENMETRICS, &b));
+	mem[b.len] = '\0';
+	assert_non_null(strstr(mem, "x_seconds_bucket{le=\"0.1\"} 1\n"));
+	line = strstr(mem,
+	    "x_seconds_bucket{le=\"1.0\"} 3 # "
+	    "{trace_id=\"0af7651916cd43dd8448eb211c80319c\","
+	    "span_id=\"b7ad6b7169203331\"} 0.25 ");
+	assert_non_null(line);
+	assert_non_null(strstr(mem, "x_seconds_bucket{le=\"+Inf\"} 4\n"));
+	assert_null(strstr(mem, "1111"));
+	assert_true(ex[1].when > 1.7e9);
+	buf_init(&b, mem, sizeof(mem) - 1);
+	assert_true(metrics_render(&r, METRICS_PROMETHEUS, &b));
+	mem[b.len] = '\0';
+	assert_null(strstr(mem, tid));
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(render_all_types),
 	    cmocka_unit_test(render_openmetrics),
+	    cmocka_unit_test(render_exemplars),
 	    cmocka_unit_test(negotiate),
 	    cmocka_unit_test(render_special_and_overflow),
 	};

@@ -1,0 +1,229 @@
+"""W3C trace context end to end (#15 item 4) and exemplars (item 6).
+
+The connector runs against the independent grpc-js controller, which puts
+traceparent / tracestate fields in the HttpRequest it sends, and a real
+nginx upstream that logs the traceparent and tracestate it receives
+(Nginx(trace_log=True)): the upstream sees the incoming trace continued
+under a new span id (the executor's span), never the controller's own
+parent id, and a fresh sampled trace when the request carries none or an
+invalid one.
+"""
+import base64
+import re
+
+import pytest
+from prometheus_client.openmetrics.parser import text_string_to_metric_families as om_parse
+
+from conftest import wait_until
+from controllerlib import Controller
+from test_telemetry import scrape
+from tunnellib import ask, connector_env, start_connector
+from upstream import Nginx
+
+TRACE = "0af7651916cd43dd8448eb211c80319c"
+PARENT = "b7ad6b7169203331"
+TP_RE = re.compile(r"^00-([0-9a-f]{32})-([0-9a-f]{16})-(0[01])$")
+
+
+@pytest.fixture
+def nginx(tmp_path):
+    with Nginx(tmp_path / "nginx", trace_log=True) as n:
+        yield n
+
+
+@pytest.fixture
+def h2c():
+    with Controller() as c:
+        yield c
+
+
+def connect(h2c, spawn, outpost_bin, **settings):
+    p = start_connector(spawn, outpost_bin,
+                        connector_env(h2c, MAX_TUNNELS_ALLOWED=1, **settings))
+    return p, h2c.wait_tunnel()["tunnel"]
+
+
+def seen(nginx, path, method="GET", h2c=None, tunnel=None, headers=()):
+    """Send one request to nginx through the tunnel; (trace, span, flags, tracestate)
+    nginx got for it."""
+    msg = ask(h2c, tunnel, method, nginx.url(path), headers=headers)
+    assert "http_response" in msg, msg
+    assert wait_until(lambda: any(r[0] == path for r in nginx.traceparents()), 5)
+    uri, tp, ts = [r for r in nginx.traceparents() if r[0] == path][-1]
+    m = TP_RE.match(tp)
+    assert m, tp
+    return m.group(1), m.group(2), m.group(3), ts
+
+
+def test_joins_the_incoming_trace(h2c, nginx, spawn, outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin)
+    nginx.write("a.txt", b"a")
+    trace, span, flags, ts = seen(
+        nginx, "/a.txt", h2c=h2c, tunnel=t,
+        headers=[("traceparent", f"00-{TRACE}-{PARENT}-01"), ("tracestate", "rojo=00f0,congo=t61")])
+    assert trace == TRACE
+    assert span not in (PARENT, "0" * 16)  # the executor's own span
+    assert flags == "01"
+    assert ts == "rojo=00f0,congo=t61"  # passed on unchanged
+
+
+def test_unsampled_parent_stays_unsampled(h2c, nginx, spawn, outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin)
+    nginx.write("b.txt", b"b")
+    trace, span, flags, _ = seen(nginx, "/b.txt", h2c=h2c, tunnel=t,
+                                 headers=[("TraceParent", f"00-{TRACE}-{PARENT}-00")])
+    assert (trace, flags) == (TRACE, "00") and span != PARENT
+
+
+@pytest.mark.parametrize("bad", [
+    f"00-{TRACE.upper()}-{PARENT}-01",          # uppercase hex
+    f"00-{'0' * 32}-{PARENT}-01",               # all-zero trace id
+    f"00-{TRACE}-{PARENT}-01-extra",            # version 00 with more after it
+    f"ff-{TRACE}-{PARENT}-01",                  # version ff
+])
+def test_invalid_traceparent_starts_a_new_trace(bad, h2c, nginx, spawn, outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin)
+    nginx.write("c.txt", b"c")
+    trace, span, flags, ts = seen(nginx, "/c.txt", h2c=h2c, tunnel=t,
+                                  headers=[("traceparent", bad), ("tracestate", "rojo=1")])
+    assert trace not in (TRACE, "0" * 32) and flags == "01"
+
+
+def test_two_traceparents_start_a_new_trace(h2c, nginx, spawn, outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin)
+    nginx.write("d.txt", b"d")
+    tp = f"00-{TRACE}-{PARENT}-01"
+    trace, _, _, _ = seen(nginx, "/d.txt", h2c=h2c, tunnel=t,
+                          headers=[("traceparent", tp), ("traceparent", tp)])
+    assert trace != TRACE
+
+
+def test_future_version_is_continued_as_version_00(h2c, nginx, spawn, outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin)
+    nginx.write("e.txt", b"e")
+    trace, _, flags, _ = seen(nginx, "/e.txt", h2c=h2c, tunnel=t,
+                              headers=[("traceparent", f"cc-{TRACE}-{PARENT}-01-future")])
+    assert (trace, flags) == (TRACE, "01")
+
+
+def test_without_traceparent_each_request_starts_a_trace(h2c, nginx, spawn, outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin)
+    nginx.write("f.txt", b"f")
+    nginx.write("g.txt", b"g")
+    a = seen(nginx, "/f.txt", h2c=h2c, tunnel=t)
+    b = seen(nginx, "/g.txt", h2c=h2c, tunnel=t)
+    assert a[0] != b[0] and a[2] == b[2] == "01"  # parentbased_always_on: roots sampled
+
+
+@pytest.mark.parametrize("sampler", [dict(OTEL_TRACES_SAMPLER="always_off"),
+                                     dict(OTEL_TRACES_SAMPLER="traceidratio",
+                                          OTEL_TRACES_SAMPLER_ARG="0")])
+def test_sampler_drops_and_says_so(sampler, h2c, nginx, spawn, outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin, **sampler)
+    nginx.write("h.txt", b"h")
+    trace, _, flags, _ = seen(nginx, "/h.txt", h2c=h2c, tunnel=t)
+    assert flags == "00"  # the upstream is told the trace is not sampled
+
+
+def test_openmetrics_exemplar_names_the_trace(h2c, nginx, spawn, outpost_bin):
+    p, t = connect(h2c, spawn, outpost_bin)
+    nginx.write("i.txt", b"i")
+    seen(nginx, "/i.txt", h2c=h2c, tunnel=t,
+         headers=[("traceparent", f"00-{TRACE}-{PARENT}-01")])
+    _, _, body = scrape(p.health_port, "application/openmetrics-text")
+    fams = {f.name: f for f in om_parse(body)}  # strict: exemplars included
+    ex = [s.exemplar for s in fams["outpost_upstream_seconds"].samples
+          if s.name.endswith("_bucket") and s.exemplar is not None]
+    assert len(ex) == 1, body
+    assert ex[0].labels["trace_id"] == TRACE
+    assert re.fullmatch("[0-9a-f]{16}", ex[0].labels["span_id"])
+    assert ex[0].labels["span_id"] != PARENT
+    # The Prometheus text format has no exemplars.
+    _, _, text = scrape(p.health_port, "text/plain")
+    assert TRACE not in text
+
+
+# --- the spans, exported over OTLP to the independent receiver (test_otlp.py) ---
+
+def spans_of(rcv):
+    """Every span exported so far: {spanId: span} (OTLP JSON mapping, ids hex)."""
+    out = {}
+    for r in rcv.records("traces"):
+        for rs in r.get("body", {}).get("resourceSpans", []):
+            for ss in rs["scopeSpans"]:
+                for s in ss["spans"]:
+                    out[s["spanId"]] = s
+    return out
+
+
+def span_attrs(s):
+    return {a["key"]: next(iter(a["value"].values())) for a in s.get("attributes", [])}
+
+
+@pytest.fixture
+def receiver(tmp_path):
+    from test_otlp import Receiver
+    r = Receiver(str(tmp_path))
+    yield r
+    r.stop()
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_spans_exported_with_parent_and_child(protocol, h2c, nginx, receiver, spawn,
+                                              outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=
+                   receiver.url + "/v1/traces", OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+                   OTEL_BSP_SCHEDULE_DELAY="200")
+    nginx.write("j.txt", b"jjj")
+    marks = ["MARKPATH7f3a", "MARKQUERY91c2", "MARKHDR5d0e", "MARKBODY22b8"]
+    path = f"/j.txt?{marks[1]}=1"
+    nginx.write(f"{marks[0]}.txt", b"x")
+    msg = ask(h2c, t, "POST", nginx.url(f"/{marks[0]}.txt?q={marks[1]}"),
+              headers=[("traceparent", f"00-{TRACE}-{PARENT}-01"), ("X-Mark", marks[2])],
+              body=marks[3].encode())
+    assert "http_response" in msg
+    trace, up_id, _, _ = seen(nginx, path, h2c=h2c, tunnel=t,
+                              headers=[("traceparent", f"00-{TRACE}-{PARENT}-01"),
+                                       ("tracestate", "rojo=1")])
+    assert wait_until(lambda: up_id in spans_of(receiver), 10), receiver.records()
+    spans = spans_of(receiver)
+    up = spans[up_id]  # the span nginx was named in its traceparent
+    assert up["name"] == "executor.upstream_http" and up["traceId"] == TRACE
+    handle = spans[up["parentSpanId"]]
+    assert handle["name"] == "connector.handle_http_request"
+    assert handle["parentSpanId"] == PARENT and handle["traceId"] == TRACE
+    assert handle["traceState"] == up["traceState"] == "rojo=1"
+    kinds = {handle["kind"], up["kind"]}
+    assert kinds in ({"SPAN_KIND_SERVER", "SPAN_KIND_CLIENT"}, {2, 3}), kinds
+    a = span_attrs(up)
+    assert a["http.request.method"] == "GET"
+    assert a["server.address"] == "127.0.0.1"
+    assert int(a["server.port"]) == nginx.port
+    assert int(a["http.response.status_code"]) == 200
+    assert int(a["http.response.body.size"]) == 3
+    assert "error.type" not in a
+    assert int(span_attrs(handle)["http.response.status_code"]) == 200
+    assert int(up["startTimeUnixNano"]) >= int(handle["startTimeUnixNano"])
+    assert int(up["endTimeUnixNano"]) <= int(handle["endTimeUnixNano"])
+    # The POST with markers in path, query, header and body: exported
+    # (both spans), and none of its data in any exported byte.
+    posts = [s for s in spans.values() if span_attrs(s).get("http.request.method") == "POST"]
+    assert len(posts) == 2 and all(int(span_attrs(s)["http.request.body.size"]) == len(marks[3])
+                                   for s in posts)
+    for r in receiver.records("traces"):
+        raw = base64.b64decode(r["raw_b64"])
+        for m in marks:
+            assert m.encode() not in raw, m
+
+
+def test_failed_request_span_names_the_typed_reason(h2c, receiver, spawn, outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+                   OTEL_BSP_SCHEDULE_DELAY="200")
+    from conftest import free_port
+    msg = ask(h2c, t, "GET", f"http://127.0.0.1:{free_port()}/x",
+              headers=[("traceparent", f"00-{TRACE}-{PARENT}-01")])
+    assert "error_response" in msg, msg
+    assert wait_until(lambda: len(spans_of(receiver)) >= 2, 10), receiver.records()
+    for s in spans_of(receiver).values():
+        assert span_attrs(s)["error.type"] == "refused", s
+        assert s["status"]["code"] in ("STATUS_CODE_ERROR", 2)

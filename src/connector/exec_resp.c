@@ -338,6 +338,26 @@ head_feed(
 	return rest_feed(job, r, detail);
 }
 
+/*
+ * A buffered Content-Length body is read straight into its buffer, which
+ * was allocated whole: for a plaintext upstream the socket's bytes land
+ * there without a staging copy (net/stream.h stream_read()).
+ */
+static enum exec_resp_state
+length_read(struct job *job, struct stream *s)
+{
+	size_t k;
+
+	while (job->body_left > 0 &&
+	    (k = stream_read(
+		 s, job->body + job->body_len, (size_t)job->body_left)) > 0) {
+		job->body_len += k;
+		job->body_left -= k;
+		job->resp_bytes += k;
+	}
+	return job->body_left == 0 ? RESP_DONE : RESP_MORE;
+}
+
 /* see exec_int.h */
 enum exec_resp_state
 exec_resp_feed(
@@ -362,11 +382,16 @@ exec_resp_feed(
 			st = head_feed(job, s, r, detail);
 			continue;
 		}
+		if (job->sink == NULL && job->body_kind == HTTP_BODY_LENGTH)
+			break;
 		st = body_feed(job, p, n, &used, r, detail);
 		stream_consume(s, used);
 		if (used == 0 && st == RESP_MORE)
 			break; /* streamed: the sink is full */
 	}
+	if (st == RESP_MORE && job->rhead != 0 && job->sink == NULL &&
+	    job->body_kind == HTTP_BODY_LENGTH)
+		st = length_read(job, s);
 	return st;
 }
 

@@ -283,6 +283,34 @@ stream_consume(struct stream *s, size_t n)
 }
 
 /* see stream.h */
+size_t
+stream_read(struct stream *s, void *p, size_t n)
+{
+	const uint8_t *q;
+	size_t k = 0;
+	ssize_t r;
+
+	if ((q = stream_peek(s, &k)) != NULL && k > 0) {
+		k = k < n ? k : n;
+		memcpy(p, q, k);
+		stream_consume(s, k);
+		return k;
+	}
+	if (s->eng != NULL || s->eof || s->err != 0 || s->closing || n == 0)
+		return 0;
+	r = net_read(s->w.fd, p, n);
+	if (r > 0) {
+		s->bytes_in += (uint64_t)r;
+		return (size_t)r;
+	}
+	if (r == 0)
+		s->eof = true;
+	else if (r != -EAGAIN)
+		fail(s, (int)r);
+	return 0;
+}
+
+/* see stream.h */
 uint8_t *
 stream_reserve(struct stream *s, size_t *n)
 {

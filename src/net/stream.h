@@ -83,6 +83,15 @@ bool stream_ready(const struct stream *s);
 const uint8_t *stream_peek(struct stream *s, size_t *n);
 void stream_consume(struct stream *s, size_t n);
 
+/*
+ * Copy up to n plaintext bytes into p: what stream_peek() would show, or,
+ * with nothing buffered, straight from the socket (plaintext mode: no
+ * staging copy through the input buffer).  Returns the bytes read; 0 when
+ * none are there now (EOF and errors are then seen as with the pump:
+ * stream_dead(), stream_error()).
+ */
+size_t stream_read(struct stream *s, void *p, size_t n);
+
 /* Room for plaintext output; NULL with *n = 0 when there is none: the
  * owner is then called back once there is (see "Room to write"). */
 uint8_t *stream_reserve(struct stream *s, size_t *n);

@@ -143,10 +143,10 @@ def test_missing_named_config_file_is_an_error(outpost_bin, tmp_path):
 
 
 def test_not_implemented_is_reported(outpost_bin):
-    r = check(outpost_bin, env=base_env(OTEL_BSP_SCHEDULE_DELAY="100",
+    r = check(outpost_bin, env=base_env(OTEL_BSP_EXPORT_TIMEOUT="100",
                                         TRAVERSAL_CONTROLLER_URL="https://edge.example"))
     assert r.returncode == 0, r
-    assert ("warning: environment: OTEL_BSP_SCHEDULE_DELAY: not implemented yet"
+    assert ("warning: environment: OTEL_BSP_EXPORT_TIMEOUT: not implemented yet"
             in r.stderr)
 
 

@@ -342,3 +342,51 @@ def test_hosts_under_redaction_rules_stay_buffered(h2c, spawn, outpost_bin, tmp_
         end = deliver_end(h2c, rid)
         body_read = base64.b64decode(h2c.cmd(cmd="deliver_read", request_id=rid)["data_b64"])
     assert end["end"]["error_reason"] == "" and body_read == body
+
+
+def test_paused_reader_stops_the_upstream_not_the_tunnel(h2c, nginx, spawn, outpost_bin):
+    """HTTP/2 flow control is the only backpressure: while the controller
+    stops reading one Deliver call, the upstream is read no further than the
+    buffers on the way (far below the body), other requests on the same
+    tunnel are answered, and once it reads again the body completes exact."""
+    total, piece = 96 << 20, os.urandom(1 << 16)
+    digest = hashlib.sha256()
+    for _ in range(total // len(piece)):
+        digest.update(piece)
+    sent = [0]
+
+    def script(conn, up):
+        if up.read_request(conn) is None:
+            return
+        conn.sock.setsockopt(socket.SOL_SOCKET, socket.SO_SNDBUF, 1 << 16)
+        conn.sendall(b"HTTP/1.1 200 OK\r\nContent-Length: %d\r\n\r\n" % total)
+        conn.sock.settimeout(60)
+        for _ in range(total // len(piece)):
+            conn.sendall(piece)
+            sent[0] += len(piece)
+
+    nginx.write("small.txt", b"small answer")
+    with RawUpstream(script, timeout=60) as up:
+        _, t = connector(h2c, spawn, outpost_bin)
+        rid = ask_stream(h2c, t, up.url("/big"))
+        h2c.wait(lambda e: e["event"] == "deliver_open" and e["request_id"] == rid,
+                 timeout=15, since=0)
+        h2c.cmd(cmd="deliver_pause", request_id=rid)
+        # The upstream's progress stops once the buffers on the way fill.
+        last, stable_since = -1, time.monotonic()
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and time.monotonic() - stable_since < 1.5:
+            if sent[0] != last:
+                last, stable_since = sent[0], time.monotonic()
+            time.sleep(0.1)
+        assert sent[0] < 24 << 20, f"the upstream sent {sent[0]} bytes to a paused reader"
+        # The tunnel is not stalled by the paused call.
+        other = f"plain-{next(_ids)}"
+        h2c.cmd(cmd="http", tunnel=t["tunnel"], request_id=other, method="GET",
+                url=nginx.url("/small.txt"), headers=[], body_b64="")
+        assert body_of(tunnel_answer(h2c, other, timeout=10)) == b"small answer"
+        h2c.cmd(cmd="deliver_resume", request_id=rid)
+        end = deliver_end(h2c, rid, timeout=120)
+    assert end["end"]["error_reason"] == "", end
+    assert end["bytes"] == total and end["sha256"] == digest.hexdigest()
+    assert end["violations"] == []

@@ -1,6 +1,7 @@
 /*
  * outpost-edge — the reference edge controller: `outpost-edge [run]`
- * serves tunnels and the front door until SIGTERM/SIGINT;
+ * serves tunnels and the front door until SIGTERM (a drain bounded by
+ * EDGE_DRAIN_TIMEOUT: edge_drain) or SIGINT;
  * `outpost-edge check-config` runs the same checks as `run` (without
  * creating EDGE_DATA_DIR or a CA); `version`;
  * `token`, `pair` and `revoke` manage identities through the running
@@ -26,15 +27,37 @@
 extern char **environ;
 
 static struct edge *the_edge;
+static bool draining;
 
 static void
-on_signal(struct rx_loop *l, int signo)
+stop(struct rx_loop *l)
 {
-	log_info("edge: signal %d: stopping", signo);
 	if (the_edge != NULL)
 		edge_stop(the_edge);
 	the_edge = NULL;
 	rx_stop(l);
+}
+
+static void
+on_drained(struct edge *e, void *arg)
+{
+	(void)e;
+	stop(arg);
+}
+
+/* The first SIGTERM drains (edge_drain); SIGINT or a second one stops. */
+static void
+on_signal(struct rx_loop *l, int signo)
+{
+	if (signo == SIGTERM && !draining && the_edge != NULL) {
+		log_info(
+		    "edge: SIGTERM: draining (a second one stops at once)");
+		draining = true;
+		edge_drain(the_edge, on_drained, l);
+		return;
+	}
+	log_info("edge: signal %d: stopping", signo);
+	stop(l);
 }
 
 /* Like cfg_errors_log(), without the connector's own warnings. */

@@ -1,6 +1,6 @@
 /*
  * edge.c — the edge's lifetime: start (tunnel listener + front door),
- * accepting tunnel connections, stop.
+ * accepting tunnel connections, drain (SIGTERM), stop.
  */
 #include <errno.h>
 #include <netinet/in.h>
@@ -17,10 +17,15 @@ edge_timers_needed(const struct edge_conf *ec)
 {
 	/* Per connection two timers, per tunnel one (heartbeat), per
 	 * pending request one, per session one, the front door's server,
-	 * the tunnel listener one, the revocation watch one. */
+	 * the tunnel listener one, the revocation watch one, the drain one. */
 	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) + ec->api_max_conns +
-	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 2 + 16;
+	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 3 + 16;
 }
+
+/* Poll period while draining: a request's end has no event of its own. */
+#define EDGE_DRAIN_POLL_MS 50
+
+static rx_timer_fn drain_tick;
 
 static void
 free_all(struct edge *e)
@@ -112,6 +117,7 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 	}
 	list_init(&e->conns);
 	list_init(&e->connectors);
+	rx_timer_init(&e->drain, drain_tick);
 	e->l = l;
 	e->conf = ec;
 	e->nreqs = ec->api_max_conns;
@@ -133,6 +139,75 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 	return e;
 }
 
+/*
+ * Whether something is still in flight: a front-door request, a session,
+ * or a tunnel connection (its connector ends the calls after START_CLOSE
+ * once its requests are answered, then closes the connection).
+ */
+static bool
+busy(const struct edge *e)
+{
+	size_t i;
+
+	for (i = 0; i < e->nreqs; i++)
+		if (e->reqs[i].x != NULL)
+			return true;
+	return !edge_sessions_idle(e) || !list_empty(&e->conns);
+}
+
+static void
+drain_tick(struct rx_loop *l, struct rx_timer *tm)
+{
+	struct edge *e = container_of(tm, struct edge, drain);
+	void (*done)(struct edge *, void *) = e->drain_done;
+	bool late = rx_now(l) >= e->drain_end;
+
+	if (!late && busy(e) && rx_timer_start(l, tm, EDGE_DRAIN_POLL_MS) == 0)
+		return;
+	log_info("edge: drain %s",
+	    late ? "timed out (EDGE_DRAIN_TIMEOUT)"
+		 : "complete: nothing in flight");
+	e->drain_done = NULL;
+	if (done != NULL)
+		done(e, e->drain_arg);
+}
+
+/* see edge.h */
+void
+edge_drain(struct edge *e, void (*done)(struct edge *, void *), void *arg)
+{
+	struct list_node *n, *m;
+	unsigned ntun = 0;
+
+	if (e->draining || e->stopping)
+		return;
+	e->draining = true;
+	e->drain_done = done;
+	e->drain_arg = arg;
+	e->drain_end = rx_now(e->l) + e->conf->drain_timeout_ms;
+	if (e->lw_open)
+		net_listener_close(&e->lw);
+	LIST_FOR_EACH(n, &e->connectors)
+	{
+		struct edge_connector *k =
+		    list_entry(n, struct edge_connector, link);
+
+		LIST_FOR_EACH(m, &k->tunnels)
+		{
+			struct edge_tunnel *t =
+			    list_entry(m, struct edge_tunnel, link);
+
+			if (t->state != EDGE_T_DRAINING &&
+			    edge_tunnel_start_close(t) == 0)
+				ntun++;
+		}
+	}
+	log_info("edge: draining: tunnel port closed, START_CLOSE on %u "
+		 "tunnel(s), up to %lld ms for what is in flight",
+	    ntun, (long long)e->conf->drain_timeout_ms);
+	drain_tick(e->l, &e->drain);
+}
+
 /* see edge.h */
 uint16_t
 edge_tunnel_port(const struct edge *e)
@@ -147,6 +222,8 @@ edge_stop(struct edge *e)
 	struct list_node *n, *tmp;
 
 	e->stopping = true;
+	e->drain_done = NULL;
+	rx_timer_stop(e->l, &e->drain);
 	edge_rwatch_stop(e);
 	if (e->api != NULL)
 		http_server_close(e->api);

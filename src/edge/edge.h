@@ -41,6 +41,7 @@ struct edge_conf {
 	size_t max_tunnels;
 	int64_t heartbeat_ms;
 	int64_t request_timeout_ms;
+	int64_t drain_timeout_ms; /* edge_drain() */
 	size_t max_request_body;
 	size_t max_response_body;
 };
@@ -94,5 +95,19 @@ uint16_t edge_api_port(const struct edge *e);
 
 /* Close listeners and connections; the edge is freed by the reactor. */
 void edge_stop(struct edge *e);
+
+/*
+ * Graceful stop (SIGTERM): close the tunnel listener (/readyz answers 503
+ * from now on), send START_CLOSE on every tunnel (also on one registered
+ * later on an open connection) so that connectors open replacements
+ * elsewhere, keep serving the requests and sessions in flight, and call
+ * done(e, arg) once no request, session or tunnel connection is left (the
+ * connectors closed theirs) or drain_timeout_ms has passed, at most
+ * once (possibly before edge_drain returns).  done usually calls
+ * edge_stop(); edge_stop() before done cancels the drain.  A second call
+ * does nothing.
+ */
+void edge_drain(
+    struct edge *e, void (*done)(struct edge *e, void *arg), void *arg);
 
 #endif

@@ -144,11 +144,11 @@ find_tunnel(struct edge_connector *k, const char *id, size_t n)
 }
 
 static void
-drain(struct edge *e, struct http_exchange *x, struct edge_connector *k,
+drain(struct http_exchange *x, struct edge_connector *k,
     const struct edge_route *r)
 {
 	struct edge_tunnel *t = find_tunnel(k, r->tunnel, r->tunnellen);
-	char id[EDGE_REQ_ID_MAX], body[160];
+	char body[160];
 	struct buf b;
 
 	if (!method_is(x, "POST")) {
@@ -159,15 +159,10 @@ drain(struct edge *e, struct http_exchange *x, struct edge_connector *k,
 		edge_api_json(x, 404, "unknown_tunnel", NULL, NULL);
 		return;
 	}
-	snprintf(id, sizeof(id), "drain-%llu", (unsigned long long)++e->seq);
-	if (edge_tunnel_send(t, edge_msg_start_close(id)) < 0) {
+	if (edge_tunnel_start_close(t) < 0) {
 		edge_api_json(x, 409, "tunnel_closing", NULL, NULL);
 		return;
 	}
-	t->state = EDGE_T_DRAINING;
-	edge_conn_kick(t->c);
-	log_info("edge: connector %s: tunnel %s draining (START_CLOSE)",
-	    k->name, t->id);
 	buf_init(&b, body, sizeof(body));
 	buf_adds(&b, "{\"draining\":");
 	json_cstr(&b, t->id);
@@ -205,7 +200,7 @@ on_any(struct http_exchange *x, void *arg)
 			respond_state(x, e, k);
 		break;
 	case EDGE_R_DRAIN:
-		drain(e, x, k, &r);
+		drain(x, k, &r);
 		break;
 	case EDGE_R_PROXY:
 		edge_proxy_start(e, x, &r);

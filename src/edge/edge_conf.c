@@ -208,6 +208,7 @@ edge_conf_load(struct edge_conf *ec, const struct cfg *c, bool check, char *err,
 	ec->max_tunnels = (size_t)cfg_int(c, CFG_EDGE_MAX_TUNNELS);
 	ec->heartbeat_ms = cfg_int(c, CFG_HEARTBEAT_INTERVAL);
 	ec->request_timeout_ms = cfg_int(c, CFG_EDGE_REQUEST_TIMEOUT);
+	ec->drain_timeout_ms = cfg_int(c, CFG_EDGE_DRAIN_TIMEOUT);
 	ec->max_request_body = (size_t)cfg_int(c, CFG_MAX_REQUEST_BODY_SIZE_MB);
 	ec->max_response_body =
 	    (size_t)cfg_int(c, CFG_MAX_RESPONSE_BODY_SIZE_MB);

@@ -5,7 +5,8 @@
  *
  *   GET /healthz  200 {"status":"healthy"}: the reactor answers.
  *   GET /readyz   200 {"status":"ready"}, or 503 {"status":"not ready",
- *                 "reason":...}: the tunnel listener is open and, with
+ *                 "reason":...}: the edge is not draining (SIGTERM,
+ *                 edge_drain()), the tunnel listener is open and, with
  *                 EDGE_DATA_DIR, the directory is usable (its lock
  *                 file opens read-write) and its revocation list reads
  *                 (one stat when unchanged; edge_revoke.c).
@@ -36,6 +37,8 @@ not_ready(const struct edge *e)
 {
 	struct edge_id *id = e->conf->id;
 
+	if (e->draining)
+		return "draining";
 	if (!e->lw_open || e->stopping)
 		return "tunnel listener closed";
 	if (id == NULL)

@@ -178,6 +178,12 @@ struct edge {
 	} spare[EDGE_SPARES]; /* edge_spare_get() */
 	uint8_t *scratch; /* EDGE_SCRATCH bytes: response header lines */
 	struct rx_timer rwatch; /* edge_rwatch.c */
+	/* edge_drain(): draining from then on; done set until it is called */
+	bool draining;
+	void (*drain_done)(struct edge *, void *);
+	void *drain_arg;
+	int64_t drain_end; /* rx_now() deadline */
+	struct rx_timer drain;
 };
 
 /* edge.c: a connection finished closing (the edge may be freed now). */
@@ -210,6 +216,12 @@ void edge_spares_free(struct edge *e);
 /* Queue a packed message (takes ownership of o).  0 or -errno. */
 int edge_tunnel_send(struct edge_tunnel *t, struct grpc_out *o);
 bool edge_tunnel_routable(const struct edge_tunnel *t);
+/*
+ * Send START_CLOSE on t and route nothing more to it (the connector opens
+ * a replacement, finishes what runs here, then ends the call).  0, or
+ * -errno when t cannot take it (closing).
+ */
+int edge_tunnel_start_close(struct edge_tunnel *t);
 /* Whether t's outpost-capabilities list cap ("sessions", "stream"). */
 bool edge_tunnel_has_cap(const struct edge_tunnel *t, const char *cap);
 const char *edge_tunnel_state_name(const struct edge_tunnel *t);

@@ -83,6 +83,8 @@ edge_registry_add(struct edge *e, struct edge_tunnel *t, const char *name)
 	k->last_seen_ms = util_wall_ms();
 	log_info("edge: connector %s: tunnel %s open from %s", k->name, t->id,
 	    t->c->addr);
+	if (e->draining) /* an open connection's new call: move it on */
+		edge_tunnel_start_close(t);
 	return 0;
 }
 

@@ -273,6 +273,23 @@ on_headers(struct edge_tunnel *t)
 	edge_heartbeat_start(t);
 }
 
+/* see edge_int.h */
+int
+edge_tunnel_start_close(struct edge_tunnel *t)
+{
+	char id[EDGE_REQ_ID_MAX];
+	int rc;
+
+	snprintf(id, sizeof(id), "drain-%" PRIu64, ++t->c->e->seq);
+	if ((rc = edge_tunnel_send(t, edge_msg_start_close(id))) < 0)
+		return rc;
+	t->state = EDGE_T_DRAINING;
+	edge_conn_kick(t->c);
+	log_info("edge: connector %s: tunnel %s draining (START_CLOSE)",
+	    t->owner != NULL ? t->owner->name : "(unnamed)", t->id);
+	return 0;
+}
+
 static void
 copy_str(char *dst, size_t cap, const char *s)
 {

@@ -575,3 +575,116 @@ def test_connect_to_enrols_and_serves_on_every_listed_replica(outpost_bin, outpo
     a.wait_tunnels("ct1", 2)
     b.wait_tunnels("ct1", 2)
     assert "dial localhost:1" not in p.text()
+
+
+def closes(conn):
+    """outpost_tunnel_closes_total by reason."""
+    s, b = get(conn.health_port, "/metrics")
+    assert s == 200
+    return {m[0]: int(m[1]) for m in
+            re.findall(r'outpost_tunnel_closes_total\{reason="([a-z_0-9]+)"\} (\d+)', b.decode())}
+
+
+def test_sigterm_drains_replica_make_before_break(outpost_bin, tmp_path, replicas, pki,
+                                                  upstream, procs):
+    """SIGTERM on replica A (of two the connector dials): /readyz 503 at
+    once, START_CLOSE on its tunnels, its slow request in flight finishes,
+    requests through replica B never fail, A exits 0 once nothing is left."""
+    two = ",".join(f"{a}:{replicas.tport}" for a in ADDRS[:2])
+    conn = connector(outpost_bin, str(tmp_path), replicas.edges[0], pki, "alpha",
+                     TRAVERSAL_CONTROLLER_URL="https://localhost:1",
+                     TRAVERSAL_CONTROLLER_CONNECT_TO=two)
+    procs.append(conn)
+    assert wait_until(lambda: all_online(replicas, which=(0, 1)), 10), conn.text()[-3000:]
+    a, b = replicas.edges[0], replicas.edges[1]
+    before = closes(conn)
+    failures, ok, result = [], [0], {}
+    stop = threading.Event()
+
+    def loop():
+        deadline = time.monotonic() + 30
+        while not stop.is_set() and time.monotonic() < deadline:
+            s, _, body = b.proxy("alpha", f"{upstream.hostport}/x")
+            if s == 200:
+                ok[0] += 1
+            else:
+                failures.append((s, body[:200]))
+
+    def slow():
+        result["r"] = a.proxy("alpha", f"{upstream.hostport}/slow/1500")
+    lt, st = threading.Thread(target=loop), threading.Thread(target=slow)
+    lt.start()
+    st.start()
+    try:
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        a.proc.p.send_signal(signal.SIGTERM)
+        assert wait_until(lambda: a.request("GET", "/readyz", token=False)[0] == 503, 1, 0.02)
+        ready = a.request("GET", "/readyz", token=False)
+        assert json.loads(ready[2]) == {"status": "not ready", "reason": "draining"}, ready
+        rc = a.proc.p.wait(timeout=10)
+        took = time.monotonic() - t0
+        st.join(timeout=5)
+        time.sleep(0.5)  # B keeps serving after A is gone
+    finally:
+        stop.set()
+        lt.join(timeout=35)
+    log = a.proc.text()
+    assert rc == 0 and took < 5, (rc, took, log[-2000:])
+    assert "drain complete" in log, log[-2000:]
+    assert result["r"][0] == 200 and result["r"][2] == b"slow\n", result
+    assert failures == [] and ok[0] > 10, (failures[:5], ok)
+    # Both of A's tunnels ended by START_CLOSE, none by a reset; the
+    # replacements dialled to A found its tunnel port closed ("refused").
+    assert conn.text().count("draining (start_close)") == 2, conn.text()[-3000:]
+    after = closes(conn)
+    grew = {k: v - before.get(k, 0) for k, v in after.items() if v != before.get(k, 0)}
+    assert grew.pop("start_close", 0) == 2 and set(grew) <= {"refused"}, (before, after)
+    assert all_online(replicas, which=(1,))
+    assert b.proxy("alpha", f"{upstream.hostport}/after")[0] == 200
+
+
+def test_drain_timeout_bounds_the_drain_and_sigint_stops_at_once(outpost_edge_bin, tmp_path,
+                                                                 pki, outpost_bin, upstream,
+                                                                 procs):
+    """A request slower than EDGE_DRAIN_TIMEOUT does not hold the edge; a
+    second SIGTERM (or SIGINT) stops at once."""
+    for n, second in enumerate((None, signal.SIGTERM, signal.SIGINT)):
+        d = os.path.join(str(tmp_path), f"e{n}")
+        os.makedirs(d)
+        e = Edge(outpost_edge_bin, d, pki, EDGE_DRAIN_TIMEOUT="1s")
+        conn = connector(outpost_bin, d, e, pki, "alpha")
+        procs.append(conn)
+        e.wait_tunnels("alpha", 2)
+        def slow():
+            try:
+                e.proxy("alpha", f"{upstream.hostport}/slow/8000")
+            except (OSError, http.client.HTTPException):
+                pass  # cut off by the stop: the point of the test
+        th = threading.Thread(target=slow)
+        th.start()
+        time.sleep(0.3)
+        t0 = time.monotonic()
+        e.proc.p.send_signal(signal.SIGTERM)
+        if second is not None:
+            assert wait_until(lambda: "draining:" in e.proc.text(), 1, 0.02), e.proc.text()
+            e.proc.p.send_signal(second)
+        rc = e.proc.p.wait(timeout=5)
+        took = time.monotonic() - t0
+        th.join(timeout=10)
+        e.stop()
+        assert rc == 0, e.proc.text()[-2000:]
+        if second is None:
+            assert 1.0 <= took < 3, took
+            assert "drain timed out (EDGE_DRAIN_TIMEOUT)" in e.proc.text()
+        else:
+            assert took < 0.9, (second, took)
+            assert "drain timed out" not in e.proc.text()
+
+
+@pytest.mark.parametrize("value", ["-1s", "2h", "soon"])
+def test_drain_timeout_bad_value_refused(outpost_edge_bin, value):
+    r = run([outpost_edge_bin, "check-config"], env=base_env(EDGE_H2C="true",
+                                                             EDGE_DRAIN_TIMEOUT=value))
+    assert r.returncode == 100, r
+    assert "EDGE_DRAIN_TIMEOUT" in r.stdout + r.stderr

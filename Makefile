@@ -342,11 +342,14 @@ OCI_ENV	= O=$(O) VERSION=$(VERSION) REVISION=$(REVISION)
 oci: $(B)/outpost
 	$(Q)$(OCI_ENV) image/oci.sh image $(ARCH)
 
+oci-edge: $(B)/outpost-edge
+	$(Q)$(OCI_ENV) image/oci.sh image $(ARCH) edge
+
 oci-multi:
 	$(Q)for a in $(OCI_ARCHS); do $(MAKE) -s ARCH=$$a $(O)/$$a/outpost || exit 1; done
 	$(Q)$(OCI_ENV) image/oci.sh multi $(OCI_ARCHS)
 
-oci-test: setup oci
+oci-test: setup oci oci-edge
 	$(Q)OCI_DIR=$(CURDIR)/$(O)/oci OCI_ARCH=$(ARCH) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider tests/oci
 
@@ -488,7 +491,7 @@ bench-scaleout: setup all
 clean:
 	rm -rf $(O)/$(ARCH) $(H) $(F) $(O)/repro $(CV) $(O)/soak
 
-.PHONY: oci oci-multi oci-test board-image board-test
+.PHONY: oci oci-edge oci-multi oci-test board-image board-test
 .PHONY: deb rpm deploy-settings deploy-check packaging-test
 .PHONY: readme-settings readme-check
 .PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench bench-instr clean image image-test image-test-full

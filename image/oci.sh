@@ -6,6 +6,11 @@
 #       build/oci/ARCH/                OCI image layout (index.json -> manifest)
 #       build/oci/outpost-ARCH.tar     the same layout as one tar, which also
 #                                      carries a docker-load manifest.json
+#   image/oci.sh image ARCH edge       the outpost-edge image (README "Scaling
+#       build/oci/edge-ARCH/           out"): /outpost-edge, the notices, /data
+#       build/oci/outpost-edge-ARCH.tar for EDGE_DATA_DIR; no CA bundle (the
+#                                      edge dials nothing), no Healthcheck (no
+#                                      probe command: Kubernetes probes /readyz)
 #   image/oci.sh multi ARCH...         build/oci/multi/ layout and
 #                                      build/oci/outpost-multi.tar (OCI archive)
 #                                      whose index.json names one image index
@@ -36,7 +41,10 @@ UID_=${OCI_UID:-65532}
 CREATED=$(date -u -d "@$SDE" +%Y-%m-%dT%H:%M:%SZ)
 # outpost, musl, BearSSL, nghttp2, c-ares: ISC/MIT; protobuf-c, PCRE2: BSD.
 LICENSES="ISC AND MIT AND BSD-2-Clause AND BSD-3-Clause"
-REF="outpost:$VERSION"
+# PROG: outpost (the connector) or outpost-edge (image ARCH edge, below).
+PROG=outpost
+[ "${1:-}/${3:-}" != image/edge ] || { PROG=outpost-edge; OCI_CA=0; }
+REF="$PROG:$VERSION"
 [ "$OCI_CA" != 1 ] || LICENSES="$LICENSES AND MPL-2.0"
 
 MT_INDEX=application/vnd.oci.image.index.v1+json
@@ -85,12 +93,12 @@ musl_copyright() {
 # stage ARCH DIR: the image's file tree (modes set here, owners set by tar).
 stage() {
 	local arch=$1 root=$2 lic=$O/deps/$1/licenses f
-	[ -x "$O/$arch/outpost" ] || die "$O/$arch/outpost missing (make ARCH=$arch)"
+	[ -x "$O/$arch/$PROG" ] || die "$O/$arch/$PROG missing (make ARCH=$arch)"
 	[ -d "$lic" ] || die "$lic missing (scripts/deps.sh $arch)"
 	rm -rf "$root"
 	mkdir -p "$root/licenses" "$root/data"
-	install -m 0755 "$O/$arch/outpost" "$root/outpost"
-	# lwIP and cmocka are only linked into test builds, not into /outpost.
+	install -m 0755 "$O/$arch/$PROG" "$root/$PROG"
+	# lwIP and cmocka are only linked into test builds, not into /$PROG.
 	for f in "$lic"/*; do
 		case ${f##*/} in lwip | cmocka) continue ;; esac
 		install -m 0644 "$f" "$root/licenses/${f##*/}"
@@ -131,19 +139,30 @@ config() {
 	read -r p variant <<<"$(platform "$2")"
 	printf '{"architecture":"%s",%s"os":"linux","created":"%s",' \
 		"$p" "${variant:+\"variant\":\"$variant\",}" "$CREATED"
-	printf '"config":{"User":"%s","ExposedPorts":{"8080/tcp":{}},' "$UID_"
-	printf '"Entrypoint":["/outpost"],"Cmd":["run"],'
+	printf '"config":{"User":"%s","ExposedPorts":{%s},' "$UID_" "$(ports)"
+	printf '"Entrypoint":["/%s"],"Cmd":["run"],' "$PROG"
 	printf '"WorkingDir":"/","StopSignal":"SIGTERM",'
-	printf '"Healthcheck":{"Test":["CMD","/outpost","probe"],'
-	printf '"Interval":10000000000,"Timeout":3000000000,'
-	printf '"StartPeriod":30000000000,"Retries":3},'
+	if [ "$PROG" = outpost ]; then
+		printf '"Healthcheck":{"Test":["CMD","/outpost","probe"],'
+		printf '"Interval":10000000000,"Timeout":3000000000,'
+		printf '"StartPeriod":30000000000,"Retries":3},'
+	fi
 	printf '"Labels":{%s}},' "$(annotations)"
 	printf '"rootfs":{"type":"layers","diff_ids":["%s"]},' "$1"
 	printf '"history":[{"created":"%s","created_by":"image/oci.sh"}]}' "$CREATED"
 }
 
+# The default ports: the connector's health port; the edge's tunnel port
+# and front door (EDGE_LISTEN, EDGE_API_PORT).
+ports() {
+	case $PROG in
+	outpost) printf '"8080/tcp":{}' ;;
+	*) printf '"7080/tcp":{},"7443/tcp":{}' ;;
+	esac
+}
+
 annotations() {
-	printf '"org.opencontainers.image.title":"outpost",'
+	printf '"org.opencontainers.image.title":"%s",' "$PROG"
 	printf '"org.opencontainers.image.version":"%s",' "$VERSION"
 	printf '"org.opencontainers.image.revision":"%s",' "$REVISION"
 	printf '"org.opencontainers.image.source":"%s",' "$OCI_SOURCE"
@@ -205,18 +224,18 @@ archive() {
 kib() { echo $((($1 + 1023) / 1024)); }
 
 one() {
-	local arch=$1 lay=$OUT/$1
+	local arch=$1 lay=$OUT/$1 tar=$OUT/outpost-$1.tar
+	[ "$PROG" = outpost ] || { lay=$OUT/edge-$1; tar=$OUT/$PROG-$1.tar; }
 	rm -rf "$lay"
 	image "$arch" "$lay"
 	finish "$lay" "$(descriptor "$MT_MANIFEST" "$MAN" "$MAN_SIZE" "$arch" "$REF")"
 	# docker load reads manifest.json; it accepts gzip layers and checks the
 	# config's diff_ids against them.
-	printf '[{"Config":"blobs/sha256/%s","RepoTags":["%s","outpost:latest"],"Layers":["blobs/sha256/%s"]}]' \
-		"${CFG#sha256:}" "$REF" "${LAY#sha256:}" >"$lay/manifest.json"
-	archive "$lay" "$OUT/outpost-$arch.tar"
+	printf '[{"Config":"blobs/sha256/%s","RepoTags":["%s","%s:latest"],"Layers":["blobs/sha256/%s"]}]' \
+		"${CFG#sha256:}" "$REF" "$PROG" "${LAY#sha256:}" >"$lay/manifest.json"
+	archive "$lay" "$tar"
 	printf 'oci: %s %s: %d bytes compressed (%d KiB; archive %d KiB), manifest %s\n' \
-		"$REF" "$arch" "$TOTAL" "$(kib "$TOTAL")" \
-		"$(kib "$(stat -c %s "$OUT/outpost-$arch.tar")")" "$MAN"
+		"$REF" "$arch" "$TOTAL" "$(kib "$TOTAL")" "$(kib "$(stat -c %s "$tar")")" "$MAN"
 }
 
 multi() {
@@ -238,11 +257,14 @@ multi() {
 
 mkdir -p "$OUT"
 case "${1:-}" in
-image) one "${2:?ARCH}" ;;
+image)
+	[ -z "${3:-}" ] || [ "$3" = edge ] || die "image ARCH [edge]: unknown image '$3'"
+	one "${2:?ARCH}"
+	;;
 multi)
 	shift
 	[ $# -gt 0 ] || die "multi needs at least one ARCH"
 	multi "$@"
 	;;
-*) die "usage: oci.sh image ARCH | multi ARCH..." ;;
+*) die "usage: oci.sh image ARCH [edge] | multi ARCH..." ;;
 esac

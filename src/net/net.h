@@ -90,6 +90,12 @@ int net_poll(struct pollfd *fds, nfds_t n, int timeout_ms);
 #define NET_ADDR_STRLEN 64
 void net_addr_str(const struct sockaddr *sa, char *out, size_t n);
 
+/* "addr/len" of family af (AF_INET or AF_INET6) in s[0..n), no NUL needed:
+ * the address into addr (a struct in_addr or in6_addr) and the prefix
+ * length (1..32, 1..128) into *len.  false when malformed (addr and *len
+ * may have been written). */
+bool net_cidr_parse(int af, const char *s, size_t n, void *addr, int *len);
+
 /*
  * The backend's own network interface.  The POSIX backend runs on the
  * kernel's interfaces and has none: it refuses any field set.  The lwIP

@@ -51,38 +51,6 @@ struct iface {
 static struct netif tap_netif;
 static bool tap_started;
 
-/* A prefix length "/N", 1..max, ending the string at end. */
-static bool
-parse_prefix(const char *s, const char *end, int max, int *len)
-{
-	int n = 0;
-
-	if (s >= end || *s != '/' || ++s == end)
-		return false;
-	for (; s < end; s++) {
-		if (*s < '0' || *s > '9' || (n = n * 10 + (*s - '0')) > max)
-			return false;
-	}
-	*len = n;
-	return n > 0;
-}
-
-/* "addr/len" of family af in [s, end): the address into dst, the length. */
-static bool
-parse_cidr(int af, const char *s, const char *end, void *dst, int *len)
-{
-	char buf[INET6_ADDRSTRLEN];
-	const char *slash = memchr(s, '/', (size_t)(end - s));
-	size_t n = slash != NULL ? (size_t)(slash - s) : 0;
-
-	if (n == 0 || n >= sizeof(buf))
-		return false;
-	memcpy(buf, s, n);
-	buf[n] = '\0';
-	return inet_pton(af, buf, dst) == 1 &&
-	    parse_prefix(slash, end, af == AF_INET ? 32 : 128, len);
-}
-
 static int fail(char *err, size_t errlen, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
@@ -133,7 +101,8 @@ parse_address(const char *s, struct iface *ifc, char *err, size_t errlen)
 		    "LWIP_ADDRESS");
 	comma = strchr(s, ',');
 	end = comma != NULL ? comma : s + strlen(s);
-	if (!parse_cidr(AF_INET, s, end, &a, &len) || len > 30)
+	if (!net_cidr_parse(AF_INET, s, (size_t)(end - s), &a, &len) ||
+	    len > 30)
 		return fail(err, errlen,
 		    "LWIP_ADDRESS: %s: not an IPv4 address with a prefix "
 		    "length of 1 to 30 (a.b.c.d/len)",
@@ -145,7 +114,7 @@ parse_address(const char *s, struct iface *ifc, char *err, size_t errlen)
 		return 0;
 	s = comma + 1;
 	/* lwIP 2.1 takes every IPv6 address as a /64 (ip6_addr_netcmp). */
-	if (!parse_cidr(AF_INET6, s, s + strlen(s), ifc->ip6.addr, &len) ||
+	if (!net_cidr_parse(AF_INET6, s, strlen(s), ifc->ip6.addr, &len) ||
 	    len != 64)
 		return fail(err, errlen,
 		    "LWIP_ADDRESS: %s: not an IPv6 address with the prefix "

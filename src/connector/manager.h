@@ -85,6 +85,7 @@ enum manager_dial {
 
 #define MANAGER_OUTCOMES 16
 #define MANAGER_LAT_BUCKETS 12
+#define MANAGER_SIZE_BUCKETS 10
 /* Distinct tunnel close reasons counted; the last series is "other". */
 #define MANAGER_CLOSE_REASONS 32
 
@@ -106,6 +107,12 @@ struct manager_metrics {
 	struct metric lat;
 	uint64_t lat_buckets[MANAGER_LAT_BUCKETS];
 	struct metric_exemplar lat_ex[MANAGER_LAT_BUCKETS + 1];
+	/* Body sizes of answered requests (the anchor's
+	 * upstream_{request,response}_body_size, issue #15). */
+	struct metric_family req_size, resp_size;
+	struct metric req_body, resp_body;
+	uint64_t req_buckets[MANAGER_SIZE_BUCKETS],
+	    resp_buckets[MANAGER_SIZE_BUCKETS];
 	struct metric bytes_in, bytes_out;
 	struct metric_family addr_tunnels;
 };
@@ -199,6 +206,8 @@ void manager_count_close(struct manager *m, const char *reason);
 struct trace_span;
 void manager_observe_latency(
     struct manager *m, int64_t ms, const struct trace_span *span);
+/* The body sizes of a request answered from its upstream. */
+void manager_observe_bodies(struct manager *m, size_t req, size_t resp);
 void manager_slot_changed(struct manager *m);
 /* A slot's connection is gone: dial again, or rest as a spare. */
 void manager_slot_idle(struct manager *m, struct tunnel_slot *t);

@@ -80,6 +80,19 @@ static const double lat_bounds[MANAGER_LAT_BUCKETS] = {
     30,
 };
 
+static const double size_bounds[MANAGER_SIZE_BUCKETS] = {
+    0,
+    256,
+    1024,
+    4096,
+    16384,
+    65536,
+    262144,
+    1048576,
+    4194304,
+    16777216,
+};
+
 static void
 collect_slots(struct metric_family *f, void *arg)
 {
@@ -159,6 +172,16 @@ manager_metrics_add(struct manager *m, struct metrics *r)
 	    &x->lat, NULL, lat_bounds, x->lat_buckets, MANAGER_LAT_BUCKETS);
 	metric_set_exemplars(&x->lat, x->lat_ex);
 	metric_family_add(&x->latency, &x->lat);
+	family(r, &x->req_size, "outpost_upstream_request_body_bytes",
+	    "Request body sizes of answered requests.", METRIC_HISTOGRAM, m);
+	metric_init(&x->req_body, NULL, size_bounds, x->req_buckets,
+	    MANAGER_SIZE_BUCKETS);
+	metric_family_add(&x->req_size, &x->req_body);
+	family(r, &x->resp_size, "outpost_upstream_response_body_bytes",
+	    "Response body sizes of answered requests.", METRIC_HISTOGRAM, m);
+	metric_init(&x->resp_body, NULL, size_bounds, x->resp_buckets,
+	    MANAGER_SIZE_BUCKETS);
+	metric_family_add(&x->resp_size, &x->resp_body);
 	family(r, &x->bytes, "outpost_tunnel_bytes_total",
 	    "Bytes on the tunnel connections.", METRIC_COUNTER, m);
 	metric_init(&x->bytes_in, dir[0], NULL, NULL, 0);
@@ -258,6 +281,14 @@ manager_observe_latency(
 	}
 	metric_observe_traced(&m->mx.lat, (double)ms / 1000.0,
 	    traced ? tid : NULL, traced ? sid : NULL);
+}
+
+/* see manager.h */
+void
+manager_observe_bodies(struct manager *m, size_t req, size_t resp)
+{
+	metric_observe(&m->mx.req_body, (double)req);
+	metric_observe(&m->mx.resp_body, (double)resp);
 }
 
 static void

@@ -156,13 +156,16 @@ tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
 	struct tunnel_slot *t = r->slot;
 
 	tunnel_trace_end(t->mgr, r, exec_reason_name(why), resp);
-	if (resp == NULL)
+	if (resp == NULL) {
 		send_error(
 		    t, r->msg->request_id, exec_reason_name(why), detail);
-	else
+	} else {
+		manager_observe_bodies(
+		    t->mgr, r->msg->http_request->body.len, resp->body.len);
 		send_msg(t, r->msg->request_id,
 		    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE,
 		    &resp->base);
+	}
 	tunnel_req_finish(r, resp == NULL ? exec_reason_name(why) : "ok");
 }
 

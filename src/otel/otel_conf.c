@@ -4,6 +4,7 @@
  * validated every value already (src/cfg/cfg_otel.c); what fails here is
  * reading files and memory.
  */
+#include <errno.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -148,6 +149,7 @@ load_tls(struct otel *o, const struct cfg *c, char *err, size_t errlen)
 	const char *ca = cfg_str(c, CFG_OTEL_EXPORTER_OTLP_CERTIFICATE);
 	struct tls_upstream_opts to = {
 	    .verify = true, .ca_what = "OTEL_EXPORTER_OTLP_CERTIFICATE"};
+	struct cfg_pems id = {0};
 	char *pem = NULL;
 	size_t len = 0;
 	int r;
@@ -161,9 +163,21 @@ load_tls(struct otel *o, const struct cfg *c, char *err, size_t errlen)
 		    ca, strerror(-r));
 		return -1;
 	}
+	/* The client certificate and key, both or neither (cfg_otel.c). */
+	r = cfg_pems_load(c, CFG_OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+	    CFG_OTEL_EXPORTER_OTLP_CLIENT_KEY, CFG__COUNT, &id, err, errlen);
+	if (r < 0 && r != -ENOENT) {
+		free(pem);
+		return -1;
+	}
 	to.ca = pem;
 	to.ca_len = len;
+	to.cert = id.cert;
+	to.cert_len = id.cert_len;
+	to.key = id.key;
+	to.key_len = id.key_len;
 	r = tls_upstream_config_new(&o->tls, &to, err, errlen);
+	cfg_pems_free(&id);
 	free(pem);
 	if (r < 0)
 		return -1;

@@ -303,6 +303,12 @@ struct tls_upstream_opts {
 	const void *ca;
 	size_t ca_len;
 	const char *ca_what; /* names ca in errors ("UPSTREAM_TLS_CA") */
+	/* A client certificate chain and its key, PEM (as for
+	 * tls_client_opts); both NULL: none. */
+	const void *cert;
+	size_t cert_len;
+	const void *key;
+	size_t key_len;
 	const char *const *alpn; /* protocol names offered; NULL: none */
 	size_t nalpn;
 };

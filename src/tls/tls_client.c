@@ -74,22 +74,18 @@ tls_client_config_anchors(const struct tls_client_config *cfg)
 	return cfg->anchors.n;
 }
 
-/* Our certificate and key, when configured. */
+/* Our certificate and key. */
 static void
-client_identity(struct tls_conn *c, const struct tls_client_config *cfg)
+client_identity(br_ssl_client_context *cc, const struct tls_ident *id)
 {
-	const struct tls_ident *id = &cfg->id;
-
-	if (!cfg->have_id)
-		return;
 	if (id->key.type == BR_KEYTYPE_RSA)
-		br_ssl_client_set_single_rsa(&c->u.c, id->chain.certs,
-		    id->chain.n, br_skey_decoder_get_rsa(&id->key.dc),
+		br_ssl_client_set_single_rsa(cc, id->chain.certs, id->chain.n,
+		    br_skey_decoder_get_rsa(&id->key.dc),
 		    br_rsa_pkcs1_sign_get_default());
 	else
-		br_ssl_client_set_single_ec(&c->u.c, id->chain.certs,
-		    id->chain.n, br_skey_decoder_get_ec(&id->key.dc),
-		    BR_KEYTYPE_SIGN, id->issuer_type, br_ec_get_default(),
+		br_ssl_client_set_single_ec(cc, id->chain.certs, id->chain.n,
+		    br_skey_decoder_get_ec(&id->key.dc), BR_KEYTYPE_SIGN,
+		    id->issuer_type, br_ec_get_default(),
 		    br_ecdsa_sign_asn1_get_default());
 }
 
@@ -137,7 +133,8 @@ tls_client_start(
 	br_x509_minimal_set_name_elements(&c->xc, NULL, 0);
 	tls_x509_wrap(&c->xw, &c->xc, ip, iplen);
 	br_ssl_engine_set_x509(c->eng, &c->xw.vtable);
-	client_identity(c, cfg);
+	if (cfg->have_id)
+		client_identity(&c->u.c, &cfg->id);
 	if (tls_engine_setup(c) != 0)
 		return -1;
 	if (c->host[0] == '\0') {
@@ -162,6 +159,8 @@ struct tls_upstream_config {
 	bool verify;
 	const char *alpn[TLS_UPSTREAM_ALPN_MAX];
 	size_t nalpn;
+	struct tls_ident id;
+	bool have_id;
 };
 
 /* see tls.h */
@@ -191,6 +190,12 @@ tls_upstream_config_new(struct tls_upstream_config **out,
 	else if (rc == 0 && o->verify && access(TLS_SYSTEM_BUNDLE, R_OK) == 0)
 		rc = tls_anchors_load_file(
 		    &cfg->anchors, TLS_SYSTEM_BUNDLE, err, errlen);
+	if (rc == 0 && (o->cert != NULL || o->key != NULL)) {
+		rc =
+		    tls_ident_load(&cfg->id, o->cert, o->cert ? o->cert_len : 0,
+			o->key, o->key ? o->key_len : 0, err, errlen);
+		cfg->have_id = rc == 0;
+	}
 	if (rc != 0) {
 		tls_upstream_config_free(cfg);
 		return -1;
@@ -206,6 +211,8 @@ tls_upstream_config_free(struct tls_upstream_config *cfg)
 	if (cfg == NULL)
 		return;
 	tls_anchors_free(&cfg->anchors);
+	if (cfg->have_id)
+		tls_ident_free(&cfg->id);
 	free(cfg);
 }
 
@@ -305,6 +312,8 @@ tls_upstream_start(struct tls_upstream_conn *c,
 		br_ssl_engine_set_x509(eng, &c->xw.vtable);
 	}
 	br_ssl_engine_set_buffer(eng, c->iobuf, sizeof(c->iobuf), 1);
+	if (cfg->have_id)
+		client_identity(&c->sc, &cfg->id);
 	/* BearSSL only reads the names (its prototype lacks the const). */
 	if (cfg->nalpn > 0)
 		br_ssl_engine_set_protocol_names(

@@ -16,6 +16,7 @@ import pytest
 
 from conftest import free_port, wait_until
 from edgelib import Edge, Upstream, connector, dev_pki
+from upstream import Squid
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 RECEIVER = os.path.join(HERE, "otlp", "receiver.js")
@@ -44,9 +45,11 @@ class Receiver:
     def records(self, signal=None):
         try:
             with open(self.out) as f:
-                recs = [json.loads(l) for l in f if l.strip()]
+                text = f.read()
         except FileNotFoundError:
             return []
+        # Only whole lines: the receiver may be writing the last one.
+        recs = [json.loads(l) for l in text.split("\n")[:-1] if l.strip()]
         return [r for r in recs if signal is None or r["signal"] == signal]
 
     def control(self, **behaviour):
@@ -246,3 +249,154 @@ def test_no_request_data_in_exports(stack, receiver):
             assert m.encode() not in raw, (m, r["signal"])
         assert r["headers"].get("x-api-key") == "sekrit-hdr-value"
     assert "sekrit-hdr-value" not in conn.text()
+
+
+def metric_value(port, name, labels):
+    """One sample of the connector's /metrics (Prometheus text), or 0."""
+    import http.client
+    c = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
+    c.request("GET", "/metrics")
+    text = c.getresponse().read().decode()
+    c.close()
+    for line in text.splitlines():
+        if line.startswith(name + "{" + labels + "}") or (not labels and line.startswith(name + " ")):
+            return float(line.rsplit(" ", 1)[1])
+    return 0.0
+
+
+def rss_kib(pid):
+    with open(f"/proc/{pid}/status") as f:
+        for line in f:
+            if line.startswith("VmRSS:"):
+                return int(line.split()[1])
+    raise AssertionError("no VmRSS")
+
+
+def burst(edge, up, n):
+    """n requests through the tunnel; the statuses."""
+    return [edge.proxy("alpha", f"{up.hostport}/echo")[0] for _ in range(n)]
+
+
+def test_collector_503_retry_after_then_drop(stack, tmp_path):
+    """A collector answering 503 with Retry-After: the exporter waits that
+    long between attempts, gives up after 5 and counts the dropped items;
+    requests are unaffected; once it answers 200 the data flows again."""
+    up, edge, start = stack
+    rcv = Receiver(str(tmp_path), "--status", "503", "--retry-after", "1")
+    try:
+        conn = start(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=rcv.url + "/v1/metrics",
+                     OTEL_METRIC_EXPORT_INTERVAL="1000")
+        assert burst(edge, up, 20) == [200] * 20
+        hp = conn.health_port
+        assert wait_until(lambda: metric_value(hp, "outpost_otlp_dropped_total",
+                                               'signal="metrics"') > 0, 20), conn.text()[-2000:]
+        # The first request's 5 attempts, Retry-After (1 s) apart: never the
+        # doubling backoff (its 4th wait would be 8 s).
+        tries = [r["ts"] for r in rcv.records("metrics")][:5]
+        gaps = [b - a for a, b in zip(tries, tries[1:])]
+        assert len(gaps) == 4 and all(900 <= g < 2500 for g in gaps), gaps
+        assert metric_value(hp, "outpost_otlp_exports_total",
+                            'signal="metrics",result="retry"') >= 4
+        assert "metrics export to 127.0.0.1" in conn.text() and "HTTP 503" in conn.text()
+        rcv.control(status=200)
+        n = len(rcv.records("metrics"))
+        assert wait_until(lambda: any(r["status"] == 200 for r in rcv.records("metrics")[n:]), 10)
+        assert burst(edge, up, 5) == [200] * 5
+    finally:
+        rcv.stop()
+
+
+def test_collector_slow_or_down_never_delays_requests(stack, tmp_path):
+    """With the collector answering after 3 s (beyond OTEL_EXPORTER_OTLP_TIMEOUT
+    1 s), and then gone, requests flow as with telemetry off: no failure,
+    every export attempt timed out or refused and counted, memory flat."""
+    up, edge, start = stack
+    rcv = Receiver(str(tmp_path), "--delay-ms", "3000")
+    try:
+        conn = start(**otlp_env(rcv, OTEL_EXPORTER_OTLP_TIMEOUT="1000", ENV_LEVEL="debug"))
+        hp = conn.health_port
+        assert burst(edge, up, 50) == [200] * 50
+        rss0 = rss_kib(conn.p.pid)
+        t0 = time.monotonic()
+        assert burst(edge, up, 200) == [200] * 200
+        slow = time.monotonic() - t0
+        assert wait_until(lambda: metric_value(hp, "outpost_otlp_exports_total",
+                                               'signal="metrics",result="retry"') >= 2, 15)
+        assert "timeout" in conn.text()
+        rcv.stop()  # now down: connection refused
+        assert burst(edge, up, 200) == [200] * 200
+        assert wait_until(lambda: "Connection refused" in conn.text(), 20)
+        assert burst(edge, up, 200) == [200] * 200
+        rss1 = rss_kib(conn.p.pid)
+        # The queues are bounded (16 requests, 4 MiB per signal): growth stays
+        # far below what 600 requests' worth of queued log batches would take.
+        assert rss1 - rss0 < 8 * 1024, (rss0, rss1)
+        assert slow < 60
+    finally:
+        rcv.stop()
+    # The same bursts with telemetry off: the same answers.
+    conn.stop()
+    off = start(**otlp_env(rcv, OTEL_SDK_DISABLED="true", ENV_LEVEL="debug"))
+    assert "otlp: exporting" not in off.text()
+    assert burst(edge, up, 250) == [200] * 250
+
+
+def test_tls_private_ca(stack, pki, tmp_path):
+    """https to a collector whose certificate only a private CA vouches for."""
+    up, edge, start = stack
+    rcv = Receiver(str(tmp_path), cert=f"{pki}/edge.pem", key=f"{pki}/edge.key")
+    try:
+        start(**otlp_env(rcv, OTEL_EXPORTER_OTLP_CERTIFICATE=f"{pki}/ca.pem"))
+        assert burst(edge, up, 3) == [200] * 3
+        last_metrics(rcv, lambda r: ok_requests(r) == 3)
+    finally:
+        rcv.stop()
+
+
+def test_tls_wrong_ca_is_an_error_not_a_crash(stack, pki, tmp_path_factory, tmp_path):
+    up, edge, start = stack
+    other = dev_pki(str(tmp_path_factory.mktemp("other-pki")), "beta")
+    rcv = Receiver(str(tmp_path), cert=f"{pki}/edge.pem", key=f"{pki}/edge.key")
+    try:
+        conn = start(**otlp_env(rcv, OTEL_EXPORTER_OTLP_CERTIFICATE=f"{other}/ca.pem"))
+        assert wait_until(lambda: "certificate not trusted" in conn.text(), 15), conn.text()[-2000:]
+        assert metric_value(conn.health_port, "outpost_otlp_exports_total",
+                            'signal="metrics",result="retry"') >= 1
+        assert conn.alive()
+        assert burst(edge, up, 10) == [200] * 10
+        assert rcv.records() == []
+    finally:
+        rcv.stop()
+
+
+def test_export_through_squid(stack, pki, tmp_path):
+    """EGRESS_PROXY_URL carries the telemetry too: squid logs the exports
+    (plain http: the absolute form) and the receiver gets them."""
+    up, edge, start = stack
+    rcv = Receiver(str(tmp_path))
+    try:
+        with Squid(edge.tport, http_port=rcv.port) as sq:
+            start(**otlp_env(rcv, EGRESS_PROXY_URL=f"http://127.0.0.1:{sq.port}"))
+            assert burst(edge, up, 4) == [200] * 4
+            last_metrics(rcv, lambda r: ok_requests(r) == 4)
+            assert wait_until(lambda: any(f"127.0.0.1:{rcv.port}/v1/metrics" in l
+                                          for l in sq.log()), 10), sq.log()
+            assert any(r["headers"].get("via") for r in rcv.records())
+    finally:
+        rcv.stop()
+
+
+def test_tls_client_certificate(stack, pki, tmp_path):
+    """A collector that wants a client certificate gets the configured one."""
+    up, edge, start = stack
+    rcv = Receiver(str(tmp_path), "--client-ca", f"{pki}/ca.pem",
+                   cert=f"{pki}/edge.pem", key=f"{pki}/edge.key")
+    try:
+        start(**otlp_env(rcv, OTEL_EXPORTER_OTLP_CERTIFICATE=f"{pki}/ca.pem",
+                         OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE=f"{pki}/connector-alpha.pem",
+                         OTEL_EXPORTER_OTLP_CLIENT_KEY=f"{pki}/connector-alpha.key"))
+        assert burst(edge, up, 2) == [200] * 2
+        rec = last_metrics(rcv, lambda r: ok_requests(r) == 2)
+        assert "spiffe://" in rec["client_cert"] and "connector/alpha" in rec["client_cert"]
+    finally:
+        rcv.stop()

@@ -12,7 +12,9 @@
 // Behaviour (flags, and POST /control with a JSON object of the same
 // names): --status N (answer N instead of 200), --retry-after S (header on
 // non-2xx answers), --delay-ms N (answer that late).  TLS with --cert and
-// --key (PEM files).  Prints "listening PORT" once ready.
+// --key (PEM files), and --client-ca (PEM) to require client certificates
+// that chain to it (the record then names the peer's subjectaltname).
+// Prints "listening PORT" once ready.
 'use strict';
 
 const fs = require('fs');
@@ -144,6 +146,8 @@ function handle(req, res) {
     const rec = {signal, path: req.url, method: req.method, content_type: ct,
       headers: req.headers, raw_b64: raw.toString('base64'),
       status: behaviour.status, ts: Date.now()};
+    if (req.socket.getPeerCertificate)
+      rec.client_cert = req.socket.getPeerCertificate().subjectaltname || null;
     let status = behaviour.status;
     try {
       if (!signal || !types[signal])
@@ -159,9 +163,12 @@ function handle(req, res) {
   });
 }
 
+const tls = args['client-ca']
+  ? {ca: fs.readFileSync(args['client-ca']), requestCert: true, rejectUnauthorized: true}
+  : {};
 const server = args.cert
   ? https.createServer({cert: fs.readFileSync(args.cert),
-    key: fs.readFileSync(args.key)}, handle)
+    key: fs.readFileSync(args.key), ...tls}, handle)
   : http.createServer(handle);
 server.listen(Number(args.port || 0), '127.0.0.1', () => {
   process.stdout.write('listening ' + server.address().port + '\n');

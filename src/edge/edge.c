@@ -24,6 +24,8 @@ edge_timers_needed(const struct edge_conf *ec)
 
 /* Poll period while draining: a request's end has no event of its own. */
 #define EDGE_DRAIN_POLL_MS 50
+/* Then how long connectors get to end their tunnels themselves. */
+#define EDGE_DRAIN_LINGER_MS 2000
 
 static rx_timer_fn drain_tick;
 
@@ -139,11 +141,7 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 	return e;
 }
 
-/*
- * Whether something is still in flight: a front-door request, a session,
- * or a tunnel connection (its connector ends the calls after START_CLOSE
- * once its requests are answered, then closes the connection).
- */
+/* Whether a front-door request or a session is still in flight. */
 static bool
 busy(const struct edge *e)
 {
@@ -152,17 +150,33 @@ busy(const struct edge *e)
 	for (i = 0; i < e->nreqs; i++)
 		if (e->reqs[i].x != NULL)
 			return true;
-	return !edge_sessions_idle(e) || !list_empty(&e->conns);
+	return !edge_sessions_idle(e);
 }
 
+/*
+ * Done once nothing is in flight and the connectors have closed their
+ * connections (after START_CLOSE a connector ends a tunnel once a
+ * replacement is up elsewhere), or EDGE_DRAIN_LINGER_MS after nothing is
+ * in flight (with no other replica a connector keeps its draining
+ * tunnels), or at drain_end.
+ */
 static void
 drain_tick(struct rx_loop *l, struct rx_timer *tm)
 {
 	struct edge *e = container_of(tm, struct edge, drain);
 	void (*done)(struct edge *, void *) = e->drain_done;
-	bool late = rx_now(l) >= e->drain_end;
+	int64_t now = rx_now(l);
+	bool late = now >= e->drain_end;
 
-	if (!late && busy(e) && rx_timer_start(l, tm, EDGE_DRAIN_POLL_MS) == 0)
+	if (busy(e))
+		e->drain_idle = 0;
+	else if (e->drain_idle == 0)
+		e->drain_idle = now;
+	if (!late &&
+	    (e->drain_idle == 0 ||
+		(!list_empty(&e->conns) &&
+		    now < e->drain_idle + EDGE_DRAIN_LINGER_MS)) &&
+	    rx_timer_start(l, tm, EDGE_DRAIN_POLL_MS) == 0)
 		return;
 	log_info("edge: drain %s",
 	    late ? "timed out (EDGE_DRAIN_TIMEOUT)"

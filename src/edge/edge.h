@@ -101,8 +101,9 @@ void edge_stop(struct edge *e);
  * from now on), send START_CLOSE on every tunnel (also on one registered
  * later on an open connection) so that connectors open replacements
  * elsewhere, keep serving the requests and sessions in flight, and call
- * done(e, arg) once no request, session or tunnel connection is left (the
- * connectors closed theirs) or drain_timeout_ms has passed, at most
+ * done(e, arg) once no request or session is left and the connectors
+ * closed their connections (or 2 s later: a connector with no other edge
+ * keeps its draining tunnels), or once drain_timeout_ms has passed, at most
  * once (possibly before edge_drain returns).  done usually calls
  * edge_stop(); edge_stop() before done cancels the drain.  A second call
  * does nothing.

@@ -183,6 +183,7 @@ struct edge {
 	void (*drain_done)(struct edge *, void *);
 	void *drain_arg;
 	int64_t drain_end; /* rx_now() deadline */
+	int64_t drain_idle; /* rx_now() since nothing is in flight; 0: busy */
 	struct rx_timer drain;
 };
 

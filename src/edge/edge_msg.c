@@ -10,6 +10,7 @@
 #include "proto/connector/v1/connector.pb-c.h"
 #include "edge/edge_int.h"
 #include "lib/util.h"
+#include "trace/trace.h"
 
 #define HDR_MAX 128 /* headers forwarded per request (http limits: 64) */
 
@@ -64,7 +65,7 @@ static bool
 skip_header(const struct hop_filter *f, const struct http_header *h)
 {
 	static const char *const own[] = {
-	    "authorization", "host", "content-length", "expect"};
+	    "authorization", "host", "content-length", "expect", "traceparent"};
 	size_t i;
 
 	for (i = 0; i < nitems(own); i++)
@@ -112,6 +113,37 @@ copy_headers(const struct http_request *rq, Connector__V1__Header *hv,
 	return mem;
 }
 
+/*
+ * The front door's span context, in tp: a child of the request's one
+ * valid traceparent field, or a new sampled trace (W3C: several or an
+ * invalid one start a new trace).  The connector continues it, so one
+ * trace spans front door, tunnel and upstream.  false: no randomness.
+ */
+static bool
+front_door_ctx(const struct http_request *rq, char tp[TRACE_PARENT_LEN + 1])
+{
+	const struct http_header *in = NULL;
+	struct trace_ctx c;
+	unsigned n = 0;
+	size_t i;
+
+	for (i = 0; i < rq->nheaders; i++)
+		if (http_token_eq(rq->headers[i].name, rq->headers[i].name_len,
+			"traceparent")) {
+			in = &rq->headers[i];
+			n++;
+		}
+	if (n != 1 || !trace_parent_parse(&c, in->value, in->value_len)) {
+		if (trace_new_trace_id(c.trace_id) < 0)
+			return false;
+		c.flags = TRACE_FLAG_SAMPLED;
+	}
+	if (trace_new_span_id(c.span_id) < 0)
+		return false;
+	trace_parent_format(&c, tp);
+	return true;
+}
+
 /* see edge_int.h */
 struct grpc_out *
 edge_msg_http(const char *id, const struct http_request *rq, const char *url,
@@ -119,7 +151,7 @@ edge_msg_http(const char *id, const struct http_request *rq, const char *url,
 {
 	Connector__V1__HttpRequest r = CONNECTOR__V1__HTTP_REQUEST__INIT;
 	Connector__V1__Header hv[HDR_MAX], *hp[HDR_MAX];
-	char method[16], *mem;
+	char method[16], *mem, tp[TRACE_PARENT_LEN + 1];
 	struct grpc_out *o;
 	size_t nh = 0;
 
@@ -129,6 +161,13 @@ edge_msg_http(const char *id, const struct http_request *rq, const char *url,
 	method[rq->method_len] = '\0';
 	if ((mem = copy_headers(rq, hv, hp, &nh)) == NULL)
 		return NULL;
+	if (nh < HDR_MAX && front_door_ctx(rq, tp)) {
+		hv[nh] = (Connector__V1__Header)CONNECTOR__V1__HEADER__INIT;
+		hv[nh].key = "traceparent";
+		hv[nh].value = tp;
+		hp[nh] = &hv[nh];
+		nh++;
+	}
 	r.method = method;
 	r.url = (char *)url;
 	r.n_headers = nh;

@@ -227,3 +227,44 @@ def test_failed_request_span_names_the_typed_reason(h2c, receiver, spawn, outpos
     for s in spans_of(receiver).values():
         assert span_attrs(s)["error.type"] == "refused", s
         assert s["status"]["code"] in ("STATUS_CODE_ERROR", 2)
+
+
+# --- the edge's front door: one trace from the client to the upstream ---
+
+def test_front_door_to_upstream_is_one_trace(outpost_bin, outpost_edge_bin, nginx, receiver,
+                                             tmp_path):
+    from edgelib import Edge, connector, dev_pki
+    pki = dev_pki(str(tmp_path / "pki"), "alpha")
+    edge = Edge(outpost_edge_bin, str(tmp_path), pki)
+    procs = [edge]
+    try:
+        procs.append(connector(outpost_bin, str(tmp_path), edge, pki, "alpha",
+                               OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+                               OTEL_BSP_SCHEDULE_DELAY="200"))
+        edge.wait_tunnels("alpha", 1)
+        nginx.write("k.txt", b"k")
+        s, _, _ = edge.proxy("alpha", f"127.0.0.1:{nginx.port}/k.txt",
+                             headers={"traceparent": f"00-{TRACE}-{PARENT}-01"})
+        assert s == 200
+        assert wait_until(lambda: any(r[0] == "/k.txt" for r in nginx.traceparents()), 5)
+        tp = [r for r in nginx.traceparents() if r[0] == "/k.txt"][-1][1]
+        trace, up_id, flags = TP_RE.match(tp).groups()
+        assert (trace, flags) == (TRACE, "01")
+        assert wait_until(lambda: up_id in spans_of(receiver), 10), receiver.records()
+        spans = spans_of(receiver)
+        handle = spans[spans[up_id]["parentSpanId"]]
+        # The connector's span is the child of the edge's front-door span
+        # (the HttpRequest's traceparent), itself the client's child.
+        assert handle["parentSpanId"] not in (PARENT, "", None)
+        assert handle["traceId"] == TRACE
+        # Without a traceparent the edge starts the trace, sampled.
+        nginx.write("l.txt", b"l")
+        s, _, _ = edge.proxy("alpha", f"127.0.0.1:{nginx.port}/l.txt")
+        assert s == 200
+        assert wait_until(lambda: any(r[0] == "/l.txt" for r in nginx.traceparents()), 5)
+        tp = [r for r in nginx.traceparents() if r[0] == "/l.txt"][-1][1]
+        trace2, _, flags2 = TP_RE.match(tp).groups()
+        assert trace2 != TRACE and flags2 == "01"
+    finally:
+        for p in reversed(procs):
+            p.stop()

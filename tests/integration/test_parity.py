@@ -150,15 +150,20 @@ def test_bad_fractional_durations_are_refused(outpost_bin, value):
 
 # --- telemetry settings: accepted, reported as not implemented -----------
 
-def test_telemetry_settings_are_accepted_and_reported(outpost_bin):
+def test_telemetry_settings_are_accepted_as_implemented(outpost_bin):
+    """The anchor's telemetry settings are read and implemented (issue #15):
+    accepted without a "not implemented" warning; a bad value is an error."""
     r = check(outpost_bin, OTEL_SERVICE_NAME="traversal-connector",
               OTEL_RESOURCE_ATTRIBUTES="deployment.environment=prod",
+              OTEL_EXPORTER_OTLP_METRICS_ENDPOINT="http://127.0.0.1:4318/v1/metrics",
+              OTEL_EXPORTER_OTLP_TRACES_ENDPOINT="http://127.0.0.1:4318/v1/traces",
+              OTEL_EXPORTER_OTLP_LOGS_ENDPOINT="http://127.0.0.1:4318/v1/logs",
               OTEL_EXPORTER_OTLP_PROTOCOL="http/protobuf",
               TRAVERSAL_DISABLE_TELEMETRY="true")
     assert r.returncode == 0, r
-    for k in ("OTEL_SERVICE_NAME", "OTEL_RESOURCE_ATTRIBUTES", "OTEL_EXPORTER_OTLP_PROTOCOL",
-              "TRAVERSAL_DISABLE_TELEMETRY"):
-        assert f"warning: environment: {k}: not implemented yet" in r.stderr, r.stderr
+    assert "not implemented" not in r.stderr, r.stderr
+    r = check(outpost_bin, OTEL_EXPORTER_OTLP_PROTOCOL="grpc")
+    assert r.returncode == 100 and "OTEL_EXPORTER_OTLP_PROTOCOL" in r.stderr, r
     r = check(outpost_bin, TRAVERSAL_DISABLE_TELEMETRY="maybe")
     assert r.returncode == 100 and "TRAVERSAL_DISABLE_TELEMETRY: invalid bool" in r.stderr
 

@@ -69,7 +69,7 @@ FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,addres
 
 # Every module under src/ except the binaries' main files and the edge.
 # LWIP_ONLY: sources of the NET=lwip variant alone (see the lwIP block).
-LWIP_ONLY := src/net/net_lwip.c src/net/net_lwip_if.c tests/unit/test_net_lwip.c
+LWIP_ONLY := src/net/net_lwip.c src/net/net_lwip_if.c tests/unit/test_net_lwip.c tests/unit/wrapfd_lwip.c
 MODS	:= lib rx net cfg http tls h2 grpc otel connector init trace
 CORE	:= $(filter-out $(LWIP_ONLY),$(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c))))
 EDGE	:= $(sort $(wildcard src/edge/*.c))
@@ -165,8 +165,10 @@ endif
 # The shim's unit test over lwIP's loopback netif (static, musl cmocka, whose
 # header would redefine musl's uintptr_t on aarch64).
 $(LW)/obj/tests/%.o: LWCFLAGS += -UNDEBUG -D_UINTPTR_T_DEFINED
-$(LW)/test_net_lwip: $(LW)/obj/tests/unit/test_net_lwip.o $(LW)/libcore.a
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -o $@ $^ $(LWLIBS) -lcmocka
+# wrapfd's faults reach lwIP's sockets through --wrap (tests/unit/wrapfd_lwip.c).
+$(LW)/test_net_lwip: $(LW)/obj/tests/unit/test_net_lwip.o $(LW)/obj/tests/unit/wrapfd.o \
+		$(LW)/obj/tests/unit/wrapfd_lwip.o $(LW)/libcore.a
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -Wl,--wrap=lwip_recv,--wrap=lwip_send -o $@ $^ $(LWLIBS) -lcmocka
 .PHONY: lwip lwip-test
 lwip: $(LW)/outpost
 # Cross (ARCH=aarch64): also the reactor's tests (both backends) under qemu.

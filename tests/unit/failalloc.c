@@ -7,19 +7,6 @@
 static unsigned long count, target;
 static bool armed, fired, held;
 
-/* Whether this allocation is the one to fail. */
-static bool
-fail_now(void)
-{
-	if (!armed || held)
-		return false;
-	if (++count != target)
-		return false;
-	fired = true;
-	errno = ENOMEM;
-	return true;
-}
-
 /* see failalloc.h */
 void
 failalloc_arm(unsigned long n)
@@ -54,6 +41,19 @@ failalloc_hold(bool on)
 
 #ifdef __GLIBC__
 #include <dlfcn.h>
+
+/* Whether this allocation is the one to fail (only glibc's are replaced). */
+static bool
+fail_now(void)
+{
+	if (!armed || held)
+		return false;
+	if (++count != target)
+		return false;
+	fired = true;
+	errno = ENOMEM;
+	return true;
+}
 
 typedef void *malloc_fn(size_t);
 typedef void *calloc_fn(size_t, size_t);

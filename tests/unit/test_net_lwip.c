@@ -19,6 +19,7 @@
 
 #include "unit.h"
 #include "net/net.h"
+#include "wrapfd.h"
 
 /* Poll fd for ev, at most 5 s; the revents seen. */
 static short
@@ -214,6 +215,95 @@ lwip_threads_take_no_signal(void **state)
 	assert_int_equal(pthread_sigmask(SIG_UNBLOCK, &set, NULL), 0);
 }
 
+/*
+ * Move n bytes from c to s with both ends non-blocking, writing and
+ * reading in turn (one thread; lwIP's buffers are smaller than n); at most
+ * 200000 turns, each wait bounded.  Returns the bytes read.
+ */
+static size_t
+pump(int c, int s, const char *out, char *in, size_t n)
+{
+	size_t sent = 0, got = 0;
+	int turn;
+
+	for (turn = 0; turn < 200000 && got < n; turn++) {
+		ssize_t w = sent < n ? net_write(c, out + sent, n - sent) : 0;
+		ssize_t r = net_read(s, in + got, n - got);
+
+		if (w > 0)
+			sent += (size_t)w;
+		else
+			assert_true(w == 0 || w == -EAGAIN);
+		if (r > 0)
+			got += (size_t)r;
+		else if (r == -ECONNRESET || r == 0)
+			break;
+		else
+			assert_int_equal(r, -EAGAIN);
+		if (w <= 0 && r <= 0) {
+			struct pollfd p[2] = {{.fd = s, .events = POLLIN},
+			    {.fd = c, .events = sent < n ? POLLOUT : 0}};
+
+			assert_true(net_poll(p, 2, 5000) > 0);
+		}
+	}
+	return got;
+}
+
+/*
+ * The fault injector under the lwIP shim: short reads and writes, EINTR
+ * (retried inside net_read/net_write) and spurious EAGAIN lose or reorder
+ * no byte, over many seeds; a reset after N bytes is -ECONNRESET after
+ * exactly those bytes.
+ */
+static void
+lwip_faults(void **state)
+{
+	static const struct wrapfd_plan noisy = {WRAPFD_SHORT_READ |
+		WRAPFD_SHORT_WRITE | WRAPFD_EINTR | WRAPFD_EAGAIN,
+	    60, -1};
+	static const struct wrapfd_plan reset = {0, 0, 1000};
+	static char out[64 * 1024], in[sizeof(out)];
+	struct sockaddr_storage ss;
+	socklen_t len = loopback(AF_INET, &ss, 0);
+	int lfd = net_listen((struct sockaddr *)&ss, len, 8), c, s;
+	unsigned seed, faults;
+	size_t i;
+
+	assert_true(lfd >= 0);
+	for (seed = 1; seed <= 16; seed++) {
+		wrapfd_clear();
+		wrapfd_seed(seed);
+		for (i = 0; i < sizeof(out); i++)
+			out[i] = (char)(i * 31 + seed);
+		c = connect_to(AF_INET, lfd);
+		s = accept_on(lfd);
+		wrapfd_set(WRAPFD_ALL, &noisy);
+		memset(in, 0, sizeof(in));
+		assert_int_equal(pump(c, s, out, in, sizeof(out)), sizeof(out));
+		assert_memory_equal(in, out, sizeof(out));
+		faults = wrapfd_stats()->short_reads +
+		    wrapfd_stats()->short_writes + wrapfd_stats()->eintr +
+		    wrapfd_stats()->eagain;
+		if (faults == 0)
+			fail_msg("seed %u: no fault was injected", seed);
+		wrapfd_clear();
+		assert_int_equal(net_close(c), 0);
+		assert_int_equal(net_close(s), 0);
+	}
+	c = connect_to(AF_INET, lfd);
+	s = accept_on(lfd);
+	wrapfd_set(s, &reset);
+	assert_int_equal(pump(c, s, out, in, 4000), 1000);
+	assert_memory_equal(in, out, 1000);
+	assert_int_equal(net_read(s, in, 1), -ECONNRESET);
+	assert_int_equal(wrapfd_stats()->resets, 2);
+	wrapfd_clear();
+	assert_int_equal(net_close(c), 0);
+	assert_int_equal(net_close(s), 0);
+	assert_int_equal(net_close(lfd), 0);
+}
+
 /* net_iface_check: the settings run would refuse, each named first. */
 static void
 lwip_iface_check(void **state)
@@ -270,6 +360,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(lwip_listen_in_use),
 	    cmocka_unit_test(lwip_iface_check),
 	    cmocka_unit_test(lwip_threads_take_no_signal),
+	    cmocka_unit_test(lwip_faults),
 	};
 
 	if (unit_filter(argc, argv) < 0)

@@ -179,6 +179,33 @@ cap_reset(const struct entry *e, size_t n)
 	return left > 0 && (int64_t)n > left ? (size_t)left : n;
 }
 
+/* see wrapfd.h */
+int
+wrapfd_before(int fd, size_t *n, bool reading)
+{
+	struct entry *e = plan_for(fd);
+	int err;
+
+	if (e == NULL || *n == 0)
+		return 0;
+	*n = cap_reset(e, *n);
+	err = fate(e, n, reading ? WRAPFD_SHORT_READ : WRAPFD_SHORT_WRITE);
+	if (err == 0)
+		return 0;
+	errno = err;
+	return -1;
+}
+
+/* see wrapfd.h */
+void
+wrapfd_after(int fd, ssize_t r)
+{
+	struct entry *e = plan_for(fd);
+
+	if (e != NULL)
+		account(e, r);
+}
+
 ssize_t recv(int fd, void *p, size_t n, int flags);
 ssize_t send(int fd, const void *p, size_t n, int flags);
 
@@ -202,23 +229,16 @@ ssize_t
 recv(int fd, void *p, size_t n, int flags)
 {
 	static recv_fn *real;
-	struct entry *e = plan_for(fd);
 	ssize_t r;
-	int err;
 
 	if (real == NULL)
 		real = (recv_fn *)dlsym(RTLD_NEXT, "recv");
 	if (real == NULL)
 		real = raw_recv;
-	if (e == NULL || n == 0)
-		return real(fd, p, n, flags);
-	n = cap_reset(e, n);
-	if ((err = fate(e, &n, WRAPFD_SHORT_READ)) != 0) {
-		errno = err;
+	if (wrapfd_before(fd, &n, true) < 0)
 		return -1;
-	}
 	r = real(fd, p, n, flags);
-	account(e, r);
+	wrapfd_after(fd, r);
 	return r;
 }
 
@@ -226,22 +246,15 @@ ssize_t
 send(int fd, const void *p, size_t n, int flags)
 {
 	static send_fn *real;
-	struct entry *e = plan_for(fd);
 	ssize_t r;
-	int err;
 
 	if (real == NULL)
 		real = (send_fn *)dlsym(RTLD_NEXT, "send");
 	if (real == NULL)
 		real = raw_send;
-	if (e == NULL || n == 0)
-		return real(fd, p, n, flags);
-	n = cap_reset(e, n);
-	if ((err = fate(e, &n, WRAPFD_SHORT_WRITE)) != 0) {
-		errno = err;
+	if (wrapfd_before(fd, &n, false) < 0)
 		return -1;
-	}
 	r = real(fd, p, n, flags);
-	account(e, r);
+	wrapfd_after(fd, r);
 	return r;
 }

@@ -20,7 +20,10 @@
 #ifndef TESTS_UNIT_WRAPFD_H
 #define TESTS_UNIT_WRAPFD_H
 
+#include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define WRAPFD_MAX 64
 #define WRAPFD_ALL (-1) /* the plan for every fd without its own */
@@ -52,5 +55,15 @@ void wrapfd_clear(void);
 void wrapfd_seed(uint64_t seed);
 
 const struct wrapfd_stats *wrapfd_stats(void);
+
+/*
+ * For another socket layer's calls (the lwIP shim's, wrapped by
+ * wrapfd_lwip.c): before a call moving up to *n bytes on fd, 0 to make it
+ * (*n perhaps made smaller) or -1 with errno set (EINTR, EAGAIN,
+ * ECONNRESET) to fail it instead; after it, wrapfd_after() with its result.
+ * Fds without a plan pass through untouched.
+ */
+int wrapfd_before(int fd, size_t *n, bool reading);
+void wrapfd_after(int fd, ssize_t r);
 
 #endif

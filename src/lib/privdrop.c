@@ -16,6 +16,8 @@
 #include "lib/privdrop.h"
 
 /* linux/capability.h (musl ships no kernel headers). */
+#define CAP_SETGID 6
+#define CAP_SETUID 7
 #define CAP_SETPCAP 8
 #define CAP_SYS_TIME 25
 #define CAP_VERSION_3 0x20080522U
@@ -155,6 +157,29 @@ give_data_dir(const struct privdrop_conf *conf, uid_t uid, gid_t gid, char *err,
 	return r < 0 ? fail(err, errlen, -r, what) : 0;
 }
 
+/*
+ * Whether uid 0 here is the root of a user namespace that is an
+ * unprivileged id outside (rootless runc or podman): the process already
+ * is that host user.  Without /proc it counts as real root.
+ */
+static bool
+userns_root(void)
+{
+	unsigned long in, out, n;
+	FILE *f = fopen("/proc/self/uid_map", "re");
+	bool r = false;
+
+	if (f == NULL)
+		return false;
+	while (fscanf(f, "%lu %lu %lu", &in, &out, &n) == 3)
+		if (in == 0) {
+			r = out != 0;
+			break;
+		}
+	fclose(f);
+	return r;
+}
+
 /* Steps 2–3 of privdrop.h (root only). */
 static int
 change_ids(uid_t uid, gid_t gid, uint64_t keep, char *err, size_t errlen)
@@ -255,11 +280,16 @@ verify_caps(uint64_t keep, char *err, size_t errlen)
 }
 
 static void
-report(bool was_root, uint64_t keep)
+report(bool was_root, bool nsroot, uint64_t keep)
 {
 	const char *cap = keep != 0 ? "CAP_SYS_TIME" : "none";
 
-	if (getuid() == 0)
+	if (getuid() == 0 && nsroot)
+		log_info("privileges: uid 0 of a user namespace that is an "
+			 "unprivileged user outside; ids left as they are "
+			 "(capabilities: %s)",
+		    cap);
+	else if (getuid() == 0)
 		log_warn("privileges: ALLOW_ROOT=true: the loop runs AS ROOT "
 			 "(uid 0; capabilities: %s); give it an OUTPOST_USER",
 		    cap);
@@ -279,7 +309,7 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 	gid_t gid;
 	struct caps now = {0};
 	uint64_t keep;
-	bool root, change;
+	bool root, change, nsroot;
 	int rc;
 
 	if (privdrop_parse_user(conf->user, &uid, &gid) < 0)
@@ -290,8 +320,13 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 	if (getresuid(&r, &e, &s) < 0 || (rc = caps_call(SYS_capget, &now)) < 0)
 		return fail(err, errlen, errno, "getresuid/capget");
 	root = r == 0 || e == 0 || s == 0;
-	/* ALLOW_ROOT with 0:0: the ids stay as they are, the rest applies */
-	change = root && (uid != 0 || gid != 0);
+	/* Rootless: ids stay when there is no changing them (one id mapped,
+	 * no CAP_SETUID/CAP_SETGID), as with ALLOW_ROOT and 0:0; the rest
+	 * applies. */
+	nsroot = root && userns_root();
+	change = root && (uid != 0 || gid != 0) &&
+	    !(nsroot &&
+		(~now.eff >> CAP_SETUID & 1 || ~now.eff >> CAP_SETGID & 1));
 	keep = conf->sys_time ? now.prm & (1ULL << CAP_SYS_TIME) : 0;
 	if (change && uid != 0 &&
 	    (rc = give_data_dir(conf, uid, gid, err, errlen)) < 0)
@@ -305,10 +340,10 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 	    (rc = verify_caps(keep, err, errlen)) < 0 ||
 	    (rc = verify_files(conf, err, errlen)) < 0)
 		return rc;
-	if (getuid() == 0 && !conf->allow_root)
+	if (getuid() == 0 && !conf->allow_root && !(nsroot && !change))
 		return fail(err, errlen, EPERM,
 		    "running as root without "
 		    "ALLOW_ROOT=true");
-	report(root, keep);
+	report(root, nsroot && !change, keep);
 	return 0;
 }

@@ -240,13 +240,16 @@ verify_ids(uid_t uid, gid_t gid, char *err, size_t errlen)
 	return 0;
 }
 
-/* Step 6, file part. */
+/* Step 6, file part.  The data directory only when the ids changed here:
+ * started unprivileged, what start-up found of it stands (the identity
+ * store already said, and falls back or refuses by its own rules). */
 static int
-verify_files(const struct privdrop_conf *conf, char *err, size_t errlen)
+verify_files(
+    const struct privdrop_conf *conf, bool changed, char *err, size_t errlen)
 {
 	char what[300];
 
-	if (conf->data_dir != NULL &&
+	if (changed && conf->data_dir != NULL &&
 	    access(conf->data_dir, R_OK | W_OK | X_OK) < 0 && errno != ENOENT) {
 		snprintf(what, sizeof(what),
 		    "%s %s: not writable as uid %u (chown it to OUTPOST_USER; "
@@ -338,7 +341,7 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 	if ((rc = drop_caps(keep, err, errlen)) < 0 ||
 	    (change && (rc = verify_ids(uid, gid, err, errlen)) < 0) ||
 	    (rc = verify_caps(keep, err, errlen)) < 0 ||
-	    (rc = verify_files(conf, err, errlen)) < 0)
+	    (rc = verify_files(conf, change, err, errlen)) < 0)
 		return rc;
 	if (getuid() == 0 && !conf->allow_root && !(nsroot && !change))
 		return fail(err, errlen, EPERM,

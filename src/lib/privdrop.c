@@ -283,11 +283,11 @@ verify_caps(uint64_t keep, char *err, size_t errlen)
 }
 
 static void
-report(bool was_root, bool nsroot, uint64_t keep)
+report(bool was_root, bool rootless, uint64_t keep)
 {
 	const char *cap = keep != 0 ? "CAP_SYS_TIME" : "none";
 
-	if (getuid() == 0 && nsroot)
+	if (getuid() == 0 && rootless)
 		log_info("privileges: uid 0 of a user namespace that is an "
 			 "unprivileged user outside; ids left as they are "
 			 "(capabilities: %s)",
@@ -312,7 +312,7 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 	gid_t gid;
 	struct caps now = {0};
 	uint64_t keep;
-	bool root, change, nsroot;
+	bool root, change, rootless;
 	int rc;
 
 	if (privdrop_parse_user(conf->user, &uid, &gid) < 0)
@@ -323,13 +323,12 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 	if (getresuid(&r, &e, &s) < 0 || (rc = caps_call(SYS_capget, &now)) < 0)
 		return fail(err, errlen, errno, "getresuid/capget");
 	root = r == 0 || e == 0 || s == 0;
-	/* Rootless: ids stay when there is no changing them (one id mapped,
-	 * no CAP_SETUID/CAP_SETGID), as with ALLOW_ROOT and 0:0; the rest
-	 * applies. */
-	nsroot = root && userns_root();
-	change = root && (uid != 0 || gid != 0) &&
-	    !(nsroot &&
-		(~now.eff >> CAP_SETUID & 1 || ~now.eff >> CAP_SETGID & 1));
+	/* Rootless: uid 0 of a user namespace with no changing ids (one id
+	 * mapped, no CAP_SETUID/CAP_SETGID): the ids stay, as with ALLOW_ROOT
+	 * and 0:0; the rest applies. */
+	rootless = root && userns_root() &&
+	    (~now.eff >> CAP_SETUID & 1 || ~now.eff >> CAP_SETGID & 1);
+	change = root && !rootless && (uid != 0 || gid != 0);
 	keep = conf->sys_time ? now.prm & (1ULL << CAP_SYS_TIME) : 0;
 	if (change && uid != 0 &&
 	    (rc = give_data_dir(conf, uid, gid, err, errlen)) < 0)
@@ -343,10 +342,10 @@ privdrop_start(const struct privdrop_conf *conf, char *err, size_t errlen)
 	    (rc = verify_caps(keep, err, errlen)) < 0 ||
 	    (rc = verify_files(conf, change, err, errlen)) < 0)
 		return rc;
-	if (getuid() == 0 && !conf->allow_root && !(nsroot && !change))
+	if (getuid() == 0 && !conf->allow_root && !rootless)
 		return fail(err, errlen, EPERM,
 		    "running as root without "
 		    "ALLOW_ROOT=true");
-	report(root, nsroot && !change, keep);
+	report(root, rootless, keep);
 	return 0;
 }

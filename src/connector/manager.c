@@ -3,7 +3,6 @@
  * replacement, shutdown, and the counters.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,17 +24,6 @@ _Static_assert(sizeof(((struct manager_conf *)0)->connector_id) ==
 	CFG_CONNECTOR_ID_MAX + 1,
     "manager_conf.connector_id holds CFG_CONNECTOR_ID_MAX characters");
 
-static int __attribute__((format(printf, 3, 4)))
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 static int
 load_url(struct manager_conf *mc, const struct cfg *c, char *err, size_t errlen)
 {
@@ -47,7 +35,8 @@ load_url(struct manager_conf *mc, const struct cfg *c, char *err, size_t errlen)
 	snprintf(mc->controller, sizeof(mc->controller), "%s", s);
 	/* cfg_load() refused credentials and a plain-text remote host. */
 	if (!url_parse(mc->controller, strlen(mc->controller), &mc->url, &why))
-		return fail(err, errlen, "TRAVERSAL_CONTROLLER_URL: %s", why);
+		return util_fail(
+		    err, errlen, "TRAVERSAL_CONTROLLER_URL: %s", why);
 	snprintf(mc->authority, sizeof(mc->authority), "%s%.*s%s",
 	    u->ipv6 ? "[" : "", (int)u->hostlen, u->host, u->ipv6 ? "]" : "");
 	if (u->port_given)
@@ -117,7 +106,8 @@ load_tls(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 		p = (struct cfg_pems){0};
 		r = cfg_secret(c, CFG_TLS_CA_BASE64, &p.ca, &p.ca_len);
 		if (r < 0 && r != -ENOENT)
-			return fail(err, errlen, "TLS_CA: %s", strerror(-r));
+			return util_fail(
+			    err, errlen, "TLS_CA: %s", strerror(-r));
 	} else if (r < 0)
 		return -1;
 	cfg_pems_tls_opts(&p, &o, NULL);
@@ -135,9 +125,9 @@ load_proxy(struct manager *m, const struct cfg *c, char *err, size_t errlen)
 		return 0;
 	m->proxy = calloc(1, sizeof(*m->proxy));
 	if (m->proxy == NULL)
-		return fail(err, errlen, "%s", "out of memory");
+		return util_fail(err, errlen, "%s", "out of memory");
 	if (!dial_proxy_parse(m->proxy, s, &why))
-		return fail(err, errlen, "EGRESS_PROXY_URL: %s", why);
+		return util_fail(err, errlen, "EGRESS_PROXY_URL: %s", why);
 	return 0;
 }
 
@@ -177,20 +167,20 @@ manager_init(struct manager *m, struct rx_loop *l, const struct cfg *c,
 	if (m->conf.url.tls && load_tls(m, c, err, errlen) < 0)
 		return -1;
 	if (load_sessions(m, c) < 0)
-		return fail(err, errlen, "%s",
+		return util_fail(err, errlen, "%s",
 		    "sessions: NO_PROXY is invalid, or out of memory");
 	if (trace_recorder_from_cfg(&m->trace, l, c) < 0)
-		return fail(err, errlen, "%s", "traces: out of memory");
+		return util_fail(err, errlen, "%s", "traces: out of memory");
 	/* Twice the slots per edge address: a spare dials the replacement
 	 * before a drained tunnel closes (make-before-break). */
 	m->nslots = 2 * m->conf.slots * manager_groups(c);
 	m->slots = calloc(m->nslots, sizeof(*m->slots));
 	m->on_old = calloc(m->nslots, sizeof(*m->on_old));
 	if (m->slots == NULL || m->on_old == NULL)
-		return fail(err, errlen, "%s", "out of memory");
+		return util_fail(err, errlen, "%s", "out of memory");
 	for (i = 0; i < m->nslots; i++)
 		if (tunnel_slot_init(&m->slots[i], m, i) < 0)
-			return fail(err, errlen, "%s", "out of memory");
+			return util_fail(err, errlen, "%s", "out of memory");
 	return manager_addrs_init(m, c, err, errlen);
 }
 

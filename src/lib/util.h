@@ -1,7 +1,7 @@
 /*
  * util.h — small helpers shared by every module: container_of, array
- * length, the monotonic and wall clocks, secret hygiene, and reading a
- * whole file.
+ * length, the monotonic and wall clocks, secret hygiene, error messages,
+ * and reading a whole file.
  */
 #ifndef LIB_UTIL_H
 #define LIB_UTIL_H
@@ -35,6 +35,11 @@ int util_hexval(int c);
 
 /* n bytes as lowercase hex into out: 2n characters and a NUL. */
 void util_hex(const void *p, size_t n, char *out);
+
+/* The message into err (errlen bytes, truncated); returns -1, for the
+ * "return util_fail(err, errlen, ...)" of a check's error path. */
+int util_fail(char *err, size_t errlen, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /*
  * Fill p with n bytes from getrandom(2).  Returns 0 or -errno; it never

@@ -18,7 +18,6 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <net/if.h>
-#include <stdarg.h>
 #include <stdbool.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +32,7 @@
 #include <lwip/tcpip.h>
 #include <netif/tapif.h>
 
+#include "lib/util.h"
 #include "net/net.h"
 #include "net/net_lwip_int.h"
 
@@ -51,21 +51,6 @@ struct iface {
 static struct netif tap_netif;
 static bool tap_started;
 
-static int fail(char *err, size_t errlen, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-/* The message into err; -1. */
-static int
-fail(char *err, size_t errlen, const char *fmt, ...)
-{
-	va_list ap;
-
-	va_start(ap, fmt);
-	vsnprintf(err, errlen, fmt, ap);
-	va_end(ap);
-	return -1;
-}
-
 /* LWIP_TAP: an interface name the kernel accepts. */
 static int
 check_tap(const char *tap, char *err, size_t errlen)
@@ -73,13 +58,13 @@ check_tap(const char *tap, char *err, size_t errlen)
 	size_t n;
 
 	if (tap == NULL)
-		return fail(err, errlen,
+		return util_fail(err, errlen,
 		    "%s: not set; the lwIP build needs "
 		    "its tap device",
 		    "LWIP_TAP");
 	n = strlen(tap);
 	if (n == 0 || n >= IFNAMSIZ || strcspn(tap, "/: \t\n") != n)
-		return fail(err, errlen,
+		return util_fail(err, errlen,
 		    "LWIP_TAP: not an interface name (1 to 15 characters, no "
 		    "'/', ':' or space): %s",
 		    tap);
@@ -95,7 +80,7 @@ parse_address(const char *s, struct iface *ifc, char *err, size_t errlen)
 	int len;
 
 	if (s == NULL)
-		return fail(err, errlen,
+		return util_fail(err, errlen,
 		    "%s: not set; the lwIP build needs "
 		    "its IPv4 address (a.b.c.d/len)",
 		    "LWIP_ADDRESS");
@@ -103,7 +88,7 @@ parse_address(const char *s, struct iface *ifc, char *err, size_t errlen)
 	end = comma != NULL ? comma : s + strlen(s);
 	if (!net_cidr_parse(AF_INET, s, (size_t)(end - s), &a, &len) ||
 	    len > 30)
-		return fail(err, errlen,
+		return util_fail(err, errlen,
 		    "LWIP_ADDRESS: %s: not an IPv4 address with a prefix "
 		    "length of 1 to 30 (a.b.c.d/len)",
 		    s);
@@ -116,7 +101,7 @@ parse_address(const char *s, struct iface *ifc, char *err, size_t errlen)
 	/* lwIP 2.1 takes every IPv6 address as a /64 (ip6_addr_netcmp). */
 	if (!net_cidr_parse(AF_INET6, s, strlen(s), ifc->ip6.addr, &len) ||
 	    len != 64)
-		return fail(err, errlen,
+		return util_fail(err, errlen,
 		    "LWIP_ADDRESS: %s: not an IPv6 address with the prefix "
 		    "length 64 (lwIP's only one)",
 		    s);
@@ -134,12 +119,12 @@ parse_gateway(const char *s, struct iface *ifc, char *err, size_t errlen)
 	if (s == NULL)
 		return 0;
 	if (inet_pton(AF_INET, s, &g) != 1)
-		return fail(err, errlen,
+		return util_fail(err, errlen,
 		    "LWIP_GATEWAY: %s: not an IPv4 address (a.b.c.d)", s);
 	ip4_addr_set_u32(&ifc->gw, g.s_addr);
 	if (!ip4_addr_netcmp(&ifc->gw, &ifc->ip, &ifc->mask) ||
 	    ip4_addr_cmp(&ifc->gw, &ifc->ip))
-		return fail(err, errlen,
+		return util_fail(err, errlen,
 		    "LWIP_GATEWAY: %s: not another address on LWIP_ADDRESS's "
 		    "network",
 		    s);
@@ -258,17 +243,17 @@ net_iface_start(const struct net_iface_conf *conf, char *err, size_t errlen)
 	struct add a = {.ifc = &ifc};
 
 	if (tap_started)
-		return fail(
+		return util_fail(
 		    err, errlen, "%s: the interface is up already", "LWIP_TAP");
 	if (parse(conf, &ifc, err, errlen) < 0 ||
 	    probe_tap(conf->tap, err, errlen) < 0)
 		return -1;
 	if (setenv("PRECONFIGURED_TAPIF", conf->tap, 1) < 0)
-		return fail(err, errlen, "%s: out of memory", "LWIP_TAP");
+		return util_fail(err, errlen, "%s: out of memory", "LWIP_TAP");
 	net_lwip_start();
 	net_lwip_masked(add_netif, &a);
 	if (a.r < 0)
-		return fail(
+		return util_fail(
 		    err, errlen, "%s: lwIP refused the interface", "LWIP_TAP");
 	tap_started = true;
 	return 0;

@@ -124,13 +124,12 @@ refuse(struct tunnel_slot *t, const char *id, const char *reason,
 	send_error(t, id, reason, detail);
 }
 
-/* see tunnel.h */
-void
-tunnel_req_finish(struct tunnel_req *r, const char *result)
+/* The request is over and its spans have ended: count it, free the slot. */
+static void
+req_done(struct tunnel_req *r, const char *result)
 {
 	struct tunnel_slot *t = r->slot;
 
-	tunnel_trace_end(t->mgr, r, result, NULL);
 	if (result != NULL) {
 		manager_observe_latency(
 		    t->mgr, rx_now(t->mgr->loop) - r->started, &r->span);
@@ -146,6 +145,14 @@ tunnel_req_finish(struct tunnel_req *r, const char *result)
 	r->busy = false;
 	t->inflight--;
 	tunnel_request_done(t);
+}
+
+/* see tunnel.h */
+void
+tunnel_req_finish(struct tunnel_req *r, const char *result)
+{
+	tunnel_trace_end(r->slot->mgr, r, result, NULL);
+	req_done(r, result);
 }
 
 /* see tunnel.h */
@@ -166,7 +173,7 @@ tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
 		    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE,
 		    &resp->base);
 	}
-	tunnel_req_finish(r, resp == NULL ? exec_reason_name(why) : "ok");
+	req_done(r, resp == NULL ? exec_reason_name(why) : "ok");
 }
 
 static void

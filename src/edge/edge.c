@@ -148,7 +148,7 @@ busy(const struct edge *e)
 	size_t i;
 
 	for (i = 0; i < e->nreqs; i++)
-		if (e->reqs[i].x != NULL)
+		if (!edge_req_free(&e->reqs[i]))
 			return true;
 	return !edge_sessions_idle(e);
 }

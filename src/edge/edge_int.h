@@ -135,9 +135,18 @@ struct edge_connector {
 /* Where a streamed response is (edge_part_check). */
 enum edge_pstate { EDGE_P_HEAD, EDGE_P_BODY, EDGE_P_END };
 
+/*
+ * A front-door request in flight.  Ownership: the exchange x is the
+ * request's from edge_proxy_start() until it answers, ends (a whole
+ * streamed body: x is NULL from then on, only the Deliver call's End is
+ * owed) or hears the abort; edge_proxy_release() detaches x (no abort or
+ * drain callback reaches the slot afterwards).  The Deliver call dlv and
+ * the request point at each other until unbound (edge_deliver.c).  The
+ * slot is free when neither holds it (edge_req_free).
+ */
 struct edge_req {
 	struct edge *e;
-	struct http_exchange *x; /* NULL: slot free */
+	struct http_exchange *x; /* the front door's, while ours */
 	struct edge_tunnel *t; /* NULL once a streaming tunnel closed */
 	struct rx_timer timer; /* until the answer, or a streamed head */
 	bool streamed; /* asked with stream_response */
@@ -151,6 +160,12 @@ struct edge_req {
 	char id[EDGE_REQ_ID_MAX];
 	struct edge_route route; /* points into x's request: a retry */
 };
+
+static inline bool
+edge_req_free(const struct edge_req *q)
+{
+	return q->x == NULL && q->dlv == NULL;
+}
 
 struct edge {
 	struct rx_loop *l;
@@ -297,7 +312,8 @@ void edge_deliver_cancel(struct edge_req *q);
  * *out set (the caller frees it with
  * outpost__v1__response_part__free_unpacked), or the typed reason it is
  * refused with ("malformed_part", "data_before_head", "second_head",
- * "data_too_large", "part_after_end", "empty_part", "bad_head") and *out
+ * "data_too_large", "part_after_end", "empty_part", "bad_head",
+ * "end_before_head") and *out
  * NULL.  Sans-I/O (fuzzed: tests/fuzz/fuzz_response_part.c).
  */
 #define EDGE_PART_MSG_MAX (EDGE_PART_DATA_MAX + EDGE_SCRATCH)

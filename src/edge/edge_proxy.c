@@ -34,6 +34,11 @@ edge_proxy_release(struct edge_req *q)
 	rx_timer_stop(q->e->l, &q->timer);
 	rx_defer_cancel(q->e->l, &q->again);
 	edge_deliver_cancel(q);
+	if (q->x != NULL) {
+		/* The exchange outlives the slot: it must not call back. */
+		http_exchange_on_abort(q->x, NULL, NULL);
+		http_exchange_on_drain(q->x, NULL, NULL);
+	}
 	q->x = NULL;
 	q->t = NULL;
 }
@@ -68,7 +73,7 @@ slot_get(struct edge *e)
 	size_t i;
 
 	for (i = 0; i < e->nreqs; i++)
-		if (e->reqs[i].x == NULL) {
+		if (edge_req_free(&e->reqs[i])) {
 			e->reqs[i].gen++;
 			snprintf(e->reqs[i].id, sizeof(e->reqs[i].id),
 			    "r%zu-%" PRIu32, i, e->reqs[i].gen);

@@ -70,7 +70,7 @@ FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,addres
 # Every module under src/ except the binaries' main files and the edge.
 # LWIP_ONLY: sources of the NET=lwip variant alone (see the lwIP block).
 LWIP_ONLY := src/net/net_lwip.c src/net/net_lwip_if.c tests/unit/test_net_lwip.c tests/unit/wrapfd_lwip.c
-MODS	:= lib rx net cfg http tls h2 grpc otel connector init trace
+MODS	:= lib rx net cfg http tls h2 grpc otel connector init trace update
 CORE	:= $(filter-out $(LWIP_ONLY),$(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c))))
 EDGE	:= $(sort $(wildcard src/edge/*.c))
 PROTOS	:= $(shell find src/proto -name '*.proto' 2>/dev/null | sort)

@@ -230,6 +230,20 @@ edge_tunnel_port(const struct edge *e)
 }
 
 /* see edge.h */
+struct metrics *
+edge_metrics(struct edge *e)
+{
+	return &e->metrics;
+}
+
+/* see edge.h */
+void
+edge_set_trace(struct edge *e, struct trace_recorder *r)
+{
+	e->trace = r;
+}
+
+/* see edge.h */
 void
 edge_stop(struct edge *e)
 {

@@ -176,6 +176,7 @@ on_head(struct edge_tunnel *t, const Connector__V1__HttpResponse *h)
 	buf_init(&b, q->e->scratch, EDGE_SCRATCH);
 	if (!edge_proxy_head(x, h, &b)) {
 		unbind(q);
+		edge_proxy_span(q, 502, "bad_response");
 		edge_proxy_release(q); /* x was answered with 502 */
 		t->ended = true;
 		h2_stream_end_status(
@@ -183,6 +184,7 @@ on_head(struct edge_tunnel *t, const Connector__V1__HttpResponse *h)
 		kick(t);
 		return;
 	}
+	edge_proxy_span(q, h->http_status, NULL);
 	if (http_respond_stream(x, h->http_status, (const char *)b.p, NULL,
 		edge_proxy_length(h)) < 0) {
 		q->x = NULL; /* the front door closed it */

@@ -38,6 +38,7 @@
 #include "net/net.h"
 #include "net/stream.h"
 #include "rx/rx.h"
+#include "trace/trace.h"
 #include "tls/tls.h"
 
 #define EDGE_TUNNEL_PATH "/connector.v1.ConnectorService/Tunnel"
@@ -159,6 +160,9 @@ struct edge_req {
 	uint32_t gen;
 	char id[EDGE_REQ_ID_MAX];
 	struct edge_route route; /* points into x's request: a retry */
+	/* The front door's span (edge.front_door), from edge_proxy_start to
+	 * edge_proxy_release, which ends it. */
+	struct trace_span span;
 };
 
 static inline bool
@@ -187,6 +191,7 @@ struct edge {
 	struct http_route routes[7];
 	struct edge_sessions *ss;
 	struct metrics metrics; /* GET /metrics (edge_api.c) */
+	struct trace_recorder *trace; /* edge_set_trace(); NULL: off */
 	struct edge_spare {
 		void *p;
 		size_t size;
@@ -247,7 +252,18 @@ struct grpc_out *edge_msg_health(const char *id, int64_t unix_ms);
 struct grpc_out *edge_msg_metadata(const char *id);
 struct grpc_out *edge_msg_start_close(const char *id);
 struct grpc_out *edge_msg_http(const char *id, const struct http_request *rq,
-    const char *url, const void *body, size_t blen, bool stream);
+    const char *url, const void *body, size_t blen, bool stream,
+    const struct trace_ctx *tc);
+/*
+ * Start q's front-door span: a child of rq's one valid traceparent field
+ * (with its tracestate), or the root of a new trace (W3C: several or an
+ * invalid one start a new trace).  tc: the context the HttpRequest
+ * carries, so the connector continues it.  With tracing off (r NULL) tc
+ * is a fresh sampled span id of the same trace, recorded nowhere.  false:
+ * no randomness (the request goes without a traceparent).
+ */
+bool edge_msg_front_door(struct trace_recorder *r, struct trace_span *s,
+    const struct http_request *rq, struct trace_ctx *tc);
 
 /* edge_registry.c */
 int edge_registry_add(struct edge *e, struct edge_tunnel *t, const char *name);
@@ -278,6 +294,9 @@ struct Connector__V1__HttpResponse;
 struct edge_req *edge_proxy_find(struct edge *e, const char *id);
 /* The request is over: its slot (and Deliver call: cancelled) is freed. */
 void edge_proxy_release(struct edge_req *q);
+/* The answer q's span records: the client's status and, for an error,
+ * error.type (static text, or NULL). */
+void edge_proxy_span(struct edge_req *q, int status, const char *error_type);
 /*
  * An answer's status and headers as header lines in b (the edge's
  * scratch); false after answering x with 502 when they are unusable.

@@ -8,6 +8,7 @@
 #include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sched.h>
 #include <sys/mount.h>
@@ -31,8 +32,8 @@ struct progress_msg {
 /* --- the writer child ---------------------------------------------------- */
 
 static void
-child_report(void *arg, enum initctl_state st, unsigned percent,
-    const char *text)
+child_report(
+    void *arg, enum initctl_state st, unsigned percent, const char *text)
 {
 	struct progress_msg m = {.state = st, .percent = percent};
 
@@ -128,8 +129,8 @@ init_update_reboot_check(struct init *in)
 	} else {
 		log_info("init: update written; reboot window opens in %lld s",
 		    (long long)s);
-		rx_timer_start(&in->loop, &in->update_timer,
-		    MIN(s, RECHECK_MAX_S) * 1000);
+		rx_timer_start(
+		    &in->loop, &in->update_timer, MIN(s, RECHECK_MAX_S) * 1000);
 	}
 }
 
@@ -151,8 +152,8 @@ take(struct init *in, const struct progress_msg *m)
 	if (m->state == INITCTL_FAILED) {
 		fail(in, m->text);
 	} else if (m->state == INITCTL_WRITTEN) {
-		snprintf(u->other_version, sizeof(u->other_version), "%s",
-		    m->text);
+		snprintf(
+		    u->other_version, sizeof(u->other_version), "%s", m->text);
 		log_info("init: update %s written to slot %s", m->text,
 		    init_slot_other(u->slot));
 	}
@@ -180,6 +181,7 @@ pipe_io(struct rx_loop *l, struct rx_watch *w, unsigned events)
 	if (k == 16)
 		return; /* more to read next time */
 	rx_watch_close(l, w);
+	in->update_writing = false;
 	if (in->update.state == INITCTL_VERIFYING ||
 	    in->update.state == INITCTL_WRITING)
 		fail(in, "the writer stopped before the end");
@@ -207,6 +209,7 @@ spawn(struct init *in, const char *path)
 	fcntl(p[0], F_SETFL, O_NONBLOCK);
 	rx_watch_init(&in->update_pipe, p[0], pipe_io, NULL);
 	rx_watch_set(&in->loop, &in->update_pipe, RX_READ);
+	in->update_writing = true;
 	log_info("init: update writer pid=%d: %s", (int)pid, path);
 	return 0;
 }
@@ -218,15 +221,23 @@ init_update_start(struct init *in, const char *path)
 	struct init_update *u = &in->update;
 	int r;
 
+	/* The last writer's final record may come just before its end. */
+	if (in->update_writing) {
+		log_warn("init: update %s ignored: the last writer is still "
+			 "finishing",
+		    path);
+		return;
+	}
 	init_slot_read(in);
-	rx_timer_init(&in->update_timer, reboot_due);
 	rx_timer_stop(&in->loop, &in->update_timer);
+	rx_timer_init(&in->update_timer, reboot_due);
 	u->state = INITCTL_VERIFYING;
 	u->percent = 0;
 	u->reason[0] = '\0';
 	if (u->slot[0] == '\0') {
-		fail(in, "running slot unknown (no outpost.slot= on the "
-			 "kernel command line)");
+		fail(in,
+		    "running slot unknown (no outpost.slot= on the "
+		    "kernel command line)");
 		return;
 	}
 	if ((r = spawn(in, path)) < 0)

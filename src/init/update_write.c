@@ -67,8 +67,8 @@ copy(struct writer *w, size_t i, int out)
 {
 	const struct update_part *p = w->part[i];
 
-	if (update_part_copy(w->fd, p, out, progress, w, w->err,
-		sizeof(w->err)) < 0)
+	if (update_part_copy(
+		w->fd, p, out, progress, w, w->err, sizeof(w->err)) < 0)
 		return -1;
 	w->base += p->size;
 	return 0;
@@ -79,11 +79,11 @@ open_bundle(struct writer *w)
 {
 	struct stat st;
 
-	w->fd = open(w->io->bundle, O_RDONLY | O_CLOEXEC | O_NOFOLLOW |
-		O_NOCTTY | O_NONBLOCK);
+	w->fd = open(w->io->bundle,
+	    O_RDONLY | O_CLOEXEC | O_NOFOLLOW | O_NOCTTY | O_NONBLOCK);
 	if (w->fd < 0)
-		return util_fail(w->err, sizeof(w->err), "bundle: %s",
-		    strerror(errno));
+		return util_fail(
+		    w->err, sizeof(w->err), "bundle: %s", strerror(errno));
 	if (fstat(w->fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return util_fail(
 		    w->err, sizeof(w->err), "bundle: not a regular file");
@@ -176,8 +176,8 @@ prepare(struct writer *w)
 		return -1;
 	snprintf(dir, sizeof(dir), "%s/%s", w->io->esp, ESP_DIR);
 	if ((w->esp = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
-		return util_fail(w->err, sizeof(w->err), "ESP %s: %s", dir,
-		    strerror(errno));
+		return util_fail(
+		    w->err, sizeof(w->err), "ESP %s: %s", dir, strerror(errno));
 	return 0;
 }
 
@@ -193,8 +193,8 @@ forget_slot(struct writer *w)
 	if (fd < 0 || (d = fdopendir(fd)) == NULL) {
 		if (fd >= 0)
 			close(fd);
-		return util_fail(w->err, sizeof(w->err), "ESP: %s",
-		    strerror(errno));
+		return util_fail(
+		    w->err, sizeof(w->err), "ESP: %s", strerror(errno));
 	}
 	while ((de = readdir(d)) != NULL)
 		if (init_uki_parse(
@@ -226,20 +226,19 @@ install_uki(struct writer *w)
 	char name[96], tmp[104];
 	int fd, r;
 
-	if (init_uki_name(name, sizeof(name), w->m.version, w->io->target) <
-	    0)
+	if (init_uki_name(name, sizeof(name), w->m.version, w->io->target) < 0)
 		return util_fail(w->err, sizeof(w->err), "UKI name too long");
 	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
-	fd = openat(w->esp, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC,
-	    0600);
+	fd =
+	    openat(w->esp, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
 	if (fd < 0)
 		return util_fail(w->err, sizeof(w->err), "ESP: %s: %s", tmp,
 		    strerror(errno));
 	r = copy(w, 2, fd) < 0 || sync_fd(w, fd, "UKI") < 0 ? -1 : 0;
 	close(fd);
 	if (r == 0 && renameat(w->esp, tmp, w->esp, name) < 0)
-		r = util_fail(w->err, sizeof(w->err), "ESP: rename: %s",
-		    strerror(errno));
+		r = util_fail(
+		    w->err, sizeof(w->err), "ESP: rename: %s", strerror(errno));
 	if (r < 0) {
 		unlinkat(w->esp, tmp, 0);
 		return -1;

@@ -88,7 +88,7 @@ def test_untrusted_key_refused_by_secure_boot(vms, image_dir):
 
 def test_flipped_root_byte_stops_boot(vms, image_dir, kernel, scratch):
     img = copy_image(image(image_dir), os.path.join(scratch, "flipped.img"))
-    off, size = partition(img, "outpost-root")
+    off, size = partition(img, "root-a")
     with open(img, "r+b") as f:
         f.seek(off)
         root = f.read(size)

@@ -70,7 +70,7 @@ FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,addres
 # Every module under src/ except the binaries' main files and the edge.
 # LWIP_ONLY: sources of the NET=lwip variant alone (see the lwIP block).
 LWIP_ONLY := src/net/net_lwip.c src/net/net_lwip_if.c tests/unit/test_net_lwip.c tests/unit/wrapfd_lwip.c
-MODS	:= lib rx net cfg http tls h2 grpc otel connector init trace
+MODS	:= lib rx net cfg http tls h2 grpc otel connector init trace update
 CORE	:= $(filter-out $(LWIP_ONLY),$(sort $(foreach m,$(MODS),$(wildcard src/$(m)/*.c))))
 EDGE	:= $(sort $(wildcard src/edge/*.c))
 PROTOS	:= $(shell find src/proto -name '*.proto' 2>/dev/null | sort)
@@ -367,6 +367,11 @@ image: setup $(B)/outpost
 	$(Q)for f in $(IMG)/$(IMGNAME).img $(IMG)/$(IMGNAME).img.bmap $(IMG)/$(IMGNAME).ova; do \
 		printf '  %-44s %10d bytes (%s allocated)\n' $$f $$(stat -c %s $$f) $$(du -h $$f | cut -f1); done
 
+# The signed update bundle (#21, docs/updates.md) from the parts `make image`
+# leaves in $(IMG)/<name>.parts/ (signing as for the image).
+update: image
+	$(Q)scripts/update.sh $(IMG)/outpost-$(VERSION)-x86_64.parts $(IMG)
+
 image-test: image
 	$(Q)OUTPOST_BIN=$(CURDIR)/$(B)/outpost OUTPOST_IMAGE_DIR=$(CURDIR)/$(IMG) \
 		OUTPOST_KERNEL=$$(scripts/kernel.sh $(ARCH)) \
@@ -496,7 +501,7 @@ clean:
 .PHONY: oci oci-edge oci-multi oci-test board-image board-test
 .PHONY: deb rpm deploy-settings deploy-check packaging-test
 .PHONY: readme-settings readme-check
-.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench bench-instr clean image image-test image-test-full
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench bench-instr clean image image-test image-test-full update
 .DELETE_ON_ERROR:
 # Keep intermediate objects and generated code (test and fuzz objects are
 # only prerequisites).  Not a bare .SECONDARY: that makes every target

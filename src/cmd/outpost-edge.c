@@ -22,7 +22,9 @@
 #include "lib/log.h"
 #include "lib/privdrop.h"
 #include "lib/sandbox.h"
+#include "otel/otel.h"
 #include "rx/rx.h"
+#include "trace/trace.h"
 
 extern char **environ;
 
@@ -86,18 +88,21 @@ static struct privdrop_conf edge_priv = {
 /*
  * The settings and everything built from them: the one validation path of
  * `run` and `check-config` (check: no side effects, see edge_conf_load).
+ * *out: the settings (the caller frees them with cfg_free), NULL when
+ * they did not load.
  */
 static int
-load(struct edge_conf *ec, bool check)
+load(struct edge_conf *ec, bool check, struct cfg **out)
 {
 	struct cfg_errors *errs = malloc(sizeof(*errs));
 	char err[512];
 	struct cfg *c;
 	int rc = 0;
 
+	*out = NULL;
 	if (errs == NULL)
 		return -1;
-	c = cfg_load(environ, errs);
+	*out = c = cfg_load(environ, errs);
 	cfg_env_wipe_secrets(environ);
 	log_cfg_messages(errs);
 	free(errs);
@@ -117,23 +122,58 @@ load(struct edge_conf *ec, bool check)
 	    snprintf(edge_data, sizeof(edge_data), "%s",
 		cfg_str(c, CFG_EDGE_DATA_DIR)) < (int)sizeof(edge_data))
 		edge_priv.data_dir = edge_data;
-	cfg_free(c);
 	return rc;
+}
+
+/*
+ * OTLP export (issue #15), like the connector's: the edge's registry as
+ * metrics, its log lines, and the front door's spans (edge_set_trace).
+ * 0, or -1 logged (the setting at fault, or out of memory).
+ */
+static int
+start_telemetry(struct rx_loop *l, const struct cfg *c, struct otel **o,
+    struct trace_recorder **tr)
+{
+	struct otel_conf oc = {.loop = l,
+	    .cfg = c,
+	    .service_version = OUTPOST_VERSION,
+	    .registry = edge_metrics(the_edge)};
+	char err[256];
+
+	if (otel_new(&oc, o, err, sizeof(err)) < 0) {
+		log_error("config: %s", err);
+		return -1;
+	}
+	if (trace_recorder_from_cfg(tr, l, c) < 0) {
+		log_error("edge: traces: out of memory");
+		return -1;
+	}
+	if (*tr != NULL)
+		trace_recorder_set_export(*tr,
+		    otel_enabled(*o, OTEL_TRACES) ? trace_otlp_export : NULL,
+		    *o);
+	edge_set_trace(the_edge, *tr);
+	return 0;
 }
 
 static int
 cmd_run(int argc, char **argv)
 {
 	static struct edge_conf ec;
+	struct trace_recorder *tr = NULL;
+	struct otel *o = NULL;
 	struct rx_loop loop;
+	struct cfg *c;
 	char msg[256];
 	sigset_t set;
 	int err = 0, i;
 
 	signal(SIGPIPE, SIG_IGN);
-	if (load(&ec, false) < 0)
+	if (load(&ec, false, &c) < 0)
 		return EXIT_PERMANENT;
-	if ((err = rx_init(&loop, edge_timers_needed(&ec))) < 0) {
+	/* 1: the span recorder's batch timer. */
+	if ((err = rx_init(&loop, edge_timers_needed(&ec) + OTEL_TIMERS + 1)) <
+	    0) {
 		log_error("edge: reactor: %s", strerror(-err));
 		return EXIT_TEMPORARY;
 	}
@@ -145,6 +185,8 @@ cmd_run(int argc, char **argv)
 		log_error("edge: start: %s", strerror(-err));
 		return err == -EINVAL ? EXIT_PERMANENT : EXIT_TEMPORARY;
 	}
+	if (start_telemetry(&loop, c, &o, &tr) < 0)
+		return EXIT_PERMANENT;
 	if (privdrop_start(&edge_priv, msg, sizeof(msg)) < 0 ||
 	    sandbox_start(SANDBOX_EDGE, &edge_sandbox, msg, sizeof(msg)) < 0) {
 		log_error("edge: %s", msg);
@@ -154,8 +196,11 @@ cmd_run(int argc, char **argv)
 	/* Let the deferred closes finish (bounded). */
 	for (i = 0; i < 8; i++)
 		rx_run_once(&loop, 0);
+	trace_recorder_free(tr);
+	otel_free(o);
 	rx_free(&loop);
 	edge_conf_free(&ec);
+	cfg_free(c);
 	log_info("edge: stopped");
 	return 0;
 }
@@ -176,14 +221,16 @@ static int
 cmd_check_config(int argc, char **argv)
 {
 	static struct edge_conf ec;
+	struct cfg *c;
 	int rc;
 
 	if (argc == 2 && strcmp(argv[1], "--markdown") == 0)
 		return cfg_check_main(argc, argv, environ);
 	if (argc > 2 || (argc == 2 && strcmp(argv[1], "--print") != 0))
 		return cfg_check_main(argc, argv, environ); /* its usage */
-	rc = load(&ec, true);
+	rc = load(&ec, true, &c);
 	edge_conf_free(&ec);
+	cfg_free(c);
 	if (rc < 0) {
 		fprintf(stderr, "config invalid\n");
 		return EXIT_PERMANENT;

@@ -20,6 +20,7 @@
 #include "connector/pki_cmd.h"
 #include "connector/redact_cmd.h"
 #include "connector/timesync.h"
+#include "connector/update_cmd.h"
 #include "connector/worker.h"
 #include "init/init.h"
 #include "lib/exit.h"
@@ -113,6 +114,8 @@ cmd_help(int argc, char **argv)
 	       "[--check]\n"
 	       "                 [--url URL] [--content-type T] "
 	       "[--content-encoding E] [FILE|-]\n"
+	       "  update verify FILE  check a signed update bundle [--cert F]\n"
+	       "                 [--allow-downgrade]\n"
 	       "  help           this text\n\n"
 	       "exit codes: 0 ok, 100 permanent error (configuration), "
 	       "111 temporary error\n");
@@ -134,6 +137,7 @@ static const struct command {
     {"keygen", keygen_main},
     {"csr", csr_main},
     {"redact", redact_main},
+    {"update", update_main},
     {"init", init_main},
     {"help", cmd_help},
 };

@@ -148,7 +148,7 @@ busy(const struct edge *e)
 	size_t i;
 
 	for (i = 0; i < e->nreqs; i++)
-		if (e->reqs[i].x != NULL)
+		if (!edge_req_free(&e->reqs[i]))
 			return true;
 	return !edge_sessions_idle(e);
 }
@@ -227,6 +227,20 @@ uint16_t
 edge_tunnel_port(const struct edge *e)
 {
 	return e->tport;
+}
+
+/* see edge.h */
+struct metrics *
+edge_metrics(struct edge *e)
+{
+	return &e->metrics;
+}
+
+/* see edge.h */
+void
+edge_set_trace(struct edge *e, struct trace_recorder *r)
+{
+	e->trace = r;
 }
 
 /* see edge.h */

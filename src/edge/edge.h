@@ -93,6 +93,17 @@ struct edge *edge_start(
 uint16_t edge_tunnel_port(const struct edge *e);
 uint16_t edge_api_port(const struct edge *e);
 
+/* The registry GET /metrics shows (owned by e), for the OTLP exporter. */
+struct metrics *edge_metrics(struct edge *e);
+
+/*
+ * Record the front door's spans with r (trace/trace.h; borrowed, it must
+ * outlive e, and NULL turns them off): each proxied request's span
+ * edge.front_door, whose context the HttpRequest's traceparent carries.
+ */
+struct trace_recorder;
+void edge_set_trace(struct edge *e, struct trace_recorder *r);
+
 /* Close listeners and connections; the edge is freed by the reactor. */
 void edge_stop(struct edge *e);
 

@@ -42,6 +42,8 @@ check(enum edge_pstate *st, const Outpost__V1__ResponsePart *p)
 			return "data_too_large";
 		return NULL;
 	case OUTPOST__V1__RESPONSE_PART__PART_END:
+		if (*st == EDGE_P_HEAD)
+			return "end_before_head"; /* that is an ErrorResponse */
 		*st = EDGE_P_END;
 		return NULL;
 	default:
@@ -174,6 +176,7 @@ on_head(struct edge_tunnel *t, const Connector__V1__HttpResponse *h)
 	buf_init(&b, q->e->scratch, EDGE_SCRATCH);
 	if (!edge_proxy_head(x, h, &b)) {
 		unbind(q);
+		edge_proxy_span(q, 502, "bad_response");
 		edge_proxy_release(q); /* x was answered with 502 */
 		t->ended = true;
 		h2_stream_end_status(
@@ -181,6 +184,7 @@ on_head(struct edge_tunnel *t, const Connector__V1__HttpResponse *h)
 		kick(t);
 		return;
 	}
+	edge_proxy_span(q, h->http_status, NULL);
 	if (http_respond_stream(x, h->http_status, (const char *)b.p, NULL,
 		edge_proxy_length(h)) < 0) {
 		q->x = NULL; /* the front door closed it */
@@ -204,8 +208,10 @@ on_data(struct edge_tunnel *t, const ProtobufCBinaryData *d)
 		return; /* the client went away while it was written */
 	if (r == 0 && q->left > 0 && (q->left -= (int64_t)d->len) == 0) {
 		/* Whole: the client may go now without cancelling the call,
-		 * which owes only its End. */
+		 * which owes only its End.  The exchange is no longer ours
+		 * (its connection may serve the next request at once). */
 		http_exchange_end(q->x, true);
+		q->x = NULL;
 		q->whole = true;
 	} else if (r == -EMSGSIZE) {
 		cut(q, "too_long", "more than the announced Content-Length");

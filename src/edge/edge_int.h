@@ -38,6 +38,7 @@
 #include "net/net.h"
 #include "net/stream.h"
 #include "rx/rx.h"
+#include "trace/trace.h"
 #include "tls/tls.h"
 
 #define EDGE_TUNNEL_PATH "/connector.v1.ConnectorService/Tunnel"
@@ -135,9 +136,18 @@ struct edge_connector {
 /* Where a streamed response is (edge_part_check). */
 enum edge_pstate { EDGE_P_HEAD, EDGE_P_BODY, EDGE_P_END };
 
+/*
+ * A front-door request in flight.  Ownership: the exchange x is the
+ * request's from edge_proxy_start() until it answers, ends (a whole
+ * streamed body: x is NULL from then on, only the Deliver call's End is
+ * owed) or hears the abort; edge_proxy_release() detaches x (no abort or
+ * drain callback reaches the slot afterwards).  The Deliver call dlv and
+ * the request point at each other until unbound (edge_deliver.c).  The
+ * slot is free when neither holds it (edge_req_free).
+ */
 struct edge_req {
 	struct edge *e;
-	struct http_exchange *x; /* NULL: slot free */
+	struct http_exchange *x; /* the front door's, while ours */
 	struct edge_tunnel *t; /* NULL once a streaming tunnel closed */
 	struct rx_timer timer; /* until the answer, or a streamed head */
 	bool streamed; /* asked with stream_response */
@@ -150,7 +160,16 @@ struct edge_req {
 	uint32_t gen;
 	char id[EDGE_REQ_ID_MAX];
 	struct edge_route route; /* points into x's request: a retry */
+	/* The front door's span (edge.front_door), from edge_proxy_start to
+	 * edge_proxy_release, which ends it. */
+	struct trace_span span;
 };
+
+static inline bool
+edge_req_free(const struct edge_req *q)
+{
+	return q->x == NULL && q->dlv == NULL;
+}
 
 struct edge {
 	struct rx_loop *l;
@@ -172,6 +191,7 @@ struct edge {
 	struct http_route routes[7];
 	struct edge_sessions *ss;
 	struct metrics metrics; /* GET /metrics (edge_api.c) */
+	struct trace_recorder *trace; /* edge_set_trace(); NULL: off */
 	struct edge_spare {
 		void *p;
 		size_t size;
@@ -232,7 +252,18 @@ struct grpc_out *edge_msg_health(const char *id, int64_t unix_ms);
 struct grpc_out *edge_msg_metadata(const char *id);
 struct grpc_out *edge_msg_start_close(const char *id);
 struct grpc_out *edge_msg_http(const char *id, const struct http_request *rq,
-    const char *url, const void *body, size_t blen, bool stream);
+    const char *url, const void *body, size_t blen, bool stream,
+    const struct trace_ctx *tc);
+/*
+ * Start q's front-door span: a child of rq's one valid traceparent field
+ * (with its tracestate), or the root of a new trace (W3C: several or an
+ * invalid one start a new trace).  tc: the context the HttpRequest
+ * carries, so the connector continues it.  With tracing off (r NULL) tc
+ * is a fresh sampled span id of the same trace, recorded nowhere.  false:
+ * no randomness (the request goes without a traceparent).
+ */
+bool edge_msg_front_door(struct trace_recorder *r, struct trace_span *s,
+    const struct http_request *rq, struct trace_ctx *tc);
 
 /* edge_registry.c */
 int edge_registry_add(struct edge *e, struct edge_tunnel *t, const char *name);
@@ -263,6 +294,9 @@ struct Connector__V1__HttpResponse;
 struct edge_req *edge_proxy_find(struct edge *e, const char *id);
 /* The request is over: its slot (and Deliver call: cancelled) is freed. */
 void edge_proxy_release(struct edge_req *q);
+/* The answer q's span records: the client's status and, for an error,
+ * error.type (static text, or NULL). */
+void edge_proxy_span(struct edge_req *q, int status, const char *error_type);
 /*
  * An answer's status and headers as header lines in b (the edge's
  * scratch); false after answering x with 502 when they are unusable.
@@ -297,7 +331,8 @@ void edge_deliver_cancel(struct edge_req *q);
  * *out set (the caller frees it with
  * outpost__v1__response_part__free_unpacked), or the typed reason it is
  * refused with ("malformed_part", "data_before_head", "second_head",
- * "data_too_large", "part_after_end", "empty_part", "bad_head") and *out
+ * "data_too_large", "part_after_end", "empty_part", "bad_head",
+ * "end_before_head") and *out
  * NULL.  Sans-I/O (fuzzed: tests/fuzz/fuzz_response_part.c).
  */
 #define EDGE_PART_MSG_MAX (EDGE_PART_DATA_MAX + EDGE_SCRATCH)

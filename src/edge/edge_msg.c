@@ -113,41 +113,62 @@ copy_headers(const struct http_request *rq, Connector__V1__Header *hv,
 	return mem;
 }
 
-/*
- * The front door's span context, in tp: a child of the request's one
- * valid traceparent field, or a new sampled trace (W3C: several or an
- * invalid one start a new trace).  The connector continues it, so one
- * trace spans front door, tunnel and upstream.  false: no randomness.
- */
-static bool
-front_door_ctx(const struct http_request *rq, char tp[TRACE_PARENT_LEN + 1])
+/* rq's one traceparent field, or NULL (none, or several). */
+static const struct http_header *
+one_field(const struct http_request *rq, const char *name)
 {
 	const struct http_header *in = NULL;
-	struct trace_ctx c;
 	unsigned n = 0;
 	size_t i;
 
 	for (i = 0; i < rq->nheaders; i++)
-		if (http_token_eq(rq->headers[i].name, rq->headers[i].name_len,
-			"traceparent")) {
+		if (http_token_eq(
+			rq->headers[i].name, rq->headers[i].name_len, name)) {
 			in = &rq->headers[i];
 			n++;
 		}
-	if (n != 1 || !trace_parent_parse(&c, in->value, in->value_len)) {
+	return n == 1 ? in : NULL;
+}
+
+/* see edge_int.h */
+bool
+edge_msg_front_door(struct trace_recorder *r, struct trace_span *s,
+    const struct http_request *rq, struct trace_ctx *tc)
+{
+	const struct http_header *in = one_field(rq, "traceparent"), *st;
+	const char *state = NULL;
+	size_t state_len = 0;
+	struct trace_ctx c;
+	bool parent =
+	    in != NULL && trace_parent_parse(&c, in->value, in->value_len);
+
+	if (r != NULL) {
+		st = parent ? one_field(rq, "tracestate") : NULL;
+		if (st != NULL && trace_state_valid(st->value, st->value_len)) {
+			state = st->value;
+			state_len = st->value_len;
+		}
+		trace_span_start(r, s, "edge.front_door", TRACE_KIND_SERVER,
+		    parent ? &c : NULL, state, state_len);
+		*tc = s->ctx;
+		return s->active;
+	}
+	s->active = s->recording = false;
+	if (!parent) {
 		if (trace_new_trace_id(c.trace_id) < 0)
 			return false;
 		c.flags = TRACE_FLAG_SAMPLED;
 	}
 	if (trace_new_span_id(c.span_id) < 0)
 		return false;
-	trace_parent_format(&c, tp);
+	*tc = c;
 	return true;
 }
 
 /* see edge_int.h */
 struct grpc_out *
 edge_msg_http(const char *id, const struct http_request *rq, const char *url,
-    const void *body, size_t blen, bool stream)
+    const void *body, size_t blen, bool stream, const struct trace_ctx *tc)
 {
 	Connector__V1__HttpRequest r = CONNECTOR__V1__HTTP_REQUEST__INIT;
 	Connector__V1__Header hv[HDR_MAX], *hp[HDR_MAX];
@@ -161,7 +182,8 @@ edge_msg_http(const char *id, const struct http_request *rq, const char *url,
 	method[rq->method_len] = '\0';
 	if ((mem = copy_headers(rq, hv, hp, &nh)) == NULL)
 		return NULL;
-	if (nh < HDR_MAX && front_door_ctx(rq, tp)) {
+	if (nh < HDR_MAX && tc != NULL) {
+		trace_parent_format(tc, tp);
 		hv[nh] = (Connector__V1__Header)CONNECTOR__V1__HEADER__INIT;
 		hv[nh].key = "traceparent";
 		hv[nh].value = tp;

@@ -34,8 +34,27 @@ edge_proxy_release(struct edge_req *q)
 	rx_timer_stop(q->e->l, &q->timer);
 	rx_defer_cancel(q->e->l, &q->again);
 	edge_deliver_cancel(q);
+	if (q->x != NULL) {
+		/* The exchange outlives the slot: it must not call back. */
+		http_exchange_on_abort(q->x, NULL, NULL);
+		http_exchange_on_drain(q->x, NULL, NULL);
+	}
+	trace_span_end(q->e->trace, &q->span);
 	q->x = NULL;
 	q->t = NULL;
+}
+
+/* see edge_int.h */
+void
+edge_proxy_span(struct edge_req *q, int status, const char *error_type)
+{
+	trace_span_attr_int(&q->span, "http.response.status_code", status);
+	if (status < 500)
+		return;
+	trace_span_set_status(&q->span, TRACE_STATUS_ERROR);
+	if (error_type != NULL)
+		trace_span_attr_str(
+		    &q->span, "error.type", error_type, strlen(error_type));
 }
 
 static void
@@ -57,6 +76,7 @@ on_timeout(struct rx_loop *l, struct rx_timer *tm)
 		return;
 	log_warn("edge: request %s: no answer within %" PRId64 " ms", q->id,
 	    q->e->conf->request_timeout_ms);
+	edge_proxy_span(q, 504, "timeout");
 	edge_proxy_release(q);
 	edge_api_json(
 	    x, 504, "timeout", NULL, "the connector did not answer in time");
@@ -68,7 +88,7 @@ slot_get(struct edge *e)
 	size_t i;
 
 	for (i = 0; i < e->nreqs; i++)
-		if (e->reqs[i].x == NULL) {
+		if (edge_req_free(&e->reqs[i])) {
 			e->reqs[i].gen++;
 			snprintf(e->reqs[i].id, sizeof(e->reqs[i].id),
 			    "r%zu-%" PRIu32, i, e->reqs[i].gen);
@@ -77,16 +97,33 @@ slot_get(struct edge *e)
 	return NULL;
 }
 
+/* q's span, with what the front door knows of the request; tc its
+ * context to carry.  false: none to carry. */
+static bool
+front_door_span(struct edge_req *q, const struct http_request *rq, size_t blen,
+    struct trace_ctx *tc)
+{
+	if (!edge_msg_front_door(q->e->trace, &q->span, rq, tc))
+		return false;
+	trace_span_attr_str(
+	    &q->span, "http.request.method", rq->method, rq->method_len);
+	trace_span_attr_int(&q->span, "http.request.body.size", (int64_t)blen);
+	return true;
+}
+
 /* see edge_int.h */
 void
 edge_proxy_start(
     struct edge *e, struct http_exchange *x, const struct edge_route *r)
 {
 	struct edge_connector *k = edge_registry_find(e, r->name, r->namelen);
+	const struct http_request *rq = http_exchange_request(x);
 	const uint8_t *body;
 	struct edge_tunnel *t;
 	struct edge_req *q;
+	struct trace_ctx tc;
 	char url[URL_MAX + 1];
+	bool traced;
 	const char *qs;
 	size_t qlen, blen;
 
@@ -108,9 +145,12 @@ edge_proxy_start(
 	q->streamed = edge_tunnel_has_cap(t, "stream");
 	q->pstate = EDGE_P_HEAD;
 	q->whole = false;
+	traced = front_door_span(q, rq, blen, &tc);
 	if (edge_tunnel_send(t,
-		edge_msg_http(q->id, http_exchange_request(x), url, body, blen,
-		    q->streamed)) < 0) {
+		edge_msg_http(q->id, rq, url, body, blen, q->streamed,
+		    traced ? &tc : NULL)) < 0) {
+		edge_proxy_span(q, 503, "no_tunnel");
+		trace_span_end(e->trace, &q->span);
 		edge_api_json(x, 503, "no_tunnel", NULL, "tunnel send failed");
 		return;
 	}
@@ -307,13 +347,16 @@ edge_proxy_reply(
 	}
 	x = q->x;
 	route = q->route;
-	edge_proxy_release(q);
 	if (m->message_case ==
 	    CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE) {
+		edge_proxy_span(q, m->http_response->http_status, NULL);
+		edge_proxy_release(q);
 		answer_http(t->c->e, x, m->http_response);
 		return;
 	}
 	error_reason(m->error_response, reason, sizeof(reason));
+	edge_proxy_span(q, strcmp(reason, "draining") == 0 ? 503 : 502, reason);
+	edge_proxy_release(q);
 	if (strcmp(reason, "draining") == 0) {
 		/* The connector is replacing this tunnel (START_CLOSE, a new
 		 * identity) and did not run the request: route no more there
@@ -343,6 +386,7 @@ edge_proxy_tunnel_gone(struct edge_tunnel *t)
 			e->reqs[i].t = NULL; /* streaming on its own call */
 			continue;
 		}
+		edge_proxy_span(&e->reqs[i], 502, "tunnel_closed");
 		edge_proxy_release(&e->reqs[i]);
 		edge_api_json(x, 502, "tunnel_closed", NULL,
 		    "the tunnel closed before the connector answered");

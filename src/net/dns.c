@@ -1,6 +1,7 @@
 /*
  * The resolver: a c-ares channel on the reactor, a fixed pool of query
- * slots, and per-query deadlines.  Results are always delivered from a
+ * slots (one per name asked, shared by its waiters), and per-query
+ * deadlines.  Results are always delivered from a
  * reactor callback (the deadline timer, or the query's rx_defer entry), so
  * a caller is never re-entered from dns_resolve() nor from inside c-ares.
  */
@@ -163,9 +164,13 @@ dns_free(struct dns_resolver *r)
 
 	if (r == NULL)
 		return;
-	for (i = 0; i < r->nslots; i++)
-		if (r->slots[i].q != NULL)
-			dns_query_cancel(r->slots[i].q);
+	for (i = 0; i < r->nslots; i++) {
+		struct list_node *n;
+
+		while (r->slots[i].busy &&
+		    (n = list_first(&r->slots[i].waiters)) != NULL)
+			dns_query_cancel(list_entry(n, struct dns_query, wait));
+	}
 	/* Calls back every c-ares query (slots now detached) and closes every
 	 * socket through sock_close(). */
 	ares_destroy(r->ch);
@@ -216,6 +221,14 @@ dns_error_detail(enum dns_error err)
 	return "DNS failure";
 }
 
+/* Take q off its slot's waiters; the slot stays with c-ares. */
+static void
+query_leave(struct dns_query *q)
+{
+	list_remove(&q->wait);
+	q->slot = NULL;
+}
+
 /* Hand the final result over; the callback may free or restart q. */
 static void
 query_done(struct dns_query *q)
@@ -237,8 +250,7 @@ query_deadline(struct rx_loop *l, struct rx_timer *t)
 
 	/* c-ares keeps the slot until its own retries end, but the slot no
 	 * longer points here. */
-	q->slot->q = NULL;
-	q->slot = NULL;
+	query_leave(q);
 	q->err = DNS_TIMEOUT;
 	q->detail = "deadline";
 	query_done(q);
@@ -249,6 +261,7 @@ void
 dns_query_init(struct dns_query *q, dns_done_fn *done)
 {
 	*q = (struct dns_query){.done = done};
+	list_init(&q->wait);
 	rx_timer_init(&q->deadline, query_deadline);
 	rx_defer_init(&q->deliver, query_deliver);
 }
@@ -259,10 +272,8 @@ dns_query_cancel(struct dns_query *q)
 {
 	if (!q->active)
 		return;
-	if (q->slot != NULL) {
-		q->slot->q = NULL;
-		q->slot = NULL;
-	}
+	if (q->slot != NULL)
+		query_leave(q);
 	rx_timer_stop(q->r->loop, &q->deadline);
 	rx_defer_cancel(q->r->loop, &q->deliver);
 	q->active = false;
@@ -390,26 +401,34 @@ slot_status(const struct dns_slot *slot, int status)
 	return slot->rcode == 2 ? ARES_ESERVFAIL : ARES_EREFUSED;
 }
 
+/* The one answer for a slot's name goes to each of its waiters. */
 static void
 on_addrinfo(void *arg, int status, int timeouts, struct ares_addrinfo *ai)
 {
 	struct dns_slot *slot = arg;
-	struct dns_query *q = slot->q;
+	struct dns_result res = {0};
+	struct list_node *n;
+	enum dns_error err;
+	const char *detail;
 
-	slot->busy = false;
-	slot->q = NULL;
 	status = slot_status(slot, status);
-	if (q != NULL) {
-		q->slot = NULL;
-		q->err = map_status(status);
-		q->detail = ares_strerror(status);
-		if (q->err == DNS_OK && ai != NULL)
-			fill_result(&q->res, ai);
-		if (q->err == DNS_OK && q->res.n == 0)
-			q->err = DNS_NXDOMAIN;
+	err = map_status(status);
+	detail = ares_strerror(status);
+	if (err == DNS_OK && ai != NULL)
+		fill_result(&res, ai);
+	if (err == DNS_OK && res.n == 0)
+		err = DNS_NXDOMAIN;
+	while ((n = list_first(&slot->waiters)) != NULL) {
+		struct dns_query *q = list_entry(n, struct dns_query, wait);
+
+		query_leave(q);
+		q->err = err;
+		q->detail = detail;
+		q->res = res;
 		rx_timer_stop(slot->r->loop, &q->deadline);
 		rx_defer(slot->r->loop, &q->deliver);
 	}
+	slot->busy = false;
 	if (ai != NULL)
 		ares_freeaddrinfo(ai);
 }
@@ -429,15 +448,26 @@ name_ok(const char *name)
 	return true;
 }
 
+/* The slot asking c-ares for name already (*joined), else a free one, else
+ * NULL. */
 static struct dns_slot *
-slot_get(struct dns_resolver *r)
+slot_get(struct dns_resolver *r, const char *name, bool *joined)
 {
+	struct dns_slot *idle = NULL;
 	unsigned i;
 
-	for (i = 0; i < r->nslots; i++)
-		if (!r->slots[i].busy)
-			return &r->slots[i];
-	return NULL;
+	for (i = 0; i < r->nslots; i++) {
+		struct dns_slot *s = &r->slots[i];
+
+		if (s->busy && strcasecmp(s->name, name) == 0) {
+			*joined = true;
+			return s;
+		}
+		if (!s->busy && idle == NULL)
+			idle = s;
+	}
+	*joined = false;
+	return idle;
 }
 
 static int
@@ -445,16 +475,23 @@ ask_cares(struct dns_resolver *r, struct dns_query *q, const char *name)
 {
 	struct ares_addrinfo_hints h = {.ai_family = AF_UNSPEC};
 	struct dns_slot *slot;
+	bool joined;
 	int rc;
 
-	if ((slot = slot_get(r)) == NULL)
+	if ((slot = slot_get(r, name, &joined)) == NULL)
 		return -EBUSY;
 	if ((rc = rx_timer_start(r->loop, &q->deadline, r->timeout_ms)) < 0)
 		return rc;
-	*slot = (struct dns_slot){.r = r, .q = q, .busy = true};
-	snprintf(slot->name, sizeof(slot->name), "%s", name);
 	q->slot = slot;
 	q->active = true;
+	if (joined) {
+		list_append(&slot->waiters, &q->wait);
+		return 0;
+	}
+	*slot = (struct dns_slot){.r = r, .busy = true};
+	list_init(&slot->waiters);
+	list_append(&slot->waiters, &q->wait);
+	snprintf(slot->name, sizeof(slot->name), "%s", name);
 	/* No RFC 6724 sorting: c-ares would need getsockname(), outside the
 	 * shim.  fill_result() interleaves the families instead. */
 	h.ai_flags = ARES_AI_NOSORT | (r->hosts_env ? ARES_AI_ENVHOSTS : 0);

@@ -15,11 +15,16 @@
  * else goes to c-ares, which honours /etc/hosts and resolv.conf unless the
  * configuration says otherwise.
  *
- * Bounds: at most max_queries queries are in c-ares at once (a query whose
- * owner cancelled it or whose deadline passed keeps its slot until c-ares
- * lets go of it, which its own retry budget, derived from timeout_ms,
- * bounds); at most DNS_MAX_ADDRS addresses per answer; each query has a
- * deadline of timeout_ms.
+ * Queries for the same name while one is in c-ares share it: one question
+ * on the wire, every waiter called back with the answer (each still has its
+ * own deadline).  Many requests to one upstream name at once thus cost one
+ * slot, not one each.
+ *
+ * Bounds: at most max_queries distinct names are in c-ares at once (a name
+ * whose waiters all cancelled or passed their deadline keeps its slot until
+ * c-ares lets go of it, which its own retry budget, derived from
+ * timeout_ms, bounds); at most DNS_MAX_ADDRS addresses per answer; each
+ * query has a deadline of timeout_ms.
  *
  * Timers: the resolver uses one reactor timer and each active query one;
  * size rx_init()'s max_timers accordingly.
@@ -33,6 +38,7 @@
 #include <stdint.h>
 #include <sys/socket.h>
 
+#include "lib/list.h"
 #include "rx/rx.h"
 
 #define DNS_MAX_ADDRS 16
@@ -99,6 +105,7 @@ typedef void dns_done_fn(
 struct dns_query {
 	struct dns_resolver *r;
 	struct dns_slot *slot; /* our entry in c-ares, NULL when none */
+	struct list_node wait; /* on slot's waiters while slot != NULL */
 	struct rx_timer deadline; /* armed while c-ares is asked */
 	struct rx_defer deliver; /* queued once the result below is final */
 	dns_done_fn *done;
@@ -130,7 +137,7 @@ void dns_query_init(struct dns_query *q, dns_done_fn *done);
 /*
  * Resolve name into addresses.  Returns 0 (the callback will run), or
  * -EINVAL for a malformed name, -EALREADY if q is active, -EBUSY when
- * max_queries are in flight, -ENOSPC when the reactor has no timer left
+ * max_queries other names are in flight, -ENOSPC when the reactor has no timer left
  * for the deadline of a query that goes to c-ares (a local answer, see
  * dns_resolve_local(), needs no timer: it is delivered by rx_defer()).
  */

@@ -25,11 +25,12 @@ struct dns_sock {
 	socklen_t peerlen;
 };
 
-/* c-ares' handle on a query: the owner may go away before c-ares lets go,
- * so c-ares points at a slot, and the slot at the query while it cares. */
+/* c-ares' handle on a question: owners may go away before c-ares lets go,
+ * so c-ares points at a slot, and the slot at the queries waiting for its
+ * answer (struct dns_query.wait; empty once they all left). */
 struct dns_slot {
 	struct dns_resolver *r;
-	struct dns_query *q;
+	struct list_node waiters; /* valid while busy */
 	bool busy;
 	uint8_t rcode; /* SERVFAIL (2) or REFUSED (5) answered, else 0 */
 	char name[DNS_NAME_MAX + 1]; /* asked for */

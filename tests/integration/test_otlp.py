@@ -229,6 +229,28 @@ def test_logs_exported(stack, receiver):
     assert receiver.records("logs")[0]["path"] == "/v1/logs"
 
 
+def test_edge_exports_metrics_and_logs(outpost_edge_bin, pki, receiver, tmp_path):
+    """outpost-edge exports like the connector: its registry (the
+    /metrics families, sessions included) and its log lines, under its
+    own service name."""
+    edge = Edge(outpost_edge_bin, str(tmp_path), pki,
+                **otlp_env(receiver, OTEL_EXPORTER_OTLP_PROTOCOL="http/json",
+                           OTEL_SERVICE_NAME="the-edge"))
+    try:
+        rec = last_metrics(receiver, lambda r: "outpost_sessions_open" in metrics_of(r))
+        assert resource(rec["body"])["service.name"] == "the-edge"
+        assert "outpost_otlp_exports_total" in metrics_of(rec)
+
+        def lines():
+            return [lr["body"]["stringValue"] for r in receiver.records("logs")
+                    for rl in r.get("body", {}).get("resourceLogs", [])
+                    for sl in rl["scopeLogs"] for lr in sl["logRecords"]]
+        assert wait_until(lambda: any(ln.startswith("seccomp:") for ln in lines()), 10), lines()
+        assert resource(receiver.records("logs")[0]["body"])["service.name"] == "the-edge"
+    finally:
+        edge.stop()
+
+
 def test_no_request_data_in_exports(stack, receiver):
     """Marker strings in a request's path, query, headers and body never
     appear in any exported byte, while that request is counted."""

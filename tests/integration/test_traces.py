@@ -156,6 +156,19 @@ def spans_of(rcv):
     return out
 
 
+def spans_resources(rcv):
+    """{spanId: the service.name values of its resource}."""
+    out = {}
+    for r in rcv.records("traces"):
+        for rs in r.get("body", {}).get("resourceSpans", []):
+            names = {a["value"].get("stringValue") for a in rs["resource"].get("attributes", [])
+                     if a["key"] == "service.name"}
+            for ss in rs["scopeSpans"]:
+                for s in ss["spans"]:
+                    out[s["spanId"]] = names
+    return out
+
+
 def span_attrs(s):
     return {a["key"]: next(iter(a["value"].values())) for a in s.get("attributes", [])}
 
@@ -235,7 +248,8 @@ def test_front_door_to_upstream_is_one_trace(outpost_bin, outpost_edge_bin, ngin
                                              tmp_path):
     from edgelib import Edge, connector, dev_pki
     pki = dev_pki(str(tmp_path / "pki"), "alpha")
-    edge = Edge(outpost_edge_bin, str(tmp_path), pki)
+    edge = Edge(outpost_edge_bin, str(tmp_path), pki, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+                OTEL_BSP_SCHEDULE_DELAY="200", OTEL_SERVICE_NAME="the-edge")
     procs = [edge]
     try:
         procs.append(connector(outpost_bin, str(tmp_path), edge, pki, "alpha",
@@ -257,14 +271,31 @@ def test_front_door_to_upstream_is_one_trace(outpost_bin, outpost_edge_bin, ngin
         # (the HttpRequest's traceparent), itself the client's child.
         assert handle["parentSpanId"] not in (PARENT, "", None)
         assert handle["traceId"] == TRACE
+        assert wait_until(lambda: handle["parentSpanId"] in spans_of(receiver), 10)
+        door = spans_of(receiver)[handle["parentSpanId"]]
+        assert door["name"] == "edge.front_door" and door["traceId"] == TRACE
+        assert door["parentSpanId"] == PARENT
+        assert door["kind"] in ("SPAN_KIND_SERVER", 2)
+        a = span_attrs(door)
+        assert a["http.request.method"] == "GET"
+        assert int(a["http.response.status_code"]) == 200
+        assert int(door["startTimeUnixNano"]) <= int(handle["startTimeUnixNano"])
+        assert "the-edge" in spans_resources(receiver)[door["spanId"]]
         # Without a traceparent the edge starts the trace, sampled.
         nginx.write("l.txt", b"l")
         s, _, _ = edge.proxy("alpha", f"127.0.0.1:{nginx.port}/l.txt")
         assert s == 200
         assert wait_until(lambda: any(r[0] == "/l.txt" for r in nginx.traceparents()), 5)
         tp = [r for r in nginx.traceparents() if r[0] == "/l.txt"][-1][1]
-        trace2, _, flags2 = TP_RE.match(tp).groups()
+        trace2, up2, flags2 = TP_RE.match(tp).groups()
         assert trace2 != TRACE and flags2 == "01"
+        # The edge's span is that trace's root.
+        assert wait_until(lambda: up2 in spans_of(receiver), 10)
+        handle2 = spans_of(receiver)[spans_of(receiver)[up2]["parentSpanId"]]
+        assert wait_until(lambda: handle2["parentSpanId"] in spans_of(receiver), 10)
+        door2 = spans_of(receiver)[handle2["parentSpanId"]]
+        assert door2["name"] == "edge.front_door" and door2["traceId"] == trace2
+        assert door2.get("parentSpanId", "") == ""
     finally:
         for p in reversed(procs):
             p.stop()

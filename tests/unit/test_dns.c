@@ -27,7 +27,7 @@ struct responder {
 	struct rx_watch w;
 	uint16_t port;
 	unsigned queries; /* every datagram received */
-	unsigned dropped; /* "slow.test" queries left unanswered */
+	unsigned dropped; /* "slow*" queries left unanswered */
 };
 
 static size_t
@@ -121,7 +121,7 @@ responder_io(struct rx_loop *l, struct rx_watch *w, unsigned ev)
 	qlen = qname(q, n, name, sizeof(name));
 	if (12 + qlen + 4 > (size_t)n)
 		return;
-	if (strcmp(name, "slow.test") == 0) {
+	if (strncmp(name, "slow", 4) == 0) {
 		rs->dropped++;
 		return;
 	}
@@ -554,8 +554,11 @@ dns_bounds(void **state)
 	a.calls = b.calls = c.calls = 0;
 	assert_int_equal(dns_resolve(f->r, &a.q, "slow.test"), 0);
 	assert_int_equal(dns_resolve(f->r, &a.q, "slow.test"), -EALREADY);
-	assert_int_equal(dns_resolve(f->r, &b.q, "slow.test"), 0);
-	assert_int_equal(dns_resolve(f->r, &c.q, "slow.test"), -EBUSY);
+	assert_int_equal(dns_resolve(f->r, &b.q, "slow2.test"), 0);
+	assert_int_equal(dns_resolve(f->r, &c.q, "slow3.test"), -EBUSY);
+	/* A name already asked takes no slot: it waits for that answer. */
+	assert_int_equal(dns_resolve(f->r, &c.q, "SLOW.test"), 0);
+	dns_query_cancel(&c.q);
 	/* Literals need no slot. */
 	assert_int_equal(dns_resolve(f->r, &c.q, "127.0.0.1"), 0);
 	dns_query_cancel(&c.q);
@@ -570,6 +573,67 @@ dns_bounds(void **state)
 	assert_int_equal(b.calls, 1);
 	assert_int_equal(b.err, DNS_TIMEOUT);
 	fx_free(f);
+}
+
+/*
+ * Queries for one name share its question: with a single slot, 100 of them
+ * at once all get the answer, from one A and one AAAA question on the wire;
+ * a waiter that cancels gets no call, and the others are not disturbed.
+ */
+static void
+dns_same_name_shares_one_question(void **state)
+{
+	enum { N = 40 }; /* each waiter has a deadline timer: 64 in fx */
+	struct fx *f = fx_new("b", 2000, 1);
+	struct got *g = calloc(N, sizeof(*g));
+	int64_t end;
+	size_t i, done;
+
+	assert_non_null(g);
+	for (i = 0; i < N; i++) {
+		dns_query_init(&g[i].q, on_done);
+		assert_int_equal(dns_resolve(f->r, &g[i].q, "found.test"), 0);
+	}
+	dns_query_cancel(&g[7].q);
+	end = util_mono_ms() + 3000;
+	do {
+		rx_run_once(&f->loop, 50);
+		for (i = done = 0; i < N; i++)
+			done += g[i].calls;
+	} while (done < N - 1 && util_mono_ms() < end);
+	for (i = 0; i < N; i++) {
+		assert_int_equal(g[i].calls, i == 7 ? 0 : 1);
+		if (i == 7)
+			continue;
+		assert_int_equal(g[i].err, DNS_OK);
+		assert_true(has_addr(&g[i].res, "10.1.2.3"));
+		assert_true(has_addr(&g[i].res, "fd00::1"));
+	}
+	assert_int_equal(f->rs.queries, 2);
+	free(g);
+	fx_free(f);
+}
+
+/* Each waiter keeps its own deadline; one that cancels leaves the others. */
+static void
+dns_shared_question_deadlines(void **state)
+{
+	struct fx *f = fx_new("b", 300, 1);
+	struct got a = {0}, b = {0};
+
+	dns_query_init(&a.q, on_done);
+	dns_query_init(&b.q, on_done);
+	assert_int_equal(dns_resolve(f->r, &a.q, "slow.test"), 0);
+	assert_int_equal(dns_resolve(f->r, &b.q, "slow.test"), 0);
+	dns_query_cancel(&a.q);
+	run_until(f, &b, 2000);
+	assert_int_equal(a.calls, 0);
+	assert_int_equal(b.calls, 1);
+	assert_int_equal(b.err, DNS_TIMEOUT);
+	/* Freed with a waiter on a question c-ares still holds. */
+	assert_int_equal(dns_resolve(f->r, &a.q, "slow.test"), 0);
+	fx_free(f);
+	assert_int_equal(a.calls, 0);
 }
 
 static void
@@ -626,6 +690,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(dns_hosts_file),
 	    cmocka_unit_test(dns_cancel),
 	    cmocka_unit_test(dns_bounds),
+	    cmocka_unit_test(dns_same_name_shares_one_question),
+	    cmocka_unit_test(dns_shared_question_deadlines),
 	    cmocka_unit_test(dns_local_answer_needs_no_timer),
 	    cmocka_unit_test(dns_scratch),
 	    cmocka_unit_test(dns_bad_servers),

@@ -118,6 +118,9 @@ setup(struct init *in)
 		return r;
 	signal(SIGPIPE, SIG_IGN);
 	rx_timer_init(&in->restart, restart_due);
+	if ((r = init_ctl_start(in)) < 0)
+		log_warn("init: control channel: %s (updates disabled)",
+		    strerror(-r));
 	if ((r = worker_path(in)) < 0)
 		return r;
 	if (!in->test)

@@ -13,6 +13,7 @@
 
 #include "init/dhcp.h"
 #include "lib/exit.h"
+#include "lib/initctl.h"
 #include "rx/rx.h"
 
 #define INIT_WORKER_UID 999 /* "outpost" in rootfs/etc/passwd */
@@ -74,6 +75,19 @@ struct init_net {
 	char addr[40]; /* "a.b.c.d/len" for the banner, "" until bound */
 };
 
+/*
+ * Update state (issue #21 contract; update.c, owner slots, fills it): what
+ * init reports to the worker on its control channel (ctl.c).
+ */
+struct init_update {
+	enum initctl_state state;
+	unsigned percent; /* 0..100 */
+	char reason[INITCTL_REASON_MAX]; /* last failure, or "" */
+	char slot[INITCTL_SLOT_MAX]; /* running slot, "" when unknown */
+	char version[INITCTL_VERSION_MAX]; /* running version */
+	char other_version[INITCTL_VERSION_MAX]; /* the other slot's, or "" */
+};
+
 struct init {
 	struct rx_loop loop;
 	bool test;
@@ -84,6 +98,7 @@ struct init {
 	struct rx_timer restart;
 	struct rx_timer grace;
 	bool stopping;
+	bool reboot; /* the shutdown ends in a reboot, not a power-off */
 	struct rx_watch power[INIT_POWER_MAX];
 	size_t npower;
 	struct init_net net;
@@ -96,6 +111,9 @@ struct init {
 	char net_address[40]; /* static "a.b.c.d/len", "" for DHCP */
 	char net_gateway[40];
 	char net_dns[128];
+	struct init_update update;
+	struct rx_watch ctl; /* init's end of the control channel */
+	int ctl_worker_fd; /* the worker's end, inherited; -1 when none */
 };
 
 /* conf.c: what init itself reads from the configuration. */
@@ -110,6 +128,27 @@ void init_unmount_disks(void);
 void init_worker_start(struct init *in);
 void init_reap(struct init *in);
 void init_shutdown_begin(struct init *in, const char *why);
+
+/*
+ * ctl.c: the control channel (lib/initctl.h).  init_ctl_start() makes the
+ * socketpair in setup (both ends close-on-exec; -errno on failure, and the
+ * worker then runs without OUTPOST_INIT_CTL); init_ctl_child(), in the
+ * worker's child before exec, lets its end through and names it in the
+ * environment.  Requests are answered from the loop, one reply each; a
+ * malformed one is logged and dropped.
+ */
+int init_ctl_start(struct init *in);
+void init_ctl_child(const struct init *in);
+/* Answer one decoded request: the reply init sends (ctl.c; for tests). */
+void init_ctl_handle(
+    struct init *in, const struct initctl_req *q, struct initctl_reply *r);
+
+/*
+ * update.c (owner slots, #21 contract): write the staged bundle at path
+ * (checked by initctl_path_ok()) to the inactive slot, asynchronously;
+ * progress and outcome in in->update.
+ */
+void init_update_start(struct init *in, const char *path);
 
 /* power.c: the ACPI power button through evdev. */
 void init_power_start(struct init *in);

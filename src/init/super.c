@@ -56,6 +56,7 @@ worker_exec(const struct init *in)
 
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
+	init_ctl_child(in);
 	if (setsid() < 0 || setgroups(0, NULL) < 0 ||
 	    prctl(PR_SET_KEEPCAPS, 1, 0, 0, 0) < 0 ||
 	    setresgid(INIT_WORKER_GID, INIT_WORKER_GID, INIT_WORKER_GID) < 0 ||
@@ -123,12 +124,14 @@ shutdown_finish(struct init *in)
 	log_info("init: all processes gone, syncing");
 	sync();
 	if (in->test) {
-		log_info("init: poweroff (test mode: exit)");
+		log_info("init: %s (test mode: exit)",
+		    in->reboot ? "reboot" : "poweroff");
 		exit(0);
 	}
 	init_unmount_disks();
-	init_console("outpost: powering off");
-	reboot(RB_POWER_OFF);
+	init_console(
+	    in->reboot ? "outpost: rebooting" : "outpost: powering off");
+	reboot(in->reboot ? RB_AUTOBOOT : RB_POWER_OFF);
 	for (;;)
 		pause(); /* PID 1 must not exit, even if reboot() failed */
 }

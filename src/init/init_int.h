@@ -150,6 +150,17 @@ void init_ctl_handle(
  */
 void init_update_start(struct init *in, const char *path);
 
+/*
+ * boot.c: boot assessment (#21).  init_boot_slot() finds "outpost.slot=S"
+ * (S is a or b) among the blank-separated words of cmdline (the first such
+ * word counts) and writes S into slot (n >= 2); 0, or -1 with slot "" when
+ * it is missing or not a or b.  init_boot_read() fills
+ * in->update's slot (from /proc/cmdline; "" and a console line when
+ * unknown) and running version.
+ */
+int init_boot_slot(const char *cmdline, char *slot, size_t n);
+void init_boot_read(struct init *in);
+
 /* power.c: the ACPI power button through evdev. */
 void init_power_start(struct init *in);
 

@@ -292,43 +292,10 @@ dhcp_starts_without_a_timer(void **state)
 	assert_int_equal(WEXITSTATUS(status), 0);
 }
 
-static void
-boot_slot_from_cmdline(void **state)
-{
-	char slot[INITCTL_SLOT_MAX];
-
-	(void)state;
-	assert_int_equal(init_boot_slot("console=ttyS0 outpost.slot=b quiet\n",
-			     slot, sizeof(slot)),
-	    0);
-	assert_string_equal(slot, "b");
-	assert_int_equal(
-	    init_boot_slot("outpost.slot=a", slot, sizeof(slot)), 0);
-	assert_string_equal(slot, "a");
-	/* the first word counts; a word that only ends in the key is not it */
-	assert_int_equal(
-	    init_boot_slot("outpost.slot=a outpost.slot=b", slot, sizeof(slot)),
-	    0);
-	assert_string_equal(slot, "a");
-	assert_int_equal(
-	    init_boot_slot("x.outpost.slot=b", slot, sizeof(slot)), -1);
-	assert_string_equal(slot, "");
-	assert_int_equal(init_boot_slot("", slot, sizeof(slot)), -1);
-	assert_int_equal(
-	    init_boot_slot("outpost.slot=", slot, sizeof(slot)), -1);
-	assert_int_equal(
-	    init_boot_slot("outpost.slot=c", slot, sizeof(slot)), -1);
-	assert_int_equal(
-	    init_boot_slot("outpost.slot=ab", slot, sizeof(slot)), -1);
-	assert_string_equal(slot, "");
-	assert_int_equal(init_boot_slot("outpost.slot=a", slot, 1), -1);
-}
-
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
-	    cmocka_unit_test(boot_slot_from_cmdline),
 	    cmocka_unit_test(part_found_by_name),
 	    cmocka_unit_test(part_missing),
 	    cmocka_unit_test(part_refuses_escape_and_small_buffer),

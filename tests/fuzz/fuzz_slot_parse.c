@@ -1,5 +1,5 @@
 /*
- * Fuzz target: init_boot_slot() (init/init_int.h), the reader of
+ * Fuzz target: init_slot_parse() (init/init_int.h, slot.c), the reader of
  * "outpost.slot=" on the kernel command line.  Input: the command line
  * (a NUL-terminated copy).  Invariants: an accepted line yields "a" or "b"
  * and holds the word "outpost.slot=<it>"; a refused one leaves "";
@@ -25,7 +25,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 		return 0;
 	memcpy(s, data, size);
 	s[size] = '\0';
-	if (init_boot_slot(s, slot, sizeof(slot)) == 0) {
+	if (init_slot_parse(s, slot, sizeof(slot))) {
 		if (strcmp(slot, "a") != 0 && strcmp(slot, "b") != 0)
 			abort();
 		snprintf(word, sizeof(word), "outpost.slot=%s", slot);

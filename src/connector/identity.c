@@ -10,6 +10,7 @@
 
 #include "connector/identity.h"
 #include "lib/buf.h"
+#include "lib/pem.h"
 #include "lib/util.h"
 #include "tls/pki.h"
 #include "tls/tls.h"
@@ -27,58 +28,6 @@ identity_source_name(enum identity_source s)
 	return (unsigned)s < nitems(source_names) ? source_names[s] : "?";
 }
 
-/* The first PEM object's DER, collected by the decoder. */
-struct leaf {
-	uint8_t *der;
-	size_t len, cap;
-	bool in_cert, done, overflow;
-};
-
-static void
-leaf_append(void *ctx, const void *p, size_t n)
-{
-	struct leaf *l = ctx;
-
-	if (!l->in_cert || l->done)
-		return;
-	if (n > l->cap - l->len) {
-		l->overflow = true;
-		return;
-	}
-	memcpy(l->der + l->len, p, n);
-	l->len += n;
-}
-
-/* Decode PEM up to the end of the first CERTIFICATE object. */
-static bool
-leaf_decode(struct leaf *l, const uint8_t *p, size_t n)
-{
-	br_pem_decoder_context pc;
-	size_t used;
-
-	br_pem_decoder_init(&pc);
-	while (n > 0 && !l->done) {
-		used = br_pem_decoder_push(&pc, p, n);
-		p += used;
-		n -= used;
-		switch (br_pem_decoder_event(&pc)) {
-		case BR_PEM_BEGIN_OBJ:
-			l->in_cert = strcmp(br_pem_decoder_name(&pc),
-					 "CERTIFICATE") == 0;
-			br_pem_decoder_setdest(&pc, leaf_append, l);
-			break;
-		case BR_PEM_END_OBJ:
-			l->done = l->in_cert;
-			break;
-		case BR_PEM_ERROR:
-			return false;
-		default:
-			break;
-		}
-	}
-	return l->done && !l->overflow;
-}
-
 static int64_t
 br_time(uint32_t days, uint32_t seconds)
 {
@@ -90,20 +39,15 @@ int
 identity_leaf_validity(const void *pem, size_t len, int64_t *not_before,
     int64_t *not_after, char *err, size_t errlen)
 {
-	struct leaf l = {.cap = 16384};
 	br_x509_decoder_context dc;
+	uint8_t *der;
+	size_t dlen;
 	int r = -1;
 
-	if ((l.der = malloc(l.cap)) == NULL) {
-		snprintf(err, errlen, "identity: out of memory");
+	if (pem_cert(pem, len, "identity", &der, &dlen, err, errlen) < 0)
 		return -1;
-	}
-	if (!leaf_decode(&l, pem, len)) {
-		snprintf(err, errlen, "identity: no certificate in the chain");
-		goto out;
-	}
 	br_x509_decoder_init(&dc, NULL, NULL);
-	br_x509_decoder_push(&dc, l.der, l.len);
+	br_x509_decoder_push(&dc, der, dlen);
 	if (br_x509_decoder_get_pkey(&dc) == NULL) {
 		snprintf(err, errlen,
 		    "identity: certificate does not parse (BearSSL error %d)",
@@ -114,7 +58,7 @@ identity_leaf_validity(const void *pem, size_t len, int64_t *not_before,
 	*not_after = br_time(dc.notafter_days, dc.notafter_seconds);
 	r = 0;
 out:
-	free(l.der);
+	free(der);
 	return r;
 }
 

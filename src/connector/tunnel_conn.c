@@ -43,6 +43,7 @@ set_state(struct tunnel_conn *n, enum conn_state s)
 		return;
 	log_debug("%s %u: %s -> %s", n->kind, n->index, state_names[n->state],
 	    state_names[s]);
+	conn_trace_state(n, s);
 	n->state = s;
 	n->since = rx_now(n->mgr->loop);
 	n->ops->changed(n);
@@ -436,6 +437,7 @@ conn_close(
 						  : "clean");
 	if (reason != NULL)
 		set_error(n, reason, detail);
+	conn_trace_fail(n, reason);
 	log_at(n->aux ? LOG_DEBUG : LOG_INFO, "%s %u: closed (%s%s%s)", n->kind,
 	    n->index, reason != NULL ? reason : "", reason != NULL ? ": " : "",
 	    detail);

@@ -53,6 +53,7 @@
 #include "net/stream.h"
 #include "rx/rx.h"
 #include "tls/tls.h"
+#include "trace/trace.h"
 
 /* Calls on one connection: the Tunnel call and up to SESSION_MAX sessions
  * (connector/session.h), with room for refusals. */
@@ -288,6 +289,11 @@ struct tunnel_conn {
 	uint8_t *plain_in, *plain_out; /* h2c only */
 	struct conn_call *calls[CONN_CALLS_MAX];
 	unsigned ncalls;
+	/* The current state's lifecycle span and the connection's trace (its
+	 * dial span), conn_trace.c; tunnels only. */
+	struct trace_span phase;
+	struct trace_ctx phase_root;
+	bool rooted; /* phase_root is set */
 };
 
 /* Allocate the connection's buffers.  0 or -ENOMEM (setup phase). */
@@ -387,5 +393,17 @@ bool conn_calls_finished(const struct tunnel_conn *n);
  */
 bool conn_calls_stalled(struct tunnel_conn *n, int64_t now, int64_t limit_ms);
 void conn_call_ended(struct tunnel_conn *n, struct conn_call *c);
+
+/*
+ * conn_trace.c: a tunnel's lifecycle as spans (issue #15 item 4).  state:
+ * n leaves its state for to (before n->state changes): the span of the
+ * state left ends, one for to starts (tunnel.dial, tunnel.handshake,
+ * tunnel.open, tunnel.drain; the others have none).  fail: the
+ * connection closes for reason (NULL: a normal end): the current span
+ * records it as error.type.  No-ops for aux connections and with tracing
+ * off.
+ */
+void conn_trace_state(struct tunnel_conn *n, enum conn_state to);
+void conn_trace_fail(struct tunnel_conn *n, const char *reason);
 
 #endif

@@ -13,6 +13,7 @@
 #include <sys/stat.h>
 
 #include "edge/edge_id.h"
+#include "lib/pem.h"
 #include "lib/util.h"
 #include "tls/tls.h"
 
@@ -119,7 +120,7 @@ ca_parse(struct edge_id *id, const char *cert_what, const uint8_t *cp,
 {
 	struct buf b;
 
-	if (tls_pem_cert(cp, cn, cert_what, &id->ca_der, &id->ca_der_len, err,
+	if (pem_cert(cp, cn, cert_what, &id->ca_der, &id->ca_der_len, err,
 		errlen) < 0 ||
 	    pki_key_load(&id->ca_key, kp, kn, key_what, err, errlen) < 0)
 		return -1;

@@ -271,14 +271,6 @@ const char *tls_peer_cn(const struct tls_conn *c);
 const uint8_t *tls_peer_serial(const struct tls_conn *c, size_t *len);
 
 /*
- * The first CERTIFICATE of PEM input as DER: heap memory (*der, *len) the
- * caller frees.  0, or -1 with err naming what ("EDGE_CA_CERT_FILE: no
- * certificate found").  Other PEM objects (a key) are skipped.
- */
-int tls_pem_cert(const void *pem, size_t n, const char *what, uint8_t **der,
-    size_t *len, char *err, size_t errlen);
-
-/*
  * The serial number of a DER certificate: its content bytes (into the
  * certificate) and *len.  NULL when the DER does not parse that far.
  */

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/pem.h"
 #include "lib/util.h"
 #include "tls/tls_int.h"
 
@@ -135,7 +136,7 @@ tls_anchors_load(struct tls_anchors *a, const void *pem, size_t len,
 		snprintf(err, errlen, "%s: out of memory", what);
 		return -1;
 	}
-	if (tls_pem_each(pem, len, what, anchor_add, &x, err, errlen) < 0) {
+	if (pem_each(pem, len, what, anchor_add, &x, err, errlen) < 0) {
 		tls_anchors_free(a);
 		return -1;
 	}

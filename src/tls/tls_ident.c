@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "lib/pem.h"
 #include "lib/util.h"
 #include "tls/tls_int.h"
 
@@ -117,7 +118,7 @@ tls_key_load(struct tls_key *k, const void *pem, size_t len, const char *what,
 	struct key_ctx kc = {.k = k, .what = what};
 
 	memset(k, 0, sizeof(*k));
-	if (tls_pem_each(pem, len, what, key_add, &kc, err, errlen) < 0)
+	if (pem_each(pem, len, what, key_add, &kc, err, errlen) < 0)
 		goto fail;
 	if (k->type == 0) {
 		snprintf(err, errlen, "%s: no private key found", what);
@@ -202,7 +203,7 @@ tls_ident_load(struct tls_ident *id, const void *cert, size_t cert_len,
 		snprintf(err, errlen, "TLS_CERT: out of memory");
 		return -1;
 	}
-	if (tls_pem_each(cert, cert_len, "TLS_CERT", chain_add, &id->chain, err,
+	if (pem_each(cert, cert_len, "TLS_CERT", chain_add, &id->chain, err,
 		errlen) < 0)
 		goto fail;
 	if (id->chain.n == 0) {

@@ -11,7 +11,6 @@
 #define TLS_BR_ERR_REVOKED 63
 
 /* Upper bounds for setup-time inputs. */
-#define TLS_DER_MAX (64 * 1024)
 #define TLS_BUNDLE_MAX (4 * 1024 * 1024)
 #define TLS_ANCHORS_MAX 1024
 #define TLS_CHAIN_MAX 8
@@ -54,20 +53,6 @@ struct tls_server_config {
 	void *check_arg;
 	int64_t time;
 };
-
-/*
- * Called for each PEM object with its name and DER bytes (wiped after the
- * call).  Returns 0 to go on, -1 to stop (the callback filled err).
- */
-typedef int tls_pem_fn(const char *name, const uint8_t *der, size_t len,
-    void *arg, char *err, size_t errlen);
-
-/*
- * Decode every PEM object in p.  Returns the number of objects, or -1 with
- * err filled ("what" names the input, e.g. "TLS_CA").
- */
-int tls_pem_each(const void *p, size_t n, const char *what, tls_pem_fn *fn,
-    void *arg, char *err, size_t errlen);
 
 /* Trust anchors from PEM; lenient skips certificates BearSSL can't use
  * (for the system bundle).  0 or -1 with err. */

@@ -11,6 +11,7 @@
 
 #include <bearssl.h>
 
+#include "lib/pem.h"
 #include "lib/util.h"
 #include "update/update_int.h"
 
@@ -45,77 +46,22 @@ be32(const uint8_t *p)
 	    (uint32_t)p[2] << 8 | p[3];
 }
 
-/* The DER of the first CERTIFICATE object of a PEM text. */
-struct der {
-	uint8_t *p;
-	size_t len;
-	bool in_cert, done, overflow;
-};
-
-static void
-der_append(void *ctx, const void *p, size_t n)
-{
-	struct der *d = ctx;
-
-	if (!d->in_cert || d->done)
-		return;
-	if (n > UPDATE_CERT_MAX - d->len) {
-		d->overflow = true;
-		return;
-	}
-	memcpy(d->p + d->len, p, n);
-	d->len += n;
-}
-
-static bool
-der_from_pem(struct der *d, const char *pem, size_t n)
-{
-	br_pem_decoder_context pc;
-
-	br_pem_decoder_init(&pc);
-	br_pem_decoder_setdest(&pc, der_append, d);
-	while (n > 0 && !d->done) {
-		size_t used = br_pem_decoder_push(&pc, pem, n);
-
-		pem += used;
-		n -= used;
-		switch (br_pem_decoder_event(&pc)) {
-		case BR_PEM_BEGIN_OBJ:
-			d->in_cert = strcmp(br_pem_decoder_name(&pc),
-					 "CERTIFICATE") == 0;
-			break;
-		case BR_PEM_END_OBJ:
-			d->done = d->in_cert;
-			break;
-		case BR_PEM_ERROR:
-			return false;
-		default:
-			break;
-		}
-	}
-	return d->done && !d->overflow;
-}
-
 /* Verify sig over the sha256 of msg with the certificate's RSA key. */
 static int
 verify(const char *pem, size_t pem_len, const uint8_t *msg, size_t msg_len,
     const uint8_t *sig, size_t sig_len, char *err, size_t errlen)
 {
-	struct der d = {0};
 	br_x509_decoder_context dc;
 	const br_x509_pkey *pk;
 	br_sha256_context h;
-	uint8_t want[32], got[32];
+	uint8_t want[32], got[32], *der;
+	size_t dlen;
 	int r = -1;
 
-	if ((d.p = malloc(UPDATE_CERT_MAX)) == NULL)
-		return util_fail(err, errlen, "out of memory");
-	if (!der_from_pem(&d, pem, pem_len)) {
-		util_fail(err, errlen, "certificate: no PEM CERTIFICATE");
-		goto out;
-	}
+	if (pem_cert(pem, pem_len, "certificate", &der, &dlen, err, errlen) < 0)
+		return -1;
 	br_x509_decoder_init(&dc, NULL, NULL);
-	br_x509_decoder_push(&dc, d.p, d.len);
+	br_x509_decoder_push(&dc, der, dlen);
 	pk = br_x509_decoder_get_pkey(&dc);
 	if (pk == NULL || pk->key_type != BR_KEYTYPE_RSA) {
 		util_fail(err, errlen, "certificate: not an RSA certificate");
@@ -133,7 +79,7 @@ verify(const char *pem, size_t pem_len, const uint8_t *msg, size_t msg_len,
 	}
 	r = 0;
 out:
-	free(d.p);
+	free(der);
 	return r;
 }
 

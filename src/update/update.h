@@ -28,7 +28,6 @@
 #define UPDATE_PARTS_MAX 8
 #define UPDATE_MANIFEST_MAX 2048 /* bytes of manifest text */
 #define UPDATE_SIG_MAX 1024 /* bytes of signature: RSA up to 8192 bits */
-#define UPDATE_CERT_MAX 16384 /* bytes of the certificate's DER */
 
 struct update_part {
 	char name[16];

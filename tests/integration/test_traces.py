@@ -236,8 +236,10 @@ def test_failed_request_span_names_the_typed_reason(h2c, receiver, spawn, outpos
     msg = ask(h2c, t, "GET", f"http://127.0.0.1:{free_port()}/x",
               headers=[("traceparent", f"00-{TRACE}-{PARENT}-01")])
     assert "error_response" in msg, msg
-    assert wait_until(lambda: len(spans_of(receiver)) >= 2, 10), receiver.records()
-    for s in spans_of(receiver).values():
+    def requests():  # not the tunnel's own lifecycle spans
+        return [s for s in spans_of(receiver).values() if not s["name"].startswith("tunnel.")]
+    assert wait_until(lambda: len(requests()) >= 2, 10), receiver.records()
+    for s in requests():
         assert span_attrs(s)["error.type"] == "refused", s
         assert s["status"]["code"] in ("STATUS_CODE_ERROR", 2)
 
@@ -299,3 +301,73 @@ def test_front_door_to_upstream_is_one_trace(outpost_bin, outpost_edge_bin, ngin
     finally:
         for p in reversed(procs):
             p.stop()
+
+
+# --- the tunnel's lifecycle: dial, handshake, open, drain as spans of their own ---
+
+def lifecycle(rcv):
+    """The lifecycle spans exported so far: [(name, span)], in start order."""
+    out = [s for s in spans_of(rcv).values() if s["name"].startswith("tunnel.")]
+    return sorted(((s["name"], s) for s in out), key=lambda p: int(p[1]["startTimeUnixNano"]))
+
+
+def test_tunnel_lifecycle_spans(h2c, receiver, spawn, outpost_bin):
+    _, t = connect(h2c, spawn, outpost_bin, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+                   OTEL_BSP_SCHEDULE_DELAY="200")
+    h2c.cmd(cmd="start_close", tunnel=t, request_id="c1")
+    # The connection drains and closes; its replacement dials.
+    assert wait_until(lambda: [n for n, _ in lifecycle(receiver)].count("tunnel.drain") >= 1
+                      and [n for n, _ in lifecycle(receiver)].count("tunnel.dial") >= 2, 15), \
+        receiver.records("traces")
+    spans = [s for _, s in lifecycle(receiver)]
+    first = [s for s in spans if s["traceId"] == spans[0]["traceId"]]
+    names = [s["name"] for s in first]
+    assert names == ["tunnel.dial", "tunnel.open", "tunnel.drain"], names  # h2c: no TLS
+    dial, opened, drain = first
+    assert dial.get("parentSpanId", "") == ""  # the connection's trace starts at its dial
+    assert int(span_attrs(dial)["outpost.tunnel.connection"]) == 1
+    assert opened["parentSpanId"] == drain["parentSpanId"] == dial["spanId"]
+    for s in first:
+        a = span_attrs(s)
+        assert a["server.address"] == "127.0.0.1" and int(a["server.port"]) == h2c.port, a
+        assert "error.type" not in a, a
+        assert s["status"].get("code") in (None, 0, "STATUS_CODE_UNSET"), s
+    assert span_attrs(drain)["outpost.drain.reason"] == "start_close"
+    assert int(dial["endTimeUnixNano"]) <= int(opened["startTimeUnixNano"])
+    assert int(opened["endTimeUnixNano"]) <= int(drain["startTimeUnixNano"])
+    # The replacement is a connection, and a trace, of its own.
+    assert [s for s in spans if s["name"] == "tunnel.dial" and s is not dial]
+
+
+def test_failed_dial_span_names_the_reason(receiver, spawn, outpost_bin):
+    from conftest import free_port
+    port = free_port()  # nothing listens there
+    env = dict(HTTP_PORT=free_port(), ENV_LEVEL="info", RECONNECT_INTERVAL="200ms",
+               MAX_BACKOFF_DELAY="1s", TRAVERSAL_CONTROLLER_URL=f"http://127.0.0.1:{port}",
+               OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url, OTEL_BSP_SCHEDULE_DELAY="200")
+    start_connector(spawn, outpost_bin, env)
+    assert wait_until(lambda: len(lifecycle(receiver)) >= 2, 15), receiver.records("traces")
+    for name, s in lifecycle(receiver):
+        assert name == "tunnel.dial", name  # never further
+        a = span_attrs(s)
+        assert a["error.type"] == "refused" and int(a["server.port"]) == port, a
+        assert s["status"]["code"] in ("STATUS_CODE_ERROR", 2)
+
+
+def test_failed_handshake_span_names_the_reason(receiver, spawn, outpost_bin, tmp_path):
+    from controllerlib import make_pki
+    edge_pki = make_pki(tmp_path / "edge")
+    other = make_pki(tmp_path / "other")  # the connector trusts another CA
+    with Controller(tls=True, pki=edge_pki) as c:
+        start_connector(spawn, outpost_bin, connector_env(
+            c, other, MAX_TUNNELS_ALLOWED=1, OTEL_EXPORTER_OTLP_ENDPOINT=receiver.url,
+            OTEL_BSP_SCHEDULE_DELAY="200"))
+        assert wait_until(lambda: "tunnel.handshake" in [n for n, _ in lifecycle(receiver)], 15), \
+            receiver.records("traces")
+    spans = lifecycle(receiver)
+    hs = [s for n, s in spans if n == "tunnel.handshake"][0]
+    dial = [s for n, s in spans if n == "tunnel.dial" and s["spanId"] == hs["parentSpanId"]][0]
+    assert "error.type" not in span_attrs(dial)  # the dial itself worked
+    assert span_attrs(hs)["error.type"] not in ("", None)
+    assert hs["status"]["code"] in ("STATUS_CODE_ERROR", 2)
+    assert "tunnel.open" not in [n for n, _ in spans]

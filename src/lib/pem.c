@@ -1,15 +1,17 @@
 /*
- * tls_pem.c — walk the objects of a PEM input with BearSSL's decoder.
+ * pem.c — walk the objects of a PEM input with BearSSL's decoder.
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include <bearssl.h>
+
+#include "lib/pem.h"
 #include "lib/util.h"
-#include "tls/tls_int.h"
 
 struct der_buf {
-	uint8_t p[TLS_DER_MAX];
+	uint8_t p[PEM_DER_MAX];
 	size_t len;
 	bool overflow;
 };
@@ -53,14 +55,14 @@ pem_event(br_pem_decoder_context *pc, struct der_buf *d, char *name,
 
 /* Hand one object to the callback, then wipe it (it may be a key). */
 static int
-pem_deliver(struct der_buf *d, const char *name, const char *what,
-    tls_pem_fn *fn, void *arg, char *err, size_t errlen)
+pem_deliver(struct der_buf *d, const char *name, const char *what, pem_fn *fn,
+    void *arg, char *err, size_t errlen)
 {
 	int rc;
 
 	if (d->overflow) {
 		snprintf(err, errlen, "%s: PEM object over %d bytes", what,
-		    TLS_DER_MAX);
+		    PEM_DER_MAX);
 		rc = -1;
 	} else {
 		rc = fn(name, d->p, d->len, arg, err, errlen);
@@ -70,10 +72,10 @@ pem_deliver(struct der_buf *d, const char *name, const char *what,
 	return rc;
 }
 
-/* see tls_int.h */
+/* see pem.h */
 int
-tls_pem_each(const void *p, size_t n, const char *what, tls_pem_fn *fn,
-    void *arg, char *err, size_t errlen)
+pem_each(const void *p, size_t n, const char *what, pem_fn *fn, void *arg,
+    char *err, size_t errlen)
 {
 	br_pem_decoder_context pc;
 	struct der_buf *d;
@@ -143,14 +145,14 @@ keep_first_cert(const char *name, const uint8_t *der, size_t len, void *arg,
 	return 0;
 }
 
-/* see tls.h */
+/* see pem.h */
 int
-tls_pem_cert(const void *pem, size_t n, const char *what, uint8_t **der,
+pem_cert(const void *pem, size_t n, const char *what, uint8_t **der,
     size_t *len, char *err, size_t errlen)
 {
 	struct first_cert fc = {NULL, 0};
 
-	if (tls_pem_each(pem, n, what, keep_first_cert, &fc, err, errlen) < 0) {
+	if (pem_each(pem, n, what, keep_first_cert, &fc, err, errlen) < 0) {
 		free(fc.der);
 		return -1;
 	}

@@ -3,21 +3,31 @@
 #
 #   scripts/image.sh OUTPOST_BIN BZIMAGE OUTDIR [NAME]
 #
-# Writes OUTDIR/NAME.img (GPT: ESP, root, verity, config, data),
-# OUTDIR/NAME.img.bmap and OUTDIR/NAME.ova; NAME defaults to
-# outpost-$(cat VERSION)-x86_64.  Byte-reproducible for the same inputs
-# and SOURCE_DATE_EPOCH: every UUID, serial, salt and timestamp is pinned.
+# Writes OUTDIR/NAME.img (GPT: esp, root-a, verity-a, root-b, verity-b,
+# outpost-config, outpost-data; slot a filled, slot b zeroes),
+# OUTDIR/NAME.img.bmap, OUTDIR/NAME.ova and OUTDIR/NAME.parts/ (what an
+# update bundle carries: root.erofs, root.verity, uki-a.efi, uki-b.efi,
+# version, arch); NAME defaults to outpost-$(cat VERSION)-x86_64.
+# Byte-reproducible for the same inputs and SOURCE_DATE_EPOCH: every UUID,
+# serial, salt and timestamp is pinned.
 #
-# Signing: the UKI is signed with SIGNING_KEY / SIGNING_CERT (PEM files);
+# Boot: the ESP's removable-media file is systemd-boot, which picks among
+# EFI/Linux/outpost-<version>-<slot>[+tries].efi (boot counting); each
+# slot's UKI names that slot (outpost.slot=) and its verity partitions on
+# its command line.  The BIOS path (syslinux) boots /boot/linux-<slot> with
+# the same command line, label <slot> in /syslinux/syslinux.cfg.
+#
+# Signing: systemd-boot and the UKIs are signed with SIGNING_KEY / SIGNING_CERT (PEM files);
 # when unset, with a generated key named outpost-DEVELOPMENT-ONLY kept in
 # DEV_KEY_DIR (default: OUTDIR/../dev-signing) so that rebuilds reuse it.
-# The same key signs the OVA manifest.
+# The same key signs the OVA manifest, and its certificate is the rootfs's
+# /etc/outpost/update-signing.crt (what update bundles must be signed by).
 #
 # Other boards (edge boxes): IMAGE_BOARD (board/<name>, default x86_64),
 # whose board.env names the EFI stub, objcopy, removable-media file name
 # and whether there is a syslinux/MBR boot path; IMAGE_STUB_ROOT is where
 # the stub's path starts (a cross sysroot).  IMAGE_STUB, IMAGE_OBJCOPY,
-# IMAGE_EFI_BOOT and IMAGE_BIOS override single facts.
+# IMAGE_LOADER, IMAGE_EFI_BOOT and IMAGE_BIOS override single facts.
 set -euo pipefail
 
 BIN=$1 KERNEL=$2 OUT=$(mkdir -p "$3" && cd "$3" && pwd)
@@ -35,8 +45,10 @@ export SOURCE_DATE_EPOCH=$EPOCH TZ=UTC LC_ALL=C
 # Fixed identities: the disk, its partitions and filesystems never vary.
 DISK_GUID=6f757470-6f73-4000-8000-000000000000
 ESP_UUID=6f757470-6f73-4000-8000-000000000001
-ROOT_UUID=6f757470-6f73-4000-8000-000000000002
-VERITY_UUID=6f757470-6f73-4000-8000-000000000003
+ROOT_A_UUID=6f757470-6f73-4000-8000-000000000002
+VERITY_A_UUID=6f757470-6f73-4000-8000-000000000003
+ROOT_B_UUID=6f757470-6f73-4000-8000-000000000006
+VERITY_B_UUID=6f757470-6f73-4000-8000-000000000007
 CONFIG_UUID=6f757470-6f73-4000-8000-000000000004
 DATA_UUID=6f757470-6f73-4000-8000-000000000005
 EROFS_UUID=6f757470-6f73-4000-8000-0000000000e0
@@ -44,12 +56,16 @@ DATA_FS_UUID=6f757470-6f73-4000-8000-0000000000d0
 VERITY_SALT=6f7574706f7374206170706c69616e6365206469736b20696d61676520763100
 ESP_SERIAL=0x4f555450 CONFIG_SERIAL=0x434f4e46
 
-# Partition sizes in MiB (root and verity are sized from their contents).
-ESP_MB=16 CONFIG_MB=8 DATA_MB=64
+# Partition sizes in MiB.  A slot is fixed: an update's root must fit
+# ROOT_MB (the erofs is ~2 MiB today); the hash tree of a full 64 MiB
+# root is 520 KiB.  The ESP holds systemd-boot, up to three UKIs (two
+# slots and an update's while it is written) and the two BIOS kernels.
+ESP_MB=32 ROOT_MB=64 VERITY_MB=1 CONFIG_MB=8 DATA_MB=64
 
 # shellcheck source=../board/x86_64/board.env
 . "$BOARD/board.env"
 STUB=${IMAGE_STUB:-${IMAGE_STUB_ROOT:-}$BOARD_EFI_STUB}
+LOADER=${IMAGE_LOADER:-${IMAGE_STUB_ROOT:-}$BOARD_EFI_LOADER}
 EFI_BOOT=${IMAGE_EFI_BOOT:-$BOARD_EFI_BOOT}
 BIOS=${IMAGE_BIOS:-$BOARD_BIOS}
 OBJCOPY=${IMAGE_OBJCOPY:-$BOARD_OBJCOPY}
@@ -68,6 +84,7 @@ stage_rootfs() {
 		"$r/run" "$r/tmp" "$r/config" "$r/data"
 	install -m 0755 "$BIN" "$r/sbin/init"
 	install -m 0644 "$CA_BUNDLE" "$r/etc/ssl/certs/ca-certificates.crt"
+	install -D -m 0644 "$CERT" "$r/etc/outpost/update-signing.crt"
 	ln -sfn /run/resolv.conf "$r/etc/resolv.conf"
 	chmod 0755 "$r" "$r/etc" && chmod 1777 "$r/tmp"
 	find "$r" -exec touch -h -d "@$EPOCH" {} +
@@ -92,15 +109,33 @@ make_verity() {
 	[ -n "$ROOT_HASH" ] || die "veritysetup printed no root hash"
 }
 
-make_cmdline() {
-	local blocks=$(($(stat -c %s "$W/root.erofs") / 4096))
-	local table="0 $((blocks * 8)) verity 1 PARTUUID=$ROOT_UUID"
-	table+=" PARTUUID=$VERITY_UUID 4096 4096 $blocks 0 sha256 $ROOT_HASH"
+# The root image must fit its slot, the hash tree its partition.
+check_fit() {
+	[ "$(mib "$W/root.erofs")" -le $ROOT_MB ] ||
+		die "root.erofs is $(mib "$W/root.erofs") MiB, the slot ROOT_MB=$ROOT_MB"
+	[ "$(mib "$W/root.verity")" -le $VERITY_MB ] ||
+		die "root.verity is $(mib "$W/root.verity") MiB, VERITY_MB=$VERITY_MB"
+}
+
+# cmdline-SLOT.txt: the board's line, the slot, and the verity table on
+# that slot's partitions.
+make_cmdline() { # slot
+	local blocks=$(($(stat -c %s "$W/root.erofs") / 4096)) root verity
+	root=$(slot_uuid ROOT "$1") verity=$(slot_uuid VERITY "$1")
+	local table="0 $((blocks * 8)) verity 1 PARTUUID=$root"
+	table+=" PARTUUID=$verity 4096 4096 $blocks 0 sha256 $ROOT_HASH"
 	table+=" $VERITY_SALT"
-	CMDLINE="$(tr -s ' \n' '  ' <"$BOARD/cmdline" | sed 's/ *$//')"
-	CMDLINE+=" dm-mod.waitfor=PARTUUID=$ROOT_UUID,PARTUUID=$VERITY_UUID"
-	CMDLINE+=" dm-mod.create=\"vroot,,,ro,$table\""
-	printf '%s' "$CMDLINE" >"$W/cmdline.txt"
+	local cmdline
+	cmdline="$(tr -s ' \n' '  ' <"$BOARD/cmdline" | sed 's/ *$//')"
+	cmdline+=" outpost.slot=$1"
+	cmdline+=" dm-mod.waitfor=PARTUUID=$root,PARTUUID=$verity"
+	cmdline+=" dm-mod.create=\"vroot,,,ro,$table\""
+	printf '%s' "$cmdline" >"$W/cmdline-$1.txt"
+}
+
+slot_uuid() { # ROOT|VERITY, slot
+	local v=${1}_${2^^}_UUID
+	echo "${!v}"
 }
 
 signing_key() {
@@ -143,19 +178,26 @@ open(p, "wb").write(b[:n])
 EOF
 }
 
-make_uki() {
-	printf 'ID=outpost\nNAME=outpost\nVERSION_ID=%s\nPRETTY_NAME="outpost %s"\n' \
-		"$VERSION" "$VERSION" >"$W/os-release"
-	"$OBJCOPY" \
-		--add-section .osrel="$W/os-release" --change-section-vma .osrel=0x20000 \
-		--add-section .cmdline="$W/cmdline.txt" --change-section-vma .cmdline=0x30000 \
-		--add-section .linux="$KERNEL" --change-section-vma .linux=0x2000000 \
-		"$STUB" "$W/uki.unsigned.efi"
-	pe_pin_time "$W/uki.unsigned.efi"
-	# sbsign puts the signing time into the signature: freeze the clock.
+# Secure Boot signature of a PE file; sbsign puts the signing time into
+# the signature: freeze the clock.
+sign_pe() { # in, out
 	faketime -f "$(date -u -d "@$EPOCH" '+%Y-%m-%d %H:%M:%S')" \
-		sbsign --key "$KEY" --cert "$CERT" --output "$W/uki.efi" \
-		"$W/uki.unsigned.efi" 2>/dev/null
+		sbsign --key "$KEY" --cert "$CERT" --output "$2" "$1" 2>/dev/null
+}
+
+# uki-SLOT.efi: systemd's stub + os-release + cmdline-SLOT + the kernel.
+# systemd-boot orders UKIs by the os-release ID and VERSION_ID (newest
+# first), entries without tries left last.
+make_uki() { # slot
+	printf 'ID=outpost\nNAME=outpost\nVERSION_ID=%s\nPRETTY_NAME="outpost %s (slot %s)"\n' \
+		"$VERSION" "$VERSION" "$1" >"$W/os-release-$1"
+	"$OBJCOPY" \
+		--add-section .osrel="$W/os-release-$1" --change-section-vma .osrel=0x20000 \
+		--add-section .cmdline="$W/cmdline-$1.txt" --change-section-vma .cmdline=0x30000 \
+		--add-section .linux="$KERNEL" --change-section-vma .linux=0x2000000 \
+		"$STUB" "$W/uki-$1.unsigned.efi"
+	pe_pin_time "$W/uki-$1.unsigned.efi"
+	sign_pe "$W/uki-$1.unsigned.efi" "$W/uki-$1.efi"
 }
 
 # mtools refuses nothing and asks nothing with these settings.
@@ -173,15 +215,22 @@ make_esp() {
 	rm -f "$img"
 	mkfs.fat -C --invariant -i "$ESP_SERIAL" -n OUTPOST-ESP -F 16 "$img" \
 		$((ESP_MB * 1024)) >/dev/null
-	mmd -i "$img" ::/EFI ::/EFI/BOOT ::/boot ::/syslinux
-	cp "$W/uki.efi" "$W/$EFI_BOOT"
+	mmd -i "$img" ::/EFI ::/EFI/BOOT ::/EFI/Linux ::/loader ::/boot ::/syslinux
+	sign_pe "$LOADER" "$W/$EFI_BOOT"
 	fat_put "$img" /EFI/BOOT "$W/$EFI_BOOT"
+	# No menu, no editor, nothing but our UKIs; the newest entry with
+	# tries left wins (no "default": a trial outranks the running slot).
+	printf 'timeout 0\neditor no\nauto-entries no\nauto-firmware no\n' \
+		>"$W/loader.conf"
+	fat_put "$img" /loader "$W/loader.conf"
+	cp "$W/uki-a.efi" "$W/outpost-$VERSION-a.efi"
+	fat_put "$img" /EFI/Linux "$W/outpost-$VERSION-a.efi"
 	[ "$BIOS" = 1 ] || return 0
-	# BIOS path: syslinux loads the same kernel with the same cmdline.
-	cp "$KERNEL" "$W/bzImage"
-	fat_put "$img" /boot "$W/bzImage"
-	printf 'DEFAULT outpost\nPROMPT 0\nTIMEOUT 0\nLABEL outpost\n  LINUX /boot/bzImage\n  APPEND %s\n' \
-		"$CMDLINE" >"$W/syslinux.cfg"
+	# BIOS path: syslinux loads the same kernel with slot a's cmdline.
+	cp "$KERNEL" "$W/linux-a"
+	fat_put "$img" /boot "$W/linux-a"
+	printf 'DEFAULT a\nPROMPT 0\nTIMEOUT 0\nLABEL a\n  LINUX /boot/linux-a\n  APPEND %s\n' \
+		"$(cat "$W/cmdline-a.txt")" >"$W/syslinux.cfg"
 	fat_put "$img" /syslinux "$W/syslinux.cfg"
 	syslinux --install --directory /syslinux "$img"
 }
@@ -211,9 +260,8 @@ BASIC_GUID=EBD0A0A2-B9E5-4433-87C0-68B6B72699C7
 LINUX_GUID=0FC63DAF-8483-4772-8E79-3D69D8477DE4
 
 make_disk() {
-	local img=$OUT/$NAME.img s=2048 root_mb verity_mb total
-	root_mb=$(mib "$W/root.erofs") verity_mb=$(mib "$W/root.verity")
-	total=$((1 + ESP_MB + root_mb + verity_mb + CONFIG_MB + DATA_MB + 1))
+	local img=$OUT/$NAME.img s=2048 total
+	total=$((1 + ESP_MB + 2 * (ROOT_MB + VERITY_MB) + CONFIG_MB + DATA_MB + 1))
 	rm -f "$img" && truncate -s "${total}M" "$img"
 	{
 		echo "label: gpt"
@@ -225,8 +273,10 @@ make_disk() {
 			s=$((s + $1 * 2048))
 		}
 		part $ESP_MB $ESP_GUID $ESP_UUID esp LegacyBIOSBootable
-		part "$root_mb" $ROOT_GUID $ROOT_UUID outpost-root
-		part "$verity_mb" $VERITY_GUID $VERITY_UUID outpost-verity
+		part $ROOT_MB $ROOT_GUID $ROOT_A_UUID root-a
+		part $VERITY_MB $VERITY_GUID $VERITY_A_UUID verity-a
+		part $ROOT_MB $ROOT_GUID $ROOT_B_UUID root-b
+		part $VERITY_MB $VERITY_GUID $VERITY_B_UUID verity-b
 		part $CONFIG_MB $BASIC_GUID $CONFIG_UUID outpost-config
 		part $DATA_MB $LINUX_GUID $DATA_UUID outpost-data
 	} >"$W/layout.sfdisk"
@@ -234,19 +284,31 @@ make_disk() {
 	[ "$BIOS" != 1 ] ||
 		dd if="$GPTMBR" of="$img" bs=440 count=1 conv=notrunc status=none
 	s=2048
-	for p in esp.img:$ESP_MB root.erofs:$root_mb root.verity:$verity_mb \
-		config.img:$CONFIG_MB data.img:$DATA_MB; do
-		dd if="$W/${p%%:*}" of="$img" bs=512 seek=$s conv=notrunc,sparse \
-			status=none
+	# Slot b (-) stays zeroes: a hole in the sparse file, not in the bmap.
+	for p in esp.img:$ESP_MB root.erofs:$ROOT_MB root.verity:$VERITY_MB \
+		-:$ROOT_MB -:$VERITY_MB config.img:$CONFIG_MB data.img:$DATA_MB; do
+		[ "${p%%:*}" = - ] ||
+			dd if="$W/${p%%:*}" of="$img" bs=512 seek=$s \
+				conv=notrunc,sparse status=none
 		s=$((s + ${p##*:} * 2048))
 	done
+}
+
+# What scripts/update.sh bundles (docs/updates.md).
+make_parts() {
+	local p=$OUT/$NAME.parts
+	rm -rf "$p" && mkdir -p "$p"
+	cp "$W/root.erofs" "$W/root.verity" "$W/uki-a.efi" "$W/uki-b.efi" "$p/"
+	echo "$VERSION" >"$p/version"
+	echo "$BOARD_ARCH" >"$p/arch"
+	touch -d "@$EPOCH" "$p"/*
 }
 
 main() {
 	[ -x "$BIN" ] || die "no outpost binary at $BIN"
 	[ -f "$KERNEL" ] || die "no kernel at $KERNEL"
 	[ "$BIOS" = 1 ] || GPTMBR=$STUB # nothing more to check
-	for f in "$STUB" "$GPTMBR" "$CA_BUNDLE"; do
+	for f in "$STUB" "$LOADER" "$GPTMBR" "$CA_BUNDLE"; do
 		[ -f "$f" ] || die "missing $f (scripts/setup.sh)"
 	done
 	mkdir -p "$OUT" && rm -rf "$W" && mkdir -p "$W"
@@ -254,8 +316,11 @@ main() {
 	stage_rootfs
 	make_erofs
 	make_verity
-	make_cmdline
-	make_uki
+	check_fit
+	for slot in a b; do
+		make_cmdline $slot
+		make_uki $slot
+	done
 	make_esp
 	make_config
 	make_data
@@ -265,6 +330,7 @@ main() {
 	"$TOP/scripts/ova.sh" "$OUT/$NAME.img" "$OUT/$NAME.ova" "$VERSION" \
 		"$KEY" "$CERT" "$W/ova"
 	echo "$ROOT_HASH" >"$OUT/$NAME.roothash"
+	make_parts
 	[ "${KEEP_WORK:-0}" = 1 ] || rm -rf "$W"
 }
 

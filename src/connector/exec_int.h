@@ -104,6 +104,7 @@ struct job {
 	struct exec *e;
 	const Connector__V1__HttpRequest *req;
 	const char *traceparent; /* borrowed; NULL: req's fields as they are */
+	bool state_kept; /* traceparent continues req's trace: its tracestate */
 	exec_done_fn *done;
 	struct exec_conn *conn;
 	struct list_node link; /* on e->jobs while active */

@@ -157,6 +157,8 @@ header_kept(const struct job *job, const struct hop_filter *f,
 		return false;
 	if (job->traceparent != NULL && strcasecmp(h->key, "traceparent") == 0)
 		return false; /* the executor's span replaces it */
+	if (!job->state_kept && strcasecmp(h->key, "tracestate") == 0)
+		return false;
 	return strcasecmp(h->key, "host") != 0 &&
 	    strcasecmp(h->key, "content-length") != 0;
 }
@@ -252,6 +254,30 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 	return n;
 }
 
+/*
+ * W3C Trace Context: tracestate goes with the trace of the traceparent it
+ * came with.  When the executor's traceparent starts a new trace (the
+ * request's was invalid, missing or repeated), the request's tracestate
+ * describes another trace and is not passed on.  The trace id is
+ * characters 3..35 of both values.
+ */
+static bool
+state_kept(const struct job *job)
+{
+	const Connector__V1__HttpRequest *req = job->req;
+	size_t i;
+
+	if (job->traceparent == NULL)
+		return true; /* not a participant: req's fields as they are */
+	for (i = 0; i < req->n_headers; i++)
+		if (strcasecmp(req->headers[i]->key, "traceparent") == 0 &&
+		    strlen(req->headers[i]->value) >= 35 &&
+		    memcmp(req->headers[i]->value + 3, job->traceparent + 3,
+			32) == 0)
+			return true;
+	return false;
+}
+
 /* see exec_int.h */
 bool
 exec_req_build(struct job *job)
@@ -260,6 +286,7 @@ exec_req_build(struct job *job)
 	struct hop_filter f;
 	size_t i, n;
 
+	job->state_kept = state_kept(job);
 	hop_init(&f);
 	for (i = 0; i < req->n_headers; i++)
 		hop_note(&f, req->headers[i]->key, strlen(req->headers[i]->key),

@@ -77,7 +77,7 @@ skip_header(const struct hop_filter *f, const struct http_header *h)
 /* NUL-terminated copies of the forwarded headers in one heap block. */
 static char *
 copy_headers(const struct http_request *rq, Connector__V1__Header *hv,
-    Connector__V1__Header **hp, size_t *nh)
+    Connector__V1__Header **hp, size_t *nh, bool keep_state)
 {
 	struct hop_filter f;
 	size_t i, total = 0, n = 0;
@@ -95,7 +95,9 @@ copy_headers(const struct http_request *rq, Connector__V1__Header *hv,
 	for (i = 0; i < rq->nheaders && n < HDR_MAX; i++) {
 		const struct http_header *h = &rq->headers[i];
 
-		if (skip_header(&f, h))
+		if (skip_header(&f, h) ||
+		    (!keep_state &&
+			http_token_eq(h->name, h->name_len, "tracestate")))
 			continue;
 		hv[n] = (Connector__V1__Header)CONNECTOR__V1__HEADER__INIT;
 		hv[n].key = p;
@@ -165,6 +167,22 @@ edge_msg_front_door(struct trace_recorder *r, struct trace_span *s,
 	return true;
 }
 
+/*
+ * W3C Trace Context: the client's tracestate goes on only with its trace,
+ * when tc (the front door's span, NULL: none) continues the trace of rq's
+ * one valid traceparent.
+ */
+static bool
+state_kept(const struct http_request *rq, const struct trace_ctx *tc)
+{
+	const struct http_header *in = one_field(rq, "traceparent");
+	struct trace_ctx c;
+
+	return tc != NULL && in != NULL &&
+	    trace_parent_parse(&c, in->value, in->value_len) &&
+	    memcmp(c.trace_id, tc->trace_id, TRACE_ID_LEN) == 0;
+}
+
 /* see edge_int.h */
 struct grpc_out *
 edge_msg_http(const char *id, const struct http_request *rq, const char *url,
@@ -180,7 +198,7 @@ edge_msg_http(const char *id, const struct http_request *rq, const char *url,
 		return NULL;
 	memcpy(method, rq->method, rq->method_len);
 	method[rq->method_len] = '\0';
-	if ((mem = copy_headers(rq, hv, hp, &nh)) == NULL)
+	if ((mem = copy_headers(rq, hv, hp, &nh, state_kept(rq, tc))) == NULL)
 		return NULL;
 	if (nh < HDR_MAX && tc != NULL) {
 		trace_parent_format(tc, tp);

@@ -62,11 +62,12 @@ def disk(kernel, tmp_path_factory):
     env = dict(os.environ, KEEP_WORK="1", SIGNING_KEY=str(key), SIGNING_CERT=SNAKEOIL_CERT,
                IMAGE_BOARD="aarch64-virt", IMAGE_EFI_BOOT="BOOTAA64.EFI", IMAGE_BIOS="0",
                IMAGE_OBJCOPY="aarch64-linux-gnu-objcopy",
-               IMAGE_STUB=os.path.join(sysroot, "usr/lib/systemd/boot/efi/linuxaa64.efi.stub"))
+               IMAGE_STUB=os.path.join(sysroot, "usr/lib/systemd/boot/efi/linuxaa64.efi.stub"),
+               IMAGE_LOADER=os.path.join(sysroot, "usr/lib/systemd/boot/efi/systemd-bootaa64.efi"))
     r = subprocess.run([os.path.join(TOP, "scripts", "image.sh"), BIN, kernel, str(out), name],
                        env=env, capture_output=True, text=True, timeout=600)
     assert r.returncode == 0, r.stderr
-    cmdline = (out / f"work-{name}" / "cmdline.txt").read_text()
+    cmdline = (out / f"work-{name}" / "cmdline-a.txt").read_text()
     return out / f"{name}.img", cmdline
 
 
@@ -176,7 +177,7 @@ def test_a_changed_root_byte_stops_the_boot(kernel, disk, tmp_path):
     bad = tmp_path / "tampered.img"
     shutil.copyfile(img, bad)
     # One byte of /sbin/init itself: the kernel must read it to start.
-    flip(bad, find(bad, "outpost-root", b"\x7fELF\x02\x01\x01") + 0x100)
+    flip(bad, find(bad, "root-a", b"\x7fELF\x02\x01\x01") + 0x100)
     # A good boot answers in a few seconds; give the bad one 30.
     took, log = boot(bad, tmp_path, 30, kernel=kernel, cmdline=cmdline,
                      until=r"Kernel panic|No working init")

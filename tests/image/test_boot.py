@@ -88,7 +88,7 @@ def test_untrusted_key_refused_by_secure_boot(vms, image_dir):
 
 def test_flipped_root_byte_stops_boot(vms, image_dir, kernel, scratch):
     img = copy_image(image(image_dir), os.path.join(scratch, "flipped.img"))
-    off, size = partition(img, "outpost-root")
+    off, size = partition(img, "root-a")
     with open(img, "r+b") as f:
         f.seek(off)
         root = f.read(size)
@@ -171,6 +171,21 @@ def test_data_persists_and_powerdown_is_clean(vms, image_dir, kernel, scratch):
         fsck, count = _data_file(img, scratch, "/boot-count")
         assert fsck.returncode == 0, fsck.stdout + fsck.stderr
         assert count.strip() == str(boot)
+    # README "Moving the data from an older image": the data partition
+    # copied onto a fresh image carries on counting there.
+    fresh = copy_image(image(image_dir), os.path.join(scratch, "fresh.img"))
+    subprocess.run(["bash", "-euc", MOVE_DATA, "move", img, fresh], check=True, timeout=60)
+    vm = vms(fresh, boot="direct", devices="virtio", kernel=kernel)
+    vm.wait_console(r"data partition mounted \(boot 3\)", BOOT_TIMEOUT)
+
+
+# The README's recipe, word for word but for the file names ($1, $2).
+MOVE_DATA = r'''
+data() { sfdisk -d "$1" | sed -n 's/.*start= *\([0-9]*\), size= *\([0-9]*\),.*name="outpost-data".*/\1 \2/p'; }
+read -r os osz < <(data "$1")
+read -r ns nsz < <(data "$2")
+[ "$osz" -le "$nsz" ] && dd if="$1" of="$2" bs=512 skip="$os" seek="$ns" count="$osz" conv=notrunc
+'''
 
 
 def test_ctrl_alt_del_powers_off_in_order(vms, image_dir, kernel):

@@ -9,6 +9,7 @@ parent id, and a fresh sampled trace when the request carries none or an
 invalid one.
 """
 import base64
+import os
 import re
 
 import pytest
@@ -87,6 +88,7 @@ def test_invalid_traceparent_starts_a_new_trace(bad, h2c, nginx, spawn, outpost_
     trace, span, flags, ts = seen(nginx, "/c.txt", h2c=h2c, tunnel=t,
                                   headers=[("traceparent", bad), ("tracestate", "rojo=1")])
     assert trace not in (TRACE, "0" * 32) and flags == "01"
+    assert ts == "-"  # W3C: the tracestate of an invalid traceparent goes with it
 
 
 def test_two_traceparents_start_a_new_trace(h2c, nginx, spawn, outpost_bin):
@@ -298,6 +300,16 @@ def test_front_door_to_upstream_is_one_trace(outpost_bin, outpost_edge_bin, ngin
         door2 = spans_of(receiver)[handle2["parentSpanId"]]
         assert door2["name"] == "edge.front_door" and door2["traceId"] == trace2
         assert door2.get("parentSpanId", "") == ""
+        # A client's tracestate goes on with its trace only: with an
+        # invalid traceparent the edge starts a trace and drops it.
+        nginx.write("m.txt", b"m")
+        for tp_in, want in ((f"00-{TRACE}-{PARENT}-01", "rojo=1"), ("00-bad", "-")):
+            s, _, _ = edge.proxy("alpha", f"127.0.0.1:{nginx.port}/m.txt",
+                                 headers={"traceparent": tp_in, "tracestate": "rojo=1"})
+            assert s == 200
+            assert wait_until(lambda: [r for r in nginx.traceparents() if r[0] == "/m.txt"], 5)
+            assert [r for r in nginx.traceparents() if r[0] == "/m.txt"][-1][2] == want
+            open(os.path.join(nginx.dir, "trace.log"), "w").close()
     finally:
         for p in reversed(procs):
             p.stop()

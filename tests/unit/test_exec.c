@@ -337,6 +337,7 @@ struct call {
 	Connector__V1__HttpRequest req;
 	Connector__V1__Header h[MAX_HDRS], *hp[MAX_HDRS];
 	char url[512];
+	const char *traceparent; /* the executor's span, or NULL */
 	int calls;
 	enum exec_reason r;
 	int status;
@@ -519,7 +520,7 @@ static void
 call_run(struct fx *f, struct call *c)
 {
 	c->calls = 0;
-	exec_submit(f->e, &c->job, &c->req, on_done);
+	exec_submit_traced(f->e, &c->job, &c->req, c->traceparent, on_done);
 	assert_int_equal(c->calls, 0);
 	run_until(f, c, 8000);
 	assert_int_equal(c->calls, 1);
@@ -749,6 +750,59 @@ exec_set_cookie_order(void **state)
 	assert_string_equal(c.hk[3], "set-cookie");
 	assert_string_equal(c.hv[3], "d=4");
 	assert_string_equal(c.hk[4], "Content-Length");
+	call_free(&c);
+	fx_free(f);
+}
+
+/*
+ * W3C Trace Context: the request's tracestate goes upstream only with its
+ * trace.  The executor's traceparent continues the request's trace (the
+ * same trace id): kept.  It starts a new trace because the request's was
+ * invalid (uppercase), repeated or missing: dropped.  Not traced: the
+ * fields as they are.
+ */
+static void
+exec_tracestate_follows_its_trace(void **state)
+{
+#define TID "0af7651916cd43dd8448eb211c80319c"
+	static const char mine[] = "00-" TID "-00f067aa0ba902b7-01";
+	static const char fresh[] =
+	    "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+	static const struct {
+		const char *in, *in2, *exec;
+		bool kept;
+	} cases[] = {
+	    {"00-" TID "-b7ad6b7169203331-01", NULL, mine, true},
+	    {"00-0AF7651916CD43DD8448EB211C80319C-b7ad6b7169203331-01", NULL,
+		fresh, false},
+	    {"00-" TID "-b7ad6b7169203331-01", "00-" TID "-b7ad6b7169203331-01",
+		fresh, false},
+	    {NULL, NULL, fresh, false},
+	    {"garbage", NULL, NULL, true},
+	};
+#undef TID
+	struct fx *f = fx_new();
+	struct call c = {0};
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+		srv_script(&f->srv, S_RESPOND,
+		    "HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n");
+		call_init(&c, "GET", "");
+		call_url(&c, f, "/ts");
+		if (cases[i].in != NULL)
+			call_header(&c, "traceparent", cases[i].in);
+		if (cases[i].in2 != NULL)
+			call_header(&c, "traceparent", cases[i].in2);
+		call_header(&c, "tracestate", "rojo=00f0");
+		c.traceparent = cases[i].exec;
+		call_run(f, &c);
+		assert_int_equal(c.r, EXEC_OK);
+		assert_true(
+		    (strstr(f->srv.head, "\r\ntracestate: rojo=00f0\r\n") !=
+			NULL) == cases[i].kept);
+	}
 	call_free(&c);
 	fx_free(f);
 }
@@ -1958,6 +2012,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_head_and_204),
 	    cmocka_unit_test(exec_set_cookie_order),
 	    cmocka_unit_test(exec_hop_by_hop),
+	    cmocka_unit_test(exec_tracestate_follows_its_trace),
 	    cmocka_unit_test(exec_host_header),
 	    cmocka_unit_test(exec_too_large),
 	    cmocka_unit_test(exec_timeout),

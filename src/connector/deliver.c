@@ -61,7 +61,7 @@ release(struct deliver *dl)
 static bool
 send_part(struct deliver *dl, Outpost__V1__ResponsePart *part)
 {
-	return conn_call_send(&dl->call, grpc_out_pack(&part->base));
+	return conn_call_send(&dl->call, &part->base);
 }
 
 /* --- the executor's sink ---------------------------------------------------- */

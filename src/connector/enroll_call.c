@@ -97,7 +97,7 @@ conn_opened(struct tunnel_conn *n)
 	if ((r = conn_call_open(n, &c->call, c->path, NULL, 0)) < 0)
 		return r;
 	c->req = NULL;
-	if (!conn_call_send(&c->call, o))
+	if (!conn_call_send_packed(&c->call, o))
 		return -ENOBUFS;
 	conn_call_end(&c->call);
 	return 0;

@@ -240,7 +240,7 @@ send_result(struct session *s, bool ok, const char *detail)
 	res.detail = (char *)detail;
 	f.frame_case = OUTPOST__V1__SESSION_FRAME__FRAME_RESULT;
 	f.result = &res;
-	return conn_call_send(&s->call, grpc_out_pack(&f.base));
+	return conn_call_send(&s->call, &f.base);
 }
 
 /*

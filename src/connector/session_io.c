@@ -43,7 +43,7 @@ send_frame(struct session *s, const uint8_t *p, size_t n)
 		f.frame_case = OUTPOST__V1__SESSION_FRAME__FRAME_HALF_CLOSE;
 		f.half_close = true;
 	}
-	return conn_call_send(&s->call, grpc_out_pack(&f.base));
+	return conn_call_send(&s->call, &f.base);
 }
 
 /* Both directions closed: the session is done. */

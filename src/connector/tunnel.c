@@ -83,9 +83,11 @@ bool
 tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
     const ProtobufCMessage *sub)
 {
-	return conn_call_send(&t->call,
-	    grpc_out_envelope(
-		&connector__v1__connector_message__descriptor, id, field, sub));
+	union grpc_envelope u;
+	const ProtobufCMessage *m = grpc_envelope(
+	    &u, &connector__v1__connector_message__descriptor, id, field, sub);
+
+	return m != NULL && conn_call_send(&t->call, m);
 }
 
 /* --- the connection's callbacks -------------------------------------------- */

@@ -199,10 +199,21 @@ pump(struct conn_call *c)
 
 /* see tunnel_conn.h */
 bool
-conn_call_send(struct conn_call *c, struct grpc_out *o)
+conn_call_send(struct conn_call *c, const ProtobufCMessage *m)
+{
+	if (c->state != CALL_OPEN || !grpc_sendq_put(&c->outq, &c->st, m))
+		return false;
+	pump(c);
+	conn_kick(c->conn);
+	return true;
+}
+
+/* see tunnel_conn.h */
+bool
+conn_call_send_packed(struct conn_call *c, struct grpc_out *o)
 {
 	if (c->state != CALL_OPEN) {
-		free(o);
+		grpc_out_free(o);
 		return false;
 	}
 	if (!grpc_sendq_push(&c->outq, o))

@@ -176,13 +176,19 @@ int conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
     const struct h2_header *hdr, size_t nhdr);
 
 /*
- * Queue one message (taking ownership of o, from grpc_out_pack()).
- * Returns true, or false when the call is not open for sending, o is NULL
- * or the send queue is full (o is freed): the caller waits for
- * on_writable, or ends the call.  Bytes leave as the edge's flow-control
- * window allows; several sends in one loop turn share one write.
+ * Send one message: packed straight into the call's send ring when it fits
+ * there and nothing waits before it, else packed and queued
+ * (grpc_sendq_put(); m is not kept).  Returns true, or false when the call
+ * is not open for sending, out of memory or the send queue is full: the
+ * caller waits for on_writable, or ends the call.  Bytes leave as the
+ * edge's flow-control window allows; several sends in one loop turn share
+ * one write.
  */
-bool conn_call_send(struct conn_call *c, struct grpc_out *o);
+bool conn_call_send(struct conn_call *c, const ProtobufCMessage *m);
+
+/* The same for a message packed before (taking ownership of o, from
+ * grpc_out_pack(); NULL: false): a request packed before its call opened. */
+bool conn_call_send_packed(struct conn_call *c, struct grpc_out *o);
 
 /* True when no queued message waits to be handed to the stream. */
 bool conn_call_send_idle(const struct conn_call *c);

@@ -157,6 +157,21 @@ void grpc_out_free(struct grpc_out *o);
 struct grpc_out *grpc_out_envelope(const ProtobufCMessageDescriptor *d,
     const char *id, unsigned field, const ProtobufCMessage *sub);
 
+/* Room for an envelope message built by grpc_envelope(). */
+union grpc_envelope {
+	ProtobufCMessage base;
+	max_align_t align;
+	uint8_t mem[GRPC_ENVELOPE_MAX];
+};
+
+/*
+ * The envelope of grpc_out_envelope() built in u (not packed): NULL as
+ * there, but for memory.  u refers to id and sub, which must outlive it.
+ */
+const ProtobufCMessage *grpc_envelope(union grpc_envelope *u,
+    const ProtobufCMessageDescriptor *d, const char *id, unsigned field,
+    const ProtobufCMessage *sub);
+
 /*
  * A stream's queue of outgoing messages, drained into its send ring as
  * HTTP/2 flow control allows.  Caller-embedded; owns the queued messages.
@@ -175,6 +190,17 @@ void grpc_sendq_init(struct grpc_sendq *q, unsigned max);
  * (o is freed): the caller decides whether that ends the call.
  */
 bool grpc_sendq_push(struct grpc_sendq *q, struct grpc_out *o);
+
+/*
+ * Send m as one gRPC message on st: packed straight into st's send ring
+ * when nothing is queued before it and the ring has room for all of it
+ * (protobuf-c's pack_to_buffer appends a bytes field from the caller's
+ * memory, so a body is copied once, into the ring), else packed into a
+ * grpc_out and queued (grpc_sendq_push).  m is not kept.  false as
+ * grpc_sendq_push() (out of memory, over 4 GiB, the queue full).
+ */
+bool grpc_sendq_put(
+    struct grpc_sendq *q, struct h2_stream *st, const ProtobufCMessage *m);
 
 /*
  * Move queued bytes into st's send ring, oldest first.  Returns the bytes

@@ -214,31 +214,37 @@ grpc_out_pack(const ProtobufCMessage *m)
 }
 
 /* see grpc.h */
-struct grpc_out *
-grpc_out_envelope(const ProtobufCMessageDescriptor *d, const char *id,
-    unsigned field, const ProtobufCMessage *sub)
+const ProtobufCMessage *
+grpc_envelope(union grpc_envelope *u, const ProtobufCMessageDescriptor *d,
+    const char *id, unsigned field, const ProtobufCMessage *sub)
 {
-	union {
-		ProtobufCMessage base;
-		max_align_t align;
-		uint8_t mem[GRPC_ENVELOPE_MAX];
-	} u;
 	const ProtobufCFieldDescriptor *fid, *fm;
 	int which = (int)field; /* oneof case enums are int-sized */
 
 	fid = protobuf_c_message_descriptor_get_field(d, 1);
 	fm = protobuf_c_message_descriptor_get_field(d, field);
-	if (d->sizeof_message > sizeof(u) || fid == NULL ||
+	if (d->sizeof_message > sizeof(*u) || fid == NULL ||
 	    fid->type != PROTOBUF_C_TYPE_STRING ||
 	    fid->label == PROTOBUF_C_LABEL_REPEATED || fm == NULL ||
 	    fm->type != PROTOBUF_C_TYPE_MESSAGE ||
 	    (fm->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) == 0 || sub == NULL)
 		return NULL;
-	protobuf_c_message_init(d, &u);
+	protobuf_c_message_init(d, u);
 	if (id == NULL)
 		id = "";
-	memcpy(u.mem + fid->offset, &id, sizeof(id));
-	memcpy(u.mem + fm->offset, &sub, sizeof(sub));
-	memcpy(u.mem + fm->quantifier_offset, &which, sizeof(which));
-	return grpc_out_pack(&u.base);
+	memcpy(u->mem + fid->offset, &id, sizeof(id));
+	memcpy(u->mem + fm->offset, &sub, sizeof(sub));
+	memcpy(u->mem + fm->quantifier_offset, &which, sizeof(which));
+	return &u->base;
+}
+
+/* see grpc.h */
+struct grpc_out *
+grpc_out_envelope(const ProtobufCMessageDescriptor *d, const char *id,
+    unsigned field, const ProtobufCMessage *sub)
+{
+	union grpc_envelope u;
+	const ProtobufCMessage *m = grpc_envelope(&u, d, id, field, sub);
+
+	return m != NULL ? grpc_out_pack(m) : NULL;
 }

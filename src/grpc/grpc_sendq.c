@@ -5,6 +5,7 @@
 #include <stdlib.h>
 
 #include "grpc/grpc.h"
+#include "lib/util.h"
 
 /* see grpc.h */
 void
@@ -26,6 +27,38 @@ grpc_sendq_push(struct grpc_sendq *q, struct grpc_out *o)
 	}
 	list_append(&q->q, &o->link);
 	q->n++;
+	return true;
+}
+
+/* protobuf-c's output into a stream's send ring (room checked first). */
+struct ring_out {
+	ProtobufCBuffer base;
+	struct h2_stream *st;
+};
+
+static void
+ring_append(ProtobufCBuffer *b, size_t len, const uint8_t *data)
+{
+	struct ring_out *r = container_of(b, struct ring_out, base);
+
+	h2_stream_send(r->st, data, len);
+}
+
+/* see grpc.h */
+bool
+grpc_sendq_put(
+    struct grpc_sendq *q, struct h2_stream *st, const ProtobufCMessage *m)
+{
+	struct ring_out r = {.base.append = ring_append, .st = st};
+	size_t n = protobuf_c_message_get_packed_size(m);
+	uint8_t pre[GRPC_PREFIX_LEN];
+
+	if (!grpc_sendq_empty(q) || n > h2_stream_send_room(st) ||
+	    h2_stream_send_room(st) - n < GRPC_PREFIX_LEN ||
+	    !grpc_prefix_write(pre, n) ||
+	    h2_stream_send(st, pre, sizeof(pre)) != (long)sizeof(pre))
+		return grpc_sendq_push(q, grpc_out_pack(m));
+	protobuf_c_message_pack_to_buffer(m, &r.base);
 	return true;
 }
 

@@ -113,6 +113,23 @@ struct h2_ring {
 struct h2_session;
 struct h2_stream;
 
+/*
+ * A DATA frame handed out without a copy (nghttp2's NO_COPY data source):
+ * its 9-byte header, then its payload straight from the stream's send
+ * ring, which keeps those bytes until the whole frame was written.  If the
+ * stream closes first (its ring may be freed), the rest of the payload is
+ * copied to own (heap) memory.  Private to h2/.
+ */
+struct h2_data_out {
+	bool active; /* a frame is going out */
+	bool body; /* its header is written; out points at the payload */
+	bool broken; /* its rest could not be kept: nothing more goes out */
+	struct h2_stream *st; /* its stream; NULL once copied to own */
+	size_t len; /* payload bytes */
+	uint8_t hd[9];
+	uint8_t *own;
+};
+
 /* Stream event callback; see the rules above. */
 typedef void h2_event_fn(struct h2_stream *st, unsigned events, void *arg);
 
@@ -167,8 +184,9 @@ struct h2_session {
 	h2_accept_fn *on_accept;
 	void *arg;
 	enum h2_error err;
-	const uint8_t *out; /* pending output from nghttp2 */
+	const uint8_t *out; /* pending output: nghttp2's or a DATA frame's */
 	size_t outlen;
+	struct h2_data_out data; /* the DATA frame going out, if any */
 	struct list_node events; /* streams with events, oldest first */
 	struct list_node live; /* attached, not yet closed; newest first */
 	int64_t settings_deadline; /* 0 once acknowledged */

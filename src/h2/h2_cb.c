@@ -303,5 +303,6 @@ h2_cb_install(nghttp2_session_callbacks *cbs)
 	    cbs, cb_stream_close);
 	nghttp2_session_callbacks_set_on_frame_send_callback(
 	    cbs, cb_frame_send);
+	nghttp2_session_callbacks_set_send_data_callback(cbs, h2_data_send_cb);
 	return 0;
 }

@@ -46,6 +46,20 @@ void h2_stream_attach(struct h2_session *s, struct h2_stream *st, int32_t id);
 ssize_t h2_stream_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf,
     size_t len, uint32_t *flags, nghttp2_data_source *src, void *arg);
 
+/*
+ * DATA frames without a copy (h2_data.c): nghttp2's send_data callback
+ * records the frame and pauses nghttp2_session_mem_send(); h2_data_step()
+ * moves on to the payload once the header is written, and releases the
+ * ring bytes once the payload is (call it when s->outlen is 0).  A stream
+ * closing while its frame is going out gives the rest to the session
+ * (h2_data_stream_closed); h2_data_drop() forgets a frame with the session.
+ */
+int h2_data_send_cb(nghttp2_session *ng, nghttp2_frame *frame,
+    const uint8_t *framehd, size_t length, nghttp2_data_source *src, void *arg);
+void h2_data_step(struct h2_session *s);
+void h2_data_stream_closed(struct h2_session *s, struct h2_stream *st);
+void h2_data_drop(struct h2_session *s);
+
 /* Submit the server's response headers with a data provider. */
 int h2_stream_submit_response(struct h2_stream *st);
 

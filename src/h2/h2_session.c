@@ -105,6 +105,7 @@ h2_session_free(struct h2_session *s)
 
 	if (s->ng == NULL)
 		return;
+	h2_data_drop(s); /* no copy of a frame that never goes out */
 	while ((n = list_first(&s->live)) != NULL) {
 		st = list_entry(n, struct h2_stream, live_link);
 		if (st->err == H2_SERR_NONE && !st->rx_eof)
@@ -112,9 +113,10 @@ h2_session_free(struct h2_session *s)
 		h2_stream_mark_closed(st, NGHTTP2_CANCEL);
 	}
 	h2_session_dispatch(s);
-	/* Pending output points into nghttp2's memory: drop it with it. */
+	/* Pending output points into nghttp2's memory or a ring: drop it. */
 	s->out = NULL;
 	s->outlen = 0;
+	h2_data_drop(s);
 	nghttp2_session_del(s->ng);
 	s->ng = NULL;
 }
@@ -153,7 +155,15 @@ h2_session_take(struct h2_session *s, size_t *len)
 	const uint8_t *p;
 	ssize_t rv;
 
-	if (s->outlen == 0 && s->ng != NULL) {
+	if (s->data.broken) {
+		*len = 0;
+		return NULL;
+	}
+	if (s->outlen == 0 && s->data.active) {
+		h2_data_step(s);
+		h2_session_dispatch(s);
+	}
+	if (s->outlen == 0 && !s->data.active && s->ng != NULL) {
 		rv = nghttp2_session_mem_send(s->ng, &p);
 		if (rv < 0)
 			h2_session_fail(
@@ -190,7 +200,9 @@ h2_session_want_read(const struct h2_session *s)
 bool
 h2_session_want_write(const struct h2_session *s)
 {
-	return s->outlen > 0 ||
+	if (s->data.broken)
+		return false;
+	return s->outlen > 0 || s->data.active ||
 	    (s->ng != NULL && nghttp2_session_want_write(s->ng));
 }
 

@@ -55,6 +55,7 @@ h2_stream_mark_closed(struct h2_stream *st, uint32_t code)
 	st->tx_end = st->tx_done = true;
 	st->reset_code = code;
 	list_remove(&st->live_link);
+	h2_data_stream_closed(s, st);
 	/* Bytes still unread would hold the connection window forever. */
 	if (st->rx.len > 0)
 		nghttp2_session_consume_connection(s->ng, st->rx.len);
@@ -118,18 +119,16 @@ h2_stream_read_cb(nghttp2_session *ng, int32_t id, uint8_t *buf, size_t len,
     uint32_t *flags, nghttp2_data_source *src, void *arg)
 {
 	struct h2_stream *st = src->ptr;
-	const uint8_t *p;
 	size_t n;
 
-	p = h2_ring_peek(&st->tx, &n);
+	(void)buf; /* the payload leaves from the ring (h2_data.c) */
+	h2_ring_peek(&st->tx, &n);
 	n = n < len ? n : len;
 	if (n > 0) {
-		memcpy(buf, p, n);
-		h2_ring_drop(&st->tx, n);
+		*flags |= NGHTTP2_DATA_FLAG_NO_COPY;
 		st->tx_sent += n;
-		h2_stream_post(st, H2_EV_WRITE);
 	}
-	if (st->tx.len == 0 && st->tx_end) {
+	if (st->tx.len == n && st->tx_end) {
 		*flags |= NGHTTP2_DATA_FLAG_EOF;
 		if (stream_end_trailers(st))
 			*flags |= NGHTTP2_DATA_FLAG_NO_END_STREAM;

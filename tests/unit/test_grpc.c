@@ -317,11 +317,96 @@ out_buffer_reused(void **state)
 	grpc_out_free(NULL);
 }
 
+static void
+on_h2(struct h2_stream *st, unsigned ev, void *arg)
+{
+	(void)st, (void)ev, (void)arg;
+}
+
+/* A response message with a body of n bytes, in an envelope. */
+static const ProtobufCMessage *
+response(union grpc_envelope *u, Connector__V1__HttpResponse *r,
+    Connector__V1__Header *h, Connector__V1__Header **hp, uint8_t *body,
+    size_t n)
+{
+	size_t i;
+
+	for (i = 0; i < n; i++)
+		body[i] = (uint8_t)(i * 31 + i / 255);
+	connector__v1__header__init(h);
+	h->key = "content-type";
+	h->value = "text/plain";
+	*hp = h;
+	connector__v1__http_response__init(r);
+	r->http_status = 200;
+	r->n_headers = 1;
+	r->headers = hp;
+	r->body.data = body;
+	r->body.len = n;
+	return grpc_envelope(u, &connector__v1__connector_message__descriptor,
+	    "req-42", CONNECTOR__V1__CONNECTOR_MESSAGE__MESSAGE_HTTP_RESPONSE,
+	    &r->base);
+}
+
+/*
+ * grpc_sendq_put() packs straight into the stream's send ring, byte for
+ * byte what protobuf-c's flat pack (grpc_out_pack) gives; without room, or
+ * behind a queued message, it queues the same bytes instead.
+ */
+static void
+put_packs_into_the_ring(void **state)
+{
+	static const struct h2_conf conf = {.window = 4096,
+	    .conn_window = 4096,
+	    .max_frame = 16384,
+	    .max_streams = 4,
+	    .ping_timeout_ms = 500};
+	static uint8_t rx[4096], tx[80000], body[70000];
+	Connector__V1__HttpResponse r;
+	Connector__V1__Header h, *hp;
+	union grpc_envelope u;
+	const ProtobufCMessage *m;
+	struct h2_session s;
+	struct h2_stream st;
+	struct grpc_sendq q;
+	struct grpc_out *o, *first;
+
+	assert_int_equal(
+	    h2_session_init(&s, H2_CLIENT, &conf, on_h2, NULL, NULL, 0), 0);
+	h2_stream_init(&st, rx, sizeof(rx), tx, sizeof(tx));
+	assert_int_equal(
+	    h2_stream_open(&s, &st, "https", "edge.test", "/p", NULL, 0), 0);
+	grpc_sendq_init(&q, 4);
+	m = response(&u, &r, &h, &hp, body, 65536);
+	assert_non_null(m);
+	o = grpc_out_pack(m);
+	assert_non_null(o);
+	assert_true(grpc_sendq_put(&q, &st, m));
+	assert_true(grpc_sendq_empty(&q));
+	assert_int_equal(sizeof(tx) - h2_stream_send_room(&st), o->len);
+	assert_memory_equal(tx, o->data, o->len);
+	/* No room for a second one: queued, the same bytes. */
+	assert_true(grpc_sendq_put(&q, &st, m));
+	assert_false(grpc_sendq_empty(&q));
+	first = list_entry(list_first(&q.q), struct grpc_out, link);
+	assert_int_equal(first->len, o->len);
+	assert_memory_equal(first->data, o->data, o->len);
+	/* A small one behind it waits its turn, though it would fit. */
+	m = response(&u, &r, &h, &hp, body, 10);
+	assert_true(h2_stream_send_room(&st) > 100);
+	assert_true(grpc_sendq_put(&q, &st, m));
+	assert_int_equal(q.n, 2);
+	grpc_out_free(o);
+	grpc_sendq_clear(&q);
+	h2_session_free(&s);
+}
+
 int
 main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(frame_all_at_once),
+	    cmocka_unit_test(put_packs_into_the_ring),
 	    cmocka_unit_test(frame_byte_at_a_time),
 	    cmocka_unit_test(frame_guard_page),
 	    cmocka_unit_test(frame_partial_is_not_idle),

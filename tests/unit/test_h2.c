@@ -241,6 +241,95 @@ flow_control_bounded(void **state)
 	assert_memory_equal(src, dst, sizeof(src));
 }
 
+/*
+ * A DATA frame goes out as its 9-byte header and then its payload straight
+ * from the send ring (no copy inside h2/): the bytes stay in the ring until
+ * the whole frame was acknowledged, and only then is the room given back.
+ */
+static void
+data_leaves_from_the_ring(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+	uint8_t src[100], buf[128];
+	const uint8_t *q;
+	size_t n, i;
+
+	for (i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 13);
+	assert_int_equal(h2_stream_send(&p->c.st, src, sizeof(src)), 100);
+	q = h2_session_take(&p->cli, &n);
+	assert_int_equal(n, 9);
+	assert_int_equal(q[0] << 16 | q[1] << 8 | q[2], 100); /* length */
+	assert_int_equal(q[3], 0); /* DATA */
+	h2_session_feed(&p->srv, q, 4);
+	h2_session_ack(&p->cli, 4); /* a partial write of the header */
+	q = h2_session_take(&p->cli, &n);
+	assert_int_equal(n, 5);
+	h2_session_feed(&p->srv, q, n);
+	h2_session_ack(&p->cli, n);
+	q = h2_session_take(&p->cli, &n);
+	assert_ptr_equal(q, p->c.tx); /* the ring's own bytes */
+	assert_int_equal(n, 100);
+	assert_int_equal(h2_stream_send_room(&p->c.st), TXCAP - 100);
+	h2_session_feed(&p->srv, q, n);
+	h2_session_ack(&p->cli, n);
+	assert_int_equal(h2_stream_send_room(&p->c.st), TXCAP - 100);
+	p->c.seen = 0;
+	pump(p);
+	assert_int_equal(h2_stream_send_room(&p->c.st), TXCAP);
+	assert_true(p->c.seen & H2_EV_WRITE);
+	assert_int_equal(drain(s, buf, sizeof(buf)), 100);
+	assert_memory_equal(buf, src, 100);
+	assert_int_equal(h2_stream_sent(&p->c.st), 100);
+	assert_int_equal(h2_session_error(&p->srv), H2_ERR_NONE);
+}
+
+/*
+ * The stream closes (the peer reset it) while its DATA frame is half
+ * written: its ring may be reused at once, so the rest of the frame must
+ * come from the session's own copy, and the connection stays intact.
+ */
+static void
+stream_closed_mid_frame(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+	uint8_t src[1000];
+	const uint8_t *q;
+	size_t n, i;
+
+	for (i = 0; i < sizeof(src); i++)
+		src[i] = (uint8_t)(i * 7 + 1);
+	assert_int_equal(h2_stream_send(&s->st, src, sizeof(src)), 1000);
+	q = h2_session_take(&p->srv, &n);
+	assert_int_equal(n, 9);
+	h2_session_feed(&p->cli, q, n);
+	h2_session_ack(&p->srv, n);
+	q = h2_session_take(&p->srv, &n);
+	assert_int_equal(n, 1000);
+	h2_session_feed(&p->cli, q, 10);
+	h2_session_ack(&p->srv, 10);
+	/* The client resets the stream; the server learns it mid-frame. */
+	h2_stream_cancel(&p->c.st, 8);
+	while (move(&p->cli, &p->srv, 0) > 0)
+		;
+	assert_int_equal(s->closes, 1);
+	memset(s->tx, 0xaa, sizeof(s->tx)); /* the owner reuses the ring */
+	q = h2_session_take(&p->srv, &n);
+	assert_int_equal(n, 990);
+	assert_memory_equal(q, src + 10, 990);
+	h2_session_feed(&p->cli, q, n);
+	h2_session_ack(&p->srv, n);
+	/* The connection still works: a new call goes through. */
+	pump(p);
+	assert_int_equal(h2_session_error(&p->cli), H2_ERR_NONE);
+	assert_int_equal(h2_session_error(&p->srv), H2_ERR_NONE);
+	assert_int_equal(h2_session_ping(&p->cli, 1), 0);
+	pump(p);
+	assert_int_equal(h2_session_pings_acked(&p->cli), 1);
+}
+
 /* With no ack the sender stalls once window + send ring are full. */
 static void
 flow_control_stalls(void **state)
@@ -688,6 +777,10 @@ main(int argc, char **argv)
 		flow_control_bounded, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		flow_control_stalls, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		data_leaves_from_the_ring, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		stream_closed_mid_frame, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		trailers_error_status, setup, teardown),
 	    cmocka_unit_test_setup_teardown(trailers_only, setup, teardown),

@@ -756,7 +756,7 @@ two_calls_on_one_connection_end_independently(void **state)
 	assert_true(run_until(f, side_calls_at_edge, 1, 2000));
 	assert_string_equal(
 	    h2_stream_path(&f->c[0].side), "/outpost.v1.Sessions/Attach");
-	assert_true(conn_call_send(&the_side.call, grpc_out_pack(&hc.base)));
+	assert_true(conn_call_send(&the_side.call, &hc.base));
 	assert_true(run_until(f, side_msgs_at_edge, 1, 2000));
 	edge_side_send(f);
 	assert_true(run_until(f, side_msgs_here, 1, 2000));

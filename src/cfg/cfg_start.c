@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "cfg/cfg_int.h"
+#include "lib/rebootpol.h"
 #include "lib/url.h"
 #include "lib/util.h"
 #include "net/dial.h"
@@ -264,6 +265,18 @@ check_iface(const struct cfg *c, struct cfg_errors *errs)
 	report(c, errs, keys[i], after_name(why, cfg_defs[keys[i]].name));
 }
 
+/* UPDATE_REBOOT, parsed by what init decides with. */
+static void
+check_reboot(const struct cfg *c, struct cfg_errors *errs)
+{
+	const char *s = c->slot[CFG_UPDATE_REBOOT].str;
+	struct rebootpol p;
+	char why[WHY_MAX];
+
+	if (s != NULL && rebootpol_parse(s, &p, why, sizeof(why)) < 0)
+		report(c, errs, CFG_UPDATE_REBOOT, why);
+}
+
 /* see cfg.h */
 void
 cfg_iface_conf(const struct cfg *c, struct net_iface_conf *ic)
@@ -284,6 +297,7 @@ cfg_check_start(const struct cfg *c, struct cfg_errors *errs)
 	check_upstream_ca(c, errs);
 	check_connect_to(c, errs);
 	check_iface(c, errs);
+	check_reboot(c, errs);
 	if (controller_tls(c))
 		check_tls(c, errs);
 }

@@ -250,8 +250,8 @@ start_otel(struct worker *w, const struct cfg *c)
 		/* The requests' and tunnels' spans (trace/trace.h). */
 		if (w->have_mgr && w->mgr.trace != NULL &&
 		    otel_enabled(w->otel, OTEL_TRACES))
-			trace_recorder_set_export(
-			    w->mgr.trace, trace_otlp_export, w->otel);
+			trace_recorder_set_export(w->mgr.trace,
+			    trace_otlp_export, trace_otlp_dropped, w->otel);
 		return 0;
 	}
 	log_error("configuration: %s", err);

@@ -9,6 +9,7 @@
 
 #include "cfg/cfg.h"
 #include "init/init_int.h"
+#include "lib/rebootpol.h"
 #include "lib/log.h"
 
 extern char **environ;
@@ -19,6 +20,19 @@ copy_str(const struct cfg *c, enum cfg_key k, char *out, size_t n)
 	const char *v = cfg_str(c, k);
 
 	snprintf(out, n, "%s", v ? v : "");
+}
+
+/* UPDATE_*: cfg_load() has refused a bad UPDATE_REBOOT (cfg_start.c). */
+static void
+update_conf(struct init *in, const struct cfg *c)
+{
+	const char *s = cfg_str(c, CFG_UPDATE_REBOOT);
+	char why[128];
+
+	if (s == NULL ||
+	    rebootpol_parse(s, &in->update_reboot, why, sizeof(why)) < 0)
+		in->update_reboot.mode = REBOOTPOL_MANUAL;
+	in->update_allow_downgrade = cfg_bool(c, CFG_UPDATE_ALLOW_DOWNGRADE);
 }
 
 /* see init_int.h */
@@ -48,6 +62,7 @@ init_conf_read(struct init *in)
 	copy_str(c, CFG_NET_ADDRESS, in->net_address, sizeof(in->net_address));
 	copy_str(c, CFG_NET_GATEWAY, in->net_gateway, sizeof(in->net_gateway));
 	copy_str(c, CFG_NET_DNS, in->net_dns, sizeof(in->net_dns));
+	update_conf(in, c);
 	cfg_free(c);
 	free(errs);
 }

@@ -10,12 +10,6 @@
 #include "init/init_int.h"
 #include "lib/log.h"
 
-/*
- * The slot writer is update.c's (the slots helper's, #21 contract); a
- * build without it answers APPLY with ENOSYS instead of failing to link.
- */
-#pragma weak init_update_start
-
 static void
 reply_fill(const struct init *in, struct initctl_reply *r)
 {
@@ -47,10 +41,6 @@ apply(struct init *in, const char *path, char *why, size_t n)
 	if (update_busy(in)) {
 		snprintf(why, n, "an update is already being written");
 		return EBUSY;
-	}
-	if (init_update_start == NULL) {
-		snprintf(why, n, "this init cannot write slots");
-		return ENOSYS;
 	}
 	log_info("init: update requested: %s", path);
 	init_update_start(in, path);

@@ -14,6 +14,7 @@
 #include "init/dhcp.h"
 #include "lib/exit.h"
 #include "lib/initctl.h"
+#include "lib/rebootpol.h"
 #include "rx/rx.h"
 
 #define INIT_WORKER_UID 999 /* "outpost" in rootfs/etc/passwd */
@@ -112,6 +113,11 @@ struct init {
 	char net_gateway[40];
 	char net_dns[128];
 	struct init_update update;
+	struct rebootpol update_reboot; /* UPDATE_REBOOT */
+	bool update_allow_downgrade; /* UPDATE_ALLOW_DOWNGRADE */
+	bool update_writing; /* the writer's pipe is open */
+	struct rx_watch update_pipe; /* progress from the writer child */
+	struct rx_timer update_timer; /* reboot window check */
 	struct rx_watch ctl; /* init's end of the control channel */
 	int ctl_worker_fd; /* the worker's end, inherited; -1 when none */
 };
@@ -144,11 +150,81 @@ void init_ctl_handle(
     struct init *in, const struct initctl_req *q, struct initctl_reply *r);
 
 /*
- * update.c (owner slots, #21 contract): write the staged bundle at path
- * (checked by initctl_path_ok()) to the inactive slot, asynchronously;
- * progress and outcome in in->update.
+ * update.c (#21 contract): write the staged bundle at path (checked by
+ * initctl_path_ok()) to the slot that is not running, in a writer child;
+ * progress and outcome in in->update (verifying, writing, then written or
+ * failed with the reason).  Once written, the reboot follows
+ * in->update_reboot (UPDATE_REBOOT).  Returns at once; called from the
+ * loop (ctl.c) while no write is under way.
  */
 void init_update_start(struct init *in, const char *path);
+
+/* Reboot now if the update is written and UPDATE_REBOOT allows it now, or
+ * arm in->update_timer to ask again; nothing for manual (update.c). */
+void init_update_reboot_check(struct init *in);
+
+/* in->update.slot from /proc/cmdline and .version (OUTPOST_VERSION), for
+ * the fields still empty (update.c). */
+void init_slot_read(struct init *in);
+
+/* --- slots and their UKIs (slot.c) -------------------------------------- */
+
+#define INIT_UKI_TRIES 3 /* boot counter of a newly written slot */
+
+/*
+ * The slot of "outpost.slot=a|b" on the kernel command line cmdline into
+ * out (n >= 2): true, or false with out "" when absent or another value.
+ */
+bool init_slot_parse(const char *cmdline, char *out, size_t n);
+
+/* "b" for "a", "a" for anything else. */
+const char *init_slot_other(const char *slot);
+
+/* "outpost-<version>-<slot>+3.efi", the name of a trial UKI: 0, or -1
+ * when it does not fit n. */
+int init_uki_name(char *out, size_t n, const char *version, const char *slot);
+
+/*
+ * Whether file is a UKI of ours, "outpost-<version>-<slot>.efi" with an
+ * optional boot counter ("+3", "+2-1"; systemd-boot's syntax): its version
+ * (digits and dots, vn bytes with the NUL) and slot (2 bytes) copied out.
+ */
+bool init_uki_parse(const char *file, char *version, size_t vn, char *slot);
+
+/* --- the slot writer (update_write.c) ------------------------------------ */
+
+/* What the writer works on: the appliance's devices, or a test's files. */
+struct init_update_io {
+	const char *bundle; /* the staged bundle */
+	const char *cert; /* PEM certificate bundles must be signed by */
+	const char *esp; /* the ESP's root directory, writable */
+	const char *running; /* running version */
+	const char *target; /* the slot to write, "a" or "b" */
+	bool allow_downgrade; /* UPDATE_ALLOW_DOWNGRADE */
+	/* The device (or file) of the GPT partition called name into out:
+	 * 0 or -errno (init_part_find() in the appliance). */
+	int (*part)(const char *name, char *out, size_t n);
+	/*
+	 * Progress: each state change and percent step; last of all
+	 * WRITTEN with text the new version, or FAILED with text the reason.
+	 */
+	void (*report)(void *arg, enum initctl_state st, unsigned percent,
+	    const char *text);
+	void *arg;
+};
+
+/*
+ * Verify the bundle (signature against io->cert, update_check() with
+ * UPDATE_ARCH, every part's sha256, each part against its partition, the
+ * ESP's EFI/Linux) and only then write root-<target> and
+ * verity-<target>, then install uki-<target> as EFI/Linux/
+ * outpost-<version>-<target>+3.efi (temporary name, fsync, rename, fsync
+ * of the directory).  The target's earlier UKIs are removed before its
+ * partitions are touched, so a write that fails half-way leaves a slot
+ * nothing boots.  A refusal before that leaves the target untouched.
+ * Blocking: for the writer child or a test.  0 or -1, reported either way.
+ */
+int init_update_write(const struct init_update_io *io);
 
 /* power.c: the ACPI power button through evdev. */
 void init_power_start(struct init *in);

@@ -108,9 +108,6 @@ struct otel {
 /* "metrics", "traces", "logs". */
 const char *otel_signal_name(enum otel_signal s);
 
-/* Drop and count n items of signal s. */
-void otel_count_dropped(struct otel *o, enum otel_signal s, size_t n);
-
 /* --- otel_conf.c: the settings ------------------------------------------ */
 int otel_conf_load(
     struct otel *o, const struct otel_conf *c, char *err, size_t errlen);

@@ -65,6 +65,7 @@ HOSTCFLAGS := $(COMMON) $(call INC,$(H)) -g -O1 -fno-omit-frame-pointer \
 	   -fsanitize=address,undefined -fno-sanitize-recover=all
 HOSTLIBS := -lnghttp2 -lcares -lpcre2-8 -lprotobuf-c -lbearssl -lz -lcmocka
 FUZZCFLAGS := $(COMMON) $(call INC,$(F)) -g -O1 -fsanitize=fuzzer-no-link,address,undefined \
+	   -fno-sanitize-recover=all \
 	   -DOUTPOST_FUZZ
 
 # Every module under src/ except the binaries' main files and the edge.

@@ -148,10 +148,9 @@ start_telemetry(struct rx_loop *l, const struct cfg *c, struct otel **o,
 		log_error("edge: traces: out of memory");
 		return -1;
 	}
-	if (*tr != NULL)
-		trace_recorder_set_export(*tr,
-		    otel_enabled(*o, OTEL_TRACES) ? trace_otlp_export : NULL,
-		    *o);
+	if (*tr != NULL && otel_enabled(*o, OTEL_TRACES))
+		trace_recorder_set_export(
+		    *tr, trace_otlp_export, trace_otlp_dropped, *o);
 	edge_set_trace(the_edge, *tr);
 	return 0;
 }

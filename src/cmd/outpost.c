@@ -116,6 +116,7 @@ cmd_help(int argc, char **argv)
 	       "[--content-encoding E] [FILE|-]\n"
 	       "  update verify FILE  check a signed update bundle [--cert F]\n"
 	       "                 [--allow-downgrade]\n"
+	       "  update status|apply FILE|reboot  ask init (appliance only)\n"
 	       "  help           this text\n\n"
 	       "exit codes: 0 ok, 100 permanent error (configuration), "
 	       "111 temporary error\n");

@@ -1,12 +1,15 @@
 /*
- * update_cmd.c — `outpost update verify` (see update_cmd.h).
+ * update_cmd.c — `outpost update verify|status|apply|reboot` (see
+ * update_cmd.h).
  */
+#include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
+#include "connector/initctl_client.h"
 #include "connector/update_cmd.h"
 #include "lib/exit.h"
 #include "lib/util.h"
@@ -51,6 +54,49 @@ verdict(int fd, const char *pem, size_t pem_len, bool downgrade, char *err,
 	return 0;
 }
 
+static void
+print_state(const struct initctl_reply *r)
+{
+	printf("slot %s\nversion %s\nother-version %s\nstate %s\n"
+	       "percent %u\nreason %s\n",
+	    r->slot, r->version, r->other_version, initctl_state_name(r->state),
+	    (unsigned)r->percent, r->reason);
+}
+
+/* `status`, `apply PATH`, `reboot`: one request to init. */
+static int
+ask_init(enum initctl_op op, const char *path)
+{
+	struct initctl_reply r;
+	char err[256];
+	int fd = initctl_client_fd(err, sizeof(err));
+
+	if (fd < 0) {
+		fprintf(stderr, "update: %s\n", err);
+		return EXIT_PERMANENT;
+	}
+	if (initctl_client_call(fd, op, path, &r, err, sizeof(err)) < 0) {
+		fprintf(stderr, "update: %s\n", err);
+		return EXIT_TEMPORARY;
+	}
+	print_state(&r);
+	if (r.result != 0) {
+		fprintf(stderr, "update: init refused: %s\n", r.reason);
+		return r.result == EBUSY ? EXIT_TEMPORARY : EXIT_PERMANENT;
+	}
+	return EXIT_OK;
+}
+
+static int
+usage(void)
+{
+	fprintf(stderr,
+	    "usage: outpost update verify [--cert FILE] [--allow-downgrade] "
+	    "FILE\n"
+	    "       outpost update status | apply FILE | reboot\n");
+	return EXIT_PERMANENT;
+}
+
 /* see update_cmd.h */
 int
 update_main(int argc, char **argv)
@@ -61,6 +107,12 @@ update_main(int argc, char **argv)
 	size_t pem_len;
 	int i, fd, r;
 
+	if (argc == 3 && strcmp(argv[1], "apply") == 0)
+		return ask_init(INITCTL_APPLY, argv[2]);
+	if (argc == 2 && strcmp(argv[1], "status") == 0)
+		return ask_init(INITCTL_STATUS, NULL);
+	if (argc == 2 && strcmp(argv[1], "reboot") == 0)
+		return ask_init(INITCTL_REBOOT, NULL);
 	for (i = 2; i < argc - 1; i++) {
 		if (strcmp(argv[i], "--allow-downgrade") == 0)
 			downgrade = true;
@@ -69,12 +121,8 @@ update_main(int argc, char **argv)
 		else
 			break;
 	}
-	if (argc < 3 || strcmp(argv[1], "verify") != 0 || i != argc - 1) {
-		fprintf(stderr,
-		    "usage: outpost update verify [--cert FILE] "
-		    "[--allow-downgrade] FILE\n");
-		return EXIT_PERMANENT;
-	}
+	if (argc < 3 || strcmp(argv[1], "verify") != 0 || i != argc - 1)
+		return usage();
 	if ((r = util_read_file(cert, 65536, &pem, &pem_len)) < 0) {
 		fprintf(stderr, "update: %s: %s\n", cert, strerror(-r));
 		return EXIT_TEMPORARY;

@@ -8,6 +8,7 @@
 #include "cfg/cfg.h"
 #include "connector/health.h"
 #include "connector/identity_ctl.h"
+#include "connector/initctl_client.h"
 #include "connector/manager.h"
 #include "connector/session.h"
 #include "connector/notify.h"
@@ -250,8 +251,8 @@ start_otel(struct worker *w, const struct cfg *c)
 		/* The requests' and tunnels' spans (trace/trace.h). */
 		if (w->have_mgr && w->mgr.trace != NULL &&
 		    otel_enabled(w->otel, OTEL_TRACES))
-			trace_recorder_set_export(
-			    w->mgr.trace, trace_otlp_export, w->otel);
+			trace_recorder_set_export(w->mgr.trace,
+			    trace_otlp_export, trace_otlp_dropped, w->otel);
 		return 0;
 	}
 	log_error("configuration: %s", err);
@@ -384,6 +385,7 @@ worker_main(int argc, char **argv, char *const *envp)
 		return EXIT_PERMANENT;
 	if ((w.health = start_health(&w.loop, c)) == NULL)
 		return EXIT_TEMPORARY;
+	initctl_client_log_status();
 	if (problem != NULL)
 		health_set_ready(w.health, false, problem);
 	else if (start_tunnels(&w, c) < 0)

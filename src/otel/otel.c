@@ -178,7 +178,7 @@ otel_scope(struct otel *o)
 	return &o->r.scope;
 }
 
-/* see otel_int.h */
+/* see otel.h */
 void
 otel_count_dropped(struct otel *o, enum otel_signal s, size_t n)
 {

@@ -118,6 +118,13 @@ Opentelemetry__Proto__Common__V1__InstrumentationScope *otel_scope(
 int otel_submit(struct otel *o, enum otel_signal s, const void *body,
     size_t len, size_t nitems);
 
+/*
+ * Count n items of signal s that a producer dropped before they reached
+ * a queue (outpost_otlp_dropped_total{signal}): the span recorder's full
+ * queue (OTEL_BSP_MAX_QUEUE_SIZE).  o may not be NULL.
+ */
+void otel_count_dropped(struct otel *o, enum otel_signal s, size_t n);
+
 /* Encode req in otel_protocol(o) and queue it, as otel_submit(). */
 int otel_submit_msg(struct otel *o, enum otel_signal s,
     const ProtobufCMessage *req, size_t nitems);

@@ -162,6 +162,10 @@ struct trace_recorder;
 typedef void trace_export_fn(
     void *arg, const struct trace_span *const *spans, size_t n);
 
+/* The exporter's count of n spans the recorder dropped (its queue was
+ * full), so that they are counted where the exporter counts its own. */
+typedef void trace_drop_fn(void *arg, size_t n);
+
 struct trace_config {
 	struct trace_sampler sampler;
 	size_t max_queue; /* OTEL_BSP_MAX_QUEUE_SIZE, >= 1 */
@@ -201,16 +205,19 @@ int trace_recorder_from_cfg(
     struct trace_recorder **out, struct rx_loop *l, const struct cfg *c);
 
 /*
- * The OTLP exporter's callback (trace_otlp.c): arg is a struct otel (whose
- * traces signal is on, otel/otel.h); the spans go there as one
+ * The OTLP exporter's callbacks (trace_otlp.c): arg is a struct otel
+ * (whose traces signal is on, otel/otel.h); the spans go there as one
  * ExportTraceServiceRequest.  A batch that finds no memory is dropped.
+ * Drops of either kind count in outpost_otlp_dropped_total{signal="traces"}.
  */
 void trace_otlp_export(
     void *arg, const struct trace_span *const *spans, size_t n);
+void trace_otlp_dropped(void *arg, size_t n);
 
-/* Send finished spans to fn from now on (NULL: discard them). */
-void trace_recorder_set_export(
-    struct trace_recorder *r, trace_export_fn *fn, void *arg);
+/* Send finished spans to fn, and the count of dropped ones to drop, from
+ * now on (NULL: discard them, uncounted but in trace_stats). */
+void trace_recorder_set_export(struct trace_recorder *r, trace_export_fn *fn,
+    trace_drop_fn *drop, void *arg);
 
 /* Export what is queued (the shutdown flush), then free r.  NULL: no-op. */
 void trace_recorder_free(struct trace_recorder *r);

@@ -131,7 +131,15 @@ trace_otlp_export(void *arg, const struct trace_span *const *spans, size_t n)
 		req.n_resource_spans = 1;
 		req.resource_spans = &rsp;
 		otel_submit_msg(o, OTEL_TRACES, &req.base, n);
-	}
+	} else
+		trace_otlp_dropped(o, n);
 	free(e);
 	free(pp);
+}
+
+/* see trace.h */
+void
+trace_otlp_dropped(void *arg, size_t n)
+{
+	otel_count_dropped(arg, OTEL_TRACES, n);
 }

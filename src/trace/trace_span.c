@@ -20,6 +20,7 @@ struct trace_recorder {
 	struct rx_loop *loop;
 	struct trace_config c;
 	trace_export_fn *fn;
+	trace_drop_fn *drop;
 	void *arg;
 	struct trace_span *ring; /* max_queue finished spans */
 	size_t head, count; /* the oldest, and how many */
@@ -136,10 +137,11 @@ trace_recorder_free(struct trace_recorder *r)
 
 /* see trace.h */
 void
-trace_recorder_set_export(
-    struct trace_recorder *r, trace_export_fn *fn, void *arg)
+trace_recorder_set_export(struct trace_recorder *r, trace_export_fn *fn,
+    trace_drop_fn *drop, void *arg)
 {
 	r->fn = fn;
+	r->drop = drop;
 	r->arg = arg;
 }
 
@@ -258,6 +260,8 @@ trace_span_end(struct trace_recorder *r, struct trace_span *s)
 		r->head = (r->head + 1) % r->c.max_queue;
 		r->count--;
 		r->st.dropped++;
+		if (r->drop != NULL)
+			r->drop(r->arg, 1);
 	}
 	slot = &r->ring[(r->head + r->count) % r->c.max_queue];
 	/* Only the used part of the arena. */

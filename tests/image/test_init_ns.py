@@ -177,3 +177,76 @@ def test_sigterm_orderly_shutdown(init):
     assert pos == sorted(pos), t
     assert 4.5 <= took <= 8, took
     assert "worker exited" not in t  # no restart while stopping
+
+
+def read_kv(path):
+    with open(path) as f:
+        return dict((l.split(" ", 1) + [""])[:2] for l in f.read().splitlines())
+
+
+def test_control_channel_status_and_refusals(init, outpost_bin):
+    # The worker asks the real init over the inherited OUTPOST_INIT_CTL
+    # socket: STATUS answers, APPLY outside /data/update/ is refused with
+    # the reason, and the worker's environment names a seqpacket socket.
+    q = '"%s" update' % outpost_bin
+    i = init('%s status > $D/st 2>$D/st.err; echo $? > $D/st.rc\n'
+             '%s apply /tmp/x.update > $D/ap 2>$D/ap.err; echo $? > $D/ap.rc\n'
+             'echo "$OUTPOST_INIT_CTL" > $D/env\n'
+             'touch $D/done\nexec sleep 60' % (q, q))
+    i.wait_for(lambda: os.path.exists(os.path.join(i.dir, "done")), 10, "worker")
+    d = lambda n: os.path.join(i.dir, n)
+    assert open(d("st.rc")).read().strip() == "0", open(d("st.err")).read()
+    st = read_kv(d("st"))
+    assert st["state"] == "idle" and st["percent"] == "0", st
+    assert set(st) == {"slot", "version", "other-version", "state",
+                       "percent", "reason"}
+    assert open(d("ap.rc")).read().strip() == "100"
+    assert "init refused: path outside /data/update/" in open(d("ap.err")).read()
+    assert read_kv(d("ap"))["reason"] == "path outside /data/update/"
+    assert open(d("env")).read().strip().isdigit()
+    assert "control request 1 refused: path outside /data/update/" in i.text()
+    assert i.proc.poll() is None  # a refusal never ends init
+
+
+def test_control_channel_reboot(init, outpost_bin):
+    # REBOOT ends init with a reboot instead of a poweroff (test mode: exit).
+    # The worker waits for "go" (at most 10 s): init must not be gone
+    # before the test has found its pid.
+    i = init('for n in $(seq 200); do [ -e $D/go ] && break; sleep 0.05; done\n'
+             '"%s" update reboot > $D/rb 2>&1\nexec sleep 60' % outpost_bin)
+    open(os.path.join(i.dir, "go"), "w").close()
+    assert i.proc.wait(timeout=30) == 0
+    t = i.text()
+    assert "shutdown (reboot requested)" in t, t
+    assert "reboot (test mode: exit)" in t, t
+    assert "poweroff" not in t, t
+
+
+def test_update_status_outside_the_appliance(outpost_bin):
+    env = {k: v for k, v in os.environ.items() if k != "OUTPOST_INIT_CTL"}
+    r = subprocess.run([outpost_bin, "update", "status"], capture_output=True,
+                       env=env, timeout=10)
+    assert r.returncode == 100
+    assert r.stderr == b"update: not an appliance\n"
+    r = subprocess.run([outpost_bin, "update", "status"], capture_output=True,
+                       env=dict(env, OUTPOST_INIT_CTL="0"),
+                       stdin=subprocess.DEVNULL, timeout=10)
+    assert r.returncode == 100
+    assert b"OUTPOST_INIT_CTL: fd 0 is not init's control socket" in r.stderr
+
+
+def test_worker_logs_init_update_state_at_start(init, outpost_bin):
+    # The real worker (`outpost run`) asks init for the update state once
+    # at start and logs it.
+    import socket
+    s = socket.socket()
+    s.bind(("127.0.0.1", 0))
+    port = s.getsockname()[1]
+    s.close()
+    i = init('HTTP_PORT=%d exec "%s" run 2> $D/run.log' % (port, outpost_bin))
+    log = os.path.join(i.dir, "run.log")
+    i.wait_for(lambda: os.path.exists(log) and "update: " in open(log).read(),
+               10, "the worker's update line")
+    line = [l for l in open(log).read().splitlines() if "update: " in l][0]
+    assert re.search(r'"update: slot \S+ version \S*, other slot \S+, '
+                     r'state idle"', line), line

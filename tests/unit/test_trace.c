@@ -227,7 +227,7 @@ samplers(void **state)
 /* --- the recorder on a real reactor --------------------------------------- */
 
 struct sink {
-	size_t calls, spans, biggest;
+	size_t calls, spans, biggest, dropped;
 	char names[64][16];
 };
 
@@ -243,6 +243,12 @@ sink_export(void *arg, const struct trace_span *const *spans, size_t n)
 	for (i = 0; i < n; i++, k->spans++)
 		if (k->spans < 64)
 			snprintf(k->names[k->spans], 16, "%s", spans[i]->name);
+}
+
+static void
+sink_dropped(void *arg, size_t n)
+{
+	((struct sink *)arg)->dropped += n;
 }
 
 static const char *const names[] = {
@@ -309,10 +315,13 @@ recorder_drops_oldest(void **state)
 	struct trace_recorder *r = recorder(&l, &k, "always_on", 4, 4, 60000);
 	struct trace_stats st;
 
-	/* Ten spans before the loop runs: the queue keeps the last four. */
+	/* Ten spans before the loop runs: the queue keeps the last four, and
+	 * tells the exporter of each span it drops. */
+	trace_recorder_set_export(r, sink_export, sink_dropped, &k);
 	end_spans(r, 10);
 	trace_recorder_stats(r, &st);
 	assert_int_equal(st.dropped, 6);
+	assert_int_equal(k.dropped, 6);
 	assert_int_equal(st.ended, 10);
 	rx_run_once(&l, 0);
 	assert_int_equal(k.spans, 4);

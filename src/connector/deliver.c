@@ -28,7 +28,8 @@ struct deliver {
 	bool blocked; /* room() said 0: on_writable resumes the job */
 	bool done; /* the job ended: End is queued */
 	const char *result; /* how the job ended: "ok" or a reason */
-	uint64_t bytes;
+	int status; /* the head's HTTP status */
+	uint64_t bytes; /* body bytes sent in parts */
 };
 
 static struct deliver *
@@ -88,6 +89,7 @@ sink_head(struct exec_job *job, const Connector__V1__HttpResponse *resp)
 		return false;
 	}
 	dl->opened = true;
+	dl->status = resp->http_status;
 	return true;
 }
 
@@ -228,7 +230,7 @@ on_end(struct conn_call *c, int status, const char *reason, const char *detail)
 		    (unsigned long long)dl->bytes,
 		    reason != NULL ? reason : "ended", detail);
 	}
-	tunnel_req_finish(r, dl->result);
+	tunnel_req_finish(r, dl->result, dl->status, dl->bytes);
 }
 
 static void

@@ -34,7 +34,7 @@
 
 /*
  * Run r's request (r->msg's HttpRequest, on r->slot) streamed.  The
- * answer, whichever it is, ends with tunnel_req_finish(r).  false: no
+ * answer, whichever it is, ends with tunnel_req_finish().  false: no
  * memory for the Deliver call (nothing started; the caller answers).
  */
 bool deliver_submit(struct tunnel_req *r);

@@ -111,8 +111,11 @@ void tunnel_request_done(struct tunnel_slot *t);
 void tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
     const char *detail, const Connector__V1__HttpResponse *resp);
 /* r is answered: counted under result ("ok" or a reason; NULL: not
- * counted, the tunnel went away), its message freed, its slot free. */
-void tunnel_req_finish(struct tunnel_req *r, const char *result);
+ * counted, the tunnel went away), its message freed, its slot free.
+ * status and size: the answer's HTTP status and body bytes for its spans
+ * (a streamed answer's, counted as it went); status 0: there was none. */
+void tunnel_req_finish(
+    struct tunnel_req *r, const char *result, int status, uint64_t size);
 
 /*
  * tunnel_trace.c: the request's spans.  start: before the request goes
@@ -120,12 +123,13 @@ void tunnel_req_finish(struct tunnel_req *r, const char *result);
  * tracestate) field when it is valid; returns the traceparent to send
  * upstream (r->traceparent, while r->up.active), or NULL when tracing is
  * off.  end: ends both spans with the outcome: result "ok" or the typed
- * reason (NULL: cancelled, the tunnel went away), resp the answer when
- * there is one; the first call counts, later ones do nothing.
+ * reason (NULL: cancelled, the tunnel went away), status and size the
+ * answer's HTTP status and body bytes (status 0: no answer); the first call
+ * counts, later ones do nothing.
  */
 const char *tunnel_trace_start(struct manager *m, struct tunnel_req *r,
     const Connector__V1__HttpRequest *req);
 void tunnel_trace_end(struct manager *m, struct tunnel_req *r,
-    const char *result, const Connector__V1__HttpResponse *resp);
+    const char *result, int status, uint64_t size);
 
 #endif

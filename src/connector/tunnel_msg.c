@@ -149,9 +149,10 @@ req_done(struct tunnel_req *r, const char *result)
 
 /* see tunnel.h */
 void
-tunnel_req_finish(struct tunnel_req *r, const char *result)
+tunnel_req_finish(
+    struct tunnel_req *r, const char *result, int status, uint64_t size)
 {
-	tunnel_trace_end(r->slot->mgr, r, result, NULL);
+	tunnel_trace_end(r->slot->mgr, r, result, status, size);
 	req_done(r, result);
 }
 
@@ -162,7 +163,9 @@ tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
 {
 	struct tunnel_slot *t = r->slot;
 
-	tunnel_trace_end(t->mgr, r, exec_reason_name(why), resp);
+	tunnel_trace_end(t->mgr, r, exec_reason_name(why),
+	    resp != NULL ? resp->http_status : 0,
+	    resp != NULL ? resp->body.len : 0);
 	if (resp == NULL) {
 		send_error(
 		    t, r->msg->request_id, exec_reason_name(why), detail);
@@ -303,6 +306,6 @@ tunnel_msg_cancel_all(struct tunnel_slot *t)
 			continue;
 		deliver_abort(&t->reqs[i]);
 		exec_cancel(&t->reqs[i].job);
-		tunnel_req_finish(&t->reqs[i], NULL);
+		tunnel_req_finish(&t->reqs[i], NULL, 0, 0);
 	}
 }

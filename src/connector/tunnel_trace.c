@@ -121,25 +121,24 @@ tunnel_trace_start(struct manager *m, struct tunnel_req *r,
  * error_from, is an error (the conventions: 4xx only for clients).
  */
 static void
-outcome_attrs(struct trace_span *s, const char *result,
-    const Connector__V1__HttpResponse *resp, int error_from)
+outcome_attrs(struct trace_span *s, const char *result, int status,
+    uint64_t size, int error_from)
 {
 	char code[12];
 
 	if (!s->recording)
 		return;
-	if (resp != NULL) {
+	if (status != 0) {
+		trace_span_attr_int(s, "http.response.status_code", status);
 		trace_span_attr_int(
-		    s, "http.response.status_code", resp->http_status);
-		trace_span_attr_int(
-		    s, "http.response.body.size", (int64_t)resp->body.len);
+		    s, "http.response.body.size", (int64_t)size);
 	}
 	if (result == NULL || strcmp(result, "ok") != 0) {
 		attr_cstr(
 		    s, "error.type", result != NULL ? result : "cancelled");
 		trace_span_set_status(s, TRACE_STATUS_ERROR);
-	} else if (resp != NULL && resp->http_status >= error_from) {
-		snprintf(code, sizeof(code), "%d", (int)resp->http_status);
+	} else if (status != 0 && status >= error_from) {
+		snprintf(code, sizeof(code), "%d", status);
 		attr_cstr(s, "error.type", code);
 		trace_span_set_status(s, TRACE_STATUS_ERROR);
 	}
@@ -148,10 +147,10 @@ outcome_attrs(struct trace_span *s, const char *result,
 /* see tunnel.h */
 void
 tunnel_trace_end(struct manager *m, struct tunnel_req *r, const char *result,
-    const Connector__V1__HttpResponse *resp)
+    int status, uint64_t size)
 {
-	outcome_attrs(&r->up, result, resp, 400);
-	outcome_attrs(&r->span, result, resp, 500);
+	outcome_attrs(&r->up, result, status, size, 400);
+	outcome_attrs(&r->span, result, status, size, 500);
 	trace_span_end(m->trace, &r->up);
 	trace_span_end(m->trace, &r->span);
 }

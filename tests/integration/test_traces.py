@@ -285,6 +285,21 @@ def test_front_door_to_upstream_is_one_trace(outpost_bin, outpost_edge_bin, ngin
         assert int(a["http.response.status_code"]) == 200
         assert int(door["startTimeUnixNano"]) <= int(handle["startTimeUnixNano"])
         assert "the-edge" in spans_resources(receiver)[door["spanId"]]
+        # The answer went to the edge as a stream (it asks for one): the
+        # connector's spans still end with its status and body size.
+        big = os.urandom(300 * 1024)
+        nginx.write("big.bin", big)
+        s, _, body = edge.proxy("alpha", f"127.0.0.1:{nginx.port}/big.bin")
+        assert s == 200 and body == big
+        assert wait_until(lambda: any(r[0] == "/big.bin" for r in nginx.traceparents()), 5)
+        tp = [r for r in nginx.traceparents() if r[0] == "/big.bin"][-1][1]
+        _, big_up, _ = TP_RE.match(tp).groups()
+        assert wait_until(lambda: big_up in spans_of(receiver), 10), receiver.records()
+        big_handle = spans_of(receiver)[spans_of(receiver)[big_up]["parentSpanId"]]
+        for sp in (spans_of(receiver)[big_up], big_handle):
+            a = span_attrs(sp)
+            assert int(a["http.response.status_code"]) == 200, sp
+            assert int(a["http.response.body.size"]) == len(big), sp
         # Without a traceparent the edge starts the trace, sampled.
         nginx.write("l.txt", b"l")
         s, _, _ = edge.proxy("alpha", f"127.0.0.1:{nginx.port}/l.txt")

@@ -151,8 +151,10 @@ req_done(struct tunnel_req *r, const char *result)
 void
 tunnel_req_finish(struct tunnel_req *r, const char *result)
 {
+	tunnel_trace_log(r);
 	tunnel_trace_end(r->slot->mgr, r, result, NULL);
 	req_done(r, result);
+	log_clear_trace();
 }
 
 /* see tunnel.h */
@@ -162,8 +164,11 @@ tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
 {
 	struct tunnel_slot *t = r->slot;
 
+	tunnel_trace_log(r);
 	tunnel_trace_end(t->mgr, r, exec_reason_name(why), resp);
 	if (resp == NULL) {
+		log_info("tunnel %u: request %s failed: %s", t->index,
+		    r->msg->request_id, exec_reason_name(why));
 		send_error(
 		    t, r->msg->request_id, exec_reason_name(why), detail);
 	} else {
@@ -174,6 +179,7 @@ tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
 		    &resp->base);
 	}
 	req_done(r, resp == NULL ? exec_reason_name(why) : "ok");
+	log_clear_trace();
 }
 
 static void
@@ -216,6 +222,7 @@ on_http(struct tunnel_slot *t, ctl_msg *c)
 		r->started = rx_now(t->mgr->loop);
 		t->inflight++;
 		tp = tunnel_trace_start(t->mgr, r, c->http_request);
+		tunnel_trace_log(r);
 		/* Streamed only when asked, and only on a tunnel that said
 		 * "stream" (STREAM_RESPONSES). */
 		if (!c->http_request->stream_response || !t->mgr->conf.stream)
@@ -224,6 +231,7 @@ on_http(struct tunnel_slot *t, ctl_msg *c)
 		else if (!deliver_submit(r))
 			tunnel_req_answer(
 			    r, EXEC_OVERLOADED, "out of memory", NULL);
+		log_clear_trace();
 		return;
 	}
 	connector__v1__controller_message__free_unpacked(c, NULL);

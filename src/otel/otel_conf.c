@@ -212,6 +212,7 @@ otel_conf_load(
 	o->proto = p != NULL && strcmp(p, "http/json") == 0 ? OTEL_JSON
 							    : OTEL_PROTOBUF;
 	o->timeout_ms = cfg_int(c->cfg, CFG_OTEL_EXPORTER_OTLP_TIMEOUT);
+	o->span_timeout_ms = cfg_int(c->cfg, CFG_OTEL_BSP_EXPORT_TIMEOUT);
 	o->interval_ms = cfg_int(c->cfg, CFG_OTEL_METRIC_EXPORT_INTERVAL);
 	if (load_proxy(o, c->cfg, err, errlen) < 0 ||
 	    load_endpoints(o, c->cfg, err, errlen) < 0 ||

@@ -262,17 +262,36 @@ on_dialed(struct dial *d, int fd, const struct dial_result *r)
 	o->state = OTEL_SENDING;
 }
 
+/*
+ * The time the current request has left: a span batch has
+ * OTEL_BSP_EXPORT_TIMEOUT for all its attempts (then it is abandoned,
+ * dropped and counted), other signals have no such bound.
+ */
+static int64_t
+time_left(const struct otel *o)
+{
+	if (o->sig != OTEL_TRACES)
+		return INT64_MAX;
+	return o->cur.since + o->span_timeout_ms - rx_now(o->loop);
+}
+
 static void
 start_next(struct otel *o)
 {
 	const struct otel_endpoint *e;
-	struct dial_opts dopts = {.attempt_ms = o->timeout_ms,
-	    .total_ms = o->timeout_ms,
-	    .proxy = o->proxy};
+	struct dial_opts dopts = {.proxy = o->proxy};
+	int64_t ms;
 
 	if (o->state != OTEL_IDLE || o->backing_off ||
 	    (!o->have_cur && !take(o)))
 		return;
+	if (o->cur.since == 0)
+		o->cur.since = rx_now(o->loop);
+	if ((ms = MIN(o->timeout_ms, time_left(o))) <= 0) {
+		finish(o, OTEL_R_REJECTED, "OTEL_BSP_EXPORT_TIMEOUT passed");
+		return;
+	}
+	dopts.attempt_ms = dopts.total_ms = ms;
 	e = &o->ep[o->sig];
 	if (!build_head(o)) {
 		finish(o, OTEL_R_REJECTED, "request head too long");
@@ -287,7 +306,7 @@ start_next(struct otel *o)
 		return;
 	}
 	o->state = OTEL_DIALING;
-	rx_timer_start(o->loop, &o->deadline, o->timeout_ms);
+	rx_timer_start(o->loop, &o->deadline, ms);
 }
 
 static void
@@ -301,7 +320,10 @@ on_deadline(struct rx_loop *l, struct rx_timer *t)
 		start_next(o);
 		return;
 	}
-	finish(o, OTEL_R_RETRY, "timeout");
+	if (time_left(o) <= 0)
+		finish(o, OTEL_R_REJECTED, "OTEL_BSP_EXPORT_TIMEOUT passed");
+	else
+		finish(o, OTEL_R_RETRY, "timeout");
 }
 
 static void

@@ -22,6 +22,7 @@ struct otel_req {
 	size_t len;
 	size_t nitems;
 	unsigned attempts;
+	int64_t since; /* its first attempt began (reactor ms), 0: not yet */
 };
 
 /* A ring of requests, oldest at head. */
@@ -68,6 +69,8 @@ struct otel {
 	struct tls_upstream_config *tls;
 	struct tls_upstream_conn *tc; /* heap: BearSSL's buffers are large */
 	int64_t timeout_ms;
+	int64_t
+	    span_timeout_ms; /* OTEL_BSP_EXPORT_TIMEOUT: a span batch, all attempts */
 	uint64_t start_ns;
 
 	/* The export in flight (one at a time). */

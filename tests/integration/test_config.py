@@ -142,14 +142,6 @@ def test_missing_named_config_file_is_an_error(outpost_bin, tmp_path):
     assert "OUTPOST_CONFIG: cannot open" in r.stderr
 
 
-def test_not_implemented_is_reported(outpost_bin):
-    r = check(outpost_bin, env=base_env(OTEL_BSP_EXPORT_TIMEOUT="100",
-                                        TRAVERSAL_CONTROLLER_URL="https://edge.example"))
-    assert r.returncode == 0, r
-    assert ("warning: environment: OTEL_BSP_EXPORT_TIMEOUT: not implemented yet"
-            in r.stderr)
-
-
 def test_bad_usage(outpost_bin):
     r = check(outpost_bin, "--bogus", env=base_env())
     assert r.returncode == 100

@@ -403,3 +403,20 @@ def test_span_drops_are_counted(h2c, nginx, receiver, spawn, outpost_bin):
                                if s["name"] == "connector.handle_http_request"], 10)
     exported = [s for s in spans_of(receiver).values() if not s["name"].startswith("tunnel.")]
     assert len(exported) <= n, exported  # one of each request's two spans got through
+
+
+def test_span_export_timeout_abandons_the_batch(h2c, nginx, receiver, spawn, outpost_bin):
+    """OTEL_BSP_EXPORT_TIMEOUT: a span batch whose export has not finished
+    in time (a collector that does not answer) is abandoned and counted,
+    long before OTEL_EXPORTER_OTLP_TIMEOUT would end the attempt."""
+    from test_otlp import metric_value
+    receiver.control(delay_ms=120000)  # accepts, never answers in time
+    p, t = connect(h2c, spawn, outpost_bin, OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=
+                   receiver.url + "/v1/traces", OTEL_EXPORTER_OTLP_TIMEOUT="60000",
+                   OTEL_BSP_EXPORT_TIMEOUT="500", OTEL_BSP_SCHEDULE_DELAY="100")
+    nginx.write("o.txt", b"o")
+    assert "http_response" in ask(h2c, t, "GET", nginx.url("/o.txt"))
+    assert wait_until(lambda: metric_value(p.health_port, "outpost_otlp_dropped_total",
+                                           'signal="traces"') >= 2, 8)
+    assert metric_value(p.health_port, "outpost_otlp_exports_total",
+                        'signal="traces",result="rejected"') >= 1

@@ -761,23 +761,6 @@ cfg_env_unknown_warns(void **state)
 	cfg_free(c);
 }
 
-static void
-cfg_not_implemented_reported(void **state)
-{
-	struct cfg *c = load("OTEL_BSP_EXPORT_TIMEOUT=100\n", NULL, NULL, NULL);
-
-	assert_non_null(c);
-	assert_msg(
-	    "outpost.conf:1: OTEL_BSP_EXPORT_TIMEOUT: not implemented yet",
-	    NULL);
-	cfg_free(c);
-	c = load(NULL, "OTEL_BSP_EXPORT_TIMEOUT=100", NULL, NULL);
-	assert_non_null(c);
-	assert_msg(
-	    "environment: OTEL_BSP_EXPORT_TIMEOUT: not implemented", NULL);
-	cfg_free(c);
-}
-
 /* Many defects in one go: each is reported with its own line. */
 static void
 cfg_all_errors_at_once(void **state)
@@ -1024,7 +1007,6 @@ main(int argc, char **argv)
 	    cmocka_unit_test(cfg_precedence),
 	    cmocka_unit_test(cfg_alias),
 	    cmocka_unit_test(cfg_env_unknown_warns),
-	    cmocka_unit_test(cfg_not_implemented_reported),
 	    cmocka_unit_test(cfg_all_errors_at_once),
 	    cmocka_unit_test(cfg_session_allow),
 	    cmocka_unit_test(cfg_egress_allow),

@@ -71,6 +71,8 @@ init_banner(const struct init *in)
 	init_console("%s", "");
 	init_console(
 	    "outpost %s (%s) appliance", OUTPOST_VERSION, OUTPOST_REVISION);
+	init_console(
+	    "  slot:     %s", in->update.slot[0] ? in->update.slot : "unknown");
 	init_console("  network:  %s %s (%s)",
 	    in->net.ifname[0] ? in->net.ifname : "none",
 	    in->net.addr[0] ? in->net.addr : "waiting for an address",

@@ -90,6 +90,7 @@ setup_early(void)
 static void
 setup_appliance(struct init *in)
 {
+	init_slot_read(in); /* for the banner and the control channel */
 	init_mount_disks(in);
 	init_conf_read(in);
 	setenv("OUTPOST_DATA_STATE", in->data_ok ? "ok" : "needs_recovery", 1);

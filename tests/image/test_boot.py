@@ -28,18 +28,22 @@ def test_direct_kernel_boot_reaches_healthz(vms, image_dir, kernel, devices):
     assert con
     assert re.search(r"config:\s+/config/outpost.conf ok", vm.console())
     assert re.search(r"data:\s+data partition mounted", vm.console())
+    assert re.search(r"slot:\s+a\r?\n", vm.console())  # outpost.slot= of label a
 
 
 def test_seabios_syslinux_boot_reaches_healthz(vms, image_dir):
     vm = vms(image(image_dir), boot="bios", devices="virtio")
     took, _ = vm.wait_http("/healthz", BOOT_TIMEOUT)
     record_boot("seabios-syslinux-virtio", took)
+    vm.wait_console(r"slot:\s+a\r?\n", 10)  # syslinux label a
 
 
 def test_ovmf_secure_boot_reaches_healthz(vms, snakeoil_image):
     vm = vms(snakeoil_image[".img"], boot="ovmf", devices="virtio")
     took, _ = vm.wait_http("/healthz", BOOT_TIMEOUT * 2)
     record_boot("ovmf-secureboot-uki-virtio", took)
+    # systemd-boot chose EFI/Linux/outpost-<version>-a.efi
+    vm.wait_console(r"slot:\s+a\r?\n", 10)
 
 
 def _uki_offset(img):

@@ -95,9 +95,25 @@ scrape_configs:
                           f"--web.listen-address=127.0.0.1:{self.port}"],
                          {"PATH": os.environ.get("PATH", "/usr/bin:/bin"), "HOME": tmp},
                          os.path.join(tmp, "prometheus.log"))
-        if not wait_until(lambda: not self.proc.alive() or port_answers(self.port), 20, 0.1):
+        # The port answers before the TSDB is open; until then the query API
+        # says 503 "Service Unavailable".  /-/ready is 200 once it serves.
+        if not wait_until(lambda: not self.proc.alive() or self.ready(), 30, 0.1):
             raise AssertionError("prometheus did not start:\n" + self.proc.text()[-3000:])
         assert self.proc.alive(), self.proc.text()[-3000:]
+
+    def ready(self):
+        if not port_answers(self.port):
+            return False
+        c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
+        try:
+            c.request("GET", "/-/ready")
+            r = c.getresponse()
+            r.read()
+            return r.status == 200
+        except OSError:
+            return False
+        finally:
+            c.close()
 
     def api(self, path, **params):
         c = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)

@@ -170,6 +170,18 @@ typedef bool cfg_kv_fn(
     void *arg, const char *key, size_t klen, const char *val, size_t vlen);
 int cfg_otel_kv_parse(const char *s, char *scratch, cfg_kv_fn *fn, void *arg);
 
+/*
+ * The OTLP exporter's TLS: wanted when telemetry is on and an endpoint a
+ * signal uses is https://; built from OTEL_EXPORTER_OTLP_CERTIFICATE (or
+ * the system CAs), _CLIENT_CERTIFICATE and _CLIENT_KEY by otel_new() and,
+ * the same way, by check-config (cfg_start.c).  0 with *out (the caller
+ * frees it), or -1 with err naming the setting, never a key's bytes.
+ */
+struct tls_upstream_config;
+bool cfg_otel_wants_tls(const struct cfg *c);
+int cfg_otel_tls(const struct cfg *c, struct tls_upstream_config **out,
+    char *err, size_t errlen);
+
 struct netpolicy;
 const struct netpolicy *cfg_policy(const struct cfg *c, enum cfg_key k);
 

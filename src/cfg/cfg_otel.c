@@ -6,12 +6,15 @@
  * key as a pair, and the batch size within the queue.  Errors name the
  * setting and the entry's position, never a header value (a secret).
  */
+#include <errno.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "cfg/cfg_int.h"
 #include "lib/url.h"
 #include "lib/util.h"
+#include "tls/tls.h"
 
 static bool
 set(const struct cfg *c, enum cfg_key k)
@@ -271,4 +274,64 @@ cfg_check_otel(const struct cfg *c, struct cfg_errors *errs)
 		    "OTEL_BSP_MAX_QUEUE_SIZE (%lld)",
 		    (long long)c->slot[CFG_OTEL_BSP_MAX_EXPORT_BATCH_SIZE].num,
 		    (long long)c->slot[CFG_OTEL_BSP_MAX_QUEUE_SIZE].num);
+}
+
+/* see cfg.h */
+bool
+cfg_otel_wants_tls(const struct cfg *c)
+{
+	static const enum cfg_key each[] = {
+	    CFG_OTEL_EXPORTER_OTLP_METRICS_ENDPOINT,
+	    CFG_OTEL_EXPORTER_OTLP_TRACES_ENDPOINT,
+	    CFG_OTEL_EXPORTER_OTLP_LOGS_ENDPOINT};
+	const char *base = cfg_str(c, CFG_OTEL_EXPORTER_OTLP_ENDPOINT), *u;
+	size_t i;
+
+	if (cfg_bool(c, CFG_OTEL_SDK_DISABLED) ||
+	    cfg_bool(c, CFG_TRAVERSAL_DISABLE_TELEMETRY))
+		return false;
+	for (i = 0; i < sizeof(each) / sizeof(each[0]); i++) {
+		u = cfg_str(c, each[i]) != NULL ? cfg_str(c, each[i]) : base;
+		if (u != NULL && strncmp(u, "https://", 8) == 0)
+			return true;
+	}
+	return false;
+}
+
+/* see cfg.h */
+int
+cfg_otel_tls(const struct cfg *c, struct tls_upstream_config **out, char *err,
+    size_t errlen)
+{
+	const char *ca = cfg_str(c, CFG_OTEL_EXPORTER_OTLP_CERTIFICATE);
+	struct tls_upstream_opts to = {
+	    .verify = true, .ca_what = "OTEL_EXPORTER_OTLP_CERTIFICATE"};
+	struct cfg_pems id = {0};
+	char *pem = NULL;
+	size_t len = 0;
+	int r;
+
+	if (ca != NULL &&
+	    (r = util_read_file(ca, CFG_SECRET_MAX, &pem, &len)) < 0) {
+		snprintf(err, errlen, "OTEL_EXPORTER_OTLP_CERTIFICATE: %s: %s",
+		    ca, strerror(-r));
+		return -1;
+	}
+	/* The client certificate and key, both or neither (cfg_otel.c). */
+	r = cfg_pems_load(c, CFG_OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
+	    CFG_OTEL_EXPORTER_OTLP_CLIENT_KEY, CFG__COUNT, &id, err, errlen);
+	if (r < 0 && r != -ENOENT) {
+		free(pem);
+		return -1;
+	}
+	to.ca = pem;
+	to.ca_len = len;
+	to.cert = id.cert;
+	to.cert_len = id.cert_len;
+	to.key = id.key;
+	to.key_len = id.key_len;
+	r = tls_upstream_config_new(out, &to, err, errlen);
+	cfg_pems_free(&id);
+	free(pem);
+	return r < 0 ? -1 : 0;
 }

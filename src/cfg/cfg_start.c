@@ -173,6 +173,37 @@ check_upstream_ca(const struct cfg *c, struct cfg_errors *errs)
 	free(ca);
 }
 
+/*
+ * The OTLP exporter's TLS configuration, as otel_new() builds it.  The
+ * client pair's messages name it as cfg_pems_load() does (TLS_CERT,
+ * TLS_KEY); the rest name OTEL_EXPORTER_OTLP_CERTIFICATE.
+ */
+static void
+check_otel_tls(const struct cfg *c, struct cfg_errors *errs)
+{
+	static const struct {
+		const char *name;
+		enum cfg_key k;
+	} by[] = {
+	    {"TLS_KEY", CFG_OTEL_EXPORTER_OTLP_CLIENT_KEY},
+	    {"TLS_CERT", CFG_OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE},
+	    {"OTEL_EXPORTER_OTLP_CERTIFICATE",
+		CFG_OTEL_EXPORTER_OTLP_CERTIFICATE},
+	};
+	struct tls_upstream_config *tc = NULL;
+	char why[WHY_MAX];
+	size_t i = 0;
+
+	if (!cfg_otel_wants_tls(c))
+		return;
+	if (cfg_otel_tls(c, &tc, why, sizeof(why)) < 0) {
+		while (i < 2 && after_name(why, by[i].name) == why)
+			i++;
+		report(c, errs, by[i].k, after_name(why, by[i].name));
+	}
+	tls_upstream_config_free(tc);
+}
+
 static bool
 controller_tls(const struct cfg *c)
 {
@@ -295,6 +326,7 @@ cfg_check_start(const struct cfg *c, struct cfg_errors *errs)
 	check_servers(c, errs, CFG_DNS_SERVERS, dns_servers_check);
 	check_servers(c, errs, CFG_NTP_SERVERS, sntp_servers_check);
 	check_upstream_ca(c, errs);
+	check_otel_tls(c, errs);
 	check_connect_to(c, errs);
 	check_iface(c, errs);
 	check_reboot(c, errs);

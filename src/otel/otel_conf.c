@@ -146,40 +146,10 @@ load_headers(struct otel *o, const struct cfg *c, char *err, size_t errlen)
 static int
 load_tls(struct otel *o, const struct cfg *c, char *err, size_t errlen)
 {
-	const char *ca = cfg_str(c, CFG_OTEL_EXPORTER_OTLP_CERTIFICATE);
-	struct tls_upstream_opts to = {
-	    .verify = true, .ca_what = "OTEL_EXPORTER_OTLP_CERTIFICATE"};
-	struct cfg_pems id = {0};
-	char *pem = NULL;
-	size_t len = 0;
-	int r;
-
 	if (!o->ep[OTEL_METRICS].tls && !o->ep[OTEL_TRACES].tls &&
 	    !o->ep[OTEL_LOGS].tls)
 		return 0;
-	if (ca != NULL &&
-	    (r = util_read_file(ca, CFG_SECRET_MAX, &pem, &len)) < 0) {
-		snprintf(err, errlen, "OTEL_EXPORTER_OTLP_CERTIFICATE: %s: %s",
-		    ca, strerror(-r));
-		return -1;
-	}
-	/* The client certificate and key, both or neither (cfg_otel.c). */
-	r = cfg_pems_load(c, CFG_OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE,
-	    CFG_OTEL_EXPORTER_OTLP_CLIENT_KEY, CFG__COUNT, &id, err, errlen);
-	if (r < 0 && r != -ENOENT) {
-		free(pem);
-		return -1;
-	}
-	to.ca = pem;
-	to.ca_len = len;
-	to.cert = id.cert;
-	to.cert_len = id.cert_len;
-	to.key = id.key;
-	to.key_len = id.key_len;
-	r = tls_upstream_config_new(&o->tls, &to, err, errlen);
-	cfg_pems_free(&id);
-	free(pem);
-	if (r < 0)
+	if (cfg_otel_tls(c, &o->tls, err, errlen) < 0)
 		return -1;
 	o->tc = calloc(1, sizeof(*o->tc));
 	return o->tc != NULL ? 0 : fail(err, errlen, "OTLP TLS: out of memory");

@@ -422,3 +422,32 @@ def test_tls_client_certificate(stack, pki, tmp_path):
         assert "spiffe://" in rec["client_cert"] and "connector/alpha" in rec["client_cert"]
     finally:
         rcv.stop()
+
+
+@pytest.mark.parametrize("bad,key", [
+    (dict(OTEL_EXPORTER_OTLP_CERTIFICATE="/nonexistent/ca.pem"), "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+    (dict(OTEL_EXPORTER_OTLP_CERTIFICATE="GARBAGE"), "OTEL_EXPORTER_OTLP_CERTIFICATE"),
+    (dict(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE="GARBAGE",
+          OTEL_EXPORTER_OTLP_CLIENT_KEY="KEY"), "OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE"),
+    (dict(OTEL_EXPORTER_OTLP_CLIENT_CERTIFICATE="CERT",
+          OTEL_EXPORTER_OTLP_CLIENT_KEY="GARBAGE"), "OTEL_EXPORTER_OTLP_CLIENT_KEY"),
+])
+def test_check_config_reports_the_collector_tls_files(bad, key, pki, outpost_bin, tmp_path):
+    """What otel_new refuses at run, check-config reports (one validation
+    path: cfg_otel_tls), naming the setting, never the key's bytes; with no
+    https endpoint the files are not used, by either."""
+    from conftest import base_env, run
+    garbage = tmp_path / "garbage.pem"
+    garbage.write_text("TOPSECRETKEYBYTES not a PEM\n")
+    files = {"GARBAGE": str(garbage), "CERT": f"{pki}/connector-alpha.pem",
+             "KEY": f"{pki}/connector-alpha.key"}
+    env = {k: files.get(v, v) for k, v in bad.items()}
+    base = dict(TRAVERSAL_CONTROLLER_URL="https://edge.example", **env)
+    r = run([outpost_bin, "check-config"],
+            env=base_env(OTEL_EXPORTER_OTLP_ENDPOINT="https://127.0.0.1:4318", **base))
+    assert r.returncode == 100, r
+    assert f"environment: {key}: " in r.stderr, r.stderr
+    assert "TOPSECRETKEYBYTES" not in r.stdout + r.stderr
+    r = run([outpost_bin, "check-config"],
+            env=base_env(OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:4318", **base))
+    assert r.returncode == 0, r

@@ -204,6 +204,9 @@ struct init_update_io {
 	/* The device (or file) of the GPT partition called name into out:
 	 * 0 or -errno (init_part_find() in the appliance). */
 	int (*part)(const char *name, char *out, size_t n);
+	/* Make esp available, once everything verified: 0 or -errno; NULL
+	 * when it is a plain directory already (tests). */
+	int (*esp_mount)(void);
 	/*
 	 * Progress: each state change and percent step; last of all
 	 * WRITTEN with text the new version, or FAILED with text the reason.

@@ -57,8 +57,11 @@ esp_mount(void)
 	char dev[80];
 	int r;
 
-	if (unshare(CLONE_NEWNS) < 0 ||
-	    mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0)
+	if (unshare(CLONE_NEWNS) < 0)
+		return -errno;
+	/* EINVAL: "/" is no mount point (a test's chroot), nothing to do. */
+	if (mount(NULL, "/", NULL, MS_REC | MS_PRIVATE, NULL) < 0 &&
+	    errno != EINVAL)
 		return -errno;
 	if ((r = init_part_find("/sys", "esp", dev, sizeof(dev))) < 0)
 		return r;
@@ -81,21 +84,16 @@ child_main(const struct init *in, const char *path, int fd)
 	    .target = init_slot_other(in->update.slot),
 	    .allow_downgrade = in->update_allow_downgrade,
 	    .part = part_dev,
+	    .esp_mount = esp_mount,
 	    .report = child_report,
 	    .arg = &fd,
 	};
-	char why[INITCTL_REASON_MAX];
 	sigset_t all;
 	int r;
 
 	/* Unblocked: the shutdown's SIGTERM ends a write half-way (safe). */
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
-	if ((r = esp_mount()) < 0) {
-		snprintf(why, sizeof(why), "ESP: %s", strerror(-r));
-		child_report(&fd, INITCTL_FAILED, 0, why);
-		_exit(EXIT_TEMPORARY);
-	}
 	r = init_update_write(&io);
 	sync();
 	_exit(r == 0 ? EXIT_OK : EXIT_PERMANENT);

@@ -170,10 +170,14 @@ static int
 prepare(struct writer *w)
 {
 	char dir[PATH_MAX];
+	int r;
 
 	if ((w->dev[0] = open_dev(w, "root", w->part[0])) < 0 ||
 	    (w->dev[1] = open_dev(w, "verity", w->part[1])) < 0)
 		return -1;
+	if (w->io->esp_mount != NULL && (r = w->io->esp_mount()) < 0)
+		return util_fail(
+		    w->err, sizeof(w->err), "ESP: %s", strerror(-r));
 	snprintf(dir, sizeof(dir), "%s/%s", w->io->esp, ESP_DIR);
 	if ((w->esp = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
 		return util_fail(

@@ -140,6 +140,7 @@ job_done(struct exec_job *job, enum exec_reason why, const char *detail,
 	Outpost__V1__ResponsePart part = OUTPOST__V1__RESPONSE_PART__INIT;
 	Outpost__V1__End end = OUTPOST__V1__END__INIT;
 
+	tunnel_trace_log(r);
 	if (resp != NULL || !dl->opened) {
 		release(dl);
 		tunnel_req_answer(r, why, detail, resp);
@@ -160,6 +161,7 @@ job_done(struct exec_job *job, enum exec_reason why, const char *detail,
 		conn_call_end(&dl->call);
 	else
 		conn_call_cancel(&dl->call);
+	log_clear_trace();
 }
 
 /* see deliver.h */
@@ -219,6 +221,7 @@ on_end(struct conn_call *c, int status, const char *reason, const char *detail)
 	rx_defer(dl->loop, &dl->reap);
 	if (r == NULL)
 		return;
+	tunnel_trace_log(r);
 	if (!dl->done) {
 		/* The edge cancelled (its client went away), or the
 		 * connection is gone: the upstream request ends now. */

@@ -1,5 +1,6 @@
 /* The worker's end of init's control channel.  See initctl_client.h. */
 #include <errno.h>
+#include <fcntl.h>
 #include <poll.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -33,6 +34,11 @@ initctl_client_fd(char *err, size_t errlen)
 	    type != SOCK_SEQPACKET) {
 		snprintf(err, errlen, "%s: fd %ld is not init's control socket",
 		    INITCTL_ENV, fd);
+		return -1;
+	}
+	/* Nothing the worker starts may talk to init. */
+	if (fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) {
+		snprintf(err, errlen, "%s: %s", INITCTL_ENV, strerror(errno));
 		return -1;
 	}
 	return (int)fd;

@@ -23,8 +23,9 @@
 /*
  * The channel's fd from the environment: >= 0, or -1 with the reason in
  * err: INITCTL_NOT_APPLIANCE when unset, "OUTPOST_INIT_CTL: ..." when it
- * is not a number or names no seqpacket socket.  The caller does not own
- * the fd (it lives as long as the process).
+ * is not a number or names no seqpacket socket.  Sets FD_CLOEXEC on it:
+ * what the worker runs never inherits init's channel.  The caller does not
+ * own the fd (it lives as long as the process).
  */
 int initctl_client_fd(char *err, size_t errlen);
 

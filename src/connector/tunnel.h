@@ -132,4 +132,13 @@ const char *tunnel_trace_start(struct manager *m, struct tunnel_req *r,
 void tunnel_trace_end(struct manager *m, struct tunnel_req *r,
     const char *result, int status, uint64_t size);
 
+/*
+ * The log lines of a callback handling r name its request span
+ * (lib/log.h's trace context; cleared when r has no span): called first
+ * by such a callback, which calls log_clear_trace() before it returns.
+ * on_http, tunnel_req_answer, tunnel_req_finish and deliver's callbacks
+ * do; tunnel_req_answer and tunnel_req_finish clear it on return.
+ */
+void tunnel_trace_log(const struct tunnel_req *r);
+
 #endif

@@ -152,8 +152,10 @@ void
 tunnel_req_finish(
     struct tunnel_req *r, const char *result, int status, uint64_t size)
 {
+	tunnel_trace_log(r);
 	tunnel_trace_end(r->slot->mgr, r, result, status, size);
 	req_done(r, result);
+	log_clear_trace();
 }
 
 /* see tunnel.h */
@@ -163,10 +165,13 @@ tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
 {
 	struct tunnel_slot *t = r->slot;
 
+	tunnel_trace_log(r);
 	tunnel_trace_end(t->mgr, r, exec_reason_name(why),
 	    resp != NULL ? resp->http_status : 0,
 	    resp != NULL ? resp->body.len : 0);
 	if (resp == NULL) {
+		log_info("tunnel %u: request %s failed: %s", t->index,
+		    r->msg->request_id, exec_reason_name(why));
 		send_error(
 		    t, r->msg->request_id, exec_reason_name(why), detail);
 	} else {
@@ -177,6 +182,7 @@ tunnel_req_answer(struct tunnel_req *r, enum exec_reason why,
 		    &resp->base);
 	}
 	req_done(r, resp == NULL ? exec_reason_name(why) : "ok");
+	log_clear_trace();
 }
 
 static void
@@ -219,6 +225,7 @@ on_http(struct tunnel_slot *t, ctl_msg *c)
 		r->started = rx_now(t->mgr->loop);
 		t->inflight++;
 		tp = tunnel_trace_start(t->mgr, r, c->http_request);
+		tunnel_trace_log(r);
 		/* Streamed only when asked, and only on a tunnel that said
 		 * "stream" (STREAM_RESPONSES). */
 		if (!c->http_request->stream_response || !t->mgr->conf.stream)
@@ -227,6 +234,7 @@ on_http(struct tunnel_slot *t, ctl_msg *c)
 		else if (!deliver_submit(r))
 			tunnel_req_answer(
 			    r, EXEC_OVERLOADED, "out of memory", NULL);
+		log_clear_trace();
 		return;
 	}
 	connector__v1__controller_message__free_unpacked(c, NULL);

@@ -14,6 +14,7 @@
 
 #include "connector/manager.h"
 #include "connector/tunnel.h"
+#include "lib/log.h"
 #include "lib/url.h"
 
 static const char *
@@ -153,4 +154,15 @@ tunnel_trace_end(struct manager *m, struct tunnel_req *r, const char *result,
 	outcome_attrs(&r->span, result, status, size, 500);
 	trace_span_end(m->trace, &r->up);
 	trace_span_end(m->trace, &r->span);
+}
+
+/* see tunnel.h */
+void
+tunnel_trace_log(const struct tunnel_req *r)
+{
+	if (r->span.active)
+		log_set_trace(r->span.ctx.trace_id, r->span.ctx.span_id,
+		    r->span.ctx.flags);
+	else
+		log_clear_trace();
 }

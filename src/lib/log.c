@@ -1,5 +1,6 @@
 #include <stdarg.h>
 #include <stdio.h>
+#include <string.h>
 #include <strings.h>
 #include <time.h>
 #include <unistd.h>
@@ -14,6 +15,8 @@ static int log_fd = 2;
 static log_sink_fn *log_sink;
 static void *log_sink_arg;
 static bool log_in_sink;
+static struct log_trace log_trace;
+static bool log_traced;
 
 static const char *const level_names[] = {"debug", "info", "warn", "error"};
 
@@ -58,6 +61,31 @@ log_set_sink(log_sink_fn *fn, void *arg)
 	log_sink_arg = arg;
 }
 
+/* see log.h */
+void
+log_set_trace(
+    const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t flags)
+{
+	memcpy(log_trace.trace_id, trace_id, sizeof(log_trace.trace_id));
+	memcpy(log_trace.span_id, span_id, sizeof(log_trace.span_id));
+	log_trace.flags = flags;
+	log_traced = true;
+}
+
+/* see log.h */
+void
+log_clear_trace(void)
+{
+	log_traced = false;
+}
+
+/* see log.h */
+const struct log_trace *
+log_current_trace(void)
+{
+	return log_traced ? &log_trace : NULL;
+}
+
 /* A site may write now: within its burst, or a new window has begun. */
 static bool
 site_allows(struct log_site *site)
@@ -79,7 +107,8 @@ site_allows(struct log_site *site)
 static void
 write_line(enum log_level level, const char *msg, size_t n)
 {
-	char line[LOG_LINE_MAX * 2 + 96];
+	char line[LOG_LINE_MAX * 2 + 160];
+	char hex[2 * sizeof(log_trace.trace_id) + 1];
 	struct buf b;
 	struct tm tm;
 	int64_t now;
@@ -94,6 +123,12 @@ write_line(enum log_level level, const char *msg, size_t n)
 	    tm.tm_sec, (int)(now % 1000));
 	buf_printf(&b, "\"level\":\"%s\",\"msg\":", level_names[level]);
 	json_str(&b, msg, n);
+	if (log_traced) {
+		util_hex(log_trace.trace_id, sizeof(log_trace.trace_id), hex);
+		buf_printf(&b, ",\"trace_id\":\"%s\"", hex);
+		util_hex(log_trace.span_id, sizeof(log_trace.span_id), hex);
+		buf_printf(&b, ",\"span_id\":\"%s\"", hex);
+	}
 	buf_adds(&b, "}");
 	b.p[b.len++] = '\n';
 	(void)!write(log_fd, b.p, b.len);
@@ -125,7 +160,8 @@ log_site_msg(struct log_site *site, enum log_level level, const char *fmt, ...)
 	write_line(level, msg, (size_t)n);
 	if (log_sink != NULL && !log_in_sink) {
 		log_in_sink = true;
-		log_sink(log_sink_arg, level, msg, (size_t)n);
+		log_sink(
+		    log_sink_arg, level, msg, (size_t)n, log_current_trace());
 		log_in_sink = false;
 	}
 }

@@ -16,6 +16,7 @@
 #define LIB_LOG_H
 
 #include <stdbool.h>
+#include <stddef.h>
 #include <stdint.h>
 
 enum log_level { LOG_DEBUG, LOG_INFO, LOG_WARN, LOG_ERROR };
@@ -39,13 +40,40 @@ void log_set_level(enum log_level level);
 void log_set_fd(int fd);
 
 /*
- * A second destination of every line written (the OTLP exporter's log
- * records): called after the line went to the fd, with the level and the
- * message (not NUL-terminated; no JSON).  A line logged from inside the
- * sink is written to the fd only.  fn NULL: no sink.
+ * The current trace context: the span of the tunnelled request being
+ * handled (ids as in W3C trace context; flags: its trace flags, bit 0
+ * sampled).  While one is set, every line carries "trace_id" and
+ * "span_id" (lowercase hex) after "msg", and the sink gets it too.  Ids
+ * only: never request data.
+ *
+ * Rule: the reactor is single-threaded, so this is one module-level
+ * value.  A callback that handles one request sets it first and clears it
+ * before it returns (log_clear_trace() on every path), so that no other
+ * callback's lines name that request.  Setting again replaces it (no
+ * nesting); clearing when none is set is a no-op.
  */
-typedef void log_sink_fn(
-    void *arg, enum log_level level, const char *msg, size_t n);
+struct log_trace {
+	uint8_t trace_id[16];
+	uint8_t span_id[8];
+	uint8_t flags;
+};
+
+void log_set_trace(
+    const uint8_t trace_id[16], const uint8_t span_id[8], uint8_t flags);
+void log_clear_trace(void);
+
+/* The current trace context, or NULL when none is set. */
+const struct log_trace *log_current_trace(void);
+
+/*
+ * A second destination of every line written (the OTLP exporter's log
+ * records): called after the line went to the fd, with the level, the
+ * message (not NUL-terminated; no JSON) and the current trace context
+ * (NULL: none; valid during the call only).  A line logged from inside
+ * the sink is written to the fd only.  fn NULL: no sink.
+ */
+typedef void log_sink_fn(void *arg, enum log_level level, const char *msg,
+    size_t n, const struct log_trace *trace);
 void log_set_sink(log_sink_fn *fn, void *arg);
 
 /* Write a line for call site 'site', subject to its rate limit. */

@@ -1,7 +1,8 @@
 /*
  * Log lines as OTLP log records: the log module's sink (lib/log.h) copies
  * each line's level and message (already secret-free, and bounded by the
- * log module's rate limit and line length) into a fixed batch; the batch
+ * log module's rate limit and line length), and the trace context the
+ * line was written in (trace_id, span_id, flags), into a fixed batch; the batch
  * is exported OTEL_LOGS_DELAY_MS after its first record, or at once when
  * full.  No allocation per line.
  */
@@ -24,6 +25,8 @@ struct otel_logs {
 	uint64_t ts[OTEL_LOGS_BATCH];
 	enum log_level level[OTEL_LOGS_BATCH];
 	size_t off[OTEL_LOGS_BATCH];
+	bool traced[OTEL_LOGS_BATCH];
+	struct log_trace trace[OTEL_LOGS_BATCH];
 	char text[OTEL_LOGS_TEXT];
 	/* The message, rebuilt for each export. */
 	Opentelemetry__Proto__Logs__V1__LogRecord rec[OTEL_LOGS_BATCH];
@@ -52,6 +55,13 @@ record(struct otel_logs *lg, size_t i)
 	    OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
 	lg->body[i].string_value = lg->text + lg->off[i];
 	r->body = &lg->body[i];
+	if (lg->traced[i]) {
+		r->trace_id.data = lg->trace[i].trace_id;
+		r->trace_id.len = sizeof(lg->trace[i].trace_id);
+		r->span_id.data = lg->trace[i].span_id;
+		r->span_id.len = sizeof(lg->trace[i].span_id);
+		r->flags = lg->trace[i].flags;
+	}
 	lg->recp[i] = r;
 }
 
@@ -93,7 +103,8 @@ on_timer(struct rx_loop *l, struct rx_timer *t)
 }
 
 static void
-sink(void *arg, enum log_level level, const char *msg, size_t n)
+sink(void *arg, enum log_level level, const char *msg, size_t n,
+    const struct log_trace *trace)
 {
 	struct otel_logs *lg = arg;
 
@@ -103,6 +114,9 @@ sink(void *arg, enum log_level level, const char *msg, size_t n)
 	lg->ts[lg->n] = otel_now_ns();
 	lg->level[lg->n] = level;
 	lg->off[lg->n] = lg->used;
+	lg->traced[lg->n] = trace != NULL;
+	if (trace != NULL)
+		lg->trace[lg->n] = *trace;
 	memcpy(lg->text + lg->used, msg, n);
 	lg->text[lg->used + n] = '\0';
 	lg->used += n + 1;

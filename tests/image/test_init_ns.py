@@ -237,7 +237,7 @@ def test_update_status_outside_the_appliance(outpost_bin):
 
 def test_worker_logs_init_update_state_at_start(init, outpost_bin):
     # The real worker (`outpost run`) asks init for the update state once
-    # at start and logs it.
+    # at start and logs it, and keeps the channel from what it runs.
     import socket
     s = socket.socket()
     s.bind(("127.0.0.1", 0))
@@ -250,3 +250,11 @@ def test_worker_logs_init_update_state_at_start(init, outpost_bin):
     line = [l for l in open(log).read().splitlines() if "update: " in l][0]
     assert re.search(r'"update: slot \S+ version \S*, other slot \S+, '
                      r'state idle"', line), line
+    pid = i.children()[0]
+    with open("/proc/%d/environ" % pid, "rb") as f:
+        env = dict(e.split(b"=", 1) for e in f.read().split(b"\0") if e)
+    fd = int(env[b"OUTPOST_INIT_CTL"])
+    assert os.readlink("/proc/%d/fd/%d" % (pid, fd)).startswith("socket:")
+    with open("/proc/%d/fdinfo/%d" % (pid, fd)) as f:
+        flags = int(re.search(r"flags:\s+(\d+)", f.read()).group(1), 8)
+    assert flags & os.O_CLOEXEC

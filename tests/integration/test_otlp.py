@@ -210,23 +210,60 @@ def test_metrics_after_requests(stack, receiver, protocol):
     assert int(p1["timeUnixNano"]) > int(p0["timeUnixNano"])
 
 
+def log_records(rcv):
+    """Every log record exported so far (OTLP JSON mapping, ids hex)."""
+    out = []
+    for r in rcv.records("logs"):
+        for rl in r.get("body", {}).get("resourceLogs", []):
+            for sl in rl["scopeLogs"]:
+                out += sl["logRecords"]
+    return out
+
+
 def test_logs_exported(stack, receiver):
     """The JSON log lines arrive as log records with their severity."""
     up, edge, start = stack
     start(**otlp_env(receiver, OTEL_EXPORTER_OTLP_PROTOCOL="http/json"))
-
-    def bodies():
-        out = []
-        for r in receiver.records("logs"):
-            for rl in r.get("body", {}).get("resourceLogs", []):
-                for sl in rl["scopeLogs"]:
-                    out += sl["logRecords"]
-        return out
-    assert wait_until(lambda: any("running" in l["body"]["stringValue"] for l in bodies()), 10)
-    running = next(l for l in bodies() if "running" in l["body"]["stringValue"])
+    assert wait_until(lambda: any("running" in l["body"]["stringValue"]
+                                  for l in log_records(receiver)), 10)
+    running = next(l for l in log_records(receiver) if "running" in l["body"]["stringValue"])
     assert running["severityNumber"] == 9 and running["severityText"] == "INFO"
     assert int(running["timeUnixNano"]) > 0
     assert receiver.records("logs")[0]["path"] == "/v1/logs"
+
+
+@pytest.mark.parametrize("protocol", ["http/protobuf", "http/json"])
+def test_log_inside_a_request_names_its_span(stack, receiver, protocol):
+    """A line logged while a tunnelled request is handled (its upstream
+    refused) is a log record with that request's trace and span ids (the
+    connector.handle_http_request span) and its trace flags; a line
+    outside any request has none; the JSON log line names them too."""
+    up, edge, start = stack
+    conn = start(**otlp_env(receiver, OTEL_EXPORTER_OTLP_PROTOCOL=protocol,
+                            OTEL_BSP_SCHEDULE_DELAY="200"))
+    s, _, _ = edge.proxy("alpha", f"127.0.0.1:{free_port()}/nothing-here")
+    assert s >= 500
+
+    def failed():
+        return [l for l in log_records(receiver) if "failed: refused" in l["body"]["stringValue"]]
+
+    def handles():
+        from test_traces import spans_of
+        return [sp for sp in spans_of(receiver).values()
+                if sp["name"] == "connector.handle_http_request"]
+    assert wait_until(lambda: failed() and handles(), 10), receiver.records()
+    (rec,) = failed()
+    (span,) = handles()
+    assert span["status"]["code"] in ("STATUS_CODE_ERROR", 2)
+    assert rec["traceId"] == span["traceId"] and len(rec["traceId"]) == 32
+    assert rec["spanId"] == span["spanId"] and len(rec["spanId"]) == 16
+    assert rec["flags"] == 1  # sampled (parentbased_always_on)
+    running = next(l for l in log_records(receiver) if "running" in l["body"]["stringValue"])
+    assert not running.get("traceId") and not running.get("spanId"), running
+    lines = [json.loads(l) for l in conn.text().splitlines() if l.startswith("{")]
+    assert [(l["trace_id"], l["span_id"]) for l in lines if "failed: refused" in l["msg"]] == \
+        [(span["traceId"], span["spanId"])]
+    assert not any("trace_id" in l for l in lines if "running" in l["msg"])
 
 
 def test_edge_exports_metrics_and_logs(outpost_edge_bin, pki, receiver, tmp_path):

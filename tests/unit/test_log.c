@@ -1,5 +1,6 @@
 /* Unit tests: JSON-lines logging and its per-call-site rate limit. */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -100,6 +101,67 @@ log_long_message_truncated_with_summary(void **state)
 	assert_int_equal(lines(), LOG_BURST);
 }
 
+static const uint8_t tid[16] = {0x4b, 0xf9, 0x2f, 0x35, 0x77, 0xb3, 0x4d, 0xa6,
+    0xa3, 0xce, 0x92, 0x9d, 0x0e, 0x0e, 0x47, 0x36};
+static const uint8_t sid[8] = {0x00, 0xf0, 0x67, 0xaa, 0x0b, 0xa9, 0x02, 0xb7};
+
+static struct {
+	int calls;
+	bool traced;
+	struct log_trace trace;
+} seen;
+
+static void
+record_sink(void *arg, enum log_level level, const char *msg, size_t n,
+    const struct log_trace *trace)
+{
+	(void)arg;
+	(void)level;
+	(void)msg;
+	(void)n;
+	seen.calls++;
+	seen.traced = trace != NULL;
+	if (trace != NULL)
+		seen.trace = *trace;
+}
+
+/* A line written while a trace context is set names it, in the JSON line
+ * and to the sink; once cleared, neither does. */
+static void
+log_trace_context_set_and_cleared(void **state)
+{
+	log_set_sink(record_sink, NULL);
+	assert_null(log_current_trace());
+	log_info("before");
+	assert_int_equal(lines(), 1);
+	assert_null(strstr(text, "trace_id"));
+	assert_int_equal(seen.calls, 1);
+	assert_false(seen.traced);
+
+	log_set_trace(tid, sid, 1);
+	log_info("inside a request");
+	assert_int_equal(lines(), 1);
+	assert_non_null(strstr(text,
+	    "\"msg\":\"inside a request\","
+	    "\"trace_id\":\"4bf92f3577b34da6a3ce929d0e0e4736\","
+	    "\"span_id\":\"00f067aa0ba902b7\"}\n"));
+	assert_int_equal(seen.calls, 2);
+	assert_true(seen.traced);
+	assert_memory_equal(seen.trace.trace_id, tid, sizeof(tid));
+	assert_memory_equal(seen.trace.span_id, sid, sizeof(sid));
+	assert_int_equal(seen.trace.flags, 1);
+
+	log_clear_trace();
+	assert_null(log_current_trace());
+	log_warn("after");
+	assert_int_equal(lines(), 1);
+	assert_null(strstr(text, "trace_id"));
+	assert_null(strstr(text, "span_id"));
+	assert_int_equal(seen.calls, 3);
+	assert_false(seen.traced);
+	log_set_sink(NULL, NULL);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -110,6 +172,8 @@ main(int argc, char **argv)
 		log_level_filters_before_counting, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		log_long_message_truncated_with_summary, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		log_trace_context_set_and_cleared, setup, teardown),
 	};
 
 	if (unit_filter(argc, argv) < 0)

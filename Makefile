@@ -476,6 +476,11 @@ bench-redact: setup all
 	$(Q)bench/redact.sh $(B)
 .PHONY: bench-redact
 
+# Telemetry off vs exported on the request path (#15).
+bench-otel: setup all
+	$(Q)bench/otel.sh $(B)
+.PHONY: bench-otel
+
 # Connector instructions per tunnelled request (callgrind), 1 KiB and 64 KiB; writes bench/RESULTS.md.
 bench-instr: setup all
 	$(Q)bench/instr.sh $(B)

@@ -8,6 +8,10 @@
 #                            outpost run (BIN, under WRAPPER when given) with
 #                            two tunnels to the edge, health port $ph; sets
 #                            conn_pid (the wrapper's pid when there is one)
+#   connector_named NAME [SETTING=VALUE...]
+#                            outpost run as connector NAME (its dev-pki.sh
+#                            certificate, MAX_CONCURRENT_REQUESTS=1000),
+#                            ready on return; sets named_pid
 #   wait_ready TRIES         until the connector's /readyz answers (0.2 s apart)
 #   url_c SIZE               path c's URL for /SIZE
 #   write_section NAME TEXT  TEXT replaces the <!-- NAME:begin --> ...
@@ -107,6 +111,25 @@ wait_ready() {
 		tail "$work"/*.log >&2
 		return 1
 	}
+}
+
+connector_named() {
+	local name=$1 hp
+	shift
+	hp=$(free_port)
+	env OUTPOST_CONFIG= TRAVERSAL_CONTROLLER_URL="https://127.0.0.1:$pt" \
+		TLS_CERT_FILE="$work/pki/connector-$name.pem" \
+		TLS_KEY_FILE="$work/pki/connector-$name.key" TLS_CA_FILE="$work/pki/ca.pem" \
+		HTTP_PORT="$hp" MAX_CONCURRENT_REQUESTS=1000 ENV_LEVEL=warn "$@" "$B/outpost" run 2>"$work/outpost-$name.log" &
+	named_pid=$!
+	pids+=($named_pid)
+	for _ in $(seq 150); do
+		curl -sf "http://127.0.0.1:$hp/readyz" >/dev/null 2>&1 && return 0
+		sleep 0.2
+	done
+	say "connector $name not ready"
+	tail "$work"/*.log
+	exit 1
 }
 
 url_c() { echo "http://127.0.0.1:$papi/v1/connectors/bench/proxy/http/127.0.0.1:$pa/$1"; }

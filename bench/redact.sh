@@ -53,26 +53,8 @@ EOF
 start_nginx_a
 start_edge
 
-# connector NAME [SETTING=VALUE...]: started, ready on return.
-connector() {
-	local name=$1 hp
-	shift
-	hp=$(free_port)
-	env OUTPOST_CONFIG= TRAVERSAL_CONTROLLER_URL="https://127.0.0.1:$pt" \
-		TLS_CERT_FILE="$work/pki/connector-$name.pem" \
-		TLS_KEY_FILE="$work/pki/connector-$name.key" TLS_CA_FILE="$work/pki/ca.pem" \
-		HTTP_PORT="$hp" MAX_CONCURRENT_REQUESTS=1000 ENV_LEVEL=warn "$@" "$B/outpost" run 2>"$work/outpost-$name.log" &
-	pids+=($!)
-	for _ in $(seq 150); do
-		curl -sf "http://127.0.0.1:$hp/readyz" >/dev/null 2>&1 && return 0
-		sleep 0.2
-	done
-	say "connector $name not ready"
-	tail "$work"/*.log
-	exit 1
-}
-connector plain
-connector redact REDACTION_RULES_FILE="$work/rules.toml"
+connector_named plain
+connector_named redact REDACTION_RULES_FILE="$work/rules.toml"
 
 url() { echo "http://127.0.0.1:$papi/v1/connectors/$1/proxy/http/127.0.0.1:$pa/$2"; }
 got=$(curl -sf -H "Authorization: Bearer $token" "$(url redact 1k)" | head -1)

@@ -1,0 +1,118 @@
+#!/usr/bin/env bash
+# Telemetry on the request path (#15 "Performance"): the same edge and nginx,
+# two connectors in one run, one with telemetry off and one exporting all
+# three signals (metrics every second, a span pair per request, log records)
+# over OTLP/HTTP protobuf to a local receiver, wrk through the edge's front
+# door to each, 1 KiB at concurrency 64, alternated over rounds.  Connector
+# CPU (utime + stime from /proc) per 10k requests for each.  Writes its own
+# section of bench/RESULTS.md (other sections are kept).
+#
+#   bench/otel.sh BUILD_DIR     (BENCH_DURATION seconds per run, default 5;
+#                                BENCH_ROUNDS rounds, default 3)
+#
+# Bounded: 2 x BENCH_ROUNDS wrk runs.  Not part of make test.  Goal
+# (reported, not asserted): exported / off >= 0.95.
+set -euo pipefail
+
+B=$(cd "${1:?usage: otel.sh BUILD_DIR}" && pwd)
+root=$(cd "$(dirname "$0")/.." && pwd)
+work=$(dirname "$B")/bench-otel
+dur=${BENCH_DURATION:-5}
+rounds=${BENCH_ROUNDS:-3}
+pids=() tag=bench-otel
+load0=$(cut -d' ' -f1-3 /proc/loadavg)
+# shellcheck source=lib.sh
+. "$root/bench/lib.sh"
+
+command -v wrk >/dev/null || { say "wrk is missing (apt-get install wrk)"; exit 1; }
+rm -rf "$work"
+bench_files
+"$root/scripts/dev-pki.sh" "$work/pki" off >/dev/null
+"$root/scripts/dev-pki.sh" "$work/pki" otel >/dev/null
+
+# The collector: answers every export 200 with an empty body (an empty
+# Export*ServiceResponse) and counts requests and bytes per path.
+prx=$(free_port)
+python3 - "$prx" "$work/receiver.json" <<-'PY' 2>"$work/receiver.log" &
+import json, sys
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+port, out = int(sys.argv[1]), sys.argv[2]
+seen = {}
+class H(BaseHTTPRequestHandler):
+    def do_POST(self):
+        n = int(self.headers.get("Content-Length", "0"))
+        self.rfile.read(n)
+        c = seen.setdefault(self.path, [0, 0])
+        c[0] += 1
+        c[1] += n
+        json.dump(seen, open(out, "w"))
+        self.send_response(200)
+        self.send_header("Content-Type", "application/x-protobuf")
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+    def log_message(self, *a):
+        pass
+ThreadingHTTPServer(("127.0.0.1", port), H).serve_forever()
+PY
+pids+=($!)
+
+start_nginx_a
+start_edge
+connector_named off OTEL_SDK_DISABLED=true
+pid_off=$named_pid
+connector_named otel OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$prx" \
+	OTEL_METRIC_EXPORT_INTERVAL=1000 OTEL_BSP_SCHEDULE_DELAY=200 ENV_LEVEL=info
+pid_otel=$named_pid
+
+url() { echo "http://127.0.0.1:$papi/v1/connectors/$1/proxy/http/127.0.0.1:$pa/1k"; }
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
+hz=$(getconf CLK_TCK)
+
+declare -A RPS CPU REQS
+for r in $(seq "$rounds"); do
+	for name in off otel; do
+		pid_var=pid_$name
+		t0=$(cpu_ticks "${!pid_var}")
+		wrk_run "$name round $r" "$(url "$name")" 64
+		t1=$(cpu_ticks "${!pid_var}")
+		RPS[$name]="${RPS[$name]:-} $rps"
+		CPU[$name]=$(( ${CPU[$name]:-0} + t1 - t0 ))
+		REQS[$name]=$(( ${REQS[$name]:-0} + reqs ))
+		say "$name round $r: $rps req/s, p50 $p50 ms, p99 $p99 ms"
+	done
+done
+[ -s "$work/receiver.json" ] || { say "the receiver got no export"; exit 1; }
+for p in /v1/metrics /v1/traces /v1/logs; do
+	grep -q "\"$p\"" "$work/receiver.json" || { say "no export to $p"; exit 1; }
+done
+
+median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
+per10k() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.0f", t * 1000 / hz * 10000 / n; else print "n/a" }'; }
+m_off=$(median "${RPS[off]}") m_otel=$(median "${RPS[otel]}")
+c_off=$(per10k "${CPU[off]}" "${REQS[off]}") c_otel=$(per10k "${CPU[otel]}" "${REQS[otel]}")
+exports=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(", ".join("%s %d requests / %d KiB" % (k, v[0], v[1] // 1024) for k, v in sorted(d.items())))' "$work/receiver.json")
+
+section=$(cat <<-EOF
+<!-- bench-otel:begin (written by bench/otel.sh; do not edit by hand) -->
+## Telemetry on the request path: off vs all three signals exported
+
+Measured $(date -u +%Y-%m-%dT%H:%MZ) at revision \`$(git -C "$root" rev-parse --short=12 HEAD)\`,
+wrk $dur s per run, $rounds rounds alternating the two, 1 KiB, concurrency 64, all on loopback, on
+$(nproc) shared CPUs ($(uname -m)), load average before the run $load0.
+wrk → outpost-edge front door ══ mTLS tunnel ══▶ outpost → nginx, two connectors in the same run:
+**off** (\`OTEL_SDK_DISABLED=true\`) and **exported** (\`OTEL_EXPORTER_OTLP_ENDPOINT\` to a local
+receiver answering 200, metrics every second, every request sampled: two spans each, info-level
+log records). The receiver got: $exports.
+Goal (#15): exported / off ≥ 0.95.
+
+| connector | req/s per round | median req/s | connector CPU ms per 10k requests |
+|---|---|---|---|
+| off | ${RPS[off]# } | $m_off | $c_off |
+| exported | ${RPS[otel]# } | $m_otel | $c_otel |
+| exported / off | | $(ratio "$m_otel" "$m_off") | $(ratio "$c_otel" "$c_off") |
+<!-- bench-otel:end -->
+EOF
+)
+
+write_section bench-otel "$section"
+say "wrote $root/bench/RESULTS.md"

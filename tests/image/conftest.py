@@ -120,15 +120,18 @@ class Vm:
 
     def __init__(self, workdir, img, boot="direct", devices="virtio",
                  kernel=None, fmt="raw", snapshot=True, guest_port=8080,
-                 mem=256, guestfwd=None):
+                 mem=256, guestfwd=None, reboot=False):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="vm.", dir=workdir)
         self.serial = os.path.join(self.dir, "serial.log")
         self.mon = os.path.join(self.dir, "monitor.sock")
         args = ["qemu-system-x86_64", "-nodefaults", "-nographic",
                 "-display", "none", "-m", str(mem), "-machine", "q35",
-                "-no-reboot", "-serial", "file:" + self.serial,
+                "-serial", "file:" + self.serial,
                 "-monitor", "unix:%s,server=on,wait=off" % self.mon]
+        # reboot=True: a guest reboot boots again (the update tests, through
+        # firmware); else qemu exits, which tests of poweroff wait for.
+        args += [] if reboot else ["-no-reboot"]
         fill = dict(img=img, fmt=fmt, snap="on" if snapshot else "off")
         args += [a.format(**fill) for a in DISKS[devices]]
         # guestfwd ("10.0.2.100:7443", PORT): a host service on loopback

@@ -79,6 +79,7 @@ struct update_ctl {
 	uint64_t held; /* bytes of it written and hashed, in order */
 	br_sha256_context hash; /* of those bytes */
 	struct conn_call fetch;
+	unsigned gen, call_gen; /* downloads started; the call's download */
 	struct backoff backoff;
 	struct rx_timer retry; /* the next Fetch call after a failure */
 	struct rx_timer poll; /* init's STATUS */

@@ -116,6 +116,7 @@ upd_fetch_kick(struct update_ctl *u)
 		    u->loop, &u->retry, backoff_next(&u->backoff, rnd()));
 		return;
 	}
+	u->call_gen = u->gen;
 	q.version = u->off_version;
 	q.sha256.data = u->off_sha;
 	q.sha256.len = sizeof(u->off_sha);
@@ -141,6 +142,7 @@ upd_fetch_stop(struct update_ctl *u, bool unlink_part)
 	char path[320];
 
 	conn_call_cancel(&u->fetch);
+	u->gen++; /* the call's end, if any, is no longer ours */
 	rx_timer_stop(u->loop, &u->retry);
 	close_part(u);
 	if (unlink_part && u->have_offer) {
@@ -235,7 +237,8 @@ on_end(struct conn_call *c, int status, const char *reason, const char *detail)
 	enum upd_fail why = fail_of(status, reason);
 	int64_t ms;
 
-	if (!downloading(u)) { /* abandoned, or failed writing */
+	if (!downloading(u) || u->call_gen != u->gen) {
+		/* abandoned (a newer offer may wait), or failed writing */
 		upd_fetch_kick(u);
 		return;
 	}

@@ -98,8 +98,10 @@ def bundle(tmp_path_factory):
     data = path.read_bytes()
     tampered = d / "tampered.update"
     tampered.write_bytes(data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
+    badsig = d / "badsig.update"  # a byte of the signed manifest changed
+    badsig.write_bytes(data[:40] + bytes([data[40] ^ 1]) + data[41:])
     return {"path": path, "data": data, "sha": hashlib.sha256(data).hexdigest(),
-            "cert": d / "k.crt", "tampered": tampered}
+            "cert": d / "k.crt", "tampered": tampered, "badsig": badsig}
 
 
 @pytest.fixture
@@ -218,6 +220,25 @@ def test_sha256_mismatch_fails_removes_and_applies_nothing(setup, bundle):
     assert fi.applied() == []
     assert metric(p, 'outpost_update_fetch_failures_total{reason="sha256"} 1')
     wait_report(c, lambda r: r.get("state") == "failed")
+
+
+def test_newer_offer_replaces_a_download_and_a_bad_signature_fails(setup, bundle):
+    c, fi, p, t, upd = setup()
+    c.cmd(cmd="update_serve", file=str(bundle["path"]), version=NEXT,
+          sha256_hex=bundle["sha"], drop_after=65536)
+    offer(c, t, bundle)
+    c.wait(lambda e: e["event"] == "update_fetch_end" and e["why"] == "dropped", 20)
+    bad = bundle["badsig"].read_bytes()
+    sha = hashlib.sha256(bad).hexdigest()
+    c.cmd(cmd="update_serve", file=str(bundle["badsig"]), version=NEXT, sha256_hex=sha)
+    n = len(c.events)
+    offer(c, t, bundle, sha256_hex=sha)
+    c.wait(lambda e: e["event"] == "update_fetch" and e["offset"] == 0, 20, since=n)
+    assert wait_until(lambda: status(p)["state"] == "failed", 20), status(p)
+    assert "signature" in status(p)["reason"], status(p)
+    assert fi.applied() == []
+    assert list(upd.iterdir()) == []
+    assert metric(p, 'outpost_update_fetch_failures_total{reason="verify"} 1')
 
 
 @pytest.mark.parametrize("over,reason", [

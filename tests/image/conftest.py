@@ -283,3 +283,12 @@ def put_config(img, text, scratch):
     subprocess.run(["mcopy", "-o", "-i", "%s@@%d" % (img, off), src,
                     "::/outpost.conf"], check=True, timeout=30,
                    env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+
+
+def flip_byte(path, at):
+    """Invert the low bit of the byte at offset at (a tampered file)."""
+    with open(path, "r+b") as f:
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ 0x01]))

@@ -12,12 +12,15 @@ xfail(strict=True) and check for the missing piece first, so they cost no
 boot until it lands (and then fail as XPASS until the marker goes)."""
 import json
 import os
+import re
 import shutil
 import subprocess
+import tempfile
+import time
 
 import pytest
 
-from conftest import (NAME, VERSION, Vm, copy_image, need_env, put_config,
+from conftest import (VERSION, Vm, copy_image, flip_byte, need_env, put_config,
                       SNAKEOIL_KEY, SNAKEOIL_CERT)
 
 BOOT_TIMEOUT = 60
@@ -97,16 +100,8 @@ def _rebundle(parts, out, key=None, cert=None, **change):
     return r.stdout.strip()
 
 
-def _flip(path, at):
-    with open(path, "r+b") as f:
-        f.seek(at)
-        b = f.read(1)
-        f.seek(at)
-        f.write(bytes([b[0] ^ 0x01]))
-
-
 @pytest.fixture(scope="session")
-def refusals(image_dir, next_dir, scratch):
+def refusals(next_dir, scratch):
     """name -> (bundle, the reason's words): each must be refused by the
     running N with nothing written."""
     parts = os.path.join(next_dir, NEXT_NAME + ".parts")
@@ -122,7 +117,7 @@ def refusals(image_dir, next_dir, scratch):
     }
     tampered = os.path.join(d, "tampered.update")
     shutil.copy(os.path.join(next_dir, NEXT_NAME + ".update"), tampered)
-    _flip(tampered, 4096 + 1024)  # inside the root part (the first, at 4096)
+    flip_byte(tampered, 4096 + 1024)  # inside the root part (the first, at 4096)
     out["tampered"] = (tampered, "sha256")
     return out
 
@@ -138,9 +133,18 @@ def test_refused_bundles_refused_by_verify(outpost_bin, dev_cert, refusals, what
 
 def edge_can_offer(edge_bin):
     """True once outpost-edge has `update offer` (helper offer's work)."""
-    r = subprocess.run([edge_bin, "update", "status"], capture_output=True, text=True,
-                       timeout=10, env={"PATH": "/usr/bin:/bin", "OUTPOST_CONFIG": ""})
-    return "unknown command" not in (r.stdout + r.stderr).lower() and r.returncode != 64
+    r = subprocess.run([edge_bin, "help"], capture_output=True, text=True, timeout=10,
+                       env={"PATH": "/usr/bin:/bin", "OUTPOST_CONFIG": ""})
+    return "update offer" in r.stdout + r.stderr
+
+
+def edge_cli(edge_bin, edge, *args):
+    """outpost-edge's operator command against the test's edge."""
+    env = {"PATH": "/usr/bin:/bin", "OUTPOST_CONFIG": "",
+           "EDGE_API_PORT": str(edge.aport),
+           "EDGE_API_TOKEN_FILE": os.path.join(os.path.dirname(edge.pki), "api-token")}
+    return subprocess.run([edge_bin, *args], capture_output=True, text=True, timeout=60,
+                          env=env)
 
 
 MISSING = ("needs outpost-edge `update offer` (helper offer) and init's trial boot, "
@@ -168,37 +172,144 @@ def snakeoil_next(next_dir, scratch):
     }
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING)
-def test_update_n_to_next_through_edge(edge_bin, snakeoil_image, snakeoil_next, scratch):
-    # First the missing piece, before any boot: an AssertionError here is
-    # the expected failure until offer lands.
-    assert edge_can_offer(edge_bin), "outpost-edge has no `update` command"
-    from test_pairing import Edge, put_file
-    edge = Edge(edge_bin, scratch)
-    try:
-        img = copy_image(snakeoil_image[".img"], os.path.join(scratch, "upd.img"))
-        put_file(img, os.path.join(edge.pki, "ca.pem"), "ca.pem")
-        put_config(img, "TRAVERSAL_CONTROLLER_URL=https://%s\nTLS_SERVER_NAME=localhost\n"
-                   "TLS_CA_FILE=/config/ca.pem\nRECONNECT_INTERVAL=500ms\n"
-                   "UPDATE_REBOOT=now\n" % GUEST_EDGE, scratch)
-        vm = Vm(scratch, img, boot="ovmf", snapshot=False, reboot=True,
-                guestfwd=(GUEST_EDGE, edge.tport))
+def status(vm):
+    _, body = vm.wait_http("/status", 10)
+    return json.loads(body)
+
+
+def wait_update(vm, states, timeout):
+    """Poll /status until update.state is one of states; returns /status."""
+    end = time.monotonic() + timeout
+    st = None
+    while time.monotonic() < end:
         try:
-            code = vm.wait_console(CODE, BOOT_TIMEOUT * 2).group(1)
-            assert edge.post("/v1/pairings/%s/approve" % code, {"name": "appliance"}) == 200
-            vm.wait_http("/readyz", 30)
-            r = subprocess.run([edge_bin, "update", "offer", "appliance",
-                                snakeoil_next["good"]], capture_output=True, text=True,
-                               timeout=30)
-            assert r.returncode == 0, r.stdout + r.stderr
-            vm.wait_console(r"slot:\s+b\r?\n", 600)
-            vm.wait_http("/readyz", BOOT_TIMEOUT * 2)
-            _, status = vm.wait_http("/status", 10)
-            st = json.loads(status)
-            assert st["version"] == NEXT and st["update"]["other_version"] == VERSION, st
-            assert st["identity"]["source"] == "data_dir", st
-            assert vm.console().count("PAIRING CODE") == 1  # no re-enrolment
-        finally:
-            vm.kill()
+            code, body = vm.http("/status", timeout=2)
+            if code == 200:
+                st = json.loads(body)
+                if st.get("update", {}).get("state") in states:
+                    return st
+        except (OSError, ValueError):
+            pass
+        if vm.proc.poll() is not None:
+            break
+        time.sleep(0.5)
+    raise AssertionError("update never reached %s (last /status %r); console:\n%s"
+                         % (states, st, vm.console()[-3000:]))
+
+
+def slots_booted(vm):
+    return re.findall(r"slot:\s+([ab])\r?\n", vm.console())
+
+
+class Appliance:
+    """The snakeoil N image on a disk of its own under OVMF Secure Boot,
+    paired with an edge on the host's loopback; reboots boot again."""
+
+    def __init__(self, edge, snakeoil_image, scratch, name, extra=""):
+        from test_pairing import put_file
+        self.edge, self.scratch = edge, scratch
+        self.img = copy_image(snakeoil_image[".img"], os.path.join(scratch, name + ".img"))
+        put_file(self.img, os.path.join(edge.pki, "ca.pem"), "ca.pem")
+        put_config(self.img, "TRAVERSAL_CONTROLLER_URL=https://%s\nTLS_SERVER_NAME=localhost\n"
+                   "TLS_CA_FILE=/config/ca.pem\nRECONNECT_INTERVAL=500ms\n"
+                   "UPDATE_REBOOT=now\nUPDATE_GOOD_AFTER=5s\n%s" % (GUEST_EDGE, extra),
+                   scratch)
+        self.vm = None
+
+    def boot(self):
+        if self.vm is not None:
+            self.vm.kill()
+        self.vm = Vm(self.scratch, self.img, boot="ovmf", snapshot=False, reboot=True,
+                     guestfwd=(GUEST_EDGE, self.edge.tport))
+        return self.vm
+
+    def pair(self, name):
+        code = self.vm.wait_console(CODE, BOOT_TIMEOUT * 2).group(1)
+        assert self.edge.post("/v1/pairings/%s/approve" % code, {"name": name}) == 200
+        self.vm.wait_http("/readyz", 30)
+
+    def kill(self):
+        if self.vm is not None:
+            self.vm.kill()
+
+
+def offer(edge_bin, edge, name, bundle):
+    return edge_cli(edge_bin, edge, "update", "offer", name, bundle)
+
+
+@pytest.mark.xfail(strict=True, reason=MISSING)
+def test_update_refusals_then_n_to_next(edge_bin, scratch, snakeoil_image, snakeoil_next,
+                                        refusals):
+    """One appliance: every refusal through the edge without a reboot, then
+    N -> N+1 (fetch, write, reboot, trial, good), a power cut during the
+    trial boot of a second look, identity kept."""
+    # The missing piece first, before any boot: the expected failure until
+    # offer lands costs nothing.
+    assert edge_can_offer(edge_bin), "outpost-edge has no `update offer`"
+    from test_pairing import Edge
+    e = Edge(edge_bin, tempfile.mkdtemp(prefix="edge.", dir=scratch))
+    app = Appliance(e, snakeoil_image, scratch, "upd")
+    try:
+        vm = app.boot()
+        app.pair("appliance")
+        for what in ("downgrade", "arch", "signature", "tampered"):
+            r = offer(edge_bin, e, "appliance", refusals[what][0])
+            if r.returncode == 0:  # the edge took it: the appliance refuses
+                st = wait_update(vm, ("failed", "idle"), 120)
+                assert st["update"]["reason"], (what, st)
+            st = status(vm)
+            assert st["version"] == VERSION and st["update"]["slot"] == "a", (what, st)
+        assert slots_booted(vm) == ["a"], "a refusal rebooted"
+        r = offer(edge_bin, e, "appliance", snakeoil_next["good"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        # The reboot: systemd-boot picks the new slot's UKI (+3 tries).
+        vm.wait_console(r"slot:\s+b\r?\n", 900)
+        st = wait_update(vm, ("good",), BOOT_TIMEOUT * 3)
+        assert st["version"] == NEXT and st["update"]["slot"] == "b", st
+        assert st["update"]["other_version"] == VERSION, st
+        assert st["identity"]["source"] == "data_dir", st  # no re-enrolment
+        assert vm.console().count("PAIRING CODE") == 1
+        assert e.connector("appliance")["tunnels"], "no tunnel after the update"
+        # Marked good: the next boot (a power cut now) is N+1 again, no trial.
+        vm = app.boot()
+        st = wait_update(vm, ("good", "idle"), BOOT_TIMEOUT * 3)
+        assert st["version"] == NEXT and slots_booted(vm) == ["b"], st
     finally:
-        edge.stop()
+        app.kill()
+        e.stop()
+
+
+@pytest.mark.xfail(strict=True, reason=MISSING)
+def test_power_cut_in_write_then_never_ready_rolls_back(edge_bin, scratch, snakeoil_image,
+                                                       snakeoil_next):
+    """One appliance: qemu killed while init writes the slot boots N; the
+    edge offers again on the new tunnel; the never-ready N+1 is tried three
+    times (exit 100, init reboots) and N comes back by itself, rolled_back."""
+    assert edge_can_offer(edge_bin), "outpost-edge has no `update offer`"
+    from test_pairing import Edge
+    e = Edge(edge_bin, tempfile.mkdtemp(prefix="edge.", dir=scratch))
+    app = Appliance(e, snakeoil_image, scratch, "rollback")
+    try:
+        vm = app.boot()
+        app.pair("appliance")
+        r = offer(edge_bin, e, "appliance", snakeoil_next["never_ready"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        wait_update(vm, ("writing",), 600)
+        vm = app.boot()  # the power cut: the old qemu is killed first
+        st = wait_update(vm, ("idle", "offered", "downloading", "verifying", "writing"),
+                         BOOT_TIMEOUT * 3)
+        assert st["version"] == VERSION and slots_booted(vm) == ["a"], st
+        # Offered again, written, three tries of slot b, then a.
+        vm.wait_console(r"slot:\s+b\r?\n", 900)
+        end = time.monotonic() + 1200
+        while time.monotonic() < end and slots_booted(vm)[-1:] != ["a"]:
+            assert vm.proc.poll() is None, vm.console()[-3000:]
+            time.sleep(1)
+        assert slots_booted(vm) == ["a", "b", "b", "b", "a"], slots_booted(vm)
+        st = wait_update(vm, ("rolled_back",), BOOT_TIMEOUT * 3)
+        assert st["version"] == VERSION and st["update"]["slot"] == "a", st
+        assert NEXT in st["update"]["reason"], st
+        assert vm.console().count("PAIRING CODE") == 1
+    finally:
+        app.kill()
+        e.stop()

@@ -388,8 +388,9 @@ next-update: image next-bin
 	$(Q)k=$$(scripts/kernel.sh $(ARCH)) && scripts/next-update.sh \
 		$(NEXT_O)/$(ARCH)/outpost "$$k" $(IMG) $(NEXT_VERSION)
 
-image-test: image
+image-test: image next-update
 	$(Q)OUTPOST_BIN=$(CURDIR)/$(B)/outpost OUTPOST_IMAGE_DIR=$(CURDIR)/$(IMG) \
+		OUTPOST_NEXT_DIR=$(CURDIR)/$(IMG)/next \
 		OUTPOST_KERNEL=$$(scripts/kernel.sh $(ARCH)) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(IMAGE_TESTS)
 

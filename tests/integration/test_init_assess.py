@@ -12,6 +12,7 @@ import json
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -187,3 +188,24 @@ def test_rolled_back_from_a_newer_slot(world, outpost_bin, tmp_path):
     assert first["reason"] == "%s did not come up after 3 tries" % NEWER, first
     assert first["other"] == NEWER, first
     assert "outpost: rolled back: %s did not come up after 3 tries" % NEWER in text, text
+
+
+def test_readiness_from_another_process_does_not_count(world, outpost_bin, tmp_path):
+    trial = "outpost-%s-b+2-1.efi" % RUNNING
+    touch(world, trial)
+    log = tmp_path / "init.log"
+    p = start(world, outpost_bin, "b", "status", log)
+    try:
+        first = wait_file(world / "out/first", p, log)
+        s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+        for _ in range(3):
+            s.sendto(b"READY=1\nSTATUS=ready: forged", str(world / "notify"))
+            time.sleep(1)
+        alive = p.poll() is None
+    finally:
+        stop(p)
+    text = log.read_text()
+    assert STATES[first["state"]] == "trial", first
+    assert alive, text
+    assert "worker ready" not in text, text
+    assert ukis(world) == [trial], text

@@ -38,8 +38,8 @@ enum cfg_key {
  * the first.  Caller-allocated (about 20 KiB: keep it off small stacks
  * if needed); cfg_load() initialises it.  A message names the source
  * ("path:line" or "environment") and the key, never a secret value.
- * Warnings (a setting that is not implemented yet, a misspelt
- * environment variable) do not make cfg_load() fail.
+ * Warnings (a misspelt environment variable, an alias shadowed by its
+ * setting, no controller URL) do not make cfg_load() fail.
  */
 #define CFG_ERRORS_MAX 64
 #define CFG_ERROR_LEN 320

@@ -264,21 +264,6 @@ check_user(const struct cfg *c, struct cfg_errors *errs)
 		    w);
 }
 
-static void
-check_nyi(const struct cfg *c, struct cfg_errors *errs)
-{
-	char w[WHERE_MAX];
-	int k;
-
-	for (k = 0; k < CFG__COUNT; k++) {
-		if (!(cfg_defs[k].flags & CFG_F_NYI) || !is_set(c, k))
-			continue;
-		cfg_source_fmt(c, k, w, sizeof(w));
-		cfg_err(errs, true, "%s: %s: not implemented yet; ignored", w,
-		    cfg_defs[k].name);
-	}
-}
-
 /* see cfg_int.h */
 void
 cfg_check_all(const struct cfg *c, struct cfg_errors *errs)
@@ -290,7 +275,6 @@ cfg_check_all(const struct cfg *c, struct cfg_errors *errs)
 	check_controller(c, errs);
 	check_connector_id(c, errs);
 	check_secret_files(c, errs);
-	check_nyi(c, errs);
 	check_user(c, errs);
 	cfg_check_redaction(c, errs);
 	cfg_check_otel(c, errs);

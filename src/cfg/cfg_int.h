@@ -31,7 +31,6 @@ enum cfg_type {
 #define CFG_F_SECRET 0x1u
 #define CFG_F_SECRET_FILE 0x2u
 #define CFG_F_ENV_ONLY 0x4u
-#define CFG_F_NYI 0x8u
 
 struct cfg_def {
 	const char *name;

@@ -116,11 +116,9 @@ print_settings(FILE *f, const struct cfg *c)
 		cfg_source_fmt(c, k, where, sizeof(where));
 		fprintf(f, "%s=", cfg_defs[k].name);
 		print_value(f, c, k);
-		fprintf(f, "  # %s%s%s%s\n", where,
+		fprintf(f, "  # %s%s%s\n", where,
 		    c->slot[k].via_alias ? ", as " : "",
-		    c->slot[k].via_alias ? cfg_defs[k].alias : "",
-		    cfg_defs[k].flags & CFG_F_NYI ? ", not implemented yet"
-						  : "");
+		    c->slot[k].via_alias ? cfg_defs[k].alias : "");
 	}
 }
 
@@ -146,10 +144,6 @@ markdown_row(FILE *f, const struct cfg_def *d)
 		fputs(" The file's contents are secret.", f);
 	if (d->flags & CFG_F_ENV_ONLY)
 		fputs(" Environment only.", f);
-	if (d->flags & CFG_F_NYI)
-		fputs(
-		    " *Not implemented yet* (accepted, reported by check-config).",
-		    f);
 	fputs(" |\n", f);
 }
 

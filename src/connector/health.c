@@ -7,6 +7,7 @@
 #include "connector/notify.h"
 #include "lib/buf.h"
 #include "lib/json.h"
+#include "lib/log.h"
 #include "lib/util.h"
 
 #define JSON_TYPE "application/json"
@@ -64,6 +65,7 @@ on_status(struct http_exchange *x, void *arg)
 	struct health *h = arg;
 	bool ready = h->ready && h->blocker == NULL;
 	struct buf b;
+	size_t i;
 
 	buf_init(&b, h->body, sizeof(h->body));
 	buf_adds(&b, "{\"status\":");
@@ -83,8 +85,9 @@ on_status(struct http_exchange *x, void *arg)
 	    (long long)((util_mono_ms() - h->started_ms) / 1000));
 	buf_printf(&b, ",\"tunnels\":{\"up\":%u,\"max\":%u}", h->tunnels_up,
 	    h->tunnels_max);
-	if (h->extra_fn != NULL)
-		h->extra_fn(&b, h->extra_arg);
+	for (i = 0; i < HEALTH_EXTRAS; i++)
+		if (h->extra_fn[i] != NULL)
+			h->extra_fn[i](&b, h->extra_arg[i]);
 	if (h->status_fn != NULL) {
 		buf_adds(&b, ",\"detail\":");
 		h->status_fn(&b, h->status_arg);
@@ -194,8 +197,25 @@ health_set_blocker(struct health *h, const char *reason)
 void
 health_set_extra(struct health *h, health_status_fn *fn, void *arg)
 {
-	h->extra_fn = fn;
-	h->extra_arg = arg;
+	size_t i, free_i = HEALTH_EXTRAS;
+
+	for (i = 0; i < HEALTH_EXTRAS; i++) {
+		if (h->extra_fn[i] != NULL && h->extra_arg[i] == arg) {
+			h->extra_fn[i] = fn; /* replaced, or removed */
+			return;
+		}
+		if (h->extra_fn[i] == NULL && free_i == HEALTH_EXTRAS)
+			free_i = i;
+	}
+	if (fn == NULL)
+		return;
+	if (free_i == HEALTH_EXTRAS) {
+		log_error(
+		    "health: more than %d /status writers", HEALTH_EXTRAS);
+		return;
+	}
+	h->extra_fn[free_i] = fn;
+	h->extra_arg[free_i] = arg;
 }
 
 /* see health.h */

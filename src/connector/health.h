@@ -75,9 +75,12 @@ void health_set_status(struct health *h, health_status_fn *fn, void *arg);
 void health_set_blocker(struct health *h, const char *reason);
 
 /*
- * Members appended to the top level of /status (one writer; NULL to
- * remove): fn appends ',"name":value' pieces.
+ * Members appended to the top level of /status: fn appends ',"name":value'
+ * pieces.  One writer per arg (up to HEALTH_EXTRAS: the identity
+ * controller, the update controller), in the order set; a second call
+ * with the same arg replaces its writer, fn NULL removes it.
  */
+#define HEALTH_EXTRAS 4
 void health_set_extra(struct health *h, health_status_fn *fn, void *arg);
 
 /*

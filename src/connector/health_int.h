@@ -30,8 +30,8 @@ struct health {
 	health_status_fn *status_fn;
 	void *status_arg;
 	const char *blocker; /* overrides readiness while set */
-	health_status_fn *extra_fn;
-	void *extra_arg;
+	health_status_fn *extra_fn[HEALTH_EXTRAS];
+	void *extra_arg[HEALTH_EXTRAS];
 	health_status_fn *degraded_fn;
 	void *degraded_arg;
 

@@ -687,7 +687,7 @@ identity_ctl_free(struct identity_ctl *ic)
 	if (ic->mgr != NULL)
 		ic->mgr->on_refused = NULL;
 	if (ic->health != NULL)
-		health_set_extra(ic->health, NULL, NULL);
+		health_set_extra(ic->health, NULL, ic);
 	if (ic->anon != NULL)
 		tls_client_config_free(ic->anon);
 	pki_key_free(ic->key);

@@ -12,6 +12,7 @@
 #include "connector/health.h"
 #include "connector/manager.h"
 #include "connector/session.h"
+#include "connector/update_ctl.h"
 #include "lib/json.h"
 #include "lib/log.h"
 #include "lib/util.h"
@@ -190,6 +191,7 @@ manager_free(struct manager *m)
 {
 	unsigned i;
 
+	update_ctl_free(m->upd);
 	for (i = 0; m->slots != NULL && i < m->nslots; i++)
 		tunnel_slot_free(&m->slots[i]);
 	session_table_free(m->sessions);
@@ -410,6 +412,7 @@ manager_slot_changed(struct manager *m)
 			: m->last_error != NULL ? m->last_error
 						: "connecting");
 	}
+	update_ctl_poke(m->upd);
 	if (m->retiring)
 		retire_old(m);
 	if (open == 0)

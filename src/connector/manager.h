@@ -40,6 +40,7 @@
 struct cfg;
 struct health;
 struct session_table;
+struct update_ctl;
 struct dns_resolver;
 
 struct manager_conf {
@@ -126,6 +127,7 @@ struct manager {
 	struct tls_client_config *tls; /* NULL for h2c */
 	struct dial_proxy *proxy; /* NULL: dial directly */
 	struct session_table *sessions; /* brokered TCP (session.h) */
+	struct update_ctl *upd; /* appliance updates (update_ctl.h), or NULL */
 	struct tunnel_slot *slots; /* nslots = 2 * conf.slots * naddrs */
 	unsigned nslots;
 	struct edge_addr *addrs; /* naddrs groups */

@@ -10,6 +10,7 @@
 #include "connector/manager.h"
 #include "connector/session.h"
 #include "connector/tunnel.h"
+#include "connector/update_ctl.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -98,7 +99,8 @@ tunnel_queue(struct tunnel_slot *t, const char *id, unsigned field,
  * know the header ignores it.  "sessions" (spec/sessions.md) only while
  * SESSION_ALLOW is set: the edge sends SessionOpen only to tunnels that
  * advertised it; "stream" (spec/streaming.md) while STREAM_RESPONSES is
- * on.  The anchor's TRAVERSAL_CONNECTOR_ID, when set, beside them.
+ * on; "update" (docs/protocol-extensions.md) under outpost's init
+ * (update_ctl.h).  The anchor's TRAVERSAL_CONNECTOR_ID, when set, beside them.
  */
 static int
 slot_opened(struct tunnel_conn *n)
@@ -110,13 +112,15 @@ slot_opened(struct tunnel_conn *n)
 	    {"outpost-capabilities", caps}, {"x-traversal-connector-id", id}};
 	int r;
 
-	snprintf(caps, sizeof(caps), "enroll,renew%s%s",
+	snprintf(caps, sizeof(caps), "enroll,renew%s%s%s",
 	    session_enabled(t->mgr->sessions) ? ",sessions" : "",
-	    t->mgr->conf.stream ? ",stream" : "");
+	    t->mgr->conf.stream ? ",stream" : "",
+	    t->mgr->upd != NULL ? ",update" : "");
 	r = conn_call_open(n, &t->call, TUNNEL_PATH, h, id[0] != '\0' ? 2 : 1);
 	if (r < 0)
 		return r;
 	tunnel_msg_hello(t);
+	update_ctl_tunnel_opened(t->mgr->upd, t);
 	return 0;
 }
 

@@ -14,6 +14,7 @@
 #include "connector/pb_check.h"
 #include "connector/session.h"
 #include "connector/tunnel.h"
+#include "connector/update_ctl.h"
 #include "lib/log.h"
 #include "lib/util.h"
 
@@ -274,6 +275,8 @@ tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 		return over ? -ENOMEM : -EBADMSG;
 	if (c->session_open != NULL) /* outside the oneof (spec/sessions.md) */
 		session_open(t->mgr->sessions, t, c->session_open);
+	if (c->update_offer != NULL) /* outside the oneof too */
+		update_ctl_offer(t->mgr->upd, t, c->update_offer);
 	switch (c->message_case) {
 	case CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST:
 		on_health(t, c);

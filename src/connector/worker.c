@@ -14,6 +14,7 @@
 #include "connector/notify.h"
 #include "connector/redact_reload.h"
 #include "connector/tool.h"
+#include "connector/update_ctl.h"
 #include "connector/worker.h"
 #include "lib/log.h"
 #include "lib/privdrop.h"
@@ -220,6 +221,10 @@ start_tunnels(struct worker *w, const struct cfg *c)
 		return -1;
 	}
 	manager_metrics_add(&w->mgr, health_metrics(w->health));
+	if ((w->mgr.upd = update_ctl_new(&w->mgr, c)) != NULL) {
+		update_ctl_metrics_add(w->mgr.upd, health_metrics(w->health));
+		health_set_extra(w->health, update_ctl_status_fn, w->mgr.upd);
+	}
 	health_set_status(w->health, manager_status_fn, &w->mgr);
 	health_set_degraded(w->health, manager_degraded_fn, &w->mgr);
 	if (cfg_is_set(c, CFG_NTP_SERVERS)) {

@@ -110,6 +110,11 @@ static const long common_calls[] = {
     SYS__llseek, /* lseek on 32-bit */
 #endif
     SYS_lseek, /* stdio and file reads */
+    SYS_pread64, /* an update bundle's manifest (update/update.h) */
+#ifdef SYS_poll
+    SYS_poll,
+#endif
+    SYS_ppoll, /* init's control channel (connector/initctl_client.h) */
     SYS_fsync, SYS_fdatasync, /* identity files durable before rename */
 #ifdef SYS_rename
     SYS_rename,

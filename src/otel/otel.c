@@ -218,6 +218,24 @@ enqueue(struct otel *o, enum otel_signal s, uint8_t *body, size_t len,
 
 /* see otel.h */
 int
+otel_submit_take(struct otel *o, enum otel_signal s, uint8_t *body, size_t len,
+    size_t nitems)
+{
+	if (!otel_enabled(o, s)) {
+		free(body);
+		return -ENOTCONN;
+	}
+	if (len > OTEL_QUEUE_BYTES) {
+		free(body);
+		otel_count_dropped(o, s, nitems);
+		return -EMSGSIZE;
+	}
+	enqueue(o, s, body, len, nitems);
+	return 0;
+}
+
+/* see otel.h */
+int
 otel_submit(struct otel *o, enum otel_signal s, const void *body, size_t len,
     size_t nitems)
 {
@@ -235,8 +253,7 @@ otel_submit(struct otel *o, enum otel_signal s, const void *body, size_t len,
 		return -ENOMEM;
 	}
 	memcpy(p, body, len);
-	enqueue(o, s, p, len, nitems);
-	return 0;
+	return otel_submit_take(o, s, p, len, nitems);
 }
 
 /* JSON: grow the buffer until the message fits (OTEL_QUEUE_BYTES). */

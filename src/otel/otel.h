@@ -119,6 +119,13 @@ int otel_submit(struct otel *o, enum otel_signal s, const void *body,
     size_t len, size_t nitems);
 
 /*
+ * Queue body (len bytes from malloc, taken over: freed however this ends)
+ * holding nitems items, already in otel_protocol(o), as otel_submit().
+ */
+int otel_submit_take(struct otel *o, enum otel_signal s, uint8_t *body,
+    size_t len, size_t nitems);
+
+/*
  * Count n items of signal s that a producer dropped before they reached
  * a queue (outpost_otlp_dropped_total{signal}): the span recorder's full
  * queue (OTEL_BSP_MAX_QUEUE_SIZE).  o may not be NULL.

@@ -1,9 +1,11 @@
 /*
  * Finished spans as one OTLP ExportTraceServiceRequest (the recorder's
  * exporter callback), queued on the OTLP exporter (otel/otel.h), which
- * encodes it in the configured protocol and owns the bytes.  The message
- * is built in one block allocated per batch (at most
- * OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans) and freed before returning.
+ * owns the bytes.  http/protobuf, the request path's usual case: the
+ * spans are written straight into the request's bytes (trace_pb.c).
+ * http/json: a protobuf-c message is built in one block allocated per
+ * batch (at most OTEL_BSP_MAX_EXPORT_BATCH_SIZE spans), encoded by the
+ * exporter, and freed before returning.
  */
 #include <stdlib.h>
 #include <string.h>
@@ -100,9 +102,9 @@ encode_span(struct enc *e, const struct trace_span *s)
 	encode_attrs(e, s, &used);
 }
 
-/* see trace.h */
-void
-trace_otlp_export(void *arg, const struct trace_span *const *spans, size_t n)
+/* The http/json case: a message tree the exporter encodes. */
+static void
+export_tree(struct otel *o, const struct trace_span *const *spans, size_t n)
 {
 	Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest req =
 	    OPENTELEMETRY__PROTO__COLLECTOR__TRACE__V1__EXPORT_TRACE_SERVICE_REQUEST__INIT;
@@ -112,7 +114,6 @@ trace_otlp_export(void *arg, const struct trace_span *const *spans, size_t n)
 	    OPENTELEMETRY__PROTO__TRACE__V1__SCOPE_SPANS__INIT;
 	Opentelemetry__Proto__Trace__V1__ResourceSpans *rsp = &rs;
 	Opentelemetry__Proto__Trace__V1__ScopeSpans *ssp = &ss;
-	struct otel *o = arg;
 	struct enc *e = calloc(n, sizeof(*e));
 	pb_span **pp = calloc(n, sizeof(*pp));
 	size_t i;
@@ -135,6 +136,26 @@ trace_otlp_export(void *arg, const struct trace_span *const *spans, size_t n)
 		trace_otlp_dropped(o, n);
 	free(e);
 	free(pp);
+}
+
+/* see trace.h */
+void
+trace_otlp_export(void *arg, const struct trace_span *const *spans, size_t n)
+{
+	struct otel *o = arg;
+	uint8_t *body;
+	size_t len;
+
+	if (otel_protocol(o) == OTEL_JSON) {
+		export_tree(o, spans, n);
+		return;
+	}
+	body = trace_pb_request(&otel_resource(o)->base, &otel_scope(o)->base,
+	    spans, n, OTEL_QUEUE_BYTES, &len);
+	if (body != NULL)
+		otel_submit_take(o, OTEL_TRACES, body, len, n);
+	else
+		trace_otlp_dropped(o, n);
 }
 
 /* see trace.h */

@@ -2,7 +2,7 @@
 4): TRAVERSAL_CONNECTOR_ID as the X-Traversal-Connector-ID header of the
 Tunnel call (seen by the grpc-js controller and by outpost-edge), PEM text
 in the *_BASE64 settings, Go-style fractional durations, and the telemetry
-settings that are accepted but not implemented yet."""
+settings, all implemented (issue #15)."""
 import os
 import re
 
@@ -148,7 +148,7 @@ def test_bad_fractional_durations_are_refused(outpost_bin, value):
     assert f'environment: DRAIN_TIMEOUT: invalid duration "{value}"' in r.stderr
 
 
-# --- telemetry settings: accepted, reported as not implemented -----------
+# --- telemetry settings: accepted and implemented ------------------------
 
 def test_telemetry_settings_are_accepted_as_implemented(outpost_bin):
     """The anchor's telemetry settings are read and implemented (issue #15):

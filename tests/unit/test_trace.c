@@ -1,13 +1,15 @@
 /*
  * Unit tests: trace/ — W3C traceparent and tracestate (the spec's
  * examples and its error cases, a value ending at a guard page), ids,
- * the samplers, and the recorder's batches, drops and flush on a real
- * reactor.
+ * the samplers, the recorder's batches, drops and flush on a real
+ * reactor, and the spans' OTLP/protobuf bytes (trace_pb.c) against
+ * protobuf-c's packing of the same message.
  */
 #include <setjmp.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
 #include <unistd.h>
@@ -16,7 +18,8 @@
 #include "unit.h"
 #include "lib/util.h"
 #include "rx/rx.h"
-#include "trace/trace.h"
+#include "proto/opentelemetry/proto/collector/trace/v1/trace_service.pb-c.h"
+#include "trace/trace_int.h"
 
 #define TP "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 
@@ -426,6 +429,146 @@ span_fields(void **state)
 	rx_free(&l);
 }
 
+typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
+    pb_req;
+
+/* Spans of every shape the encoder knows, as trace_span_start() and the
+ * attribute calls leave them. */
+static size_t
+pb_spans(struct trace_recorder *r, struct trace_span *s)
+{
+	static const char nul[] = {'a', 'b', '\0', 'c'};
+	struct trace_ctx parent;
+	int i;
+
+	assert_true(parse(&parent, TP));
+	/* A root: no parent, no tracestate, status unset, no attributes. */
+	assert_true(trace_span_start(
+	    r, &s[0], "tunnel.dial", TRACE_KIND_INTERNAL, NULL, NULL, 0));
+	/* A child with a tracestate, every attribute kind, an error. */
+	assert_true(trace_span_start(r, &s[1], "executor.upstream_http",
+	    TRACE_KIND_CLIENT, &parent, "a=1,b=2", 7));
+	trace_span_attr_str(&s[1], "http.request.method", "GET", 3);
+	trace_span_attr_str(&s[1], "empty", "", 0);
+	trace_span_attr_str(&s[1], "nul", nul, sizeof(nul));
+	trace_span_attr_int(&s[1], "zero", 0);
+	trace_span_attr_int(&s[1], "negative", -5);
+	trace_span_attr_int(&s[1], "big", INT64_MAX);
+	trace_span_attr_int(&s[1], "server.port", 8080);
+	trace_span_set_status(&s[1], TRACE_STATUS_ERROR);
+	/* All the attributes a span holds, its arena full, status ok. */
+	assert_true(trace_span_start(r, &s[2], "connector.handle_http_request",
+	    TRACE_KIND_SERVER, &parent, NULL, 0));
+	for (i = 0; i < TRACE_ATTRS_MAX; i++) {
+		char v[200];
+
+		memset(v, 'a' + i, sizeof(v));
+		trace_span_attr_str(&s[2], "k", v, sizeof(v));
+	}
+	trace_span_set_status(&s[2], TRACE_STATUS_OK);
+	for (i = 0; i < 3; i++)
+		s[i].end_ns = s[i].start_ns + 1000 * (uint64_t)(i + 1);
+	/* An unsampled parent's child (flags 0), as a remote parent may
+	 * ask for with parentbased_always_on's root sampler. */
+	s[3] = s[0];
+	s[3].ctx.flags = 0;
+	return 4;
+}
+
+static void
+pb_request(void **state)
+{
+	struct rx_loop l;
+	struct sink k;
+	struct trace_recorder *r = recorder(&l, &k, "always_on", 8, 8, 10);
+	Opentelemetry__Proto__Common__V1__KeyValue kv =
+	    OPENTELEMETRY__PROTO__COMMON__V1__KEY_VALUE__INIT;
+	Opentelemetry__Proto__Common__V1__KeyValue *kvp = &kv;
+	Opentelemetry__Proto__Common__V1__AnyValue av =
+	    OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__INIT;
+	Opentelemetry__Proto__Resource__V1__Resource res =
+	    OPENTELEMETRY__PROTO__RESOURCE__V1__RESOURCE__INIT;
+	Opentelemetry__Proto__Common__V1__InstrumentationScope scope =
+	    OPENTELEMETRY__PROTO__COMMON__V1__INSTRUMENTATION_SCOPE__INIT;
+	static struct trace_span s[4];
+	const struct trace_span *sp[4];
+	Opentelemetry__Proto__Trace__V1__Span *d;
+	size_t i, n, len, len2;
+	uint8_t *body, *again;
+	pb_req *req;
+
+	kv.key = "service.name";
+	kv.value = &av;
+	av.value_case =
+	    OPENTELEMETRY__PROTO__COMMON__V1__ANY_VALUE__VALUE_STRING_VALUE;
+	av.string_value = "outpost";
+	res.n_attributes = 1;
+	res.attributes = &kvp;
+	scope.name = "outpost";
+	scope.version = "1.2.3";
+	n = pb_spans(r, s);
+	for (i = 0; i < n; i++)
+		sp[i] = &s[i];
+	for (i = 0; i <= n; i++) { /* no span at all, too */
+		body = trace_pb_request(
+		    &res.base, &scope.base, sp, i, 1u << 20, &len);
+		assert_non_null(body);
+		req =
+		    opentelemetry__proto__collector__trace__v1__export_trace_service_request__unpack(
+			NULL, len, body);
+		assert_non_null(req);
+		/* protobuf-c packs what it read back to the same bytes. */
+		len2 = protobuf_c_message_get_packed_size(&req->base);
+		assert_int_equal(len2, len);
+		again = malloc(len2);
+		assert_non_null(again);
+		assert_int_equal(
+		    protobuf_c_message_pack(&req->base, again), len);
+		assert_memory_equal(again, body, len);
+		assert_int_equal(req->n_resource_spans, 1);
+		assert_int_equal(req->resource_spans[0]->n_scope_spans, 1);
+		assert_int_equal(
+		    req->resource_spans[0]->scope_spans[0]->n_spans, i);
+		assert_string_equal(
+		    req->resource_spans[0]->scope_spans[0]->scope->version,
+		    "1.2.3");
+		if (i == n) {
+			d = req->resource_spans[0]->scope_spans[0]->spans[1];
+			assert_string_equal(d->name, "executor.upstream_http");
+			assert_string_equal(d->trace_state, "a=1,b=2");
+			assert_int_equal(d->parent_span_id.len, 8);
+			assert_memory_equal(
+			    d->trace_id.data, s[1].ctx.trace_id, 16);
+			assert_int_equal(
+			    d->end_time_unix_nano - d->start_time_unix_nano,
+			    2000);
+			assert_int_equal(d->n_attributes, 7);
+			assert_string_equal(
+			    d->attributes[2]->value->string_value, "ab");
+			assert_int_equal(
+			    d->attributes[4]->value->int_value, -5);
+			assert_int_equal(d->status->code, 2);
+			assert_int_equal(d->flags, 1);
+			d = req->resource_spans[0]->scope_spans[0]->spans[3];
+			assert_int_equal(d->flags, 0);
+			assert_int_equal(d->parent_span_id.len, 0);
+		}
+		protobuf_c_message_free_unpacked(&req->base, NULL);
+		free(again);
+		free(body);
+	}
+	/* Over max: no bytes, and the size it would have. */
+	body = trace_pb_request(&res.base, &scope.base, sp, n, 1u << 20, &len);
+	free(body);
+	assert_null(
+	    trace_pb_request(&res.base, &scope.base, sp, n, len - 1, &len2));
+	assert_int_equal(len2, len);
+	for (i = 0; i < 3; i++)
+		trace_span_end(r, &s[i]);
+	trace_recorder_free(r);
+	rx_free(&l);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -441,6 +584,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(recorder_delay),
 	    cmocka_unit_test(span_unsampled),
 	    cmocka_unit_test(span_fields),
+	    cmocka_unit_test(pb_request),
 	};
 
 	if (unit_filter(argc, argv) < 0)

@@ -71,6 +71,21 @@
 //   {"event":"deliver_end","request_id":R,"why":"ended"|"cancelled"|"error: ...",
 //    "end":{error_reason,detail}|null,"bytes":N,"sha256":H,"parts":P,"min_part":A,
 //    "max_part":B,"violations":[what broke the spec's part order or sizes]}
+//
+// Appliance updates (docs/protocol-extensions.md "Appliance updates";
+// outpost.v1.Updates/Fetch and Report served here, grpc-js defaults):
+//   {"cmd":"update_offer","tunnel":N,"version":V,"arch":A,"size":S,"sha256_hex":H}
+//                                             ControllerMessage.update_offer on tunnel N
+//   {"cmd":"update_serve","file":F,"version":V,"sha256_hex":H[,"drop_after":B]}
+//                                             Fetch streams F (65536-byte chunks, from the
+//                                             request's offset) for V+H, NOT_FOUND for others;
+//                                             with drop_after the first call ends UNAVAILABLE
+//                                             once it has sent at least B bytes
+//   {"cmd":"update_report_unimplemented"}     Report answers UNIMPLEMENTED from now on
+// Update events:
+//   {"event":"update_fetch","version":V,"offset":O}
+//   {"event":"update_fetch_end","why":"ended"|"dropped"|"not_found"|"out_of_range"|"cancelled","sent":N}
+//   {"event":"update_report","status":{UpdateStatus}}
 'use strict';
 
 const crypto = require('crypto');
@@ -126,7 +141,8 @@ const loaderOptions = {
   includeDirs: [path.resolve(__dirname, '../../../src')],
 };
 const pkgDef = protoLoader.loadSync(
-  [opts.proto, path.resolve(__dirname, '../../../src/proto/outpost/v1/responses.proto')],
+  [opts.proto, path.resolve(__dirname, '../../../src/proto/outpost/v1/responses.proto'),
+   path.resolve(__dirname, '../../../src/proto/outpost/v1/updates.proto')],
   loaderOptions);
 const loaded = grpc.loadPackageDefinition(pkgDef);
 const proto = loaded.connector.v1;
@@ -301,6 +317,61 @@ function deliverHandler(call, callback) {
   call.on('error', (e) => ended(`error: ${e.message}`));
 }
 
+const updates = { serve: null, dropped: false, reportUnimplemented: false };
+
+function fetchHandler(call) {
+  const q = call.request;
+  const off = Number(q.offset || 0);
+  const sv = updates.serve;
+  emit({ event: 'update_fetch', version: q.version, offset: off });
+  const done = (why, sent) => emit({ event: 'update_fetch_end', why, sent });
+  if (!sv || q.version !== sv.version ||
+      Buffer.from(q.sha256 || '', 'base64').toString('hex') !== sv.sha256_hex) {
+    call.emit('error', { code: grpc.status.NOT_FOUND, details: 'not offered' });
+    return done('not_found', 0);
+  }
+  const data = fs.readFileSync(sv.file);
+  if (off >= data.length) {
+    call.emit('error', { code: grpc.status.OUT_OF_RANGE, details: 'offset' });
+    return done('out_of_range', 0);
+  }
+  const drop = sv.drop_after !== undefined && !updates.dropped;
+  let pos = off;
+  let sent = 0;
+  let over = false;
+  call.on('cancelled', () => { if (!over) { over = true; done('cancelled', sent); } });
+  const pump = () => {
+    while (!over && pos < data.length) {
+      if (drop && sent >= sv.drop_after) {
+        updates.dropped = true;
+        over = true;
+        call.emit('error', { code: grpc.status.UNAVAILABLE, details: 'dropped by the test' });
+        return done('dropped', sent);
+      }
+      const n = Math.min(65536, data.length - pos);
+      const ok = call.write({ offset: String(pos), data: data.subarray(pos, pos + n) });
+      pos += n;
+      sent += n;
+      if (!ok) return call.once('drain', pump);
+    }
+    if (!over) {
+      over = true;
+      call.end();
+      done('ended', sent);
+    }
+  };
+  pump();
+}
+
+function reportHandler(call, callback) {
+  emit({ event: 'update_report', status: call.request });
+  if (updates.reportUnimplemented) {
+    callback({ code: grpc.status.UNIMPLEMENTED, details: 'no reports here' });
+    return;
+  }
+  callback(null, {});
+}
+
 function pickDeliver(id) {
   const d = delivers.get(String(id));
   if (!d) throw new Error(`no Deliver call for ${id}`);
@@ -443,6 +514,21 @@ const commands = {
     d.kept = 0;
     return { data_b64: b.toString('base64') };
   },
+  update_offer(c) {
+    const offer = { version: c.version, arch: c.arch, size: String(c.size),
+                    sha256: Buffer.from(c.sha256_hex, 'hex').toString('base64') };
+    return send(c.tunnel, { request_id: '', update_offer: offer });
+  },
+  update_serve(c) {
+    updates.serve = { file: c.file, version: c.version, sha256_hex: c.sha256_hex,
+                      drop_after: c.drop_after };
+    updates.dropped = false;
+    return {};
+  },
+  update_report_unimplemented() {
+    updates.reportUnimplemented = true;
+    return {};
+  },
   shutdown() {
     server.tryShutdown(() => emit({ event: 'shutdown_complete' }));
     return {};
@@ -484,6 +570,7 @@ function credentials() {
 server.addService(proto.ConnectorService.service, { Tunnel: tunnelHandler });
 server.addService(sessionsProto.Sessions.service, { Attach: attachHandler });
 server.addService(sessionsProto.Responses.service, { Deliver: deliverHandler });
+server.addService(sessionsProto.Updates.service, { Fetch: fetchHandler, Report: reportHandler });
 server.bindAsync(`${opts.host}:${opts.port}`, credentials(), (err, port) => {
   if (err) {
     process.stderr.write(`controller: bind failed: ${err.message}\n`);

@@ -1,0 +1,286 @@
+/*
+ * update_ctl.c — the update controller's state and the offers (see
+ * update_ctl.h); the Fetch call is update_fetch.c's, the hand-over
+ * update_stage.c's, the reports update_report.c's.
+ */
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cfg/cfg.h"
+#include "connector/manager.h"
+#include "connector/update_ctl_int.h"
+#include "lib/log.h"
+#include "lib/util.h"
+#include "update/update.h"
+
+static const char *const state_names[UPD__STATES] = {
+    [UPD_IDLE] = "idle",
+    [UPD_OFFERED] = "offered",
+    [UPD_DOWNLOADING] = "downloading",
+    [UPD_VERIFYING] = "verifying",
+    [UPD_WRITING] = "writing",
+    [UPD_WRITTEN] = "written",
+    [UPD_TRIAL] = "trial",
+    [UPD_GOOD] = "good",
+    [UPD_ROLLED_BACK] = "rolled_back",
+    [UPD_FAILED] = "failed",
+};
+
+/* init's states (lib/initctl.h) as the contract's. */
+static const enum upd_state from_init[INITCTL__STATES] = {
+    [INITCTL_IDLE] = UPD_IDLE,
+    [INITCTL_VERIFYING] = UPD_VERIFYING,
+    [INITCTL_WRITING] = UPD_WRITING,
+    [INITCTL_WRITTEN] = UPD_WRITTEN,
+    [INITCTL_TRIAL] = UPD_TRIAL,
+    [INITCTL_GOOD] = UPD_GOOD,
+    [INITCTL_ROLLED_BACK] = UPD_ROLLED_BACK,
+    [INITCTL_FAILED] = UPD_FAILED,
+};
+
+const char *
+upd_state_name(enum upd_state s)
+{
+	return s < UPD__STATES ? state_names[s] : "unknown";
+}
+
+void
+upd_changed(struct update_ctl *u)
+{
+	unsigned i;
+
+	for (i = 0; i < UPD__STATES; i++)
+		metric_set(&u->m_state[i], i == u->state ? 1 : 0);
+	upd_report_want(u, -1);
+}
+
+void
+upd_fail(struct update_ctl *u, enum upd_fail why, const char *fmt, ...)
+{
+	va_list ap;
+
+	va_start(ap, fmt);
+	vsnprintf(u->reason, sizeof(u->reason), fmt, ap);
+	va_end(ap);
+	if (why < UPD_FAIL__N)
+		metric_inc(&u->m_fail[why]);
+	log_warn("update %s: failed: %s", u->off_version, u->reason);
+	u->state = UPD_FAILED;
+	u->percent = 0;
+	upd_changed(u);
+}
+
+void
+upd_part_path(const struct update_ctl *u, char *out, size_t n)
+{
+	snprintf(out, n, "%s/outpost-%s.part", u->dir, u->off_version);
+}
+
+void
+upd_staged_name(const struct update_ctl *u, char *out, size_t n)
+{
+	snprintf(out, n, "outpost-%s.update", u->off_version);
+}
+
+void
+upd_adopt(struct update_ctl *u, const struct initctl_reply *r)
+{
+	enum upd_state s =
+	    r->state < INITCTL__STATES ? from_init[r->state] : UPD_FAILED;
+
+	if (s != u->state || r->percent != u->percent ||
+	    strcmp(r->reason, u->reason) != 0 ||
+	    strcmp(r->other_version, u->other_version) != 0) {
+		u->state = s;
+		u->percent = r->percent;
+		snprintf(u->reason, sizeof(u->reason), "%s", r->reason);
+		snprintf(u->other_version, sizeof(u->other_version), "%s",
+		    r->other_version);
+		upd_changed(u);
+	}
+	snprintf(u->slot, sizeof(u->slot), "%s", r->slot);
+	if (r->version[0] != '\0')
+		snprintf(u->version, sizeof(u->version), "%s", r->version);
+	if ((s == UPD_VERIFYING || s == UPD_WRITING) &&
+	    !rx_timer_active(&u->poll))
+		rx_timer_start(u->loop, &u->poll, UPDATE_POLL_MS);
+}
+
+/* --- offers ------------------------------------------------------------- */
+
+/* Why the offer cannot apply here, or NULL; text in err. */
+static const char *
+refusal(const struct update_ctl *u, const Outpost__V1__UpdateOffer *o,
+    char *err, size_t errlen)
+{
+	if (o->sha256.len != 32)
+		snprintf(
+		    err, errlen, "sha256 is %zu bytes, not 32", o->sha256.len);
+	else if (strlen(o->version) > UPDATE_VERSION_LEN ||
+	    !update_version_valid(o->version))
+		snprintf(err, errlen, "version is not dotted numbers");
+	else if (strcmp(o->arch, UPDATE_ARCH) != 0)
+		snprintf(err, errlen, "for arch %.16s, this is %s", o->arch,
+		    UPDATE_ARCH);
+	else if (!u->downgrade &&
+	    update_version_cmp(o->version, OUTPOST_VERSION) <= 0)
+		snprintf(err, errlen,
+		    "version %s is not newer than %s (UPDATE_ALLOW_DOWNGRADE)",
+		    o->version, OUTPOST_VERSION);
+	else if (o->size == 0 || o->size > u->max_bytes)
+		snprintf(err, errlen,
+		    "size %llu bytes is over UPDATE_MAX_BYTES (%llu)",
+		    (unsigned long long)o->size,
+		    (unsigned long long)u->max_bytes);
+	else
+		return NULL;
+	return err;
+}
+
+static bool
+same_offer(const struct update_ctl *u, const Outpost__V1__UpdateOffer *o)
+{
+	return u->have_offer && o->sha256.len == 32 &&
+	    strcmp(o->version, u->off_version) == 0 &&
+	    memcmp(o->sha256.data, u->off_sha, 32) == 0;
+}
+
+/* see update_ctl.h */
+void
+update_ctl_offer(struct update_ctl *u, struct tunnel_slot *t,
+    const Outpost__V1__UpdateOffer *o)
+{
+	char err[160];
+
+	if (u == NULL || same_offer(u, o))
+		return;
+	if (u->state == UPD_VERIFYING || u->state == UPD_WRITING) {
+		log_info(
+		    "tunnel %u: update offer %.31s ignored: %s in progress",
+		    t->index, o->version, upd_state_name(u->state));
+		return;
+	}
+	upd_fetch_stop(u, true);
+	u->have_offer = true;
+	snprintf(u->off_version, sizeof(u->off_version), "%.*s",
+	    UPDATE_VERSION_LEN, o->version);
+	u->off_size = o->size;
+	memset(u->off_sha, 0, sizeof(u->off_sha));
+	if (o->sha256.len == 32)
+		memcpy(u->off_sha, o->sha256.data, 32);
+	if (refusal(u, o, err, sizeof(err)) != NULL) {
+		log_warn("tunnel %u: update offer refused: %s", t->index, err);
+		snprintf(u->reason, sizeof(u->reason), "%.127s", err);
+		u->state = UPD_FAILED;
+		u->percent = 0;
+		upd_changed(u);
+		return;
+	}
+	log_info("tunnel %u: update %s offered (%llu bytes)", t->index,
+	    u->off_version, (unsigned long long)u->off_size);
+	u->state = UPD_OFFERED;
+	u->percent = 0;
+	u->reason[0] = '\0';
+	backoff_reset(&u->backoff);
+	upd_changed(u);
+	upd_fetch_kick(u);
+}
+
+/* see update_ctl.h */
+void
+update_ctl_tunnel_opened(struct update_ctl *u, struct tunnel_slot *t)
+{
+	if (u != NULL)
+		upd_report_want(u, (int)(t - u->m->slots));
+}
+
+/* see update_ctl.h */
+void
+update_ctl_poke(struct update_ctl *u)
+{
+	if (u == NULL)
+		return;
+	if (u->m->stopping) {
+		upd_fetch_stop(u, false);
+		upd_report_stop(u);
+		rx_timer_stop(u->loop, &u->poll);
+		return;
+	}
+	upd_fetch_kick(u);
+}
+
+/* --- setup ---------------------------------------------------------------- */
+
+static void
+read_init(struct update_ctl *u)
+{
+	struct initctl_reply r;
+	char err[160];
+
+	snprintf(u->version, sizeof(u->version), "%s", OUTPOST_VERSION);
+	if (initctl_client_call(
+		u->ctl, INITCTL_STATUS, NULL, &r, err, sizeof(err)) < 0) {
+		log_warn("update: init's state: %s", err);
+		return;
+	}
+	upd_adopt(u, &r);
+}
+
+/* see update_ctl.h */
+struct update_ctl *
+update_ctl_new(struct manager *m, const struct cfg *c)
+{
+	const char *data = cfg_str(c, CFG_DATA_DIR);
+	struct update_ctl *u;
+	char err[160];
+	int fd = initctl_client_fd(err, sizeof(err));
+
+	if (fd < 0 || data == NULL) {
+		log_info("update: no updates here (%s)",
+		    fd < 0 ? err : "DATA_DIR is not set");
+		return NULL;
+	}
+	u = calloc(1, sizeof(*u));
+	if (u == NULL)
+		goto nomem;
+	u->m = m;
+	u->loop = m->loop;
+	u->ctl = fd;
+	u->fd = -1;
+	snprintf(u->dir, sizeof(u->dir), "%s/update", data);
+	snprintf(u->cert, sizeof(u->cert), "%s",
+	    cfg_str(c, CFG_UPDATE_SIGNING_CERT));
+	u->max_bytes = (uint64_t)cfg_int(c, CFG_UPDATE_MAX_BYTES);
+	u->downgrade = cfg_bool(c, CFG_UPDATE_ALLOW_DOWNGRADE);
+	backoff_init(&u->backoff, m->conf.reconnect_ms, m->conf.max_backoff_ms);
+	rx_timer_init(&u->poll, upd_poll_fire);
+	if (upd_fetch_init(u) < 0 || upd_report_init(u) < 0) {
+		update_ctl_free(u);
+		goto nomem;
+	}
+	read_init(u);
+	upd_changed(u);
+	return u;
+nomem:
+	log_error("update: out of memory: no updates");
+	return NULL;
+}
+
+/* see update_ctl.h */
+void
+update_ctl_free(struct update_ctl *u)
+{
+	if (u == NULL)
+		return;
+	upd_fetch_stop(u, false);
+	rx_timer_stop(u->loop, &u->poll);
+	rx_timer_stop(u->loop, &u->retry);
+	rx_defer_cancel(u->loop, &u->kick);
+	conn_call_free(&u->fetch);
+	conn_call_free(&u->report);
+	free(u->report_want);
+	free(u->report_off);
+	free(u);
+}

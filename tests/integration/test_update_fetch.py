@@ -1,0 +1,286 @@
+"""The connector's side of update delivery (#21, docs/protocol-extensions.md
+"Appliance updates"): the offer on the Tunnel call, Updates/Fetch with resume,
+the staged file, its verification and the APPLY to init, Updates/Report.
+
+The edge is the grpc-js test controller (controller/controller.js serves
+outpost.v1.Updates with grpc-js defaults).  init's end of the control channel
+is a Python SOCK_SEQPACKET peer speaking lib/initctl.h (FakeInit below), not
+the real `outpost init --test`: that one needs root, loop devices and a chroot
+(test_update_apply.py) and its write needs vfat, which this host lacks; the
+peer records every request and answers APPLY with verifying, then STATUS with
+writing and written, as init does.  Bundles are made by scripts/update.sh with
+a throwaway key, as test_update_apply.py does."""
+import hashlib
+import os
+import pathlib
+import socket
+import struct
+import subprocess
+import threading
+
+import pytest
+
+from conftest import base_env, wait_until
+from controllerlib import Controller
+from tunnellib import connector_env, get
+
+TOP = pathlib.Path(__file__).resolve().parents[2]
+RUNNING = (TOP / "VERSION").read_text().strip()
+NEXT = ".".join(RUNNING.split(".")[:-1] + [str(int(RUNNING.split(".")[-1]) + 1)])
+STATES = ["idle", "offered", "downloading", "verifying", "writing", "written",
+          "trial", "good", "rolled_back", "failed"]
+MAGIC = 0x4c54434f
+APPLY, STATUS = 1, 3
+
+
+class FakeInit:
+    """init's end of OUTPOST_INIT_CTL: records requests, plays the states."""
+
+    def __init__(self):
+        self.mine, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
+        self.requests = []  # (op, path)
+        self.state, self.percent, self.other = 0, 0, ""
+        self.polls = 0
+        threading.Thread(target=self._serve, daemon=True).start()
+
+    def _reply(self, op, result=0, reason=""):
+        self.mine.send(struct.pack("<5I8s32s32s128s", MAGIC, op, result, self.state,
+                                   self.percent, b"a", RUNNING.encode(),
+                                   self.other.encode(), reason.encode()))
+
+    def _serve(self):
+        while True:
+            try:
+                m = self.mine.recv(4096)
+            except OSError:
+                return
+            if not m:
+                return
+            magic, op, path = struct.unpack("<II256s", m)
+            path = path.split(b"\0")[0].decode()
+            self.requests.append((op, path))
+            if op == APPLY:
+                self.state = 1  # verifying
+            elif op == STATUS and self.state in (1, 2):
+                self.polls += 1
+                self.state, self.percent = (2, 50) if self.polls == 1 else (3, 0)
+                if self.state == 3:
+                    self.other = NEXT
+            self._reply(op)
+
+    def applied(self):
+        return [p for op, p in self.requests if op == APPLY]
+
+    def close(self):
+        for s in (self.mine, self.theirs):
+            s.close()
+
+
+def sh(*argv, **kw):
+    return subprocess.run(argv, check=True, capture_output=True, timeout=60, **kw)
+
+
+@pytest.fixture(scope="module")
+def bundle(tmp_path_factory):
+    d = tmp_path_factory.mktemp("bundle")
+    parts = d / "parts"
+    parts.mkdir()
+    for name, size in (("root.erofs", 400000), ("root.verity", 12288),
+                       ("uki-a.efi", 30000), ("uki-b.efi", 30001)):
+        (parts / name).write_bytes(os.urandom(size))
+    (parts / "version").write_text(NEXT + "\n")
+    (parts / "arch").write_text("x86_64\n")
+    sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+       "-subj", "/CN=test", "-keyout", d / "k.key", "-out", d / "k.crt")
+    env = dict(os.environ, SIGNING_KEY=str(d / "k.key"), SIGNING_CERT=str(d / "k.crt"))
+    path = pathlib.Path(sh(TOP / "scripts/update.sh", parts, d / "out", env=env,
+                           text=True).stdout.strip())
+    data = path.read_bytes()
+    tampered = d / "tampered.update"
+    tampered.write_bytes(data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
+    badsig = d / "badsig.update"  # a byte of the signed manifest changed
+    badsig.write_bytes(data[:40] + bytes([data[40] ^ 1]) + data[41:])
+    return {"path": path, "data": data, "sha": hashlib.sha256(data).hexdigest(),
+            "cert": d / "k.crt", "tampered": tampered, "badsig": badsig}
+
+
+@pytest.fixture
+def setup(tmp_path, spawn, outpost_bin, bundle):
+    """A controller, a fake init and a connector under it (MAX_TUNNELS 1)."""
+    made = []
+
+    def start(init=True, **extra):
+        c = Controller()
+        made.append(c)
+        fi = FakeInit() if init else None
+        if fi:
+            made.append(fi)
+        data = tmp_path / "data"
+        data.mkdir(exist_ok=True)
+        env = connector_env(c, MAX_TUNNELS_ALLOWED=1, DATA_DIR=data,
+                            UPDATE_SIGNING_CERT=bundle["cert"], **extra)
+        kw = {}
+        if fi:
+            env["OUTPOST_INIT_CTL"] = str(fi.theirs.fileno())
+            kw["pass_fds"] = (fi.theirs.fileno(),)
+        p = spawn([outpost_bin, "run"], env=base_env(**env), **kw)
+        p.health_port = int(env["HTTP_PORT"])
+        t = c.wait_tunnel(timeout=15)
+        return c, fi, p, t, data / "update"
+    yield start
+    for m in made:
+        m.close()
+
+
+def offer(c, t, bundle, **over):
+    o = dict(version=NEXT, arch="x86_64", size=len(bundle["data"]), sha256_hex=bundle["sha"])
+    o.update(over)
+    c.cmd(cmd="update_offer", tunnel=t["tunnel"], **o)
+
+
+def status(p):
+    return get(p.health_port, "/status")[1]["update"]
+
+
+def pump(c, secs):
+    """Take in the controller's events for secs seconds."""
+    try:
+        c.wait(lambda e: False, timeout=secs, since=len(c.events))
+    except TimeoutError:
+        pass
+
+
+def reports(c):
+    return [e["status"] for e in c.events if e["event"] == "update_report"]
+
+
+def wait_report(c, pred, timeout=10):
+    return c.wait(lambda e: e["event"] == "update_report" and pred(e["status"]),
+                  timeout=timeout, since=0)
+
+
+def fetches(c):
+    return [e for e in c.events if e["event"] == "update_fetch"]
+
+
+def metric(p, name):
+    text = get(p.health_port, "/metrics")[1]
+    return [line for line in text.splitlines() if line.startswith(name)]
+
+
+def test_offer_fetched_with_resume_verified_and_applied(setup, bundle):
+    c, fi, p, t, upd = setup()
+    assert "update" in ",".join(t["capabilities"]).split(",")
+    c.cmd(cmd="update_serve", file=str(bundle["path"]), version=NEXT,
+          sha256_hex=bundle["sha"], drop_after=200000)
+    offer(c, t, bundle)
+    c.wait(lambda e: e["event"] == "update_fetch_end" and e["why"] == "dropped", 20)
+    again = c.wait(lambda e: e["event"] == "update_fetch", 20)
+    # Resumed from what it held: at least what was sent before the drop
+    # minus what was still in flight, never from 0.
+    assert 0 < again["offset"] < len(bundle["data"])
+    c.wait(lambda e: e["event"] == "update_fetch_end" and e["why"] == "ended", 20)
+    assert wait_until(lambda: status(p)["state"] == "written", 15), status(p)
+    staged = upd / ("outpost-%s.update" % NEXT)
+    assert staged.read_bytes() == bundle["data"]
+    assert (staged.stat().st_mode & 0o777) == 0o600
+    assert not (upd / ("outpost-%s.part" % NEXT)).exists()
+    assert fi.applied() == ["/data/update/outpost-%s.update" % NEXT]
+    st = status(p)
+    assert st["other_version"] == NEXT and st["offered_version"] == NEXT
+    assert st["slot"] == "a" and st["version"] == RUNNING
+    # Reports: the states in the contract's order, the download's percent
+    # rising, the last one "written".
+    wait_report(c, lambda r: r.get("state") == "written")
+    seen = [r.get("state", "") for r in reports(c)]
+    order = [STATES.index(s or "idle") for s in seen]
+    assert order == sorted(order), seen
+    for s in ("downloading", "verifying", "writing", "written"):
+        assert s in seen, seen
+    pct = [r.get("percent", 0) for r in reports(c) if r.get("state") == "downloading"]
+    assert pct == sorted(pct) and len(pct) <= 101
+    assert metric(p, 'outpost_update_state{state="written"} 1')
+    fetched = float(metric(p, "outpost_update_bytes_fetched_total")[0].split()[-1])
+    assert fetched == len(bundle["data"])
+    assert metric(p, 'outpost_update_fetch_failures_total{reason="stream"} 1')
+    # The same offer again (a new tunnel would send it) changes nothing.
+    offer(c, t, bundle)
+    pump(c, 0.5)
+    assert len(fetches(c)) == 2
+
+
+def test_sha256_mismatch_fails_removes_and_applies_nothing(setup, bundle):
+    c, fi, p, t, upd = setup()
+    c.cmd(cmd="update_serve", file=str(bundle["tampered"]), version=NEXT,
+          sha256_hex=bundle["sha"])
+    offer(c, t, bundle)
+    assert wait_until(lambda: status(p)["state"] == "failed", 20), status(p)
+    assert status(p)["reason"] == "sha256 mismatch"
+    assert list(upd.iterdir()) == []
+    assert fi.applied() == []
+    assert metric(p, 'outpost_update_fetch_failures_total{reason="sha256"} 1')
+    wait_report(c, lambda r: r.get("state") == "failed")
+
+
+def test_newer_offer_replaces_a_download_and_a_bad_signature_fails(setup, bundle):
+    c, fi, p, t, upd = setup()
+    c.cmd(cmd="update_serve", file=str(bundle["path"]), version=NEXT,
+          sha256_hex=bundle["sha"], drop_after=65536)
+    offer(c, t, bundle)
+    c.wait(lambda e: e["event"] == "update_fetch_end" and e["why"] == "dropped", 20)
+    bad = bundle["badsig"].read_bytes()
+    sha = hashlib.sha256(bad).hexdigest()
+    c.cmd(cmd="update_serve", file=str(bundle["badsig"]), version=NEXT, sha256_hex=sha)
+    n = len(c.events)
+    offer(c, t, bundle, sha256_hex=sha)
+    c.wait(lambda e: e["event"] == "update_fetch" and e["offset"] == 0, 20, since=n)
+    assert wait_until(lambda: status(p)["state"] == "failed", 20), status(p)
+    assert "signature" in status(p)["reason"], status(p)
+    assert fi.applied() == []
+    assert list(upd.iterdir()) == []
+    assert metric(p, 'outpost_update_fetch_failures_total{reason="verify"} 1')
+
+
+@pytest.mark.parametrize("over,reason", [
+    (dict(arch="aarch64"), "for arch aarch64, this is x86_64"),
+    (dict(version=RUNNING), "is not newer than"),
+    (dict(version="0.0.1"), "is not newer than"),
+    (dict(size=2 << 20), "over UPDATE_MAX_BYTES"),
+    (dict(sha256_hex="00" * 31), "sha256 is 31 bytes"),
+])
+def test_refused_offers_fetch_nothing(setup, bundle, over, reason):
+    c, fi, p, t, upd = setup(UPDATE_MAX_BYTES=1 << 20)
+    c.cmd(cmd="update_serve", file=str(bundle["path"]), version=NEXT,
+          sha256_hex=bundle["sha"])
+    offer(c, t, bundle, **over)
+    assert wait_until(lambda: status(p)["state"] == "failed", 10), status(p)
+    assert reason in status(p)["reason"]
+    wait_report(c, lambda r: r.get("state") == "failed")
+    assert reason in reports(c)[-1]["reason"]
+    pump(c, 0.3)
+    assert fetches(c) == []
+    assert not upd.exists() or list(upd.iterdir()) == []
+    assert fi.applied() == []
+
+
+def test_no_capability_without_init_ctl(setup, bundle):
+    c, fi, p, t, upd = setup(init=False)
+    assert "update" not in ",".join(t["capabilities"]).split(",")
+    assert "update" not in get(p.health_port, "/status")[1]
+    offer(c, t, bundle)  # ignored: nobody to apply it
+    pump(c, 0.5)
+    assert fetches(c) == []
+    assert reports(c) == []
+
+
+def test_report_unimplemented_stops_reports_on_that_connection(setup, bundle):
+    c, fi, p, t, upd = setup()
+    wait_report(c, lambda r: True)  # on the tunnel's open
+    assert reports(c)[0].get("state") == "idle"
+    c.cmd(cmd="update_report_unimplemented")
+    offer(c, t, bundle, arch="aarch64")
+    wait_report(c, lambda r: r.get("state") == "failed")
+    offer(c, t, bundle, version="0.0.1")
+    assert wait_until(lambda: "0.0.1" in status(p)["reason"], 10)
+    pump(c, 0.5)
+    assert len(reports(c)) == 2

@@ -4,15 +4,17 @@ the staged file, its verification and the APPLY to init, Updates/Report.
 
 The edge is the grpc-js test controller (controller/controller.js serves
 outpost.v1.Updates with grpc-js defaults).  init's end of the control channel
-is a Python SOCK_SEQPACKET peer speaking lib/initctl.h (FakeInit below), not
-the real `outpost init --test`: that one needs root, loop devices and a chroot
-(test_update_apply.py) and its write needs vfat, which this host lacks; the
-peer records every request and answers APPLY with verifying, then STATUS with
-writing and written, as init does.  Bundles are made by scripts/update.sh with
-a throwaway key, as test_update_apply.py does."""
+is, for most cases, a Python SOCK_SEQPACKET peer speaking lib/initctl.h
+(FakeInit below): it records every request and answers APPLY with verifying,
+then STATUS with writing and written, as init does.  The last test runs the
+real `outpost init --test` (test_update_apply.py's chroot and loop disk; root
+needed) with the real `outpost run` as its worker, up to init's refusal: its
+write needs vfat, which this host lacks.  Bundles are made by
+scripts/update.sh with a throwaway key, as test_update_apply.py does."""
 import hashlib
 import os
 import pathlib
+import shutil
 import socket
 import struct
 import subprocess
@@ -20,7 +22,7 @@ import threading
 
 import pytest
 
-from conftest import base_env, wait_until
+from conftest import base_env, free_port, wait_until
 from controllerlib import Controller
 from tunnellib import connector_env, get
 
@@ -29,6 +31,8 @@ RUNNING = (TOP / "VERSION").read_text().strip()
 NEXT = ".".join(RUNNING.split(".")[:-1] + [str(int(RUNNING.split(".")[-1]) + 1)])
 STATES = ["idle", "offered", "downloading", "verifying", "writing", "written",
           "trial", "good", "rolled_back", "failed"]
+INIT_STATES = ["idle", "verifying", "writing", "written", "trial", "good",
+               "rolled_back", "failed"]  # enum initctl_state
 MAGIC = 0x4c54434f
 APPLY, STATUS = 1, 3
 
@@ -36,10 +40,10 @@ APPLY, STATUS = 1, 3
 class FakeInit:
     """init's end of OUTPOST_INIT_CTL: records requests, plays the states."""
 
-    def __init__(self):
+    def __init__(self, state=0, other=""):
         self.mine, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.requests = []  # (op, path)
-        self.state, self.percent, self.other = 0, 0, ""
+        self.state, self.percent, self.other = state, 0, other
         self.polls = 0
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -109,14 +113,16 @@ def setup(tmp_path, spawn, outpost_bin, bundle):
     """A controller, a fake init and a connector under it (MAX_TUNNELS 1)."""
     made = []
 
-    def start(init=True, **extra):
+    def start(init=True, init_state=0, init_other="", stale=(), **extra):
         c = Controller()
         made.append(c)
-        fi = FakeInit() if init else None
+        fi = FakeInit(init_state, init_other) if init else None
         if fi:
             made.append(fi)
         data = tmp_path / "data"
-        data.mkdir(exist_ok=True)
+        (data / "update").mkdir(parents=True, exist_ok=True)
+        for name in stale:
+            (data / "update" / name).write_bytes(b"old")
         env = connector_env(c, MAX_TUNNELS_ALLOWED=1, DATA_DIR=data,
                             UPDATE_SIGNING_CERT=bundle["cert"], **extra)
         kw = {}
@@ -263,6 +269,27 @@ def test_refused_offers_fetch_nothing(setup, bundle, over, reason):
     assert fi.applied() == []
 
 
+@pytest.mark.parametrize("state,other,version", [
+    ("trial", "", RUNNING),        # rebooted into it: the edge still offers it
+    ("good", "", RUNNING),
+    ("written", NEXT, NEXT),       # restarted while waiting for the reboot
+    ("rolled_back", NEXT, NEXT),   # it did not come up: not again
+])
+def test_applied_versions_are_not_fetched_again(setup, bundle, state, other, version):
+    c, fi, p, t, upd = setup(init_state=INIT_STATES.index(state), init_other=other)
+    assert status(p)["state"] == state
+    offer(c, t, bundle, version=version)
+    pump(c, 0.5)
+    assert fetches(c) == []
+    assert status(p)["state"] == state and status(p)["reason"] == ""
+    assert fi.applied() == []
+
+
+def test_stale_staged_files_removed_at_start(setup, bundle):
+    c, fi, p, t, upd = setup(stale=("outpost-0.0.9.update", "outpost-0.0.8.part", "keep"))
+    assert sorted(x.name for x in upd.iterdir()) == ["keep"]
+
+
 def test_no_capability_without_init_ctl(setup, bundle):
     c, fi, p, t, upd = setup(init=False)
     assert "update" not in ",".join(t["capabilities"]).split(",")
@@ -284,3 +311,71 @@ def test_report_unimplemented_stops_reports_on_that_connection(setup, bundle):
     assert wait_until(lambda: "0.0.1" in status(p)["reason"], 10)
     pump(c, 0.5)
     assert len(reports(c)) == 2
+
+
+# --- the real init ------------------------------------------------------------
+
+@pytest.fixture
+def disk(tmp_path):
+    if os.geteuid() != 0 or not shutil.which("losetup") or not shutil.which("unshare"):
+        pytest.skip("needs root, loop devices and unshare")
+    from test_update_apply import Disk
+    d = Disk(tmp_path)
+    yield d
+    d.close()
+
+
+def test_real_init_takes_the_apply_and_its_refusal_is_reported(
+        tmp_path, disk, outpost_bin, bundle):
+    """`outpost init --test` (test_update_apply.py's chroot and loop disk)
+    runs the real `outpost run` as its worker: the connector fetches and
+    verifies the bundle with its UPDATE_SIGNING_CERT and sends APPLY over
+    init's channel; init, whose image certificate is another key's, takes
+    the request, verifies again and refuses (bad signature, before any
+    write, so no vfat is needed); the connector follows init's states to
+    failed and reports init's reason."""
+    from test_update_apply import make_root, stop
+    other = tmp_path / "other"
+    other.mkdir()
+    sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
+       "-subj", "/CN=other", "-keyout", other / "k.key", "-out", other / "k.crt")
+    root = make_root(tmp_path, disk, outpost_bin, bundle["path"], other / "k.crt")
+    (root / "data/update/bundle.update").unlink()
+    shutil.copy(bundle["cert"], root / "etc/outpost/connector.crt")
+    for sub in ("data", "data/update"):
+        os.chown(root / sub, 999, 999)
+    c = Controller()
+    try:
+        port = free_port()
+        env = {"PATH": "/usr/sbin:/usr/bin:/sbin:/bin", "OUTPOST_CONFIG": "",
+               "TRAVERSAL_CONTROLLER_URL": "http://127.0.0.1:%d" % c.port,
+               "HTTP_PORT": str(port), "DATA_DIR": "/data", "MAX_TUNNELS_ALLOWED": "1",
+               "RECONNECT_INTERVAL": "200ms", "ENV_LEVEL": "info",
+               "UPDATE_SIGNING_CERT": "/etc/outpost/connector.crt"}
+        script = ("mount -t proc proc {r}/proc && mount --bind {r}/cmdline {r}/proc/cmdline"
+                  " && mount --bind -o ro /usr {r}/usr && exec chroot {r} /outpost init --test"
+                  ).format(r=root)
+        log = tmp_path / "init.log"
+        p = subprocess.Popen(
+            ["unshare", "--pid", "--fork", "--mount", "--propagation", "private",
+             "sh", "-c", script], env=env, stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL, stderr=open(log, "w"), start_new_session=True)
+        try:
+            t = c.wait_tunnel(timeout=20)
+            assert "update" in ",".join(t["capabilities"]).split(",")
+            c.cmd(cmd="update_serve", file=str(bundle["path"]), version=NEXT,
+                  sha256_hex=bundle["sha"])
+            offer(c, t, bundle)
+            r = wait_report(c, lambda r: r.get("state") == "failed", timeout=60)["status"]
+            text = log.read_text()
+        finally:
+            stop(p)
+    finally:
+        c.close()
+    assert r.get("reason") == "bad signature", (r, text)
+    assert r.get("slot") == "a" and r.get("offered_version") == NEXT, r
+    seen = [e["status"].get("state") for e in c.events if e["event"] == "update_report"]
+    assert "verifying" in seen and seen[-1] == "failed", seen
+    assert "/data/update/outpost-%s.update" % NEXT in text, text
+    assert (root / "data/update" / ("outpost-%s.update" % NEXT)).read_bytes() == bundle["data"]
+    assert disk.read("root-b", 2 * 1024 * 1024) == bytes(2 * 1024 * 1024)

@@ -501,6 +501,11 @@ bench-otel: setup all
 bench-instr: setup all
 	$(Q)bench/instr.sh $(B)
 
+# Connector RSS with 1000 requests held in flight by the upstream (#20); prints only.
+bench-inflight: setup all
+	$(Q)bench/inflight.sh $(B)
+.PHONY: bench-inflight
+
 # lwIP benchmark (issue #16): path c with the lwIP connector over a tap beside
 # the POSIX one (network namespaces: as root); writes bench/RESULTS.md.
 bench-lwip: setup all $(LW)/outpost

@@ -27,6 +27,7 @@ from conftest import (VERSION, Vm, copy_image, flip_byte, need_env, put_config,
 BOOT_TIMEOUT = 60
 NEXT = ".".join(VERSION.split(".")[:-1] + [str(int(VERSION.split(".")[-1]) + 1)])
 NEXT_NAME = "outpost-%s-x86_64" % NEXT
+NEXT2 = NEXT + ".1"  # the tampered-root bundle's: newer than a rolled-back NEXT
 GUEST_EDGE = "10.0.2.100:7443"
 CODE = r"PAIRING CODE ([A-Z]{4}-[A-Z]{4})"
 TOP = os.path.abspath(os.path.join(os.path.dirname(__file__), "..", ".."))
@@ -82,12 +83,15 @@ def test_never_ready_image_exits_100(vms, kernel, next_dir):
 
 # --- bundles the appliance refuses ------------------------------------------
 
-def _rebundle(parts, out, key=None, cert=None, **change):
+def _rebundle(parts, out, key=None, cert=None, mutate=None, **change):
     """A bundle of parts with files of the parts directory replaced
-    (version, arch, a part) and signed with key (default: make image's)."""
+    (version, arch), mutate(parts copy) applied, signed with key (default:
+    make image's)."""
     p = os.path.join(out, "parts")
     shutil.rmtree(out, ignore_errors=True)
     shutil.copytree(parts, p)
+    if mutate:
+        mutate(p)
     for name, text in change.items():
         with open(os.path.join(p, name), "w") as f:
             f.write(text + "\n")
@@ -170,7 +174,22 @@ def snakeoil_next(next_dir, scratch):
         "never_ready": _rebundle(
             os.path.join(next_dir, "never-ready", NEXT_NAME + ".parts"),
             os.path.join(scratch, "so-never"), key=key, cert=SNAKEOIL_CERT),
+        # Signed and hashed as it is, but its root no longer matches the
+        # verity hash its UKIs name: the new slot stops at verity.
+        "bad_root": _rebundle(os.path.join(next_dir, NEXT_NAME + ".parts"),
+                              os.path.join(scratch, "so-badroot"), key=key,
+                              cert=SNAKEOIL_CERT, mutate=_flip_init, version=NEXT2),
     }
+
+
+def _flip_init(parts):
+    """Flip a byte of /sbin/init's first block (an ELF header on a 4 KiB
+    boundary) in the root image, as test_boot's verity test does."""
+    path = os.path.join(parts, "root.erofs")
+    with open(path, "rb") as f:
+        root = f.read()
+    at = next(i for i in range(0, len(root), 4096) if root[i:i + 4] == b"\x7fELF")
+    flip_byte(path, at + 0x200)
 
 
 def status(vm):
@@ -300,7 +319,8 @@ def test_power_cut_in_write_then_never_ready_rolls_back(edge_bin, scratch, snake
                                                        snakeoil_next):
     """One appliance: qemu killed while init writes the slot boots N; the
     edge offers again on the new tunnel; the never-ready N+1 is tried three
-    times (exit 100, init reboots) and N comes back by itself, rolled_back."""
+    times (exit 100, init reboots) and N comes back by itself, rolled_back;
+    then a root that stops at verity rolls back the same way."""
     assert edge_can_offer(edge_bin), "outpost-edge has no `update offer`"
     with paired_appliance(edge_bin, scratch, snakeoil_image, "rollback") as (e, app):
         vm = app.vm
@@ -322,3 +342,16 @@ def test_power_cut_in_write_then_never_ready_rolls_back(edge_bin, scratch, snake
         assert st["version"] == VERSION and st["update"]["slot"] == "a", st
         assert NEXT in st["update"]["reason"], st
         assert "PAIRING CODE" not in vm.console()
+        # A signed bundle whose root does not match its verity hash: each
+        # try of slot b stops at verity (panic=10 reboots), then a again.
+        r = offer(edge_bin, e, "appliance", snakeoil_next["bad_root"])
+        assert r.returncode == 0, r.stdout + r.stderr
+        end = time.monotonic() + 1500
+        while time.monotonic() < end and slots_booted(vm)[5:] != ["a"]:
+            assert vm.proc.poll() is None, vm.console()[-3000:]
+            time.sleep(1)
+        assert vm.console().count("trial boot of %s" % NEXT2) == 0  # never got to init
+        assert re.search(r"verity.*(corrupted|failed)|Kernel panic", vm.console())
+        st = wait_update(vm, ("rolled_back",), BOOT_TIMEOUT * 3,
+                         lambda u: NEXT2 in u["reason"])
+        assert st["version"] == VERSION and st["update"]["slot"] == "a", st

@@ -390,6 +390,7 @@ next-update: image next-bin
 
 image-test: image next-update
 	$(Q)OUTPOST_BIN=$(CURDIR)/$(B)/outpost OUTPOST_IMAGE_DIR=$(CURDIR)/$(IMG) \
+		OUTPOST_NEXT_BIN=$(CURDIR)/$(NEXT_O)/$(ARCH)/outpost \
 		OUTPOST_NEXT_DIR=$(CURDIR)/$(IMG)/next \
 		OUTPOST_KERNEL=$$(scripts/kernel.sh $(ARCH)) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(IMAGE_TESTS)

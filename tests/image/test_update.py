@@ -161,22 +161,27 @@ def edge_bin(outpost_bin):
     return os.path.join(os.path.dirname(outpost_bin), "outpost-edge")
 
 
-@pytest.fixture
-def snakeoil_next(next_dir, scratch):
-    """N+1 and never-ready N+1 bundles signed with OVMF's snakeoil key, as
-    the snakeoil N image expects."""
+@pytest.fixture(scope="session")
+def snakeoil_next(next_dir, kernel, scratch):
+    """N+1 and never-ready N+1 built again signed with OVMF's snakeoil key
+    (the UKIs too: Secure Boot checks them), as the snakeoil N image
+    expects, and a bundle whose root fails verity."""
     key = os.path.join(scratch, "snakeoil-next.key")
     subprocess.run(["openssl", "pkey", "-in", SNAKEOIL_KEY, "-passin", "pass:snakeoil",
                     "-out", key], check=True, timeout=30)
+    img = os.path.join(scratch, "so-next")
+    os.makedirs(img, exist_ok=True)
+    r = subprocess.run([os.path.join(TOP, "scripts/next-update.sh"),
+                        need_env("OUTPOST_NEXT_BIN"), kernel, img, NEXT],
+                       env=dict(os.environ, SIGNING_KEY=key, SIGNING_CERT=SNAKEOIL_CERT),
+                       capture_output=True, text=True, timeout=300)
+    assert r.returncode == 0, r.stderr
+    good, never = r.stdout.split()
     return {
-        "good": _rebundle(os.path.join(next_dir, NEXT_NAME + ".parts"),
-                          os.path.join(scratch, "so-next"), key=key, cert=SNAKEOIL_CERT),
-        "never_ready": _rebundle(
-            os.path.join(next_dir, "never-ready", NEXT_NAME + ".parts"),
-            os.path.join(scratch, "so-never"), key=key, cert=SNAKEOIL_CERT),
+        "good": good, "never_ready": never,
         # Signed and hashed as it is, but its root no longer matches the
         # verity hash its UKIs name: the new slot stops at verity.
-        "bad_root": _rebundle(os.path.join(next_dir, NEXT_NAME + ".parts"),
+        "bad_root": _rebundle(os.path.join(img, "next", NEXT_NAME + ".parts"),
                               os.path.join(scratch, "so-badroot"), key=key,
                               cert=SNAKEOIL_CERT, mutate=_flip_init, version=NEXT2),
     }
@@ -263,7 +268,9 @@ def offer(edge_bin, edge, name, bundle):
 def paired_appliance(edge_bin, scratch, snakeoil_image, name):
     """An edge of its own and the N appliance booted and paired with it."""
     from test_pairing import Edge
-    e = Edge(edge_bin, tempfile.mkdtemp(prefix="edge.", dir=scratch))
+    d = tempfile.mkdtemp(prefix="edge.", dir=scratch)
+    os.chmod(d, 0o755)  # the edge drops to its own user
+    e = Edge(edge_bin, d)
     app = Appliance(e, snakeoil_image, scratch, name)
     try:
         app.boot()

@@ -106,26 +106,40 @@ def _rebundle(parts, out, key=None, cert=None, mutate=None, **change):
     return r.stdout.strip()
 
 
-@pytest.fixture(scope="session")
-def refusals(next_dir, scratch):
-    """name -> (bundle, the reason's words): each must be refused by the
-    running N with nothing written."""
-    parts = os.path.join(next_dir, NEXT_NAME + ".parts")
-    d = os.path.join(scratch, "refuse")
-    key = os.path.join(scratch, "snakeoil-refuse.key")
-    subprocess.run(["openssl", "pkey", "-in", SNAKEOIL_KEY, "-passin", "pass:snakeoil",
-                    "-out", key], check=True, timeout=30)
+def make_refusals(parts, bundle, d, key=None, cert=None, other_key=None, other_cert=None):
+    """name -> (bundle, the reason's words) from the N+1 parts and bundle:
+    each must be refused by N (whose image trusts key/cert, default make
+    image's) with nothing written; "signature" is signed with the other key."""
     out = {
-        "downgrade": (_rebundle(parts, d + "/down", version="0.0.1"), "is not newer than %s" % VERSION),
-        "arch": (_rebundle(parts, d + "/arch", arch="aarch64"), "for arch aarch64"),
-        "signature": (_rebundle(parts, d + "/sig", key=key, cert=SNAKEOIL_CERT),
-                      "bad signature"),
+        "downgrade": (_rebundle(parts, d + "/down", key, cert, version="0.0.1"),
+                      "is not newer than %s" % VERSION),
+        "arch": (_rebundle(parts, d + "/arch", key, cert, arch="aarch64"),
+                 "for arch aarch64"),
+        "signature": (_rebundle(parts, d + "/sig", other_key, other_cert), "bad signature"),
     }
     tampered = os.path.join(d, "tampered.update")
-    shutil.copy(os.path.join(next_dir, NEXT_NAME + ".update"), tampered)
+    shutil.copy(bundle, tampered)
     flip_byte(tampered, 4096 + 1024)  # inside the root part (the first, at 4096)
     out["tampered"] = (tampered, "part root: sha256 mismatch")
     return out
+
+
+def snakeoil_key(scratch):
+    key = os.path.join(scratch, "snakeoil.plain.key")
+    if not os.path.exists(key):
+        # Debian ships the key encrypted with the passphrase "snakeoil".
+        subprocess.run(["openssl", "pkey", "-in", SNAKEOIL_KEY, "-passin", "pass:snakeoil",
+                        "-out", key], check=True, timeout=30)
+    return key
+
+
+@pytest.fixture(scope="session")
+def refusals(next_dir, scratch):
+    """Against make image's key (the signature one signed with snakeoil)."""
+    return make_refusals(os.path.join(next_dir, NEXT_NAME + ".parts"),
+                         os.path.join(next_dir, NEXT_NAME + ".update"),
+                         os.path.join(scratch, "refuse"),
+                         other_key=snakeoil_key(scratch), other_cert=SNAKEOIL_CERT)
 
 
 @pytest.mark.parametrize("what", ["downgrade", "arch", "signature", "tampered"])
@@ -166,9 +180,7 @@ def snakeoil_next(next_dir, kernel, scratch):
     """N+1 and never-ready N+1 built again signed with OVMF's snakeoil key
     (the UKIs too: Secure Boot checks them), as the snakeoil N image
     expects, and a bundle whose root fails verity."""
-    key = os.path.join(scratch, "snakeoil-next.key")
-    subprocess.run(["openssl", "pkey", "-in", SNAKEOIL_KEY, "-passin", "pass:snakeoil",
-                    "-out", key], check=True, timeout=30)
+    key = snakeoil_key(scratch)
     img = os.path.join(scratch, "so-next")
     os.makedirs(img, exist_ok=True)
     r = subprocess.run([os.path.join(TOP, "scripts/next-update.sh"),
@@ -177,11 +189,15 @@ def snakeoil_next(next_dir, kernel, scratch):
                        capture_output=True, text=True, timeout=300)
     assert r.returncode == 0, r.stderr
     good, never = r.stdout.split()
+    parts = os.path.join(img, "next", NEXT_NAME + ".parts")
     return {
         "good": good, "never_ready": never,
+        # Refused by the snakeoil N; "signature": make image's key.
+        "refusals": make_refusals(parts, good, os.path.join(scratch, "so-refuse"),
+                                  key, SNAKEOIL_CERT),
         # Signed and hashed as it is, but its root no longer matches the
         # verity hash its UKIs name: the new slot stops at verity.
-        "bad_root": _rebundle(os.path.join(img, "next", NEXT_NAME + ".parts"),
+        "bad_root": _rebundle(parts,
                               os.path.join(scratch, "so-badroot"), key=key,
                               cert=SNAKEOIL_CERT, mutate=_flip_init, version=NEXT2),
     }
@@ -282,8 +298,7 @@ def paired_appliance(edge_bin, scratch, snakeoil_image, name):
 
 
 @pytest.mark.xfail(strict=True, reason=MISSING)
-def test_update_refusals_then_n_to_next(edge_bin, scratch, snakeoil_image, snakeoil_next,
-                                        refusals):
+def test_update_refusals_then_n_to_next(edge_bin, scratch, snakeoil_image, snakeoil_next):
     """One appliance: every refusal through the edge without a reboot, then
     N -> N+1 (fetch, write, reboot), a power cut in the first trial boot
     (it costs one of the three tries), the trial again, good, identity
@@ -295,7 +310,7 @@ def test_update_refusals_then_n_to_next(edge_bin, scratch, snakeoil_image, snake
         vm = app.vm
         st = status(vm)
         for what in ("downgrade", "arch", "signature", "tampered"):
-            r = offer(edge_bin, e, "appliance", refusals[what][0])
+            r = offer(edge_bin, e, "appliance", snakeoil_next["refusals"][what][0])
             if r.returncode == 0:  # the edge took it: the appliance refuses
                 seen = st["update"]["reason"]  # the last refusal's
                 wait_update(vm, ("failed", "idle"), 120,

@@ -40,6 +40,7 @@ free_all(struct edge *e)
 	free(e->scratch);
 	edge_spares_free(e);
 	edge_sessions_free(e);
+	edge_update_free(e);
 	free(e);
 }
 
@@ -108,10 +109,11 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
 	    (e->reqs = calloc(ec->api_max_conns, sizeof(*e->reqs))) == NULL ||
 	    (e->scratch = malloc(EDGE_SCRATCH)) == NULL ||
-	    edge_sessions_init(e) < 0) {
+	    edge_sessions_init(e) < 0 || edge_update_init(e) < 0) {
 		if (e != NULL) {
 			free(e->reqs);
 			free(e->scratch);
+			edge_sessions_free(e);
 		}
 		free(e);
 		*err = -ENOMEM;

@@ -368,6 +368,7 @@ exec_new(struct exec **out, struct rx_loop *l, struct dns_resolver *r,
 	list_init(&e->jobs);
 	list_init(&e->idle);
 	list_init(&e->free);
+	exec_conns_init(e);
 	e->c = *c;
 	config_defaults(&e->c);
 	rc = exec_tls_load(e, err, errlen);

@@ -14,6 +14,73 @@
 #include "net/net.h"
 
 static void conn_event(struct stream *s);
+static void dialed(struct dial *d, int fd, const struct dial_result *res);
+
+static void
+dialers_free(struct exec *e)
+{
+	while (!list_empty(&e->spent)) {
+		struct exec_dialer *x =
+		    list_entry(e->spent.next, struct exec_dialer, link);
+
+		list_remove(&x->link);
+		dial_free(&x->d); /* and its proxy buffer */
+		free(x);
+	}
+}
+
+static void
+on_reap(struct rx_loop *l, struct rx_defer *d)
+{
+	(void)l;
+	dialers_free(container_of(d, struct exec, reap));
+}
+
+/* see exec_int.h */
+void
+exec_conns_init(struct exec *e)
+{
+	list_init(&e->spent);
+	rx_defer_init(&e->reap, on_reap);
+}
+
+/* c's dialer (dial_init()ed), or NULL. */
+static struct dial *
+dialer_get(struct exec *e, struct exec_conn *c)
+{
+	struct exec_dialer *x = malloc(sizeof(*x));
+
+	if (x == NULL)
+		return NULL;
+	dial_init(&x->d, e->loop, e->dns, dialed);
+	x->c = c;
+	list_init(&x->link);
+	c->dx = x;
+	return &x->d;
+}
+
+/* The dial ended or was cancelled: the dialer goes at the iteration's end. */
+static void
+dialer_put(struct exec_conn *c)
+{
+	struct exec *e = c->e;
+
+	if (c->dx == NULL)
+		return;
+	dial_cancel(&c->dx->d);
+	list_append(&e->spent, &c->dx->link);
+	c->dx = NULL;
+	rx_defer(e->loop, &e->reap);
+}
+
+/* e is gone once the last stream closed (exec_free() ran). */
+static void
+exec_gone(struct exec *e)
+{
+	rx_defer_cancel(e->loop, &e->reap);
+	dialers_free(e);
+	free(e);
+}
 
 static void
 slot_free(struct exec_conn *c)
@@ -77,7 +144,7 @@ conn_closed(struct stream *s)
 	slot_free(c);
 	e->nslots--;
 	if (e->nclosing == 0)
-		free(e);
+		exec_gone(e);
 }
 
 static void
@@ -100,7 +167,7 @@ exec_conn_close(struct exec_conn *c)
 	case CONN_DIALING:
 		/* The slot's memory stays valid (dial.h), so it serves again
 		 * at once: a dialer restarted in this iteration is safe. */
-		dial_cancel(&c->d);
+		dialer_put(c);
 		e->nconns--;
 		slot_put(e, c);
 		return;
@@ -191,7 +258,7 @@ pool_take(struct exec *e, const struct job *job)
 static void
 dialed(struct dial *d, int fd, const struct dial_result *res)
 {
-	struct exec_conn *c = container_of(d, struct exec_conn, d);
+	struct exec_conn *c = container_of(d, struct exec_dialer, d)->c;
 	static const struct {
 		enum exec_reason r;
 		const char *detail;
@@ -209,6 +276,7 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 	struct exec *e = c->e;
 	size_t i = (size_t)res->err;
 
+	dialer_put(c); /* d and res stay valid to the iteration's end */
 	if (fd < 0) {
 		if (i >= nitems(map) || i == DIAL_OK)
 			i = DIAL_UNREACHABLE;
@@ -239,6 +307,7 @@ exec_conn_get(struct exec *e, struct job *job, bool fresh)
 	    .total_ms = e->c.request_timeout_ms,
 	    .policy = e->c.egress != NULL ? e->c.egress : netpolicy_any()};
 	struct exec_conn *c;
+	struct dial *d;
 	int rc;
 
 	if (!fresh && (c = pool_take(e, job)) != NULL) {
@@ -253,13 +322,17 @@ exec_conn_get(struct exec *e, struct job *job, bool fresh)
 	memcpy(c->host, job->host, sizeof(c->host));
 	c->state = CONN_DIALING;
 	rx_timer_init(&c->timer, idle_expired);
-	dial_init(&c->d, e->loop, e->dns, dialed);
+	if ((d = dialer_get(e, c)) == NULL) {
+		slot_put(e, c);
+		return -ENOMEM;
+	}
 	/* https: CONNECT through the proxy; http: a plain connection to it,
 	 * which gets the request in absolute form (exec_req.c).  Either way
 	 * the policy checks the target. */
 	o.proxy = job->proxy;
 	o.proxy_plain = !c->tls;
-	if ((rc = dial_start(&c->d, c->host, c->port, &o)) < 0) {
+	if ((rc = dial_start(d, c->host, c->port, &o)) < 0) {
+		dialer_put(c);
 		slot_put(e, c);
 		return rc;
 	}
@@ -306,7 +379,7 @@ exec_conns_free(struct exec *e)
 	}
 	e->freed = true;
 	if (e->nclosing == 0)
-		free(e);
+		exec_gone(e);
 }
 
 /* see exec_int.h */

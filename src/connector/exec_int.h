@@ -42,6 +42,18 @@ enum exec_conn_state {
 };
 
 /*
+ * A dialer, only while a connection is being dialled (struct dial is a
+ * third of a slot's bytes): allocated by the dial, given back when it
+ * ends, and freed at the end of that reactor iteration (a cancelled
+ * dialer must outlive it, net/dial.h).
+ */
+struct exec_dialer {
+	struct dial d;
+	struct exec_conn *c;
+	struct list_node link; /* on exec.spent once given back */
+};
+
+/*
  * One upstream connection slot.  Slots are allocated on first use, at
  * most max_conns of them, and never freed before exec_free(): a closed
  * connection's slot goes back to the free list (with its TLS context, if
@@ -60,7 +72,7 @@ struct exec_conn {
 	struct rx_timer timer; /* idle timeout */
 	struct stream s;
 	struct tls_upstream_conn *t; /* kept with the slot once allocated */
-	struct dial d;
+	struct exec_dialer *dx; /* CONN_DIALING only */
 	uint8_t in[EXEC_IN_BUF], out[EXEC_OUT_BUF];
 };
 
@@ -72,6 +84,8 @@ struct exec {
 	struct exec_proxy *proxy; /* NULL: every request goes direct */
 	struct list_node idle; /* exec_conn.link, most recently used first */
 	struct list_node free; /* exec_conn.link, slots to reuse (last first) */
+	struct list_node spent; /* exec_dialer.link, freed by reap */
+	struct rx_defer reap;
 	unsigned nidle, nconns; /* idle; open in any state but free */
 	unsigned nslots; /* allocated, at most c.max_conns */
 	unsigned nclosing; /* streams still closing */
@@ -199,6 +213,8 @@ void exec_resp_reset(struct job *job);
 bool exec_resp_pending(const struct job *job);
 
 /* exec_conn.c */
+/* The dialers' lists (exec_new). */
+void exec_conns_init(struct exec *e);
 /* A slot per connection, at most max_conns; 0 or -errno. */
 int exec_conn_get(struct exec *e, struct job *job, bool fresh);
 void exec_conn_release(struct exec_conn *c, bool keep);

@@ -139,6 +139,29 @@ refusal(const struct update_ctl *u, const Outpost__V1__UpdateOffer *o,
 	return err;
 }
 
+/*
+ * Why an offer changes nothing now, or NULL: init is busy with an update,
+ * or this version was applied already (by an earlier run of this process:
+ * the edge sends its offer again on every tunnel).  A version that was
+ * rolled back is not tried again (it would roll back again).
+ */
+static const char *
+ignored(const struct update_ctl *u, const Outpost__V1__UpdateOffer *o)
+{
+	bool running = strcmp(o->version, OUTPOST_VERSION) == 0;
+	bool other = strcmp(o->version, u->other_version) == 0;
+
+	if (u->state == UPD_VERIFYING || u->state == UPD_WRITING)
+		return "init is busy with an update";
+	if (running && (u->state == UPD_TRIAL || u->state == UPD_GOOD))
+		return "it is the running version";
+	if (other && u->state == UPD_WRITTEN)
+		return "it is written, waiting for the reboot";
+	if (other && u->state == UPD_ROLLED_BACK)
+		return "it was rolled back";
+	return NULL;
+}
+
 static bool
 same_offer(const struct update_ctl *u, const Outpost__V1__UpdateOffer *o)
 {
@@ -154,12 +177,13 @@ update_ctl_offer(struct update_ctl *u, struct tunnel_slot *t,
 {
 	char err[160];
 
+	const char *why;
+
 	if (u == NULL || same_offer(u, o))
 		return;
-	if (u->state == UPD_VERIFYING || u->state == UPD_WRITING) {
-		log_info(
-		    "tunnel %u: update offer %.31s ignored: %s in progress",
-		    t->index, o->version, upd_state_name(u->state));
+	if ((why = ignored(u, o)) != NULL) {
+		log_info("tunnel %u: update offer %.31s ignored: %s", t->index,
+		    o->version, why);
 		return;
 	}
 	upd_fetch_stop(u, true);
@@ -261,6 +285,10 @@ update_ctl_new(struct manager *m, const struct cfg *c)
 		goto nomem;
 	}
 	read_init(u);
+	/* A bundle init is not working on is of no more use. */
+	if (u->state != UPD_VERIFYING && u->state != UPD_WRITING &&
+	    u->state != UPD_WRITTEN)
+		upd_stage_clean(u, "");
 	upd_changed(u);
 	return u;
 nomem:

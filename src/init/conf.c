@@ -33,6 +33,7 @@ update_conf(struct init *in, const struct cfg *c)
 	    rebootpol_parse(s, &in->update_reboot, why, sizeof(why)) < 0)
 		in->update_reboot.mode = REBOOTPOL_MANUAL;
 	in->update_allow_downgrade = cfg_bool(c, CFG_UPDATE_ALLOW_DOWNGRADE);
+	in->good_after_ms = cfg_int(c, CFG_UPDATE_GOOD_AFTER);
 }
 
 /* see init_int.h */
@@ -43,6 +44,7 @@ init_conf_read(struct init *in)
 	struct cfg *c;
 
 	in->http_port = 8080;
+	in->good_after_ms = 120000; /* UPDATE_GOOD_AFTER's default */
 	if (errs == NULL)
 		return;
 	c = cfg_load(environ, errs);

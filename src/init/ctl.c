@@ -42,6 +42,13 @@ apply(struct init *in, const char *path, char *why, size_t n)
 		snprintf(why, n, "an update is already being written");
 		return EBUSY;
 	}
+	if (in->update.state == INITCTL_TRIAL) {
+		snprintf(why, n,
+		    "slot %s is on trial: the other slot is its fallback "
+		    "until it is marked good",
+		    in->update.slot);
+		return EBUSY;
+	}
 	log_info("init: update requested: %s", path);
 	init_update_start(in, path);
 	return 0;

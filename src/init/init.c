@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/reboot.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "init/init.h"
@@ -97,6 +98,45 @@ setup_appliance(struct init *in)
 	setenv("DATA_DIR", "/data", 0);
 	init_net_start(in);
 	init_power_start(in);
+	snprintf(in->esp, sizeof(in->esp), "%s/esp", INIT_RUN_DIR);
+	init_assess_boot(in);
+}
+
+/*
+ * A test's assessment (--test): OUTPOST_INIT_ESP a directory standing in
+ * for the ESP, OUTPOST_INIT_SLOT the running slot, OUTPOST_INIT_NOTIFY the
+ * socket's path; the configuration from the environment as usual.
+ */
+static void
+setup_test(struct init *in)
+{
+	const char *esp = getenv("OUTPOST_INIT_ESP");
+	const char *slot = getenv("OUTPOST_INIT_SLOT");
+
+	if (esp == NULL || esp[0] != '/')
+		return;
+	init_conf_read(in);
+	snprintf(in->esp, sizeof(in->esp), "%s", esp);
+	in->esp_mounted = true;
+	if (slot != NULL && (strcmp(slot, "a") == 0 || strcmp(slot, "b") == 0))
+		snprintf(in->update.slot, sizeof(in->update.slot), "%s", slot);
+	init_assess_boot(in);
+}
+
+/* NOTIFY_SOCKET: init's own, or a test's (OUTPOST_INIT_NOTIFY). */
+static void
+setup_notify(struct init *in)
+{
+	const char *path = INIT_NOTIFY_PATH;
+	int r;
+
+	if (in->test && (path = getenv("OUTPOST_INIT_NOTIFY")) == NULL)
+		return;
+	if (!in->test && mkdir(INIT_RUN_DIR, 0755) < 0 && errno != EEXIST)
+		log_warn("init: %s: %s", INIT_RUN_DIR, strerror(errno));
+	if ((r = init_ready_start(in, path)) < 0)
+		log_warn("init: NOTIFY_SOCKET %s: %s (readiness unknown)", path,
+		    strerror(-r));
 }
 
 static int
@@ -107,7 +147,7 @@ setup(struct init *in)
 
 	if (!in->test)
 		setup_early();
-	if ((r = rx_init(&in->loop, 8)) < 0)
+	if ((r = rx_init(&in->loop, 12)) < 0)
 		return r;
 	sigemptyset(&set);
 	sigaddset(&set, SIGCHLD);
@@ -124,8 +164,11 @@ setup(struct init *in)
 		    strerror(-r));
 	if ((r = worker_path(in)) < 0)
 		return r;
+	setup_notify(in);
 	if (!in->test)
 		setup_appliance(in);
+	else
+		setup_test(in);
 	return 0;
 }
 

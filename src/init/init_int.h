@@ -89,6 +89,15 @@ struct init_update {
 	char other_version[INITCTL_VERSION_MAX]; /* the other slot's, or "" */
 };
 
+/*
+ * A trial boot (assess.c): monotonic ms when it began and since when the
+ * worker has been ready (-1: not ready now).
+ */
+struct init_trial {
+	int64_t start;
+	int64_t ready_since;
+};
+
 struct init {
 	struct rx_loop loop;
 	bool test;
@@ -120,6 +129,15 @@ struct init {
 	struct rx_timer update_timer; /* reboot window check */
 	struct rx_watch ctl; /* init's end of the control channel */
 	int ctl_worker_fd; /* the worker's end, inherited; -1 when none */
+	struct rx_watch notify; /* NOTIFY_SOCKET (ready.c) */
+	bool notify_ok; /* the socket is bound */
+	bool worker_ready; /* READY=1 seen, not withdrawn since */
+	char esp[PATH_MAX]; /* the ESP's root ("" : assessment off) */
+	bool esp_mounted; /* esp is a directory already (tests) */
+	char uki[96]; /* the running slot's UKI on trial, else "" */
+	int64_t good_after_ms; /* UPDATE_GOOD_AFTER */
+	struct init_trial trial;
+	struct rx_timer trial_timer; /* assess.c */
 };
 
 /* conf.c: what init itself reads from the configuration. */
@@ -190,6 +208,97 @@ int init_uki_name(char *out, size_t n, const char *version, const char *slot);
  * (digits and dots, vn bytes with the NUL) and slot (2 bytes) copied out.
  */
 bool init_uki_parse(const char *file, char *version, size_t vn, char *slot);
+
+/*
+ * The boot counter of a UKI file name ("...+N.efi" or "...+N-M.efi"): true
+ * with *left = N and *done = M (0 without "-M"); false when there is none
+ * or file is not one of ours.  Counts of more than nine digits are refused.
+ */
+bool init_uki_counter(const char *file, unsigned *left, unsigned *done);
+
+/* file without its boot counter ("outpost-1.2-a+2-1.efi" ->
+ * "outpost-1.2-a.efi"): 0, or -1 when file is not a UKI of ours or out
+ * (n bytes) is too small. */
+int init_uki_good_name(const char *file, char *out, size_t n);
+
+/* --- assessment of this boot (assess.c) ---------------------------------- */
+
+#define INIT_ESP_UKI_MAX 64 /* UKIs of ours looked at in EFI/Linux */
+#define INIT_TRIAL_ALLOWANCE_MS (5 * 60 * 1000) /* beyond UPDATE_GOOD_AFTER */
+#define INIT_MARK_RETRY_MS 60000 /* after a rename that failed */
+
+/*
+ * What this boot is, from the UKI names in EFI/Linux (names[n], other
+ * files ignored), the running slot and version: u->state TRIAL when the
+ * running slot's UKI still has a boot counter (its name into uki, n
+ * bytes), ROLLED_BACK (with u->reason) when the other slot's UKI is newer
+ * than running and its counter is used up ("+0-M"), else GOOD when the
+ * running slot's UKI is there without a counter, else IDLE.
+ * u->other_version is the other slot's UKI's version, or "".  Pure.
+ */
+void init_assess_decide(const char *const *names, size_t n, const char *slot,
+    const char *running, struct init_update *u, char *uki, size_t ukin);
+
+/* The same for the directory dir (EFI/Linux): 0, or -errno when it
+ * cannot be read (u untouched then). */
+int init_assess_dir(const char *dir, const char *slot, const char *running,
+    struct init_update *u, char *uki, size_t ukin);
+
+enum init_trial_verdict {
+	INIT_TRIAL_WAIT, /* *wait ms until the verdict may change */
+	INIT_TRIAL_GOOD, /* ready for good_after_ms: mark good */
+	INIT_TRIAL_FAILED, /* not good by good_after_ms + the allowance */
+};
+
+/* The verdict on trial t at monotonic ms now.  Pure. */
+enum init_trial_verdict init_trial_verdict(const struct init_trial *t,
+    int64_t now, int64_t good_after_ms, int64_t *wait);
+
+/*
+ * Rename the UKI file in dir to its name without the counter, then fsync
+ * dir: 0, or -1 with the reason in why (n bytes).
+ */
+int init_uki_mark_good(const char *dir, const char *file, char *why, size_t n);
+
+/* At boot (before the worker starts): assess from the ESP in->esp (mounted
+ * read-only for the look unless in->esp_mounted) and start the trial. */
+void init_assess_boot(struct init *in);
+
+/* The worker's readiness changed, or it exited with wait(2) status
+ * (exited true): what a trial makes of it. */
+void init_assess_ready(struct init *in);
+void init_assess_exit(struct init *in, int wstatus);
+
+/* --- readiness of the worker (ready.c) ----------------------------------- */
+
+#define INIT_NOTIFY_PATH INIT_RUN_DIR "/notify"
+#define INIT_NOTIFY_MAX 512 /* longest datagram read; longer ones dropped */
+
+/* What one sd_notify datagram says about readiness. */
+enum init_notify {
+	INIT_NOTIFY_NONE, /* nothing about readiness */
+	INIT_NOTIFY_READY, /* READY=1, or STATUS=ready... */
+	INIT_NOTIFY_NOT_READY, /* STATUS=not ready..., or STOPPING=1 */
+};
+
+/*
+ * Parse the newline-separated assignments of one datagram (n bytes at p,
+ * not NUL-terminated): what it says about readiness (the last assignment
+ * that says anything wins), and the STATUS= value into status (sn bytes,
+ * printable ASCII only, cut to fit; untouched when absent).  Pure.
+ */
+enum init_notify init_notify_parse(
+    const char *p, size_t n, char *status, size_t sn);
+
+/*
+ * Bind path as a datagram socket the worker may send to (SCM_CREDENTIALS:
+ * only datagrams of the worker's pid count) and set NOTIFY_SOCKET for the
+ * children: 0 or -errno.
+ */
+int init_ready_start(struct init *in, const char *path);
+
+/* The worker is gone: not ready any more. */
+void init_ready_lost(struct init *in);
 
 /* --- the slot writer (update_write.c) ------------------------------------ */
 

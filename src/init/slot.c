@@ -87,3 +87,47 @@ init_uki_parse(const char *file, char *version, size_t vn, char *slot)
 	slot[1] = '\0';
 	return true;
 }
+
+/* Digits at *s, at most nine, advancing *s: false when none or too many. */
+static bool
+count(const char **s, unsigned *v)
+{
+	size_t d = strspn(*s, "0123456789");
+
+	if (d == 0 || d > 9)
+		return false;
+	*v = 0;
+	while (d-- > 0)
+		*v = *v * 10 + (unsigned)(*(*s)++ - '0');
+	return true;
+}
+
+/* see init_int.h */
+bool
+init_uki_counter(const char *file, unsigned *left, unsigned *done)
+{
+	char version[INITCTL_VERSION_MAX], slot[2];
+	const char *s;
+
+	*left = *done = 0;
+	if (!init_uki_parse(file, version, sizeof(version), slot))
+		return false;
+	s = file + strlen("outpost-") + strlen(version) + 2;
+	if (*s++ != '+' || !count(&s, left))
+		return false;
+	if (*s == '-' && (s++, !count(&s, done)))
+		return false;
+	return strcmp(s, ".efi") == 0;
+}
+
+/* see init_int.h */
+int
+init_uki_good_name(const char *file, char *out, size_t n)
+{
+	char version[INITCTL_VERSION_MAX], slot[2];
+
+	if (!init_uki_parse(file, version, sizeof(version), slot) ||
+	    (size_t)snprintf(out, n, "outpost-%s-%s.efi", version, slot) >= n)
+		return -1;
+	return 0;
+}

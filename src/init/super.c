@@ -99,6 +99,7 @@ worker_exited(struct init *in, int st)
 	uint32_t rnd = init_random_u32();
 
 	in->worker = 0;
+	init_ready_lost(in);
 	if (in->stopping)
 		return;
 	delay = init_policy_delay(&in->policy, st, ran, rnd);
@@ -115,6 +116,7 @@ worker_exited(struct init *in, int st)
 			     "fix the configuration); retrying in %lld s",
 		    (long long)delay / 1000);
 	rx_timer_start(&in->loop, &in->restart, delay);
+	init_assess_exit(in, st);
 }
 
 static void

@@ -104,6 +104,17 @@ metric_set_exemplars(struct metric *m, struct metric_exemplar *ex)
 	m->exemplars = ex;
 }
 
+/* id into dst (cap bytes, NUL-terminated, cut to fit); once per request,
+ * so no snprintf. */
+static void
+copy_id(char *dst, size_t cap, const char *id)
+{
+	size_t n = strnlen(id, cap - 1);
+
+	memcpy(dst, id, n);
+	dst[n] = '\0';
+}
+
 /* see metrics.h */
 void
 metric_observe_traced(
@@ -116,8 +127,8 @@ metric_observe_traced(
 	if (m->exemplars == NULL || trace_id == NULL)
 		return;
 	e = &m->exemplars[bucket_of(m, v)];
-	snprintf(e->trace_id, sizeof(e->trace_id), "%s", trace_id);
-	snprintf(e->span_id, sizeof(e->span_id), "%s", span_id);
+	copy_id(e->trace_id, sizeof(e->trace_id), trace_id);
+	copy_id(e->span_id, sizeof(e->span_id), span_id);
 	e->value = v;
 	clock_gettime(CLOCK_REALTIME, &ts);
 	e->when = (double)ts.tv_sec + (double)(ts.tv_nsec / 1000000) / 1000.0;

@@ -244,8 +244,8 @@ bool trace_span_start(struct trace_recorder *r, struct trace_span *s,
     const char *state, size_t state_len);
 
 /* Attributes of a recording span (no-ops otherwise).  key is static text;
- * a string is copied (cut to what the arena has left; dropped when
- * TRACE_ATTRS_MAX are set). */
+ * a string is copied up to its first NUL (cut to what the arena has
+ * left; dropped when TRACE_ATTRS_MAX are set). */
 void trace_span_attr_str(
     struct trace_span *s, const char *key, const char *v, size_t n);
 void trace_span_attr_int(struct trace_span *s, const char *key, int64_t v);

@@ -78,27 +78,18 @@ put_fixed(uint8_t *p, uint64_t v, size_t n)
 	return p;
 }
 
-/* A string value as protobuf-c sees it: up to its first NUL. */
-static size_t
-str_len(const struct trace_span *s, const struct trace_attr *a)
-{
-	return strnlen(s->arena + a->off, a->len);
-}
-
 /* AnyValue: the oneof member, written even when empty or zero. */
 static size_t
 value_size(const struct trace_span *s, const struct trace_attr *a)
 {
-	return a->is_str ? len_field(str_len(s, a))
-			 : 1 + vlen((uint64_t)a->num);
+	return a->is_str ? len_field(a->len) : 1 + vlen((uint64_t)a->num);
 }
 
+/* KeyValue: a key of k bytes, a value of v bytes (value_size()). */
 static size_t
-attr_size(const struct trace_span *s, const struct trace_attr *a)
+attr_size(size_t k, size_t v)
 {
-	size_t k = strlen(a->key);
-
-	return (k > 0 ? len_field(k) : 0) + len_field(value_size(s, a));
+	return (k > 0 ? len_field(k) : 0) + len_field(v);
 }
 
 static size_t
@@ -121,7 +112,8 @@ span_size(const struct trace_span *s)
 	if (s->end_ns != 0)
 		n += 1 + 8;
 	for (i = 0; i < s->nattrs; i++)
-		n += len_field(attr_size(s, &s->attrs[i]));
+		n += len_field(attr_size(
+		    strlen(s->attrs[i].key), value_size(s, &s->attrs[i])));
 	/* status: always there; its code when set */
 	n += len_field(s->status != 0 ? 1 + vlen((uint64_t)s->status) : 0);
 	if (s->ctx.flags != 0)
@@ -132,15 +124,14 @@ span_size(const struct trace_span *s)
 static uint8_t *
 put_attr(uint8_t *p, const struct trace_span *s, const struct trace_attr *a)
 {
-	size_t k = strlen(a->key), v;
+	size_t k = strlen(a->key), v = value_size(s, a);
 
-	p = put_len(p, 9, attr_size(s, a));
+	p = put_len(p, 9, attr_size(k, v));
 	if (k > 0)
 		p = put_bytes(p, 1, a->key, k);
-	p = put_len(p, 2, value_size(s, a));
+	p = put_len(p, 2, v);
 	if (a->is_str) {
-		v = str_len(s, a);
-		p = put_bytes(p, 1, s->arena + a->off, v);
+		p = put_bytes(p, 1, s->arena + a->off, a->len);
 	} else {
 		*p++ = 3 << 3 | WIRE_VARINT;
 		p = put_varint(p, (uint64_t)a->num);
@@ -148,13 +139,14 @@ put_attr(uint8_t *p, const struct trace_span *s, const struct trace_attr *a)
 	return p;
 }
 
+/* Span s of size bytes (span_size()), as ScopeSpans' field 2. */
 static uint8_t *
-put_span(uint8_t *p, const struct trace_span *s)
+put_span(uint8_t *p, const struct trace_span *s, size_t size)
 {
 	size_t i, state = strnlen(s->arena, s->state_len);
 	size_t name = strlen(s->name);
 
-	p = put_len(p, 2, span_size(s));
+	p = put_len(p, 2, size);
 	p = put_bytes(p, 1, s->ctx.trace_id, TRACE_ID_LEN);
 	p = put_bytes(p, 2, s->ctx.span_id, TRACE_SPAN_ID_LEN);
 	if (state > 0)
@@ -200,14 +192,21 @@ trace_pb_request(const ProtobufCMessage *resource,
 	size_t rlen = protobuf_c_message_get_packed_size(resource);
 	size_t slen = protobuf_c_message_get_packed_size(scope);
 	size_t i, ss = len_field(slen), rs;
+	uint32_t *size = malloc(n > 0 ? n * sizeof(*size) : 1);
 	uint8_t *body, *p;
 
-	for (i = 0; i < n; i++)
-		ss += len_field(span_size(spans[i]));
+	if (size == NULL)
+		return NULL;
+	for (i = 0; i < n; i++) {
+		size[i] = (uint32_t)span_size(spans[i]); /* a few KiB at most */
+		ss += len_field(size[i]);
+	}
 	rs = len_field(rlen) + len_field(ss);
 	*len = len_field(rs);
-	if (*len > max || (body = malloc(*len)) == NULL)
+	if (*len > max || (body = malloc(*len)) == NULL) {
+		free(size);
 		return NULL;
+	}
 	p = put_len(body, 1, rs);
 	p = put_len(p, 1, rlen);
 	p += protobuf_c_message_pack(resource, p);
@@ -215,6 +214,7 @@ trace_pb_request(const ProtobufCMessage *resource,
 	p = put_len(p, 1, slen);
 	p += protobuf_c_message_pack(scope, p);
 	for (i = 0; i < n; i++)
-		p = put_span(p, spans[i]);
+		p = put_span(p, spans[i], size[i]);
+	free(size);
 	return body;
 }

@@ -219,6 +219,7 @@ trace_span_attr_str(
 
 	if (a == NULL)
 		return;
+	n = strnlen(v, n); /* what OTLP's strings can say: up to a NUL */
 	if (n > sizeof(s->arena) - s->used)
 		n = sizeof(s->arena) - s->used;
 	a->is_str = true;

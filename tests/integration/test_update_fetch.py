@@ -32,6 +32,8 @@ RUNNING = (TOP / "VERSION").read_text().strip()
 NEXT = ".".join(RUNNING.split(".")[:-1] + [str(int(RUNNING.split(".")[-1]) + 1)])
 STATES = ["idle", "offered", "downloading", "verifying", "writing", "written",
           "trial", "good", "rolled_back", "failed"]
+INIT_STATES = ["idle", "verifying", "writing", "written", "trial", "good",
+               "rolled_back", "failed"]  # enum initctl_state
 MAGIC = 0x4c54434f
 APPLY, STATUS = 1, 3
 
@@ -39,10 +41,10 @@ APPLY, STATUS = 1, 3
 class FakeInit:
     """init's end of OUTPOST_INIT_CTL: records requests, plays the states."""
 
-    def __init__(self):
+    def __init__(self, state=0, other=""):
         self.mine, self.theirs = socket.socketpair(socket.AF_UNIX, socket.SOCK_SEQPACKET)
         self.requests = []  # (op, path)
-        self.state, self.percent, self.other = 0, 0, ""
+        self.state, self.percent, self.other = state, 0, other
         self.polls = 0
         threading.Thread(target=self._serve, daemon=True).start()
 
@@ -100,14 +102,16 @@ def setup(tmp_path, spawn, outpost_bin, bundle):
     """A controller, a fake init and a connector under it (MAX_TUNNELS 1)."""
     made = []
 
-    def start(init=True, **extra):
+    def start(init=True, init_state=0, init_other="", stale=(), **extra):
         c = Controller()
         made.append(c)
-        fi = FakeInit() if init else None
+        fi = FakeInit(init_state, init_other) if init else None
         if fi:
             made.append(fi)
         data = tmp_path / "data"
-        data.mkdir(exist_ok=True)
+        (data / "update").mkdir(parents=True, exist_ok=True)
+        for name in stale:
+            (data / "update" / name).write_bytes(b"old")
         env = connector_env(c, MAX_TUNNELS_ALLOWED=1, DATA_DIR=data,
                             UPDATE_SIGNING_CERT=bundle["cert"], **extra)
         kw = {}
@@ -252,6 +256,27 @@ def test_refused_offers_fetch_nothing(setup, bundle, over, reason):
     assert fetches(c) == []
     assert not upd.exists() or list(upd.iterdir()) == []
     assert fi.applied() == []
+
+
+@pytest.mark.parametrize("state,other,version", [
+    ("trial", "", RUNNING),        # rebooted into it: the edge still offers it
+    ("good", "", RUNNING),
+    ("written", NEXT, NEXT),       # restarted while waiting for the reboot
+    ("rolled_back", NEXT, NEXT),   # it did not come up: not again
+])
+def test_applied_versions_are_not_fetched_again(setup, bundle, state, other, version):
+    c, fi, p, t, upd = setup(init_state=INIT_STATES.index(state), init_other=other)
+    assert status(p)["state"] == state
+    offer(c, t, bundle, version=version)
+    pump(c, 0.5)
+    assert fetches(c) == []
+    assert status(p)["state"] == state and status(p)["reason"] == ""
+    assert fi.applied() == []
+
+
+def test_stale_staged_files_removed_at_start(setup, bundle):
+    c, fi, p, t, upd = setup(stale=("outpost-0.0.9.update", "outpost-0.0.8.part", "keep"))
+    assert sorted(x.name for x in upd.iterdir()) == ["keep"]
 
 
 def test_no_capability_without_init_ctl(setup, bundle):

@@ -15,7 +15,7 @@ def sh(*argv, **kw):
 def build(d, version, sizes=(400000, 12288, 30000, 30001)):
     """{"path", "data", "sha", "cert"} of a bundle of version under d."""
     parts = d / "parts"
-    parts.mkdir()
+    parts.mkdir(parents=True)
     for name, size in zip(("root.erofs", "root.verity", "uki-a.efi", "uki-b.efi"), sizes):
         (parts / name).write_bytes(os.urandom(size))
     (parts / "version").write_text(version + "\n")

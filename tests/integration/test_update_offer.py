@@ -188,3 +188,40 @@ def test_upload_refused_before_the_body(edge, bundle):
     # Still serving, and a good upload goes through on a fresh connection.
     s, _, b = edge.request("POST", "/v1/updates?connector=all", body=bundle["data"])
     assert s == 201 and json.loads(b)["sha256"] == bundle["sha"], b
+
+
+def test_real_connector_fetches_from_the_edge(edge, tmp_path, spawn, outpost_bin):
+    """The real `outpost run` under a fake init (test_update_fetch.FakeInit)
+    against the real edge: offered after `update offer`, fetched, verified,
+    handed to init; its reports show in `update status`."""
+    from conftest import free_port
+    from test_update_fetch import FakeInit, NEXT as next_version, RUNNING
+    b = bundlelib.build(tmp_path / "b", next_version)
+    fi = FakeInit()
+    try:
+        data = tmp_path / "cdata"
+        (data / "update").mkdir(parents=True)
+        env = dict(TRAVERSAL_CONTROLLER_URL=f"http://127.0.0.1:{edge.tport}",
+                   HTTP_PORT=free_port(), DATA_DIR=data, UPDATE_SIGNING_CERT=b["cert"],
+                   MAX_TUNNELS_ALLOWED=1, RECONNECT_INTERVAL="200ms",
+                   OUTPOST_INIT_CTL=str(fi.theirs.fileno()))
+        spawn([outpost_bin, "run"], env=base_env(**env), pass_fds=(fi.theirs.fileno(),))
+        assert wait_until(lambda: edge.state()["connectors"], 15), edge.proc.text()[-2000:]
+        name = edge.state()["connectors"][0]["name"]
+        edge.wait_tunnels(name, 1)
+        r = cli(edge, "offer", name, str(b["path"]))
+        assert r.returncode == 0, r.stderr
+
+        def written():
+            u = json.loads(cli(edge, "status", name).stdout)["connectors"][0]["update"]
+            return u if u and u["state"] == "written" else None
+        u = wait_until(written, 30, 0.1)
+        assert u, edge.proc.text()[-3000:]
+        assert (u["version"], u["offered_version"], u["other_version"]) == (
+            RUNNING, next_version, next_version)
+        staged = data / "update" / f"outpost-{next_version}.update"
+        assert staged.read_bytes() == b["data"]
+        assert fi.applied() == [f"/data/update/outpost-{next_version}.update"]
+        assert "update fetch by" in edge.proc.text()
+    finally:
+        fi.close()

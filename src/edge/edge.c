@@ -17,9 +17,10 @@ edge_timers_needed(const struct edge_conf *ec)
 {
 	/* Per connection two timers, per tunnel one (heartbeat), per
 	 * pending request one, per session one, the front door's server,
-	 * the tunnel listener one, the revocation watch one, the drain one. */
+	 * the tunnel listener one, the revocation watch one, the drain one, the
+	 * bundle upload one (edge_update_up.c). */
 	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) + ec->api_max_conns +
-	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 3 + 16;
+	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 4 + 16;
 }
 
 /* Poll period while draining: a request's end has no event of its own. */

@@ -27,6 +27,9 @@
 static const char *const states[] = {"idle", "offered", "downloading",
     "verifying", "writing", "written", "trial", "good", "rolled_back",
     "failed"};
+_Static_assert(
+    nitems(states) + 1 == nitems(((struct edge_updates *)NULL)->m_conn),
+    "a series per state and one for other");
 
 /* see edge_update.h */
 int
@@ -464,7 +467,6 @@ collect(struct metric_family *f, void *arg)
 void
 edge_update_metrics_add(struct edge *e, struct metrics *r)
 {
-	static char labels[nitems(states) + 1][32];
 	struct edge_updates *u = e->upd;
 	size_t i;
 
@@ -472,8 +474,9 @@ edge_update_metrics_add(struct edge *e, struct metrics *r)
 	    "Connectors by the update state they last reported.", METRIC_GAUGE,
 	    collect, u);
 	for (i = 0; i <= nitems(states); i++) {
-		snprintf(labels[i], sizeof(labels[i]), "state=\"%s\"",
+		snprintf(u->labels[i], sizeof(u->labels[i]), "state=\"%s\"",
 		    i < nitems(states) ? states[i] : "other");
-		metric_family_add_series(&u->f_conn, &u->m_conn[i], labels[i]);
+		metric_family_add_series(
+		    &u->f_conn, &u->m_conn[i], u->labels[i]);
 	}
 }

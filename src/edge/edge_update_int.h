@@ -32,6 +32,7 @@ struct edge_updates {
 	uint64_t seq;
 	struct metric_family f_conn;
 	struct metric m_conn[11]; /* by state; the last: "other" */
+	char labels[11][32];
 	uint8_t chunk[EDGE_UPD_CHUNK]; /* a Fetch call's pread */
 	uint8_t msg[EDGE_UPD_CHUNK + 32]; /* its FetchChunk message */
 };

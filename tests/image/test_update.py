@@ -5,11 +5,10 @@ and bundles the appliance must refuse.
 
 What runs today: the N+1 image boots as N+1, the never-ready N+1 never gets
 ready, both bundles verify against the image's key, the refusal bundles are
-refused by `outpost update verify`.  The flow through the edge (offer,
-fetch, write, trial boot, good, rollback, power cuts) needs the edge's
-`update offer`: those tests are
-xfail(strict=True) and check for the missing piece first, so they cost no
-boot until it lands (and then fail as XPASS until the marker goes)."""
+refused by `outpost update verify`.  The flows through the edge (offer,
+fetch, write, trial boot, good, rollback, power cuts) are `full` (make
+image-test-full) and xfail(strict=True) with what is known to fail: an
+XPASS says the marker is to go."""
 import contextlib
 import json
 import os
@@ -167,7 +166,13 @@ def edge_cli(edge_bin, edge, *args):
                           env=env)
 
 
-MISSING = "needs outpost-edge `update offer` (helper offer), not on main yet"
+# Both flows run by make image-test-full (several OVMF boots each under TCG).
+# Seen in a run against offer's edge (20:25 UTC 2026-12-02): refusals, the
+# N -> N+1 update, a power cut in the trial and init's "marked good" all
+# worked, but the connector's /status still said state trial 179 s later.
+GOOD_HANG = ("init marks the trial good, the connector's /status keeps update.state "
+             "trial (the connector does not follow init's state after the boot)")
+ROLLBACK_UNSEEN = "not yet seen to run to its end (written before offer landed)"
 
 
 @pytest.fixture
@@ -241,7 +246,12 @@ def wait_update(vm, states, timeout, pred=None):
 
 
 def slots_booted(vm):
-    return re.findall(r"slot:\s+([ab])\r?\n", vm.console())
+    """The slot of each boot through the firmware in this qemu: the first
+    banner `slot:` line after each OVMF "BdsDxe: starting" (the banner is
+    printed more than once a boot; a boot that never reached init has none)."""
+    boots = vm.console().split("BdsDxe: starting")[1:]
+    found = [re.search(r"slot:\s+([ab])\r?\n", b) for b in boots]
+    return [m.group(1) for m in found if m]
 
 
 class Appliance:
@@ -297,7 +307,8 @@ def paired_appliance(edge_bin, scratch, snakeoil_image, name):
         e.stop()
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING)
+@pytest.mark.full
+@pytest.mark.xfail(strict=True, reason=GOOD_HANG)
 def test_update_refusals_then_n_to_next(edge_bin, scratch, snakeoil_image, snakeoil_next):
     """One appliance: every refusal through the edge without a reboot, then
     N -> N+1 (fetch, write, reboot), a power cut in the first trial boot
@@ -336,7 +347,8 @@ def test_update_refusals_then_n_to_next(edge_bin, scratch, snakeoil_image, snake
         assert st["version"] == NEXT and slots_booted(vm) == ["b"], st
 
 
-@pytest.mark.xfail(strict=True, reason=MISSING)
+@pytest.mark.full
+@pytest.mark.xfail(strict=True, reason=ROLLBACK_UNSEEN)
 def test_power_cut_in_write_then_never_ready_rolls_back(edge_bin, scratch, snakeoil_image,
                                                        snakeoil_next):
     """One appliance: qemu killed while init writes the slot boots N; the
@@ -354,7 +366,7 @@ def test_power_cut_in_write_then_never_ready_rolls_back(edge_bin, scratch, snake
                          BOOT_TIMEOUT * 3)
         assert st["version"] == VERSION and slots_booted(vm) == ["a"], st
         # Offered again, written, three tries of slot b, then a.
-        vm.wait_console(r"slot:\s+b\r?\n", 900)
+        vm.wait_console(r"trial boot of %s in slot b" % re.escape(NEXT), 900)
         end = time.monotonic() + 1200
         while time.monotonic() < end and slots_booted(vm)[-1:] != ["a"]:
             assert vm.proc.poll() is None, vm.console()[-3000:]

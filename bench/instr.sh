@@ -103,7 +103,7 @@ top() {
 				if (n > 0 && n < 0.97 * total && f !~ /^(ep_wait|rx_dispatch)$/)
 					printf "%d\t%s\n", n, f
 			}
-		}' "$work/costs.base" "$work/costs.measured" | sort -rn | head -10
+		}' "$work/costs.base" "$work/costs.measured" | sort -rn | awk 'NR <= 10' # reads all: no SIGPIPE under pipefail
 }
 
 declare -A PER

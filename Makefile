@@ -53,7 +53,7 @@ WARN	:= -Wall -Wextra -Werror -Wshadow -Wstrict-prototypes \
 	   -Wmissing-prototypes -Wpointer-arith -Wformat=2 -Wvla \
 	   -Wundef -Wno-unused-parameter
 DEFS	:= -D_GNU_SOURCE -DOUTPOST_VERSION='"$(VERSION)"' \
-	   -DOUTPOST_REVISION='"$(REVISION)"'
+	   -DOUTPOST_REVISION='"$(REVISION)"' $(TEST_DEFS)
 INC	= -Isrc -I$(1)/gen
 COMMON	:= -std=c11 $(WARN) $(DEFS) -MMD -MP -ffile-prefix-map=$(CURDIR)/=
 CFLAGS	:= $(COMMON) $(call INC,$(B)) -isystem $(DEPS)/include -Os -DNDEBUG \
@@ -373,8 +373,24 @@ image: setup $(B)/outpost
 update: image
 	$(Q)scripts/update.sh $(IMG)/outpost-$(VERSION)-x86_64.parts $(IMG)
 
-image-test: image
+# Update tests (#21): the same source built as version N+1 (VERSION's last
+# number plus one) into $(NEXT_O), with the test-only never-ready switch
+# (OUTPOST_TEST_NEVER_READY, src/cmd/outpost.c) compiled in; never a
+# release.  scripts/next-update.sh makes from it, into $(IMG)/next/, the
+# N+1 image and bundle and a never-ready N+1 bundle (same signing key).
+NEXT_VERSION := $(shell awk -F. -v OFS=. '{ $$NF = $$NF + 1; print }' VERSION)
+NEXT_O	:= $(O)/next
+next-bin:
+	$(Q)$(MAKE) --no-print-directory O=$(NEXT_O) VERSION=$(NEXT_VERSION) \
+		TEST_DEFS=-DOUTPOST_TEST_NEVER_READY $(NEXT_O)/$(ARCH)/outpost
+
+next-update: image next-bin
+	$(Q)k=$$(scripts/kernel.sh $(ARCH)) && scripts/next-update.sh \
+		$(NEXT_O)/$(ARCH)/outpost "$$k" $(IMG) $(NEXT_VERSION)
+
+image-test: image next-update
 	$(Q)OUTPOST_BIN=$(CURDIR)/$(B)/outpost OUTPOST_IMAGE_DIR=$(CURDIR)/$(IMG) \
+		OUTPOST_NEXT_DIR=$(CURDIR)/$(IMG)/next \
 		OUTPOST_KERNEL=$$(scripts/kernel.sh $(ARCH)) \
 		$(PYTHON) -m pytest -q -p no:cacheprovider $(IMAGE_TESTS)
 
@@ -512,7 +528,7 @@ clean:
 .PHONY: oci oci-edge oci-multi oci-test board-image board-test
 .PHONY: deb rpm deploy-settings deploy-check packaging-test
 .PHONY: readme-settings readme-check
-.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench bench-instr clean image image-test image-test-full update
+.PHONY: all size unit fuzz-build fuzz-smoke integration repro include-check format-check clang-check setup test run bench bench-instr clean image image-test image-test-full update next-bin next-update
 .DELETE_ON_ERROR:
 # Keep intermediate objects and generated code (test and fuzz objects are
 # only prerequisites).  Not a bare .SECONDARY: that makes every target

@@ -23,6 +23,11 @@
 # The same key signs the OVA manifest, and its certificate is the rootfs's
 # /etc/outpost/update-signing.crt (what update bundles must be signed by).
 #
+# Update tests (#21, make next-update): IMAGE_VERSION names another version
+# than VERSION (the binary must report the same); IMAGE_TEST_NEVER_READY=1
+# puts /etc/outpost/test-never-ready on the root, which only a test build
+# (OUTPOST_TEST_NEVER_READY) reads: its worker exits 100 at once.
+#
 # Other boards (edge boxes): IMAGE_BOARD (board/<name>, default x86_64),
 # whose board.env names the EFI stub, objcopy, removable-media file name
 # and whether there is a syslinux/MBR boot path; IMAGE_STUB_ROOT is where
@@ -32,7 +37,7 @@ set -euo pipefail
 
 BIN=$1 KERNEL=$2 OUT=$(mkdir -p "$3" && cd "$3" && pwd)
 TOP=$(cd "$(dirname "$0")/.." && pwd)
-VERSION=$(cat "$TOP/VERSION")
+VERSION=${IMAGE_VERSION:-$(cat "$TOP/VERSION")}
 NAME=${4:-outpost-$VERSION-x86_64}
 BOARD=$TOP/board/${IMAGE_BOARD:-x86_64}
 # The commit time when the Makefile did not export it; never 0, which
@@ -86,6 +91,7 @@ stage_rootfs() {
 	install -m 0644 "$CA_BUNDLE" "$r/etc/ssl/certs/ca-certificates.crt"
 	install -D -m 0644 "$CERT" "$r/etc/outpost/update-signing.crt"
 	ln -sfn /run/resolv.conf "$r/etc/resolv.conf"
+	[ "${IMAGE_TEST_NEVER_READY:-0}" != 1 ] || : >"$r/etc/outpost/test-never-ready"
 	chmod 0755 "$r" "$r/etc" && chmod 1777 "$r/tmp"
 	find "$r" -exec touch -h -d "@$EPOCH" {} +
 }

@@ -260,6 +260,8 @@ cmd_help(int argc, char **argv)
 	       "       outpost-edge pair list|approve CODE --name NAME|deny "
 	       "CODE\n"
 	       "       outpost-edge revoke NAME\n"
+	       "       outpost-edge update offer NAME|--all FILE | update "
+	       "status [NAME] | update withdraw NAME|--all\n"
 	       "       outpost-edge connect [--edge URL] [--token-file F] "
 	       "NAME HOST:PORT\n"
 	       "       outpost-edge forward [--listen ADDR:PORT] [--edge URL] "
@@ -277,6 +279,7 @@ static const struct command {
     {"token", cmd_identity},
     {"pair", cmd_identity},
     {"revoke", cmd_identity},
+    {"update", cmd_identity},
     {"connect", cmd_session},
     {"forward", cmd_session},
     {"help", cmd_help},

@@ -50,6 +50,15 @@ cmd_version(int argc, char **argv)
 static int
 cmd_run(int argc, char **argv)
 {
+#ifdef OUTPOST_TEST_NEVER_READY
+	/* Test builds only (make next-update, the rollback test of #21): the
+	 * worker of an image whose root carries the marker exits 100 at once,
+	 * so it never gets ready.  Never compiled into a release. */
+	if (access("/etc/outpost/test-never-ready", F_OK) == 0) {
+		fputs("outpost: test build: never ready (exit 100)\n", stderr);
+		return EXIT_PERMANENT;
+	}
+#endif
 	return worker_main(argc, argv, environ);
 }
 

@@ -17,9 +17,10 @@ edge_timers_needed(const struct edge_conf *ec)
 {
 	/* Per connection two timers, per tunnel one (heartbeat), per
 	 * pending request one, per session one, the front door's server,
-	 * the tunnel listener one, the revocation watch one, the drain one. */
+	 * the tunnel listener one, the revocation watch one, the drain one, the
+	 * bundle upload one (edge_update_up.c). */
 	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) + ec->api_max_conns +
-	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 3 + 16;
+	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 4 + 16;
 }
 
 /* Poll period while draining: a request's end has no event of its own. */
@@ -40,6 +41,7 @@ free_all(struct edge *e)
 	free(e->scratch);
 	edge_spares_free(e);
 	edge_sessions_free(e);
+	edge_update_free(e);
 	free(e);
 }
 
@@ -108,10 +110,11 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 	if ((e = calloc(1, sizeof(*e))) == NULL ||
 	    (e->reqs = calloc(ec->api_max_conns, sizeof(*e->reqs))) == NULL ||
 	    (e->scratch = malloc(EDGE_SCRATCH)) == NULL ||
-	    edge_sessions_init(e) < 0) {
+	    edge_sessions_init(e) < 0 || edge_update_init(e) < 0) {
 		if (e != NULL) {
 			free(e->reqs);
 			free(e->scratch);
+			edge_sessions_free(e);
 		}
 		free(e);
 		*err = -ENOMEM;

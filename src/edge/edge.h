@@ -44,6 +44,7 @@ struct edge_conf {
 	int64_t drain_timeout_ms; /* edge_drain() */
 	size_t max_request_body;
 	size_t max_response_body;
+	uint64_t update_max_bytes; /* POST /v1/updates (edge_update.c) */
 };
 
 /*

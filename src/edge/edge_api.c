@@ -96,9 +96,10 @@ method_is(struct http_exchange *x, const char *m)
 	    memcmp(rq->method, m, rq->method_len) == 0;
 }
 
-static void
-respond_state(struct http_exchange *x, const struct edge *e,
-    const struct edge_connector *k)
+/* see edge_int.h */
+void
+edge_api_state(struct http_exchange *x,
+    void (*fill)(struct buf *, const void *), const void *arg)
 {
 	struct buf b;
 	void *mem;
@@ -108,18 +109,36 @@ respond_state(struct http_exchange *x, const struct edge *e,
 		return;
 	}
 	buf_init(&b, mem, STATE_MAX);
-	if (k != NULL) {
-		edge_json_connector(&b, k);
-		buf_adds(&b, "\n");
-	} else {
-		edge_json_list(&b, e);
-	}
+	fill(&b, arg);
 	if (b.overflow)
 		edge_api_json(x, 500, "internal", NULL, "state too large");
 	else
 		http_respond(
 		    x, 200, "Cache-Control: no-store\r\n", JSON_CT, b.p, b.len);
 	free(mem);
+}
+
+static void
+fill_connector(struct buf *b, const void *k)
+{
+	edge_json_connector(b, k);
+	buf_adds(b, "\n");
+}
+
+static void
+fill_list(struct buf *b, const void *e)
+{
+	edge_json_list(b, e);
+}
+
+static void
+respond_state(struct http_exchange *x, const struct edge *e,
+    const struct edge_connector *k)
+{
+	if (k != NULL)
+		edge_api_state(x, fill_connector, k);
+	else
+		edge_api_state(x, fill_list, e);
 }
 
 static void
@@ -239,6 +258,7 @@ edge_api_start(struct edge *e)
 	inet_ntop(AF_INET, &a, addr, sizeof(addr));
 	metrics_init(&e->metrics);
 	edge_session_metrics_add(e, &e->metrics);
+	edge_update_metrics_add(e, &e->metrics);
 	/* Every route is behind the token (admit = authorized) but the
 	 * probes (edge_health.c). */
 	e->routes[0] = (struct http_route){.path = "/v1/connectors",
@@ -267,7 +287,13 @@ edge_api_start(struct edge *e)
 	    .fn = on_metrics,
 	    .arg = e,
 	    .admit = authorized};
-	edge_health_routes(e, &e->routes[5], &e->routes[6]);
+	e->routes[5] = (struct http_route){.path = "/v1/updates",
+	    .methods = HTTP_M_GET | HTTP_M_HEAD | HTTP_M_POST | HTTP_M_DELETE,
+	    .fn = edge_update_api,
+	    .arg = e,
+	    .admit = authorized,
+	    .raw_body = true};
+	edge_health_routes(e, &e->routes[6], &e->routes[7]);
 	hc.addr4 = addr;
 	hc.port = ec->api_port;
 	hc.max_conns = ec->api_max_conns;
@@ -277,6 +303,7 @@ edge_api_start(struct edge *e)
 	hc.body_timeout_ms = hc.header_timeout_ms;
 	hc.limits = HTTP_LIMITS_DEFAULT;
 	hc.max_body = ec->max_request_body;
+	hc.max_raw_body = (size_t)ec->update_max_bytes; /* /v1/updates */
 	hc.out_cap = ec->max_response_body + 2 * 16384;
 	hc.routes = e->routes;
 	hc.nroutes = nitems(e->routes);

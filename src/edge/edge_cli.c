@@ -10,8 +10,12 @@
  *   outpost-edge pair approve CODE --name NAME
  *   outpost-edge pair deny CODE
  *   outpost-edge revoke NAME
+ *   outpost-edge update offer NAME|--all FILE   POST /v1/updates, streamed
+ *   outpost-edge update status [NAME]
+ *   outpost-edge update withdraw NAME|--all
  *
- * One blocking request on loopback with a 10 s socket timeout.  Exit 0
+ * One blocking request on loopback with a 10 s socket timeout (an
+ * update's file is sent in 64 KiB writes, never held whole).  Exit 0
  * on a 2xx answer, 100 on another answer or bad usage (printed on
  * stderr), 111 when the edge cannot be reached.
  */
@@ -21,7 +25,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <fcntl.h>
 #include <sys/socket.h>
+#include <sys/stat.h>
 #include <sys/time.h>
 #include <unistd.h>
 
@@ -49,7 +55,9 @@ usage(void)
 	    "usage: outpost-edge token create NAME [--ttl 1h]\n"
 	    "       outpost-edge pair list | pair approve CODE --name NAME | "
 	    "pair deny CODE\n"
-	    "       outpost-edge revoke NAME\n");
+	    "       outpost-edge revoke NAME\n"
+	    "       outpost-edge update offer NAME|--all FILE | update status "
+	    "[NAME] | update withdraw NAME|--all\n");
 	return EXIT_PERMANENT;
 }
 
@@ -134,9 +142,34 @@ read_answer(int fd, struct answer *a)
 	return 0;
 }
 
+/* Copy len bytes of file to fd in 64 KiB pieces.  0 or -errno. */
 static int
-request(const struct edge_conf *ec, const char *path, const char *body,
-    struct answer *a)
+send_file(int fd, int file, off_t len)
+{
+	char piece[64u << 10];
+	ssize_t n;
+
+	while (len > 0) {
+		n = read(file, piece,
+		    len < (off_t)sizeof(piece) ? (size_t)len : sizeof(piece));
+		if (n < 0 && errno == EINTR)
+			continue;
+		if (n <= 0)
+			return n < 0 ? -errno : -EIO;
+		if (write(fd, piece, (size_t)n) != n)
+			return errno != 0 ? -errno : -EIO;
+		len -= n;
+	}
+	return 0;
+}
+
+/*
+ * method path with body (JSON text, or NULL) or, with file >= 0, that
+ * file's flen bytes (application/octet-stream).
+ */
+static int
+request(const struct edge_conf *ec, const char *method, const char *path,
+    const char *body, int file, off_t flen, struct answer *a)
 {
 	char head[1024];
 	size_t blen = body != NULL ? strlen(body) : 0;
@@ -145,10 +178,11 @@ request(const struct edge_conf *ec, const char *path, const char *body,
 	hl = snprintf(head, sizeof(head),
 	    "%s %s HTTP/1.1\r\nHost: outpost-edge\r\n"
 	    "Authorization: Bearer %.*s\r\n"
-	    "Content-Type: application/json\r\nContent-Length: %zu\r\n"
+	    "Content-Type: %s\r\nContent-Length: %lld\r\n"
 	    "Connection: close\r\n\r\n",
-	    body != NULL ? "POST" : "GET", path, (int)ec->token_len,
-	    (const char *)ec->token, blen);
+	    method, path, (int)ec->token_len, (const char *)ec->token,
+	    file >= 0 ? "application/octet-stream" : "application/json",
+	    file >= 0 ? (long long)flen : (long long)blen);
 	if (hl <= 0 || (size_t)hl >= sizeof(head))
 		return -EINVAL;
 	if ((fd = dial(ec)) < 0)
@@ -158,16 +192,29 @@ request(const struct edge_conf *ec, const char *path, const char *body,
 	    (blen > 0 && write(fd, body, blen) != (ssize_t)blen))
 		rc = errno != 0 ? -errno : -EIO;
 	util_wipe(head, sizeof(head));
+	if (rc == 0 && file >= 0)
+		rc = send_file(fd, file, flen);
 	if (rc == 0)
 		rc = read_answer(fd, a);
 	close(fd);
 	return rc;
 }
 
+static int call_file(const struct edge_conf *ec, const char *method,
+    const char *path, const char *body, int file, off_t flen, bool print_token);
+
 /* Send one request and report; the exit code. */
 static int
 call(const struct edge_conf *ec, const char *path, const char *body,
     bool print_token)
+{
+	return call_file(
+	    ec, body != NULL ? "POST" : "GET", path, body, -1, 0, print_token);
+}
+
+static int
+call_file(const struct edge_conf *ec, const char *method, const char *path,
+    const char *body, int file, off_t flen, bool print_token)
 {
 	struct answer *a = malloc(sizeof(*a));
 	char tok[EDGE_TOKEN_MAX];
@@ -175,7 +222,7 @@ call(const struct edge_conf *ec, const char *path, const char *body,
 
 	if (a == NULL)
 		return EXIT_TEMPORARY;
-	if ((rc = request(ec, path, body, a)) < 0) {
+	if ((rc = request(ec, method, path, body, file, flen, a)) < 0) {
 		fprintf(stderr, "outpost-edge: front door %s: %s\n", path,
 		    strerror(-rc));
 		free(a);
@@ -234,6 +281,55 @@ path_word(const char *s)
 		"0123456789._-") == strlen(s);
 }
 
+/* ?connector=NAME, or all for --all; false: neither. */
+static bool
+update_target(char *q, size_t cap, const char *arg)
+{
+	if (strcmp(arg, "--all") == 0) {
+		snprintf(q, cap, "/v1/updates?connector=all");
+		return true;
+	}
+	if (!path_word(arg) || strcmp(arg, "all") == 0)
+		return false;
+	snprintf(q, cap, "/v1/updates?connector=%s", arg);
+	return true;
+}
+
+/* update offer|status|withdraw (argv[0] is "update"). */
+static int
+update_cmd(const struct edge_conf *ec, int argc, char **argv)
+{
+	char path[256];
+	struct stat st;
+	int file, rc;
+
+	if (argc == 4 && strcmp(argv[1], "offer") == 0 &&
+	    update_target(path, sizeof(path), argv[2])) {
+		if ((file = open(argv[3], O_RDONLY | O_CLOEXEC)) < 0 ||
+		    fstat(file, &st) < 0 || !S_ISREG(st.st_mode)) {
+			fprintf(stderr, "outpost-edge: %s: %s\n", argv[3],
+			    file < 0 ? strerror(errno) : "not a regular file");
+			if (file >= 0)
+				close(file);
+			return EXIT_PERMANENT;
+		}
+		rc = call_file(ec, "POST", path, NULL, file, st.st_size, false);
+		close(file);
+		return rc;
+	}
+	if ((argc == 2 || argc == 3) && strcmp(argv[1], "status") == 0) {
+		if (argc == 2)
+			return call(ec, "/v1/updates", NULL, false);
+		if (!update_target(path, sizeof(path), argv[2]))
+			return usage();
+		return call(ec, path, NULL, false);
+	}
+	if (argc == 3 && strcmp(argv[1], "withdraw") == 0 &&
+	    update_target(path, sizeof(path), argv[2]))
+		return call_file(ec, "DELETE", path, NULL, -1, 0, false);
+	return usage();
+}
+
 static int
 cli_dispatch(const struct edge_conf *ec, int argc, char **argv)
 {
@@ -243,6 +339,8 @@ cli_dispatch(const struct edge_conf *ec, int argc, char **argv)
 	struct buf b;
 
 	buf_init(&b, mem, sizeof(mem));
+	if (argc >= 1 && strcmp(argv[0], "update") == 0)
+		return update_cmd(ec, argc, argv);
 	if (argc >= 3 && strcmp(argv[0], "token") == 0 &&
 	    strcmp(argv[1], "create") == 0 && path_word(argv[2])) {
 		v = option(argc, argv, 3, "--ttl", &bad);

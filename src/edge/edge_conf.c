@@ -210,6 +210,7 @@ edge_conf_load(struct edge_conf *ec, const struct cfg *c, bool check, char *err,
 	ec->request_timeout_ms = cfg_int(c, CFG_EDGE_REQUEST_TIMEOUT);
 	ec->drain_timeout_ms = cfg_int(c, CFG_EDGE_DRAIN_TIMEOUT);
 	ec->max_request_body = (size_t)cfg_int(c, CFG_MAX_REQUEST_BODY_SIZE_MB);
+	ec->update_max_bytes = (uint64_t)cfg_int(c, CFG_EDGE_UPDATE_MAX_BYTES);
 	ec->max_response_body =
 	    (size_t)cfg_int(c, CFG_MAX_RESPONSE_BODY_SIZE_MB);
 	if (edge_id_load(&ec->id, c, check, err, errlen) < 0 ||

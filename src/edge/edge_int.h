@@ -29,6 +29,7 @@
 #include "edge/edge.h"
 #include "edge/edge_route.h"
 #include "edge/edge_session.h"
+#include "edge/edge_update.h"
 #include "grpc/grpc.h"
 #include "h2/h2.h"
 #include "http/http_server.h"
@@ -74,6 +75,7 @@ struct edge_tunnel {
 	struct edge_call *call; /* an Enrollment call instead of a Tunnel */
 	struct edge_session *sess; /* an Attach call instead (sessions) */
 	bool deliver; /* a Deliver call instead (edge_deliver.c) */
+	struct edge_ucall *ucall; /* an Updates call instead (edge_update*) */
 	struct edge_req *dreq; /* its request while it relays one */
 	unsigned nsessions; /* sessions opened on this Tunnel call */
 	bool slotted; /* holds a slot in c->tun */
@@ -131,6 +133,7 @@ struct edge_connector {
 	int64_t last_seen_ms; /* last tunnel open or close */
 	int64_t cert_not_after; /* Unix s of the last issued cert; 0 none */
 	uint64_t requests;
+	struct edge_ustatus ust; /* its last Updates/Report */
 };
 
 /* Where a streamed response is (edge_part_check). */
@@ -188,7 +191,8 @@ struct edge {
 	struct edge_req *reqs;
 	size_t nreqs;
 	uint64_t seq;
-	struct http_route routes[7];
+	struct http_route routes[8];
+	struct edge_updates *upd; /* edge_update.c */
 	struct edge_sessions *ss;
 	struct metrics metrics; /* GET /metrics (edge_api.c) */
 	struct trace_recorder *trace; /* edge_set_trace(); NULL: off */
@@ -375,9 +379,26 @@ void edge_rwatch_stop(struct edge *e);
 void edge_health_routes(
     struct edge *e, struct http_route *live, struct http_route *ready);
 
+/* edge_update*.c (edge_update.h) */
+int edge_update_init(struct edge *e); /* 0 or -ENOMEM */
+void edge_update_free(struct edge *e);
+void edge_update_api(struct http_exchange *x, void *arg); /* /v1/updates */
+void edge_update_metrics_add(struct edge *e, struct metrics *r);
+/* t (named, Tunnel call) opened: its connector's offer, if "update". */
+void edge_update_tunnel_open(struct edge_tunnel *t);
+/* t's path names an Updates method: serve it (t->ucall, or ended). */
+void edge_update_attach(struct edge_tunnel *t);
+void edge_update_event(struct edge_tunnel *t, unsigned ev);
+void edge_update_closed(struct edge_tunnel *t); /* before t is freed */
+/* "update": the connector's last report as JSON (null: none). */
+void edge_update_json_connector(struct buf *b, const struct edge_connector *k);
+
 /* edge_api.c */
 int edge_api_start(struct edge *e);
 void edge_api_json(struct http_exchange *x, int status, const char *error,
     const char *reason, const char *message);
+/* 200 with the JSON fill(b, arg) writes (1 MiB at most; else 500). */
+void edge_api_state(struct http_exchange *x,
+    void (*fill)(struct buf *, const void *), const void *arg);
 
 #endif

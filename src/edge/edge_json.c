@@ -73,6 +73,8 @@ edge_json_connector(struct buf *b, const struct edge_connector *k)
 	edge_json_time(b, k->first_seen_ms);
 	buf_adds(b, ",\"certificate_not_after\":");
 	edge_json_time(b, k->cert_not_after * 1000);
+	buf_adds(b, ",\"update\":");
+	edge_update_json_connector(b, k);
 	buf_adds(b, ",\"tunnels\":[");
 	LIST_FOR_EACH(n, &k->tunnels)
 	{

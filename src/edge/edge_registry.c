@@ -85,6 +85,8 @@ edge_registry_add(struct edge *e, struct edge_tunnel *t, const char *name)
 	    t->c->addr);
 	if (e->draining) /* an open connection's new call: move it on */
 		edge_tunnel_start_close(t);
+	else
+		edge_update_tunnel_open(t);
 	return 0;
 }
 

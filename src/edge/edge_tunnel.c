@@ -238,6 +238,12 @@ on_headers(struct edge_tunnel *t)
 		edge_deliver_attach(t);
 		return;
 	}
+	if (strcmp(path, EDGE_UPD_FETCH_PATH) == 0 ||
+	    strcmp(path, EDGE_UPD_REPORT_PATH) == 0) {
+		unslot(t);
+		edge_update_attach(t);
+		return;
+	}
 	t->ended = true; /* unless accepted below */
 	if (!t->slotted) {
 		h2_stream_end_status(&t->hs, GRPC_STATUS_RESOURCE_EXHAUSTED,
@@ -462,6 +468,14 @@ edge_tunnel_event(struct h2_stream *st, unsigned ev, void *arg)
 		edge_deliver_event(t, ev);
 		if (ev & H2_EV_CLOSE)
 			on_close(t);
+		return;
+	}
+	if (t->ucall != NULL) {
+		edge_update_event(t, ev);
+		if (ev & H2_EV_CLOSE) {
+			edge_update_closed(t);
+			on_close(t);
+		}
 		return;
 	}
 	if (t->sess != NULL) {

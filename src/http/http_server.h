@@ -101,6 +101,10 @@ struct http_route {
 	http_handler_fn *fn;
 	void *arg;
 	http_admit_fn *admit; /* NULL: every request is admitted */
+	/* The handler takes an admitted body itself: it runs on the head
+	 * and reads the body after http_exchange_upgrade() (Content-Length
+	 * up to max_raw_body; answering instead closes the connection). */
+	bool raw_body;
 };
 
 struct http_server_conf {
@@ -114,6 +118,7 @@ struct http_server_conf {
 	int64_t body_timeout_ms; /* body progress; 0: header_timeout_ms */
 	struct http_limits limits;
 	size_t max_body;
+	size_t max_raw_body; /* bodies of raw_body routes; 0: max_body */
 	size_t out_cap;
 	const struct http_route *routes; /* borrowed for the server's life */
 	size_t nroutes;
@@ -258,7 +263,8 @@ int http_respond_metrics(
  * from the server, which forgets it without answering (the caller writes
  * its own 101) and frees its slot.  The bytes the client sent after the
  * request's head are copied into pre (*prelen of them, at most cap).
- * Only for a request without a body.  Returns the socket (non-blocking,
+ * Only for a request without a body, or one of a raw_body route whose
+ * body is unread (the caller reads it from the socket).  Returns the socket (non-blocking,
  * now the caller's), or -EINVAL (x is not being handled, or the request
  * had a body) or -EMSGSIZE (more than cap bytes follow): x is then still
  * the caller's to answer.  On success x is gone and no abort runs.

@@ -78,6 +78,9 @@ conn_alloc(struct http_server *s, struct http_conn *c)
 	if (c->hdrs == NULL)
 		return -ENOMEM;
 	http_reader_init(&c->rd, lim, s->conf.max_body, c->hdrs);
+	c->rd.max_raw = s->conf.max_raw_body > s->conf.max_body
+	    ? s->conf.max_raw_body
+	    : s->conf.max_body;
 	buf_init(&c->out, NULL, 0);
 	c->out_off = 0;
 	return 0;
@@ -364,6 +367,20 @@ admit(struct http_conn *c)
 	return 0;
 }
 
+/* A raw_body route's admitted head goes to its handler, body unread. */
+static void
+raw_dispatch(struct http_conn *c)
+{
+	struct http_exchange *x = &c->x;
+
+	rx_timer_stop(c->s->l, &c->t);
+	http_exchange_split(x);
+	x->body = NULL;
+	x->body_len = 0;
+	c->state = CONN_HANDLER;
+	c->route->fn(x, c->route->arg);
+}
+
 /*
  * A complete head: route and admit it before a body byte is read.  A
  * refused request with a body closes after the answer (its body is
@@ -382,12 +399,20 @@ on_head(struct http_conn *c)
 	c->close = !x->keep_alive || c->rd.has_body;
 	st = http_route_select(&c->s->conf, x, &c->route);
 	c->state = CONN_ADMIT;
+	if (c->rd.over && (st != 0 || !c->route->raw_body))
+		st = 413; /* over max_body: only a raw_body route takes it */
+	if (st == 413)
+		http_conn_fail(c, 413);
 	if (st == 0)
 		st = admit(c);
 	if (c->state == CONN_ADMIT && st != 0)
 		refuse(c, st);
 	if (c->state != CONN_ADMIT) {
 		http_reader_read_body(&c->rd); /* DONE unless there is a body */
+		return;
+	}
+	if (c->route->raw_body && c->rd.has_body) {
+		raw_dispatch(c); /* the handler reads the body (or closes) */
 		return;
 	}
 	c->close = !x->keep_alive;
@@ -476,8 +501,9 @@ http_exchange_upgrade(
 	size_t n;
 	int fd;
 
-	if (c->state != CONN_HANDLER || c->rd.has_body ||
-	    c->rd.len < c->rd.head_len)
+	if (c->state != CONN_HANDLER || c->rd.len < c->rd.head_len ||
+	    (c->rd.has_body &&
+		!(c->route->raw_body && c->rd.state == HTTP_RD_READY)))
 		return -EINVAL;
 	n = c->rd.len - c->rd.head_len;
 	if (n > cap)

@@ -32,8 +32,11 @@ http_reader_init(struct http_reader *r, const struct http_limits *lim,
 void
 http_reader_free(struct http_reader *r)
 {
+	size_t raw = r->max_raw;
+
 	free(r->p);
 	http_reader_init(r, &r->limits, r->max_body, r->hdrs);
+	r->max_raw = raw;
 }
 
 /* The most the buffer may hold in the current state. */
@@ -151,8 +154,12 @@ head_done(struct http_reader *r)
 	    !host_ok(&r->req))
 		return fail(r, 400);
 	r->keep_alive = f.keep_alive;
-	if (f.kind == HTTP_BODY_LENGTH && f.length > r->max_body)
-		return fail(r, 413);
+	r->over = false;
+	if (f.kind == HTTP_BODY_LENGTH && f.length > r->max_body) {
+		if (f.length > r->max_raw)
+			return fail(r, 413);
+		r->over = true; /* only a raw_body route takes it */
+	}
 	r->chunked = f.kind == HTTP_BODY_CHUNKED;
 	r->body_len = f.kind == HTTP_BODY_LENGTH ? (size_t)f.length : 0;
 	r->has_body = r->chunked || r->body_len > 0;

@@ -49,6 +49,7 @@ enum http_reader_state {
 struct http_reader {
 	struct http_limits limits; /* copied at init */
 	size_t max_body;
+	size_t max_raw; /* over max_body up to this: over, not 413 */
 	struct http_header *hdrs; /* caller's, limits.max_headers entries */
 	enum http_reader_state state;
 	int status; /* ERROR: 400, 413, 414, 431 or 500 (no memory) */
@@ -62,6 +63,7 @@ struct http_reader {
 	bool expect_continue; /* the head carries Expect: 100-continue */
 	bool keep_alive;
 	bool has_body; /* the head announced a body (length > 0 or chunked) */
+	bool over; /* its length is over max_body (up to max_raw) */
 	struct http_chunked dec;
 	struct http_request req;
 };

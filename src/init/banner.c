@@ -73,6 +73,10 @@ init_banner(const struct init *in)
 	    "outpost %s (%s) appliance", OUTPOST_VERSION, OUTPOST_REVISION);
 	init_console(
 	    "  slot:     %s", in->update.slot[0] ? in->update.slot : "unknown");
+	init_console("  update:   %s%s%s, other slot %s",
+	    initctl_state_name(in->update.state),
+	    in->update.reason[0] ? ": " : "", in->update.reason,
+	    in->update.other_version[0] ? in->update.other_version : "empty");
 	init_console("  network:  %s %s (%s)",
 	    in->net.ifname[0] ? in->net.ifname : "none",
 	    in->net.addr[0] ? in->net.addr : "waiting for an address",

@@ -55,6 +55,17 @@ int update_open(int fd, const char *cert_pem, size_t cert_len,
     struct update_manifest *m, char *err, size_t errlen);
 
 /*
+ * Parse the manifest text s (n bytes, not NUL-terminated) into m.  Every
+ * part must start at or after data_start (the end of the signature) and
+ * end inside a file of file_size bytes, in order of offset, without
+ * overlapping another; names unique.  0, or -1 with "manifest: ...".
+ * Unsigned text: for showing what a bundle says (the edge), never for
+ * trusting it (update_open verifies first).
+ */
+int update_manifest_parse(const char *s, size_t n, uint64_t data_start,
+    uint64_t file_size, struct update_manifest *m, char *err, size_t errlen);
+
+/*
  * Policy: m->arch must equal arch; m->version must be newer than running
  * unless allow_downgrade; running must be at least m->min_version.
  * 0, or -1 with the reason ("for arch aarch64, this is x86_64",

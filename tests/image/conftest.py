@@ -120,15 +120,18 @@ class Vm:
 
     def __init__(self, workdir, img, boot="direct", devices="virtio",
                  kernel=None, fmt="raw", snapshot=True, guest_port=8080,
-                 mem=256, guestfwd=None):
+                 mem=256, guestfwd=None, reboot=False):
         self.port = free_port()
         self.dir = tempfile.mkdtemp(prefix="vm.", dir=workdir)
         self.serial = os.path.join(self.dir, "serial.log")
         self.mon = os.path.join(self.dir, "monitor.sock")
         args = ["qemu-system-x86_64", "-nodefaults", "-nographic",
                 "-display", "none", "-m", str(mem), "-machine", "q35",
-                "-no-reboot", "-serial", "file:" + self.serial,
+                "-serial", "file:" + self.serial,
                 "-monitor", "unix:%s,server=on,wait=off" % self.mon]
+        # reboot=True: a guest reboot boots again (the update tests, through
+        # firmware); else qemu exits, which tests of poweroff wait for.
+        args += [] if reboot else ["-no-reboot"]
         fill = dict(img=img, fmt=fmt, snap="on" if snapshot else "off")
         args += [a.format(**fill) for a in DISKS[devices]]
         # guestfwd ("10.0.2.100:7443", PORT): a host service on loopback
@@ -280,3 +283,12 @@ def put_config(img, text, scratch):
     subprocess.run(["mcopy", "-o", "-i", "%s@@%d" % (img, off), src,
                     "::/outpost.conf"], check=True, timeout=30,
                    env=dict(os.environ, MTOOLS_SKIP_CHECK="1"))
+
+
+def flip_byte(path, at):
+    """Invert the low bit of the byte at offset at (a tampered file)."""
+    with open(path, "r+b") as f:
+        f.seek(at)
+        b = f.read(1)
+        f.seek(at)
+        f.write(bytes([b[0] ^ 0x01]))

@@ -55,6 +55,19 @@ class Proc:
         self._f.close()
 
 
+def events(proc, kind):
+    """The JSON lines of proc's log whose "event" is kind (the grpc-js clients')."""
+    out = []
+    for line in proc.text().splitlines():
+        try:
+            ev = json.loads(line)
+        except ValueError:
+            continue
+        if isinstance(ev, dict) and ev.get("event") == kind:
+            out.append(ev)
+    return out
+
+
 def dev_pki(directory, *names):
     for n in names:
         subprocess.run([DEV_PKI, directory, n], check=True, capture_output=True, timeout=30)

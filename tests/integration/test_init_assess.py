@@ -8,10 +8,12 @@ marked good once the worker is ready for UPDATE_GOOD_AFTER; a worker exiting
 100 on trial reboots (test mode: init exits 0); a good slot never reboots for
 it; a newer other slot whose tries are used up shows as rolled_back.
 Root needed (PID namespace, the worker's uid)."""
+import contextlib
 import json
 import os
 import pathlib
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -104,6 +106,25 @@ def exit_of(d, outpost_bin, tmp_path, slot, mode):
     return rc, log.read_text()
 
 
+@contextlib.contextmanager
+def running(d, outpost_bin, tmp_path, slot, mode):
+    """init started, the worker's first STATUS read; init killed after."""
+    log = tmp_path / "init.log"
+    p = start(d, outpost_bin, slot, mode, log)
+    try:
+        yield p, log, wait_file(d / "out/first", p, log)
+    finally:
+        stop(p)
+
+
+def alive_after(p, seconds, each=lambda: None):
+    """Whether init still runs after seconds, each() once a second."""
+    for _ in range(seconds):
+        each()
+        time.sleep(1)
+    return p.poll() is None
+
+
 def wait_file(path, p, log, timeout=30):
     end = time.monotonic() + timeout
     while time.monotonic() < end and not path.exists():
@@ -127,18 +148,13 @@ def need_root():
 def test_trial_marked_good_once_ready(world, outpost_bin, tmp_path):
     trial = "outpost-%s-b+2-1.efi" % RUNNING
     touch(world, "outpost-%s-a.efi" % OLDER, trial)
-    log = tmp_path / "init.log"
-    p = start(world, outpost_bin, "b", "ready", log)
-    try:
-        first = wait_file(world / "out/first", p, log)
+    with running(world, outpost_bin, tmp_path, "b", "ready") as (p, log, first):
         assert STATES[first["state"]] == "trial", first
         assert first["other"] == OLDER and first["slot"] == "b", first
         # The fallback is not overwritten while on trial.
         apply = wait_file(world / "out/apply", p, log)
         assert apply["result"] != 0 and "on trial" in apply["reason"], apply
         last = wait_file(world / "out/last", p, log)
-    finally:
-        stop(p)
     text = log.read_text()
     assert STATES[last["state"]] == "good", (last, text)
     assert ukis(world) == sorted(["outpost-%s-a.efi" % OLDER,
@@ -160,30 +176,30 @@ def test_trial_worker_exit_100_reboots(world, outpost_bin, tmp_path):
 
 def test_good_slot_never_reboots_for_exit_100(world, outpost_bin, tmp_path):
     touch(world, "outpost-%s-a.efi" % RUNNING)
-    log = tmp_path / "init.log"
-    p = start(world, outpost_bin, "a", "exit100", log)
-    try:
-        first = wait_file(world / "out/first", p, log)
-        time.sleep(2)
-        alive = p.poll() is None
-    finally:
-        stop(p)
-    text = log.read_text()
+    with running(world, outpost_bin, tmp_path, "a", "exit100") as (p, log, first):
+        assert alive_after(p, 2), log.read_text()
     assert STATES[first["state"]] == "good", first
-    assert alive, text
-    assert "reboot" not in text, text
+    assert "reboot" not in log.read_text()
 
 
 def test_rolled_back_from_a_newer_slot(world, outpost_bin, tmp_path):
     touch(world, "outpost-%s-a.efi" % RUNNING, "outpost-%s-b+0-3.efi" % NEWER)
-    log = tmp_path / "init.log"
-    p = start(world, outpost_bin, "a", "status", log)
-    try:
-        first = wait_file(world / "out/first", p, log)
-    finally:
-        stop(p)
+    with running(world, outpost_bin, tmp_path, "a", "status") as (p, log, first):
+        pass
     text = log.read_text()
     assert STATES[first["state"]] == "rolled_back", (first, text)
     assert first["reason"] == "%s did not come up after 3 tries" % NEWER, first
     assert first["other"] == NEWER, first
     assert "outpost: rolled back: %s did not come up after 3 tries" % NEWER in text, text
+
+
+def test_readiness_from_another_process_does_not_count(world, outpost_bin, tmp_path):
+    trial = "outpost-%s-b+2-1.efi" % RUNNING
+    touch(world, trial)
+    s = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM)
+    with running(world, outpost_bin, tmp_path, "b", "status") as (p, log, first):
+        assert alive_after(p, 3, lambda: s.sendto(
+            b"READY=1\nSTATUS=ready: forged", str(world / "notify"))), log.read_text()
+    assert STATES[first["state"]] == "trial", first
+    assert "worker ready" not in log.read_text()
+    assert ukis(world) == [trial]

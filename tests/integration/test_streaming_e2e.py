@@ -19,7 +19,7 @@ import time
 import pytest
 
 from conftest import wait_until
-from edgelib import Edge, connector, dev_pki, grpcjs_client
+from edgelib import Edge, connector, dev_pki, events, grpcjs_client
 from tunnellib import rss_kib
 
 
@@ -43,18 +43,6 @@ def js_connector(tmp_path, procs, edge, name="js", stream=True, tunnels=1):
     procs.append(c)
     edge.wait_tunnels(name, tunnels)
     return c
-
-
-def events(proc, kind):
-    out = []
-    for line in proc.text().splitlines():
-        try:
-            ev = json.loads(line)
-        except ValueError:
-            continue
-        if ev.get("event") == kind:
-            out.append(ev)
-    return out
 
 
 def front(edge, path, method="GET", timeout=30):

@@ -22,6 +22,7 @@ import threading
 
 import pytest
 
+import bundlelib
 from conftest import base_env, free_port, wait_until
 from controllerlib import Controller
 from tunnellib import connector_env, get
@@ -87,25 +88,13 @@ def sh(*argv, **kw):
 @pytest.fixture(scope="module")
 def bundle(tmp_path_factory):
     d = tmp_path_factory.mktemp("bundle")
-    parts = d / "parts"
-    parts.mkdir()
-    for name, size in (("root.erofs", 400000), ("root.verity", 12288),
-                       ("uki-a.efi", 30000), ("uki-b.efi", 30001)):
-        (parts / name).write_bytes(os.urandom(size))
-    (parts / "version").write_text(NEXT + "\n")
-    (parts / "arch").write_text("x86_64\n")
-    sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
-       "-subj", "/CN=test", "-keyout", d / "k.key", "-out", d / "k.crt")
-    env = dict(os.environ, SIGNING_KEY=str(d / "k.key"), SIGNING_CERT=str(d / "k.crt"))
-    path = pathlib.Path(sh(TOP / "scripts/update.sh", parts, d / "out", env=env,
-                           text=True).stdout.strip())
-    data = path.read_bytes()
+    b = bundlelib.build(d, NEXT)
+    data = b["data"]
     tampered = d / "tampered.update"
     tampered.write_bytes(data[:-100] + bytes([data[-100] ^ 1]) + data[-99:])
     badsig = d / "badsig.update"  # a byte of the signed manifest changed
     badsig.write_bytes(data[:40] + bytes([data[40] ^ 1]) + data[41:])
-    return {"path": path, "data": data, "sha": hashlib.sha256(data).hexdigest(),
-            "cert": d / "k.crt", "tampered": tampered, "badsig": badsig}
+    return dict(b, tampered=tampered, badsig=badsig)
 
 
 @pytest.fixture

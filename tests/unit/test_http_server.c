@@ -118,12 +118,31 @@ on_admit(struct http_exchange *x, void *arg)
 	return false;
 }
 
+/* A raw_body route: takes the socket with the body unread, answers with
+ * how many body bytes came with the head. */
+static void
+on_raw(struct http_exchange *x, void *arg)
+{
+	char pre[256], ans[96];
+	size_t n = 0;
+	int fd = http_exchange_upgrade(x, pre, sizeof(pre), &n), len;
+
+	(void)arg;
+	fx.calls++;
+	assert_true(fd >= 0);
+	len = snprintf(ans, sizeof(ans),
+	    "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\npre=%02zu", n);
+	assert_int_equal(write(fd, ans, (size_t)len), len);
+	close(fd);
+}
+
 static const struct http_route routes[] = {
-    {"/echo", HTTP_M_POST | HTTP_M_PUT, on_echo, NULL, NULL},
-    {"/slow", HTTP_M_GET, on_slow, NULL, NULL},
-    {"/big", HTTP_M_GET, on_big, NULL, NULL},
-    {"/stream", HTTP_M_GET, on_stream, NULL, NULL},
-    {"/guarded", HTTP_M_POST | HTTP_M_GET, on_echo, NULL, on_admit},
+    {"/echo", HTTP_M_POST | HTTP_M_PUT, on_echo, NULL, NULL, false},
+    {"/slow", HTTP_M_GET, on_slow, NULL, NULL, false},
+    {"/big", HTTP_M_GET, on_big, NULL, NULL, false},
+    {"/stream", HTTP_M_GET, on_stream, NULL, NULL, false},
+    {"/guarded", HTTP_M_POST | HTTP_M_GET, on_echo, NULL, on_admit, false},
+    {"/raw", HTTP_M_POST, on_raw, NULL, on_admit, true},
 };
 
 static int64_t handler_deadline;
@@ -139,6 +158,7 @@ setup(void **state)
 	    .handler_timeout_ms = handler_deadline,
 	    .limits = HTTP_LIMITS_DEFAULT,
 	    .max_body = 64,
+	    .max_raw_body = 1000,
 	    .out_cap = 1024,
 	    .routes = routes,
 	    .nroutes = nitems(routes),
@@ -312,6 +332,40 @@ body_limits(void **state)
 	recv_until(fd, b, sizeof(b), NULL);
 	assert_non_null(strstr(b, "HTTP/1.1 400 "));
 	close(fd);
+	assert_int_equal(fx.calls, 1);
+}
+
+/* One request on a fresh connection; its answer must contain want. */
+static void
+expect_answer(const char *req, const char *want)
+{
+	char b[2048];
+	int fd = client();
+
+	send_str(fd, req);
+	recv_until(fd, b, sizeof(b), want);
+	assert_non_null(strstr(b, want));
+	close(fd);
+}
+
+/* A raw_body route gets the head (admitted) with its body unread, up to
+ * max_raw_body; other routes keep max_body; unadmitted: never read. */
+static void
+raw_body(void **state)
+{
+	expect_answer("POST /raw HTTP/1.1\r\nHost: t\r\nx-key: ok\r\n"
+		      "Content-Length: 500\r\n\r\nabc",
+	    "HTTP/1.1 200 OK\r\nContent-Length: 6\r\n\r\npre=03");
+	assert_int_equal(fx.calls, 1);
+	expect_answer(
+	    "POST /raw HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n",
+	    "HTTP/1.1 401 ");
+	expect_answer("POST /raw HTTP/1.1\r\nHost: t\r\nx-key: ok\r\n"
+		      "Content-Length: 1001\r\n\r\n",
+	    "HTTP/1.1 413 ");
+	expect_answer(
+	    "POST /echo HTTP/1.1\r\nHost: t\r\nContent-Length: 500\r\n\r\n",
+	    "HTTP/1.1 413 ");
 	assert_int_equal(fx.calls, 1);
 }
 
@@ -806,6 +860,7 @@ main(int argc, char **argv)
 		abort_on_disconnect, setup, teardown),
 	    cmocka_unit_test_setup_teardown(body_and_continue, setup, teardown),
 	    cmocka_unit_test_setup_teardown(body_limits, setup, teardown),
+	    cmocka_unit_test_setup_teardown(raw_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(chunked_body, setup, teardown),
 	    cmocka_unit_test_setup_teardown(output_overflow, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

@@ -36,6 +36,15 @@
 //                    part), unknown_id, duplicate (two calls), no_end
 // Deliver outcomes are printed: {"event":"deliver","id":...,"code":...}.
 //
+// With --update they advertise update too (docs/protocol-extensions.md
+// "Appliance updates"): an UpdateOffer is printed as {"event":"offer",
+// "tunnel":i,"version","arch","size","sha256":hex}; stdin {"cmd":"fetch",
+// "tunnel":i,"version","sha256":hex,"offset":N} runs Updates/Fetch on that
+// tunnel's channel and prints {"event":"fetched","code","details","first",
+// "bytes","sha256":hex of what came,"chunks","max_chunk","contiguous"};
+// {"cmd":"report","tunnel":i,"status":{...UpdateStatus}} runs
+// Updates/Report and prints {"event":"reported","code","details"}.
+//
 // stdin (JSON lines): {"cmd":"mute"} stop answering health checks,
 // {"cmd":"unmute"}, {"cmd":"end","tunnel":i} end a call, {"cmd":"quit"}.
 // stdout (JSON lines): {"event":"received","tunnel":i,"message":case,...},
@@ -60,13 +69,15 @@ const maxConcurrent = Number(flag('--max', '100'));
 const protoPath = path.resolve(__dirname, '../../../src/proto/connector/v1/connector.proto');
 const sessPath = path.resolve(__dirname, '../../../src/proto/outpost/v1/sessions.proto');
 const respPath = path.resolve(__dirname, '../../../src/proto/outpost/v1/responses.proto');
-const root = grpc.loadPackageDefinition(protoLoader.loadSync([protoPath, sessPath, respPath], {
+const updPath = path.resolve(__dirname, '../../../src/proto/outpost/v1/updates.proto');
+const root = grpc.loadPackageDefinition(protoLoader.loadSync([protoPath, sessPath, respPath, updPath], {
   keepCase: true, longs: String, enums: String, bytes: Buffer, defaults: false, oneofs: true,
   includeDirs: [path.resolve(__dirname, '../../../src')],
 }));
 const pkg = root.connector.v1;
 const sessions = argv.includes('--sessions');
 const streaming = argv.includes('--stream');
+const updates = argv.includes('--update');
 
 let creds = grpc.credentials.createInsecure();
 const baseOptions = {
@@ -260,6 +271,7 @@ function open(index) {
   const caps = [];
   if (sessions) caps.push('sessions');
   if (streaming) caps.push('stream');
+  if (updates) caps.push('update');
   if (caps.length) tmd.set('outpost-capabilities', caps.join(','));
   const call = client.Tunnel(tmd);
   const t = { index, call, client, inFlight: 0, draining: false };
@@ -267,6 +279,12 @@ function open(index) {
   call.write({ request_id: `open-${index}`, health_check_response: { unix_millis: String(Date.now()), status: 'healthy' } });
   call.on('data', (m) => {
     if (m.session_open) { session(t, m.session_open); return; }
+    if (m.update_offer) {
+      const o = m.update_offer;
+      print({ event: 'offer', tunnel: index, request_id: m.request_id || '', version: o.version,
+        arch: o.arch, size: Number(o.size), sha256: Buffer.from(o.sha256 || []).toString('hex') });
+      return;
+    }
     const ev = { event: 'received', tunnel: index, message: m.message, request_id: m.request_id };
     if (m.message === 'http_request') {
       ev.method = m.http_request.method;
@@ -298,6 +316,34 @@ function open(index) {
   call.on('status', (s) => print({ event: 'status', tunnel: index, code: s.code, details: s.details }));
 }
 
+// Updates/Fetch on t's channel: what came, checked for contiguity.
+function fetch(t, c) {
+  const uc = new root.outpost.v1.Updates(addr, creds, { channelOverride: t.client.getChannel() });
+  const want = Number(c.offset || 0);
+  const h = require('crypto').createHash('sha256');
+  let next = want, bytes = 0, chunks = 0, maxChunk = 0, contiguous = true, first = null;
+  const call = uc.Fetch({ version: c.version, sha256: Buffer.from(c.sha256, 'hex'), offset: String(want) });
+  call.on('data', (ch) => {
+    const off = Number(ch.offset || 0);
+    if (first === null) first = off;
+    if (off !== next) contiguous = false;
+    next = off + ch.data.length;
+    bytes += ch.data.length;
+    chunks++;
+    maxChunk = Math.max(maxChunk, ch.data.length);
+    h.update(ch.data);
+  });
+  call.on('error', () => {});
+  call.on('status', (st) => print({ event: 'fetched', code: st.code, details: st.details, first, bytes,
+    sha256: h.digest('hex'), chunks, max_chunk: maxChunk, contiguous }));
+}
+
+function report(t, c) {
+  const uc = new root.outpost.v1.Updates(addr, creds, { channelOverride: t.client.getChannel() });
+  uc.Report(c.status || {}, (err) => print({ event: 'reported', code: err ? err.code : 0,
+    details: err ? err.details : '' }));
+}
+
 for (let i = 0; i < nTunnels; i++) open(i);
 
 readline.createInterface({ input: process.stdin }).on('line', (line) => {
@@ -307,5 +353,7 @@ readline.createInterface({ input: process.stdin }).on('line', (line) => {
   else if (c.cmd === 'unmute') muted = false;
   else if (c.cmd === 'end' && tunnels[c.tunnel]) tunnels[c.tunnel].call.end();
   else if (c.cmd === 'quit') process.exit(0);
+  else if (c.cmd === 'fetch' && tunnels[c.tunnel || 0]) fetch(tunnels[c.tunnel || 0], c);
+  else if (c.cmd === 'report' && tunnels[c.tunnel || 0]) report(tunnels[c.tunnel || 0], c);
   print({ event: 'reply', cmd: c.cmd });
 }).on('close', () => process.exit(0));

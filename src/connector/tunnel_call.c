@@ -24,6 +24,57 @@ page_up(size_t n)
 	return (n + pg - 1) / pg * pg;
 }
 
+/*
+ * Mappings of ended calls, kept for the next call of the same size: a
+ * streamed response opens a Deliver call per request, and a fresh mapping
+ * each time cost an mmap, a munmap and a page fault per touched page.
+ * Process-wide, like the reactor it serves (one thread).  Each keeps at
+ * most MEM_KEEP_BYTES resident (the rest is given back when it is
+ * stashed), so the cache holds at most MEM_CACHE_MAX * MEM_KEEP_BYTES.
+ */
+#define MEM_CACHE_MAX 8
+#define MEM_KEEP_BYTES (64u << 10)
+
+static struct {
+	uint8_t *mem;
+	size_t len;
+} mem_cache[MEM_CACHE_MAX];
+static size_t mem_cached;
+
+static uint8_t *
+mem_get(size_t len)
+{
+	size_t i;
+	uint8_t *m;
+
+	for (i = 0; i < mem_cached; i++)
+		if (mem_cache[i].len == len) {
+			m = mem_cache[i].mem;
+			mem_cache[i] = mem_cache[--mem_cached];
+			return m;
+		}
+	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
+	    -1, 0);
+	return m == MAP_FAILED ? NULL : m;
+}
+
+static void
+mem_put(uint8_t *m, size_t len)
+{
+	if (mem_cached == MEM_CACHE_MAX) {
+		munmap(m, len);
+		return;
+	}
+	/* The next user expects zeroes no more than a fresh mapping's
+	 * reader would: rings and the message buffer are written before
+	 * they are read. */
+	if (len > MEM_KEEP_BYTES)
+		madvise(
+		    m + MEM_KEEP_BYTES, len - MEM_KEEP_BYTES, MADV_DONTNEED);
+	mem_cache[mem_cached].mem = m;
+	mem_cache[mem_cached++].len = len;
+}
+
 /* see tunnel_conn.h */
 int
 conn_call_init(struct conn_call *c, const struct conn_call_ops *ops, void *arg,
@@ -38,12 +89,8 @@ conn_call_init(struct conn_call *c, const struct conn_call_ops *ops, void *arg,
 	/* One mapping, page-aligned parts: pages are resident only once
 	 * touched, and conn_call_trim() can give them back. */
 	c->memlen = page_up(rxcap) + page_up(txcap) + page_up(max_message);
-	c->mem = mmap(NULL, c->memlen, PROT_READ | PROT_WRITE,
-	    MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
-	if (c->mem == MAP_FAILED) {
-		c->mem = NULL;
+	if ((c->mem = mem_get(c->memlen)) == NULL)
 		return -ENOMEM;
-	}
 	c->rx = c->mem;
 	c->tx = c->rx + page_up(rxcap);
 	c->msgbuf = c->tx + page_up(txcap);
@@ -57,7 +104,7 @@ conn_call_free(struct conn_call *c)
 {
 	grpc_sendq_clear(&c->outq);
 	if (c->mem != NULL)
-		munmap(c->mem, c->memlen);
+		mem_put(c->mem, c->memlen);
 	c->mem = c->rx = c->tx = c->msgbuf = NULL;
 }
 

@@ -291,7 +291,7 @@ struct h2_header {
  * Client: open a gRPC call: POST path (e.g. "/connector.v1.ConnectorService/
  * Tunnel") with content-type application/grpc and te: trailers, plus nextra
  * headers from extra (NULL when nextra is 0; copied by nghttp2 before this
- * returns).  scheme is "https" or "http", authority the host[:port].
+ * returns; sent as never-indexed literals).  scheme is "https" or "http", authority the host[:port].
  * Returns 0, -EINVAL (bad argument, more than H2_EXTRA_HEADERS_MAX extra
  * headers, rx ring smaller than the window, or a server session), -EAGAIN
  * (the peer sent GOAWAY or the stream limit is reached) or -ENOMEM.

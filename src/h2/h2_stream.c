@@ -161,8 +161,13 @@ h2_stream_open(struct h2_session *s, struct h2_stream *st, const char *scheme,
 	    st->tx.cap == 0 || strlen(authority) >= H2_AUTHORITY_MAX ||
 	    nextra > H2_EXTRA_HEADERS_MAX)
 		return -EINVAL;
-	for (i = 0; i < nextra; i++)
-		nv[n++] = (nghttp2_nv)NV(extra[i].name, extra[i].value);
+	/* Never indexed: an extra header names one call (its request or
+	 * session id), so each would take a place in the dynamic table,
+	 * evict what repeats, and lengthen the encoder's search of it. */
+	for (i = 0; i < nextra; i++) {
+		nv[n] = (nghttp2_nv)NV(extra[i].name, extra[i].value);
+		nv[n++].flags = NGHTTP2_NV_FLAG_NO_INDEX;
+	}
 	if (s->goaway_recv || s->err != H2_ERR_NONE || s->ng == NULL)
 		return -EAGAIN;
 	prd.source.ptr = st;

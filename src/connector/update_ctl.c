@@ -103,7 +103,8 @@ upd_adopt(struct update_ctl *u, const struct initctl_reply *r)
 	snprintf(u->slot, sizeof(u->slot), "%s", r->slot);
 	if (r->version[0] != '\0')
 		snprintf(u->version, sizeof(u->version), "%s", r->version);
-	if ((s == UPD_VERIFYING || s == UPD_WRITING) &&
+	/* A trial too: init marks it good (or reboots) on its own. */
+	if ((s == UPD_VERIFYING || s == UPD_WRITING || s == UPD_TRIAL) &&
 	    !rx_timer_active(&u->poll))
 		rx_timer_start(u->loop, &u->poll, UPDATE_POLL_MS);
 }

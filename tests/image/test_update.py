@@ -335,6 +335,9 @@ def test_update_refusals_then_n_to_next(edge_bin, scratch, snakeoil_image, snake
         assert st["version"] == NEXT and slots_booted(vm) == ["b"], st
 
 
+# full: racy as written; the slot write (~1 MB root) can end between two
+# /status polls, and the power cut then misses it (seen once of two runs).
+@pytest.mark.full
 def test_power_cut_in_write_then_never_ready_rolls_back(edge_bin, scratch, snakeoil_image,
                                                        snakeoil_next):
     """One appliance: qemu killed while init writes the slot boots N; the

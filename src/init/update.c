@@ -238,6 +238,14 @@ init_update_start(struct init *in, const char *path)
 		    "kernel command line)");
 		return;
 	}
+	/* Only systemd-boot counts a trial's tries: a slot written under
+	 * syslinux would never boot, and the edge's next offer would write
+	 * it again after every reboot. */
+	if (!in->test && access("/sys/firmware/efi", F_OK) != 0) {
+		fail(in,
+		    "booted by BIOS: updates need UEFI boot (try counting)");
+		return;
+	}
 	if ((r = spawn(in, path)) < 0)
 		fail(in, strerror(-r));
 }

@@ -36,38 +36,12 @@ int
 edge_update_head(const uint8_t *p, size_t n, uint64_t size,
     struct update_manifest *m, char *err, size_t errlen)
 {
-	uint32_t mlen, slen;
+	struct update_layout h;
 
-	if (n < 12 || size < 12) {
-		snprintf(err, errlen, "truncated: no bundle header");
+	if (update_layout(p, n, &h, err, errlen) < 0)
 		return -1;
-	}
-	if (memcmp(p, "OUTPUPD1", 8) != 0 /* docs/updates.md */) {
-		snprintf(err, errlen, "not an update bundle");
-		return -1;
-	}
-	mlen = (uint32_t)p[8] << 24 | (uint32_t)p[9] << 16 |
-	    (uint32_t)p[10] << 8 | p[11];
-	if (mlen < 1 || mlen > UPDATE_MANIFEST_MAX) {
-		snprintf(err, errlen,
-		    "manifest length %" PRIu32 " out of 1..%u", mlen,
-		    UPDATE_MANIFEST_MAX);
-		return -1;
-	}
-	if (n < 16 + (size_t)mlen || size < 16 + (uint64_t)mlen) {
-		snprintf(err, errlen, "truncated: manifest");
-		return -1;
-	}
-	slen = (uint32_t)p[12 + mlen] << 24 | (uint32_t)p[13 + mlen] << 16 |
-	    (uint32_t)p[14 + mlen] << 8 | p[15 + mlen];
-	if (slen < 1 || slen > UPDATE_SIG_MAX) {
-		snprintf(err, errlen,
-		    "signature length %" PRIu32 " out of 1..%u", slen,
-		    UPDATE_SIG_MAX);
-		return -1;
-	}
-	return update_manifest_parse((const char *)p + 12, mlen,
-	    16 + (uint64_t)mlen + slen, size, m, err, errlen);
+	return update_manifest_parse((const char *)p + h.man_off, h.man_len,
+	    h.data_start, size, m, err, errlen);
 }
 
 /* see edge_int.h */

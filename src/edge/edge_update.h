@@ -41,10 +41,10 @@ struct edge_ustatus {
 
 /*
  * The manifest of a bundle from its first n bytes (n may be more than the
- * head) for a file of size bytes: magic, lengths and the manifest text
- * (update_manifest_parse).  The signature is not verified here: the edge
- * only shows version and arch (the connector and init verify).  0, or -1
- * with a reason in err.  Sans-I/O (fuzzed: tests/fuzz/fuzz_edge_update.c).
+ * head) for a file of size bytes: the framing (update_layout) and the
+ * manifest text (update_manifest_parse).  The signature is not verified
+ * here: the edge only shows version and arch (the connector and init
+ * verify).  0, or -1 with a reason in err.  Sans-I/O (fuzzed: tests/fuzz/fuzz_edge_update.c).
  */
 int edge_update_head(const uint8_t *p, size_t n, uint64_t size,
     struct update_manifest *m, char *err, size_t errlen);

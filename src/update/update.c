@@ -83,23 +83,44 @@ out:
 	return r;
 }
 
-/* A big-endian u32 length at off, 1..max, then that many bytes into buf. */
+/* A big-endian u32 length at *off of p (n bytes), 1..max, then that many
+ * bytes: their offset and length out, *off past them. */
 static int
-read_block(int fd, uint64_t off, uint8_t *buf, size_t max, size_t *len,
-    const char *what, char *err, size_t errlen)
+block(const uint8_t *p, size_t n, size_t *off, size_t max, size_t *boff,
+    size_t *blen, const char *what, char *err, size_t errlen)
 {
-	uint8_t b[4];
-	uint32_t n;
+	uint32_t len;
 
-	if (read_at(fd, b, 4, off) != 4)
+	if (n - *off < 4)
 		return util_fail(err, errlen, "truncated: no %s length", what);
-	n = be32(b);
-	if (n == 0 || n > max)
+	len = be32(p + *off);
+	if (len == 0 || len > max)
 		return util_fail(err, errlen, "%s: length %u not in 1..%zu",
-		    what, (unsigned)n, max);
-	if (read_at(fd, buf, n, off + 4) != (ssize_t)n)
+		    what, (unsigned)len, max);
+	if (n - *off - 4 < len)
 		return util_fail(err, errlen, "truncated: in the %s", what);
-	*len = n;
+	*boff = *off + 4;
+	*blen = len;
+	*off += 4 + len;
+	return 0;
+}
+
+/* see update.h */
+int
+update_layout(const uint8_t *p, size_t n, struct update_layout *h, char *err,
+    size_t errlen)
+{
+	size_t off = UPDATE_MAGIC_LEN;
+
+	if (n < UPDATE_MAGIC_LEN ||
+	    memcmp(p, UPDATE_MAGIC, UPDATE_MAGIC_LEN) != 0)
+		return util_fail(err, errlen, "not an update bundle");
+	if (block(p, n, &off, UPDATE_MANIFEST_MAX, &h->man_off, &h->man_len,
+		"manifest", err, errlen) < 0 ||
+	    block(p, n, &off, UPDATE_SIG_MAX, &h->sig_off, &h->sig_len,
+		"signature", err, errlen) < 0)
+		return -1;
+	h->data_start = off;
 	return 0;
 }
 
@@ -108,31 +129,22 @@ int
 update_open(int fd, const char *cert_pem, size_t cert_len,
     struct update_manifest *m, char *err, size_t errlen)
 {
-	uint8_t magic[UPDATE_MAGIC_LEN], man[UPDATE_MANIFEST_MAX],
-	    sig[UPDATE_SIG_MAX];
-	size_t man_len, sig_len;
+	uint8_t buf[UPDATE_HEAD_MAX];
+	struct update_layout h;
 	struct stat st;
-	uint64_t off = UPDATE_MAGIC_LEN;
+	ssize_t n;
 
 	memset(m, 0, sizeof(*m));
 	if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode))
 		return util_fail(err, errlen, "not a regular file");
-	if (read_at(fd, magic, sizeof(magic), 0) != (ssize_t)sizeof(magic) ||
-	    memcmp(magic, UPDATE_MAGIC, UPDATE_MAGIC_LEN) != 0)
-		return util_fail(err, errlen, "not an update bundle");
-	if (read_block(fd, off, man, sizeof(man), &man_len, "manifest", err,
-		errlen) < 0)
+	if ((n = read_at(fd, buf, sizeof(buf), 0)) < 0)
+		return util_fail(err, errlen, "read: %s", strerror((int)-n));
+	if (update_layout(buf, (size_t)n, &h, err, errlen) < 0 ||
+	    verify(cert_pem, cert_len, buf + h.man_off, h.man_len,
+		buf + h.sig_off, h.sig_len, err, errlen) < 0)
 		return -1;
-	off += 4 + man_len;
-	if (read_block(fd, off, sig, sizeof(sig), &sig_len, "signature", err,
-		errlen) < 0)
-		return -1;
-	off += 4 + sig_len;
-	if (verify(cert_pem, cert_len, man, man_len, sig, sig_len, err,
-		errlen) < 0)
-		return -1;
-	if (update_manifest_parse((const char *)man, man_len, off,
-		(uint64_t)st.st_size, m, err, errlen) < 0) {
+	if (update_manifest_parse((const char *)buf + h.man_off, h.man_len,
+		h.data_start, (uint64_t)st.st_size, m, err, errlen) < 0) {
 		memset(m, 0, sizeof(*m));
 		return -1;
 	}

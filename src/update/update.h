@@ -54,6 +54,27 @@ struct update_manifest {
 int update_open(int fd, const char *cert_pem, size_t cert_len,
     struct update_manifest *m, char *err, size_t errlen);
 
+/* Bytes of a bundle's framing at most: magic, both lengths, manifest and
+ * signature (docs/updates.md). */
+#define UPDATE_HEAD_MAX (8 + 4 + UPDATE_MANIFEST_MAX + 4 + UPDATE_SIG_MAX)
+
+/* Where a bundle's manifest and signature lie (offsets from byte 0). */
+struct update_layout {
+	size_t man_off, man_len, sig_off, sig_len;
+	uint64_t data_start; /* the first byte after the signature */
+};
+
+/*
+ * The framing of a bundle from its first n bytes p (n may be more than
+ * the head): magic, then the manifest's and the signature's lengths
+ * within their limits and their bytes inside p.  Sans-I/O; nothing is
+ * verified.  0, or -1 with "not an update bundle", "truncated: no
+ * manifest length", "manifest: length N not in 1..2048", "truncated: in
+ * the manifest" (the same for the signature).
+ */
+int update_layout(const uint8_t *p, size_t n, struct update_layout *h,
+    char *err, size_t errlen);
+
 /*
  * Parse the manifest text s (n bytes, not NUL-terminated) into m.  Every
  * part must start at or after data_start (the end of the signature) and

@@ -24,8 +24,6 @@
 #define EDGE_UPD_CHUNK 65536u /* FetchChunk data, at most (contract) */
 #define EDGE_UPD_OFFERS 16 /* offers kept: one for all, the rest named */
 #define EDGE_UPD_REASON_MAX 256
-/* Bytes of a bundle's start that carry its manifest (docs/updates.md). */
-#define EDGE_UPD_HEAD_MAX (8 + 4 + UPDATE_MANIFEST_MAX + 4)
 
 /* A connector's last UpdateStatus (strings bounded, truncated). */
 struct edge_ustatus {

@@ -40,7 +40,7 @@ struct edge_upload {
 	uint64_t length, got;
 	br_sha256_context h;
 	size_t headlen;
-	uint8_t head[EDGE_UPD_HEAD_MAX];
+	uint8_t head[UPDATE_HEAD_MAX]; /* the framing (update_layout) */
 	char tmp[EDGE_ID_PATH_MAX + 96];
 	uint8_t buf[UP_BUF];
 };

@@ -256,6 +256,16 @@ update_ctl_reboot(struct update_ctl *u, struct tunnel_slot *t,
 	upd_changed(u);
 }
 
+/* see update_ctl_int.h */
+uint32_t
+upd_rnd(void)
+{
+	uint32_t r = 0;
+
+	(void)util_random(&r, sizeof(r));
+	return r;
+}
+
 /* see update_ctl.h */
 void
 update_ctl_tunnel_opened(struct update_ctl *u, struct tunnel_slot *t)

@@ -85,11 +85,14 @@ struct update_ctl {
 	struct rx_timer poll; /* init's STATUS */
 
 	/* Reports: one call at a time; per slot, whether its connection
-	 * wants one and whether its edge answered UNIMPLEMENTED. */
+	 * wants one and whether its edge answered UNIMPLEMENTED.  A report
+	 * not taken is sent again after report_retry (backoff). */
 	struct conn_call report;
 	unsigned report_slot;
 	bool *report_want, *report_off;
 	struct rx_defer kick;
+	struct backoff report_backoff;
+	struct rx_timer report_retry;
 
 	struct metric_family f_state, f_bytes, f_fail;
 	struct metric m_state[UPD__STATES], m_bytes, m_fail[UPD_FAIL__N];
@@ -98,6 +101,7 @@ struct update_ctl {
 
 /* update_ctl.c */
 const char *upd_state_name(enum upd_state s);
+uint32_t upd_rnd(void); /* a random word for backoff_next() */
 /* The state changed (or its percent, reason): metrics, reports. */
 void upd_changed(struct update_ctl *u);
 /* Failed for reason (counted under why unless UPD_FAIL__N). */

@@ -25,15 +25,6 @@
 
 static const struct conn_call_ops fetch_ops;
 
-static uint32_t
-rnd(void)
-{
-	uint32_t r = 0;
-
-	(void)util_random(&r, sizeof(r));
-	return r;
-}
-
 static bool
 downloading(const struct update_ctl *u)
 {
@@ -113,7 +104,7 @@ upd_fetch_kick(struct update_ctl *u)
 	    0) {
 		close_part(u);
 		rx_timer_start(
-		    u->loop, &u->retry, backoff_next(&u->backoff, rnd()));
+		    u->loop, &u->retry, backoff_next(&u->backoff, upd_rnd()));
 		return;
 	}
 	u->call_gen = u->gen;
@@ -253,7 +244,7 @@ on_end(struct conn_call *c, int status, const char *reason, const char *detail)
 		return;
 	}
 	metric_inc(&u->m_fail[why]);
-	ms = backoff_next(&u->backoff, rnd());
+	ms = backoff_next(&u->backoff, upd_rnd());
 	log_info("update %s: fetch ended at byte %llu (%s: %s); again in "
 		 "%lld ms",
 	    u->off_version, (unsigned long long)u->held,

@@ -30,6 +30,7 @@ struct edge_updates {
 	struct edge_offer offers[EDGE_UPD_OFFERS];
 	struct edge_upload *up; /* the one upload in progress, or NULL */
 	uint64_t seq;
+	uint64_t reboots; /* POST /v1/updates/reboot requests so far */
 	struct metric_family f_conn;
 	struct metric m_conn[11]; /* by state; the last: "other" */
 	char labels[11][32];

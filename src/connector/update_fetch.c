@@ -28,7 +28,7 @@ static const struct conn_call_ops fetch_ops;
 static bool
 downloading(const struct update_ctl *u)
 {
-	return u->state == UPD_OFFERED || u->state == UPD_DOWNLOADING;
+	return u->state == INITCTL_OFFERED || u->state == INITCTL_DOWNLOADING;
 }
 
 static void
@@ -119,8 +119,8 @@ upd_fetch_kick(struct update_ctl *u)
 	conn_call_end(&u->fetch);
 	log_info("update %s: fetching from byte %llu on tunnel %u",
 	    u->off_version, (unsigned long long)u->held, t->index);
-	if (u->state != UPD_DOWNLOADING) {
-		u->state = UPD_DOWNLOADING;
+	if (u->state != INITCTL_DOWNLOADING) {
+		u->state = INITCTL_DOWNLOADING;
 		u->percent = (unsigned)(u->held * 100 / u->off_size);
 		upd_changed(u);
 	}

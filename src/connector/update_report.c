@@ -29,7 +29,7 @@ fill(const struct update_ctl *u, Outpost__V1__UpdateStatus *s)
 	s->slot = (char *)u->slot;
 	s->version = (char *)u->version;
 	s->other_version = (char *)u->other_version;
-	s->state = (char *)upd_state_name(u->state);
+	s->state = (char *)initctl_state_name(u->state);
 	s->percent = u->percent;
 	s->offered_version = u->have_offer ? (char *)u->off_version : "";
 	s->reason = (char *)u->reason;
@@ -177,7 +177,7 @@ update_ctl_status_fn(struct buf *b, void *arg)
 	buf_adds(b, ",\"other_version\":");
 	json_cstr(b, u->other_version);
 	buf_adds(b, ",\"state\":");
-	json_cstr(b, upd_state_name(u->state));
+	json_cstr(b, initctl_state_name(u->state));
 	buf_printf(b, ",\"percent\":%u,\"offered_version\":", u->percent);
 	json_cstr(b, u->have_offer ? u->off_version : "");
 	buf_adds(b, ",\"reason\":");
@@ -207,9 +207,9 @@ update_ctl_metrics_add(struct update_ctl *u, struct metrics *r)
 	metrics_add_family(r, &u->f_state, "outpost_update_state",
 	    "Appliance update state (1 for the current one).", METRIC_GAUGE,
 	    NULL, NULL);
-	for (i = 0; i < UPD__STATES; i++) {
+	for (i = 0; i < INITCTL__STATES; i++) {
 		snprintf(u->state_label[i], sizeof(u->state_label[i]),
-		    "state=\"%s\"", upd_state_name(i));
+		    "state=\"%s\"", initctl_state_name(i));
 		metric_family_add_series(
 		    &u->f_state, &u->m_state[i], u->state_label[i]);
 	}

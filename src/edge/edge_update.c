@@ -26,13 +26,6 @@
 #define UPDATES_PATH "/v1/updates"
 #define REBOOT_PATH "/v1/updates/reboot"
 
-static const char *const states[] = {"idle", "offered", "downloading",
-    "verifying", "writing", "written", "trial", "good", "rolled_back",
-    "failed"};
-_Static_assert(
-    nitems(states) + 1 == nitems(((struct edge_updates *)NULL)->m_conn),
-    "a series per state and one for other");
-
 /* see edge_update.h */
 int
 edge_update_head(const uint8_t *p, size_t n, uint64_t size,
@@ -551,10 +544,10 @@ static void
 collect(struct metric_family *f, void *arg)
 {
 	struct edge_updates *u = arg;
-	unsigned count[nitems(states) + 1] = {0};
+	unsigned count[INITCTL__STATES + 1] = {0};
 	struct edge_connector *k;
 	struct list_node *n;
-	size_t i;
+	int i;
 
 	(void)f;
 	LIST_FOR_EACH(n, &u->e->connectors)
@@ -562,12 +555,10 @@ collect(struct metric_family *f, void *arg)
 		k = list_entry(n, struct edge_connector, link);
 		if (k->ust.at_ms == 0)
 			continue;
-		for (i = 0; i < nitems(states); i++)
-			if (strcmp(k->ust.state, states[i]) == 0)
-				break;
-		count[i]++;
+		i = initctl_state_find(k->ust.state);
+		count[i < 0 ? INITCTL__STATES : i]++;
 	}
-	for (i = 0; i <= nitems(states); i++)
+	for (i = 0; i <= INITCTL__STATES; i++)
 		metric_set(&u->m_conn[i], (double)count[i]);
 }
 
@@ -581,9 +572,9 @@ edge_update_metrics_add(struct edge *e, struct metrics *r)
 	metrics_add_family(r, &u->f_conn, "outpost_edge_update_connectors",
 	    "Connectors by the update state they last reported.", METRIC_GAUGE,
 	    collect, u);
-	for (i = 0; i <= nitems(states); i++) {
+	for (i = 0; i <= INITCTL__STATES; i++) {
 		snprintf(u->labels[i], sizeof(u->labels[i]), "state=\"%s\"",
-		    i < nitems(states) ? states[i] : "other");
+		    i < INITCTL__STATES ? initctl_state_name(i) : "other");
 		metric_family_add_series(
 		    &u->f_conn, &u->m_conn[i], u->labels[i]);
 	}

@@ -149,7 +149,7 @@ take(struct init *in, const struct progress_msg *m)
 {
 	struct init_update *u = &in->update;
 
-	if (m->state >= INITCTL__STATES || m->percent > 100)
+	if (m->state >= INITCTL_OFFERED || m->percent > 100)
 		return;
 	u->state = m->state;
 	u->percent = m->percent;

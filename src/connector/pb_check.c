@@ -1,5 +1,6 @@
 /* A walk of protobuf wire bytes guided by protobuf-c's descriptors, and
  * unpacking under a memory budget. */
+#include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -119,4 +120,124 @@ pb_unpack_bounded(const ProtobufCMessageDescriptor *d, const uint8_t *p,
 
 	*over = m == NULL && b.over;
 	return m;
+}
+
+/* One block of an arena, chained to the one before it.  The first block
+ * starts with a struct arena_head, then the message (protobuf-c allocates
+ * the top message first), so pb_arena_free finds the chain just before
+ * the message. */
+struct arena_block {
+	struct arena_block *prev;
+	size_t used, size;
+	max_align_t data[];
+};
+
+struct arena {
+	struct arena_block *top;
+	size_t left; /* of the budget */
+	size_t grow;
+	bool over;
+};
+
+static void *
+arena_alloc(void *arg, size_t size)
+{
+	struct arena *a = arg;
+	struct arena_block *b = a->top;
+	size_t need =
+	    (size + _Alignof(max_align_t) - 1) & ~(_Alignof(max_align_t) - 1);
+	void *p;
+
+	if (need < size || need > a->left) {
+		a->over = true;
+		return NULL;
+	}
+	if (b == NULL || b->size - b->used < need) {
+		size_t bs = need > a->grow ? need : a->grow;
+
+		b = malloc(sizeof *b + bs);
+		if (b == NULL) {
+			a->over = true;
+			return NULL;
+		}
+		b->prev = a->top;
+		b->used = 0;
+		b->size = bs;
+		a->top = b;
+	}
+	p = (unsigned char *)b->data + b->used;
+	b->used += need;
+	a->left -= need;
+	return p;
+}
+
+static void
+arena_nofree(void *arg, void *p)
+{
+	(void)arg;
+	(void)p; /* all at once, in pb_arena_free */
+}
+
+static void
+chain_free(struct arena_block *b)
+{
+	while (b != NULL) {
+		struct arena_block *prev = b->prev;
+
+		free(b);
+		b = prev;
+	}
+}
+
+/* In front of the message: the newest block of its arena. */
+struct arena_head {
+	struct arena_block *top;
+	max_align_t msg[];
+};
+
+/* see pb_check.h */
+ProtobufCMessage *
+pb_unpack_arena(const ProtobufCMessageDescriptor *d, const uint8_t *p, size_t n,
+    size_t budget, bool *over)
+{
+	struct arena a = {.left = budget, .grow = n + 512 + d->sizeof_message};
+	struct arena_head *h;
+	ProtobufCAllocator al = {arena_alloc, arena_nofree, &a};
+	ProtobufCMessage *m;
+
+	h = arena_alloc(&a, sizeof *h);
+	if (h == NULL) {
+		*over = true;
+		return NULL;
+	}
+	m = protobuf_c_message_unpack(d, &al, n, p);
+	if (m == NULL) {
+		*over = a.over;
+		chain_free(a.top);
+		return NULL;
+	}
+	/* the message follows the head in the first block (its size is in
+	 * a.grow): anything else would be a protobuf-c that allocates in
+	 * another order */
+	if ((void *)m != (void *)h->msg) {
+		chain_free(a.top);
+		*over = false;
+		return NULL;
+	}
+	h->top = a.top;
+	*over = false;
+	return m;
+}
+
+/* see pb_check.h */
+void
+pb_arena_free(ProtobufCMessage *m)
+{
+	struct arena_head *h;
+
+	if (m == NULL)
+		return;
+	h = (struct arena_head *)((unsigned char *)m -
+	    offsetof(struct arena_head, msg));
+	chain_free(h->top);
 }

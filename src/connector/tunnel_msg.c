@@ -140,7 +140,7 @@ req_done(struct tunnel_req *r, const char *result)
 		else
 			t->errors++;
 	}
-	connector__v1__controller_message__free_unpacked(r->msg, NULL);
+	pb_arena_free((ProtobufCMessage *)r->msg);
 	r->msg = NULL;
 	r->dl = NULL;
 	r->busy = false;
@@ -238,7 +238,7 @@ on_http(struct tunnel_slot *t, ctl_msg *c)
 		log_clear_trace();
 		return;
 	}
-	connector__v1__controller_message__free_unpacked(c, NULL);
+	pb_arena_free((ProtobufCMessage *)c);
 }
 
 static void
@@ -268,7 +268,7 @@ tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 	bool over;
 	ctl_msg *c;
 
-	c = (ctl_msg *)pb_unpack_bounded(
+	c = (ctl_msg *)pb_unpack_arena(
 	    &connector__v1__controller_message__descriptor, p, n,
 	    TUNNEL_UNPACK_FACTOR * n + TUNNEL_UNPACK_SLACK, &over);
 	if (c == NULL)
@@ -302,7 +302,7 @@ tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 		log_debug("tunnel %u: ignoring unknown message", t->index);
 		break;
 	}
-	connector__v1__controller_message__free_unpacked(c, NULL);
+	pb_arena_free((ProtobufCMessage *)c);
 	return 0;
 }
 

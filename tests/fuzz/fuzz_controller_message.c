@@ -53,22 +53,31 @@ touch(const Connector__V1__ControllerMessage *m)
  * (size / 2): the same answer as the unbounded decode, or a failure on the
  * budget, never one blamed on the bytes. */
 static void
+expect(const ProtobufCMessage *m, bool over, bool decodable)
+{
+	if ((m != NULL && !decodable) || (m == NULL && decodable && !over))
+		abort();
+}
+
+static void
 bounded(const uint8_t *data, size_t size, bool decodable)
 {
+	const ProtobufCMessageDescriptor *d =
+	    &connector__v1__controller_message__descriptor;
 	const size_t budgets[2] = {2 * size + (64u << 10), size / 2};
 	ProtobufCMessage *m;
 	bool over;
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
-		m = pb_unpack_bounded(
-		    &connector__v1__controller_message__descriptor, data, size,
-		    budgets[i], &over);
-		if ((m != NULL && !decodable) ||
-		    (m == NULL && decodable && !over))
-			abort();
+		m = pb_unpack_bounded(d, data, size, budgets[i], &over);
+		expect(m, over, decodable);
 		if (m != NULL)
 			protobuf_c_message_free_unpacked(m, NULL);
+		/* the arena the tunnel unpacks into: the same answers */
+		m = pb_unpack_arena(d, data, size, budgets[i], &over);
+		expect(m, over, decodable);
+		pb_arena_free(m);
 	}
 }
 

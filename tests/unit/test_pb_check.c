@@ -94,8 +94,26 @@ pb_malformed_and_unknown(void **state)
 	assert_false(pb_strings_clean(D, id_nul, sizeof(id_nul)));
 }
 
+/* The two ways of unpacking under a budget, each with its free. */
+static void
+free_plain(ProtobufCMessage *m)
+{
+	protobuf_c_message_free_unpacked(m, NULL);
+}
+
+static const struct {
+	ProtobufCMessage *(*unpack)(const ProtobufCMessageDescriptor *,
+	    const uint8_t *, size_t, size_t, bool *);
+	void (*release)(ProtobufCMessage *);
+} unpackers[] = {
+    {pb_unpack_bounded, free_plain},
+    {pb_unpack_arena, pb_arena_free},
+};
+
 /* An HttpRequest of 1000 empty headers: 2 bytes each on the wire, far more
- * once unpacked; over a budget it is refused as such, not as malformed. */
+ * once unpacked; over a budget it is refused as such, not as malformed.
+ * The same answers from the arena (whose 1000 headers do not fit in its
+ * first block). */
 static void
 pb_unpack_budget(void **state)
 {
@@ -104,22 +122,29 @@ pb_unpack_budget(void **state)
 	static uint8_t wire[6 + 2000];
 	Connector__V1__ControllerMessage *m;
 	bool over;
-	size_t i;
+	size_t i, u;
 
 	memcpy(wire, "\x1a\xd3\x0f", 3); /* field 3, 2003 bytes */
 	memcpy(wire + 3, "\x0a\x01G", 3); /* method "G" */
 	for (i = 0; i < 1000; i++)
 		memcpy(wire + 6 + 2 * i, "\x1a\x00", 2);
-	m = (Connector__V1__ControllerMessage *)pb_unpack_bounded(
-	    d, wire, 2006, 1 << 20, &over);
-	assert_non_null(m);
-	assert_false(over);
-	assert_int_equal(m->http_request->n_headers, 1000);
-	protobuf_c_message_free_unpacked(&m->base, NULL);
-	assert_null(pb_unpack_bounded(d, wire, 2006, 2 * 2006, &over));
-	assert_true(over);
-	assert_null(pb_unpack_bounded(d, wire, 2005, 1 << 20, &over));
-	assert_false(over); /* truncated: malformed */
+	for (u = 0; u < sizeof unpackers / sizeof unpackers[0]; u++) {
+		m = (Connector__V1__ControllerMessage *)unpackers[u].unpack(
+		    d, wire, 2006, 1 << 20, &over);
+		assert_non_null(m);
+		assert_false(over);
+		assert_int_equal(m->http_request->n_headers, 1000);
+		assert_string_equal(m->http_request->method, "G");
+		unpackers[u].release(&m->base);
+		assert_null(
+		    unpackers[u].unpack(d, wire, 2006, 2 * 2006, &over));
+		assert_true(over);
+		assert_null(unpackers[u].unpack(d, wire, 2005, 1 << 20, &over));
+		assert_false(over); /* truncated: malformed */
+		assert_null(unpackers[u].unpack(d, wire, 2006, 8, &over));
+		assert_true(over);
+	}
+	pb_arena_free(NULL);
 }
 
 int

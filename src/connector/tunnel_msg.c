@@ -277,6 +277,8 @@ tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 		session_open(t->mgr->sessions, t, c->session_open);
 	if (c->update_offer != NULL) /* outside the oneof too */
 		update_ctl_offer(t->mgr->upd, t, c->update_offer);
+	if (c->update_reboot != NULL)
+		update_ctl_reboot(t->mgr->upd, t, c->update_reboot);
 	switch (c->message_case) {
 	case CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HEALTH_CHECK_REQUEST:
 		on_health(t, c);

@@ -213,6 +213,49 @@ update_ctl_offer(struct update_ctl *u, struct tunnel_slot *t,
 	upd_fetch_kick(u);
 }
 
+/* init's REBOOT: 0 when init took it, else -1 with the reason in err. */
+static int
+ask_reboot(struct update_ctl *u, char *err, size_t errlen)
+{
+	struct initctl_reply r;
+
+	if (initctl_client_call(u->ctl, INITCTL_REBOOT, NULL, &r, err, errlen) <
+	    0)
+		return -1;
+	if (r.result != 0)
+		return util_fail(
+		    err, errlen, "init refused the reboot: %s", r.reason);
+	return 0;
+}
+
+/* see update_ctl.h */
+void
+update_ctl_reboot(struct update_ctl *u, struct tunnel_slot *t,
+    const Outpost__V1__UpdateReboot *r)
+{
+	char err[INITCTL_REASON_MAX];
+
+	if (u == NULL)
+		return;
+	if (u->state != UPD_WRITTEN)
+		snprintf(err, sizeof(err),
+		    "reboot into %.31s refused: the update state is %s",
+		    r->version, upd_state_name(u->state));
+	else if (strcmp(r->version, u->other_version) != 0)
+		snprintf(err, sizeof(err),
+		    "reboot into %.31s refused: the written update is %s",
+		    r->version, u->other_version);
+	else if (ask_reboot(u, err, sizeof(err)) == 0) {
+		log_info("tunnel %u: rebooting into update %s (asked by the "
+			 "edge)",
+		    t->index, u->other_version);
+		return;
+	}
+	log_warn("tunnel %u: %s", t->index, err);
+	snprintf(u->reason, sizeof(u->reason), "%s", err);
+	upd_changed(u);
+}
+
 /* see update_ctl.h */
 void
 update_ctl_tunnel_opened(struct update_ctl *u, struct tunnel_slot *t)

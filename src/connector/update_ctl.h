@@ -57,6 +57,14 @@ void update_ctl_status_fn(struct buf *b, void *arg);
 void update_ctl_offer(struct update_ctl *u, struct tunnel_slot *t,
     const Outpost__V1__UpdateOffer *o);
 
+/*
+ * ControllerMessage.update_reboot arrived on t: when init has written
+ * exactly that version (state written), ask init to reboot now; else
+ * refuse, the reason in the next report (the state is unchanged).
+ */
+void update_ctl_reboot(struct update_ctl *u, struct tunnel_slot *t,
+    const Outpost__V1__UpdateReboot *r);
+
 /* t's Tunnel call was opened: report the state on its connection. */
 void update_ctl_tunnel_opened(struct update_ctl *u, struct tunnel_slot *t);
 

@@ -287,7 +287,7 @@ edge_api_start(struct edge *e)
 	    .fn = on_metrics,
 	    .arg = e,
 	    .admit = authorized};
-	e->routes[5] = (struct http_route){.path = "/v1/updates",
+	e->routes[5] = (struct http_route){.path = "/v1/updates*",
 	    .methods = HTTP_M_GET | HTTP_M_HEAD | HTTP_M_POST | HTTP_M_DELETE,
 	    .fn = edge_update_api,
 	    .arg = e,

@@ -13,6 +13,7 @@
  *   outpost-edge update offer NAME|--all FILE   POST /v1/updates, streamed
  *   outpost-edge update status [NAME]
  *   outpost-edge update withdraw NAME|--all
+ *   outpost-edge update reboot NAME|--all      into a written update
  *
  * One blocking request on loopback with a 10 s socket timeout (an
  * update's file is sent in 64 KiB writes, never held whole).  Exit 0
@@ -57,7 +58,8 @@ usage(void)
 	    "pair deny CODE\n"
 	    "       outpost-edge revoke NAME\n"
 	    "       outpost-edge update offer NAME|--all FILE | update status "
-	    "[NAME] | update withdraw NAME|--all\n");
+	    "[NAME] | update withdraw NAME|--all | update reboot "
+	    "NAME|--all\n");
 	return EXIT_PERMANENT;
 }
 
@@ -281,21 +283,21 @@ path_word(const char *s)
 		"0123456789._-") == strlen(s);
 }
 
-/* ?connector=NAME, or all for --all; false: neither. */
+/* base?connector=NAME, or all for --all; false: neither. */
 static bool
-update_target(char *q, size_t cap, const char *arg)
+update_target(char *q, size_t cap, const char *base, const char *arg)
 {
 	if (strcmp(arg, "--all") == 0) {
-		snprintf(q, cap, "/v1/updates?connector=all");
+		snprintf(q, cap, "%s?connector=all", base);
 		return true;
 	}
 	if (!path_word(arg) || strcmp(arg, "all") == 0)
 		return false;
-	snprintf(q, cap, "/v1/updates?connector=%s", arg);
+	snprintf(q, cap, "%s?connector=%s", base, arg);
 	return true;
 }
 
-/* update offer|status|withdraw (argv[0] is "update"). */
+/* update offer|status|withdraw|reboot (argv[0] is "update"). */
 static int
 update_cmd(const struct edge_conf *ec, int argc, char **argv)
 {
@@ -304,7 +306,7 @@ update_cmd(const struct edge_conf *ec, int argc, char **argv)
 	int file, rc;
 
 	if (argc == 4 && strcmp(argv[1], "offer") == 0 &&
-	    update_target(path, sizeof(path), argv[2])) {
+	    update_target(path, sizeof(path), "/v1/updates", argv[2])) {
 		if ((file = open(argv[3], O_RDONLY | O_CLOEXEC)) < 0 ||
 		    fstat(file, &st) < 0 || !S_ISREG(st.st_mode)) {
 			fprintf(stderr, "outpost-edge: %s: %s\n", argv[3],
@@ -320,13 +322,16 @@ update_cmd(const struct edge_conf *ec, int argc, char **argv)
 	if ((argc == 2 || argc == 3) && strcmp(argv[1], "status") == 0) {
 		if (argc == 2)
 			return call(ec, "/v1/updates", NULL, false);
-		if (!update_target(path, sizeof(path), argv[2]))
+		if (!update_target(path, sizeof(path), "/v1/updates", argv[2]))
 			return usage();
 		return call(ec, path, NULL, false);
 	}
 	if (argc == 3 && strcmp(argv[1], "withdraw") == 0 &&
-	    update_target(path, sizeof(path), argv[2]))
+	    update_target(path, sizeof(path), "/v1/updates", argv[2]))
 		return call_file(ec, "DELETE", path, NULL, -1, 0, false);
+	if (argc == 3 && strcmp(argv[1], "reboot") == 0 &&
+	    update_target(path, sizeof(path), "/v1/updates/reboot", argv[2]))
+		return call_file(ec, "POST", path, NULL, -1, 0, false);
 	return usage();
 }
 

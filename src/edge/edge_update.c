@@ -1,8 +1,8 @@
 /*
  * edge_update.c — offers and what connectors report (see edge_update.h):
- * the /v1/updates routes, UpdateOffer on the tunnels that advertised
- * "update", the "update" member of a connector's JSON and the metric
- * outpost_edge_update_connectors{state}.
+ * the /v1/updates routes, UpdateOffer and UpdateReboot on the tunnels
+ * that advertised "update", the "update" member of a connector's JSON and
+ * the metric outpost_edge_update_connectors{state}.
  *
  * Offers live in memory (a restarted edge offers nothing until the next
  * POST); their bundle files in EDGE_DATA_DIR/updates/<sha256>.update stay
@@ -23,6 +23,8 @@
 #include "proto/outpost/v1/updates.pb-c.h"
 
 #define JSON_CT "application/json"
+#define UPDATES_PATH "/v1/updates"
+#define REBOOT_PATH "/v1/updates/reboot"
 
 static const char *const states[] = {"idle", "offered", "downloading",
     "verifying", "writing", "written", "trial", "good", "rolled_back",
@@ -238,6 +240,11 @@ edge_update_json_connector(struct buf *b, const struct edge_connector *k)
 	}
 	buf_adds(b, ",\"reported\":");
 	edge_json_time(b, s->at_ms);
+	buf_adds(b, ",\"reboot_requested\":");
+	if (s->reboot_ms != 0)
+		edge_json_time(b, s->reboot_ms);
+	else
+		buf_adds(b, "null");
 	buf_adds(b, "}");
 }
 
@@ -390,21 +397,152 @@ post(struct edge_updates *u, struct http_exchange *x, const char *name,
 	edge_update_upload(u, x, name[0] ? name : NULL, len);
 }
 
-/* see edge_int.h: /v1/updates, behind the token. */
+/*
+ * Ask k to reboot into the update it reported written, on its newest
+ * tunnel that advertised "update": 0, or -1 when none took the message.
+ */
+static int
+send_reboot(struct edge_connector *k)
+{
+	Connector__V1__ControllerMessage m =
+	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
+	Outpost__V1__UpdateReboot r = OUTPOST__V1__UPDATE_REBOOT__INIT;
+	struct edge_tunnel *t;
+	struct list_node *n;
+
+	r.version = k->ust.other_version;
+	m.request_id = (char *)"";
+	m.update_reboot = &r;
+	LIST_FOR_EACH(n, &k->tunnels)
+	{
+		t = list_entry(n, struct edge_tunnel, link);
+		if (!edge_tunnel_has_cap(t, "update") ||
+		    edge_tunnel_send(t, grpc_out_pack(&m.base)) != 0)
+			continue;
+		edge_conn_kick(t->c);
+		k->ust.reboot_ms = util_wall_ms();
+		log_info(
+		    "edge: connector %s: tunnel %s asked to reboot into %s",
+		    k->name, t->id, k->ust.other_version);
+		return 0;
+	}
+	return -1;
+}
+
+static bool
+written(const struct edge_connector *k)
+{
+	return k->ust.at_ms != 0 && strcmp(k->ust.state, "written") == 0;
+}
+
+struct reboot_arg {
+	const struct edge_updates *u;
+	int64_t since_ms; /* the request's: who was asked from then on */
+};
+
+/* {"rebooting":[names asked by this request]} */
+static void
+fill_rebooting(struct buf *b, const void *arg)
+{
+	const struct reboot_arg *ra = arg;
+	const struct edge_connector *k;
+	const struct list_node *n;
+	const char *sep = "";
+
+	buf_adds(b, "{\"rebooting\":[");
+	LIST_FOR_EACH(n, &ra->u->e->connectors)
+	{
+		k = list_entry(n, struct edge_connector, link);
+		if (k->ust.reboot_ms == 0 || k->ust.reboot_ms < ra->since_ms)
+			continue;
+		buf_adds(b, sep);
+		sep = ",";
+		json_cstr(b, k->name);
+	}
+	buf_adds(b, "]}\n");
+}
+
+/*
+ * POST /v1/updates/reboot?connector=NAME|all, no body: the connector
+ * named (all: each one) whose last report is `written` is asked to
+ * reboot into that update (its UPDATE_REBOOT=manual).  One connector:
+ * 404 unknown, 409 not written or no tunnel takes it.
+ */
+static void
+reboot(struct edge_updates *u, struct http_exchange *x, const char *name,
+    bool given)
+{
+	const struct http_request *rq = http_exchange_request(x);
+	const struct http_header *h;
+	struct reboot_arg ra = {u, util_wall_ms()};
+	struct edge_connector *k;
+	struct list_node *n;
+	char msg[160];
+
+	h = http_header_find(rq->headers, rq->nheaders, "content-length");
+	if (!given ||
+	    (h != NULL && !(h->value_len == 1 && h->value[0] == '0')) ||
+	    http_header_find(rq->headers, rq->nheaders, "transfer-encoding")) {
+		edge_api_json(x, 400, "bad_request", NULL,
+		    "POST " REBOOT_PATH "?connector=NAME or ?connector=all, "
+		    "without a body");
+		return;
+	}
+	if (name[0] == '\0') {
+		LIST_FOR_EACH(n, &u->e->connectors)
+		{
+			k = list_entry(n, struct edge_connector, link);
+			if (written(k))
+				(void)send_reboot(k);
+		}
+	} else if ((k = edge_registry_find(u->e, name, strlen(name))) == NULL) {
+		edge_api_json(x, 404, "no_connector", NULL, NULL);
+		return;
+	} else if (!written(k) || send_reboot(k) < 0) {
+		if (written(k))
+			snprintf(msg, sizeof(msg),
+			    "no tunnel of %s takes updates", k->name);
+		else
+			snprintf(msg, sizeof(msg),
+			    "%s has no update written (state %s)", k->name,
+			    k->ust.at_ms != 0 ? k->ust.state : "unknown");
+		edge_api_json(x, 409, "not_written", NULL, msg);
+		return;
+	}
+	edge_api_state(x, fill_rebooting, &ra);
+}
+
+/* see edge_int.h: /v1/updates and /v1/updates/reboot, behind the token. */
 void
 edge_update_api(struct http_exchange *x, void *arg)
 {
 	struct edge *e = arg;
 	const struct http_request *rq = http_exchange_request(x);
 	char name[EDGE_NAME_MAX];
-	bool given;
+	bool given,
+	    post_m = rq->method_len == 4 && memcmp(rq->method, "POST", 4) == 0;
+	const char *p;
+	size_t pn;
 
+	http_exchange_path(x, &p, &pn);
 	if (!query_target(x, name, &given)) {
 		edge_api_json(x, 400, "bad_request", NULL,
 		    "query: connector=NAME or connector=all");
 		return;
 	}
-	if (rq->method_len == 4 && memcmp(rq->method, "POST", 4) == 0)
+	if (pn == strlen(REBOOT_PATH) && memcmp(p, REBOOT_PATH, pn) == 0) {
+		if (post_m)
+			reboot(e->upd, x, name, given);
+		else
+			edge_api_json(x, 405, "method_not_allowed", NULL,
+			    "POST " REBOOT_PATH);
+		return;
+	}
+	if (pn != strlen(UPDATES_PATH) || memcmp(p, UPDATES_PATH, pn) != 0) {
+		edge_api_json(x, 404, "not_found", NULL, NULL);
+		return;
+	}
+	if (post_m)
 		post(e->upd, x, name, given);
 	else if (rq->method_len == 6 && memcmp(rq->method, "DELETE", 6) == 0)
 		withdraw(e->upd, x, name);

@@ -28,6 +28,7 @@
 /* A connector's last UpdateStatus (strings bounded, truncated). */
 struct edge_ustatus {
 	int64_t at_ms; /* wall clock of the report; 0: none yet */
+	int64_t reboot_ms; /* when the front door asked for a reboot; 0 never */
 	uint32_t percent;
 	char slot[4];
 	char version[32];

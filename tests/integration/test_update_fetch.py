@@ -35,7 +35,7 @@ STATES = ["idle", "offered", "downloading", "verifying", "writing", "written",
 INIT_STATES = ["idle", "verifying", "writing", "written", "trial", "good",
                "rolled_back", "failed"]  # enum initctl_state
 MAGIC = 0x4c54434f
-APPLY, STATUS = 1, 3
+APPLY, REBOOT, STATUS = 1, 2, 3
 
 
 class FakeInit:
@@ -272,6 +272,28 @@ def test_applied_versions_are_not_fetched_again(setup, bundle, state, other, ver
     assert fetches(c) == []
     assert status(p)["state"] == state and status(p)["reason"] == ""
     assert fi.applied() == []
+
+
+@pytest.mark.parametrize("state, other, version, reason", [
+    (3, NEXT, NEXT, None),
+    (0, "", NEXT, f"reboot into {NEXT} refused: the update state is idle"),
+    (3, NEXT, "9.9.9", f"reboot into 9.9.9 refused: the written update is {NEXT}"),
+])
+def test_reboot_request_only_into_the_written_update(setup, bundle, state, other, version,
+                                                     reason):
+    """ControllerMessage.update_reboot (UPDATE_REBOOT=manual): init's REBOOT
+    only when init has written exactly that version; else nothing is asked
+    of init and the report says why, the state unchanged."""
+    c, fi, p, t, _ = setup(init_state=state, init_other=other, UPDATE_REBOOT="manual")
+    wait_report(c, lambda s: s["state"] == INIT_STATES[state])
+    c.cmd(cmd="update_reboot", tunnel=t["tunnel"], version=version)
+    if reason is None:
+        assert wait_until(lambda: (REBOOT, "") in fi.requests, 10), fi.requests
+        return
+    s = wait_report(c, lambda s: s.get("reason"))["status"]
+    assert s["reason"] == reason and s.get("state") == INIT_STATES[state], s
+    assert status(p)["reason"] == reason
+    assert REBOOT not in [op for op, _ in fi.requests], fi.requests
 
 
 def test_stale_staged_files_removed_at_start(setup, bundle):

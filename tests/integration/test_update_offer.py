@@ -209,6 +209,10 @@ def test_real_connector_fetches_from_the_edge(edge, tmp_path, spawn, outpost_bin
         assert wait_until(lambda: edge.state()["connectors"], 15), edge.proc.text()[-2000:]
         name = edge.state()["connectors"][0]["name"]
         edge.wait_tunnels(name, 1)
+        # Nothing written yet: no reboot (409, exit 100), nothing asked of init.
+        r = cli(edge, "reboot", name)
+        assert r.returncode == 100 and "has no update written" in r.stderr, r
+        assert (2, "") not in fi.requests, fi.requests
         r = cli(edge, "offer", name, str(b["path"]))
         assert r.returncode == 0, r.stderr
 
@@ -223,5 +227,50 @@ def test_real_connector_fetches_from_the_edge(edge, tmp_path, spawn, outpost_bin
         assert staged.read_bytes() == b["data"]
         assert fi.applied() == [f"/data/update/outpost-{next_version}.update"]
         assert "update fetch by" in edge.proc.text()
+        # The front door's reboot (UPDATE_REBOOT=manual): init is asked.
+        r = cli(edge, "reboot", name)
+        assert r.returncode == 0 and json.loads(r.stdout) == {"rebooting": [name]}, r
+        assert wait_until(lambda: (2, "") in fi.requests, 10), fi.requests  # REBOOT
+        u = json.loads(cli(edge, "status", name).stdout)["connectors"][0]["update"]
+        assert u["reboot_requested"] is not None, u
     finally:
         fi.close()
+
+
+def test_reboot_request_through_the_front_door(edge, tmp_path):
+    """POST /v1/updates/reboot (`outpost-edge update reboot`): sent only to
+    a connector whose last report is `written`, naming the version it
+    reported; an unknown connector 404, one not written 409 (exit 100);
+    the query must name a connector or all, without a body."""
+    a = client(tmp_path, edge, "alpha", "--update")
+    b = client(tmp_path, edge, "beta", "--update")
+    edge.wait_tunnels("alpha", 1)
+    edge.wait_tunnels("beta", 1)
+    assert cli(edge, "reboot", "nobody").returncode == 100
+    r = cli(edge, "reboot", "alpha")
+    assert r.returncode == 100 and "alpha has no update written (state unknown)" in r.stderr, r
+    cmd(a, cmd="report", tunnel=0, status={"state": "written", "other_version": NEXT})
+    cmd(b, cmd="report", tunnel=0, status={"state": "downloading", "percent": 40})
+    wait_event(a, "reported")
+    wait_event(b, "reported")
+    r = cli(edge, "reboot", "beta")
+    assert r.returncode == 100 and "beta has no update written (state downloading)" in r.stderr
+    r = cli(edge, "reboot", "--all")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"rebooting": ["alpha"]}, r
+    assert wait_event(a, "update_reboot")["version"] == NEXT
+    r = cli(edge, "reboot", "alpha")
+    assert r.returncode == 0 and json.loads(r.stdout) == {"rebooting": ["alpha"]}, r
+    assert wait_event(a, "update_reboot", 2)["version"] == NEXT
+    u = json.loads(cli(edge, "status", "alpha").stdout)["connectors"][0]["update"]
+    assert u["reboot_requested"] is not None, u
+    assert not events(b, "update_reboot")
+    for method, path, body, want in (
+            ("POST", "/v1/updates/reboot", None, 400),
+            ("POST", "/v1/updates/reboot?connector=alpha", b"xx", 400),
+            ("GET", "/v1/updates/reboot?connector=alpha", None, 405),
+            ("POST", "/v1/updates/other?connector=alpha", None, 404)):
+        s, _, got = edge.request(method, path, body=body)
+        assert s == want, (method, path, s, got)
+    s, _, _ = edge.request("POST", "/v1/updates/reboot?connector=alpha", token="Bearer wrong")
+    assert s == 401
+    assert len(events(a, "update_reboot")) == 2

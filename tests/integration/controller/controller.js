@@ -82,6 +82,8 @@
 //                                             with drop_after the first call ends UNAVAILABLE
 //                                             once it has sent at least B bytes
 //   {"cmd":"update_report_unimplemented"}     Report answers UNIMPLEMENTED from now on
+//   {"cmd":"update_reboot","tunnel":N,"version":V}
+//                                             ControllerMessage.update_reboot on tunnel N
 // Update events:
 //   {"event":"update_fetch","version":V,"offset":O}
 //   {"event":"update_fetch_end","why":"ended"|"dropped"|"not_found"|"out_of_range"|"cancelled","sent":N}
@@ -518,6 +520,9 @@ const commands = {
     const offer = { version: c.version, arch: c.arch, size: String(c.size),
                     sha256: Buffer.from(c.sha256_hex, 'hex').toString('base64') };
     return send(c.tunnel, { request_id: '', update_offer: offer });
+  },
+  update_reboot(c) {
+    return send(c.tunnel, { request_id: '', update_reboot: { version: c.version } });
   },
   update_serve(c) {
     updates.serve = { file: c.file, version: c.version, sha256_hex: c.sha256_hex,

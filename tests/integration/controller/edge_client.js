@@ -43,7 +43,8 @@
 // tunnel's channel and prints {"event":"fetched","code","details","first",
 // "bytes","sha256":hex of what came,"chunks","max_chunk","contiguous"};
 // {"cmd":"report","tunnel":i,"status":{...UpdateStatus}} runs
-// Updates/Report and prints {"event":"reported","code","details"}.
+// Updates/Report and prints {"event":"reported","code","details"}; an
+// UpdateReboot is printed as {"event":"update_reboot","tunnel":i,"version"}.
 //
 // stdin (JSON lines): {"cmd":"mute"} stop answering health checks,
 // {"cmd":"unmute"}, {"cmd":"end","tunnel":i} end a call, {"cmd":"quit"}.
@@ -279,6 +280,10 @@ function open(index) {
   call.write({ request_id: `open-${index}`, health_check_response: { unix_millis: String(Date.now()), status: 'healthy' } });
   call.on('data', (m) => {
     if (m.session_open) { session(t, m.session_open); return; }
+    if (m.update_reboot) {
+      print({ event: 'update_reboot', tunnel: index, version: m.update_reboot.version });
+      return;
+    }
     if (m.update_offer) {
       const o = m.update_offer;
       print({ event: 'offer', tunnel: index, request_id: m.request_id || '', version: o.version,

@@ -10,7 +10,11 @@
  * and pb_unpack_bounded() decodes the input again under the tunnel's
  * budget and under one of half the input's size,
  * which fails part-way for most inputs: protobuf-c's cleanup after a
- * failed allocation, under ASan and LeakSanitizer.
+ * failed allocation, under ASan and LeakSanitizer; pb_unpack_arena() the
+ * same.  pb_unpacked_size(), which sizes the arena, must be exactly what
+ * protobuf-c allocates (rounded up to 8) for a decodable message (the
+ * merge it does not count cannot happen in a ControllerMessage: its
+ * singular sub-messages outside the oneof repeat no field).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -75,10 +79,43 @@ bounded(const uint8_t *data, size_t size, bool decodable)
 		if (m != NULL)
 			protobuf_c_message_free_unpacked(m, NULL);
 		/* the arena the tunnel unpacks into: the same answers */
-		m = pb_unpack_arena(d, data, size, budgets[i], &over);
+		m = pb_unpack_arena(d, data, size, budgets[i], &over, NULL);
 		expect(m, over, decodable);
 		pb_arena_free(m);
 	}
+}
+
+static void *
+count_alloc(void *arg, size_t size)
+{
+	*(size_t *)arg += (size + 7) & ~(size_t)7;
+	return malloc(size);
+}
+
+static void
+count_free(void *arg, void *p)
+{
+	(void)arg;
+	free(p);
+}
+
+/* The walk's size and NUL answer for a decodable input. */
+static void
+sized(const uint8_t *data, size_t size)
+{
+	const ProtobufCMessageDescriptor *d =
+	    &connector__v1__controller_message__descriptor;
+	size_t used = 0;
+	ProtobufCAllocator a = {count_alloc, count_free, &used};
+	ProtobufCMessage *m = protobuf_c_message_unpack(d, &a, size, data);
+	bool clean;
+
+	if (m == NULL)
+		abort(); /* it was decodable */
+	protobuf_c_message_free_unpacked(m, &a);
+	if (pb_unpacked_size(d, data, size, &clean) != used ||
+	    clean != pb_strings_clean(d, data, size))
+		abort();
 }
 
 int
@@ -93,8 +130,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (m == NULL)
 		return 0;
 	(void)touch(m);
-	(void)pb_strings_clean(
-	    &connector__v1__controller_message__descriptor, data, size);
+	sized(data, size);
 	n = connector__v1__controller_message__get_packed_size(m);
 	wire = malloc(n ? n : 1);
 	if (wire == NULL)

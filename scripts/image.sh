@@ -15,7 +15,8 @@
 # EFI/Linux/outpost-<version>-<slot>[+tries].efi (boot counting); each
 # slot's UKI names that slot (outpost.slot=) and its verity partitions on
 # its command line.  The BIOS path (syslinux) boots /boot/linux-<slot> with
-# the same command line, label <slot> in /syslinux/syslinux.cfg.
+# the same command line, label <slot> in /syslinux/syslinux.cfg (only a in
+# a new image; an update adds its slot's, taken from its UKI).
 #
 # Signing: systemd-boot and the UKIs are signed with SIGNING_KEY / SIGNING_CERT (PEM files);
 # when unset, with a generated key named outpost-DEVELOPMENT-ONLY kept in
@@ -233,10 +234,14 @@ make_esp() {
 	fat_put "$img" /EFI/Linux "$W/outpost-$VERSION-a.efi"
 	[ "$BIOS" = 1 ] || return 0
 	# BIOS path: syslinux loads the same kernel with slot a's cmdline.
+	# Label b comes with an update (init writes this file then, in the
+	# same format: src/init/bios.c, the "# outpost <version>" line too);
+	# init keeps the tries in /syslinux/outpost-tries and arms each with
+	# syslinux's boot-once (the ADV at the end of ldlinux.sys).
 	cp "$KERNEL" "$W/linux-a"
 	fat_put "$img" /boot "$W/linux-a"
-	printf 'DEFAULT a\nPROMPT 0\nTIMEOUT 0\nLABEL a\n  LINUX /boot/linux-a\n  APPEND %s\n' \
-		"$(cat "$W/cmdline-a.txt")" >"$W/syslinux.cfg"
+	printf 'DEFAULT a\nPROMPT 0\nTIMEOUT 0\nLABEL a\n  # outpost %s\n  LINUX /boot/linux-a\n  APPEND %s\n' \
+		"$VERSION" "$(cat "$W/cmdline-a.txt")" >"$W/syslinux.cfg"
 	fat_put "$img" /syslinux "$W/syslinux.cfg"
 	syslinux --install --directory /syslinux "$img"
 }

@@ -67,21 +67,53 @@ send_part(struct deliver *dl, Outpost__V1__ResponsePart *part)
 
 /* --- the executor's sink ---------------------------------------------------- */
 
+/*
+ * r's Deliver call state, allocated when the head arrives: a request
+ * waiting for its upstream holds none of it (issue #20).  NULL when there
+ * is no memory (nothing to free then).
+ */
+static struct deliver *
+dl_new(struct tunnel_req *r)
+{
+	struct deliver *dl = calloc(1, sizeof(*dl));
+
+	if (dl == NULL)
+		return NULL;
+	if (conn_call_init(&dl->call, &deliver_call_ops, dl, CONN_MIN_WINDOW,
+		DELIVER_TXRING, DELIVER_MSG_MAX, DELIVER_QUEUE) < 0) {
+		conn_call_free(&dl->call);
+		free(dl);
+		return NULL;
+	}
+	dl->req = r;
+	dl->loop = r->slot->mgr->loop;
+	rx_defer_init(&dl->reap, on_reap);
+	return dl;
+}
+
 static bool
 sink_head(struct exec_job *job, const Connector__V1__HttpResponse *resp)
 {
 	struct tunnel_req *r = container_of(job, struct tunnel_req, job);
-	struct deliver *dl = r->dl;
+	struct deliver *dl = dl_new(r);
 	const struct h2_header hdr[] = {
 	    {"outpost-request-id", r->msg->request_id}};
 	Outpost__V1__ResponsePart part = OUTPOST__V1__RESPONSE_PART__INIT;
 
+	if (dl == NULL) {
+		log_warn("tunnel %u: request %s: no memory for a Deliver call",
+		    r->slot->index, r->msg->request_id);
+		return false;
+	}
 	if (conn_call_open(&r->slot->conn, &dl->call, DELIVER_PATH, hdr, 1) <
 	    0) {
 		log_warn("tunnel %u: request %s: cannot open a Deliver call",
 		    r->slot->index, r->msg->request_id);
+		conn_call_free(&dl->call); /* never opened: no callback */
+		free(dl);
 		return false;
 	}
+	r->dl = dl;
 	part.part_case = OUTPOST__V1__RESPONSE_PART__PART_HEAD;
 	part.head = (Connector__V1__HttpResponse *)resp;
 	if (!send_part(dl, &part)) {
@@ -141,8 +173,9 @@ job_done(struct exec_job *job, enum exec_reason why, const char *detail,
 	Outpost__V1__End end = OUTPOST__V1__END__INIT;
 
 	tunnel_trace_log(r);
-	if (resp != NULL || !dl->opened) {
-		release(dl);
+	if (resp != NULL || dl == NULL || !dl->opened) {
+		if (dl != NULL)
+			release(dl);
 		tunnel_req_answer(r, why, detail, resp);
 		return;
 	}
@@ -168,22 +201,8 @@ job_done(struct exec_job *job, enum exec_reason why, const char *detail,
 bool
 deliver_submit(struct tunnel_req *r)
 {
-	struct manager *m = r->slot->mgr;
-	struct deliver *dl = calloc(1, sizeof(*dl));
-
-	if (dl == NULL)
-		return false;
-	if (conn_call_init(&dl->call, &deliver_call_ops, dl, CONN_MIN_WINDOW,
-		DELIVER_TXRING, DELIVER_MSG_MAX, DELIVER_QUEUE) < 0) {
-		conn_call_free(&dl->call);
-		free(dl);
-		return false;
-	}
-	dl->req = r;
-	dl->loop = m->loop;
-	rx_defer_init(&dl->reap, on_reap);
-	r->dl = dl;
-	exec_submit_stream(m->exec, &r->job, r->msg->http_request,
+	r->dl = NULL; /* until the head (sink_head) */
+	exec_submit_stream(r->slot->mgr->exec, &r->job, r->msg->http_request,
 	    r->up.active ? r->traceparent : NULL, job_done, &deliver_sink);
 	return true;
 }

@@ -34,15 +34,19 @@
 
 /*
  * Run r's request (r->msg's HttpRequest, on r->slot) streamed.  The
- * answer, whichever it is, ends with tunnel_req_finish().  false: no
- * memory for the Deliver call (nothing started; the caller answers).
+ * answer, whichever it is, ends with tunnel_req_finish().  The Deliver
+ * call's memory (r->dl) is taken only when the upstream's head arrives,
+ * so a request waiting for its upstream holds none of it; no memory then
+ * answers the request on the Tunnel call (overloaded).  Always true (the
+ * caller's false branch answers when nothing started).
  */
 bool deliver_submit(struct tunnel_req *r);
 
 /*
  * The Tunnel call is gone (tunnel_msg_cancel_all()): cancel r's job and
  * its Deliver call; r is free again at once, the call's memory once the
- * call has ended.  Harmless when r streams nothing.
+ * call has ended.  Harmless when r has no Deliver call (yet): the caller
+ * cancels a job waiting for its head (exec_cancel).
  */
 void deliver_abort(struct tunnel_req *r);
 

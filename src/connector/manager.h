@@ -205,9 +205,9 @@ void manager_count_request(struct manager *m, const char *reason);
 void manager_count_close(struct manager *m, const char *reason);
 /* A request's latency; span (NULL: none) is its span, whose trace becomes
  * the bucket's exemplar when it was sampled. */
-struct trace_span;
+struct trace_ref;
 void manager_observe_latency(
-    struct manager *m, int64_t ms, const struct trace_span *span);
+    struct manager *m, int64_t ms, const struct trace_ref *span);
 /* The body sizes of a request answered from its upstream. */
 void manager_observe_bodies(struct manager *m, size_t req, size_t resp);
 void manager_slot_changed(struct manager *m);

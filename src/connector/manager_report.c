@@ -269,7 +269,7 @@ manager_count_close(struct manager *m, const char *reason)
 /* see manager.h */
 void
 manager_observe_latency(
-    struct manager *m, int64_t ms, const struct trace_span *span)
+    struct manager *m, int64_t ms, const struct trace_ref *span)
 {
 	char tid[2 * TRACE_ID_LEN + 1], sid[2 * TRACE_SPAN_ID_LEN + 1];
 	bool traced = span != NULL && span->active &&

@@ -60,9 +60,9 @@ struct tunnel_req {
 	int64_t started;
 	bool busy;
 	/* connector.handle_http_request and its child executor.upstream_http
-	 * (tunnel_trace.c), and the traceparent naming the child, sent
-	 * upstream. */
-	struct trace_span span, up;
+	 * (tunnel_trace.c), by reference (recorded only for an exporter),
+	 * and the traceparent naming the child, sent upstream. */
+	struct trace_ref span, up;
 	char traceparent[TRACE_PARENT_LEN + 1];
 };
 

@@ -81,7 +81,7 @@ request_attrs(
 	const char *why;
 	struct url u;
 
-	if (!s->recording)
+	if (s == NULL || !s->recording)
 		return;
 	attr_cstr(s, "http.request.method", method_name(req->method));
 	trace_span_attr_int(
@@ -102,17 +102,18 @@ tunnel_trace_start(struct manager *m, struct tunnel_req *r,
 	size_t slen = 0;
 	bool joined = request_parent(req, &parent, state, &slen);
 
-	r->up.active = r->up.recording = false;
-	trace_span_start(m->trace, &r->span, "connector.handle_http_request",
+	r->up.active = r->up.open = false;
+	r->up.span = NULL;
+	trace_ref_start(m->trace, &r->span, "connector.handle_http_request",
 	    TRACE_KIND_SERVER, joined ? &parent : NULL, state, slen);
 	if (!r->span.active)
 		return NULL;
-	trace_span_start(m->trace, &r->up, "executor.upstream_http",
+	trace_ref_start(m->trace, &r->up, "executor.upstream_http",
 	    TRACE_KIND_CLIENT, &r->span.ctx, state, slen);
 	if (!r->up.active)
 		return NULL;
-	request_attrs(&r->span, req, false);
-	request_attrs(&r->up, req, true);
+	request_attrs(r->span.span, req, false);
+	request_attrs(r->up.span, req, true);
 	trace_parent_format(&r->up.ctx, r->traceparent);
 	return r->traceparent;
 }
@@ -127,7 +128,7 @@ outcome_attrs(struct trace_span *s, const char *result, int status,
 {
 	char code[12];
 
-	if (!s->recording)
+	if (s == NULL || !s->recording)
 		return;
 	if (status != 0) {
 		trace_span_attr_int(s, "http.response.status_code", status);
@@ -150,10 +151,10 @@ void
 tunnel_trace_end(struct manager *m, struct tunnel_req *r, const char *result,
     int status, uint64_t size)
 {
-	outcome_attrs(&r->up, result, status, size, 400);
-	outcome_attrs(&r->span, result, status, size, 500);
-	trace_span_end(m->trace, &r->up);
-	trace_span_end(m->trace, &r->span);
+	outcome_attrs(r->up.span, result, status, size, 400);
+	outcome_attrs(r->span.span, result, status, size, 500);
+	trace_ref_end(m->trace, &r->up);
+	trace_ref_end(m->trace, &r->span);
 }
 
 /* see tunnel.h */

@@ -15,43 +15,12 @@
 #include "lib/util.h"
 #include "update/update.h"
 
-static const char *const state_names[UPD__STATES] = {
-    [UPD_IDLE] = "idle",
-    [UPD_OFFERED] = "offered",
-    [UPD_DOWNLOADING] = "downloading",
-    [UPD_VERIFYING] = "verifying",
-    [UPD_WRITING] = "writing",
-    [UPD_WRITTEN] = "written",
-    [UPD_TRIAL] = "trial",
-    [UPD_GOOD] = "good",
-    [UPD_ROLLED_BACK] = "rolled_back",
-    [UPD_FAILED] = "failed",
-};
-
-/* init's states (lib/initctl.h) as the contract's. */
-static const enum upd_state from_init[INITCTL__STATES] = {
-    [INITCTL_IDLE] = UPD_IDLE,
-    [INITCTL_VERIFYING] = UPD_VERIFYING,
-    [INITCTL_WRITING] = UPD_WRITING,
-    [INITCTL_WRITTEN] = UPD_WRITTEN,
-    [INITCTL_TRIAL] = UPD_TRIAL,
-    [INITCTL_GOOD] = UPD_GOOD,
-    [INITCTL_ROLLED_BACK] = UPD_ROLLED_BACK,
-    [INITCTL_FAILED] = UPD_FAILED,
-};
-
-const char *
-upd_state_name(enum upd_state s)
-{
-	return s < UPD__STATES ? state_names[s] : "unknown";
-}
-
 void
 upd_changed(struct update_ctl *u)
 {
 	unsigned i;
 
-	for (i = 0; i < UPD__STATES; i++)
+	for (i = 0; i < INITCTL__STATES; i++)
 		metric_set(&u->m_state[i], i == u->state ? 1 : 0);
 	upd_report_want(u, -1);
 }
@@ -67,7 +36,7 @@ upd_fail(struct update_ctl *u, enum upd_fail why, const char *fmt, ...)
 	if (why < UPD_FAIL__N)
 		metric_inc(&u->m_fail[why]);
 	log_warn("update %s: failed: %s", u->off_version, u->reason);
-	u->state = UPD_FAILED;
+	u->state = INITCTL_FAILED;
 	u->percent = 0;
 	upd_changed(u);
 }
@@ -87,8 +56,7 @@ upd_staged_name(const struct update_ctl *u, char *out, size_t n)
 void
 upd_adopt(struct update_ctl *u, const struct initctl_reply *r)
 {
-	enum upd_state s =
-	    r->state < INITCTL__STATES ? from_init[r->state] : UPD_FAILED;
+	enum initctl_state s = r->state; /* one of init's (decoded) */
 
 	if (s != u->state || r->percent != u->percent ||
 	    strcmp(r->reason, u->reason) != 0 ||
@@ -104,7 +72,8 @@ upd_adopt(struct update_ctl *u, const struct initctl_reply *r)
 	if (r->version[0] != '\0')
 		snprintf(u->version, sizeof(u->version), "%s", r->version);
 	/* A trial too: init marks it good (or reboots) on its own. */
-	if ((s == UPD_VERIFYING || s == UPD_WRITING || s == UPD_TRIAL) &&
+	if ((s == INITCTL_VERIFYING || s == INITCTL_WRITING ||
+		s == INITCTL_TRIAL) &&
 	    !rx_timer_active(&u->poll))
 		rx_timer_start(u->loop, &u->poll, UPDATE_POLL_MS);
 }
@@ -152,13 +121,13 @@ ignored(const struct update_ctl *u, const Outpost__V1__UpdateOffer *o)
 	bool running = strcmp(o->version, OUTPOST_VERSION) == 0;
 	bool other = strcmp(o->version, u->other_version) == 0;
 
-	if (u->state == UPD_VERIFYING || u->state == UPD_WRITING)
+	if (u->state == INITCTL_VERIFYING || u->state == INITCTL_WRITING)
 		return "init is busy with an update";
-	if (running && (u->state == UPD_TRIAL || u->state == UPD_GOOD))
+	if (running && (u->state == INITCTL_TRIAL || u->state == INITCTL_GOOD))
 		return "it is the running version";
-	if (other && u->state == UPD_WRITTEN)
+	if (other && u->state == INITCTL_WRITTEN)
 		return "it is written, waiting for the reboot";
-	if (other && u->state == UPD_ROLLED_BACK)
+	if (other && u->state == INITCTL_ROLLED_BACK)
 		return "it was rolled back";
 	return NULL;
 }
@@ -198,14 +167,14 @@ update_ctl_offer(struct update_ctl *u, struct tunnel_slot *t,
 	if (refusal(u, o, err, sizeof(err)) != NULL) {
 		log_warn("tunnel %u: update offer refused: %s", t->index, err);
 		snprintf(u->reason, sizeof(u->reason), "%.127s", err);
-		u->state = UPD_FAILED;
+		u->state = INITCTL_FAILED;
 		u->percent = 0;
 		upd_changed(u);
 		return;
 	}
 	log_info("tunnel %u: update %s offered (%llu bytes)", t->index,
 	    u->off_version, (unsigned long long)u->off_size);
-	u->state = UPD_OFFERED;
+	u->state = INITCTL_OFFERED;
 	u->percent = 0;
 	u->reason[0] = '\0';
 	backoff_reset(&u->backoff);
@@ -237,10 +206,10 @@ update_ctl_reboot(struct update_ctl *u, struct tunnel_slot *t,
 
 	if (u == NULL)
 		return;
-	if (u->state != UPD_WRITTEN)
+	if (u->state != INITCTL_WRITTEN)
 		snprintf(err, sizeof(err),
 		    "reboot into %.31s refused: the update state is %s",
-		    r->version, upd_state_name(u->state));
+		    r->version, initctl_state_name(u->state));
 	else if (strcmp(r->version, u->other_version) != 0)
 		snprintf(err, sizeof(err),
 		    "reboot into %.31s refused: the written update is %s",
@@ -254,6 +223,16 @@ update_ctl_reboot(struct update_ctl *u, struct tunnel_slot *t,
 	log_warn("tunnel %u: %s", t->index, err);
 	snprintf(u->reason, sizeof(u->reason), "%s", err);
 	upd_changed(u);
+}
+
+/* see update_ctl_int.h */
+uint32_t
+upd_rnd(void)
+{
+	uint32_t r = 0;
+
+	(void)util_random(&r, sizeof(r));
+	return r;
 }
 
 /* see update_ctl.h */
@@ -330,8 +309,8 @@ update_ctl_new(struct manager *m, const struct cfg *c)
 	}
 	read_init(u);
 	/* A bundle init is not working on is of no more use. */
-	if (u->state != UPD_VERIFYING && u->state != UPD_WRITING &&
-	    u->state != UPD_WRITTEN)
+	if (u->state != INITCTL_VERIFYING && u->state != INITCTL_WRITING &&
+	    u->state != INITCTL_WRITTEN)
 		upd_stage_clean(u, "");
 	upd_changed(u);
 	return u;

@@ -23,21 +23,6 @@
 #define UPDATE_POLL_MS 1000 /* init's STATUS while it verifies or writes */
 #define UPDATE_VERSION_LEN 31 /* the contract's longest version */
 
-/* The contract's states, in its order (UpdateStatus.state). */
-enum upd_state {
-	UPD_IDLE,
-	UPD_OFFERED,
-	UPD_DOWNLOADING,
-	UPD_VERIFYING,
-	UPD_WRITING,
-	UPD_WRITTEN,
-	UPD_TRIAL,
-	UPD_GOOD,
-	UPD_ROLLED_BACK,
-	UPD_FAILED,
-	UPD__STATES
-};
-
 /* Fetch failures counted by reason (outpost_update_fetch_failures_total). */
 enum upd_fail {
 	UPD_FAIL_STREAM, /* the call ended without the bundle */
@@ -61,7 +46,7 @@ struct update_ctl {
 	bool downgrade; /* UPDATE_ALLOW_DOWNGRADE */
 
 	/* What /status and Report say. */
-	enum upd_state state;
+	enum initctl_state state;
 	unsigned percent;
 	char reason[INITCTL_REASON_MAX];
 	char slot[INITCTL_SLOT_MAX];
@@ -85,19 +70,22 @@ struct update_ctl {
 	struct rx_timer poll; /* init's STATUS */
 
 	/* Reports: one call at a time; per slot, whether its connection
-	 * wants one and whether its edge answered UNIMPLEMENTED. */
+	 * wants one and whether its edge answered UNIMPLEMENTED.  A report
+	 * not taken is sent again after report_retry (backoff). */
 	struct conn_call report;
 	unsigned report_slot;
 	bool *report_want, *report_off;
 	struct rx_defer kick;
+	struct backoff report_backoff;
+	struct rx_timer report_retry;
 
 	struct metric_family f_state, f_bytes, f_fail;
-	struct metric m_state[UPD__STATES], m_bytes, m_fail[UPD_FAIL__N];
-	char state_label[UPD__STATES][24]; /* state="..." */
+	struct metric m_state[INITCTL__STATES], m_bytes, m_fail[UPD_FAIL__N];
+	char state_label[INITCTL__STATES][24]; /* state="..." */
 };
 
 /* update_ctl.c */
-const char *upd_state_name(enum upd_state s);
+uint32_t upd_rnd(void); /* a random word for backoff_next() */
 /* The state changed (or its percent, reason): metrics, reports. */
 void upd_changed(struct update_ctl *u);
 /* Failed for reason (counted under why unless UPD_FAIL__N). */

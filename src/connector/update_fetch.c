@@ -25,19 +25,10 @@
 
 static const struct conn_call_ops fetch_ops;
 
-static uint32_t
-rnd(void)
-{
-	uint32_t r = 0;
-
-	(void)util_random(&r, sizeof(r));
-	return r;
-}
-
 static bool
 downloading(const struct update_ctl *u)
 {
-	return u->state == UPD_OFFERED || u->state == UPD_DOWNLOADING;
+	return u->state == INITCTL_OFFERED || u->state == INITCTL_DOWNLOADING;
 }
 
 static void
@@ -113,7 +104,7 @@ upd_fetch_kick(struct update_ctl *u)
 	    0) {
 		close_part(u);
 		rx_timer_start(
-		    u->loop, &u->retry, backoff_next(&u->backoff, rnd()));
+		    u->loop, &u->retry, backoff_next(&u->backoff, upd_rnd()));
 		return;
 	}
 	u->call_gen = u->gen;
@@ -128,8 +119,8 @@ upd_fetch_kick(struct update_ctl *u)
 	conn_call_end(&u->fetch);
 	log_info("update %s: fetching from byte %llu on tunnel %u",
 	    u->off_version, (unsigned long long)u->held, t->index);
-	if (u->state != UPD_DOWNLOADING) {
-		u->state = UPD_DOWNLOADING;
+	if (u->state != INITCTL_DOWNLOADING) {
+		u->state = INITCTL_DOWNLOADING;
 		u->percent = (unsigned)(u->held * 100 / u->off_size);
 		upd_changed(u);
 	}
@@ -253,7 +244,7 @@ on_end(struct conn_call *c, int status, const char *reason, const char *detail)
 		return;
 	}
 	metric_inc(&u->m_fail[why]);
-	ms = backoff_next(&u->backoff, rnd());
+	ms = backoff_next(&u->backoff, upd_rnd());
 	log_info("update %s: fetch ended at byte %llu (%s: %s); again in "
 		 "%lld ms",
 	    u->off_version, (unsigned long long)u->held,

@@ -1,8 +1,9 @@
 /*
  * update_report.c — Updates/Report (one unary call at a time, on the
  * connection of a tunnel that opened or, on a change, on any routable
- * one; an edge answering UNIMPLEMENTED gets no more on that connection),
- * the "update" object of /status and the update metrics (update_ctl.h).
+ * one; an edge answering UNIMPLEMENTED gets no more on that connection,
+ * any other failure sends the report again after a backoff), the
+ * "update" object of /status and the update metrics (update_ctl.h).
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -17,6 +18,8 @@
 #define REPORT_TXRING 4096 /* one UpdateStatus */
 #define REPORT_MSG_MAX 256 /* a ReportAck is empty */
 #define GRPC_UNIMPLEMENTED 12
+#define RETRY_BASE_MS 1000
+#define RETRY_CAP_MS 60000
 
 static const struct conn_call_ops report_ops;
 
@@ -26,7 +29,7 @@ fill(const struct update_ctl *u, Outpost__V1__UpdateStatus *s)
 	s->slot = (char *)u->slot;
 	s->version = (char *)u->version;
 	s->other_version = (char *)u->other_version;
-	s->state = (char *)upd_state_name(u->state);
+	s->state = (char *)initctl_state_name(u->state);
 	s->percent = u->percent;
 	s->offered_version = u->have_offer ? (char *)u->off_version : "";
 	s->reason = (char *)u->reason;
@@ -90,6 +93,7 @@ upd_report_stop(struct update_ctl *u)
 {
 	conn_call_cancel(&u->report);
 	rx_defer_cancel(u->loop, &u->kick);
+	rx_timer_stop(u->loop, &u->report_retry);
 }
 
 static const char *
@@ -105,17 +109,37 @@ static void
 on_end(struct conn_call *c, int status, const char *reason, const char *detail)
 {
 	struct update_ctl *u = conn_call_arg(c);
+	int64_t ms;
 
-	if (status == GRPC_UNIMPLEMENTED) {
+	if (u->m->stopping)
+		return;
+	if (status == 0) {
+		backoff_reset(&u->report_backoff);
+	} else if (status == GRPC_UNIMPLEMENTED) {
 		log_info("tunnel %u: the edge does not take update reports",
 		    u->m->slots[u->report_slot].index);
 		u->report_off[u->report_slot] = true;
-	} else if (status != 0) {
-		log_debug("update: report not taken (%s: %s)",
-		    reason != NULL ? reason : "stream", detail);
+	} else {
+		/* Say it again later (on h2c the edge knows a connection's
+		 * name only once its Tunnel's metadata is in). */
+		ms = backoff_next(&u->report_backoff, upd_rnd());
+		log_debug("update: report not taken (%s: %s); again in "
+			  "%lld ms",
+		    reason != NULL ? reason : "stream", detail, (long long)ms);
+		u->report_want[u->report_slot] = true;
+		rx_timer_start(u->loop, &u->report_retry, ms);
+		return;
 	}
-	if (!u->m->stopping)
+	if (!rx_defer_queued(&u->kick))
 		rx_defer(u->loop, &u->kick);
+}
+
+static void
+on_retry(struct rx_loop *l, struct rx_timer *t)
+{
+	struct update_ctl *u = container_of(t, struct update_ctl, report_retry);
+
+	kick(l, &u->kick);
 }
 
 static const struct conn_call_ops report_ops = {
@@ -128,6 +152,8 @@ int
 upd_report_init(struct update_ctl *u)
 {
 	rx_defer_init(&u->kick, kick);
+	rx_timer_init(&u->report_retry, on_retry);
+	backoff_init(&u->report_backoff, RETRY_BASE_MS, RETRY_CAP_MS);
 	u->report_want = calloc(u->m->nslots, sizeof(bool));
 	u->report_off = calloc(u->m->nslots, sizeof(bool));
 	if (u->report_want == NULL || u->report_off == NULL)
@@ -151,7 +177,7 @@ update_ctl_status_fn(struct buf *b, void *arg)
 	buf_adds(b, ",\"other_version\":");
 	json_cstr(b, u->other_version);
 	buf_adds(b, ",\"state\":");
-	json_cstr(b, upd_state_name(u->state));
+	json_cstr(b, initctl_state_name(u->state));
 	buf_printf(b, ",\"percent\":%u,\"offered_version\":", u->percent);
 	json_cstr(b, u->have_offer ? u->off_version : "");
 	buf_adds(b, ",\"reason\":");
@@ -181,9 +207,9 @@ update_ctl_metrics_add(struct update_ctl *u, struct metrics *r)
 	metrics_add_family(r, &u->f_state, "outpost_update_state",
 	    "Appliance update state (1 for the current one).", METRIC_GAUGE,
 	    NULL, NULL);
-	for (i = 0; i < UPD__STATES; i++) {
+	for (i = 0; i < INITCTL__STATES; i++) {
 		snprintf(u->state_label[i], sizeof(u->state_label[i]),
-		    "state=\"%s\"", upd_state_name(i));
+		    "state=\"%s\"", initctl_state_name(i));
 		metric_family_add_series(
 		    &u->f_state, &u->m_state[i], u->state_label[i]);
 	}

@@ -98,7 +98,7 @@ upd_stage(struct update_ctl *u)
 	uint8_t sum[32];
 	int r;
 
-	u->state = UPD_VERIFYING;
+	u->state = INITCTL_VERIFYING;
 	u->percent = 0;
 	upd_changed(u);
 	upd_part_path(u, part, sizeof(part));

@@ -26,13 +26,6 @@
 #define UPDATES_PATH "/v1/updates"
 #define REBOOT_PATH "/v1/updates/reboot"
 
-static const char *const states[] = {"idle", "offered", "downloading",
-    "verifying", "writing", "written", "trial", "good", "rolled_back",
-    "failed"};
-_Static_assert(
-    nitems(states) + 1 == nitems(((struct edge_updates *)NULL)->m_conn),
-    "a series per state and one for other");
-
 /* see edge_update.h */
 int
 edge_update_head(const uint8_t *p, size_t n, uint64_t size,
@@ -85,6 +78,17 @@ edge_update_offer_for(const struct edge_updates *u, const char *name)
 	return all;
 }
 
+/* Send m (an update message, no request id) on t: 0, or -1 if refused. */
+static int
+send_ctl(struct edge_tunnel *t, Connector__V1__ControllerMessage *m)
+{
+	m->request_id = (char *)"";
+	if (edge_tunnel_send(t, grpc_out_pack(&m->base)) != 0)
+		return -1;
+	edge_conn_kick(t->c);
+	return 0;
+}
+
 static void
 send_offer(struct edge_tunnel *t, const struct edge_offer *o)
 {
@@ -97,13 +101,10 @@ send_offer(struct edge_tunnel *t, const struct edge_offer *o)
 	uo.size = o->b.size;
 	uo.sha256.data = (uint8_t *)o->b.sha256;
 	uo.sha256.len = sizeof(o->b.sha256);
-	m.request_id = (char *)"";
 	m.update_offer = &uo;
-	if (edge_tunnel_send(t, grpc_out_pack(&m.base)) == 0) {
-		edge_conn_kick(t->c);
+	if (send_ctl(t, &m) == 0)
 		log_info("edge: connector %s: tunnel %s offered update %s",
 		    t->owner->name, t->id, o->b.version);
-	}
 }
 
 /* see edge_int.h */
@@ -402,7 +403,7 @@ post(struct edge_updates *u, struct http_exchange *x, const char *name,
  * tunnel that advertised "update": 0, or -1 when none took the message.
  */
 static int
-send_reboot(struct edge_connector *k)
+send_reboot(struct edge_connector *k, uint64_t req)
 {
 	Connector__V1__ControllerMessage m =
 	    CONNECTOR__V1__CONTROLLER_MESSAGE__INIT;
@@ -411,16 +412,14 @@ send_reboot(struct edge_connector *k)
 	struct list_node *n;
 
 	r.version = k->ust.other_version;
-	m.request_id = (char *)"";
 	m.update_reboot = &r;
 	LIST_FOR_EACH(n, &k->tunnels)
 	{
 		t = list_entry(n, struct edge_tunnel, link);
-		if (!edge_tunnel_has_cap(t, "update") ||
-		    edge_tunnel_send(t, grpc_out_pack(&m.base)) != 0)
+		if (!edge_tunnel_has_cap(t, "update") || send_ctl(t, &m) != 0)
 			continue;
-		edge_conn_kick(t->c);
 		k->ust.reboot_ms = util_wall_ms();
+		k->ust.reboot_req = req;
 		log_info(
 		    "edge: connector %s: tunnel %s asked to reboot into %s",
 		    k->name, t->id, k->ust.other_version);
@@ -435,25 +434,20 @@ written(const struct edge_connector *k)
 	return k->ust.at_ms != 0 && strcmp(k->ust.state, "written") == 0;
 }
 
-struct reboot_arg {
-	const struct edge_updates *u;
-	int64_t since_ms; /* the request's: who was asked from then on */
-};
-
-/* {"rebooting":[names asked by this request]} */
+/* {"rebooting":[names asked by the last request]} */
 static void
 fill_rebooting(struct buf *b, const void *arg)
 {
-	const struct reboot_arg *ra = arg;
+	const struct edge_updates *u = arg;
 	const struct edge_connector *k;
 	const struct list_node *n;
 	const char *sep = "";
 
 	buf_adds(b, "{\"rebooting\":[");
-	LIST_FOR_EACH(n, &ra->u->e->connectors)
+	LIST_FOR_EACH(n, &u->e->connectors)
 	{
 		k = list_entry(n, struct edge_connector, link);
-		if (k->ust.reboot_ms == 0 || k->ust.reboot_ms < ra->since_ms)
+		if (k->ust.reboot_req != u->reboots)
 			continue;
 		buf_adds(b, sep);
 		sep = ",";
@@ -472,17 +466,12 @@ static void
 reboot(struct edge_updates *u, struct http_exchange *x, const char *name,
     bool given)
 {
-	const struct http_request *rq = http_exchange_request(x);
-	const struct http_header *h;
-	struct reboot_arg ra = {u, util_wall_ms()};
 	struct edge_connector *k;
 	struct list_node *n;
+	uint64_t req = ++u->reboots;
 	char msg[160];
 
-	h = http_header_find(rq->headers, rq->nheaders, "content-length");
-	if (!given ||
-	    (h != NULL && !(h->value_len == 1 && h->value[0] == '0')) ||
-	    http_header_find(rq->headers, rq->nheaders, "transfer-encoding")) {
+	if (!given || http_exchange_has_body(x)) {
 		edge_api_json(x, 400, "bad_request", NULL,
 		    "POST " REBOOT_PATH "?connector=NAME or ?connector=all, "
 		    "without a body");
@@ -493,12 +482,12 @@ reboot(struct edge_updates *u, struct http_exchange *x, const char *name,
 		{
 			k = list_entry(n, struct edge_connector, link);
 			if (written(k))
-				(void)send_reboot(k);
+				(void)send_reboot(k, req);
 		}
 	} else if ((k = edge_registry_find(u->e, name, strlen(name))) == NULL) {
 		edge_api_json(x, 404, "no_connector", NULL, NULL);
 		return;
-	} else if (!written(k) || send_reboot(k) < 0) {
+	} else if (!written(k) || send_reboot(k, req) < 0) {
 		if (written(k))
 			snprintf(msg, sizeof(msg),
 			    "no tunnel of %s takes updates", k->name);
@@ -509,7 +498,7 @@ reboot(struct edge_updates *u, struct http_exchange *x, const char *name,
 		edge_api_json(x, 409, "not_written", NULL, msg);
 		return;
 	}
-	edge_api_state(x, fill_rebooting, &ra);
+	edge_api_state(x, fill_rebooting, u);
 }
 
 /* see edge_int.h: /v1/updates and /v1/updates/reboot, behind the token. */
@@ -555,10 +544,10 @@ static void
 collect(struct metric_family *f, void *arg)
 {
 	struct edge_updates *u = arg;
-	unsigned count[nitems(states) + 1] = {0};
+	unsigned count[INITCTL__STATES + 1] = {0};
 	struct edge_connector *k;
 	struct list_node *n;
-	size_t i;
+	int i;
 
 	(void)f;
 	LIST_FOR_EACH(n, &u->e->connectors)
@@ -566,12 +555,10 @@ collect(struct metric_family *f, void *arg)
 		k = list_entry(n, struct edge_connector, link);
 		if (k->ust.at_ms == 0)
 			continue;
-		for (i = 0; i < nitems(states); i++)
-			if (strcmp(k->ust.state, states[i]) == 0)
-				break;
-		count[i]++;
+		i = initctl_state_find(k->ust.state);
+		count[i < 0 ? INITCTL__STATES : i]++;
 	}
-	for (i = 0; i <= nitems(states); i++)
+	for (i = 0; i <= INITCTL__STATES; i++)
 		metric_set(&u->m_conn[i], (double)count[i]);
 }
 
@@ -585,9 +572,9 @@ edge_update_metrics_add(struct edge *e, struct metrics *r)
 	metrics_add_family(r, &u->f_conn, "outpost_edge_update_connectors",
 	    "Connectors by the update state they last reported.", METRIC_GAUGE,
 	    collect, u);
-	for (i = 0; i <= nitems(states); i++) {
+	for (i = 0; i <= INITCTL__STATES; i++) {
 		snprintf(u->labels[i], sizeof(u->labels[i]), "state=\"%s\"",
-		    i < nitems(states) ? states[i] : "other");
+		    i < INITCTL__STATES ? initctl_state_name(i) : "other");
 		metric_family_add_series(
 		    &u->f_conn, &u->m_conn[i], u->labels[i]);
 	}

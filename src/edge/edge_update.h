@@ -29,6 +29,7 @@
 struct edge_ustatus {
 	int64_t at_ms; /* wall clock of the report; 0: none yet */
 	int64_t reboot_ms; /* when the front door asked for a reboot; 0 never */
+	uint64_t reboot_req; /* which of its requests (edge_updates.reboots) */
 	uint32_t percent;
 	char slot[4];
 	char version[32];

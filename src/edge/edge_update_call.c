@@ -48,23 +48,34 @@ end(struct edge_tunnel *t, int status, const char *msg)
 	edge_conn_kick(t->c);
 }
 
-/* The connector the connection belongs to; false: none known. */
-static bool
+/*
+ * The connector the connection belongs to: 0 (name set), or the status
+ * to refuse the call with: UNAVAILABLE while an h2c Tunnel call awaits
+ * the MetadataResponse that names it (the caller may try again),
+ * PERMISSION_DENIED when no Tunnel call is there to name it.
+ */
+static int
 conn_name(const struct edge_conn *c, char *name)
 {
+	const struct edge_tunnel *t;
+	bool pending = false;
 	size_t i;
 
 	if (c->name[0] != '\0') {
 		snprintf(name, EDGE_NAME_MAX, "%s", c->name);
-		return true;
+		return 0;
 	}
-	for (i = 0; i < c->ntun; i++)
-		if (c->tun[i] != NULL && c->tun[i]->owner != NULL) {
-			snprintf(
-			    name, EDGE_NAME_MAX, "%s", c->tun[i]->owner->name);
-			return true;
+	for (i = 0; i < c->ntun; i++) {
+		if ((t = c->tun[i]) == NULL)
+			continue;
+		if (t->owner != NULL) {
+			snprintf(name, EDGE_NAME_MAX, "%s", t->owner->name);
+			return 0;
 		}
-	return false;
+		pending = pending || (t->accepted && !t->ended);
+	}
+	return pending ? GRPC_STATUS_UNAVAILABLE
+		       : GRPC_STATUS_PERMISSION_DENIED;
 }
 
 /* see edge_int.h */
@@ -72,6 +83,7 @@ void
 edge_update_attach(struct edge_tunnel *t)
 {
 	struct edge_ucall *uc;
+	int status;
 
 	t->ended = true; /* unless accepted below */
 	if ((uc = calloc(1, sizeof(*uc))) == NULL) {
@@ -83,9 +95,11 @@ edge_update_attach(struct edge_tunnel *t)
 	uc->fd = -1;
 	uc->report = strcmp(h2_stream_path(&t->hs), EDGE_UPD_REPORT_PATH) == 0;
 	t->ucall = uc;
-	if (!conn_name(t->c, uc->name)) {
-		end(t, GRPC_STATUS_PERMISSION_DENIED,
-		    "no named Tunnel call on this connection");
+	if ((status = conn_name(t->c, uc->name)) != 0) {
+		end(t, status,
+		    status == GRPC_STATUS_UNAVAILABLE
+			? "this connection's Tunnel call is not named yet"
+			: "no named Tunnel call on this connection");
 		return;
 	}
 	if (h2_stream_respond(&t->hs) < 0) {

@@ -7,6 +7,7 @@
 #include "edge/edge_id.h"
 #include "edge/edge_int.h"
 #include "edge/edge_update.h"
+#include "lib/initctl.h"
 
 struct edge_bundle {
 	char version[32], arch[16];
@@ -30,9 +31,10 @@ struct edge_updates {
 	struct edge_offer offers[EDGE_UPD_OFFERS];
 	struct edge_upload *up; /* the one upload in progress, or NULL */
 	uint64_t seq;
+	uint64_t reboots; /* POST /v1/updates/reboot requests so far */
 	struct metric_family f_conn;
-	struct metric m_conn[11]; /* by state; the last: "other" */
-	char labels[11][32];
+	struct metric m_conn[INITCTL__STATES + 1]; /* by state; then "other" */
+	char labels[INITCTL__STATES + 1][32];
 	uint8_t chunk[EDGE_UPD_CHUNK]; /* a Fetch call's pread */
 	uint8_t msg[EDGE_UPD_CHUNK + 32]; /* its FetchChunk message */
 };

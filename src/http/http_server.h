@@ -169,6 +169,10 @@ void http_exchange_query(
 /* The request body (decoded if it was chunked; len 0 if none). */
 const uint8_t *http_exchange_body(const struct http_exchange *x, size_t *len);
 
+/* Whether the request's head announced a body (a Content-Length above 0,
+ * or chunked), read or not: for routes that take none. */
+bool http_exchange_has_body(const struct http_exchange *x);
+
 /* The caller-supplied route argument is passed to the handler; this is
  * for abort callbacks and deferred code that only kept x. */
 struct http_server *http_exchange_server(const struct http_exchange *x);

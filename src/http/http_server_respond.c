@@ -176,6 +176,15 @@ http_exchange_body(const struct http_exchange *x, size_t *len)
 }
 
 /* see http_server.h */
+bool
+http_exchange_has_body(const struct http_exchange *x)
+{
+	const struct http_conn *c = container_of(x, struct http_conn, x);
+
+	return c->rd.has_body;
+}
+
+/* see http_server.h */
 struct http_server *
 http_exchange_server(const struct http_exchange *x)
 {

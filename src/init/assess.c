@@ -7,12 +7,19 @@
  * worker that exits 100, or is not good by UPDATE_GOOD_AFTER plus
  * INIT_TRIAL_ALLOWANCE_MS, reboots so that systemd-boot counts the try
  * down.  A slot that is not on trial is never rebooted for this.
+ *
+ * The BIOS path (syslinux) has the same states and the same trial: only
+ * how the facts are read and written differs (struct loader).  There the
+ * tries are counted by init in a file on the ESP (bios.c): the default
+ * slot's init arms the next try of a slot on trial (boot-once) and
+ * reboots at once, or reports it rolled back when none is left.
  * See init_int.h.
  */
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
@@ -180,6 +187,84 @@ uki_dir(const struct init *in, char *out, size_t n)
 		out[0] = '\0';
 }
 
+/*
+ * What differs between boot loaders.  assess(): this boot's facts into
+ * in->update and in->uki, with the ESP mounted with flags look; *reboot
+ * when the boot ends at once (BIOS: the next try armed).  good(): mark the
+ * trial good, the ESP mounted read-write.  Both 0 or -1 with why.
+ */
+struct loader {
+	unsigned long look;
+	int (*assess)(struct init *in, bool *reboot, char *why, size_t n);
+	int (*good)(struct init *in, char *why, size_t n);
+};
+
+static int
+uefi_assess(struct init *in, bool *reboot, char *why, size_t n)
+{
+	char dir[PATH_MAX];
+	int r;
+
+	*reboot = false;
+	uki_dir(in, dir, sizeof(dir));
+	r = init_assess_dir(dir, in->update.slot, in->update.version,
+	    &in->update, in->uki, sizeof(in->uki));
+	return r < 0 ? util_fail(why, n, "%s: %s", dir, strerror(-r)) : 0;
+}
+
+static int
+uefi_good(struct init *in, char *why, size_t n)
+{
+	char dir[PATH_MAX];
+
+	uki_dir(in, dir, sizeof(dir));
+	return init_uki_mark_good(dir, in->uki, why, n);
+}
+
+static int
+bios_assess(struct init *in, bool *reboot, char *why, size_t n)
+{
+	struct init_update *u = &in->update;
+	struct init_bios_cfg c;
+	struct init_tries t;
+	bool have;
+
+	*reboot = false;
+	if (init_bios_read(in->esp, &c, &t, &have, why, n) < 0)
+		return -1;
+	init_bios_decide(&c, have ? &t : NULL, u->slot, u, reboot);
+	if (u->state == INITCTL_TRIAL)
+		snprintf(in->uki, sizeof(in->uki),
+		    "syslinux label %s, "
+		    "boot-once",
+		    u->slot);
+	if (!*reboot)
+		return 0;
+	init_console("outpost: slot %s: %s in slot %s is on trial and did "
+		     "not come up; arming try %u of %d and rebooting",
+	    u->slot, t.version, t.slot, INIT_UKI_TRIES - t.left + 1,
+	    INIT_UKI_TRIES);
+	if (init_bios_arm(in->esp, &t, why, n) == 0)
+		return 0;
+	*reboot = false;
+	return -1;
+}
+
+static int
+bios_good(struct init *in, char *why, size_t n)
+{
+	return init_bios_mark_good(in->esp, in->update.slot, why, n);
+}
+
+static const struct loader uefi = {MS_RDONLY, uefi_assess, uefi_good};
+static const struct loader bios = {0, bios_assess, bios_good};
+
+static const struct loader *
+loader(const struct init *in)
+{
+	return in->bios ? &bios : &uefi;
+}
+
 static void
 trial_fail(struct init *in, const char *why)
 {
@@ -198,14 +283,13 @@ static void
 mark_good(struct init *in)
 {
 	struct init_update *u = &in->update;
-	char dir[PATH_MAX], why[INITCTL_REASON_MAX - 16];
+	char why[INITCTL_REASON_MAX - 16];
 	int r;
 
-	uki_dir(in, dir, sizeof(dir));
 	if ((r = esp_mount(in, 0)) < 0) {
 		snprintf(why, sizeof(why), "ESP: %s", strerror(-r));
 	} else {
-		r = init_uki_mark_good(dir, in->uki, why, sizeof(why));
+		r = loader(in)->good(in, why, sizeof(why));
 		esp_unmount(in);
 	}
 	if (r < 0) {
@@ -289,11 +373,16 @@ assess_say(const struct init *in)
 void
 init_assess_boot(struct init *in)
 {
-	char dir[PATH_MAX];
+	const char *fw = getenv("OUTPOST_INIT_FIRMWARE");
+	char why[INITCTL_REASON_MAX];
+	bool reboot;
 	int r;
 
 	rx_timer_init(&in->trial_timer, trial_due);
 	in->trial.ready_since = -1;
+	/* Booted by syslinux when the firmware is no EFI (a test says). */
+	in->bios = in->test ? fw != NULL && strcmp(fw, "bios") == 0
+			    : access("/sys/firmware/efi", F_OK) != 0;
 	if (in->esp[0] == '\0')
 		return;
 	init_slot_read(in);
@@ -302,16 +391,19 @@ init_assess_boot(struct init *in)
 			 "no boot assessment");
 		return;
 	}
-	if ((r = esp_mount(in, MS_RDONLY)) < 0) {
+	if ((r = esp_mount(in, loader(in)->look)) < 0) {
 		log_warn("init: boot assessment: ESP: %s", strerror(-r));
 		return;
 	}
-	uki_dir(in, dir, sizeof(dir));
-	r = init_assess_dir(dir, in->update.slot, in->update.version,
-	    &in->update, in->uki, sizeof(in->uki));
+	r = loader(in)->assess(in, &reboot, why, sizeof(why));
 	esp_unmount(in);
 	if (r < 0) {
-		log_warn("init: boot assessment: %s: %s", dir, strerror(-r));
+		log_warn("init: boot assessment: %s", why);
+		return;
+	}
+	if (reboot) {
+		in->reboot = true;
+		init_shutdown_begin(in, "the next try of a trial armed");
 		return;
 	}
 	assess_say(in);

@@ -61,13 +61,32 @@ identity_line(const struct init *in)
 	       "(a pairing code follows when it pairs)";
 }
 
-/* see init_int.h */
-void
-init_banner(const struct init *in)
+static void
+network_lines(const struct init *in)
 {
 	char url[64];
 
 	health_url(in, url, sizeof(url));
+	init_console("  network:  %s %s (%s)",
+	    in->net.ifname[0] ? in->net.ifname : "none",
+	    in->net.addr[0] ? in->net.addr : "waiting for an address",
+	    in->net.is_static ? "static" : "dhcp");
+	init_console("  health:   %s", url);
+}
+
+/* see init_int.h */
+void
+init_banner(const struct init *in)
+{
+	static bool shown;
+
+	/* Again once DHCP has an address: only what changed, so that a boot
+	 * shows its slot once (tests count boots by it). */
+	if (shown) {
+		network_lines(in);
+		return;
+	}
+	shown = true;
 	init_console("%s", "");
 	init_console(
 	    "outpost %s (%s) appliance", OUTPOST_VERSION, OUTPOST_REVISION);
@@ -77,11 +96,7 @@ init_banner(const struct init *in)
 	    initctl_state_name(in->update.state),
 	    in->update.reason[0] ? ": " : "", in->update.reason,
 	    in->update.other_version[0] ? in->update.other_version : "empty");
-	init_console("  network:  %s %s (%s)",
-	    in->net.ifname[0] ? in->net.ifname : "none",
-	    in->net.addr[0] ? in->net.addr : "waiting for an address",
-	    in->net.is_static ? "static" : "dhcp");
-	init_console("  health:   %s", url);
+	network_lines(in);
 	if (!in->config_ok)
 		init_console("  config:   no config partition: defaults apply");
 	else if (in->config_errors)

@@ -132,6 +132,8 @@ struct init {
 	struct rx_watch notify; /* NOTIFY_SOCKET (ready.c) */
 	bool notify_ok; /* the socket is bound */
 	bool worker_ready; /* READY=1 seen, not withdrawn since */
+	bool bios; /* booted by syslinux (no /sys/firmware/efi), or a test's
+		      OUTPOST_INIT_FIRMWARE=bios */
 	char esp[PATH_MAX]; /* the ESP's root ("" : assessment off) */
 	bool esp_mounted; /* esp is a directory already (tests) */
 	char uki[96]; /* the running slot's UKI on trial, else "" */
@@ -269,6 +271,143 @@ void init_assess_boot(struct init *in);
 void init_assess_ready(struct init *in);
 void init_assess_exit(struct init *in, int wstatus);
 
+/* --- the BIOS path: syslinux (adv.c, pe.c, bios.c, bios_esp.c) ---------- */
+
+/*
+ * syslinux's auxiliary data vector: INIT_ADV_BYTES at the end of
+ * /syslinux/ldlinux.sys, two copies of INIT_ADV_SIZE (magic, checksum,
+ * tag/length/data records).  ldlinux boots the boot-once command
+ * (INIT_ADV_BOOTONCE, a label) and clears it before it does, so a boot
+ * that never reaches init falls back to DEFAULT on the next reset.
+ */
+#define INIT_ADV_SIZE 512
+#define INIT_ADV_BYTES (2 * INIT_ADV_SIZE)
+#define INIT_ADV_BOOTONCE 1
+
+/*
+ * The value of tag in adv (INIT_ADV_BYTES; the first valid copy counts,
+ * as for ldlinux) into out (n bytes, NUL-terminated, cut to fit): its
+ * length, 0 when absent (or empty), -1 when neither copy is valid.  Pure.
+ */
+int init_adv_get(const uint8_t *adv, unsigned tag, char *out, size_t n);
+
+/*
+ * Set tag to len bytes of data (len 0: remove it) in adv, keeping the
+ * other records of its valid copy (an empty ADV when none is), and write
+ * both copies with their checksum, as syslinux_setadv() does: 0, or -1
+ * when tag is not 1..255, len > 255 or the records do not fit.  Pure.
+ */
+int init_adv_set(uint8_t *adv, unsigned tag, const void *data, size_t len);
+
+/* Where a PE section's bytes lie in its file. */
+struct init_pe_section {
+	uint64_t off, size;
+};
+
+#define INIT_PE_HEAD_MAX 4096 /* headers read to find a section */
+
+/*
+ * Section name (1..8 bytes, ".linux") of the PE file of file_size bytes
+ * whose first n bytes are head: its offset and size (the virtual size
+ * when smaller than the raw one, which is padded).  Headers and section
+ * table must lie in head, the section in the file.  0, or -1 with
+ * "PE: ..." in err.  Pure.
+ */
+int init_pe_section(const uint8_t *head, size_t n, uint64_t file_size,
+    const char *name, struct init_pe_section *s, char *err, size_t errlen);
+
+#define INIT_BIOS_DIR "syslinux" /* under the ESP: cfg, tries, ldlinux */
+#define INIT_BIOS_CFG "syslinux.cfg"
+#define INIT_BIOS_TRIES "outpost-tries"
+#define INIT_BIOS_LDLINUX "ldlinux.sys"
+#define INIT_BIOS_CFG_MAX 16384
+#define INIT_BIOS_CMDLINE_MAX 2048 /* x86's COMMAND_LINE_SIZE */
+
+/*
+ * The tries file, "<slot> <version> <left>\n": a trial of version in slot
+ * with left boots of it still to arm (INIT_UKI_TRIES - 1 once written: the
+ * write arms the first).  init maintains it; syslinux never reads it.
+ */
+struct init_tries {
+	char slot[2];
+	char version[INITCTL_VERSION_MAX];
+	unsigned left;
+};
+
+/* Parse n bytes at s: true, or false when it is not exactly that.  Pure. */
+bool init_tries_parse(const char *s, size_t n, struct init_tries *t);
+/* Format t into out (n bytes): its length, or -1 when it does not fit. */
+int init_tries_format(const struct init_tries *t, char *out, size_t n);
+
+/* syslinux.cfg as init and scripts/image.sh write it: DEFAULT and one
+ * label per slot (/boot/linux-<slot>, "# outpost <version>", APPEND). */
+struct init_bios_label {
+	bool present;
+	char version[INITCTL_VERSION_MAX];
+	char cmdline[INIT_BIOS_CMDLINE_MAX];
+};
+
+struct init_bios_cfg {
+	char dflt[2]; /* DEFAULT's slot, "" when none of ours */
+	struct init_bios_label label[2]; /* slots a, b */
+};
+
+/* Parse syslinux.cfg (n bytes at s); lines of other kinds are ignored:
+ * true, or false when a line is longer than INIT_BIOS_CMDLINE_MAX + 16. */
+bool init_bios_cfg_parse(const char *s, size_t n, struct init_bios_cfg *c);
+/* Format c: its length, or -1 when it does not fit n bytes. */
+int init_bios_cfg_format(const struct init_bios_cfg *c, char *out, size_t n);
+/* The label of slot ("a" or "b"). */
+struct init_bios_label *init_bios_label(
+    struct init_bios_cfg *c, const char *slot);
+
+/*
+ * What a BIOS boot is (the counterpart of init_assess_decide()), from
+ * syslinux.cfg c, the tries file t (NULL: none), the running slot and
+ * version: TRIAL when t names the running slot; when t names the other
+ * slot, *arm (its next try is to be armed: left - 1, boot-once, reboot)
+ * while left > 0, else ROLLED_BACK with the reason; without t GOOD when
+ * DEFAULT is the running slot, else IDLE.  u->other_version is the other
+ * label's version, or "".  Pure.
+ */
+void init_bios_decide(const struct init_bios_cfg *c, const struct init_tries *t,
+    const char *slot, struct init_update *u, bool *arm);
+
+/*
+ * The ESP's syslinux files (bios_esp.c), blocking, esp a mounted ESP's
+ * root: 0 or -1 with the reason in why (n bytes).  init_bios_read():
+ * syslinux.cfg into c and the tries file into t (*have false when there
+ * is none).  init_bios_write(): data as the file name of the directory
+ * dfd, atomically (temporary name, fsync, rename, fsync of dfd).
+ * init_bios_once(): the boot-once command label ("" clears it) in
+ * ldlinux.sys's ADV, written in place (ldlinux finds it by sector).
+ */
+int init_bios_read(const char *esp, struct init_bios_cfg *c,
+    struct init_tries *t, bool *have, char *why, size_t n);
+int init_bios_write(int dfd, const char *name, const void *data, size_t len,
+    char *why, size_t n);
+int init_bios_once(const char *esp, const char *label, char *why, size_t n);
+
+/* A trial in slot is good: DEFAULT slot in syslinux.cfg, then the tries
+ * file removed.  0 or -1 with why. */
+int init_bios_mark_good(const char *esp, const char *slot, char *why, size_t n);
+
+/* Arm the next try of t's slot: the tries file with one less left, then
+ * boot-once of it.  0 or -1 with why. */
+int init_bios_arm(
+    const char *esp, const struct init_tries *t, char *why, size_t n);
+
+/*
+ * The writer's side (update_write.c).  init_bios_forget(): slot's label
+ * goes from syslinux.cfg (never DEFAULT's), with the tries file and any
+ * boot-once, before the slot is written.  init_bios_add(): once its kernel
+ * is in /boot, slot's label with version and cmdline, the tries file
+ * (INIT_UKI_TRIES - 1 left) and boot-once slot, in that order.  0 or -1.
+ */
+int init_bios_forget(const char *esp, const char *slot, char *why, size_t n);
+int init_bios_add(const char *esp, const char *slot, const char *version,
+    const char *cmdline, char *why, size_t n);
+
 /* --- readiness of the worker (ready.c) ----------------------------------- */
 
 #define INIT_NOTIFY_PATH INIT_RUN_DIR "/notify"
@@ -310,6 +449,7 @@ struct init_update_io {
 	const char *running; /* running version */
 	const char *target; /* the slot to write, "a" or "b" */
 	bool allow_downgrade; /* UPDATE_ALLOW_DOWNGRADE */
+	bool bios; /* booted by syslinux: install for it (init_bios_add()) */
 	/* The device (or file) of the GPT partition called name into out:
 	 * 0 or -errno (init_part_find() in the appliance). */
 	int (*part)(const char *name, char *out, size_t n);
@@ -331,7 +471,9 @@ struct init_update_io {
  * ESP's EFI/Linux) and only then write root-<target> and
  * verity-<target>, then install uki-<target> as EFI/Linux/
  * outpost-<version>-<target>+3.efi (temporary name, fsync, rename, fsync
- * of the directory).  The target's earlier UKIs are removed before its
+ * of the directory); with io->bios, /boot/linux-<target> and the label of
+ * syslinux.cfg from the UKI's .linux and .cmdline instead, then the tries
+ * file and boot-once (init_bios_forget() before, init_bios_add() after).  The target's earlier UKIs are removed before its
  * partitions are touched, so a write that fails half-way leaves a slot
  * nothing boots.  A refusal before that leaves the target untouched.
  * Blocking: for the writer child or a test.  0 or -1, reported either way.
@@ -360,7 +502,9 @@ bool init_net_parse_cidr(const char *s, uint32_t *addr, uint32_t *mask);
  * spaces into dns[]; malformed entries are skipped.  Returns the count. */
 size_t init_net_parse_dns(const char *s, uint32_t *dns);
 
-/* banner.c: console lines for the operator. */
+/* banner.c: console lines for the operator.  init_banner(): the whole
+ * banner the first time, only the network and health lines after that
+ * (DHCP bound). */
 void init_banner(const struct init *in);
 void init_console(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 

@@ -83,6 +83,7 @@ child_main(const struct init *in, const char *path, int fd)
 	    .running = in->update.version,
 	    .target = init_slot_other(in->update.slot),
 	    .allow_downgrade = in->update_allow_downgrade,
+	    .bios = in->bios,
 	    .part = part_dev,
 	    .esp_mount = esp_mount,
 	    .report = child_report,
@@ -91,6 +92,11 @@ child_main(const struct init *in, const char *path, int fd)
 	sigset_t all;
 	int r;
 
+	/* A test's ESP (OUTPOST_INIT_ESP) is a directory already. */
+	if (in->esp_mounted) {
+		io.esp = in->esp;
+		io.esp_mount = NULL;
+	}
 	/* Unblocked: the shutdown's SIGTERM ends a write half-way (safe). */
 	sigemptyset(&all);
 	sigprocmask(SIG_SETMASK, &all, NULL);
@@ -143,7 +149,7 @@ take(struct init *in, const struct progress_msg *m)
 {
 	struct init_update *u = &in->update;
 
-	if (m->state >= INITCTL__STATES || m->percent > 100)
+	if (m->state >= INITCTL_OFFERED || m->percent > 100)
 		return;
 	u->state = m->state;
 	u->percent = m->percent;
@@ -236,14 +242,6 @@ init_update_start(struct init *in, const char *path)
 		fail(in,
 		    "running slot unknown (no outpost.slot= on the "
 		    "kernel command line)");
-		return;
-	}
-	/* Only systemd-boot counts a trial's tries: a slot written under
-	 * syslinux would never boot, and the edge's next offer would write
-	 * it again after every reboot. */
-	if (!in->test && access("/sys/firmware/efi", F_OK) != 0) {
-		fail(in,
-		    "booted by BIOS: updates need UEFI boot (try counting)");
 		return;
 	}
 	if ((r = spawn(in, path)) < 0)

@@ -26,6 +26,8 @@
 
 #define CERT_FILE_MAX 65536
 #define ESP_DIR "EFI/Linux"
+#define UKI_TMP "outpost-uki.tmp" /* BIOS: the UKI, taken apart */
+#define COPY_CHUNK 65536
 
 struct writer {
 	const struct init_update_io *io;
@@ -211,6 +213,9 @@ forget_slot(struct writer *w)
 	if (r == 0 && fsync(w->esp) < 0)
 		r = util_fail(
 		    w->err, sizeof(w->err), "ESP: %s", strerror(errno));
+	if (r == 0 && w->io->bios)
+		r = init_bios_forget(
+		    w->io->esp, w->io->target, w->err, sizeof(w->err));
 	return r;
 }
 
@@ -250,6 +255,113 @@ install_uki(struct writer *w)
 	return sync_fd(w, w->esp, "ESP");
 }
 
+/* len bytes at off of in to a new file name of dfd: tmp, fsync, rename. */
+static int
+copy_range(struct writer *w, int in, const struct init_pe_section *s, int dfd,
+    const char *name)
+{
+	char tmp[64], buf[COPY_CHUNK];
+	uint64_t done = 0;
+	ssize_t k = 0;
+	int fd, r = 0;
+
+	snprintf(tmp, sizeof(tmp), "%s.tmp", name);
+	fd = openat(dfd, tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0)
+		return util_fail(w->err, sizeof(w->err), "ESP: %s: %s", tmp,
+		    strerror(errno));
+	while (r == 0 && done < s->size) {
+		k = pread(in, buf, (size_t)MIN(sizeof(buf), s->size - done),
+		    (off_t)(s->off + done));
+		if (k <= 0 || write(fd, buf, (size_t)k) != k)
+			r = util_fail(w->err, sizeof(w->err), "ESP: %s: %s",
+			    tmp, k == 0 ? "short read" : strerror(errno));
+		done += k > 0 ? (uint64_t)k : 0;
+	}
+	if (r == 0)
+		r = sync_fd(w, fd, name);
+	close(fd);
+	if (r == 0 && renameat(dfd, tmp, dfd, name) < 0)
+		r = util_fail(w->err, sizeof(w->err), "ESP: rename %s: %s",
+		    name, strerror(errno));
+	if (r < 0)
+		unlinkat(dfd, tmp, 0);
+	return r < 0 ? -1 : sync_fd(w, dfd, "ESP");
+}
+
+/* The .cmdline section of the UKI in: printable, one line, naming the
+ * target slot (what syslinux.cfg's APPEND will say). */
+static int
+read_cmdline(struct writer *w, int in, const struct init_pe_section *s,
+    char *out, size_t n)
+{
+	char slot[INITCTL_SLOT_MAX];
+	size_t i, len = (size_t)s->size;
+
+	if (s->size >= n || pread(in, out, len, (off_t)s->off) != (ssize_t)len)
+		return util_fail(w->err, sizeof(w->err),
+		    "UKI: .cmdline of %llu bytes", (unsigned long long)s->size);
+	while (len > 0 &&
+	    (out[len - 1] == '\0' || out[len - 1] == '\n' ||
+		out[len - 1] == ' '))
+		len--;
+	out[len] = '\0';
+	for (i = 0; i < len; i++)
+		if (out[i] < 0x20 || out[i] > 0x7e)
+			return util_fail(w->err, sizeof(w->err),
+			    "UKI: .cmdline is not one line of text");
+	if (!init_slot_parse(out, slot, sizeof(slot)) ||
+	    strcmp(slot, w->io->target) != 0)
+		return util_fail(w->err, sizeof(w->err),
+		    "UKI: .cmdline does not name outpost.slot=%s",
+		    w->io->target);
+	return 0;
+}
+
+/*
+ * BIOS: the UKI (hashed while copied) to a file of ours on the ESP, its
+ * .linux to /boot/linux-<target>, its .cmdline into the label; then the
+ * tries file and boot-once (init_bios_add()).
+ */
+static int
+install_bios(struct writer *w)
+{
+	struct init_pe_section lin, cmd;
+	char path[PATH_MAX], name[16], cmdline[INIT_BIOS_CMDLINE_MAX];
+	uint8_t head[INIT_PE_HEAD_MAX];
+	int fd, boot, r = -1;
+	ssize_t k;
+
+	snprintf(path, sizeof(path), "%s/boot", w->io->esp);
+	if ((boot = open(path, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+		return util_fail(w->err, sizeof(w->err), "ESP %s: %s", path,
+		    strerror(errno));
+	fd =
+	    openat(boot, UKI_TMP, O_RDWR | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+	if (fd < 0) {
+		util_fail(w->err, sizeof(w->err), "ESP: %s: %s", UKI_TMP,
+		    strerror(errno));
+		goto out;
+	}
+	snprintf(name, sizeof(name), "linux-%s", w->io->target);
+	if (copy(w, 2, fd) < 0 || (k = pread(fd, head, sizeof(head), 0)) < 0 ||
+	    init_pe_section(head, (size_t)k, w->part[2]->size, ".linux", &lin,
+		w->err, sizeof(w->err)) < 0 ||
+	    init_pe_section(head, (size_t)k, w->part[2]->size, ".cmdline", &cmd,
+		w->err, sizeof(w->err)) < 0 ||
+	    read_cmdline(w, fd, &cmd, cmdline, sizeof(cmdline)) < 0 ||
+	    copy_range(w, fd, &lin, boot, name) < 0)
+		goto out;
+	r = init_bios_add(w->io->esp, w->io->target, w->m.version, cmdline,
+	    w->err, sizeof(w->err));
+out:
+	if (fd >= 0)
+		close(fd);
+	unlinkat(boot, UKI_TMP, 0);
+	close(boot);
+	return r;
+}
+
 static int
 write_slot(struct writer *w)
 {
@@ -259,7 +371,7 @@ write_slot(struct writer *w)
 	if (copy(w, 0, w->dev[0]) < 0 || sync_fd(w, w->dev[0], "root") < 0 ||
 	    copy(w, 1, w->dev[1]) < 0 || sync_fd(w, w->dev[1], "verity") < 0)
 		return -1;
-	return install_uki(w);
+	return w->io->bios ? install_bios(w) : install_uki(w);
 }
 
 /* see init_int.h */

@@ -115,7 +115,7 @@ initctl_reply_decode(const uint8_t *p, size_t n, struct initctl_reply *r)
 	r->result = (int32_t)get32(&p);
 	state = get32(&p);
 	r->percent = get32(&p);
-	if (!op_ok(op) || state >= INITCTL__STATES || r->percent > 100)
+	if (!op_ok(op) || state >= INITCTL_OFFERED || r->percent > 100)
 		return -1;
 	r->op = (enum initctl_op)op;
 	r->state = (enum initctl_state)state;
@@ -148,11 +148,34 @@ initctl_path_ok(const char *path)
 }
 
 /* see initctl.h */
+static const char *const state_names[INITCTL__STATES] = {
+    [INITCTL_IDLE] = "idle",
+    [INITCTL_VERIFYING] = "verifying",
+    [INITCTL_WRITING] = "writing",
+    [INITCTL_WRITTEN] = "written",
+    [INITCTL_TRIAL] = "trial",
+    [INITCTL_GOOD] = "good",
+    [INITCTL_ROLLED_BACK] = "rolled_back",
+    [INITCTL_FAILED] = "failed",
+    [INITCTL_OFFERED] = "offered",
+    [INITCTL_DOWNLOADING] = "downloading",
+};
+
+/* see initctl.h */
 const char *
 initctl_state_name(enum initctl_state s)
 {
-	static const char *const name[INITCTL__STATES] = {"idle", "verifying",
-	    "writing", "written", "trial", "good", "rolled_back", "failed"};
+	return (unsigned)s < INITCTL__STATES ? state_names[s] : "unknown";
+}
 
-	return (unsigned)s < INITCTL__STATES ? name[s] : "unknown";
+/* see initctl.h */
+int
+initctl_state_find(const char *s)
+{
+	int i;
+
+	for (i = 0; i < INITCTL__STATES; i++)
+		if (strcmp(state_names[i], s) == 0)
+			return i;
+	return -1;
 }

@@ -38,7 +38,12 @@ enum initctl_op {
 	INITCTL_STATUS = 3, /* report only */
 };
 
-/* The update states of the contract (struct init_update, src/init). */
+/*
+ * The update states of the contract (docs/updates.md), the one list of
+ * them: init's (struct init_update, src/init), the worker's (its download
+ * adds OFFERED and DOWNLOADING, which init never reports) and the edge's
+ * view of a connector's reports.  Values are the channel's numbers.
+ */
 enum initctl_state {
 	INITCTL_IDLE,
 	INITCTL_VERIFYING,
@@ -48,6 +53,8 @@ enum initctl_state {
 	INITCTL_GOOD,
 	INITCTL_ROLLED_BACK,
 	INITCTL_FAILED,
+	INITCTL_OFFERED, /* the worker's own, from here on */
+	INITCTL_DOWNLOADING,
 	INITCTL__STATES
 };
 
@@ -90,7 +97,8 @@ void initctl_reply_encode(
 /*
  * Decode n bytes at p.  0, or -1 (r unspecified) when n is not the record's
  * size, the magic or op is wrong, a text field is not NUL-terminated or
- * holds a byte outside 0x20..0x7e, the state is unknown or percent > 100.
+ * holds a byte outside 0x20..0x7e, the state is not one of init's or
+ * percent > 100.
  * A request's path must be "" unless op is APPLY; for APPLY see
  * initctl_path_ok().
  */
@@ -105,8 +113,11 @@ int initctl_reply_decode(const uint8_t *p, size_t n, struct initctl_reply *r);
  */
 bool initctl_path_ok(const char *path);
 
-/* "idle", "verifying", ..., "rolled_back", "failed"; "unknown" past the
- * end. */
+/* "idle", "verifying", ..., "downloading" (the contract's names);
+ * "unknown" past the end. */
 const char *initctl_state_name(enum initctl_state s);
+
+/* The state named s, or -1 when no state has that name. */
+int initctl_state_find(const char *s);
 
 #endif

@@ -7,9 +7,13 @@
  *
  * Objects and ownership:
  *   struct trace_ctx       a span context by value (ids and flags).
- *   struct trace_span      hot object embedded in the caller's request
- *                          object: the span being recorded, with its
- *                          attributes copied into its own fixed arena.
+ *   struct trace_span      the span being recorded, with its attributes
+ *                          copied into its own fixed arena (1.2 KiB);
+ *                          embedded in the caller's object.
+ *   struct trace_ref       hot object embedded in objects many of which
+ *                          live at once (a tunnelled request): a span's
+ *                          context, and a trace_span from the recorder's
+ *                          pool only while one is recorded for export.
  *   struct trace_recorder  startup object (trace_recorder_new/_free): the
  *                          sampler and the queue of finished spans, sized
  *                          from the settings at start (max_queue spans,
@@ -255,5 +259,42 @@ void trace_span_set_status(struct trace_span *s, enum trace_status st);
  * its oldest span, counted); a span not recording is left alone.  s may
  * be reused at once. */
 void trace_span_end(struct trace_recorder *r, struct trace_span *s);
+
+/* --- spans by reference ----------------------------------------------------- */
+
+/*
+ * A span held by reference: its context by value (what propagation, log
+ * lines and exemplars need), and the recording itself only when the
+ * sampler keeps the span and an exporter takes finished spans
+ * (trace_recorder_set_export with a function): then span is a struct
+ * trace_span from the recorder's pool, set through the functions above,
+ * until trace_ref_end.  Without an exporter a sampled span still
+ * propagates as sampled and counts as started, ended and exported (what
+ * the recorder does with finished spans then), and records nothing.
+ * Read the fields; set them through trace_ref_start/_end only.
+ */
+struct trace_ref {
+	bool active; /* started with a recorder: ctx is set */
+	bool open; /* sampled and not ended yet */
+	struct trace_ctx ctx;
+	struct trace_span *span; /* recording: from the pool; else NULL */
+};
+
+/*
+ * trace_span_start for a reference (same arguments and context rules).
+ * Returns whether the sampler kept it (ctx's sampled flag); s->span is
+ * NULL unless it is recorded (an exporter is set, and the pool found
+ * memory: a span that finds none is dropped, counted as dropped).
+ * Every started ref must reach trace_ref_end before s is forgotten (its
+ * pool span is reused from there); the recorder frees any still held.
+ */
+bool trace_ref_start(struct trace_recorder *r, struct trace_ref *s,
+    const char *name, enum trace_kind kind, const struct trace_ctx *parent,
+    const char *state, size_t state_len);
+
+/* End s now: trace_span_end for its recording, which goes back to the
+ * pool (s->span is NULL after); a second call, or one for a span not
+ * sampled, does nothing.  s->active and s->ctx stay as they were. */
+void trace_ref_end(struct trace_recorder *r, struct trace_ref *s);
 
 #endif

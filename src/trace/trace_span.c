@@ -4,7 +4,9 @@
  * max_queue finished spans (allocated once) that is handed to the
  * exporter in batches of at most max_batch: schedule_delay_ms after the
  * first span queued, or as soon as a batch is full.  A full ring drops
- * its oldest span, counted.
+ * its oldest span, counted.  Spans held by reference (trace_ref) take
+ * their recording from a pool: allocated on first use, kept for reuse up
+ * to TRACE_POOL_KEEP free ones.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -12,9 +14,20 @@
 #include <string.h>
 #include <time.h>
 
+#include "lib/list.h"
 #include "lib/util.h"
 #include "rx/rx.h"
 #include "trace/trace_int.h"
+
+/* Free pooled spans kept for the next trace_ref (about 40 KiB); more are
+ * given back to the allocator. */
+#define TRACE_POOL_KEEP 32
+
+/* A trace_ref's recording: on the recorder's free or used list. */
+struct pool_span {
+	struct list_node link;
+	struct trace_span s;
+};
 
 struct trace_recorder {
 	struct rx_loop *loop;
@@ -28,6 +41,8 @@ struct trace_recorder {
 	struct rx_timer delay; /* armed while spans wait */
 	struct rx_defer full; /* a batch is full: export it now */
 	struct trace_stats st;
+	struct list_node pool_free, pool_used; /* pool_span.link */
+	size_t nfree;
 };
 
 static uint64_t
@@ -119,8 +134,22 @@ trace_recorder_new(struct trace_recorder **out, struct rx_loop *l,
 	}
 	rx_timer_init(&r->delay, on_delay);
 	rx_defer_init(&r->full, on_full);
+	list_init(&r->pool_free);
+	list_init(&r->pool_used);
 	*out = r;
 	return 0;
+}
+
+static void
+pool_drain(struct list_node *h)
+{
+	while (!list_empty(h)) {
+		struct pool_span *p =
+		    list_entry(h->next, struct pool_span, link);
+
+		list_remove(&p->link);
+		free(p);
+	}
 }
 
 /* see trace.h */
@@ -130,6 +159,8 @@ trace_recorder_free(struct trace_recorder *r)
 	if (r == NULL)
 		return;
 	trace_recorder_flush(r);
+	pool_drain(&r->pool_free);
+	pool_drain(&r->pool_used); /* refs never ended: their owners go too */
 	free(r->ring);
 	free(r->batch);
 	free(r);
@@ -173,6 +204,28 @@ span_begin(struct trace_span *s, const char *name, enum trace_kind kind,
 	s->start_ns = now_ns();
 }
 
+/*
+ * A new span's context in ctx: its ids and the sampler's decision (the
+ * flags; a dropped span is counted).  False when the kernel gave no ids.
+ */
+static bool
+span_ctx(struct trace_recorder *r, struct trace_ctx *ctx,
+    const struct trace_ctx *parent)
+{
+	if (parent != NULL)
+		memcpy(ctx->trace_id, parent->trace_id, TRACE_ID_LEN);
+	else if (trace_new_trace_id(ctx->trace_id) < 0)
+		return false;
+	if (trace_new_span_id(ctx->span_id) < 0)
+		return false;
+	ctx->flags = trace_sampled(&r->c.sampler, parent, ctx->trace_id)
+	    ? TRACE_FLAG_SAMPLED
+	    : 0;
+	if (ctx->flags == 0)
+		r->st.unsampled++;
+	return true;
+}
+
 /* see trace.h */
 bool
 trace_span_start(struct trace_recorder *r, struct trace_span *s,
@@ -183,22 +236,96 @@ trace_span_start(struct trace_recorder *r, struct trace_span *s,
 	if (r == NULL)
 		return false;
 	s->has_parent = parent != NULL;
-	if (parent != NULL)
-		memcpy(s->ctx.trace_id, parent->trace_id, TRACE_ID_LEN);
-	else if (trace_new_trace_id(s->ctx.trace_id) < 0)
-		return false;
-	if (trace_new_span_id(s->ctx.span_id) < 0)
+	if (!span_ctx(r, &s->ctx, parent))
 		return false;
 	s->active = true;
-	s->recording = trace_sampled(&r->c.sampler, parent, s->ctx.trace_id);
-	s->ctx.flags = s->recording ? TRACE_FLAG_SAMPLED : 0;
-	if (!s->recording) {
-		r->st.unsampled++;
+	s->recording = s->ctx.flags != 0;
+	if (!s->recording)
 		return false;
-	}
 	span_begin(s, name, kind, parent, state, state_len);
 	r->st.started++;
 	return true;
+}
+
+/* A recording for a trace_ref: a free pooled span, or a new one. */
+static struct trace_span *
+pool_get(struct trace_recorder *r)
+{
+	struct pool_span *p;
+
+	if (!list_empty(&r->pool_free)) {
+		p = list_entry(r->pool_free.next, struct pool_span, link);
+		list_remove(&p->link);
+		r->nfree--;
+	} else if ((p = malloc(sizeof(*p))) == NULL) {
+		return NULL;
+	}
+	list_append(&r->pool_used, &p->link);
+	return &p->s;
+}
+
+static void
+pool_put(struct trace_recorder *r, struct trace_span *s)
+{
+	struct pool_span *p = container_of(s, struct pool_span, s);
+
+	list_remove(&p->link);
+	if (r->nfree >= TRACE_POOL_KEEP) {
+		free(p);
+		return;
+	}
+	list_prepend(&r->pool_free, &p->link); /* the warmest first */
+	r->nfree++;
+}
+
+/* see trace.h */
+bool
+trace_ref_start(struct trace_recorder *r, struct trace_ref *s, const char *name,
+    enum trace_kind kind, const struct trace_ctx *parent, const char *state,
+    size_t state_len)
+{
+	struct trace_span *sp;
+
+	s->active = s->open = false;
+	s->span = NULL;
+	if (r == NULL || !span_ctx(r, &s->ctx, parent))
+		return false;
+	s->active = true;
+	if (s->ctx.flags == 0)
+		return false;
+	if (r->fn != NULL) {
+		if ((sp = pool_get(r)) == NULL) {
+			r->st.dropped++;
+			if (r->drop != NULL)
+				r->drop(r->arg, 1);
+			return true;
+		}
+		sp->active = sp->recording = true;
+		sp->ctx = s->ctx;
+		sp->has_parent = parent != NULL;
+		span_begin(sp, name, kind, parent, state, state_len);
+		s->span = sp;
+	}
+	s->open = true;
+	r->st.started++;
+	return true;
+}
+
+/* see trace.h */
+void
+trace_ref_end(struct trace_recorder *r, struct trace_ref *s)
+{
+	if (r == NULL || !s->open)
+		return;
+	s->open = false;
+	if (s->span == NULL) { /* no exporter: what the ring would do */
+		r->st.ended++;
+		r->st.exported++;
+		return;
+	}
+	trace_span_end(r, s->span);
+	pool_put(r, s->span);
+	s->span = NULL;
 }
 
 static struct trace_attr *

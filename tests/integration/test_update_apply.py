@@ -64,9 +64,15 @@ def bundles(tmp_path_factory):
     for k in ("good", "other"):
         sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
            "-subj", "/CN=" + k, "-keyout", d / (k + ".key"), "-out", d / (k + ".crt"))
-        env = dict(os.environ, SIGNING_KEY=str(d / (k + ".key")),
-                   SIGNING_CERT=str(d / (k + ".crt")))
-        r = sh(TOP / "scripts/update.sh", parts, d / k, env=env, text=True)
+    # name: (signer, parts); "big" has a root larger than the 2 MiB slot.
+    big = d / "big-parts"
+    shutil.copytree(parts, big)
+    (big / "root.erofs").write_bytes(os.urandom(3 * MIB))
+    for k, (key, src) in dict(good=("good", parts), other=("other", parts),
+                              big=("good", big)).items():
+        env = dict(os.environ, SIGNING_KEY=str(d / (key + ".key")),
+                   SIGNING_CERT=str(d / (key + ".crt")))
+        r = sh(TOP / "scripts/update.sh", src, d / k, env=env, text=True)
         out[k] = pathlib.Path(r.stdout.strip())
     out["cert"] = d / "good.crt"
     out["parts"] = parts
@@ -221,9 +227,10 @@ def test_apply_writes_slot_b_installs_trial_uki_and_reboots(
     assert disk.esp_file(trial) == (parts / "uki-b.efi").read_bytes()
 
 
-def test_apply_refuses_another_key_and_touches_nothing(
-        tmp_path, disk, outpost_bin, bundles):
-    root = make_root(tmp_path, disk, outpost_bin, bundles["other"], bundles["cert"])
+def refused(tmp_path, disk, outpost_bin, bundles, which):
+    """APPLY of bundles[which]: taken, then failed, init still running and
+    nothing of slot b or the ESP touched; the reason given."""
+    root = make_root(tmp_path, disk, outpost_bin, bundles[which], bundles["cert"])
     log = tmp_path / "init.log"
     p = run_init(root, log)
     status = root / "tmp/status"
@@ -240,7 +247,20 @@ def test_apply_refuses_another_key_and_touches_nothing(
         stop(p)
     result, state, _pct, rest = line.split(" ", 3)
     assert (result, state) == ("0", "7"), line  # taken, then failed
-    assert rest.split(" | ")[3].strip() == "bad signature", line
     assert disk.read("root-b", 2 * MIB) == bytes(2 * MIB)
     assert disk.read("verity-b", MIB) == bytes(MIB)
     assert disk.esp_files() == sorted(["outpost-%s-a.efi" % RUNNING, "outpost-0.0.1-b.efi"])
+    return rest.split(" | ")[3].strip()
+
+
+def test_apply_refuses_another_key_and_touches_nothing(
+        tmp_path, disk, outpost_bin, bundles):
+    assert refused(tmp_path, disk, outpost_bin, bundles, "other") == "bad signature"
+
+
+def test_apply_refuses_a_root_larger_than_the_slot_and_touches_nothing(
+        tmp_path, disk, outpost_bin, bundles):
+    """Signed by the right key, but its root (3 MiB) does not fit the 2 MiB
+    slot: refused before anything is written."""
+    reason = refused(tmp_path, disk, outpost_bin, bundles, "big")
+    assert reason == "part root: 3 MiB larger than the slot (2 MiB)", reason

@@ -209,15 +209,22 @@ def test_real_connector_fetches_from_the_edge(edge, tmp_path, spawn, outpost_bin
         assert wait_until(lambda: edge.state()["connectors"], 15), edge.proc.text()[-2000:]
         name = edge.state()["connectors"][0]["name"]
         edge.wait_tunnels(name, 1)
+
+        def update():
+            return json.loads(cli(edge, "status", name).stdout)["connectors"][0]["update"]
+        # Its first report reaches the edge (on h2c, sent again if it came
+        # before the Tunnel's metadata named the connection).
+        u = wait_until(lambda: (update() or {}).get("state") == "idle", 15, 0.2)
+        assert u, edge.proc.text()[-3000:]
         # Nothing written yet: no reboot (409, exit 100), nothing asked of init.
         r = cli(edge, "reboot", name)
-        assert r.returncode == 100 and "has no update written" in r.stderr, r
+        assert r.returncode == 100 and "has no update written (state idle)" in r.stderr, r
         assert (2, "") not in fi.requests, fi.requests
         r = cli(edge, "offer", name, str(b["path"]))
         assert r.returncode == 0, r.stderr
 
         def written():
-            u = json.loads(cli(edge, "status", name).stdout)["connectors"][0]["update"]
+            u = update()
             return u if u and u["state"] == "written" else None
         u = wait_until(written, 30, 0.1)
         assert u, edge.proc.text()[-3000:]
@@ -231,7 +238,7 @@ def test_real_connector_fetches_from_the_edge(edge, tmp_path, spawn, outpost_bin
         r = cli(edge, "reboot", name)
         assert r.returncode == 0 and json.loads(r.stdout) == {"rebooting": [name]}, r
         assert wait_until(lambda: (2, "") in fi.requests, 10), fi.requests  # REBOOT
-        u = json.loads(cli(edge, "status", name).stdout)["connectors"][0]["update"]
+        u = update()
         assert u["reboot_requested"] is not None, u
     finally:
         fi.close()

@@ -117,6 +117,10 @@ reply_fields_checked(void **state)
 	initctl_reply_encode(&r, b);
 	b[12] = INITCTL__STATES; /* state */
 	assert_int_equal(initctl_reply_decode(b, sizeof(b), &d), -1);
+	b[12] = INITCTL_OFFERED; /* the worker's own: never init's */
+	assert_int_equal(initctl_reply_decode(b, sizeof(b), &d), -1);
+	b[12] = INITCTL_FAILED; /* init's last */
+	assert_int_equal(initctl_reply_decode(b, sizeof(b), &d), 0);
 	initctl_reply_encode(&r, b);
 	b[16] = 101; /* percent */
 	assert_int_equal(initctl_reply_decode(b, sizeof(b), &d), -1);
@@ -154,7 +158,13 @@ state_names(void **state)
 	assert_string_equal(
 	    initctl_state_name(INITCTL_ROLLED_BACK), "rolled_back");
 	assert_string_equal(initctl_state_name(INITCTL_FAILED), "failed");
+	assert_string_equal(
+	    initctl_state_name(INITCTL_DOWNLOADING), "downloading");
 	assert_string_equal(initctl_state_name(INITCTL__STATES), "unknown");
+	for (int i = 0; i < INITCTL__STATES; i++)
+		assert_int_equal(initctl_state_find(initctl_state_name(i)), i);
+	assert_int_equal(initctl_state_find("unknown"), -1);
+	assert_int_equal(initctl_state_find("Idle"), -1);
 }
 
 int

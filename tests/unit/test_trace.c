@@ -232,6 +232,7 @@ samplers(void **state)
 struct sink {
 	size_t calls, spans, biggest, dropped;
 	char names[64][16];
+	struct trace_span last; /* the last span exported */
 };
 
 static void
@@ -246,6 +247,8 @@ sink_export(void *arg, const struct trace_span *const *spans, size_t n)
 	for (i = 0; i < n; i++, k->spans++)
 		if (k->spans < 64)
 			snprintf(k->names[k->spans], 16, "%s", spans[i]->name);
+	if (n > 0)
+		k->last = *spans[n - 1];
 }
 
 static void
@@ -429,6 +432,121 @@ span_fields(void **state)
 	rx_free(&l);
 }
 
+/* Spans by reference with an exporter: recorded in a pooled span, whose
+ * attributes and tracestate reach the exporter; the pool reuses it. */
+static void
+ref_recorded(void **state)
+{
+	struct rx_loop l;
+	struct sink k;
+	struct trace_recorder *r =
+	    recorder(&l, &k, "parentbased_always_on", 64, 64, 60000);
+	struct trace_ref s, many[40];
+	struct trace_span *first;
+	struct trace_ctx parent;
+	struct trace_stats st;
+	size_t i;
+
+	assert_true(parse(&parent, TP));
+	assert_true(
+	    trace_ref_start(r, &s, "x", TRACE_KIND_CLIENT, &parent, "a=1", 3));
+	assert_true(s.active);
+	assert_int_equal(s.ctx.flags, TRACE_FLAG_SAMPLED);
+	assert_memory_equal(s.ctx.trace_id, parent.trace_id, TRACE_ID_LEN);
+	assert_non_null(s.span);
+	assert_memory_equal(&s.span->ctx, &s.ctx, sizeof(s.ctx));
+	trace_span_attr_str(s.span, "http.request.method", "GET", 3);
+	trace_span_set_status(s.span, TRACE_STATUS_ERROR);
+	first = s.span;
+	trace_ref_end(r, &s);
+	assert_null(s.span);
+	assert_true(s.active); /* the context outlives the recording */
+	trace_ref_end(r, &s); /* the second end does nothing */
+	trace_recorder_flush(r);
+	assert_int_equal(k.spans, 1);
+	assert_string_equal(k.last.name, "x");
+	assert_int_equal(k.last.kind, TRACE_KIND_CLIENT);
+	assert_int_equal(k.last.status, TRACE_STATUS_ERROR);
+	assert_true(k.last.has_parent);
+	assert_memory_equal(k.last.parent_id, parent.span_id, 8);
+	assert_memory_equal(k.last.ctx.span_id, s.ctx.span_id, 8);
+	assert_int_equal(k.last.state_len, 3);
+	assert_memory_equal(k.last.arena, "a=1", 3);
+	assert_int_equal(k.last.nattrs, 1);
+	assert_memory_equal(k.last.arena + k.last.attrs[0].off, "GET", 3);
+	assert_true(k.last.end_ns >= k.last.start_ns);
+	/* The next span reuses the pooled one; more at once than the pool
+	 * keeps are allocated, and given back past its bound. */
+	assert_true(
+	    trace_ref_start(r, &s, "y", TRACE_KIND_SERVER, NULL, NULL, 0));
+	assert_ptr_equal(s.span, first);
+	assert_false(s.span->has_parent);
+	assert_int_equal(s.span->state_len, 0);
+	for (i = 0; i < 40; i++)
+		assert_true(trace_ref_start(
+		    r, &many[i], "m", TRACE_KIND_INTERNAL, NULL, NULL, 0));
+	for (i = 0; i < 40; i++)
+		trace_ref_end(r, &many[i]);
+	trace_recorder_stats(r, &st);
+	assert_int_equal(st.started, 42);
+	assert_int_equal(st.ended, 41);
+	/* s never ended: the recorder frees its span (no leak under ASan). */
+	trace_recorder_free(r);
+	assert_int_equal(k.spans, 41);
+	rx_free(&l);
+}
+
+/* Without an exporter a ref records nothing but keeps its context and
+ * the sampler's decision; the counts are those of discarded spans. */
+static void
+ref_without_exporter(void **state)
+{
+	struct trace_config c = {
+	    .max_queue = 4, .max_batch = 4, .schedule_delay_ms = 10};
+	struct trace_recorder *r;
+	struct trace_ref s;
+	struct trace_stats st;
+	struct rx_loop l;
+
+	assert_true(trace_sampler_init(&c.sampler, "always_on", 1000));
+	assert_int_equal(rx_init(&l, 8), 0);
+	assert_int_equal(trace_recorder_new(&r, &l, &c, NULL, NULL), 0);
+	assert_true(
+	    trace_ref_start(r, &s, "x", TRACE_KIND_SERVER, NULL, NULL, 0));
+	assert_true(s.active && s.open);
+	assert_null(s.span);
+	assert_int_equal(s.ctx.flags, TRACE_FLAG_SAMPLED);
+	assert_false(trace_zero(s.ctx.trace_id, TRACE_ID_LEN));
+	assert_false(trace_zero(s.ctx.span_id, TRACE_SPAN_ID_LEN));
+	trace_ref_end(r, &s);
+	trace_ref_end(r, &s);
+	trace_recorder_stats(r, &st);
+	assert_int_equal(st.started, 1);
+	assert_int_equal(st.ended, 1);
+	assert_int_equal(st.exported, 1);
+	trace_recorder_free(r);
+	/* A sampler that drops: context unsampled, counted as such. */
+	assert_true(trace_sampler_init(&c.sampler, "always_off", 1000));
+	assert_int_equal(trace_recorder_new(&r, &l, &c, NULL, NULL), 0);
+	assert_false(
+	    trace_ref_start(r, &s, "x", TRACE_KIND_SERVER, NULL, NULL, 0));
+	assert_true(s.active);
+	assert_false(s.open);
+	assert_int_equal(s.ctx.flags, 0);
+	trace_ref_end(r, &s);
+	trace_recorder_stats(r, &st);
+	assert_int_equal(st.unsampled, 1);
+	assert_int_equal(st.started + st.ended, 0);
+	trace_recorder_free(r);
+	/* No recorder: tracing off. */
+	assert_false(
+	    trace_ref_start(NULL, &s, "x", TRACE_KIND_SERVER, NULL, NULL, 0));
+	assert_false(s.active);
+	assert_null(s.span);
+	trace_ref_end(NULL, &s);
+	rx_free(&l);
+}
+
 typedef Opentelemetry__Proto__Collector__Trace__V1__ExportTraceServiceRequest
     pb_req;
 
@@ -584,6 +702,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(recorder_delay),
 	    cmocka_unit_test(span_unsampled),
 	    cmocka_unit_test(span_fields),
+	    cmocka_unit_test(ref_recorded),
+	    cmocka_unit_test(ref_without_exporter),
 	    cmocka_unit_test(pb_request),
 	};
 

@@ -265,13 +265,14 @@ static void *
 budget_alloc(void *arg, size_t size)
 {
 	struct unpack_budget *b = arg;
-	void *p = size <= b->left ? malloc(size) : NULL;
+	size_t need = aligned(size); /* malloc takes at least that */
+	void *p = need >= size && need <= b->left ? malloc(size) : NULL;
 
 	if (p == NULL) {
 		b->over = true; /* over the budget, or out of memory */
 		return NULL;
 	}
-	b->left -= size;
+	b->left -= need;
 	return p;
 }
 

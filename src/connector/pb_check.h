@@ -30,7 +30,8 @@ bool pb_strings_clean(
  * protobuf-c's unpacking may allocate many times a message's size (an
  * empty repeated message field is 2 bytes on the wire, a 40-byte struct in
  * memory).  Unpack message d from p[0..n) allocating at most budget bytes
- * in all (frees are not given back): the message, or NULL with *over true
+ * in all, each allocation counted rounded up to 8 as pb_unpacked_size
+ * counts it (frees are not given back): the message, or NULL with *over true
  * when the budget (or memory) ran out, false when the bytes are malformed.
  * Free it with protobuf_c_message_free_unpacked(m, NULL).
  */

@@ -12,7 +12,7 @@
  * which fails part-way for most inputs: protobuf-c's cleanup after a
  * failed allocation, under ASan and LeakSanitizer; pb_unpack_arena() the
  * same.  pb_unpacked_size(), which sizes the arena, must be exactly what
- * protobuf-c allocates (rounded up to 8) for a decodable message (the
+ * protobuf-c allocates (pb_unpack_bounded's count) for a decodable message (the
  * merge it does not count cannot happen in a ControllerMessage: its
  * singular sub-messages outside the oneof repeat no field).
  */
@@ -85,36 +85,21 @@ bounded(const uint8_t *data, size_t size, bool decodable)
 	}
 }
 
-static void *
-count_alloc(void *arg, size_t size)
-{
-	*(size_t *)arg += (size + 7) & ~(size_t)7;
-	return malloc(size);
-}
-
-static void
-count_free(void *arg, void *p)
-{
-	(void)arg;
-	free(p);
-}
-
-/* The walk's size and NUL answer for a decodable input. */
+/* The walk's size and NUL answer for a decodable input: protobuf-c
+ * unpacks it within that budget, not within one byte less. */
 static void
 sized(const uint8_t *data, size_t size)
 {
 	const ProtobufCMessageDescriptor *d =
 	    &connector__v1__controller_message__descriptor;
-	size_t used = 0;
-	ProtobufCAllocator a = {count_alloc, count_free, &used};
-	ProtobufCMessage *m = protobuf_c_message_unpack(d, &a, size, data);
-	bool clean;
+	bool clean, over;
+	size_t need = pb_unpacked_size(d, data, size, &clean);
+	ProtobufCMessage *m = pb_unpack_bounded(d, data, size, need, &over);
 
-	if (m == NULL)
-		abort(); /* it was decodable */
-	protobuf_c_message_free_unpacked(m, &a);
-	if (pb_unpacked_size(d, data, size, &clean) != used ||
-	    clean != pb_strings_clean(d, data, size))
+	if (m == NULL || clean != pb_strings_clean(d, data, size))
+		abort();
+	protobuf_c_message_free_unpacked(m, NULL);
+	if (pb_unpack_bounded(d, data, size, need - 1, &over) != NULL || !over)
 		abort();
 }
 

@@ -155,38 +155,22 @@ pb_unpack_budget(void **state)
 	pb_arena_free(NULL);
 }
 
-/* What protobuf-c's unpack asks of its allocator, each request rounded up
- * to 8 bytes as the arena rounds them (frees not given back: the arena
- * keeps them too). */
-static void *
-count_alloc(void *arg, size_t size)
-{
-	*(size_t *)arg += (size + 7) & ~(size_t)7;
-	return malloc(size);
-}
-
-static void
-count_free(void *arg, void *p)
-{
-	(void)arg;
-	free(p);
-}
-
-/* pb_unpacked_size(p[0..n)) is what unpacking it allocates, the arena's
- * one block holds the message, and *clean is pb_strings_clean's. */
+/* pb_unpacked_size(p[0..n)) is what unpacking it allocates (protobuf-c
+ * unpacks within that budget, not within one byte less), the arena's one
+ * block holds the message, and *clean is pb_strings_clean's. */
 static void
 expect_size(const uint8_t *p, size_t n)
 {
-	size_t used = 0;
-	ProtobufCAllocator a = {count_alloc, count_free, &used};
-	ProtobufCMessage *m = protobuf_c_message_unpack(D, &a, n, p);
+	ProtobufCMessage *m;
 	bool clean = false, over = true;
 	size_t size = pb_unpacked_size(D, p, n, &clean);
 	uint8_t again[4096];
 
+	m = pb_unpack_bounded(D, p, n, size, &over);
 	assert_non_null(m);
-	protobuf_c_message_free_unpacked(m, &a);
-	assert_int_equal(size, used);
+	protobuf_c_message_free_unpacked(m, NULL);
+	assert_null(pb_unpack_bounded(D, p, n, size - 1, &over));
+	assert_true(over);
 	assert_int_equal(clean, pb_strings_clean(D, p, n));
 	/* the arena's message packs to the same bytes */
 	m = pb_unpack_arena(D, p, n, size, &over, NULL);

@@ -32,6 +32,9 @@
 #define EXEC_CHUNK_LINE 4096
 /* First allocation of a body of unknown length (then doubled). */
 #define EXEC_BODY_FIRST 65536
+/* A streamed body's socket reads, at most (struct exec's scratch). */
+#define EXEC_READ_MAX 65536
+#define EXEC_READ_ROUNDS 4 /* such reads per wakeup, at most */
 
 enum exec_conn_state {
 	CONN_FREE, /* a slot on the free list */
@@ -100,6 +103,9 @@ struct exec {
 	 * X-Traversal-Redacted. */
 	Connector__V1__Header resp_hdr[EXEC_MAX_RESPONSE_HEADERS + 1];
 	Connector__V1__Header *resp_hdrp[EXEC_MAX_RESPONSE_HEADERS + 1];
+	/* A streamed body's read, handed to its sink at once (one loop:
+	 * one buffer; untouched until a body streams). */
+	uint8_t scratch[EXEC_READ_MAX];
 };
 
 enum job_state {

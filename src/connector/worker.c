@@ -47,16 +47,32 @@ struct worker {
 	struct rx_timer ntp_retry;
 	struct redact_reload rules; /* REDACTION_RULES_FILE */
 	struct otel *otel; /* OTLP export, when an endpoint is set */
+	int64_t drain_until; /* the first signal's DRAIN_TIMEOUT deadline */
 	int exit_code;
 };
 
+static void
+on_flushed(void *arg)
+{
+	struct worker *w = arg;
+
+	rx_stop(&w->loop);
+}
+
+/* The last spans and log records go out within the drain deadline (#15). */
 static void
 on_stopped(struct manager *m)
 {
 	struct worker *w = container_of(m, struct worker, mgr);
 
 	log_info("tunnels drained");
-	rx_stop(&w->loop);
+	if (m->trace != NULL)
+		trace_recorder_flush(m->trace);
+	if (w->otel != NULL)
+		otel_flush(
+		    w->otel, w->drain_until - rx_now(&w->loop), on_flushed, w);
+	else
+		rx_stop(&w->loop);
 }
 
 /* The first signal drains the tunnels (DRAIN_TIMEOUT), a second one exits. */
@@ -73,6 +89,7 @@ on_signal(struct rx_loop *l, int signo)
 	}
 	log_info("draining on signal %d", signo);
 	w->stopping = true;
+	w->drain_until = rx_now(l) + w->mgr.conf.drain_ms;
 	manager_stop(&w->mgr, on_stopped);
 }
 

@@ -125,24 +125,40 @@ req_free(struct otel_req *r)
 	*r = (struct otel_req){0};
 }
 
+static void drop_oldest(struct otel *o, enum otel_signal s);
+
+/* What no collector took by the end: dropped, counted and said. */
+static void
+drop_unsent(struct otel *o)
+{
+	size_t s, n[OTEL_SIGNALS] = {0};
+
+	if (o->have_cur) {
+		n[o->sig] += o->cur.nitems;
+		otel_count_dropped(o, o->sig, o->cur.nitems);
+	}
+	req_free(&o->cur);
+	for (s = 0; s < OTEL_SIGNALS; s++)
+		while (o->q[s].n > 0) {
+			n[s] += o->q[s].r[o->q[s].head].nitems;
+			drop_oldest(o, (enum otel_signal)s);
+		}
+	if (n[OTEL_METRICS] + n[OTEL_TRACES] + n[OTEL_LOGS] > 0)
+		log_warn("otlp: stopping with %zu spans, %zu log records and "
+			 "%zu data points not exported: dropped",
+		    n[OTEL_TRACES], n[OTEL_LOGS], n[OTEL_METRICS]);
+}
+
 /* see otel.h */
 void
 otel_free(struct otel *o)
 {
-	size_t s;
-
 	if (o == NULL)
 		return;
 	otel_logs_stop(o);
 	otel_metrics_stop(o);
 	otel_export_stop(o);
-	for (s = 0; s < OTEL_SIGNALS; s++)
-		while (o->q[s].n > 0) {
-			req_free(&o->q[s].r[o->q[s].head]);
-			o->q[s].head = (o->q[s].head + 1) % OTEL_QUEUE_MAX;
-			o->q[s].n--;
-		}
-	req_free(&o->cur);
+	drop_unsent(o);
 	otel_resource_free(o);
 	otel_conf_free(o);
 	if (o->own_dns != NULL)

@@ -16,10 +16,18 @@
  * bytes; a submit that does not fit drops the oldest queued requests
  * until it does, adding their item counts (data points, log records,
  * spans) to outpost_otlp_dropped_total{signal}.  One export is in flight
- * at a time (signals take turns), over a fresh connection (Connection:
- * close): dial (through EGRESS_PROXY_URL when set: CONNECT for https,
- * absolute-form for http), TLS verified against
- * OTEL_EXPORTER_OTLP_CERTIFICATE or the system CAs, POST, read the status.
+ * at a time (signals take turns), over one HTTP/1.1 connection kept
+ * between exports: dial (through EGRESS_PROXY_URL when set: CONNECT for
+ * https, absolute-form for http), TLS verified against
+ * OTEL_EXPORTER_OTLP_CERTIFICATE or the system CAs, POST, read the whole
+ * answer (head and body, bounded: OTEL_RESP_MAX, OTEL_RESP_BODY_MAX).
+ * After a complete 2xx answer the connection rests for the next export
+ * to the same endpoint, for at most OTEL_IDLE_MS (less when the
+ * collector's Keep-Alive header says so); it is closed after any other
+ * outcome, a "Connection: close", an answer delimited by the close, or
+ * stray bytes.  A kept connection that turns out closed before any answer
+ * byte (the collector dropped it as it was taken up) is replaced by a
+ * fresh one at once, without counting an attempt.
  * 2xx: done.  429, 502, 503, 504 and transport errors: retried with
  * exponential backoff (1 s doubling to 32 s, or the Retry-After seconds,
  * at most 60), at most OTEL_RETRIES attempts, then dropped and counted.
@@ -62,7 +70,7 @@ enum otel_protocol { OTEL_PROTOBUF, OTEL_JSON };
 #define OTEL_QUEUE_BYTES (4u << 20) /* bytes queued per signal */
 #define OTEL_RETRIES 5 /* attempts of one request */
 /* Reactor timers the exporter uses (its own, the dialer's, DNS). */
-#define OTEL_TIMERS 8
+#define OTEL_TIMERS 9
 
 struct cfg;
 struct otel;
@@ -92,9 +100,26 @@ struct otel_conf {
 int otel_new(
     const struct otel_conf *c, struct otel **out, char *err, size_t errlen);
 
-/* Stop exporting, drop what is queued, free: once the reactor stopped
- * running (the worker's shutdown).  NULL is a no-op. */
+/* Stop exporting, drop what is queued (counted in
+ * outpost_otlp_dropped_total{signal} and logged: otel_flush() first to
+ * export it), free: once the reactor stopped running (the worker's
+ * shutdown).  NULL is a no-op. */
 void otel_free(struct otel *o);
+
+/* See otel_flush(). */
+typedef void otel_flushed_fn(void *arg);
+
+/*
+ * The shutdown flush, while the reactor still runs: export what is
+ * queued for at most ms (the drain deadline's rest; <= 0: nothing more is
+ * tried), then call done(arg) once, from a reactor callback, never from
+ * inside this call.  The caller first hands over what its producers hold
+ * (trace_recorder_flush()).  Metrics stop; the log records batched so far
+ * are queued and later log lines are not captured.  Retries and backoff
+ * continue within ms.  What is still queued at the end is dropped by
+ * otel_free(), counted and logged.  Called at most once.
+ */
+void otel_flush(struct otel *o, int64_t ms, otel_flushed_fn *done, void *arg);
 
 /* True when signal s has an endpoint (o may be NULL: false). */
 bool otel_enabled(const struct otel *o, enum otel_signal s);

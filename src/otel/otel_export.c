@@ -1,8 +1,10 @@
 /*
- * The export connection: one request at a time, each on a fresh
- * connection (dial, TLS, POST, the answer's status line and headers,
- * close).  A state machine driven by the dialer's and the stream's
- * callbacks and one timer (the export's deadline, or the backoff wait).
+ * The export connection: one request at a time over one HTTP/1.1
+ * connection kept between exports (dial, TLS, POST, the whole answer;
+ * then parked for the next export to the same endpoint, or closed).  A
+ * state machine (otel_int.h) driven by the dialer's and the stream's
+ * callbacks and one timer: the export's deadline, the backoff wait, or a
+ * parked connection's idle time.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -14,8 +16,6 @@
 #include "lib/util.h"
 #include "net/net.h"
 #include "otel/otel_int.h"
-
-enum { OTEL_CLOSING = OTEL_READING + 1 };
 
 static const char *const content_types[] = {
     "application/x-protobuf", "application/json"};
@@ -56,8 +56,7 @@ build_head(struct otel *o)
 	buf_init(&b, o->head, sizeof(o->head));
 	buf_printf(&b,
 	    "POST %s HTTP/1.1\r\nHost: %s\r\nContent-Type: %s\r\n"
-	    "Content-Length: %zu\r\nConnection: close\r\n"
-	    "User-Agent: outpost\r\n%s\r\n",
+	    "Content-Length: %zu\r\nUser-Agent: outpost\r\n%s\r\n",
 	    e->target, e->authority, content_types[o->proto], o->cur.len,
 	    o->headers != NULL ? o->headers : "");
 	o->head_len = b.len;
@@ -81,7 +80,30 @@ backoff(struct otel *o)
 	int64_t ms = o->backoff_ms;
 
 	o->backoff_ms = MIN(o->backoff_ms * 2, OTEL_BACKOFF_MAX_MS);
-	return o->retry_ms >= 0 ? o->retry_ms : ms;
+	return o->resp.retry_ms >= 0 ? o->resp.retry_ms : ms;
+}
+
+/* Close the open connection (deferred: on_stream_closed goes on). */
+static void
+close_conn(struct otel *o)
+{
+	rx_timer_stop(o->loop, &o->deadline);
+	o->state = OTEL_CLOSING;
+	stream_close(&o->st);
+}
+
+/* The export is over: park the connection for idle_ms, or close it. */
+static void
+release(struct otel *o, int64_t idle_ms)
+{
+	if (!o->st_open) {
+		o->state = OTEL_IDLE;
+	} else if (idle_ms > 0 && !stream_dead(&o->st)) {
+		o->state = OTEL_PARKED;
+		rx_timer_start(o->loop, &o->deadline, idle_ms);
+	} else {
+		close_conn(o);
+	}
 }
 
 static void
@@ -92,9 +114,9 @@ finish(struct otel *o, enum otel_result r, const char *why)
 	dial_cancel(&o->dial);
 	rx_timer_stop(o->loop, &o->deadline);
 	metric_inc(&o->m_exports[o->sig][r]);
-	o->state = o->st_open ? (enum otel_state)OTEL_CLOSING : OTEL_IDLE;
-	if (o->st_open)
-		stream_close(&o->st);
+	release(o,
+	    r == OTEL_R_OK && o->resp.state == OTEL_RESP_DONE ? o->resp.idle_ms
+							      : 0);
 	if (r == OTEL_R_OK) {
 		free(o->cur.body);
 		o->cur = (struct otel_req){0};
@@ -111,72 +133,63 @@ finish(struct otel *o, enum otel_result r, const char *why)
 		o->backing_off = true;
 		rx_timer_start(o->loop, &o->deadline, backoff(o));
 	}
-	if (o->state == OTEL_IDLE)
+	if (o->state == OTEL_IDLE || o->state == OTEL_PARKED)
 		start_next(o);
 }
 
-/* Retry-After in seconds (an HTTP date is taken as "the default"). */
-static int64_t
-retry_after(const struct http_response *resp)
+/*
+ * A kept connection was closed under the export before any answer byte
+ * (the collector ended it as it was taken up): the same request goes out
+ * again at once on a fresh one, no attempt counted.
+ */
+static void
+redial(struct otel *o)
 {
-	const struct http_header *h =
-	    http_header_find(resp->headers, resp->nheaders, "Retry-After");
-	int64_t s = 0;
-	size_t i;
-
-	if (h == NULL || h->value_len == 0 || h->value_len > 6)
-		return -1;
-	for (i = 0; i < h->value_len; i++) {
-		if (h->value[i] < '0' || h->value[i] > '9')
-			return -1;
-		s = s * 10 + (h->value[i] - '0');
-	}
-	return MIN(s, OTEL_RETRY_AFTER_MAX_S) * 1000;
+	log_debug("otlp: kept connection to %s closed; dialling again",
+	    o->ep[o->sig].authority);
+	o->reused = false;
+	close_conn(o);
 }
 
 static void
-answered(struct otel *o, const struct http_response *resp)
+answered(struct otel *o)
 {
 	char why[48];
-	int st = resp->status;
+	int st = o->resp.status;
 
 	snprintf(why, sizeof(why), "HTTP %d", st);
-	if (st >= 200 && st < 300) {
+	if (st >= 200 && st < 300)
 		finish(o, OTEL_R_OK, why);
-	} else if (st == 429 || st == 502 || st == 503 || st == 504) {
-		o->retry_ms = retry_after(resp);
+	else if (st == 429 || st == 502 || st == 503 || st == 504)
 		finish(o, OTEL_R_RETRY, why);
-	} else {
+	else
 		finish(o, OTEL_R_REJECTED, why);
-	}
 }
 
-/* Collect the answer's head; the body is not needed. */
+/* Read the answer, head and body, as far as the stream has it. */
 static void
 read_answer(struct otel *o)
 {
-	struct http_header h[32];
-	struct http_response resp = {.headers = h, .nheaders = nitems(h)};
-	struct http_limits lim = {.max_line = 1024,
-	    .max_headers = nitems(h),
-	    .max_header_bytes = OTEL_RESP_MAX,
-	    .max_total = OTEL_RESP_MAX};
 	const uint8_t *p;
 	size_t n;
-	int r;
+	long k;
 
 	while ((p = stream_peek(&o->st, &n)) != NULL && n > 0) {
-		n = MIN(n, sizeof(o->resp) - o->resp_len);
-		memcpy(o->resp + o->resp_len, p, n);
-		o->resp_len += n;
-		stream_consume(&o->st, n);
-		r = http_parse_response(o->resp, o->resp_len, &resp, &lim);
-		if (r > 0) {
-			answered(o, &resp);
+		if ((k = otel_resp_feed(&o->resp, p, n)) < 0 &&
+		    o->resp.state != OTEL_RESP_DONE) {
+			finish(o, OTEL_R_RETRY, "malformed answer");
 			return;
 		}
-		if (r != HTTP_PARTIAL || o->resp_len == sizeof(o->resp)) {
-			finish(o, OTEL_R_RETRY, "malformed answer");
+		if (k < 0) {
+			answered(o); /* a bad body: the status stands */
+			return;
+		}
+		stream_consume(&o->st, (size_t)k);
+		if (o->resp.state == OTEL_RESP_DONE) {
+			if ((size_t)k < n)
+				o->resp.idle_ms =
+				    0; /* bytes nobody asked for */
+			answered(o);
 			return;
 		}
 	}
@@ -213,18 +226,39 @@ stream_why(struct otel *o)
 	return e != 0 ? strerror(-e) : "connection closed before the answer";
 }
 
+/* The stream ended under the export in flight. */
+static void
+died(struct otel *o)
+{
+	otel_resp_eof(&o->resp);
+	if (o->resp.state == OTEL_RESP_DONE)
+		answered(o); /* the status came: it stands */
+	else if (o->reused && o->resp.len == 0 &&
+	    o->resp.state == OTEL_RESP_HEAD)
+		redial(o);
+	else
+		finish(o, OTEL_R_RETRY, stream_why(o));
+}
+
 static void
 on_stream(struct stream *s)
 {
 	struct otel *o = container_of(s, struct otel, st);
+	size_t n;
 
+	if (o->state == OTEL_PARKED) {
+		/* The collector closed it, or spoke unasked: done with it. */
+		if (stream_dead(s) || stream_peek(s, &n) != NULL)
+			close_conn(o);
+		return;
+	}
 	if (o->state == OTEL_SENDING && stream_ready(s))
 		send_request(o);
 	if (o->state == OTEL_READING)
 		read_answer(o);
 	if ((o->state == OTEL_SENDING || o->state == OTEL_READING) &&
 	    stream_dead(s))
-		finish(o, OTEL_R_RETRY, stream_why(o));
+		died(o);
 }
 
 static void
@@ -259,6 +293,7 @@ on_dialed(struct dial *d, int fd, const struct dial_result *r)
 	    o->plain + OTEL_PLAIN_BUF, OTEL_PLAIN_BUF, on_stream,
 	    on_stream_closed);
 	o->st_open = true;
+	o->conn_sig = o->sig;
 	o->state = OTEL_SENDING;
 }
 
@@ -275,31 +310,49 @@ time_left(const struct otel *o)
 	return o->cur.since + o->span_timeout_ms - rx_now(o->loop);
 }
 
+/* The shutdown flush is over: tell its caller (once). */
 static void
-start_next(struct otel *o)
+flush_end(struct otel *o)
 {
-	const struct otel_endpoint *e;
-	struct dial_opts dopts = {.proxy = o->proxy};
-	int64_t ms;
+	if (!o->flushing)
+		return;
+	o->flushing = false;
+	rx_timer_stop(o->loop, &o->flush_timer);
+	o->flushed(o->flushed_arg);
+}
 
-	if (o->state != OTEL_IDLE || o->backing_off ||
-	    (!o->have_cur && !take(o)))
-		return;
-	if (o->cur.since == 0)
-		o->cur.since = rx_now(o->loop);
-	if ((ms = MIN(o->timeout_ms, time_left(o))) <= 0) {
-		finish(o, OTEL_R_REJECTED, "OTEL_BSP_EXPORT_TIMEOUT passed");
+/* The parked connection goes where the current request goes. */
+static bool
+same_endpoint(const struct otel *o)
+{
+	const struct otel_endpoint *a = &o->ep[o->sig],
+				   *b = &o->ep[o->conn_sig];
+
+	return a->tls == b->tls && a->port == b->port &&
+	    strcmp(a->host, b->host) == 0;
+}
+
+/* The current request on the parked connection, or dial. */
+static void
+connect_cur(struct otel *o, int64_t ms)
+{
+	const struct otel_endpoint *e = &o->ep[o->sig];
+	struct dial_opts dopts = {.proxy = o->proxy};
+
+	if (o->state == OTEL_PARKED) {
+		if (!same_endpoint(o)) {
+			close_conn(o); /* on_stream_closed dials */
+			return;
+		}
+		rx_timer_stop(o->loop, &o->deadline);
+		o->reused = true;
+		o->state = OTEL_SENDING;
+		stream_want_room(&o->st);
+		rx_timer_start(o->loop, &o->deadline, ms);
 		return;
 	}
+	o->reused = false;
 	dopts.attempt_ms = dopts.total_ms = ms;
-	e = &o->ep[o->sig];
-	if (!build_head(o)) {
-		finish(o, OTEL_R_REJECTED, "request head too long");
-		return;
-	}
-	o->off = 0;
-	o->resp_len = 0;
-	o->retry_ms = -1;
 	dopts.proxy_plain = o->proxy != NULL && !e->tls;
 	if (dial_start(&o->dial, e->host, e->port, &dopts) < 0) {
 		finish(o, OTEL_R_RETRY, "dial: cannot start");
@@ -310,11 +363,42 @@ start_next(struct otel *o)
 }
 
 static void
+start_next(struct otel *o)
+{
+	int64_t ms;
+
+	if ((o->state != OTEL_IDLE && o->state != OTEL_PARKED) ||
+	    o->backing_off)
+		return;
+	if (!o->have_cur && !take(o)) {
+		flush_end(o); /* nothing left to flush */
+		return;
+	}
+	if (o->cur.since == 0)
+		o->cur.since = rx_now(o->loop);
+	if ((ms = MIN(o->timeout_ms, time_left(o))) <= 0) {
+		finish(o, OTEL_R_REJECTED, "OTEL_BSP_EXPORT_TIMEOUT passed");
+		return;
+	}
+	if (!build_head(o)) {
+		finish(o, OTEL_R_REJECTED, "request head too long");
+		return;
+	}
+	o->off = 0;
+	otel_resp_reset(&o->resp);
+	connect_cur(o, ms);
+}
+
+static void
 on_deadline(struct rx_loop *l, struct rx_timer *t)
 {
 	struct otel *o = container_of(t, struct otel, deadline);
 
 	(void)l;
+	if (o->state == OTEL_PARKED) {
+		close_conn(o); /* rested its idle time */
+		return;
+	}
 	if (o->backing_off) {
 		o->backing_off = false;
 		start_next(o);
@@ -333,6 +417,13 @@ on_kick(struct rx_loop *l, struct rx_defer *d)
 	start_next(container_of(d, struct otel, kick));
 }
 
+static void
+on_flush_timer(struct rx_loop *l, struct rx_timer *t)
+{
+	(void)l;
+	flush_end(container_of(t, struct otel, flush_timer));
+}
+
 /* see otel_int.h */
 int
 otel_export_init(struct otel *o)
@@ -342,6 +433,7 @@ otel_export_init(struct otel *o)
 		return -ENOMEM;
 	dial_init(&o->dial, o->loop, o->dns, on_dialed);
 	rx_timer_init(&o->deadline, on_deadline);
+	rx_timer_init(&o->flush_timer, on_flush_timer);
 	rx_defer_init(&o->kick, on_kick);
 	o->backoff_ms = OTEL_BACKOFF_MIN_MS;
 	o->next = OTEL_METRICS;
@@ -352,9 +444,22 @@ otel_export_init(struct otel *o)
 void
 otel_export_kick(struct otel *o)
 {
-	if (o->state == OTEL_IDLE && !o->backing_off &&
-	    !rx_defer_queued(&o->kick))
+	if ((o->state == OTEL_IDLE || o->state == OTEL_PARKED) &&
+	    !o->backing_off && !rx_defer_queued(&o->kick))
 		rx_defer(o->loop, &o->kick);
+}
+
+/* see otel.h */
+void
+otel_flush(struct otel *o, int64_t ms, otel_flushed_fn *done, void *arg)
+{
+	otel_metrics_stop(o);
+	otel_logs_flush(o);
+	o->flushing = true;
+	o->flushed = done;
+	o->flushed_arg = arg;
+	rx_timer_start(o->loop, &o->flush_timer, MAX(ms, 0));
+	otel_export_kick(o);
 }
 
 /* see otel_int.h */
@@ -367,6 +472,7 @@ otel_export_stop(struct otel *o)
 		return;
 	dial_free(&o->dial);
 	rx_timer_stop(o->loop, &o->deadline);
+	rx_timer_stop(o->loop, &o->flush_timer);
 	rx_defer_cancel(o->loop, &o->kick);
 	/* No deferred close may outlive o: close the socket now. */
 	if (o->st_open) {

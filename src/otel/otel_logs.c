@@ -150,3 +150,13 @@ otel_logs_stop(struct otel *o)
 	free(o->logs);
 	o->logs = NULL;
 }
+
+/* see otel_int.h */
+void
+otel_logs_flush(struct otel *o)
+{
+	if (o->logs == NULL)
+		return;
+	log_set_sink(NULL, NULL);
+	export_logs(o->logs);
+}

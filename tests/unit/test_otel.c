@@ -1,7 +1,8 @@
 /*
  * Unit tests: the OTLP exporter's pure parts — the key=value list reader
- * (cfg_otel_kv_parse), the OTLP JSON mapping, the endpoint rules and the
- * bounded queues (drop the oldest, count the items).
+ * (cfg_otel_kv_parse), the OTLP JSON mapping, the endpoint rules, the
+ * bounded queues (drop the oldest, count the items) and the reader of the
+ * collector's answer (otel_resp: whole, bounded, reusable or not).
  */
 #include <stdarg.h>
 #include <stddef.h>
@@ -236,6 +237,153 @@ queue_drops_oldest(void **state)
 	rx_free(&l);
 }
 
+/*
+ * Feed the answer s (an exact-size heap copy: ASan sees any overread) all
+ * at once, or one byte at a time; returns the bytes taken, or -1.
+ */
+static long
+resp_feed(struct otel_resp *r, const char *s, bool bytewise)
+{
+	size_t n = strlen(s), used = 0;
+	uint8_t *p = malloc(n > 0 ? n : 1);
+	long k = 0;
+
+	memcpy(p, s, n);
+	otel_resp_reset(r);
+	while (used < n && r->state != OTEL_RESP_DONE) {
+		k = otel_resp_feed(r, p + used, bytewise ? 1 : n - used);
+		if (k < 0)
+			break;
+		used += (size_t)k;
+	}
+	free(p);
+	return k < 0 ? -1 : (long)used;
+}
+
+struct resp_case {
+	const char *in;
+	long taken; /* -1: malformed; -2: strlen(in) */
+	int status;
+	int64_t idle_ms, retry_ms;
+	enum otel_resp_state state;
+};
+
+static void
+resp_reader(void **state)
+{
+	static const struct resp_case t[] = {
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}", -2, 200,
+		OTEL_IDLE_MS, -1, OTEL_RESP_DONE},
+	    /* What follows the answer is not taken; it makes the
+	     * connection unusable (the exporter's business). */
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\n\r\n{}XY", 40, 200,
+		OTEL_IDLE_MS, -1, OTEL_RESP_DONE},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 0\r\n\r\n", -2, 200,
+		OTEL_IDLE_MS, -1, OTEL_RESP_DONE},
+	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	     "2\r\n{}\r\n0\r\n\r\n",
+		-2, 200, OTEL_IDLE_MS, -1, OTEL_RESP_DONE},
+	    /* Node's http server says "Keep-Alive: timeout=5". */
+	    {"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=5\r\n"
+	     "Content-Length: 0\r\n\r\n",
+		-2, 200, OTEL_IDLE_MS, -1, OTEL_RESP_DONE},
+	    {"HTTP/1.1 200 OK\r\nKeep-Alive: max=9, timeout=3\r\n"
+	     "Content-Length: 0\r\n\r\n",
+		-2, 200, 2000, -1, OTEL_RESP_DONE},
+	    {"HTTP/1.1 200 OK\r\nKeep-Alive: timeout=1\r\n"
+	     "Content-Length: 0\r\n\r\n",
+		-2, 200, 0, -1, OTEL_RESP_DONE},
+	    {"HTTP/1.1 200 OK\r\nConnection: close\r\n"
+	     "Content-Length: 0\r\n\r\n",
+		-2, 200, 0, -1, OTEL_RESP_DONE},
+	    {"HTTP/1.0 200 OK\r\nContent-Length: 0\r\n\r\n", -2, 200, 0, -1,
+		OTEL_RESP_DONE},
+	    /* Delimited by the close, or too long to read: not reused. */
+	    {"HTTP/1.1 200 OK\r\n\r\n", -2, 200, 0, -1, OTEL_RESP_DONE},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 1000000\r\n\r\n", -2, 200, 0,
+		-1, OTEL_RESP_DONE},
+	    {"HTTP/1.1 100 Continue\r\n\r\nHTTP/1.1 204 No Content\r\n\r\n", -2,
+		204, OTEL_IDLE_MS, -1, OTEL_RESP_DONE},
+	    {"HTTP/1.1 503 Busy\r\nRetry-After: 3\r\nContent-Length: 0\r\n\r\n",
+		-2, 503, OTEL_IDLE_MS, 3000, OTEL_RESP_DONE},
+	    {"HTTP/1.1 429 Slow\r\nRetry-After: 9999\r\n"
+	     "Content-Length: 0\r\n\r\n",
+		-2, 429, OTEL_IDLE_MS, OTEL_RETRY_AFTER_MAX_S * 1000,
+		OTEL_RESP_DONE},
+	    {"HTTP/1.1 503 Busy\r\nRetry-After: Wed, 21 Oct 2015\r\n"
+	     "Content-Length: 0\r\n\r\n",
+		-2, 503, OTEL_IDLE_MS, -1, OTEL_RESP_DONE},
+	    /* A bad body: the status stands, the connection goes. */
+	    {"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\n", -1,
+		200, 0, -1, OTEL_RESP_DONE},
+	    /* Incomplete: more is needed. */
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\n{}", -2, 200, 0, -1,
+		OTEL_RESP_BODY},
+	    {"HTTP/1.1 200 OK\r\nContent-Le", -2, 0, 0, -1, OTEL_RESP_HEAD},
+	    {"HTTP/1.1 101 Switching\r\n\r\n", -1, 0, 0, -1, OTEL_RESP_HEAD},
+	    {"HTTP/1.1 200 OK\r\nContent-Length: 2\r\nContent-Length: 3\r\n"
+	     "\r\n",
+		-1, 0, 0, -1, OTEL_RESP_HEAD},
+	    {"SSH-2.0-OpenSSH\r\n\r\n", -1, 0, 0, -1, OTEL_RESP_HEAD},
+	};
+	struct otel_resp *r = malloc(sizeof(*r));
+	size_t i, b;
+
+	(void)state;
+	for (i = 0; i < nitems(t); i++)
+		for (b = 0; b < 2; b++) {
+			long want = t[i].taken == -2 ? (long)strlen(t[i].in)
+						     : t[i].taken;
+
+			if (resp_feed(r, t[i].in, b == 1) != want)
+				fail_msg("case %zu (%s): took the wrong bytes",
+				    i, b ? "bytewise" : "at once");
+			assert_int_equal(r->state, t[i].state);
+			assert_int_equal(r->status, t[i].status);
+			if (r->state == OTEL_RESP_DONE)
+				assert_int_equal(r->idle_ms, t[i].idle_ms);
+			assert_int_equal(r->retry_ms, t[i].retry_ms);
+		}
+	free(r);
+}
+
+static void
+resp_bounds(void **state)
+{
+	struct otel_resp *r = malloc(sizeof(*r));
+	char *big = malloc(2 * OTEL_RESP_MAX);
+
+	(void)state;
+	/* A head longer than OTEL_RESP_MAX is refused, not grown. */
+	memset(big, 'a', 2 * OTEL_RESP_MAX - 1);
+	memcpy(big, "HTTP/1.1 200 OK\r\nX: ", 20);
+	big[2 * OTEL_RESP_MAX - 1] = '\0';
+	assert_int_equal(resp_feed(r, big, false), -1);
+	/* The end of the connection: a status with a cut body stands. */
+	assert_int_equal(
+	    resp_feed(
+		r, "HTTP/1.1 200 OK\r\nContent-Length: 9\r\n\r\nab", false),
+	    40);
+	otel_resp_eof(r);
+	assert_int_equal(r->state, OTEL_RESP_DONE);
+	assert_int_equal(r->idle_ms, 0);
+	/* No status yet: still nothing to go on. */
+	resp_feed(r, "HTTP/1.1 2", false);
+	otel_resp_eof(r);
+	assert_int_equal(r->state, OTEL_RESP_HEAD);
+	/* A chunked body over OTEL_RESP_BODY_MAX ends the answer. */
+	assert_int_equal(resp_feed(r,
+			     "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked"
+			     "\r\n\r\nfffff\r\n",
+			     false),
+	    -1);
+	assert_int_equal(r->status, 200);
+	assert_int_equal(r->state, OTEL_RESP_DONE);
+	assert_int_equal(r->idle_ms, 0);
+	free(big);
+	free(r);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -244,6 +392,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(json_mapping),
 	    cmocka_unit_test(endpoints),
 	    cmocka_unit_test(queue_drops_oldest),
+	    cmocka_unit_test(resp_reader),
+	    cmocka_unit_test(resp_bounds),
 	};
 
 	if (unit_filter(argc, argv) < 0)

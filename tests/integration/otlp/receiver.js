@@ -3,7 +3,9 @@
 // both encodings (http/protobuf and http/json), and appends one JSON line
 // per request to --out:
 //   {"signal":"metrics","path":"/v1/metrics","content_type":"...",
-//    "headers":{...},"raw_b64":"...","body":{...decoded...},"status":200}
+//    "headers":{...},"raw_b64":"...","body":{...decoded...},"status":200,
+//    "conn":PORT}
+// (conn: the client's port, which names the connection the request came on)
 // The decoded body is protobufjs's toObject() with 64-bit integers as
 // strings, enums as numbers and bytes as lowercase hex, so both encodings
 // give the same object.  A request that does not decode is answered 400
@@ -145,7 +147,8 @@ function handle(req, res) {
     const ct = req.headers['content-type'] || '';
     const rec = {signal, path: req.url, method: req.method, content_type: ct,
       headers: req.headers, raw_b64: raw.toString('base64'),
-      status: behaviour.status, ts: Date.now()};
+      status: behaviour.status, ts: Date.now(),
+      conn: req.socket.remotePort};
     if (req.socket.getPeerCertificate)
       rec.client_cert = req.socket.getPeerCertificate().subjectaltname || null;
     let status = behaviour.status;

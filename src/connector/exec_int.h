@@ -23,7 +23,9 @@
 #include "net/stream.h"
 #include "tls/tls.h"
 
-/* Plaintext stream buffers per connection (TLS uses the engine's). */
+/* Plaintext stream buffers per connection (TLS uses the engine's): the
+ * output one in the slot, the input one allocated by the stream when the
+ * upstream first sends (a request waiting for its answer holds none). */
 #define EXEC_IN_BUF 2048
 #define EXEC_OUT_BUF 1024
 /* First size of a response head buffer (then doubled, up to the bound). */
@@ -32,6 +34,9 @@
 #define EXEC_CHUNK_LINE 4096
 /* First allocation of a body of unknown length (then doubled). */
 #define EXEC_BODY_FIRST 65536
+/* A streamed body's socket reads, at most (struct exec's scratch). */
+#define EXEC_READ_MAX 65536
+#define EXEC_READ_ROUNDS 4 /* such reads per wakeup, at most */
 
 enum exec_conn_state {
 	CONN_FREE, /* a slot on the free list */
@@ -73,7 +78,7 @@ struct exec_conn {
 	struct stream s;
 	struct tls_upstream_conn *t; /* kept with the slot once allocated */
 	struct exec_dialer *dx; /* CONN_DIALING only */
-	uint8_t in[EXEC_IN_BUF], out[EXEC_OUT_BUF];
+	uint8_t out[EXEC_OUT_BUF];
 };
 
 struct exec {
@@ -100,6 +105,9 @@ struct exec {
 	 * X-Traversal-Redacted. */
 	Connector__V1__Header resp_hdr[EXEC_MAX_RESPONSE_HEADERS + 1];
 	Connector__V1__Header *resp_hdrp[EXEC_MAX_RESPONSE_HEADERS + 1];
+	/* A streamed body's read, handed to its sink at once (one loop:
+	 * one buffer; untouched until a body streams). */
+	uint8_t scratch[EXEC_READ_MAX];
 };
 
 enum job_state {

@@ -358,6 +358,35 @@ length_read(struct job *job, struct stream *s)
 	return job->body_left == 0 ? RESP_DONE : RESP_MORE;
 }
 
+/*
+ * A streamed Content-Length or close-delimited body, once the connection's
+ * small input buffer is empty: read the socket into the executor's
+ * scratch, never more than the sink takes now (so all of it is taken),
+ * and hand it on at once: one read and one part per EXEC_READ_MAX bytes
+ * instead of per EXEC_IN_BUF.  Bounded to a few reads per wakeup, so one
+ * fast upstream does not hold the loop.
+ */
+static enum exec_resp_state
+stream_body_read(
+    struct job *job, struct stream *s, enum exec_reason *r, const char **detail)
+{
+	enum exec_resp_state st = RESP_MORE;
+	size_t want, k, used;
+	unsigned i;
+
+	for (i = 0; i < EXEC_READ_ROUNDS && st == RESP_MORE; i++) {
+		want = feed_room(job, sizeof(job->e->scratch));
+		if (job->body_kind == HTTP_BODY_LENGTH && want > job->body_left)
+			want = (size_t)job->body_left;
+		if (want == 0 ||
+		    (k = stream_read(s, job->e->scratch, want)) == 0)
+			break;
+		job->resp_bytes += k;
+		st = body_feed(job, job->e->scratch, k, &used, r, detail);
+	}
+	return st;
+}
+
 /* see exec_int.h */
 enum exec_resp_state
 exec_resp_feed(
@@ -389,9 +418,14 @@ exec_resp_feed(
 		if (used == 0 && st == RESP_MORE)
 			break; /* streamed: the sink is full */
 	}
-	if (st == RESP_MORE && job->rhead != 0 && job->sink == NULL &&
-	    job->body_kind == HTTP_BODY_LENGTH)
-		st = length_read(job, s);
+	if (st != RESP_MORE || job->rhead == 0 || exec_resp_pending(job))
+		return st;
+	if (job->sink == NULL && job->body_kind == HTTP_BODY_LENGTH)
+		return length_read(job, s);
+	if (job->sink != NULL &&
+	    (job->body_kind == HTTP_BODY_LENGTH ||
+		job->body_kind == HTTP_BODY_CLOSE))
+		return stream_body_read(job, s, r, detail);
 	return st;
 }
 

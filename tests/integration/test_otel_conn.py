@@ -126,3 +126,32 @@ def test_shutdown_flush_is_bounded_and_counts_the_drop(stack, tmp_path):
         assert int(m.group(1)) == len(spans(rcv)) and len(handled(rcv)) == 5
     finally:
         rcv.stop()
+
+
+def test_edge_exports_queued_spans_at_shutdown(outpost_bin, outpost_edge_bin, pki, tmp_path):
+    """The edge does the same: its front-door spans still queued at SIGTERM
+    reach the collector before it exits."""
+    from edgelib import Edge, Upstream, connector
+    rcv = Receiver(str(tmp_path))
+    up = Upstream()
+    edge = Edge(outpost_edge_bin, str(tmp_path), pki,
+                OTEL_EXPORTER_OTLP_TRACES_ENDPOINT=rcv.url + "/v1/traces",
+                OTEL_BSP_SCHEDULE_DELAY="600000", EDGE_DRAIN_TIMEOUT="5s")
+    conn = None
+    try:
+        conn = connector(outpost_bin, str(tmp_path), edge, pki, "alpha", OTEL_SDK_DISABLED="true")
+        edge.wait_tunnels("alpha", 2)
+        assert burst(edge, up, 3) == [200] * 3
+        time.sleep(0.5)
+        assert spans(rcv) == []
+        edge.proc.p.send_signal(signal.SIGTERM)
+        assert edge.proc.p.wait(10) == 0
+        doors = [s for s in spans(rcv) if s["name"] == "edge.front_door"]
+        assert len(doors) == 3, edge.proc.text()[-2000:]
+        assert "not exported" not in edge.proc.text()
+    finally:
+        if conn:
+            conn.stop()
+        edge.stop()
+        up.stop()
+        rcv.stop()

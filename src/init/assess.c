@@ -287,19 +287,27 @@ trial_fail(struct init *in, const char *why)
 	init_shutdown_begin(in, "trial boot failed");
 }
 
+/* fn (a loader's good or arm) with the ESP read-write: its result. */
+static int
+esp_rw(struct init *in, int (*fn)(struct init *, char *, size_t), char *why,
+    size_t n)
+{
+	int r;
+
+	if ((r = esp_mount(in, 0)) < 0)
+		return util_fail(why, n, "ESP: %s", strerror(-r));
+	r = fn(in, why, n);
+	esp_unmount(in);
+	return r;
+}
+
 static void
 mark_good(struct init *in)
 {
 	struct init_update *u = &in->update;
 	char why[INITCTL_REASON_MAX - 16];
-	int r;
+	int r = esp_rw(in, loader(in)->good, why, sizeof(why));
 
-	if ((r = esp_mount(in, 0)) < 0) {
-		snprintf(why, sizeof(why), "ESP: %s", strerror(-r));
-	} else {
-		r = loader(in)->good(in, why, sizeof(why));
-		esp_unmount(in);
-	}
 	if (r < 0) {
 		snprintf(u->reason, sizeof(u->reason), "mark good: %s", why);
 		init_console("outpost: slot %s (%s) could not be marked good: "
@@ -383,14 +391,8 @@ static int
 arm_next(struct init *in)
 {
 	char why[INITCTL_REASON_MAX - 16];
-	int r;
+	int r = esp_rw(in, loader(in)->arm, why, sizeof(why));
 
-	if ((r = esp_mount(in, 0)) < 0) {
-		snprintf(why, sizeof(why), "ESP: %s", strerror(-r));
-	} else {
-		r = loader(in)->arm(in, why, sizeof(why));
-		esp_unmount(in);
-	}
 	if (r < 0)
 		init_console(
 		    "outpost: the next try could not be armed: %s", why);

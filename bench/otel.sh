@@ -33,15 +33,21 @@ bench_files
 # The collector: answers every export 200 with an empty body (an empty
 # Export*ServiceResponse) and counts requests and bytes per path, which
 # GET /stats answers as JSON (asked once, at the end: nothing is written
-# per export).  It shares the CPUs with what is measured, so its CPU is
-# measured too.
+# per export).  HTTP/1.1, so that it keeps connections open as collectors
+# do (the standard library's default is HTTP/1.0: a connection per
+# export); it counts the connections too.  It shares the CPUs with what is
+# measured, so its CPU is measured too.
 prx=$(free_port)
 python3 - "$prx" <<-'PY' 2>"$work/receiver.log" &
 import json, sys
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 port = int(sys.argv[1])
-seen = {}
+seen = {"connections": [0, 0]}
 class H(BaseHTTPRequestHandler):
+    protocol_version = "HTTP/1.1"
+    def setup(self):
+        super().setup()
+        seen["connections"][0] += 1
     def do_POST(self):
         n = int(self.headers.get("Content-Length", "0"))
         self.rfile.read(n)
@@ -77,7 +83,9 @@ url() { echo "http://127.0.0.1:$papi/v1/connectors/$1/proxy/http/127.0.0.1:$pa/1
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 hz=$(getconf CLK_TCK)
 
-declare -A RPS CPU REQS RCV
+per10k() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.0f", t * 1000 / hz * 10000 / n; else print "n/a" }'; }
+
+declare -A RPS CPU REQS RCV RCPU
 for r in $(seq "$rounds"); do
 	for name in off otel; do
 		pid_var=pid_$name
@@ -86,11 +94,13 @@ for r in $(seq "$rounds"); do
 		t1=$(cpu_ticks "${!pid_var}") r1=$(cpu_ticks "$pid_rcv")
 		RCV[$name]=$(( ${RCV[$name]:-0} + r1 - r0 ))
 		RPS[$name]="${RPS[$name]:-} $rps"
+		RCPU[$name]="${RCPU[$name]:-} $(per10k $((t1 - t0)) "$reqs")"
 		CPU[$name]=$(( ${CPU[$name]:-0} + t1 - t0 ))
 		REQS[$name]=$(( ${REQS[$name]:-0} + reqs ))
 		say "$name round $r: $rps req/s, p50 $p50 ms, p99 $p99 ms"
 	done
 done
+load1=$(cut -d' ' -f1-3 /proc/loadavg)
 curl -sf -o "$work/receiver.json" "http://127.0.0.1:$prx/stats" || true
 [ -s "$work/receiver.json" ] || { say "the receiver got no export"; exit 1; }
 for p in /v1/metrics /v1/traces /v1/logs; do
@@ -98,11 +108,13 @@ for p in /v1/metrics /v1/traces /v1/logs; do
 done
 
 median() { tr ' ' '\n' <<<"$1" | sed '/^$/d' | sort -n | awk '{a[NR] = $1} END {print a[int((NR + 1) / 2)]}'; }
-per10k() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.0f", t * 1000 / hz * 10000 / n; else print "n/a" }'; }
 m_off=$(median "${RPS[off]}") m_otel=$(median "${RPS[otel]}")
 c_off=$(per10k "${CPU[off]}" "${REQS[off]}") c_otel=$(per10k "${CPU[otel]}" "${REQS[otel]}")
 r_off=$(per10k "${RCV[off]}" "${REQS[off]}") r_otel=$(per10k "${RCV[otel]}" "${REQS[otel]}")
-exports=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); print(", ".join("%s %d requests / %d KiB" % (k, v[0], v[1] // 1024) for k, v in sorted(d.items())))' "$work/receiver.json")
+exports=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d.pop("connections"); print(", ".join("%s %d requests / %d KiB" % (k, v[0], v[1] // 1024) for k, v in sorted(d.items())), "on %d connections" % c[0])' "$work/receiver.json")
+# The CPU ratio of each round (exported / off, the rounds alternate).
+ratios=$(paste -d' ' <(tr ' ' '\n' <<<"${RCPU[otel]# }") <(tr ' ' '\n' <<<"${RCPU[off]# }") |
+	awk '$2 > 0 { printf "%s%.2f", sep, $1 / $2; sep = " " }')
 
 section=$(cat <<-EOF
 <!-- bench-otel:begin (written by bench/otel.sh; do not edit by hand) -->
@@ -110,7 +122,7 @@ section=$(cat <<-EOF
 
 Measured $(date -u +%Y-%m-%dT%H:%MZ) at revision \`$(git -C "$root" rev-parse --short=12 HEAD)\`,
 wrk $dur s per run, $rounds rounds alternating the two, 1 KiB, concurrency 64, all on loopback, on
-$(nproc) shared CPUs ($(uname -m)), load average before the run $load0.
+$(nproc) shared CPUs ($(uname -m)), load average before the run $load0, after it $load1.
 wrk → outpost-edge front door ══ mTLS tunnel ══▶ outpost → nginx, two connectors in the same run:
 **off** (\`OTEL_SDK_DISABLED=true\`) and **exported** (\`OTEL_EXPORTER_OTLP_ENDPOINT\` to a local
 receiver answering 200, metrics every second, every request sampled: two spans each, info-level
@@ -118,11 +130,11 @@ log records). The receiver got: $exports.
 Goal (#15): exported / off ≥ 0.95. The receiver (Python) runs on the same CPUs: its CPU during
 each connector's rounds is the last column, and it is taken from what wrk, the edge and nginx get.
 
-| connector | req/s per round | median req/s | connector CPU ms per 10k requests | receiver CPU ms per 10k requests |
-|---|---|---|---|---|
-| off | ${RPS[off]# } | $m_off | $c_off | $r_off |
-| exported | ${RPS[otel]# } | $m_otel | $c_otel | $r_otel |
-| exported / off | | $(ratio "$m_otel" "$m_off") | $(ratio "$c_otel" "$c_off") | |
+| connector | req/s per round | median req/s | connector CPU ms per 10k requests, per round | connector CPU ms per 10k requests | receiver CPU ms per 10k requests |
+|---|---|---|---|---|---|
+| off | ${RPS[off]# } | $m_off | ${RCPU[off]# } | $c_off | $r_off |
+| exported | ${RPS[otel]# } | $m_otel | ${RCPU[otel]# } | $c_otel | $r_otel |
+| exported / off | | $(ratio "$m_otel" "$m_off") | $ratios | $(ratio "$c_otel" "$c_off") | |
 <!-- bench-otel:end -->
 EOF
 )

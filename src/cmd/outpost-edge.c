@@ -30,6 +30,10 @@ extern char **environ;
 
 static struct edge *the_edge;
 static bool draining;
+/* The telemetry, flushed at the end of a drain (#15). */
+static struct otel *the_otel;
+static struct trace_recorder *the_trace;
+static int64_t drain_ms, drain_until;
 
 static void
 stop(struct rx_loop *l)
@@ -41,10 +45,27 @@ stop(struct rx_loop *l)
 }
 
 static void
+on_flushed(void *arg)
+{
+	rx_stop(arg);
+}
+
+/* The last spans and log records go out within EDGE_DRAIN_TIMEOUT. */
+static void
 on_drained(struct edge *e, void *arg)
 {
+	struct rx_loop *l = arg;
+
 	(void)e;
-	stop(arg);
+	if (the_otel == NULL) {
+		stop(l);
+		return;
+	}
+	edge_stop(the_edge);
+	the_edge = NULL;
+	if (the_trace != NULL)
+		trace_recorder_flush(the_trace);
+	otel_flush(the_otel, drain_until - rx_now(l), on_flushed, l);
 }
 
 /* The first SIGTERM drains (edge_drain); SIGINT or a second one stops. */
@@ -55,6 +76,7 @@ on_signal(struct rx_loop *l, int signo)
 		log_info(
 		    "edge: SIGTERM: draining (a second one stops at once)");
 		draining = true;
+		drain_until = rx_now(l) + drain_ms;
 		edge_drain(the_edge, on_drained, l);
 		return;
 	}
@@ -186,6 +208,9 @@ cmd_run(int argc, char **argv)
 	}
 	if (start_telemetry(&loop, c, &o, &tr) < 0)
 		return EXIT_PERMANENT;
+	the_otel = o;
+	the_trace = tr;
+	drain_ms = ec.drain_timeout_ms;
 	if (privdrop_start(&edge_priv, msg, sizeof(msg)) < 0 ||
 	    sandbox_start(SANDBOX_EDGE, &edge_sandbox, msg, sizeof(msg)) < 0) {
 		log_error("edge: %s", msg);

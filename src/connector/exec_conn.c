@@ -114,15 +114,15 @@ slot_get(struct exec *e)
 	} else {
 		if (e->nslots >= e->c.max_conns)
 			return NULL;
-		/* The plaintext buffers stay untouched, and out of the
-		 * resident set, until bytes flow through them. */
+		/* The output buffer stays untouched, and out of the
+		 * resident set, until bytes flow through it. */
 		if ((c = malloc(sizeof(*c))) == NULL)
 			return NULL;
 		c->t = NULL;
 		e->nslots++;
 	}
 	t = c->t;
-	memset(c, 0, offsetof(struct exec_conn, in));
+	memset(c, 0, offsetof(struct exec_conn, out));
 	c->t = t;
 	c->e = e;
 	list_init(&c->link);
@@ -294,8 +294,7 @@ dialed(struct dial *d, int fd, const struct dial_result *res)
 	}
 	c->state = CONN_OPEN;
 	stream_start(&c->s, e->loop, fd, c->tls ? exec_tls_setup(e, c) : NULL,
-	    c->in, sizeof(c->in), c->out, sizeof(c->out), conn_event,
-	    conn_closed);
+	    NULL, EXEC_IN_BUF, c->out, sizeof(c->out), conn_event, conn_closed);
 	exec_job_connected(c->job);
 }
 

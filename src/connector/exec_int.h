@@ -23,7 +23,9 @@
 #include "net/stream.h"
 #include "tls/tls.h"
 
-/* Plaintext stream buffers per connection (TLS uses the engine's). */
+/* Plaintext stream buffers per connection (TLS uses the engine's): the
+ * output one in the slot, the input one allocated by the stream when the
+ * upstream first sends (a request waiting for its answer holds none). */
 #define EXEC_IN_BUF 2048
 #define EXEC_OUT_BUF 1024
 /* First size of a response head buffer (then doubled, up to the bound). */
@@ -76,7 +78,7 @@ struct exec_conn {
 	struct stream s;
 	struct tls_upstream_conn *t; /* kept with the slot once allocated */
 	struct exec_dialer *dx; /* CONN_DIALING only */
-	uint8_t in[EXEC_IN_BUF], out[EXEC_OUT_BUF];
+	uint8_t out[EXEC_OUT_BUF];
 };
 
 struct exec {

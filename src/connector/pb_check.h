@@ -30,11 +30,38 @@ bool pb_strings_clean(
  * protobuf-c's unpacking may allocate many times a message's size (an
  * empty repeated message field is 2 bytes on the wire, a 40-byte struct in
  * memory).  Unpack message d from p[0..n) allocating at most budget bytes
- * in all (frees are not given back): the message, or NULL with *over true
+ * in all, each allocation counted rounded up to 8 as pb_unpacked_size
+ * counts it (frees are not given back): the message, or NULL with *over true
  * when the budget (or memory) ran out, false when the bytes are malformed.
  * Free it with protobuf_c_message_free_unpacked(m, NULL).
  */
 ProtobufCMessage *pb_unpack_bounded(const ProtobufCMessageDescriptor *d,
     const uint8_t *p, size_t n, size_t budget, bool *over);
+
+/*
+ * What protobuf-c's unpack of message d from p[0..n) allocates, each
+ * allocation rounded up to 8 bytes (the alignment of protobuf-c's
+ * structs on our targets), found by a walk of the wire bytes: exact but
+ * for a singular message field sent twice outside a oneof with repeated
+ * fields in both (protobuf-c merges them into a new array).
+ * 0 when the bytes are malformed or nested past PB_CHECK_DEPTH; else
+ * *clean (when not NULL) is pb_strings_clean's answer.  No allocation.
+ */
+size_t pb_unpacked_size(const ProtobufCMessageDescriptor *d, const uint8_t *p,
+    size_t n, bool *clean);
+
+/*
+ * The same bounds, but every allocation comes from one block sized by
+ * pb_unpacked_size (more blocks only when that was short) instead of one
+ * malloc per string and sub-message (~5k instructions per tunnelled
+ * request, bench/RESULTS.md #20): free it with pb_arena_free(m), never
+ * with protobuf_c_message_free_unpacked.  *clean as pb_unpacked_size's
+ * (NULL: not wanted), set when the message unpacked.
+ */
+ProtobufCMessage *pb_unpack_arena(const ProtobufCMessageDescriptor *d,
+    const uint8_t *p, size_t n, size_t budget, bool *over, bool *clean);
+
+/* Frees a message from pb_unpack_arena (NULL: nothing). */
+void pb_arena_free(ProtobufCMessage *m);
 
 #endif

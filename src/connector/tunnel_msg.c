@@ -140,7 +140,7 @@ req_done(struct tunnel_req *r, const char *result)
 		else
 			t->errors++;
 	}
-	connector__v1__controller_message__free_unpacked(r->msg, NULL);
+	pb_arena_free((ProtobufCMessage *)r->msg);
 	r->msg = NULL;
 	r->dl = NULL;
 	r->busy = false;
@@ -238,7 +238,7 @@ on_http(struct tunnel_slot *t, ctl_msg *c)
 		log_clear_trace();
 		return;
 	}
-	connector__v1__controller_message__free_unpacked(c, NULL);
+	pb_arena_free((ProtobufCMessage *)c);
 }
 
 static void
@@ -256,7 +256,7 @@ on_connection(struct tunnel_slot *t, const ctl_msg *c)
 }
 
 /* A ControllerMessage may take TUNNEL_UNPACK_FACTOR times its size plus
- * TUNNEL_UNPACK_SLACK once unpacked (pb_unpack_bounded): a body is copied
+ * TUNNEL_UNPACK_SLACK once unpacked (pb_unpack_arena): a body is copied
  * once; a usual header block is a few KiB. */
 #define TUNNEL_UNPACK_FACTOR 2
 #define TUNNEL_UNPACK_SLACK (64u << 10)
@@ -265,12 +265,12 @@ on_connection(struct tunnel_slot *t, const ctl_msg *c)
 int
 tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 {
-	bool over;
+	bool over, clean;
 	ctl_msg *c;
 
-	c = (ctl_msg *)pb_unpack_bounded(
+	c = (ctl_msg *)pb_unpack_arena(
 	    &connector__v1__controller_message__descriptor, p, n,
-	    TUNNEL_UNPACK_FACTOR * n + TUNNEL_UNPACK_SLACK, &over);
+	    TUNNEL_UNPACK_FACTOR * n + TUNNEL_UNPACK_SLACK, &over, &clean);
 	if (c == NULL)
 		return over ? -ENOMEM : -EBADMSG;
 	if (c->session_open != NULL) /* outside the oneof (spec/sessions.md) */
@@ -290,8 +290,7 @@ tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 		on_connection(t, c);
 		break;
 	case CONNECTOR__V1__CONTROLLER_MESSAGE__MESSAGE_HTTP_REQUEST:
-		if (pb_strings_clean(
-			&connector__v1__controller_message__descriptor, p, n)) {
+		if (clean) {
 			on_http(t, c);
 			return 0;
 		}
@@ -304,7 +303,7 @@ tunnel_msg_dispatch(struct tunnel_slot *t, const uint8_t *p, size_t n)
 		log_debug("tunnel %u: ignoring unknown message", t->index);
 		break;
 	}
-	connector__v1__controller_message__free_unpacked(c, NULL);
+	pb_arena_free((ProtobufCMessage *)c);
 	return 0;
 }
 

@@ -5,6 +5,7 @@
  * the caller's two buffers and the socket.
  */
 #include <errno.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "lib/util.h"
@@ -101,6 +102,14 @@ plain_step(struct stream *s, unsigned *ev)
 			return false;
 		}
 	}
+	if ((*ev & RX_READ) && s->in_lazy > 0 && !s->eof) {
+		if ((s->in_owned = malloc(s->in_lazy)) == NULL) {
+			fail(s, -ENOMEM);
+			return false;
+		}
+		buf_init(&s->in, s->in_owned, s->in_lazy);
+		s->in_lazy = 0;
+	}
 	p = buf_tail(&s->in, &room);
 	if ((*ev & RX_READ) && room > 0 && !s->eof) {
 		n = net_read(s->w.fd, p, room);
@@ -167,7 +176,7 @@ interest(struct stream *s)
 	} else {
 		if (s->out.len > 0)
 			want |= RX_WRITE;
-		if (s->in.len < s->in.cap && !s->eof)
+		if ((s->in.len < s->in.cap || s->in_lazy > 0) && !s->eof)
 			want |= RX_READ;
 	}
 	/* An owner waiting for room with room there already: call it back
@@ -224,6 +233,8 @@ stream_closed(struct rx_loop *l, struct rx_watch *w)
 {
 	struct stream *s = container_of(w, struct stream, w);
 
+	free(s->in_owned); /* before on_close, which may free s */
+	s->in_owned = NULL;
 	if (s->on_close != NULL)
 		s->on_close(s);
 }
@@ -237,6 +248,8 @@ stream_start(struct stream *s, struct rx_loop *l, int fd,
 	*s = (struct stream){
 	    .loop = l, .eng = eng, .on_event = on_event, .on_close = on_close};
 	buf_init(&s->in, in, in != NULL ? incap : 0);
+	if (in == NULL && eng == NULL)
+		s->in_lazy = incap;
 	buf_init(&s->out, out, out != NULL ? outcap : 0);
 	rx_watch_init(&s->w, fd, stream_io, stream_closed);
 	rx_defer_init(&s->room, room_ready);

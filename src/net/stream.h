@@ -54,6 +54,8 @@ struct stream {
 	struct rx_loop *loop;
 	br_ssl_engine_context *eng; /* NULL: plaintext */
 	struct buf in, out; /* plaintext mode only */
+	size_t in_lazy; /* in's size, allocated on the first read; 0: none */
+	void *in_owned; /* in's memory when the stream allocated it */
 	bool eof; /* peer closed (plaintext) or TLS closed */
 	bool closing;
 	bool wclosed; /* shutdown(SHUT_WR) sent */
@@ -69,8 +71,13 @@ struct stream {
 
 /*
  * Take ownership of fd.  eng: a reset BearSSL engine or NULL; in/out:
- * plaintext buffers (ignored with eng).  The first callback comes from the
- * reactor, never from stream_start() itself.
+ * plaintext buffers (ignored with eng).  in NULL with incap > 0
+ * (plaintext): the stream allocates its incap-byte input buffer when the
+ * socket first has bytes to read (no memory: the stream fails, -ENOMEM)
+ * and frees it once closed, before on_close; for owners of many
+ * connections that mostly wait (an upstream request parked until its
+ * answer).  The first callback comes from the reactor, never from
+ * stream_start() itself.
  */
 void stream_start(struct stream *s, struct rx_loop *l, int fd,
     br_ssl_engine_context *eng, void *in, size_t incap, void *out,

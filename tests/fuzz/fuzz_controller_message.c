@@ -10,7 +10,11 @@
  * and pb_unpack_bounded() decodes the input again under the tunnel's
  * budget and under one of half the input's size,
  * which fails part-way for most inputs: protobuf-c's cleanup after a
- * failed allocation, under ASan and LeakSanitizer.
+ * failed allocation, under ASan and LeakSanitizer; pb_unpack_arena() the
+ * same.  pb_unpacked_size(), which sizes the arena, must be exactly what
+ * protobuf-c allocates (pb_unpack_bounded's count) for a decodable message (the
+ * merge it does not count cannot happen in a ControllerMessage: its
+ * singular sub-messages outside the oneof repeat no field).
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -53,23 +57,50 @@ touch(const Connector__V1__ControllerMessage *m)
  * (size / 2): the same answer as the unbounded decode, or a failure on the
  * budget, never one blamed on the bytes. */
 static void
+expect(const ProtobufCMessage *m, bool over, bool decodable)
+{
+	if ((m != NULL && !decodable) || (m == NULL && decodable && !over))
+		abort();
+}
+
+static void
 bounded(const uint8_t *data, size_t size, bool decodable)
 {
+	const ProtobufCMessageDescriptor *d =
+	    &connector__v1__controller_message__descriptor;
 	const size_t budgets[2] = {2 * size + (64u << 10), size / 2};
 	ProtobufCMessage *m;
 	bool over;
 	size_t i;
 
 	for (i = 0; i < 2; i++) {
-		m = pb_unpack_bounded(
-		    &connector__v1__controller_message__descriptor, data, size,
-		    budgets[i], &over);
-		if ((m != NULL && !decodable) ||
-		    (m == NULL && decodable && !over))
-			abort();
+		m = pb_unpack_bounded(d, data, size, budgets[i], &over);
+		expect(m, over, decodable);
 		if (m != NULL)
 			protobuf_c_message_free_unpacked(m, NULL);
+		/* the arena the tunnel unpacks into: the same answers */
+		m = pb_unpack_arena(d, data, size, budgets[i], &over, NULL);
+		expect(m, over, decodable);
+		pb_arena_free(m);
 	}
+}
+
+/* The walk's size and NUL answer for a decodable input: protobuf-c
+ * unpacks it within that budget, not within one byte less. */
+static void
+sized(const uint8_t *data, size_t size)
+{
+	const ProtobufCMessageDescriptor *d =
+	    &connector__v1__controller_message__descriptor;
+	bool clean, over;
+	size_t need = pb_unpacked_size(d, data, size, &clean);
+	ProtobufCMessage *m = pb_unpack_bounded(d, data, size, need, &over);
+
+	if (m == NULL || clean != pb_strings_clean(d, data, size))
+		abort();
+	protobuf_c_message_free_unpacked(m, NULL);
+	if (pb_unpack_bounded(d, data, size, need - 1, &over) != NULL || !over)
+		abort();
 }
 
 int
@@ -84,8 +115,7 @@ LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
 	if (m == NULL)
 		return 0;
 	(void)touch(m);
-	(void)pb_strings_clean(
-	    &connector__v1__controller_message__descriptor, data, size);
+	sized(data, size);
 	n = connector__v1__controller_message__get_packed_size(m);
 	wire = malloc(n ? n : 1);
 	if (wire == NULL)

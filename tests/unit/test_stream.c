@@ -115,6 +115,66 @@ reset_while_input_full(void **state)
 	rx_free(&l);
 }
 
+/* in NULL with a size: no input buffer while the peer sends nothing (the
+ * stream still watches for input, so it sees the peer's bytes and its
+ * close); the first bytes allocate it, the close frees it (ASan: no
+ * leak). */
+static void
+input_buffer_on_first_read(void **state)
+{
+	struct owner o = {0};
+	struct rx_loop l;
+	const uint8_t *p;
+	size_t n = 0;
+	int a, b, i;
+
+	assert_int_equal(rx_init(&l, 1), 0);
+	tcp_pair(&a, &b);
+	stream_start(&o.st, &l, a, NULL, NULL, 16, o.out, sizeof(o.out),
+	    owner_event, owner_closed);
+	assert_int_equal(stream_write(&o.st, "GET", 3), 3);
+	stream_update(&o.st);
+	for (i = 0; i < 5; i++)
+		assert_int_equal(rx_run_once(&l, 10), 0);
+	assert_null(o.st.in_owned); /* nothing came: nothing allocated */
+	assert_null(stream_peek(&o.st, &n));
+	assert_true(o.st.w.want & RX_READ);
+	assert_int_equal(write(b, "0123456789abcdefXYZ", 19), 19);
+	for (i = 0; i < 20 && o.st.in.len < 16; i++)
+		assert_int_equal(rx_run_once(&l, 1000), 0);
+	assert_non_null(o.st.in_owned);
+	assert_int_equal(o.st.in.cap, 16);
+	p = stream_peek(&o.st, &n);
+	assert_int_equal(n, 16);
+	assert_memory_equal(p, "0123456789abcdef", 16);
+	stream_consume(&o.st, n);
+	stream_update(&o.st);
+	for (i = 0; i < 20 && o.st.in.len < 3; i++)
+		assert_int_equal(rx_run_once(&l, 1000), 0);
+	p = stream_peek(&o.st, &n);
+	assert_int_equal(n, 3);
+	assert_memory_equal(p, "XYZ", 3);
+	close(b);
+	stream_close(&o.st);
+	assert_int_equal(rx_run_once(&l, 0), 0);
+	assert_int_equal(o.closes, 1);
+	assert_null(o.st.in_owned);
+	/* A peer that closes without a byte: seen, the owner told. */
+	memset(&o, 0, sizeof(o));
+	tcp_pair(&a, &b);
+	stream_start(&o.st, &l, a, NULL, NULL, 16, o.out, sizeof(o.out),
+	    owner_event, owner_closed);
+	close(b);
+	for (i = 0; i < 20 && !stream_dead(&o.st); i++)
+		assert_int_equal(rx_run_once(&l, 1000), 0);
+	assert_true(stream_dead(&o.st));
+	assert_true(o.events > 0);
+	stream_close(&o.st);
+	assert_int_equal(rx_run_once(&l, 0), 0);
+	assert_int_equal(o.closes, 1);
+	rx_free(&l);
+}
+
 /* --- room to write: producers push ------------------------------------- */
 
 #define PUSH_BYTES (256 * 1024)
@@ -397,6 +457,7 @@ main(int argc, char **argv)
 {
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(reset_while_input_full),
+	    cmocka_unit_test(input_buffer_on_first_read),
 	    cmocka_unit_test(push_plain),
 	    cmocka_unit_test(want_room_when_quiet),
 	    cmocka_unit_test(push_tls),

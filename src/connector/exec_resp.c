@@ -305,6 +305,24 @@ stream_head(struct job *job, enum exec_reason *r, const char **detail)
 	return RESP_MORE;
 }
 
+/*
+ * Streamed: the head went to the sink and every byte after it was fed, so
+ * the head buffer and its fields are not read again; given back, so that
+ * a response waiting for its upstream's next bytes holds neither (#20).
+ * rhead stays: the head was parsed.
+ */
+static void
+head_release(struct job *job)
+{
+	if (!job->streaming || exec_resp_pending(job))
+		return;
+	free(job->rbuf);
+	free(job->fields);
+	job->rbuf = NULL;
+	job->fields = NULL;
+	job->rcap = job->nfields = 0;
+}
+
 /* Bytes after the head are the body's first: all of them, or (streamed)
  * as many as the sink takes now, the rest on the next feed. */
 static enum exec_resp_state
@@ -318,6 +336,7 @@ rest_feed(struct job *job, enum exec_reason *r, const char **detail)
 	job->rfed += used;
 	if (st == RESP_DONE && job->rhead + job->rfed < job->rlen)
 		job->keep_alive = false; /* extra bytes: not reusable */
+	head_release(job);
 	return st;
 }
 

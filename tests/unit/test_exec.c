@@ -1865,9 +1865,13 @@ s_done(struct exec_job *job, enum exec_reason r, const char *detail,
 {
 	struct scall *s = scall_of(job);
 
+	s->buffered = resp != NULL;
+	if (resp != NULL) { /* recorded as a buffered call's */
+		on_done(job, r, detail, resp);
+		return;
+	}
 	s->c.calls++;
 	s->c.r = r;
-	s->buffered = resp != NULL;
 	if (r != EXEC_OK)
 		assert_non_null(detail);
 }
@@ -1927,6 +1931,37 @@ exec_stream_pieces(void **state)
 	exec_stats(f->e, &st);
 	assert_int_equal(st.idle, 1);
 	call_free(&s.c);
+	fx_free(f);
+}
+
+/* An answer whole with its head (a Content-Length body read with it, or
+ * none) goes to done buffered, never through the sink. */
+static void
+exec_stream_whole_with_head(void **state)
+{
+	static const char *const resp[] = {
+	    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+	    "HTTP/1.1 204 No Content\r\n\r\n"};
+	struct fx *f = fx_new();
+	struct scall s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		memset(&s, 0, sizeof(s));
+		srv_script(&f->srv, S_RESPOND, resp[i]);
+		call_init(&s.c, "GET", "");
+		call_url(&s.c, f, "/whole");
+		scall_run(f, &s, 4096, 8000);
+		assert_int_equal(s.c.r, EXEC_OK);
+		assert_true(s.buffered);
+		assert_int_equal(s.heads, 0);
+		assert_int_equal(s.c.status, i == 0 ? 200 : 204);
+		assert_int_equal(s.c.body_len, i == 0 ? 5 : 0);
+		if (i == 0)
+			assert_memory_equal(s.c.body, "hello", 5);
+		call_free(&s.c);
+	}
 	fx_free(f);
 }
 
@@ -2077,6 +2112,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_tls),
 	    cmocka_unit_test(exec_tls_bad_ca),
 	    cmocka_unit_test(exec_stream_pieces),
+	    cmocka_unit_test(exec_stream_whole_with_head),
 	    cmocka_unit_test(exec_stream_too_large),
 	    cmocka_unit_test(exec_stream_idle_and_cancel),
 	    cmocka_unit_test(exec_stream_head_released),

@@ -9,6 +9,8 @@ behind the edge with a Python upstream (test_otlp.py's stack).
 """
 import re
 import signal
+import socket
+import threading
 import time
 
 from conftest import free_port, wait_until
@@ -64,6 +66,103 @@ def test_reconnects_after_the_collector_restarts(stack, tmp_path):
         assert conn.alive()
     finally:
         rcv.stop()
+
+
+class RawCollector:
+    """A collector written on sockets, to answer in ways Node's server does
+    not: answer(n) gives the bytes for the n-th request of a connection
+    (from 0), or None to close that connection without an answer.  It
+    records (connection number, request number) per request it reads."""
+
+    def __init__(self, answer):
+        self.answer = answer
+        self.seen = []
+        self.srv = socket.create_server(("127.0.0.1", 0))
+        self.srv.settimeout(0.2)
+        self.port = self.srv.getsockname()[1]
+        self.done = False
+        self.t = threading.Thread(target=self.accept, daemon=True)
+        self.t.start()
+
+    def accept(self):
+        k = 0
+        while not self.done:
+            try:
+                c, _ = self.srv.accept()
+            except socket.timeout:
+                continue
+            threading.Thread(target=self.serve, args=(c, k), daemon=True).start()
+            k += 1
+
+    def serve(self, c, k):
+        c.settimeout(10)
+        buf = b""
+        with c:
+            for n in range(100):
+                while b"\r\n\r\n" not in buf:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                head, buf = buf.split(b"\r\n\r\n", 1)
+                length = int(re.search(rb"(?i)content-length: *(\d+)", head).group(1))
+                while len(buf) < length:
+                    d = c.recv(65536)
+                    if not d:
+                        return
+                    buf += d
+                buf = buf[length:]
+                self.seen.append((k, n))
+                out = self.answer(n)
+                if out is None:
+                    return
+                c.sendall(out)
+
+    def stop(self):
+        self.done = True
+        self.t.join(5)
+        self.srv.close()
+
+
+CHUNKED = (b"HTTP/1.1 200 OK\r\nContent-Type: application/x-protobuf\r\n"
+           b"Transfer-Encoding: chunked\r\n\r\n2\r\n\x0a\x00\r\n0\r\n\r\n")
+
+
+def test_chunked_answers_keep_the_connection(stack):
+    """A chunked answer is read to its end and the connection carries the
+    next export."""
+    up, edge, start = stack
+    col = RawCollector(lambda n: CHUNKED)
+    try:
+        conn = start(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=f"http://127.0.0.1:{col.port}/v1/metrics",
+                     OTEL_METRIC_EXPORT_INTERVAL="1000")
+        assert wait_until(lambda: len(col.seen) >= 4, 15), col.seen
+        assert {k for k, _ in col.seen} == {0}, col.seen
+        assert metric_value(conn.health_port, "outpost_otlp_exports_total",
+                            'signal="metrics",result="ok"') >= 3
+    finally:
+        col.stop()
+
+
+def test_kept_connection_closed_when_taken_up_is_redialled(stack):
+    """A collector that answers one export per connection and drops the
+    connection when the next export comes on it: each export is sent again
+    at once on a fresh connection, none counted as a failed attempt."""
+    up, edge, start = stack
+    col = RawCollector(lambda n: CHUNKED if n == 0 else None)
+    try:
+        conn = start(OTEL_EXPORTER_OTLP_METRICS_ENDPOINT=f"http://127.0.0.1:{col.port}/v1/metrics",
+                     OTEL_METRIC_EXPORT_INTERVAL="1000", ENV_LEVEL="debug")
+        assert wait_until(lambda: len([1 for _, n in col.seen if n == 1]) >= 3, 20), col.seen
+        hp = conn.health_port
+        assert metric_value(hp, "outpost_otlp_exports_total",
+                            'signal="metrics",result="retry"') == 0, conn.text()[-2000:]
+        assert metric_value(hp, "outpost_otlp_exports_total",
+                            'signal="metrics",result="ok"') >= 3
+        assert "kept connection to 127.0.0.1" in conn.text()
+        assert "failed" not in conn.text()
+    finally:
+        col.stop()
 
 
 def spans(rcv):

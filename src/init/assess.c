@@ -189,13 +189,14 @@ uki_dir(const struct init *in, char *out, size_t n)
 
 /*
  * What differs between boot loaders.  assess(): this boot's facts into
- * in->update and in->uki, with the ESP mounted with flags look; *reboot
- * when the boot ends at once (BIOS: the next try armed).  good(): mark the
- * trial good, the ESP mounted read-write.  Both 0 or -1 with why.
+ * in->update and in->uki, the ESP mounted read-only; *reboot when the
+ * boot is to end at once, after arm() (BIOS: the next try of a trial;
+ * NULL: never).  good(): mark the trial good.  arm() and good() have the
+ * ESP read-write.  0 or -1 with why.
  */
 struct loader {
-	unsigned long look;
 	int (*assess)(struct init *in, bool *reboot, char *why, size_t n);
+	int (*arm)(struct init *in, char *why, size_t n);
 	int (*good)(struct init *in, char *why, size_t n);
 };
 
@@ -229,25 +230,32 @@ bios_assess(struct init *in, bool *reboot, char *why, size_t n)
 	struct init_tries t;
 	bool have;
 
-	*reboot = false;
 	if (init_bios_read(in->esp, &c, &t, &have, why, n) < 0)
 		return -1;
 	init_bios_decide(&c, have ? &t : NULL, u->slot, u, reboot);
 	if (u->state == INITCTL_TRIAL)
-		snprintf(in->uki, sizeof(in->uki),
-		    "syslinux label %s, "
-		    "boot-once",
-		    u->slot);
-	if (!*reboot)
-		return 0;
+		snprintf(
+		    in->uki, sizeof(in->uki), "syslinux label %s", u->slot);
+	return 0;
+}
+
+/* The next try of the trial in the tries file, read again read-write. */
+static int
+bios_arm(struct init *in, char *why, size_t n)
+{
+	struct init_bios_cfg c;
+	struct init_tries t;
+	bool have;
+
+	if (init_bios_read(in->esp, &c, &t, &have, why, n) < 0)
+		return -1;
+	if (!have)
+		return util_fail(why, n, "the tries file is gone");
 	init_console("outpost: slot %s: %s in slot %s is on trial and did "
 		     "not come up; arming try %u of %d and rebooting",
-	    u->slot, t.version, t.slot, INIT_UKI_TRIES - t.left + 1,
+	    in->update.slot, t.version, t.slot, INIT_UKI_TRIES - t.left + 1,
 	    INIT_UKI_TRIES);
-	if (init_bios_arm(in->esp, &t, why, n) == 0)
-		return 0;
-	*reboot = false;
-	return -1;
+	return init_bios_arm(in->esp, &t, why, n);
 }
 
 static int
@@ -256,8 +264,8 @@ bios_good(struct init *in, char *why, size_t n)
 	return init_bios_mark_good(in->esp, in->update.slot, why, n);
 }
 
-static const struct loader uefi = {MS_RDONLY, uefi_assess, uefi_good};
-static const struct loader bios = {0, bios_assess, bios_good};
+static const struct loader uefi = {uefi_assess, NULL, uefi_good};
+static const struct loader bios = {bios_assess, bios_arm, bios_good};
 
 static const struct loader *
 loader(const struct init *in)
@@ -279,19 +287,27 @@ trial_fail(struct init *in, const char *why)
 	init_shutdown_begin(in, "trial boot failed");
 }
 
+/* fn (a loader's good or arm) with the ESP read-write: its result. */
+static int
+esp_rw(struct init *in, int (*fn)(struct init *, char *, size_t), char *why,
+    size_t n)
+{
+	int r;
+
+	if ((r = esp_mount(in, 0)) < 0)
+		return util_fail(why, n, "ESP: %s", strerror(-r));
+	r = fn(in, why, n);
+	esp_unmount(in);
+	return r;
+}
+
 static void
 mark_good(struct init *in)
 {
 	struct init_update *u = &in->update;
 	char why[INITCTL_REASON_MAX - 16];
-	int r;
+	int r = esp_rw(in, loader(in)->good, why, sizeof(why));
 
-	if ((r = esp_mount(in, 0)) < 0) {
-		snprintf(why, sizeof(why), "ESP: %s", strerror(-r));
-	} else {
-		r = loader(in)->good(in, why, sizeof(why));
-		esp_unmount(in);
-	}
 	if (r < 0) {
 		snprintf(u->reason, sizeof(u->reason), "mark good: %s", why);
 		init_console("outpost: slot %s (%s) could not be marked good: "
@@ -369,6 +385,20 @@ assess_say(const struct init *in)
 	}
 }
 
+/* The next try armed (loader's arm()) on the ESP read-write: 0, or -1
+ * (logged; the boot goes on rather than rebooting into the same). */
+static int
+arm_next(struct init *in)
+{
+	char why[INITCTL_REASON_MAX - 16];
+	int r = esp_rw(in, loader(in)->arm, why, sizeof(why));
+
+	if (r < 0)
+		init_console(
+		    "outpost: the next try could not be armed: %s", why);
+	return r < 0 ? -1 : 0;
+}
+
 /* see init_int.h */
 void
 init_assess_boot(struct init *in)
@@ -391,17 +421,18 @@ init_assess_boot(struct init *in)
 			 "no boot assessment");
 		return;
 	}
-	if ((r = esp_mount(in, loader(in)->look)) < 0) {
+	if ((r = esp_mount(in, MS_RDONLY)) < 0) {
 		log_warn("init: boot assessment: ESP: %s", strerror(-r));
 		return;
 	}
+	reboot = false;
 	r = loader(in)->assess(in, &reboot, why, sizeof(why));
 	esp_unmount(in);
 	if (r < 0) {
 		log_warn("init: boot assessment: %s", why);
 		return;
 	}
-	if (reboot) {
+	if (reboot && arm_next(in) == 0) {
 		in->reboot = true;
 		init_shutdown_begin(in, "the next try of a trial armed");
 		return;

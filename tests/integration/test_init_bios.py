@@ -13,7 +13,6 @@ and label b, with the tries file and boot-once b.  Root needed."""
 import os
 import shutil
 import struct
-import subprocess
 import time
 
 import pytest
@@ -146,11 +145,10 @@ def make_uki(d, slot, kernel):
     return out
 
 
-@pytest.fixture(scope="module")
-def uki_bundle(tmp_path_factory):
+def make_bundle(d, pe=True):
+    """A signed bundle whose UKIs are real PE files (pe) or not."""
     if not os.path.exists(STUB) or not shutil.which("objcopy"):
         pytest.skip("no systemd EFI stub or objcopy (scripts/setup.sh)")
-    d = tmp_path_factory.mktemp("biosbundle")
     parts = d / "parts"
     parts.mkdir()
     kernel = d / "bzImage"
@@ -158,7 +156,10 @@ def uki_bundle(tmp_path_factory):
     (parts / "root.erofs").write_bytes(os.urandom(1500000))
     (parts / "root.verity").write_bytes(os.urandom(12288))
     for slot in "ab":
-        shutil.copy(make_uki(d, slot, kernel), parts / ("uki-%s.efi" % slot))
+        if pe:
+            shutil.copy(make_uki(d, slot, kernel), parts / ("uki-%s.efi" % slot))
+        else:
+            (parts / ("uki-%s.efi" % slot)).write_bytes(os.urandom(70000))
     (parts / "version").write_text(ua.NEXT + "\n")
     (parts / "arch").write_text("x86_64\n")
     ua.sh("openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "30",
@@ -169,10 +170,15 @@ def uki_bundle(tmp_path_factory):
             "parts": parts}
 
 
-def test_apply_on_bios_installs_kernel_label_tries_and_boot_once(
-        tmp_path, ua_disk, bios, monkeypatch, outpost_bin, uki_bundle):
-    root = ua.make_root(tmp_path, ua_disk, outpost_bin, uki_bundle["bundle"],
-                        uki_bundle["cert"])
+@pytest.fixture(scope="module")
+def uki_bundle(tmp_path_factory):
+    return make_bundle(tmp_path_factory.mktemp("biosbundle"))
+
+
+def apply_bios(tmp_path, disk, monkeypatch, outpost_bin, bundle):
+    """init --test with a BIOS ESP at /esp (label b of 0.0.1, rolled back)
+    taking APPLY of bundle; its exit code and log."""
+    root = ua.make_root(tmp_path, disk, outpost_bin, bundle["bundle"], bundle["cert"])
     esp = root / "esp"
     bios_esp(esp, vb="0.0.1")  # an older b, to be replaced
     (esp / "boot/linux-b").write_bytes(b"old kernel")
@@ -181,10 +187,20 @@ def test_apply_on_bios_installs_kernel_label_tries_and_boot_once(
     log = tmp_path / "init.log"
     p = ua.run_init(root, log)
     try:
-        rc = p.wait(timeout=90)
+        # The end: init's exit (the reboot) or a failure it logs and lives.
+        end = time.monotonic() + 90
+        while time.monotonic() < end and p.poll() is None and \
+                "update failed:" not in log.read_text():
+            time.sleep(0.1)
+        rc = p.poll()
     finally:
         ua.stop(p)
-    text = log.read_text()
+    return esp, rc, log.read_text()
+
+
+def test_apply_on_bios_installs_kernel_label_tries_and_boot_once(
+        tmp_path, ua_disk, bios, monkeypatch, outpost_bin, uki_bundle):
+    esp, rc, text = apply_bios(tmp_path, ua_disk, monkeypatch, outpost_bin, uki_bundle)
     assert rc == 0 and "update %s written to slot b" % ua.NEXT in text, text
     assert "reboot (test mode: exit)" in text, text
     parts = uki_bundle["parts"]
@@ -208,3 +224,18 @@ def ua_disk(tmp_path):
     d = ua.Disk(tmp_path)
     yield d
     d.close()
+
+
+def test_apply_on_bios_refuses_a_uki_that_is_no_pe(
+        tmp_path_factory, tmp_path, ua_disk, bios, monkeypatch, outpost_bin):
+    """Signed and hashed, but no kernel to take out: failed, and slot b
+    (its label gone before its partitions were written) boots no more."""
+    bundle = make_bundle(tmp_path_factory.mktemp("notpe"), pe=False)
+    esp, rc, text = apply_bios(tmp_path, ua_disk, monkeypatch, outpost_bin, bundle)
+    assert rc is None, text  # no reboot
+    assert "update failed: PE: no MZ header" in text, text
+    cfg = (esp / "syslinux/syslinux.cfg").read_text()
+    assert cfg == CFG.format(d="a", va=RUNNING), cfg
+    assert not (esp / "syslinux/outpost-tries").exists()
+    assert once(esp) == ""
+    assert sorted(os.listdir(esp / "boot")) == ["linux-b"]  # the old file, unused

@@ -16,6 +16,10 @@
 #define MIN_PART 1024
 #define DELIVER_MSG_MAX 1024 /* the edge sends a DeliverAck at most */
 #define DELIVER_QUEUE 4 /* head, data, end */
+/* A streamed answer that sent nothing for one to two of these gives its
+ * call's pages back while they hold nothing (conn_call_trim): a response
+ * waiting for its upstream keeps no touched send-ring page (#20). */
+#define DELIVER_TRIM_MS 500
 
 static const struct conn_call_ops deliver_call_ops;
 
@@ -24,6 +28,9 @@ struct deliver {
 	struct tunnel_req *req; /* NULL once aborted */
 	struct rx_loop *loop;
 	struct rx_defer reap; /* free outside the call's callbacks */
+	struct rx_timer trim; /* while open: see DELIVER_TRIM_MS */
+	uint64_t trim_bytes; /* bytes when the timer last ran */
+	bool trimmed; /* given back since bytes last moved */
 	bool opened; /* the call is open and carries the head */
 	bool blocked; /* room() said 0: on_writable resumes the job */
 	bool done; /* the job ended: End is queued */
@@ -43,7 +50,7 @@ on_reap(struct rx_loop *l, struct rx_defer *d)
 {
 	struct deliver *dl = container_of(d, struct deliver, reap);
 
-	(void)l;
+	rx_timer_stop(l, &dl->trim);
 	conn_call_free(&dl->call);
 	free(dl);
 }
@@ -63,6 +70,26 @@ static bool
 send_part(struct deliver *dl, Outpost__V1__ResponsePart *part)
 {
 	return conn_call_send(&dl->call, &part->base);
+}
+
+/* Every DELIVER_TRIM_MS while the call is open and the job runs: a call
+ * that sent nothing since the last run gives its pages back, once (a
+ * no-op unless both its rings are empty). */
+static void
+on_trim(struct rx_loop *l, struct rx_timer *t)
+{
+	struct deliver *dl = container_of(t, struct deliver, trim);
+
+	if (dl->req == NULL || dl->done)
+		return;
+	if (dl->bytes != dl->trim_bytes) {
+		dl->trimmed = false;
+	} else if (!dl->trimmed) {
+		conn_call_trim(&dl->call);
+		dl->trimmed = true;
+	}
+	dl->trim_bytes = dl->bytes;
+	(void)rx_timer_start(l, t, DELIVER_TRIM_MS); /* none left: no trim */
 }
 
 /* --- the executor's sink ---------------------------------------------------- */
@@ -88,6 +115,7 @@ dl_new(struct tunnel_req *r)
 	dl->req = r;
 	dl->loop = r->slot->mgr->loop;
 	rx_defer_init(&dl->reap, on_reap);
+	rx_timer_init(&dl->trim, on_trim);
 	return dl;
 }
 
@@ -122,6 +150,7 @@ sink_head(struct exec_job *job, const Connector__V1__HttpResponse *resp)
 	}
 	dl->opened = true;
 	dl->status = resp->http_status;
+	(void)rx_timer_start(dl->loop, &dl->trim, DELIVER_TRIM_MS);
 	return true;
 }
 

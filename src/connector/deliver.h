@@ -31,6 +31,8 @@
 #define DELIVER_PATH "/outpost.v1.Responses/Deliver"
 #define DELIVER_TXRING (256u << 10) /* per streamed response */
 #define DELIVER_DATA_MAX 65536 /* the spec's largest data part */
+/* Reactor timers per request that may stream (the reactor's budget). */
+#define DELIVER_TIMERS 1
 
 /*
  * Run r's request (r->msg's HttpRequest, on r->slot) streamed.  The

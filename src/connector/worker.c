@@ -6,6 +6,7 @@
 #include <unistd.h>
 
 #include "cfg/cfg.h"
+#include "connector/deliver.h"
 #include "connector/health.h"
 #include "connector/identity_ctl.h"
 #include "connector/initctl_client.h"
@@ -105,7 +106,8 @@ on_rules_fatal(struct redact_reload *rr)
 
 /*
  * Timers: per slot (spares included) its own two, its dial's and its DNS
- * query's; the executor's for every request and pooled connection.
+ * query's; the executor's for every request and pooled connection, and
+ * a Deliver call's for every request.
  */
 static size_t
 timers_needed(const struct cfg *c)
@@ -118,6 +120,7 @@ timers_needed(const struct cfg *c)
 	return WORKER_TIMERS + 2 + OTEL_TIMERS + slots * 5 +
 	    SESSION_TIMERS(cfg_int(c, CFG_SESSION_MAX)) +
 	    EXEC_TIMERS(slots * reqs, exec_pool_size(c)) +
+	    slots * reqs * DELIVER_TIMERS +
 	    HEALTH_TIMERS((size_t)cfg_int(c, CFG_HEALTH_MAX_CONNECTIONS));
 }
 

@@ -349,6 +349,43 @@ def test_rss_stays_small_while_streaming(h2c, spawn, outpost_bin):
     assert peak < 24 * 1024, f"connector RSS {peak} KiB (at start {base} KiB)"
 
 
+def test_waiting_answers_give_their_send_pages_back(h2c, spawn, outpost_bin):
+    """64 streamed answers send 32 KiB each at once, then their upstreams
+    go quiet: once the controller has read every part, the Deliver calls'
+    send rings are empty, and within about a second their touched pages go
+    back to the system (the connector's RSS falls by at least half of
+    them), while the answers stay open and then end byte-exact."""
+    n, first, rest = 64, os.urandom(32 << 10), os.urandom(1000)
+    barrier, release = threading.Barrier(n, timeout=20), threading.Event()
+
+    def script(conn, up):
+        if up.read_request(conn) is None:
+            return
+        conn.sendall(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n")
+        barrier.wait()  # every answer sends its first bytes together
+        conn.sendall(b"%x\r\n%s\r\n" % (len(first), first))
+        release.wait(30)
+        conn.sendall(b"%x\r\n%s\r\n0\r\n\r\n" % (len(rest), rest))
+
+    with RawUpstream(script, timeout=60) as up:
+        proc, t = connector(h2c, spawn, outpost_bin, MAX_CONCURRENT_REQUESTS=n)
+        rids = [ask_stream(h2c, t, up.url(f"/wait/{i}")) for i in range(n)]
+        try:
+            for rid in rids:
+                h2c.wait(lambda e, rid=rid: e["event"] == "deliver_data" and
+                         e["request_id"] == rid and e["bytes"] >= len(first),
+                         timeout=20, since=0)
+            full = rss_kib(proc.pid)
+            time.sleep(2.5)
+            quiet = rss_kib(proc.pid)
+        finally:
+            release.set()
+        ends = [deliver_end(h2c, rid) for rid in rids]
+    assert all(e["end"]["error_reason"] == "" and e["violations"] == [] for e in ends)
+    assert all(e["sha256"] == sha(first + rest) for e in ends)
+    assert full - quiet >= n * len(first) // 1024 // 2, (full, quiet)
+
+
 def test_hosts_under_redaction_rules_stay_buffered(h2c, spawn, outpost_bin, tmp_path):
     """Redaction needs the whole body: a host a rule covers is answered with
     one redacted HttpResponse on the Tunnel call although streaming was

@@ -27,6 +27,7 @@ work=$(dirname "$B")/bench-instr
 warm=${INSTR_WARMUP:-200}
 reqs=${INSTR_REQUESTS:-1000}
 write=${INSTR_WRITE:-1}
+sizes=${INSTR_SIZES:-1k 64k} # INSTR_SIZES=1k: that size only (prints only)
 pids=() tag=instr
 # shellcheck source=lib.sh
 . "$root/bench/lib.sh"
@@ -107,7 +108,7 @@ top() {
 }
 
 declare -A PER
-for size in 1k 64k; do
+for size in $sizes; do
 	say "$size: a connector with $warm warm-up requests"
 	counted "$size.base"
 	requests "$size" "$warm" warm
@@ -123,8 +124,12 @@ for size in 1k 64k; do
 	top "$b" "$m" --inclusive=yes >"$work/incl.$size"
 	say "$size: ${PER[$size]} instructions per request"
 done
-echo "instr: 1k ${PER[1k]} 64k ${PER[64k]} (connector instructions per request)"
-[ "$write" = 1 ] || exit 0
+echo "instr: 1k ${PER[1k]-} 64k ${PER[64k]-} (connector instructions per request)"
+for size in $sizes; do
+	say "$size: top functions, self / inclusive, per $reqs requests"
+	paste "$work/self.$size" "$work/incl.$size" >&2
+done
+[ "$write" = 1 ] && [ "$sizes" = "1k 64k" ] || exit 0
 
 # table SIZE: the top-10 lists side by side, counts per request.
 table() {

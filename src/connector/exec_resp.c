@@ -181,19 +181,41 @@ body_feed(struct job *job, const uint8_t *p, size_t n, size_t *used,
 	}
 }
 
+/*
+ * Whether the whole response is in with its head (no body, or a
+ * Content-Length body already read behind it, within both body limits):
+ * streaming it would only add a Deliver call, so it is answered buffered,
+ * which a controller accepts for any request (spec/streaming.md).
+ */
+static bool
+whole_with_head(const struct job *job, const struct http_framing *f)
+{
+	if (job->status == 101)
+		return false;
+	if (f->kind == HTTP_BODY_NONE)
+		return true;
+	return f->kind == HTTP_BODY_LENGTH &&
+	    f->length <= job->rlen - job->rhead &&
+	    f->length <= job->e->c.max_response_body &&
+	    f->length <= job->e->c.max_streamed_body;
+}
+
 /* Framing of the final head; prepares the body. */
 static enum exec_resp_state
 head_done(struct job *job, const struct http_response *resp,
     enum exec_reason *r, const char **detail)
 {
 	const char *m = job->req->method;
-	uint64_t max = job->sink != NULL ? job->e->c.max_streamed_body
-					 : job->e->c.max_response_body;
 	struct http_framing f;
+	uint64_t max;
 
 	if (http_response_framing(resp, m, strlen(m), &f) < 0)
 		return fail(r, detail, EXEC_BAD_RESPONSE, "ambiguous framing");
 	job->status = resp->status;
+	if (job->sink != NULL && whole_with_head(job, &f))
+		job->sink = NULL;
+	max = job->sink != NULL ? job->e->c.max_streamed_body
+				: job->e->c.max_response_body;
 	/* The fields point into rbuf, which no longer moves. */
 	job->fields = malloc(resp->nheaders * sizeof(*job->fields) + 1);
 	if (job->fields == NULL)
@@ -283,6 +305,24 @@ stream_head(struct job *job, enum exec_reason *r, const char **detail)
 	return RESP_MORE;
 }
 
+/*
+ * Streamed: the head went to the sink and every byte after it was fed, so
+ * the head buffer and its fields are not read again; given back, so that
+ * a response waiting for its upstream's next bytes holds neither (#20).
+ * rhead stays: the head was parsed.
+ */
+static void
+head_release(struct job *job)
+{
+	if (!job->streaming || exec_resp_pending(job))
+		return;
+	free(job->rbuf);
+	free(job->fields);
+	job->rbuf = NULL;
+	job->fields = NULL;
+	job->rcap = job->nfields = 0;
+}
+
 /* Bytes after the head are the body's first: all of them, or (streamed)
  * as many as the sink takes now, the rest on the next feed. */
 static enum exec_resp_state
@@ -296,6 +336,7 @@ rest_feed(struct job *job, enum exec_reason *r, const char **detail)
 	job->rfed += used;
 	if (st == RESP_DONE && job->rhead + job->rfed < job->rlen)
 		job->keep_alive = false; /* extra bytes: not reusable */
+	head_release(job);
 	return st;
 }
 

@@ -195,8 +195,10 @@ bool grpc_sendq_push(struct grpc_sendq *q, struct grpc_out *o);
  * Send m as one gRPC message on st: packed straight into st's send ring
  * when nothing is queued before it and the ring has room for all of it
  * (protobuf-c's pack_to_buffer appends a bytes field from the caller's
- * memory, so a body is copied once, into the ring), else packed into a
- * grpc_out and queued (grpc_sendq_push).  m is not kept.  false as
+ * memory, so a body is copied once, into the ring; a message of at most
+ * 2 KiB is packed on the stack and copied in one piece, which costs fewer
+ * instructions than its ~40 appends), else packed into a grpc_out and
+ * queued (grpc_sendq_push).  m is not kept.  false as
  * grpc_sendq_push() (out of memory, over 4 GiB, the queue full).
  */
 bool grpc_sendq_put(

@@ -154,6 +154,39 @@ def test_http10_close_delimited(h2c, spawn, outpost_bin):
     assert body == blob
 
 
+def test_whole_answer_with_its_head_comes_buffered(h2c, spawn, outpost_bin):
+    """A small answer whose body came in with its head (and one without a
+    body) is one HttpResponse on the Tunnel call, no Deliver call, which a
+    controller accepts for any request; the same body sent after its head
+    streams."""
+    body = b"hello, whole\n"
+    head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n"
+
+    def script(conn, up):
+        while (rq := up.read_request(conn)) is not None:
+            if b" /later " in rq:
+                conn.sendall(head % len(body))
+                time.sleep(0.2)
+                conn.sendall(body)
+            elif b" /empty " in rq:
+                conn.sendall(b"HTTP/1.1 204 No Content\r\n\r\n")
+            else:
+                conn.sendall(head % len(body) + body)
+    with RawUpstream(script) as up:
+        _, t = connector(h2c, spawn, outpost_bin)
+        assert "stream" in caps(t)
+        for path, status, want in (("/whole", 200, body), ("/empty", 204, b"")):
+            rid = ask_stream(h2c, t, up.url(path))
+            m = tunnel_answer(h2c, rid)
+            assert m["http_response"]["http_status"] == status and body_of(m) == want, m
+            assert not [e for e in h2c.events
+                        if e["event"] == "deliver_open" and e["request_id"] == rid]
+        rid = ask_stream(h2c, t, up.url("/later"))
+        end = deliver_end(h2c, rid)
+        got = base64.b64decode(h2c.cmd(cmd="deliver_read", request_id=rid)["data_b64"])
+    assert end["violations"] == [] and end["end"]["error_reason"] == "" and got == body
+
+
 def test_cancel_closes_upstream_connection(h2c, spawn, outpost_bin):
     """The controller cancelling the Deliver call (its client went away)
     closes the upstream connection at once: the raw upstream sees EOF."""
@@ -183,11 +216,12 @@ def test_cancel_closes_upstream_connection(h2c, spawn, outpost_bin):
         assert saw_eof.wait(10), "the upstream connection stayed open after the cancel"
         assert time.monotonic() - t0 < 5
     # The tunnel lives on: another request is answered.
-    blob = b"still here"
-    with RawUpstream(serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\n", [blob])) as up:
+    blob = b"still here" * 10000  # longer than what comes with a head: streamed
+    with RawUpstream(serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 100000\r\n\r\n",
+                                [blob])) as up:
         rid = ask_stream(h2c, t, up.url("/next"))
         end = deliver_end(h2c, rid)
-        assert end["bytes"] == 10 and end["end"]["error_reason"] == ""
+        assert end["bytes"] == len(blob) and end["end"]["error_reason"] == ""
 
 
 def rst(conn):
@@ -318,11 +352,13 @@ def test_rss_stays_small_while_streaming(h2c, spawn, outpost_bin):
 def test_hosts_under_redaction_rules_stay_buffered(h2c, spawn, outpost_bin, tmp_path):
     """Redaction needs the whole body: a host a rule covers is answered with
     one redacted HttpResponse on the Tunnel call although streaming was
-    asked; a host no rule covers still streams."""
+    asked; a host no rule covers still streams (a body longer than what
+    comes with the head: a whole small answer is sent buffered anyway)."""
     rules = tmp_path / "rules.toml"
     rules.write_text("version = 1\n[[rules]]\nname = \"pin\"\ntype = \"regex\"\n"
                      "pattern = 'pin=\\d+'\nreplacement = \"pin=X\"\nhosts = ['localhost']\n")
-    body = b"user pin=1234 ok\n"
+    pad = b"." * 100000
+    body = b"user pin=1234 ok\n" + pad
     head = b"HTTP/1.1 200 OK\r\nContent-Type: text/plain\r\nContent-Length: %d\r\n\r\n" % len(body)
 
     def script(conn, up):
@@ -334,7 +370,7 @@ def test_hosts_under_redaction_rules_stay_buffered(h2c, spawn, outpost_bin, tmp_
         assert "stream" in caps(t)
         rid = ask_stream(h2c, t, f"http://localhost:{up.port}/covered")
         m = tunnel_answer(h2c, rid)
-        assert body_of(m) == b"user pin=X ok\n"
+        assert body_of(m) == b"user pin=X ok\n" + pad
         assert ("X-Traversal-Redacted", "true") in [
             (h["key"], h["value"]) for h in m["http_response"]["headers"]]
         assert not [e for e in h2c.events if e["event"] == "deliver_open" and e["request_id"] == rid]

@@ -23,6 +23,7 @@
 
 #include "unit.h"
 #include "connector/exec.h"
+#include "connector/exec_int.h" /* struct job: the head buffer */
 #include "http/http.h"
 #include "lib/util.h"
 #include "net/dns.h"
@@ -1864,9 +1865,13 @@ s_done(struct exec_job *job, enum exec_reason r, const char *detail,
 {
 	struct scall *s = scall_of(job);
 
+	s->buffered = resp != NULL;
+	if (resp != NULL) { /* recorded as a buffered call's */
+		on_done(job, r, detail, resp);
+		return;
+	}
 	s->c.calls++;
 	s->c.r = r;
-	s->buffered = resp != NULL;
 	if (r != EXEC_OK)
 		assert_non_null(detail);
 }
@@ -1926,6 +1931,37 @@ exec_stream_pieces(void **state)
 	exec_stats(f->e, &st);
 	assert_int_equal(st.idle, 1);
 	call_free(&s.c);
+	fx_free(f);
+}
+
+/* An answer whole with its head (a Content-Length body read with it, or
+ * none) goes to done buffered, never through the sink. */
+static void
+exec_stream_whole_with_head(void **state)
+{
+	static const char *const resp[] = {
+	    "HTTP/1.1 200 OK\r\nContent-Length: 5\r\n\r\nhello",
+	    "HTTP/1.1 204 No Content\r\n\r\n"};
+	struct fx *f = fx_new();
+	struct scall s;
+	size_t i;
+
+	(void)state;
+	for (i = 0; i < 2; i++) {
+		memset(&s, 0, sizeof(s));
+		srv_script(&f->srv, S_RESPOND, resp[i]);
+		call_init(&s.c, "GET", "");
+		call_url(&s.c, f, "/whole");
+		scall_run(f, &s, 4096, 8000);
+		assert_int_equal(s.c.r, EXEC_OK);
+		assert_true(s.buffered);
+		assert_int_equal(s.heads, 0);
+		assert_int_equal(s.c.status, i == 0 ? 200 : 204);
+		assert_int_equal(s.c.body_len, i == 0 ? 5 : 0);
+		if (i == 0)
+			assert_memory_equal(s.c.body, "hello", 5);
+		call_free(&s.c);
+	}
 	fx_free(f);
 }
 
@@ -2001,6 +2037,45 @@ exec_stream_idle_and_cancel(void **state)
 	fx_free(f);
 }
 
+/* A streamed response waiting for the rest of its body holds no head
+ * buffer: given back once the head and the bytes after it were fed, the
+ * body still reaching the sink in pieces (#20). */
+static void
+exec_stream_head_released(void **state)
+{
+	struct fx *f = fx_new();
+	struct scall s = {0};
+	struct job *job = job_of(&s.c.job);
+	int64_t t0;
+
+	srv_script(&f->srv, S_RESPOND,
+	    "HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n"
+	    "5\r\nhello\r\n");
+	call_init(&s.c, "GET", "");
+	call_url(&s.c, f, "/half");
+	s.budget = 2; /* the bytes after the head go in pieces */
+	exec_submit_stream(f->e, &s.c.job, &s.c.req, NULL, s_done, &test_sink);
+	t0 = util_mono_ms();
+	while (s.got_len < 5 && util_mono_ms() - t0 < 5000) {
+		rx_run_once(&f->loop, 20);
+		if (s.blocked) {
+			s.blocked = false;
+			s.budget = 2;
+			exec_resume(&s.c.job);
+		}
+	}
+	assert_int_equal(s.heads, 1);
+	assert_int_equal(s.got_len, 5);
+	assert_memory_equal(s.got, "hello", 5);
+	run_ms(f, 50);
+	assert_int_equal(s.c.calls, 0); /* the last chunk is still to come */
+	assert_null(job->rbuf);
+	assert_null(job->fields);
+	exec_cancel(&s.c.job);
+	call_free(&s.c);
+	fx_free(f);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -2037,8 +2112,10 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_tls),
 	    cmocka_unit_test(exec_tls_bad_ca),
 	    cmocka_unit_test(exec_stream_pieces),
+	    cmocka_unit_test(exec_stream_whole_with_head),
 	    cmocka_unit_test(exec_stream_too_large),
 	    cmocka_unit_test(exec_stream_idle_and_cancel),
+	    cmocka_unit_test(exec_stream_head_released),
 	};
 
 	if (unit_filter(argc, argv) < 0)

@@ -348,6 +348,41 @@ response(union grpc_envelope *u, Connector__V1__HttpResponse *r,
 	    &r->base);
 }
 
+/* What the grpc_sendq_put tests send from: a client session with one
+ * stream, a queue, and a response message's parts. */
+struct put_fix {
+	struct h2_session s;
+	struct h2_stream st;
+	struct grpc_sendq q;
+	Connector__V1__HttpResponse r;
+	Connector__V1__Header h, *hp;
+	union grpc_envelope u;
+};
+
+static void
+put_open(struct put_fix *f, uint8_t *rx, size_t rxn, uint8_t *tx, size_t txn)
+{
+	static const struct h2_conf conf = {.window = 4096,
+	    .conn_window = 4096,
+	    .max_frame = 16384,
+	    .max_streams = 4,
+	    .ping_timeout_ms = 500};
+
+	assert_int_equal(
+	    h2_session_init(&f->s, H2_CLIENT, &conf, on_h2, NULL, NULL, 0), 0);
+	h2_stream_init(&f->st, rx, rxn, tx, txn);
+	assert_int_equal(
+	    h2_stream_open(&f->s, &f->st, "https", "edge.test", "/p", NULL, 0),
+	    0);
+	grpc_sendq_init(&f->q, 4);
+}
+
+static const ProtobufCMessage *
+put_response(struct put_fix *f, uint8_t *body, size_t n)
+{
+	return response(&f->u, &f->r, &f->h, &f->hp, body, n);
+}
+
 /*
  * grpc_sendq_put() packs straight into the stream's send ring, byte for
  * byte what protobuf-c's flat pack (grpc_out_pack) gives; without room, or
@@ -356,49 +391,66 @@ response(union grpc_envelope *u, Connector__V1__HttpResponse *r,
 static void
 put_packs_into_the_ring(void **state)
 {
-	static const struct h2_conf conf = {.window = 4096,
-	    .conn_window = 4096,
-	    .max_frame = 16384,
-	    .max_streams = 4,
-	    .ping_timeout_ms = 500};
 	static uint8_t rx[4096], tx[80000], body[70000];
-	Connector__V1__HttpResponse r;
-	Connector__V1__Header h, *hp;
-	union grpc_envelope u;
+	static struct put_fix f;
 	const ProtobufCMessage *m;
-	struct h2_session s;
-	struct h2_stream st;
-	struct grpc_sendq q;
 	struct grpc_out *o, *first;
 
-	assert_int_equal(
-	    h2_session_init(&s, H2_CLIENT, &conf, on_h2, NULL, NULL, 0), 0);
-	h2_stream_init(&st, rx, sizeof(rx), tx, sizeof(tx));
-	assert_int_equal(
-	    h2_stream_open(&s, &st, "https", "edge.test", "/p", NULL, 0), 0);
-	grpc_sendq_init(&q, 4);
-	m = response(&u, &r, &h, &hp, body, 65536);
+	put_open(&f, rx, sizeof(rx), tx, sizeof(tx));
+	m = put_response(&f, body, 65536);
 	assert_non_null(m);
 	o = grpc_out_pack(m);
 	assert_non_null(o);
-	assert_true(grpc_sendq_put(&q, &st, m));
-	assert_true(grpc_sendq_empty(&q));
-	assert_int_equal(sizeof(tx) - h2_stream_send_room(&st), o->len);
+	assert_true(grpc_sendq_put(&f.q, &f.st, m));
+	assert_true(grpc_sendq_empty(&f.q));
+	assert_int_equal(sizeof(tx) - h2_stream_send_room(&f.st), o->len);
 	assert_memory_equal(tx, o->data, o->len);
 	/* No room for a second one: queued, the same bytes. */
-	assert_true(grpc_sendq_put(&q, &st, m));
-	assert_false(grpc_sendq_empty(&q));
-	first = list_entry(list_first(&q.q), struct grpc_out, link);
+	assert_true(grpc_sendq_put(&f.q, &f.st, m));
+	assert_false(grpc_sendq_empty(&f.q));
+	first = list_entry(list_first(&f.q.q), struct grpc_out, link);
 	assert_int_equal(first->len, o->len);
 	assert_memory_equal(first->data, o->data, o->len);
 	/* A small one behind it waits its turn, though it would fit. */
-	m = response(&u, &r, &h, &hp, body, 10);
-	assert_true(h2_stream_send_room(&st) > 100);
-	assert_true(grpc_sendq_put(&q, &st, m));
-	assert_int_equal(q.n, 2);
+	m = put_response(&f, body, 10);
+	assert_true(h2_stream_send_room(&f.st) > 100);
+	assert_true(grpc_sendq_put(&f.q, &f.st, m));
+	assert_int_equal(f.q.n, 2);
 	grpc_out_free(o);
-	grpc_sendq_clear(&q);
-	h2_session_free(&s);
+	grpc_sendq_clear(&f.q);
+	h2_session_free(&f.s);
+}
+
+/*
+ * Small messages (up to 2 KiB) are packed on the stack and sent in one
+ * piece, larger ones appended field by field: both give protobuf-c's flat
+ * pack behind the gRPC prefix, on each side of the boundary (not through
+ * grpc_out_pack: its kept buffers are out_buffer_reused's).
+ */
+static void
+put_small_and_large_alike(void **state)
+{
+	static uint8_t rx[4096], tx[8192], body[4096], want[8192];
+	static struct put_fix f;
+	const ProtobufCMessage *m;
+	size_t len, n, seen = 0;
+
+	for (len = 0; len < 2200; len += len < 1990 ? 199 : 1) {
+		put_open(&f, rx, sizeof(rx), tx, sizeof(tx));
+		m = put_response(&f, body, len);
+		n = protobuf_c_message_get_packed_size(m);
+		seen |= (n == 2048) | (n == 2049) << 1;
+		assert_true(grpc_prefix_write(want, n));
+		assert_int_equal(
+		    protobuf_c_message_pack(m, want + GRPC_PREFIX_LEN), n);
+		assert_true(grpc_sendq_put(&f.q, &f.st, m));
+		assert_true(grpc_sendq_empty(&f.q));
+		assert_int_equal(sizeof(tx) - h2_stream_send_room(&f.st),
+		    GRPC_PREFIX_LEN + n);
+		assert_memory_equal(tx, want, GRPC_PREFIX_LEN + n);
+		h2_session_free(&f.s);
+	}
+	assert_int_equal(seen, 3); /* both sides of 2 KiB were packed */
 }
 
 int
@@ -407,6 +459,7 @@ main(int argc, char **argv)
 	const struct CMUnitTest tests[] = {
 	    cmocka_unit_test(frame_all_at_once),
 	    cmocka_unit_test(put_packs_into_the_ring),
+	    cmocka_unit_test(put_small_and_large_alike),
 	    cmocka_unit_test(frame_byte_at_a_time),
 	    cmocka_unit_test(frame_guard_page),
 	    cmocka_unit_test(frame_partial_is_not_idle),

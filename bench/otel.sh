@@ -10,6 +10,10 @@
 #   bench/otel.sh BUILD_DIR     (BENCH_DURATION seconds per run, default 5;
 #                                BENCH_ROUNDS rounds, default 3)
 #
+# BENCH_OTEL_BASE=OTHER_BUILD_DIR adds a third connector exporting the same
+# way with OTHER_BUILD_DIR/outpost (e.g. a build before a change), in the
+# same rounds: an A/B of the exporter itself.
+#
 # Bounded: 2 x BENCH_ROUNDS wrk runs.  Not part of make test.  Goal
 # (reported, not asserted): exported / off >= 0.95.
 set -euo pipefail
@@ -78,6 +82,15 @@ pid_off=$named_pid
 connector_named otel OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$prx" \
 	OTEL_METRIC_EXPORT_INTERVAL=1000 OTEL_BSP_SCHEDULE_DELAY=200 ENV_LEVEL=info
 pid_otel=$named_pid
+names="off otel"
+if [ -n "${BENCH_OTEL_BASE:-}" ]; then
+	"$root/scripts/dev-pki.sh" "$work/pki" base >/dev/null
+	B=$(cd "$BENCH_OTEL_BASE" && pwd) connector_named base \
+		OTEL_EXPORTER_OTLP_ENDPOINT="http://127.0.0.1:$prx" \
+		OTEL_METRIC_EXPORT_INTERVAL=1000 OTEL_BSP_SCHEDULE_DELAY=200 ENV_LEVEL=info
+	pid_base=$named_pid
+	names="off otel base"
+fi
 
 url() { echo "http://127.0.0.1:$papi/v1/connectors/$1/proxy/http/127.0.0.1:$pa/1k"; }
 cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
@@ -87,7 +100,7 @@ per10k() { awk -v t="$1" -v n="$2" -v hz="$hz" 'BEGIN { if (n > 0) printf "%.0f"
 
 declare -A RPS CPU REQS RCV RCPU
 for r in $(seq "$rounds"); do
-	for name in off otel; do
+	for name in $names; do
 		pid_var=pid_$name
 		t0=$(cpu_ticks "${!pid_var}") r0=$(cpu_ticks "$pid_rcv")
 		wrk_run "$name round $r" "$(url "$name")" 64
@@ -116,14 +129,22 @@ exports=$(python3 -c 'import json,sys; d=json.load(open(sys.argv[1])); c=d.pop("
 ratios=$(paste -d' ' <(tr ' ' '\n' <<<"${RCPU[otel]# }") <(tr ' ' '\n' <<<"${RCPU[off]# }") |
 	awk '$2 > 0 { printf "%s%.2f", sep, $1 / $2; sep = " " }')
 
+base_rows=
+if [ -n "${BENCH_OTEL_BASE:-}" ]; then
+	m_base=$(median "${RPS[base]}") c_base=$(per10k "${CPU[base]}" "${REQS[base]}")
+	r_base=$(per10k "${RCV[base]}" "${REQS[base]}")
+	base_rows="| exported by $BENCH_OTEL_BASE/outpost | ${RPS[base]# } | $m_base | ${RCPU[base]# } | $c_base | $r_base |
+| exported / exported by it | | $(ratio "$m_otel" "$m_base") | | $(ratio "$c_otel" "$c_base") | |
+"
+fi
 section=$(cat <<-EOF
 <!-- bench-otel:begin (written by bench/otel.sh; do not edit by hand) -->
 ## Telemetry on the request path: off vs all three signals exported
 
 Measured $(date -u +%Y-%m-%dT%H:%MZ) at revision \`$(git -C "$root" rev-parse --short=12 HEAD)\`,
-wrk $dur s per run, $rounds rounds alternating the two, 1 KiB, concurrency 64, all on loopback, on
+wrk $dur s per run, $rounds rounds alternating the connectors, 1 KiB, concurrency 64, all on loopback, on
 $(nproc) shared CPUs ($(uname -m)), load average before the run $load0, after it $load1.
-wrk → outpost-edge front door ══ mTLS tunnel ══▶ outpost → nginx, two connectors in the same run:
+wrk → outpost-edge front door ══ mTLS tunnel ══▶ outpost → nginx, the connectors in the same run:
 **off** (\`OTEL_SDK_DISABLED=true\`) and **exported** (\`OTEL_EXPORTER_OTLP_ENDPOINT\` to a local
 receiver answering 200, metrics every second, every request sampled: two spans each, info-level
 log records). The receiver got: $exports.
@@ -135,7 +156,7 @@ each connector's rounds is the last column, and it is taken from what wrk, the e
 | off | ${RPS[off]# } | $m_off | ${RCPU[off]# } | $c_off | $r_off |
 | exported | ${RPS[otel]# } | $m_otel | ${RCPU[otel]# } | $c_otel | $r_otel |
 | exported / off | | $(ratio "$m_otel" "$m_off") | $ratios | $(ratio "$c_otel" "$c_off") | |
-<!-- bench-otel:end -->
+$base_rows<!-- bench-otel:end -->
 EOF
 )
 

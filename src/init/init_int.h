@@ -136,7 +136,7 @@ struct init {
 		      OUTPOST_INIT_FIRMWARE=bios */
 	char esp[PATH_MAX]; /* the ESP's root ("" : assessment off) */
 	bool esp_mounted; /* esp is a directory already (tests) */
-	char uki[96]; /* the running slot's UKI on trial, else "" */
+	char uki[96]; /* on trial: its UKI (BIOS: syslinux label), else "" */
 	int64_t good_after_ms; /* UPDATE_GOOD_AFTER */
 	struct init_trial trial;
 	struct rx_timer trial_timer; /* assess.c */

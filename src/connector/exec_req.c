@@ -192,9 +192,12 @@ port_format(char out[8], const struct url *u)
 	*out = '\0';
 }
 
-/* Write the head into out (NULL: only count); returns its length. */
+/* The stack buffer a request head is first formatted into. */
+#define EXEC_HEAD_FIRST 2048
+
+/* Write the head into out[0..cap) when it fits; returns its length. */
 static size_t
-head_format(struct job *job, const struct hop_filter *f, char *out)
+head_format(struct job *job, const struct hop_filter *f, char *out, size_t cap)
 {
 	const Connector__V1__HttpRequest *req = job->req;
 	const struct url *u = &job->url;
@@ -204,7 +207,7 @@ head_format(struct job *job, const struct hop_filter *f, char *out)
 
 #define PUT(p, len) \
 	do { \
-		if (out != NULL) \
+		if (n + (len) <= cap) \
 			memcpy(out + n, (p), (len)); \
 		n += (len); \
 	} while (0)
@@ -284,6 +287,7 @@ exec_req_build(struct job *job)
 {
 	const Connector__V1__HttpRequest *req = job->req;
 	struct hop_filter f;
+	char first[EXEC_HEAD_FIRST];
 	size_t i, n;
 
 	job->state_kept = state_kept(job);
@@ -291,10 +295,15 @@ exec_req_build(struct job *job)
 	for (i = 0; i < req->n_headers; i++)
 		hop_note(&f, req->headers[i]->key, strlen(req->headers[i]->key),
 		    req->headers[i]->value, strlen(req->headers[i]->value));
-	n = head_format(job, &f, NULL);
+	/* formatted once on the stack (a usual head fits), then copied */
+	n = head_format(job, &f, first, sizeof(first));
 	if ((job->head = malloc(n)) == NULL)
 		return false;
-	job->head_len = head_format(job, &f, job->head);
+	if (n <= sizeof(first))
+		memcpy(job->head, first, n);
+	else
+		head_format(job, &f, job->head, n);
+	job->head_len = n;
 	job->head_off = job->body_off = 0;
 	return true;
 }

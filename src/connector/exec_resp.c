@@ -400,32 +400,46 @@ length_read(struct job *job, struct stream *s)
 }
 
 /*
- * A streamed Content-Length or close-delimited body, once the connection's
- * small input buffer is empty: read the socket into the executor's
- * scratch, never more than the sink takes now (so all of it is taken),
- * and hand it on at once: one read and one part per EXEC_READ_MAX bytes
- * instead of per EXEC_IN_BUF.  Bounded to a few reads per wakeup, so one
- * fast upstream does not hold the loop.
+ * A streamed Content-Length or close-delimited body: what the connection's
+ * small input buffer holds and then the socket's bytes go into the
+ * executor's scratch, never more than the sink takes now (so all of it is
+ * taken), and on as one part: one read and one part per EXEC_READ_MAX
+ * bytes instead of per EXEC_IN_BUF.  Bounded to a few rounds per wakeup,
+ * so one fast upstream does not hold the loop.
  */
 static enum exec_resp_state
 stream_body_read(
     struct job *job, struct stream *s, enum exec_reason *r, const char **detail)
 {
 	enum exec_resp_state st = RESP_MORE;
-	size_t want, k, used;
+	size_t want, k, m, used;
 	unsigned i;
 
 	for (i = 0; i < EXEC_READ_ROUNDS && st == RESP_MORE; i++) {
 		want = feed_room(job, sizeof(job->e->scratch));
 		if (job->body_kind == HTTP_BODY_LENGTH && want > job->body_left)
 			want = (size_t)job->body_left;
-		if (want == 0 ||
-		    (k = stream_read(s, job->e->scratch, want)) == 0)
+		for (k = 0; k < want; k += m)
+			if ((m = stream_read(
+				 s, job->e->scratch + k, want - k)) == 0)
+				break;
+		if (k == 0)
 			break;
 		job->resp_bytes += k;
 		st = body_feed(job, job->e->scratch, k, &used, r, detail);
 	}
 	return st;
+}
+
+/* Whether the body is read by length_read() or stream_body_read(), not
+ * through the input buffer. */
+static bool
+read_direct(const struct job *job)
+{
+	if (job->sink == NULL)
+		return job->body_kind == HTTP_BODY_LENGTH;
+	return job->body_kind == HTTP_BODY_LENGTH ||
+	    job->body_kind == HTTP_BODY_CLOSE;
 }
 
 /* see exec_int.h */
@@ -452,22 +466,18 @@ exec_resp_feed(
 			st = head_feed(job, s, r, detail);
 			continue;
 		}
-		if (job->sink == NULL && job->body_kind == HTTP_BODY_LENGTH)
+		if (read_direct(job))
 			break;
 		st = body_feed(job, p, n, &used, r, detail);
 		stream_consume(s, used);
 		if (used == 0 && st == RESP_MORE)
 			break; /* streamed: the sink is full */
 	}
-	if (st != RESP_MORE || job->rhead == 0 || exec_resp_pending(job))
+	if (st != RESP_MORE || job->rhead == 0 || exec_resp_pending(job) ||
+	    !read_direct(job))
 		return st;
-	if (job->sink == NULL && job->body_kind == HTTP_BODY_LENGTH)
-		return length_read(job, s);
-	if (job->sink != NULL &&
-	    (job->body_kind == HTTP_BODY_LENGTH ||
-		job->body_kind == HTTP_BODY_CLOSE))
-		return stream_body_read(job, s, r, detail);
-	return st;
+	return job->sink == NULL ? length_read(job, s)
+				 : stream_body_read(job, s, r, detail);
 }
 
 /* see exec_int.h */

@@ -892,6 +892,38 @@ exec_host_header(void **state)
 	fx_free(f);
 }
 
+/* A request head longer than the executor's 2 KiB stack buffer is written
+ * whole (formatted again into its own buffer), and one just inside it the
+ * same way. */
+static void
+exec_long_head(void **state)
+{
+	static char big[6000];
+	struct fx *f = fx_new();
+	struct call c = {0};
+	size_t sizes[2] = {1700, sizeof(big) - 1}, i;
+
+	for (i = 0; i < 2; i++) {
+		memset(big, 'v', sizes[i]);
+		big[sizes[i]] = '\0';
+		srv_script(&f->srv, S_RESPOND, RESP_HELLO);
+		call_init(&c, "GET", "");
+		call_url(&c, f, "/long");
+		call_header(&c, "X-Before", "1");
+		call_header(&c, "X-Long", big);
+		call_header(&c, "X-After", "2");
+		call_run(f, &c);
+		assert_int_equal(c.r, EXEC_OK);
+		assert_true(strlen(f->srv.head) > sizes[i]);
+		assert_non_null(strstr(f->srv.head, "\r\nX-Before: 1\r\n"));
+		assert_non_null(strstr(f->srv.head, big));
+		assert_non_null(strstr(f->srv.head, "\r\nX-After: 2\r\n"));
+		assert_non_null(strstr(f->srv.head, "GET /long HTTP/1.1\r\n"));
+		call_free(&c);
+	}
+	fx_free(f);
+}
+
 static long
 rss_kib(void)
 {
@@ -2089,6 +2121,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_hop_by_hop),
 	    cmocka_unit_test(exec_tracestate_follows_its_trace),
 	    cmocka_unit_test(exec_host_header),
+	    cmocka_unit_test(exec_long_head),
 	    cmocka_unit_test(exec_too_large),
 	    cmocka_unit_test(exec_timeout),
 	    cmocka_unit_test(exec_refused),

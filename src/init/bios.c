@@ -92,6 +92,21 @@ cfg_line(struct init_bios_cfg *c, const char *p, struct init_bios_label **l)
 	}
 }
 
+/* Whether line (n bytes with its final CR cut to a NUL) is text: a NUL,
+ * CR or other control character inside (but tabs) makes it none of ours. */
+static bool
+text_line(const char *line, size_t n)
+{
+	size_t i, end = strlen(line);
+
+	if (end + 1 < n)
+		return false; /* a NUL inside */
+	for (i = 0; i < end; i++)
+		if ((unsigned char)line[i] < 0x20 && line[i] != '\t')
+			return false;
+	return true;
+}
+
 /* see init_int.h */
 bool
 init_bios_cfg_parse(const char *s, size_t n, struct init_bios_cfg *c)
@@ -111,7 +126,8 @@ init_bios_cfg_parse(const char *s, size_t n, struct init_bios_cfg *c)
 		line[len] = '\0';
 		if (len > 0 && line[len - 1] == '\r')
 			line[len - 1] = '\0';
-		cfg_line(c, line, &l);
+		if (text_line(line, len))
+			cfg_line(c, line, &l);
 		i += len + 1;
 	}
 	return true;

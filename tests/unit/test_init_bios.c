@@ -241,6 +241,10 @@ cfg_round_trip(void **state)
 	    "default vesamenu\r\nlabel x\r\n  append y\r\n", 40, &c));
 	assert_string_equal(c.dflt, "");
 	assert_false(c.label[0].present || c.label[1].present);
+	/* A line with a control character inside is not ours (fuzz). */
+	assert_true(init_bios_cfg_parse("LABEL a\n  APPEND ct\r\0x\n", 23, &c));
+	assert_true(c.label[0].present);
+	assert_string_equal(c.label[0].cmdline, "");
 	big = malloc(INIT_BIOS_CMDLINE_MAX + 32);
 	memset(big, 'x', INIT_BIOS_CMDLINE_MAX + 32);
 	assert_false(init_bios_cfg_parse(big, INIT_BIOS_CMDLINE_MAX + 32, &c));

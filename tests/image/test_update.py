@@ -283,13 +283,14 @@ def offer(edge_bin, edge, name, bundle):
 
 
 @contextlib.contextmanager
-def paired_appliance(edge_bin, scratch, snakeoil_image, name):
-    """An edge of its own and the N appliance booted and paired with it."""
+def paired_appliance(edge_bin, scratch, snakeoil_image, name, cls=None):
+    """An edge of its own and the N appliance (an Appliance, or cls)
+    booted and paired with it."""
     from test_pairing import Edge
     d = tempfile.mkdtemp(prefix="edge.", dir=scratch)
     os.chmod(d, 0o755)  # the edge drops to its own user
     e = Edge(edge_bin, d)
-    app = Appliance(e, snakeoil_image, scratch, name)
+    app = (cls or Appliance)(e, snakeoil_image, scratch, name)
     try:
         app.boot()
         app.pair("appliance")

@@ -7,15 +7,13 @@ write, reboot into slot b by boot-once, good after UPDATE_GOOD_AFTER, DEFAULT
 b, identity kept), then a never-ready bundle newer than N+1 written to slot
 a, tried three times (each failed try lands on DEFAULT b, whose init arms
 the next) and b again by itself, rolled_back.  Every wait is bounded."""
-import contextlib
 import os
 import re
 import subprocess
-import tempfile
 import time
 
 from conftest import NAME, VERSION, Vm
-from test_update import (GUEST_EDGE, NEXT, NEXT_NAME, Appliance, _rebundle,
+from test_update import (GUEST_EDGE, NEXT, NEXT_NAME, Appliance, _rebundle, paired_appliance,
                          edge_can_offer, next_dir, offer, status,  # noqa: F401
                          wait_update, edge_bin)  # noqa: F401
 
@@ -67,28 +65,13 @@ def wait_slots(vm, want, timeout):
     assert slots_booted(vm) == want, (slots_booted(vm), vm.console()[-3000:])
 
 
-@contextlib.contextmanager
-def paired_bios_appliance(edge_bin, scratch, image_dir):
-    from test_pairing import Edge
-    d = tempfile.mkdtemp(prefix="edge.", dir=scratch)
-    os.chmod(d, 0o755)  # the edge drops to its own user
-    e = Edge(edge_bin, d)
-    app = BiosAppliance(e, {".img": os.path.join(image_dir, NAME + ".img")}, scratch, "bios")
-    try:
-        app.boot()
-        app.pair("appliance")
-        yield e, app
-    finally:
-        app.kill()
-        e.stop()
-
-
 def test_bios_update_good_then_never_ready_rolls_back(edge_bin, scratch, image_dir,  # noqa: F811
                                                       next_dir):  # noqa: F811
     assert edge_can_offer(edge_bin), "outpost-edge has no `update offer`"
     never = _rebundle(os.path.join(next_dir, "never-ready", NEXT_NAME + ".parts"),
                       os.path.join(scratch, "bios-never"), version=NEXT2)
-    with paired_bios_appliance(edge_bin, scratch, image_dir) as (e, app):
+    images = {".img": os.path.join(image_dir, NAME + ".img")}
+    with paired_appliance(edge_bin, scratch, images, "bios", BiosAppliance) as (e, app):
         vm = app.vm
         st = status(vm)
         assert st["update"]["state"] == "good" and st["update"]["slot"] == "a", st

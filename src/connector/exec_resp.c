@@ -442,6 +442,25 @@ read_direct(const struct job *job)
 	    job->body_kind == HTTP_BODY_CLOSE;
 }
 
+/*
+ * Streamed: the bytes read with the head, before any later one, for as
+ * long as the sink takes some.  One that takes none has said so through
+ * room() (0) and resumes the job once it has room again; one that took
+ * only part would not, so it is asked again until it takes none.
+ */
+static enum exec_resp_state
+pending_feed(struct job *job, enum exec_reason *r, const char **detail)
+{
+	enum exec_resp_state st;
+	size_t fed;
+
+	do {
+		fed = job->rfed;
+		st = rest_feed(job, r, detail);
+	} while (st == RESP_MORE && exec_resp_pending(job) && job->rfed != fed);
+	return st;
+}
+
 /* see exec_int.h */
 enum exec_resp_state
 exec_resp_feed(
@@ -451,13 +470,15 @@ exec_resp_feed(
 	const uint8_t *p;
 	size_t n, used;
 
-	if (exec_resp_pending(job)) {
-		st =
-		    rest_feed(job, r, detail); /* streamed, the sink was full */
-		if (st != RESP_MORE || exec_resp_pending(job))
-			return st;
-	}
-	while (st == RESP_MORE && (p = stream_peek(s, &n)) != NULL && n > 0) {
+	while (st == RESP_MORE) {
+		if (exec_resp_pending(job)) {
+			st = pending_feed(job, r, detail);
+			if (exec_resp_pending(job))
+				return st;
+			continue;
+		}
+		if ((p = stream_peek(s, &n)) == NULL || n == 0)
+			break;
 		job->resp_bytes += n;
 		if (job->rhead == 0) {
 			if (job->rlen == job->e->c.max_response_head)
@@ -473,8 +494,7 @@ exec_resp_feed(
 		if (used == 0 && st == RESP_MORE)
 			break; /* streamed: the sink is full */
 	}
-	if (st != RESP_MORE || job->rhead == 0 || exec_resp_pending(job) ||
-	    !read_direct(job))
+	if (st != RESP_MORE || job->rhead == 0 || !read_direct(job))
 		return st;
 	return job->sink == NULL ? length_read(job, s)
 				 : stream_body_read(job, s, r, detail);

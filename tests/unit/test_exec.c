@@ -1997,6 +1997,32 @@ exec_stream_whole_with_head(void **state)
 	fx_free(f);
 }
 
+/* The body bytes that came with the head go to a sink that takes them a
+ * few at a time, though the upstream sends nothing more: no stall. */
+static void
+exec_stream_head_bytes_trickle(void **state)
+{
+	static char resp[64 + 3000];
+	struct fx *f = fx_new();
+	struct scall s = {0};
+	int n;
+
+	(void)state;
+	n = snprintf(resp, sizeof(resp),
+	    "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
+	memset(resp + n, 'x', 3000);
+	resp[n + 3000] = '\0';
+	srv_script(&f->srv, S_RESPOND, resp);
+	call_init(&s.c, "GET", "");
+	call_url(&s.c, f, "/trickle");
+	scall_run(f, &s, 700, 8000);
+	assert_int_equal(s.c.r, EXEC_OK);
+	assert_int_equal(s.heads, 1);
+	assert_int_equal(s.got_len, 3000);
+	call_free(&s.c);
+	fx_free(f);
+}
+
 /* Over max_streamed_body: a Content-Length fails before the head; a
  * chunked body is cut after it (EXEC_TOO_LARGE), never past the limit. */
 static void
@@ -2146,6 +2172,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_tls_bad_ca),
 	    cmocka_unit_test(exec_stream_pieces),
 	    cmocka_unit_test(exec_stream_whole_with_head),
+	    cmocka_unit_test(exec_stream_head_bytes_trickle),
 	    cmocka_unit_test(exec_stream_too_large),
 	    cmocka_unit_test(exec_stream_idle_and_cancel),
 	    cmocka_unit_test(exec_stream_head_released),

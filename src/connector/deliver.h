@@ -39,10 +39,9 @@
  * answer, whichever it is, ends with tunnel_req_finish().  The Deliver
  * call's memory (r->dl) is taken only when the upstream's head arrives,
  * so a request waiting for its upstream holds none of it; no memory then
- * answers the request on the Tunnel call (overloaded).  Always true (the
- * caller's false branch answers when nothing started).
+ * answers the request on the Tunnel call (overloaded).
  */
-bool deliver_submit(struct tunnel_req *r);
+void deliver_submit(struct tunnel_req *r);
 
 /*
  * The Tunnel call is gone (tunnel_msg_cancel_all()): cancel r's job and

@@ -232,9 +232,8 @@ on_http(struct tunnel_slot *t, ctl_msg *c)
 		if (!c->http_request->stream_response || !t->mgr->conf.stream)
 			exec_submit_traced(t->mgr->exec, &r->job,
 			    c->http_request, tp, exec_done);
-		else if (!deliver_submit(r))
-			tunnel_req_answer(
-			    r, EXEC_OVERLOADED, "out of memory", NULL);
+		else
+			deliver_submit(r);
 		log_clear_trace();
 		return;
 	}

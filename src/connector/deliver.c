@@ -230,7 +230,6 @@ job_done(struct exec_job *job, enum exec_reason why, const char *detail,
 void
 deliver_submit(struct tunnel_req *r)
 {
-	r->dl = NULL; /* until the head (sink_head) */
 	exec_submit_stream(r->slot->mgr->exec, &r->job, r->msg->http_request,
 	    r->up.active ? r->traceparent : NULL, job_done, &deliver_sink);
 }

@@ -20,7 +20,9 @@
 #   say TEXT                 a line on stderr, "TAG: TEXT"
 #   wrk_run LABEL URL CONC   one wrk run of $dur s with the API token (output
 #                            appended to $work/wrk.log); sets rps reqs p50 p99
-#                            (ms); non-2xx answers are said with LABEL
+#                            (ms) mbs (bytes read per second, MiB, partial
+#                            answers included); non-2xx answers are said
+#                            with LABEL
 #   ratio X Y                X / Y to two decimals ("n/a" when Y is 0)
 # The caller sets root, B (build dir), work, tag, and pids=()
 # (scripts/procs.sh); every process started is stopped when the script
@@ -156,12 +158,24 @@ to_ms() {
 		printf "%.2f", n }'
 }
 
+# to_mbs 12.5MB: wrk's Transfer/sec in MiB/s (wrk's units are 1024-based).
+to_mbs() {
+	awk -v v="$1" 'BEGIN {
+		n = v + 0; u = v; sub(/^[0-9.]+/, "", u);
+		if (u == "KB") n /= 1024; else if (u == "GB") n *= 1024; else if (u == "B") n /= 1048576;
+		printf "%.0f", n }'
+}
+
 wrk_run() {
 	local threads=$(($3 < 2 ? 1 : 2)) out
-	out=$(wrk -t"$threads" -c"$3" -d"${dur}s" --latency -H "Authorization: Bearer $token" "$2" 2>&1)
+	# --timeout: wrk leaves an answer slower than it out of the latency
+	# figures (2 s by default; 64 answers of 16 MiB sharing a path take
+	# longer than that).
+	out=$(wrk -t"$threads" -c"$3" -d"${dur}s" --timeout 60s --latency -H "Authorization: Bearer $token" "$2" 2>&1)
 	echo "$out" >>"$work/wrk.log"
 	rps=$(echo "$out" | awk '/^Requests\/sec:/ {printf "%.0f", $2}')
 	reqs=$(echo "$out" | awk '/requests in/ {print $1}')
+	mbs=$(to_mbs "$(echo "$out" | awk '/^Transfer\/sec:/ {print $2}')")
 	p50=$(to_ms "$(echo "$out" | awk '$1 == "50%" {print $2}')")
 	p99=$(to_ms "$(echo "$out" | awk '$1 == "99%" {print $2}')")
 	if echo "$out" | grep -q 'Non-2xx'; then

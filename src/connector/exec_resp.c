@@ -340,6 +340,17 @@ rest_feed(struct job *job, enum exec_reason *r, const char **detail)
 	return st;
 }
 
+/* Whether the body is read by length_read() or stream_body_read(), not
+ * through the input buffer. */
+static bool
+read_direct(const struct job *job)
+{
+	if (job->sink == NULL)
+		return job->body_kind == HTTP_BODY_LENGTH;
+	return job->body_kind == HTTP_BODY_LENGTH ||
+	    job->body_kind == HTTP_BODY_CLOSE;
+}
+
 /* Move stream bytes into the head buffer; then parse what is there. */
 static enum exec_resp_state
 head_feed(
@@ -376,6 +387,8 @@ head_feed(
 	if (job->sink != NULL &&
 	    (st = stream_head(job, r, detail)) != RESP_MORE)
 		return st;
+	if (job->sink != NULL && read_direct(job))
+		return RESP_MORE; /* in stream_body_read()'s first part */
 	return rest_feed(job, r, detail);
 }
 
@@ -399,13 +412,28 @@ length_read(struct job *job, struct stream *s)
 	return job->body_left == 0 ? RESP_DONE : RESP_MORE;
 }
 
+/* Of the body bytes read with the head, up to want into dst. */
+static size_t
+pending_take(struct job *job, uint8_t *dst, size_t want)
+{
+	size_t off = job->rhead + job->rfed, k;
+
+	if (!exec_resp_pending(job))
+		return 0;
+	k = MIN(job->rlen - off, want);
+	memcpy(dst, job->rbuf + off, k);
+	job->rfed += k;
+	return k;
+}
+
 /*
- * A streamed Content-Length or close-delimited body: what the connection's
- * small input buffer holds and then the socket's bytes go into the
- * executor's scratch, never more than the sink takes now (so all of it is
- * taken), and on as one part: one read and one part per EXEC_READ_MAX
- * bytes instead of per EXEC_IN_BUF.  Bounded to a few rounds per wakeup,
- * so one fast upstream does not hold the loop.
+ * A streamed Content-Length or close-delimited body: the bytes read with
+ * the head, what the connection's small input buffer holds and then the
+ * socket's go into the executor's scratch, never more than the sink takes
+ * now (so all of it is taken), and on as one part: one read and one part
+ * per EXEC_READ_MAX bytes instead of per EXEC_IN_BUF (and the head's
+ * leftovers are not a part of their own).  Bounded to a few rounds per
+ * wakeup, so one fast upstream does not hold the loop.
  */
 static enum exec_resp_state
 stream_body_read(
@@ -419,7 +447,8 @@ stream_body_read(
 		want = feed_room(job, sizeof(job->e->scratch));
 		if (job->body_kind == HTTP_BODY_LENGTH && want > job->body_left)
 			want = (size_t)job->body_left;
-		for (k = 0; k < want; k += m)
+		for (k = pending_take(job, job->e->scratch, want); k < want;
+		     k += m)
 			if ((m = stream_read(
 				 s, job->e->scratch + k, want - k)) == 0)
 				break;
@@ -428,18 +457,10 @@ stream_body_read(
 		job->resp_bytes += k;
 		st = body_feed(job, job->e->scratch, k, &used, r, detail);
 	}
+	if (st == RESP_DONE && exec_resp_pending(job))
+		job->keep_alive = false; /* extra bytes: not reusable */
+	head_release(job);
 	return st;
-}
-
-/* Whether the body is read by length_read() or stream_body_read(), not
- * through the input buffer. */
-static bool
-read_direct(const struct job *job)
-{
-	if (job->sink == NULL)
-		return job->body_kind == HTTP_BODY_LENGTH;
-	return job->body_kind == HTTP_BODY_LENGTH ||
-	    job->body_kind == HTTP_BODY_CLOSE;
 }
 
 /*
@@ -472,6 +493,8 @@ exec_resp_feed(
 
 	while (st == RESP_MORE) {
 		if (exec_resp_pending(job)) {
+			if (job->sink != NULL && read_direct(job))
+				break; /* stream_body_read() takes them */
 			st = pending_feed(job, r, detail);
 			if (exec_resp_pending(job))
 				return st;

@@ -1831,7 +1831,7 @@ exec_concurrent(void **state)
 
 struct scall {
 	struct call c;
-	unsigned heads, datas_before_head;
+	unsigned heads, datas, datas_before_head;
 	int status;
 	bool te_seen; /* Transfer-Encoding in the head (hop-by-hop: never) */
 	size_t budget; /* what room() grants now; refilled by the test */
@@ -1880,6 +1880,7 @@ s_data(struct exec_job *job, const uint8_t *p, size_t n)
 
 	if (s->heads == 0)
 		s->datas_before_head++;
+	s->datas++;
 	assert_true(n >= 1 && n <= s->asked && n <= s->budget);
 	assert_true(s->got_len + n <= sizeof(s->got));
 	memcpy(s->got + s->got_len, p, n);
@@ -2019,6 +2020,34 @@ exec_stream_head_bytes_trickle(void **state)
 	assert_int_equal(s.c.r, EXEC_OK);
 	assert_int_equal(s.heads, 1);
 	assert_int_equal(s.got_len, 3000);
+	call_free(&s.c);
+	fx_free(f);
+}
+
+/* The body bytes that came with the head and those after them on the
+ * socket go to the sink as one part, not the head's leftovers first. */
+static void
+exec_stream_head_bytes_one_part(void **state)
+{
+	static char resp[64 + 3000];
+	struct fx *f = fx_new();
+	struct scall s = {0};
+	int n;
+
+	(void)state;
+	n = snprintf(resp, sizeof(resp),
+	    "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
+	memset(resp + n, 'y', 3000);
+	resp[n + 3000] = '\0';
+	srv_script(&f->srv, S_RESPOND, resp);
+	call_init(&s.c, "GET", "");
+	call_url(&s.c, f, "/one");
+	scall_run(f, &s, 4096, 8000);
+	assert_int_equal(s.c.r, EXEC_OK);
+	assert_false(s.buffered); /* more than the head's read held */
+	assert_int_equal(s.heads, 1);
+	assert_int_equal(s.got_len, 3000);
+	assert_int_equal(s.datas, 1);
 	call_free(&s.c);
 	fx_free(f);
 }
@@ -2173,6 +2202,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(exec_stream_pieces),
 	    cmocka_unit_test(exec_stream_whole_with_head),
 	    cmocka_unit_test(exec_stream_head_bytes_trickle),
+	    cmocka_unit_test(exec_stream_head_bytes_one_part),
 	    cmocka_unit_test(exec_stream_too_large),
 	    cmocka_unit_test(exec_stream_idle_and_cancel),
 	    cmocka_unit_test(exec_stream_head_released),

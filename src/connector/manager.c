@@ -209,6 +209,7 @@ manager_free(struct manager *m)
 		dial_proxy_wipe(m->proxy);
 		free(m->proxy);
 	}
+	conn_call_mem_release(m->loop);
 	*m = (struct manager){0};
 }
 

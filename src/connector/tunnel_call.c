@@ -12,67 +12,88 @@
 
 #include "connector/manager.h"
 #include "connector/tunnel_conn.h"
+#include "lib/mcache.h"
 #include "lib/util.h"
 
 static void on_resume(struct rx_loop *l, struct rx_defer *d);
-
-static size_t
-page_up(size_t n)
-{
-	size_t pg = (size_t)sysconf(_SC_PAGESIZE);
-
-	return (n + pg - 1) / pg * pg;
-}
 
 /*
  * Mappings of ended calls, kept for the next call of the same size: a
  * streamed response opens a Deliver call per request, and a fresh mapping
  * each time cost an mmap, a munmap and a page fault per touched page.
- * Process-wide, like the reactor it serves (one thread).  Each keeps at
- * most MEM_KEEP_BYTES resident (the rest is given back when it is
- * stashed), so the cache holds at most MEM_CACHE_MAX * MEM_KEEP_BYTES.
+ * Process-wide, like the reactor it serves (one thread).  Up to
+ * CALL_MEM_MAX mappings (as many as calls run at once under load) with at
+ * most CALL_MEM_HOT bytes of them resident stay as they are (no madvise);
+ * what no call took again for CALL_MEM_IDLE_MS is unmapped by mem_timer,
+ * which runs on the calls' loop while anything is cached, so the resident
+ * size returns near idle after a burst (#20).
  */
-#define MEM_CACHE_MAX 8
-#define MEM_KEEP_BYTES (64u << 10)
+#define CALL_MEM_MAX 128
+#define CALL_MEM_HOT (8u << 20)
+#define CALL_MEM_IDLE_MS 1000
 
-static struct {
-	uint8_t *mem;
-	size_t len;
-} mem_cache[MEM_CACHE_MAX];
-static size_t mem_cached;
+static void on_mem_timer(struct rx_loop *l, struct rx_timer *t);
 
-static uint8_t *
-mem_get(size_t len)
+static struct mcache_ent mem_ent[CALL_MEM_MAX];
+static struct mcache mem_cache = {
+    .ent = mem_ent, .max = CALL_MEM_MAX, .max_hot = CALL_MEM_HOT};
+static struct rx_timer mem_timer = {.fire = on_mem_timer};
+static struct rx_loop *mem_loop; /* the timer's; NULL: cache nothing */
+
+static void
+mem_arm(struct rx_loop *l, int64_t ms)
 {
-	size_t i;
-	uint8_t *m;
-
-	for (i = 0; i < mem_cached; i++)
-		if (mem_cache[i].len == len) {
-			m = mem_cache[i].mem;
-			mem_cache[i] = mem_cache[--mem_cached];
-			return m;
-		}
-	m = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_PRIVATE | MAP_ANONYMOUS,
-	    -1, 0);
-	return m == MAP_FAILED ? NULL : m;
+	/* No timer slot: keep nothing rather than keep it for good. */
+	if (rx_timer_start(l, &mem_timer, ms) < 0)
+		mcache_drain(&mem_cache);
 }
 
 static void
-mem_put(uint8_t *m, size_t len)
+on_mem_timer(struct rx_loop *l, struct rx_timer *t)
 {
-	if (mem_cached == MEM_CACHE_MAX) {
-		munmap(m, len);
+	int64_t next = mcache_trim(&mem_cache, rx_now(l), CALL_MEM_IDLE_MS);
+
+	(void)t;
+	if (next > 0)
+		mem_arm(l, next);
+}
+
+/*
+ * The bytes of c's mapping that may be resident: the receive ring and the
+ * message buffer whole (small for the calls that come and go), and of the
+ * send ring what was ever written (it fills from offset 0), or more if an
+ * earlier user of the mapping (or an earlier open) touched more.
+ */
+static size_t
+mem_hot(const struct conn_call *c)
+{
+	size_t tx, fixed = c->memlen - mcache_size(c->txcap);
+
+	h2_stream_touched(&c->st, NULL, &tx);
+	return MAX(fixed + mcache_size(tx), c->memhot);
+}
+
+static void
+mem_put(struct conn_call *c)
+{
+	if (mem_loop == NULL) {
+		munmap(c->mem, c->memlen);
 		return;
 	}
-	/* The next user expects zeroes no more than a fresh mapping's
-	 * reader would: rings and the message buffer are written before
-	 * they are read. */
-	if (len > MEM_KEEP_BYTES)
-		madvise(
-		    m + MEM_KEEP_BYTES, len - MEM_KEEP_BYTES, MADV_DONTNEED);
-	mem_cache[mem_cached].mem = m;
-	mem_cache[mem_cached++].len = len;
+	mcache_put(&mem_cache, c->mem, c->memlen, mem_hot(c), rx_now(mem_loop));
+	if (mem_cache.n > 0 && !rx_timer_active(&mem_timer))
+		mem_arm(mem_loop, CALL_MEM_IDLE_MS);
+}
+
+/* see tunnel_conn.h */
+void
+conn_call_mem_release(struct rx_loop *l)
+{
+	if (l != mem_loop)
+		return;
+	rx_timer_stop(l, &mem_timer);
+	mcache_drain(&mem_cache);
+	mem_loop = NULL;
 }
 
 /* see tunnel_conn.h */
@@ -88,12 +109,13 @@ conn_call_init(struct conn_call *c, const struct conn_call_ops *ops, void *arg,
 		return -EINVAL;
 	/* One mapping, page-aligned parts: pages are resident only once
 	 * touched, and conn_call_trim() can give them back. */
-	c->memlen = page_up(rxcap) + page_up(txcap) + page_up(max_message);
-	if ((c->mem = mem_get(c->memlen)) == NULL)
+	c->memlen =
+	    mcache_size(rxcap) + mcache_size(txcap) + mcache_size(max_message);
+	if ((c->mem = mcache_get(&mem_cache, c->memlen, &c->memhot)) == NULL)
 		return -ENOMEM;
 	c->rx = c->mem;
-	c->tx = c->rx + page_up(rxcap);
-	c->msgbuf = c->tx + page_up(txcap);
+	c->tx = c->rx + mcache_size(rxcap);
+	c->msgbuf = c->tx + mcache_size(txcap);
 	grpc_reader_init(&c->reader, c->msgbuf, max_message);
 	return 0;
 }
@@ -104,7 +126,7 @@ conn_call_free(struct conn_call *c)
 {
 	grpc_sendq_clear(&c->outq);
 	if (c->mem != NULL)
-		mem_put(c->mem, c->memlen);
+		mem_put(c);
 	c->mem = c->rx = c->tx = c->msgbuf = NULL;
 }
 
@@ -151,6 +173,9 @@ conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
 	if ((n->state != CONN_OPEN && n->state != CONN_DRAINING) ||
 	    n->ncalls >= CONN_CALLS_MAX)
 		return -EAGAIN;
+	if (mem_loop == NULL)
+		mem_loop = m->loop; /* the cache's timer runs there */
+	c->memhot = mem_hot(c); /* the stream forgets what it touched */
 	h2_stream_init(&c->st, c->rx, c->rxcap, c->tx, c->txcap);
 	r = h2_stream_open(&n->h2, &c->st,
 	    conn_tls(n) != NULL ? "https" : "http", m->conf.authority, path,

@@ -127,6 +127,7 @@ struct conn_call {
 	int64_t stall_since; /* since then nothing left; 0: not waiting */
 	uint8_t *mem, *rx, *tx, *msgbuf; /* one mapping: rx, tx, msgbuf */
 	size_t memlen, rxcap, txcap;
+	size_t memhot; /* of mem possibly resident when it was taken */
 	bool paused; /* conn_call_pause() */
 	struct rx_defer resume; /* conn_call_resume(): read outside callers */
 	int status; /* CALL_ENDING: the outcome for on_end */
@@ -146,9 +147,20 @@ int conn_call_init(struct conn_call *c, const struct conn_call_ops *ops,
     void *arg, size_t rxcap, size_t txcap, size_t max_message,
     unsigned max_queued);
 
-/* Release what conn_call_init() allocated; the call must be idle (or its
- * init failed). */
+/*
+ * Release what conn_call_init() allocated; the call must be idle (or its
+ * init failed).  The memory goes to a process-wide cache for the next
+ * call of the same sizes (a streamed answer is a call per request), kept
+ * resident and given back by a timer once no call took it for a second.
+ */
 void conn_call_free(struct conn_call *c);
+
+/*
+ * The loop l goes away (manager_free): stop the call-memory cache's timer
+ * if it runs on l and give every cached mapping back.  Calls freed later
+ * give theirs back at once until a call opens on another loop.
+ */
+void conn_call_mem_release(struct rx_loop *l);
 
 /*
  * Give the pages of an open call's rings and message buffer back to the

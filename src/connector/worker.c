@@ -106,8 +106,9 @@ on_rules_fatal(struct redact_reload *rr)
 
 /*
  * Timers: per slot (spares included) its own two, its dial's and its DNS
- * query's; the executor's for every request and pooled connection, and
- * a Deliver call's for every request.
+ * query's; the executor's for every request and pooled connection, a
+ * Deliver call's for every request, and the call memory cache's trim
+ * (tunnel_call.c).
  */
 static size_t
 timers_needed(const struct cfg *c)
@@ -117,7 +118,7 @@ timers_needed(const struct cfg *c)
 	size_t reqs = (size_t)cfg_int(c, CFG_MAX_CONCURRENT_REQUESTS);
 
 	/* 2: discovery's timer and its DNS query's deadline. */
-	return WORKER_TIMERS + 2 + OTEL_TIMERS + slots * 5 +
+	return WORKER_TIMERS + 2 + 1 + OTEL_TIMERS + slots * 5 +
 	    SESSION_TIMERS(cfg_int(c, CFG_SESSION_MAX)) +
 	    EXEC_TIMERS(slots * reqs, exec_pool_size(c)) +
 	    slots * reqs * DELIVER_TIMERS +

@@ -18,9 +18,9 @@ edge_timers_needed(const struct edge_conf *ec)
 	/* Per connection two timers, per tunnel one (heartbeat), per
 	 * pending request one, per session one, the front door's server,
 	 * the tunnel listener one, the revocation watch one, the drain one, the
-	 * bundle upload one (edge_update_up.c). */
+	 * bundle upload one (edge_update_up.c), the spares' trim one. */
 	return ec->max_tunnels * (2 + EDGE_CONN_STREAMS) + ec->api_max_conns +
-	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 4 + 16;
+	    EDGE_SESSIONS_MAX + HTTP_SERVER_TIMERS(ec->api_max_conns) + 5 + 16;
 }
 
 /* Poll period while draining: a request's end has no event of its own. */
@@ -123,6 +123,7 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 	list_init(&e->conns);
 	list_init(&e->connectors);
 	rx_timer_init(&e->drain, drain_tick);
+	edge_spares_init(e);
 	e->l = l;
 	e->conf = ec;
 	e->nreqs = ec->api_max_conns;

@@ -35,6 +35,7 @@
 #include "http/http_server.h"
 #include "lib/buf.h"
 #include "lib/list.h"
+#include "lib/mcache.h"
 #include "lib/metrics.h"
 #include "net/net.h"
 #include "net/stream.h"
@@ -56,8 +57,13 @@
 #define EDGE_SCRATCH (32u << 10)
 #define EDGE_RWATCH_MS 1000 /* revocation file poll (edge_rwatch.c) */
 
-/* Freed stream buffers kept for the next call (edge_spare_get). */
-#define EDGE_SPARES 12
+/* Freed stream buffers kept for the next call (edge_spare_get): three a
+ * call (two rings and a Deliver call's message buffer) for as many calls
+ * as run at once under load, at most EDGE_SPARE_HOT bytes of them
+ * resident, each given back once no call took it for EDGE_SPARE_IDLE_MS. */
+#define EDGE_SPARES (3 * 128)
+#define EDGE_SPARE_HOT (32u << 20)
+#define EDGE_SPARE_IDLE_MS 1000
 
 struct edge;
 struct edge_connector;
@@ -83,6 +89,7 @@ struct edge_tunnel {
 	struct h2_stream hs;
 	struct grpc_reader rd;
 	uint8_t *rdbuf, *rx, *tx;
+	size_t rx_hot, tx_hot; /* of rx, tx possibly resident when taken */
 	struct grpc_sendq oq; /* bounded by the requests routed here */
 	struct rx_timer hb;
 	bool accepted; /* right path; response headers sent */
@@ -196,10 +203,9 @@ struct edge {
 	struct edge_sessions *ss;
 	struct metrics metrics; /* GET /metrics (edge_api.c) */
 	struct trace_recorder *trace; /* edge_set_trace(); NULL: off */
-	struct edge_spare {
-		void *p;
-		size_t size;
-	} spare[EDGE_SPARES]; /* edge_spare_get() */
+	struct mcache spares; /* edge_spare_get() */
+	struct mcache_ent spare_ent[EDGE_SPARES];
+	struct rx_timer spare_trim; /* while spares are kept */
 	uint8_t *scratch; /* EDGE_SCRATCH bytes: response header lines */
 	struct rx_timer rwatch; /* edge_rwatch.c */
 	/* edge_drain(): draining from then on; done set until it is called */
@@ -228,13 +234,16 @@ struct h2_stream *edge_tunnel_accept(struct h2_session *s, void *arg);
 void edge_tunnel_event(struct h2_stream *st, unsigned ev, void *arg);
 /*
  * Stream memory: the rings of an accepted call and a Deliver call's
- * message buffer come from here and go back here, which keeps up to
- * EDGE_SPARES freed buffers for the next call of the same size instead
- * of an mmap/munmap pair and fresh page faults per call (with streamed
- * responses each request is a call).  The pages of at most EDGE_SPARES
- * buffers stay resident.  get: NULL when out of memory; put: p may be
- * NULL; free releases every spare (at the edge's end).
+ * message buffer come from here and go back here (anonymous mappings,
+ * never malloc's), which keeps up to EDGE_SPARES freed buffers for the
+ * next call of the same size instead of an mmap/munmap pair and fresh
+ * page faults per call (with streamed responses each request is a call):
+ * lib/mcache.h, bounded by EDGE_SPARE_HOT resident bytes and trimmed by
+ * a timer.  get: NULL when out of memory; put: p may be NULL, all of it
+ * counts as resident; init before the first get (no allocation); free
+ * releases every spare (at the edge's end).
  */
+void edge_spares_init(struct edge *e);
 void *edge_spare_get(struct edge *e, size_t size);
 void edge_spare_put(struct edge *e, void *p, size_t size);
 void edge_spares_free(struct edge *e);

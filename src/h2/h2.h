@@ -108,6 +108,7 @@ struct h2_conf {
 struct h2_ring {
 	uint8_t *p;
 	size_t cap, head, len;
+	size_t touched; /* highest offset written since init: pages used */
 };
 
 struct h2_session;
@@ -341,6 +342,12 @@ size_t h2_stream_send_room(const struct h2_stream *st);
 /* Bytes of the stream's body that left the send ring so far (the peer's
  * flow-control window let them out). */
 uint64_t h2_stream_sent(const struct h2_stream *st);
+
+/* Bytes from the start of each ring that were ever written since
+ * h2_stream_init() (a ring restarts at offset 0 whenever it empties, so
+ * this is its high-water mark): what of the caller's ring memory may be
+ * resident.  rx or tx may be NULL. */
+void h2_stream_touched(const struct h2_stream *st, size_t *rx, size_t *tx);
 
 /*
  * Client: END_STREAM after the queued bytes.  With h2_stream_end_trailers()

@@ -15,6 +15,7 @@ h2_ring_init(struct h2_ring *r, void *mem, size_t cap)
 	r->cap = cap;
 	r->head = 0;
 	r->len = 0;
+	r->touched = 0;
 }
 
 /* see h2_int.h */
@@ -36,6 +37,7 @@ h2_ring_put(struct h2_ring *r, const void *p, size_t n)
 		tail = (r->head + r->len) % r->cap;
 		k = MIN(n - done, r->cap - tail);
 		memcpy(r->p + tail, in + done, k);
+		r->touched = MAX(r->touched, tail + k);
 		r->len += k;
 		done += k;
 	}

@@ -49,6 +49,16 @@ h2_stream_sent(const struct h2_stream *st)
 }
 
 /* see h2.h */
+void
+h2_stream_touched(const struct h2_stream *st, size_t *rx, size_t *tx)
+{
+	if (rx != NULL)
+		*rx = st->rx.touched;
+	if (tx != NULL)
+		*tx = st->tx.touched;
+}
+
+/* see h2.h */
 int
 h2_stream_end(struct h2_stream *st)
 {

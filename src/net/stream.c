@@ -38,184 +38,49 @@ tls_closed(struct stream *s, unsigned st)
 	return true;
 }
 
-/* A staging buffer's memory, allocated on first use; false: none. */
-static bool
-stage_get(struct stream_stage *g)
-{
-	if (g->p == NULL)
-		g->p = malloc(STREAM_STAGE);
-	return g->p != NULL;
-}
-
-/* Free an empty staging buffer: an idle stream holds none. */
-static void
-stage_drop(struct stream_stage *g)
-{
-	if (g->p != NULL && g->off == g->len) {
-		free(g->p);
-		*g = (struct stream_stage){0};
-	}
-}
-
-/* Write the staged records (one send); true when bytes moved. */
-static bool
-tx_send(struct stream *s)
-{
-	struct stream_stage *g = &s->tx;
-	ssize_t n;
-
-	if (g->off == g->len)
-		return false;
-	n = net_write(s->w.fd, g->p + g->off, g->len - g->off);
-	if (n > 0) {
-		g->off += (size_t)n;
-		if (g->off == g->len)
-			g->off = g->len = 0;
-		s->bytes_out += (uint64_t)n;
-		return true;
-	}
-	if (n != -EAGAIN)
-		fail(s, (int)n);
-	return false;
-}
-
-/* Move the engine's sealed records behind the staged ones, as far as
- * they fit; true when bytes moved. */
-static bool
-tx_gather(struct stream *s)
-{
-	struct stream_stage *g = &s->tx;
-	unsigned char *p;
-	size_t len, k;
-
-	if (!(br_ssl_engine_current_state(s->eng) & BR_SSL_SENDREC) ||
-	    !stage_get(g))
-		return false;
-	if (g->off > 0) { /* after a short send: the rest to the front */
-		memmove(g->p, g->p + g->off, g->len - g->off);
-		g->len -= g->off;
-		g->off = 0;
-	}
-	p = br_ssl_engine_sendrec_buf(s->eng, &len);
-	k = len < STREAM_STAGE - g->len ? len : STREAM_STAGE - g->len;
-	if (k == 0)
-		return false;
-	memcpy(g->p + g->len, p, k);
-	g->len += k;
-	br_ssl_engine_sendrec_ack(s->eng, k);
-	return true;
-}
-
-/* Sending: staged records first (with the engine's behind them), else
- * the engine's record straight from its buffer; true when bytes moved. */
-static bool
-tls_send_step(struct stream *s, unsigned st)
-{
-	unsigned char *p;
-	size_t len;
-	ssize_t n;
-	bool moved;
-
-	if (s->tx.off < s->tx.len) {
-		moved = tx_gather(s);
-		return tx_send(s) || moved;
-	}
-	if (!(st & BR_SSL_SENDREC))
-		return false;
-	p = br_ssl_engine_sendrec_buf(s->eng, &len);
-	n = net_write(s->w.fd, p, len);
-	if (n > 0) {
-		br_ssl_engine_sendrec_ack(s->eng, (size_t)n);
-		s->bytes_out += (uint64_t)n;
-		return true;
-	}
-	if (n != -EAGAIN)
-		fail(s, (int)n);
-	return false;
-}
-
-/* Receiving: the engine takes staged bytes first; with none, one recv
- * of up to STREAM_STAGE bytes (no staging memory: the engine's own
- * request); true when bytes moved. */
-static bool
-tls_recv_step(struct stream *s, unsigned *ev)
-{
-	struct stream_stage *g = &s->rx;
-	unsigned char *p;
-	size_t len, k;
-	ssize_t n;
-
-	p = br_ssl_engine_recvrec_buf(s->eng, &len);
-	if (g->off < g->len) {
-		k = len < g->len - g->off ? len : g->len - g->off;
-		memcpy(p, g->p + g->off, k);
-		g->off += k;
-		if (g->off == g->len)
-			g->off = g->len = 0;
-		br_ssl_engine_recvrec_ack(s->eng, k);
-		s->rx_news = true;
-		return true;
-	}
-	if (!(*ev & RX_READ))
-		return false;
-	if (stage_get(g))
-		n = net_read(s->w.fd, g->p, STREAM_STAGE);
-	else
-		n = net_read(s->w.fd, p, len);
-	if (n > 0) {
-		if (g->p != NULL)
-			g->len = (size_t)n;
-		else
-			br_ssl_engine_recvrec_ack(s->eng, (size_t)n);
-		s->bytes_in += (uint64_t)n;
-		return true;
-	}
-	if (n == 0) {
-		/* EOF without close_notify: a truncation attack or a
-		 * careless peer; either way no more data. */
-		s->eof = true;
-		fail(s, -ECONNRESET);
-	} else if (n != -EAGAIN) {
-		fail(s, (int)n);
-	}
-	*ev &= ~RX_READ;
-	return false;
-}
-
 /* One record-level step; true when bytes moved. */
 static bool
 tls_step(struct stream *s, unsigned *ev)
 {
 	unsigned st = br_ssl_engine_current_state(s->eng);
+	unsigned char *p;
+	size_t len;
+	ssize_t n;
 
-	if (tls_closed(s, st)) /* what was staged still goes out */
-		return s->err == 0 && tx_send(s);
-	if (tls_send_step(s, st))
-		return true;
-	if (s->err != 0 || !(st & BR_SSL_RECVREC))
+	if (tls_closed(s, st))
 		return false;
-	return tls_recv_step(s, ev);
-}
-
-/*
- * Make room for application data in a TLS stream whose engine holds a
- * sealed record: gather it into the send staging (sending the staging
- * when full), so that the owner writes on instead of waiting for the
- * socket; bounded.
- */
-static void
-tx_make_room(struct stream *s)
-{
-	unsigned st;
-	int i;
-
-	for (i = 0; i < 4 && s->err == 0; i++) {
-		st = br_ssl_engine_current_state(s->eng);
-		if ((st & BR_SSL_SENDAPP) || !(st & BR_SSL_SENDREC))
-			return;
-		if (!tx_gather(s) && !tx_send(s))
-			return;
+	if (st & BR_SSL_SENDREC) {
+		p = br_ssl_engine_sendrec_buf(s->eng, &len);
+		n = net_write(s->w.fd, p, len);
+		if (n > 0) {
+			br_ssl_engine_sendrec_ack(s->eng, (size_t)n);
+			s->bytes_out += (uint64_t)n;
+			return true;
+		}
+		if (n != -EAGAIN) {
+			fail(s, (int)n);
+			return false;
+		}
 	}
+	if ((st & BR_SSL_RECVREC) && (*ev & RX_READ)) {
+		p = br_ssl_engine_recvrec_buf(s->eng, &len);
+		n = net_read(s->w.fd, p, len);
+		if (n > 0) {
+			br_ssl_engine_recvrec_ack(s->eng, (size_t)n);
+			s->bytes_in += (uint64_t)n;
+			return true;
+		}
+		if (n == 0) {
+			/* EOF without close_notify: a truncation attack or
+			 * a careless peer; either way no more data. */
+			s->eof = true;
+			fail(s, -ECONNRESET);
+		} else if (n != -EAGAIN) {
+			fail(s, (int)n);
+		}
+		*ev &= ~RX_READ;
+	}
+	return false;
 }
 
 static bool
@@ -271,8 +136,6 @@ pump(struct stream *s, unsigned ev)
 		if (!(s->eng != NULL ? tls_step(s, &ev) : plain_step(s, &ev)))
 			break;
 	}
-	stage_drop(&s->rx);
-	stage_drop(&s->tx);
 }
 
 /* Whether stream_reserve() would find room now. */
@@ -306,16 +169,10 @@ interest(struct stream *s)
 	}
 	if (s->eng != NULL) {
 		st = br_ssl_engine_current_state(s->eng);
-		if ((st & BR_SSL_SENDREC) || s->tx.off < s->tx.len)
+		if (st & BR_SSL_SENDREC)
 			want |= RX_WRITE;
 		if ((st & BR_SSL_RECVREC) && !s->eof)
 			want |= RX_READ;
-		/* Input no socket event will announce: records fed from
-		 * staging since the owner's callback, or staged bytes the
-		 * engine wants (the pump's step limit). */
-		if ((s->rx_news && (st & BR_SSL_RECVAPP)) ||
-		    (s->rx.off < s->rx.len && (st & BR_SSL_RECVREC)))
-			rx_defer(s->loop, &s->more);
 	} else {
 		if (s->out.len > 0)
 			want |= RX_WRITE;
@@ -331,40 +188,18 @@ interest(struct stream *s)
 	rx_watch_set(s->loop, &s->w, want);
 }
 
-/* Application data fed from staging that the owner has not been shown. */
-static bool
-rx_unseen(const struct stream *s)
-{
-	return s->rx_news &&
-	    (br_ssl_engine_current_state(s->eng) & BR_SSL_RECVAPP);
-}
-
-/*
- * The owner's callback, then the pump and interest again.  The owner is
- * called again (bounded) while the pump feeds it staged records: the
- * engine holds one record of plaintext at a time.
- */
+/* The owner's callback, then the pump and interest again. */
 static void
 call_owner(struct stream *s)
 {
-	int i;
-
-	for (i = 0; i < STREAM_STEPS; i++) {
-		if (s->want_room && has_room(s)) {
-			s->want_room = false;
-			rx_defer_cancel(s->loop, &s->room);
-		}
-		s->rx_news = false;
-		s->on_event(s);
-		if (s->err != 0)
-			s->error_seen = true;
-		if (s->closing)
-			return;
-		stream_flush(s);
-		if (s->eng == NULL || s->err != 0 || !rx_unseen(s))
-			break;
+	if (s->want_room && has_room(s)) {
+		s->want_room = false;
+		rx_defer_cancel(s->loop, &s->room);
 	}
-	interest(s);
+	s->on_event(s);
+	if (s->err != 0)
+		s->error_seen = true;
+	stream_update(s);
 }
 
 static void
@@ -373,15 +208,6 @@ room_ready(struct rx_loop *l, struct rx_defer *d)
 	struct stream *s = container_of(d, struct stream, room);
 
 	if (!s->closing && s->want_room)
-		call_owner(s);
-}
-
-static void
-more_ready(struct rx_loop *l, struct rx_defer *d)
-{
-	struct stream *s = container_of(d, struct stream, more);
-
-	if (!s->closing)
 		call_owner(s);
 }
 
@@ -409,9 +235,6 @@ stream_closed(struct rx_loop *l, struct rx_watch *w)
 
 	free(s->in_owned); /* before on_close, which may free s */
 	s->in_owned = NULL;
-	free(s->rx.p);
-	free(s->tx.p);
-	s->rx = s->tx = (struct stream_stage){0};
 	if (s->on_close != NULL)
 		s->on_close(s);
 }
@@ -430,7 +253,6 @@ stream_start(struct stream *s, struct rx_loop *l, int fd,
 	buf_init(&s->out, out, out != NULL ? outcap : 0);
 	rx_watch_init(&s->w, fd, stream_io, stream_closed);
 	rx_defer_init(&s->room, room_ready);
-	rx_defer_init(&s->more, more_ready);
 	/* Ask for both directions once: a TLS client has a ClientHello to
 	 * send, and a connecting socket reports completion as writable. */
 	rx_watch_set(l, &s->w, RX_READ | RX_WRITE);
@@ -512,12 +334,8 @@ stream_reserve(struct stream *s, size_t *n)
 		return NULL;
 	if (s->eng == NULL)
 		p = buf_tail(&s->out, n);
-	else {
-		tx_make_room(s);
-		if (s->err == 0 &&
-		    (br_ssl_engine_current_state(s->eng) & BR_SSL_SENDAPP))
-			p = br_ssl_engine_sendapp_buf(s->eng, n);
-	}
+	else if (br_ssl_engine_current_state(s->eng) & BR_SSL_SENDAPP)
+		p = br_ssl_engine_sendapp_buf(s->eng, n);
 	if (*n == 0) {
 		s->want_room = true;
 		return NULL;
@@ -579,8 +397,7 @@ stream_output_pending(const struct stream *s)
 {
 	if (s->eng == NULL)
 		return s->out.len > 0;
-	return s->tx.off < s->tx.len ||
-	    (br_ssl_engine_current_state(s->eng) & BR_SSL_SENDREC) != 0;
+	return (br_ssl_engine_current_state(s->eng) & BR_SSL_SENDREC) != 0;
 }
 
 /* see stream.h */
@@ -625,6 +442,5 @@ stream_close(struct stream *s)
 		return;
 	s->closing = true;
 	rx_defer_cancel(s->loop, &s->room);
-	rx_defer_cancel(s->loop, &s->more);
 	rx_watch_close(s->loop, &s->w);
 }

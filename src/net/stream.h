@@ -27,16 +27,6 @@
  * never from inside the call that asked.  One wait, one callback: a
  * producer with nothing to write should not ask.
  *
- * TLS staging: records cross the socket in bulk.  One recv fills a
- * staging buffer of up to STREAM_STAGE bytes that feeds the engine record
- * after record (BearSSL asks for each record's header, then its body), and
- * records sealed while the owner writes are gathered into a second one,
- * written with one send when full or at the flush (stream_flush(), after
- * every callback); a lone record goes straight from the engine.  Both are
- * allocated when needed and freed once empty (no memory: one record per
- * call, as without them).  Bytes fed from staging outside the socket's
- * events reach the owner through its callback all the same.
- *
  * Errors are sticky: stream_error() is 0, a -errno from the socket, or
  * STREAM_ERR_TLS with the engine's code in tls_err.  struct stream is
  * embedded in its owner; stream_close() is deferred through the reactor
@@ -54,10 +44,6 @@
 #include "rx/rx.h"
 
 #define STREAM_ERR_TLS (-10000)
-
-/* Bytes of a TLS staging buffer: four full records and change, so that a
- * 64 KiB answer leaves in one send (see "TLS staging" above). */
-#define STREAM_STAGE (72 * 1024)
 
 struct stream;
 typedef void stream_fn(struct stream *);
@@ -77,16 +63,10 @@ struct stream {
 	bool error_seen; /* the owner's callback ran after the error */
 	int err;
 	int tls_err;
-	struct stream_stage {
-		uint8_t *p; /* NULL: none; STREAM_STAGE bytes */
-		size_t off, len; /* bytes p[off..len) wait */
-	} rx, tx; /* TLS staging: received, sealed records */
-	bool rx_news; /* staged records became application data */
 	uint64_t bytes_in, bytes_out; /* socket bytes */
 	stream_fn *on_event;
 	stream_close_fn *on_close;
 	struct rx_defer room; /* calls a waiting owner back with room */
-	struct rx_defer more; /* calls the owner for staged input */
 };
 
 /*
@@ -136,7 +116,7 @@ void stream_want_room(struct stream *s);
 void stream_flush(struct stream *s);
 
 /* True while output waits for the socket: plaintext bytes in the output
- * buffer, or (TLS) records staged or in the engine still to send. */
+ * buffer, or (TLS) records the engine has still to send. */
 bool stream_output_pending(const struct stream *s);
 
 /* Re-run the pump and interest after the owner read or wrote. */

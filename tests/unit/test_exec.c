@@ -1998,28 +1998,37 @@ exec_stream_whole_with_head(void **state)
 	fx_free(f);
 }
 
-/* The body bytes that came with the head go to a sink that takes them a
- * few at a time, though the upstream sends nothing more: no stall. */
+/* A streamed answer of 3000 body bytes behind a Content-Length head, all
+ * written at once, to a sink granted piece bytes at a time. */
 static void
-exec_stream_head_bytes_trickle(void **state)
+stream_3000(struct fx *f, struct scall *s, const char *path, size_t piece)
 {
 	static char resp[64 + 3000];
-	struct fx *f = fx_new();
-	struct scall s = {0};
 	int n;
 
-	(void)state;
 	n = snprintf(resp, sizeof(resp),
 	    "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
 	memset(resp + n, 'x', 3000);
 	resp[n + 3000] = '\0';
 	srv_script(&f->srv, S_RESPOND, resp);
-	call_init(&s.c, "GET", "");
-	call_url(&s.c, f, "/trickle");
-	scall_run(f, &s, 700, 8000);
-	assert_int_equal(s.c.r, EXEC_OK);
-	assert_int_equal(s.heads, 1);
-	assert_int_equal(s.got_len, 3000);
+	call_init(&s->c, "GET", "");
+	call_url(&s->c, f, path);
+	scall_run(f, s, piece, 8000);
+	assert_int_equal(s->c.r, EXEC_OK);
+	assert_int_equal(s->heads, 1);
+	assert_int_equal(s->got_len, 3000);
+}
+
+/* The body bytes that came with the head go to a sink that takes them a
+ * few at a time, though the upstream sends nothing more: no stall. */
+static void
+exec_stream_head_bytes_trickle(void **state)
+{
+	struct fx *f = fx_new();
+	struct scall s = {0};
+
+	(void)state;
+	stream_3000(f, &s, "/trickle", 700);
 	call_free(&s.c);
 	fx_free(f);
 }
@@ -2029,24 +2038,12 @@ exec_stream_head_bytes_trickle(void **state)
 static void
 exec_stream_head_bytes_one_part(void **state)
 {
-	static char resp[64 + 3000];
 	struct fx *f = fx_new();
 	struct scall s = {0};
-	int n;
 
 	(void)state;
-	n = snprintf(resp, sizeof(resp),
-	    "HTTP/1.1 200 OK\r\nContent-Length: 3000\r\n\r\n");
-	memset(resp + n, 'y', 3000);
-	resp[n + 3000] = '\0';
-	srv_script(&f->srv, S_RESPOND, resp);
-	call_init(&s.c, "GET", "");
-	call_url(&s.c, f, "/one");
-	scall_run(f, &s, 4096, 8000);
-	assert_int_equal(s.c.r, EXEC_OK);
+	stream_3000(f, &s, "/one", 4096);
 	assert_false(s.buffered); /* more than the head's read held */
-	assert_int_equal(s.heads, 1);
-	assert_int_equal(s.got_len, 3000);
 	assert_int_equal(s.datas, 1);
 	call_free(&s.c);
 	fx_free(f);

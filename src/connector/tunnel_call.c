@@ -12,8 +12,8 @@
 
 #include "connector/manager.h"
 #include "connector/tunnel_conn.h"
-#include "lib/mcache.h"
 #include "lib/util.h"
+#include "rx/rx_mcache.h"
 
 static void on_resume(struct rx_loop *l, struct rx_defer *d);
 
@@ -24,39 +24,16 @@ static void on_resume(struct rx_loop *l, struct rx_defer *d);
  * Process-wide, like the reactor it serves (one thread).  Up to
  * CALL_MEM_MAX mappings (as many as calls run at once under load) with at
  * most CALL_MEM_HOT bytes of them resident stay as they are (no madvise);
- * what no call took again for CALL_MEM_IDLE_MS is unmapped by mem_timer,
- * which runs on the calls' loop while anything is cached, so the resident
- * size returns near idle after a burst (#20).
+ * what no call took again for CALL_MEM_IDLE_MS is unmapped by the cache's
+ * timer on the calls' loop (rx/rx_mcache.h), so the resident size returns
+ * near idle after a burst (#20).
  */
 #define CALL_MEM_MAX 128
 #define CALL_MEM_HOT (8u << 20)
 #define CALL_MEM_IDLE_MS 1000
 
-static void on_mem_timer(struct rx_loop *l, struct rx_timer *t);
-
 static struct mcache_ent mem_ent[CALL_MEM_MAX];
-static struct mcache mem_cache = {
-    .ent = mem_ent, .max = CALL_MEM_MAX, .max_hot = CALL_MEM_HOT};
-static struct rx_timer mem_timer = {.fire = on_mem_timer};
-static struct rx_loop *mem_loop; /* the timer's; NULL: cache nothing */
-
-static void
-mem_arm(struct rx_loop *l, int64_t ms)
-{
-	/* No timer slot: keep nothing rather than keep it for good. */
-	if (rx_timer_start(l, &mem_timer, ms) < 0)
-		mcache_drain(&mem_cache);
-}
-
-static void
-on_mem_timer(struct rx_loop *l, struct rx_timer *t)
-{
-	int64_t next = mcache_trim(&mem_cache, rx_now(l), CALL_MEM_IDLE_MS);
-
-	(void)t;
-	if (next > 0)
-		mem_arm(l, next);
-}
+static struct rx_mcache mem_cache; /* bound by the first call opened */
 
 /*
  * The bytes of c's mapping that may be resident: the receive ring and the
@@ -73,27 +50,11 @@ mem_hot(const struct conn_call *c)
 	return MAX(fixed + mcache_size(tx), c->memhot);
 }
 
-static void
-mem_put(struct conn_call *c)
-{
-	if (mem_loop == NULL) {
-		munmap(c->mem, c->memlen);
-		return;
-	}
-	mcache_put(&mem_cache, c->mem, c->memlen, mem_hot(c), rx_now(mem_loop));
-	if (mem_cache.n > 0 && !rx_timer_active(&mem_timer))
-		mem_arm(mem_loop, CALL_MEM_IDLE_MS);
-}
-
 /* see tunnel_conn.h */
 void
 conn_call_mem_release(struct rx_loop *l)
 {
-	if (l != mem_loop)
-		return;
-	rx_timer_stop(l, &mem_timer);
-	mcache_drain(&mem_cache);
-	mem_loop = NULL;
+	rx_mcache_release(&mem_cache, l);
 }
 
 /* see tunnel_conn.h */
@@ -111,7 +72,7 @@ conn_call_init(struct conn_call *c, const struct conn_call_ops *ops, void *arg,
 	 * touched, and conn_call_trim() can give them back. */
 	c->memlen =
 	    mcache_size(rxcap) + mcache_size(txcap) + mcache_size(max_message);
-	if ((c->mem = mcache_get(&mem_cache, c->memlen, &c->memhot)) == NULL)
+	if ((c->mem = rx_mcache_get(&mem_cache, c->memlen, &c->memhot)) == NULL)
 		return -ENOMEM;
 	c->rx = c->mem;
 	c->tx = c->rx + mcache_size(rxcap);
@@ -126,7 +87,7 @@ conn_call_free(struct conn_call *c)
 {
 	grpc_sendq_clear(&c->outq);
 	if (c->mem != NULL)
-		mem_put(c);
+		rx_mcache_put(&mem_cache, c->mem, c->memlen, mem_hot(c));
 	c->mem = c->rx = c->tx = c->msgbuf = NULL;
 }
 
@@ -173,8 +134,8 @@ conn_call_open(struct tunnel_conn *n, struct conn_call *c, const char *path,
 	if ((n->state != CONN_OPEN && n->state != CONN_DRAINING) ||
 	    n->ncalls >= CONN_CALLS_MAX)
 		return -EAGAIN;
-	if (mem_loop == NULL)
-		mem_loop = m->loop; /* the cache's timer runs there */
+	rx_mcache_bind(&mem_cache, m->loop, mem_ent, CALL_MEM_MAX, CALL_MEM_HOT,
+	    CALL_MEM_IDLE_MS); /* its timer runs there */
 	c->memhot = mem_hot(c); /* the stream forgets what it touched */
 	h2_stream_init(&c->st, c->rx, c->rxcap, c->tx, c->txcap);
 	r = h2_stream_open(&n->h2, &c->st,

@@ -39,7 +39,7 @@ free_all(struct edge *e)
 	free(list_entry(n, struct edge_connector, link));
 	free(e->reqs);
 	free(e->scratch);
-	edge_spares_free(e);
+	rx_mcache_release(&e->spares, NULL);
 	edge_sessions_free(e);
 	edge_update_free(e);
 	free(e);
@@ -123,9 +123,10 @@ edge_start(struct rx_loop *l, const struct edge_conf *ec, int *err)
 	list_init(&e->conns);
 	list_init(&e->connectors);
 	rx_timer_init(&e->drain, drain_tick);
-	edge_spares_init(e);
 	e->l = l;
 	e->conf = ec;
+	rx_mcache_bind(&e->spares, l, e->spare_ent, EDGE_SPARES, EDGE_SPARE_HOT,
+	    EDGE_SPARE_IDLE_MS);
 	e->nreqs = ec->api_max_conns;
 	for (i = 0; i < e->nreqs; i++)
 		e->reqs[i].e = e;

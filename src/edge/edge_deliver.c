@@ -378,6 +378,7 @@ edge_deliver_attach(struct edge_tunnel *t)
 	const char *why;
 	struct edge_req *q = match(t, &why);
 	uint8_t *buf;
+	size_t hot;
 
 	t->deliver = true;
 	t->ended = true; /* unless accepted below */
@@ -395,9 +396,10 @@ edge_deliver_attach(struct edge_tunnel *t)
 		kick(t);
 		return;
 	}
-	if ((buf = edge_spare_get(t->c->e, EDGE_PART_MSG_MAX)) == NULL ||
+	if ((buf = rx_mcache_get(&t->c->e->spares, EDGE_PART_MSG_MAX, &hot)) ==
+		NULL ||
 	    h2_stream_respond(&t->hs) < 0) {
-		edge_spare_put(t->c->e, buf, EDGE_PART_MSG_MAX);
+		rx_mcache_put(&t->c->e->spares, buf, EDGE_PART_MSG_MAX, hot);
 		h2_stream_end_status(
 		    &t->hs, GRPC_STATUS_RESOURCE_EXHAUSTED, "out of memory");
 		kick(t);

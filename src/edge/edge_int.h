@@ -35,10 +35,10 @@
 #include "http/http_server.h"
 #include "lib/buf.h"
 #include "lib/list.h"
-#include "lib/mcache.h"
 #include "lib/metrics.h"
 #include "net/net.h"
 #include "net/stream.h"
+#include "rx/rx_mcache.h"
 #include "rx/rx.h"
 #include "trace/trace.h"
 #include "tls/tls.h"
@@ -57,10 +57,14 @@
 #define EDGE_SCRATCH (32u << 10)
 #define EDGE_RWATCH_MS 1000 /* revocation file poll (edge_rwatch.c) */
 
-/* Freed stream buffers kept for the next call (edge_spare_get): three a
- * call (two rings and a Deliver call's message buffer) for as many calls
- * as run at once under load, at most EDGE_SPARE_HOT bytes of them
- * resident, each given back once no call took it for EDGE_SPARE_IDLE_MS. */
+/* Stream memory (struct edge's spares, rx/rx_mcache.h, anonymous mappings,
+ * never malloc's): the rings of an accepted call and a Deliver call's
+ * message buffer come from there and go back there, instead of an
+ * mmap/munmap pair and fresh page faults per call (with streamed responses
+ * each request is a call).  Three a call (two rings and a Deliver call's
+ * message buffer) for as many calls as run at once under load, at most
+ * EDGE_SPARE_HOT bytes of them resident, each given back once no call took
+ * it for EDGE_SPARE_IDLE_MS.  Bound at edge_start(), released at its end. */
 #define EDGE_SPARES (3 * 128)
 #define EDGE_SPARE_HOT (32u << 20)
 #define EDGE_SPARE_IDLE_MS 1000
@@ -203,9 +207,8 @@ struct edge {
 	struct edge_sessions *ss;
 	struct metrics metrics; /* GET /metrics (edge_api.c) */
 	struct trace_recorder *trace; /* edge_set_trace(); NULL: off */
-	struct mcache spares; /* edge_spare_get() */
+	struct rx_mcache spares; /* stream memory: see edge_tunnel_accept() */
 	struct mcache_ent spare_ent[EDGE_SPARES];
-	struct rx_timer spare_trim; /* while spares are kept */
 	uint8_t *scratch; /* EDGE_SCRATCH bytes: response header lines */
 	struct rx_timer rwatch; /* edge_rwatch.c */
 	/* edge_drain(): draining from then on; done set until it is called */
@@ -232,21 +235,6 @@ void edge_conn_kick(struct edge_conn *c);
 /* edge_tunnel.c */
 struct h2_stream *edge_tunnel_accept(struct h2_session *s, void *arg);
 void edge_tunnel_event(struct h2_stream *st, unsigned ev, void *arg);
-/*
- * Stream memory: the rings of an accepted call and a Deliver call's
- * message buffer come from here and go back here (anonymous mappings,
- * never malloc's), which keeps up to EDGE_SPARES freed buffers for the
- * next call of the same size instead of an mmap/munmap pair and fresh
- * page faults per call (with streamed responses each request is a call):
- * lib/mcache.h, bounded by EDGE_SPARE_HOT resident bytes and trimmed by
- * a timer.  get: NULL when out of memory; put: p may be NULL, all of it
- * counts as resident; init before the first get (no allocation); free
- * releases every spare (at the edge's end).
- */
-void edge_spares_init(struct edge *e);
-void *edge_spare_get(struct edge *e, size_t size);
-void edge_spare_put(struct edge *e, void *p, size_t size);
-void edge_spares_free(struct edge *e);
 /* Queue a packed message (takes ownership of o).  0 or -errno. */
 int edge_tunnel_send(struct edge_tunnel *t, struct grpc_out *o);
 bool edge_tunnel_routable(const struct edge_tunnel *t);

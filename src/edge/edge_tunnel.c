@@ -22,65 +22,6 @@ max_message(const struct edge_conf *ec)
 }
 
 static void
-spare_arm(struct edge *e, int64_t ms)
-{
-	/* No timer slot: keep nothing rather than keep it for good. */
-	if (rx_timer_start(e->l, &e->spare_trim, ms) < 0)
-		mcache_drain(&e->spares);
-}
-
-static void
-on_spare_trim(struct rx_loop *l, struct rx_timer *tm)
-{
-	struct edge *e = container_of(tm, struct edge, spare_trim);
-	int64_t next = mcache_trim(&e->spares, rx_now(l), EDGE_SPARE_IDLE_MS);
-
-	if (next > 0)
-		spare_arm(e, next);
-}
-
-/* see edge_int.h */
-void
-edge_spares_init(struct edge *e)
-{
-	mcache_init(&e->spares, e->spare_ent, EDGE_SPARES, EDGE_SPARE_HOT);
-	rx_timer_init(&e->spare_trim, on_spare_trim);
-}
-
-/* Give p back with hot of its bytes possibly resident. */
-static void
-spare_put(struct edge *e, void *p, size_t size, size_t hot)
-{
-	mcache_put(&e->spares, p, size, hot, rx_now(e->l));
-	if (e->spares.n > 0 && !rx_timer_active(&e->spare_trim))
-		spare_arm(e, EDGE_SPARE_IDLE_MS);
-}
-
-/* see edge_int.h */
-void *
-edge_spare_get(struct edge *e, size_t size)
-{
-	size_t hot;
-
-	return mcache_get(&e->spares, size, &hot);
-}
-
-/* see edge_int.h */
-void
-edge_spare_put(struct edge *e, void *p, size_t size)
-{
-	spare_put(e, p, size, size);
-}
-
-/* see edge_int.h */
-void
-edge_spares_free(struct edge *e)
-{
-	rx_timer_stop(e->l, &e->spare_trim);
-	mcache_drain(&e->spares);
-}
-
-static void
 tunnel_free(struct edge *e, struct edge_tunnel *t)
 {
 	size_t rx, tx;
@@ -90,11 +31,12 @@ tunnel_free(struct edge *e, struct edge_tunnel *t)
 	h2_stream_touched(&t->hs, &rx, &tx);
 	grpc_sendq_clear(&t->oq);
 	if (t->deliver)
-		edge_spare_put(e, t->rdbuf, EDGE_PART_MSG_MAX);
+		rx_mcache_put(
+		    &e->spares, t->rdbuf, EDGE_PART_MSG_MAX, EDGE_PART_MSG_MAX);
 	else
 		free(t->rdbuf);
-	spare_put(e, t->rx, EDGE_WINDOW, MAX(rx, t->rx_hot));
-	spare_put(e, t->tx, EDGE_TX_RING, MAX(tx, t->tx_hot));
+	rx_mcache_put(&e->spares, t->rx, EDGE_WINDOW, MAX(rx, t->rx_hot));
+	rx_mcache_put(&e->spares, t->tx, EDGE_TX_RING, MAX(tx, t->tx_hot));
 	free(t);
 }
 
@@ -115,8 +57,8 @@ edge_tunnel_accept(struct h2_session *s, void *arg)
 	if (c->nstreams >= EDGE_CONN_STREAMS + EDGE_CONN_SESSIONS ||
 	    (t = calloc(1, sizeof(*t))) == NULL)
 		return NULL;
-	t->rx = mcache_get(&c->e->spares, EDGE_WINDOW, &t->rx_hot);
-	t->tx = mcache_get(&c->e->spares, EDGE_TX_RING, &t->tx_hot);
+	t->rx = rx_mcache_get(&c->e->spares, EDGE_WINDOW, &t->rx_hot);
+	t->tx = rx_mcache_get(&c->e->spares, EDGE_TX_RING, &t->tx_hot);
 	if (t->rx == NULL || t->tx == NULL) {
 		tunnel_free(c->e, t);
 		return NULL;

@@ -1,5 +1,5 @@
 /* Unit tests: lib/mcache (LIFO reuse by size, the entry and hot-byte
- * bounds, idle trim, drain).  Whether a buffer was given back is asked of
+ * bounds, idle trim, drain) and rx/rx_mcache (its trim on a real loop).  Whether a buffer was given back is asked of
  * the kernel: mincore() fails with ENOMEM on an unmapped page. */
 #include <errno.h>
 #include <setjmp.h>
@@ -13,6 +13,8 @@
 
 #include "unit.h"
 #include "lib/mcache.h"
+#include "lib/util.h"
+#include "rx/rx_mcache.h"
 
 static size_t
 pg(void)
@@ -178,6 +180,45 @@ mcache_without_room_caches_nothing(void **state)
 	assert_int_equal(mc.n, 0);
 }
 
+/* Unbound, a put unmaps; bound, it keeps the buffer until the loop's
+ * timer finds it idle; released, the rest is given back and the timer
+ * stops. */
+static void
+rx_mcache_trims_on_its_loop(void **state)
+{
+	struct mcache_ent ent[4];
+	struct rx_mcache m = {0};
+	struct rx_loop l;
+	size_t hot;
+	int64_t t0;
+	void *a, *b;
+
+	(void)state;
+	assert_int_equal(rx_init(&l, 4), 0);
+	a = rx_mcache_get(&m, pg(), &hot);
+	assert_non_null(a);
+	rx_mcache_put(&m, a, pg(), pg());
+	assert_false(mapped(a));
+	rx_mcache_bind(&m, &l, ent, 4, 1u << 20, 50);
+	a = rx_mcache_get(&m, pg(), &hot);
+	b = rx_mcache_get(&m, 2 * pg(), &hot);
+	rx_mcache_put(&m, a, pg(), pg());
+	assert_true(mapped(a));
+	assert_true(rx_timer_active(&m.trim));
+	t0 = util_mono_ms();
+	while (m.mc.n > 0 && util_mono_ms() - t0 < 2000)
+		rx_run_once(&l, 20);
+	assert_int_equal(m.mc.n, 0);
+	assert_false(mapped(a));
+	rx_mcache_put(&m, b, 2 * pg(), 2 * pg());
+	assert_true(mapped(b));
+	rx_mcache_release(&m, &l);
+	assert_false(mapped(b));
+	assert_false(rx_timer_active(&m.trim));
+	assert_null(m.l);
+	rx_free(&l);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -187,6 +228,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(mcache_hot_bound_gives_back_oldest),
 	    cmocka_unit_test(mcache_trim_gives_back_idle_ones),
 	    cmocka_unit_test(mcache_without_room_caches_nothing),
+	    cmocka_unit_test(rx_mcache_trims_on_its_loop),
 	};
 
 	if (unit_filter(argc, argv) < 0)

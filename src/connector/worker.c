@@ -117,7 +117,8 @@ timers_needed(const struct cfg *c)
 	    2 * (size_t)cfg_int(c, CFG_MAX_TUNNELS_ALLOWED) * manager_groups(c);
 	size_t reqs = (size_t)cfg_int(c, CFG_MAX_CONCURRENT_REQUESTS);
 
-	/* 2: discovery's timer and its DNS query's deadline. */
+	/* 2: discovery's timer and its DNS query's deadline; 1: the call
+	 * memory's trim. */
 	return WORKER_TIMERS + 2 + 1 + OTEL_TIMERS + slots * 5 +
 	    SESSION_TIMERS(cfg_int(c, CFG_SESSION_MAX)) +
 	    EXEC_TIMERS(slots * reqs, exec_pool_size(c)) +

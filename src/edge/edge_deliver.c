@@ -51,19 +51,55 @@ check(enum edge_pstate *st, const Outpost__V1__ResponsePart *p)
 	}
 }
 
+/* A data part in its plain encoding with 1..EDGE_PART_DATA_MAX bytes. */
+static bool
+plain_data(const uint8_t *p, size_t n, struct edge_part *out)
+{
+	size_t i, len = 0;
+
+	if (n < 3 || p[0] != 0x12) /* field 2, length-delimited */
+		return false;
+	for (i = 1; i < 4 && i < n; i++) {
+		len |= (size_t)(p[i] & 0x7f) << (7 * (i - 1));
+		if (!(p[i] & 0x80))
+			break;
+	}
+	if (i == 4 || i == n || len != n - i - 1 || len == 0 ||
+	    len > EDGE_PART_DATA_MAX)
+		return false;
+	*out = (struct edge_part){.data = p + i + 1, .len = len};
+	return true;
+}
+
 /* see edge_int.h */
 const char *
-edge_part_decode(enum edge_pstate *st, const uint8_t *p, size_t n,
-    Outpost__V1__ResponsePart **out)
+edge_part_decode(
+    enum edge_pstate *st, const uint8_t *p, size_t n, struct edge_part *out)
 {
 	const char *why = "malformed_part";
+	Outpost__V1__ResponsePart *m;
 
-	*out = outpost__v1__response_part__unpack(NULL, n, p);
-	if (*out != NULL && (why = check(st, *out)) != NULL) {
-		outpost__v1__response_part__free_unpacked(*out, NULL);
-		*out = NULL;
+	*out = (struct edge_part){0};
+	if (*st == EDGE_P_BODY && plain_data(p, n, out))
+		return NULL;
+	m = outpost__v1__response_part__unpack(NULL, n, p);
+	if (m != NULL && (why = check(st, m)) != NULL) {
+		outpost__v1__response_part__free_unpacked(m, NULL);
+		return why;
 	}
+	if (m != NULL)
+		*out = (struct edge_part){
+		    .m = m, .data = m->data.data, .len = m->data.len};
 	return why;
+}
+
+/* see edge_int.h */
+void
+edge_part_free(struct edge_part *part)
+{
+	if (part->m != NULL)
+		outpost__v1__response_part__free_unpacked(part->m, NULL);
+	*part = (struct edge_part){0};
 }
 
 static void
@@ -198,7 +234,7 @@ on_head(struct edge_tunnel *t, const Connector__V1__HttpResponse *h)
 }
 
 static void
-on_data(struct edge_tunnel *t, const ProtobufCBinaryData *d)
+on_data(struct edge_tunnel *t, const struct edge_part *d)
 {
 	struct edge_req *q = t->dreq;
 	int r =
@@ -230,20 +266,21 @@ static bool
 on_part(struct edge_tunnel *t, const uint8_t *p, size_t n)
 {
 	struct edge_req *q = t->dreq;
-	Outpost__V1__ResponsePart *m;
+	struct edge_part m;
 	const char *why;
 
 	if ((why = edge_part_decode(&q->pstate, p, n, &m)) != NULL) {
 		refuse(t, why);
 		return false;
 	}
-	if (m->part_case == OUTPOST__V1__RESPONSE_PART__PART_HEAD)
-		on_head(t, m->head);
-	else if (m->part_case == OUTPOST__V1__RESPONSE_PART__PART_DATA)
-		on_data(t, &m->data);
+	if (m.m == NULL ||
+	    m.m->part_case == OUTPOST__V1__RESPONSE_PART__PART_DATA)
+		on_data(t, &m);
+	else if (m.m->part_case == OUTPOST__V1__RESPONSE_PART__PART_HEAD)
+		on_head(t, m.m->head);
 	else
-		finish(t, m->end);
-	outpost__v1__response_part__free_unpacked(m, NULL);
+		finish(t, m.m->end);
+	edge_part_free(&m);
 	return t->dreq != NULL;
 }
 
@@ -256,16 +293,28 @@ room(const struct edge_req *q)
 	    http_exchange_room(q->x) >= EDGE_PART_DATA_MAX;
 }
 
-/* Take parts while the client has room; the window reopens as we ack. */
+/* Waiting for a part in place: the window admits a whole one. */
+_Static_assert(EDGE_WINDOW >= GRPC_PREFIX_LEN + EDGE_PART_MSG_MAX,
+    "a part must fit the Deliver call's window");
+
+/*
+ * Take parts while the client has room; the window reopens as we ack.
+ * A part whose rest will land right after its first bytes is waited for
+ * and read in place, so the common part is never copied on its way to
+ * the client (a part that wraps the ring is gathered by the reader).
+ */
 static void
 pump(struct edge_tunnel *t)
 {
 	const uint8_t *p, *msg;
-	size_t n, used, len;
+	size_t n, used, len, want;
 	int i, r;
 
 	for (i = 0; i < ROUNDS && t->dreq != NULL && room(t->dreq); i++) {
 		if ((p = h2_stream_take(&t->hs, &n)) == NULL || n == 0)
+			break;
+		want = grpc_reader_span(&t->rd, p, n);
+		if (want > n && h2_stream_take_room(&t->hs) >= want - n)
 			break;
 		r = grpc_reader_feed(&t->rd, p, n, &used, &msg, &len);
 		if (r == GRPC_ERROR) {

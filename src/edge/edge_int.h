@@ -327,19 +327,33 @@ void edge_deliver_event(struct edge_tunnel *t, unsigned ev);
  * CANCEL); q->dlv is NULL afterwards. */
 void edge_deliver_cancel(struct edge_req *q);
 /*
+ * One message of a Deliver call as edge_part_decode() gives it.  m is
+ * protobuf-c's message (a head, an end, or a data part in an unusual
+ * encoding), freed with edge_part_free(); it is NULL for a data part in
+ * its plain encoding (the tag of field 2, a length of at most three bytes,
+ * then exactly those bytes), which is read in place, without protobuf-c's
+ * copy and allocation.  data / len: a data part's bytes (in the decoded
+ * input or in m), valid while both are.
+ */
+struct Outpost__V1__ResponsePart;
+struct edge_part {
+	struct Outpost__V1__ResponsePart *m;
+	const uint8_t *data;
+	size_t len;
+};
+/*
  * Decode one message of a Deliver call (n bytes at p) and check that it
  * may follow what came before (*st; advanced when it may).  NULL with
- * *out set (the caller frees it with
- * outpost__v1__response_part__free_unpacked), or the typed reason it is
- * refused with ("malformed_part", "data_before_head", "second_head",
- * "data_too_large", "part_after_end", "empty_part", "bad_head",
- * "end_before_head") and *out
- * NULL.  Sans-I/O (fuzzed: tests/fuzz/fuzz_response_part.c).
+ * *out set (the caller frees it with edge_part_free()), or the typed
+ * reason it is refused with ("malformed_part", "data_before_head",
+ * "second_head", "data_too_large", "part_after_end", "empty_part",
+ * "bad_head", "end_before_head") and *out empty.  Sans-I/O (fuzzed,
+ * in place against protobuf-c: tests/fuzz/fuzz_response_part.c).
  */
 #define EDGE_PART_MSG_MAX (EDGE_PART_DATA_MAX + EDGE_SCRATCH)
-struct Outpost__V1__ResponsePart;
-const char *edge_part_decode(enum edge_pstate *st, const uint8_t *p, size_t n,
-    struct Outpost__V1__ResponsePart **out);
+const char *edge_part_decode(
+    enum edge_pstate *st, const uint8_t *p, size_t n, struct edge_part *out);
+void edge_part_free(struct edge_part *part);
 
 /* edge_enroll.c: Enrollment calls and the per-call access check. */
 /* The session's event callback: routes each call (see edge_enroll.c). */

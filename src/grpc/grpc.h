@@ -96,6 +96,18 @@ void grpc_reader_reset(struct grpc_reader *r);
 int grpc_reader_feed(struct grpc_reader *r, const void *p, size_t n,
     size_t *used, const uint8_t **msg, size_t *len);
 
+/*
+ * The input the next message needs, counted from p (n bytes there), for
+ * a reader that holds nothing of it yet: GRPC_PREFIX_LEN while n is
+ * shorter than the prefix, then the prefix and its body.  0 when the
+ * reader already holds part of a message or the prefix is one that feed
+ * refuses (feed then: it copies, or sets its error).  A caller whose
+ * input can grow in place waits for this many bytes so that the feed is
+ * zero-copy.
+ */
+size_t grpc_reader_span(
+    const struct grpc_reader *r, const uint8_t *p, size_t n);
+
 /* True when no partial message is pending: where a stream may end. */
 bool grpc_reader_idle(const struct grpc_reader *r);
 

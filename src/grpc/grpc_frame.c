@@ -98,6 +98,23 @@ grpc_reader_feed(struct grpc_reader *r, const void *p, size_t n, size_t *used,
 }
 
 /* see grpc.h */
+size_t
+grpc_reader_span(const struct grpc_reader *r, const uint8_t *p, size_t n)
+{
+	uint32_t len;
+
+	if (r->hlen != 0 || r->err != GRPC_ERR_NONE)
+		return 0;
+	if (n < GRPC_PREFIX_LEN)
+		return GRPC_PREFIX_LEN;
+	len = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
+	    (uint32_t)p[3] << 8 | (uint32_t)p[4];
+	if (p[0] != 0 || len > r->max)
+		return 0;
+	return GRPC_PREFIX_LEN + (size_t)len;
+}
+
+/* see grpc.h */
 bool
 grpc_reader_idle(const struct grpc_reader *r)
 {

@@ -376,6 +376,16 @@ void h2_stream_cancel(struct h2_stream *st, uint32_t code);
  */
 const uint8_t *h2_stream_take(struct h2_stream *st, size_t *len);
 
+/*
+ * How far the run h2_stream_take() shows can still grow in place: the
+ * receive ring's room right after it; 0 when its bytes wrap (the rest is
+ * at the ring's start) or when no more will come (the peer ended the
+ * stream, or it closed).  A reader that wants n more contiguous bytes may
+ * wait for them when this is at least n and the stream window admits
+ * them (the peer can send only the window less the bytes not acked).
+ */
+size_t h2_stream_take_room(const struct h2_stream *st);
+
 /* n taken bytes are consumed: frees ring space and reopens the window. */
 void h2_stream_ack(struct h2_stream *st, size_t n);
 

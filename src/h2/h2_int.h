@@ -15,6 +15,8 @@ void h2_ring_init(struct h2_ring *r, void *mem, size_t cap);
 size_t h2_ring_room(const struct h2_ring *r);
 size_t h2_ring_put(struct h2_ring *r, const void *p, size_t n);
 const uint8_t *h2_ring_peek(const struct h2_ring *r, size_t *len);
+/* Room right after the run h2_ring_peek() shows (0 once the bytes wrap). */
+size_t h2_ring_peek_room(const struct h2_ring *r);
 void h2_ring_drop(struct h2_ring *r, size_t n);
 
 /* Install the nghttp2 callbacks (h2_cb.c). */

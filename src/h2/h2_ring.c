@@ -53,6 +53,13 @@ h2_ring_peek(const struct h2_ring *r, size_t *len)
 }
 
 /* see h2_int.h */
+size_t
+h2_ring_peek_room(const struct h2_ring *r)
+{
+	return r->head + r->len >= r->cap ? 0 : r->cap - r->head - r->len;
+}
+
+/* see h2_int.h */
 void
 h2_ring_drop(struct h2_ring *r, size_t n)
 {

@@ -146,6 +146,13 @@ h2_stream_take(struct h2_stream *st, size_t *len)
 }
 
 /* see h2.h */
+size_t
+h2_stream_take_room(const struct h2_stream *st)
+{
+	return st->rx_eof || st->closed ? 0 : h2_ring_peek_room(&st->rx);
+}
+
+/* see h2.h */
 void
 h2_stream_ack(struct h2_stream *st, size_t n)
 {

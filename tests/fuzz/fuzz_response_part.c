@@ -5,8 +5,11 @@
  * Deliver call, gRPC-framed messages through the edge's own path
  * (grpc_reader with the edge's message limit, then edge_part_decode with
  * its ordering rules: one head first, data of 1..65536 bytes, one end),
- * whose verdicts must be consistent.  Every field a relay reads is touched (the head's status and
- * headers, the data bytes, the end's strings) so ASan sees bad pointers; a
+ * whose verdicts must be consistent.  A data part the edge reads in place
+ * (its plain encoding, without protobuf-c) must be one protobuf-c decodes
+ * to the same bytes.  Every field a relay reads is touched (the head's
+ * status and headers, the data bytes, the end's strings) so ASan sees bad
+ * pointers; a
  * decoded part is re-encoded and decoded again, and when that succeeds
  * (protobuf-c keeps some unknown fields it cannot re-read) the case, the
  * data and the head's header count must match.
@@ -75,14 +78,44 @@ same(const Outpost__V1__ResponsePart *a, const Outpost__V1__ResponsePart *b)
 	}
 }
 
+/* A part read in place says what protobuf-c says of the same bytes. */
+static void
+in_place(const uint8_t *msg, size_t len, const struct edge_part *part)
+{
+	Outpost__V1__ResponsePart *m =
+	    outpost__v1__response_part__unpack(NULL, len, msg);
+
+	if (m == NULL ||
+	    m->part_case != OUTPOST__V1__RESPONSE_PART__PART_DATA ||
+	    m->data.len != part->len ||
+	    memcmp(m->data.data, part->data, part->len) != 0)
+		abort();
+	outpost__v1__response_part__free_unpacked(m, NULL);
+}
+
+/* Whether the spec forbids what was accepted in state was. */
+static int
+forbidden(enum edge_pstate was, const struct edge_part *part)
+{
+	int kind = part->m != NULL ? (int)part->m->part_case
+				   : OUTPOST__V1__RESPONSE_PART__PART_DATA;
+
+	if (kind == OUTPOST__V1__RESPONSE_PART__PART_DATA)
+		return was != EDGE_P_BODY || part->len == 0 ||
+		    part->len > EDGE_PART_DATA_MAX;
+	if (kind == OUTPOST__V1__RESPONSE_PART__PART_HEAD)
+		return was != EDGE_P_HEAD;
+	return was == EDGE_P_END;
+}
+
 /* The call's bytes as the edge reads them, until a part is refused. */
 static void
 deliver(const uint8_t *data, size_t size)
 {
 	static uint8_t buf[EDGE_PART_MSG_MAX];
 	enum edge_pstate st = EDGE_P_HEAD, was;
-	Outpost__V1__ResponsePart *m;
 	struct grpc_reader rd;
+	struct edge_part part;
 	const uint8_t *msg;
 	size_t used, len;
 	const char *why;
@@ -96,21 +129,19 @@ deliver(const uint8_t *data, size_t size)
 		data += used;
 		size -= used;
 		was = st;
-		why = edge_part_decode(&st, msg, len, &m);
+		why = edge_part_decode(&st, msg, len, &part);
 		if (why != NULL) {
-			if (m != NULL || st != was)
+			if (part.m != NULL || part.len != 0 || st != was)
 				abort(); /* a refused part leaves no trace */
 			return;
 		}
-		(void)touch(m);
-		if (was == EDGE_P_END ||
-		    (m->part_case == OUTPOST__V1__RESPONSE_PART__PART_DATA &&
-			(was != EDGE_P_BODY || m->data.len == 0 ||
-			    m->data.len > EDGE_PART_DATA_MAX)) ||
-		    (m->part_case == OUTPOST__V1__RESPONSE_PART__PART_HEAD &&
-			was != EDGE_P_HEAD))
+		if (part.m != NULL)
+			(void)touch(part.m);
+		else
+			in_place(msg, len, &part);
+		if (forbidden(was, &part))
 			abort(); /* accepted what the spec forbids */
-		outpost__v1__response_part__free_unpacked(m, NULL);
+		edge_part_free(&part);
 	}
 }
 

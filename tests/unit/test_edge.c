@@ -1,9 +1,10 @@
 /*
- * Unit tests: the edge's front-door router, upstream URL building and the
- * registry JSON.  Usage: test_edge [name-filter]
+ * Unit tests: the edge's front-door router, upstream URL building, the
+ * registry JSON and the decoding of streamed response parts.  Usage: test_edge [name-filter]
  */
 #include <stdarg.h>
 #include <stddef.h>
+#include <stdlib.h>
 #include <setjmp.h>
 #include <stdint.h>
 #include <string.h>
@@ -15,6 +16,7 @@
 #include "lib/util.h"
 
 #include "edge/edge_int.h"
+#include "proto/outpost/v1/responses.pb-c.h"
 
 static enum edge_route_kind
 route(const char *p, struct edge_route *r)
@@ -231,6 +233,82 @@ json_escapes_peer_strings(void **state)
 	edge_sessions_free(&e);
 }
 
+/* Decode n bytes at p in the body state: the reason, and the part. */
+static const char *
+body_part(const uint8_t *p, size_t n, struct edge_part *out)
+{
+	enum edge_pstate st = EDGE_P_BODY;
+
+	return edge_part_decode(&st, p, n, out);
+}
+
+/* A data part in its plain encoding is read in place; any other goes
+ * through protobuf-c, which gives the same bytes or the typed refusal. */
+static void
+part_data_in_place(void **state)
+{
+	static const uint8_t plain[] = {0x12, 0x03, 'a', 'b', 'c'};
+	static const uint8_t overlong[] = {0x12, 0x83, 0x00, 'a', 'b', 'c'};
+	static const uint8_t four[] = {
+	    0x12, 0x83, 0x80, 0x80, 0x00, 'a', 'b', 'c'};
+	static const uint8_t more[] = {0x12, 0x01, 'a', 0x12, 0x01, 'b'};
+	static const uint8_t past[] = {0x12, 0x04, 'a', 'b', 'c'};
+	static const uint8_t empty[] = {0x12, 0x00};
+	static const uint8_t cut[] = {0x12, 0x80};
+	struct edge_part m;
+
+	assert_null(body_part(plain, sizeof(plain), &m));
+	assert_null(m.m);
+	assert_ptr_equal(m.data, plain + 2);
+	assert_int_equal(m.len, 3);
+	/* Overlong lengths (of up to three bytes: in place) and a later
+	 * field (protobuf-c: the last one wins) decode the same way. */
+	assert_null(body_part(overlong, sizeof(overlong), &m));
+	assert_null(m.m);
+	assert_ptr_equal(m.data, overlong + 3);
+	assert_null(body_part(four, sizeof(four), &m));
+	assert_non_null(m.m);
+	assert_int_equal(m.len, 3);
+	assert_memory_equal(m.data, "abc", 3);
+	edge_part_free(&m);
+	assert_null(body_part(more, sizeof(more), &m));
+	assert_non_null(m.m);
+	assert_int_equal(m.len, 1);
+	assert_memory_equal(m.data, "b", 1);
+	edge_part_free(&m);
+	assert_null(m.m);
+	assert_string_equal(
+	    body_part(past, sizeof(past), &m), "malformed_part");
+	assert_string_equal(body_part(cut, sizeof(cut), &m), "malformed_part");
+	assert_string_equal(body_part(empty, sizeof(empty), &m), "empty_part");
+	assert_null(m.m);
+	assert_int_equal(m.len, 0);
+}
+
+/* The limit is the spec's: 65536 bytes in place, one more refused. */
+static void
+part_data_limit(void **state)
+{
+	size_t n = 4 + EDGE_PART_DATA_MAX + 1;
+	uint8_t *p = calloc(1, n);
+	struct edge_part m;
+	enum edge_pstate st = EDGE_P_HEAD;
+
+	assert_non_null(p);
+	memcpy(p, (const uint8_t[]){0x12, 0x80, 0x80, 0x04}, 4);
+	assert_null(body_part(p, n - 1, &m));
+	assert_null(m.m);
+	assert_int_equal(m.len, EDGE_PART_DATA_MAX);
+	p[1] = 0x81;
+	assert_string_equal(body_part(p, n, &m), "data_too_large");
+	/* Before the head a plain data part is refused, not read. */
+	p[1] = 0x80;
+	assert_string_equal(
+	    edge_part_decode(&st, p, n - 1, &m), "data_before_head");
+	assert_int_equal(st, EDGE_P_HEAD);
+	free(p);
+}
+
 int
 main(int argc, char **argv)
 {
@@ -241,6 +319,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test(route_guard_page),
 	    cmocka_unit_test(route_targets),
 	    cmocka_unit_test(json_escapes_peer_strings),
+	    cmocka_unit_test(part_data_in_place),
+	    cmocka_unit_test(part_data_limit),
 	};
 
 	if (unit_filter(argc, argv) < 0)

@@ -106,6 +106,34 @@ frame_guard_page(void **state)
 	munmap(map, 2 * pg);
 }
 
+/* What a reader waiting for a whole message in place must wait for. */
+static void
+frame_span(void **state)
+{
+	uint8_t mem[16], in[8] = {0};
+	struct grpc_reader r;
+	const uint8_t *msg;
+	size_t used, len;
+
+	grpc_reader_init(&r, mem, sizeof(mem));
+	assert_int_equal(grpc_reader_span(&r, in, 0), GRPC_PREFIX_LEN);
+	assert_int_equal(grpc_reader_span(&r, in, 4), GRPC_PREFIX_LEN);
+	grpc_prefix_write(in, 3);
+	assert_int_equal(grpc_reader_span(&r, in, 5), 8);
+	assert_int_equal(grpc_reader_span(&r, in, 8), 8);
+	grpc_prefix_write(in, sizeof(mem));
+	assert_int_equal(grpc_reader_span(&r, in, 5), 5 + sizeof(mem));
+	grpc_prefix_write(in, sizeof(mem) + 1); /* too large: feed says so */
+	assert_int_equal(grpc_reader_span(&r, in, 5), 0);
+	grpc_prefix_write(in, 3);
+	in[0] = 1; /* compressed */
+	assert_int_equal(grpc_reader_span(&r, in, 5), 0);
+	in[0] = 0;
+	assert_int_equal(
+	    grpc_reader_feed(&r, in, 6, &used, &msg, &len), GRPC_PARTIAL);
+	assert_int_equal(grpc_reader_span(&r, in + 6, 2), 0); /* has part */
+}
+
 static void
 frame_partial_is_not_idle(void **state)
 {
@@ -462,6 +490,7 @@ main(int argc, char **argv)
 	    cmocka_unit_test(put_small_and_large_alike),
 	    cmocka_unit_test(frame_byte_at_a_time),
 	    cmocka_unit_test(frame_guard_page),
+	    cmocka_unit_test(frame_span),
 	    cmocka_unit_test(frame_partial_is_not_idle),
 	    cmocka_unit_test(frame_compressed_rejected),
 	    cmocka_unit_test(frame_too_large_rejected),

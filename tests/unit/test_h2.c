@@ -396,6 +396,43 @@ trailers_only(void **state)
 	assert_int_equal(p->s[0].closes, 1);
 }
 
+/* The received run can grow in place until it wraps or the peer ends. */
+static void
+take_room_follows_the_ring(void **state)
+{
+	struct pair *p = *state;
+	struct tstream *s = open_call(p);
+	static uint8_t src[TXCAP];
+	size_t n;
+
+	assert_int_equal(h2_stream_take_room(&s->st), WINDOW);
+	assert_int_equal(h2_stream_send(&p->c.st, src, TXCAP), TXCAP);
+	pump(p);
+	assert_non_null(h2_stream_take(&s->st, &n));
+	assert_int_equal(n, TXCAP);
+	assert_int_equal(h2_stream_take_room(&s->st), WINDOW - TXCAP);
+	h2_stream_ack(&s->st, 48); /* the room is after the run */
+	assert_int_equal(h2_stream_take_room(&s->st), WINDOW - TXCAP);
+	assert_int_equal(h2_stream_send(&p->c.st, src, 48 + WINDOW - TXCAP),
+	    48 + WINDOW - TXCAP - 48); /* the window is full; ack 3000 more */
+	pump(p);
+	assert_int_equal(h2_stream_take_room(&s->st), 0); /* at the end */
+	h2_stream_ack(&s->st, 3000);
+	assert_int_equal(h2_stream_send(&p->c.st, src, 100), 100);
+	pump(p);
+	assert_int_equal(s->st.rx.len, WINDOW - 3048 + 100);
+	h2_stream_take(&s->st, &n);
+	assert_int_equal(n, WINDOW - 3048); /* the rest wrapped */
+	assert_int_equal(h2_stream_take_room(&s->st), 0);
+	h2_stream_ack(&s->st, s->st.rx.len);
+	assert_int_equal(h2_stream_take_room(&s->st), WINDOW);
+	assert_int_equal(h2_stream_send(&p->c.st, "abc", 3), 3);
+	assert_int_equal(h2_stream_end(&p->c.st), 0);
+	pump(p);
+	assert_int_equal(s->st.rx.len, 3);
+	assert_int_equal(h2_stream_take_room(&s->st), 0); /* nothing more */
+}
+
 static void
 client_end_and_cancel(void **state)
 {
@@ -784,6 +821,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(
 		trailers_error_status, setup, teardown),
 	    cmocka_unit_test_setup_teardown(trailers_only, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		take_room_follows_the_ring, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		client_end_and_cancel, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

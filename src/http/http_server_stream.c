@@ -12,6 +12,7 @@
 #include "http/http_server_int.h"
 #include "lib/log.h"
 #include "lib/util.h"
+#include "net/net.h"
 
 #define CHUNK_OVERHEAD 12 /* "ffffffff\r\n" + "\r\n" */
 #define TRAILER "0\r\n\r\n"
@@ -73,11 +74,27 @@ http_exchange_room(const struct http_exchange *x)
 	return HTTP_STREAM_BUF - q - CHUNK_OVERHEAD;
 }
 
+/*
+ * With nothing queued, a length-delimited body's bytes go to the socket
+ * straight from the caller's memory: how many it took (0 when it took
+ * none, or failed: the queued rest then meets the error in the flush).
+ */
+static size_t
+direct(struct http_conn *c, const void *p, size_t n)
+{
+	ssize_t w = net_write(c->w.fd, p, n);
+
+	if (w <= 0)
+		return 0;
+	return (size_t)w;
+}
+
 /* see http_server.h */
 int
 http_exchange_write(struct http_exchange *x, const void *p, size_t n)
 {
 	struct http_conn *c = conn_of(x);
+	size_t k = 0;
 	bool idle;
 
 	if (c->state != CONN_STREAM)
@@ -89,6 +106,12 @@ http_exchange_write(struct http_exchange *x, const void *p, size_t n)
 	if (x->left >= 0 && (uint64_t)n > (uint64_t)x->left)
 		return -EMSGSIZE;
 	idle = http_conn_out_pending(c) == 0;
+	if (x->left >= 0)
+		x->left -= (int64_t)n;
+	if (idle && !x->chunked && (k = direct(c, p, n)) == n)
+		return 0;
+	p = (const uint8_t *)p + k;
+	n -= k;
 	if (!http_conn_out_reserve(c, n + CHUNK_OVERHEAD)) {
 		http_conn_close(c); /* the abort callback runs */
 		return -ENOMEM;
@@ -98,8 +121,6 @@ http_exchange_write(struct http_exchange *x, const void *p, size_t n)
 	buf_add(&c->out, p, n);
 	if (x->chunked)
 		buf_adds(&c->out, "\r\n");
-	if (x->left >= 0)
-		x->left -= (int64_t)n;
 	if (idle) /* the client must read within the idle timeout */
 		rx_timer_start(c->s->l, &c->t, c->s->conf.idle_timeout_ms);
 	http_conn_advance(c);

@@ -8,6 +8,7 @@
  * test_http_server '<glob>'.
  */
 #include <stdarg.h>
+#include <stdbool.h>
 #include <stddef.h>
 #include <setjmp.h>
 #include <stdint.h>
@@ -729,6 +730,67 @@ stream_http10_and_head(void **state)
 	close(fd);
 }
 
+/* Body byte o of stream_length_direct. */
+static uint8_t
+pattern(size_t o)
+{
+	return (uint8_t)(o * 7 + o / 251);
+}
+
+/*
+ * A length-delimited body goes to the socket straight from the writer
+ * while nothing is queued, and is queued once the socket is full: the
+ * client reads every byte in order either way.
+ */
+static void
+stream_length_direct(void **state)
+{
+	enum { LEN = 8 << 20, CHUNK = 16384 };
+	static uint8_t chunk[CHUNK], b[65536];
+	size_t wrote = 0, got = 0, have = 0, k;
+	int fd = client(), i;
+	bool full = false, body = false;
+	struct http_exchange *x;
+	uint8_t *p;
+	ssize_t n;
+
+	x = stream_request(fd, "GET /stream HTTP/1.1\r\nHost: t\r\n\r\n");
+	assert_int_equal(http_respond_stream(x, 200, NULL, NULL, LEN), 0);
+	/* The client reads nothing until the socket is full and the
+	 * room runs out: bytes written at once, then queued. */
+	for (i = 0; i < 200000 && got < LEN; i++) {
+		if (wrote < LEN && http_exchange_room(x) >= CHUNK) {
+			for (k = 0; k < CHUNK; k++)
+				chunk[k] = pattern(wrote + k);
+			assert_int_equal(
+			    http_exchange_write(x, chunk, CHUNK), 0);
+			wrote += CHUNK;
+			continue;
+		}
+		rx_run_once(&fx.l, 1);
+		if (!full && http_exchange_room(x) >= CHUNK)
+			continue;
+		full = true;
+		assert_true(wrote < LEN || got > 0); /* it ran out early */
+		if ((n = read(fd, b + have, sizeof(b) - have)) <= 0)
+			continue;
+		have += (size_t)n;
+		p = b;
+		if (!body && (p = memmem(b, have, "\r\n\r\n", 4)) == NULL)
+			continue; /* the head is still coming */
+		if (!body)
+			p += 4;
+		body = true;
+		for (; p < b + have; p++, got++)
+			assert_int_equal(*p, pattern(got));
+		have = 0;
+	}
+	assert_int_equal(got, LEN);
+	http_exchange_end(x, true);
+	fx.pending = NULL;
+	close(fd);
+}
+
 /* A client that reads nothing: the room runs out within HTTP_STREAM_BUF
  * queued bytes (the socket buffers aside); reading brings drain calls;
  * leaving aborts the exchange. */
@@ -874,6 +936,8 @@ main(int argc, char **argv)
 	    cmocka_unit_test_setup_teardown(stream_length_cut, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		stream_http10_and_head, setup, teardown),
+	    cmocka_unit_test_setup_teardown(
+		stream_length_direct, setup, teardown),
 	    cmocka_unit_test_setup_teardown(
 		stream_backpressure, setup, teardown),
 	    cmocka_unit_test_setup_teardown(

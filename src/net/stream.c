@@ -38,6 +38,27 @@ tls_closed(struct stream *s, unsigned st)
 	return true;
 }
 
+/* Send what the engine sealed (it has BR_SSL_SENDREC); true when bytes
+ * moved, false when the socket is full or failed. */
+static bool
+tls_send(struct stream *s)
+{
+	unsigned char *p;
+	size_t len;
+	ssize_t n;
+
+	p = br_ssl_engine_sendrec_buf(s->eng, &len);
+	n = net_write(s->w.fd, p, len);
+	if (n > 0) {
+		br_ssl_engine_sendrec_ack(s->eng, (size_t)n);
+		s->bytes_out += (uint64_t)n;
+		return true;
+	}
+	if (n != -EAGAIN)
+		fail(s, (int)n);
+	return false;
+}
+
 /* One record-level step; true when bytes moved. */
 static bool
 tls_step(struct stream *s, unsigned *ev)
@@ -50,17 +71,10 @@ tls_step(struct stream *s, unsigned *ev)
 	if (tls_closed(s, st))
 		return false;
 	if (st & BR_SSL_SENDREC) {
-		p = br_ssl_engine_sendrec_buf(s->eng, &len);
-		n = net_write(s->w.fd, p, len);
-		if (n > 0) {
-			br_ssl_engine_sendrec_ack(s->eng, (size_t)n);
-			s->bytes_out += (uint64_t)n;
+		if (tls_send(s))
 			return true;
-		}
-		if (n != -EAGAIN) {
-			fail(s, (int)n);
+		if (s->err != 0)
 			return false;
-		}
 	}
 	if ((st & BR_SSL_RECVREC) && (*ev & RX_READ)) {
 		p = br_ssl_engine_recvrec_buf(s->eng, &len);
@@ -353,6 +367,27 @@ stream_commit(struct stream *s, size_t n)
 		br_ssl_engine_sendapp_ack(s->eng, n);
 }
 
+/*
+ * TLS: while the engine holds a sealed record it takes no application
+ * data; send it now rather than on the next turn of the loop, so that a
+ * large write goes out as records back to back.  Stops when the engine
+ * takes data again, or the socket is full.
+ */
+static void
+tls_unblock(struct stream *s)
+{
+	unsigned st;
+	int i;
+
+	for (i = 0; i < STREAM_STEPS && s->err == 0 && !s->closing; i++) {
+		st = br_ssl_engine_current_state(s->eng);
+		if ((st & (BR_SSL_SENDAPP | BR_SSL_SENDREC)) !=
+			BR_SSL_SENDREC ||
+		    !tls_send(s))
+			return;
+	}
+}
+
 /* see stream.h */
 size_t
 stream_write(struct stream *s, const void *p, size_t n)
@@ -361,7 +396,11 @@ stream_write(struct stream *s, const void *p, size_t n)
 	size_t done = 0, room, k;
 	uint8_t *dst;
 
-	while (done < n && (dst = stream_reserve(s, &room)) != NULL) {
+	while (done < n) {
+		if (s->eng != NULL)
+			tls_unblock(s);
+		if ((dst = stream_reserve(s, &room)) == NULL)
+			break;
 		k = n - done < room ? n - done : room;
 		memcpy(dst, c + done, k);
 		stream_commit(s, k);

@@ -104,7 +104,9 @@ size_t stream_read(struct stream *s, void *p, size_t n);
 uint8_t *stream_reserve(struct stream *s, size_t *n);
 void stream_commit(struct stream *s, size_t n);
 
-/* Copy up to n bytes; returns how many were taken. */
+/* Copy up to n bytes; returns how many were taken.  TLS: each record
+ * the write fills is sealed and sent on the way while the socket takes
+ * it, so a large write does not wait for the loop between records. */
 size_t stream_write(struct stream *s, const void *p, size_t n);
 
 /* Ask for a callback once there is room to write (at once, deferred, when

@@ -169,7 +169,7 @@ $(LW)/obj/tests/%.o: LWCFLAGS += -UNDEBUG -D_UINTPTR_T_DEFINED
 # wrapfd's faults reach lwIP's sockets through --wrap (tests/unit/wrapfd_lwip.c).
 $(LW)/test_net_lwip: $(LW)/obj/tests/unit/test_net_lwip.o $(LW)/obj/tests/unit/wrapfd.o \
 		$(LW)/obj/tests/unit/wrapfd_lwip.o $(LW)/libcore.a
-	$(call say,LD,$@)$(CC) $(LDFLAGS) -Wl,--wrap=lwip_recv,--wrap=lwip_send -o $@ $^ $(LWLIBS) -lcmocka
+	$(call say,LD,$@)$(CC) $(LDFLAGS) -Wl,--wrap=lwip_recv,--wrap=lwip_readv,--wrap=lwip_send -o $@ $^ $(LWLIBS) -lcmocka
 .PHONY: lwip lwip-test
 lwip: $(LW)/outpost
 # Cross (ARCH=aarch64): also the reactor's tests (both backends) under qemu.

@@ -57,6 +57,10 @@ int net_accept(int lfd, struct sockaddr_storage *peer);
  * (-ECONNRESET, -ECONNREFUSED for UDP after an ICMP error, ...). */
 ssize_t net_read(int fd, void *p, size_t n);
 
+/* As net_read, into p and then, once p is full, into q (one call: a
+ * scatter read, for reading ahead): bytes in both together. */
+ssize_t net_read2(int fd, void *p, size_t n, void *q, size_t m);
+
 /* Write up to n bytes of p.  >= 0: bytes accepted (possibly fewer than n:
  * write the rest after write readiness; 0 only for n == 0); -EAGAIN: no
  * room now; -EPIPE/-ECONNRESET or another -errno: the connection failed

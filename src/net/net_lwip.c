@@ -182,6 +182,19 @@ net_read(int fd, void *p, size_t n)
 
 /* see net.h */
 ssize_t
+net_read2(int fd, void *p, size_t n, void *q, size_t m)
+{
+	struct iovec iov[2] = {{p, n}, {q, m}};
+	ssize_t r;
+
+	do
+		r = lwip_readv(fd, iov, 2);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/* see net.h */
+ssize_t
 net_write(int fd, const void *p, size_t n)
 {
 	ssize_t r;

@@ -4,6 +4,7 @@
 #include <netinet/tcp.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "net/net.h"
@@ -83,6 +84,19 @@ net_read(int fd, void *p, size_t n)
 
 	do
 		r = recv(fd, p, n, 0);
+	while (r < 0 && errno == EINTR);
+	return r < 0 ? -errno : r;
+}
+
+/* see net.h */
+ssize_t
+net_read2(int fd, void *p, size_t n, void *q, size_t m)
+{
+	struct iovec iov[2] = {{p, n}, {q, m}};
+	ssize_t r;
+
+	do
+		r = readv(fd, iov, 2);
 	while (r < 0 && errno == EINTR);
 	return r < 0 ? -errno : r;
 }

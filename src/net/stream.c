@@ -65,7 +65,7 @@ tls_step(struct stream *s, unsigned *ev)
 {
 	unsigned st = br_ssl_engine_current_state(s->eng);
 	unsigned char *p;
-	size_t len;
+	size_t len, k;
 	ssize_t n;
 
 	if (tls_closed(s, st))
@@ -76,11 +76,24 @@ tls_step(struct stream *s, unsigned *ev)
 		if (s->err != 0)
 			return false;
 	}
-	if ((st & BR_SSL_RECVREC) && (*ev & RX_READ)) {
+	if ((st & BR_SSL_RECVREC) && s->nahead > 0) {
 		p = br_ssl_engine_recvrec_buf(s->eng, &len);
-		n = net_read(s->w.fd, p, len);
+		k = MIN(len, s->nahead);
+		memcpy(p, s->ahead, k);
+		memmove(s->ahead, s->ahead + k, s->nahead - k);
+		s->nahead -= (uint8_t)k;
+		br_ssl_engine_recvrec_ack(s->eng, k);
+		return true;
+	}
+	if ((st & BR_SSL_RECVREC) && (*ev & RX_READ)) {
+		/* The rest of this record and the next one's header in one
+		 * call: one read per record rather than two. */
+		p = br_ssl_engine_recvrec_buf(s->eng, &len);
+		n = net_read2(s->w.fd, p, len, s->ahead, sizeof(s->ahead));
 		if (n > 0) {
-			br_ssl_engine_recvrec_ack(s->eng, (size_t)n);
+			k = MIN(len, (size_t)n);
+			s->nahead = (uint8_t)((size_t)n - k);
+			br_ssl_engine_recvrec_ack(s->eng, k);
 			s->bytes_in += (uint64_t)n;
 			return true;
 		}

@@ -64,6 +64,11 @@ struct stream {
 	int err;
 	int tls_err;
 	uint64_t bytes_in, bytes_out; /* socket bytes */
+	/* TLS: bytes read past the record the engine asked for (the next
+	 * record's header, in the same call as this one's rest), given to
+	 * the engine before the socket is read again. */
+	uint8_t ahead[5];
+	uint8_t nahead;
 	stream_fn *on_event;
 	stream_close_fn *on_close;
 	struct rx_defer room; /* calls a waiting owner back with room */

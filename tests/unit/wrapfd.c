@@ -1,15 +1,19 @@
-/* Fault injection by interposing recv() and send(); see wrapfd.h. */
+/* Fault injection by interposing recv(), readv() and send(); see wrapfd.h. */
 #include <dlfcn.h>
 #include <errno.h>
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/socket.h>
+#include <sys/syscall.h>
 #include <sys/types.h>
+#include <sys/uio.h>
+#include <unistd.h>
 
 #include "wrapfd.h"
 
 typedef ssize_t recv_fn(int, void *, size_t, int);
 typedef ssize_t send_fn(int, const void *, size_t, int);
+typedef ssize_t readv_fn(int, const struct iovec *, int);
 
 struct entry {
 	int fd; /* -1: free */
@@ -207,6 +211,7 @@ wrapfd_after(int fd, ssize_t r)
 }
 
 ssize_t recv(int fd, void *p, size_t n, int flags);
+ssize_t readv(int fd, const struct iovec *iov, int cnt);
 ssize_t send(int fd, const void *p, size_t n, int flags);
 
 /*
@@ -217,6 +222,12 @@ static ssize_t
 raw_recv(int fd, void *p, size_t n, int flags)
 {
 	return recvfrom(fd, p, n, flags, NULL, NULL);
+}
+
+static ssize_t
+raw_readv(int fd, const struct iovec *iov, int cnt)
+{
+	return syscall(SYS_readv, fd, iov, cnt);
 }
 
 static ssize_t
@@ -238,6 +249,49 @@ recv(int fd, void *p, size_t n, int flags)
 	if (wrapfd_before(fd, &n, true) < 0)
 		return -1;
 	r = real(fd, p, n, flags);
+	wrapfd_after(fd, r);
+	return r;
+}
+
+/* see wrapfd.h */
+int
+wrapfd_before_v(int fd, struct iovec *iov, int *cnt)
+{
+	size_t n = 0, k;
+	int i;
+
+	for (i = 0; i < *cnt; i++)
+		n += iov[i].iov_len;
+	if (wrapfd_before(fd, &n, true) < 0)
+		return -1;
+	for (i = 0; i < *cnt && n > 0; i++) {
+		k = iov[i].iov_len < n ? iov[i].iov_len : n;
+		iov[i].iov_len = k;
+		n -= k;
+	}
+	*cnt = i > 0 ? i : *cnt;
+	return 0;
+}
+
+ssize_t
+readv(int fd, const struct iovec *iov, int cnt)
+{
+	static readv_fn *real;
+	struct iovec v[4];
+	ssize_t r;
+	int i;
+
+	if (real == NULL)
+		real = (readv_fn *)dlsym(RTLD_NEXT, "readv");
+	if (real == NULL)
+		real = raw_readv;
+	if (cnt < 1 || cnt > 4)
+		return real(fd, iov, cnt);
+	for (i = 0; i < cnt; i++)
+		v[i] = iov[i];
+	if (wrapfd_before_v(fd, v, &cnt) < 0)
+		return -1;
+	r = real(fd, v, cnt);
 	wrapfd_after(fd, r);
 	return r;
 }

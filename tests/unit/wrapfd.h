@@ -3,8 +3,8 @@
  * dropbear's fuzz-wrapfd).
  *
  * Every unit test program links wrapfd.o, which interposes the C library's
- * recv() and send(): the two calls through which the POSIX shim moves
- * bytes (net_read, net_write).  With no plan set they pass straight
+ * recv(), readv() and send(): the calls through which the POSIX shim moves
+ * bytes (net_read, net_read2, net_write).  With no plan set they pass straight
  * through to the next definition (ASan's interceptor, then libc), so tests
  * that do not use this are unaffected.  A plan makes calls on one fd, or
  * on every fd without a plan of its own, behave like a real network at
@@ -64,6 +64,10 @@ const struct wrapfd_stats *wrapfd_stats(void);
  * Fds without a plan pass through untouched.
  */
 int wrapfd_before(int fd, size_t *n, bool reading);
+/* The same for a scatter read into *cnt buffers: a short read shortens
+ * the buffers (and *cnt) to the bytes allowed. */
+struct iovec;
+int wrapfd_before_v(int fd, struct iovec *iov, int *cnt);
 void wrapfd_after(int fd, ssize_t r);
 
 #endif

@@ -1,17 +1,21 @@
 /*
  * The wrapfd plans (wrapfd.h) over the lwIP shim: the NET=lwip unit test
- * links with -Wl,--wrap=lwip_recv,--wrap=lwip_send, so net_read and
- * net_write (src/net/net_lwip.c) reach lwIP through these, and the same
+ * links with -Wl,--wrap=lwip_recv,--wrap=lwip_readv,--wrap=lwip_send, so
+ * net_read, net_read2 and net_write (src/net/net_lwip.c) reach lwIP
+ * through these, and the same
  * short reads and writes, EINTR, spurious EAGAIN and resets hit lwIP's
  * sockets as the POSIX shim's.
  */
 #include <stdbool.h>
 #include <stddef.h>
 #include <sys/types.h>
+#include <sys/uio.h>
 
 #include "wrapfd.h"
 
 ssize_t __real_lwip_recv(int s, void *p, size_t n, int flags);
+ssize_t __real_lwip_readv(int s, const struct iovec *iov, int cnt);
+ssize_t __wrap_lwip_readv(int s, const struct iovec *iov, int cnt);
 ssize_t __real_lwip_send(int s, const void *p, size_t n, int flags);
 ssize_t __wrap_lwip_recv(int s, void *p, size_t n, int flags);
 ssize_t __wrap_lwip_send(int s, const void *p, size_t n, int flags);
@@ -24,6 +28,24 @@ __wrap_lwip_recv(int s, void *p, size_t n, int flags)
 	if (wrapfd_before(s, &n, true) < 0)
 		return -1;
 	r = __real_lwip_recv(s, p, n, flags);
+	wrapfd_after(s, r);
+	return r;
+}
+
+ssize_t
+__wrap_lwip_readv(int s, const struct iovec *iov, int cnt)
+{
+	struct iovec v[4];
+	ssize_t r;
+	int i;
+
+	if (cnt < 1 || cnt > 4)
+		return __real_lwip_readv(s, iov, cnt);
+	for (i = 0; i < cnt; i++)
+		v[i] = iov[i];
+	if (wrapfd_before_v(s, v, &cnt) < 0)
+		return -1;
+	r = __real_lwip_readv(s, v, cnt);
 	wrapfd_after(s, r);
 	return r;
 }

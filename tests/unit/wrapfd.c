@@ -13,7 +13,6 @@
 
 typedef ssize_t recv_fn(int, void *, size_t, int);
 typedef ssize_t send_fn(int, const void *, size_t, int);
-typedef ssize_t readv_fn(int, const struct iovec *, int);
 
 struct entry {
 	int fd; /* -1: free */
@@ -253,47 +252,53 @@ recv(int fd, void *p, size_t n, int flags)
 	return r;
 }
 
-/* see wrapfd.h */
-int
-wrapfd_before_v(int fd, struct iovec *iov, int *cnt)
+/* A scatter read's buffers cut to the n bytes a plan allows. */
+static int
+cut_iov(struct iovec *iov, int cnt, size_t n)
 {
-	size_t n = 0, k;
+	size_t k;
 	int i;
 
-	for (i = 0; i < *cnt; i++)
-		n += iov[i].iov_len;
-	if (wrapfd_before(fd, &n, true) < 0)
-		return -1;
-	for (i = 0; i < *cnt && n > 0; i++) {
+	for (i = 0; i < cnt && n > 0; i++) {
 		k = iov[i].iov_len < n ? iov[i].iov_len : n;
 		iov[i].iov_len = k;
 		n -= k;
 	}
-	*cnt = i > 0 ? i : *cnt;
-	return 0;
+	return i > 0 ? i : cnt;
+}
+
+/* see wrapfd.h */
+ssize_t
+wrapfd_readv(int fd, const struct iovec *iov, int cnt, readv_fn *real)
+{
+	struct iovec v[4];
+	size_t n = 0;
+	ssize_t r;
+	int i;
+
+	if (cnt < 1 || cnt > 4)
+		return real(fd, iov, cnt);
+	for (i = 0; i < cnt; i++) {
+		v[i] = iov[i];
+		n += iov[i].iov_len;
+	}
+	if (wrapfd_before(fd, &n, true) < 0)
+		return -1;
+	r = real(fd, v, cut_iov(v, cnt, n));
+	wrapfd_after(fd, r);
+	return r;
 }
 
 ssize_t
 readv(int fd, const struct iovec *iov, int cnt)
 {
 	static readv_fn *real;
-	struct iovec v[4];
-	ssize_t r;
-	int i;
 
 	if (real == NULL)
 		real = (readv_fn *)dlsym(RTLD_NEXT, "readv");
 	if (real == NULL)
 		real = raw_readv;
-	if (cnt < 1 || cnt > 4)
-		return real(fd, iov, cnt);
-	for (i = 0; i < cnt; i++)
-		v[i] = iov[i];
-	if (wrapfd_before_v(fd, v, &cnt) < 0)
-		return -1;
-	r = real(fd, v, cnt);
-	wrapfd_after(fd, r);
-	return r;
+	return wrapfd_readv(fd, iov, cnt, real);
 }
 
 ssize_t

@@ -64,10 +64,11 @@ const struct wrapfd_stats *wrapfd_stats(void);
  * Fds without a plan pass through untouched.
  */
 int wrapfd_before(int fd, size_t *n, bool reading);
-/* The same for a scatter read into *cnt buffers: a short read shortens
- * the buffers (and *cnt) to the bytes allowed. */
+/* A scatter read through real() (readv or the other layer's) under fd's
+ * plan: a short read shortens the buffers to the bytes allowed. */
 struct iovec;
-int wrapfd_before_v(int fd, struct iovec *iov, int *cnt);
+typedef ssize_t readv_fn(int, const struct iovec *, int);
+ssize_t wrapfd_readv(int fd, const struct iovec *iov, int cnt, readv_fn *real);
 void wrapfd_after(int fd, ssize_t r);
 
 #endif

@@ -35,19 +35,7 @@ __wrap_lwip_recv(int s, void *p, size_t n, int flags)
 ssize_t
 __wrap_lwip_readv(int s, const struct iovec *iov, int cnt)
 {
-	struct iovec v[4];
-	ssize_t r;
-	int i;
-
-	if (cnt < 1 || cnt > 4)
-		return __real_lwip_readv(s, iov, cnt);
-	for (i = 0; i < cnt; i++)
-		v[i] = iov[i];
-	if (wrapfd_before_v(s, v, &cnt) < 0)
-		return -1;
-	r = __real_lwip_readv(s, v, cnt);
-	wrapfd_after(s, r);
-	return r;
+	return wrapfd_readv(s, iov, cnt, __real_lwip_readv);
 }
 
 ssize_t

@@ -191,6 +191,7 @@ wrapfd_before(int fd, size_t *n, bool reading)
 
 	if (e == NULL || *n == 0)
 		return 0;
+	stats.reads += reading;
 	*n = cap_reset(e, *n);
 	err = fate(e, n, reading ? WRAPFD_SHORT_READ : WRAPFD_SHORT_WRITE);
 	if (err == 0)

@@ -43,6 +43,7 @@ struct wrapfd_plan {
 
 struct wrapfd_stats {
 	unsigned short_reads, short_writes, eintr, eagain, resets;
+	unsigned reads; /* read calls on planned fds */
 	uint64_t bytes; /* moved through planned fds */
 };
 

@@ -27,20 +27,27 @@ grpc_reader_reset(struct grpc_reader *r)
 	r->err = GRPC_ERR_NONE;
 }
 
+/* The message length a complete prefix h announces (*len), and whether
+ * r accepts it. */
+static enum grpc_error
+prefix_check(const struct grpc_reader *r, const uint8_t *h, uint32_t *len)
+{
+	*len = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 |
+	    (uint32_t)h[3] << 8 | (uint32_t)h[4];
+	if (h[0] != 0)
+		return GRPC_ERR_COMPRESSED;
+	if (*len > r->max)
+		return GRPC_ERR_TOO_LARGE;
+	return GRPC_ERR_NONE;
+}
+
 /* Validate a complete prefix and record the message length. */
 static int
 reader_parse_prefix(struct grpc_reader *r)
 {
-	const uint8_t *h = r->hdr;
 	uint32_t len;
 
-	len = (uint32_t)h[1] << 24 | (uint32_t)h[2] << 16 |
-	    (uint32_t)h[3] << 8 | (uint32_t)h[4];
-	if (h[0] != 0)
-		r->err = GRPC_ERR_COMPRESSED;
-	else if (len > r->max)
-		r->err = GRPC_ERR_TOO_LARGE;
-	if (r->err != GRPC_ERR_NONE)
+	if ((r->err = prefix_check(r, r->hdr, &len)) != GRPC_ERR_NONE)
 		return GRPC_ERROR;
 	r->need = len;
 	r->have = 0;
@@ -107,9 +114,7 @@ grpc_reader_span(const struct grpc_reader *r, const uint8_t *p, size_t n)
 		return 0;
 	if (n < GRPC_PREFIX_LEN)
 		return GRPC_PREFIX_LEN;
-	len = (uint32_t)p[1] << 24 | (uint32_t)p[2] << 16 |
-	    (uint32_t)p[3] << 8 | (uint32_t)p[4];
-	if (p[0] != 0 || len > r->max)
+	if (prefix_check(r, p, &len) != GRPC_ERR_NONE)
 		return 0;
 	return GRPC_PREFIX_LEN + (size_t)len;
 }

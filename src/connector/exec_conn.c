@@ -231,6 +231,7 @@ exec_conn_release(struct exec_conn *c, bool keep)
 	/* Linked before the first node: at the front, most recent first. */
 	list_append(e->idle.next, &c->link);
 	e->nidle++;
+	stream_shed(&c->s);
 	/* Keep reading: the peer closing an idle connection is noticed. */
 	stream_update(&c->s);
 }

@@ -323,6 +323,18 @@ stream_consume(struct stream *s, size_t n)
 }
 
 /* see stream.h */
+void
+stream_shed(struct stream *s)
+{
+	if (s->in_owned == NULL || s->in.len > 0)
+		return;
+	s->in_lazy = s->in.cap;
+	free(s->in_owned);
+	s->in_owned = NULL;
+	buf_init(&s->in, NULL, 0);
+}
+
+/* see stream.h */
 size_t
 stream_read(struct stream *s, void *p, size_t n)
 {

@@ -88,6 +88,11 @@ void stream_start(struct stream *s, struct rx_loop *l, int fd,
     br_ssl_engine_context *eng, void *in, size_t incap, void *out,
     size_t outcap, stream_fn *on_event, stream_close_fn *on_close);
 
+/* A stream with a lazily allocated input buffer (above) that holds no
+ * bytes gives it back, to be allocated again at the next read: for an
+ * owner keeping the connection idle.  Otherwise nothing happens. */
+void stream_shed(struct stream *s);
+
 /* True once application data can flow (TLS: the handshake is done). */
 bool stream_ready(const struct stream *s);
 

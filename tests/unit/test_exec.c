@@ -1060,6 +1060,9 @@ exec_keepalive(void **state)
 	assert_int_equal(st.dials, 1);
 	assert_int_equal(st.reused, 2);
 	assert_int_equal(st.idle, 1);
+	/* Idle, it holds no input buffer (the next answer allocates one). */
+	assert_null(
+	    list_entry(f->e->idle.next, struct exec_conn, link)->s.in_owned);
 	/* The server closing the idle connection empties the pool. */
 	srv_stop(&f->srv);
 	run_ms(f, 100);

@@ -118,7 +118,8 @@ reset_while_input_full(void **state)
 
 /* in NULL with a size: no input buffer while the peer sends nothing (the
  * stream still watches for input, so it sees the peer's bytes and its
- * close); the first bytes allocate it, the close frees it (ASan: no
+ * close); the first bytes allocate it, stream_shed() gives it back once
+ * empty (the next bytes allocate it again), the close frees it (ASan: no
  * leak). */
 static void
 input_buffer_on_first_read(void **state)
@@ -155,6 +156,21 @@ input_buffer_on_first_read(void **state)
 	p = stream_peek(&o.st, &n);
 	assert_int_equal(n, 3);
 	assert_memory_equal(p, "XYZ", 3);
+	stream_shed(&o.st); /* bytes held: kept */
+	assert_non_null(o.st.in_owned);
+	stream_consume(&o.st, n);
+	stream_shed(&o.st); /* empty: given back, read interest kept */
+	assert_null(o.st.in_owned);
+	stream_update(&o.st);
+	assert_true(o.st.w.want & RX_READ);
+	assert_int_equal(write(b, "again", 5), 5);
+	for (i = 0; i < 20 && o.st.in.len < 5; i++)
+		assert_int_equal(rx_run_once(&l, 1000), 0);
+	assert_non_null(o.st.in_owned);
+	assert_int_equal(o.st.in.cap, 16);
+	p = stream_peek(&o.st, &n);
+	assert_int_equal(n, 5);
+	assert_memory_equal(p, "again", 5);
 	close(b);
 	stream_close(&o.st);
 	assert_int_equal(rx_run_once(&l, 0), 0);

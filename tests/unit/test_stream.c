@@ -116,6 +116,24 @@ reset_while_input_full(void **state)
 	rx_free(&l);
 }
 
+/* Run the loop until the stream's 16-byte input buffer holds len bytes,
+ * then check they are want (at most 20 turns of 1 s). */
+static void
+expect_input(struct owner *o, struct rx_loop *l, const char *want, size_t len)
+{
+	const uint8_t *p;
+	size_t n = 0;
+	int i;
+
+	for (i = 0; i < 20 && o->st.in.len < len; i++)
+		assert_int_equal(rx_run_once(l, 1000), 0);
+	assert_non_null(o->st.in_owned);
+	assert_int_equal(o->st.in.cap, 16);
+	p = stream_peek(&o->st, &n);
+	assert_int_equal(n, len);
+	assert_memory_equal(p, want, len);
+}
+
 /* in NULL with a size: no input buffer while the peer sends nothing (the
  * stream still watches for input, so it sees the peer's bytes and its
  * close); the first bytes allocate it, stream_shed() gives it back once
@@ -126,7 +144,6 @@ input_buffer_on_first_read(void **state)
 {
 	struct owner o = {0};
 	struct rx_loop l;
-	const uint8_t *p;
 	size_t n = 0;
 	int a, b, i;
 
@@ -142,35 +159,19 @@ input_buffer_on_first_read(void **state)
 	assert_null(stream_peek(&o.st, &n));
 	assert_true(o.st.w.want & RX_READ);
 	assert_int_equal(write(b, "0123456789abcdefXYZ", 19), 19);
-	for (i = 0; i < 20 && o.st.in.len < 16; i++)
-		assert_int_equal(rx_run_once(&l, 1000), 0);
-	assert_non_null(o.st.in_owned);
-	assert_int_equal(o.st.in.cap, 16);
-	p = stream_peek(&o.st, &n);
-	assert_int_equal(n, 16);
-	assert_memory_equal(p, "0123456789abcdef", 16);
-	stream_consume(&o.st, n);
+	expect_input(&o, &l, "0123456789abcdef", 16);
+	stream_consume(&o.st, 16);
 	stream_update(&o.st);
-	for (i = 0; i < 20 && o.st.in.len < 3; i++)
-		assert_int_equal(rx_run_once(&l, 1000), 0);
-	p = stream_peek(&o.st, &n);
-	assert_int_equal(n, 3);
-	assert_memory_equal(p, "XYZ", 3);
+	expect_input(&o, &l, "XYZ", 3);
 	stream_shed(&o.st); /* bytes held: kept */
 	assert_non_null(o.st.in_owned);
-	stream_consume(&o.st, n);
+	stream_consume(&o.st, 3);
 	stream_shed(&o.st); /* empty: given back, read interest kept */
 	assert_null(o.st.in_owned);
 	stream_update(&o.st);
 	assert_true(o.st.w.want & RX_READ);
 	assert_int_equal(write(b, "again", 5), 5);
-	for (i = 0; i < 20 && o.st.in.len < 5; i++)
-		assert_int_equal(rx_run_once(&l, 1000), 0);
-	assert_non_null(o.st.in_owned);
-	assert_int_equal(o.st.in.cap, 16);
-	p = stream_peek(&o.st, &n);
-	assert_int_equal(n, 5);
-	assert_memory_equal(p, "again", 5);
+	expect_input(&o, &l, "again", 5);
 	close(b);
 	stream_close(&o.st);
 	assert_int_equal(rx_run_once(&l, 0), 0);
